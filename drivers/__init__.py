@@ -1,0 +1,1 @@
+"""Hardware turned into plain values and back: badge readers, card numbers, LED and buzzer, hardware id."""

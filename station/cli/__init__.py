@@ -1,0 +1,90 @@
+"""The command line, and the composition root that wires the station together.
+
+Each ``cmd_*.py`` module in this package adds one command (or one group of commands) with a
+``register(subparsers)`` function that calls ``subparsers.add_parser`` and sets
+``func=handler`` as the parser default. A handler takes the parsed arguments and a
+:class:`Context` and returns the exit code.
+
+This package is the only part of ``station`` allowed to import ``ui`` and ``drivers`` (and
+through them pygame and the hardware libraries), and it does so lazily inside handlers, so that
+``release-station badges list`` never loads SDL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import pkgutil
+import sys
+from collections.abc import Sequence
+from functools import cached_property
+
+from station import __version__
+from station.config import Config, load_config
+from station.errors import StationError
+from station.logsetup import setup_logging
+
+log = logging.getLogger(__name__)
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+EXIT_CONFIG = 78  # EX_CONFIG from sysexits.h; systemd shows it as "configuration error"
+
+
+class Context:
+    """What every command handler gets: the options and a lazily loaded configuration."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+
+    @cached_property
+    def config(self) -> Config:
+        config = load_config(self.args.config)
+        if self.args.log_level is None:
+            logging.getLogger().setLevel(config.log.level)
+        return config
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="release-station",
+        description="Release ezeep Blue pull-print jobs with a badge tap.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument(
+        "--config",
+        metavar="PATH",
+        help="configuration file (default: $RELEASE_STATION_CONFIG or /etc/release-station/station.toml)",
+    )
+    parser.add_argument(
+        "--log-level", choices=("DEBUG", "INFO", "WARNING", "ERROR"), help="override log.level"
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    package = sys.modules[__name__]
+    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
+        if info.name.startswith("cmd_"):
+            module = importlib.import_module(f"{__name__}.{info.name}")
+            module.register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return EXIT_USAGE
+    setup_logging(args.log_level or "INFO", "auto")
+    context = Context(args)
+    try:
+        code: int = args.func(args, context)
+    except StationError as exc:
+        log.error("%s", exc)
+        from station.errors import ConfigError
+
+        return EXIT_CONFIG if isinstance(exc, ConfigError) else EXIT_FAILURE
+    except KeyboardInterrupt:
+        return 130
+    return code

@@ -1,0 +1,67 @@
+"""Every way talking to ezeep can fail, as types the core can act on.
+
+::
+
+    CloudError
+    ├── OfflineError          network down, DNS, connect/read timeout: retry later
+    ├── ServerError           5xx; ``retry_after`` seconds when the server said so
+    ├── UnauthorisedError     401/403 on an API call: refresh once, then give up
+    ├── NotFoundError         404: the job or printer is gone
+    ├── BadAnswerError        malformed, truncated, huge or non-JSON answer
+    ├── TokenRejectedError    ``invalid_grant`` on refresh: the pair is dead, re-pair
+    └── PairingError
+        ├── PairingDeniedError    the admin pressed "deny"
+        └── PairingExpiredError   the code ran out before anyone approved it
+
+Library errors (httpx, json) are translated at the boundary and chained as ``__cause__``;
+nothing else escapes the cloud client.
+"""
+
+from __future__ import annotations
+
+from station.errors import StationError
+
+
+class CloudError(StationError):
+    """Base of every cloud failure."""
+
+
+class OfflineError(CloudError):
+    """ezeep could not be reached (no network, DNS failure, timeout)."""
+
+
+class ServerError(CloudError):
+    """ezeep answered with a server error; try again later."""
+
+    def __init__(self, message: str, *, status: int, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.retry_after = retry_after
+
+
+class UnauthorisedError(CloudError):
+    """The access token was not accepted for this call."""
+
+
+class NotFoundError(CloudError):
+    """The thing asked for does not exist (any more)."""
+
+
+class BadAnswerError(CloudError):
+    """The answer could not be understood."""
+
+
+class TokenRejectedError(CloudError):
+    """The refresh token was definitely rejected; only pairing again helps."""
+
+
+class PairingError(CloudError):
+    """Pairing did not complete."""
+
+
+class PairingDeniedError(PairingError):
+    """The person approving the pairing denied it."""
+
+
+class PairingExpiredError(PairingError):
+    """The pairing code expired before it was approved."""

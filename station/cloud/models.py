@@ -1,0 +1,97 @@
+"""Values the cloud client returns: frozen, typed, and free of secrets in their ``repr``."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass(frozen=True, slots=True)
+class PairingCode:
+    """What to show a technician (or a user enrolling a badge) while pairing waits."""
+
+    code: str
+    auth_url: str
+    expires_at: float  # time.monotonic() deadline
+
+
+@dataclass(frozen=True, slots=True)
+class TokenPair:
+    """An access and refresh token and when the access token runs out (monotonic clock)."""
+
+    access_token: str = field(repr=False)
+    refresh_token: str = field(repr=False)
+    expires_in: int
+    obtained_at: float  # time.monotonic() when the answer arrived
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceBinding:
+    """What a device token says about this station: its principal and bound printer."""
+
+    subject: str
+    organisation: str
+    tp_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Printer:
+    id: str
+    name: str
+    location: str
+    tp_id: int | None
+    status: str  # "Online", "Offline", or whatever ezeep says
+
+    @property
+    def online(self) -> bool:
+        return self.status.lower() == "online"
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """A pull job waiting in a user's queue."""
+
+    id: str
+    name: str
+    created: datetime | None
+    pages: int | None
+    owner_id: str
+    size: int | None = None
+
+
+class JobState(enum.Enum):
+    """Where a released job is, from ``sfapi/Status``'s ``jobstatus``."""
+
+    WAITING = "waiting"  # 1246: no status yet
+    PRINTING = "printing"  # 129
+    PRINTED = "printed"  # 0
+    FAILED = "failed"  # 3011 or any other Win32 error
+    UNKNOWN_JOB = "unknown-job"  # 2: the id is not known
+
+    @property
+    def final(self) -> bool:
+        return self in (JobState.PRINTED, JobState.FAILED, JobState.UNKNOWN_JOB)
+
+
+@dataclass(frozen=True, slots=True)
+class JobStatus:
+    state: JobState
+    code: int
+    text: str
+    pages_printed: int
+    pages_total: int
+
+
+@dataclass(frozen=True, slots=True)
+class UserInfo:
+    """Who signed in on a phone during self-enrolment. Only ``id`` is kept afterwards."""
+
+    id: str
+    email: str
+    first_name: str
+    last_name: str
+
+    @property
+    def display_name(self) -> str:
+        return " ".join(p for p in (self.first_name, self.last_name) if p) or self.email

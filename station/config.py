@@ -1,0 +1,313 @@
+"""The station's configuration: one TOML file, read once at start-up.
+
+Where the file is: ``--config PATH``, else ``$RELEASE_STATION_CONFIG``, else
+``/etc/release-station/station.toml``. A missing default file means "all defaults"; a missing
+file that was asked for by name is an error. ``config/station.toml`` documents every key with
+its default, and a test keeps that file and the dataclasses below in step.
+
+Every section is a frozen dataclass. Loading checks each key's name, type and value and stops
+with a :class:`~station.errors.ConfigError` that names the file, the key and what is allowed.
+Settings changed on the touchscreen do not come back here; they live in the database.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import os
+import re
+import tomllib
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from station.errors import ConfigError
+
+DEFAULT_PATH = Path("/etc/release-station/station.toml")
+ENV_VAR = "RELEASE_STATION_CONFIG"
+
+ReleaseMode = Literal["all", "pick"]
+Language = Literal["en", "de"]
+ReaderChoice = Literal["auto", "nfc", "pcsc", "wedge", "simulated"]
+
+
+def _check_range(name: str, value: float, low: float, high: float) -> None:
+    if not low <= value <= high:
+        raise ValueError(f"{name}: must be between {low:g} and {high:g}, not {value:g}")
+
+
+@dataclass(frozen=True)
+class StationSection:
+    """Who the station is and how it behaves for users."""
+
+    name: str = "Release station"
+    state_dir: str = "/var/lib/release-station"
+    hardware_id: str = ""
+    release_mode: ReleaseMode = "all"
+    session_timeout_s: int = 60
+    language: Language = "en"
+
+    def __post_init__(self) -> None:
+        _check_range("session_timeout_s", self.session_timeout_s, 10, 900)
+        if self.hardware_id and not _GUID.fullmatch(self.hardware_id):
+            raise ValueError("hardware_id: must be a GUID like 1b4e28ba-2fa1-11d2-883f-0016d3cca427")
+
+
+_GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _check_url(value: str) -> None:
+    parts = urlsplit(value)
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise ValueError(f"must be an https:// URL, not {value!r}")
+    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+        raise ValueError(f"plain http is allowed only on loopback (the emulator), not for {parts.hostname}")
+
+
+@dataclass(frozen=True)
+class CloudSection:
+    """Where ezeep (or the emulator) is and how hard to try."""
+
+    account_url: str = "https://account.ezeep.com"
+    api_url: str = "https://api2.ezeep.com"
+    print_url: str = "https://printapi.ezeep.com"
+    client_id: str = ""
+    ca_file: str = ""
+    request_timeout_s: float = 10.0
+    release_parallelism: int = 4
+    job_timeout_s: int = 300
+
+    def __post_init__(self) -> None:
+        for name in ("account_url", "api_url", "print_url"):
+            try:
+                _check_url(getattr(self, name))
+            except ValueError as exc:
+                raise ValueError(f"{name}: {exc}") from None
+        _check_range("request_timeout_s", self.request_timeout_s, 1, 120)
+        _check_range("release_parallelism", self.release_parallelism, 1, 16)
+        _check_range("job_timeout_s", self.job_timeout_s, 10, 3600)
+
+
+@dataclass(frozen=True)
+class ReaderSection:
+    """Which badge reader to use and how to talk to it."""
+
+    kind: ReaderChoice = "auto"
+    nfc_device: str = "usb"
+    pcsc_readers: tuple[str, ...] = ()
+    wedge_device: str = ""
+    wedge_usb_id: str = ""
+    wedge_format: Literal["decimal", "hex"] = "decimal"
+    wedge_key_timeout_ms: int = 100
+    simulated_socket: str = ""
+    repeat_s: float = 3.0
+    min_uid_bytes: int = 4
+
+    def __post_init__(self) -> None:
+        if self.wedge_usb_id and not re.fullmatch(r"[0-9a-fA-F]{4}:[0-9a-fA-F]{4}", self.wedge_usb_id):
+            raise ValueError("wedge_usb_id: must be vendor:product in hex, like 08ff:0009")
+        _check_range("wedge_key_timeout_ms", self.wedge_key_timeout_ms, 10, 2000)
+        _check_range("repeat_s", self.repeat_s, 0, 60)
+        _check_range("min_uid_bytes", self.min_uid_bytes, 1, 10)
+
+
+@dataclass(frozen=True)
+class TransformsSection:
+    """Card-number transform chain per reader kind, e.g. ``reverse | hex2dec | lpad(10, "0")``.
+
+    An empty chain keeps the canonical id (upper-case hex of the UID). The chains are parsed by
+    ``drivers.transforms`` when the station starts, and a syntax error stops start-up.
+    """
+
+    nfc: str = ""
+    pcsc: str = ""
+    wedge: str = ""
+    simulated: str = ""
+
+
+@dataclass(frozen=True)
+class FeedbackSection:
+    """LED and buzzer wiring. Pins use gpiozero names (``GPIO17``, ``BOARD11``); empty: none."""
+
+    led_green: str = ""
+    led_red: str = ""
+    led_rgb: tuple[str, ...] = ()
+    led_active_high: bool = True
+    buzzer: str = ""
+    buzzer_active_high: bool = True
+    reader_led: bool = True
+
+    def __post_init__(self) -> None:
+        if self.led_rgb and len(self.led_rgb) != 3:
+            raise ValueError("led_rgb: must list three pins (red, green, blue) or none")
+
+
+@dataclass(frozen=True)
+class UiSection:
+    """The touchscreen."""
+
+    resolution: str = "auto"
+    rotation: Literal[0, 90, 180, 270] = 0
+    fullscreen: bool = True
+    dim_after_s: int = 120
+
+    def __post_init__(self) -> None:
+        if self.resolution != "auto" and not re.fullmatch(
+            r"[1-9][0-9]{2,4}x[1-9][0-9]{2,4}", self.resolution
+        ):
+            raise ValueError('resolution: must be "auto" or WIDTHxHEIGHT, like 800x480')
+        _check_range("dim_after_s", self.dim_after_s, 0, 86400)
+
+
+@dataclass(frozen=True)
+class LogSection:
+    """Logging. ``auto`` writes to the journal under systemd and readable text elsewhere."""
+
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    format: Literal["auto", "text", "journal"] = "auto"
+
+
+@dataclass(frozen=True)
+class MetricsSection:
+    """Metrics for node_exporter's textfile collector; an empty directory switches them off."""
+
+    textfile_dir: str = ""
+    interval_s: int = 30
+
+    def __post_init__(self) -> None:
+        _check_range("interval_s", self.interval_s, 5, 3600)
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole configuration; ``source`` names the file it came from."""
+
+    station: StationSection = field(default_factory=StationSection)
+    cloud: CloudSection = field(default_factory=CloudSection)
+    reader: ReaderSection = field(default_factory=ReaderSection)
+    transforms: TransformsSection = field(default_factory=TransformsSection)
+    feedback: FeedbackSection = field(default_factory=FeedbackSection)
+    ui: UiSection = field(default_factory=UiSection)
+    log: LogSection = field(default_factory=LogSection)
+    metrics: MetricsSection = field(default_factory=MetricsSection)
+    source: str = field(default="(defaults)", compare=False)
+
+    @property
+    def state_dir(self) -> Path:
+        return Path(self.station.state_dir)
+
+    @property
+    def database_path(self) -> Path:
+        return self.state_dir / "station.db"
+
+
+def config_path(explicit: str | None, environ: Mapping[str, str] | None = None) -> tuple[Path, bool]:
+    """Return the file to read and whether it was asked for by name."""
+    env = os.environ if environ is None else environ
+    if explicit:
+        return Path(explicit), True
+    if env.get(ENV_VAR):
+        return Path(env[ENV_VAR]), True
+    return DEFAULT_PATH, False
+
+
+def load_config(explicit: str | None = None, environ: Mapping[str, str] | None = None) -> Config:
+    """Find, read and check the configuration file."""
+    path, named = config_path(explicit, environ)
+    if not path.exists():
+        if named:
+            raise ConfigError(str(path), "", "no such file")
+        return Config()
+    return load_config_file(path)
+
+
+def load_config_file(path: Path) -> Config:
+    """Read and check one TOML file."""
+    source = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(source, "", f"cannot read the file: {exc}") from exc
+    return parse_config(text, source)
+
+
+def parse_config(text: str, source: str = "(text)") -> Config:
+    """Check TOML text against the schema; the error names ``source`` and the key."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(source, "", f"not valid TOML: {exc}") from exc
+    config: Config = _build(Config, data, source, prefix="", skip=("source",))
+    return dataclasses.replace(config, source=source)
+
+
+def _build(
+    cls: type[Any], data: Mapping[str, Any], source: str, prefix: str, skip: tuple[str, ...] = ()
+) -> Any:
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.name not in skip}
+    for key in data:
+        if key not in fields:
+            allowed = ", ".join(sorted(fields))
+            raise ConfigError(source, prefix + key, f"unknown key; this section allows: {allowed}")
+    values: dict[str, Any] = {}
+    for name, value in data.items():
+        values[name] = _convert(hints[name], value, source, prefix + name)
+    try:
+        return cls(**values)
+    except ValueError as exc:
+        message = str(exc)
+        key, sep, rest = message.partition(": ")
+        if sep and key in fields:
+            raise ConfigError(source, prefix + key, rest) from None
+        raise ConfigError(source, prefix.rstrip("."), message) from None
+
+
+def _describe(hint: Any) -> str:
+    origin = typing.get_origin(hint)
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in typing.get_args(hint))
+    if origin is tuple:
+        return f"a list of {_describe(typing.get_args(hint)[0])}s"
+    if dataclasses.is_dataclass(hint):
+        return "a table"
+    return {str: "a string", int: "an integer", float: "a number", bool: "true or false"}.get(hint, str(hint))
+
+
+def _convert(hint: Any, value: Any, source: str, key: str) -> Any:
+    origin = typing.get_origin(hint)
+    if dataclasses.is_dataclass(hint):
+        if not isinstance(value, dict):
+            raise ConfigError(source, key, f"must be a table ([{key}]), not {type(value).__name__}")
+        return _build(typing.cast(type[Any], hint), value, source, prefix=key + ".")
+    if origin is Literal:
+        if value not in typing.get_args(hint) or isinstance(value, bool):
+            raise ConfigError(source, key, f"must be {_describe(hint)}, not {value!r}")
+        return value
+    if origin is tuple:
+        if not isinstance(value, list):
+            raise ConfigError(source, key, f"must be {_describe(hint)}")
+        item = typing.get_args(hint)[0]
+        return tuple(_convert(item, v, source, f"{key}[{i}]") for i, v in enumerate(value))
+    if origin in (typing.Union, types.UnionType):
+        raise TypeError(f"unsupported type for {key}: {hint}")  # keep the schema TOML-shaped
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if hint is int and isinstance(value, bool):
+        raise ConfigError(source, key, f"must be {_describe(hint)}, not {value!r}")
+    if not isinstance(value, hint):
+        raise ConfigError(source, key, f"must be {_describe(hint)}, not {value!r}")
+    return value

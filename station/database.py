@@ -1,0 +1,137 @@
+"""The station's one SQLite database: opening it safely and migrating its schema.
+
+The file lives in the state directory with mode 0600 (and so do its ``-wal`` and ``-shm``
+companions), uses WAL with ``synchronous=FULL`` so that a committed write survives a pulled
+plug, and is migrated with sqlite-utils' :class:`~sqlite_utils.Migrations` every time it is
+opened. Each migration runs in its own transaction; add new ones at the end, never edit an
+applied one.
+
+Tables:
+
+``badges``    canonical badge id (after the transform chain) → ezeep user
+``tokens``    the device token pair (one row) and what pairing told us (tp_id, printer)
+``settings``  settings changed on the station (JSON values), and per-station secrets
+``audit``     what happened, with badge ids hashed; bounded in size
+``releases``  the release journal: intent recorded before a job is released
+
+Connections are opened with ``check_same_thread=False``; an owner that shares one between
+threads serialises access itself (one lock per owner), and separate owners open their own.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import sqlite_utils
+
+from station.errors import StorageError
+
+migrations = sqlite_utils.Migrations("release-station")
+
+
+@migrations(name="0001_initial")
+def _initial(db: sqlite_utils.Database) -> None:
+    db["badges"].create(  # type: ignore[union-attr]
+        {
+            "badge_id": str,
+            "user_id": str,
+            "email": str,
+            "display_name": str,
+            "enrolled_by": str,
+            "enrolled_at": str,
+            "last_seen": str,
+        },
+        pk="badge_id",
+        not_null={"user_id", "enrolled_by", "enrolled_at"},
+    )
+    db["badges"].create_index(["user_id"])  # type: ignore[union-attr]
+    db["badges"].create_index(["email"])  # type: ignore[union-attr]
+    db["tokens"].create(  # type: ignore[union-attr]
+        {
+            "id": int,
+            "access_token": str,
+            "refresh_token": str,
+            "expires_in": int,
+            "obtained_at": str,
+            "hardware_id": str,
+            "tp_id": int,
+            "printer_id": str,
+            "printer_name": str,
+            "updated_at": str,
+        },
+        pk="id",
+        not_null={"access_token", "refresh_token", "expires_in", "obtained_at"},
+    )
+    db["settings"].create({"key": str, "value": str, "updated_at": str}, pk="key")  # type: ignore[union-attr]
+    db["audit"].create(  # type: ignore[union-attr]
+        {
+            "id": int,
+            "at": str,
+            "event": str,
+            "badge_hash": str,
+            "user_id": str,
+            "jobs": int,
+            "outcome": str,
+        },
+        pk="id",
+        not_null={"at", "event"},
+    )
+    db["releases"].create(  # type: ignore[union-attr]
+        {
+            "job_id": str,
+            "user_id": str,
+            "printer_id": str,
+            "state": str,
+            "spool_id": str,
+            "attempts": int,
+            "detail": str,
+            "created_at": str,
+            "updated_at": str,
+        },
+        pk="job_id",
+        not_null={"state", "created_at", "updated_at"},
+    )
+    db["releases"].create_index(["state"])  # type: ignore[union-attr]
+
+
+@contextlib.contextmanager
+def _private_umask() -> Iterator[None]:
+    old = os.umask(0o077)
+    try:
+        yield
+    finally:
+        os.umask(old)
+
+
+def open_database(path: Path) -> sqlite_utils.Database:
+    """Open (creating if needed) and migrate the database at ``path``.
+
+    Raises :class:`StorageError` with a plain explanation when the directory cannot be made,
+    the file is not a database, or the disk is full.
+    """
+    try:
+        with _private_umask():
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            conn = sqlite3.connect(str(path), check_same_thread=False, timeout=10.0)
+            db = sqlite_utils.Database(conn)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=FULL")
+            db.execute("PRAGMA foreign_keys=ON")
+            migrations.apply(db)
+        os.chmod(path, 0o600)
+    except sqlite3.DatabaseError as exc:
+        raise StorageError(f"the database {path} cannot be used: {exc}") from exc
+    except OSError as exc:
+        raise StorageError(f"cannot create the state directory {path.parent}: {exc}") from exc
+    return db
+
+
+def memory_database() -> sqlite_utils.Database:
+    """A migrated in-memory database, for tests and dry runs."""
+    db = sqlite_utils.Database(sqlite3.connect(":memory:", check_same_thread=False))
+    migrations.apply(db)
+    return db

@@ -1,0 +1,32 @@
+"""The command line itself: help, version, configuration errors and exit codes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from station.cli import EXIT_CONFIG, main
+
+
+def test_help_lists_commands(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([]) == 2
+    assert "COMMAND" in capsys.readouterr().out
+
+
+def test_config_check_reports_the_key(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    path = tmp_path / "station.toml"
+    path.write_text("[station]\nrelease_mode = 'none'\n")
+    assert main(["--config", str(path), "config", "check"]) == EXIT_CONFIG
+    assert f"{path}: station.release_mode: must be one of 'all', 'pick'" in caplog.text
+
+
+def test_config_show_round_trips(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from station.config import Config, parse_config
+
+    path = tmp_path / "station.toml"
+    path.write_text("[station]\nname = 'Floor \"3\"'\n")
+    assert main(["--config", str(path), "config", "show"]) == 0
+    shown = capsys.readouterr().out
+    assert parse_config(shown).station.name == 'Floor "3"'
+    assert parse_config(shown) != Config()

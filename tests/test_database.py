@@ -1,0 +1,41 @@
+"""The database file: private, migrated, and clear about failures."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import pytest
+
+from station.database import migrations, open_database
+from station.errors import StorageError
+
+
+def test_created_private_and_migrated(tmp_path: Path) -> None:
+    path = tmp_path / "state" / "station.db"
+    db = open_database(path)
+    db["settings"].insert({"key": "k", "value": "1", "updated_at": "now"})  # type: ignore[union-attr]
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    for companion in path.parent.glob("station.db-*"):
+        assert stat.S_IMODE(companion.stat().st_mode) == 0o600
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert {"badges", "tokens", "settings", "audit", "releases"} <= set(db.table_names())
+    assert migrations.pending(db) == []
+    db.close()
+    again = open_database(path)  # migrating twice is harmless
+    assert again["settings"].count == 1
+
+
+def test_a_file_that_is_not_a_database(tmp_path: Path) -> None:
+    path = tmp_path / "station.db"
+    path.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(StorageError, match="cannot be used"):
+        open_database(path)
+
+
+def test_an_unwritable_state_directory(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(StorageError, match="state directory"):
+        open_database(blocker / "sub" / "station.db")

@@ -1,0 +1,1 @@
+"""The touchscreen: pygame screens drawn from the core's published view, touches turned into intents."""
