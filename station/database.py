@@ -135,3 +135,42 @@ def memory_database() -> sqlite_utils.Database:
     db = sqlite_utils.Database(sqlite3.connect(":memory:", check_same_thread=False))
     migrations.apply(db)
     return db
+
+
+@contextlib.contextmanager
+def transaction(
+    db: sqlite_utils.Database, what: str, *, write: bool = True
+) -> Iterator[sqlite_utils.Database]:
+    """Run the block as one transaction; SQLite's failures come out as :class:`StorageError`.
+
+    A writing block starts with ``BEGIN IMMEDIATE`` so that a read-then-write never fails
+    half-way because another connection wrote in between; ``write=False`` only reads a
+    consistent snapshot and takes no lock (WAL). Nested blocks become savepoints. Everything
+    commits together or not at all, so a full disk leaves nothing half-written.
+    ``what`` completes "could not ...", e.g. ``"save the badge"``.
+    """
+    conn = db.conn
+    try:
+        if conn.in_transaction:
+            with db.atomic():
+                yield db
+            return
+        conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+        try:
+            yield db
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+    except sqlite3.DatabaseError as exc:
+        raise StorageError(f"could not {what}: {_explain(exc)}") from exc
+
+
+def _explain(exc: sqlite3.DatabaseError) -> str:
+    text = str(exc)
+    if "full" in text:
+        return f"the disk is full, nothing was saved; free some space ({text})"
+    if "locked" in text or "busy" in text:
+        return f"the database is busy in another process; try again ({text})"
+    return f"the database failed ({text})"

@@ -1,0 +1,234 @@
+"""``release-station badges list|add|remove|import|export``: the badge directory from a shell.
+
+Badge ids printed here go to the administrator's terminal, never to a log. E-mail addresses are
+resolved to ezeep users through the paired station's cloud client, which is built only when a
+command actually needs it (an import with only ``user_id`` columns works offline).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import sqlite_utils
+
+from station.cli import EXIT_FAILURE, EXIT_OK, Context
+from station.cloud.models import UserInfo
+from station.database import open_database
+from station.directory import (
+    BadgeConflictError,
+    BadgeEntry,
+    Directory,
+    export_csv,
+    export_json,
+    plan_import,
+    read_import,
+    validate_email,
+)
+from station.errors import StationError
+
+if TYPE_CHECKING:  # the cloud client is imported only when an e-mail address needs resolving
+    from station.cloud.api import EzeepClient
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser("badges", help="list, add, remove, import or export badges")
+    actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+
+    listing = actions.add_parser("list", help="show every enrolled badge")
+    listing.set_defaults(func=_list)
+
+    add = actions.add_parser("add", help="enrol a badge for an ezeep user")
+    add.add_argument("badge", metavar="BADGE", help="the badge id as the station reads it (after transforms)")
+    who = add.add_mutually_exclusive_group(required=True)
+    who.add_argument("--email", help="the user's e-mail address (looked up in ezeep)")
+    who.add_argument("--user-id", help="the user's ezeep id (no lookup)")
+    add.add_argument("--name", default="", help="display name (default: from ezeep)")
+    add.add_argument("--replace", action="store_true", help="take the badge away from another user")
+    add.set_defaults(func=_add)
+
+    remove = actions.add_parser("remove", help="forget a badge")
+    remove.add_argument("badge", metavar="BADGE")
+    remove.set_defaults(func=_remove)
+
+    imp = actions.add_parser(
+        "import",
+        help="import badges from CSV or JSON",
+        description=(
+            "Import a CSV file with a header line naming the columns badge and email or user_id "
+            "(optionally name), or a JSON list of objects with those keys. Every bad line is "
+            "reported; nothing is imported if any line is bad unless --partial is given."
+        ),
+    )
+    imp.add_argument("file", metavar="FILE", help="the file to read; - reads standard input")
+    imp.add_argument("--dry-run", action="store_true", help="report what would change, change nothing")
+    imp.add_argument("--partial", action="store_true", help="import the good lines even if some are bad")
+    imp.add_argument("--replace", action="store_true", help="let the file take badges from other users")
+    imp.set_defaults(func=_import)
+
+    export = actions.add_parser("export", help="write every badge to standard output")
+    export.add_argument("--format", choices=("csv", "json"), default="csv")
+    export.set_defaults(func=_export)
+
+
+@contextlib.contextmanager
+def _database(context: Context) -> Iterator[sqlite_utils.Database]:
+    db = open_database(context.config.database_path)
+    try:
+        yield db
+    finally:
+        db.close()
+
+
+class CloudUsers:
+    """Finds ezeep users by e-mail address; connects to the cloud on the first question only."""
+
+    def __init__(self, context: Context, db: sqlite_utils.Database) -> None:
+        self._context = context
+        self._db = db
+        self._resources = contextlib.ExitStack()
+        self._client: EzeepClient | None = None
+
+    def __enter__(self) -> CloudUsers:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._resources.close()
+
+    def __call__(self, email: str) -> UserInfo | None:
+        if self._client is None:
+            self._client = self._connect()
+        return user_with_email(email, self._client.find_users(email=email))
+
+    def _connect(self) -> EzeepClient:
+        from station.cloud.api import EzeepClient
+        from station.cloud.http import CloudHttp
+        from station.cloud.tokens import TokenKeeper, TokenStore
+
+        http = self._resources.enter_context(CloudHttp.from_config(self._context.config.cloud))
+        keeper = TokenKeeper(TokenStore(self._db), http)
+        self._resources.callback(keeper.close)
+        if not keeper.paired:
+            raise StationError("this station is not paired with ezeep; run `release-station pair` first")
+        return EzeepClient(http, keeper)
+
+
+def user_with_email(email: str, users: list[UserInfo]) -> UserInfo | None:
+    """The one user whose address is ``email`` (ignoring case); ``LookupError`` if several are."""
+    matches = {user.id: user for user in users if user.email.lower() == email.lower()}
+    if len(matches) > 1:
+        raise LookupError(f"{len(matches)} ezeep users have the e-mail address {email}")
+    return next(iter(matches.values()), None)
+
+
+def _list(args: argparse.Namespace, context: Context) -> int:
+    with _database(context) as db:
+        entries = Directory(db).entries()
+    if not entries:
+        print("no badges are enrolled")
+        return EXIT_OK
+    header = ("BADGE", "USER", "EMAIL", "HOW", "ENROLLED", "LAST SEEN")
+    rows = [header, *(_columns(entry) for entry in entries)]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+    return EXIT_OK
+
+
+def _columns(entry: BadgeEntry) -> tuple[str, ...]:
+    return (
+        entry.badge_id,
+        entry.display_name or entry.user_id,
+        entry.email or "-",
+        entry.enrolled_by,
+        _when(entry.enrolled_at),
+        _when(entry.last_seen),
+    )
+
+
+def _when(at: datetime | None) -> str:
+    return at.astimezone().strftime("%Y-%m-%d %H:%M") if at else "never"
+
+
+def _add(args: argparse.Namespace, context: Context) -> int:
+    with _database(context) as db:
+        user_id, email, name = args.user_id, "", args.name
+        if args.email:
+            validate_email(args.email)  # before asking the cloud about it
+            with CloudUsers(context, db) as users:
+                try:
+                    user = users(args.email)
+                except LookupError as exc:
+                    raise StationError(f"cannot add the badge: {exc}") from exc
+            if user is None:
+                raise StationError(f"cannot add the badge: no ezeep user has the e-mail address {args.email}")
+            user_id, email, name = user.id, user.email, name or user.display_name
+        try:
+            entry = Directory(db).enrol(
+                args.badge, user_id, email=email, display_name=name, how="cli", replace=args.replace
+            )
+        except BadgeConflictError as exc:
+            raise StationError(f"cannot add the badge: {exc}; --replace takes it over") from exc
+    print(f"badge {entry.badge_id} now belongs to {entry.email or entry.user_id}")
+    return EXIT_OK
+
+
+def _remove(args: argparse.Namespace, context: Context) -> int:
+    with _database(context) as db:
+        removed = Directory(db).remove(args.badge)
+    if not removed:
+        print(f"badge {args.badge} is not enrolled", file=sys.stderr)
+        return EXIT_FAILURE
+    print(f"badge {args.badge} removed")
+    return EXIT_OK
+
+
+def _read_file(name: str) -> str:
+    try:
+        text = sys.stdin.read() if name == "-" else Path(name).read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise StationError(f"cannot read {name}: {exc}") from exc
+    return text.removeprefix("\ufeff")
+
+
+def _import(args: argparse.Namespace, context: Context) -> int:
+    rows, read_problems = read_import(_read_file(args.file))
+    with _database(context) as db:
+        directory = Directory(db)
+        with CloudUsers(context, db) as users:
+            plan = plan_import(rows, directory, users, replace=args.replace)
+        problems = sorted((*read_problems, *plan.problems), key=lambda problem: problem.line)
+        for problem in problems:
+            print(problem, file=sys.stderr)
+        if args.dry_run:
+            for change in plan.changes:
+                if change.action != "unchanged":
+                    owner = change.email or change.user_id
+                    print(f"line {change.line}: would {change.action} badge {change.badge_id} -> {owner}")
+        if problems and not args.partial:
+            print(
+                f"nothing imported: {len(problems)} bad line(s); fix them, or use --partial "
+                "to import the good ones",
+                file=sys.stderr,
+            )
+            return EXIT_FAILURE
+        if not args.dry_run:
+            directory.apply_import(plan.changes)
+    counts = ", ".join(f"{plan.count(action)} {action}" for action in ("add", "replace", "update"))
+    print(
+        f"{'dry run, would do' if args.dry_run else 'imported'}: {counts}; "
+        f"{plan.count('unchanged')} unchanged; {len(problems)} bad line(s) skipped"
+    )
+    return EXIT_OK
+
+
+def _export(args: argparse.Namespace, context: Context) -> int:
+    with _database(context) as db:
+        entries = Directory(db).entries()
+    (export_json if args.format == "json" else export_csv)(entries, sys.stdout)
+    return EXIT_OK
