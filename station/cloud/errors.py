@@ -8,10 +8,12 @@
     ├── UnauthorisedError     401/403 on an API call: refresh once, then give up
     ├── NotFoundError         404: the job or printer is gone
     ├── BadAnswerError        malformed, truncated, huge or non-JSON answer
+    ├── GrantError            the OAuth token endpoint answered an ``error`` code
     ├── TokenRejectedError    ``invalid_grant`` on refresh: the pair is dead, re-pair
     └── PairingError
         ├── PairingDeniedError    the admin pressed "deny"
-        └── PairingExpiredError   the code ran out before anyone approved it
+        ├── PairingExpiredError   the code ran out before anyone approved it
+        └── PairingCancelledError the station stopped waiting (cancel event set)
 
 Library errors (httpx, json) are translated at the boundary and chained as ``__cause__``;
 nothing else escapes the cloud client.
@@ -51,6 +53,15 @@ class BadAnswerError(CloudError):
     """The answer could not be understood."""
 
 
+class GrantError(CloudError):
+    """The OAuth endpoint refused the request with an RFC 6749/8628 ``error`` code."""
+
+    def __init__(self, message: str, *, code: str, status: int) -> None:
+        super().__init__(message)
+        self.code = code
+        self.status = status
+
+
 class TokenRejectedError(CloudError):
     """The refresh token was definitely rejected; only pairing again helps."""
 
@@ -65,3 +76,7 @@ class PairingDeniedError(PairingError):
 
 class PairingExpiredError(PairingError):
     """The pairing code expired before it was approved."""
+
+
+class PairingCancelledError(PairingError):
+    """Waiting for approval was cancelled by the station."""

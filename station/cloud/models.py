@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Literal
 
 
 @dataclass(frozen=True, slots=True)
@@ -14,6 +15,7 @@ class PairingCode:
     code: str
     auth_url: str
     expires_at: float  # time.monotonic() deadline
+    mode: Literal["device", "user"] = "device"
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,268 @@
+"""The one HTTP connection pool a station keeps to ezeep, and the boundary where failures get types.
+
+:class:`CloudHttp` owns an :class:`httpx.Client` with per-phase timeouts and TLS verification
+that is always on (``ca_file`` only *adds* a CA). Every request ends either in decoded JSON or in
+one of the errors of :mod:`station.cloud.errors`; nothing from httpx, ssl or json escapes::
+
+    timeout, connection refused/reset/closed  -> OfflineError
+    401, 403                                  -> UnauthorisedError
+    404                                       -> NotFoundError
+    429, 5xx                                  -> ServerError (with Retry-After)
+    OAuth 4xx carrying {"error": ...}         -> GrantError (code kept)
+    anything else, non-JSON, too big, broken  -> BadAnswerError
+
+Answers are read in chunks and refused once they pass ``max_answer_bytes``, so a hostile or
+broken server cannot make the station buffer an endless body. Request paths (never queries,
+headers or bodies) are logged at DEBUG.
+"""
+
+from __future__ import annotations
+
+import base64
+import email.utils
+import json
+import logging
+import socket
+import ssl
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Literal
+
+import certifi
+import httpx
+
+from station import __version__
+from station.cloud.contract import grant_error
+from station.cloud.errors import (
+    BadAnswerError,
+    CloudError,
+    GrantError,
+    NotFoundError,
+    OfflineError,
+    ServerError,
+    UnauthorisedError,
+)
+from station.config import CloudSection
+from station.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+Host = Literal["account", "api", "print"]
+MAX_ANSWER_BYTES = 4 * 1024 * 1024
+MAX_RETRY_AFTER_S = 3600.0
+
+
+def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds from a ``Retry-After`` header (delta-seconds or HTTP date), clamped to an hour."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return min(float(value[:6]), MAX_RETRY_AFTER_S)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    delta = (when - (now or datetime.now(UTC))).total_seconds()
+    return min(max(delta, 0.0), MAX_RETRY_AFTER_S)
+
+
+def _tls(ca_file: str) -> ssl.SSLContext | bool:
+    if not ca_file:
+        return True
+    try:
+        context = ssl.create_default_context(cafile=certifi.where())
+        context.load_verify_locations(cafile=ca_file)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError("cloud", "cloud.ca_file", f"cannot load the CA file {ca_file}: {exc}") from exc
+    return context
+
+
+class CloudHttp:
+    """HTTP to the three ezeep hosts (or the emulator, which serves all three on one port).
+
+    Args:
+        account_url, api_url, print_url: base URLs of the OAuth, REST and print hosts.
+        client_id: the public OAuth client id sent as HTTP Basic on OAuth calls.
+        timeout_s: connect/read/write/pool timeout of every request.
+        ca_file: a PEM bundle to trust in addition to the usual CAs; "" for none.
+        transport: an httpx transport (tests pass ``httpx.MockTransport``); None: the network.
+        max_answer_bytes: answers larger than this are refused as :class:`BadAnswerError`.
+
+    Example::
+
+        with CloudHttp.from_config(config.cloud) as http:
+            data = http.request("GET", "api", "/printing/v1/printers/", token=token)
+    """
+
+    def __init__(
+        self,
+        *,
+        account_url: str,
+        api_url: str,
+        print_url: str,
+        client_id: str,
+        timeout_s: float = 10.0,
+        ca_file: str = "",
+        transport: httpx.BaseTransport | None = None,
+        max_answer_bytes: int = MAX_ANSWER_BYTES,
+    ) -> None:
+        self._client: httpx.Client | None = None
+        self.client_id = client_id
+        self._bases: dict[Host, str] = {
+            "account": account_url.rstrip("/"),
+            "api": api_url.rstrip("/"),
+            "print": print_url.rstrip("/"),
+        }
+        self._max_bytes = max_answer_bytes
+        verify = _tls(ca_file)
+        if transport is None:
+            # A form POST goes out as two writes (head, body); without TCP_NODELAY, Nagle's
+            # algorithm holds the body until the server's delayed ACK, about 40 ms per call.
+            nodelay = [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
+            transport = httpx.HTTPTransport(verify=verify, socket_options=nodelay)
+        self._client = httpx.Client(
+            timeout=httpx.Timeout(timeout_s),
+            verify=verify,
+            transport=transport,
+            follow_redirects=False,
+            headers={"User-Agent": f"release-station/{__version__}", "Accept": "application/json"},
+        )
+
+    @classmethod
+    def from_config(cls, cloud: CloudSection, *, transport: httpx.BaseTransport | None = None) -> CloudHttp:
+        return cls(
+            account_url=cloud.account_url,
+            api_url=cloud.api_url,
+            print_url=cloud.print_url,
+            client_id=cloud.client_id,
+            timeout_s=cloud.request_timeout_s,
+            ca_file=cloud.ca_file,
+            transport=transport,
+        )
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    def __enter__(self) -> CloudHttp:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def oauth(self, path: str, form: Mapping[str, str], *, client_id: str | None = None) -> object:
+        """POST a form to the account host with the client id as HTTP Basic; the decoded answer.
+
+        A 4xx answer with an OAuth ``error`` field raises :class:`GrantError` with that code.
+        """
+        basic = base64.b64encode(f"{client_id or self.client_id}:".encode()).decode("ascii")
+        return self._send(
+            "POST", "account", path, headers={"Authorization": f"Basic {basic}"}, data=dict(form), oauth=True
+        )
+
+    def request(
+        self,
+        method: str,
+        host: Host,
+        path: str,
+        *,
+        token: str,
+        params: Mapping[str, str | int] | None = None,
+        json_body: Mapping[str, object] | None = None,
+    ) -> object:
+        """Send an API request with a bearer token; the decoded JSON answer (None when empty)."""
+        return self._send(
+            method,
+            host,
+            path,
+            headers={"Authorization": f"Bearer {token}"},
+            params=dict(params) if params else None,
+            json_body=json_body,
+        )
+
+    def _send(
+        self,
+        method: str,
+        host: Host,
+        path: str,
+        *,
+        headers: dict[str, str],
+        params: dict[str, str | int] | None = None,
+        data: dict[str, str] | None = None,
+        json_body: Mapping[str, object] | None = None,
+        oauth: bool = False,
+    ) -> object:
+        if self._client is None:
+            raise RuntimeError("CloudHttp is closed")
+        url = self._bases[host] + path
+        started = time.monotonic()
+        try:
+            with self._client.stream(
+                method, url, headers=headers, params=params, data=data, json=json_body
+            ) as response:
+                body = self._read(response)
+        except CloudError:
+            raise
+        except httpx.TimeoutException as exc:
+            raise OfflineError(f"ezeep did not answer in time ({method} {path})") from exc
+        except (httpx.DecodingError, httpx.TooManyRedirects) as exc:
+            raise BadAnswerError(f"ezeep's answer to {method} {path} could not be read: {exc}") from exc
+        except httpx.HTTPError as exc:
+            raise OfflineError(f"ezeep cannot be reached ({method} {path}): {type(exc).__name__}") from exc
+        elapsed_ms = (time.monotonic() - started) * 1000
+        log.debug("%s %s %s -> %d in %.0f ms", method, host, path, response.status_code, elapsed_ms)
+        return _interpret(method, path, response, body, oauth=oauth)
+
+    def _read(self, response: httpx.Response) -> bytes:
+        declared = response.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > self._max_bytes:
+            raise BadAnswerError(f"ezeep's answer is too large ({declared} bytes)")
+        chunks: list[bytes] = []
+        size = 0
+        for chunk in response.iter_bytes():
+            size += len(chunk)
+            if size > self._max_bytes:
+                raise BadAnswerError(f"ezeep's answer is larger than {self._max_bytes} bytes")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+
+def _decode(body: bytes, what: str) -> object:
+    if not body.strip():
+        return None
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
+        raise BadAnswerError(f"{what}: the answer is not JSON") from exc
+
+
+def _interpret(method: str, path: str, response: httpx.Response, body: bytes, *, oauth: bool) -> object:
+    status = response.status_code
+    what = f"{method} {path}"
+    if 200 <= status < 300:
+        return _decode(body, what)
+    if oauth and 400 <= status < 500:
+        try:
+            code = grant_error(_decode(body, what))
+        except BadAnswerError:
+            code = None
+        if code is not None:
+            raise GrantError(f"{what}: ezeep answered {code!r}", code=code, status=status)
+    if status in (401, 403):
+        raise UnauthorisedError(f"{what}: not authorised (HTTP {status})")
+    if status == 404:
+        raise NotFoundError(f"{what}: not found")
+    if status == 429 or status >= 500:
+        retry_after = retry_after_seconds(response.headers.get("Retry-After"))
+        raise ServerError(
+            f"{what}: ezeep is unavailable (HTTP {status})", status=status, retry_after=retry_after
+        )
+    raise BadAnswerError(f"{what}: unexpected HTTP {status}")

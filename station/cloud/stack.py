@@ -1,0 +1,59 @@
+"""The cloud parts wired together once: HTTP, token store and keeper, pairer and API client."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from types import TracebackType
+
+import sqlite_utils
+
+from station.cloud import contract
+from station.cloud.api import EzeepClient
+from station.cloud.http import CloudHttp
+from station.cloud.pairing import Pairer
+from station.cloud.tokens import TokenKeeper, TokenStore
+
+
+@dataclass(frozen=True)
+class CloudStack:
+    """Everything the station needs to talk to ezeep as one device.
+
+    Example::
+
+        with CloudStack.create(CloudHttp.from_config(config.cloud), db, hardware_id=hw) as cloud:
+            if not cloud.keeper.paired: ...
+            jobs = cloud.client.waiting_jobs(user_id)
+    """
+
+    http: CloudHttp
+    store: TokenStore
+    keeper: TokenKeeper
+    client: EzeepClient
+    pairer: Pairer
+
+    @classmethod
+    def create(
+        cls,
+        http: CloudHttp,
+        db: sqlite_utils.Database,
+        *,
+        hardware_id: str,
+        client_id: str | None = None,
+        poll_interval_s: float = contract.POLL_INTERVAL_S,
+    ) -> CloudStack:
+        store = TokenStore(db)
+        keeper = TokenKeeper(store, http, client_id=client_id)
+        pairer = Pairer(http, client_id or http.client_id, hardware_id, interval_s=poll_interval_s)
+        return cls(http, store, keeper, EzeepClient(http, keeper), pairer)
+
+    def close(self) -> None:
+        self.keeper.close()
+        self.http.close()
+
+    def __enter__(self) -> CloudStack:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()

@@ -1,0 +1,366 @@
+"""The cloud client against the ezeep emulator over real HTTP on 127.0.0.1.
+
+Pairing, the token lifecycle (rotation, single flight, lost answers, reuse detection, several
+processes on one database) and every API call the station makes.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from station.cloud.api import EzeepClient
+from station.cloud.errors import (
+    NotFoundError,
+    OfflineError,
+    PairingCancelledError,
+    PairingDeniedError,
+    ServerError,
+    TokenRejectedError,
+)
+from station.cloud.http import CloudHttp
+from station.cloud.models import JobState, PairingCode, TokenPair
+from station.cloud.pairing import Pairer
+from station.cloud.stack import CloudStack
+from station.cloud.tokens import TokenKeeper, TokenStore
+from station.database import open_database
+from station.emulator import Emulator
+
+HW = "1b4e28ba-2fa1-11d2-883f-0016d3cca427"
+CLIENT = "release-station-test"
+
+EmulatorFactory = Callable[..., Emulator]
+
+
+def make_http(emulator: Emulator) -> CloudHttp:
+    url = emulator.url
+    return CloudHttp(account_url=url, api_url=url, print_url=url, client_id=CLIENT, timeout_s=5)
+
+
+@pytest.fixture
+def cloud(emulator: Emulator, tmp_path: Path) -> Iterator[CloudStack]:
+    with CloudStack.create(
+        make_http(emulator), open_database(tmp_path / "station.db"), hardware_id=HW, poll_interval_s=0.05
+    ) as stack:
+        yield stack
+
+
+def pair(cloud: CloudStack, emulator: Emulator, printer: int = 0) -> TokenPair:
+    emulator.auto_approve_device = emulator.printers[printer].id
+    code = cloud.pairer.start()
+    pair = cloud.pairer.wait(code, threading.Event())
+    cloud.keeper.install(pair, hardware_id=HW)
+    return pair
+
+
+def test_full_pairing_binds_the_printer(cloud: CloudStack, emulator: Emulator, tmp_path: Path) -> None:
+    pair(cloud, emulator, printer=1)
+    assert cloud.keeper.paired
+    binding = cloud.keeper.binding
+    assert binding is not None and binding.tp_id == emulator.printers[1].tp_id == emulator.binding(HW)
+    assert cloud.client.station_printer().id == emulator.printers[1].id
+    assert (tmp_path / "station.db").stat().st_mode & 0o777 == 0o600
+    # Persisted before use: a second keeper on the same database sees the same pair.
+    again = TokenKeeper(TokenStore(cloud.store._db), cloud.http)
+    assert again.paired and again.binding == binding
+
+
+def test_pairing_by_hand_with_pending_polls(cloud: CloudStack, emulator: Emulator) -> None:
+    code = cloud.pairer.start()
+    assert "pairing_code" in code.auth_url and code.code in code.auth_url
+    approver = threading.Timer(
+        0.3, emulator.approve, args=(code.code,), kwargs={"email": emulator.users[0].email}
+    )
+    approver.start()
+    try:
+        token_pair = cloud.pairer.wait(code, threading.Event())
+    finally:
+        approver.join()
+    assert token_pair.expires_in > 0
+    assert emulator.stats()["poll"] >= 2
+
+
+def test_denied_pairing(cloud: CloudStack, emulator: Emulator) -> None:
+    code = cloud.pairer.start()
+    emulator.deny(code.code)
+    with pytest.raises(PairingDeniedError):
+        cloud.pairer.wait(code, threading.Event())
+
+
+def test_cancel_stops_at_once(cloud: CloudStack) -> None:
+    code = cloud.pairer.start()
+    cancel = threading.Event()
+    threading.Timer(0.2, cancel.set).start()
+    with pytest.raises(PairingCancelledError):
+        cloud.pairer.wait(code, cancel)
+
+
+def test_slow_down_slows_polling_for_good(make_emulator: EmulatorFactory) -> None:
+    # The emulator's clock runs 5x fast: its 1 s interval is 0.2 s of real time and its
+    # slow_down step of 5 s is 1 s. The pairer starts too fast (0.1 s), is told to slow down
+    # once, and from then on (0.1 + 1.2 s) never again.
+    emulator = make_emulator(poll_interval_s=1.0, clock=lambda: time.time() * 5)
+    http = make_http(emulator)
+    pairer = Pairer(http, CLIENT, HW, interval_s=0.1, slow_down_step_s=1.2)
+    code = pairer.start()
+    approver = threading.Timer(
+        0.6, emulator.approve, args=(code.code,), kwargs={"email": emulator.users[0].email}
+    )
+    approver.start()
+    try:
+        assert pairer.wait(code, threading.Event()).access_token
+    finally:
+        approver.join()
+    assert emulator.stats()["poll"] == 3  # pending, slow_down, approved
+    http.close()
+
+
+def test_expired_code_is_replaced(make_emulator: EmulatorFactory, tmp_path: Path) -> None:
+    emulator = make_emulator(code_lifetime_s=0.4)
+    http = make_http(emulator)
+    pairer = Pairer(http, CLIENT, HW, interval_s=0.1)
+    shown: list[PairingCode] = []
+
+    def approve(code: PairingCode) -> None:
+        shown.append(code)
+        emulator.approve(code.code, email=emulator.users[0].email, printer_id=emulator.printers[0].id)
+
+    first = pairer.start()
+    token_pair = pairer.wait(first, threading.Event(), on_new_code=approve)
+    assert len(shown) == 1 and shown[0].code != first.code
+    assert token_pair.refresh_token
+    http.close()
+
+
+def test_rotation_over_many_refreshes(cloud: CloudStack, emulator: Emulator) -> None:
+    pair(cloud, emulator)
+    seen = set()
+    for _ in range(30):
+        assert cloud.keeper.renew(cloud.keeper.access_token())
+        record = cloud.keeper.record
+        assert record is not None and record.pair is not None
+        seen.add(record.pair.refresh_token)
+        # The stored pair is always the newest one.
+        stored = TokenStore(cloud.store._db).load()
+        assert stored is not None and stored.pair is not None
+        assert stored.pair.refresh_token == record.pair.refresh_token
+    assert len(seen) == 30
+    assert emulator.stats()["refresh"] == 30
+    assert cloud.client.station_printer().tp_id == emulator.printers[0].tp_id
+
+
+def test_twenty_threads_cause_one_refresh(make_emulator: EmulatorFactory, tmp_path: Path) -> None:
+    emulator = make_emulator()
+    now = [0.0]
+    db = open_database(tmp_path / "station.db")
+    http = make_http(emulator)
+    keeper = TokenKeeper(TokenStore(db, clock=lambda: now[0]), http, clock=lambda: now[0])
+    emulator.auto_approve_device = emulator.printers[0].id
+    pairer = Pairer(http, CLIENT, HW, interval_s=0.05, clock=lambda: now[0])
+    keeper.install(pairer.wait(pairer.start(), threading.Event()), hardware_id=HW)
+    emulator.set_faults(latency_s=0.3)  # keep the one refresh in flight while the others arrive
+    now[0] = 4000.0  # past expires_in (3600 s): every caller must wait for a fresh token
+    barrier = threading.Barrier(20)
+    tokens: list[str] = []
+
+    def need_token() -> None:
+        barrier.wait()
+        tokens.append(keeper.access_token())
+
+    threads = [threading.Thread(target=need_token) for _ in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert emulator.stats()["refresh"] == 1
+    assert len(tokens) == 20 and len(set(tokens)) == 1
+    http.close()
+
+
+def test_dropped_answer_after_rotation_leads_to_repairing_with_the_same_tp_id(
+    cloud: CloudStack, emulator: Emulator
+) -> None:
+    pair(cloud, emulator, printer=1)
+    tp_id = cloud.keeper.binding.tp_id  # type: ignore[union-attr]
+    emulator.set_faults(drop_after_rotation=1)
+    old = cloud.keeper.access_token()
+    with pytest.raises(TokenRejectedError):
+        cloud.keeper.renew(old)
+    # Dropped answer (OfflineError) -> retried with the same token -> invalid_grant.
+    assert emulator.stats()["refresh"] == 2
+    assert not cloud.keeper.paired
+    assert cloud.keeper.last_tp_id == tp_id
+    with pytest.raises(TokenRejectedError):
+        cloud.keeper.access_token()
+    # Re-pair with the same hardware id: the emulator keeps the binding (auto-approval would
+    # pick printer 0 for a new device, so getting printer 1 back proves the binding held).
+    pair(cloud, emulator, printer=0)
+    assert cloud.keeper.paired
+    assert cloud.keeper.binding.tp_id == tp_id
+    assert cloud.client.station_printer().tp_id == tp_id
+
+
+def test_reuse_detection_never_trips_with_two_processes_on_one_database(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    """Two keepers with their own connections to one database (as two processes would) refresh
+    concurrently; the flock and the re-read mean no rotated token is ever spent twice."""
+    emulator.set_faults(reuse_detection=True)
+    path = tmp_path / "station.db"
+    stacks = [
+        CloudStack.create(make_http(emulator), open_database(path), hardware_id=HW, poll_interval_s=0.05)
+        for _ in range(2)
+    ]
+    pair(stacks[0], emulator)
+    keepers = [TokenKeeper(TokenStore(open_database(path)), stack.http) for stack in stacks]
+    errors: list[BaseException] = []
+
+    def churn(keeper: TokenKeeper) -> None:
+        for _ in range(15):
+            try:
+                keeper.renew(keeper.access_token())
+            except BaseException as exc:
+                errors.append(exc)
+                return
+
+    threads = [threading.Thread(target=churn, args=(k,)) for k in keepers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    # Both still hold a live pair: one more API call each works.
+    for keeper, stack in zip(keepers, stacks, strict=True):
+        assert EzeepClient(stack.http, keeper).printers()
+    for stack in stacks:
+        stack.close()
+
+
+def test_reuse_detection_revokes_the_family_and_repairing_recovers(
+    cloud: CloudStack, emulator: Emulator
+) -> None:
+    pair(cloud, emulator, printer=1)
+    emulator.set_faults(reuse_detection=True)
+    record = cloud.keeper.record
+    assert record is not None and record.pair is not None
+    stale = record.pair.refresh_token
+    cloud.keeper.renew(cloud.keeper.access_token())
+    # Someone presents the rotated token (a thief, or a buggy second process): family revoked.
+    from station.cloud import contract
+
+    with pytest.raises(Exception, match="invalid_grant"):
+        cloud.http.oauth(contract.TOKEN_PATH, contract.refresh_form(stale))
+    with pytest.raises(TokenRejectedError):
+        cloud.keeper.renew(cloud.keeper.access_token())
+    pair(cloud, emulator, printer=0)
+    assert cloud.keeper.binding.tp_id == emulator.printers[1].tp_id  # type: ignore[union-attr]
+
+
+def test_5xx_is_retried_with_the_same_token_honouring_retry_after(emulator: Emulator, tmp_path: Path) -> None:
+    http = make_http(emulator)
+    pauses: list[float] = []
+    store = TokenStore(open_database(tmp_path / "station.db"))
+    keeper = TokenKeeper(store, http, wait=pauses.append, backoff_s=0.01, backoff_cap_s=30)
+    emulator.auto_approve_device = emulator.printers[0].id
+    pairer = Pairer(http, CLIENT, HW, interval_s=0.05)
+    keeper.install(pairer.wait(pairer.start(), threading.Event()), hardware_id=HW)
+    emulator.set_faults(error_5xx=3, retry_after_s=7)
+    keeper.renew(keeper.access_token())
+    assert pauses == [7, 7, 7]
+    assert emulator.stats()["refresh"] == 1  # the three 503s never reached the token endpoint
+    emulator.set_faults(error_5xx=10)
+    with pytest.raises(ServerError):
+        keeper.renew(keeper.access_token())
+    assert keeper.paired  # a 5xx never costs the pair
+    http.close()
+
+
+def test_offline_is_a_typed_error(cloud: CloudStack, emulator: Emulator) -> None:
+    pair(cloud, emulator)
+    emulator.set_faults(offline=True)
+    with pytest.raises(OfflineError):
+        cloud.client.printers()
+    emulator.set_faults(offline=False)
+    assert cloud.client.printers()
+
+
+def test_api_calls(cloud: CloudStack, emulator: Emulator) -> None:
+    pair(cloud, emulator)
+    printers = cloud.client.printers()
+    assert {p.id for p in printers} == {p.id for p in emulator.printers}
+    user = emulator.users[4]  # no seeded jobs
+    for n in range(130):  # more than one page of 100
+        emulator.add_job(user.email, name=f"doc {n}.pdf", pages=1 + n % 3)
+    jobs = cloud.client.waiting_jobs(user.id)
+    assert len(jobs) == 130 and len({j.id for j in jobs}) == 130
+    assert all(j.owner_id == user.id for j in jobs)
+    station = cloud.client.station_printer()
+    spool_id = cloud.client.release(jobs[0].id, station.id)
+    status = cloud.client.wait_for_job(spool_id, timeout_s=30, interval_s=0.1)
+    assert status.state is JobState.PRINTED
+    assert emulator.release_counts()[jobs[0].id] == 1
+    cloud.client.delete(jobs[1].id)
+    assert len(emulator.waiting_jobs(user.email)) == 128
+    with pytest.raises(NotFoundError):
+        cloud.client.delete("no-such-job")
+    found = cloud.client.find_users(email=user.email)
+    assert [u.id for u in found] == [user.id]
+    assert user.id in {u.id for u in cloud.client.find_users(search=user.last_name[:4])}
+
+
+def test_failed_print(cloud: CloudStack, emulator: Emulator) -> None:
+    pair(cloud, emulator)
+    emulator.set_printer_fails(emulator.printers[0].id, True)
+    job = cloud.client.waiting_jobs(emulator.users[0].id)[0]
+    spool_id = cloud.client.release(job.id, emulator.printers[0].id)
+    status = cloud.client.wait_for_job(spool_id, timeout_s=30, interval_s=0.1)
+    assert status.state is JobState.FAILED and status.code == 3011
+
+
+def test_user_pairing_me_and_revoke(cloud: CloudStack, emulator: Emulator) -> None:
+    pair(cloud, emulator)
+    user = emulator.users[2]
+    emulator.auto_approve_user = user.email
+    code = cloud.pairer.start("user")
+    user_pair = cloud.pairer.wait(code, threading.Event())
+    assert cloud.client.me(user_pair.access_token).id == user.id
+    cloud.client.revoke(user_pair.refresh_token)
+    assert emulator.stats()["revoke"] == 1
+
+
+def test_unpair_revokes_and_forgets(cloud: CloudStack, emulator: Emulator) -> None:
+    pair(cloud, emulator)
+    assert cloud.keeper.forget(revoke=cloud.client.revoke)
+    assert not cloud.keeper.paired and cloud.keeper.record is None
+    assert TokenStore(cloud.store._db).load() is None
+    with pytest.raises(TokenRejectedError):
+        cloud.client.printers()
+
+
+def test_a_whole_run_logs_no_token(
+    cloud: CloudStack, emulator: Emulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    secrets: set[str] = set()
+    token_pair = pair(cloud, emulator)
+    secrets |= {token_pair.access_token, token_pair.refresh_token}
+    for _ in range(3):
+        secrets.add(cloud.keeper.renew(cloud.keeper.access_token()))
+        record = cloud.keeper.record
+        assert record is not None and record.pair is not None
+        secrets.add(record.pair.refresh_token)
+    cloud.client.waiting_jobs(emulator.users[0].id)
+    emulator.set_faults(drop_after_rotation=1)
+    with pytest.raises(TokenRejectedError):
+        cloud.keeper.renew(cloud.keeper.access_token())
+    cloud.keeper.forget(revoke=cloud.client.revoke)
+    text = caplog.text
+    assert "token refresh attempt" in text  # the run did log
+    for secret in secrets:
+        assert secret not in text
+        assert secret.split(".")[-1] not in text  # not even a JWT's signature part

@@ -1,0 +1,344 @@
+"""Pure protocol logic of the cloud client, through httpx's MockTransport.
+
+What the emulator cannot produce on demand: arbitrary (fuzzed) answers, exact pause sequences,
+a clock that jumps. Everything else is tested against the emulator in test_cloud_emulator.py.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import httpx
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from station.cloud import contract
+from station.cloud.api import EzeepClient
+from station.cloud.errors import (
+    BadAnswerError,
+    CloudError,
+    GrantError,
+    NotFoundError,
+    OfflineError,
+    PairingExpiredError,
+    ServerError,
+    UnauthorisedError,
+)
+from station.cloud.http import CloudHttp, retry_after_seconds
+from station.cloud.models import PairingCode, TokenPair
+from station.cloud.pairing import Pairer
+from station.cloud.tokens import TokenKeeper, TokenStore
+from station.database import memory_database
+
+Handler = Callable[[httpx.Request], httpx.Response]
+
+
+def jwt(claims: dict[str, object]) -> str:
+    def part(data: dict[str, object]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
+
+    return f"{part({'alg': 'none'})}.{part(claims)}.c2ln"
+
+
+def token_answer(n: int, tp_id: int = 7) -> dict[str, object]:
+    return {
+        "access_token": jwt({"sub": "dev", "org": "org", "pty": "dev", "tp_id": tp_id, "n": n}),
+        "refresh_token": f"rt{n}",
+        "expires_in": 3600,
+        "token_type": "Bearer",
+    }
+
+
+def make_http(handler: Handler, **kwargs: object) -> CloudHttp:
+    return CloudHttp(
+        account_url="https://account.test",
+        api_url="https://api.test",
+        print_url="https://print.test",
+        client_id="cid",
+        transport=httpx.MockTransport(handler),
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+class RecordingEvent(threading.Event):
+    """A cancel event whose waits return at once and are recorded."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.waits: list[float] = []
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self.waits.append(round(timeout or 0.0, 3))
+        return self.is_set()
+
+
+# --- the HTTP boundary ------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("response", "error"),
+    [
+        (httpx.Response(401), UnauthorisedError),
+        (httpx.Response(403), UnauthorisedError),
+        (httpx.Response(404), NotFoundError),
+        (httpx.Response(503, headers={"Retry-After": "3"}), ServerError),
+        (httpx.Response(429), ServerError),
+        (httpx.Response(418), BadAnswerError),
+        (httpx.Response(302, headers={"Location": "https://elsewhere"}), BadAnswerError),
+        (httpx.Response(200, content=b"<html>"), BadAnswerError),
+        (httpx.Response(200, content=b"[" * 100_000), BadAnswerError),
+        (httpx.Response(200, content=b"\xff\xfe"), BadAnswerError),
+    ],
+)
+def test_statuses_map_to_typed_errors(response: httpx.Response, error: type[CloudError]) -> None:
+    http = make_http(lambda request: response)
+    with pytest.raises(error):
+        http.request("GET", "api", "/x", token="t")
+
+
+def test_transport_failures_are_offline() -> None:
+    def fail(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("refused", request=request)
+
+    with pytest.raises(OfflineError):
+        make_http(fail).request("GET", "api", "/x", token="t")
+
+    def slow(request: httpx.Request) -> httpx.Response:
+        raise httpx.ReadTimeout("slow", request=request)
+
+    with pytest.raises(OfflineError):
+        make_http(slow).request("GET", "api", "/x", token="t")
+
+
+@pytest.mark.parametrize("declared", [True, False])
+def test_huge_answers_are_refused(declared: bool) -> None:
+    body = b"[" + b"1," * 1000 + b"1]"
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        # Without a declared length the body arrives in chunks and is cut off while reading.
+        return httpx.Response(200, content=body if declared else iter([body[:1000], body[1000:]]))
+
+    with pytest.raises(BadAnswerError, match=r"too large|larger than"):
+        make_http(handler, max_answer_bytes=100).request("GET", "api", "/x", token="t")
+
+
+def test_oauth_sends_basic_client_id_and_maps_error_codes() -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(400, json={"error": "invalid_grant"})
+
+    with pytest.raises(GrantError) as info:
+        make_http(handler).oauth(contract.TOKEN_PATH, contract.refresh_form("r"))
+    assert info.value.code == "invalid_grant"
+    assert seen[0].headers["Authorization"] == "Basic " + base64.b64encode(b"cid:").decode()
+    assert seen[0].url == "https://account.test/oauth/access_token/"
+    assert b"grant_type=refresh_token" in seen[0].content
+
+
+def test_retry_after_forms() -> None:
+    now = datetime(2025, 1, 1, 12, 0, 0, tzinfo=UTC)
+    assert retry_after_seconds("5") == 5
+    assert retry_after_seconds("99999999") == 3600
+    assert retry_after_seconds("Wed, 01 Jan 2025 12:00:30 GMT", now) == 30
+    assert retry_after_seconds("soon") is None
+    assert retry_after_seconds(None) is None
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda children: (
+        st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=12), children, max_size=6)
+    ),
+    max_leaves=30,
+)
+field_names = st.sampled_from(
+    [
+        "results",
+        "count",
+        "next",
+        "id",
+        "name",
+        "tp_id",
+        "status",
+        "jobid",
+        "jobstatus",
+        "access_token",
+        "refresh_token",
+        "expires_in",
+        "pairing_code",
+        "auth_url",
+        "error",
+        "pages",
+        "created",
+        "email",
+    ]
+)
+plausible = st.dictionaries(field_names, json_values | st.lists(st.dictionaries(field_names, json_values)))
+bodies = st.one_of(
+    st.binary(max_size=200),
+    json_values.map(lambda v: json.dumps(v).encode()),
+    plausible.map(lambda v: json.dumps(v).encode()),
+    plausible.map(lambda v: json.dumps(v).encode()[: max(1, len(json.dumps(v)) // 2)]),
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(status=st.sampled_from([200, 201, 204, 400, 401, 404, 409, 500, 503]), body=bodies)
+def test_fuzzed_answers_raise_only_typed_errors(status: int, body: bytes) -> None:
+    http = make_http(lambda request: httpx.Response(status, content=body, headers={"Retry-After": "x"}))
+    store = TokenStore(memory_database(), clock=lambda: 0.0, boot_id="b")
+    keeper = TokenKeeper(store, http, clock=lambda: 0.0, wait=lambda s: None, max_attempts=2)
+    keeper.install(TokenPair(jwt({"tp_id": 7}), "rt", 3600, 0.0), hardware_id="hw")
+    client = EzeepClient(http, keeper, max_pages=3)
+    pairer = Pairer(http, "cid", "hw", code_lifetime_s=1)
+    calls: list[Callable[[], object]] = [
+        client.printers,
+        client.station_printer,
+        lambda: client.waiting_jobs("u"),
+        lambda: client.release("j", "p"),
+        lambda: client.status("s"),
+        lambda: client.delete("j"),
+        lambda: client.find_users(search="a"),
+        lambda: client.me("t"),
+        lambda: client.revoke("r"),
+        pairer.start,
+        lambda: keeper.renew(keeper.access_token()),
+    ]
+    for call in calls:
+        with contextlib.suppress(CloudError):
+            call()
+
+
+# --- pairing pacing -----------------------------------------------------------------------------
+def scripted(answers: list[httpx.Response]) -> tuple[CloudHttp, list[httpx.Request]]:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        if request.url.path == contract.PAIR_PATH:
+            return httpx.Response(200, json={"pairing_code": f"C{len(seen)}", "auth_url": "https://a/x"})
+        return answers.pop(0)
+
+    return make_http(handler), seen
+
+
+def pending(code: str = "authorization_pending") -> httpx.Response:
+    return httpx.Response(400, json={"error": code})
+
+
+def test_slow_down_adds_five_seconds_for_good() -> None:
+    http, seen = scripted([pending(), pending("slow_down"), pending(), pending("slow_down"), pending(),
+                           httpx.Response(200, json=token_answer(1))])  # fmt: skip
+    pairer = Pairer(http, "cid", "hw", clock=lambda: 0.0)
+    cancel = RecordingEvent()
+    pair = pairer.wait(pairer.start(), cancel)
+    assert pair.refresh_token == "rt1"
+    assert cancel.waits == [5, 5, 10, 10, 15, 15]
+    assert b"hardware_id=hw" in seen[0].content and b"mode=device" in seen[0].content
+
+
+def test_expired_codes_are_renewed_then_given_up() -> None:
+    now = [0.0]
+    http, _seen = scripted([pending("expired_token")] * 10)
+    pairer = Pairer(http, "cid", "hw", max_codes=3, clock=lambda: now[0])
+    codes: list[PairingCode] = []
+    with pytest.raises(PairingExpiredError):
+        pairer.wait(pairer.start(), RecordingEvent(), on_new_code=codes.append)
+    assert [c.code for c in codes] == ["C3", "C5"]
+
+
+def test_a_code_past_its_lifetime_is_replaced_without_polling() -> None:
+    now = [0.0]
+    http, seen = scripted([httpx.Response(200, json=token_answer(1))])
+    pairer = Pairer(http, "cid", "hw", code_lifetime_s=600, clock=lambda: now[0])
+    code = pairer.start()
+    now[0] = 601.0
+    replaced: list[PairingCode] = []
+    assert pairer.wait(code, RecordingEvent(), on_new_code=replaced.append).refresh_token == "rt1"
+    assert len(replaced) == 1 and [r.url.path for r in seen] == [
+        "/oauth/pair/",
+        "/oauth/pair/",
+        "/oauth/access_token/",
+    ]
+
+
+# --- token keeper -------------------------------------------------------------------------------
+def keeper_with(
+    answers: list[httpx.Response], now: list[float]
+) -> tuple[TokenKeeper, list[float], list[bytes]]:
+    bodies: list[bytes] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        bodies.append(request.content)
+        return answers.pop(0)
+
+    pauses: list[float] = []
+    http = make_http(handler)
+    store = TokenStore(memory_database(), clock=lambda: now[0], boot_id="b")
+    keeper = TokenKeeper(store, http, clock=lambda: now[0], wait=pauses.append, backoff_s=1, backoff_cap_s=8)
+    keeper.install(TokenPair(jwt({"tp_id": 7}), "rt0", 3600, 0.0), hardware_id="hw")
+    return keeper, pauses, bodies
+
+
+def test_backoff_is_capped_jittered_and_reuses_the_same_refresh_token() -> None:
+    now = [4000.0]
+    answers = [httpx.Response(503)] * 6 + [httpx.Response(200, json=token_answer(1))]
+    keeper, pauses, bodies = keeper_with(answers, now)
+    with pytest.raises(ServerError):
+        keeper.access_token()  # expired: five attempts, then give up for now
+    assert len(pauses) == 4 and all(p <= 8 for p in pauses)
+    assert 0.5 <= pauses[0] <= 1 and 4 <= pauses[3] <= 8
+    assert {b for b in bodies} == {b"grant_type=refresh_token&scope=printing&refresh_token=rt0"}
+    assert keeper.paired
+    keeper.access_token()
+    assert keeper.record.pair.refresh_token == "rt1"  # type: ignore[union-attr]
+
+
+def test_an_early_refresh_that_fails_keeps_the_valid_token() -> None:
+    now = [3000.0]  # past 75 % of the lifetime, not expired
+    keeper, pauses, bodies = keeper_with(
+        [httpx.Response(500), httpx.Response(200, json=token_answer(1))], now
+    )
+    old = keeper.access_token()
+    assert pauses == [] and len(bodies) == 1  # one attempt, no waiting in front of a user
+    assert keeper.access_token() != old
+
+
+def test_after_a_reboot_a_stored_pair_is_due_at_once() -> None:
+    db = memory_database()
+    TokenStore(db, clock=lambda: 100.0, boot_id="boot-1").save(
+        TokenPair("a", "r", 3600, 100.0), hardware_id="h"
+    )
+    same_boot = TokenStore(db, clock=lambda: 200.0, boot_id="boot-1").load()
+    other_boot = TokenStore(db, clock=lambda: 200.0, boot_id="boot-2").load()
+    assert same_boot is not None and same_boot.pair is not None and same_boot.pair.obtained_at == 100.0
+    assert (
+        other_boot is not None
+        and other_boot.pair is not None
+        and other_boot.pair.obtained_at == float("-inf")
+    )
+
+
+def test_a_full_disk_keeps_the_new_pair_in_memory(monkeypatch: pytest.MonkeyPatch) -> None:
+    now = [4000.0]
+    keeper, _, _ = keeper_with(
+        [httpx.Response(200, json=token_answer(1)), httpx.Response(200, json=token_answer(2))], now
+    )
+    from station.errors import StorageError
+
+    def full(*args: object, **kwargs: object) -> None:
+        raise StorageError("disk full")
+
+    monkeypatch.setattr(keeper._store, "save", full)
+    token = keeper.access_token()
+    assert keeper.record.pair.refresh_token == "rt1"  # type: ignore[union-attr]
+    monkeypatch.undo()
+    now[0] = 9000.0
+    assert keeper.access_token() != token  # refreshed with rt1, not the stored dead rt0
+    assert keeper._store.load().pair.refresh_token == "rt2"  # type: ignore[union-attr]
