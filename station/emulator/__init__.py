@@ -1,0 +1,12 @@
+"""The ezeep Blue emulator: a real HTTP server implementing the station's working contract.
+
+``Emulator`` (:mod:`.server`) serves, on one loopback port, the account host (pairing, tokens,
+revoke, ``/v1/users/me``, JWKS), the REST and print hosts (printers, users, waiting jobs,
+release, status, delete), the approval web page behind ``auth_url`` and a JSON admin API
+(``/_emulator/...``) with fault switches. The contract is Part 1 of docs/ezeep-api.md.
+"""
+
+from station.emulator.model import EmuPrinter, EmuUser, Faults
+from station.emulator.server import Emulator
+
+__all__ = ["EmuPrinter", "EmuUser", "Emulator", "Faults"]

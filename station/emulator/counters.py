@@ -1,0 +1,24 @@
+"""Request counters the tests and benchmarks read (``Emulator.stats()``)."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+
+COUNTER_NAMES = ("pair", "poll", "refresh", "revoke", "api", "print", "status")
+
+
+class Counters:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts: Counter[str] = Counter()
+
+    def bump(self, name: str) -> None:
+        if name not in COUNTER_NAMES:
+            raise ValueError(f"unknown counter {name!r}")
+        with self._lock:
+            self._counts[name] += 1
+
+    def snapshot(self) -> dict[str, int]:
+        with self._lock:
+            return {name: self._counts[name] for name in COUNTER_NAMES}

@@ -1,0 +1,116 @@
+"""The emulator's values: org members, printers, fault switches, settings, and the seeded demo org."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+# Every seeded id derives from this namespace, so users and printers keep their ids across runs.
+_NAMESPACE = uuid.UUID("6b1d6a52-63f4-4c0e-9d3a-5e0a1f2b7c11")
+
+PRINTER_STATUSES = ("Online", "Offline")
+
+
+def stable_id(kind: str, key: str) -> str:
+    return str(uuid.uuid5(_NAMESPACE, f"{kind}:{key}"))
+
+
+ORG_ID = stable_id("org", "demo")
+
+
+@dataclass(frozen=True, slots=True)
+class EmuUser:
+    id: str
+    email: str
+    first_name: str
+    last_name: str
+
+    def as_json(self) -> dict[str, str]:
+        return {
+            "id": self.id,
+            "email": self.email,
+            "first_name": self.first_name,
+            "last_name": self.last_name,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class EmuPrinter:
+    id: str
+    name: str
+    location: str
+    tp_id: int
+    status: str
+
+
+@dataclass(frozen=True, slots=True)
+class Faults:
+    """Run-time fault switches. Counters (``error_5xx``, ``drop_after_rotation``) count down."""
+
+    latency_s: float = 0.0
+    error_5xx: int = 0
+    retry_after_s: int = 2
+    drop_after_rotation: int = 0
+    reuse_detection: bool = False
+    deny_pairing: bool = False
+    offline: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    job_duration_s: float = 2.0
+    code_lifetime_s: float = 600
+    poll_interval_s: float = 5
+    access_token_lifetime_s: int = 3600
+
+
+@dataclass(frozen=True, slots=True)
+class SeedJob:
+    owner_email: str
+    name: str
+    pages: int
+    age_s: float  # how long before start-up it was "printed to AnyPrinter"
+
+
+def _user(first: str, last: str) -> EmuUser:
+    email = f"{first}.{last}@example.com".lower()
+    return EmuUser(stable_id("user", email), email, first, last)
+
+
+SEED_USERS = (
+    _user("Ada", "Lovelace"),
+    _user("Grace", "Hopper"),
+    _user("Alan", "Turing"),
+    _user("Katherine", "Johnson"),
+    _user("Margaret", "Hamilton"),
+)
+
+SEED_PRINTERS = (
+    EmuPrinter(stable_id("printer", "floor-2"), "Floor 2 MFP", "2nd floor, by the kitchen", 1001, "Online"),
+    EmuPrinter(stable_id("printer", "floor-3"), "Floor 3 Colour", "3rd floor, room 3.14", 1002, "Online"),
+)
+
+_SEED_NAMES = (
+    "Quarterly report.pdf",
+    "Boarding pass.pdf",
+    "Meeting notes.docx",
+    "Invoice 2024-117.pdf",
+    "Slides - kickoff.pptx",
+    "Timesheet.xlsx",
+    "Contract draft v3.pdf",
+    "Menu.pdf",
+    "Floor plan.png",
+    "Expenses.pdf",
+)
+
+
+def seed_jobs() -> tuple[SeedJob, ...]:
+    """Users 1-4 have 1-4 waiting jobs each; user 5 has none."""
+    jobs: list[SeedJob] = []
+    names = iter(_SEED_NAMES)
+    for count, user in enumerate(SEED_USERS[:4], start=1):
+        for k in range(count):
+            jobs.append(
+                SeedJob(user.email, next(names), pages=1 + (count * 3 + k * 5) % 12, age_s=600.0 * (k + 1))
+            )
+    return tuple(jobs)

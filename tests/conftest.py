@@ -1,0 +1,40 @@
+"""Shared fixtures.
+
+``emulator``: a running ezeep emulator on 127.0.0.1, port 0, fresh for each test, tuned for
+speed: no poll pacing (``slow_down`` only if a test raises ``poll_interval_s``), 0.5 s jobs.
+Pairing waits for approval unless the test sets ``emulator.auto_approve_device = <printer id>``
+(or ``auto_approve_user = <email>``), or approves with ``emulator.approve(code, email=...)``.
+``make_emulator(**kwargs)``: the same with other settings (e.g. a ``clock``); all are stopped
+after the test.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from station.emulator import Emulator
+
+EmulatorFactory = Callable[..., Emulator]
+
+
+@pytest.fixture
+def make_emulator() -> Iterator[EmulatorFactory]:
+    started: list[Emulator] = []
+
+    def make(**kwargs: Any) -> Emulator:
+        options: dict[str, Any] = {"port": 0, "job_duration_s": 0.5, "poll_interval_s": 0, **kwargs}
+        emulator = Emulator(**options).start()
+        started.append(emulator)
+        return emulator
+
+    yield make
+    for emulator in started:
+        emulator.stop()
+
+
+@pytest.fixture
+def emulator(make_emulator: EmulatorFactory) -> Emulator:
+    return make_emulator()

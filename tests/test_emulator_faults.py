@@ -1,0 +1,151 @@
+"""The emulator's fault switches and its admin HTTP API (``/_emulator/...``)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import httpx
+import pytest
+
+from station.emulator import Emulator, Faults
+
+DROPPED = (httpx.RemoteProtocolError, httpx.ReadError)
+
+
+def oauth(emu: Emulator) -> httpx.Client:
+    return httpx.Client(base_url=emu.url, auth=("station-client", ""), timeout=10)
+
+
+def paired(emu: Emulator) -> dict[str, Any]:
+    emu.auto_approve_device = emu.printers[0].id
+    code = (
+        oauth(emu)
+        .post("/oauth/pair/", data={"mode": "device", "hardware_id": "hw-faults"})
+        .json()["pairing_code"]
+    )
+    tokens: dict[str, Any] = (
+        oauth(emu)
+        .post("/oauth/access_token/", data={"grant_type": "pairing_code", "pairing_code": code})
+        .json()
+    )
+    return tokens
+
+
+def refresh(emu: Emulator, token: str) -> httpx.Response:
+    return oauth(emu).post(
+        "/oauth/access_token/", data={"grant_type": "refresh_token", "refresh_token": token}
+    )
+
+
+def admin(emu: Emulator) -> httpx.Client:
+    return httpx.Client(base_url=f"{emu.url}/_emulator", timeout=10)
+
+
+def test_latency_delays_answers(emulator: Emulator) -> None:
+    emulator.set_faults(latency_s=0.3)
+    started = time.monotonic()
+    assert httpx.get(f"{emulator.url}/.well-known/jwks.json").status_code == 200
+    assert time.monotonic() - started >= 0.3
+    assert admin(emulator).get("/faults").json()["latency_s"] == 0.3
+
+
+def test_5xx_with_retry_after_then_recovery(emulator: Emulator) -> None:
+    emulator.set_faults(error_5xx=2, retry_after_s=7)
+    for _ in range(2):
+        answer = httpx.get(f"{emulator.url}/sfapi/GetPrinter/")
+        assert answer.status_code == 503
+        assert answer.headers["retry-after"] == "7"
+        assert admin(emulator).get("/stats").status_code == 200  # never failed
+    assert httpx.get(f"{emulator.url}/sfapi/GetPrinter/").status_code == 401  # reached the API again
+    assert emulator.faults.error_5xx == 0
+
+
+def test_dropped_answer_after_rotation(emulator: Emulator, caplog: pytest.LogCaptureFixture) -> None:
+    tokens = paired(emulator)
+    emulator.set_faults(drop_after_rotation=1)
+    with caplog.at_level(logging.INFO), pytest.raises(DROPPED):
+        refresh(emulator, tokens["refresh_token"])
+    # The server rotated: the token the client still holds is dead, and nobody has the new one.
+    assert refresh(emulator, tokens["refresh_token"]).json() == {"error": "invalid_grant"}
+    assert emulator.faults.drop_after_rotation == 0
+    assert emulator.stats()["refresh"] == 2
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+def test_offline_closes_every_connection_but_admin(
+    emulator: Emulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    emulator.set_faults(offline=True)
+    with caplog.at_level(logging.INFO):
+        for path in ("/sfapi/GetPrinter/", "/auth/signin/"):
+            with pytest.raises(DROPPED):
+                httpx.get(f"{emulator.url}{path}")
+        with pytest.raises(DROPPED):
+            oauth(emulator).post("/oauth/pair/", data={"mode": "device"})
+    assert admin(emulator).post("/faults", json={"offline": False}).json()["offline"] is False
+    assert httpx.get(f"{emulator.url}/.well-known/jwks.json").status_code == 200
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+def test_fault_switches_validate(emulator: Emulator) -> None:
+    with pytest.raises(ValueError, match="unknown fault"):
+        emulator.set_faults(explode=True)
+    with pytest.raises(ValueError, match="must be"):
+        emulator.set_faults(offline=1)
+    with pytest.raises(ValueError, match="negative"):
+        emulator.set_faults(error_5xx=-1)
+    assert emulator.faults == Faults()
+    assert admin(emulator).post("/faults", json={"offline": "yes"}).status_code == 400
+    assert admin(emulator).post("/faults", content=b"[1]").status_code == 400
+    changed = admin(emulator).post("/faults", json={"reuse_detection": True, "latency_s": 0}).json()
+    assert changed["reuse_detection"] is True
+    assert emulator.faults.reuse_detection is True
+
+
+def test_admin_jobs_stats_and_release_counts(emulator: Emulator) -> None:
+    email = emulator.users[4].email
+    job = admin(emulator).post("/jobs", json={"email": email, "name": "Poster.pdf", "pages": 2})
+    job_id = job.json()["id"]
+    assert [j["id"] for j in emulator.waiting_jobs(email)] == [job_id]
+    assert admin(emulator).post("/jobs", json={"email": "nobody@example.com"}).status_code == 404
+    assert admin(emulator).post("/jobs", json={"email": email, "pages": 0}).status_code == 400
+    tokens = paired(emulator)
+    headers = {"Authorization": f"Bearer {tokens['access_token']}"}
+    body = {"jobid": job_id, "printerid": emulator.printers[0].id}
+    httpx.post(f"{emulator.url}/sfapi/Print/", json=body, headers=headers)
+    assert admin(emulator).get("/release-counts").json() == {job_id: 1}
+    stats = admin(emulator).get("/stats").json()
+    assert stats == emulator.stats()
+    assert (stats["pair"], stats["poll"], stats["print"]) == (1, 1, 1)
+
+
+def test_admin_approve_and_deny(emulator: Emulator) -> None:
+    codes = [
+        oauth(emulator).post("/oauth/pair/", data={"mode": "device"}).json()["pairing_code"] for _ in range(2)
+    ]
+    printer = emulator.printers[1]
+    ok = admin(emulator).post(
+        "/approve", json={"code": codes[0], "email": emulator.users[0].email, "printer_id": printer.id}
+    )
+    assert ok.json() == {"ok": True}
+    assert admin(emulator).post("/deny", json={"code": codes[1]}).json() == {"ok": True}
+    assert admin(emulator).post("/deny", json={"code": codes[1]}).status_code == 400
+    assert admin(emulator).post("/deny", json={"code": "nope"}).status_code == 400
+    grant = {"grant_type": "pairing_code"}
+    assert (
+        oauth(emulator).post("/oauth/access_token/", data={**grant, "pairing_code": codes[0]}).status_code
+        == 200
+    )
+    denied = oauth(emulator).post("/oauth/access_token/", data={**grant, "pairing_code": codes[1]})
+    assert denied.json() == {"error": "access_denied"}
+
+
+def test_admin_printer_status_and_failure(emulator: Emulator) -> None:
+    printer = emulator.printers[0]
+    answer = admin(emulator).post(f"/printers/{printer.id}", json={"status": "Offline", "fails": True})
+    assert answer.json()["status"] == "Offline"
+    assert emulator.printers[0].status == "Offline"
+    assert admin(emulator).post(f"/printers/{printer.id}", json={"status": "Burning"}).status_code == 400
+    assert admin(emulator).post("/printers/unknown", json={"status": "Online"}).status_code == 404
