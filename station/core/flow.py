@@ -1,0 +1,48 @@
+"""Ways out of any mode: home (idle, or pairing when unpaired) and the common failure paths."""
+
+from __future__ import annotations
+
+from station.core import health, pairing
+from station.core.messages import Failure, Play, SetTimer
+from station.core.state import Core, Done, Idle, Pairing, Tick, Unpaired
+from station.core.steps import Step, leave
+from station.feedback import Pattern
+
+
+def home(core: Core) -> Step:
+    """End whatever is on screen and forget it; back to idle (or to pairing if unpaired)."""
+    if not core.paired:
+        if isinstance(core.mode, Unpaired | Pairing):
+            return core, []
+        return pairing.start(core, repair=False)
+    if isinstance(core.mode, Idle):
+        return core, []
+    effects = leave(core)
+    return core.with_mode(Idle()), [*effects, Play(Pattern.READY)]
+
+
+def show_done(core: Core, done: Done) -> Step:
+    """Show a summary (the mode keeps the session's ticket) and close it after a while."""
+    return core.with_mode(done), [SetTimer("mode", done.expires_at, done.ticket)]
+
+
+def fail(core: Core, failure: Failure, tick: Tick, *, badge_id: str = "") -> Step:
+    """Work for a badge failed. Outage: back to idle (the offline screen) and retry in the
+    background. Rejected token: pair again. Anything else: an error summary saying what."""
+    if failure.kind == "rejected":
+        return pairing.needs_repair(core)
+    if failure.kind in ("offline", "server"):
+        core, effects = health.cloud_down(core, failure, tick)
+        core, more = home(core)
+        return core, [Play(Pattern.ERROR), *effects, *(e for e in more if e != Play(Pattern.READY))]
+    effects = leave(core)
+    core, ticket = core.fresh()
+    done = Done(
+        ticket,
+        badge_id,
+        "error",
+        tick.now + core.tuning.done_linger_s,
+        detail=failure.detail or failure.kind,
+    )
+    core, more = show_done(core, done)
+    return core, [Play(Pattern.ERROR), *effects, *more]

@@ -1,0 +1,278 @@
+"""The state machine: ``step(core, event, tick) -> (core, effects)``, a pure function.
+
+This module routes each event to the transition for the current mode and holds the rules that
+cut across modes: what a badge tap does in each mode, reader health, the long press, timers and
+stale results. The transitions themselves live in :mod:`~station.core.pairing`,
+:mod:`~station.core.session`, :mod:`~station.core.enrolment`, :mod:`~station.core.technician`
+and :mod:`~station.core.health`.
+
+A tap is acknowledged before anything slow happens: a usable read moves to ``Identifying`` and
+asks for :attr:`Pattern.READ` in the same step; the directory lookup and every network call are
+effects that the runtime runs elsewhere.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+from station.core import enrolment, flow, health, pairing, session, technician
+from station.core.intents import Cancel, EnterPin, Intent, OpenTechnician, StartPairing
+from station.core.intents import Done as DoneIntent
+from station.core.messages import (
+    BadgeKnown,
+    BadgeUnknown,
+    CheckPin,
+    Effect,
+    EnrolCode,
+    Enrolled,
+    EnrolSignedIn,
+    JobsDeleted,
+    JobsLoaded,
+    LoadStart,
+    Lookup,
+    PairCode,
+    Paired,
+    PinChecked,
+    Play,
+    ProbeDone,
+    ReleaseFinished,
+    ReleaseProgress,
+    SetTimer,
+    Tap,
+    TimerFired,
+    WorkFailed,
+    WorkResult,
+)
+from station.core.messages import Loaded as LoadedEvent
+from station.core.state import (
+    Booting,
+    Core,
+    Done,
+    Enrolling,
+    Identifying,
+    Idle,
+    Pairing,
+    PinCheck,
+    Releasing,
+    Session,
+    Technician,
+    Tick,
+    Unknown,
+    Unpaired,
+)
+from station.core.steps import Step, leave
+from station.events import ReaderHealth
+from station.feedback import Pattern
+
+Event = Tap | ReaderHealth | Intent | TimerFired | WorkResult
+"""Everything the core's queue carries (``BadgeRead`` is turned into :class:`Tap` on the way)."""
+
+
+def start(core: Core) -> Step:
+    """The first step: find out whether the station is paired."""
+    return core, [LoadStart(core.mode.ticket)]
+
+
+def step(core: Core, event: Event, tick: Tick) -> tuple[Core, tuple[Effect, ...]]:
+    """The next state and the effects to perform, for one event at ``tick``."""
+    new, effects = _dispatch(core, event, tick)
+    return new, tuple(effects)
+
+
+def _dispatch(core: Core, event: Event, tick: Tick) -> Step:
+    if isinstance(event, Tap | ReaderHealth):
+        return _tap(core, event, tick) if isinstance(event, Tap) else (health.on_reader(core, event), [])
+    if isinstance(event, TimerFired):
+        return _timer(core, event, tick)
+    if isinstance(event, LoadedEvent | ProbeDone):
+        return _background(core, event, tick)
+    if isinstance(event, WorkResult):
+        if event.ticket != core.mode.ticket:
+            return core, []  # stale: the mode that asked for it is gone
+        return _result(core, event, tick)
+    return _intent(core, event, tick)
+
+
+def _background(core: Core, event: LoadedEvent | ProbeDone, tick: Tick) -> Step:
+    """Results that belong to no mode: the start-up load and the health probe."""
+    if isinstance(event, LoadedEvent):
+        return _loaded(core, event, tick)
+    if event.failure is not None and event.failure.kind == "rejected" and core.paired:
+        return pairing.needs_repair(core)
+    return health.on_probe(core, event, tick)
+
+
+def _loaded(core: Core, event: LoadedEvent, tick: Tick) -> Step:
+    if not isinstance(core.mode, Booting):
+        return core, []
+    core = dataclasses.replace(
+        core, paired=event.paired, binding=event.binding, prefs=event.prefs, pins=event.pins
+    )
+    if not event.paired:
+        return pairing.start(core, repair=False)
+    core = core.with_mode(Idle())
+    core, effects = health.schedule_probe(core, tick.now)
+    return core, [Play(Pattern.READY), *effects]
+
+
+# --- taps --------------------------------------------------------------------------------------
+
+
+def _identify(core: Core, tap: Tap, tick: Tick) -> Step:
+    """Start with a new badge: acknowledge it now, look it up as work."""
+    if tap.random_uid:
+        return enrolment.refuse_random(core, tick)
+    effects = leave(core)
+    core, ticket = core.fresh()
+    core = core.with_mode(Identifying(ticket, tap.badge_id))
+    return core, [Play(Pattern.READ), *effects, Lookup(ticket, tap.badge_id)]
+
+
+def _tap(core: Core, tap: Tap, tick: Tick) -> Step:
+    mode = core.mode
+    if isinstance(mode, Technician):
+        return technician.on_tap(core, mode, tap)
+    if tap.error or isinstance(mode, Unpaired | Pairing):
+        return core, [Play(Pattern.ERROR if tap.error else Pattern.NEEDS_PAIRING)]
+    same = bool(getattr(mode, "badge_id", "")) and getattr(mode, "badge_id", "") == tap.badge_id
+    if isinstance(mode, Session | Done) and same:
+        return flow.home(core)  # the second tap of the same badge logs out
+    busy = isinstance(mode, Identifying | PinCheck | Enrolling | Releasing) and same
+    if busy or isinstance(mode, Booting) or (isinstance(mode, PinCheck) and mode.purpose == "technician"):
+        return core, []  # still working on this badge, or no place for a badge
+    return _identify(core, tap, tick)
+
+
+# --- timers ------------------------------------------------------------------------------------
+
+
+def _timer(core: Core, event: TimerFired, tick: Tick) -> Step:
+    if event.key == "probe":
+        return health.probe_due(core, event.ticket)
+    mode = core.mode
+    if event.ticket != mode.ticket:
+        return core, []
+    if event.key == "retry_pairing":
+        return pairing.retry_now(core)
+    if isinstance(mode, Session | Done | Unknown | Enrolling | PinCheck | Technician):
+        return flow.home(core)
+    return core, []
+
+
+# --- results of work ---------------------------------------------------------------------------
+
+
+def _known(core: Core, event: BadgeKnown, tick: Tick) -> Step:
+    mode = core.mode
+    if not isinstance(mode, Identifying):
+        return core, []
+    if "release" in core.pins:
+        at = tick.now + core.tuning.pin_timeout_s
+        pin = PinCheck(mode.ticket, "release", at, badge_id=mode.badge_id, user=event.user)
+        return core.with_mode(pin), [SetTimer("mode", at, mode.ticket)]
+    return session.begin(core, tick, mode.ticket, mode.badge_id, event.user)
+
+
+def _ignore_tick(handler: Callable[[Core, Any], Step]) -> Callable[[Core, Any, Tick], Step]:
+    return lambda core, event, _tick: handler(core, event)
+
+
+_RESULTS: dict[type, Callable[[Core, Any, Tick], Step]] = {
+    PairCode: _ignore_tick(pairing.on_code),
+    Paired: pairing.on_paired,
+    BadgeKnown: _known,
+    BadgeUnknown: enrolment.on_unknown,
+    JobsLoaded: session.on_jobs,
+    ReleaseProgress: _ignore_tick(session.on_progress),
+    ReleaseFinished: session.on_finished,
+    JobsDeleted: session.on_deleted,
+    EnrolCode: _ignore_tick(enrolment.on_code),
+    EnrolSignedIn: _ignore_tick(enrolment.on_signed_in),
+    Enrolled: enrolment.on_enrolled,
+}
+"""Results with a transition of their own; each checks that the mode still fits."""
+
+
+def _result(core: Core, event: WorkResult, tick: Tick) -> Step:
+    mode = core.mode
+    handler = _RESULTS.get(type(event))
+    if handler is not None:
+        return handler(core, event, tick)
+    if isinstance(event, PinChecked) and isinstance(mode, PinCheck):
+        return _pin_checked(core, mode, event, tick)
+    if isinstance(event, WorkFailed):
+        return _failed(core, event, tick)
+    if isinstance(mode, Technician):
+        return technician.on_result(core, mode, event)
+    return core, []
+
+
+def _failed(core: Core, event: WorkFailed, tick: Tick) -> Step:
+    mode = core.mode
+    if isinstance(mode, Unpaired | Pairing):
+        return pairing.on_failed(core, event.failure, tick)
+    if isinstance(mode, Enrolling):
+        return enrolment.on_failed(core, event.failure, tick)
+    if isinstance(mode, Technician):
+        return technician.on_failed(core, mode, event.failure)
+    if isinstance(mode, PinCheck):
+        at = tick.now + core.tuning.pin_timeout_s
+        return core.with_mode(dataclasses.replace(mode, checking=False, expires_at=at)), [Play(Pattern.ERROR)]
+    return flow.fail(core, event.failure, tick, badge_id=getattr(mode, "badge_id", ""))
+
+
+def _pin_checked(core: Core, mode: PinCheck, event: PinChecked, tick: Tick) -> Step:
+    if event.ok:
+        if mode.purpose == "technician":
+            return technician.enter(core, mode.ticket, tick)
+        assert mode.user is not None
+        return session.begin(core, tick, mode.ticket, mode.badge_id, mode.user)
+    wrong = dataclasses.replace(
+        mode,
+        checking=False,
+        error="locked" if event.locked_until is not None else "wrong",
+        locked_until=event.locked_until,
+    )
+    return core.with_mode(wrong), [Play(Pattern.ERROR)]
+
+
+# --- intents -----------------------------------------------------------------------------------
+
+
+def _intent(core: Core, intent: Intent, tick: Tick) -> Step:
+    mode = core.mode
+    if isinstance(intent, OpenTechnician):
+        return technician.open_menu(core, tick)
+    if isinstance(mode, Technician):
+        return technician.on_intent(core, mode, intent, tick)
+    if isinstance(mode, Session):
+        return session.on_session_intent(core, mode, intent, tick)
+    if isinstance(mode, Done):
+        return session.on_done_intent(core, mode, intent)
+    if isinstance(mode, PinCheck):
+        return _pin_intent(core, mode, intent, tick)
+    return _other_intent(core, intent)
+
+
+def _other_intent(core: Core, intent: Intent) -> Step:
+    mode = core.mode
+    if isinstance(intent, StartPairing) and isinstance(mode, Unpaired):
+        return pairing.retry_now(core)
+    repairing = isinstance(mode, Unpaired | Pairing) and core.paired
+    backs_out = isinstance(mode, Unknown | Enrolling) or repairing
+    if isinstance(intent, Cancel | DoneIntent) and backs_out:
+        return flow.home(core)
+    return core, []
+
+
+def _pin_intent(core: Core, mode: PinCheck, intent: Intent, tick: Tick) -> Step:
+    if isinstance(intent, Cancel | DoneIntent):
+        return flow.home(core)
+    if isinstance(intent, EnterPin) and not mode.checking:
+        at = tick.now + core.tuning.pin_timeout_s
+        checking = dataclasses.replace(mode, checking=True, error="", expires_at=at)
+        check = CheckPin(mode.ticket, mode.purpose, intent.pin)
+        return core.with_mode(checking), [check, SetTimer("mode", at, mode.ticket)]
+    return core, []

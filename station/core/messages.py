@@ -1,0 +1,402 @@
+"""The core's own events (timers, results of work) and the effects transitions ask for.
+
+Events come in on the core's queue: reads and reader health from the drivers, intents from the
+UI, and the values below from timers and workers. Effects go out: a feedback pattern, a timer,
+a piece of work for the worker pool (its result comes back as an event carrying the same
+ticket), cancelling work, a restart. Transitions only *describe* effects; the runtime performs
+them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from station.cloud.models import DeviceBinding, Job, PairingCode, Printer
+from station.core.state import Prefs, User
+from station.core.view import JobProgressItem, PinPurpose, UserChoice
+from station.feedback import Pattern
+
+# --- events ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Tap:
+    """A badge read, with the card number already through the reader kind's transform chain.
+
+    ``error`` is set (and ``badge_id`` empty) when the chain could not turn the read into an id.
+    """
+
+    reader_kind: str
+    reader_name: str
+    badge_id: str = field(repr=False)
+    canonical: str = field(repr=False)
+    raw: str = field(repr=False)
+    random_uid: bool = False
+    error: str = ""
+
+
+TimerKey = Literal["mode", "probe", "retry_pairing"]
+
+
+@dataclass(frozen=True, slots=True)
+class TimerFired:
+    key: TimerKey
+    ticket: int
+
+
+FailureKind = Literal[
+    "offline", "server", "rejected", "denied", "not_found", "bad_answer", "storage", "error"
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """Why a piece of work failed, as a kind the transitions act on plus text for the screen."""
+
+    kind: FailureKind
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Loaded:
+    """What the station found at start: its token, settings and PINs."""
+
+    ticket: int
+    paired: bool
+    binding: DeviceBinding | None
+    prefs: Prefs
+    pins: frozenset[PinPurpose]
+
+
+@dataclass(frozen=True, slots=True)
+class PairCode:
+    ticket: int
+    code: PairingCode
+
+
+@dataclass(frozen=True, slots=True)
+class Paired:
+    ticket: int
+    binding: DeviceBinding | None
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeDone:
+    """The background check: the bound printer, or why ezeep could not be asked."""
+
+    ticket: int
+    printer: Printer | None = None
+    failure: Failure | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BadgeKnown:
+    ticket: int
+    user: User
+
+
+@dataclass(frozen=True, slots=True)
+class BadgeUnknown:
+    ticket: int
+    allowed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class JobsLoaded:
+    ticket: int
+    jobs: tuple[Job, ...] = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ReleaseProgress:
+    ticket: int
+    item: JobProgressItem
+
+
+@dataclass(frozen=True, slots=True)
+class ReleaseFinished:
+    """Every job's final phase; ``retryable`` are the jobs that definitely failed."""
+
+    ticket: int
+    jobs: tuple[JobProgressItem, ...]
+    retryable: tuple[Job, ...] = field(default=(), repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class JobsDeleted:
+    ticket: int
+    deleted: tuple[str, ...]
+    failure: Failure | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PinChecked:
+    ticket: int
+    ok: bool
+    locked_until: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EnrolCode:
+    ticket: int
+    code: PairingCode
+
+
+@dataclass(frozen=True, slots=True)
+class EnrolSignedIn:
+    ticket: int
+    name: str = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Enrolled:
+    ticket: int
+    user: User
+
+
+@dataclass(frozen=True, slots=True)
+class TechBadgeChecked:
+    """Technician enrolment: whom the tapped badge belongs to now (``""``: nobody)."""
+
+    ticket: int
+    existing: str = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class UsersFound:
+    ticket: int
+    users: tuple[UserChoice, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class TechEnrolled:
+    ticket: int
+
+
+@dataclass(frozen=True, slots=True)
+class SettingSaved:
+    ticket: int
+    prefs: Prefs
+
+
+@dataclass(frozen=True, slots=True)
+class PinSaved:
+    ticket: int
+    pins: frozenset[PinPurpose]
+    cleared: bool
+
+
+@dataclass(frozen=True, slots=True)
+class NetworkRead:
+    ticket: int
+    hostname: str
+    addresses: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class WorkFailed:
+    """A piece of work for the current mode failed (any kind without its own result)."""
+
+    ticket: int
+    failure: Failure
+
+
+WorkResult = (
+    Loaded
+    | PairCode
+    | Paired
+    | ProbeDone
+    | BadgeKnown
+    | BadgeUnknown
+    | JobsLoaded
+    | ReleaseProgress
+    | ReleaseFinished
+    | JobsDeleted
+    | PinChecked
+    | EnrolCode
+    | EnrolSignedIn
+    | Enrolled
+    | TechBadgeChecked
+    | UsersFound
+    | TechEnrolled
+    | SettingSaved
+    | PinSaved
+    | NetworkRead
+    | WorkFailed
+)
+
+# --- effects -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Play:
+    pattern: Pattern
+
+
+@dataclass(frozen=True, slots=True)
+class SetTimer:
+    """Fire ``TimerFired(key, ticket)`` at monotonic time ``at``; replaces the key's timer."""
+
+    key: TimerKey
+    at: float
+    ticket: int
+
+
+@dataclass(frozen=True, slots=True)
+class CancelWork:
+    """Ask work started with ``ticket`` to stop (pairing waits, enrolment, a release)."""
+
+    ticket: int
+
+
+@dataclass(frozen=True, slots=True)
+class RequestRestart:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class LoadStart:
+    ticket: int
+
+
+@dataclass(frozen=True, slots=True)
+class PairStart:
+    """Fetch a device pairing code, wait for approval, keep the new token."""
+
+    ticket: int
+
+
+@dataclass(frozen=True, slots=True)
+class Probe:
+    """Ask for the bound printer; with ``refresh``, first refresh the token if one is due.
+
+    While ezeep is away the probe skips the proactive refresh: its retries would hold the probe
+    (and so the news that ezeep is back) for many seconds.
+    """
+
+    ticket: int
+    refresh: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Lookup:
+    """Find the badge in the directory; unknown ones go through the rate limiter."""
+
+    ticket: int
+    badge_id: str = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class LoadJobs:
+    ticket: int
+    user_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Release:
+    """Release ``jobs`` (``retry``: they failed before and are sent again)."""
+
+    ticket: int
+    badge_id: str = field(repr=False)
+    user_id: str
+    jobs: tuple[Job, ...] = field(repr=False)
+    retry: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Delete:
+    ticket: int
+    badge_id: str = field(repr=False)
+    user_id: str
+    jobs: tuple[Job, ...] = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class CheckPin:
+    ticket: int
+    purpose: PinPurpose
+    pin: str = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class SelfEnrol:
+    """Pair in user mode, learn who signed in, link the badge, revoke the user's token."""
+
+    ticket: int
+    badge_id: str = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class TechCheckBadge:
+    ticket: int
+    badge_id: str = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class FindUsers:
+    ticket: int
+    query: str = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class SaveEnrolment:
+    """Technician enrolment: link the badge to the chosen user (replacing an old link)."""
+
+    ticket: int
+    badge_id: str = field(repr=False)
+    user: UserChoice
+
+
+@dataclass(frozen=True, slots=True)
+class SaveSetting:
+    ticket: int
+    name: Literal["release_mode", "language", "session_timeout_s"]
+    value: str | int
+
+
+@dataclass(frozen=True, slots=True)
+class SavePin:
+    """Set (``pin`` given) or clear (``pin`` None) a PIN."""
+
+    ticket: int
+    purpose: PinPurpose
+    pin: str | None = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ReadNetwork:
+    ticket: int
+
+
+@dataclass(frozen=True, slots=True)
+class Audit:
+    """Write one audit entry (the badge id is hashed by the audit log)."""
+
+    event: str
+    badge_id: str | None = field(default=None, repr=False)
+    user_id: str | None = None
+    jobs: int | None = None
+    outcome: str = ""
+
+
+Work = (
+    LoadStart
+    | PairStart
+    | Probe
+    | Lookup
+    | LoadJobs
+    | Release
+    | Delete
+    | CheckPin
+    | SelfEnrol
+    | TechCheckBadge
+    | FindUsers
+    | SaveEnrolment
+    | SaveSetting
+    | SavePin
+    | ReadNetwork
+    | Audit
+)
+
+Effect = Play | SetTimer | CancelWork | RequestRestart | Work

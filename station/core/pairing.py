@@ -1,0 +1,95 @@
+"""Pairing transitions: unpaired (or needing re-pairing) → code on screen → paired and ready.
+
+Fetching a code and waiting for approval run as one piece of work (``PairStart``); the pairer
+itself fetches a new code when one expires and reports it (``PairCode`` again). When ezeep cannot
+be reached the station keeps trying with a growing pause; a denied code is followed by a new
+one. Re-pairing uses the same hardware id, so ezeep binds the same printer again. A paired
+station that pairs again on the technician's request keeps its old token until the new one
+arrives, and may cancel.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from station.core import health
+from station.core.messages import Effect, Failure, PairCode, Paired, PairStart, Play, SetTimer
+from station.core.state import Core, Idle, Pairing, Tick, Unpaired
+from station.core.steps import Step, leave
+from station.core.view import UnpairedProblem
+from station.feedback import Pattern
+
+
+def start(core: Core, *, repair: bool) -> Step:
+    """Leave the current mode and start fetching a code."""
+    effects = leave(core)
+    core, ticket = core.fresh()
+    return core.with_mode(Unpaired(ticket, repair=repair)), [*effects, PairStart(ticket)]
+
+
+def needs_repair(core: Core) -> Step:
+    """The token was rejected: forget that we are paired and pair again (same hardware id)."""
+    if not core.paired and isinstance(core.mode, Unpaired | Pairing):
+        return core, []  # already on it
+    core = dataclasses.replace(core, paired=False, printer=None)
+    core, effects = start(core, repair=True)
+    return core, [Play(Pattern.NEEDS_PAIRING), *effects]
+
+
+def retry_now(core: Core) -> Step:
+    """Try again at once to fetch a code (the ``StartPairing`` intent or the retry timer)."""
+    mode = core.mode
+    if not isinstance(mode, Unpaired):
+        return core, []
+    return core.with_mode(dataclasses.replace(mode, retry_at=None)), [PairStart(mode.ticket)]
+
+
+def on_code(core: Core, event: PairCode) -> Step:
+    mode = core.mode
+    if not isinstance(mode, Unpaired | Pairing) or mode.ticket != event.ticket:
+        return core, []
+    code = event.code
+    pairing = Pairing(mode.ticket, code.code, code.auth_url, code.expires_at, repair=mode.repair)
+    first = isinstance(mode, Unpaired)
+    return core.with_mode(pairing), [Play(Pattern.NEEDS_PAIRING)] if first else []
+
+
+def on_paired(core: Core, event: Paired, tick: Tick) -> Step:
+    mode = core.mode
+    if not isinstance(mode, Unpaired | Pairing) or mode.ticket != event.ticket:
+        return core, []
+    done = leave(core)
+    core = dataclasses.replace(core, paired=True, binding=event.binding, printer=None)
+    core, effects = health.cloud_up(core.with_mode(Idle(just_paired=True)), tick)
+    core, probe = health.schedule_probe(core, tick.now)  # learn the bound printer at once
+    return core, [Play(Pattern.READY), *done, *effects, *probe]
+
+
+def _problem(failure: Failure) -> UnpairedProblem:
+    if failure.kind == "offline":
+        return "offline"
+    if failure.kind == "denied":
+        return "denied"
+    return "server"
+
+
+def on_failed(core: Core, failure: Failure, tick: Tick) -> Step:
+    """Fetching a code or waiting failed: say why and try again after a pause."""
+    mode = core.mode
+    if not isinstance(mode, Unpaired | Pairing):
+        return core, []
+    failures = (mode.failures if isinstance(mode, Unpaired) else 0) + 1
+    tuning = core.tuning
+    pause = min(tuning.pair_retry_cap_s, tuning.retry_base_s * 2**failures) * (0.5 + 0.5 * tick.rand)
+    unpaired = Unpaired(
+        mode.ticket,
+        repair=mode.repair,
+        problem=_problem(failure),
+        detail=failure.detail,
+        retry_at=tick.now + pause,
+        failures=failures,
+    )
+    effects: list[Effect] = []
+    if failure.kind in ("offline", "server"):
+        core, effects = health.cloud_down(core, failure, tick)
+    return core.with_mode(unpaired), [*effects, SetTimer("retry_pairing", tick.now + pause, mode.ticket)]

@@ -1,0 +1,151 @@
+"""The collaborators the core works through, as small Protocols.
+
+The runtime takes each one as a keyword-only argument; the composition root passes the real
+ones (:class:`~station.cloud.api.EzeepClient`, :class:`~station.cloud.tokens.TokenKeeper`,
+:class:`~station.cloud.pairing.Pairer`, :class:`~station.release.ReleaseEngine`,
+:class:`~station.directory.Directory`, :class:`~station.audit.AuditLog`,
+:class:`~station.settings.StationSettings`, :class:`~station.pin.PinGuard`,
+:class:`~station.ratelimit.RateLimiter`), and tests may pass small stand-ins. Each Protocol lists
+only what the core calls.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Hashable, Sequence
+from typing import Any, Literal, Protocol
+
+from station.cloud.models import DeviceBinding, Job, PairingCode, Printer, TokenPair, UserInfo
+from station.config import StationSection
+from station.events import BadgeRead
+from station.pin import PinResult
+from station.release import DeleteResult, JobProgress, ReleaseSummary
+
+Identify = Callable[[BadgeRead], str]
+"""Applies the reader kind's transform chain to a read; raises ``ValueError`` when it cannot."""
+
+NetworkInfo = Callable[[], tuple[str, tuple[str, ...]]]
+"""Host name and IP addresses, for the technician menu."""
+
+
+class Cloud(Protocol):
+    def station_printer(self) -> Printer: ...
+
+    def waiting_jobs(self, user_id: str) -> list[Job]: ...
+
+    def find_users(self, email: str | None = None, search: str | None = None) -> list[UserInfo]: ...
+
+    def me(self, user_access_token: str) -> UserInfo: ...
+
+    def revoke(self, refresh_token: str) -> None: ...
+
+
+class Tokens(Protocol):
+    @property
+    def paired(self) -> bool: ...
+
+    @property
+    def binding(self) -> DeviceBinding | None: ...
+
+    def install(self, pair: TokenPair, *, hardware_id: str) -> DeviceBinding | None: ...
+
+    def refresh_if_due(self) -> bool: ...
+
+
+class PairingClient(Protocol):
+    def start(self, mode: Literal["device", "user"] = "device") -> PairingCode: ...
+
+    def wait(
+        self,
+        code: PairingCode,
+        cancel: threading.Event,
+        on_new_code: Callable[[PairingCode], None] | None = None,
+    ) -> TokenPair: ...
+
+
+ProgressCallback = Callable[[JobProgress], None]
+
+
+class Releaser(Protocol):
+    def release(
+        self,
+        user_id: str,
+        jobs: Sequence[Job] | None = None,
+        printer_id: str | None = None,
+        on_progress: ProgressCallback | None = None,
+        cancel: threading.Event | None = None,
+    ) -> ReleaseSummary: ...
+
+    def retry(
+        self,
+        user_id: str,
+        failed: Sequence[JobProgress],
+        printer_id: str | None = None,
+        on_progress: ProgressCallback | None = None,
+        cancel: threading.Event | None = None,
+    ) -> ReleaseSummary: ...
+
+    def delete(self, jobs: Sequence[Job], cancel: threading.Event | None = None) -> DeleteResult: ...
+
+
+class Entry(Protocol):
+    @property
+    def user_id(self) -> str: ...
+
+    @property
+    def email(self) -> str: ...
+
+    @property
+    def display_name(self) -> str: ...
+
+
+class Directory(Protocol):
+    def lookup(self, badge_id: str) -> Entry | None: ...
+
+    def enrol(
+        self,
+        badge_id: str,
+        user_id: str,
+        *,
+        email: str = "",
+        display_name: str = "",
+        how: Any,
+        replace: bool = False,
+    ) -> Entry: ...
+
+    def remove(self, badge_id: str) -> bool: ...
+
+    def touch(self, badge_id: str) -> None: ...
+
+
+class Audit(Protocol):
+    def record(
+        self,
+        event: str,
+        *,
+        badge_id: str | None = None,
+        user_id: str | None = None,
+        jobs: int | None = None,
+        outcome: str = "",
+    ) -> int: ...
+
+
+class Settings(Protocol):
+    def effective(self) -> StationSection: ...
+
+    def set(self, name: str, value: Any) -> None: ...
+
+
+class Pin(Protocol):
+    @property
+    def is_set(self) -> bool: ...
+
+    def set_pin(self, pin: str) -> None: ...
+
+    def clear(self) -> bool: ...
+
+    def check(self, pin: str) -> PinResult: ...
+
+
+class Limiter(Protocol):
+    def allow(self, key: Hashable) -> bool: ...

@@ -1,0 +1,349 @@
+"""The station core at run time: one thread, one queue, timers, a worker pool, published views.
+
+:class:`Station` owns the state. Everything that happens reaches it through :meth:`Station.submit`
+(badge reads and reader health from the drivers, intents from the UI; results of work come back
+the same way). The core thread takes one event at a time, runs the pure transition
+(:func:`station.core.machine.step`), publishes the new view to every subscriber if it changed,
+and performs the effects: feedback patterns first, then timers, then work handed to a small
+thread pool. So a tap is acknowledged (pattern and view) before any network call starts, and
+nothing slow ever runs on the core thread.
+
+Timers live in a heap; the thread sleeps in ``Queue.get(timeout=…)`` until the next one is due
+or an event arrives: no polling, no sleeping. If a transition raises (a bug), the error is
+logged and the station goes home, which forgets the user on screen.
+
+Example::
+
+    station = Station(cloud=client, tokens=keeper, pairer=pairer, releaser=engine,
+                      directory=directory, audit=audit, settings=settings, pins=pins,
+                      limiter=RateLimiter(), feedback=feedback, identify=identify)
+    station.subscribe(ui.show)          # called on the core thread; must not block
+    station.start()
+    reader_thread = ReaderThread(reader, station.submit)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import heapq
+import itertools
+import logging
+import queue
+import random
+import threading
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import Final
+
+from station.core import flow, machine
+from station.core import messages as m
+from station.core.intents import Intent
+from station.core.netinfo import local_network
+from station.core.ports import (
+    Audit,
+    Cloud,
+    Directory,
+    Identify,
+    Limiter,
+    NetworkInfo,
+    PairingClient,
+    Pin,
+    Releaser,
+    Settings,
+    Tokens,
+)
+from station.core.render import view_of
+from station.core.state import Core, Tick, Tuning
+from station.core.view import PinPurpose, View
+from station.core.work import Worker
+from station.errors import StationError
+from station.events import BadgeRead, ReaderHealth
+from station.feedback import Feedback
+
+log = logging.getLogger(__name__)
+
+Subscriber = Callable[[View], None]
+Submittable = BadgeRead | ReaderHealth | Intent | m.WorkResult
+
+_STOP: Final = object()
+
+
+class StationStateError(StationError):
+    """The station was used outside its lifecycle (started twice, used after stop)."""
+
+
+class _Timers:
+    """One pending timer per key; setting a key again replaces it. Core thread only."""
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[float, int, m.TimerKey]] = []
+        self._current: dict[m.TimerKey, tuple[int, int]] = {}  # key -> (sequence, ticket)
+        self._sequence = itertools.count()
+
+    def set(self, timer: m.SetTimer) -> None:
+        sequence = next(self._sequence)
+        self._current[timer.key] = (sequence, timer.ticket)
+        heapq.heappush(self._heap, (timer.at, sequence, timer.key))
+
+    def wait_s(self, now: float) -> float | None:
+        """Seconds until the next live timer (None: no timer)."""
+        while self._heap:
+            at, sequence, key = self._heap[0]
+            if self._current.get(key, (None,))[0] == sequence:
+                return max(0.0, at - now)
+            heapq.heappop(self._heap)  # replaced: drop it
+        return None
+
+    def due(self, now: float) -> list[m.TimerFired]:
+        fired: list[m.TimerFired] = []
+        while self._heap and self._heap[0][0] <= now:
+            _at, sequence, key = heapq.heappop(self._heap)
+            current = self._current.get(key)
+            if current is not None and current[0] == sequence:
+                del self._current[key]
+                fired.append(m.TimerFired(key, current[1]))
+        return fired
+
+
+class Station:
+    """The station core: owns all state on its own thread and publishes a view after each change.
+
+    Collaborators are keyword-only (see :mod:`station.core.ports`):
+
+    :param cloud: the ezeep API client.
+    :param tokens: the device token keeper.
+    :param pairer: the pairing client (device mode for the station, user mode for enrolment).
+    :param releaser: the release engine.
+    :param directory: the badge directory.
+    :param audit: the audit log.
+    :param settings: the station settings (file values with on-station overrides).
+    :param pins: a PIN guard per purpose (``technician``, ``release``).
+    :param limiter: rate limiter for enrolment offers to unknown badges.
+    :param feedback: LED and buzzer.
+    :param identify: turns a read into the badge id (the reader kind's transform chain).
+    :param tuning: name, hardware id and timing; see :class:`~station.core.state.Tuning`.
+    :param restart: how to restart the program (technician menu); None: not offered.
+    :param network_info: host name and addresses for the technician menu.
+    :param clock: monotonic seconds; must be the clock the views' deadlines are read against.
+    :param rand: uniform [0, 1) numbers for retry jitter.
+    :param workers: threads for work (pairing and enrolment waits each hold one while waiting).
+    """
+
+    def __init__(
+        self,
+        *,
+        cloud: Cloud,
+        tokens: Tokens,
+        pairer: PairingClient,
+        releaser: Releaser,
+        directory: Directory,
+        audit: Audit,
+        settings: Settings,
+        pins: Mapping[PinPurpose, Pin],
+        limiter: Limiter,
+        feedback: Feedback,
+        identify: Identify,
+        tuning: Tuning | None = None,
+        restart: Callable[[], None] | None = None,
+        network_info: NetworkInfo = local_network,
+        clock: Callable[[], float] = time.monotonic,
+        rand: Callable[[], float] = random.random,
+        workers: int = 6,
+    ) -> None:
+        self._feedback = feedback
+        self._identify = identify
+        self._restart = restart
+        self._clock = clock
+        self._rand = rand
+        base = tuning or Tuning()
+        self._core = Core(tuning=_with_restart(base, restart is not None))
+        self._worker = Worker(
+            cloud=cloud,
+            tokens=tokens,
+            pairer=pairer,
+            releaser=releaser,
+            directory=directory,
+            audit=audit,
+            settings=settings,
+            pins=pins,
+            limiter=limiter,
+            hardware_id=base.hardware_id,
+            clock=clock,
+            network_info=network_info,
+        )
+        self._workers = workers
+        self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
+        self._timers = _Timers()
+        self._subscribers: list[Subscriber] = []
+        self._lock = threading.Lock()  # guards subscribers, the published view, cancel events
+        self._view: View = view_of(self._core)
+        self._cancels: dict[int, threading.Event] = {}
+        self._pool: ThreadPoolExecutor | None = None
+        self._thread: threading.Thread | None = None
+        self._stopped = False
+
+    # --- lifecycle ----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._thread is not None or self._stopped:
+            raise StationStateError("a station can be started once")
+        self._pool = ThreadPoolExecutor(self._workers, thread_name_prefix="core-work")
+        self._thread = threading.Thread(target=self._run, name="core", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        """Stop the core thread and cancel all work; idempotent, safe before ``start``."""
+        self._stopped = True
+        with self._lock:
+            for event in self._cancels.values():
+                event.set()
+        if self._thread is not None and self._thread.is_alive():
+            self._queue.put(_STOP)
+            if self._thread is not threading.current_thread():
+                self._thread.join(timeout_s)
+                if self._thread.is_alive():
+                    raise StationStateError(f"the core thread did not stop in {timeout_s} s")
+        if self._pool is not None:
+            # Work is bounded by network timeouts and honours its cancel event; do not wait.
+            self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def __enter__(self) -> Station:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # --- the outside world --------------------------------------------------------------------
+
+    def submit(self, event: Submittable) -> None:
+        """Hand an event to the core; never blocks. Reader threads and the UI call this."""
+        self._queue.put(event)
+
+    def subscribe(self, callback: Subscriber) -> Callable[[], None]:
+        """Call ``callback`` with every new view (on the core thread; it must not block).
+
+        It is called once at once with the current view. Returns a function that unsubscribes.
+        """
+        with self._lock:
+            self._subscribers.append(callback)
+            current = self._view
+        self._deliver(callback, current)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                if callback in self._subscribers:
+                    self._subscribers.remove(callback)
+
+        return unsubscribe
+
+    @property
+    def view(self) -> View:
+        """The latest published view."""
+        with self._lock:
+            return self._view
+
+    # --- the core thread ----------------------------------------------------------------------
+
+    def _run(self) -> None:
+        self._apply(*machine.start(self._core))
+        while True:
+            try:
+                item = self._queue.get(timeout=self._timers.wait_s(self._clock()))
+            except queue.Empty:
+                item = None
+            if item is _STOP:
+                return
+            for fired in self._timers.due(self._clock()):
+                self._handle(fired)
+            if item is not None:
+                self._handle(self._adapt(item))  # type: ignore[arg-type]
+
+    def _adapt(self, item: Submittable) -> machine.Event:
+        if not isinstance(item, BadgeRead):
+            return item
+        try:
+            badge_id, error = self._identify(item), ""
+        except (StationError, ValueError) as exc:
+            badge_id, error = "", str(exc) or type(exc).__name__
+        if not badge_id and not error:
+            error = "the card number is empty"
+        return m.Tap(
+            item.reader_kind,
+            item.reader_name,
+            badge_id,
+            item.canonical_id,
+            item.raw or item.canonical_id,
+            random_uid=item.is_random_uid,
+            error=error,
+        )
+
+    def _handle(self, event: machine.Event) -> None:
+        tick = Tick(self._clock(), self._rand())
+        try:
+            core, effects = machine.step(self._core, event, tick)
+        except Exception:  # a bug in a transition: forget the user on screen, carry on
+            log.exception("the transition for %s failed; going home", type(event).__name__)
+            core, more = flow.home(self._core)
+            effects = tuple(more)
+        self._apply(core, effects)
+
+    def _apply(self, core: Core, effects: tuple[m.Effect, ...] | list[m.Effect]) -> None:
+        if type(core.mode) is not type(self._core.mode):
+            log.info("state %s -> %s", type(self._core.mode).__name__, type(core.mode).__name__)
+        self._core = core
+        for effect in effects:
+            if isinstance(effect, m.Play):
+                self._feedback.play(effect.pattern)
+        self._publish(view_of(core))
+        for effect in effects:
+            self._perform(effect)
+
+    def _perform(self, effect: m.Effect) -> None:
+        if isinstance(effect, m.Play):
+            return
+        if isinstance(effect, m.SetTimer):
+            self._timers.set(effect)
+        elif isinstance(effect, m.CancelWork):
+            with self._lock:
+                cancel = self._cancels.pop(effect.ticket, None)
+            if cancel is not None:
+                cancel.set()
+        elif isinstance(effect, m.RequestRestart):
+            if self._restart is not None:
+                self._restart()
+        else:
+            self._start_work(effect)
+
+    def _start_work(self, work: m.Work) -> None:
+        if isinstance(work, m.Probe | m.LoadStart | m.Audit):
+            cancel = threading.Event()  # not tied to a mode; nothing cancels it
+        else:
+            with self._lock:
+                cancel = self._cancels.setdefault(work.ticket, threading.Event())
+        assert self._pool is not None
+        try:
+            self._pool.submit(self._worker.run, work, self.submit, cancel)
+        except RuntimeError:
+            log.debug("not starting %s: the station is stopping", type(work).__name__)
+
+    def _publish(self, view: View) -> None:
+        with self._lock:
+            if view == self._view:
+                return
+            self._view = view
+            subscribers = list(self._subscribers)
+        for callback in subscribers:
+            self._deliver(callback, view)
+
+    @staticmethod
+    def _deliver(callback: Subscriber, view: View) -> None:
+        try:
+            callback(view)
+        except Exception:  # a subscriber's failure must not stop the core
+            log.exception("a view subscriber failed")
+
+
+def _with_restart(tuning: Tuning, can_restart: bool) -> Tuning:
+    return dataclasses.replace(tuning, can_restart=can_restart)

@@ -1,0 +1,187 @@
+"""A user's session: load the waiting jobs, pick or release them all, follow the release, summary.
+
+In release mode ``all`` a known badge goes straight from identifying to releasing every waiting
+job; in ``pick`` mode the list is shown and the user selects, releases or deletes (with a
+confirmation), and every touch pushes the idle deadline back. The summary keeps the user's id
+only while "retry" is possible and closes by itself. The session ends on its idle timeout, on
+"Done", on a second tap of the same badge, or when another badge is tapped; the next state holds
+nothing of the user.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from station.cloud.models import Job
+from station.core import flow, health, pairing
+from station.core.intents import (
+    Cancel,
+    CancelDelete,
+    ConfirmDelete,
+    DeleteSelected,
+    Intent,
+    ReleaseAll,
+    ReleaseSelected,
+    RetryFailed,
+    ToggleJob,
+)
+from station.core.intents import (
+    Done as DoneIntent,
+)
+from station.core.messages import (
+    Delete,
+    Effect,
+    JobsDeleted,
+    JobsLoaded,
+    LoadJobs,
+    Play,
+    Release,
+    ReleaseFinished,
+    ReleaseProgress,
+    SetTimer,
+)
+from station.core.state import Core, Done, Identifying, Releasing, Session, Tick, User
+from station.core.steps import Step
+from station.core.view import DoneOutcome, JobProgressItem
+from station.feedback import Pattern
+
+
+def begin(core: Core, tick: Tick, ticket: int, badge_id: str, user: User) -> Step:
+    """The badge (and PIN) are good: load the user's jobs, showing the list in pick mode."""
+    load = LoadJobs(ticket, user.id)
+    if core.prefs.release_mode == "pick":
+        at = tick.now + core.prefs.session_timeout_s
+        session = Session(ticket, badge_id, user, expires_at=at, busy="loading")
+        return core.with_mode(session), [load, SetTimer("mode", at, ticket)]
+    return core.with_mode(Identifying(ticket, badge_id, user)), [load]
+
+
+def _nothing(core: Core, tick: Tick, ticket: int, badge_id: str) -> Step:
+    done = Done(ticket, badge_id, "nothing_to_print", tick.now + core.tuning.done_linger_s)
+    core, effects = flow.show_done(core, done)
+    return core, [Play(Pattern.NOTHING_TO_PRINT), *effects]
+
+
+def release(
+    core: Core, ticket: int, badge_id: str, user: User, jobs: tuple[Job, ...], *, retry: bool = False
+) -> Step:
+    items = tuple(JobProgressItem(job.id, job.name, "waiting") for job in jobs)
+    releasing = Releasing(ticket, badge_id, user, items)
+    return core.with_mode(releasing), [Release(ticket, badge_id, user.id, jobs, retry=retry)]
+
+
+def on_jobs(core: Core, event: JobsLoaded, tick: Tick) -> Step:
+    mode = core.mode
+    core, effects = health.cloud_up(core, tick)
+    if isinstance(mode, Identifying) and mode.user is not None:
+        if not event.jobs:
+            core, more = _nothing(core, tick, mode.ticket, mode.badge_id)
+        else:
+            core, more = release(core, mode.ticket, mode.badge_id, mode.user, event.jobs)
+        return core, [*effects, *more]
+    if isinstance(mode, Session):
+        if not event.jobs:
+            core, more = _nothing(core, tick, mode.ticket, mode.badge_id)
+            return core, [*effects, *more]
+        return core.with_mode(dataclasses.replace(mode, jobs=event.jobs, busy="")), effects
+    return core, []
+
+
+def on_progress(core: Core, event: ReleaseProgress) -> Step:
+    mode = core.mode
+    if not isinstance(mode, Releasing):
+        return core, []
+    jobs = tuple(event.item if item.id == event.item.id else item for item in mode.jobs)
+    return core.with_mode(dataclasses.replace(mode, jobs=jobs)), []
+
+
+def outcome_of(jobs: tuple[JobProgressItem, ...]) -> DoneOutcome:
+    """The summary's headline from every job's final phase."""
+    phases = {job.phase for job in jobs}
+    if phases == {"printed"}:
+        return "released"
+    if phases == {"held"}:
+        return "printer_offline"
+    if phases <= {"failed", "held"}:
+        return "failed"
+    return "partly"  # some printed, or may yet print (timed out, unconfirmed)
+
+
+def on_finished(core: Core, event: ReleaseFinished, tick: Tick) -> Step:
+    mode = core.mode
+    if not isinstance(mode, Releasing):
+        return core, []
+    outcome = outcome_of(event.jobs)
+    effects: list[Effect] = []
+    if any(job.phase == "held" for job in event.jobs):
+        core, effects = health.printer_held_jobs(core, tick)
+    done = Done(
+        mode.ticket,
+        mode.badge_id,
+        outcome,
+        tick.now + core.tuning.done_linger_s,
+        jobs=event.jobs,
+        user=mode.user if event.retryable else None,
+        retryable=event.retryable,
+    )
+    core, more = flow.show_done(core, done)
+    pattern = Pattern.RELEASED if outcome == "released" else Pattern.ERROR
+    return core, [Play(pattern), *effects, *more]
+
+
+def on_deleted(core: Core, event: JobsDeleted, tick: Tick) -> Step:
+    mode = core.mode
+    if not isinstance(mode, Session):
+        return core, []
+    if event.failure is not None and event.failure.kind == "rejected":
+        return pairing.needs_repair(core)
+    gone = set(event.deleted)
+    jobs = tuple(job for job in mode.jobs if job.id not in gone)
+    if not jobs and event.failure is None:
+        done = Done(mode.ticket, mode.badge_id, "deleted", tick.now + core.tuning.done_linger_s)
+        return flow.show_done(core, done)
+    session = dataclasses.replace(
+        mode,
+        jobs=jobs,
+        selected=mode.selected - gone,
+        busy="",
+        problem="delete_failed" if event.failure is not None else "",
+        detail=event.failure.detail if event.failure is not None else "",
+    )
+    effects: list[Effect] = [Play(Pattern.ERROR)] if event.failure is not None else []
+    return core.with_mode(session), effects
+
+
+def on_session_intent(core: Core, mode: Session, intent: Intent, tick: Tick) -> Step:
+    """What a touch does on the job list; every touch also pushes the idle deadline back."""
+    if isinstance(intent, DoneIntent):
+        return flow.home(core)
+    at = tick.now + core.prefs.session_timeout_s
+    mode = dataclasses.replace(mode, expires_at=at)
+    idle = not mode.busy
+    picked = tuple(job for job in mode.jobs if job.id in mode.selected)
+    if isinstance(intent, ReleaseAll) and idle and mode.jobs:
+        return release(core, mode.ticket, mode.badge_id, mode.user, mode.jobs)
+    if isinstance(intent, ReleaseSelected) and idle and picked:
+        return release(core, mode.ticket, mode.badge_id, mode.user, picked)
+    effects: list[Effect] = [SetTimer("mode", at, mode.ticket)]
+    if isinstance(intent, ToggleJob) and idle and any(job.id == intent.job_id for job in mode.jobs):
+        mode = dataclasses.replace(mode, selected=mode.selected ^ {intent.job_id}, problem="")
+    elif isinstance(intent, DeleteSelected) and idle and picked:
+        mode = dataclasses.replace(mode, confirm_delete=tuple(job.id for job in picked))
+    elif isinstance(intent, ConfirmDelete) and idle and mode.confirm_delete:
+        doomed = tuple(job for job in mode.jobs if job.id in mode.confirm_delete)
+        effects.append(Delete(mode.ticket, mode.badge_id, mode.user.id, doomed))
+        mode = dataclasses.replace(mode, confirm_delete=(), busy="deleting", problem="")
+    elif isinstance(intent, CancelDelete | Cancel):
+        mode = dataclasses.replace(mode, confirm_delete=())
+    return core.with_mode(mode), effects
+
+
+def on_done_intent(core: Core, mode: Done, intent: Intent) -> Step:
+    """On the summary: close it, or send the failed jobs again."""
+    if isinstance(intent, DoneIntent | Cancel):
+        return flow.home(core)
+    if isinstance(intent, RetryFailed) and mode.user is not None and mode.retryable:
+        return release(core, mode.ticket, mode.badge_id, mode.user, mode.retryable, retry=True)
+    return core, []

@@ -1,0 +1,299 @@
+"""The core's state: frozen values, one mode at a time plus what the station knows about its health.
+
+:class:`Core` is the whole state. Its ``mode`` is what the station is doing (booting, pairing,
+idle, a user's session, the technician menu…); the rest is what stays true across modes: the
+settings in force, whether ezeep answers, which readers work, the bound printer. Transitions
+(:mod:`station.core.machine`) replace a :class:`Core` with a new one; nothing here mutates.
+
+Every mode that waits for work done elsewhere carries a ``ticket``. Work is started with the
+ticket of the mode that asked for it, and a result whose ticket is not the current mode's is
+stale (the user walked away, another badge came) and is dropped. That is what keeps one user's
+data out of the next user's screen.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Literal
+
+from station import __version__
+from station.cloud.models import DeviceBinding, Job, Printer
+from station.config import Language, ReleaseMode
+from station.core.view import (
+    DoneOutcome,
+    EnrolStage,
+    Health,
+    JobProgressItem,
+    OfflineReason,
+    PinPurpose,
+    ReaderTestResult,
+    SessionBusy,
+    TechEnrol,
+    TechMessage,
+    TechnicianPage,
+    UnknownReason,
+    UnpairedProblem,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Tuning:
+    """What stays fixed while the station runs: its name and its timing.
+
+    :param station_name: shown on every screen.
+    :param hardware_id: the id pairing binds to (shown in the technician menu).
+    :param version: the firmware version (technician menu, "about").
+    :param self_enrolment: offer phone sign-in for unknown badges.
+    :param enrol_timeout_s: self-enrolment is cancelled after this long.
+    :param done_linger_s: the summary closes after this long.
+    :param notice_s: an unknown-badge notice closes after this long.
+    :param pin_timeout_s: a PIN keypad closes after this long without a PIN.
+    :param technician_timeout_s: the technician menu closes after this long idle.
+    :param heartbeat_s: with the cloud up and the printer online, check both this often
+        (this also refreshes the device token ahead of expiry while idle).
+    :param printer_recheck_s: with the printer offline, check it this often.
+    :param retry_base_s: first pause before retrying an unreachable cloud; doubles per failure…
+    :param retry_cap_s: …up to this, with jitter, so the station is back soon after the cloud.
+    :param pair_retry_cap_s: the longest pause between tries to fetch a pairing code.
+    :param can_restart: the composition root can restart the program (technician menu).
+    """
+
+    station_name: str = "Release station"
+    hardware_id: str = ""
+    version: str = __version__
+    self_enrolment: bool = True
+    enrol_timeout_s: float = 180.0
+    done_linger_s: float = 8.0
+    notice_s: float = 8.0
+    pin_timeout_s: float = 30.0
+    technician_timeout_s: float = 300.0
+    heartbeat_s: float = 60.0
+    printer_recheck_s: float = 10.0
+    retry_base_s: float = 0.5
+    retry_cap_s: float = 5.0
+    pair_retry_cap_s: float = 30.0
+    can_restart: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Tick:
+    """When an event is handled: the monotonic time, and a random number in [0, 1) for jitter.
+
+    Transitions take both as input, so they stay pure and tests choose them.
+    """
+
+    now: float
+    rand: float = 0.5
+
+
+@dataclass(frozen=True, slots=True)
+class Prefs:
+    """The settings a technician may change on the station (the effective values)."""
+
+    release_mode: ReleaseMode = "all"
+    language: Language = "en"
+    session_timeout_s: int = 60
+
+
+@dataclass(frozen=True, slots=True)
+class CloudHealth:
+    """Whether ezeep answers; ``failures`` in a row drive the retry backoff."""
+
+    status: Health = "unknown"
+    reason: OfflineReason = "network"
+    detail: str = ""
+    since: float = 0.0
+    failures: int = 0
+    retry_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReaderState:
+    name: str
+    ok: bool
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    """Who a session belongs to; dropped with the session."""
+
+    id: str
+    name: str = field(repr=False)
+
+
+# --- modes -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Booting:
+    ticket: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Unpaired:
+    """No usable token: fetching a pairing code (``repair``: the old token was rejected)."""
+
+    ticket: int
+    repair: bool = False
+    problem: UnpairedProblem = ""
+    detail: str = ""
+    retry_at: float | None = None
+    failures: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Pairing:
+    """A pairing code is on screen (a paired station pairing again may cancel)."""
+
+    ticket: int
+    code: str
+    auth_url: str
+    expires_at: float
+    repair: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Idle:
+    """Waiting for a badge; the screen depends on health (ready, offline, printer, reader)."""
+
+    ticket: int = 0
+    just_paired: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Identifying:
+    """A badge was read; looking it up (and, once known, loading jobs in "all" mode)."""
+
+    ticket: int
+    badge_id: str = field(repr=False)
+    user: User | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PinCheck:
+    """A PIN keypad: the release second factor (``user`` known) or the technician menu."""
+
+    ticket: int
+    purpose: PinPurpose
+    expires_at: float
+    badge_id: str = field(default="", repr=False)
+    user: User | None = None
+    error: Literal["", "wrong", "locked"] = ""
+    locked_until: float | None = None
+    checking: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    """Pick mode: the user's jobs on screen."""
+
+    ticket: int
+    badge_id: str = field(repr=False)
+    user: User
+    expires_at: float
+    jobs: tuple[Job, ...] = ()
+    selected: frozenset[str] = frozenset()
+    confirm_delete: tuple[str, ...] = ()
+    busy: SessionBusy = "loading"
+    problem: Literal["", "delete_failed"] = ""
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Releasing:
+    ticket: int
+    badge_id: str = field(repr=False)
+    user: User
+    jobs: tuple[JobProgressItem, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Done:
+    """The summary. Keeps the user's id only so that "retry" can send failed jobs again."""
+
+    ticket: int
+    badge_id: str = field(repr=False)
+    outcome: DoneOutcome
+    expires_at: float
+    jobs: tuple[JobProgressItem, ...] = ()
+    user: User | None = None
+    retryable: tuple[Job, ...] = field(default=(), repr=False)
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Unknown:
+    ticket: int
+    reason: UnknownReason
+    expires_at: float
+    badge_id: str = field(default="", repr=False)
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Enrolling:
+    ticket: int
+    badge_id: str = field(repr=False)
+    stage: EnrolStage
+    expires_at: float
+    code: str = ""
+    auth_url: str = ""
+    user_name: str = field(default="", repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Technician:
+    ticket: int
+    page: TechnicianPage
+    expires_at: float
+    reader_test: ReaderTestResult | None = None
+    enrol: TechEnrol = field(default_factory=TechEnrol)
+    busy: bool = False
+    message: TechMessage = ""
+    detail: str = ""
+    hostname: str = ""
+    addresses: tuple[str, ...] = ()
+
+
+Mode = (
+    Booting
+    | Unpaired
+    | Pairing
+    | Idle
+    | Identifying
+    | PinCheck
+    | Session
+    | Releasing
+    | Done
+    | Unknown
+    | Enrolling
+    | Technician
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Core:
+    """The whole state of the station core."""
+
+    tuning: Tuning = field(default_factory=Tuning)
+    prefs: Prefs = field(default_factory=Prefs)
+    mode: Mode = field(default_factory=Booting)
+    cloud: CloudHealth = field(default_factory=CloudHealth)
+    readers: tuple[ReaderState, ...] = ()
+    printer: Printer | None = None
+    binding: DeviceBinding | None = None
+    paired: bool = False
+    pins: frozenset[PinPurpose] = frozenset()
+    last_unknown: str = field(default="", repr=False)
+    last_ticket: int = 0
+    probe_ticket: int = 0
+
+    def fresh(self) -> tuple[Core, int]:
+        """A new ticket, never used before."""
+        ticket = self.last_ticket + 1
+        return dataclasses.replace(self, last_ticket=ticket), ticket
+
+    def with_mode(self, mode: Mode) -> Core:
+        return dataclasses.replace(self, mode=mode)

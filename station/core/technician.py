@@ -1,0 +1,213 @@
+"""The technician menu: opened by a long press (and the technician PIN when one is set).
+
+Pages: pairing info and re-pair, release mode, language, session timeout, network, reader test
+(raw / canonical / transformed id of the next tap), LED and buzzer test, badge enrolment (tap a
+badge, search a user by email, choose), PINs, about (version, restart). Every intent pushes the
+menu's idle deadline back; the menu closes by itself when left alone. Saving a setting or a PIN
+runs as work; the page shows ``busy`` until the answer and then a message code.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+
+from station.core import flow, pairing
+from station.core.intents import (
+    Cancel,
+    ChooseUser,
+    ClearPin,
+    CloseTechnician,
+    Intent,
+    RePair,
+    Restart,
+    SearchUsers,
+    SetLanguage,
+    SetPin,
+    SetReleaseMode,
+    SetSessionTimeout,
+    ShowPage,
+    TestFeedback,
+)
+from station.core.messages import (
+    Effect,
+    Failure,
+    FindUsers,
+    NetworkRead,
+    PinSaved,
+    Play,
+    ReadNetwork,
+    RequestRestart,
+    SaveEnrolment,
+    SavePin,
+    SaveSetting,
+    SetTimer,
+    SettingSaved,
+    Tap,
+    TechBadgeChecked,
+    TechCheckBadge,
+    TechEnrolled,
+    UsersFound,
+)
+from station.core.state import Core, Idle, Pairing, PinCheck, Technician, Tick, Unknown, Unpaired
+from station.core.state import Done as DoneMode
+from station.core.steps import Step, leave
+from station.core.view import ReaderTestResult, TechEnrol
+from station.feedback import Pattern
+
+PIN_FORMAT = re.compile(r"[0-9]{4,8}")
+
+_OPENS_FROM = (Idle, Unpaired, Pairing, Unknown, DoneMode)
+"""The menu opens only where no user is in the middle of something."""
+
+
+def open_menu(core: Core, tick: Tick) -> Step:
+    """The long press: ask the technician PIN if one is set, else open the menu."""
+    if not isinstance(core.mode, _OPENS_FROM):
+        return core, []
+    effects = leave(core)
+    core, ticket = core.fresh()
+    if "technician" in core.pins:
+        at = tick.now + core.tuning.pin_timeout_s
+        core = core.with_mode(PinCheck(ticket, "technician", at))
+        return core, [*effects, SetTimer("mode", at, ticket)]
+    core, more = enter(core, ticket, tick)
+    return core, [*effects, *more]
+
+
+def enter(core: Core, ticket: int, tick: Tick) -> Step:
+    at = tick.now + core.tuning.technician_timeout_s
+    menu = Technician(ticket, "menu", at)
+    return core.with_mode(menu), [Play(Pattern.TECHNICIAN), SetTimer("mode", at, ticket)]
+
+
+def _with(core: Core, mode: Technician, effects: list[Effect], **changes: object) -> Step:
+    return core.with_mode(dataclasses.replace(mode, **changes)), effects  # type: ignore[arg-type]
+
+
+def on_intent(core: Core, mode: Technician, intent: Intent, tick: Tick) -> Step:
+    """What a touch in the menu does; every touch also pushes the idle deadline back."""
+    if isinstance(intent, CloseTechnician) or (isinstance(intent, Cancel) and mode.page == "menu"):
+        return flow.home(core)
+    if isinstance(intent, RePair):
+        return pairing.start(core, repair=False)
+    at = tick.now + core.tuning.technician_timeout_s
+    mode = dataclasses.replace(mode, expires_at=at)
+    effects: list[Effect] = [SetTimer("mode", at, mode.ticket)]
+    if isinstance(intent, Cancel | ShowPage | TestFeedback | Restart):
+        return _direct(core, mode, intent, effects)
+    if mode.busy:
+        return _with(core, mode, effects)
+    return _work(core, mode, intent, effects)
+
+
+def _work(core: Core, mode: Technician, intent: Intent, effects: list[Effect]) -> Step:
+    """Intents that start work: save a setting or a PIN, search users, link a badge."""
+    if isinstance(intent, SetPin) and not PIN_FORMAT.fullmatch(intent.pin):
+        return _with(core, mode, effects, message="pin_invalid", detail="")
+    save = _save(mode.ticket, intent)
+    if save is not None:
+        return _with(core, mode, [*effects, save], busy=True)
+    return _enrol_intent(core, mode, intent, effects)
+
+
+def _direct(
+    core: Core, mode: Technician, intent: Cancel | ShowPage | TestFeedback | Restart, effects: list[Effect]
+) -> Step:
+    """Intents that need no saving: move between pages, play a pattern, restart."""
+    if isinstance(intent, TestFeedback):
+        return _with(core, mode, [*effects, Play(intent.pattern)])
+    if isinstance(intent, Restart):
+        if not core.tuning.can_restart:
+            return _with(core, mode, effects)
+        return _with(core, mode, [*effects, RequestRestart()], message="restarting")
+    page = intent.page if isinstance(intent, ShowPage) else "menu"
+    if page == "network":
+        effects.append(ReadNetwork(mode.ticket))
+    return _with(core, mode, effects, page=page, reader_test=None, enrol=TechEnrol(), message="", detail="")
+
+
+def _save(ticket: int, intent: Intent) -> Effect | None:
+    """The work that stores a setting or a PIN, for the intents that ask for one."""
+    if isinstance(intent, SetReleaseMode):
+        return SaveSetting(ticket, "release_mode", intent.mode)
+    if isinstance(intent, SetLanguage):
+        return SaveSetting(ticket, "language", intent.language)
+    if isinstance(intent, SetSessionTimeout):
+        return SaveSetting(ticket, "session_timeout_s", intent.seconds)
+    if isinstance(intent, SetPin | ClearPin):
+        return SavePin(ticket, intent.purpose, intent.pin if isinstance(intent, SetPin) else None)
+    return None
+
+
+def _enrol_intent(core: Core, mode: Technician, intent: Intent, effects: list[Effect]) -> Step:
+    """Technician enrolment: search users for the tapped badge, then link the chosen one."""
+    enrol = mode.enrol
+    if isinstance(intent, SearchUsers) and enrol.badge_id and intent.query.strip():
+        query = intent.query.strip()
+        searching = dataclasses.replace(enrol, stage="searching", query=query, results=(), detail="")
+        return _with(core, mode, [*effects, FindUsers(mode.ticket, query)], enrol=searching)
+    chosen = [u for u in enrol.results if isinstance(intent, ChooseUser) and u.id == intent.user_id]
+    if chosen and enrol.stage == "search":
+        save = SaveEnrolment(mode.ticket, enrol.badge_id, chosen[0])
+        return _with(core, mode, [*effects, save], enrol=dataclasses.replace(enrol, stage="saving"))
+    return _with(core, mode, effects)
+
+
+def on_tap(core: Core, mode: Technician, tap: Tap) -> Step:
+    """A badge on the reader-test page is shown in full; on the enrol page it is the one to link."""
+    if mode.page == "reader_test":
+        result = ReaderTestResult(
+            tap.reader_kind,
+            tap.reader_name,
+            raw=tap.raw,
+            canonical=tap.canonical,
+            transformed=tap.badge_id,
+            random_uid=tap.random_uid,
+            error=tap.error,
+        )
+        return _with(core, mode, [Play(Pattern.ERROR if tap.error else Pattern.READ)], reader_test=result)
+    if mode.page == "enrol" and mode.enrol.stage not in ("searching", "saving"):
+        if tap.error or tap.random_uid:
+            failed = TechEnrol(stage="failed", detail=tap.error or "random_uid")
+            return _with(core, mode, [Play(Pattern.ERROR)], enrol=failed)
+        enrol = TechEnrol(stage="search", badge_id=tap.badge_id)
+        return _with(core, mode, [Play(Pattern.READ), TechCheckBadge(mode.ticket, tap.badge_id)], enrol=enrol)
+    return core, []
+
+
+def on_result(core: Core, mode: Technician, event: object) -> Step:
+    """Answers to the menu's work."""
+    enrol = mode.enrol
+    if isinstance(event, SettingSaved | PinSaved):
+        return _saved(core, mode, event)
+    if isinstance(event, NetworkRead):
+        return _with(core, mode, [], hostname=event.hostname, addresses=event.addresses)
+    if isinstance(event, TechBadgeChecked):
+        return _with(core, mode, [], enrol=dataclasses.replace(enrol, existing_user=event.existing))
+    if isinstance(event, UsersFound):
+        return _with(core, mode, [], enrol=dataclasses.replace(enrol, stage="search", results=event.users))
+    if isinstance(event, TechEnrolled):
+        return _with(core, mode, [Play(Pattern.RELEASED)], enrol=dataclasses.replace(enrol, stage="saved"))
+    return core, []
+
+
+def _saved(core: Core, mode: Technician, event: SettingSaved | PinSaved) -> Step:
+    if isinstance(event, SettingSaved):
+        core = dataclasses.replace(core, prefs=event.prefs)
+        return _with(core, mode, [], busy=False, message="saved", detail="")
+    core = dataclasses.replace(core, pins=event.pins)
+    message = "pin_cleared" if event.cleared else "pin_set"
+    return _with(core, mode, [], busy=False, message=message, detail="")
+
+
+def on_failed(core: Core, mode: Technician, failure: Failure) -> Step:
+    """A menu action failed: say so on the page; an enrolment in progress shows ``failed``."""
+    if failure.kind == "rejected":
+        return pairing.needs_repair(core)
+    message = "offline" if failure.kind in ("offline", "server") else "failed"
+    enrol = mode.enrol
+    if enrol.stage in ("searching", "saving"):
+        enrol = dataclasses.replace(enrol, stage="failed", detail=failure.detail or failure.kind)
+    effects: list[Effect] = [Play(Pattern.ERROR)]
+    return _with(core, mode, effects, busy=False, message=message, detail=failure.detail, enrol=enrol)

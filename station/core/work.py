@@ -1,0 +1,321 @@
+"""The work effects, performed on a worker thread; every outcome comes back as an event.
+
+:class:`Worker` holds the collaborators (cloud, tokens, pairer, release engine, directory, audit
+log, settings, PINs, rate limiter) and runs one :data:`~station.core.messages.Work` value at a
+time per thread, handing results to ``emit`` (the core's queue). Failures are turned into a
+:class:`~station.core.messages.Failure` kind here, at the edge: the transitions never see an
+exception. A bug in a handler is logged with its traceback and reported as an ``error``.
+
+Log lines name the kind of work and of failure, never a badge number, a token or a user's name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from station.cloud.errors import (
+    BadAnswerError,
+    CloudError,
+    NotFoundError,
+    OfflineError,
+    PairingCancelledError,
+    PairingDeniedError,
+    ServerError,
+    TokenRejectedError,
+)
+from station.cloud.models import Job, PairingCode, TokenPair, UserInfo
+from station.core import messages as m
+from station.core.ports import (
+    Audit,
+    Cloud,
+    Directory,
+    Limiter,
+    NetworkInfo,
+    PairingClient,
+    Pin,
+    Releaser,
+    Settings,
+    Tokens,
+)
+from station.core.state import Prefs, User
+from station.core.view import JobPhase, JobProgressItem, PinPurpose, UserChoice
+from station.errors import StationError, StorageError
+from station.release import JobProgress, ReleaseState, ReleaseSummary
+
+log = logging.getLogger(__name__)
+
+Emit = Callable[[m.WorkResult], None]
+
+MAX_SEARCH_RESULTS = 20
+
+_PHASES: dict[ReleaseState, JobPhase] = {
+    ReleaseState.QUEUED: "waiting",
+    ReleaseState.SUBMITTED: "sending",
+    ReleaseState.PRINTING: "printing",
+    ReleaseState.PRINTED: "printed",
+    ReleaseState.FAILED: "failed",
+    ReleaseState.TIMED_OUT: "timed_out",
+    ReleaseState.HELD: "held",
+    ReleaseState.UNCONFIRMED: "unconfirmed",
+}
+
+
+def classify(exc: BaseException) -> m.Failure:
+    """The failure kind the transitions act on, with text fit for the screen."""
+    detail = str(exc) or type(exc).__name__
+    kinds: tuple[tuple[type[BaseException], m.FailureKind], ...] = (
+        (OfflineError, "offline"),
+        (ServerError, "server"),
+        (TokenRejectedError, "rejected"),
+        (PairingDeniedError, "denied"),
+        (NotFoundError, "not_found"),
+        (BadAnswerError, "bad_answer"),
+        (StorageError, "storage"),
+    )
+    for kind_of, kind in kinds:
+        if isinstance(exc, kind_of):
+            return m.Failure(kind, detail)
+    return m.Failure("error", detail)
+
+
+def item_of(progress: JobProgress) -> JobProgressItem:
+    return JobProgressItem(progress.job_id, progress.name, _PHASES[progress.state], progress.detail)
+
+
+def prefs_of(settings: Settings) -> Prefs:
+    section = settings.effective()
+    return Prefs(section.release_mode, section.language, section.session_timeout_s)
+
+
+def _limiter_key(badge_id: str) -> str:
+    # The limiter remembers keys for a while; keep numbers of strangers' cards out of memory.
+    return hashlib.sha256(badge_id.encode()).hexdigest()
+
+
+@dataclass(frozen=True, kw_only=True)
+class Worker:
+    """Everything work needs. Thread-safe as far as its collaborators are (each has its lock)."""
+
+    cloud: Cloud
+    tokens: Tokens
+    pairer: PairingClient
+    releaser: Releaser
+    directory: Directory
+    audit: Audit
+    settings: Settings
+    pins: Mapping[PinPurpose, Pin]
+    limiter: Limiter
+    hardware_id: str
+    clock: Callable[[], float]
+    network_info: NetworkInfo
+
+    def run(self, work: m.Work, emit: Emit, cancel: threading.Event) -> None:
+        """Do ``work``; results and failures go to ``emit``. Never raises."""
+        handler: Callable[[Any, Emit, threading.Event], None] = getattr(self, "_" + type(work).__name__)
+        try:
+            handler(work, emit, cancel)
+        except (CloudError, StationError, ValueError) as exc:
+            failure = classify(exc)
+            log.warning("%s failed: %s (%s)", type(work).__name__, failure.kind, type(exc).__name__)
+            self._failed(work, failure, emit)
+        except Exception:  # the edge: a bug must not kill the worker or leave the screen stuck
+            log.exception("%s failed unexpectedly", type(work).__name__)
+            self._failed(work, m.Failure("error", "internal error"), emit)
+
+    @staticmethod
+    def _failed(work: m.Work, failure: m.Failure, emit: Emit) -> None:
+        if isinstance(work, m.Probe):
+            emit(m.ProbeDone(work.ticket, failure=failure))
+        elif isinstance(work, m.Delete):
+            emit(m.JobsDeleted(work.ticket, (), failure))
+        elif not isinstance(work, m.Audit | m.LoadStart):
+            emit(m.WorkFailed(work.ticket, failure))
+
+    # --- start-up, health, pairing ------------------------------------------------------------
+
+    def _LoadStart(self, work: m.LoadStart, emit: Emit, cancel: threading.Event) -> None:
+        paired = self.tokens.paired
+        pins = frozenset(purpose for purpose, guard in self.pins.items() if guard.is_set)
+        binding = self.tokens.binding if paired else None
+        emit(m.Loaded(work.ticket, paired, binding, prefs_of(self.settings), pins))
+
+    def _Probe(self, work: m.Probe, emit: Emit, cancel: threading.Event) -> None:
+        if work.refresh:
+            self.tokens.refresh_if_due()
+        emit(m.ProbeDone(work.ticket, printer=self.cloud.station_printer()))
+
+    def _PairStart(self, work: m.PairStart, emit: Emit, cancel: threading.Event) -> None:
+        pair = self._pair("device", lambda code: emit(m.PairCode(work.ticket, code)), cancel)
+        if pair is None:
+            return
+        binding = self.tokens.install(pair, hardware_id=self.hardware_id)
+        emit(m.Paired(work.ticket, binding))
+
+    def _pair(
+        self, mode: Literal["device", "user"], show: Callable[[PairingCode], None], cancel: threading.Event
+    ) -> TokenPair | None:
+        """Fetch a code, show it (and every code that replaces it), wait; None when cancelled."""
+        code = self.pairer.start(mode)
+        show(code)
+        try:
+            return self.pairer.wait(code, cancel, on_new_code=show)
+        except PairingCancelledError:
+            return None
+
+    # --- a user's badge and jobs --------------------------------------------------------------
+
+    def _Lookup(self, work: m.Lookup, emit: Emit, cancel: threading.Event) -> None:
+        entry = self.directory.lookup(work.badge_id)
+        if entry is None:
+            allowed = self.limiter.allow(_limiter_key(work.badge_id))
+            outcome = "unknown" if allowed else "rate_limited"
+            self._note("tap", badge_id=work.badge_id, outcome=outcome)
+            emit(m.BadgeUnknown(work.ticket, allowed))
+            return
+        self.directory.touch(work.badge_id)
+        self._note("tap", badge_id=work.badge_id, user_id=entry.user_id, outcome="known")
+        user = User(entry.user_id, entry.display_name or entry.email or entry.user_id)
+        emit(m.BadgeKnown(work.ticket, user))
+
+    def _LoadJobs(self, work: m.LoadJobs, emit: Emit, cancel: threading.Event) -> None:
+        emit(m.JobsLoaded(work.ticket, tuple(self.cloud.waiting_jobs(work.user_id))))
+
+    def _Release(self, work: m.Release, emit: Emit, cancel: threading.Event) -> None:
+        def progress(value: JobProgress) -> None:
+            emit(m.ReleaseProgress(work.ticket, item_of(value)))
+
+        if work.retry:
+            failed = [JobProgress(job.id, job.name, ReleaseState.FAILED) for job in work.jobs]
+            summary = self.releaser.retry(work.user_id, failed, None, progress, cancel)
+        else:
+            summary = self.releaser.release(work.user_id, work.jobs, None, progress, cancel)
+        items, retryable = _final(work.jobs, summary)
+        outcome = (
+            "printer_offline" if summary.printer_offline else f"{len(summary.printed)}/{len(items)} printed"
+        )
+        self._note(
+            "retry" if work.retry else "release",
+            badge_id=work.badge_id,
+            user_id=work.user_id,
+            jobs=len(items),
+            outcome=outcome,
+        )
+        emit(m.ReleaseFinished(work.ticket, items, retryable))
+
+    def _Delete(self, work: m.Delete, emit: Emit, cancel: threading.Event) -> None:
+        result = self.releaser.delete(work.jobs, cancel)
+        failure = m.Failure("error", result.failed[0].detail) if result.failed else None
+        self._note("delete", badge_id=work.badge_id, user_id=work.user_id, jobs=len(result.deleted))
+        emit(m.JobsDeleted(work.ticket, result.deleted, failure))
+
+    def _CheckPin(self, work: m.CheckPin, emit: Emit, cancel: threading.Event) -> None:
+        result = self.pins[work.purpose].check(work.pin)
+        self._note(f"pin_{work.purpose}", outcome=result.outcome)
+        locked_until = self.clock() + result.retry_in_s if result.outcome == "locked" else None
+        emit(m.PinChecked(work.ticket, result.ok, locked_until))
+
+    # --- enrolment ----------------------------------------------------------------------------
+
+    def _SelfEnrol(self, work: m.SelfEnrol, emit: Emit, cancel: threading.Event) -> None:
+        pair = self._pair("user", lambda code: emit(m.EnrolCode(work.ticket, code)), cancel)
+        if pair is None:
+            return
+        try:
+            user = self.cloud.me(pair.access_token)
+            emit(m.EnrolSignedIn(work.ticket, user.display_name))
+            if not self._link(work.badge_id, user, cancel):
+                return
+        finally:
+            self._revoke(pair.refresh_token)  # the station never keeps a user's token
+        self._note("enrol", badge_id=work.badge_id, user_id=user.id, outcome="self")
+        emit(m.Enrolled(work.ticket, User(user.id, user.display_name)))
+
+    def _link(self, badge_id: str, user: UserInfo, cancel: threading.Event) -> bool:
+        """Store badge → user unless cancelled; a cancel that comes during the write undoes it."""
+        if cancel.is_set():
+            return False
+        self.directory.enrol(badge_id, user.id, email=user.email, display_name=user.display_name, how="self")
+        if cancel.is_set():
+            self.directory.remove(badge_id)
+            return False
+        return True
+
+    def _revoke(self, refresh_token: str) -> None:
+        try:
+            self.cloud.revoke(refresh_token)
+        except CloudError as exc:
+            # Nothing more the station can do; the token is not kept anywhere.
+            log.warning("could not revoke the enrolling user's token: %s", type(exc).__name__)
+
+    def _TechCheckBadge(self, work: m.TechCheckBadge, emit: Emit, cancel: threading.Event) -> None:
+        entry = self.directory.lookup(work.badge_id)
+        existing = "" if entry is None else entry.email or entry.display_name or entry.user_id
+        emit(m.TechBadgeChecked(work.ticket, existing))
+
+    def _FindUsers(self, work: m.FindUsers, emit: Emit, cancel: threading.Event) -> None:
+        found = self.cloud.find_users(search=work.query)[:MAX_SEARCH_RESULTS]
+        users = tuple(UserChoice(user.id, user.email, user.display_name) for user in found)
+        emit(m.UsersFound(work.ticket, users))
+
+    def _SaveEnrolment(self, work: m.SaveEnrolment, emit: Emit, cancel: threading.Event) -> None:
+        user = work.user
+        self.directory.enrol(
+            work.badge_id, user.id, email=user.email, display_name=user.name, how="technician", replace=True
+        )
+        self._note("enrol", badge_id=work.badge_id, user_id=user.id, outcome="technician")
+        emit(m.TechEnrolled(work.ticket))
+
+    # --- technician menu ----------------------------------------------------------------------
+
+    def _SaveSetting(self, work: m.SaveSetting, emit: Emit, cancel: threading.Event) -> None:
+        self.settings.set(work.name, work.value)
+        self._note("setting", outcome=work.name)
+        emit(m.SettingSaved(work.ticket, prefs_of(self.settings)))
+
+    def _SavePin(self, work: m.SavePin, emit: Emit, cancel: threading.Event) -> None:
+        guard = self.pins[work.purpose]
+        if work.pin is None:
+            guard.clear()
+        else:
+            guard.set_pin(work.pin)
+        self._note(f"pin_{work.purpose}", outcome="cleared" if work.pin is None else "set")
+        pins = frozenset(purpose for purpose, guard in self.pins.items() if guard.is_set)
+        emit(m.PinSaved(work.ticket, pins, cleared=work.pin is None))
+
+    def _ReadNetwork(self, work: m.ReadNetwork, emit: Emit, cancel: threading.Event) -> None:
+        hostname, addresses = self.network_info()
+        emit(m.NetworkRead(work.ticket, hostname, addresses))
+
+    def _Audit(self, work: m.Audit, emit: Emit, cancel: threading.Event) -> None:
+        self._note(
+            work.event, badge_id=work.badge_id, user_id=work.user_id, jobs=work.jobs, outcome=work.outcome
+        )
+
+    def _note(self, event: str, **fields: Any) -> None:
+        """Write an audit entry; a full disk must not stop a release, so it is only logged."""
+        try:
+            self.audit.record(event, **fields)
+        except StationError as exc:
+            log.warning("could not write the audit entry %s: %s", event, exc)
+
+
+def _final(
+    jobs: tuple[Job, ...], summary: ReleaseSummary
+) -> tuple[tuple[JobProgressItem, ...], tuple[Job, ...]]:
+    """Every job's final row in the order they were shown, and the jobs that may be retried."""
+    settled = {
+        progress.job_id: progress
+        for bucket in (summary.printed, summary.failed, summary.timed_out, summary.held, summary.unconfirmed)
+        for progress in bucket
+    }
+    items = tuple(
+        item_of(settled[job.id]) if job.id in settled else JobProgressItem(job.id, job.name, "unconfirmed")
+        for job in jobs
+    )
+    failed = {progress.job_id for progress in summary.failed}
+    return items, tuple(job for job in jobs if job.id in failed)

@@ -1,0 +1,487 @@
+"""The state machine as pure functions: (state, event, tick) -> (state, effects), and its views."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+from typing import Any
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from station.cloud.models import DeviceBinding, Job, PairingCode, Printer
+from station.core import intents as i
+from station.core import messages as m
+from station.core import view as v
+from station.core.health import backoff_s
+from station.core.machine import Event, start, step
+from station.core.render import view_of
+from station.core.state import Core, Prefs, Tick, Tuning, User
+from station.events import ReaderHealth
+from station.feedback import Pattern
+
+PRINTER = Printer("p1", "Floor 2", "Hall", 7, "Online")
+ANNA = User("u1", "Anna Example")
+JOBS = (Job("j1", "Report.pdf", None, 2, "u1"), Job("j2", "Slides.pdf", None, 9, "u1"))
+TUNING = Tuning(station_name="Test station", hardware_id="hw")
+
+
+class Run:
+    """Drives the machine: feeds events at a given time and keeps the last effects."""
+
+    def __init__(self, core: Core) -> None:
+        self.core = core
+        self.effects: tuple[m.Effect, ...] = ()
+        self.now = 0.0
+
+    def __call__(self, event: Event, *, at: float | None = None, rand: float = 0.5) -> tuple[m.Effect, ...]:
+        if at is not None:
+            self.now = at
+        self.core, self.effects = step(self.core, event, Tick(self.now, rand))
+        return self.effects
+
+    @property
+    def view(self) -> v.View:
+        return view_of(self.core)
+
+    @property
+    def ticket(self) -> int:
+        return self.core.mode.ticket
+
+    def of(self, kind: type) -> list[Any]:
+        return [e for e in self.effects if isinstance(e, kind)]
+
+    def patterns(self) -> list[Pattern]:
+        return [e.pattern for e in self.of(m.Play)]
+
+
+def booted(*, mode: str = "all", pins: Iterable[str] = (), paired: bool = True) -> Run:
+    core, effects = start(Core(tuning=TUNING))
+    assert effects == [m.LoadStart(0)]
+    run = Run(core)
+    prefs = Prefs(release_mode=mode, session_timeout_s=60)  # type: ignore[arg-type]
+    binding = DeviceBinding("dev", "org", 7) if paired else None
+    run(m.Loaded(0, paired, binding, prefs, frozenset(pins)))  # type: ignore[arg-type]
+    if paired:
+        run(m.ProbeDone(run.core.probe_ticket, printer=PRINTER))
+    return run
+
+
+def tap(badge: str = "B1", **extra: Any) -> m.Tap:
+    return m.Tap("simulated", "sim", badge, badge, badge, **extra)
+
+
+def identified(run: Run, badge: str = "B1", user: User = ANNA) -> None:
+    run(tap(badge))
+    run(m.BadgeKnown(run.ticket, user))
+
+
+def no_personal_data(view: v.View) -> None:
+    text = repr(dataclasses.asdict(view))
+    for secret in ("Anna", "B1", "Report.pdf", "u1"):
+        assert secret not in text, f"{secret} left on {type(view).__name__}"
+
+
+# --- start-up and pairing ----------------------------------------------------------------------
+
+
+def test_boot_paired_shows_ready_with_printer() -> None:
+    run = booted()
+    view = run.view
+    assert isinstance(view, v.ReadyView)
+    assert view.info.printer_name == "Floor 2"
+    assert view.info.cloud == "ok" and view.info.paired
+
+
+def test_unpaired_station_fetches_a_code_shows_it_and_becomes_ready() -> None:
+    run = booted(paired=False)
+    assert isinstance(run.view, v.UnpairedView)
+    assert run.of(m.PairStart)
+    ticket = run.ticket
+    run(m.PairCode(ticket, PairingCode("ABCD", "https://x/pair", 600.0)))
+    view = run.view
+    assert isinstance(view, v.PairingView) and view.code == "ABCD" and view.qr_url == "https://x/pair"
+    assert not view.cancellable
+    assert run.patterns() == [Pattern.NEEDS_PAIRING]
+    run(tap())
+    assert run.patterns() == [Pattern.NEEDS_PAIRING] and isinstance(run.view, v.PairingView)
+    run(m.Paired(ticket, DeviceBinding("dev", "org", 7)))
+    assert isinstance(run.view, v.ReadyView) and run.view.just_paired
+    assert run.of(m.SetTimer)[-1].key == "probe"
+
+
+def test_pairing_offline_retries_with_a_pause() -> None:
+    run = booted(paired=False)
+    ticket = run.ticket
+    run(m.WorkFailed(ticket, m.Failure("offline", "no route")), at=1.0)
+    view = run.view
+    assert isinstance(view, v.UnpairedView) and view.problem == "offline"
+    timer = run.of(m.SetTimer)[-1]
+    assert timer.key == "retry_pairing" and view.retry_at == timer.at > 1.0
+    run(m.TimerFired("retry_pairing", ticket), at=timer.at)
+    assert run.of(m.PairStart) == [m.PairStart(ticket)]
+
+
+def test_rejected_token_needs_repair_then_pairs_again() -> None:
+    run = booted()
+    run(m.ProbeDone(run.core.probe_ticket + 0, failure=m.Failure("rejected", "invalid_grant")))
+    assert isinstance(run.view, v.NeedsRepairView)
+    assert run.of(m.PairStart) and Pattern.NEEDS_PAIRING in run.patterns()
+    run(m.PairCode(run.ticket, PairingCode("EFGH", "https://x/pair", 600.0)))
+    assert isinstance(run.view, v.PairingView) and run.view.repair
+
+
+# --- release all --------------------------------------------------------------------------------
+
+
+def test_tap_is_acknowledged_before_any_network_work() -> None:
+    run = booted()
+    effects = run(tap())
+    assert isinstance(run.view, v.IdentifyingView)
+    assert isinstance(effects[0], m.Play) and effects[0].pattern is Pattern.READ
+    assert [type(e) for e in effects if not isinstance(e, m.Play)] == [m.Lookup]
+
+
+def test_release_all_flow_then_summary_then_ready_with_nothing_left() -> None:
+    run = booted()
+    identified(run)
+    assert run.of(m.LoadJobs) == [m.LoadJobs(run.ticket, "u1")]
+    run(m.JobsLoaded(run.ticket, JOBS))
+    assert isinstance(run.view, v.ReleasingView)
+    (release,) = run.of(m.Release)
+    assert release.jobs == JOBS and not release.retry
+    run(m.ReleaseProgress(run.ticket, v.JobProgressItem("j1", "Report.pdf", "printing")))
+    assert [j.phase for j in run.view.jobs] == ["printing", "waiting"]
+    final = (
+        v.JobProgressItem("j1", "Report.pdf", "printed"),
+        v.JobProgressItem("j2", "Slides.pdf", "printed"),
+    )
+    run(m.ReleaseFinished(run.ticket, final), at=5.0)
+    view = run.view
+    assert isinstance(view, v.DoneView) and view.outcome == "released" and not view.can_retry
+    assert run.patterns() == [Pattern.RELEASED]
+    run(m.TimerFired("mode", run.ticket), at=5.0 + TUNING.done_linger_s)
+    assert isinstance(run.view, v.ReadyView)
+    no_personal_data(run.view)
+    assert "Anna" not in repr(run.core) and "B1" not in repr(run.core)
+
+
+def test_nothing_to_print() -> None:
+    run = booted()
+    identified(run)
+    run(m.JobsLoaded(run.ticket, ()))
+    assert isinstance(run.view, v.DoneView) and run.view.outcome == "nothing_to_print"
+    assert run.patterns() == [Pattern.NOTHING_TO_PRINT]
+
+
+def test_printer_offline_holds_jobs_and_shows_printer_unavailable_until_it_is_back() -> None:
+    run = booted()
+    identified(run)
+    run(m.JobsLoaded(run.ticket, JOBS))
+    held = tuple(v.JobProgressItem(j.id, j.name, "held", "printer offline") for j in JOBS)
+    run(m.ReleaseFinished(run.ticket, held))
+    assert isinstance(run.view, v.DoneView) and run.view.outcome == "printer_offline"
+    run(i.Done())
+    assert isinstance(run.view, v.PrinterUnavailableView)
+    run(m.ProbeDone(run.core.probe_ticket, printer=PRINTER))
+    assert isinstance(run.view, v.ReadyView)
+
+
+def test_failed_jobs_can_be_retried() -> None:
+    run = booted()
+    identified(run)
+    run(m.JobsLoaded(run.ticket, JOBS))
+    final = (
+        v.JobProgressItem("j1", "Report.pdf", "printed"),
+        v.JobProgressItem("j2", "Slides.pdf", "failed"),
+    )
+    run(m.ReleaseFinished(run.ticket, final, retryable=JOBS[1:]))
+    assert isinstance(run.view, v.DoneView) and run.view.outcome == "partly" and run.view.can_retry
+    run(i.RetryFailed())
+    (release,) = run.of(m.Release)
+    assert release.retry and release.jobs == JOBS[1:]
+
+
+# --- pick mode ---------------------------------------------------------------------------------
+
+
+def test_pick_mode_select_release_and_delete_with_confirmation() -> None:
+    run = booted(mode="pick")
+    identified(run)
+    view = run.view
+    assert isinstance(view, v.SessionView) and view.busy == "loading" and view.user_name == "Anna Example"
+    run(m.JobsLoaded(run.ticket, JOBS), at=1.0)
+    run(i.ToggleJob("j2"), at=2.0)
+    view = run.view
+    assert isinstance(view, v.SessionView) and view.selected == {"j2"} and view.expires_at == 62.0
+    run(i.DeleteSelected())
+    assert run.view.confirm_delete == ("j2",)  # type: ignore[union-attr]
+    assert not run.of(m.Delete)
+    run(i.ConfirmDelete())
+    (delete,) = run.of(m.Delete)
+    assert delete.jobs == JOBS[1:] and run.view.busy == "deleting"  # type: ignore[union-attr]
+    run(m.JobsDeleted(run.ticket, ("j2",)))
+    view = run.view
+    assert isinstance(view, v.SessionView) and [j.id for j in view.jobs] == ["j1"] and not view.selected
+    run(i.ReleaseAll())
+    (release,) = run.of(m.Release)
+    assert release.jobs == JOBS[:1]
+
+
+def test_deleting_the_last_job_ends_with_a_summary() -> None:
+    run = booted(mode="pick")
+    identified(run)
+    run(m.JobsLoaded(run.ticket, JOBS[:1]))
+    run(i.ToggleJob("j1"))
+    run(i.DeleteSelected())
+    run(i.ConfirmDelete())
+    run(m.JobsDeleted(run.ticket, ("j1",)))
+    assert isinstance(run.view, v.DoneView) and run.view.outcome == "deleted"
+
+
+def test_session_times_out_and_touches_extend_it() -> None:
+    run = booted(mode="pick")
+    identified(run)
+    run(m.JobsLoaded(run.ticket, JOBS), at=1.0)
+    ticket = run.ticket
+    run(i.Touched(), at=30.0)
+    assert run.of(m.SetTimer) == [m.SetTimer("mode", 90.0, ticket)]
+    run(m.TimerFired("mode", ticket), at=90.0)
+    assert isinstance(run.view, v.ReadyView)
+    assert run.of(m.CancelWork) == [m.CancelWork(ticket)]
+
+
+def test_second_tap_of_the_same_badge_logs_out_another_badge_starts_anew() -> None:
+    run = booted(mode="pick")
+    identified(run)
+    run(m.JobsLoaded(run.ticket, JOBS))
+    run(tap("B1"))
+    assert isinstance(run.view, v.ReadyView)
+    identified(run)
+    old = run.ticket
+    run(tap("B2"))
+    assert isinstance(run.view, v.IdentifyingView) and run.ticket != old
+    assert m.CancelWork(old) in run.effects and Pattern.READ in run.patterns()
+    run(m.JobsLoaded(old, JOBS))  # a late answer for Anna is dropped
+    assert isinstance(run.view, v.IdentifyingView)
+
+
+def test_done_ends_the_session() -> None:
+    run = booted(mode="pick")
+    identified(run)
+    run(m.JobsLoaded(run.ticket, JOBS))
+    run(i.Done())
+    assert isinstance(run.view, v.ReadyView)
+    no_personal_data(run.view)
+
+
+# --- offline ------------------------------------------------------------------------------------
+
+
+def test_tap_path_outage_shows_offline_then_probes_until_back() -> None:
+    run = booted()
+    identified(run)
+    run(m.WorkFailed(run.ticket, m.Failure("offline", "connection refused")), at=10.0)
+    view = run.view
+    assert isinstance(view, v.OfflineView) and view.reason == "network" and view.since == 10.0
+    assert Pattern.ERROR in run.patterns()
+    (probe_timer,) = run.of(m.SetTimer)
+    assert probe_timer.key == "probe" and probe_timer.at - 10.0 <= TUNING.retry_cap_s
+    run(m.TimerFired("probe", probe_timer.ticket), at=probe_timer.at)
+    assert run.of(m.Probe) == [m.Probe(probe_timer.ticket, refresh=False)]
+    run(m.ProbeDone(probe_timer.ticket, printer=PRINTER))
+    assert isinstance(run.view, v.ReadyView)
+    assert run.of(m.SetTimer)[0].at == probe_timer.at + TUNING.heartbeat_s
+
+
+def test_offline_station_still_tries_a_tap() -> None:
+    run = booted()
+    run(m.ProbeDone(run.core.probe_ticket, failure=m.Failure("server", "503")))
+    assert isinstance(run.view, v.OfflineView) and run.view.reason == "server"
+    run(tap())
+    assert isinstance(run.view, v.IdentifyingView) and run.of(m.Lookup)
+
+
+@given(st.integers(min_value=1, max_value=60), st.floats(min_value=0, max_value=0.999))
+def test_backoff_never_exceeds_the_cap(failures: int, rand: float) -> None:
+    pause = backoff_s(TUNING, failures, rand)
+    assert 0 < pause <= TUNING.retry_cap_s
+
+
+def test_stale_probe_answers_are_ignored() -> None:
+    run = booted()
+    before = run.core
+    run(m.ProbeDone(run.core.probe_ticket - 1, failure=m.Failure("offline")))
+    assert run.core == before
+
+
+# --- readers -------------------------------------------------------------------------------------
+
+
+def test_reader_missing_and_back() -> None:
+    run = booted()
+    run(ReaderHealth("simulated", "sim", False, "unplugged", 0.0))
+    view = run.view
+    assert isinstance(view, v.ReaderMissingView) and view.reader_name == "sim" and view.info.reader == "down"
+    run(ReaderHealth("simulated", "sim", True, "", 1.0))
+    assert isinstance(run.view, v.ReadyView) and run.view.info.reader == "ok"
+
+
+def test_unusable_read_gets_an_error_pattern_and_no_ack() -> None:
+    run = booted()
+    run(tap("", error="hex2dec: not hex"))
+    assert run.patterns() == [Pattern.ERROR] and isinstance(run.view, v.ReadyView)
+
+
+# --- unknown badges -----------------------------------------------------------------------------
+
+
+def test_random_uid_is_refused_without_a_read_ack() -> None:
+    run = booted()
+    run(tap("08AABBCC", random_uid=True))
+    view = run.view
+    assert isinstance(view, v.UnknownBadgeView) and view.reason == "random_uid"
+    assert run.patterns() == [Pattern.UNKNOWN_CARD] and not run.of(m.Lookup)
+
+
+def test_self_enrolment_then_release() -> None:
+    run = booted()
+    run(tap("NEW"))
+    run(m.BadgeUnknown(run.ticket, allowed=True), at=1.0)
+    view = run.view
+    assert isinstance(view, v.EnrolView) and view.stage == "starting"
+    assert view.expires_at == 1.0 + TUNING.enrol_timeout_s
+    assert run.of(m.SelfEnrol) == [m.SelfEnrol(run.ticket, "NEW")]
+    run(m.EnrolCode(run.ticket, PairingCode("USER1", "https://x/u", 600.0)))
+    assert run.view.stage == "waiting" and run.view.code == "USER1"  # type: ignore[union-attr]
+    run(m.EnrolSignedIn(run.ticket, "Bea"))
+    assert run.view.stage == "saving" and run.view.user_name == "Bea"  # type: ignore[union-attr]
+    run(m.Enrolled(run.ticket, User("u9", "Bea")))
+    assert isinstance(run.view, v.IdentifyingView) and run.of(m.LoadJobs) == [m.LoadJobs(run.ticket, "u9")]
+    assert run.core.last_unknown == "NEW"
+
+
+def test_enrolment_cancel_and_timeout_stop_the_work() -> None:
+    run = booted()
+    run(tap("NEW"))
+    run(m.BadgeUnknown(run.ticket, allowed=True))
+    ticket = run.ticket
+    run(i.Cancel())
+    assert isinstance(run.view, v.ReadyView) and m.CancelWork(ticket) in run.effects
+    run(tap("NEW"))
+    run(m.BadgeUnknown(run.ticket, allowed=True))
+    ticket = run.ticket
+    run(m.TimerFired("mode", ticket))
+    assert isinstance(run.view, v.ReadyView) and m.CancelWork(ticket) in run.effects
+
+
+def test_rate_limited_unknown_badge() -> None:
+    run = booted()
+    run(tap("NEW"))
+    run(m.BadgeUnknown(run.ticket, allowed=False))
+    view = run.view
+    assert isinstance(view, v.UnknownBadgeView) and view.reason == "rate_limited"
+    assert not run.of(m.SelfEnrol)
+
+
+# --- PIN ----------------------------------------------------------------------------------------
+
+
+def test_release_pin_wrong_locked_then_right() -> None:
+    run = booted(pins=["release"])
+    identified(run)
+    view = run.view
+    assert isinstance(view, v.PinEntryView) and view.purpose == "release"
+    run(i.EnterPin("0000"))
+    assert run.view.checking and run.of(m.CheckPin)[0].pin == "0000"  # type: ignore[union-attr]
+    run(m.PinChecked(run.ticket, ok=False))
+    assert run.view.error == "wrong" and run.patterns() == [Pattern.ERROR]  # type: ignore[union-attr]
+    run(i.EnterPin("1111"))
+    run(m.PinChecked(run.ticket, ok=False, locked_until=40.0))
+    assert run.view.error == "locked" and run.view.locked_until == 40.0  # type: ignore[union-attr]
+    run(i.EnterPin("1234"))
+    run(m.PinChecked(run.ticket, ok=True))
+    assert isinstance(run.view, v.IdentifyingView) and run.of(m.LoadJobs)
+
+
+# --- technician menu ----------------------------------------------------------------------------
+
+
+def test_technician_menu_behind_its_pin() -> None:
+    run = booted(pins=["technician"])
+    run(i.OpenTechnician())
+    assert isinstance(run.view, v.PinEntryView) and run.view.purpose == "technician"
+    run(tap())
+    assert isinstance(run.view, v.PinEntryView) and not run.of(m.Lookup)
+    run(i.EnterPin("2468"))
+    run(m.PinChecked(run.ticket, ok=True))
+    view = run.view
+    assert isinstance(view, v.TechnicianView) and view.page == "menu" and view.technician_pin_set
+    assert view.hardware_id == "hw" and view.tp_id == 7 and view.version
+
+
+def test_technician_pages_settings_feedback_and_reader_test() -> None:
+    run = booted()
+    run(i.OpenTechnician())
+    assert run.patterns() == [Pattern.TECHNICIAN]
+    run(i.ShowPage("network"))
+    run(m.NetworkRead(run.ticket, "kiosk", ("eth0: 10.0.0.2",)))
+    assert run.view.addresses == ("eth0: 10.0.0.2",)  # type: ignore[union-attr]
+    run(i.SetReleaseMode("pick"))
+    assert run.view.busy and run.of(m.SaveSetting)[0].value == "pick"  # type: ignore[union-attr]
+    run(m.SettingSaved(run.ticket, Prefs(release_mode="pick")))
+    assert run.view.info.release_mode == "pick" and run.view.message == "saved"  # type: ignore[union-attr]
+    run(i.TestFeedback(Pattern.RELEASED))
+    assert run.patterns() == [Pattern.RELEASED]
+    run(i.SetPin("release", "12"))
+    assert run.view.message == "pin_invalid" and not run.of(m.SavePin)  # type: ignore[union-attr]
+    run(i.ShowPage("reader_test"))
+    run(m.Tap("pcsc", "ACR122U", "1234567", "04A1B2", "04a1b2"))
+    test = run.view.reader_test  # type: ignore[union-attr]
+    assert test is not None and (test.raw, test.canonical, test.transformed) == (
+        "04a1b2",
+        "04A1B2",
+        "1234567",
+    )
+    run(i.Restart())
+    assert not run.of(m.RequestRestart)  # not offered without a way to restart
+    run(i.CloseTechnician())
+    assert isinstance(run.view, v.ReadyView)
+
+
+def test_technician_enrolment() -> None:
+    run = booted()
+    run(i.OpenTechnician())
+    run(i.ShowPage("enrol"))
+    run(tap("B7"))
+    assert run.of(m.TechCheckBadge) == [m.TechCheckBadge(run.ticket, "B7")]
+    run(m.TechBadgeChecked(run.ticket, "old@example.com"))
+    run(i.SearchUsers(" anna "))
+    assert run.of(m.FindUsers) == [m.FindUsers(run.ticket, "anna")]
+    choice = v.UserChoice("u1", "anna@example.com", "Anna")
+    run(m.UsersFound(run.ticket, (choice,)))
+    enrol = run.view.enrol  # type: ignore[union-attr]
+    assert enrol.stage == "search" and enrol.existing_user == "old@example.com" and enrol.results == (choice,)
+    run(i.ChooseUser("u1"))
+    assert run.of(m.SaveEnrolment) == [m.SaveEnrolment(run.ticket, "B7", choice)]
+    run(m.TechEnrolled(run.ticket))
+    assert run.view.enrol.stage == "saved"  # type: ignore[union-attr]
+
+
+def test_technician_repair_can_be_cancelled_keeping_the_old_pairing() -> None:
+    run = booted()
+    run(i.OpenTechnician())
+    run(i.RePair())
+    assert run.of(m.PairStart)
+    run(m.PairCode(run.ticket, PairingCode("ZZ", "https://x/p", 600.0)))
+    assert isinstance(run.view, v.PairingView) and run.view.cancellable
+    ticket = run.ticket
+    run(i.Cancel())
+    assert isinstance(run.view, v.ReadyView) and m.CancelWork(ticket) in run.effects
+
+
+def test_technician_menu_does_not_open_during_a_session() -> None:
+    run = booted(mode="pick")
+    identified(run)
+    run(i.OpenTechnician())
+    assert isinstance(run.view, v.SessionView)
