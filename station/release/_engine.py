@@ -1,0 +1,550 @@
+"""The release engine: check the printer, release jobs in parallel, follow them, settle the journal."""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Final, Protocol
+
+import sqlite_utils
+
+from station.cloud.errors import CloudError, NotFoundError, TokenRejectedError, UnauthorisedError
+from station.cloud.models import Job, JobState, JobStatus, Printer
+from station.errors import StationError
+from station.release._journal import Change, Journal, JournalRow, RowState
+from station.release._values import DeleteResult, JobProgress, ReleaseState, ReleaseSummary
+
+log = logging.getLogger(__name__)
+
+ProgressCallback = Callable[[JobProgress], None]
+CANCEL_CHECK_S: Final = 0.25  # how soon a set cancel event is noticed while waiting on requests
+_FINAL_ROW_STATES: Final[dict[ReleaseState, RowState]] = {
+    ReleaseState.PRINTED: "printed",
+    ReleaseState.FAILED: "failed",
+    ReleaseState.TIMED_OUT: "timed_out",
+}
+
+
+class ReleaseClient(Protocol):
+    """The calls of :class:`station.cloud.api.EzeepClient` the engine uses."""
+
+    def station_printer(self) -> Printer: ...
+
+    def printers(self) -> list[Printer]: ...
+
+    def waiting_jobs(self, user_id: str) -> list[Job]: ...
+
+    def release(self, job_id: str, printer_id: str) -> str: ...
+
+    def status(self, spool_id: str) -> JobStatus: ...
+
+    def delete(self, job_id: str) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class _Target:
+    job_id: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Sent:
+    """What one release request came to."""
+
+    progress: JobProgress
+    spool_id: str = ""
+    in_doubt: bool = False
+    change: Change | None = None  # what the journal should record
+
+
+@dataclass(slots=True)
+class _Followed:
+    target: _Target
+    spool_id: str
+    deadline: float
+    next_poll: float
+    printing: bool = False
+
+
+@dataclass(slots=True)
+class _Run:
+    """The mutable state of one release call, used only by the calling thread."""
+
+    user_id: str
+    emit: ProgressCallback
+    cancel: threading.Event
+    outcomes: dict[str, JobProgress] = field(default_factory=dict)
+    following: dict[str, _Followed] = field(default_factory=dict)
+    sends: dict[Future[_Sent], _Target] = field(default_factory=dict)
+    polls: dict[Future[JobStatus], str] = field(default_factory=dict)
+    in_doubt: list[_Target] = field(default_factory=list)
+    changes: list[Change] = field(default_factory=list)  # journal writes not yet flushed
+
+    def settle(self, progress: JobProgress) -> None:
+        self.outcomes[progress.job_id] = progress
+        self.emit(progress)
+
+
+def _safe_callback(callback: ProgressCallback | None) -> ProgressCallback:
+    def emit(progress: JobProgress) -> None:
+        if callback is None:
+            return
+        try:
+            callback(progress)
+        except Exception:  # a subscriber's bug must not strand jobs half-released
+            log.exception("release progress callback failed")
+
+    return emit
+
+
+def _reason(exc: BaseException) -> str:
+    return str(exc) or type(exc).__name__
+
+
+class ReleaseEngine:
+    """Releases a user's pull jobs on the station's printer; never releases a job twice.
+
+    ``client``: the ezeep client (see :class:`ReleaseClient`). ``db``: the station database; the
+    ``releases`` table is the journal. ``parallelism``: at most this many requests at once
+    (``cloud.release_parallelism``). ``job_timeout_s``: how long to follow a released job before
+    calling it timed out. ``poll_interval_s``: pause between status checks of one job.
+    ``clock``: a monotonic clock for the timeouts.
+
+    All methods block the calling thread (run them off the UI thread); ``on_progress`` is called
+    on the calling thread, in order, and must not block. Cloud and storage errors raised before
+    any job is sent propagate (nothing happened); after that, every job ends in the summary.
+
+    Example::
+
+        engine = ReleaseEngine(client, db, parallelism=4, job_timeout_s=300, poll_interval_s=2)
+        summary = engine.release(user_id, None, None, on_progress=print, cancel=threading.Event())
+    """
+
+    def __init__(
+        self,
+        client: ReleaseClient,
+        db: sqlite_utils.Database,
+        *,
+        parallelism: int = 4,
+        job_timeout_s: float = 300.0,
+        poll_interval_s: float = 2.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if parallelism < 1:
+            raise ValueError(f"parallelism must be at least 1, not {parallelism}")
+        self._client = client
+        self._journal = Journal(db)
+        self._parallelism = parallelism
+        self._job_timeout_s = job_timeout_s
+        self._poll_interval_s = poll_interval_s
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._in_flight: set[str] = set()  # job ids whose intent row belongs to a running call
+
+    # --- public API ---------------------------------------------------------------------------
+
+    def release(
+        self,
+        user_id: str,
+        jobs: Sequence[Job] | None = None,
+        printer_id: str | None = None,
+        on_progress: ProgressCallback | None = None,
+        cancel: threading.Event | None = None,
+    ) -> ReleaseSummary:
+        """Release ``jobs`` (``None``: every job waiting for ``user_id``) and follow them.
+
+        ``printer_id`` ``None`` means the station's own printer. If that printer is offline,
+        nothing is sent and every job is ``held``. Setting ``cancel`` holds jobs not yet sent
+        and stops following the ones already sent (they come back ``unconfirmed``).
+        """
+        targets = None if jobs is None else [_Target(job.id, job.name) for job in jobs]
+        return self._run(user_id, targets, printer_id, on_progress, cancel, retry=False)
+
+    def retry(
+        self,
+        user_id: str,
+        failed: Sequence[JobProgress],
+        printer_id: str | None = None,
+        on_progress: ProgressCallback | None = None,
+        cancel: threading.Event | None = None,
+    ) -> ReleaseSummary:
+        """Release again the jobs of an earlier summary's ``failed`` list.
+
+        Only jobs whose journal row says they definitely failed (or were definitely never sent)
+        are sent; any other job comes back as it stands (``unconfirmed`` if it may have been
+        released), never sent twice.
+        """
+        targets = [_Target(progress.job_id, progress.name) for progress in failed]
+        return self._run(user_id, targets, printer_id, on_progress, cancel, retry=True)
+
+    def reconcile(self) -> list[JobProgress]:
+        """Settle every journal row left in flight (after a restart, or after network trouble).
+
+        An ``intent`` row whose job is no longer in its user's INQUEUE list was released: it
+        becomes ``released`` (reported unconfirmed) and is never sent again. One still INQUEUE
+        was never released: its row becomes ``held`` (reported held) so the job can be released
+        on the next tap. A ``submitted`` row gets one status check. Rows of jobs being released
+        right now are left alone. Rows whose user's queue cannot be read stay in doubt.
+        """
+        with self._lock:
+            rows = [row for row in self._journal.unsettled() if row.job_id not in self._in_flight]
+        intents: dict[str, list[JournalRow]] = {}
+        for row in rows:
+            if row.state == "intent":
+                intents.setdefault(row.user_id, []).append(row)
+        submitted = [row for row in rows if row.state == "submitted"]
+        if not rows:
+            return []
+        results: list[JobProgress] = []
+        with ThreadPoolExecutor(self._parallelism, thread_name_prefix="reconcile") as pool:
+            lists = {user: pool.submit(self._client.waiting_jobs, user) for user in intents}
+            statuses = {pool.submit(self._client.status, row.spool_id): row for row in submitted}
+            for user, future in lists.items():
+                try:
+                    waiting = {job.id for job in future.result()}
+                except CloudError as exc:
+                    results += [
+                        JobProgress(row.job_id, "", ReleaseState.UNCONFIRMED, f"not checked: {_reason(exc)}")
+                        for row in intents[user]
+                    ]
+                    continue
+                results += self._settle_in_doubt(intents[user], waiting, {})
+            for status_future, row in statuses.items():
+                results.append(self._settle_submitted(row, status_future))
+        self._journal.prune()
+        return results
+
+    def delete(self, jobs: Sequence[Job], cancel: threading.Event | None = None) -> DeleteResult:
+        """Delete waiting jobs from their queue, in parallel. A job already gone counts as deleted.
+
+        A job being released right now, or one that may have been released, is not touched.
+        """
+        cancel = cancel or threading.Event()
+        rows = self._journal.rows(job.id for job in jobs)
+        with self._lock:
+            busy = {job.id for job in jobs} & self._in_flight
+        busy |= {job_id for job_id, row in rows.items() if row.state == "intent"}
+        refused = [
+            JobProgress(job.id, job.name, ReleaseState.UNCONFIRMED, "being released; not deleted")
+            for job in jobs
+            if job.id in busy
+        ]
+        skip = {progress.job_id for progress in refused}
+        deleted: list[str] = []
+        failed: list[JobProgress] = []
+        with ThreadPoolExecutor(self._parallelism, thread_name_prefix="delete") as pool:
+            futures = {
+                pool.submit(self._delete_one, job.id, cancel): job for job in jobs if job.id not in skip
+            }
+            for future in cf.as_completed(futures):
+                job = futures[future]
+                error = future.result()
+                if error is None:
+                    deleted.append(job.id)
+                else:
+                    failed.append(JobProgress(job.id, job.name, ReleaseState.FAILED, error))
+        self._journal.forget(deleted)
+        return DeleteResult(deleted=tuple(deleted), failed=tuple(failed + refused))
+
+    # --- one release call ---------------------------------------------------------------------
+
+    def _run(
+        self,
+        user_id: str,
+        targets: list[_Target] | None,
+        printer_id: str | None,
+        on_progress: ProgressCallback | None,
+        cancel: threading.Event | None,
+        *,
+        retry: bool,
+    ) -> ReleaseSummary:
+        run = _Run(user_id, _safe_callback(on_progress), cancel or threading.Event())
+        if targets is not None:
+            targets = list({t.job_id: t for t in targets}.values())
+        with ThreadPoolExecutor(self._parallelism, thread_name_prefix="release") as pool:
+            # The printer check and (when needed) a fresh job list share the first round trip.
+            with self._lock:
+                doubtful = [
+                    row
+                    for row in self._journal.unsettled()
+                    if row.state == "intent" and row.user_id == user_id and row.job_id not in self._in_flight
+                ]
+            printer_future = pool.submit(self._printer, printer_id)
+            list_future = (
+                pool.submit(self._client.waiting_jobs, user_id) if targets is None or doubtful else None
+            )
+            printer = printer_future.result()
+            waiting = list_future.result() if list_future is not None else []
+            if list_future is not None:
+                self._settle_in_doubt(doubtful, {job.id for job in waiting}, {})
+            if targets is None:
+                targets = [_Target(job.id, job.name) for job in waiting]
+            if not printer.online:
+                detail = f"the printer {printer.name} is {printer.status.lower()}; your jobs are kept"
+                held = [JobProgress(t.job_id, t.name, ReleaseState.HELD, detail) for t in targets]
+                for progress in held:
+                    run.emit(progress)
+                return ReleaseSummary.of(held, printer_offline=True)
+            to_send = self._claim(run, targets, retry=retry)
+            try:
+                self._journal.record_intent(user_id, printer.id, (t.job_id for t in to_send))
+                for target in to_send:
+                    run.sends[pool.submit(self._send, target, printer.id, run.cancel)] = target
+                for target in to_send:
+                    run.emit(JobProgress(target.job_id, target.name, ReleaseState.QUEUED))
+                self._follow(run, pool)
+            finally:
+                with self._lock:
+                    self._in_flight.difference_update(t.job_id for t in to_send)
+        if run.in_doubt:
+            self._recheck(run)
+        self._journal.prune()
+        return ReleaseSummary.of([run.outcomes[t.job_id] for t in targets if t.job_id in run.outcomes])
+
+    def _printer(self, printer_id: str | None) -> Printer:
+        if printer_id is None:
+            return self._client.station_printer()
+        for printer in self._client.printers():
+            if printer.id == printer_id:
+                return printer
+        raise NotFoundError(f"the printer {printer_id} is not known to ezeep")
+
+    def _claim(self, run: _Run, targets: list[_Target], *, retry: bool) -> list[_Target]:
+        """Pick the targets that may be sent and mark them in flight; settle the others."""
+        to_send: list[_Target] = []
+        refused: list[JobProgress] = []
+        with self._lock:  # read the rows under the lock: another call may just have finished
+            rows = self._journal.rows(t.job_id for t in targets)
+            for target in targets:
+                if target.job_id in self._in_flight:
+                    refusal: tuple[ReleaseState, str] | None = (ReleaseState.UNCONFIRMED, "being released")
+                else:
+                    refusal = self._refusal(rows.get(target.job_id), retry=retry)
+                if refusal is None:
+                    to_send.append(target)
+                    self._in_flight.add(target.job_id)
+                else:
+                    refused.append(JobProgress(target.job_id, target.name, *refusal))
+        for progress in refused:
+            run.settle(progress)
+        return to_send
+
+    @staticmethod
+    def _refusal(row: JournalRow | None, *, retry: bool) -> tuple[ReleaseState, str] | None:
+        """Why a job must not be sent now, or ``None`` when sending it is safe."""
+        if row is None:
+            return (ReleaseState.HELD, "it had not failed; not sent again") if retry else None
+        if row.state in ("failed", "held"):
+            return None
+        if row.state == "intent":
+            return ReleaseState.UNCONFIRMED, "may have been released; not sent until checked"
+        if row.state == "printed":
+            return ReleaseState.PRINTED, "already printed"
+        if row.state == "timed_out":
+            return ReleaseState.TIMED_OUT, "released before; not sent again"
+        return ReleaseState.UNCONFIRMED, "released before; not sent again"
+
+    def _send(self, target: _Target, printer_id: str, cancel: threading.Event) -> _Sent:
+        """Runs on a pool thread. The intent row is already committed."""
+        job_id, name = target.job_id, target.name
+        if cancel.is_set():
+            progress = JobProgress(job_id, name, ReleaseState.HELD, "cancelled before it was sent")
+            return _Sent(progress, change=Change(job_id, "held", progress.detail))
+        try:
+            spool_id = self._client.release(job_id, printer_id)
+        except (NotFoundError, UnauthorisedError) as exc:
+            # A definite refusal before anything was done: safe, and safe to try again later.
+            progress = JobProgress(job_id, name, ReleaseState.FAILED, _reason(exc))
+            return _Sent(progress, change=Change(job_id, "failed", progress.detail))
+        except TokenRejectedError as exc:
+            # Raised while getting a token, before the request could have been accepted.
+            progress = JobProgress(job_id, name, ReleaseState.HELD, _reason(exc))
+            return _Sent(progress, change=Change(job_id, "held", progress.detail))
+        except Exception as exc:  # timeout, dropped connection, 5xx, garbled answer, or a bug
+            log.warning("release of a job is in doubt: %s", _reason(exc))
+            return _Sent(JobProgress(job_id, name, ReleaseState.UNCONFIRMED, _reason(exc)), in_doubt=True)
+        change = Change(job_id, "submitted", spool_id=spool_id)
+        return _Sent(JobProgress(job_id, name, ReleaseState.SUBMITTED), spool_id, change=change)
+
+    def _follow(self, run: _Run, pool: ThreadPoolExecutor) -> None:
+        """Wait for the sends, then poll the status of every submitted job until it settles."""
+        while run.sends or run.polls or run.following:
+            now = self._clock()
+            if run.cancel.is_set():
+                self._stop_following(run)
+            for followed in run.following.values():
+                busy = followed.target.job_id in run.polls.values()
+                if not busy and followed.next_poll <= now:
+                    run.polls[pool.submit(self._client.status, followed.spool_id)] = followed.target.job_id
+            self._expire(run, now)
+            pending: list[Future[Any]] = [*run.sends, *run.polls]
+            due = [f.next_poll for f in run.following.values() if f.target.job_id not in run.polls.values()]
+            timeout = max(0.0, min([CANCEL_CHECK_S, *(t - now for t in due)]))
+            if pending:
+                done, _ = cf.wait(pending, timeout=timeout, return_when=cf.FIRST_COMPLETED)
+            else:
+                run.cancel.wait(timeout)
+                done = set()
+            for send in [f for f in run.sends if f in done]:
+                self._sent(run, run.sends.pop(send), send)
+            for poll in [f for f in run.polls if f in done]:
+                self._polled(run, run.polls.pop(poll), poll)
+            self._flush(run)
+
+    def _flush(self, run: _Run) -> None:
+        """Write the journal changes of one wake-up together, after telling the UI.
+
+        Only ``intent`` must be on disk before a request; these later states only save a
+        reconcile some work, so a failed write is logged and the rows stay in flight.
+        """
+        if not run.changes:
+            return
+        try:
+            self._journal.update(run.changes)
+        except StationError:
+            log.exception("could not record the progress of a release")
+        run.changes.clear()
+
+    def _sent(self, run: _Run, target: _Target, future: Future[_Sent]) -> None:
+        try:
+            sent = future.result()
+        except Exception as exc:  # a bug in _send: the row still says intent, so in doubt
+            log.exception("a release request ended in an unexpected error")
+            detail = _reason(exc)
+            sent = _Sent(
+                JobProgress(target.job_id, target.name, ReleaseState.UNCONFIRMED, detail), in_doubt=True
+            )
+        run.settle(sent.progress)
+        if sent.change is not None:
+            run.changes.append(sent.change)
+        if sent.in_doubt:
+            run.in_doubt.append(target)
+        elif sent.spool_id:
+            now = self._clock()
+            run.following[target.job_id] = _Followed(
+                target, sent.spool_id, now + self._job_timeout_s, now + self._poll_interval_s
+            )
+
+    def _polled(self, run: _Run, job_id: str, future: Future[JobStatus]) -> None:
+        followed = run.following.get(job_id)
+        if followed is None:  # following stopped (cancel or timeout) while the poll was out
+            return
+        followed.next_poll = self._clock() + self._poll_interval_s
+        try:
+            status = future.result()
+        except Exception as exc:  # keep following; the job timeout bounds this
+            log.info("status check failed, will ask again: %s", _reason(exc))
+            return
+        target = followed.target
+        progress = self._progress_of(target, status)
+        if progress is None:
+            if status.state is JobState.PRINTING and not followed.printing:
+                followed.printing = True
+                run.settle(JobProgress(target.job_id, target.name, ReleaseState.PRINTING, status.text))
+            return
+        del run.following[job_id]
+        run.changes.append(self._final_change(progress))
+        run.settle(progress)
+
+    def _expire(self, run: _Run, now: float) -> None:
+        for job_id, followed in list(run.following.items()):
+            if followed.deadline <= now:
+                del run.following[job_id]
+                detail = f"not finished after {self._job_timeout_s:g} s; it may still print"
+                progress = JobProgress(job_id, followed.target.name, ReleaseState.TIMED_OUT, detail)
+                run.changes.append(self._final_change(progress))
+                run.settle(progress)
+
+    def _stop_following(self, run: _Run) -> None:
+        for job_id, followed in list(run.following.items()):
+            del run.following[job_id]
+            detail = "sent; stopped following it"
+            run.settle(JobProgress(job_id, followed.target.name, ReleaseState.UNCONFIRMED, detail))
+
+    def _recheck(self, run: _Run) -> None:
+        """One fresh look at the queue for jobs whose release request ended ambiguously."""
+        try:
+            waiting = {job.id for job in self._client.waiting_jobs(run.user_id)}
+        except CloudError as exc:
+            log.warning("cannot check jobs in doubt yet: %s", _reason(exc))
+            return
+        rows = self._journal.rows(t.job_id for t in run.in_doubt)
+        names = {t.job_id: t.name for t in run.in_doubt}
+        for progress in self._settle_in_doubt(rows.values(), waiting, names):
+            run.settle(progress)
+
+    # --- settling rows ------------------------------------------------------------------------
+
+    def _settle_in_doubt(
+        self, rows: Iterable[JournalRow], waiting: set[str], names: dict[str, str]
+    ) -> list[JobProgress]:
+        """Settle ``intent`` rows against a fresh INQUEUE list (see the package docstring).
+
+        Holds the engine lock so that a row another call has just claimed is never touched.
+        """
+        results: list[JobProgress] = []
+        released: list[JournalRow] = []
+        still_waiting: list[JournalRow] = []
+        with self._lock:
+            for row in rows:
+                if row.state != "intent" or row.job_id in self._in_flight:
+                    continue
+                name = names.get(row.job_id, "")
+                if row.job_id in waiting:
+                    still_waiting.append(row)
+                    progress = JobProgress(row.job_id, name, ReleaseState.HELD, "not released; still waiting")
+                else:
+                    released.append(row)
+                    detail = "released; outcome unknown"
+                    progress = JobProgress(row.job_id, name, ReleaseState.UNCONFIRMED, detail)
+                results.append(progress)
+            self._journal.settle_intents(released, still_waiting)
+        return results
+
+    def _settle_submitted(self, row: JournalRow, future: Future[JobStatus]) -> JobProgress:
+        try:
+            status = future.result()
+        except CloudError as exc:
+            return JobProgress(row.job_id, "", ReleaseState.UNCONFIRMED, f"not checked: {_reason(exc)}")
+        progress = self._progress_of(_Target(row.job_id, ""), status)
+        if progress is None:
+            age = (datetime.now(UTC) - row.updated_at).total_seconds()
+            if age < self._job_timeout_s:
+                return JobProgress(row.job_id, "", ReleaseState.SUBMITTED, status.text)
+            progress = JobProgress(row.job_id, "", ReleaseState.TIMED_OUT, "not finished in time")
+        self._journal.update([self._final_change(progress)])
+        return progress
+
+    @staticmethod
+    def _progress_of(target: _Target, status: JobStatus) -> JobProgress | None:
+        """The final progress a status means, or ``None`` while the job is still going."""
+        if status.state is JobState.PRINTED:
+            return JobProgress(target.job_id, target.name, ReleaseState.PRINTED)
+        if status.state is JobState.FAILED:
+            detail = f"the printer reported an error ({status.code})"
+            return JobProgress(target.job_id, target.name, ReleaseState.FAILED, detail)
+        if status.state is JobState.UNKNOWN_JOB:
+            detail = "ezeep no longer knows the print; it may have printed"
+            return JobProgress(target.job_id, target.name, ReleaseState.UNCONFIRMED, detail)
+        return None
+
+    @staticmethod
+    def _final_change(progress: JobProgress) -> Change:
+        return Change(progress.job_id, _FINAL_ROW_STATES.get(progress.state, "released"), progress.detail)
+
+    def _delete_one(self, job_id: str, cancel: threading.Event) -> str | None:
+        if cancel.is_set():
+            return "cancelled"
+        try:
+            self._client.delete(job_id)
+        except NotFoundError:
+            return None  # already gone: what was asked for
+        except CloudError as exc:
+            return _reason(exc)
+        return None

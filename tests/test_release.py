@@ -1,0 +1,424 @@
+"""The release engine end to end: the real EzeepClient over HTTP against the ezeep emulator.
+
+Every test checks the emulator's own release counts: no job is ever released twice, and a job
+that was not released is still waiting in its user's queue (none is lost).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+
+import pytest
+import sqlite_utils
+
+from station.cloud.api import EzeepClient
+from station.cloud.errors import CloudError
+from station.cloud.http import CloudHttp
+from station.cloud.models import Job
+from station.cloud.stack import CloudStack
+from station.database import memory_database
+from station.emulator import Emulator
+from station.errors import StorageError
+from station.release import JobProgress, ReleaseEngine, ReleaseState
+from tests.conftest import EmulatorFactory
+
+HARDWARE_ID = "1b4e28ba-2fa1-11d2-883f-0016d3cca427"
+CLIENT_ID = "release-tests"
+
+
+def stack_for(url: str, db: sqlite_utils.Database, *, timeout_s: float = 5.0) -> CloudStack:
+    """The cloud parts of a station on the token pair stored in ``db``."""
+    http = CloudHttp(account_url=url, api_url=url, print_url=url, client_id=CLIENT_ID, timeout_s=timeout_s)
+    return CloudStack.create(http, db, hardware_id=HARDWARE_ID, poll_interval_s=0.01)
+
+
+def client_for(url: str, db: sqlite_utils.Database) -> EzeepClient:
+    return stack_for(url, db).client
+
+
+def pair(emulator: Emulator, db: sqlite_utils.Database) -> None:
+    """Pair a station bound to the emulator's first printer; the pair is stored in ``db``."""
+    emulator.auto_approve_device = emulator.printers[0].id
+    with stack_for(emulator.url, db) as cloud:
+        pair = cloud.pairer.wait(cloud.pairer.start(), threading.Event())
+        cloud.keeper.install(pair, hardware_id=HARDWARE_ID)
+
+
+def add_jobs(emulator: Emulator, email: str, count: int) -> list[str]:
+    return [emulator.add_job(email, name=f"Doc {n}.pdf") for n in range(count)]
+
+
+def waiting_ids(emulator: Emulator, email: str) -> set[str]:
+    return {job["id"] for job in emulator.waiting_jobs(email)}
+
+
+def assert_once_and_none_lost(emulator: Emulator, email: str, job_ids: list[str]) -> None:
+    counts = emulator.release_counts()
+    assert {job_id: counts.get(job_id, 0) for job_id in job_ids if counts.get(job_id, 0) > 1} == {}
+    lost = [
+        job_id
+        for job_id in job_ids
+        if counts.get(job_id, 0) == 0 and job_id not in waiting_ids(emulator, email)
+    ]
+    assert lost == []
+
+
+class Station:
+    """A paired station: database, client and a release engine."""
+
+    def __init__(self, emulator: Emulator, *, url: str | None = None, **engine: float) -> None:
+        self.emulator = emulator
+        self.db = memory_database()
+        pair(emulator, self.db)
+        self.client = client_for(url or emulator.url, self.db)
+        self.printer = self.client.station_printer()
+        self.user = emulator.users[4]  # seeded with no jobs of its own
+        self.progress: list[JobProgress] = []
+        options = {"parallelism": 4, "job_timeout_s": 20.0, "poll_interval_s": 0.05, **engine}
+        self.engine = self.new_engine(**options)
+
+    def new_engine(self, **options: float) -> ReleaseEngine:
+        return ReleaseEngine(
+            self.client,
+            self.db,
+            parallelism=int(options.get("parallelism", 4)),
+            job_timeout_s=options.get("job_timeout_s", 20.0),
+            poll_interval_s=options.get("poll_interval_s", 0.05),
+        )
+
+    def jobs(self, count: int) -> list[str]:
+        return add_jobs(self.emulator, self.user.email, count)
+
+
+@pytest.fixture
+def station(emulator: Emulator) -> Station:
+    return Station(emulator)
+
+
+def states(progress: tuple[JobProgress, ...] | list[JobProgress]) -> dict[str, ReleaseState]:
+    return {p.job_id: p.state for p in progress}
+
+
+# --- the ordinary flows ---------------------------------------------------------------------
+
+
+def test_release_all_prints_every_waiting_job_once(station: Station) -> None:
+    ids = station.jobs(5)
+    summary = station.engine.release(station.user.id, None, None, station.progress.append)
+    assert sorted(p.job_id for p in summary.printed) == sorted(ids)
+    assert summary.all_printed
+    assert station.emulator.release_counts() == dict.fromkeys(ids, 1)
+    assert waiting_ids(station.emulator, station.user.email) == set()
+    for job_id in ids:  # each job went queued -> submitted -> ... -> printed, in that order
+        seen = [p.state for p in station.progress if p.job_id == job_id]
+        assert seen[0] is ReleaseState.QUEUED
+        assert seen[1] is ReleaseState.SUBMITTED
+        assert seen[-1] is ReleaseState.PRINTED
+    # A second tap finds nothing, and the same jobs passed again are refused, not resent.
+    assert station.engine.release(station.user.id, None).printed == ()
+    again = station.engine.release(station.user.id, station.client.waiting_jobs(station.user.id))
+    assert again == type(again)()
+    refused = station.engine.release(station.user.id, _jobs_by_id(station, ids))
+    assert {p.detail for p in refused.printed} == {"already printed"}
+    assert station.emulator.release_counts() == dict.fromkeys(ids, 1)
+
+
+def _jobs_by_id(station: Station, ids: list[str]) -> list[Job]:
+    return [Job(id=job_id, name="", created=None, pages=None, owner_id=station.user.id) for job_id in ids]
+
+
+def test_picked_jobs_only_are_released(station: Station) -> None:
+    ids = station.jobs(4)
+    picked = [job for job in station.client.waiting_jobs(station.user.id) if job.id in ids[:2]]
+    summary = station.engine.release(station.user.id, picked, station.printer.id)
+    assert sorted(p.job_id for p in summary.printed) == sorted(ids[:2])
+    assert waiting_ids(station.emulator, station.user.email) == set(ids[2:])
+
+
+def test_offline_printer_keeps_the_jobs_held(station: Station) -> None:
+    ids = station.jobs(3)
+    station.emulator.set_printer_status(station.printer.id, "Offline")
+    summary = station.engine.release(station.user.id, None, None, station.progress.append)
+    assert summary.printer_offline
+    assert sorted(p.job_id for p in summary.held) == sorted(ids)
+    assert all("offline" in p.detail for p in summary.held)
+    assert station.emulator.release_counts() == {}
+    assert waiting_ids(station.emulator, station.user.email) == set(ids)
+
+
+def test_failed_jobs_can_be_retried_and_only_those(station: Station) -> None:
+    ids = station.jobs(3)
+    station.emulator.set_printer_fails(station.printer.id, True)
+    summary = station.engine.release(station.user.id, None)
+    assert sorted(p.job_id for p in summary.failed) == sorted(ids)
+    assert all("3011" in p.detail for p in summary.failed)
+    station.emulator.set_printer_fails(station.printer.id, False)
+    retried = station.engine.retry(station.user.id, summary.failed)
+    assert sorted(p.job_id for p in retried.printed) == sorted(ids)
+    assert station.emulator.release_counts() == dict.fromkeys(ids, 2)  # once failed, once printed
+    # Printed jobs are never "retried".
+    again = station.engine.retry(station.user.id, retried.printed)
+    assert {p.state for p in again.printed} == {ReleaseState.PRINTED}
+    assert station.emulator.release_counts() == dict.fromkeys(ids, 2)
+
+
+def test_a_job_that_never_finishes_times_out(make_emulator: EmulatorFactory) -> None:
+    station = Station(make_emulator(job_duration_s=600), job_timeout_s=0.3)
+    ids = station.jobs(2)
+    summary = station.engine.release(station.user.id, None)
+    assert sorted(p.job_id for p in summary.timed_out) == sorted(ids)
+    assert station.engine.release(station.user.id, _jobs_by_id(station, ids)).timed_out != ()
+    assert station.emulator.release_counts() == dict.fromkeys(ids, 1)
+
+
+def test_delete_removes_jobs_and_tolerates_gone_ones(station: Station) -> None:
+    ids = station.jobs(3)
+    jobs = station.client.waiting_jobs(station.user.id)
+    result = station.engine.delete(jobs[:2])
+    assert sorted(result.deleted) == sorted(j.id for j in jobs[:2])
+    assert result.failed == ()
+    assert waiting_ids(station.emulator, station.user.email) == {jobs[2].id}
+    assert sorted(station.engine.delete(jobs[:2]).deleted) == sorted(j.id for j in jobs[:2])
+    assert station.emulator.release_counts() == {}
+    assert set(ids) == {j.id for j in jobs}
+
+
+def test_cancel_holds_what_was_not_sent(make_emulator: EmulatorFactory) -> None:
+    emulator = make_emulator()
+    station = Station(emulator, parallelism=1)
+    ids = station.jobs(5)
+    emulator.set_faults(latency_s=0.1)
+    cancel = threading.Event()
+
+    def on_progress(progress: JobProgress) -> None:
+        if progress.state is ReleaseState.SUBMITTED:
+            cancel.set()
+
+    summary = station.engine.release(station.user.id, None, None, on_progress, cancel)
+    emulator.set_faults(latency_s=0.0)
+    assert summary.held != ()
+    assert set(states(summary.held)) <= waiting_ids(emulator, station.user.email)
+    assert all(p.state is ReleaseState.UNCONFIRMED for p in summary.unconfirmed)
+    assert_once_and_none_lost(emulator, station.user.email, ids)
+
+
+def test_two_taps_at_once_release_each_job_once(make_emulator: EmulatorFactory) -> None:
+    emulator = make_emulator()
+    station = Station(emulator)
+    ids = station.jobs(8)
+    emulator.set_faults(latency_s=0.05)
+    results = []
+    threads = [
+        threading.Thread(target=lambda: results.append(station.engine.release(station.user.id, None)))
+        for _ in range(2)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert emulator.release_counts() == dict.fromkeys(ids, 1)
+
+
+def test_no_job_is_sent_when_the_intent_cannot_be_recorded(station: Station) -> None:
+    ids = station.jobs(3)
+    station.db.execute("PRAGMA query_only = ON")  # every write now fails, as on a broken disk
+    with pytest.raises(StorageError, match="record the release"):
+        station.engine.release(station.user.id, None)
+    assert station.emulator.release_counts() == {}
+    assert waiting_ids(station.emulator, station.user.email) == set(ids)
+
+
+# --- network trouble ------------------------------------------------------------------------
+
+
+def test_server_errors_leave_jobs_held_never_doubled(station: Station) -> None:
+    ids = station.jobs(3)
+    station.engine = station.new_engine(parallelism=1)
+    _fail_releases_with_503(station, count=2)
+    summary = station.engine.release(station.user.id, None)
+    assert len(summary.held) == 2  # 503 is ambiguous: checked against the queue, still waiting
+    assert len(summary.printed) == 1
+    again = station.engine.release(station.user.id, None)
+    assert len(again.printed) == 2
+    assert station.emulator.release_counts() == dict.fromkeys(ids, 1)
+
+
+def _fail_releases_with_503(station: Station, count: int) -> None:
+    """Arm ``count`` 503 answers so that they hit release requests (not the list or check)."""
+    original = station.client.release
+
+    def release(job_id: str, printer_id: str) -> str:
+        armed = station.emulator.faults.error_5xx
+        if release.left > 0 and armed == 0:  # type: ignore[attr-defined]
+            release.left -= 1  # type: ignore[attr-defined]
+            station.emulator.set_faults(error_5xx=1)
+        return original(job_id, printer_id)
+
+    release.left = count  # type: ignore[attr-defined]
+    station.client.release = release  # type: ignore[method-assign]
+
+
+def test_network_cut_mid_release_then_reconcile(make_emulator: EmulatorFactory) -> None:
+    emulator = make_emulator()
+    station = Station(emulator, parallelism=2, job_timeout_s=0.5)
+    ids = station.jobs(8)
+    emulator.set_faults(latency_s=0.05)
+    submitted = threading.Event()
+
+    def on_progress(progress: JobProgress) -> None:
+        if progress.state is ReleaseState.SUBMITTED and not submitted.is_set():
+            submitted.set()
+            emulator.set_faults(offline=True)
+
+    summary = station.engine.release(station.user.id, None, None, on_progress)
+    assert summary.unconfirmed != ()  # the rest could not be confirmed while the network was down
+    assert_once_and_none_lost(emulator, station.user.email, ids)
+
+    emulator.set_faults(offline=False, latency_s=0.0)
+    settled = station.new_engine().reconcile()
+    assert {p.state for p in settled} <= {ReleaseState.HELD, ReleaseState.UNCONFIRMED, ReleaseState.PRINTED}
+    station.new_engine().release(station.user.id, None)
+    assert emulator.release_counts() == dict.fromkeys(ids, 1)
+    assert waiting_ids(emulator, station.user.email) == set()
+
+
+def test_lost_answers_are_never_resent(emulator: Emulator) -> None:
+    with CuttingProxy(emulator.url, cut_after=b"POST /sfapi/Print/") as proxy:
+        station = Station(emulator, url=proxy.url)
+        ids = station.jobs(4)
+        summary = station.engine.release(station.user.id, None)
+        # Every release reached the emulator, every answer was lost: all in doubt, then found
+        # gone from the queue, so they count as released and are never sent again.
+        assert sorted(p.job_id for p in summary.unconfirmed) == sorted(ids)
+        assert all(p.detail == "released; outcome unknown" for p in summary.unconfirmed)
+        again = station.engine.release(station.user.id, _jobs_by_id(station, ids))
+        assert {p.detail for p in again.unconfirmed} == {"released before; not sent again"}
+        retried = station.engine.retry(station.user.id, summary.unconfirmed)
+        assert {p.detail for p in retried.unconfirmed} == {"released before; not sent again"}
+    assert emulator.release_counts() == dict.fromkeys(ids, 1)
+
+
+def test_in_doubt_rows_block_sending_until_checked(emulator: Emulator) -> None:
+    with CuttingProxy(emulator.url, cut_after=b"POST /sfapi/Print/", cut_lists=True) as proxy:
+        station = Station(emulator, url=proxy.url)
+        ids = station.jobs(2)
+        jobs = _jobs_by_id(station, ids)
+        summary = station.engine.release(station.user.id, jobs)
+        assert sorted(p.job_id for p in summary.unconfirmed) == sorted(ids)  # could not check
+        # A second attempt with the same jobs may not send them while the queue cannot be read.
+        with pytest.raises(CloudError):
+            station.engine.release(station.user.id, jobs)
+        proxy.cut_lists = False
+        proxy.cut_after = b""
+        settled = station.engine.reconcile()
+        assert {p.state for p in settled} == {ReleaseState.UNCONFIRMED}
+    assert emulator.release_counts() == dict.fromkeys(ids, 1)
+
+
+# --- a loopback proxy that loses answers ----------------------------------------------------
+
+
+class CuttingProxy:
+    """TCP proxy on 127.0.0.1 in front of the emulator that can lose the server's answers.
+
+    A request whose bytes contain ``cut_after`` reaches the server in full, but its answer is
+    thrown away and the connection closed: the server did the work, the station never hears of
+    it. With ``cut_lists`` the same happens to job-list requests.
+    """
+
+    def __init__(self, target_url: str, *, cut_after: bytes = b"", cut_lists: bool = False) -> None:
+        host, port = target_url.removeprefix("http://").split(":")
+        self._target = (host, int(port))
+        self.cut_after = cut_after
+        self.cut_lists = cut_lists
+        self._server = socket.create_server(("127.0.0.1", 0))
+        self._server.settimeout(0.2)
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self.url = f"http://127.0.0.1:{self._server.getsockname()[1]}"
+
+    def __enter__(self) -> CuttingProxy:
+        self._spawn(self._accept)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=5)
+        self._server.close()
+
+    def _spawn(self, target: object, *args: object) -> None:
+        thread = threading.Thread(target=target, args=args, daemon=True)  # type: ignore[arg-type]
+        self._threads.append(thread)
+        thread.start()
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            try:
+                client, _ = self._server.accept()
+            except TimeoutError:
+                continue
+            self._spawn(self._serve, client)
+
+    def _cuts(self, request: bytes) -> bool:
+        lists = self.cut_lists and b"GET /printing/v1/printjobs/" in request
+        return lists or bool(self.cut_after and self.cut_after in request)
+
+    def _serve(self, client: socket.socket) -> None:
+        with contextlib.ExitStack() as stack:
+            stack.enter_context(client)
+            upstream = stack.enter_context(socket.create_connection(self._target, timeout=10))
+            client.settimeout(0.2)
+            while not self._stop.is_set():
+                try:
+                    request = client.recv(65536)
+                except TimeoutError:
+                    continue
+                except OSError:
+                    return
+                if not request:
+                    return
+                upstream.sendall(request)
+                if self._cuts(request):
+                    self._swallow_answer(client, upstream)
+                    return
+                if not self._relay_answer(upstream, client):
+                    return
+
+    @staticmethod
+    def _swallow_answer(client: socket.socket, upstream: socket.socket) -> None:
+        """Pass the rest of the request on until the server answers, then drop the answer."""
+        upstream.settimeout(0.05)
+        for _ in range(200):
+            with contextlib.suppress(TimeoutError):
+                upstream.recv(65536)
+                return
+            with contextlib.suppress(TimeoutError):
+                more = client.recv(65536)
+                if not more:
+                    return
+                upstream.sendall(more)
+
+    @staticmethod
+    def _relay_answer(upstream: socket.socket, client: socket.socket) -> bool:
+        """Relay one answer (header + Content-Length body); False when the connection ended."""
+        data = b""
+        for _ in range(10_000):
+            chunk = upstream.recv(65536)
+            if not chunk:
+                return False
+            data += chunk
+            head, sep, body = data.partition(b"\r\n\r\n")
+            if not sep:
+                continue
+            length = 0
+            for line in head.split(b"\r\n")[1:]:
+                name, _, value = line.partition(b":")
+                if name.strip().lower() == b"content-length":
+                    length = int(value.strip())
+            if len(body) >= length:
+                client.sendall(data)
+                return True
+        return False

@@ -1,0 +1,101 @@
+"""SIGKILL in the middle of a release: after a restart, no job is released twice and none is lost.
+
+The emulator runs in this (parent) process, so it outlives the station. Each round a child
+process (a station: reconcile, then release everything waiting) is killed at a random moment;
+then a fresh engine in the parent reconciles the same database and releases what is left.
+"""
+
+from __future__ import annotations
+
+import random
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from station.database import open_database
+from station.release import ReleaseEngine
+from tests.conftest import EmulatorFactory
+from tests.test_release import add_jobs, client_for, pair, waiting_ids
+
+ROOT = Path(__file__).resolve().parent.parent
+CHILD = """
+import sys
+from pathlib import Path
+from station.database import open_database
+from station.release import ReleaseEngine
+from tests.test_release import client_for
+
+url, path, user_id = sys.argv[1:4]
+db = open_database(Path(path))
+engine = ReleaseEngine(client_for(url, db), db, parallelism=3, job_timeout_s=30, poll_interval_s=0.05)
+print("ready", flush=True)
+engine.reconcile()
+engine.release(user_id, None)
+print("done", flush=True)
+"""
+ROUNDS = 6
+JOBS_PER_ROUND = 6
+
+
+def _run_child_and_kill(url: str, db_path: Path, user_id: str, delay_s: float) -> bool:
+    """Start a station process, SIGKILL it ``delay_s`` after it is ready; True if it finished first."""
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHILD, url, str(db_path), user_id],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert child.stdout is not None
+        assert child.stdout.readline().strip() == "ready"
+        finished = threading.Event()
+
+        def watch() -> None:
+            if child.stdout is not None and child.stdout.readline().strip() == "done":
+                finished.set()
+
+        watcher = threading.Thread(target=watch, daemon=True)
+        watcher.start()
+        finished.wait(delay_s)
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=30)
+        watcher.join(timeout=5)
+        return finished.is_set()
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait(timeout=30)
+
+
+@pytest.mark.slow
+def test_sigkill_mid_release_never_doubles_and_loses_nothing(
+    make_emulator: EmulatorFactory, tmp_path: Path
+) -> None:
+    emulator = make_emulator(job_duration_s=0.3)
+    db_path = tmp_path / "station.db"
+    db = open_database(db_path)
+    pair(emulator, db)
+    user = emulator.users[4]
+    emulator.set_faults(latency_s=0.03)
+    rng = random.Random(4)  # the timing still varies from run to run; the seed fixes the delays
+    job_ids: list[str] = []
+    interrupted = 0
+    for _ in range(ROUNDS):
+        job_ids += add_jobs(emulator, user.email, JOBS_PER_ROUND)
+        if not _run_child_and_kill(emulator.url, db_path, user.id, rng.uniform(0.0, 0.4)):
+            interrupted += 1
+        engine = ReleaseEngine(client_for(emulator.url, db), db, parallelism=3, poll_interval_s=0.05)
+        engine.reconcile()
+        counts = emulator.release_counts()
+        assert [job_id for job_id in job_ids if counts.get(job_id, 0) > 1] == []
+
+    engine = ReleaseEngine(client_for(emulator.url, db), db, parallelism=3, poll_interval_s=0.05)
+    engine.reconcile()
+    engine.release(user.id, None)
+    assert interrupted > 0  # at least one kill landed before the child had finished
+    assert emulator.release_counts() == dict.fromkeys(job_ids, 1)
+    assert waiting_ids(emulator, user.email) == set()
