@@ -1,0 +1,111 @@
+"""Every screen, drawn from canned views in every supported size and language, reads well.
+
+Nothing is clipped (text is measured against its box with the station's own font), body text
+is at least 20 px, every colour pair has 4.5:1 contrast, touch targets are at least 48 px,
+lie on the screen and do not overlap.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+
+import itertools
+from typing import Any
+
+import pygame
+import pytest
+
+from station.core.view import ALL_VIEWS
+from ui import theme
+from ui.canned import MONO, WALL, canned_views
+from ui.fonts import Fonts
+from ui.i18n import LANGUAGES
+from ui.metrics import MIN_BODY, MIN_TOUCH
+from ui.painter import Painter
+from ui.render import render
+from ui.screens import SCREENS, Now, screen_for
+from ui.screenshots import RESOLUTIONS
+
+NOW = Now(MONO, WALL)
+
+
+@pytest.fixture(scope="module")
+def fonts() -> Fonts:
+    return Fonts()
+
+
+def test_the_station_font_is_dejavu(fonts: Fonts) -> None:
+    assert fonts.name == "DejaVu Sans"
+
+
+def test_every_view_class_has_a_screen_and_a_canned_view() -> None:
+    assert set(SCREENS) == set(ALL_VIEWS)
+    assert {type(view) for view in canned_views().values()} == set(ALL_VIEWS)
+
+
+def _draw(view: Any, size: tuple[int, int], fonts: Fonts) -> Painter:
+    return render(screen_for(view), pygame.Surface(size), fonts, NOW)
+
+
+CASES = [
+    pytest.param(language, size, id=f"{language}-{size[0]}x{size[1]}")
+    for language, size in itertools.product(LANGUAGES, RESOLUTIONS)
+]
+
+
+@pytest.mark.parametrize(("language", "size"), CASES)
+def test_screens_read_well(language: str, size: tuple[int, int], fonts: Fonts) -> None:
+    problems: list[str] = []
+    for name, view in canned_views(language).items():
+        painter = _draw(view, size, fonts)
+        screen = pygame.Rect(0, 0, *size)
+        for draw in painter.draws:
+            where = f"{name}: {draw.text!r}"
+            if not draw.fitted.fits:
+                problems.append(f"{where} does not fit {draw.box} at {draw.fitted.size} px")
+            if draw.fitted.size < MIN_BODY:
+                problems.append(f"{where} is {draw.fitted.size} px")
+            if not screen.contains(draw.used) and draw.text:
+                problems.append(f"{where} leaves the screen at {draw.used}")
+            if theme.contrast_ratio(draw.style.fg, draw.style.bg) < theme.MIN_CONTRAST:
+                problems.append(f"{where} has too little contrast")
+        for target in painter.targets:
+            if target.rect.width < MIN_TOUCH or target.rect.height < MIN_TOUCH:
+                problems.append(f"{name}: target {target.label!r} is {target.rect.size}")
+            if not screen.contains(target.rect):
+                problems.append(f"{name}: target {target.label!r} leaves the screen")
+        for a, b in itertools.combinations(painter.targets, 2):
+            if a.rect.colliderect(b.rect):
+                problems.append(f"{name}: targets {a.label!r} and {b.label!r} overlap")
+    assert problems == []
+
+
+def test_german_screens_are_in_german(fonts: Fonts) -> None:
+    texts = {d.text for d in _draw(canned_views("de")["ready"], (800, 480), fonts).draws}
+    assert "Ausweis auflegen" in texts
+    assert "Tap your badge" not in texts
+
+
+def test_every_style_has_enough_contrast() -> None:
+    for style in theme.ALL_STYLES:
+        assert theme.contrast_ratio(style.fg, style.bg) >= theme.MIN_CONTRAST, style
+
+
+def test_contrast_ratio_matches_wcag() -> None:
+    assert theme.contrast_ratio((0, 0, 0), (255, 255, 255)) == pytest.approx(21.0)
+    assert theme.contrast_ratio((255, 255, 255), (255, 255, 255)) == pytest.approx(1.0)
+    assert theme.contrast_ratio((118, 118, 118), (255, 255, 255)) == pytest.approx(4.54, abs=0.01)
+
+
+def test_status_is_not_told_by_colour_alone(fonts: Fonts) -> None:
+    view = canned_views()["reader-missing"]
+    texts = [d.text for d in _draw(view, (800, 480), fonts).draws]
+    assert "✗" in texts  # the reader indicator shows a cross, the others a tick
+    assert "✓" in texts
+
+
+def test_personal_data_leaves_with_the_session(fonts: Fonts) -> None:
+    texts = " ".join(d.text for d in _draw(canned_views()["ready"], (800, 480), fonts).draws)
+    assert "Anna" not in texts

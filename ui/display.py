@@ -1,0 +1,90 @@
+"""The physical screen: an SDL window (full screen on the kiosk), rotation, and touch mapping.
+
+Screens draw on a *logical* surface in the orientation people see. With ``rotation`` set (the
+panel is mounted turned by that many degrees clockwise) each frame is turned onto the panel,
+and touches, which arrive in panel coordinates, are turned back.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pygame
+
+ROTATIONS = (0, 90, 180, 270)
+
+
+def parse_resolution(text: str) -> tuple[int, int] | None:
+    """``(width, height)`` for ``"800x480"``, ``None`` for ``"auto"`` (the display's own size)."""
+    if text == "auto":
+        return None
+    width, _, height = text.partition("x")
+    return int(width), int(height)
+
+
+def to_logical(pos: tuple[int, int], panel: tuple[int, int], rotation: int) -> tuple[int, int]:
+    """Map a point on the panel to the logical (drawn) picture turned by ``rotation``."""
+    x, y = pos
+    width, height = panel
+    if rotation == 90:
+        return y, width - 1 - x
+    if rotation == 180:
+        return width - 1 - x, height - 1 - y
+    if rotation == 270:
+        return height - 1 - y, x
+    return x, y
+
+
+class Display:
+    """Opens the window and presents logical frames on it.
+
+    :param resolution: ``"auto"`` or ``"WIDTHxHEIGHT"`` of the panel.
+    :param rotation: 0, 90, 180 or 270 degrees clockwise.
+    :param fullscreen: full screen without a mouse pointer (kiosk) or a window (demo).
+    """
+
+    def __init__(
+        self, *, resolution: str = "auto", rotation: int = 0, fullscreen: bool = True, title: str = ""
+    ) -> None:
+        if rotation not in ROTATIONS:
+            raise ValueError(f"rotation must be one of {ROTATIONS}, not {rotation}")
+        pygame.display.init()
+        if pygame.display.get_driver() == "x11":
+            # SDL's default draws the window through an OpenGL renderer: it loads Mesa (+90 MB)
+            # and adds a GPU round trip per frame. A plain X11 framebuffer is enough for us.
+            # (KMSDRM on the Pi has no software framebuffer, so it keeps SDL's default.)
+            os.environ.setdefault("SDL_FRAMEBUFFER_ACCELERATION", "0")
+        size = parse_resolution(resolution) or (0, 0)
+        self.window = pygame.display.set_mode(size, pygame.FULLSCREEN if fullscreen else 0)
+        pygame.display.set_caption(title or "release-station")
+        if fullscreen:
+            pygame.mouse.set_visible(False)
+        self.rotation = rotation
+        width, height = self.window.get_size()
+        self.panel = (width, height)
+        if rotation:
+            self.logical = pygame.Surface((height, width) if rotation in (90, 270) else (width, height))
+        else:
+            self.logical = self.window
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """The logical size screens are laid out for."""
+        return self.logical.get_size()
+
+    def present(self) -> None:
+        if self.rotation:
+            self.window.blit(pygame.transform.rotate(self.logical, -self.rotation), (0, 0))
+        pygame.display.flip()
+
+    def point(self, pos: tuple[int, int]) -> tuple[int, int]:
+        """A mouse position on the panel, in logical coordinates."""
+        return to_logical(pos, self.panel, self.rotation)
+
+    def finger(self, x: float, y: float) -> tuple[int, int]:
+        """A touch (SDL gives 0..1 across the panel), in logical coordinates."""
+        width, height = self.panel
+        return self.point((min(width - 1, int(x * width)), min(height - 1, int(y * height))))
+
+    def close(self) -> None:
+        pygame.display.quit()

@@ -1,0 +1,170 @@
+"""What every screen shares: the :class:`Screen` base, the clock it draws with, and page parts.
+
+A screen draws one view class. It is made when a view of its class arrives and updated in
+place while views of the same class follow (so a scrolled list stays where the finger left
+it); anything it keeps besides the view is about the screen only (scroll offset, digits typed).
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, ClassVar, Generic, TypeVar
+
+import pygame
+
+from station.core.view import Health, StationInfo
+from ui import theme
+from ui.i18n import Translator, translator
+from ui.metrics import columns, rows
+from ui.painter import Icon, Painter
+from ui.widgets import ScrollList
+
+V = TypeVar("V")
+
+
+@dataclass(frozen=True)
+class Now:
+    """The moment a frame is drawn: monotonic time for deadlines, wall time for job ages."""
+
+    mono: float
+    wall: datetime
+
+
+def left(deadline: float | None, now: Now) -> int:
+    """Whole seconds until ``deadline`` (rounded up, never negative)."""
+    if deadline is None:
+        return 0
+    return max(0, int(-(-(deadline - now.mono) // 1)))
+
+
+def clock_text(seconds: int) -> str:
+    """``4:05`` for 245 seconds."""
+    return f"{seconds // 60}:{seconds % 60:02d}"
+
+
+class Screen(abc.ABC, Generic[V]):
+    """Draws one kind of view; subclasses implement :meth:`paint`.
+
+    ``countdown`` names the view's deadline attribute when the screen shows time running out:
+    the loop then redraws it once a second (and at no other time).
+    """
+
+    countdown: ClassVar[str | None] = None
+
+    def __init__(self, view: V) -> None:
+        self.view = view
+
+    def update(self, view: V) -> None:
+        """A newer view of the same class arrived."""
+        self.view = view
+
+    @property
+    def info(self) -> StationInfo:
+        info: StationInfo = getattr(self.view, "info")  # noqa: B009 - every view has one
+        return info
+
+    @property
+    def tr(self) -> Translator:
+        return translator(self.info.language)
+
+    def draw(self, p: Painter, now: Now) -> None:
+        p.fill(theme.BACKGROUND)
+        self.paint(p, self.tr, now)
+
+    @abc.abstractmethod
+    def paint(self, p: Painter, tr: Translator, now: Now) -> None:
+        """Draw the view; register touch targets with ``p``."""
+
+    def next_redraw(self, now: float) -> float | None:
+        """Monotonic time this screen needs drawing again without a new view, if any."""
+        if self.countdown is None:
+            return None
+        deadline: float | None = getattr(self.view, self.countdown)
+        if deadline is None or deadline <= now:
+            return None
+        return now + ((deadline - now) % 1.0 or 1.0)
+
+    def scroll_lists(self) -> list[ScrollList]:
+        """The lists a finger can drag on this screen."""
+        return []
+
+
+ScreenFactory = Callable[[Any], Screen[Any]]
+
+
+# --- page parts ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Page:
+    """The usual page: a title bar, a body, and a footer row for buttons."""
+
+    title: pygame.Rect
+    body: pygame.Rect
+    footer: pygame.Rect
+
+
+def page(
+    p: Painter, title: str, *, aside: str = "", aside_style: theme.Style = theme.HINT, footer: bool = True
+) -> Page:
+    """Draw the title (and ``aside``, e.g. a countdown, on its right); return the page areas."""
+    m = p.metrics
+    inner = m.rect.inflate(-2 * m.margin, -2 * m.margin)
+    sizes: list[int | float] = [m.px(56), 1.0]
+    if footer:
+        sizes.append(m.touch)
+    parts = rows(inner, sizes, m.gap)
+    title_rect = parts[0]
+    if aside:
+        title_rect, aside_rect = columns(parts[0], [0.68, 0.32], m.gap)
+        p.text(aside, aside_rect, aside_style, align="right", max_lines=2)
+    p.text(title, title_rect, theme.TITLE, align="left", max_lines=2)
+    return Page(
+        title_rect, parts[1], parts[2] if footer else pygame.Rect(inner.left, inner.bottom, inner.width, 0)
+    )
+
+
+def message(p: Painter, rect: pygame.Rect, lines: list[tuple[str, theme.Style]]) -> None:
+    """Paragraphs stacked in ``rect``, each given an equal share of the height."""
+    lines = [(text, style) for text, style in lines if text]
+    if not lines:
+        return
+    for part, (text, style) in zip(
+        rows(rect, [1 / len(lines)] * len(lines), p.metrics.gap), lines, strict=True
+    ):
+        p.text(text, part, style, align="left")
+
+
+HEALTH_ICON: dict[Health, tuple[Icon, theme.Style]] = {
+    "ok": (Icon.OK, theme.GOOD_SMALL),
+    "down": (Icon.FAIL, theme.BAD_SMALL),
+    "unknown": (Icon.WAIT, theme.SMALL),
+}
+
+
+def status_bar(p: Painter, rect: pygame.Rect, tr: Translator, info: StationInfo, network: Health) -> None:
+    """Network, cloud, reader and printer, each an icon (shape, not only colour) and a word."""
+    items: list[tuple[str, Health]] = [
+        (tr._("Network"), network),
+        (tr._("Cloud"), info.cloud),
+        (tr._("Reader"), info.reader),
+        (tr._("Printer"), info.printer),
+    ]
+    count = len(items)
+    if p.metrics.width < p.metrics.px(640):
+        cells = [
+            c for r in rows(rect, [0.5, 0.5], p.metrics.px(4)) for c in columns(r, [0.5, 0.5], p.metrics.gap)
+        ]
+    else:
+        cells = columns(rect, [1 / count] * count, p.metrics.gap)
+    for cell, (label, health) in zip(cells, items, strict=True):
+        icon, icon_style = HEALTH_ICON[health]
+        p.icon_text(icon, label, cell, theme.SMALL, icon_style)
+
+
+def network_health(info: StationInfo) -> Health:
+    """Without its own probe the network counts as working whenever ezeep answered."""
+    return "ok" if info.cloud == "ok" else "unknown"

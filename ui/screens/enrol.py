@@ -1,0 +1,84 @@
+"""Badges the station does not know: why, and self-enrolment with a phone."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from station.core import intents
+from station.core.view import EnrolView, UnknownBadgeView
+from ui import theme
+from ui.i18n import Translator
+from ui.metrics import columns, rows
+from ui.painter import Painter
+from ui.qr import qr_surface
+from ui.screens.base import Now, Screen, clock_text, left, message, page
+from ui.widgets import button
+
+
+class UnknownBadgeScreen(Screen[UnknownBadgeView]):
+    countdown: ClassVar[str | None] = "expires_at"
+
+    def paint(self, p: Painter, tr: Translator, now: Now) -> None:
+        view = self.view
+        reasons = {
+            "random_uid": (
+                tr._("This card cannot be used"),
+                tr._(
+                    "It shows a new number every time (phones and some bank cards do this). "
+                    "Use your staff badge."
+                ),
+            ),
+            "rate_limited": (
+                tr._("Badge not known"),
+                tr._("Too many unknown badges in a short time. Please wait a minute and try again."),
+            ),
+            "not_enrolled": (
+                tr._("Badge not known"),
+                tr._("This badge is not linked to an ezeep account. Ask your administrator to add it."),
+            ),
+            "enrolment_failed": (
+                tr._("Linking the badge did not work"),
+                tr._("Please tap your badge again, or ask your administrator."),
+            ),
+        }
+        title, body = reasons[view.reason]
+        closes = tr._("Closes in {time}").format(time=clock_text(left(view.expires_at, now)))
+        area = page(p, "✗ " + title, aside=closes)
+        message(p, area.body, [(body, theme.BODY), (view.detail, theme.SMALL)])
+        button(p, area.footer, tr._("Close"), intents.Cancel)
+
+
+class EnrolScreen(Screen[EnrolView]):
+    """Sign in on a phone (QR code or address and code) to link this badge to an account."""
+
+    countdown: ClassVar[str | None] = "expires_at"
+
+    def paint(self, p: Painter, tr: Translator, now: Now) -> None:
+        view, m = self.view, p.metrics
+        ends = tr._("Time left {time}").format(time=clock_text(left(view.expires_at, now)))
+        area = page(p, tr._("Link this badge to your account"), aside=ends)
+        if view.stage == "starting":
+            p.text(tr._("Getting a sign-in code…"), area.body, theme.BODY)
+        elif view.stage == "saving":
+            p.text(
+                tr._("Signed in as {name}. Linking your badge…").format(name=view.user_name),
+                area.body,
+                theme.BODY,
+            )
+        else:
+            if m.wide:
+                text_area, qr_area = columns(area.body, [0.62, 0.38], m.gap * 2)
+            else:
+                text_area, qr_area = rows(area.body, [0.6, 0.4], m.gap)
+            one, url, two, code = rows(text_area, [0.22, 0.22, 0.22, 0.34], m.px(4))
+            p.text(tr._("1. Scan the code with your phone, or open:"), one, theme.BODY, align="left")
+            p.text(view.auth_url, url, theme.BODY, align="left", break_words=True, max_lines=2)
+            p.text(
+                tr._("2. Sign in with your ezeep account and confirm this code:"),
+                two,
+                theme.BODY,
+                align="left",
+            )
+            p.text(view.code, code, theme.CODE)
+            p.blit(qr_surface(view.qr_url, min(qr_area.width, qr_area.height)), qr_area)
+        button(p, area.footer, tr._("Cancel"), intents.Cancel)

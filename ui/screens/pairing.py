@@ -1,0 +1,87 @@
+"""Start-up and pairing: booting, waiting for a code, the code itself, and re-pairing."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import pygame
+
+from station.core import intents
+from station.core.view import BootingView, NeedsRepairView, PairingView, UnpairedView
+from ui import theme
+from ui.i18n import Translator
+from ui.metrics import columns, rows
+from ui.painter import Painter
+from ui.qr import qr_surface
+from ui.screens.base import Now, Screen, clock_text, left, message, page
+from ui.widgets import button
+
+
+class BootingScreen(Screen[BootingView]):
+    def paint(self, p: Painter, tr: Translator, now: Now) -> None:
+        area = page(p, self.info.station_name, footer=False)
+        p.text(tr._("Starting…"), area.body, theme.BODY)
+
+
+class UnpairedScreen(Screen[UnpairedView | NeedsRepairView]):
+    """No code to show yet: say what the station is waiting for."""
+
+    countdown: ClassVar[str | None] = "retry_at"
+
+    def title(self, tr: Translator) -> str:
+        return tr._("This station is not set up yet")
+
+    def paint(self, p: Painter, tr: Translator, now: Now) -> None:
+        view = self.view
+        area = page(p, self.title(tr))
+        retry = left(view.retry_at, now)
+        problem = {
+            "": tr._("Asking ezeep for a pairing code…"),
+            "offline": tr._("ezeep cannot be reached. Check the network cable or Wi-Fi."),
+            "server": tr._("ezeep is not answering right now."),
+            "denied": tr._("The last code was denied. Getting a new one…"),
+        }[view.problem]
+        retry_text = tr._("Trying again in {time}.").format(time=clock_text(retry)) if retry else ""
+        message(p, area.body, [(problem, theme.BODY), (retry_text, theme.HINT), (view.detail, theme.SMALL)])
+        if view.problem in ("offline", "server"):
+            button(p, area.footer, tr._("Try again now"), intents.StartPairing)
+
+
+class NeedsRepairScreen(UnpairedScreen):
+    def title(self, tr: Translator) -> str:
+        return tr._("This station must be paired again")
+
+
+class PairingScreen(Screen[PairingView]):
+    """The pairing code, large, with the sign-in address, its QR code and a countdown."""
+
+    countdown: ClassVar[str | None] = "expires_at"
+
+    def paint(self, p: Painter, tr: Translator, now: Now) -> None:
+        view, m = self.view, p.metrics
+        title = tr._("Pair this station again") if view.repair else tr._("Set up this station")
+        expires = tr._("Code expires in {time}").format(time=clock_text(left(view.expires_at, now)))
+        area = page(p, title, aside=expires, footer=False)
+        if m.wide:
+            text_area, qr_area = columns(area.body, [0.62, 0.38], m.gap * 2)
+        else:
+            text_area, qr_area = rows(area.body, [0.62, 0.38], m.gap)
+        steps, code_rect = rows(text_area, [0.58, 0.42], m.gap)
+        step_lines = [
+            tr._("1. On a phone or computer, open:"),
+            view.auth_url,
+            tr._("2. Sign in as an ezeep administrator and enter this code:"),
+        ]
+        parts = rows(steps, [0.3, 0.3, 0.4], m.px(4))
+        p.text(step_lines[0], parts[0], theme.BODY, align="left")
+        p.text(step_lines[1], parts[1], theme.BODY, align="left", break_words=True, max_lines=2)
+        p.text(step_lines[2], parts[2], theme.BODY, align="left")
+        p.text(view.code, code_rect, theme.CODE)
+        image = qr_surface(view.qr_url, min(qr_area.width, qr_area.height))
+        p.blit(image, qr_area)
+        if not m.wide:
+            return
+        caption = pygame.Rect(qr_area.left, image.get_rect(center=qr_area.center).bottom, qr_area.width, 0)
+        caption.height = max(0, qr_area.bottom - caption.top)
+        if caption.height >= m.font_size(theme.Role.SMALL) * 1.2:
+            p.text(tr._("or scan this code"), caption, theme.SMALL)

@@ -1,0 +1,323 @@
+"""A user's visit: badge acknowledged, PIN, the job list (pick mode), release progress, summary."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import ClassVar
+
+import pygame
+
+from station.core import intents
+from station.core.view import (
+    DoneView,
+    IdentifyingView,
+    JobItem,
+    JobPhase,
+    JobProgressItem,
+    PinEntryView,
+    ReleasingView,
+    SessionView,
+)
+from ui import theme
+from ui.i18n import Translator
+from ui.metrics import MIN_TOUCH, columns, rows
+from ui.painter import Action, Icon, Painter, sends
+from ui.screens.base import Now, Screen, clock_text, left, page
+from ui.widgets import Entry, Kind, ScrollList, button, button_row, keypad
+
+BIG_OK = theme.Style(theme.Role.DISPLAY, theme.GOOD, theme.BACKGROUND, bold=True)
+
+
+class IdentifyingScreen(Screen[IdentifyingView]):
+    """Drawn the moment a badge is read, before any network answer: keep it cheap."""
+
+    def paint(self, p: Painter, tr: Translator, now: Now) -> None:
+        m = p.metrics
+        inner = m.rect.inflate(-2 * m.margin, -2 * m.margin)
+        icon, head, hint = rows(inner, [0.4, 0.3, 0.3], m.gap)
+        p.text(Icon.OK.value, icon, BIG_OK, size=m.px(110))
+        p.text(tr._("Badge read"), head, theme.TITLE)
+        p.text(tr._("One moment, looking for your jobs…"), hint, theme.HINT)
+
+
+class PinEntryScreen(Screen[PinEntryView]):
+    countdown: ClassVar[str | None] = "expires_at"
+
+    def __init__(self, view: PinEntryView) -> None:
+        super().__init__(view)
+        self.entry = Entry(max_length=8)
+
+    def update(self, view: PinEntryView) -> None:
+        if view.purpose != self.view.purpose:
+            self.entry.clear()
+        super().update(view)
+
+    def next_redraw(self, now: float) -> float | None:
+        locked = self.view.locked_until
+        if self.view.error == "locked" and locked is not None and locked > now:
+            return now + ((locked - now) % 1.0 or 1.0)
+        return super().next_redraw(now)
+
+    def paint(self, p: Painter, tr: Translator, now: Now) -> None:
+        view, m = self.view, p.metrics
+        title = tr._("Technician PIN") if view.purpose == "technician" else tr._("Enter your PIN")
+        area = page(p, title, footer=False)
+        if m.wide:
+            info_area, pad_area = columns(area.body, [0.45, 0.55], m.gap * 2)
+        else:
+            info_area, pad_area = rows(area.body, [0.35, 0.65], m.gap)
+        dots, note, cancel = rows(info_area, [0.35, 1.0 - 0.35 - 0.01, m.touch], m.gap)
+        shown = " ".join("●" for _ in self.entry.text) or tr._("Type the PIN")
+        p.text(shown, dots, theme.TITLE if self.entry.text else theme.HINT)
+        locked = view.error == "locked"
+        if locked:
+            wait = clock_text(left(view.locked_until, now))
+            note_text, style = (
+                tr._("Too many wrong PINs. Try again in {time}.").format(time=wait),
+                theme.WARN_BODY,
+            )
+        elif view.error == "wrong":
+            note_text, style = tr._("✗ Wrong PIN. Please try again."), theme.BAD_BODY
+        elif view.checking:
+            note_text, style = tr._("Checking…"), theme.HINT
+        else:
+            note_text, style = tr._("Then press OK."), theme.HINT
+        p.text(note_text, note, style)
+        button(p, cancel, tr._("Cancel"), intents.Cancel)
+        keypad(
+            p,
+            pad_area,
+            self.entry,
+            ok_label=tr._("OK"),
+            on_ok=lambda pin: intents.EnterPin(pin) if pin else None,
+            enabled=not (locked or view.checking),
+        )
+
+
+def job_age(created: datetime | None, now: datetime, tr: Translator) -> str:
+    if created is None:
+        return ""
+    if created.tzinfo is None:
+        created = created.replace(tzinfo=UTC)
+    minutes = max(0, int((now - created).total_seconds() // 60))
+    if minutes < 1:
+        return tr._("just now")
+    if minutes < 60:
+        return tr.ngettext("{n} minute ago", "{n} minutes ago", minutes).format(n=minutes)
+    hours = minutes // 60
+    if hours < 48:
+        return tr.ngettext("{n} hour ago", "{n} hours ago", hours).format(n=hours)
+    days = hours // 24
+    return tr.ngettext("{n} day ago", "{n} days ago", days).format(n=days)
+
+
+def job_facts(job: JobItem, now: datetime, tr: Translator) -> str:
+    pages = tr.ngettext("{n} page", "{n} pages", job.pages).format(n=job.pages) if job.pages else ""
+    return " · ".join(part for part in (pages, job_age(job.created, now, tr)) if part)
+
+
+class SessionScreen(Screen[SessionView]):
+    """Pick mode: a drag-scrolled list to select from, release and delete buttons, a countdown."""
+
+    countdown: ClassVar[str | None] = "expires_at"
+
+    def __init__(self, view: SessionView) -> None:
+        super().__init__(view)
+        self.list = ScrollList()
+
+    def scroll_lists(self) -> list[ScrollList]:
+        return [self.list]
+
+    def paint(self, p: Painter, tr: Translator, now: Now) -> None:
+        view, m = self.view, p.metrics
+        ends = tr._("Ends in {time}").format(time=clock_text(left(view.expires_at, now)))
+        area = page(p, tr._("Hello, {name}").format(name=view.user_name), aside=ends)
+        idle = view.busy == "" and not view.confirm_delete
+        body, note = area.body, pygame.Rect(area.body.left, area.body.bottom, area.body.width, 0)
+        if view.busy or view.problem:
+            body, note = rows(area.body, [1.0, m.px(56)], m.gap)
+        if view.busy == "loading":
+            p.text(tr._("Loading your jobs…"), body, theme.BODY)
+        elif not view.jobs:
+            p.text(tr._("You have no jobs waiting."), body, theme.BODY)
+        else:
+            self._draw_list(p, body, tr, now, enabled=idle)
+        if view.busy == "deleting":
+            p.text(tr._("Deleting…"), note, theme.HINT, align="left")
+        elif view.problem == "delete_failed":
+            text = tr._("✗ Some jobs could not be deleted.") + (f" {view.detail}" if view.detail else "")
+            p.text(text, note, theme.BAD_SMALL, align="left")
+        count = len(view.selected)
+        has_jobs = bool(view.jobs) and idle
+        button_row(
+            p,
+            area.footer,
+            [
+                (
+                    tr._("Print selected ({n})").format(n=count),
+                    intents.ReleaseSelected,
+                    Kind.PRIMARY,
+                    has_jobs and count > 0,
+                ),
+                (tr._("Print all"), intents.ReleaseAll, Kind.PRIMARY, has_jobs),
+                (tr._("Delete"), intents.DeleteSelected, Kind.DANGER, has_jobs and count > 0),
+                (tr._("Done"), intents.Done, Kind.NORMAL, view.busy == "" and not view.confirm_delete),
+            ],
+        )
+        if view.confirm_delete:
+            self._draw_confirm(p, tr, len(view.confirm_delete))
+
+    def _draw_list(self, p: Painter, rect: pygame.Rect, tr: Translator, now: Now, *, enabled: bool) -> None:
+        m, jobs = p.metrics, self.view.jobs
+        row_height = max(m.touch, m.px(72))
+        self.list.layout(rect, row_height, len(jobs))
+        bar = m.px(10)
+        with self.list.clip(p):
+            for index, row in self.list.rows(row_height, len(jobs)):
+                job = jobs[index]
+                chosen = job.id in self.view.selected
+                cell = row.inflate(-bar, -m.px(4)).move(-bar // 2, 0)
+                bg = theme.SELECTED if chosen else theme.PANEL
+                p.fill(bg, cell, radius=m.px(6))
+                if chosen:
+                    p.outline(theme.TEXT, cell, width=2, radius=m.px(6))
+                box_side = min(cell.height, m.px(56))
+                check = pygame.Rect(cell.left + m.px(6), cell.top, box_side, cell.height)
+                name_style = theme.SELECTED_BODY if chosen else theme.PANEL_BODY
+                small_style = theme.SELECTED_SMALL if chosen else theme.PANEL_SMALL
+                p.text("☑" if chosen else "☐", check, name_style, size=m.px(34))
+                text = pygame.Rect(
+                    check.right + m.px(6), cell.top, cell.right - check.right - m.px(12), cell.height
+                )
+                name_rect, facts_rect = rows(text, [0.55, 0.45], 0)
+                p.text(job.name, name_rect, name_style, align="left", max_lines=1, ellipsis=True)
+                p.text(
+                    job_facts(job, now.wall, tr),
+                    facts_rect,
+                    small_style,
+                    align="left",
+                    max_lines=1,
+                    ellipsis=True,
+                )
+                visible = cell.clip(rect)
+                if enabled and visible.height >= MIN_TOUCH:  # a sliver at the edge scrolls, not selects
+                    p.target(visible, sends(intents.ToggleJob(job.id)), job.name)
+        self.list.draw_scrollbar(p)
+
+    def _draw_confirm(self, p: Painter, tr: Translator, count: int) -> None:
+        m = p.metrics
+        shade = pygame.Surface(p.surface.get_size(), pygame.SRCALPHA)
+        shade.fill((0, 0, 0, 170))
+        p.surface.blit(shade, (0, 0))
+        dialog = m.rect.inflate(-m.rect.width // 5, -m.rect.height // 3)
+        dialog.height = max(dialog.height, m.touch * 3)
+        dialog.center = m.rect.center
+        p.fill(theme.PANEL, dialog, radius=m.px(10))
+        inner = dialog.inflate(-2 * m.margin, -2 * m.margin)
+        question, buttons = rows(inner, [1.0, m.touch], m.gap)
+        text = tr.ngettext(
+            "Delete {n} job? It cannot be printed afterwards.",
+            "Delete {n} jobs? They cannot be printed afterwards.",
+            count,
+        ).format(n=count)
+        p.text(text, question, theme.PANEL_BODY)
+        button_row(
+            p,
+            buttons,
+            [
+                (tr._("Delete"), intents.ConfirmDelete, Kind.DANGER, True),
+                (tr._("Keep"), intents.CancelDelete, Kind.PRIMARY, True),
+            ],
+        )
+
+
+PHASES: dict[JobPhase, tuple[Icon, theme.Style]] = {
+    "waiting": (Icon.WAIT, theme.SMALL),
+    "sending": (Icon.WAIT, theme.SMALL),
+    "printing": (Icon.WAIT, theme.SMALL),
+    "printed": (Icon.OK, theme.GOOD_SMALL),
+    "failed": (Icon.FAIL, theme.BAD_SMALL),
+    "timed_out": (Icon.WARN, theme.WARN_SMALL),
+    "held": (Icon.WARN, theme.WARN_SMALL),
+}
+
+
+def phase_text(phase: JobPhase, tr: Translator) -> str:
+    return {
+        "waiting": tr._("Waiting"),
+        "sending": tr._("Sending to the printer…"),
+        "printing": tr._("Printing…"),
+        "printed": tr._("Printed"),
+        "failed": tr._("Not printed"),
+        "timed_out": tr._("No answer from the printer yet"),
+        "held": tr._("Kept in your queue"),
+    }[phase]
+
+
+def progress_list(
+    p: Painter, lst: ScrollList, rect: pygame.Rect, jobs: tuple[JobProgressItem, ...], tr: Translator
+) -> None:
+    """One row per job: its name, and its phase as icon and words (with ezeep's detail)."""
+    m = p.metrics
+    row_height = max(m.touch, m.px(64))
+    lst.layout(rect, row_height, len(jobs))
+    with lst.clip(p):
+        for index, row in lst.rows(row_height, len(jobs)):
+            job = jobs[index]
+            name, state = columns(row.inflate(-m.px(12), -m.px(4)), [0.45, 0.55], m.gap)
+            p.text(job.name, name, theme.BODY, align="left", max_lines=1, ellipsis=True)
+            icon, style = PHASES[job.phase]
+            words = phase_text(job.phase, tr) + (f" ({job.detail})" if job.detail else "")
+            p.icon_text(icon, words, state, theme.SMALL, style)
+    lst.draw_scrollbar(p)
+
+
+class ReleasingScreen(Screen[ReleasingView]):
+    def __init__(self, view: ReleasingView) -> None:
+        super().__init__(view)
+        self.list = ScrollList()
+
+    def scroll_lists(self) -> list[ScrollList]:
+        return [self.list]
+
+    def paint(self, p: Painter, tr: Translator, now: Now) -> None:
+        done = sum(1 for job in self.view.jobs if job.phase in ("printed", "failed", "timed_out", "held"))
+        counter = tr._("{done} of {total}").format(done=done, total=len(self.view.jobs))
+        area = page(p, tr._("Sending your jobs to the printer"), aside=counter, footer=False)
+        progress_list(p, self.list, area.body, self.view.jobs, tr)
+
+
+class DoneScreen(Screen[DoneView]):
+    countdown: ClassVar[str | None] = "expires_at"
+
+    def __init__(self, view: DoneView) -> None:
+        super().__init__(view)
+        self.list = ScrollList()
+
+    def scroll_lists(self) -> list[ScrollList]:
+        return [self.list]
+
+    def paint(self, p: Painter, tr: Translator, now: Now) -> None:
+        view = self.view
+        headline = {
+            "released": tr._("✓ Your jobs are printing"),
+            "partly": tr._("⚠ Some jobs did not print"),
+            "failed": tr._("✗ Your jobs could not be printed"),
+            "nothing_to_print": tr._("You have no jobs waiting"),
+            "printer_offline": tr._("⚠ The printer is offline; your jobs are kept"),
+            "deleted": tr._("✓ Jobs deleted"),
+        }[view.outcome]
+        closes = tr._("Closes in {time}").format(time=clock_text(left(view.expires_at, now)))
+        area = page(p, headline, aside=closes)
+        if view.jobs:
+            progress_list(p, self.list, area.body, view.jobs, tr)
+        else:
+            hint = {
+                "nothing_to_print": tr._("Print from your computer or phone to ezeep first, then tap again."),
+            }.get(view.outcome, "")
+            p.text(hint, area.body, theme.HINT)
+        actions: list[tuple[str, Action, Kind, bool]] = []
+        if view.can_retry:
+            actions.append((tr._("Try again"), intents.RetryFailed, Kind.PRIMARY, True))
+        actions.append((tr._("Done"), intents.Done, Kind.NORMAL, True))
+        button_row(p, area.footer, actions)

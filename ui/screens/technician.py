@@ -1,0 +1,434 @@
+"""The technician menu: one screen, one drawing method per page of :class:`TechnicianView`.
+
+Typing (a PIN to set, an email to search) happens on this screen until OK is pressed; then
+the typed text goes to the core as an intent and is forgotten here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import ClassVar
+
+import pygame
+
+from station.core import intents
+from station.core.view import PinPurpose, TechMessage, TechnicianPage, TechnicianView
+from station.feedback import Pattern
+from ui import theme
+from ui.i18n import LANGUAGES, N_, Translator
+from ui.metrics import columns, rows
+from ui.painter import Action, Icon, Painter, sends
+from ui.screens.base import HEALTH_ICON, Now, Page, Screen, clock_text, page
+from ui.widgets import Entry, Keyboard, Kind, button, button_row, keypad
+
+PAGE_TITLES: dict[TechnicianPage, str] = {
+    "menu": N_("Technician menu"),
+    "pairing": N_("Pairing"),
+    "release_mode": N_("Release mode"),
+    "language": N_("Language"),
+    "session_timeout": N_("Session timeout"),
+    "network": N_("Network"),
+    "reader_test": N_("Reader test"),
+    "feedback_test": N_("LED and buzzer"),
+    "enrol": N_("Enrol a badge"),
+    "pins": N_("PINs"),
+    "about": N_("About"),
+}
+PATTERN_NAMES: dict[Pattern, str] = {
+    Pattern.READY: N_("Ready"),
+    Pattern.READ: N_("Badge read"),
+    Pattern.RELEASED: N_("Released"),
+    Pattern.NOTHING_TO_PRINT: N_("Nothing to print"),
+    Pattern.UNKNOWN_CARD: N_("Unknown card"),
+    Pattern.ERROR: N_("Error"),
+    Pattern.NEEDS_PAIRING: N_("Needs pairing"),
+    Pattern.TECHNICIAN: N_("Technician"),
+}
+MESSAGES: dict[TechMessage, tuple[str, theme.Style]] = {
+    "": ("", theme.HINT),
+    "saved": (N_("✓ Saved"), theme.GOOD_SMALL),
+    "failed": (N_("✗ That did not work"), theme.BAD_SMALL),
+    "pin_set": (N_("✓ PIN set"), theme.GOOD_SMALL),
+    "pin_cleared": (N_("✓ PIN removed"), theme.GOOD_SMALL),
+    "pin_invalid": (N_("✗ A PIN has 4 to 8 digits"), theme.BAD_SMALL),
+    "restarting": (N_("Restarting…"), theme.HINT),
+    "offline": (N_("✗ ezeep cannot be reached"), theme.BAD_SMALL),
+}
+TIMEOUT_CHOICES = (15, 30, 45, 60, 90, 120, 180, 300, 600, 900)
+FACT_LABEL = theme.Style(theme.Role.SMALL, theme.MUTED, theme.BACKGROUND)
+
+
+def facts(p: Painter, rect: pygame.Rect, items: list[tuple[str, str]]) -> None:
+    """Label and value pairs, one per row; long values (ids, addresses) wrap between characters."""
+    if not items:
+        return
+    m = p.metrics
+    height = min(rect.height // len(items), m.px(64))
+    for index, (label, value) in enumerate(items):
+        row = pygame.Rect(rect.left, rect.top + index * height, rect.width, height)
+        name, content = columns(row, [0.36, 0.64], m.gap)
+        p.text(label, name, FACT_LABEL, align="left")
+        p.text(value or "—", content, theme.BODY, align="left", break_words=True, max_lines=2)
+
+
+class TechnicianScreen(Screen[TechnicianView]):
+    countdown: ClassVar[str | None] = None  # idle deadline minutes away: no ticking needed
+
+    def __init__(self, view: TechnicianView) -> None:
+        super().__init__(view)
+        self.entry = Entry(max_length=64)
+        self.keyboard = Keyboard(self.entry)
+        self.setting_pin: PinPurpose | None = None
+        self.confirm: str = ""
+        self.typing = not view.enrol.results
+
+    def update(self, view: TechnicianView) -> None:
+        if view.page != self.view.page:
+            self.entry.clear()
+            self.setting_pin, self.confirm, self.typing = None, "", True
+        old = self.view.enrol
+        if view.page == "enrol" and (view.enrol.query, view.enrol.results) != (old.query, old.results):
+            self.typing = False  # a search came back: show what it found
+        super().update(view)
+
+    def paint(self, p: Painter, tr: Translator, now: Now) -> None:
+        view = self.view
+        note, style = MESSAGES[view.message]
+        aside = " ".join(part for part in (tr._(note) if note else "", view.detail) if part)
+        if view.page == "enrol" and view.enrol.stage == "search" and self.typing:
+            self._type_query(p, tr)
+            return
+        area = page(p, tr._(PAGE_TITLES[view.page]), aside=aside, aside_style=style)
+        self.PAGES[view.page](self, p, tr, area)
+
+    def _type_query(self, p: Painter, tr: Translator) -> None:
+        """The whole screen for typing: the field and a way back on top, the keyboard below."""
+        m, enrol = p.metrics, self.view.enrol
+        inner = m.rect.inflate(-2 * m.margin, -2 * m.margin)
+        top, hint, keys = rows(inner, [m.touch, m.px(52), 1.0], m.gap)
+        field, back = columns(top, [0.75, 0.25], m.gap)
+        p.fill(theme.PANEL, field, radius=m.px(6))
+        typed = self.entry.text
+        shown, style = (
+            (typed + "▏", theme.PANEL_BODY) if typed else (tr._("The user's email"), theme.PANEL_SMALL)
+        )
+        p.text(shown, field.inflate(-m.margin, 0), style, align="left")
+        button(p, back, tr._("Back"), sends(intents.ShowPage("menu")))
+        note = tr._("Badge read. Type the email (or part of it), then Search.")
+        if enrol.existing_user:
+            note = tr._("Now linked to {user}; choosing a user replaces it.").format(user=enrol.existing_user)
+        p.text(note, hint, theme.SMALL, align="left")
+        self.keyboard.draw(p, keys, self.info.language, done_label=tr._("Search"), on_done=self._search)
+
+    def _back(
+        self,
+        p: Painter,
+        tr: Translator,
+        rect: pygame.Rect,
+        extra: list[tuple[str, Action, Kind, bool]] | None = None,
+    ) -> None:
+        actions = [(tr._("Back"), sends(intents.ShowPage("menu")), Kind.NORMAL, True), *(extra or [])]
+        button_row(p, rect, actions)
+
+    def _menu(self, p: Painter, tr: Translator, area: Page) -> None:
+        m = p.metrics
+        pages = [page_name for page_name in PAGE_TITLES if page_name != "menu"]
+        cols = 3
+        lines = -(-len(pages) // cols)
+        grid = rows(area.body, [1 / lines] * lines, m.gap)
+        for index, name in enumerate(pages):
+            cell = columns(grid[index // cols], [1 / cols] * cols, m.gap)[index % cols]
+            button(p, cell, tr._(PAGE_TITLES[name]), sends(intents.ShowPage(name)))
+        button_row(p, area.footer, [(tr._("Close"), intents.CloseTechnician, Kind.PRIMARY, True)])
+
+    def _pairing(self, p: Painter, tr: Translator, area: Page) -> None:
+        view, info = self.view, self.view.info
+        facts(
+            p,
+            area.body,
+            [
+                (tr._("Paired"), tr._("yes") if info.paired else tr._("no")),
+                (tr._("Printer"), info.printer_name),
+                (tr._("Location"), info.printer_location),
+                (tr._("Organisation"), view.organisation),
+                (tr._("Hardware id"), view.hardware_id),
+            ],
+        )
+        self._confirmed(
+            p,
+            tr,
+            area,
+            name="repair",
+            label=tr._("Pair again"),
+            question=tr._("Really pair again?"),
+            intent=intents.RePair,
+        )
+
+    def _confirmed(
+        self,
+        p: Painter,
+        tr: Translator,
+        area: Page,
+        *,
+        name: str,
+        label: str,
+        question: str,
+        intent: Action,
+    ) -> None:
+        """A button that asks once more before it acts (pair again, restart)."""
+        if self.confirm == name:
+            p.fill(theme.BACKGROUND, area.body)
+            p.text(question, area.body, theme.TITLE)
+
+            def no() -> None:
+                self.confirm = ""
+
+            button_row(
+                p,
+                area.footer,
+                [(tr._("Yes"), intent, Kind.DANGER, True), (tr._("No"), no, Kind.NORMAL, True)],
+            )
+            return
+
+        def ask() -> None:
+            self.confirm = name
+
+        self._back(p, tr, area.footer, [(label, ask, Kind.DANGER, not self.view.busy)])
+
+    def _choices(
+        self, p: Painter, rect: pygame.Rect, options: list[tuple[str, bool, Action]], *, data: bool = False
+    ) -> None:
+        """Option buttons; the current one is marked with a tick and drawn as primary."""
+        m = p.metrics
+        cols = 2 if len(options) <= 4 or not m.wide else 4
+        lines = -(-len(options) // cols)
+        height = min(max(m.touch, m.px(80)), (rect.height - m.gap * (lines - 1)) // lines)
+        grid = rows(rect, [height] * lines, m.gap)
+        for index, (label, current, action) in enumerate(options):
+            cell = columns(grid[index // cols], [1 / cols] * cols, m.gap)[index % cols]
+            text = f"{Icon.OK.value} {label}" if current else label
+            kind = Kind.PRIMARY if current else Kind.NORMAL
+            button(p, cell, text, action, kind=kind, enabled=not self.view.busy, data=data)
+
+    def _release_mode(self, p: Painter, tr: Translator, area: Page) -> None:
+        mode = self.view.info.release_mode
+        self._choices(
+            p,
+            area.body,
+            [
+                (tr._("A tap prints all jobs"), mode == "all", sends(intents.SetReleaseMode("all"))),
+                (tr._("Pick jobs from a list"), mode == "pick", sends(intents.SetReleaseMode("pick"))),
+            ],
+        )
+        self._back(p, tr, area.footer)
+
+    def _language(self, p: Painter, tr: Translator, area: Page) -> None:
+        current = self.view.info.language
+        # Language names are shown in their own language, so anyone can find theirs.
+        options: list[tuple[str, bool, Action]] = [
+            (name, code == current, sends(intents.SetLanguage(code))) for code, name in LANGUAGES.items()
+        ]
+        self._choices(p, area.body, options)
+        self._back(p, tr, area.footer)
+
+    def _session_timeout(self, p: Painter, tr: Translator, area: Page) -> None:
+        low, high = self.view.session_timeout_range
+        current = self.view.session_timeout_s
+        choices = sorted({c for c in TIMEOUT_CHOICES if low <= c <= high} | {current})
+        head, grid = rows(area.body, [p.metrics.px(40), 1.0], p.metrics.gap)
+        p.text(tr._("A session ends after this long without a touch."), head, theme.HINT, align="left")
+        self._choices(
+            p,
+            grid,
+            [
+                (
+                    tr._("{n} s").format(n=c) if c < 60 else clock_text(c),
+                    c == current,
+                    sends(intents.SetSessionTimeout(c)),
+                )
+                for c in choices
+            ],
+        )
+        self._back(p, tr, area.footer)
+
+    def _network(self, p: Painter, tr: Translator, area: Page) -> None:
+        view = self.view
+        icon, _ = HEALTH_ICON[view.info.cloud]
+        cloud = {"ok": tr._("reachable"), "down": tr._("not reachable"), "unknown": tr._("not known yet")}[
+            view.info.cloud
+        ]
+        facts(
+            p,
+            area.body,
+            [
+                (tr._("Host name"), view.hostname),
+                (tr._("Addresses"), ", ".join(view.addresses)),
+                (tr._("ezeep"), f"{icon.value} {cloud}"),
+            ],
+        )
+        self._back(p, tr, area.footer)
+
+    def _reader_test(self, p: Painter, tr: Translator, area: Page) -> None:
+        view, m = self.view, p.metrics
+        readers = "; ".join(f"{HEALTH_ICON[health][0].value} {name}" for name, health in view.readers)
+        test = view.reader_test
+        items = [(tr._("Readers"), readers or tr._("none found"))]
+        if test is None:
+            head, body = rows(area.body, [m.px(48), 1.0], m.gap)
+            p.text(tr._("Tap a badge on the reader."), head, theme.BODY, align="left")
+            facts(p, body, items)
+        else:
+            items += [
+                (tr._("Read by"), f"{test.reader_kind}: {test.reader_name}"),
+                (tr._("Raw"), test.raw),
+                (tr._("Canonical"), test.canonical),
+                (tr._("Transformed"), test.transformed),
+            ]
+            if test.random_uid:
+                items.append((tr._("Note"), tr._("⚠ Random number: this card cannot be enrolled")))
+            if test.error:
+                items.append((tr._("Problem"), test.error))
+            facts(p, area.body, items)
+        self._back(p, tr, area.footer)
+
+    def _feedback_test(self, p: Painter, tr: Translator, area: Page) -> None:
+        self._choices(
+            p,
+            area.body,
+            [
+                (tr._(PATTERN_NAMES[pattern]), False, sends(intents.TestFeedback(pattern)))
+                for pattern in self.view.patterns
+            ],
+        )
+        self._back(p, tr, area.footer)
+
+    def _enrol(self, p: Painter, tr: Translator, area: Page) -> None:
+        enrol, m = self.view.enrol, p.metrics
+        stage_text = {
+            "tap": tr._("Tap the badge to enrol."),
+            "search": tr._("Choose the user for this badge."),
+            "searching": tr._("Searching…"),
+            "saving": tr._("Saving…"),
+            "saved": tr._("✓ The badge is linked."),
+            "failed": tr._("✗ Enrolment failed."),
+        }[enrol.stage]
+        if enrol.detail:
+            stage_text += f" {enrol.detail}"
+        head, body = rows(area.body, [m.px(56), 1.0], m.gap)
+        p.text(stage_text, head, theme.BODY, align="left", max_lines=2)
+        searching = enrol.stage == "search"
+        if searching:
+            if enrol.results:
+                choices: list[tuple[str, bool, Action]] = [
+                    (f"{choice.name}\n{choice.email}", False, sends(intents.ChooseUser(choice.id)))
+                    for choice in enrol.results[:4]
+                ]
+                self._choices(p, body, choices, data=True)
+            else:
+                p.text(tr._("No user found."), body, theme.HINT)
+
+        def again() -> None:
+            self.typing = True
+
+        self._back(
+            p, tr, area.footer, [(tr._("Search again"), again, Kind.NORMAL, True)] if searching else None
+        )
+
+    def _search(self, text: str) -> object | None:
+        query = text.strip()
+        return intents.SearchUsers(query) if query else None
+
+    def _pins(self, p: Painter, tr: Translator, area: Page) -> None:
+        view, m = self.view, p.metrics
+        if self.setting_pin is not None:
+            purpose = self.setting_pin
+            if m.wide:
+                info_area, pad = columns(area.body, [0.45, 0.55], m.gap * 2)
+            else:
+                info_area, pad = rows(area.body, [0.3, 0.7], m.gap)
+            heading = tr._("New technician PIN") if purpose == "technician" else tr._("New release PIN")
+            shown = " ".join("●" for _ in self.entry.text) or tr._("4 to 8 digits")
+            message_rows = rows(info_area, [0.5, 0.5], m.gap)
+            p.text(heading, message_rows[0], theme.BODY, align="left")
+            p.text(shown, message_rows[1], theme.TITLE if self.entry.text else theme.HINT, align="left")
+            keypad(
+                p,
+                pad,
+                self.entry,
+                ok_label=tr._("OK"),
+                on_ok=lambda pin: self._set_pin(purpose, pin),
+                enabled=not view.busy,
+            )
+
+            def cancel() -> None:
+                self.setting_pin = None
+                self.entry.clear()
+
+            button_row(p, area.footer, [(tr._("Cancel"), cancel, Kind.NORMAL, True)])
+            return
+        self.entry.max_length = 8
+        yes, no = tr._("set"), tr._("not set")
+        head, grid = rows(area.body, [0.4, 0.6], m.gap)
+        facts(
+            p,
+            head,
+            [
+                (tr._("Technician PIN"), yes if view.technician_pin_set else no),
+                (tr._("Release PIN"), yes if view.release_pin_set else no),
+            ],
+        )
+
+        def start(purpose: PinPurpose) -> Callable[[], None]:
+            def begin() -> None:
+                self.setting_pin = purpose
+
+            return begin
+
+        self._choices(
+            p,
+            grid,
+            [
+                (tr._("Set technician PIN"), False, start("technician")),
+                (tr._("Remove technician PIN"), False, sends(intents.ClearPin("technician"))),
+                (tr._("Set release PIN"), False, start("release")),
+                (tr._("Remove release PIN"), False, sends(intents.ClearPin("release"))),
+            ],
+        )
+        self._back(p, tr, area.footer)
+
+    def _set_pin(self, purpose: PinPurpose, pin: str) -> object | None:
+        self.setting_pin = None
+        return intents.SetPin(purpose, pin) if pin else None
+
+    def _about(self, p: Painter, tr: Translator, area: Page) -> None:
+        view = self.view
+        facts(
+            p,
+            area.body,
+            [
+                (tr._("Station"), view.info.station_name),
+                (tr._("Version"), view.version),
+                (tr._("Last unknown badge"), view.last_unknown_badge),
+            ],
+        )
+        if view.can_restart:
+            question = tr._("Restart the station now?")
+            self._confirmed(
+                p, tr, area, name="restart", label=tr._("Restart"), question=question, intent=intents.Restart
+            )
+        else:
+            self._back(p, tr, area.footer)
+
+    PAGES: ClassVar[dict[TechnicianPage, Callable[[TechnicianScreen, Painter, Translator, Page], None]]] = {
+        "menu": _menu,
+        "pairing": _pairing,
+        "release_mode": _release_mode,
+        "language": _language,
+        "session_timeout": _session_timeout,
+        "network": _network,
+        "reader_test": _reader_test,
+        "feedback_test": _feedback_test,
+        "enrol": _enrol,
+        "pins": _pins,
+        "about": _about,
+    }
