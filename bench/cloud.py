@@ -22,6 +22,7 @@ from station.database import open_database
 from station.emulator import Emulator
 
 HW = "5e1f0000-0000-4000-8000-00000000be0c"
+CLIENT = "release-station-bench"
 ROUNDS = 200
 
 
@@ -33,12 +34,11 @@ def _ms(samples: list[float], q: float) -> float:
 def main() -> None:
     with tempfile.TemporaryDirectory() as scratch, Emulator(poll_interval_s=1) as emulator:
         emulator.auto_approve_device = emulator.printers[0].id
-        url = emulator.url
-        http = CloudHttp(account_url=url, api_url=url, print_url=url, client_id="release-station-bench")
+        http = CloudHttp.single_host(emulator.url, client_id=CLIENT)
         db = open_database(Path(scratch) / "station.db")
         store = TokenStore(db)
         keeper = TokenKeeper(store, http)
-        pairer = Pairer(http, "release-station-bench", HW, interval_s=1.0)
+        pairer = Pairer(http, CLIENT, HW, interval_s=1.0)
 
         started = time.perf_counter()
         pair = pairer.wait(pairer.start(), threading.Event())

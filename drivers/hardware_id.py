@@ -12,6 +12,12 @@ therefore always give the same value. Where it comes from, first found wins:
 The source value is turned into a name-based UUID (version 5) under a fixed namespace, so the
 raw serial never leaves the device and the result has the GUID shape the pairing request takes.
 
+Given a ``remember`` file (the station keeps it in its state directory), the first derived id is
+written there and returned from then on, even if the source later reads differently (a kernel
+that stops showing the serial, a regenerated machine-id, the SD card moved to another board):
+the stored token pair and ezeep's printer binding belong to that id. Only the configured
+override takes precedence over it.
+
 Example::
 
     >>> hardware_id(override="1B4E28BA-2FA1-11D2-883F-0016D3CCA427")
@@ -20,6 +26,8 @@ Example::
 
 from __future__ import annotations
 
+import logging
+import os
 import re
 import uuid
 from pathlib import Path
@@ -32,6 +40,9 @@ NAMESPACE = uuid.UUID("6f1c1d52-64c0-4c8e-9a0e-5b1f3c2a9d47")
 DEVICE_TREE_SERIAL = Path("/sys/firmware/devicetree/base/serial-number")
 CPUINFO = Path("/proc/cpuinfo")
 MACHINE_ID = Path("/etc/machine-id")
+KEEP_FILE = "hardware-id"  # the ``remember`` file's name in the station's state directory
+
+log = logging.getLogger(__name__)
 
 _GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _SERIAL_LINE = re.compile(r"^Serial\s*:\s*([0-9A-Za-z]+)\s*$", re.MULTILINE)
@@ -67,6 +78,7 @@ def pi_serial(*, device_tree: Path = DEVICE_TREE_SERIAL, cpuinfo: Path = CPUINFO
 def hardware_id(
     *,
     override: str = "",
+    remember: Path | None = None,
     device_tree: Path = DEVICE_TREE_SERIAL,
     cpuinfo: Path = CPUINFO,
     machine_id: Path = MACHINE_ID,
@@ -75,15 +87,35 @@ def hardware_id(
 
     Args:
         override: ``station.hardware_id`` from the configuration; "" to derive it.
+        remember: a file that keeps the first derived id for good (see the module docstring);
+            None derives it on every call.
         device_tree, cpuinfo, machine_id: where to look (tests point these at files).
 
     Raises:
-        HardwareIdError: the override is not a GUID, or the machine has no usable id.
+        HardwareIdError: the override is not a GUID, or the machine has no usable id (and none
+            is remembered).
     """
     if override:
         if not _GUID.fullmatch(override.strip()):
             raise HardwareIdError(f"station.hardware_id: must be a GUID, not {override!r}")
         return override.strip().lower()
+    kept = _remembered(remember)
+    try:
+        derived = _derive(device_tree, cpuinfo, machine_id)
+    except HardwareIdError:
+        if kept:
+            return kept
+        raise
+    if kept:
+        if kept != derived:
+            log.warning("keeping the hardware id %s; the machine now reads as %s", kept, derived)
+        return kept
+    if remember is not None:
+        _remember(remember, derived)
+    return derived
+
+
+def _derive(device_tree: Path, cpuinfo: Path, machine_id: Path) -> str:
     serial = pi_serial(device_tree=device_tree, cpuinfo=cpuinfo)
     if serial:
         return str(uuid.uuid5(NAMESPACE, f"pi-serial:{serial}"))
@@ -94,3 +126,22 @@ def hardware_id(
         "no hardware id: no Raspberry Pi serial number and no /etc/machine-id; "
         "set station.hardware_id in the configuration"
     )
+
+
+def _remembered(path: Path | None) -> str:
+    text = _read(path).strip().lower() if path is not None else ""
+    return text if _GUID.fullmatch(text) else ""
+
+
+def _remember(path: Path, value: str) -> None:
+    """Write the id atomically; a failure only means it is derived again next time."""
+    temporary = path.with_name(path.name + ".tmp")
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        with temporary.open("w", encoding="ascii") as file:
+            file.write(value + "\n")
+            file.flush()
+            os.fsync(file.fileno())
+        temporary.replace(path)
+    except OSError as exc:
+        log.warning("cannot keep the hardware id in %s: %s", path, exc)

@@ -294,7 +294,8 @@ def _convert(hint: Any, value: Any, source: str, key: str) -> Any:
             raise ConfigError(source, key, f"must be a table ([{key}]), not {type(value).__name__}")
         return _build(typing.cast(type[Any], hint), value, source, prefix=key + ".")
     if origin is Literal:
-        if value not in typing.get_args(hint) or isinstance(value, bool):
+        # Same type as well as equal: 90.0 == 90 and True == 1, but neither is an allowed value.
+        if not any(type(value) is type(a) and value == a for a in typing.get_args(hint)):
             raise ConfigError(source, key, f"must be {_describe(hint)}, not {value!r}")
         return value
     if origin is tuple:

@@ -34,13 +34,18 @@ def redact(text: str) -> str:
 
 
 class RedactFilter(logging.Filter):
-    """Rewrites a record's message through :func:`redact` before any handler sees it."""
+    """Rewrites a record's message and traceback through :func:`redact` before the handler formats it."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
         cleaned = redact(message)
         if cleaned != message:
             record.msg, record.args = cleaned, None
+        if record.exc_info and not record.exc_text:
+            # Formatters reuse exc_text, so the traceback they print is the redacted one.
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text)
         return True
 
 

@@ -15,7 +15,7 @@ CLIENT = "release-station-test"
 
 
 def refresh_forever(url: str, db_path: str) -> None:
-    http = CloudHttp(account_url=url, api_url=url, print_url=url, client_id=CLIENT, timeout_s=5)
+    http = CloudHttp.single_host(url, client_id=CLIENT, timeout_s=5)
     keeper = TokenKeeper(TokenStore(open_database(Path(db_path))), http, max_attempts=1)
     for _ in range(100_000):  # bounded; the parent kills it long before
         keeper.renew(keeper.access_token())

@@ -6,6 +6,9 @@ Pairing waits for approval unless the test sets ``emulator.auto_approve_device =
 (or ``auto_approve_user = <email>``), or approves with ``emulator.approve(code, email=...)``.
 ``make_emulator(**kwargs)``: the same with other settings (e.g. a ``clock``); all are stopped
 after the test.
+
+``browser``: a headless Chromium (Playwright) shared by the session, for the approval page;
+tests using it are marked ``chromium`` and skipped where there is no Chromium.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from typing import Any
 import pytest
 
 from station.emulator import Emulator
+from tests.approval_page import launch_chromium
 
 EmulatorFactory = Callable[..., Emulator]
 
@@ -38,3 +42,9 @@ def make_emulator() -> Iterator[EmulatorFactory]:
 @pytest.fixture
 def emulator(make_emulator: EmulatorFactory) -> Emulator:
     return make_emulator()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    with launch_chromium() as chromium:
+        yield chromium

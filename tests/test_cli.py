@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
@@ -30,3 +31,20 @@ def test_config_show_round_trips(tmp_path: Path, capsys: pytest.CaptureFixture[s
     shown = capsys.readouterr().out
     assert parse_config(shown).station.name == 'Floor "3"'
     assert parse_config(shown) != Config()
+
+
+def test_the_log_section_is_applied(tmp_path: Path) -> None:
+    from station.logsetup import IDENTIFIER, JournalHandler, setup_logging
+
+    path = tmp_path / "station.toml"
+    path.write_text("[log]\nlevel = 'WARNING'\nformat = 'journal'\n")
+    root = logging.getLogger()
+    try:
+        assert main(["--config", str(path), "config", "check"]) == 0
+        ours = [h for h in root.handlers if h.get_name() == IDENTIFIER]
+        assert len(ours) == 1 and isinstance(ours[0], JournalHandler)
+        assert root.level == logging.WARNING
+        assert main(["--config", str(path), "--log-level", "DEBUG", "config", "check"]) == 0
+        assert root.level == logging.DEBUG
+    finally:
+        setup_logging("INFO", "text")

@@ -31,8 +31,7 @@ KILLS = 200
 @pytest.mark.slow
 def test_sigkill_during_refresh_never_loses_the_station(emulator: Emulator, tmp_path: Path) -> None:
     db_path = tmp_path / "station.db"
-    url = emulator.url
-    http = CloudHttp(account_url=url, api_url=url, print_url=url, client_id=CLIENT, timeout_s=5)
+    http = CloudHttp.single_host(emulator.url, client_id=CLIENT, timeout_s=5)
     emulator.auto_approve_device = emulator.printers[1].id
     pairer = Pairer(http, CLIENT, HW, interval_s=0.02)
     store = TokenStore(open_database(db_path))
@@ -47,7 +46,7 @@ def test_sigkill_during_refresh_never_loses_the_station(emulator: Emulator, tmp_
     rng = random.Random(20240601)
     repaired = 0
     for _ in range(KILLS):
-        child = context.Process(target=refresh_forever, args=(url, str(db_path)), daemon=True)
+        child = context.Process(target=refresh_forever, args=(emulator.url, str(db_path)), daemon=True)
         child.start()
         child.join(rng.uniform(0.0, 0.25))
         child.kill()

@@ -6,6 +6,7 @@ processes on one database) and every API call the station makes.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -38,8 +39,7 @@ EmulatorFactory = Callable[..., Emulator]
 
 
 def make_http(emulator: Emulator) -> CloudHttp:
-    url = emulator.url
-    return CloudHttp(account_url=url, api_url=url, print_url=url, client_id=CLIENT, timeout_s=5)
+    return CloudHttp.single_host(emulator.url, client_id=CLIENT, timeout_s=5)
 
 
 @pytest.fixture
@@ -58,6 +58,19 @@ def pair(cloud: CloudStack, emulator: Emulator, printer: int = 0) -> TokenPair:
     return pair
 
 
+@contextlib.contextmanager
+def approved_later(emulator: Emulator, code: PairingCode, delay_s: float) -> Iterator[None]:
+    """The first member approves ``code`` after ``delay_s`` while the block waits for it."""
+    approver = threading.Timer(
+        delay_s, emulator.approve, args=(code.code,), kwargs={"email": emulator.users[0].email}
+    )
+    approver.start()
+    try:
+        yield
+    finally:
+        approver.join()
+
+
 def test_full_pairing_binds_the_printer(cloud: CloudStack, emulator: Emulator, tmp_path: Path) -> None:
     pair(cloud, emulator, printer=1)
     assert cloud.keeper.paired
@@ -73,14 +86,8 @@ def test_full_pairing_binds_the_printer(cloud: CloudStack, emulator: Emulator, t
 def test_pairing_by_hand_with_pending_polls(cloud: CloudStack, emulator: Emulator) -> None:
     code = cloud.pairer.start()
     assert "pairing_code" in code.auth_url and code.code in code.auth_url
-    approver = threading.Timer(
-        0.3, emulator.approve, args=(code.code,), kwargs={"email": emulator.users[0].email}
-    )
-    approver.start()
-    try:
+    with approved_later(emulator, code, 0.3):
         token_pair = cloud.pairer.wait(code, threading.Event())
-    finally:
-        approver.join()
     assert token_pair.expires_in > 0
     assert emulator.stats()["poll"] >= 2
 
@@ -108,14 +115,8 @@ def test_slow_down_slows_polling_for_good(make_emulator: EmulatorFactory) -> Non
     http = make_http(emulator)
     pairer = Pairer(http, CLIENT, HW, interval_s=0.1, slow_down_step_s=1.2)
     code = pairer.start()
-    approver = threading.Timer(
-        0.6, emulator.approve, args=(code.code,), kwargs={"email": emulator.users[0].email}
-    )
-    approver.start()
-    try:
+    with approved_later(emulator, code, 0.6):
         assert pairer.wait(code, threading.Event()).access_token
-    finally:
-        approver.join()
     assert emulator.stats()["poll"] == 3  # pending, slow_down, approved
     http.close()
 

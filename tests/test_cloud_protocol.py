@@ -148,6 +148,7 @@ def test_retry_after_forms() -> None:
     assert retry_after_seconds("Wed, 01 Jan 2025 12:00:30 GMT", now) == 30
     assert retry_after_seconds("soon") is None
     assert retry_after_seconds(None) is None
+    assert retry_after_seconds("²") is None  # a digit to str.isdigit(), not to float()
 
 
 json_values = st.recursive(
@@ -188,10 +189,21 @@ bodies = st.one_of(
 )
 
 
+retry_after_values = st.one_of(
+    st.text(max_size=10), st.text(alphabet="0123456789\u00b2\u00b3\u0661\u0662 -:,GMTMon", max_size=30)
+).map(lambda text: text.encode())
+
+
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(status=st.sampled_from([200, 201, 204, 400, 401, 404, 409, 500, 503]), body=bodies)
-def test_fuzzed_answers_raise_only_typed_errors(status: int, body: bytes) -> None:
-    http = make_http(lambda request: httpx.Response(status, content=body, headers={"Retry-After": "x"}))
+@given(
+    status=st.sampled_from([200, 201, 204, 400, 401, 404, 409, 429, 500, 503]),
+    body=bodies,
+    retry_after=retry_after_values,
+)
+def test_fuzzed_answers_raise_only_typed_errors(status: int, body: bytes, retry_after: bytes) -> None:
+    http = make_http(
+        lambda request: httpx.Response(status, content=body, headers={b"Retry-After": retry_after})
+    )
     store = TokenStore(memory_database(), clock=lambda: 0.0, boot_id="b")
     keeper = TokenKeeper(store, http, clock=lambda: 0.0, wait=lambda s: None, max_attempts=2)
     keeper.install(TokenPair(jwt({"tp_id": 7}), "rt", 3600, 0.0), hardware_id="hw")
@@ -213,6 +225,21 @@ def test_fuzzed_answers_raise_only_typed_errors(status: int, body: bytes) -> Non
     for call in calls:
         with contextlib.suppress(CloudError):
             call()
+
+
+def test_hostile_tokens_and_ids_are_typed_errors() -> None:
+    deep = base64.urlsafe_b64encode(b"[" * 100_000).decode().rstrip("=")
+    with pytest.raises(BadAnswerError):
+        contract.jwt_claims(f"e30.{deep}.c2ln")
+    # A refresh answer carrying such a token is stored (it may still work) but names no printer.
+    answer = {"access_token": f"e30.{deep}.c2ln", "refresh_token": "rt1", "expires_in": 3600}
+    keeper, _, _ = keeper_with([httpx.Response(200, json=answer)], [4000.0])
+    assert keeper.access_token() == answer["access_token"]
+    assert keeper.binding is None
+    client = EzeepClient(keeper._http, keeper)
+    for job_id in ("", "a/b", ".."):
+        with pytest.raises(NotFoundError):
+            client.delete(job_id)
 
 
 # --- pairing pacing -----------------------------------------------------------------------------

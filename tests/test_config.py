@@ -42,6 +42,7 @@ def test_every_key_is_documented_with_a_comment() -> None:
         ("[reader]\npcsc_readers = 'ACS'\n", "reader.pcsc_readers", "a list of"),
         ("[feedback]\nled_rgb = ['GPIO1']\n", "feedback.led_rgb", "three pins"),
         ("[ui]\nrotation = 45\n", "ui.rotation", "one of 0, 90, 180, 270"),
+        ("[ui]\nrotation = 90.0\n", "ui.rotation", "one of 0, 90, 180, 270"),
         ("[ui]\nresolution = 'big'\n", "ui.resolution", "WIDTHxHEIGHT"),
         ("station = 3\n", "station", "must be a table"),
         ("[nonsense]\n", "nonsense", "unknown key"),

@@ -10,8 +10,7 @@ import pytest
 
 from station.emulator import Emulator
 from tests.conftest import EmulatorFactory
-
-HW = "hw-0001"
+from tests.emulator_http import HW, device_tokens, oauth, pair, poll, refresh
 
 
 class Clock:
@@ -27,43 +26,8 @@ class Clock:
         self.now += seconds
 
 
-def oauth(emu: Emulator) -> httpx.Client:
-    return httpx.Client(base_url=emu.url, auth=("station-client", ""), timeout=10)
-
-
 def api(emu: Emulator, access_token: str) -> httpx.Client:
     return httpx.Client(base_url=emu.url, headers={"Authorization": f"Bearer {access_token}"}, timeout=10)
-
-
-def pair(emu: Emulator, mode: str = "device", hardware_id: str | None = HW) -> str:
-    data = {"mode": mode, "scope": "printing"}
-    if hardware_id:
-        data["hardware_id"] = hardware_id
-    answer = oauth(emu).post("/oauth/pair/", data=data)
-    assert answer.status_code == 200
-    return str(answer.json()["pairing_code"])
-
-
-def poll(emu: Emulator, code: str) -> httpx.Response:
-    return oauth(emu).post(
-        "/oauth/access_token/", data={"grant_type": "pairing_code", "scope": "printing", "pairing_code": code}
-    )
-
-
-def refresh(emu: Emulator, refresh_token: str) -> httpx.Response:
-    return oauth(emu).post(
-        "/oauth/access_token/",
-        data={"grant_type": "refresh_token", "scope": "printing", "refresh_token": refresh_token},
-    )
-
-
-def device_tokens(emu: Emulator, hardware_id: str = HW, printer: int = 0) -> dict[str, Any]:
-    code = pair(emu, hardware_id=hardware_id)
-    emu.approve(code, email=emu.users[0].email, printer_id=emu.printers[printer].id)
-    answer = poll(emu, code)
-    assert answer.status_code == 200, answer.text
-    tokens: dict[str, Any] = answer.json()
-    return tokens
 
 
 def claims(emu: Emulator, access_token: str) -> dict[str, Any]:

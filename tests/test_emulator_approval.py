@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -12,73 +10,28 @@ import jwt
 import pytest
 
 from station.emulator import Emulator
+from tests.approval_page import approve_on_printer, sign_in
+from tests.emulator_http import poll, start_pairing
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
-
-
-def start_pairing(
-    emu: Emulator, mode: str = "device", hardware_id: str | None = "hw-browser"
-) -> dict[str, str]:
-    data = {"mode": mode, "scope": "printing", **({"hardware_id": hardware_id} if hardware_id else {})}
-    answer: dict[str, str] = httpx.post(f"{emu.url}/oauth/pair/", data=data, auth=("client", "")).json()
-    return answer
-
-
-def poll(emu: Emulator, code: str) -> httpx.Response:
-    return httpx.post(
-        f"{emu.url}/oauth/access_token/",
-        data={"grant_type": "pairing_code", "scope": "printing", "pairing_code": code},
-        auth=("client", ""),
-    )
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    sync_api = pytest.importorskip("playwright.sync_api")
-    executable = os.environ.get("RELEASE_STATION_CHROMIUM", "/usr/bin/chromium")
-    if not os.path.exists(executable):
-        pytest.skip(f"no Chromium at {executable}")
-    with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
-
-def sign_in(page: Any, emu: Emulator, auth_url: str, email: str) -> None:
-    page.goto(auth_url)
-    assert "demo" in page.locator(".hint").inner_text()
-    page.fill("#email", email)
-    page.fill("#password", "demo")
-    page.click("button[type=submit]")
-    page.wait_for_url(re.compile(r"/oauth/authorize/pairing/"))
+HW = "hw-browser"
 
 
 @pytest.mark.chromium
 def test_approve_a_device_on_a_chosen_printer_then_deny_another(emulator: Emulator, browser: Any) -> None:
     context = browser.new_context()
     page = context.new_page()
-    first = start_pairing(emulator)
-    sign_in(page, emulator, first["auth_url"], emulator.users[1].email)
-    assert page.locator("#pairing-code").inner_text() == first["pairing_code"]
+    first = start_pairing(emulator, hardware_id=HW)
+    sign_in(page, first["auth_url"], emulator.users[1].email)
     assert page.locator(".who").inner_text() == emulator.users[1].email
     chosen = emulator.printers[1]
-    page.check(f"input[name=printer_id][value='{chosen.id}']")
-    page.click("#approve")
-    assert page.locator("#result").inner_text() == "Approved"
+    approve_on_printer(page, first["pairing_code"], chosen.id)
     tokens = poll(emulator, first["pairing_code"]).json()
     claims = jwt.decode(tokens["access_token"], options={"verify_signature": False})
     assert claims["tp_id"] == chosen.tp_id
-    assert emulator.binding("hw-browser") == chosen.tp_id
+    assert emulator.binding(HW) == chosen.tp_id
 
     # Re-pairing the same hardware preselects its binding; this time the approver denies.
-    second = start_pairing(emulator)
+    second = start_pairing(emulator, hardware_id=HW)
     page.goto(second["auth_url"])  # already signed in: straight to the code
     assert page.locator("#pairing-code").inner_text() == second["pairing_code"]
     assert page.is_checked(f"input[name=printer_id][value='{chosen.id}']")
@@ -94,7 +47,7 @@ def test_phone_viewport_user_pairing(emulator: Emulator, browser: Any) -> None:
     page = context.new_page()
     pairing = start_pairing(emulator, mode="user", hardware_id=None)
     user = emulator.users[4]
-    sign_in(page, emulator, pairing["auth_url"], user.email)
+    sign_in(page, pairing["auth_url"], user.email)
     assert page.locator("input[name=printer_id]").count() == 0
     overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
     assert overflow <= 0
@@ -154,7 +107,7 @@ def test_signed_out_visitors_are_sent_to_sign_in_and_never_off_site(emulator: Em
     assert unknown.status_code == 404
     entry = browser.get("/oauth/authorize/pairing/")
     assert 'id="pairing_code"' in entry.text
-    pairing = start_pairing(emulator)
+    pairing = start_pairing(emulator, hardware_id=HW)
     page = browser.get(f"/oauth/authorize/pairing/?pairing_code={pairing['pairing_code']}")
     forged = browser.post(
         "/oauth/authorize/pairing/",

@@ -4,39 +4,14 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
 
 import httpx
 import pytest
 
 from station.emulator import Emulator, Faults
+from tests.emulator_http import device_tokens, oauth, refresh
 
 DROPPED = (httpx.RemoteProtocolError, httpx.ReadError)
-
-
-def oauth(emu: Emulator) -> httpx.Client:
-    return httpx.Client(base_url=emu.url, auth=("station-client", ""), timeout=10)
-
-
-def paired(emu: Emulator) -> dict[str, Any]:
-    emu.auto_approve_device = emu.printers[0].id
-    code = (
-        oauth(emu)
-        .post("/oauth/pair/", data={"mode": "device", "hardware_id": "hw-faults"})
-        .json()["pairing_code"]
-    )
-    tokens: dict[str, Any] = (
-        oauth(emu)
-        .post("/oauth/access_token/", data={"grant_type": "pairing_code", "pairing_code": code})
-        .json()
-    )
-    return tokens
-
-
-def refresh(emu: Emulator, token: str) -> httpx.Response:
-    return oauth(emu).post(
-        "/oauth/access_token/", data={"grant_type": "refresh_token", "refresh_token": token}
-    )
 
 
 def admin(emu: Emulator) -> httpx.Client:
@@ -63,7 +38,7 @@ def test_5xx_with_retry_after_then_recovery(emulator: Emulator) -> None:
 
 
 def test_dropped_answer_after_rotation(emulator: Emulator, caplog: pytest.LogCaptureFixture) -> None:
-    tokens = paired(emulator)
+    tokens = device_tokens(emulator, "hw-faults")
     emulator.set_faults(drop_after_rotation=1)
     with caplog.at_level(logging.INFO), pytest.raises(DROPPED):
         refresh(emulator, tokens["refresh_token"])
@@ -111,7 +86,7 @@ def test_admin_jobs_stats_and_release_counts(emulator: Emulator) -> None:
     assert [j["id"] for j in emulator.waiting_jobs(email)] == [job_id]
     assert admin(emulator).post("/jobs", json={"email": "nobody@example.com"}).status_code == 404
     assert admin(emulator).post("/jobs", json={"email": email, "pages": 0}).status_code == 400
-    tokens = paired(emulator)
+    tokens = device_tokens(emulator, "hw-faults")
     headers = {"Authorization": f"Bearer {tokens['access_token']}"}
     body = {"jobid": job_id, "printerid": emulator.printers[0].id}
     httpx.post(f"{emulator.url}/sfapi/Print/", json=body, headers=headers)

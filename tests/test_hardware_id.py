@@ -68,3 +68,30 @@ def test_override_and_errors(tmp_path: Path) -> None:
         hardware_id(override="not-a-guid", **paths)
     with pytest.raises(HardwareIdError, match=r"station\.hardware_id"):
         hardware_id(**files(tmp_path, cpu="", machine=""))
+
+
+def test_a_remembered_id_survives_a_changed_source(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    keep = tmp_path / "state" / "hardware-id"
+    first = hardware_id(remember=keep, **files(tmp_path, cpu=CPUINFO, machine="a" * 32))
+    assert keep.read_text().strip() == first
+    # The kernel stops showing the serial: the machine-id would give another id, the kept one wins.
+    assert hardware_id(remember=keep, **files(tmp_path, cpu="", machine="a" * 32)) == first
+    assert "keeping the hardware id" in caplog.text
+    # Nothing to derive from at all: still the kept id.
+    assert hardware_id(remember=keep, **files(tmp_path, cpu="", machine="")) == first
+    # The configured override always wins, and is not kept.
+    override = "1b4e28ba-2fa1-11d2-883f-0016d3cca427"
+    assert hardware_id(override=override, remember=keep, **files(tmp_path)) == override
+    assert keep.read_text().strip() == first
+
+
+def test_a_damaged_or_unwritable_keep_file_falls_back_to_deriving(tmp_path: Path) -> None:
+    paths = files(tmp_path, cpu=CPUINFO)
+    derived = hardware_id(**paths)
+    keep = tmp_path / "hardware-id"
+    keep.write_text("half-writ")
+    assert hardware_id(remember=keep, **paths) == derived
+    assert keep.read_text().strip() == derived  # repaired
+    blocked = tmp_path / "a-file"
+    blocked.write_text("")
+    assert hardware_id(remember=blocked / "hardware-id", **paths) == derived

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import sys
 from pathlib import Path
 
 from station.logsetup import JournalHandler, RedactFilter, redact
@@ -43,3 +44,13 @@ def test_journal_handler_sends_structured_fields(tmp_path: Path) -> None:
     assert b"SYSLOG_IDENTIFIER=release-station\n" in payload
     assert b"STATION_STATE=ready\n" in payload
     assert b"MESSAGE\n" + (9).to_bytes(8, "little") + b"two\nlines\n" in payload
+
+
+def test_filter_redacts_tracebacks_too() -> None:
+    try:
+        raise ValueError("Authorization: Bearer zzz-secret")
+    except ValueError:
+        record = logging.LogRecord("x", logging.ERROR, __file__, 1, "failed", (), sys.exc_info())
+    RedactFilter().filter(record)
+    text = logging.Formatter().format(record)
+    assert "ValueError" in text and "zzz-secret" not in text

@@ -42,8 +42,8 @@ class Context:
     @cached_property
     def config(self) -> Config:
         config = load_config(self.args.config)
-        if self.args.log_level is None:
-            logging.getLogger().setLevel(config.log.level)
+        # Now that the file is read, log as it says (--log-level still wins over log.level).
+        setup_logging(self.args.log_level or config.log.level, config.log.format)
         return config
 
 

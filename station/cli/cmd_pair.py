@@ -2,8 +2,8 @@
 
 ``pair`` prints the pairing code, the approval URL and the URL as a terminal QR code, waits
 for someone to approve it, stores the token pair and reports the printer the station is bound
-to. ``status`` reads only the database. ``unpair`` revokes the refresh token at ezeep (when it
-can be reached) and forgets the pair.
+to. ``status`` reads only the database (it needs no client id). ``unpair`` revokes the
+refresh token at ezeep (when it can be reached) and forgets the pair.
 """
 
 from __future__ import annotations
@@ -72,20 +72,22 @@ def pair_station(cloud: CloudStack, out: TextIO, cancel: threading.Event) -> Pri
 
 
 def open_stack(context: Context) -> CloudStack:
-    """The cloud stack for the configured ezeep and database, with this machine's hardware id."""
-    from drivers.hardware_id import hardware_id
+    """The cloud stack for the configured ezeep and database, with this machine's hardware id
+    (kept in the state directory, so the station pairs as the same device for good)."""
+    from drivers.hardware_id import KEEP_FILE, hardware_id
     from station.cloud.http import CloudHttp
     from station.database import open_database
 
     config = context.config
-    if not config.cloud.client_id:
-        raise ConfigError(config.source, "cloud.client_id", "must be set to pair with ezeep")
-    hw = hardware_id(override=config.station.hardware_id)
     db = open_database(config.database_path)
+    hw = hardware_id(override=config.station.hardware_id, remember=config.state_dir / KEEP_FILE)
     return CloudStack.create(CloudHttp.from_config(config.cloud), db, hardware_id=hw)
 
 
 def _pair(args: argparse.Namespace, context: Context) -> int:
+    config = context.config
+    if not config.cloud.client_id:
+        raise ConfigError(config.source, "cloud.client_id", "must be set to pair with ezeep")
     with open_stack(context) as cloud:
         if cloud.keeper.paired and not args.force:
             print("The station is paired already; `release-station unpair` first, or use --force.")
@@ -135,10 +137,10 @@ def _unpair(args: argparse.Namespace, context: Context) -> int:
         if cloud.keeper.record is None:
             print("The station is not paired.")
             return EXIT_OK
+        live = cloud.keeper.paired
         revoked = cloud.keeper.forget(revoke=cloud.client.revoke)
-        print(
-            "Unpaired."
-            if revoked
-            else "Unpaired here; ezeep could not be told (the token expires by itself)."
-        )
+        if revoked or not live:
+            print("Unpaired.")  # a pair ezeep already rejected needs no revoking
+        else:
+            print("Unpaired here; ezeep could not be told (the token expires by itself).")
         return EXIT_OK

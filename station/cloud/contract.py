@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import Final
 from urllib.parse import quote
 
-from station.cloud.errors import BadAnswerError
+from station.cloud.errors import BadAnswerError, NotFoundError
 from station.cloud.models import DeviceBinding, Job, JobState, JobStatus, Printer, UserInfo
 
 # --- OAuth (account host) -------------------------------------------------------------------
@@ -101,7 +101,7 @@ _JOB_STATES: Final = {
 # --- Parsers ----------------------------------------------------------------------------------
 def _path_segment(value: str) -> str:
     if not value or "/" in value or value in (".", ".."):
-        raise ValueError(f"not a usable id: {value!r}")
+        raise NotFoundError(f"no job can have the id {value!r}")
     return quote(value, safe="")
 
 
@@ -175,7 +175,7 @@ def jwt_claims(token: str) -> dict[str, object]:
     payload = parts[1] + "=" * (-len(parts[1]) % 4)
     try:
         claims = json.loads(base64.urlsafe_b64decode(payload))
-    except (binascii.Error, ValueError) as exc:
+    except (binascii.Error, ValueError, RecursionError) as exc:
         raise BadAnswerError("access token: payload is not base64 JSON") from exc
     if not isinstance(claims, dict):
         raise BadAnswerError("access token: payload is not a JSON object")

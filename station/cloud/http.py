@@ -59,7 +59,7 @@ def retry_after_seconds(value: str | None, now: datetime | None = None) -> float
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    if value.isascii() and value.isdigit():  # str.isdigit() also accepts "²", which float() refuses
         return min(float(value[:6]), MAX_RETRY_AFTER_S)
     try:
         when = email.utils.parsedate_to_datetime(value)
@@ -144,6 +144,11 @@ class CloudHttp:
             ca_file=cloud.ca_file,
             transport=transport,
         )
+
+    @classmethod
+    def single_host(cls, url: str, *, client_id: str, timeout_s: float = 10.0) -> CloudHttp:
+        """All three hosts at one base URL, as the ezeep emulator serves them."""
+        return cls(account_url=url, api_url=url, print_url=url, client_id=client_id, timeout_s=timeout_s)
 
     def close(self) -> None:
         if self._client is not None:

@@ -1,0 +1,59 @@
+"""Raw OAuth calls to the ezeep emulator, for the tests that check its HTTP contract directly.
+
+The station's own client (``station.cloud``) is tested separately; these helpers speak the wire
+protocol with plain httpx so that the emulator is checked independently of that client.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from station.emulator import Emulator
+
+HW = "hw-0001"
+
+
+def oauth(emu: Emulator) -> httpx.Client:
+    """A client that authenticates as a public OAuth client (HTTP Basic, no secret)."""
+    return httpx.Client(base_url=emu.url, auth=("station-client", ""), timeout=10)
+
+
+def start_pairing(emu: Emulator, mode: str = "device", hardware_id: str | None = HW) -> dict[str, str]:
+    """``POST /oauth/pair/``: the answer, ``{pairing_code, auth_url}``."""
+    data = {"mode": mode, "scope": "printing"}
+    if hardware_id:
+        data["hardware_id"] = hardware_id
+    answer = oauth(emu).post("/oauth/pair/", data=data)
+    assert answer.status_code == 200, answer.text
+    pairing: dict[str, str] = answer.json()
+    return pairing
+
+
+def pair(emu: Emulator, mode: str = "device", hardware_id: str | None = HW) -> str:
+    """Start a pairing and return its code."""
+    return start_pairing(emu, mode, hardware_id)["pairing_code"]
+
+
+def poll(emu: Emulator, code: str) -> httpx.Response:
+    return oauth(emu).post(
+        "/oauth/access_token/", data={"grant_type": "pairing_code", "scope": "printing", "pairing_code": code}
+    )
+
+
+def refresh(emu: Emulator, refresh_token: str) -> httpx.Response:
+    return oauth(emu).post(
+        "/oauth/access_token/",
+        data={"grant_type": "refresh_token", "scope": "printing", "refresh_token": refresh_token},
+    )
+
+
+def device_tokens(emu: Emulator, hardware_id: str = HW, printer: int = 0) -> dict[str, Any]:
+    """Pair a device, approved by the first member on the given seeded printer: the token answer."""
+    code = pair(emu, hardware_id=hardware_id)
+    emu.approve(code, email=emu.users[0].email, printer_id=emu.printers[printer].id)
+    answer = poll(emu, code)
+    assert answer.status_code == 200, answer.text
+    tokens: dict[str, Any] = answer.json()
+    return tokens
