@@ -1,0 +1,396 @@
+"""``release-station doctor``: check the station's setup and say what to do about each problem.
+
+Checks, in this order, and prints one line each (``ok``, ``warn`` or ``FAIL``), with a plain
+``fix:`` line under every problem:
+
+- the configuration file is valid (when it is not, the rest is checked with the defaults);
+- the state directory is writable and has room;
+- the badge readers: what is attached (USB readers, pcscd and the readers it sees), a kernel NFC
+  driver that would take a reader away, and which reader the configuration ends up using;
+- the cloud: for each configured ezeep host, DNS and a TLS handshake with the station's own trust
+  store (each bounded by ``--timeout``), and whether the station is paired (the ``tokens``
+  table, read without changing anything).
+
+Exit code 0 when nothing failed (warnings are fine), 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import ipaddress
+import os
+import shutil
+import socket
+import sqlite3
+import ssl
+import tempfile
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import urlsplit
+
+from station.cli import EXIT_FAILURE, EXIT_OK, Context
+from station.config import CloudSection, Config, ReaderSection
+from station.errors import ConfigError, StorageError
+
+if TYPE_CHECKING:
+    from drivers.readers.auto import Survey
+
+Status = Literal["ok", "warn", "fail"]
+MIN_FREE_BYTES = 50 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One checked thing: how it stands, what was found, and what to do if it is a problem."""
+
+    status: Status
+    topic: str
+    detail: str
+    fix: str = ""
+
+    def lines(self) -> list[str]:
+        mark = {"ok": "ok", "warn": "warn", "fail": "FAIL"}[self.status]
+        out = [f"{mark:<5} {self.topic}: {self.detail}"]
+        if self.fix and self.status != "ok":
+            out.append(f"      fix: {self.fix}")
+        return out
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "doctor", help="check configuration, state directory, readers and cloud, and say what to fix"
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=3.0, metavar="S", help="seconds for each network check (default 3)"
+    )
+    parser.add_argument("--offline", action="store_true", help="skip the network checks")
+    parser.set_defaults(func=_doctor)
+
+
+def _doctor(args: argparse.Namespace, context: Context) -> int:
+    findings: list[Finding] = []
+    try:
+        config = context.config
+        findings.append(Finding("ok", "configuration", config.source))
+    except ConfigError as exc:
+        config = Config()
+        findings.append(
+            Finding(
+                "fail",
+                "configuration",
+                f"{exc} (the checks below use the defaults)",
+                "correct that key; `release-station config check` checks the file again",
+            )
+        )
+    findings.append(check_state_dir(config.state_dir))
+    from drivers.readers.auto import survey
+
+    findings += reader_findings(config.reader, survey(config.reader))
+    if not args.offline:
+        findings += cloud_findings(config.cloud, timeout=args.timeout)
+    findings.append(check_paired(config.database_path))
+    for finding in findings:
+        print("\n".join(finding.lines()))
+    problems = sum(f.status == "fail" for f in findings)
+    warnings = sum(f.status == "warn" for f in findings)
+    print(f"\n{problems} problem(s), {warnings} warning(s)" if problems or warnings else "\nall good")
+    return EXIT_FAILURE if problems else EXIT_OK
+
+
+# -- state directory ----------------------------------------------------------------------------
+
+
+def check_state_dir(path: Path) -> Finding:
+    """Whether the service can write its database to ``path`` (or create it there)."""
+    topic = "state directory"
+    as_user = "run doctor as the service user (sudo -u release-station release-station doctor)"
+    if not path.exists():
+        parent = next((p for p in path.parents if p.exists()), Path("/"))
+        if parent.is_dir() and os.access(parent, os.W_OK | os.X_OK):
+            return Finding("ok", topic, f"{path} does not exist yet; the station will create it")
+        return Finding(
+            "fail",
+            topic,
+            f"{path} does not exist and {parent} is not writable",
+            f"create it: sudo install -d -o release-station -m 700 {path}",
+        )
+    if not path.is_dir():
+        return Finding("fail", topic, f"{path} is not a directory", "set station.state_dir to a directory")
+    try:
+        with tempfile.TemporaryFile(dir=path, prefix=".doctor-") as probe:
+            probe.write(b"release-station doctor")
+            probe.flush()
+            os.fsync(probe.fileno())
+    except OSError as exc:
+        return Finding(
+            "fail",
+            topic,
+            f"cannot write to {path}: {exc.strerror or exc}",
+            f"give it to the service user (sudo chown -R release-station: {path}; chmod 700 {path}), "
+            f"or free some space; {as_user}",
+        )
+    free = shutil.disk_usage(path).free
+    if free < MIN_FREE_BYTES:
+        return Finding(
+            "warn",
+            topic,
+            f"{path} is writable but only {free // (1024 * 1024)} MB are free",
+            "free some space on that file system (old logs: journalctl --vacuum-size=50M)",
+        )
+    return Finding("ok", topic, f"{path} is writable, {free // (1024 * 1024)} MB free")
+
+
+# -- readers ------------------------------------------------------------------------------------
+
+
+def reader_findings(section: ReaderSection, found: Survey) -> list[Finding]:
+    """What is attached, what is in the way, and which reader ``section`` will use."""
+    from drivers.readers.auto import open_readers
+
+    findings: list[Finding] = []
+    for device in found.usb:
+        findings.append(Finding("ok", "USB reader", str(device)))
+    if not found.usb and section.kind in ("auto", "nfc", "pcsc"):
+        findings.append(
+            Finding(
+                "warn",
+                "USB reader",
+                "no USB NFC or smart-card reader is plugged in",
+                "plug the reader in (a serial PN532 does not show here); lsusb lists what the Pi sees",
+            )
+        )
+    findings.append(_pcscd_finding(section, found))
+    if found.kernel_modules:
+        names = ", ".join(found.kernel_modules)
+        findings.append(
+            Finding(
+                "fail" if found.nfcpy_usb else "warn",
+                "kernel NFC driver",
+                f"{names} loaded: it takes PN533 and ACR122U readers away from pcscd and nfcpy",
+                f"sudo modprobe -r {' '.join(found.kernel_modules)}, and keep it out for good with "
+                "/etc/modprobe.d/release-station-nfc.conf (from config/modprobe.d; the image has it)",
+            )
+        )
+    else:
+        findings.append(Finding("ok", "kernel NFC driver", "none loaded"))
+    findings.append(_choice_finding(section, found, open_readers(section, look=lambda _section: found)))
+    return findings
+
+
+def _pcscd_finding(section: ReaderSection, found: Survey) -> Finding:
+    wants_pcsc = section.kind in ("auto", "pcsc")
+    if not found.pcscd.running:
+        return Finding(
+            "fail" if section.kind == "pcsc" else "warn" if wants_pcsc else "ok",
+            "pcscd",
+            f"not running ({found.pcscd.error})",
+            "install and start it: sudo apt install pcscd && sudo systemctl enable --now pcscd.socket",
+        )
+    if found.pcscd.readers:
+        return Finding("ok", "pcscd", "running; readers: " + ", ".join(found.pcscd.readers))
+    return Finding(
+        "warn" if wants_pcsc else "ok",
+        "pcscd",
+        "running, but it sees no reader",
+        "plug in the PC/SC reader; an ACR122U needs the kernel NFC driver out of the way "
+        "and the libccid package",
+    )
+
+
+def _choice_finding(section: ReaderSection, found: Survey, readers: list[Any]) -> Finding:
+    chosen = ", ".join(f"{reader.kind} ({reader.name})" for reader in readers)
+    topic = f"reader (kind = {section.kind})"
+    if section.kind == "auto" and not found.pcscd.readers and not found.nfcpy_usb and not found.wedge:
+        return Finding(
+            "warn",
+            topic,
+            f"nothing found; the station will wait for a PC/SC reader: {chosen}",
+            "plug in a reader, or set reader.kind (and nfc_device, wedge_device) in the configuration",
+        )
+    if section.kind == "pcsc" and not any(readers[0].wants(name) for name in found.pcscd.readers):
+        named = " or ".join(section.pcsc_readers)
+        return Finding(
+            "fail",
+            topic,
+            f"pcscd sees no reader named {named}" if named else "pcscd sees no reader",
+            "plug the reader in, or correct reader.pcsc_readers (names as pcscd shows them above)",
+        )
+    if section.kind == "nfc" and not found.nfcpy_usb and not section.nfc_device.startswith("tty:"):
+        return Finding(
+            "fail",
+            topic,
+            f"no USB reader nfcpy supports for nfc_device = {section.nfc_device!r}",
+            'plug it in, or for a PN532 on the serial port set reader.nfc_device = "tty:AMA0:pn532"',
+        )
+    if section.kind == "wedge" and not found.wedge:
+        where = section.wedge_device or section.wedge_usb_id or "(not configured)"
+        return Finding(
+            "fail",
+            topic,
+            f"the keyboard-wedge reader {where} is not attached",
+            "plug it in; set reader.wedge_device to its /dev/input/by-id/… path or reader.wedge_usb_id",
+        )
+    return Finding("ok", topic, f"uses {chosen}")
+
+
+# -- cloud --------------------------------------------------------------------------------------
+
+
+def cloud_findings(section: CloudSection, *, timeout: float) -> list[Finding]:
+    """DNS and a TLS handshake (a TCP connection for the loopback emulator) per configured host."""
+    try:
+        context = _trust(section.ca_file)
+    except (OSError, ssl.SSLError) as exc:
+        return [
+            Finding(
+                "fail",
+                "cloud",
+                f"cannot load cloud.ca_file {section.ca_file}: {exc}",
+                "point cloud.ca_file at a PEM file with the CA certificate(s), or leave it empty",
+            )
+        ]
+    seen: set[tuple[str, str, int]] = set()
+    findings: list[Finding] = []
+    for url in (section.account_url, section.api_url, section.print_url):
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        if (parts.scheme, host, port) not in seen:
+            seen.add((parts.scheme, host, port))
+            findings.append(
+                check_host(parts.scheme, host, port, context, timeout=timeout, ca_file=section.ca_file)
+            )
+    return findings
+
+
+def _trust(ca_file: str) -> ssl.SSLContext:
+    """The trust store the cloud client uses: certifi's CAs, plus ``ca_file`` if set."""
+    import certifi
+
+    context = ssl.create_default_context(cafile=certifi.where())
+    if ca_file:
+        context.load_verify_locations(cafile=ca_file)
+    return context
+
+
+def check_host(
+    scheme: str, host: str, port: int, context: ssl.SSLContext, *, timeout: float, ca_file: str = ""
+) -> Finding:
+    """Resolve ``host``, connect, and for https complete a verified TLS handshake."""
+    topic = f"cloud {host}:{port}"
+    try:
+        addresses = _resolve(host, port, timeout)
+    except OSError as exc:
+        dns = "check the network cable or Wi-Fi and the DNS server (DHCP, /etc/resolv.conf)"
+        return Finding("fail", topic, f"cannot resolve {host}: {exc}", dns)
+    if _is_loopback(addresses[0][0]):
+        unreachable = "nothing listens there: start the emulator, or correct the cloud.*_url keys"
+    else:
+        unreachable = f"check the network, firewall and proxy: outgoing connections to port {port} must work"
+    try:
+        with contextlib.ExitStack() as stack:
+            sock = stack.enter_context(_connect(addresses, timeout))
+            if scheme == "http":
+                return Finding("ok", topic, "reachable (plain http: the emulator on loopback)")
+            tls = stack.enter_context(context.wrap_socket(sock, server_hostname=host))
+            return Finding("ok", topic, f"reachable, {tls.version()} with a trusted certificate")
+    except ssl.SSLCertVerificationError as exc:
+        return Finding(
+            "fail",
+            topic,
+            f"its certificate is not trusted: {exc.verify_message}",
+            "check the date and time (a wrong clock breaks TLS: timedatectl); if the network "
+            "inspects TLS, put its CA certificate in a PEM file and set cloud.ca_file"
+            + (f" (now {ca_file})" if ca_file else ""),
+        )
+    except ssl.SSLError as exc:
+        return Finding(
+            "fail", topic, f"TLS failed: {exc.reason or exc}", "a proxy or firewall may be in the way"
+        )
+    except OSError as exc:
+        return Finding("fail", topic, f"cannot connect: {exc.strerror or exc or 'timed out'}", unreachable)
+
+
+def _connect(addresses: list[tuple[str, int]], timeout: float) -> socket.socket:
+    """A TCP connection to the first of ``addresses`` that answers (``localhost`` may be ::1 first)."""
+    error: OSError = OSError("no address")
+    for address in addresses:
+        try:
+            return socket.create_connection(address, timeout=timeout)
+        except OSError as exc:
+            error = exc
+    raise error
+
+
+def _is_loopback(address: str) -> bool:
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False
+
+
+def _resolve(host: str, port: int, timeout: float) -> list[tuple[str, int]]:
+    """``getaddrinfo`` with a time limit (it has none of its own), on a daemon thread."""
+    result: list[list[tuple[str, int]]] = []
+    error: list[BaseException] = []
+    done = threading.Event()
+
+    def look_up() -> None:
+        try:
+            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+            result.append([(str(info[4][0]), int(info[4][1])) for info in infos])
+        except OSError as exc:
+            error.append(exc)
+        finally:
+            done.set()
+
+    threading.Thread(target=look_up, name="doctor-dns", daemon=True).start()
+    if not done.wait(timeout):
+        raise TimeoutError(f"no answer in {timeout:g} s")
+    if error:
+        raise error[0]
+    return result[0]
+
+
+# -- pairing ------------------------------------------------------------------------------------
+
+
+def check_paired(database: Path) -> Finding:
+    """Whether the ``tokens`` table holds a token pair; the database is only read."""
+    topic = "paired"
+    pair = "pair the station: release-station pair"
+    if not database.exists():
+        return Finding("warn", topic, "no (no database yet)", pair)
+    try:
+        with _read_only(database) as db:
+            from station.cloud.tokens import TokenStore
+
+            record = TokenStore(db, boot_id="").load()
+    except (sqlite3.Error, StorageError) as exc:
+        return Finding(
+            "fail",
+            topic,
+            f"cannot read {database}: {exc}",
+            "run doctor as the service user; if the file is damaged, move it away and pair again",
+        )
+    if record is None:
+        return Finding("warn", topic, "no", pair)
+    if record.pair is None:
+        return Finding("fail", topic, "no: ezeep rejected the token pair", "pair again: release-station pair")
+    printer = record.printer_name or record.printer_id or "printer unknown"
+    return Finding("ok", topic, f"yes, to {printer}")
+
+
+@contextlib.contextmanager
+def _read_only(database: Path) -> Iterator[Any]:
+    import sqlite_utils
+
+    conn = sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=5.0)
+    try:
+        yield sqlite_utils.Database(conn)
+    finally:
+        conn.close()
