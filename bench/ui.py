@@ -1,28 +1,38 @@
-"""UI benchmark: view-to-frame latency, frame render time per screen, idle CPU, RSS, start to ready.
+"""UI benchmark on the real station: tap to frame, render time per screen, idle CPU, RSS, start to ready.
 
 Run with ``.venv/bin/python -m bench.ui`` (``--idle-s 60`` is the default idle window). Uses the
 X display in ``$DISPLAY`` when there is one (as on the kiosk, the loop then blocks in the
-kernel), else SDL's dummy driver. Ends with one line::
+kernel), else SDL's dummy driver. Starts an ezeep emulator on loopback; the station pairs with
+it (auto-approved) once, at the start. Ends with one line::
 
     RESULT tap_to_frame_p99_ms=… idle_cpu_pct=… rss_mb=… start_to_ready_s=…
 
-``tap_to_frame`` is measured from the moment the core hands a view to the UI (the subscriber
-call) to the frame being on screen; the core's own share (a read to a published view) is
-measured by the core's benchmark.
+- ``tap_to_frame``: a badge read handed to the core (what a reader thread does) to the frame
+  showing "Badge read" being presented, through the real core and UI loop in this process.
+  Each sample then finishes the visit (a user with no jobs) and goes back to the ready screen.
+- ``start_to_ready``, ``idle_cpu``, ``rss``: ``release-station run`` as its own process,
+  already paired, from ``exec`` to the core publishing the ready screen, then idle for
+  ``--idle-s`` seconds (its timers and the cloud checks included).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import re
 import statistics
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-CHILD_READY = "READY"
+ROOT = Path(__file__).parent.parent
+BADGE = "04BE4C000000B1"
+WAIT_S = 60.0  # bound on each wait for the station
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -35,38 +45,113 @@ def _video_driver() -> None:
         os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 
 
-def tap_to_frame(samples: int) -> list[float]:
-    """Milliseconds from ``post_view`` on another thread to the frame being presented."""
+def write_config(folder: Path, cloud_url: str) -> Path:
+    """A station configuration for the bench: the emulator, a simulated reader, a 800x480 window."""
+    path = folder / "station.toml"
+    path.write_text(
+        f"""
+[station]
+name = "Bench station"
+state_dir = "{folder / "state"}"
+hardware_id = "0b3c5a52-52f5-4a49-9ad4-1f6a1e2c7d11"
+
+[cloud]
+account_url = "{cloud_url}"
+api_url = "{cloud_url}"
+print_url = "{cloud_url}"
+client_id = "bench"
+
+[reader]
+kind = "simulated"
+
+[ui]
+resolution = "800x480"
+fullscreen = false
+dim_after_s = 0
+"""
+    )
+    return path
+
+
+class Frames:
+    """Every presented frame (its kind of view and when), and a bounded wait for one of a kind."""
+
+    def __init__(self) -> None:
+        self.shown: list[tuple[str, float]] = []
+        self._changed = threading.Condition()
+
+    def __call__(self, view: object) -> None:
+        with self._changed:
+            self.shown.append((type(view).__name__, time.perf_counter()))
+            self._changed.notify_all()
+
+    def mark(self) -> int:
+        with self._changed:
+            return len(self.shown)
+
+    def wait(self, kind: str, since: int, check: Callable[[], bool] = lambda: True) -> float:
+        """When the first frame of ``kind`` from frame number ``since`` on was presented."""
+
+        def found() -> float | None:
+            return next((at for name, at in self.shown[since:] if name == kind), None)
+
+        with self._changed:
+            if not self._changed.wait_for(lambda: found() is not None and check(), WAIT_S):
+                raise RuntimeError(f"no {kind} frame in {WAIT_S} s (last: {self.shown[-1:]})")
+            at = found()
+            assert at is not None
+            return at
+
+
+def tap_to_frame(config_path: Path, user: tuple[str, str], samples: int) -> list[float]:
+    """Milliseconds from a badge read submitted to the core to the "Badge read" frame on screen."""
+    from station.cli.app import build_station
+    from station.config import load_config
+    from station.core import intents
+    from station.database import open_database
+    from station.directory import Directory
+    from station.events import BadgeRead
     from ui.app import StationUi
-    from ui.canned import canned_views
     from ui.display import Display
 
-    views = canned_views()
-    display = Display(resolution="800x480", fullscreen=False)
-    shown = threading.Event()
-    posted_at = [0.0]
+    config = load_config(str(config_path))
+    db = open_database(config.database_path)
+    Directory(db).enrol(BADGE, user[0], email=user[1], how="cli", replace=True)
+    db.close()
+    frames = Frames()
     latencies: list[float] = []
+    with contextlib.ExitStack() as stack:
+        station = build_station(config, stack, restart=lambda: None).station
+        display = Display(resolution="800x480", fullscreen=False)
+        stack.callback(display.close)
+        ui = StationUi(display=display, submit=station.submit, on_frame=frames)
+        station.subscribe(ui.post_view)
+        station.start()
+        stack.callback(station.stop)
 
-    def on_frame(view: object) -> None:
-        latencies.append((time.perf_counter() - posted_at[0]) * 1000)
-        shown.set()
+        def visits() -> None:
+            try:
+                frames.wait("ReadyView", 0, lambda: station.view.info.printer_name != "")
+                uid = bytes.fromhex(BADGE)
+                for _ in range(samples):
+                    since, tapped = frames.mark(), time.perf_counter()
+                    station.submit(BadgeRead(uid, "simulated", "bench", time.monotonic()))
+                    latencies.append((frames.wait("IdentifyingView", since) - tapped) * 1000)
+                    frames.wait("DoneView", since)
+                    since = frames.mark()
+                    station.submit(intents.Done())
+                    frames.wait("ReadyView", since)
+            finally:
+                ui.quit()
 
-    ui = StationUi(display=display, submit=lambda intent: None, on_frame=on_frame)
-
-    def core() -> None:
-        for index in range(samples * 2):
-            shown.clear()
-            posted_at[0] = time.perf_counter()
-            ui.post_view(views["identifying" if index % 2 else "ready"])
-            shown.wait(10)
-        ui.quit()
-
-    thread = threading.Thread(target=core)
-    thread.start()
-    ui.run()
-    thread.join()
-    display.close()
-    return latencies[1::2]  # the acknowledgement frames
+        thread = threading.Thread(target=visits, name="bench-visits")
+        thread.start()
+        ui.show(station.view)
+        ui.run()
+        thread.join()
+    if len(latencies) < samples:
+        raise RuntimeError(f"only {len(latencies)} of {samples} taps reached the screen")
+    return latencies
 
 
 def render_times(repeats: int) -> dict[str, float]:
@@ -91,27 +176,6 @@ def render_times(repeats: int) -> dict[str, float]:
     return times
 
 
-def child() -> None:
-    """A station screen showing the ready view, idle until SIGTERM."""
-    _video_driver()
-    from ui.app import StationUi
-    from ui.canned import canned_views
-    from ui.display import Display
-
-    display = Display(resolution="800x480", fullscreen=False)
-    said: list[bool] = []
-
-    def on_frame(view: object) -> None:
-        if not said:
-            said.append(True)
-            print(CHILD_READY, flush=True)
-
-    ui = StationUi(display=display, submit=lambda intent: None, on_frame=on_frame, dim_after_s=0)
-    ui.show(canned_views()["ready"])
-    ui.run()
-    display.close()
-
-
 def _cpu_s(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
@@ -124,19 +188,42 @@ def _rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def idle_process(idle_s: float) -> tuple[float, float, float]:
-    """Start to ready (s), idle CPU (% of one core) and RSS (MB) of a screen process."""
+class _Log:
+    """The child's log lines, read on a thread (so the pipe never fills), and a wait for one."""
+
+    def __init__(self, stream: Any) -> None:
+        self.lines: list[tuple[float, str]] = []
+        self._changed = threading.Condition()
+        threading.Thread(target=self._read, args=(stream,), daemon=True).start()
+
+    def _read(self, stream: Any) -> None:
+        for line in stream:
+            with self._changed:
+                self.lines.append((time.perf_counter(), line.rstrip()))
+                self._changed.notify_all()
+
+    def wait(self, pattern: str) -> float:
+        """When the first line matching ``pattern`` came."""
+
+        def found() -> float | None:
+            return next((at for at, line in self.lines if re.search(pattern, line)), None)
+
+        with self._changed:
+            if not self._changed.wait_for(lambda: found() is not None, WAIT_S):
+                raise RuntimeError(f"the station did not log {pattern!r}: {self.lines[-5:]}")
+            at = found()
+            assert at is not None
+            return at
+
+
+def station_process(config_path: Path, idle_s: float) -> tuple[float, float, float]:
+    """``release-station run``: start to ready screen (s), idle CPU (% of one core), RSS (MB)."""
     start = time.perf_counter()
-    env = {**os.environ, "PYGAME_HIDE_SUPPORT_PROMPT": "1"}
-    root = Path(__file__).parent.parent
-    command = [sys.executable, "-m", "bench.ui", "--child"]
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, cwd=root, env=env)
+    command = [sys.executable, "-m", "station", "--config", str(config_path), "run"]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT)
     try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline().strip()
-        if line != CHILD_READY:
-            raise RuntimeError(f"the screen process did not start: {line!r}")
-        ready_s = time.perf_counter() - start
+        log = _Log(proc.stdout)
+        ready_s = log.wait(r"state Booting -> Idle") - start
         cpu0, t0 = _cpu_s(proc.pid), time.perf_counter()
         time.sleep(idle_s)  # measuring wall time is the point here
         cpu = (_cpu_s(proc.pid) - cpu0) / (time.perf_counter() - t0) * 100
@@ -151,19 +238,26 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--idle-s", type=float, default=60.0)
     parser.add_argument("--samples", type=int, default=200)
-    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.child:
-        child()
-        return
     _video_driver()
+    import tempfile
+
+    from station.emulator import Emulator
+
     print(f"video driver: {'x11 ' + os.environ['DISPLAY'] if os.environ.get('DISPLAY') else 'dummy'}")
-    latencies = tap_to_frame(args.samples)
-    median, p99 = statistics.median(latencies), _percentile(latencies, 0.99)
-    print(f"view to frame: median {median:.2f} ms, p99 {p99:.2f} ms ({len(latencies)} samples)")
-    for name, ms in render_times(20).items():
-        print(f"  render {name:<24} {ms:6.2f} ms")
-    ready_s, cpu, rss = idle_process(args.idle_s)
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-ui-") as scratch,
+        Emulator(job_duration_s=0.5, poll_interval_s=0) as emulator,
+    ):
+        emulator.auto_approve_device = emulator.printers[0].id
+        config = write_config(Path(scratch), emulator.url)
+        idle_user = next(u for u in emulator.users if not emulator.waiting_jobs(u.email))
+        latencies = tap_to_frame(config, (idle_user.id, idle_user.email), args.samples)
+        median, p99 = statistics.median(latencies), _percentile(latencies, 0.99)
+        print(f"tap to frame: median {median:.2f} ms, p99 {p99:.2f} ms ({len(latencies)} samples)")
+        for name, ms in render_times(20).items():
+            print(f"  render {name:<24} {ms:6.2f} ms")
+        ready_s, cpu, rss = station_process(config, args.idle_s)
     print(f"start to ready {ready_s:.2f} s; idle CPU {cpu:.2f} % over {args.idle_s:g} s; RSS {rss:.1f} MB")
     print(
         f"RESULT tap_to_frame_p99_ms={p99:.2f} idle_cpu_pct={cpu:.2f}"

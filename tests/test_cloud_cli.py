@@ -163,8 +163,8 @@ def test_pair_command_while_a_person_approves_in_chromium(
 
 
 def test_demo_exits_0_when_the_jobs_are_printed(capsys: pytest.CaptureFixture[str]) -> None:
-    # Plain `demo` is the README's quick start: headless until the touchscreen demo is wired in.
-    assert main(["demo"]) == 0
+    # Plain `demo` opens the station window (tests/test_e2e_station.py); this is the headless one.
+    assert main(["demo", "--headless"]) == 0
     out = capsys.readouterr().out
     assert "Paired." in out and "4 of 4 job(s) printed" in out
 

@@ -1,4 +1,4 @@
-"""``screenshots``, ``run`` wiring and the systemd notification protocol."""
+"""The ``screenshots`` command."""
 
 from __future__ import annotations
 
@@ -6,42 +6,11 @@ import os
 
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 
-import socket
 from pathlib import Path
 
 import pytest
 
 from station.cli import main
-from station.cli.app import SdNotify
-
-
-def test_sd_notify_sends_datagrams_to_the_socket(tmp_path: Path) -> None:
-    path = tmp_path / "notify"
-    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as server:
-        server.bind(str(path))
-        notify = SdNotify(
-            {"NOTIFY_SOCKET": str(path), "WATCHDOG_USEC": "30000000", "WATCHDOG_PID": str(os.getpid())}
-        )
-        assert notify.watchdog_s == 30.0
-        assert notify.send("READY=1")
-        assert notify.send("WATCHDOG=1")
-        assert server.recv(64) == b"READY=1"
-        assert server.recv(64) == b"WATCHDOG=1"
-
-
-def test_sd_notify_is_silent_outside_systemd() -> None:
-    notify = SdNotify({})
-    assert notify.watchdog_s is None
-    assert not notify.send("READY=1")
-
-
-def test_sd_notify_ignores_a_watchdog_meant_for_another_process() -> None:
-    assert SdNotify({"WATCHDOG_USEC": "1000000", "WATCHDOG_PID": "1"}).watchdog_s is None
-
-
-def test_sd_notify_reports_a_vanished_socket(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    assert not SdNotify({"NOTIFY_SOCKET": str(tmp_path / "gone")}).send("READY=1")
-    assert "cannot notify systemd" in caplog.text
 
 
 @pytest.mark.slow

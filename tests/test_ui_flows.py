@@ -15,6 +15,7 @@ import pytest
 
 from station.core import intents
 from station.core import view as v
+from ui import theme
 from ui.app import VIEW_EVENT, StationUi
 from ui.canned import MONO, canned_views
 from ui.display import Display, to_logical
@@ -257,3 +258,21 @@ def test_a_rotated_display_is_laid_out_for_its_logical_size() -> None:
     display = Display(resolution="480x800", rotation=90, fullscreen=False)
     assert display.size == (800, 480)
     display.close()
+
+
+def test_the_demo_hint_sits_below_every_button(clock: Clock, sent: list[object]) -> None:
+    from ui.app import DEMO_HINT
+
+    display = Display(resolution="800x480", fullscreen=False)
+    try:
+        ui = StationUi(display=display, submit=sent.append, clock=clock, hint=DEMO_HINT)
+        show(ui, canned_views()["session"])
+        strip_top = 480  # the hint strip: the panel colour up from the bottom edge
+        while display.logical.get_at((1, strip_top - 1))[:3] == theme.PANEL:
+            strip_top -= 1
+        assert 440 < strip_top < 480
+        assert ui.targets and all(t.rect.bottom <= strip_top for t in ui.targets)
+        tap(ui, "Print all")
+        assert last(sent) == intents.ReleaseAll()
+    finally:
+        display.close()

@@ -29,7 +29,7 @@ from ui.display import Display
 from ui.fonts import Fonts
 from ui.i18n import N_, translator
 from ui.metrics import Metrics
-from ui.painter import Painter, Target
+from ui.painter import Painter, Target, TextDraw
 from ui.render import render
 from ui.screens import Now, Screen, screen_for
 from ui.sdlwait import native_waiter, next_events
@@ -98,6 +98,7 @@ class StationUi:
         self._next_beat = 0.0
         self.screen: Screen[Any] | None = None
         self.targets: list[Target] = []
+        self.draws: list[TextDraw] = []  # the text of the last frame and where it went
         self._press: _Press | None = None
         self._last_activity = clock()
         self.dimmed = False
@@ -174,20 +175,23 @@ class StationUi:
     def _draw(self, now: float) -> None:
         assert self.screen is not None
         surface = self.display.logical
+        hint_box = self._hint_box()
+        # The screen is laid out above the hint, so the hint never covers a button.
+        area = surface.subsurface((0, 0, surface.get_width(), hint_box.top)) if hint_box else surface
         pressed = (
             self._press.pos
             if self._press and not self._press.swallowed and not self._press.dragging
             else None
         )
         try:
-            painter = render(self.screen, surface, self._fonts, Now(now, self._wall()), pressed)
+            painter = render(self.screen, area, self._fonts, Now(now, self._wall()), pressed)
         except Exception:  # a drawing bug must not take the kiosk down: log it, keep running
             log.exception("drawing %s failed", type(self.screen.view).__name__)
-            surface.fill(theme.BACKGROUND)
-            painter = Painter(surface, self._fonts, Metrics(*surface.get_size()))
-        if self._hint:
-            self._draw_hint(painter)
-        self.targets = painter.targets
+            area.fill(theme.BACKGROUND)
+            painter = Painter(area, self._fonts, Metrics(*area.get_size()))
+        if hint_box:
+            self._draw_hint(surface, hint_box)
+        self.targets, self.draws = painter.targets, painter.draws
         if self.dimmed:
             shade = pygame.Surface(surface.get_size(), pygame.SRCALPHA)
             shade.fill((0, 0, 0, theme.DIM_ALPHA))
@@ -199,13 +203,19 @@ class StationUi:
         if self._on_frame is not None:
             self._on_frame(self.screen.view)
 
-    def _draw_hint(self, p: Painter) -> None:
-        m = p.metrics
-        box = pygame.Rect(0, m.height - m.px(28), m.width, m.px(28))
-        p.fill(theme.PANEL, box)
+    def _hint_box(self) -> pygame.Rect | None:
+        """Where the hint goes: a strip along the bottom; None without a hint."""
+        if not self._hint:
+            return None
+        m = Metrics(*self.display.size)
+        return pygame.Rect(0, m.height - m.px(28), m.width, m.px(28))
+
+    def _draw_hint(self, surface: pygame.Surface, box: pygame.Rect) -> None:
         assert self.screen is not None
+        p = Painter(surface, self._fonts, Metrics(*surface.get_size()))
+        p.fill(theme.PANEL, box)
         hint = translator(self.screen.info.language)._(self._hint)
-        p.text(hint, box, theme.PANEL_SMALL, size=m.floor_size(theme.Role.SMALL))
+        p.text(hint, box, theme.PANEL_SMALL, size=p.metrics.floor_size(theme.Role.SMALL))
 
     # --- events -------------------------------------------------------------------------------
 

@@ -7,6 +7,7 @@ name, a German address), so that text fitting is tested on what real stations sh
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import get_args
 
 from station.core import view as v
 
@@ -135,18 +136,9 @@ def canned_views(language: str = "en") -> dict[str, object]:
         "enrol": v.EnrolView(info, "waiting", MONO + 290, "PLMN-42QX", URL, QR_URL),
         "enrol-saving": v.EnrolView(info, "saving", MONO + 200, user_name="anna.schmidt@example.com"),
     }
-    for page in (
-        "menu",
-        "pairing",
-        "release_mode",
-        "language",
-        "session_timeout",
-        "network",
-        "feedback_test",
-        "pins",
-        "about",
-    ):
-        views[f"tech-{page.replace('_', '-')}"] = _tech(page, info=info)
+    for page in get_args(v.TechnicianPage):
+        if page not in ("reader_test", "enrol"):  # those two need more than a page name, below
+            views[f"tech-{page.replace('_', '-')}"] = _tech(page, info=info)
     views["tech-reader-test"] = _tech(
         "reader_test",
         info=info,

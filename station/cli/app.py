@@ -1,13 +1,15 @@
 """The composition root of a running station: configuration to screen, and back down again.
 
-:func:`run_station` builds the layers bottom-up (database, drivers, cloud, core, screen),
-starts them in that order and stops them in reverse in a ``finally``. It talks to systemd
-through ``$NOTIFY_SOCKET`` (``READY=1`` once the first screen can show, ``WATCHDOG=1`` from the
-UI loop, ``STOPPING=1``). SIGTERM stops the station cleanly: with a screen SDL turns it into a
-quit event for the UI loop; headless a handler sets the stop event.
+:func:`run_station` builds the layers bottom-up (databases, feedback, cloud, release engine,
+core, screen, readers), starts them in that order and stops them in reverse in a ``finally``
+(an :class:`~contextlib.ExitStack`). Every owner of stored state (token store, release
+journal, directory, audit log, settings, each PIN guard) gets its own SQLite connection:
+they run on different threads, and one shared connection would mix their transactions.
 
-:func:`run_demo` is the windowed demo: the embedded ezeep emulator, demo badges enrolled for
-the seeded users, a simulated reader driven by the number keys.
+It talks to systemd through ``$NOTIFY_SOCKET`` (``READY=1`` once everything runs,
+``WATCHDOG=1`` from the loop that keeps the main thread, ``STOPPING=1``). SIGTERM and SIGINT
+stop the station cleanly (see :mod:`station.cli.service`); so does closing the window, and the
+technician menu's restart, which exits with :data:`EXIT_RESTART` for systemd to start us again.
 
 pygame, the drivers and the hardware libraries are imported inside these functions only.
 """
@@ -17,57 +19,33 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
-import os
-import signal
-import socket
-import tempfile
 import threading
-import time
-import webbrowser
-from collections.abc import Callable, Iterator, Mapping
-from types import FrameType
-from typing import TYPE_CHECKING, Any, TextIO
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import sqlite_utils
 
 from station import __version__
+from station.cli.service import SdNotify, StopSignals
 from station.config import Config
+from station.core.view import PairingView
+from station.errors import StationError
 
 if TYPE_CHECKING:
     from drivers.readers.base import Reader
+    from station.cli.metrics_feed import MetricsFeed
+    from station.cloud.tokens import TokenKeeper
     from station.core.runtime import Station
+    from station.release import ReleaseEngine
+    from ui.app import StationUi
 
 log = logging.getLogger(__name__)
 
 EXIT_RESTART = 75  # EX_TEMPFAIL: asked to restart; systemd's Restart=always starts us again
-DEMO_CLIENT_ID = "release-station-demo"
-
-
-class SdNotify:
-    """``sd_notify`` without libsystemd: datagrams to ``$NOTIFY_SOCKET``; silent when not under systemd.
-
-    :param environ: where ``NOTIFY_SOCKET``, ``WATCHDOG_USEC`` and ``WATCHDOG_PID`` come from.
-    """
-
-    def __init__(self, environ: Mapping[str, str] | None = None) -> None:
-        env = os.environ if environ is None else environ
-        address = env.get("NOTIFY_SOCKET", "")
-        self._address = "\0" + address[1:] if address.startswith("@") else address  # abstract socket
-        usec = env.get("WATCHDOG_USEC", "")
-        pid = env.get("WATCHDOG_PID", "")
-        wanted = usec.isdigit() and int(usec) > 0 and (not pid or pid == str(os.getpid()))
-        self.watchdog_s: float | None = int(usec) / 1e6 if wanted else None
-
-    def send(self, state: str) -> bool:
-        """Send ``state`` (``READY=1``, ``WATCHDOG=1``…); ``False`` when there is no socket."""
-        if not self._address:
-            return False
-        try:
-            with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
-                sock.connect(self._address)
-                sock.sendall(state.encode())
-        except OSError as exc:
-            log.warning("cannot notify systemd (%s): %s", state, exc)
-            return False
-        return True
+RELEASE_POLL_S = 2.0  # pause between status checks of one released job
+SETTLE_JOIN_S = 2.0  # how long stopping waits for the start-up settling of releases
 
 
 @dataclasses.dataclass
@@ -78,20 +56,27 @@ class Hooks:
     :param on_key: key presses on the station window.
     :param hint: a message shown at the bottom of the window (see ``ui.app.DEMO_HINT``).
     :param on_view: also gets every view (on the core thread; must not block).
-    :param on_ready: called once everything is running, with the station core.
     """
 
     readers: list[Reader] | None = None
     on_key: Callable[[str], None] | None = None
     hint: str = ""
     on_view: Callable[[object], None] | None = None
-    on_ready: Callable[[Station], None] | None = None
 
 
-def build_station(config: Config, stack: contextlib.ExitStack, *, restart: Callable[[], None]) -> Station:
-    """Database, feedback, cloud and core for ``config``; each layer's cleanup goes on ``stack``."""
+@dataclasses.dataclass(frozen=True)
+class Parts:
+    """The built station: the core, and what start-up needs besides it."""
+
+    station: Station
+    releaser: ReleaseEngine
+    tokens: TokenKeeper
+
+
+def build_station(config: Config, stack: contextlib.ExitStack, *, restart: Callable[[], None]) -> Parts:
+    """Databases, feedback, cloud, release engine and core for ``config``; cleanups go on ``stack``."""
     from drivers.feedback import build_feedback
-    from drivers.hardware_id import hardware_id
+    from drivers.hardware_id import KEEP_FILE, hardware_id
     from drivers.transforms import chains_from_config
     from station.audit import AuditLog
     from station.cloud.http import CloudHttp
@@ -106,221 +91,200 @@ def build_station(config: Config, stack: contextlib.ExitStack, *, restart: Calla
     from station.release import ReleaseEngine
     from station.settings import StationSettings
 
-    chains = chains_from_config(config.transforms, config.source)
-    db = open_database(config.database_path)
-    stack.callback(db.close)
-    hw = hardware_id(override=config.station.hardware_id)
+    chains = chains_from_config(config.transforms, config.source)  # a broken chain stops start-up
+
+    def connection() -> sqlite_utils.Database:
+        db = open_database(config.database_path)
+        stack.callback(db.close)
+        return db
+
+    tokens_db = connection()  # also creates the state directory the hardware id is kept in
+    hw = hardware_id(override=config.station.hardware_id, remember=config.state_dir / KEEP_FILE)
     feedback = build_feedback(config.feedback, source=config.source)
     stack.callback(feedback.close)
-    cloud = stack.enter_context(CloudStack.create(CloudHttp.from_config(config.cloud), db, hardware_id=hw))
+    cloud = stack.enter_context(
+        CloudStack.create(CloudHttp.from_config(config.cloud), tokens_db, hardware_id=hw)
+    )
     releaser = ReleaseEngine(
         cloud.client,
-        db,
+        connection(),
         parallelism=config.cloud.release_parallelism,
         job_timeout_s=config.cloud.job_timeout_s,
-        poll_interval_s=2.0,
-        clock=time.monotonic,
+        poll_interval_s=RELEASE_POLL_S,
     )
 
     def identify(read: BadgeRead) -> str:
         return chains[read.reader_kind].apply(read.canonical_id)
 
-    return Station(
+    station = Station(
         cloud=cloud.client,
         tokens=cloud.keeper,
         pairer=cloud.pairer,
         releaser=releaser,
-        directory=Directory(db),
-        audit=AuditLog(db),
-        settings=StationSettings(db, config),
-        pins={"technician": PinGuard(db, "technician"), "release": PinGuard(db, "release")},
+        directory=Directory(connection()),
+        audit=AuditLog(connection()),
+        settings=StationSettings(connection(), config),
+        pins={purpose: PinGuard(connection(), purpose) for purpose in ("technician", "release")},
         limiter=RateLimiter(),
         feedback=feedback,
         identify=identify,
         tuning=Tuning(station_name=config.station.name, hardware_id=hw, version=__version__),
         restart=restart,
     )
+    return Parts(station, releaser, cloud.keeper)
+
+
+def start_metrics(station: Station, config: Config, stack: contextlib.ExitStack) -> MetricsFeed | None:
+    """The metrics file for node_exporter, when ``[metrics] textfile_dir`` asks for one."""
+    if not config.metrics.textfile_dir:
+        return None
+    from station.cli.metrics_feed import MetricsFeed
+    from station.metrics import Metrics, TextfileWriter
+
+    metrics = Metrics()
+    feed = MetricsFeed(metrics, __version__)
+    station.subscribe(feed.on_view)
+    writer = TextfileWriter(metrics, Path(config.metrics.textfile_dir), interval_s=config.metrics.interval_s)
+    writer.start()
+    stack.callback(writer.stop)  # it writes a last time
+    return feed
 
 
 def start_readers(
-    station: Station, config: Config, stack: contextlib.ExitStack, readers: list[Reader] | None
+    station: Station,
+    config: Config,
+    stack: contextlib.ExitStack,
+    readers: list[Reader] | None,
+    feed: MetricsFeed | None,
 ) -> None:
     """Each reader on its own thread, its reads filtered, into the core's queue."""
     from drivers.badges import BadgeFilter
     from drivers.readers.auto import open_readers
     from drivers.readers.base import ReaderThread
 
-    for reader in readers if readers is not None else open_readers(config.reader):
-        sink = BadgeFilter(
-            station.submit, config.reader.repeat_s, config.reader.min_uid_bytes, reader.detects_removal
-        )
-        thread = ReaderThread(reader, sink)
+    section = config.reader
+    for reader in readers if readers is not None else open_readers(section):
+        sink = BadgeFilter(station.submit, section.repeat_s, section.min_uid_bytes, reader.detects_removal)
+        thread = ReaderThread(reader, sink if feed is None else feed.reader_sink(sink))
         thread.start()
         stack.callback(thread.stop)
 
 
+def settle_releases(parts: Parts, stack: contextlib.ExitStack) -> None:
+    """Settle, off the main thread, the releases a previous run left in flight (never re-sent)."""
+
+    def settle() -> None:
+        if not parts.tokens.paired:
+            return  # nothing can have been released without a device token
+        try:
+            settled = parts.releaser.reconcile()
+        except StationError as exc:
+            log.warning("could not settle the releases left by the last run: %s", exc)
+            return
+        if settled:
+            log.info("settled %d release(s) left in flight by the last run", len(settled))
+
+    thread = threading.Thread(target=settle, name="settle-releases", daemon=True)
+    thread.start()
+    stack.callback(thread.join, SETTLE_JOIN_S)
+
+
+def pairing_announcer(say: Callable[[PairingView], None]) -> Callable[[object], None]:
+    """A view subscriber that calls ``say`` once for each new pairing code."""
+    shown: set[str] = set()
+
+    def on_view(view: object) -> None:
+        if isinstance(view, PairingView) and view.code not in shown:
+            shown.add(view.code)
+            say(view)
+
+    return on_view
+
+
+def _log_pairing(view: PairingView) -> None:
+    # Headless there is no screen to show the code on; it lives minutes and binds nothing alone.
+    log.info("to pair this station, open %s (pairing code %s)", view.auth_url, view.code)
+
+
 def run_station(config: Config, *, headless: bool = False, hooks: Hooks | None = None) -> int:
-    """Run until SIGTERM, a closed window or a restart request; returns the exit code."""
+    """Run until SIGTERM, SIGINT, a closed window or a restart request; returns the exit code."""
     hooks = hooks or Hooks()
     notify = SdNotify()
     stop = threading.Event()
     restarting = threading.Event()
     quit_ui: list[Callable[[], None]] = []
 
-    def restart() -> None:
-        restarting.set()
+    def stop_all() -> None:
         stop.set()
-        for ask in quit_ui:
+        for ask in list(quit_ui):
             ask()
 
-    try:
-        with contextlib.ExitStack() as stack:
-            station = build_station(config, stack, restart=restart)
-            ui = None if headless else _build_ui(config, station, stack, hooks)
-            if ui is not None:
-                quit_ui.append(ui.quit)
-                station.subscribe(ui.post_view)
-            if hooks.on_view is not None:
-                station.subscribe(hooks.on_view)
-            station.start()
-            stack.callback(station.stop)
-            start_readers(station, config, stack, hooks.readers)
-            if hooks.on_ready is not None:
-                hooks.on_ready(station)
-            notify.send("READY=1")
-            log.info("station running (%s)", "headless" if ui is None else "with screen")
-            if ui is not None:
-                ui.show(station.view)
-                ui.run()
-            else:
-                _wait_headless(stop, notify)
-            notify.send("STOPPING=1")
-    finally:
-        log.info("station stopped")
+    def restart() -> None:
+        restarting.set()
+        stop_all()
+
+    with StopSignals(lambda signum: stop_all()), contextlib.ExitStack() as stack:
+        parts = build_station(config, stack, restart=restart)
+        station = parts.station
+        ui = None if headless else _build_ui(config, station, stack, hooks, notify)
+        if ui is not None:
+            quit_ui.append(ui.quit)
+            station.subscribe(ui.post_view)
+        else:
+            station.subscribe(pairing_announcer(_log_pairing))
+        if hooks.on_view is not None:
+            station.subscribe(hooks.on_view)
+        feed = start_metrics(station, config, stack)
+        station.start()
+        stack.callback(station.stop)
+        start_readers(station, config, stack, hooks.readers, feed)
+        settle_releases(parts, stack)
+        notify.send("READY=1")
+        log.info("station running (%s)", "headless" if ui is None else "with screen")
+        if ui is not None:
+            ui.show(station.view)
+            ui.run(until=stop.is_set)
+            quit_ui.clear()  # the screen goes away below; a late signal must not post to it
+        else:
+            while not stop.wait(notify.ping_every_s):
+                notify.send("WATCHDOG=1")
+        notify.send("STOPPING=1")
+        log.info("stopping")
+    log.info("station stopped")
     return EXIT_RESTART if restarting.is_set() else 0
 
 
-def _build_ui(config: Config, station: Station, stack: contextlib.ExitStack, hooks: Hooks) -> Any:
-    """The screen on the main thread; returns the :class:`ui.app.StationUi`."""
-    # SDL turns SIGINT and SIGTERM into a quit event only where Python left the default handler.
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+def _build_ui(
+    config: Config, station: Station, stack: contextlib.ExitStack, hooks: Hooks, notify: SdNotify
+) -> StationUi:
+    """The screen on the main thread."""
+    import pygame
+
     from ui.app import StationUi
     from ui.display import Display
 
-    display = Display(
-        resolution=config.ui.resolution,
-        rotation=config.ui.rotation,
-        fullscreen=config.ui.fullscreen,
-        title=config.station.name,
-    )
+    try:
+        display = Display(
+            resolution=config.ui.resolution,
+            rotation=config.ui.rotation,
+            fullscreen=config.ui.fullscreen,
+            title=config.station.name,
+        )
+    except pygame.error as exc:
+        raise StationError(
+            f"cannot open the screen: {exc} (with --headless the station runs without)"
+        ) from exc
     stack.callback(display.close)
-    notify = SdNotify()
-
-    def ping() -> None:
-        notify.send("WATCHDOG=1")
-
-    heartbeat = (notify.watchdog_s / 2, ping) if notify.watchdog_s else None
+    every = notify.ping_every_s
     return StationUi(
         display=display,
         submit=station.submit,
         dim_after_s=config.ui.dim_after_s,
         on_key=hooks.on_key,
         hint=hooks.hint,
-        heartbeat=heartbeat,
+        heartbeat=(every, partial(_ping, notify)) if every else None,
     )
 
 
-def _wait_headless(stop: threading.Event, notify: SdNotify) -> None:
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    interval = notify.watchdog_s / 2 if notify.watchdog_s else None
-    while not stop.wait(interval):
-        notify.send("WATCHDOG=1")
-
-
-# --- the windowed demo -------------------------------------------------------------------------
-
-DEMO_BADGE_KEYS = ("1", "2", "3", "4", "5")
-UNKNOWN_BADGE_KEY = "9"  # a demo badge left unenrolled: "0" taps it
-
-
-@contextlib.contextmanager
-def demo_config(base: Config, emulator_url: str) -> Iterator[Config]:
-    """``base`` pointed at the emulator, a scratch state directory and a simulated reader, windowed."""
-    with tempfile.TemporaryDirectory(prefix="release-station-demo-") as scratch:
-        yield dataclasses.replace(
-            base,
-            station=dataclasses.replace(base.station, state_dir=scratch, release_mode="pick"),
-            cloud=dataclasses.replace(
-                base.cloud,
-                account_url=emulator_url,
-                api_url=emulator_url,
-                print_url=emulator_url,
-                client_id=DEMO_CLIENT_ID,
-                ca_file="",
-            ),
-            reader=dataclasses.replace(base.reader, kind="simulated", simulated_socket=""),
-            ui=dataclasses.replace(
-                base.ui, fullscreen=False, resolution=base.ui.resolution.replace("auto", "800x480")
-            ),
-        )
-
-
-def enrol_demo_badges(config: Config, users: list[tuple[str, str]]) -> None:
-    """Link demo badges 1 to 5 to the seeded ``(user_id, email)`` pairs, as ``badges add`` would."""
-    from drivers.readers.simulated import DEMO_KEYS
-    from drivers.transforms import chains_from_config
-    from station.database import open_database
-    from station.directory import Directory
-
-    chain = chains_from_config(config.transforms, config.source)["simulated"]
-    db = open_database(config.database_path)
-    try:
-        directory = Directory(db)
-        for key, (user_id, email) in zip(DEMO_BADGE_KEYS, users, strict=False):
-            directory.enrol(
-                chain.apply(DEMO_KEYS[key].hex().upper()), user_id, email=email, how="cli", replace=True
-            )
-    finally:
-        db.close()
-
-
-def run_demo(base: Config, out: TextIO, *, auto_approve: bool = False, open_browser: bool = True) -> int:
-    """The emulator, the station window and a simulated reader (keys 1 to 5 known badges, 0 unknown)."""
-    from drivers.readers.simulated import SimulatedReader
-    from station.core.view import PairingView
-    from station.emulator import Emulator
-    from ui.app import DEMO_HINT
-
-    with (
-        Emulator(poll_interval_s=1, job_duration_s=2.0) as emulator,
-        demo_config(base, emulator.url) as config,
-    ):
-        print(f"ezeep emulator listening on {emulator.url}", file=out)
-        if auto_approve:
-            emulator.auto_approve_device = emulator.printers[0].id
-        enrol_demo_badges(config, [(user.id, user.email) for user in emulator.users])
-        reader = SimulatedReader(name="demo keys")
-        shown: set[str] = set()
-
-        def on_key(key: str) -> None:
-            if key in DEMO_BADGE_KEYS:
-                reader.key(key)
-            elif key == "0":
-                reader.key(UNKNOWN_BADGE_KEY)
-
-        def on_view(view: object) -> None:
-            if isinstance(view, PairingView) and view.code not in shown and not auto_approve:
-                shown.add(view.code)
-                print(
-                    f"approve the station: open {view.auth_url} and enter {view.code}", file=out, flush=True
-                )
-                if open_browser:
-                    webbrowser.open(view.qr_url)
-
-        hooks = Hooks(readers=[reader], on_key=on_key, hint=DEMO_HINT, on_view=on_view)
-        return run_station(config, hooks=hooks)
+def _ping(notify: SdNotify) -> None:
+    notify.send("WATCHDOG=1")

@@ -1,39 +1,63 @@
-"""``release-station demo --headless``: the whole cloud path against the embedded ezeep emulator.
+"""``release-station demo``: the station against the embedded ezeep emulator, on a laptop.
 
-Starts the emulator on loopback, pairs with auto-approval, then releases the waiting jobs of a
-seeded user and follows each until it is printed, printing every step. Exits 0 when every job
-printed. :func:`run_headless` is the flow itself, for the windowed demo to reuse. Plain
-``release-station demo`` (the README's quick start) runs it too until the touchscreen demo is
-wired in here.
+``demo`` (the README's quick start) starts the emulator on loopback, prints the approval
+address of the pairing code and opens it in a browser (``--auto-approve`` approves by itself),
+and opens the station window with a simulated reader: keys 1 to 5 tap the badges of the seeded
+users, 0 a badge nobody enrolled. The station runs exactly as ``release-station run`` does
+(:func:`station.cli.app.run_station`), from a scratch state directory, in pick mode.
+
+``demo --headless`` is the whole cloud path without a screen: pair with auto-approval, release
+the waiting jobs of a seeded user and follow each until it is printed, printing every step.
+Exits 0 when every job printed. :func:`run_headless` is that flow.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import dataclasses
+import os
 import sys
 import tempfile
 import threading
 import uuid
+import webbrowser
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
 from station.cli import EXIT_FAILURE, EXIT_OK, Context
+from station.config import Config
 
 DEMO_CLIENT_ID = "release-station-demo"
 DEMO_JOB_TIMEOUT_S = 60.0
+DEMO_BADGE_KEYS = ("1", "2", "3", "4", "5")
+UNKNOWN_BADGE_KEY = "9"  # a demo badge left unenrolled: "0" taps it
 
 
 def register(subparsers: Any) -> None:
-    demo = subparsers.add_parser("demo", help="run against the embedded ezeep emulator")
+    demo = subparsers.add_parser(
+        "demo",
+        help="run the station against the embedded ezeep emulator",
+        description="The station window against the embedded ezeep emulator, with a simulated "
+        "reader: keys 1 to 5 tap the seeded users' badges, 0 an unknown badge.",
+    )
     demo.add_argument("--headless", action="store_true", help="no screen: pair, release, print each step")
+    demo.add_argument(
+        "--auto-approve", action="store_true", help="approve the pairing by itself (no browser needed)"
+    )
+    demo.add_argument(
+        "--no-browser", action="store_true", help="only print the approval address, do not open a browser"
+    )
     demo.set_defaults(func=_demo)
 
 
 def _demo(args: argparse.Namespace, context: Context) -> int:
-    if not args.headless:
-        # The README's quick start runs `demo`: until the touchscreen demo is wired in, it is this one.
-        print("The touchscreen demo is not available yet; running the headless demo.", file=sys.stderr)
-    return run_headless(sys.stdout)
+    if args.headless:
+        return run_headless(sys.stdout)
+    return run_window(
+        context.config, sys.stdout, auto_approve=args.auto_approve, open_browser=not args.no_browser
+    )
 
 
 def demo_hardware_id() -> str:
@@ -44,6 +68,105 @@ def demo_hardware_id() -> str:
         return hardware_id()
     except HardwareIdError:
         return str(uuid.uuid5(uuid.NAMESPACE_URL, "release-station-demo"))
+
+
+# --- the windowed demo ---------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def demo_config(base: Config, emulator_url: str) -> Iterator[Config]:
+    """``base`` pointed at the emulator, a scratch state directory and a simulated reader, windowed.
+
+    A ``reader.simulated_socket`` in ``base`` is kept: badges can then be tapped through it too.
+    """
+    with tempfile.TemporaryDirectory(prefix="release-station-demo-") as scratch:
+        yield dataclasses.replace(
+            base,
+            station=dataclasses.replace(
+                base.station,
+                state_dir=scratch,
+                release_mode="pick",
+                hardware_id=base.station.hardware_id or demo_hardware_id(),
+            ),
+            cloud=dataclasses.replace(
+                base.cloud,
+                account_url=emulator_url,
+                api_url=emulator_url,
+                print_url=emulator_url,
+                client_id=DEMO_CLIENT_ID,
+                ca_file="",
+            ),
+            reader=dataclasses.replace(base.reader, kind="simulated"),
+            ui=dataclasses.replace(
+                base.ui, fullscreen=False, resolution=base.ui.resolution.replace("auto", "800x480")
+            ),
+        )
+
+
+def enrol_demo_badges(config: Config, users: list[tuple[str, str]]) -> None:
+    """Link demo badges 1 to 5 to the seeded ``(user_id, email)`` pairs, as ``badges add`` would."""
+    from drivers.readers.simulated import DEMO_KEYS
+    from drivers.transforms import chains_from_config
+    from station.database import open_database
+    from station.directory import Directory
+
+    chain = chains_from_config(config.transforms, config.source)["simulated"]
+    db = open_database(config.database_path)
+    try:
+        directory = Directory(db)
+        for key, (user_id, email) in zip(DEMO_BADGE_KEYS, users, strict=False):
+            directory.enrol(
+                chain.apply(DEMO_KEYS[key].hex().upper()), user_id, email=email, how="cli", replace=True
+            )
+    finally:
+        db.close()
+
+
+def run_window(base: Config, out: TextIO, *, auto_approve: bool = False, open_browser: bool = True) -> int:
+    """The emulator, the station window and a simulated reader (keys 1 to 5 known badges, 0 unknown)."""
+    from drivers.readers.simulated import SimulatedReader
+    from station.cli.app import Hooks, pairing_announcer, run_station
+    from station.core.view import PairingView
+    from station.emulator import Emulator
+    from ui.app import DEMO_HINT
+
+    with (
+        Emulator(poll_interval_s=1, job_duration_s=2.0) as emulator,
+        demo_config(base, emulator.url) as config,
+    ):
+        print(f"ezeep emulator listening on {emulator.url} (members' password: demo)", file=out)
+        if auto_approve:
+            emulator.auto_approve_device = emulator.printers[0].id
+        enrol_demo_badges(config, [(user.id, user.email) for user in emulator.users])
+        for key, user in zip(DEMO_BADGE_KEYS, emulator.users, strict=False):
+            waiting = len(emulator.waiting_jobs(user.email))
+            print(f"  key {key}: the badge of {user.email}, {waiting} waiting job(s)", file=out)
+        print("  key 0: a badge nobody enrolled", file=out)
+        print("Close the window or press Ctrl-C to stop.", file=out, flush=True)
+        reader = SimulatedReader(name="demo keys", socket_path=config.reader.simulated_socket)
+
+        def on_key(key: str) -> None:
+            if key in DEMO_BADGE_KEYS:
+                reader.key(key)
+            elif key == "0":
+                reader.key(UNKNOWN_BADGE_KEY)
+
+        def announce(view: PairingView) -> None:
+            print(f"Approve the station: open {view.auth_url} and enter {view.code}", file=out, flush=True)
+            if open_browser and (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+                # Off the core thread (a subscriber must not block): a browser takes its time.
+                threading.Thread(target=webbrowser.open, args=(view.qr_url,), daemon=True).start()
+
+        hooks = Hooks(
+            readers=[reader],
+            on_key=on_key,
+            hint=DEMO_HINT,
+            on_view=None if auto_approve else pairing_announcer(announce),
+        )
+        return run_station(config, hooks=hooks)
+
+
+# --- the headless demo ---------------------------------------------------------------------------
 
 
 def run_headless(out: TextIO, *, state_dir: Path | None = None, cancel: threading.Event | None = None) -> int:

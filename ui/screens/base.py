@@ -92,6 +92,17 @@ class Screen(abc.ABC, Generic[V]):
         return []
 
 
+class ListScreen(Screen[V]):
+    """A screen with one drag-scrolled list; its scroll position survives updates of the view."""
+
+    def __init__(self, view: V) -> None:
+        super().__init__(view)
+        self.list = ScrollList()
+
+    def scroll_lists(self) -> list[ScrollList]:
+        return [self.list]
+
+
 ScreenFactory = Callable[[Any], Screen[Any]]
 
 
@@ -168,3 +179,28 @@ def status_bar(p: Painter, rect: pygame.Rect, tr: Translator, info: StationInfo,
 def network_health(info: StationInfo) -> Health:
     """Without its own probe the network counts as working whenever ezeep answered."""
     return "ok" if info.cloud == "ok" else "unknown"
+
+
+@dataclass(frozen=True)
+class SignIn:
+    """What a person needs to approve a code on another device: two steps, the address, the code."""
+
+    first: str
+    address: str
+    second: str
+    code: str
+
+
+def sign_in_steps(p: Painter, rect: pygame.Rect, sign_in: SignIn, *, code_share: float) -> None:
+    """Step one, the address, step two and the code, top to bottom in ``rect``; the code gets
+    ``code_share`` of the height.
+
+    A long address is cut with an ellipsis rather than spill onto the next step: the QR code
+    beside it carries it whole.
+    """
+    unit = (1.0 - code_share) / 7
+    one, url, two, code = rows(rect, [2 * unit, 3 * unit, 2 * unit, code_share], p.metrics.px(4))
+    p.text(sign_in.first, one, theme.BODY, align="left")
+    p.text(sign_in.address, url, theme.BODY, align="left", break_words=True, max_lines=3, ellipsis=True)
+    p.text(sign_in.second, two, theme.BODY, align="left")
+    p.text(sign_in.code, code, theme.CODE)

@@ -11,7 +11,7 @@ from ui.i18n import Translator
 from ui.metrics import columns, rows
 from ui.painter import Painter
 from ui.qr import qr_surface
-from ui.screens.base import Now, Screen, clock_text, left, message, page
+from ui.screens.base import Now, Screen, SignIn, clock_text, left, message, page, sign_in_steps
 from ui.widgets import button
 
 
@@ -70,15 +70,12 @@ class EnrolScreen(Screen[EnrolView]):
                 text_area, qr_area = columns(area.body, [0.62, 0.38], m.gap * 2)
             else:
                 text_area, qr_area = rows(area.body, [0.6, 0.4], m.gap)
-            one, url, two, code = rows(text_area, [0.22, 0.22, 0.22, 0.34], m.px(4))
-            p.text(tr._("1. Scan the code with your phone, or open:"), one, theme.BODY, align="left")
-            p.text(view.auth_url, url, theme.BODY, align="left", break_words=True, max_lines=2)
-            p.text(
+            steps = SignIn(
+                tr._("1. Scan the code with your phone, or open:"),
+                view.auth_url,
                 tr._("2. Sign in with your ezeep account and confirm this code:"),
-                two,
-                theme.BODY,
-                align="left",
+                view.code,
             )
-            p.text(view.code, code, theme.CODE)
+            sign_in_steps(p, text_area, steps, code_share=0.34)
             p.blit(qr_surface(view.qr_url, min(qr_area.width, qr_area.height)), qr_area)
         button(p, area.footer, tr._("Cancel"), intents.Cancel)

@@ -13,7 +13,7 @@ from ui.i18n import Translator
 from ui.metrics import columns, rows
 from ui.painter import Painter
 from ui.qr import qr_surface
-from ui.screens.base import Now, Screen, clock_text, left, message, page
+from ui.screens.base import Now, Screen, SignIn, clock_text, left, message, page, sign_in_steps
 from ui.widgets import button
 
 
@@ -66,17 +66,13 @@ class PairingScreen(Screen[PairingView]):
             text_area, qr_area = columns(area.body, [0.62, 0.38], m.gap * 2)
         else:
             text_area, qr_area = rows(area.body, [0.62, 0.38], m.gap)
-        steps, code_rect = rows(text_area, [0.58, 0.42], m.gap)
-        step_lines = [
+        steps = SignIn(
             tr._("1. On a phone or computer, open:"),
             view.auth_url,
             tr._("2. Sign in as an ezeep administrator and enter this code:"),
-        ]
-        parts = rows(steps, [0.3, 0.3, 0.4], m.px(4))
-        p.text(step_lines[0], parts[0], theme.BODY, align="left")
-        p.text(step_lines[1], parts[1], theme.BODY, align="left", break_words=True, max_lines=2)
-        p.text(step_lines[2], parts[2], theme.BODY, align="left")
-        p.text(view.code, code_rect, theme.CODE)
+            view.code,
+        )
+        sign_in_steps(p, text_area, steps, code_share=0.4)  # the code large: read from a metre away
         image = qr_surface(view.qr_url, min(qr_area.width, qr_area.height))
         p.blit(image, qr_area)
         if not m.wide:

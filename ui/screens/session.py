@@ -22,7 +22,7 @@ from ui import theme
 from ui.i18n import Translator
 from ui.metrics import MIN_TOUCH, columns, rows
 from ui.painter import Action, Icon, Painter, sends
-from ui.screens.base import Now, Screen, clock_text, left, page
+from ui.screens.base import ListScreen, Now, Screen, clock_text, left, page
 from ui.widgets import Entry, Kind, ScrollList, button, button_row, keypad
 
 BIG_OK = theme.Style(theme.Role.DISPLAY, theme.GOOD, theme.BACKGROUND, bold=True)
@@ -116,17 +116,10 @@ def job_facts(job: JobItem, now: datetime, tr: Translator) -> str:
     return " · ".join(part for part in (pages, job_age(job.created, now, tr)) if part)
 
 
-class SessionScreen(Screen[SessionView]):
+class SessionScreen(ListScreen[SessionView]):
     """Pick mode: a drag-scrolled list to select from, release and delete buttons, a countdown."""
 
     countdown: ClassVar[str | None] = "expires_at"
-
-    def __init__(self, view: SessionView) -> None:
-        super().__init__(view)
-        self.list = ScrollList()
-
-    def scroll_lists(self) -> list[ScrollList]:
-        return [self.list]
 
     def paint(self, p: Painter, tr: Translator, now: Now) -> None:
         view, m = self.view, p.metrics
@@ -272,14 +265,7 @@ def progress_list(
     lst.draw_scrollbar(p)
 
 
-class ReleasingScreen(Screen[ReleasingView]):
-    def __init__(self, view: ReleasingView) -> None:
-        super().__init__(view)
-        self.list = ScrollList()
-
-    def scroll_lists(self) -> list[ScrollList]:
-        return [self.list]
-
+class ReleasingScreen(ListScreen[ReleasingView]):
     def paint(self, p: Painter, tr: Translator, now: Now) -> None:
         done = sum(1 for job in self.view.jobs if job.phase in ("printed", "failed", "timed_out", "held"))
         counter = tr._("{done} of {total}").format(done=done, total=len(self.view.jobs))
@@ -287,15 +273,8 @@ class ReleasingScreen(Screen[ReleasingView]):
         progress_list(p, self.list, area.body, self.view.jobs, tr)
 
 
-class DoneScreen(Screen[DoneView]):
+class DoneScreen(ListScreen[DoneView]):
     countdown: ClassVar[str | None] = "expires_at"
-
-    def __init__(self, view: DoneView) -> None:
-        super().__init__(view)
-        self.list = ScrollList()
-
-    def scroll_lists(self) -> list[ScrollList]:
-        return [self.list]
 
     def paint(self, p: Painter, tr: Translator, now: Now) -> None:
         view = self.view

@@ -1,0 +1,78 @@
+"""What the composition root counts for node_exporter, from the views the core publishes."""
+
+from __future__ import annotations
+
+import time
+
+from station.cli.metrics_feed import MetricsFeed
+from station.core import view as v
+from station.events import BadgeRead, ReaderEvent, ReaderHealth
+from station.metrics import Metrics
+
+INFO = v.StationInfo(paired=True, cloud="ok", reader="ok", printer="ok")
+
+
+def values(metrics: Metrics) -> dict[str, float]:
+    return {
+        sample.name.removeprefix("release_station_")
+        + "".join(f"[{key}={value}]" for key, value in sample.labels): sample.value
+        for sample in metrics.samples()
+    }
+
+
+def progress(*phases: v.JobPhase) -> tuple[v.JobProgressItem, ...]:
+    return tuple(v.JobProgressItem(f"job-{n}", "Report.pdf", phase) for n, phase in enumerate(phases))
+
+
+def test_taps_releases_failures_and_the_token_state_counted_on_changes_of_screen() -> None:
+    metrics = Metrics()
+    feed = MetricsFeed(metrics, "1.2.3")
+    session = v.SessionView(INFO, "ada", (), frozenset(), expires_at=0)
+    partly = v.DoneView(INFO, "partly", progress("printed", "printed", "failed"), expires_at=0)
+    for view in (
+        v.ReadyView(INFO, just_paired=True),
+        v.IdentifyingView(INFO),
+        session,
+        v.ReleasingView(INFO, "ada", progress("sending")),
+        partly,
+        partly,  # published again (a countdown, a phase): not counted twice
+        v.ReadyView(INFO),
+        v.IdentifyingView(INFO),
+        v.EnrolView(INFO, "starting", expires_at=0),
+        v.ReadyView(INFO),
+        v.IdentifyingView(INFO),
+        v.UnknownBadgeView(INFO, "random_uid", expires_at=0),
+        v.OfflineView(INFO, "network", "", since=0),
+        v.ReaderMissingView(INFO, "ACR122U", "unplugged"),
+        v.NeedsRepairView(INFO),
+    ):
+        feed.on_view(view)
+    assert values(metrics) == {
+        "info[version=1.2.3]": 1,
+        "taps_total[result=known]": 1,
+        "taps_total[result=unknown]": 1,
+        "taps_total[result=rejected]": 1,
+        "releases_total[outcome=printed]": 2,
+        "releases_total[outcome=failed]": 1,
+        "failures_total[kind=release]": 1,
+        "failures_total[kind=cloud]": 1,
+        "failures_total[kind=reader]": 1,
+        "token_state[state=paired]": 0,
+        "token_state[state=unpaired]": 0,
+        "token_state[state=needs_repair]": 1,
+    }
+
+
+def test_reader_health_passes_through_and_is_recorded() -> None:
+    metrics = Metrics()
+    passed: list[ReaderEvent] = []
+    sink = MetricsFeed(metrics, "1").reader_sink(passed.append)
+    events: list[ReaderEvent] = [
+        ReaderHealth("pcsc", "ACR122U", True, "", time.monotonic()),
+        BadgeRead(b"\x04\x01\x02\x03", "pcsc", "ACR122U", time.monotonic()),
+        ReaderHealth("pcsc", "ACR122U", False, "unplugged", time.monotonic()),
+    ]
+    for event in events:
+        sink(event)
+    assert passed == events
+    assert values(metrics)["reader_up[reader=ACR122U]"] == 0
