@@ -1,11 +1,14 @@
-"""Time from a tap to every job printed-or-submitted, for 1, 10 and 50 waiting jobs.
+"""Time from a badge tap to every job printed-or-submitted, for 1, 10 and 50 waiting jobs.
 
-The station runs against the ezeep emulator on loopback with 50 ms added to every answer. A
-"tap" is ``ReleaseEngine.release(user, None)``: check the printer and list the jobs (one round
-trip, in parallel), record the intents, release every job, follow them. The clock stops when
-the last job has been accepted by ezeep (or has already finished). The parallel engine uses
-``parallelism=10`` (the config default is 4; 10 is allowed, up to 16); the sequential baseline
-is the same engine with ``parallelism=1``, run in the same process against the same emulator.
+The whole station runs as ``release-station run`` builds it (:func:`station.cli.app.build_station`:
+core, directory, cloud client, release engine), headless, in release mode ``all``. The ezeep
+emulator runs in a process of its own, as ezeep is another machine, with 50 ms added to every
+answer. A tap is a :class:`~station.events.BadgeRead` handed to the core; the clock stops when
+the published releasing view shows every job accepted by ezeep (sending, printing or printed).
+On the way: the directory lookup, the printer check and the job list (one round trip, in
+parallel), the intents written, every release request. The parallel station has
+``cloud.release_parallelism = 10`` (the default is 4; up to 16 is allowed); the sequential
+baseline is the same station with 1, run in the same process against the same emulator.
 
 Run: ``.venv/bin/python -m bench.release``. Ends with one line::
 
@@ -17,87 +20,199 @@ Run: ``.venv/bin/python -m bench.release``. Ends with one line::
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import json
 import statistics
+import subprocess
+import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
-import sqlite_utils
+import httpx
 
-from station.cloud.http import CloudHttp
-from station.cloud.stack import CloudStack
+from station.cli.app import build_station
+from station.config import Config
+from station.core import intents
+from station.core import view as v
+from station.core.runtime import Station
 from station.database import open_database
-from station.emulator import Emulator
-from station.release import JobProgress, ReleaseEngine, ReleaseState
+from station.directory import Directory
+from station.events import BadgeRead
 
 LATENCY_S = 0.05
 PARALLELISM = 10
 SIZES = (1, 10, 50)
 REPEATS = 3
-HARDWARE_ID = "6f1c2b9e-5d1a-4c55-9b0e-3f7d2a1c8e40"
-CLIENT_ID = "release-bench"
-_ACCEPTED = {ReleaseState.SUBMITTED, ReleaseState.PRINTING, ReleaseState.PRINTED}
+WAIT_S = 120.0
+BADGE = bytes.fromhex("04B3E1C0FFEE01")
+_ACCEPTED = {"sending", "printing", "printed"}
 
 
-def _paired_stack(emulator: Emulator, db: sqlite_utils.Database) -> CloudStack:
-    emulator.auto_approve_device = emulator.printers[0].id
-    url = emulator.url
-    http = CloudHttp(account_url=url, api_url=url, print_url=url, client_id=CLIENT_ID)
-    cloud = CloudStack.create(http, db, hardware_id=HARDWARE_ID, poll_interval_s=0.01)
-    cloud.keeper.install(cloud.pairer.wait(cloud.pairer.start(), threading.Event()), hardware_id=HARDWARE_ID)
-    return cloud
+def serve_emulator() -> None:
+    """The child: the emulator on a free port, auto-approving devices, until stdin closes."""
+    from station.emulator import Emulator
+
+    with Emulator(port=0, job_duration_s=0.2, poll_interval_s=0) as emulator:
+        emulator.auto_approve_device = emulator.printers[0].id
+        user = emulator.users[4]  # seeded with no jobs of its own
+        print(json.dumps({"url": emulator.url, "user_id": user.id, "email": user.email}), flush=True)
+        sys.stdin.read()
 
 
-def _tap(engine: ReleaseEngine, emulator: Emulator, user_id: str, email: str, jobs: int) -> float:
+@dataclasses.dataclass
+class RemoteEmulator:
+    """The emulator child, driven through its admin API."""
+
+    url: str
+    user_id: str
+    email: str
+    admin: httpx.Client
+
+    def post(self, path: str, body: dict[str, Any]) -> Any:
+        answer = self.admin.post(path, json=body)
+        answer.raise_for_status()
+        return answer.json()
+
+    def release_counts(self) -> dict[str, int]:
+        answer = self.admin.get("/_emulator/release-counts")
+        answer.raise_for_status()
+        counts: dict[str, int] = answer.json()
+        return counts
+
+
+@contextlib.contextmanager
+def emulator_process() -> Iterator[RemoteEmulator]:
+    child = subprocess.Popen(
+        [sys.executable, "-m", "bench.release", "--serve-emulator"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert child.stdout is not None and child.stdin is not None
+        hello = json.loads(child.stdout.readline())
+        with httpx.Client(base_url=hello["url"], timeout=30) as admin:
+            yield RemoteEmulator(hello["url"], hello["user_id"], hello["email"], admin)
+        child.stdin.close()
+        child.wait(timeout=30)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait(timeout=30)
+
+
+class Watch:
+    """Follows the published views: when every job was accepted, and when the release ended."""
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self.expected = 0
+        self.accepted_at: float | None = None
+        self.view: v.View | None = None
+
+    def __call__(self, view: v.View) -> None:
+        with self._changed:
+            self.view = view
+            if isinstance(view, v.ReleasingView) and self.accepted_at is None:
+                phases = [job.phase for job in view.jobs]
+                if len(phases) == self.expected and set(phases) <= _ACCEPTED:
+                    self.accepted_at = time.perf_counter()
+            self._changed.notify_all()
+
+    def arm(self, expected: int) -> None:
+        with self._changed:
+            self.expected, self.accepted_at = expected, None
+
+    def until(self, kind: type, what: str) -> Any:
+        with self._changed:
+            if not self._changed.wait_for(lambda: isinstance(self.view, kind), WAIT_S):
+                raise SystemExit(f"the station never showed {what} (last view: {self.view})")
+            return self.view
+
+
+def start_station(
+    emulator: RemoteEmulator, scratch: Path, parallelism: int, stack: Any
+) -> tuple[Station, Watch]:
+    base = Config()
+    config = dataclasses.replace(
+        base,
+        station=dataclasses.replace(
+            base.station,
+            state_dir=str(scratch),
+            hardware_id=f"6f1c2b9e-5d1a-4c55-9b0e-3f7d2a1c8e{parallelism:02d}",
+        ),
+        cloud=dataclasses.replace(
+            base.cloud,
+            account_url=emulator.url,
+            api_url=emulator.url,
+            print_url=emulator.url,
+            client_id="release-bench",
+            release_parallelism=parallelism,
+        ),
+    )
+    db = open_database(config.database_path)
+    Directory(db).enrol(BADGE.hex().upper(), emulator.user_id, email=emulator.email, how="cli", replace=True)
+    db.close()
+    station = build_station(config, stack, restart=lambda: None).station
+    watch = Watch()
+    station.subscribe(watch)
+    station.start()
+    stack.callback(station.stop)
+    watch.until(v.ReadyView, "the ready screen")  # paired (auto-approved), printer known
+    return station, watch
+
+
+def tap(station: Station, watch: Watch, emulator: RemoteEmulator, jobs: int) -> float:
     """Seconds from the tap until every job was accepted; checks each was released exactly once."""
-    ids = {emulator.add_job(email, name=f"Bench {n}.pdf") for n in range(jobs)}
-    accepted: set[str] = set()
-    done_at: list[float] = []
-
-    def on_progress(progress: JobProgress) -> None:
-        if progress.state in _ACCEPTED and progress.job_id in ids:
-            accepted.add(progress.job_id)
-            if len(accepted) == len(ids) and not done_at:
-                done_at.append(time.perf_counter())
-
+    ids = {
+        emulator.post("/_emulator/jobs", {"email": emulator.email, "name": f"Bench {n}.pdf"})["id"]
+        for n in range(jobs)
+    }
+    watch.arm(jobs)
     started = time.perf_counter()
-    summary = engine.release(user_id, None, None, on_progress)
-    if not done_at or len(summary.printed) != jobs:
-        raise SystemExit(f"the release of {jobs} job(s) did not complete: {summary}")
+    station.submit(BadgeRead(BADGE, "simulated", "bench", time.monotonic()))
+    done = watch.until(v.DoneView, "the summary")
+    if done.outcome != "released" or watch.accepted_at is None:
+        raise SystemExit(f"the release of {jobs} job(s) did not complete: {done}")
     counts = emulator.release_counts()
     if any(counts.get(job_id) != 1 for job_id in ids):
-        raise SystemExit("a job was released more than once")
-    return done_at[0] - started
+        raise SystemExit("a job was released more than once, or not at all")
+    station.submit(intents.Done())
+    watch.until(v.ReadyView, "the ready screen again")
+    return watch.accepted_at - started
 
 
 def main() -> None:
+    if "--serve-emulator" in sys.argv:
+        serve_emulator()
+        return
     with (
+        emulator_process() as emulator,
         tempfile.TemporaryDirectory(prefix="bench-release-") as scratch,
-        Emulator(port=0, job_duration_s=0.2, poll_interval_s=0) as emulator,
+        contextlib.ExitStack() as stack,
     ):
-        db = open_database(Path(scratch) / "station.db")
-        with _paired_stack(emulator, db) as cloud:
-            user = emulator.users[4]
-            cloud.client.station_printer()  # a fresh token and warm connections, as at an idle station
-            emulator.set_faults(latency_s=LATENCY_S)
-            engines = {
-                name: ReleaseEngine(cloud.client, db, parallelism=parallelism, poll_interval_s=0.1)
-                for name, parallelism in (("parallel", PARALLELISM), ("sequential", 1))
-            }
-            results: dict[tuple[str, int], float] = {}
-            print(f"added latency {LATENCY_S * 1000:.0f} ms; parallel = {PARALLELISM} requests at once")
-            print(f"{'jobs':>5} {'parallel s':>11} {'sequential s':>13} {'speedup':>8} {'RTTs':>6}")
-            for size in SIZES:
-                for name, engine in engines.items():
-                    runs = [_tap(engine, emulator, user.id, user.email, size) for _ in range(REPEATS)]
-                    results[(name, size)] = statistics.median(runs)
-                parallel, sequential = results[("parallel", size)], results[("sequential", size)]
-                print(
-                    f"{size:>5} {parallel:>11.3f} {sequential:>13.3f} {sequential / parallel:>7.1f}x"
-                    f" {parallel / LATENCY_S:>6.1f}"
-                )
-        db.close()
+        stations = {
+            name: start_station(emulator, Path(scratch) / name, parallelism, stack)
+            for name, parallelism in (("parallel", PARALLELISM), ("sequential", 1))
+        }
+        emulator.post("/_emulator/faults", {"latency_s": LATENCY_S})
+        results: dict[tuple[str, int], float] = {}
+        print(f"added latency {LATENCY_S * 1000:.0f} ms; parallel = {PARALLELISM} requests at once")
+        print(f"{'jobs':>5} {'parallel s':>11} {'sequential s':>13} {'speedup':>8} {'RTTs':>6}")
+        for size in SIZES:
+            for name, (station, watch) in stations.items():
+                runs = [tap(station, watch, emulator, size) for _ in range(REPEATS)]
+                results[(name, size)] = statistics.median(runs)
+            parallel, sequential = results[("parallel", size)], results[("sequential", size)]
+            print(
+                f"{size:>5} {parallel:>11.3f} {sequential:>13.3f} {sequential / parallel:>7.1f}x"
+                f" {parallel / LATENCY_S:>6.1f}"
+            )
     jobs10 = results[("parallel", 10)]
     print(
         f"RESULT jobs1_s={results[('parallel', 1)]:.3f} jobs10_s={jobs10:.3f}"

@@ -76,10 +76,16 @@ def identified(run: Run, badge: str = "B1", user: User = ANNA) -> None:
     run(m.BadgeKnown(run.ticket, user))
 
 
-def no_personal_data(view: v.View) -> None:
-    text = repr(dataclasses.asdict(view))
+def no_personal_data(value: v.View | Core) -> None:
+    """Nothing of Anna's session in ``value``, hidden (``repr=False``) fields included."""
+    text = repr(dataclasses.asdict(value))
     for secret in ("Anna", "B1", "Report.pdf", "u1"):
-        assert secret not in text, f"{secret} left on {type(view).__name__}"
+        assert secret not in text, f"{secret} left in {type(value).__name__}"
+
+
+def progress(run: Run, *items: tuple[str, str, v.JobPhase]) -> None:
+    for job_id, name, phase in items:
+        run(m.ReleaseProgress(run.ticket, v.JobProgressItem(job_id, name, phase)))
 
 
 # --- start-up and pairing ----------------------------------------------------------------------
@@ -107,6 +113,7 @@ def test_unpaired_station_fetches_a_code_shows_it_and_becomes_ready() -> None:
     assert run.patterns() == [Pattern.NEEDS_PAIRING] and isinstance(run.view, v.PairingView)
     run(m.Paired(ticket, DeviceBinding("dev", "org", 7)))
     assert isinstance(run.view, v.ReadyView) and run.view.just_paired
+    assert run.of(m.Audit) == [m.Audit("pairing", outcome="paired (tp_id 7)")]
     assert run.of(m.SetTimer)[-1].key == "probe"
 
 
@@ -127,6 +134,7 @@ def test_rejected_token_needs_repair_then_pairs_again() -> None:
     run(m.ProbeDone(run.core.probe_ticket + 0, failure=m.Failure("rejected", "invalid_grant")))
     assert isinstance(run.view, v.NeedsRepairView)
     assert run.of(m.PairStart) and Pattern.NEEDS_PAIRING in run.patterns()
+    assert run.of(m.Audit) == [m.Audit("pairing", outcome="token rejected")]
     run(m.PairCode(run.ticket, PairingCode("EFGH", "https://x/pair", 600.0)))
     assert isinstance(run.view, v.PairingView) and run.view.repair
 
@@ -145,12 +153,12 @@ def test_tap_is_acknowledged_before_any_network_work() -> None:
 def test_release_all_flow_then_summary_then_ready_with_nothing_left() -> None:
     run = booted()
     identified(run)
-    assert run.of(m.LoadJobs) == [m.LoadJobs(run.ticket, "u1")]
-    run(m.JobsLoaded(run.ticket, JOBS))
-    assert isinstance(run.view, v.ReleasingView)
-    (release,) = run.of(m.Release)
-    assert release.jobs == JOBS and not release.retry
-    run(m.ReleaseProgress(run.ticket, v.JobProgressItem("j1", "Report.pdf", "printing")))
+    # The engine lists the jobs itself (with the printer check, one round trip).
+    assert run.of(m.Release) == [m.Release(run.ticket, "B1", "u1", None)]
+    assert isinstance(run.view, v.IdentifyingView) and not run.of(m.LoadJobs)
+    progress(run, ("j1", "Report.pdf", "waiting"))
+    assert isinstance(run.view, v.ReleasingView) and run.view.user_name == "Anna Example"
+    progress(run, ("j2", "Slides.pdf", "waiting"), ("j1", "Report.pdf", "printing"))
     assert [j.phase for j in run.view.jobs] == ["printing", "waiting"]
     final = (
         v.JobProgressItem("j1", "Report.pdf", "printed"),
@@ -163,13 +171,13 @@ def test_release_all_flow_then_summary_then_ready_with_nothing_left() -> None:
     run(m.TimerFired("mode", run.ticket), at=5.0 + TUNING.done_linger_s)
     assert isinstance(run.view, v.ReadyView)
     no_personal_data(run.view)
-    assert "Anna" not in repr(run.core) and "B1" not in repr(run.core)
+    no_personal_data(run.core)
 
 
 def test_nothing_to_print() -> None:
     run = booted()
     identified(run)
-    run(m.JobsLoaded(run.ticket, ()))
+    run(m.ReleaseFinished(run.ticket, ()))
     assert isinstance(run.view, v.DoneView) and run.view.outcome == "nothing_to_print"
     assert run.patterns() == [Pattern.NOTHING_TO_PRINT]
 
@@ -177,9 +185,9 @@ def test_nothing_to_print() -> None:
 def test_printer_offline_holds_jobs_and_shows_printer_unavailable_until_it_is_back() -> None:
     run = booted()
     identified(run)
-    run(m.JobsLoaded(run.ticket, JOBS))
     held = tuple(v.JobProgressItem(j.id, j.name, "held", "printer offline") for j in JOBS)
-    run(m.ReleaseFinished(run.ticket, held))
+    progress(run, *((item.id, item.name, item.phase) for item in held))
+    run(m.ReleaseFinished(run.ticket, held, printer_offline=True))
     assert isinstance(run.view, v.DoneView) and run.view.outcome == "printer_offline"
     run(i.Done())
     assert isinstance(run.view, v.PrinterUnavailableView)
@@ -190,7 +198,6 @@ def test_printer_offline_holds_jobs_and_shows_printer_unavailable_until_it_is_ba
 def test_failed_jobs_can_be_retried() -> None:
     run = booted()
     identified(run)
-    run(m.JobsLoaded(run.ticket, JOBS))
     final = (
         v.JobProgressItem("j1", "Report.pdf", "printed"),
         v.JobProgressItem("j2", "Slides.pdf", "failed"),
@@ -200,6 +207,10 @@ def test_failed_jobs_can_be_retried() -> None:
     run(i.RetryFailed())
     (release,) = run.of(m.Release)
     assert release.retry and release.jobs == JOBS[1:]
+    view = run.view
+    assert isinstance(view, v.ReleasingView) and [(j.id, j.phase) for j in view.jobs] == [("j2", "waiting")]
+    run(m.ReleaseFinished(run.ticket, (v.JobProgressItem("j2", "Slides.pdf", "printed"),)))
+    assert isinstance(run.view, v.DoneView) and run.view.outcome == "released" and not run.view.can_retry
 
 
 # --- pick mode ---------------------------------------------------------------------------------
@@ -302,6 +313,96 @@ def test_offline_station_still_tries_a_tap() -> None:
     assert isinstance(run.view, v.IdentifyingView) and run.of(m.Lookup)
 
 
+def answer_timer(run: Run) -> m.SetTimer:
+    timers: list[m.SetTimer] = [t for t in run.of(m.SetTimer) if t.key == "answer"]
+    (timer,) = timers
+    assert timer.at == run.now + TUNING.answer_s
+    return timer
+
+
+def test_a_tap_not_answered_in_time_says_offline_and_drops_the_late_answer() -> None:
+    run = booted()
+    identified(run)
+    ticket = run.ticket
+    run(m.TimerFired("answer", answer_timer(run).ticket), at=TUNING.answer_s)
+    view = run.view
+    assert isinstance(view, v.OfflineView) and view.detail == "ezeep did not answer in time"
+    assert m.CancelWork(ticket) in run.effects and Pattern.ERROR in run.patterns()
+    assert any(t.key == "probe" for t in run.of(m.SetTimer))
+    progress(run, ("j1", "Report.pdf", "waiting"))  # too late: dropped
+    assert isinstance(run.view, v.OfflineView)
+    no_personal_data(run.core)
+
+
+def test_the_answer_deadline_covers_the_first_answer_only() -> None:
+    run = booted(mode="pick")
+    identified(run)
+    timer = answer_timer(run)
+    run(m.JobsLoaded(run.ticket, JOBS))
+    run(m.TimerFired("answer", timer.ticket), at=timer.at)
+    assert isinstance(run.view, v.SessionView) and not run.effects
+    run = booted(mode="pick")
+    identified(run)
+    run(m.TimerFired("answer", answer_timer(run).ticket))
+    assert isinstance(run.view, v.OfflineView)
+
+
+def test_an_enrolment_code_not_answered_in_time_says_offline() -> None:
+    run = booted()
+    run(tap("NEW"))
+    run(m.BadgeUnknown(run.ticket, allowed=True))
+    ticket = run.ticket
+    run(m.TimerFired("answer", answer_timer(run).ticket))
+    assert isinstance(run.view, v.OfflineView) and m.CancelWork(ticket) in run.effects
+
+
+def test_while_offline_a_tap_tells_the_worker_not_to_wait_for_a_token() -> None:
+    run = booted()
+    run(m.ProbeDone(run.core.probe_ticket, failure=m.Failure("offline", "no route")))
+    identified(run)
+    (release,) = run.of(m.Release)
+    assert release.cloud_down
+    run(m.WorkFailed(run.ticket, m.Failure("offline", "token run out")))
+    probe = [t for t in run.of(m.SetTimer) if t.key == "probe"][-1]
+    run(m.TimerFired("probe", probe.ticket), at=probe.at)
+    run(m.ProbeDone(probe.ticket, printer=PRINTER))
+    identified(run)
+    assert run.of(m.Release)[0].cloud_down is False
+
+
+def test_the_journal_is_reconciled_once_the_token_works() -> None:
+    core, _ = start(Core(tuning=TUNING))
+    run = Run(core)
+    run(m.Loaded(0, True, DeviceBinding("dev", "org", 7), Prefs(), frozenset()))
+    run(m.ProbeDone(run.core.probe_ticket, failure=m.Failure("offline", "no route")))
+    assert not run.of(m.Reconcile)  # the token has not been shown to work yet
+    run(m.ProbeDone(run.core.probe_ticket, printer=PRINTER))
+    assert run.of(m.Reconcile) == [m.Reconcile()]
+    run(m.ProbeDone(run.core.probe_ticket, printer=PRINTER))
+    assert not run.of(m.Reconcile)  # one at a time
+    run(m.Reconciled(3, pending=False))
+    run(m.ProbeDone(run.core.probe_ticket, printer=PRINTER))
+    assert not run.of(m.Reconcile) and run.core.journal == "done"
+
+
+def test_open_rows_are_reconciled_after_the_next_good_probe() -> None:
+    run = booted()
+    assert run.of(m.Reconcile)
+    run(m.JournalOpen())  # a release left rows open while the reconcile ran
+    run(m.Reconciled(0, pending=False))
+    run(m.ProbeDone(run.core.probe_ticket, printer=PRINTER))
+    assert run.of(m.Reconcile)
+    run(m.Reconciled(1, pending=True))  # e.g. a print still running
+    run(m.ProbeDone(run.core.probe_ticket, failure=m.Failure("offline")))
+    assert not run.of(m.Reconcile)
+    run(m.ProbeDone(run.core.probe_ticket, printer=PRINTER))
+    assert run.of(m.Reconcile)
+    run(m.Reconciled(1, pending=False))
+    run(m.JournalOpen())
+    run(m.ProbeDone(run.core.probe_ticket, printer=PRINTER))
+    assert run.of(m.Reconcile)
+
+
 @given(st.integers(min_value=1, max_value=60), st.floats(min_value=0, max_value=0.999))
 def test_backoff_never_exceeds_the_cap(failures: int, rand: float) -> None:
     pause = backoff_s(TUNING, failures, rand)
@@ -357,8 +458,9 @@ def test_self_enrolment_then_release() -> None:
     run(m.EnrolSignedIn(run.ticket, "Bea"))
     assert run.view.stage == "saving" and run.view.user_name == "Bea"  # type: ignore[union-attr]
     run(m.Enrolled(run.ticket, User("u9", "Bea")))
-    assert isinstance(run.view, v.IdentifyingView) and run.of(m.LoadJobs) == [m.LoadJobs(run.ticket, "u9")]
-    assert run.core.last_unknown == "NEW"
+    assert isinstance(run.view, v.IdentifyingView)
+    assert run.of(m.Release) == [m.Release(run.ticket, "NEW", "u9", None)]
+    assert run.core.last_unknown == ""  # no longer unknown
 
 
 def test_enrolment_cancel_and_timeout_stop_the_work() -> None:
@@ -368,11 +470,14 @@ def test_enrolment_cancel_and_timeout_stop_the_work() -> None:
     ticket = run.ticket
     run(i.Cancel())
     assert isinstance(run.view, v.ReadyView) and m.CancelWork(ticket) in run.effects
+    assert run.of(m.Audit) == [m.Audit("enrol", badge_id="NEW", outcome="cancelled")]
     run(tap("NEW"))
     run(m.BadgeUnknown(run.ticket, allowed=True))
     ticket = run.ticket
+    run(m.EnrolCode(run.ticket, PairingCode("USER1", "https://x/u", 600.0)))
     run(m.TimerFired("mode", ticket))
     assert isinstance(run.view, v.ReadyView) and m.CancelWork(ticket) in run.effects
+    assert run.of(m.Audit) == [m.Audit("enrol", badge_id="NEW", outcome="timed_out")]
 
 
 def test_rate_limited_unknown_badge() -> None:
@@ -401,7 +506,7 @@ def test_release_pin_wrong_locked_then_right() -> None:
     assert run.view.error == "locked" and run.view.locked_until == 40.0  # type: ignore[union-attr]
     run(i.EnterPin("1234"))
     run(m.PinChecked(run.ticket, ok=True))
-    assert isinstance(run.view, v.IdentifyingView) and run.of(m.LoadJobs)
+    assert isinstance(run.view, v.IdentifyingView) and run.of(m.Release)
 
 
 # --- technician menu ----------------------------------------------------------------------------

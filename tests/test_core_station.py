@@ -19,9 +19,11 @@ from typing import Any, TypeVar
 
 import pytest
 
-from station.audit import AuditLog
+from station.audit import AuditEntry, AuditLog
+from station.cloud.api import EzeepClient
 from station.cloud.http import CloudHttp
-from station.cloud.stack import CloudStack
+from station.cloud.pairing import Pairer
+from station.cloud.tokens import TokenKeeper, TokenStore
 from station.config import Config, StationSection
 from station.core import intents as i
 from station.core import view as v
@@ -36,7 +38,8 @@ from station.pin import PinGuard
 from station.ratelimit import RateLimiter
 from station.release import ReleaseEngine
 from station.settings import StationSettings
-from tests.test_emulator_approval import browser, sign_in  # noqa: F401  (a fixture, used by name)
+from tests.approval_page import sign_in
+from tests.test_release import CuttingProxy
 
 HARDWARE_ID = "1b4e28ba-2fa1-11d2-883f-0016d3cca427"
 WAIT_S = 30.0
@@ -95,14 +98,103 @@ class Views:
 
 
 @dataclasses.dataclass
-class Rig:
-    emulator: Emulator
+class Parts:
+    """A station core on the real collaborators, as the composition root builds it."""
+
     station: Station
-    views: Views
-    patterns: Patterns
+    keeper: TokenKeeper
+    http: CloudHttp
+    engine: ReleaseEngine
     directory: Directory
     audit: AuditLog
+    patterns: Patterns
     wall: list[float]
+    token_offset: list[float]
+
+    def close(self) -> None:
+        self.station.stop()
+        self.keeper.close()
+        self.http.close()
+
+
+def build_station(
+    path: Path,
+    url: str,
+    *,
+    mode: str = "all",
+    clock: Callable[[], float] = time.monotonic,
+    tuning: dict[str, Any] | None = None,
+    keeper: dict[str, Any] | None = None,
+    audit: AuditLog | None = None,
+) -> Parts:
+    """A station on the database at ``path`` talking to the emulator at ``url`` (not started).
+
+    Tests move the token keeper's clock with ``token_offset`` (to let the token run out) and
+    the PIN guards' wall clock with ``wall``. A tap waits 30 s for ezeep's first answer unless
+    ``tuning`` says otherwise: on a loaded test machine 1.5 s is not always enough.
+    """
+    http = CloudHttp(account_url=url, api_url=url, print_url=url, client_id="core-tests", timeout_s=2.0)
+    token_offset = [0.0]
+
+    def token_clock() -> float:
+        return time.monotonic() + token_offset[0]
+
+    # Every owner opens its own connection, as the composition root does.
+    store = TokenStore(open_database(path), clock=token_clock)
+    keeper_ = TokenKeeper(store, http, clock=token_clock, **(keeper or {}))
+    client = EzeepClient(http, keeper_)
+    engine = ReleaseEngine(client, open_database(path), parallelism=4, job_timeout_s=20, poll_interval_s=0.05)
+    section = StationSection(name="Test", release_mode=mode, session_timeout_s=60)  # type: ignore[arg-type]
+    wall = [1_000_000.0]
+    directory = Directory(open_database(path))
+    audit = audit or AuditLog(open_database(path))
+    patterns = Patterns()
+    station = Station(
+        cloud=client,
+        tokens=keeper_,
+        pairer=Pairer(http, "core-tests", HARDWARE_ID, interval_s=0.01),
+        releaser=engine,
+        directory=directory,
+        audit=audit,
+        settings=StationSettings(open_database(path), Config(station=section)),
+        pins={
+            purpose: PinGuard(open_database(path), purpose, clock=lambda: wall[0])
+            for purpose in ("technician", "release")
+        },
+        limiter=RateLimiter(burst=3, period_s=60),
+        feedback=patterns,
+        identify=lambda read: read.canonical_id,
+        tuning=Tuning(
+            station_name="Test",
+            hardware_id=HARDWARE_ID,
+            **{"printer_recheck_s": 0.3, "done_linger_s": 60.0, "answer_s": 30.0, **(tuning or {})},
+        ),
+        clock=clock,
+    )
+    return Parts(station, keeper_, http, engine, directory, audit, patterns, wall, token_offset)
+
+
+@dataclasses.dataclass
+class Rig:
+    emulator: Emulator
+    parts: Parts
+    views: Views
+
+    @property
+    def station(self) -> Station:
+        return self.parts.station
+
+    @property
+    def patterns(self) -> Patterns:
+        return self.parts.patterns
+
+    @property
+    def directory(self) -> Directory:
+        return self.parts.directory
+
+    @property
+    def audit(self) -> AuditLog:
+        return self.parts.audit
 
     def tap(self, uid: bytes) -> None:
         self.station.submit(BadgeRead(uid, "simulated", "sim", time.monotonic(), raw=uid.hex()))
@@ -122,70 +214,38 @@ def badge(n: int) -> bytes:
 
 @pytest.fixture
 def make_rig(tmp_path: Path, emulator: Emulator) -> Iterator[Callable[..., Rig]]:
-    started: list[tuple[Station, CloudStack]] = []
+    started: list[Parts] = []
 
-    def make(
-        *,
-        mode: str = "all",
-        clock: Callable[[], float] = time.monotonic,
-        tuning: dict[str, Any] | None = None,
-        paired: bool = True,
-    ) -> Rig:
-        path = tmp_path / "station.db"
-        if paired:
-            emulator.auto_approve_device = emulator.printers[0].id
-        http = CloudHttp(
-            account_url=emulator.url,
-            api_url=emulator.url,
-            print_url=emulator.url,
-            client_id="core-tests",
-            timeout_s=2.0,
-        )
-        # Every owner opens its own connection, as the composition root does.
-        cloud = CloudStack.create(http, open_database(path), hardware_id=HARDWARE_ID, poll_interval_s=0.01)
-        engine = ReleaseEngine(
-            cloud.client, open_database(path), parallelism=4, job_timeout_s=20, poll_interval_s=0.05
-        )
-        section = StationSection(name="Test", release_mode=mode, session_timeout_s=60)  # type: ignore[arg-type]
-        wall = [1_000_000.0]
-        directory = Directory(open_database(path))
-        audit = AuditLog(open_database(path))
-        station = Station(
-            cloud=cloud.client,
-            tokens=cloud.keeper,
-            pairer=cloud.pairer,
-            releaser=engine,
-            directory=directory,
-            audit=audit,
-            settings=StationSettings(open_database(path), Config(station=section)),
-            pins={
-                purpose: PinGuard(open_database(path), purpose, clock=lambda: wall[0])
-                for purpose in ("technician", "release")
-            },
-            limiter=RateLimiter(burst=3, period_s=60),
-            feedback=(patterns := Patterns()),
-            identify=lambda read: read.canonical_id,
-            tuning=Tuning(
-                station_name="Test",
-                hardware_id=HARDWARE_ID,
-                **{"printer_recheck_s": 0.3, "done_linger_s": 60.0, **(tuning or {})},
-            ),
-            clock=clock,
-        )
+    def make(*, url: str = "", **options: Any) -> Rig:
+        emulator.auto_approve_device = emulator.printers[0].id
+        parts = build_station(tmp_path / "station.db", url or emulator.url, **options)
         views = Views()
-        station.subscribe(views)
-        station.start()
-        started.append((station, cloud))
-        return Rig(emulator, station, views, patterns, directory, audit, wall)
+        parts.station.subscribe(views)
+        parts.station.start()
+        started.append(parts)
+        return Rig(emulator, parts, views)
 
     yield make
-    for station, cloud in started:
-        station.stop()
-        cloud.close()
+    for parts in started:
+        parts.close()
 
 
 def ready(rig: Rig) -> v.ReadyView:
     return rig.views.next(v.ReadyView, lambda view: view.info.printer_name != "")
+
+
+def audited(rig: Rig, event: str) -> list[AuditEntry]:
+    return [entry for entry in rig.audit.entries() if entry.event == event]
+
+
+def wait_until(check: Callable[[], bool]) -> None:
+    """Wait (bounded) until ``check()`` holds; for state no view shows."""
+    pause = threading.Event()
+    for _ in range(int(WAIT_S / 0.05)):
+        if check():
+            return
+        pause.wait(0.05)
+    raise AssertionError("the condition never held")
 
 
 def assert_forgotten(view: v.View, *secrets: str) -> None:
@@ -227,7 +287,11 @@ def test_pairs_by_itself_then_releases_all_jobs_of_a_tap(
     rig.send(i.Done())
     after = rig.views.next(v.ReadyView)
     assert_forgotten(after, user.first_name, email, *waiting)
-    assert [entry.event for entry in rig.audit.entries()][:2] == ["release", "tap"]
+    wait_until(lambda: bool(audited(rig, "tap")))  # written after the release started
+    (release,), (tap,) = audited(rig, "release"), audited(rig, "tap")
+    assert (release.user_id, release.jobs) == (user.id, len(waiting))
+    assert release.outcome == f"{len(waiting)}/{len(waiting)} printed" and tap.outcome == "known"
+    assert tap.badge_hash == release.badge_hash == rig.audit.hash_badge(badge(1).hex().upper())
     assert "state Identifying -> Releasing" in caplog.text
     assert badge(1).hex().upper() not in caplog.text.upper()
 
@@ -273,6 +337,8 @@ def test_pick_release_selected_delete_and_second_tap_logout(make_rig: Callable[.
     after_delete = rig.views.next(v.SessionView, lambda view: not view.busy and len(view.jobs) == 3)
     assert first.id not in {job.id for job in after_delete.jobs}
     assert first.id not in {job["id"] for job in rig.emulator.waiting_jobs(email)}
+    (delete,) = audited(rig, "delete")
+    assert (delete.jobs, delete.outcome) == (1, "1/1 deleted")
 
     rig.send(i.ToggleJob(second.id))
     rig.views.next(v.SessionView, lambda view: view.selected == {second.id})
@@ -326,7 +392,7 @@ def test_another_badge_ends_the_session_and_starts_its_own(make_rig: Callable[..
 
 
 @pytest.mark.chromium
-def test_self_enrolment_through_the_approval_page(make_rig: Callable[..., Rig], browser: Any) -> None:  # noqa: F811
+def test_self_enrolment_through_the_approval_page(make_rig: Callable[..., Rig], browser: Any) -> None:
     rig = make_rig()
     ready(rig)
     user = rig.emulator.users[2]
@@ -338,7 +404,7 @@ def test_self_enrolment_through_the_approval_page(make_rig: Callable[..., Rig], 
 
     context = browser.new_context(viewport={"width": 360, "height": 740}, is_mobile=True, has_touch=True)
     page = context.new_page()
-    sign_in(page, rig.emulator, offer.auth_url, user.email)
+    sign_in(page, offer.auth_url, user.email)
     page.click("#approve")
     page.locator("#result").wait_for()
     context.close()
@@ -402,6 +468,7 @@ def test_technician_enrolment(make_rig: Callable[..., Rig]) -> None:
 
 
 def outage(make_rig: Callable[..., Rig], outage_s: float) -> None:
+    """ezeep goes away for ``outage_s``, long enough for the access token to run out."""
     rig = make_rig()
     ready(rig)
     rig.enrol_user(0, badge(1))
@@ -410,15 +477,17 @@ def outage(make_rig: Callable[..., Rig], outage_s: float) -> None:
     offline = rig.views.next(v.OfflineView)
     assert offline.reason == "network" and offline.info.cloud == "down"
     assert Pattern.ERROR in rig.patterns.played
+    rig.parts.token_offset[0] += 7200  # the token runs out on the station's clock
     stop = threading.Event()
     stop.wait(outage_s)  # the cloud stays away this long
     assert isinstance(rig.station.view, v.OfflineView)
-    probes_before = rig.emulator.stats()["api"]
+    before = rig.emulator.stats()
     rig.emulator.set_faults(offline=False)
     back = ready(rig)
     assert back.info.cloud == "ok" and back.info.paired
-    assert rig.emulator.stats()["pair"] == 1  # never paired again
-    assert rig.emulator.stats()["api"] > probes_before
+    after = rig.emulator.stats()
+    assert after["pair"] == before["pair"] == 1  # never paired again
+    assert after["refresh"] > before["refresh"]  # the token was refreshed instead
     rig.tap(badge(1))
     assert rig.views.next(v.DoneView).outcome == "released"
 
@@ -427,9 +496,91 @@ def test_cloud_outage_then_back_to_ready(make_rig: Callable[..., Rig]) -> None:
     outage(make_rig, 3.0)
 
 
+def test_a_tap_during_an_outage_never_waits_for_a_token_refresh(make_rig: Callable[..., Rig]) -> None:
+    # The keeper pauses 500 to 1000 s between tries: a tap that joined its refresh would hang.
+    rig = make_rig(keeper={"backoff_s": 1000.0, "backoff_cap_s": 1000.0}, tuning={"answer_s": 600.0})
+    ready(rig)
+    rig.enrol_user(0, badge(1))
+    rig.emulator.set_faults(offline=True)
+    rig.tap(badge(1))
+    rig.views.next(v.OfflineView)
+    rig.parts.token_offset[0] += 7200
+    rig.tap(badge(1))
+    rig.views.next(v.IdentifyingView)
+    offline = rig.views.next(v.OfflineView)
+    assert "access token has run out" in offline.detail
+
+
+def test_ezeep_too_slow_to_answer_a_tap_shows_offline(make_rig: Callable[..., Rig]) -> None:
+    rig = make_rig(tuning={"answer_s": 0.3})
+    ready(rig)
+    rig.enrol_user(0, badge(1))
+    rig.emulator.set_faults(latency_s=3.0)  # longer than the answer time and the request timeout
+    rig.tap(badge(1))
+    offline = rig.views.next(v.OfflineView)
+    assert offline.detail == "ezeep did not answer in time"
+    rig.emulator.set_faults(latency_s=0.0)
+    ready(rig)
+    assert rig.emulator.release_counts() == {}  # the printer check never answered: nothing sent
+
+
 @pytest.mark.slow
 def test_sixty_second_cloud_outage_then_back_to_ready(make_rig: Callable[..., Rig]) -> None:
     outage(make_rig, 60.0)
+
+
+def test_failed_jobs_are_retried_from_the_summary(make_rig: Callable[..., Rig]) -> None:
+    rig = make_rig()
+    ready(rig)
+    email = rig.enrol_user(1, badge(2))
+    waiting = {job["id"] for job in rig.emulator.waiting_jobs(email)}
+    printer = rig.emulator.printers[0]
+    rig.emulator.set_printer_fails(printer.id, True)
+    rig.tap(badge(2))
+    failed = rig.views.next(v.DoneView)
+    assert failed.outcome == "failed" and failed.can_retry
+    assert {job.phase for job in failed.jobs} == {"failed"}
+
+    rig.emulator.set_printer_fails(printer.id, False)
+    rig.send(i.RetryFailed())
+    rig.views.next(v.ReleasingView)
+    done = rig.views.next(v.DoneView)
+    assert done.outcome == "released" and not done.can_retry
+    assert rig.emulator.release_counts() == dict.fromkeys(waiting, 2)  # once failed, once printed
+    (retry,), (release,) = audited(rig, "retry"), audited(rig, "release")
+    assert (retry.jobs, retry.outcome) == (2, "2/2 printed")
+    assert (release.jobs, release.outcome) == (2, "0/2 printed")
+
+
+def test_answers_lost_mid_release_are_reconciled_never_resent(
+    make_rig: Callable[..., Rig], emulator: Emulator
+) -> None:
+    with CuttingProxy(emulator.url) as proxy:
+        rig = make_rig(mode="pick", url=proxy.url, tuning={"heartbeat_s": 0.3})
+        ready(rig)
+        email = rig.enrol_user(3, badge(4))
+        waiting = {job["id"] for job in emulator.waiting_jobs(email)}
+        rig.tap(badge(4))
+        rig.views.next(v.SessionView, lambda view: not view.busy)
+        # Every release reaches ezeep, every answer is lost, and the queue cannot be read.
+        proxy.cut_after, proxy.cut_lists = b"POST /sfapi/Print/", True
+        rig.send(i.ReleaseAll())
+        done = rig.views.next(v.DoneView)
+        assert {job.phase for job in done.jobs} == {"unconfirmed"} and not done.can_retry
+        assert rig.parts.engine.unsettled() == len(waiting)
+
+        proxy.cut_after, proxy.cut_lists = b"", False
+        wait_until(lambda: rig.parts.engine.unsettled() == 0)  # the core reconciled by itself
+        assert audited(rig, "reconcile")
+        # Jobs found released are never sent again; any request that never got through (a
+        # timeout on a loaded machine) left its job waiting, and the next tap releases it.
+        left = {job["id"] for job in emulator.waiting_jobs(email)}
+        rig.send(i.Done())
+        ready(rig)
+        rig.tap(badge(4))
+        assert rig.views.next(v.DoneView).outcome == ("released" if left else "nothing_to_print")
+    assert emulator.release_counts() == dict.fromkeys(waiting, 1)
+    assert emulator.waiting_jobs(email) == []
 
 
 # --- PIN and readers ----------------------------------------------------------------------------
@@ -460,7 +611,7 @@ def test_release_pin_lockout(make_rig: Callable[..., Rig]) -> None:
     )
     assert rig.emulator.release_counts() == {}
 
-    rig.wall[0] += 31  # the first lockout lasts 30 s
+    rig.parts.wall[0] += 31  # the first lockout lasts 30 s
     rig.send(i.EnterPin("2468"))
     assert rig.views.next(v.DoneView).outcome == "released"
     events = [entry.outcome for entry in rig.audit.entries() if entry.event == "pin_release"]

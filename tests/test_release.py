@@ -373,7 +373,7 @@ class CuttingProxy:
             client.settimeout(0.2)
             while not self._stop.is_set():
                 try:
-                    request = client.recv(65536)
+                    request = self._read_request(client)
                 except TimeoutError:
                     continue
                 except OSError:
@@ -386,6 +386,20 @@ class CuttingProxy:
                     return
                 if not self._relay_answer(upstream, client):
                     return
+
+    def _read_request(self, client: socket.socket) -> bytes:
+        """One whole request (a form POST arrives as two writes); b"" when the client is gone."""
+        data = client.recv(65536)
+        while data and not self._stop.is_set():
+            head, sep, body = data.partition(b"\r\n\r\n")
+            if sep and len(body) >= _content_length(head):
+                break
+            with contextlib.suppress(TimeoutError):
+                more = client.recv(65536)
+                if not more:
+                    return b""
+                data += more
+        return data
 
     @staticmethod
     def _swallow_answer(client: socket.socket, upstream: socket.socket) -> None:
@@ -411,14 +425,15 @@ class CuttingProxy:
                 return False
             data += chunk
             head, sep, body = data.partition(b"\r\n\r\n")
-            if not sep:
-                continue
-            length = 0
-            for line in head.split(b"\r\n")[1:]:
-                name, _, value = line.partition(b":")
-                if name.strip().lower() == b"content-length":
-                    length = int(value.strip())
-            if len(body) >= length:
+            if sep and len(body) >= _content_length(head):
                 client.sendall(data)
                 return True
         return False
+
+
+def _content_length(head: bytes) -> int:
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            return int(value.strip())
+    return 0

@@ -15,8 +15,10 @@ import threading
 from pathlib import Path
 
 import pytest
+import sqlite_utils
 
 from station.database import open_database
+from station.emulator import Emulator
 from station.release import ReleaseEngine
 from tests.conftest import EmulatorFactory
 from tests.test_release import add_jobs, client_for, pair, waiting_ids
@@ -41,17 +43,17 @@ ROUNDS = 6
 JOBS_PER_ROUND = 6
 
 
-def _run_child_and_kill(url: str, db_path: Path, user_id: str, delay_s: float) -> bool:
-    """Start a station process, SIGKILL it ``delay_s`` after it is ready; True if it finished first."""
+def run_child_and_kill(script: str, args: list[str], started: str, delay_s: float) -> bool:
+    """Run ``script`` in a child; SIGKILL it ``delay_s`` after it prints ``started``.
+
+    Returns True if it printed ``done`` before the kill.
+    """
     child = subprocess.Popen(
-        [sys.executable, "-c", CHILD, url, str(db_path), user_id],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        text=True,
+        [sys.executable, "-c", script, *args], cwd=ROOT, stdout=subprocess.PIPE, text=True
     )
     try:
         assert child.stdout is not None
-        assert child.stdout.readline().strip() == "ready"
+        assert child.stdout.readline().strip() == started
         finished = threading.Event()
 
         def watch() -> None:
@@ -71,22 +73,32 @@ def _run_child_and_kill(url: str, db_path: Path, user_id: str, delay_s: float) -
             child.wait(timeout=30)
 
 
-@pytest.mark.slow
-def test_sigkill_mid_release_never_doubles_and_loses_nothing(
+def paired_database(
     make_emulator: EmulatorFactory, tmp_path: Path
-) -> None:
+) -> tuple[Emulator, Path, sqlite_utils.Database]:
+    """An emulator (jobs take 0.3 s, answers come 30 ms late) and a station database paired to it."""
     emulator = make_emulator(job_duration_s=0.3)
     db_path = tmp_path / "station.db"
     db = open_database(db_path)
     pair(emulator, db)
-    user = emulator.users[4]
     emulator.set_faults(latency_s=0.03)
+    return emulator, db_path, db
+
+
+@pytest.mark.slow
+def test_sigkill_mid_release_never_doubles_and_loses_nothing(
+    make_emulator: EmulatorFactory, tmp_path: Path
+) -> None:
+    emulator, db_path, db = paired_database(make_emulator, tmp_path)
+    user = emulator.users[4]
     rng = random.Random(4)  # the timing still varies from run to run; the seed fixes the delays
     job_ids: list[str] = []
     interrupted = 0
     for _ in range(ROUNDS):
         job_ids += add_jobs(emulator, user.email, JOBS_PER_ROUND)
-        if not _run_child_and_kill(emulator.url, db_path, user.id, rng.uniform(0.0, 0.4)):
+        if not run_child_and_kill(
+            CHILD, [emulator.url, str(db_path), user.id], "ready", rng.uniform(0.0, 0.4)
+        ):
             interrupted += 1
         engine = ReleaseEngine(client_for(emulator.url, db), db, parallelism=3, poll_interval_s=0.05)
         engine.reconcile()

@@ -4,8 +4,8 @@ Self-enrolment is one piece of work (``SelfEnrol``): pair in ``user`` mode, show
 QR code, wait for the user to sign in on a phone, read ``/v1/users/me``, link the badge to that
 user, revoke the user's token at once. The station then carries on as if the badge had been
 known: it loads the user's jobs. Cancel and timeout stop the work; the worker makes sure they
-leave no link and no token behind. Which unknown taps get an offer at all is decided by the
-rate limiter, during the lookup.
+leave no link and no token behind; the audit log notes that the enrolment was given up.
+Which unknown taps get an offer at all is decided by the rate limiter, during the lookup.
 """
 
 from __future__ import annotations
@@ -58,7 +58,11 @@ def on_unknown(core: Core, event: BadgeUnknown, tick: Tick) -> Step:
         at = tick.now + core.tuning.enrol_timeout_s
         enrolling = Enrolling(mode.ticket, mode.badge_id, "starting", at)
         core = core.with_mode(enrolling)
-        effects = [SelfEnrol(mode.ticket, mode.badge_id), SetTimer("mode", at, mode.ticket)]
+        effects = [
+            SelfEnrol(mode.ticket, mode.badge_id),
+            SetTimer("mode", at, mode.ticket),
+            SetTimer("answer", tick.now + core.tuning.answer_s, mode.ticket),
+        ]
     return core, [Play(Pattern.UNKNOWN_CARD), *effects]
 
 
@@ -83,7 +87,17 @@ def on_enrolled(core: Core, event: Enrolled, tick: Tick) -> Step:
     mode = core.mode
     if not isinstance(mode, Enrolling):
         return core, []
+    if core.last_unknown == mode.badge_id:
+        core = dataclasses.replace(core, last_unknown="")  # known now
     return session.begin(core, tick, mode.ticket, mode.badge_id, event.user)
+
+
+def abandon(core: Core, outcome: str) -> Step:
+    """Stop a self-enrolment (cancel, timeout): the work is cancelled and leaves nothing behind."""
+    mode = core.mode
+    badge_id = mode.badge_id if isinstance(mode, Enrolling) else None
+    core, effects = flow.home(core)
+    return core, [*effects, Audit("enrol", badge_id=badge_id, outcome=outcome)]
 
 
 def on_failed(core: Core, failure: Failure, tick: Tick) -> Step:
@@ -93,4 +107,5 @@ def on_failed(core: Core, failure: Failure, tick: Tick) -> Step:
     if failure.kind in ("offline", "server", "rejected"):
         return flow.fail(core, failure, tick)
     core, effects = _notice(core, tick, "enrolment_failed", mode.badge_id, failure.detail or failure.kind)
-    return core, [Play(Pattern.ERROR), *effects]
+    audit = Audit("enrol", badge_id=mode.badge_id, outcome=f"failed: {failure.kind}")
+    return core, [Play(Pattern.ERROR), *effects, audit]

@@ -17,7 +17,7 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any
 
-from station.core import enrolment, flow, health, pairing, session, technician
+from station.core import enrolment, flow, health, pairing, recovery, session, technician
 from station.core.intents import Cancel, EnterPin, Intent, OpenTechnician, StartPairing
 from station.core.intents import Done as DoneIntent
 from station.core.messages import (
@@ -28,8 +28,10 @@ from station.core.messages import (
     EnrolCode,
     Enrolled,
     EnrolSignedIn,
+    Failure,
     JobsDeleted,
     JobsLoaded,
+    JournalOpen,
     LoadStart,
     Lookup,
     PairCode,
@@ -37,6 +39,7 @@ from station.core.messages import (
     PinChecked,
     Play,
     ProbeDone,
+    Reconciled,
     ReleaseFinished,
     ReleaseProgress,
     SetTimer,
@@ -69,6 +72,8 @@ from station.feedback import Pattern
 Event = Tap | ReaderHealth | Intent | TimerFired | WorkResult
 """Everything the core's queue carries (``BadgeRead`` is turned into :class:`Tap` on the way)."""
 
+NO_ANSWER = "ezeep did not answer in time"
+
 
 def start(core: Core) -> Step:
     """The first step: find out whether the station is paired."""
@@ -86,7 +91,7 @@ def _dispatch(core: Core, event: Event, tick: Tick) -> Step:
         return _tap(core, event, tick) if isinstance(event, Tap) else (health.on_reader(core, event), [])
     if isinstance(event, TimerFired):
         return _timer(core, event, tick)
-    if isinstance(event, LoadedEvent | ProbeDone):
+    if isinstance(event, LoadedEvent | ProbeDone | Reconciled | JournalOpen):
         return _background(core, event, tick)
     if isinstance(event, WorkResult):
         if event.ticket != core.mode.ticket:
@@ -95,13 +100,21 @@ def _dispatch(core: Core, event: Event, tick: Tick) -> Step:
     return _intent(core, event, tick)
 
 
-def _background(core: Core, event: LoadedEvent | ProbeDone, tick: Tick) -> Step:
-    """Results that belong to no mode: the start-up load and the health probe."""
+def _background(core: Core, event: LoadedEvent | ProbeDone | Reconciled | JournalOpen, tick: Tick) -> Step:
+    """Results that belong to no mode: the start-up load, the health probe, the journal."""
     if isinstance(event, LoadedEvent):
         return _loaded(core, event, tick)
+    if isinstance(event, Reconciled):
+        return recovery.on_reconciled(core, event), []
+    if isinstance(event, JournalOpen):
+        return recovery.journal_open(core), []
     if event.failure is not None and event.failure.kind == "rejected" and core.paired:
         return pairing.needs_repair(core)
-    return health.on_probe(core, event, tick)
+    core, effects = health.on_probe(core, event, tick)
+    if event.printer is None:
+        return core, effects
+    core, more = recovery.start_if_due(core)  # the token works: settle what a crash left open
+    return core, [*effects, *more]
 
 
 def _loaded(core: Core, event: LoadedEvent, tick: Tick) -> Step:
@@ -151,14 +164,37 @@ def _tap(core: Core, tap: Tap, tick: Tick) -> Step:
 def _timer(core: Core, event: TimerFired, tick: Tick) -> Step:
     if event.key == "probe":
         return health.probe_due(core, event.ticket)
-    mode = core.mode
-    if event.ticket != mode.ticket:
+    if event.ticket != core.mode.ticket:
         return core, []
     if event.key == "retry_pairing":
         return pairing.retry_now(core)
-    if isinstance(mode, Session | Done | Unknown | Enrolling | PinCheck | Technician):
+    if event.key == "answer":
+        return _no_answer(core, tick)
+    return _deadline(core)
+
+
+def _deadline(core: Core) -> Step:
+    """The mode's own deadline passed: an idle session, a summary, a notice, a keypad, the menu."""
+    mode = core.mode
+    if isinstance(mode, Enrolling):
+        return enrolment.abandon(core, "timed_out")
+    if isinstance(mode, Session | Done | Unknown | PinCheck | Technician):
         return flow.home(core)
     return core, []
+
+
+def _no_answer(core: Core, tick: Tick) -> Step:
+    """A tap's first network answer did not come in time: say "offline" now, not after the
+    request's own timeout or a token refresh's retries; the late answer is dropped as stale."""
+    mode = core.mode
+    waiting = (
+        (isinstance(mode, Identifying) and mode.user is not None)
+        or (isinstance(mode, Session) and mode.busy == "loading")
+        or (isinstance(mode, Enrolling) and mode.stage == "starting")
+    )
+    if not waiting:
+        return core, []
+    return flow.fail(core, Failure("offline", NO_ANSWER), tick, badge_id=getattr(mode, "badge_id", ""))
 
 
 # --- results of work ---------------------------------------------------------------------------
@@ -185,7 +221,7 @@ _RESULTS: dict[type, Callable[[Core, Any, Tick], Step]] = {
     BadgeKnown: _known,
     BadgeUnknown: enrolment.on_unknown,
     JobsLoaded: session.on_jobs,
-    ReleaseProgress: _ignore_tick(session.on_progress),
+    ReleaseProgress: session.on_progress,
     ReleaseFinished: session.on_finished,
     JobsDeleted: session.on_deleted,
     EnrolCode: _ignore_tick(enrolment.on_code),
@@ -261,8 +297,9 @@ def _other_intent(core: Core, intent: Intent) -> Step:
     if isinstance(intent, StartPairing) and isinstance(mode, Unpaired):
         return pairing.retry_now(core)
     repairing = isinstance(mode, Unpaired | Pairing) and core.paired
-    backs_out = isinstance(mode, Unknown | Enrolling) or repairing
-    if isinstance(intent, Cancel | DoneIntent) and backs_out:
+    if isinstance(intent, Cancel | DoneIntent) and isinstance(mode, Enrolling):
+        return enrolment.abandon(core, "cancelled")
+    if isinstance(intent, Cancel | DoneIntent) and (isinstance(mode, Unknown) or repairing):
         return flow.home(core)
     return core, []
 

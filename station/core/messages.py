@@ -36,7 +36,10 @@ class Tap:
     error: str = ""
 
 
-TimerKey = Literal["mode", "probe", "retry_pairing"]
+TimerKey = Literal["mode", "answer", "probe", "retry_pairing"]
+"""``mode``: the current mode's own deadline (session idle, summary, notices); ``answer``: the
+first network answer of a tap is due (else the station says it is offline); ``probe``: the next
+health check; ``retry_pairing``: the next try to fetch a pairing code."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +94,19 @@ class ProbeDone:
 
 
 @dataclass(frozen=True, slots=True)
+class Reconciled:
+    """The release journal was settled against ezeep; ``pending``: some rows are still open."""
+
+    settled: int
+    pending: bool
+
+
+@dataclass(frozen=True, slots=True)
+class JournalOpen:
+    """A release ended with rows of the journal left open (jobs in doubt, following stopped)."""
+
+
+@dataclass(frozen=True, slots=True)
 class BadgeKnown:
     ticket: int
     user: User
@@ -116,11 +132,13 @@ class ReleaseProgress:
 
 @dataclass(frozen=True, slots=True)
 class ReleaseFinished:
-    """Every job's final phase; ``retryable`` are the jobs that definitely failed."""
+    """Every job's final phase; ``retryable`` are the jobs that definitely failed;
+    ``printer_offline``: nothing was sent because the printer is offline."""
 
     ticket: int
     jobs: tuple[JobProgressItem, ...]
     retryable: tuple[Job, ...] = field(default=(), repr=False)
+    printer_offline: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,6 +225,8 @@ WorkResult = (
     | PairCode
     | Paired
     | ProbeDone
+    | Reconciled
+    | JournalOpen
     | BadgeKnown
     | BadgeUnknown
     | JobsLoaded
@@ -280,6 +300,11 @@ class Probe:
 
 
 @dataclass(frozen=True, slots=True)
+class Reconcile:
+    """Settle the release journal: jobs left in flight by a crash or by network trouble."""
+
+
+@dataclass(frozen=True, slots=True)
 class Lookup:
     """Find the badge in the directory; unknown ones go through the rate limiter."""
 
@@ -289,19 +314,25 @@ class Lookup:
 
 @dataclass(frozen=True, slots=True)
 class LoadJobs:
+    """The user's waiting jobs. ``cloud_down``: ezeep did not answer the last time it was asked,
+    so the tap must not wait for a token refresh (the background probe does that)."""
+
     ticket: int
     user_id: str
+    cloud_down: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class Release:
-    """Release ``jobs`` (``retry``: they failed before and are sent again)."""
+    """Release ``jobs`` (``None``: every job waiting; ``retry``: they failed before and are sent
+    again). ``cloud_down`` as for :class:`LoadJobs`."""
 
     ticket: int
     badge_id: str = field(repr=False)
     user_id: str
-    jobs: tuple[Job, ...] = field(repr=False)
+    jobs: tuple[Job, ...] | None = field(repr=False)
     retry: bool = False
+    cloud_down: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -384,6 +415,7 @@ Work = (
     LoadStart
     | PairStart
     | Probe
+    | Reconcile
     | Lookup
     | LoadJobs
     | Release

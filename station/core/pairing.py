@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 
 from station.core import health
-from station.core.messages import Effect, Failure, PairCode, Paired, PairStart, Play, SetTimer
+from station.core.messages import Audit, Effect, Failure, PairCode, Paired, PairStart, Play, SetTimer
 from station.core.state import Core, Idle, Pairing, Tick, Unpaired
 from station.core.steps import Step, leave
 from station.core.view import UnpairedProblem
@@ -33,7 +33,7 @@ def needs_repair(core: Core) -> Step:
         return core, []  # already on it
     core = dataclasses.replace(core, paired=False, printer=None)
     core, effects = start(core, repair=True)
-    return core, [Play(Pattern.NEEDS_PAIRING), *effects]
+    return core, [Play(Pattern.NEEDS_PAIRING), *effects, Audit("pairing", outcome="token rejected")]
 
 
 def retry_now(core: Core) -> Step:
@@ -62,7 +62,9 @@ def on_paired(core: Core, event: Paired, tick: Tick) -> Step:
     core = dataclasses.replace(core, paired=True, binding=event.binding, printer=None)
     core, effects = health.cloud_up(core.with_mode(Idle(just_paired=True)), tick)
     core, probe = health.schedule_probe(core, tick.now)  # learn the bound printer at once
-    return core, [Play(Pattern.READY), *done, *effects, *probe]
+    tp_id = event.binding.tp_id if event.binding is not None else None
+    audit = Audit("pairing", outcome=f"paired (tp_id {tp_id})")
+    return core, [Play(Pattern.READY), *done, *effects, *probe, audit]
 
 
 def _problem(failure: Failure) -> UnpairedProblem:

@@ -317,7 +317,7 @@ class Station:
             self._start_work(effect)
 
     def _start_work(self, work: m.Work) -> None:
-        if isinstance(work, m.Probe | m.LoadStart | m.Audit):
+        if isinstance(work, m.Probe | m.LoadStart | m.Audit | m.Reconcile):
             cancel = threading.Event()  # not tied to a mode; nothing cancels it
         else:
             with self._lock:

@@ -1,11 +1,12 @@
 """A user's session: load the waiting jobs, pick or release them all, follow the release, summary.
 
 In release mode ``all`` a known badge goes straight from identifying to releasing every waiting
-job; in ``pick`` mode the list is shown and the user selects, releases or deletes (with a
-confirmation), and every touch pushes the idle deadline back. The summary keeps the user's id
-only while "retry" is possible and closes by itself. The session ends on its idle timeout, on
-"Done", on a second tap of the same badge, or when another badge is tapped; the next state holds
-nothing of the user.
+job: the release engine lists the jobs and checks the printer in the same round trip, and its
+first progress report brings the releasing screen. In ``pick`` mode the list is shown and the
+user selects, releases or deletes (with a confirmation), and every touch pushes the idle
+deadline back. The summary keeps the user's id only while "retry" is possible and closes by
+itself. The session ends on its idle timeout, on "Done", on a second tap of the same badge, or
+when another badge is tapped; the next state holds nothing of the user.
 """
 
 from __future__ import annotations
@@ -47,13 +48,20 @@ from station.feedback import Pattern
 
 
 def begin(core: Core, tick: Tick, ticket: int, badge_id: str, user: User) -> Step:
-    """The badge (and PIN) are good: load the user's jobs, showing the list in pick mode."""
-    load = LoadJobs(ticket, user.id)
+    """The badge (and PIN) are good: release everything, or load the list in pick mode.
+
+    ezeep's first answer must come within ``answer_s``, or the station says it is offline (see
+    :mod:`station.core.machine`).
+    """
+    cloud_down = core.cloud.status == "down"
+    answer = SetTimer("answer", tick.now + core.tuning.answer_s, ticket)
     if core.prefs.release_mode == "pick":
         at = tick.now + core.prefs.session_timeout_s
         session = Session(ticket, badge_id, user, expires_at=at, busy="loading")
-        return core.with_mode(session), [load, SetTimer("mode", at, ticket)]
-    return core.with_mode(Identifying(ticket, badge_id, user)), [load]
+        load = LoadJobs(ticket, user.id, cloud_down=cloud_down)
+        return core.with_mode(session), [load, answer, SetTimer("mode", at, ticket)]
+    everything = Release(ticket, badge_id, user.id, None, cloud_down=cloud_down)
+    return core.with_mode(Identifying(ticket, badge_id, user)), [everything, answer]
 
 
 def _nothing(core: Core, tick: Tick, ticket: int, badge_id: str) -> Step:
@@ -72,49 +80,61 @@ def release(
 
 def on_jobs(core: Core, event: JobsLoaded, tick: Tick) -> Step:
     mode = core.mode
-    core, effects = health.cloud_up(core, tick)
-    if isinstance(mode, Identifying) and mode.user is not None:
-        if not event.jobs:
-            core, more = _nothing(core, tick, mode.ticket, mode.badge_id)
-        else:
-            core, more = release(core, mode.ticket, mode.badge_id, mode.user, event.jobs)
-        return core, [*effects, *more]
-    if isinstance(mode, Session):
-        if not event.jobs:
-            core, more = _nothing(core, tick, mode.ticket, mode.badge_id)
-            return core, [*effects, *more]
-        return core.with_mode(dataclasses.replace(mode, jobs=event.jobs, busy="")), effects
-    return core, []
-
-
-def on_progress(core: Core, event: ReleaseProgress) -> Step:
-    mode = core.mode
-    if not isinstance(mode, Releasing):
+    if not isinstance(mode, Session):
         return core, []
-    jobs = tuple(event.item if item.id == event.item.id else item for item in mode.jobs)
-    return core.with_mode(dataclasses.replace(mode, jobs=jobs)), []
+    core, effects = health.cloud_up(core, tick)
+    if not event.jobs:
+        core, more = _nothing(core, tick, mode.ticket, mode.badge_id)
+        return core, [*effects, *more]
+    return core.with_mode(dataclasses.replace(mode, jobs=event.jobs, busy="")), effects
 
 
-def outcome_of(jobs: tuple[JobProgressItem, ...]) -> DoneOutcome:
+def _releasing(core: Core, tick: Tick) -> tuple[Core, list[Effect], Releasing | None]:
+    """The mode a release reports to; releasing everything starts it at the first report."""
+    mode = core.mode
+    if isinstance(mode, Releasing):
+        return core, [], mode
+    if isinstance(mode, Identifying) and mode.user is not None:
+        core, effects = health.cloud_up(core, tick)  # the engine has heard from ezeep
+        return core, effects, Releasing(mode.ticket, mode.badge_id, mode.user, ())
+    return core, [], None
+
+
+def on_progress(core: Core, event: ReleaseProgress, tick: Tick) -> Step:
+    core, effects, mode = _releasing(core, tick)
+    if mode is None:
+        return core, []
+    item = event.item
+    if any(job.id == item.id for job in mode.jobs):
+        jobs = tuple(item if job.id == item.id else job for job in mode.jobs)
+    else:
+        jobs = (*mode.jobs, item)
+    return core.with_mode(dataclasses.replace(mode, jobs=jobs)), effects
+
+
+def outcome_of(jobs: tuple[JobProgressItem, ...], *, printer_offline: bool = False) -> DoneOutcome:
     """The summary's headline from every job's final phase."""
     phases = {job.phase for job in jobs}
+    if printer_offline:
+        return "printer_offline"
     if phases == {"printed"}:
         return "released"
-    if phases == {"held"}:
-        return "printer_offline"
     if phases <= {"failed", "held"}:
         return "failed"
     return "partly"  # some printed, or may yet print (timed out, unconfirmed)
 
 
 def on_finished(core: Core, event: ReleaseFinished, tick: Tick) -> Step:
-    mode = core.mode
-    if not isinstance(mode, Releasing):
+    core, effects, mode = _releasing(core, tick)
+    if mode is None:
         return core, []
-    outcome = outcome_of(event.jobs)
-    effects: list[Effect] = []
-    if any(job.phase == "held" for job in event.jobs):
-        core, effects = health.printer_held_jobs(core, tick)
+    if not event.jobs:
+        core, more = _nothing(core, tick, mode.ticket, mode.badge_id)
+        return core, [*effects, *more]
+    outcome = outcome_of(event.jobs, printer_offline=event.printer_offline)
+    if event.printer_offline:
+        core, more = health.printer_held_jobs(core, tick)
+        effects = [*effects, *more]
     done = Done(
         mode.ticket,
         mode.badge_id,

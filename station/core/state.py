@@ -49,6 +49,8 @@ class Tuning:
     :param done_linger_s: the summary closes after this long.
     :param notice_s: an unknown-badge notice closes after this long.
     :param pin_timeout_s: a PIN keypad closes after this long without a PIN.
+    :param answer_s: a tap waits this long for ezeep's first answer (the user's jobs, an
+        enrolment code); then the station says it is offline and keeps trying in the background.
     :param technician_timeout_s: the technician menu closes after this long idle.
     :param heartbeat_s: with the cloud up and the printer online, check both this often
         (this also refreshes the device token ahead of expiry while idle).
@@ -67,6 +69,7 @@ class Tuning:
     done_linger_s: float = 8.0
     notice_s: float = 8.0
     pin_timeout_s: float = 30.0
+    answer_s: float = 1.5
     technician_timeout_s: float = 300.0
     heartbeat_s: float = 60.0
     printer_recheck_s: float = 10.0
@@ -106,6 +109,11 @@ class CloudHealth:
     since: float = 0.0
     failures: int = 0
     retry_at: float | None = None
+
+
+Journal = Literal["due", "running", "rerun", "done"]
+"""Whether the release journal must be reconciled with ezeep: ``due`` at start-up and after a
+release left jobs unconfirmed, ``running``, ``rerun`` (asked again while running), ``done``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -289,6 +297,7 @@ class Core:
     last_unknown: str = field(default="", repr=False)
     last_ticket: int = 0
     probe_ticket: int = 0
+    journal: Journal = "due"
 
     def fresh(self) -> tuple[Core, int]:
         """A new ticket, never used before."""

@@ -16,6 +16,11 @@ log line by accident does not leak them.
 
 Change log (additive changes only, newest first):
 
+- 0.3: no new fields. In release mode ``all`` the identifying screen lasts until the release
+  engine has listed the jobs and checked the printer (one round trip), and
+  ``ReleasingView.jobs`` then fills as the engine reports each job (within milliseconds).
+  ``OfflineView.detail`` may be ``ezeep did not answer in time`` (a tap got no answer within
+  1.5 s).
 - 0.2: ``JobPhase`` gains ``unconfirmed``; ``DoneView`` gains ``detail`` and the outcome
   ``error``; ``PairingView`` gains ``cancellable``.
 - 0.1: first version.

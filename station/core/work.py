@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -52,6 +53,8 @@ log = logging.getLogger(__name__)
 Emit = Callable[[m.WorkResult], None]
 
 MAX_SEARCH_RESULTS = 20
+TOKEN_MARGIN_S = 30.0
+"""A token this close to its expiry is refreshed by the keeper with all its retries and pauses."""
 
 _PHASES: dict[ReleaseState, JobPhase] = {
     ReleaseState.QUEUED: "waiting",
@@ -131,9 +134,11 @@ class Worker:
     def _failed(work: m.Work, failure: m.Failure, emit: Emit) -> None:
         if isinstance(work, m.Probe):
             emit(m.ProbeDone(work.ticket, failure=failure))
+        elif isinstance(work, m.Reconcile):
+            emit(m.Reconciled(0, pending=True))
         elif isinstance(work, m.Delete):
             emit(m.JobsDeleted(work.ticket, (), failure))
-        elif not isinstance(work, m.Audit | m.LoadStart):
+        elif not isinstance(work, m.Audit | m.LoadStart | m.Reconcile):
             emit(m.WorkFailed(work.ticket, failure))
 
     # --- start-up, health, pairing ------------------------------------------------------------
@@ -148,6 +153,14 @@ class Worker:
         if work.refresh:
             self.tokens.refresh_if_due()
         emit(m.ProbeDone(work.ticket, printer=self.cloud.station_printer()))
+
+    def _Reconcile(self, work: m.Reconcile, emit: Emit, cancel: threading.Event) -> None:
+        settled = self.releaser.reconcile()
+        if settled:
+            counts = Counter(item_of(progress).phase for progress in settled)
+            outcome = ", ".join(f"{count} {phase}" for phase, count in sorted(counts.items()))
+            self._note("reconcile", jobs=len(settled), outcome=outcome)
+        emit(m.Reconciled(len(settled), pending=self.releaser.unsettled() > 0))
 
     def _PairStart(self, work: m.PairStart, emit: Emit, cancel: threading.Event) -> None:
         pair = self._pair("device", lambda code: emit(m.PairCode(work.ticket, code)), cancel)
@@ -173,44 +186,60 @@ class Worker:
         entry = self.directory.lookup(work.badge_id)
         if entry is None:
             allowed = self.limiter.allow(_limiter_key(work.badge_id))
-            outcome = "unknown" if allowed else "rate_limited"
-            self._note("tap", badge_id=work.badge_id, outcome=outcome)
             emit(m.BadgeUnknown(work.ticket, allowed))
+            self._note("tap", badge_id=work.badge_id, outcome="unknown" if allowed else "rate_limited")
             return
+        user = User(entry.user_id, entry.display_name or entry.email or entry.user_id)
+        emit(m.BadgeKnown(work.ticket, user))  # the release starts; the writes below are not on its way
         self.directory.touch(work.badge_id)
         self._note("tap", badge_id=work.badge_id, user_id=entry.user_id, outcome="known")
-        user = User(entry.user_id, entry.display_name or entry.email or entry.user_id)
-        emit(m.BadgeKnown(work.ticket, user))
 
     def _LoadJobs(self, work: m.LoadJobs, emit: Emit, cancel: threading.Event) -> None:
+        self._answer_at_once(work.cloud_down)
         emit(m.JobsLoaded(work.ticket, tuple(self.cloud.waiting_jobs(work.user_id))))
 
+    def _answer_at_once(self, cloud_down: bool) -> None:
+        """While ezeep is away, a tap must not wait on the token keeper's refresh and its long
+        pauses between tries: with the token run out, say "offline" at once. The background
+        probe refreshes the token when ezeep is back."""
+        left = self.tokens.expires_in_s()
+        if cloud_down and left is not None and left <= TOKEN_MARGIN_S:
+            raise OfflineError("ezeep cannot be reached and the access token has run out")
+
     def _Release(self, work: m.Release, emit: Emit, cancel: threading.Event) -> None:
+        self._answer_at_once(work.cloud_down)
+        names = {job.id: job.name for job in work.jobs or ()}  # every job, in the order shown
+
         def progress(value: JobProgress) -> None:
+            names.setdefault(value.job_id, value.name)
             emit(m.ReleaseProgress(work.ticket, item_of(value)))
 
         if work.retry:
-            failed = [JobProgress(job.id, job.name, ReleaseState.FAILED) for job in work.jobs]
+            failed = [JobProgress(job.id, job.name, ReleaseState.FAILED) for job in work.jobs or ()]
             summary = self.releaser.retry(work.user_id, failed, None, progress, cancel)
         else:
             summary = self.releaser.release(work.user_id, work.jobs, None, progress, cancel)
-        items, retryable = _final(work.jobs, summary)
-        outcome = (
-            "printer_offline" if summary.printer_offline else f"{len(summary.printed)}/{len(items)} printed"
-        )
+        jobs = tuple(Job(job_id, name, None, None, work.user_id) for job_id, name in names.items())
+        items, retryable = _final(jobs, summary)
+        printed = f"{len(summary.printed)}/{len(items)} printed"
         self._note(
             "retry" if work.retry else "release",
             badge_id=work.badge_id,
             user_id=work.user_id,
             jobs=len(items),
-            outcome=outcome,
+            outcome="printer_offline" if summary.printer_offline else printed,
         )
-        emit(m.ReleaseFinished(work.ticket, items, retryable))
+        emit(m.ReleaseFinished(work.ticket, items, retryable, summary.printer_offline))
+        if self.releaser.unsettled():
+            emit(m.JournalOpen())
 
     def _Delete(self, work: m.Delete, emit: Emit, cancel: threading.Event) -> None:
         result = self.releaser.delete(work.jobs, cancel)
         failure = m.Failure("error", result.failed[0].detail) if result.failed else None
-        self._note("delete", badge_id=work.badge_id, user_id=work.user_id, jobs=len(result.deleted))
+        outcome = f"{len(result.deleted)}/{len(work.jobs)} deleted"
+        self._note(
+            "delete", badge_id=work.badge_id, user_id=work.user_id, jobs=len(work.jobs), outcome=outcome
+        )
         emit(m.JobsDeleted(work.ticket, result.deleted, failure))
 
     def _CheckPin(self, work: m.CheckPin, emit: Emit, cancel: threading.Event) -> None:

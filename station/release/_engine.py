@@ -192,8 +192,7 @@ class ReleaseEngine:
         on the next tap. A ``submitted`` row gets one status check. Rows of jobs being released
         right now are left alone. Rows whose user's queue cannot be read stay in doubt.
         """
-        with self._lock:
-            rows = [row for row in self._journal.unsettled() if row.job_id not in self._in_flight]
+        rows = self._unsettled_rows()
         intents: dict[str, list[JournalRow]] = {}
         for row in rows:
             if row.state == "intent":
@@ -219,6 +218,16 @@ class ReleaseEngine:
                 results.append(self._settle_submitted(row, status_future))
         self._journal.prune()
         return results
+
+    def unsettled(self) -> int:
+        """How many journal rows are still in doubt or being followed by no one (``intent`` or
+        ``submitted``, leaving out jobs being released right now): :meth:`reconcile` has work
+        left while this is above zero."""
+        return len(self._unsettled_rows())
+
+    def _unsettled_rows(self) -> list[JournalRow]:
+        with self._lock:
+            return [row for row in self._journal.unsettled() if row.job_id not in self._in_flight]
 
     def delete(self, jobs: Sequence[Job], cancel: threading.Event | None = None) -> DeleteResult:
         """Delete waiting jobs from their queue, in parallel. A job already gone counts as deleted.
@@ -269,12 +278,9 @@ class ReleaseEngine:
             targets = list({t.job_id: t for t in targets}.values())
         with ThreadPoolExecutor(self._parallelism, thread_name_prefix="release") as pool:
             # The printer check and (when needed) a fresh job list share the first round trip.
-            with self._lock:
-                doubtful = [
-                    row
-                    for row in self._journal.unsettled()
-                    if row.state == "intent" and row.user_id == user_id and row.job_id not in self._in_flight
-                ]
+            doubtful = [
+                row for row in self._unsettled_rows() if row.state == "intent" and row.user_id == user_id
+            ]
             printer_future = pool.submit(self._printer, printer_id)
             list_future = (
                 pool.submit(self._client.waiting_jobs, user_id) if targets is None or doubtful else None
