@@ -8,11 +8,13 @@ moment the driver got the UID):
 - read→event: until the core stand-in takes the read off its queue;
 - read→feedback: until the green LED pin changes (seen by a gpiozero input wired to it).
 
-The PC/SC path needs pcscd with vpcd (started if not running); a vpcd card is inserted on one
-virtual reader while the previous one is taken off the other, so pcscd's ~0.4 s polling sets
-the pace (about 0.3-0.5 s per read). Then both readers sit idle (pcscd with both vpcd readers
-attached, no card) for ``--idle-s`` seconds and the process's CPU time is taken: everything
-else in the process is blocked then, so it is an upper bound for the idle reader threads.
+The PC/SC path needs pcscd with vpcd (started if not running); it holds the machine-wide vpcd
+lock meanwhile (see tests/vpcd_card.py), so it first waits for a test run using vpcd. A vpcd
+card is inserted on one virtual reader while the previous one is taken off the other, so
+pcscd's ~0.4 s polling sets the pace (about 0.3-0.5 s per read). Then both readers sit idle
+(pcscd with both vpcd readers attached, no card) for ``--idle-s`` seconds and the process's
+CPU time is taken: everything else in the process is blocked then, so it is an upper bound
+for the idle reader threads.
 
     .venv/bin/python -m bench.readers [--reads 1000] [--pcsc-reads 1000] [--idle-s 30]
 
@@ -23,6 +25,7 @@ Ends with ``RESULT read_to_event_p99_ms=… read_to_feedback_p99_ms=… idle_rea
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import queue
 import statistics
@@ -43,9 +46,10 @@ from drivers.readers.simulated import SimulatedReader
 from station.config import FeedbackSection
 from station.events import BadgeRead, ReaderEvent
 from station.feedback import Feedback, Pattern
-from tests.vpcd_card import VPCD_PORTS, VirtualCard, start_pcscd, wait_for_pcscd
+from tests.vpcd_card import VPCD_PORTS, VirtualCard, vpcd_session, wait_for_pcscd
 
 WAIT_S = 10.0  # the longest any one step may take before the benchmark gives up
+LOCK_WAIT_S = 1800.0  # how long to wait for others using vpcd (a test run, another benchmark)
 
 
 @dataclass
@@ -108,7 +112,6 @@ def _run_path(
 
 
 def _pcsc_path(station: Station, reads: int) -> tuple[float, float]:
-    start_pcscd()
     cards = [
         VirtualCard(bytes([0x04, 0xA1, 0xB2, 0xC3, 0xD4, 0xE5, n]), port=port)
         for n, port in enumerate(VPCD_PORTS)
@@ -174,9 +177,11 @@ def main(argv: list[str] | None = None) -> None:
         results = [
             _run_path("simulated", station, simulated, args.reads, lambda i: simulated.tap(uids[i % 2]))
         ]
-        if args.pcsc_reads:
-            results.append(_pcsc_path(station, args.pcsc_reads))
-        idle = _idle_cpu(args.idle_s, pcsc=bool(args.pcsc_reads))
+        # vpcd's ports and pcscd are shared by the machine: wait for any test run using them.
+        with vpcd_session(wait_s=LOCK_WAIT_S) if args.pcsc_reads else contextlib.nullcontext():
+            if args.pcsc_reads:
+                results.append(_pcsc_path(station, args.pcsc_reads))
+            idle = _idle_cpu(args.idle_s, pcsc=bool(args.pcsc_reads))
     finally:
         station.events.put(None)
         core.join(WAIT_S)

@@ -5,6 +5,9 @@ pins), and an active buzzer (one that sounds when powered), each on any GPIO pin
 high or low. Anything can be left out; a station with nothing wired gets a feedback that does
 nothing and says so once in the log.
 
+Where the station reads cards through an ACR122U on pcscd, that reader's own red/green LED and
+buzzer play the patterns too (``reader_led``; see :func:`build_feedback`).
+
 Every pattern uses only green, red and amber (both together), so it looks the same whether a
 station has two LEDs or an RGB LED. The patterns (:data:`PROGRAMS`):
 
@@ -35,11 +38,14 @@ import threading
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from station.config import FeedbackSection
 from station.errors import ConfigError
 from station.feedback import Feedback, Pattern
+
+if TYPE_CHECKING:
+    from drivers.readers.base import Reader
 
 log = logging.getLogger(__name__)
 
@@ -250,17 +256,37 @@ class GpioFeedback:
 
 
 def build_feedback(
-    section: FeedbackSection, *, pin_factory: Any = None, source: str = "(configuration)", speed: float = 1.0
+    section: FeedbackSection,
+    *,
+    readers: Sequence[Reader] = (),
+    pin_factory: Any = None,
+    source: str = "(configuration)",
+    speed: float = 1.0,
 ) -> Feedback:
     """The feedback for the wired pins, or a :class:`NullFeedback` when there is no GPIO.
 
+    With ``reader_led`` set and a PC/SC reader among ``readers``, the LEDs and buzzer of
+    ACR122U readers (:class:`~drivers.readers.pcsc.ReaderLedFeedback`) play the patterns too.
+    Only then: asking pcscd about readers would start a socket-activated pcscd, which takes an
+    ACR122U away from nfcpy.
+
     :param section: the ``[feedback]`` configuration.
+    :param readers: the readers the station runs.
     :param pin_factory: a gpiozero pin factory (tests pass ``MockFactory()``); ``None`` lets
         gpiozero choose (``$GPIOZERO_PIN_FACTORY``, else lgpio on a Pi).
     :param source: the configuration file, named in errors.
     :param speed: passed to :class:`GpioFeedback`.
     :raises ConfigError: a pin name is not valid or a pin is used twice.
     """
+    feedback = _gpio_feedback(section, pin_factory, source, speed)
+    if section.reader_led and any(reader.kind == "pcsc" for reader in readers):
+        from drivers.readers.pcsc import ReaderLedFeedback
+
+        return FeedbackGroup([feedback, ReaderLedFeedback()])
+    return feedback
+
+
+def _gpio_feedback(section: FeedbackSection, pin_factory: Any, source: str, speed: float) -> Feedback:
     if not any((section.led_green, section.led_red, section.led_rgb, section.buzzer)):
         return NullFeedback("no pins configured in [feedback]")
     from gpiozero.exc import GPIOPinInUse, PinFactoryFallback, PinInvalidPin

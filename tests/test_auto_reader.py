@@ -22,8 +22,8 @@ from drivers.readers.pcsc import PcscReader
 from drivers.readers.simulated import SimulatedReader
 from drivers.readers.wedge import WedgeReader
 from station.config import ReaderSection
-from tests.test_nfc_reader import Sink
-from tests.vpcd_card import VirtualCard
+from tests.reader_helpers import Sink
+from tests.vpcd_card import VirtualCard, vpcd_session
 
 RC_S380 = UsbReader(0x054C, 0x06C3, "SONY RC-S380/P", "rcs380", False)
 
@@ -119,15 +119,13 @@ def test_auto_order(found: Survey, section: ReaderSection, expected: type) -> No
 
 @pytest.mark.pcscd
 def test_auto_finds_pcscd_readers_and_reads(tmp_path: Path) -> None:
-    from tests.vpcd_card import start_pcscd
-
-    start_pcscd()
-    found = survey(ReaderSection(), sysfs=tmp_path, proc_modules=tmp_path / "modules")
-    assert found.pcscd == PcscdState(True, ("Virtual PCD 00 00", "Virtual PCD 00 01"))
-    (reader,) = open_readers(ReaderSection())
-    assert isinstance(reader, PcscReader)
-    sink = Sink()
-    with ReaderThread(reader, sink):
-        assert sink.next_health().ok
-        with VirtualCard(bytes.fromhex("04A1B2C3D4E5F6")):
-            assert sink.next_read().reader_name == "Virtual PCD 00 00"
+    with vpcd_session():
+        found = survey(ReaderSection(), sysfs=tmp_path, proc_modules=tmp_path / "modules")
+        assert found.pcscd == PcscdState(True, ("Virtual PCD 00 00", "Virtual PCD 00 01"))
+        (reader,) = open_readers(ReaderSection())
+        assert isinstance(reader, PcscReader)
+        sink = Sink()
+        with ReaderThread(reader, sink):
+            assert sink.next_health().ok
+            with VirtualCard(bytes.fromhex("04A1B2C3D4E5F6")):
+                assert sink.next_read().reader_name == "Virtual PCD 00 00"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -52,49 +53,58 @@ def test_learn_says_when_nothing_fits(capsys: pytest.CaptureFixture[str]) -> Non
 
 def _config(tmp_path: Path, chain: str) -> str:
     path = tmp_path / "station.toml"
-    path.write_text(f"[reader]\nkind = 'simulated'\n\n[transforms]\nsimulated = '{chain}'\n")
+    path.write_text(
+        f"[station]\nstate_dir = '{tmp_path / 'state'}'\n\n[reader]\nkind = 'simulated'\n\n"
+        f"[transforms]\nsimulated = '{chain}'\n"
+    )
     return str(path)
 
 
-def test_card_test_with_the_simulated_reader(
+@pytest.fixture
+def card_test(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    monkeypatch.setattr("sys.stdin", io.StringIO("tap E43AC9D2\nbogus\nkey r\ntap 04A1\ntap 04A1B2C3\n"))
-    config = _config(tmp_path, "reverse | hex2dec")
-    assert main(["--config", config, "card", "test", "--count", "4", "--timeout", "60"]) == 0
-    captured = capsys.readouterr()
-    lines = captured.out.splitlines()
+) -> Callable[..., tuple[str, str]]:
+    """Runs ``card test`` with the simulated reader, ``chain``, and ``typed`` on standard input."""
+
+    def run(chain: str, typed: str, *options: str) -> tuple[str, str]:
+        monkeypatch.setattr("sys.stdin", io.StringIO(typed))
+        assert main(["--config", _config(tmp_path, chain), "card", "test", *options]) == 0
+        captured = capsys.readouterr()
+        return captured.out, captured.err
+
+    return run
+
+
+def test_card_test_with_the_simulated_reader(card_test: Callable[..., tuple[str, str]]) -> None:
+    typed = "tap E43AC9D2\nbogus\nkey r\ntap 04A1\ntap 04A1B2C3\n"
+    out, err = card_test("reverse | hex2dec", typed, "--count", "4", "--timeout", "60")
+    lines = out.splitlines()
     assert lines[0] == "simulated  raw E43AC9D2  canonical E43AC9D2  id 3536403172"
     assert lines[1].startswith("simulated  raw 08123456  canonical 08123456  id ")
     assert lines[1].endswith("[random UID: changes on every tap, cannot be enrolled]")
     assert lines[2].endswith("[too short: 2 bytes, reader.min_uid_bytes is 4]")
     assert lines[3] == "simulated  raw 04A1B2C3  canonical 04A1B2C3  id 3283263748"
-    assert "simulated reader: a card number is an even number of hex digits" in captured.err
-    assert "simulated reader simulated: ready" in captured.err
+    assert "simulated reader: a card number is an even number of hex digits" in err
+    assert "simulated reader simulated: ready" in err
 
 
-def test_card_test_shows_a_read_the_chain_cannot_take(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+def test_card_test_shows_a_read_the_chain_cannot_take(card_test: Callable[..., tuple[str, str]]) -> None:
+    out, _ = card_test("wiegand26", "tap 946EBD28\n", "--count", "1", "--timeout", "60")
+    assert "id (transform failed: wiegand26: the id has 32 bits, not 26)" in out
+
+
+def test_card_test_ends_on_its_timeout(card_test: Callable[..., tuple[str, str]]) -> None:
+    assert card_test("", "", "--timeout", "0.2")[0] == ""
+
+
+@pytest.mark.parametrize("command", [["card", "test"], ["run", "--headless"]])
+def test_a_broken_chain_stops_start_up_naming_the_key_and_position(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, command: list[str]
 ) -> None:
-    monkeypatch.setattr("sys.stdin", io.StringIO("tap 946EBD28\n"))
-    config = _config(tmp_path, "wiegand26")
-    assert main(["--config", config, "card", "test", "--count", "1", "--timeout", "60"]) == 0
-    assert "id (transform failed: wiegand26: the id has 32 bits, not 26)" in capsys.readouterr().out
-
-
-def test_card_test_ends_on_its_timeout(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    monkeypatch.setattr("sys.stdin", io.StringIO(""))
-    assert main(["--config", _config(tmp_path, ""), "card", "test", "--timeout", "0.2"]) == 0
-    assert capsys.readouterr().out == ""
-
-
-def test_card_test_reports_a_broken_chain_as_a_config_error(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
-    assert main(["--config", _config(tmp_path, "reverse | hexdec"), "card", "test"]) == EXIT_CONFIG
+    # `run` is the station's own start-up (station/cli/app.py): the chain is parsed first.
+    config = _config(tmp_path, "reverse | hexdec")
+    assert main(["--config", config, *command]) == EXIT_CONFIG
     assert (
-        "transforms.simulated: unknown step 'hexdec'; did you mean 'hex2dec'? (at character 11)"
+        f"{config}: transforms.simulated: unknown step 'hexdec'; did you mean 'hex2dec'? (at character 11)"
         in caplog.text
     )

@@ -164,6 +164,19 @@ def test_broken_config_is_reported_and_the_rest_still_checked(
     assert "cloud" not in out  # --offline
 
 
+def test_a_broken_transform_chain_is_a_failure(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "station.toml"
+    config.write_text(f'[station]\nstate_dir = "{tmp_path}"\n[transforms]\nwedge = "reverse hex2dec"\n')
+    code, out = _doctor(config, capsys, "--offline")
+    assert code == 1
+    assert (
+        f"FAIL  configuration: {config}: transforms.wedge: expected "
+        "\"|\" between steps, found 'hex2dec' (at character 9); the station will not start\n"
+        "      fix: correct that chain; `release-station card learn`"
+    ) in out
+    assert f"state directory: {tmp_path} is writable" in out  # the rest uses the file's settings
+
+
 def test_state_dir_problems(tmp_path: Path) -> None:
     a_file = tmp_path / "file"
     a_file.write_text("")
@@ -231,11 +244,11 @@ def test_reader_choice_problems() -> None:
 
 @pytest.mark.pcscd
 def test_lists_what_pcscd_sees(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from tests.vpcd_card import start_pcscd
+    from tests.vpcd_card import vpcd_session
 
-    start_pcscd()
     config = tmp_path / "station.toml"
     config.write_text(f'[station]\nstate_dir = "{tmp_path}"\n')
-    _, out = _doctor(config, capsys, "--offline")
+    with vpcd_session():
+        _, out = _doctor(config, capsys, "--offline")
     assert "ok    pcscd: running; readers: Virtual PCD 00 00, Virtual PCD 00 01" in out
     assert "ok    reader (kind = auto): uses pcsc (PC/SC)" in out

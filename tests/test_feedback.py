@@ -151,3 +151,26 @@ def test_a_group_plays_every_member(factory: MockFactory) -> None:
     assert factory.pin("GPIO17").state
     group.close()
     assert not factory.pin("GPIO17").state
+
+
+def test_the_acr122u_leds_join_only_for_a_pcsc_reader(factory: MockFactory) -> None:
+    from drivers.readers.nfc import NfcReader
+    from drivers.readers.pcsc import PcscReader, ReaderLedFeedback
+
+    with_reader = build_feedback(TWO_LEDS, readers=[PcscReader()], pin_factory=factory)
+    assert isinstance(with_reader, FeedbackGroup)
+    gpio, reader_led = with_reader.members
+    assert isinstance(gpio, GpioFeedback) and isinstance(reader_led, ReaderLedFeedback)
+    with_reader.close()
+    # nfcpy may own an ACR122U: pcscd is never asked then; nor when reader_led is off
+    for readers, section in (
+        ([NfcReader()], TWO_LEDS),
+        ([PcscReader()], FeedbackSection(led_green="GPIO17", reader_led=False)),
+    ):
+        feedback = build_feedback(section, readers=readers, pin_factory=factory)
+        assert isinstance(feedback, GpioFeedback)
+        feedback.close()
+    no_gpio = build_feedback(FeedbackSection(), readers=[PcscReader()])
+    assert isinstance(no_gpio, FeedbackGroup)
+    assert isinstance(no_gpio.members[0], NullFeedback)
+    no_gpio.close()

@@ -3,60 +3,24 @@
 from __future__ import annotations
 
 import contextlib
-import queue
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import nfc
 import pytest
 
 from drivers.readers.base import ReaderError, ReaderThread
 from drivers.readers.nfc import TECHNOLOGIES, NfcReader, loaded_kernel_nfc_modules
-from station.events import BadgeRead, ReaderEvent, ReaderHealth
+from station.events import BadgeRead, ReaderEvent
 from tests.nfc_tag import Card, TagField
+from tests.reader_helpers import Sink
 
-Event = TypeVar("Event", BadgeRead, ReaderHealth)
 UID7 = bytes.fromhex("04A1B2C3D4E5F6")
 UID4 = bytes.fromhex("946EBD28")
 UID10 = bytes.fromhex("04112233445566778899")
 FELICA_IDM = bytes.fromhex("0102030405060708")
-
-
-class Sink:
-    """Collects what a reader delivers; waits with a generous bound, never asserts on time."""
-
-    def __init__(self) -> None:
-        self.events: queue.Queue[ReaderEvent] = queue.Queue()
-        self.reads: list[BadgeRead] = []
-        self.health: list[ReaderHealth] = []
-
-    def __call__(self, event: ReaderEvent) -> None:
-        self.events.put(event)
-
-    def next_read(self, timeout: float = 30.0) -> BadgeRead:
-        return self._next(BadgeRead, timeout)
-
-    def next_health(self, timeout: float = 30.0) -> ReaderHealth:
-        return self._next(ReaderHealth, timeout)
-
-    def drain(self) -> None:
-        while not self.events.empty():
-            self._keep(self.events.get_nowait())
-
-    def _next(self, kind: type[Event], timeout: float) -> Event:
-        while True:
-            event = self.events.get(timeout=timeout)
-            self._keep(event)
-            if isinstance(event, kind):
-                return event
-
-    def _keep(self, event: ReaderEvent) -> None:
-        if isinstance(event, BadgeRead):
-            self.reads.append(event)
-        else:
-            self.health.append(event)
 
 
 @pytest.fixture
@@ -148,6 +112,21 @@ def test_stop_closes_the_device(field: TagField) -> None:
         rf_off = field.frames["RFOFF"]
     # Closing nfcpy's device switches the field off.
     field.wait_for(lambda frames: frames["RFOFF"] > rf_off)
+
+
+def test_a_failure_while_reading_closes_the_device(field: TagField) -> None:
+    field.insert(Card(UID7))
+    rf_off: list[int] = []
+
+    def failing_sink(event: ReaderEvent) -> None:
+        if isinstance(event, BadgeRead):
+            rf_off.append(field.frames["RFOFF"])
+            raise RuntimeError("the core's queue is gone")
+
+    reader = NfcReader(device=field.device, technologies=("106A",))
+    with pytest.raises(RuntimeError, match="queue is gone"):
+        reader.run(failing_sink, threading.Event())
+    field.wait_for(lambda frames: frames["RFOFF"] > rf_off[0])
 
 
 def test_stop_while_no_card_is_there(field: TagField) -> None:

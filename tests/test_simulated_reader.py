@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import queue
 import socket
 import threading
 from collections.abc import Iterator
@@ -12,48 +11,19 @@ import pytest
 
 from drivers.readers.base import ReaderError, ReaderThread
 from drivers.readers.simulated import DEMO_KEYS, SimulatedReader
-from station.events import BadgeRead, ReaderEvent, ReaderHealth
-
-WAIT_S = 10.0  # an upper bound against hangs, never a speed assertion
-
-
-class Collector:
-    def __init__(self) -> None:
-        self.events: queue.Queue[ReaderEvent] = queue.Queue()
-
-    def __call__(self, event: ReaderEvent) -> None:
-        self.events.put(event)
-
-    def next_read(self) -> BadgeRead:
-        while True:
-            event = self.events.get(timeout=WAIT_S)
-            if isinstance(event, BadgeRead):
-                return event
-
-    def wait_ready(self) -> ReaderHealth:
-        event = self.events.get(timeout=WAIT_S)
-        assert isinstance(event, ReaderHealth)
-        return event
-
-    def drained_reads(self) -> list[BadgeRead]:
-        reads = []
-        while not self.events.empty():
-            event = self.events.get_nowait()
-            if isinstance(event, BadgeRead):
-                reads.append(event)
-        return reads
+from tests.reader_helpers import WAIT_S, Sink
 
 
 @pytest.fixture
-def running() -> Iterator[tuple[SimulatedReader, Collector]]:
+def running() -> Iterator[tuple[SimulatedReader, Sink]]:
     reader = SimulatedReader()
-    sink = Collector()
+    sink = Sink()
     with ReaderThread(reader, sink):
-        assert sink.wait_ready().ok
+        assert sink.next_health().ok
         yield reader, sink
 
 
-def test_tap_from_code_reaches_the_sink(running: tuple[SimulatedReader, Collector]) -> None:
+def test_tap_from_code_reaches_the_sink(running: tuple[SimulatedReader, Sink]) -> None:
     reader, sink = running
     reader.tap(bytes.fromhex("04a1b2c3d4e501"))
     read = sink.next_read()
@@ -65,7 +35,7 @@ def test_tap_from_code_reaches_the_sink(running: tuple[SimulatedReader, Collecto
 
 
 def test_each_tap_is_one_read_and_a_present_card_is_read_once(
-    running: tuple[SimulatedReader, Collector],
+    running: tuple[SimulatedReader, Sink],
 ) -> None:
     reader, sink = running
     card, other = bytes.fromhex("946EBD28"), bytes.fromhex("E43AC9D2")
@@ -79,11 +49,11 @@ def test_each_tap_is_one_read_and_a_present_card_is_read_once(
     got = [sink.next_read() for _ in range(5)]
     assert [r.uid for r in got] == [card, card, other, other, card]
     assert got[-1].raw == "2490285352"
-    assert sink.drained_reads() == []
+    assert sink.drain() == []
 
 
 def test_taps_before_start_are_delivered_when_it_runs() -> None:
-    reader, sink = SimulatedReader(clock=lambda: 42.0), Collector()
+    reader, sink = SimulatedReader(clock=lambda: 42.0), Sink()
     reader.tap(b"\x01\x02\x03\x04")
     with ReaderThread(reader, sink):
         read = sink.next_read()
@@ -91,7 +61,7 @@ def test_taps_before_start_are_delivered_when_it_runs() -> None:
     assert read.at == 42.0
 
 
-def test_demo_keys(running: tuple[SimulatedReader, Collector]) -> None:
+def test_demo_keys(running: tuple[SimulatedReader, Sink]) -> None:
     reader, sink = running
     assert reader.key("1")
     assert reader.key("R")
@@ -130,9 +100,9 @@ def _ask(path: Path, text: bytes) -> bytes:
 
 def test_socket_commands(tmp_path: Path) -> None:
     path = tmp_path / "reader.sock"
-    reader, sink = SimulatedReader(socket_path=str(path)), Collector()
+    reader, sink = SimulatedReader(socket_path=str(path)), Sink()
     with ReaderThread(reader, sink):
-        assert sink.wait_ready().ok
+        assert sink.next_health().ok
         assert (path.stat().st_mode & 0o777) == 0o600
         lines = ["tap 04:A1:B2:C3", "", "present E4 3A C9 D2", "present E43AC9D2", "remove", "bogus", "key 2"]
         answer = _ask(path, "".join(f"{line}\n" for line in lines).encode()).decode().splitlines()
@@ -145,9 +115,9 @@ def test_socket_commands(tmp_path: Path) -> None:
 
 def test_socket_refuses_overlong_lines(tmp_path: Path) -> None:
     path = tmp_path / "reader.sock"
-    reader, sink = SimulatedReader(socket_path=str(path)), Collector()
+    reader, sink = SimulatedReader(socket_path=str(path)), Sink()
     with ReaderThread(reader, sink):
-        sink.wait_ready()
+        sink.next_health()
         assert _ask(path, b"A" * 300).endswith(b"error: line too long\n")
         assert _ask(path, b"946EBD28\n") == b"ok\n"
         assert sink.next_read().canonical_id == "946EBD28"
@@ -157,22 +127,22 @@ def test_a_stale_socket_is_replaced_but_a_file_is_not(tmp_path: Path) -> None:
     stale = tmp_path / "stale.sock"
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as old:
         old.bind(str(stale))
-    reader, sink = SimulatedReader(socket_path=str(stale)), Collector()
+    reader, sink = SimulatedReader(socket_path=str(stale)), Sink()
     with ReaderThread(reader, sink):
-        assert sink.wait_ready().ok
+        assert sink.next_health().ok
     plain = tmp_path / "notes.txt"
     plain.write_text("keep me")
     stop = threading.Event()
     with pytest.raises(ReaderError, match="not a socket"):
-        SimulatedReader(socket_path=str(plain)).run(Collector(), stop)
+        SimulatedReader(socket_path=str(plain)).run(Sink(), stop)
     assert plain.read_text() == "keep me"
 
 
 def test_stop_ends_run_and_detaches(tmp_path: Path) -> None:
-    reader, sink = SimulatedReader(), Collector()
+    reader, sink = SimulatedReader(), Sink()
     thread = ReaderThread(reader, sink)
     thread.start()
-    sink.wait_ready()
+    sink.next_health()
     thread.stop()
     assert not thread.alive
     reader.tap(b"\x01\x02\x03\x04")  # queued for a later run, no error

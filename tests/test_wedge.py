@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import queue
-import struct
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,16 +11,10 @@ from drivers.badges import BadgeFilter
 from drivers.readers.base import ReaderError, ReaderThread
 from drivers.readers.keymap import WedgeDecoder, WedgeFormat, text_to_uid
 from drivers.readers.wedge import WedgeReader, open_wedge_device
-from station.events import BadgeRead, ReaderEvent, ReaderHealth
+from station.events import BadgeRead, ReaderHealth
+from tests.reader_helpers import EVENT, ReplayDevice, Sink, events_of, keys, tap
 
 DATA = Path(__file__).parent / "data" / "wedge"
-EVENT = struct.Struct("llHHi")  # struct input_event on a 64-bit kernel: 24 bytes
-WAIT_S = 10.0  # an upper bound against hangs, never a speed assertion
-
-
-def events_of(data: bytes) -> list[InputEvent]:
-    assert len(data) % EVENT.size == 0
-    return [InputEvent(*EVENT.unpack_from(data, offset)) for offset in range(0, len(data), EVENT.size)]
 
 
 def decode(events: list[InputEvent], fmt: WedgeFormat, timeout_s: float = 0.1) -> list[str]:
@@ -58,18 +48,6 @@ def test_recorded_streams_give_the_cards_uids() -> None:
 
 
 # -- events built here ---------------------------------------------------------------------
-
-
-def keys(*presses: tuple[int, int], start: float = 100.0, step: float = 0.01) -> list[InputEvent]:
-    events = []
-    for i, (code, value) in enumerate(presses):
-        at = start + i * step
-        events.append(InputEvent(int(at), round((at % 1) * 1e6), ecodes.EV_KEY, code, value))
-    return events
-
-
-def tap(*codes: int) -> list[tuple[int, int]]:
-    return [pair for code in codes for pair in ((code, 1), (code, 0))]
 
 
 def test_letters_keep_case_in_decimal_mode_and_are_upper_in_hex() -> None:
@@ -130,58 +108,10 @@ def test_garbage_text_is_refused_without_repeating_it(text: str, fmt: WedgeForma
 # -- the reader loop, replaying a recording through a pipe ---------------------------------
 
 
-class ReplayDevice:
-    """An input device whose events come from a pipe, in the kernel's 24-byte format."""
-
-    name = "replayed reader"
-
-    def __init__(self) -> None:
-        self.fd, self._write_fd = os.pipe()
-        os.set_blocking(self.fd, False)
-        self._buffer = b""
-        self.calls: list[str] = []
-
-    def send(self, data: bytes) -> None:
-        os.write(self._write_fd, data)
-
-    def unplug(self) -> None:
-        os.close(self._write_fd)
-
-    def read(self) -> Iterator[InputEvent]:
-        data = os.read(self.fd, 4096)  # BlockingIOError when nothing is there, like evdev
-        if not data:
-            raise OSError(19, "No such device")
-        self._buffer += data
-        whole = len(self._buffer) - len(self._buffer) % EVENT.size
-        events, self._buffer = events_of(self._buffer[:whole]), self._buffer[whole:]
-        return iter(events)
-
-    def grab(self) -> None:
-        self.calls.append("grab")
-
-    def ungrab(self) -> None:
-        self.calls.append("ungrab")
-
-    def close(self) -> None:
-        self.calls.append("close")
-        os.close(self.fd)
-
-
-class Collector:
-    def __init__(self) -> None:
-        self.events: queue.Queue[ReaderEvent] = queue.Queue()
-
-    def __call__(self, event: ReaderEvent) -> None:
-        self.events.put(event)
-
-    def next(self) -> ReaderEvent:
-        return self.events.get(timeout=WAIT_S)
-
-
 def test_reader_grabs_decodes_filters_and_releases(caplog: pytest.LogCaptureFixture) -> None:
     device = ReplayDevice()
     reader = WedgeReader(device_path="/dev/input/by-id/test", opener=lambda path, usb: device)
-    sink = Collector()
+    sink = Sink()
     badge_filter = BadgeFilter(sink, repeat_s=3.0, min_uid_bytes=4, detects_removal=reader.detects_removal)
     with ReaderThread(reader, badge_filter):
         health = sink.next()
@@ -213,7 +143,7 @@ def test_an_unplugged_reader_is_reported_and_retried() -> None:
         devices.append(ReplayDevice())
         return devices[0]
 
-    sink = Collector()
+    sink = Sink()
     thread = ReaderThread(WedgeReader(usb_id="08ff:0009", opener=opener), sink, restart_delay_s=0.01)
     with thread:
         assert isinstance(sink.next(), ReaderHealth)
@@ -236,7 +166,7 @@ def test_opening_by_path_or_usb_id_says_what_is_missing(tmp_path: Path) -> None:
 
 def test_stop_is_noticed_while_idle() -> None:
     device = ReplayDevice()
-    thread = ReaderThread(WedgeReader(opener=lambda path, usb: device), Collector())
+    thread = ReaderThread(WedgeReader(opener=lambda path, usb: device), Sink())
     thread.start()
     thread.stop()
     assert not thread.alive

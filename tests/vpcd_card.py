@@ -13,6 +13,11 @@ so a quick remove-and-insert in a test is two presentations, as it is with a rea
 :func:`start_pcscd` and :func:`stop_pcscd` control the system-wide pcscd for the tests and the
 benchmark (whoever stops it starts it again).
 
+vpcd's ports are fixed and pcscd is shared by everyone on the machine, so two test runs (or a
+test run and the benchmark) must not use them at the same time: :func:`vpcd_session` takes a
+machine-wide lock (``flock`` on :data:`LOCK_FILE`), starts pcscd, and leaves it running when it
+ends. Every use of vpcd or of pcscd's life cycle goes inside one, and sessions never nest.
+
 This card behaves like a contactless card seen through a PC/SC part-3 reader: a MIFARE Classic
 1K ATR, and the pseudo-APDU ``FF CA 00 00 00`` (get data: UID) answered with the UID and
 ``90 00``. ``status`` overrides that answer's status word to test readers' error paths.
@@ -25,13 +30,15 @@ This card behaves like a contactless card seen through a PC/SC part-3 reader: a 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import signal
 import socket
 import struct
 import subprocess
+import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from smartcard import scard
@@ -42,6 +49,8 @@ VPCD_READERS = {35963: "Virtual PCD 00 00", 35964: "Virtual PCD 00 01"}
 MIFARE_1K_ATR = bytes.fromhex("3B8F8001804F0CA000000306030001000000006A")
 GET_UID = bytes.fromhex("FFCA000000")
 _POWER_OFF, _POWER_ON, _RESET, _GET_ATR = 0, 1, 2, 4
+LOCK_FILE = Path("/tmp/release-station-vpcd.lock")
+LOCK_WAIT_S = 270.0  # below pytest's 300 s timeout, so a waiting test says who holds the lock
 
 
 class VirtualCard:
@@ -220,3 +229,36 @@ def stop_pcscd() -> None:
     if pid is not None:
         os.kill(pid, signal.SIGTERM)
         _wait(lambda: not _alive(pid), "pcscd to exit")
+
+
+@contextlib.contextmanager
+def vpcd_session(lock_file: Path = LOCK_FILE, wait_s: float = LOCK_WAIT_S) -> Iterator[None]:
+    """Hold the machine-wide vpcd lock, with pcscd running; pcscd is left running afterwards.
+
+    :raises TimeoutError: another process held the lock for ``wait_s`` seconds (the message
+        says which one).
+    """
+    fd = os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        _lock(fd, lock_file, wait_s)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()} {' '.join(sys.argv)}\n".encode(), 0)  # who holds it, for others
+        try:
+            start_pcscd()
+            yield
+        finally:
+            start_pcscd()
+    finally:
+        os.close(fd)  # closing the file releases the lock
+
+
+def _lock(fd: int, lock_file: Path, wait_s: float) -> None:
+    pause = threading.Event()
+    for _ in range(max(1, round(wait_s / 0.1))):
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            pause.wait(0.1)
+    holder = os.pread(fd, 500, 0).decode(errors="replace").strip() or "unknown"
+    raise TimeoutError(f"vpcd and pcscd are in use: {lock_file} held for {wait_s:g} s by {holder}")

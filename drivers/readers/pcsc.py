@@ -42,6 +42,8 @@ GET_UID = bytes.fromhex("FFCA000000")
 """PC/SC part 3 "get data": the UID of the contactless card on the reader."""
 
 # Errors after which the context is useless: pcscd stopped, restarted or was never there.
+# libpcsclite calls a connection that pcscd closed without answering a "security violation":
+# that is what a call made while pcscd shuts down gets (and what a polkit refusal looks like).
 _SERVICE_GONE = frozenset(
     {
         scard.SCARD_E_NO_SERVICE,
@@ -49,6 +51,7 @@ _SERVICE_GONE = frozenset(
         scard.SCARD_F_COMM_ERROR,
         scard.SCARD_E_INVALID_HANDLE,
         scard.SCARD_E_NO_MEMORY,
+        scard.SCARD_W_SECURITY_VIOLATION,
     }
 )
 # Errors that only mean the reader list changed under us.
@@ -63,7 +66,10 @@ class PcscUnavailable(ReaderError):
 
     def __init__(self, result: int) -> None:
         self.result = result
-        super().__init__(f"pcscd is not available ({_message(result)})")
+        hint = ""
+        if result == scard.SCARD_W_SECURITY_VIOLATION:
+            hint = ": pcscd closed the connection; it is stopping, or its polkit rules refuse this user"
+        super().__init__(f"pcscd is not available ({_message(result)}){hint}")
 
 
 def _message(result: int) -> str:
@@ -266,13 +272,21 @@ class _Watch:
 
 
 def _new_presentation(previous: int, event: int) -> bool:
-    """A card is on the reader that was not there at the previous look (or was swapped since)."""
-    if not event & scard.SCARD_STATE_PRESENT or event & scard.SCARD_STATE_MUTE:
+    """A card is on the reader that was not there at the previous look (or was swapped since).
+
+    A mute card (pcscd could not get its ATR yet) is not there: when it answers later, that is
+    the presentation.
+    """
+    if not _answers(event):
         return False
-    if not previous & scard.SCARD_STATE_PRESENT:
+    if not _answers(previous):
         return True
     # Still present, but pcscd counted a removal and an insertion in between.
     return previous >> _STATE_COUNTER_SHIFT != event >> _STATE_COUNTER_SHIFT
+
+
+def _answers(state: int) -> bool:
+    return bool(state & scard.SCARD_STATE_PRESENT) and not state & scard.SCARD_STATE_MUTE
 
 
 # -- the ACR122U's LEDs and buzzer ---------------------------------------------------------------

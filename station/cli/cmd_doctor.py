@@ -3,7 +3,8 @@
 Checks, in this order, and prints one line each (``ok``, ``warn`` or ``FAIL``), with a plain
 ``fix:`` line under every problem:
 
-- the configuration file is valid (when it is not, the rest is checked with the defaults);
+- the configuration file is valid, its card-number transform chains included (when the file
+  is not, the rest is checked with the defaults);
 - the state directory is writable and has room;
 - the badge readers: what is attached (USB readers, pcscd and the readers it sees), a kernel NFC
   driver that would take a reader away, and which reader the configuration ends up using;
@@ -72,21 +73,8 @@ def register(subparsers: Any) -> None:
 
 
 def _doctor(args: argparse.Namespace, context: Context) -> int:
-    findings: list[Finding] = []
-    try:
-        config = context.config
-        findings.append(Finding("ok", "configuration", config.source))
-    except ConfigError as exc:
-        config = Config()
-        findings.append(
-            Finding(
-                "fail",
-                "configuration",
-                f"{exc} (the checks below use the defaults)",
-                "correct that key; `release-station config check` checks the file again",
-            )
-        )
-    findings.append(check_state_dir(config.state_dir))
+    config, finding = check_config(context)
+    findings = [finding, check_state_dir(config.state_dir)]
     from drivers.readers.auto import survey
 
     findings += reader_findings(config.reader, survey(config.reader))
@@ -99,6 +87,31 @@ def _doctor(args: argparse.Namespace, context: Context) -> int:
     warnings = sum(f.status == "warn" for f in findings)
     print(f"\n{problems} problem(s), {warnings} warning(s)" if problems or warnings else "\nall good")
     return EXIT_FAILURE if problems else EXIT_OK
+
+
+# -- configuration ------------------------------------------------------------------------------
+
+
+def check_config(context: Context) -> tuple[Config, Finding]:
+    """The configuration to check the rest with, and whether the station can start with it.
+
+    Beyond the file itself, the card-number transform chains are parsed as at start-up: a
+    syntax error there stops the station too.
+    """
+    from drivers.transforms import chains_from_config
+
+    topic = "configuration"
+    try:
+        config = context.config
+    except ConfigError as exc:
+        fix = "correct that key; `release-station config check` checks the file again"
+        return Config(), Finding("fail", topic, f"{exc} (the checks below use the defaults)", fix)
+    try:
+        chains_from_config(config.transforms, config.source)
+    except ConfigError as exc:
+        fix = "correct that chain; `release-station card learn` finds one from example cards"
+        return config, Finding("fail", topic, f"{exc}; the station will not start", fix)
+    return config, Finding("ok", topic, config.source)
 
 
 # -- state directory ----------------------------------------------------------------------------
