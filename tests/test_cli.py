@@ -48,3 +48,10 @@ def test_the_log_section_is_applied(tmp_path: Path) -> None:
         assert root.level == logging.DEBUG
     finally:
         setup_logging("INFO", "text")
+
+
+def test_config_check_parses_the_transform_chains(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    path = tmp_path / "station.toml"
+    path.write_text("[transforms]\npcsc = 'reverse | hex2dek'\n")
+    assert main(["--config", str(path), "config", "check"]) == EXIT_CONFIG
+    assert "transforms.pcsc" in caplog.text

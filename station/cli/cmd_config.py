@@ -19,7 +19,10 @@ def register(subparsers: Any) -> None:
 
 
 def _check(args: argparse.Namespace, context: Context) -> int:
+    from drivers.transforms import chains_from_config
+
     config = context.config
+    chains_from_config(config.transforms, config.source)  # a broken chain stops start-up too
     print(f"{config.source}: ok")
     return EXIT_OK
 
