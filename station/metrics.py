@@ -1,0 +1,186 @@
+"""The station's metrics, written for Prometheus' node_exporter (its textfile collector).
+
+The composition root owns one :class:`Metrics` and updates it from what it already sees: badge
+taps, releases, failures, the token's state, the readers' state and the last answer from the
+cloud. A :class:`TextfileWriter` thread renders it in the Prometheus text format every
+``[metrics] interval_s`` and replaces ``release_station.prom`` in ``[metrics] textfile_dir``
+atomically, so node_exporter never reads half a file. A fleet scrapes node_exporter as usual;
+no server of our own is involved.
+
+Only the families in :data:`FAMILIES` exist: a misspelt name raises instead of quietly starting
+a new series. Label values are the caller's plain words (outcomes, states, reader names); never
+pass a badge number, a user or a token.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from station.atomicfile import write_atomic
+
+log = logging.getLogger(__name__)
+
+FILENAME = "release_station.prom"
+
+
+@dataclass(frozen=True)
+class Family:
+    """One metric family: counter or gauge, and its help text."""
+
+    kind: Literal["counter", "gauge"]
+    help: str
+
+
+FAMILIES: dict[str, Family] = {
+    "release_station_info": Family("gauge", "Always 1; the version label names the station software."),
+    "release_station_taps_total": Family("counter", "Badge taps, by result (known, unknown, rejected)."),
+    "release_station_releases_total": Family(
+        "counter", "Print jobs the station released, by outcome (printed, failed, timed_out)."
+    ),
+    "release_station_failures_total": Family(
+        "counter", "Failures, by kind (cloud, reader, release, storage)."
+    ),
+    "release_station_token_state": Family(
+        "gauge", "1 for the device token's current state (paired, unpaired, needs_repair), else 0."
+    ),
+    "release_station_reader_up": Family("gauge", "1 while the badge reader works, else 0, by reader."),
+    "release_station_cloud_last_contact_timestamp_seconds": Family(
+        "gauge", "Unix time of the last answer from the cloud; 0 before the first."
+    ),
+}
+
+Labels = tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One value of one family, with its labels (sorted by name)."""
+
+    name: str
+    labels: Labels
+    value: float
+
+
+class Metrics:
+    """Counters and gauges, safe to update from any thread."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._values: dict[tuple[str, Labels], float] = {}
+
+    def inc(self, name: str, amount: float = 1.0, **labels: str) -> None:
+        """Add ``amount`` (never negative) to a counter."""
+        if amount < 0:
+            raise ValueError(f"{name}: a counter only goes up, not by {amount:g}")
+        key = (self._check(name, "counter"), _labels(labels))
+        with self._lock:
+            self._values[key] = self._values.get(key, 0.0) + amount
+
+    def set(self, name: str, value: float, **labels: str) -> None:
+        """Set a gauge."""
+        key = (self._check(name, "gauge"), _labels(labels))
+        with self._lock:
+            self._values[key] = float(value)
+
+    def set_state(self, name: str, current: str, states: Iterable[str], label: str = "state") -> None:
+        """Set a state-set gauge: 1 for ``current``, 0 for every other of ``states``."""
+        self._check(name, "gauge")
+        with self._lock:
+            for state in {*states, current}:
+                self._values[(name, _labels({label: state}))] = 1.0 if state == current else 0.0
+
+    def samples(self) -> list[Sample]:
+        """A consistent copy of every value, by family and labels."""
+        with self._lock:
+            items = sorted(self._values.items())
+        return [Sample(name, labels, value) for (name, labels), value in items]
+
+    @staticmethod
+    def _check(name: str, kind: str) -> str:
+        family = FAMILIES.get(name)
+        if family is None:
+            raise KeyError(f"no metric family {name!r}; known: {', '.join(sorted(FAMILIES))}")
+        if family.kind != kind:
+            raise TypeError(f"{name} is a {family.kind}, not a {kind}")
+        return name
+
+
+def _labels(labels: dict[str, str]) -> Labels:
+    return tuple(sorted((key, str(value)) for key, value in labels.items()))
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if value.is_integer() and abs(value) < 2**53 else repr(value)
+
+
+def render(samples: Iterable[Sample]) -> str:
+    """The Prometheus text exposition format: HELP and TYPE once per family, then its samples."""
+    lines: list[str] = []
+    current = ""
+    for sample in samples:
+        if sample.name != current:
+            current = sample.name
+            family = FAMILIES[current]
+            lines += [f"# HELP {current} {family.help}", f"# TYPE {current} {family.kind}"]
+        labels = ",".join(f'{key}="{_escape(value)}"' for key, value in sample.labels)
+        lines.append(
+            f"{sample.name}{{{labels}}} {_number(sample.value)}"
+            if labels
+            else f"{sample.name} {_number(sample.value)}"
+        )
+    return "\n".join(lines) + "\n" if lines else ""
+
+
+class TextfileWriter:
+    """Writes ``metrics`` to ``directory``/release_station.prom now and then, and once more at stop.
+
+    A failed write (missing directory, full disk) is logged and tried again next time; it never
+    stops the station.
+    """
+
+    def __init__(self, metrics: Metrics, directory: Path, *, interval_s: float) -> None:
+        self.path = directory / FILENAME
+        self._metrics = metrics
+        self._interval_s = interval_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="metrics", daemon=True)
+        self._failing = False
+
+    def write(self) -> bool:
+        """Write the file now; ``False`` when that failed."""
+        text = render(self._metrics.samples())
+        try:
+            write_atomic(self.path, text.encode(), mode=0o644)
+        except OSError as exc:
+            if not self._failing:
+                log.warning("cannot write the metrics file %s: %s", self.path, exc)
+            self._failing = True
+            return False
+        if self._failing:
+            log.info("metrics file %s written again", self.path)
+        self._failing = False
+        return True
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop the thread (it writes a last time) and wait for it."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def _run(self) -> None:
+        self.write()
+        while not self._stop.wait(self._interval_s):
+            self.write()
+        self.write()
