@@ -87,6 +87,7 @@ class CloudSection:
     client_id: str = ""
     ca_file: str = ""
     request_timeout_s: float = 10.0
+    connect_timeout_s: float = 1.5
     release_parallelism: int = 4
     job_timeout_s: int = 300
 
@@ -97,6 +98,7 @@ class CloudSection:
             except ValueError as exc:
                 raise ValueError(f"{name}: {exc}") from None
         _check_range("request_timeout_s", self.request_timeout_s, 1, 120)
+        _check_range("connect_timeout_s", self.connect_timeout_s, 0.5, 30)
         _check_range("release_parallelism", self.release_parallelism, 1, 16)
         _check_range("job_timeout_s", self.job_timeout_s, 10, 3600)
 

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
 import time
+from pathlib import Path
 
+from station.cli.app import LAST_CONTACT, build_station, make_metrics
 from station.cli.metrics_feed import MetricsFeed
+from station.config import Config, parse_config
 from station.core import view as v
+from station.emulator import Emulator
 from station.events import BadgeRead, ReaderEvent, ReaderHealth
 from station.metrics import Metrics
 
@@ -76,3 +82,36 @@ def test_reader_health_passes_through_and_is_recorded() -> None:
         sink(event)
     assert passed == events
     assert values(metrics)["reader_up[reader=ACR122U]"] == 0
+
+
+def test_the_last_contact_with_ezeep_is_the_time_of_its_last_answer(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    config = parse_config(
+        f"""
+        [station]
+        state_dir = '{tmp_path}'
+        hardware_id = "1b4e28ba-2fa1-11d2-883f-0016d3cca427"
+        [cloud]
+        account_url = "{emulator.url}"
+        api_url = "{emulator.url}"
+        print_url = "{emulator.url}"
+        client_id = "app-tests"
+        [metrics]
+        textfile_dir = '{tmp_path}'
+        """
+    )
+    metrics = make_metrics(config)
+    assert metrics is not None and make_metrics(Config()) is None
+    emulator.auto_approve_device = emulator.printers[0].id
+    ready = threading.Event()
+    before = time.time()
+    with contextlib.ExitStack() as stack:
+        station = build_station(config, stack, restart=lambda: None, metrics=metrics)
+        assert LAST_CONTACT not in values(metrics)  # nothing asked yet
+        station.subscribe(lambda view: ready.set() if isinstance(view, v.ReadyView) else None)
+        station.start()
+        stack.callback(station.stop)
+        assert ready.wait(30), "the station never paired and found its printer"
+    contact = values(metrics)[LAST_CONTACT.removeprefix("release_station_")]
+    assert before <= contact <= time.time()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import socket
@@ -43,6 +44,7 @@ def test_sd_notify_reports_a_vanished_socket(tmp_path: Path, caplog: pytest.LogC
 
 
 def test_sd_notify_never_blocks_on_a_full_queue(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING)  # an earlier CLI test may have left station logging at DEBUG
     path = tmp_path / "notify"
     with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as server:
         server.bind(str(path))  # nobody reads: the queue fills up

@@ -155,7 +155,10 @@ def test_rotation_over_many_refreshes(cloud: CloudStack, emulator: Emulator) -> 
     assert cloud.client.station_printer().tp_id == emulator.printers[0].tp_id
 
 
-def test_twenty_threads_cause_one_refresh(make_emulator: EmulatorFactory, tmp_path: Path) -> None:
+@pytest.mark.parametrize("mixed", [False, True], ids=["waiting", "waiting-and-impatient"])
+def test_twenty_threads_cause_one_refresh(
+    make_emulator: EmulatorFactory, tmp_path: Path, mixed: bool
+) -> None:
     emulator = make_emulator()
     now = [0.0]
     db = open_database(tmp_path / "station.db")
@@ -165,22 +168,45 @@ def test_twenty_threads_cause_one_refresh(make_emulator: EmulatorFactory, tmp_pa
     pairer = Pairer(http, CLIENT, HW, interval_s=0.05, clock=lambda: now[0])
     keeper.install(pairer.wait(pairer.start(), threading.Event()), hardware_id=HW)
     emulator.set_faults(latency_s=0.3)  # keep the one refresh in flight while the others arrive
-    now[0] = 4000.0  # past expires_in (3600 s): every caller must wait for a fresh token
+    now[0] = 4000.0  # past expires_in (3600 s): the waiting callers must wait for a fresh token
     barrier = threading.Barrier(20)
-    tokens: list[str] = []
+    tokens: dict[bool, list[str]] = {True: [], False: []}
+    refused: list[OfflineError] = []
 
-    def need_token() -> None:
+    def need_token(wait: bool) -> None:
         barrier.wait()
-        tokens.append(keeper.access_token())
+        try:
+            tokens[wait].append(keeper.access_token(wait=wait))
+        except OfflineError as exc:  # impatient, and a refresh was under way: told so at once
+            refused.append(exc)
 
-    threads = [threading.Thread(target=need_token) for _ in range(20)]
+    threads = [threading.Thread(target=need_token, args=(not mixed or n % 2 == 0,)) for n in range(20)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     assert emulator.stats()["refresh"] == 1
-    assert len(tokens) == 20 and len(set(tokens)) == 1
+    waiting = 10 if mixed else 20
+    assert len(tokens[True]) == waiting and len(tokens[False]) + len(refused) == 20 - waiting
+    assert len(set(tokens[True] + tokens[False])) == 1
+    stored = TokenStore(db).load()
+    assert stored is not None and stored.pair is not None
+    assert stored.pair.access_token == tokens[True][0]  # persisted before anyone used it
     http.close()
+
+
+def test_an_impatient_caller_does_not_wait_for_another_process_refreshing(
+    cloud: CloudStack, emulator: Emulator
+) -> None:
+    pair(cloud, emulator)
+    token = cloud.keeper.access_token()
+    requests = emulator.stats()["refresh"]
+    with cloud.store.exclusive():  # as another process holds it while it refreshes
+        assert cloud.keeper.refresh_if_due(wait=False) is False  # not due yet: nothing to do
+        with pytest.raises(OfflineError, match="another process"):
+            cloud.keeper.renew(token, wait=False)
+    assert emulator.stats()["refresh"] == requests
+    assert cloud.keeper.renew(token, wait=False) != token
 
 
 def test_dropped_answer_after_rotation_leads_to_repairing_with_the_same_tp_id(

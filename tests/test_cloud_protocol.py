@@ -34,6 +34,7 @@ from station.cloud.http import CloudHttp, retry_after_seconds
 from station.cloud.models import PairingCode, TokenPair
 from station.cloud.pairing import Pairer
 from station.cloud.tokens import TokenKeeper, TokenStore
+from station.config import CloudSection
 from station.database import memory_database
 
 Handler = Callable[[httpx.Request], httpx.Response]
@@ -112,6 +113,56 @@ def test_transport_failures_are_offline() -> None:
 
     with pytest.raises(OfflineError):
         make_http(slow).request("GET", "api", "/x", token="t")
+
+
+def test_the_connect_timeout_comes_from_the_config_and_a_connect_timeout_is_offline() -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json={})
+
+    section = CloudSection(request_timeout_s=12.0, connect_timeout_s=0.75)
+    with CloudHttp.from_config(section, transport=httpx.MockTransport(handler)) as http:
+        http.request("GET", "api", "/x", token="t")
+    assert seen[0].extensions["timeout"] == {"connect": 0.75, "read": 12.0, "write": 12.0, "pool": 12.0}
+    with pytest.raises(ValueError, match="connect_timeout_s"):
+        CloudSection(connect_timeout_s=0.1)
+
+    def unreachable(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectTimeout("no SYN-ACK", request=request)
+
+    with pytest.raises(OfflineError, match="did not answer in time"):
+        make_http(unreachable).request("GET", "api", "/x", token="t")
+
+
+def test_every_http_answer_counts_as_contact_and_a_failed_connection_does_not() -> None:
+    contacts: list[None] = []
+    statuses = [httpx.Response(404), httpx.Response(503), httpx.Response(200, json={})]
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if not statuses:
+            raise httpx.ConnectError("refused", request=request)
+        return statuses.pop(0)
+
+    http = make_http(handler, on_answer=lambda: contacts.append(None))
+    for error in (NotFoundError, ServerError):
+        with pytest.raises(error):
+            http.request("GET", "api", "/x", token="t")
+    http.request("GET", "api", "/x", token="t")
+    assert len(contacts) == 3
+    with pytest.raises(OfflineError):
+        http.request("GET", "api", "/x", token="t")
+    assert len(contacts) == 3
+
+
+def test_a_failing_contact_callback_never_fails_the_request(caplog: pytest.LogCaptureFixture) -> None:
+    def broken() -> None:
+        raise RuntimeError("bookkeeping bug")
+
+    http = make_http(lambda request: httpx.Response(200, json={"ok": 1}), on_answer=broken)
+    assert http.request("GET", "api", "/x", token="t") == {"ok": 1}
+    assert "the answer callback failed" in caplog.text
 
 
 @pytest.mark.parametrize("declared", [True, False])
@@ -369,3 +420,94 @@ def test_a_full_disk_keeps_the_new_pair_in_memory(monkeypatch: pytest.MonkeyPatc
     now[0] = 9000.0
     assert keeper.access_token() != token  # refreshed with rt1, not the stored dead rt0
     assert keeper._store.load().pair.refresh_token == "rt2"  # type: ignore[union-attr]
+
+
+# --- the impatient path -------------------------------------------------------------------------
+def test_an_impatient_caller_gets_one_try_and_the_typed_error_at_once() -> None:
+    now = [4000.0]  # expired
+    answers = [httpx.Response(503), httpx.Response(503), httpx.Response(200, json=token_answer(1))]
+    keeper, pauses, bodies = keeper_with(answers, now)
+    with pytest.raises(ServerError):
+        keeper.access_token(wait=False)
+    with pytest.raises(ServerError):
+        keeper.refresh_if_due(wait=False)
+    assert pauses == [] and len(bodies) == 2
+    assert keeper.refresh_if_due(wait=False)
+    assert keeper.record.pair.refresh_token == "rt1"  # type: ignore[union-attr]
+
+
+def test_the_impatient_client_sends_one_refresh_before_the_call() -> None:
+    seen: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request.url.path)
+        return httpx.Response(502)
+
+    pauses: list[float] = []
+    http = make_http(handler)
+    keeper = TokenKeeper(TokenStore(memory_database(), boot_id="b"), http, wait=pauses.append)
+    keeper.install(TokenPair(jwt({"tp_id": 7}), "rt0", 3600, float("-inf")), hardware_id="hw")
+    client = EzeepClient(http, keeper)
+    with pytest.raises(ServerError):
+        client.impatient().waiting_jobs("u1")
+    assert seen == [contract.TOKEN_PATH] and pauses == []
+    with pytest.raises(ServerError):
+        client.waiting_jobs("u1")  # the patient client tries five times, pausing in between
+    assert seen.count(contract.TOKEN_PATH) == 6 and len(pauses) == 4
+
+
+def test_an_impatient_caller_never_waits_behind_a_refresh_under_way() -> None:
+    now = [4000.0]
+    gate, arrived = threading.Event(), threading.Event()
+    bodies: list[bytes] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        bodies.append(request.content)
+        arrived.set()
+        gate.wait(30)  # holds the patient refresh in flight until the impatient caller is done
+        return httpx.Response(200, json=token_answer(1))
+
+    http = make_http(handler)
+    store = TokenStore(memory_database(), clock=lambda: now[0], boot_id="b")
+    keeper = TokenKeeper(store, http, clock=lambda: now[0])
+    keeper.install(TokenPair(jwt({"tp_id": 7}), "rt0", 3600, 0.0), hardware_id="hw")
+    patient: list[str] = []
+    thread = threading.Thread(target=lambda: patient.append(keeper.access_token()))
+    thread.start()
+    assert arrived.wait(30)
+    try:
+        with pytest.raises(OfflineError, match="under way"):
+            keeper.access_token(wait=False)
+        with pytest.raises(OfflineError, match="under way"):
+            keeper.refresh_if_due(wait=False)
+    finally:
+        gate.set()
+        thread.join(30)
+    assert len(bodies) == 1 and patient == [token_answer(1)["access_token"]]
+    assert keeper.access_token(wait=False) == patient[0]
+
+
+def test_a_refresh_under_way_leaves_an_impatient_caller_the_still_valid_token() -> None:
+    now = [3000.0]  # due, not expired
+    gate, arrived = threading.Event(), threading.Event()
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        arrived.set()
+        gate.wait(30)
+        return httpx.Response(200, json=token_answer(1))
+
+    http = make_http(handler)
+    store = TokenStore(memory_database(), clock=lambda: now[0], boot_id="b")
+    keeper = TokenKeeper(store, http, clock=lambda: now[0])
+    old = jwt({"tp_id": 7})
+    keeper.install(TokenPair(old, "rt0", 3600, 0.0), hardware_id="hw")
+    thread = threading.Thread(target=keeper.refresh_if_due)
+    thread.start()
+    assert arrived.wait(30)
+    try:
+        assert keeper.access_token(wait=False) == old
+        assert keeper.refresh_if_due(wait=False) is False
+    finally:
+        gate.set()
+        thread.join(30)
+    assert keeper.access_token(wait=False) == token_answer(1)["access_token"]

@@ -356,20 +356,6 @@ def test_an_enrolment_code_not_answered_in_time_says_offline() -> None:
     assert isinstance(run.view, v.OfflineView) and m.CancelWork(ticket) in run.effects
 
 
-def test_while_offline_a_tap_tells_the_worker_not_to_wait_for_a_token() -> None:
-    run = booted()
-    run(m.ProbeDone(run.core.probe_ticket, failure=m.Failure("offline", "no route")))
-    identified(run)
-    (release,) = run.of(m.Release)
-    assert release.cloud_down
-    run(m.WorkFailed(run.ticket, m.Failure("offline", "token run out")))
-    probe = [t for t in run.of(m.SetTimer) if t.key == "probe"][-1]
-    run(m.TimerFired("probe", probe.ticket), at=probe.at)
-    run(m.ProbeDone(probe.ticket, printer=PRINTER))
-    identified(run)
-    assert run.of(m.Release)[0].cloud_down is False
-
-
 def test_the_journal_is_reconciled_once_the_token_works() -> None:
     core, _ = start(Core(tuning=TUNING))
     run = Run(core)

@@ -37,6 +37,7 @@ import httpx
 import pygame
 import pytest
 
+from station.cli.app import LAST_CONTACT
 from station.core import view as v
 from station.database import open_database
 from station.directory import Directory
@@ -410,6 +411,8 @@ def test_headless_run_releases_a_tap_and_stops_on_sigterm(
     assert station.notified("STOPPING=1")[-1] == "STOPPING=1"  # the last word
     assert "got SIGTERM; stopping" in station.log_text()
     written = (tmp_path / "metrics" / "release_station.prom").read_text()  # last at the stop
+    contact = [line for line in written.splitlines() if line.startswith(LAST_CONTACT + " ")]
+    assert len(contact) == 1 and float(contact[0].split()[1]) > 0  # ezeep answered
     for line in (
         'release_station_taps_total{result="known"} 1',
         f'release_station_releases_total{{outcome="printed"}} {len(waiting)}',

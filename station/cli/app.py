@@ -20,6 +20,7 @@ import contextlib
 import dataclasses
 import logging
 import threading
+import time
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
@@ -36,16 +37,15 @@ from station.errors import StationError
 if TYPE_CHECKING:
     from drivers.readers.base import Reader
     from station.cli.metrics_feed import MetricsFeed
-    from station.cloud.tokens import TokenKeeper
     from station.core.runtime import Station
-    from station.release import ReleaseEngine
+    from station.metrics import Metrics
     from ui.app import StationUi
 
 log = logging.getLogger(__name__)
 
 EXIT_RESTART = 75  # EX_TEMPFAIL: asked to restart; systemd's Restart=always starts us again
 RELEASE_POLL_S = 2.0  # pause between status checks of one released job
-SETTLE_JOIN_S = 2.0  # how long stopping waits for the start-up settling of releases
+LAST_CONTACT = "release_station_cloud_last_contact_timestamp_seconds"
 
 
 @dataclasses.dataclass
@@ -64,17 +64,18 @@ class Hooks:
     on_view: Callable[[object], None] | None = None
 
 
-@dataclasses.dataclass(frozen=True)
-class Parts:
-    """The built station: the core, and what start-up needs besides it."""
+def build_station(
+    config: Config,
+    stack: contextlib.ExitStack,
+    *,
+    restart: Callable[[], None],
+    metrics: Metrics | None = None,
+) -> Station:
+    """Databases, feedback, cloud, release engine and core for ``config``; cleanups go on ``stack``.
 
-    station: Station
-    releaser: ReleaseEngine
-    tokens: TokenKeeper
-
-
-def build_station(config: Config, stack: contextlib.ExitStack, *, restart: Callable[[], None]) -> Parts:
-    """Databases, feedback, cloud, release engine and core for ``config``; cleanups go on ``stack``."""
+    The core and the release engine get the impatient cloud client: a person is waiting on
+    their calls. With ``metrics``, every answer from ezeep sets the last-contact gauge.
+    """
     from drivers.feedback import build_feedback
     from drivers.hardware_id import KEEP_FILE, hardware_id
     from drivers.transforms import chains_from_config
@@ -102,11 +103,12 @@ def build_station(config: Config, stack: contextlib.ExitStack, *, restart: Calla
     hw = hardware_id(override=config.station.hardware_id, remember=config.state_dir / KEEP_FILE)
     feedback = build_feedback(config.feedback, source=config.source)
     stack.callback(feedback.close)
-    cloud = stack.enter_context(
-        CloudStack.create(CloudHttp.from_config(config.cloud), tokens_db, hardware_id=hw)
-    )
+    on_answer = None if metrics is None else partial(_contact, metrics)
+    http = CloudHttp.from_config(config.cloud, on_answer=on_answer)
+    cloud = stack.enter_context(CloudStack.create(http, tokens_db, hardware_id=hw))
+    client = cloud.client.impatient()
     releaser = ReleaseEngine(
-        cloud.client,
+        client,
         connection(),
         parallelism=config.cloud.release_parallelism,
         job_timeout_s=config.cloud.job_timeout_s,
@@ -116,8 +118,8 @@ def build_station(config: Config, stack: contextlib.ExitStack, *, restart: Calla
     def identify(read: BadgeRead) -> str:
         return chains[read.reader_kind].apply(read.canonical_id)
 
-    station = Station(
-        cloud=cloud.client,
+    return Station(
+        cloud=client,
         tokens=cloud.keeper,
         pairer=cloud.pairer,
         releaser=releaser,
@@ -131,17 +133,28 @@ def build_station(config: Config, stack: contextlib.ExitStack, *, restart: Calla
         tuning=Tuning(station_name=config.station.name, hardware_id=hw, version=__version__),
         restart=restart,
     )
-    return Parts(station, releaser, cloud.keeper)
 
 
-def start_metrics(station: Station, config: Config, stack: contextlib.ExitStack) -> MetricsFeed | None:
-    """The metrics file for node_exporter, when ``[metrics] textfile_dir`` asks for one."""
+def _contact(metrics: Metrics) -> None:
+    metrics.set(LAST_CONTACT, time.time())
+
+
+def make_metrics(config: Config) -> Metrics | None:
+    """The metrics, when ``[metrics] textfile_dir`` asks for a file for node_exporter."""
     if not config.metrics.textfile_dir:
         return None
-    from station.cli.metrics_feed import MetricsFeed
-    from station.metrics import Metrics, TextfileWriter
+    from station.metrics import Metrics
 
-    metrics = Metrics()
+    return Metrics()
+
+
+def start_metrics(
+    station: Station, metrics: Metrics, config: Config, stack: contextlib.ExitStack
+) -> MetricsFeed:
+    """Count what the station shows and write the metrics file until the end of ``stack``."""
+    from station.cli.metrics_feed import MetricsFeed
+    from station.metrics import TextfileWriter
+
     feed = MetricsFeed(metrics, __version__)
     station.subscribe(feed.on_view)
     writer = TextfileWriter(metrics, Path(config.metrics.textfile_dir), interval_s=config.metrics.interval_s)
@@ -168,25 +181,6 @@ def start_readers(
         thread = ReaderThread(reader, sink if feed is None else feed.reader_sink(sink))
         thread.start()
         stack.callback(thread.stop)
-
-
-def settle_releases(parts: Parts, stack: contextlib.ExitStack) -> None:
-    """Settle, off the main thread, the releases a previous run left in flight (never re-sent)."""
-
-    def settle() -> None:
-        if not parts.tokens.paired:
-            return  # nothing can have been released without a device token
-        try:
-            settled = parts.releaser.reconcile()
-        except StationError as exc:
-            log.warning("could not settle the releases left by the last run: %s", exc)
-            return
-        if settled:
-            log.info("settled %d release(s) left in flight by the last run", len(settled))
-
-    thread = threading.Thread(target=settle, name="settle-releases", daemon=True)
-    thread.start()
-    stack.callback(thread.join, SETTLE_JOIN_S)
 
 
 def pairing_announcer(say: Callable[[PairingView], None]) -> Callable[[object], None]:
@@ -224,8 +218,8 @@ def run_station(config: Config, *, headless: bool = False, hooks: Hooks | None =
         stop_all()
 
     with StopSignals(lambda signum: stop_all()), contextlib.ExitStack() as stack:
-        parts = build_station(config, stack, restart=restart)
-        station = parts.station
+        metrics = make_metrics(config)
+        station = build_station(config, stack, restart=restart, metrics=metrics)
         ui = None if headless else _build_ui(config, station, stack, hooks, notify)
         if ui is not None:
             quit_ui.append(ui.quit)
@@ -234,11 +228,10 @@ def run_station(config: Config, *, headless: bool = False, hooks: Hooks | None =
             station.subscribe(pairing_announcer(_log_pairing))
         if hooks.on_view is not None:
             station.subscribe(hooks.on_view)
-        feed = start_metrics(station, config, stack)
+        feed = None if metrics is None else start_metrics(station, metrics, config, stack)
         station.start()
         stack.callback(station.stop)
         start_readers(station, config, stack, hooks.readers, feed)
-        settle_releases(parts, stack)
         notify.send("READY=1")
         log.info("station running (%s)", "headless" if ui is None else "with screen")
         if ui is not None:

@@ -2,9 +2,11 @@
 
 :class:`EzeepClient` adds the bearer token from the :class:`~station.cloud.tokens.TokenKeeper`
 to every call. A 401 makes the keeper refresh (once for all callers) and the call is retried
-once; a second 401 is an :class:`UnauthorisedError`. Lists are read page by page until the
-server has no more, bounded by ``max_pages``. Every failure is one of
-:mod:`station.cloud.errors`.
+once; a second 401 is an :class:`UnauthorisedError`. An :meth:`EzeepClient.impatient` client
+(for calls a person is waiting on) never sits in the keeper's retries: a token that must be
+refreshed gets one try, and a refresh already under way means :class:`OfflineError`. Lists are
+read page by page until the server has no more, bounded by ``max_pages``. Every failure is one
+of :mod:`station.cloud.errors`.
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ class EzeepClient:
         http: the station's :class:`CloudHttp`.
         keeper: the device's :class:`TokenKeeper`.
         max_pages: how many pages of 100 any list may have before it is cut off (logged).
+        wait_for_token: False: refresh the token with one try and never wait behind another
+            caller's refresh (see :meth:`TokenKeeper.access_token`).
 
     Example::
 
@@ -42,10 +46,17 @@ class EzeepClient:
             spool_id = client.release(job.id, printer.id)
     """
 
-    def __init__(self, http: CloudHttp, keeper: TokenKeeper, *, max_pages: int = 50) -> None:
+    def __init__(
+        self, http: CloudHttp, keeper: TokenKeeper, *, max_pages: int = 50, wait_for_token: bool = True
+    ) -> None:
         self._http = http
         self._keeper = keeper
         self._max_pages = max_pages
+        self._wait = wait_for_token
+
+    def impatient(self) -> EzeepClient:
+        """The same connection and token, for calls a person is waiting on (``wait_for_token=False``)."""
+        return EzeepClient(self._http, self._keeper, max_pages=self._max_pages, wait_for_token=False)
 
     # --- printers -----------------------------------------------------------------------------
     def printers(self) -> list[Printer]:
@@ -135,12 +146,12 @@ class EzeepClient:
         params: Mapping[str, str | int] | None = None,
         json_body: Mapping[str, object] | None = None,
     ) -> object:
-        token = self._keeper.access_token()
+        token = self._keeper.access_token(wait=self._wait)
         try:
             return self._http.request(method, host, path, token=token, params=params, json_body=json_body)
         except UnauthorisedError:
             log.info("ezeep refused the access token for %s %s; refreshing once", method, path)
-            token = self._keeper.renew(token)
+            token = self._keeper.renew(token, wait=self._wait)
             return self._http.request(method, host, path, token=token, params=params, json_body=json_body)
 
     def _pages(

@@ -12,7 +12,8 @@ one of the errors of :mod:`station.cloud.errors`; nothing from httpx, ssl or jso
     anything else, non-JSON, too big, broken  -> BadAnswerError
 
 Answers are read in chunks and refused once they pass ``max_answer_bytes``, so a hostile or
-broken server cannot make the station buffer an endless body. Request paths (never queries,
+broken server cannot make the station buffer an endless body. ``on_answer`` hears of every HTTP
+answer, whatever its status (the station's "last contact with ezeep"). Request paths (never queries,
 headers or bodies) are logged at DEBUG.
 """
 
@@ -25,7 +26,7 @@ import logging
 import socket
 import ssl
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Literal
@@ -88,10 +89,13 @@ class CloudHttp:
     Args:
         account_url, api_url, print_url: base URLs of the OAuth, REST and print hosts.
         client_id: the public OAuth client id sent as HTTP Basic on OAuth calls.
-        timeout_s: connect/read/write/pool timeout of every request.
+        timeout_s: read/write/pool timeout of every request.
+        connect_timeout_s: how long to wait for a connection (a dead network fails fast).
         ca_file: a PEM bundle to trust in addition to the usual CAs; "" for none.
         transport: an httpx transport (tests pass ``httpx.MockTransport``); None: the network.
         max_answer_bytes: answers larger than this are refused as :class:`BadAnswerError`.
+        on_answer: called (on the requesting thread; it must not block) whenever an HTTP answer
+            arrives, error statuses included.
 
     Example::
 
@@ -107,9 +111,11 @@ class CloudHttp:
         print_url: str,
         client_id: str,
         timeout_s: float = 10.0,
+        connect_timeout_s: float = 1.5,
         ca_file: str = "",
         transport: httpx.BaseTransport | None = None,
         max_answer_bytes: int = MAX_ANSWER_BYTES,
+        on_answer: Callable[[], None] | None = None,
     ) -> None:
         self._client: httpx.Client | None = None
         self.client_id = client_id
@@ -125,8 +131,10 @@ class CloudHttp:
             # algorithm holds the body until the server's delayed ACK, about 40 ms per call.
             nodelay = [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
             transport = httpx.HTTPTransport(verify=verify, socket_options=nodelay)
+        hooks = {"response": [_answer_hook(on_answer)]} if on_answer is not None else {}
         self._client = httpx.Client(
-            timeout=httpx.Timeout(timeout_s),
+            timeout=httpx.Timeout(timeout_s, connect=connect_timeout_s),
+            event_hooks=hooks,
             verify=verify,
             transport=transport,
             follow_redirects=False,
@@ -134,15 +142,23 @@ class CloudHttp:
         )
 
     @classmethod
-    def from_config(cls, cloud: CloudSection, *, transport: httpx.BaseTransport | None = None) -> CloudHttp:
+    def from_config(
+        cls,
+        cloud: CloudSection,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        on_answer: Callable[[], None] | None = None,
+    ) -> CloudHttp:
         return cls(
             account_url=cloud.account_url,
             api_url=cloud.api_url,
             print_url=cloud.print_url,
             client_id=cloud.client_id,
             timeout_s=cloud.request_timeout_s,
+            connect_timeout_s=cloud.connect_timeout_s,
             ca_file=cloud.ca_file,
             transport=transport,
+            on_answer=on_answer,
         )
 
     @classmethod
@@ -238,6 +254,16 @@ class CloudHttp:
                 raise BadAnswerError(f"ezeep's answer is larger than {self._max_bytes} bytes")
             chunks.append(chunk)
         return b"".join(chunks)
+
+
+def _answer_hook(on_answer: Callable[[], None]) -> Callable[[httpx.Response], None]:
+    def hook(response: httpx.Response) -> None:
+        try:
+            on_answer()
+        except Exception:  # bookkeeping must never fail a request
+            log.exception("the answer callback failed")
+
+    return hook
 
 
 def _decode(body: bytes, what: str) -> object:

@@ -19,6 +19,11 @@ no grace window, so the keeper:
   the hardware id and the bound ``tp_id``, and raises :class:`TokenRejectedError` so the station
   pairs again with the same hardware id.
 
+A caller that must answer a person quickly asks with ``wait=False``: it sends at most one refresh
+request with no pause, and rather than wait behind a refresh already under way (in this process
+or another), it gets :class:`OfflineError` at once. Waiting callers that joined such a quick
+refresh which failed go on with their own patient one.
+
 The monotonic time a pair was obtained is stored with the boot id: another process of the same
 boot can trust it, a process after a reboot treats the pair as due for refresh at once.
 """
@@ -121,8 +126,11 @@ class TokenStore:
         self.lock_path = Path(path + ".tokens.lock") if path else None
 
     @contextlib.contextmanager
-    def exclusive(self) -> Iterator[None]:
-        """Hold the cross-process refresh lock (a no-op for an in-memory database)."""
+    def exclusive(self, *, wait: bool = True) -> Iterator[None]:
+        """Hold the cross-process refresh lock (a no-op for an in-memory database).
+
+        With ``wait=False`` a lock another process holds raises :class:`OfflineError` at once.
+        """
         if self.lock_path is None:
             yield
             return
@@ -131,7 +139,10 @@ class TokenStore:
         except OSError as exc:
             raise StorageError(f"cannot open the token lock {self.lock_path}: {exc}") from exc
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise OfflineError("another process is refreshing the token") from None
             yield
         finally:
             os.close(fd)  # closing the descriptor releases the lock
@@ -226,9 +237,13 @@ class TokenStore:
 
 
 class _Flight:
-    """One refresh in progress; followers wait for the leader's outcome."""
+    """One refresh in progress; followers wait for the leader's outcome.
 
-    def __init__(self) -> None:
+    ``patient``: the leader tries ``max_attempts`` times with pauses, not just once.
+    """
+
+    def __init__(self, *, patient: bool) -> None:
+        self.patient = patient
         self.done = threading.Event()
         self.pair: TokenPair | None = None
         self.error: BaseException | None = None
@@ -336,8 +351,11 @@ class TokenKeeper:
             )
         return binding
 
-    def access_token(self) -> str:
+    def access_token(self, *, wait: bool = True) -> str:
         """A usable access token, refreshing first when one is due.
+
+        ``wait=False``: at most one refresh request, no pauses, and no waiting behind a refresh
+        already under way (:class:`OfflineError` instead when the token has run out).
 
         Raises TokenRejectedError (pair again), or OfflineError/ServerError/BadAnswerError when
         the token has run out and ezeep cannot be reached.
@@ -348,7 +366,9 @@ class TokenKeeper:
             return pair.access_token
         usable = now < self._expires_at(pair)
         try:
-            fresh = self._refresh(pair, attempts=1 if usable else self._max_attempts, join=not usable)
+            fresh = self._refresh(
+                pair, attempts=self._attempts(wait and not usable), join=not usable, wait=wait
+            )
         except (OfflineError, ServerError, BadAnswerError, StorageError) as exc:
             if not usable:
                 raise
@@ -356,21 +376,29 @@ class TokenKeeper:
             return pair.access_token
         return (fresh or pair).access_token
 
-    def refresh_if_due(self) -> bool:
-        """For an idle timer: refresh when due. True if a refresh happened (or was joined)."""
+    def refresh_if_due(self, *, wait: bool = True) -> bool:
+        """For an idle timer: refresh when due. True if a refresh happened (or was joined).
+
+        ``wait=False``: one request, no pauses; a refresh already under way is left to finish
+        (False) while the token is still usable, and raises :class:`OfflineError` once it is not.
+        """
         with self._lock:
             pair = self._record.pair if self._record else None
-        if pair is None or self._clock() < self._due_at(pair):
+        now = self._clock()
+        if pair is None or now < self._due_at(pair):
             return False
-        self._refresh(pair, attempts=self._max_attempts, join=True)
-        return True
+        join = wait or now >= self._expires_at(pair)
+        return self._refresh(pair, attempts=self._attempts(wait), join=join, wait=wait) is not None
 
-    def renew(self, rejected_access_token: str) -> str:
-        """An API call got 401 with this token: refresh (once for all callers) and return the new one."""
+    def renew(self, rejected_access_token: str, *, wait: bool = True) -> str:
+        """An API call got 401 with this token: refresh (once for all callers) and return the new one.
+
+        ``wait=False`` as for :meth:`access_token`.
+        """
         pair = self._pair()
         if pair.access_token != rejected_access_token:
             return pair.access_token
-        fresh = self._refresh(pair, attempts=self._max_attempts, join=True)
+        fresh = self._refresh(pair, attempts=self._attempts(wait), join=True, wait=wait)
         assert fresh is not None
         return fresh.access_token
 
@@ -405,6 +433,9 @@ class TokenKeeper:
             raise TokenRejectedError("the station is not paired")
         return pair
 
+    def _attempts(self, patient: bool) -> int:
+        return self._max_attempts if patient else 1
+
     def _due_at(self, pair: TokenPair) -> float:
         return pair.obtained_at + pair.expires_in * self._refresh_at
 
@@ -425,20 +456,38 @@ class TokenKeeper:
         self._binding_cache = (access_token, binding)
         return binding
 
-    def _refresh(self, stale: TokenPair, *, attempts: int, join: bool) -> TokenPair | None:
-        """Single flight: the first caller refreshes, the others wait for its outcome (if ``join``)."""
-        with self._lock:
-            current = self._record.pair if self._record else None
-            if current is not None and current.access_token != stale.access_token:
-                return current  # someone refreshed while this caller was deciding
-            flight = self._flight
-            leader = flight is None
-            if flight is None:
-                flight = self._flight = _Flight()
-        if not leader:
-            return flight.outcome(self._flight_timeout()) if join else None
+    def _refresh(self, stale: TokenPair, *, attempts: int, join: bool, wait: bool) -> TokenPair | None:
+        """Single flight: the first caller refreshes, the others wait for its outcome (if ``join``).
+
+        A caller that may not ``wait`` and finds a refresh under way gets :class:`OfflineError`
+        (if ``join``). A waiting caller whose quick (one-try) flight failed leads a patient one.
+        """
+        quick_failures = 0
+        while True:  # at most twice: after a quick flight failed, once more
+            with self._lock:
+                current = self._record.pair if self._record else None
+                if current is not None and current.access_token != stale.access_token:
+                    return current  # someone refreshed while this caller was deciding
+                flight = self._flight
+                leader = flight is None
+                if flight is None:
+                    flight = self._flight = _Flight(patient=attempts > 1)
+            if leader:
+                return self._lead(flight, stale, attempts, wait)
+            if not join:
+                return None
+            if not wait:
+                raise OfflineError("a token refresh is already under way")
+            try:
+                return flight.outcome(self._flight_timeout())
+            except (OfflineError, ServerError, BadAnswerError, StorageError):
+                quick_failures += 1
+                if flight.patient or quick_failures > 1:
+                    raise
+
+    def _lead(self, flight: _Flight, stale: TokenPair, attempts: int, wait: bool) -> TokenPair:
         try:
-            flight.pair = self._refresh_now(stale, attempts)
+            flight.pair = self._refresh_now(stale, attempts, wait)
             return flight.pair
         except BaseException as exc:
             flight.error = exc
@@ -452,8 +501,8 @@ class TokenKeeper:
         # Generous bound on a leader's loop: every attempt's request plus every pause.
         return self._max_attempts * (self._backoff_cap_s + 130.0)
 
-    def _refresh_now(self, stale: TokenPair, attempts: int) -> TokenPair:
-        with self._store.exclusive():
+    def _refresh_now(self, stale: TokenPair, attempts: int, wait: bool) -> TokenPair:
+        with self._store.exclusive(wait=wait):
             stored = self._store.load()
             if (
                 stored is not None

@@ -185,7 +185,7 @@ def _deadline(core: Core) -> Step:
 
 def _no_answer(core: Core, tick: Tick) -> Step:
     """A tap's first network answer did not come in time: say "offline" now, not after the
-    request's own timeout or a token refresh's retries; the late answer is dropped as stale."""
+    request's own timeout or the refresh of a token; the late answer is dropped as stale."""
     mode = core.mode
     waiting = (
         (isinstance(mode, Identifying) and mode.user is not None)

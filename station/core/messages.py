@@ -314,25 +314,22 @@ class Lookup:
 
 @dataclass(frozen=True, slots=True)
 class LoadJobs:
-    """The user's waiting jobs. ``cloud_down``: ezeep did not answer the last time it was asked,
-    so the tap must not wait for a token refresh (the background probe does that)."""
+    """The user's waiting jobs."""
 
     ticket: int
     user_id: str
-    cloud_down: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class Release:
     """Release ``jobs`` (``None``: every job waiting; ``retry``: they failed before and are sent
-    again). ``cloud_down`` as for :class:`LoadJobs`."""
+    again)."""
 
     ticket: int
     badge_id: str = field(repr=False)
     user_id: str
     jobs: tuple[Job, ...] | None = field(repr=False)
     retry: bool = False
-    cloud_down: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,10 @@ ones (:class:`~station.cloud.api.EzeepClient`, :class:`~station.cloud.tokens.Tok
 :class:`~station.settings.StationSettings`, :class:`~station.pin.PinGuard`,
 :class:`~station.ratelimit.RateLimiter`), and tests may pass small stand-ins. Each Protocol lists
 only what the core calls.
+
+The cloud client the core gets should be an impatient one
+(:meth:`~station.cloud.api.EzeepClient.impatient`): a person is waiting on its calls, so they
+must never sit in the token keeper's retries and pauses.
 """
 
 from __future__ import annotations
@@ -49,9 +53,7 @@ class Tokens(Protocol):
 
     def install(self, pair: TokenPair, *, hardware_id: str) -> DeviceBinding | None: ...
 
-    def refresh_if_due(self) -> bool: ...
-
-    def expires_in_s(self) -> float | None: ...
+    def refresh_if_due(self, *, wait: bool = True) -> bool: ...
 
 
 class PairingClient(Protocol):

@@ -33,7 +33,8 @@ import random
 import threading
 import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as wait_for_futures
 from typing import Final
 
 from station.core import flow, machine
@@ -179,6 +180,7 @@ class Station:
         self._lock = threading.Lock()  # guards subscribers, the published view, cancel events
         self._view: View = view_of(self._core)
         self._cancels: dict[int, threading.Event] = {}
+        self._running: set[Future[None]] = set()  # work not finished yet
         self._pool: ThreadPoolExecutor | None = None
         self._thread: threading.Thread | None = None
         self._stopped = False
@@ -193,7 +195,11 @@ class Station:
         self._thread.start()
 
     def stop(self, timeout_s: float = 5.0) -> None:
-        """Stop the core thread and cancel all work; idempotent, safe before ``start``."""
+        """Stop the core thread and cancel all work; idempotent, safe before ``start``.
+
+        Waits up to ``timeout_s`` more for running work to notice, so that what the owner closes
+        next (the databases) is not closed under it.
+        """
         self._stopped = True
         with self._lock:
             for event in self._cancels.values():
@@ -205,8 +211,13 @@ class Station:
                 if self._thread.is_alive():
                     raise StationStateError(f"the core thread did not stop in {timeout_s} s")
         if self._pool is not None:
-            # Work is bounded by network timeouts and honours its cancel event; do not wait.
             self._pool.shutdown(wait=False, cancel_futures=True)
+            with self._lock:
+                running = list(self._running)
+            # Work honours its cancel event, and a request its timeout; a stuck one is left.
+            _done, stuck = wait_for_futures(running, timeout_s)
+            if stuck:
+                log.warning("%d piece(s) of work still running at stop", len(stuck))
 
     def __enter__(self) -> Station:
         self.start()
@@ -324,9 +335,17 @@ class Station:
                 cancel = self._cancels.setdefault(work.ticket, threading.Event())
         assert self._pool is not None
         try:
-            self._pool.submit(self._worker.run, work, self.submit, cancel)
+            future = self._pool.submit(self._worker.run, work, self.submit, cancel)
         except RuntimeError:
             log.debug("not starting %s: the station is stopping", type(work).__name__)
+            return
+        with self._lock:
+            self._running.add(future)
+        future.add_done_callback(self._finished)
+
+    def _finished(self, future: Future[None]) -> None:
+        with self._lock:
+            self._running.discard(future)
 
     def _publish(self, view: View) -> None:
         with self._lock:

@@ -53,14 +53,13 @@ def begin(core: Core, tick: Tick, ticket: int, badge_id: str, user: User) -> Ste
     ezeep's first answer must come within ``answer_s``, or the station says it is offline (see
     :mod:`station.core.machine`).
     """
-    cloud_down = core.cloud.status == "down"
     answer = SetTimer("answer", tick.now + core.tuning.answer_s, ticket)
     if core.prefs.release_mode == "pick":
         at = tick.now + core.prefs.session_timeout_s
         session = Session(ticket, badge_id, user, expires_at=at, busy="loading")
-        load = LoadJobs(ticket, user.id, cloud_down=cloud_down)
+        load = LoadJobs(ticket, user.id)
         return core.with_mode(session), [load, answer, SetTimer("mode", at, ticket)]
-    everything = Release(ticket, badge_id, user.id, None, cloud_down=cloud_down)
+    everything = Release(ticket, badge_id, user.id, None)
     return core.with_mode(Identifying(ticket, badge_id, user)), [everything, answer]
 
 

@@ -53,8 +53,6 @@ log = logging.getLogger(__name__)
 Emit = Callable[[m.WorkResult], None]
 
 MAX_SEARCH_RESULTS = 20
-TOKEN_MARGIN_S = 30.0
-"""A token this close to its expiry is refreshed by the keeper with all its retries and pauses."""
 
 _PHASES: dict[ReleaseState, JobPhase] = {
     ReleaseState.QUEUED: "waiting",
@@ -151,7 +149,9 @@ class Worker:
 
     def _Probe(self, work: m.Probe, emit: Emit, cancel: threading.Event) -> None:
         if work.refresh:
-            self.tokens.refresh_if_due()
+            # One try: while ezeep is away the core's own backoff paces the probes, and a
+            # refresh pausing between tries would hold back the news that ezeep is back.
+            self.tokens.refresh_if_due(wait=False)
         emit(m.ProbeDone(work.ticket, printer=self.cloud.station_printer()))
 
     def _Reconcile(self, work: m.Reconcile, emit: Emit, cancel: threading.Event) -> None:
@@ -195,19 +195,9 @@ class Worker:
         self._note("tap", badge_id=work.badge_id, user_id=entry.user_id, outcome="known")
 
     def _LoadJobs(self, work: m.LoadJobs, emit: Emit, cancel: threading.Event) -> None:
-        self._answer_at_once(work.cloud_down)
         emit(m.JobsLoaded(work.ticket, tuple(self.cloud.waiting_jobs(work.user_id))))
 
-    def _answer_at_once(self, cloud_down: bool) -> None:
-        """While ezeep is away, a tap must not wait on the token keeper's refresh and its long
-        pauses between tries: with the token run out, say "offline" at once. The background
-        probe refreshes the token when ezeep is back."""
-        left = self.tokens.expires_in_s()
-        if cloud_down and left is not None and left <= TOKEN_MARGIN_S:
-            raise OfflineError("ezeep cannot be reached and the access token has run out")
-
     def _Release(self, work: m.Release, emit: Emit, cancel: threading.Event) -> None:
-        self._answer_at_once(work.cloud_down)
         names = {job.id: job.name for job in work.jobs or ()}  # every job, in the order shown
 
         def progress(value: JobProgress) -> None:
