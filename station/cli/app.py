@@ -21,7 +21,7 @@ import dataclasses
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -70,11 +70,14 @@ def build_station(
     *,
     restart: Callable[[], None],
     metrics: Metrics | None = None,
+    readers: Sequence[Reader] = (),
 ) -> Station:
     """Databases, feedback, cloud, release engine and core for ``config``; cleanups go on ``stack``.
 
     The core and the release engine get the impatient cloud client: a person is waiting on
     their calls. With ``metrics``, every answer from ezeep sets the last-contact gauge.
+    ``readers`` are the badge readers the station will run; the feedback uses the ones with
+    their own LED and buzzer.
     """
     from drivers.feedback import build_feedback
     from drivers.hardware_id import KEEP_FILE, hardware_id
@@ -101,7 +104,7 @@ def build_station(
 
     tokens_db = connection()  # also creates the state directory the hardware id is kept in
     hw = hardware_id(override=config.station.hardware_id, remember=config.state_dir / KEEP_FILE)
-    feedback = build_feedback(config.feedback, source=config.source)
+    feedback = build_feedback(config.feedback, readers=readers, source=config.source)
     stack.callback(feedback.close)
     on_answer = None if metrics is None else partial(_contact, metrics)
     http = CloudHttp.from_config(config.cloud, on_answer=on_answer)
@@ -167,20 +170,25 @@ def start_readers(
     station: Station,
     config: Config,
     stack: contextlib.ExitStack,
-    readers: list[Reader] | None,
+    readers: Sequence[Reader],
     feed: MetricsFeed | None,
 ) -> None:
     """Each reader on its own thread, its reads filtered, into the core's queue."""
     from drivers.badges import BadgeFilter
-    from drivers.readers.auto import open_readers
     from drivers.readers.base import ReaderThread
 
     section = config.reader
-    for reader in readers if readers is not None else open_readers(section):
+    for reader in readers:
         sink = BadgeFilter(station.submit, section.repeat_s, section.min_uid_bytes, reader.detects_removal)
         thread = ReaderThread(reader, sink if feed is None else feed.reader_sink(sink))
         thread.start()
         stack.callback(thread.stop)
+
+
+def _open_readers(config: Config) -> list[Reader]:
+    from drivers.readers.auto import open_readers
+
+    return open_readers(config.reader)
 
 
 def pairing_announcer(say: Callable[[PairingView], None]) -> Callable[[object], None]:
@@ -219,7 +227,8 @@ def run_station(config: Config, *, headless: bool = False, hooks: Hooks | None =
 
     with StopSignals(lambda signum: stop_all()), contextlib.ExitStack() as stack:
         metrics = make_metrics(config)
-        station = build_station(config, stack, restart=restart, metrics=metrics)
+        readers = hooks.readers if hooks.readers is not None else _open_readers(config)
+        station = build_station(config, stack, restart=restart, metrics=metrics, readers=readers)
         ui = None if headless else _build_ui(config, station, stack, hooks, notify)
         if ui is not None:
             quit_ui.append(ui.quit)
@@ -231,7 +240,7 @@ def run_station(config: Config, *, headless: bool = False, hooks: Hooks | None =
         feed = None if metrics is None else start_metrics(station, metrics, config, stack)
         station.start()
         stack.callback(station.stop)
-        start_readers(station, config, stack, hooks.readers, feed)
+        start_readers(station, config, stack, readers, feed)
         notify.send("READY=1")
         log.info("station running (%s)", "headless" if ui is None else "with screen")
         if ui is not None:
