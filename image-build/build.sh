@@ -1,0 +1,250 @@
+#!/usr/bin/env bash
+# Build the release station's SD-card image without mounting anything and without loop devices.
+#
+#   image-build/build.sh [--profile NAME] [--out DIR] [--work DIR] [--no-compress]
+#
+# Steps (each prints "== step" and its time):
+#   base    mmdebstrap: the profile's arm64 root file system with every Debian package of
+#           packages.txt and the profile, in one pass, one short initramfs. Cached in WORK as a
+#           tarball keyed by the package lists, the profile and the initramfs settings; the
+#           downloaded .debs are cached too, so a changed list downloads only what changed.
+#   wheels  the pinned Python dependencies (requirements-image.txt, hashes checked) as aarch64
+#           wheels; the three that PyPI has only as sources are compiled under qemu-user in a
+#           throw-away arm64 chroot. Cached, keyed by the requirements file.
+#   app     the station's own wheel, built from this checkout.
+#   rootfs  mmdebstrap again, starting from the cached base: the file overlay, config/, the
+#           station venv and the customise hook (hooks/customize.sh).
+#   image   FAT boot partition (mkfs.vfat -C + mcopy), ext4 root and data (mkfs.ext4 -d), MBR
+#           image (genimage), package manifest, then xz and SHA-256.
+#
+# Needs root (or mmdebstrap's unshare mode), binfmt_misc with qemu-aarch64 on a non-arm64 host,
+# and: mmdebstrap arch-test qemu-user-static binfmt-support genimage mtools dosfstools
+# e2fsprogs fdisk xz-utils python3-pip (ci.sh installs them).
+# mmdebstrap hooks get the chroot as "$1": single quotes on purpose.
+# shellcheck disable=SC2016
+set -euo pipefail
+
+# The whole script is one block, read before it runs: editing it during a build is safe.
+{
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(dirname "$here")
+profile=debian-bookworm-arm64
+out=$here/out
+work=$here/work
+compress=1
+
+usage() { sed -n '2,4p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --profile) profile=$2; shift 2 ;;
+    --out) out=$2; shift 2 ;;
+    --work) work=$2; shift 2 ;;
+    --no-compress) compress=0; shift ;;
+    *) usage ;;
+  esac
+done
+
+profile_file=$here/profiles/$profile.conf
+[ -f "$profile_file" ] || { echo "no such profile: $profile (see $here/profiles)" >&2; exit 2; }
+# shellcheck source=/dev/null
+. "$profile_file"
+
+# What is slow to make and keyed by its inputs (base trees, .debs, wheels) can live outside the
+# checkout, so a fresh clone on the same machine rebuilds fast (ci.sh sets RS_IMAGE_CACHE).
+cache=${RS_IMAGE_CACHE:-$work/cache}
+mkdir -p "$work" "$out" "$cache"
+work=$(cd "$work" && pwd)
+out=$(cd "$out" && pwd)
+cache=$(cd "$cache" && pwd)
+stage=$work/$profile
+export TMPDIR=$work/tmp
+mkdir -p "$TMPDIR"
+
+step_start=$SECONDS
+build_start=$SECONDS
+step() {
+  echo "== $* (previous step $((SECONDS - step_start)) s)"
+  step_start=$SECONDS
+}
+
+keyring_args=()
+for keyring in "${KEYRINGS[@]}"; do keyring_args+=("--keyring=$keyring"); done
+
+packages() { sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$here/packages.txt"; printf '%s\n' "${PROFILE_PACKAGES[@]}"; }
+include=$(packages | tr -s '[:space:]' ',' | sed 's/,$//')
+
+# --- base: Debian packages, kernel and initramfs (cached) ---------------------------------------
+base_key=$( { packages; cat "$profile_file"; cat "$here"/overlay/etc/initramfs-tools/modules \
+  "$here"/overlay/etc/initramfs-tools/conf.d/*; } | sha256sum | cut -c1-16)
+base=$cache/base-$profile-$base_key.tar
+apt_cache=$cache/apt-cache-$ARCH
+step "base $base_key"
+if [ -s "$base" ]; then
+  echo "cached: $base"
+else
+  mkdir -p "$apt_cache"
+  # dpkg keeps our initramfs settings (copied in before the kernel is installed) as they are.
+  nice -n 10 mmdebstrap --arch="$ARCH" --variant=minbase --include="$include" --format=tar \
+    "${keyring_args[@]}" \
+    --aptopt='Acquire::Retries "3"' \
+    --dpkgopt='force-confold' --dpkgopt='force-confdef' \
+    --setup-hook='mkdir -p "$1/var/cache/apt/archives"' \
+    --setup-hook="sync-in $apt_cache /var/cache/apt/archives" \
+    --essential-hook='mkdir -p "$1/etc/initramfs-tools"' \
+    --essential-hook="sync-in $here/overlay/etc/initramfs-tools /etc/initramfs-tools" \
+    --customize-hook="sync-out /var/cache/apt/archives $apt_cache" \
+    "$SUITE" "${base%.tar}.part.tar" "${SOURCES[@]}"
+  mv "${base%.tar}.part.tar" "$base"
+fi
+
+# --- wheels: pinned Python dependencies for aarch64 (cached) ------------------------------------
+wheels_key=$( { cat "$here/requirements-image.txt"; echo "$SUITE $ARCH"; } | sha256sum | cut -c1-16)
+wheels=$cache/wheels-$ARCH-$wheels_key
+step "wheels $wheels_key"
+if [ -d "$wheels" ]; then
+  echo "cached: $wheels"
+else
+  rm -rf "$wheels.part"
+  mkdir -p "$wheels.part/sources"
+  # Downloads happen here on the build host (its pip reaches the index); hashes are required.
+  # A small tool venv has a setuptools new enough to read the sources' metadata.
+  # The same build tools compile the sources in the chroot (Debian's setuptools 66 cannot read
+  # their pyproject.toml).
+  build_tools=(setuptools==84.2.1 wheel==0.48.0)
+  tools=$cache/tools-venv
+  if [ ! -x "$tools/bin/pip" ]; then
+    python3 -m venv "$tools"
+    "$tools/bin/pip" install --quiet "${build_tools[@]}"
+  fi
+  "$tools/bin/pip" download --quiet --only-binary=:all: --dest "$wheels.part/tools" "${build_tools[@]}"
+  sed '/^# --- built from source/,$d' "$here/requirements-image.txt" > "$wheels.part/binary.txt"
+  sed -n '/^# --- built from source/,$p' "$here/requirements-image.txt" > "$wheels.part/source.txt"
+  "$tools/bin/pip" download --quiet --no-deps --require-hashes --only-binary=:all: \
+    --platform manylinux2014_aarch64 --platform manylinux_2_17_aarch64 --python-version 3.11 \
+    --implementation cp --abi cp311 --abi abi3 --abi none \
+    --dest "$wheels.part" -r "$wheels.part/binary.txt"
+  "$tools/bin/pip" download --quiet --no-deps --require-hashes --no-binary=:all: --no-build-isolation \
+    --dest "$wheels.part/sources" -r "$wheels.part/source.txt"
+  # The sources are compiled inside a throw-away arm64 chroot against the same Debian libraries
+  # the image has, offline and with none of the host's pip settings.
+  nice -n 10 mmdebstrap --arch="$ARCH" --variant=minbase \
+    --include=python3-venv,python3-dev,gcc,libc6-dev,swig,libpcsclite-dev,linux-libc-dev \
+    --aptopt='Acquire::Retries "3"' \
+    --setup-hook='mkdir -p "$1/var/cache/apt/archives"' \
+    --setup-hook="sync-in $apt_cache /var/cache/apt/archives" \
+    --customize-hook="copy-in $wheels.part/sources $wheels.part/tools /tmp" \
+    --customize-hook='chroot "$1" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root sh -c "python3 -m venv /tmp/build && /tmp/build/bin/pip install -q --no-index --find-links /tmp/tools '"${build_tools[*]}"' && /tmp/build/bin/pip wheel --no-index --no-deps --no-build-isolation --wheel-dir /tmp/wheels /tmp/sources/*"' \
+    --customize-hook="sync-out /tmp/wheels $wheels.part" \
+    --customize-hook="sync-out /var/cache/apt/archives $apt_cache" \
+    "$SUITE" /dev/null "${SOURCES[@]}"
+  rm -rf "$wheels.part/sources" "$wheels.part/tools" "$wheels.part"/*.txt
+  mv "$wheels.part" "$wheels"
+fi
+ls "$wheels"
+
+# --- app: the station's wheel from this checkout -----------------------------------------------
+step app
+python=$repo/.venv/bin/python
+[ -x "$python" ] || python=python3
+app=$stage/app
+rm -rf "$app" "$stage/src"
+mkdir -p "$app" "$stage/src"
+# Build from a copy, so the shared checkout gets no build/ or egg-info from us.
+tar -C "$repo" -c --exclude='__pycache__' pyproject.toml README.md station ui drivers | tar -C "$stage/src" -x
+"$python" -m pip wheel --quiet --no-deps --wheel-dir "$app" "$stage/src"
+rm -rf "$stage/src"
+version=$(sed -n 's/^version = "\(.*\)"/\1/p' "$repo/pyproject.toml")
+name=release-station-$version-$profile
+# The update bundle for stations already in the field (release-station-update, README.md).
+rm -rf "$stage/bundle"
+mkdir -p "$stage/bundle/wheels"
+cp "$wheels"/*.whl "$app"/*.whl "$stage/bundle/wheels/"
+echo "$version" > "$stage/bundle/VERSION"
+(cd "$stage/bundle" && sha256sum VERSION wheels/*.whl > SHA256SUMS)
+tar -C "$stage/bundle" -cf "$out/$name-update.tar" VERSION SHA256SUMS wheels
+rm -rf "$stage/bundle"
+ls "$app" "$out/$name-update.tar"
+
+# --- rootfs: the application layer on top of the cached base -----------------------------------
+step rootfs
+rootfs=$stage/rootfs
+rm -rf "$rootfs"
+export RS_REPO=$repo RS_IMAGE_BUILD=$here RS_WHEELS=$wheels RS_APP=$app RS_PROFILE=$profile
+nice -n 10 mmdebstrap --arch="$ARCH" --variant=custom --skip=update --format=directory \
+  "${keyring_args[@]}" \
+  --setup-hook="tar -C \"\$1\" --exclude='./dev/*' -xf $base" \
+  --customize-hook="$here/hooks/customize.sh" \
+  "$SUITE" "$rootfs" "${SOURCES[@]}"
+
+# --- image: three file systems, one disk image -------------------------------------------------
+step image
+bootfs=$stage/bootfs
+rm -rf "$bootfs" "$stage/data" "$stage/genimage-tmp" "$stage/images"
+mkdir -p "$bootfs" "$stage/data"
+# The firmware partition's files move out of the root file system (its mount point stays).
+find "$rootfs/boot/firmware" -mindepth 1 -maxdepth 1 -exec mv -t "$bootfs" {} +
+disk_signature=$(printf '0x%08x' "$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')")
+partuuid=$(printf '%08x' "$disk_signature")-02
+{
+  boot_kernel_lines "$bootfs"
+  echo
+  cat "$here/boot/config.txt"
+} > "$bootfs/config.txt"
+sed "s/@ROOT_PARTUUID@/$partuuid/" "$here/boot/cmdline.txt" > "$bootfs/cmdline.txt"
+# Documented examples for whoever flashes the card (README.md, "First boot").
+cp "$repo/config/station.toml" "$bootfs/release-station.toml.example"
+cp "$here/boot/system.toml.example" "$bootfs/"
+
+# The data partition starts with the directories the services expect.
+station_uid=$(awk -F: '$1 == "release-station" {print $3 ":" $4}' "$rootfs/etc/passwd")
+install -d -m 0755 "$stage/data/config" "$stage/data/system"
+install -d -m 0700 -o "${station_uid%:*}" -g "${station_uid#*:}" "$stage/data/state"
+
+rm -f "$stage"/boot.vfat "$stage"/root.ext4 "$stage"/data.ext4
+mkfs.vfat -n BOOTFS -F 32 -C "$stage/boot.vfat" $((256 * 1024)) >/dev/null
+mcopy -s -p -m -i "$stage/boot.vfat" "$bootfs"/* ::/
+root_mb=$(( $(du -sm "$rootfs" | cut -f1) * 13 / 10 + 256 ))
+mkfs.ext4 -q -L rootfs -E root_owner=0:0 -d "$rootfs" "$stage/root.ext4" "${root_mb}M"
+mkfs.ext4 -q -L data -d "$stage/data" "$stage/data.ext4" 256M
+sed "s/@DISK_SIGNATURE@/$disk_signature/" "$here/genimage.cfg.in" > "$stage/genimage.cfg"
+genimage --config "$stage/genimage.cfg" --inputpath "$stage" --outputpath "$stage/images" \
+  --tmppath "$stage/genimage-tmp" --rootpath /nonexistent >/dev/null
+rm -rf "$stage/genimage-tmp"
+
+image=$stage/release-station.img
+mv "$stage/images/release-station.img" "$image"
+rmdir "$stage/images"
+
+manifest=$out/$name.manifest.txt
+{
+  echo "# $name: installed packages (built $(date -u +%Y-%m-%dT%H:%MZ))"
+  echo "# Debian packages"
+  dpkg-query --admindir="$rootfs/var/lib/dpkg" -W -f='deb ${Package} ${Version} ${Architecture}\n' | sort
+  echo "# Python packages in /opt/release-station"
+  for info in "$rootfs"/opt/release-station/lib/python3*/site-packages/*.dist-info; do
+    # The headers only (some end their lines with CR LF; the description may say "Version:").
+    # (sed reads to the end: quitting early would break the pipe under pipefail).
+    tr -d '\r' < "$info/METADATA" | sed -n '1,/^$/{s/^Name: /pip /p;s/^Version: //p;}' | paste -sd' '
+  done | sort
+} > "$manifest"
+cp "$manifest" "$stage/manifest.txt"
+
+step compress
+cd "$out"
+rm -f "$name.img.xz" "$name.img.xz.sha256"
+if [ "$compress" = 1 ]; then
+  nice -n 10 xz -T2 -3 -c "$image" > "$name.img.xz"
+  sha256sum "$name.img.xz" > "$name.img.xz.sha256"
+else
+  echo "skipped (--no-compress)"
+fi
+
+step finished
+echo "image:    $image ($(du -h --apparent-size "$image" | cut -f1) apparent, $(du -h "$image" | cut -f1) used)"
+[ "$compress" = 1 ] && echo "xz:       $out/$name.img.xz ($(du -h "$out/$name.img.xz" | cut -f1))"
+echo "manifest: $manifest"
+echo "RESULT image_build_s=$((SECONDS - build_start)) image_mb=$(( $(stat -c %s "$image") / 1048576 ))" \
+  "image_used_mb=$(( $(du -k "$image" | cut -f1) / 1024 ))" \
+  "xz_mb=$( [ "$compress" = 1 ] && echo $(( $(stat -c %s "$out/$name.img.xz") / 1048576 )) || echo none)"
+exit
+}

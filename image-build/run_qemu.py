@@ -1,0 +1,412 @@
+#!/usr/bin/env python3
+"""Boot the built SD image under QEMU's CPU emulation and check the station on it.
+
+    run_qemu.py --machine virt|raspi3b [--image IMG] [--timeout S] [--log FILE]
+
+It never boots the image itself: it makes a sparse scratch copy and adds to that copy only
+
+* on the boot partition (mtools), the files a person flashing the card would add:
+  ``release-station.toml`` pointing at the ezeep emulator and ``system.toml`` with Wi-Fi, SSH
+  and node_exporter settings, so the first-boot path runs for real;
+* on the root partition (debugfs, no mount), the test-only units from ``smoke/``: a relay that
+  puts the emulator on the guest's loopback, and ``smoke.sh``, which prints one
+  ``SMOKE_RESULT key=value ...`` line on the serial console and powers the machine off.
+
+The emulator runs in this process on 127.0.0.1 (an ephemeral port); QEMU's user network
+forwards the guest's 10.0.2.100:PORT to it (``guestfwd``, one relay process per connection,
+this file with ``--relay``) and lets the guest reach nothing else (``restrict=on``).
+
+``virt`` boots with a virtio GPU and an i6300esb watchdog and must show the station on KMSDRM.
+``raspi3b`` boots the same image from its emulated SD card with the Pi 3B device tree; QEMU
+has no Pi GPU, so there the station draws with SDL's dummy driver (a drop-in in the copy), and
+QEMU's Pi watchdog resets at once when armed, so systemd is pointed away from it on that
+machine; the result says so. QEMU loads the kernel itself: the Pi firmware and config.txt are not run.
+
+Prints one line ``BOOT_RESULT machine=... status=PASSED|FAILED|SKIPPED ...`` and exits 0 when
+passed, 1 when failed, 3 when the test could not run (never counted as passed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import select
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+DEFAULT_IMAGE = HERE / "work" / "debian-bookworm-arm64" / "release-station.img"
+EXIT_PASSED, EXIT_FAILED, EXIT_SKIPPED = 0, 1, 3
+GUEST_FORWARD = "10.0.2.100"
+WIFI_KEY = "boot-test-wifi-passphrase-0451"
+SSH_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG4rT3vTt99Ox5kndS4HmgTrKBT8SKzhK4rhGkEVGlCI boot-test"
+
+
+class Skip(Exception):
+    """The boot test cannot run here; the reason is printed, and it never counts as passed."""
+
+
+@dataclass(frozen=True)
+class Partition:
+    start: int  # bytes
+    size: int
+
+    def mtools(self, image: Path) -> str:
+        return f"{image}@@{self.start}"
+
+    def debugfs(self, image: Path) -> str:
+        return f"{image}?offset={self.start}"
+
+
+def _run(*command: str, stdin: str | None = None) -> str:
+    result = subprocess.run(command, input=stdin, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} failed: {result.stderr.strip() or result.stdout.strip()}")
+    return result.stdout
+
+
+def partitions(image: Path) -> list[Partition]:
+    table = json.loads(_run("sfdisk", "--json", str(image)))["partitiontable"]
+    sector = int(table.get("sectorsize", 512))
+    return [Partition(p["start"] * sector, p["size"] * sector) for p in table["partitions"]]
+
+
+def _require_tools(machine: str) -> None:
+    missing = [
+        t for t in ("qemu-system-aarch64", "sfdisk", "mcopy", "mtype", "debugfs") if not shutil.which(t)
+    ]
+    if missing:
+        raise Skip(f"missing tools: {' '.join(missing)} (image-build/ci.sh installs them)")
+
+
+# --- the scratch copy ----------------------------------------------------------------------------
+
+
+def station_config(port: int, machine: str) -> str:
+    url = f"http://127.0.0.1:{port}"
+    return (
+        f'[station]\nname = "Boot test ({machine})"\n'
+        f'[cloud]\naccount_url = "{url}"\napi_url = "{url}"\nprint_url = "{url}"\n'
+        'client_id = "release-station-demo"\n'
+        '[reader]\nkind = "simulated"\nsimulated_socket = "/run/release-station/badges.sock"\n'
+        '[metrics]\ntextfile_dir = "/run/release-station-metrics"\n'
+    )
+
+
+def system_config() -> str:
+    return (
+        'hostname = "boot-test"\n'
+        f'[wifi]\nssid = "Boot test"\npsk = "{WIFI_KEY}"\ncountry = "DE"\n'
+        f'[ssh]\nauthorized_keys = ["{SSH_KEY}"]\n'
+        "[monitoring]\nnode_exporter = true\n"
+    )
+
+
+def prepare(
+    image: Path, scratch: Path, machine: str, port: int
+) -> tuple[list[Partition], dict[str, Path], str]:
+    """Copy the image, add the first-boot files and the test units; return what QEMU needs."""
+    copy = scratch / "sd.img"
+    _run("cp", "--sparse=always", str(image), str(copy))
+    if machine == "raspi3b":  # QEMU's SD card must be a power of two in size
+        size = copy.stat().st_size
+        os.truncate(copy, 1 << (size - 1).bit_length())
+    parts = partitions(copy)
+    boot, root = parts[0], parts[1]
+
+    files = _run("mdir", "-b", "-i", boot.mtools(copy), "::/").split()
+    names = [Path(f).name for f in files]
+    kernel = sorted(n for n in names if n.startswith("vmlinuz-"))[-1]
+    initrd = sorted(n for n in names if n.startswith("initrd.img-"))[-1]
+    boot_files = {"kernel": scratch / kernel, "initrd": scratch / initrd}
+    wanted = [kernel, initrd]
+    if machine == "raspi3b":
+        boot_files["dtb"] = scratch / "bcm2837-rpi-3-b.dtb"
+        wanted.append("bcm2837-rpi-3-b.dtb")
+    for name in wanted:
+        _run("mcopy", "-n", "-i", boot.mtools(copy), f"::/{name}", str(scratch / name))
+    cmdline = _run("mtype", "-i", boot.mtools(copy), "::/cmdline.txt").strip()
+
+    for name, text in (
+        ("release-station.toml", station_config(port, machine)),
+        ("system.toml", system_config()),
+    ):
+        (scratch / name).write_text(text)
+        _run("mcopy", "-i", boot.mtools(copy), str(scratch / name), f"::/{name}")
+
+    _inject_units(copy, root, scratch, port, machine)
+    return parts, boot_files, cmdline
+
+
+def _inject_units(copy: Path, root: Partition, scratch: Path, port: int, machine: str) -> None:
+    units = scratch / "units"
+    units.mkdir()
+    for source in (HERE / "smoke").iterdir():
+        (units / source.name).write_text(source.read_text().replace("@PORT@", str(port)))
+    dropin = units / "smoke-video.conf"
+    dropin.write_text("[Service]\nEnvironment=SDL_VIDEODRIVER=dummy\n")
+    system = "/etc/systemd/system"
+    commands = [
+        "mkdir /usr/local/lib/release-station-smoke",
+        f"write {units / 'smoke.sh'} /usr/local/lib/release-station-smoke/smoke.sh",
+        "sif /usr/local/lib/release-station-smoke/smoke.sh mode 0100755",
+        f"mkdir {system}/multi-user.target.wants",
+        f"mkdir {system}/sockets.target.wants",
+    ]
+    for name in (
+        "release-station-smoke.service",
+        "release-station-cloud-proxy.socket",
+        "release-station-cloud-proxy.service",
+    ):
+        commands += [f"write {units / name} {system}/{name}", f"sif {system}/{name} mode 0100644"]
+    commands += [
+        f"symlink {system}/multi-user.target.wants/release-station-smoke.service "
+        f"{system}/release-station-smoke.service",
+        f"symlink {system}/sockets.target.wants/release-station-cloud-proxy.socket "
+        f"{system}/release-station-cloud-proxy.socket",
+    ]
+    if machine == "raspi3b":  # no Pi GPU in QEMU: no /dev/dri, so no KMSDRM
+        commands += [
+            f"write {dropin} {system}/release-station.service.d/smoke-video.conf",
+            f"sif {system}/release-station.service.d/smoke-video.conf mode 0100644",
+        ]
+    script = scratch / "debugfs.cmd"
+    script.write_text("\n".join(commands) + "\n")
+    output = subprocess.run(
+        ["debugfs", "-w", "-f", str(script), root.debugfs(copy)], capture_output=True, text=True, check=False
+    )
+    # debugfs reports failures on stderr but exits 0: "mkdir: ... already exists" is fine.
+    problems = [
+        line
+        for line in output.stderr.splitlines()
+        if line and not line.startswith("debugfs ") and "already exists" not in line
+    ]
+    if output.returncode != 0 or problems:
+        raise RuntimeError(f"debugfs could not add the test units: {problems or output.stderr}")
+
+
+# --- QEMU ----------------------------------------------------------------------------------------
+
+
+def qemu_command(machine: str, scratch: Path, files: dict[str, Path], cmdline: str, port: int) -> list[str]:
+    relay = f"cmd:{sys.executable} {Path(__file__).resolve()} --relay {port}"
+    netdev = f"user,id=n0,restrict=on,guestfwd=tcp:{GUEST_FORWARD}:{port}-{relay}"
+    # The image's own cmdline.txt, with the console on the machine's first serial port.
+    words = [w for w in cmdline.split() if not w.startswith("console=") and w not in ("quiet",)]
+    common = ["-nographic", "-no-reboot", "-kernel", str(files["kernel"]), "-initrd", str(files["initrd"])]
+    if machine == "virt":
+        append = " ".join(["console=ttyAMA0", *words])
+        return [
+            "qemu-system-aarch64", "-M", "virt", "-cpu", "cortex-a72", "-smp", "2", "-m", "1024",
+            *common, "-append", append,
+            "-drive", f"if=none,id=sd,format=raw,file={scratch / 'sd.img'}",
+            "-device", "virtio-blk-pci,drive=sd",
+            "-device", "virtio-gpu-pci",
+            "-device", "i6300esb",
+            "-netdev", netdev, "-device", "virtio-net-pci,netdev=n0",
+        ]  # fmt: skip
+    # QEMU's model of the Pi's watchdog resets the machine the moment it is armed (no timer), so
+    # systemd gets no watchdog here (the driver stays: it also powers the machine off); virt
+    # tests the watchdog path with an i6300esb instead.
+    append = " ".join(["console=ttyAMA0,115200", *words, "systemd.watchdog_device=/dev/not-emulated"])
+    return [
+        "qemu-system-aarch64", "-M", "raspi3b", "-m", "1024",
+        *common, "-dtb", str(files["dtb"]), "-append", append,
+        "-drive", f"if=sd,format=raw,file={scratch / 'sd.img'}",
+        "-usb", "-device", "usb-net,netdev=n0", "-netdev", netdev,
+    ]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Boot:
+    result: dict[str, str]
+    result_at_s: float | None
+    exited_at_s: float | None
+    returncode: int | None
+    log: str
+
+
+def boot(command: Sequence[str], timeout_s: float, log_path: Path) -> Boot:
+    """Run QEMU, copy its console to ``log_path``, stop at power-off or after ``timeout_s``."""
+    started = time.monotonic()
+    result: dict[str, str] = {}
+    result_at = exited_at = None
+    text: list[str] = []
+    with (
+        log_path.open("w", encoding="utf-8") as log,
+        subprocess.Popen(
+            command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        ) as qemu,
+    ):
+        assert qemu.stdout is not None
+        buffer = b""
+        while True:
+            left = timeout_s - (time.monotonic() - started)
+            if left <= 0:
+                break
+            ready, _, _ = select.select([qemu.stdout], [], [], min(left, 5.0))
+            if not ready:
+                continue
+            chunk = os.read(qemu.stdout.fileno(), 65536)
+            if not chunk:
+                break
+            buffer += chunk
+            *lines, buffer = buffer.split(b"\n")
+            for raw in lines:
+                line = raw.decode(errors="replace").rstrip("\r")
+                log.write(line + "\n")
+                text.append(line)
+                match = re.search(r"SMOKE_RESULT (.*)", line)
+                if match and not result:
+                    result = dict(re.findall(r"(\w+)=(\S*)", match.group(1)))
+                    result_at = time.monotonic() - started
+        try:
+            qemu.wait(timeout=max(1.0, timeout_s - (time.monotonic() - started)))
+        except subprocess.TimeoutExpired:
+            qemu.kill()
+            qemu.wait()
+        if qemu.returncode == 0:
+            exited_at = time.monotonic() - started
+        return Boot(result, result_at, exited_at, qemu.returncode, "\n".join(text))
+
+
+# --- checks --------------------------------------------------------------------------------------
+
+
+def check(machine: str, outcome: Boot, copy: Path, parts: list[Partition]) -> list[str]:
+    """Every failed expectation, in plain words; empty when the boot passed."""
+    r = outcome.result
+    if not r:
+        return ["no SMOKE_RESULT line on the serial console (see the log)"]
+    problems = []
+    expect = {
+        "station": "active",
+        "restarts": "0",
+        "failed_units": "none",
+        "user": "release-station",
+        "root": "overlay",
+        "root_ro": "yes",
+        "machine_id": "yes",
+        "ssh": "active",
+        "node_exporter": "active",
+        "stop_result": "success",
+    }
+    if machine == "virt":
+        expect["drm"] = "yes"  # KMSDRM on the virtio GPU
+    for key, want in expect.items():
+        if r.get(key) != want:
+            problems.append(f"{key}={r.get(key)} (expected {want})")
+    if r.get("ready_s", "none") == "none":
+        problems.append("the station never reached its idle screen")
+    if r.get("firstboot") != "station=applied,system=applied":
+        problems.append(f"firstboot={r.get('firstboot')} (expected both files applied)")
+    if int(r.get("stop_ms", "99999")) >= 5000:
+        problems.append(f"stopping the station took {r.get('stop_ms')} ms (limit 5000)")
+    if outcome.exited_at_s is None or "reboot: Power down" not in outcome.log:
+        problems.append("the guest did not power off cleanly")
+    # After the boot: the first-boot files and the Wi-Fi key are gone from the FAT partition.
+    boot = parts[0]
+    listing = _run("mdir", "-b", "-i", boot.mtools(copy), "::/")
+    for name in ("release-station.toml", "system.toml", "release-station-error.txt"):
+        if f"/{name}" in listing.split():
+            problems.append(f"{name} is still on the boot partition")
+    with copy.open("rb") as disk:
+        disk.seek(boot.start)
+        if WIFI_KEY.encode() in disk.read(boot.size):
+            problems.append("the Wi-Fi passphrase is still readable on the boot partition")
+    return problems
+
+
+def relay(port: int) -> int:
+    """Copy stdin to 127.0.0.1:``port`` and back: QEMU runs this once per guest connection."""
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as conn:
+        conn.settimeout(None)
+        sources = [0, conn.fileno()]
+        while sources:
+            ready, _, _ = select.select(sources, [], [], 600)
+            if not ready:
+                return 1  # idle for 10 minutes: the guest is gone
+            for fd in ready:
+                data = os.read(fd, 65536)
+                if fd == 0:
+                    if data:
+                        conn.sendall(data)
+                    else:
+                        sources.remove(0)
+                        conn.shutdown(socket.SHUT_WR)
+                elif data:
+                    os.write(1, data)
+                else:
+                    return 0
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--machine", choices=("virt", "raspi3b"))
+    parser.add_argument(
+        "--image", type=Path, default=Path(os.environ.get("RELEASE_STATION_IMAGE", DEFAULT_IMAGE))
+    )
+    parser.add_argument("--timeout", type=float, default=900.0, help="seconds for the whole boot")
+    parser.add_argument("--log", type=Path, help="serial console log (default: next to the image)")
+    parser.add_argument("--relay", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.relay:
+        return relay(args.relay)
+    if not args.machine:
+        parser.error("--machine is required")
+    machine: str = args.machine
+    log_path: Path = args.log or args.image.parent / f"boot-{machine}.log"
+    try:
+        _require_tools(machine)
+        if not args.image.exists():
+            raise Skip(f"no image at {args.image} (run image-build/build.sh first)")
+        return _boot_test(machine, args.image, args.timeout, log_path)
+    except Skip as skip:
+        print(f"BOOT_RESULT machine={machine} status=SKIPPED reason={json.dumps(str(skip))}", flush=True)
+        return EXIT_SKIPPED
+
+
+def _boot_test(machine: str, image: Path, timeout_s: float, log_path: Path) -> int:
+    from station.emulator import Emulator
+
+    with tempfile.TemporaryDirectory(prefix=f"qemu-{machine}-", dir=image.parent) as tmp:
+        scratch = Path(tmp)
+        with Emulator(poll_interval_s=1, job_duration_s=2.0) as emulator:
+            emulator.auto_approve_device = emulator.printers[0].id
+            port = int(emulator.url.rsplit(":", 1)[1])
+            parts, files, cmdline = prepare(image, scratch, machine, port)
+            command = qemu_command(machine, scratch, files, cmdline, port)
+            print(f"== boot {machine}: {' '.join(command)}", flush=True)
+            outcome = boot(command, timeout_s, log_path)
+        problems = check(machine, outcome, scratch / "sd.img", parts)
+    r = outcome.result
+    figures = (
+        f"boot_to_ready_s={r.get('ready_s', 'none')} station_started_s={r.get('started_s', 'none')}"
+        f" clock_wait_s={r.get('clock_wait_s', 'none')} smoke_at_s={_fmt(outcome.result_at_s)}"
+        f" wall_s={_fmt(outcome.exited_at_s)} stop_ms={r.get('stop_ms', 'none')}"
+        f" watchdog={r.get('watchdog', 'none')} drm={r.get('drm', 'none')}"
+    )
+    status = "FAILED" if problems else "PASSED"
+    print(f"BOOT_RESULT machine={machine} status={status} {figures} log={log_path}", flush=True)
+    for problem in problems:
+        print(f"  - {problem}", flush=True)
+    return EXIT_FAILED if problems else EXIT_PASSED
+
+
+def _fmt(seconds: float | None) -> str:
+    return "none" if seconds is None else f"{seconds:.1f}"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

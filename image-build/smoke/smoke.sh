@@ -1,0 +1,63 @@
+#!/bin/bash
+# Boot test, inside the guest (run_qemu.py puts it only into its scratch copy of the image):
+# waits, bounded, for the station to reach its idle screen, checks the system, stops the
+# service (timed), prints ONE line "SMOKE_RESULT key=value ..." on the console and powers off.
+set -u
+timeout_s=${1:-420}
+unit=release-station.service
+
+idle_line() { journalctl -b -u "$unit" -o short-monotonic --no-pager 2>/dev/null | grep -m1 -- '-> Idle'; }
+for _ in $(seq "$timeout_s"); do
+  [ -n "$(idle_line)" ] && break
+  sleep 1
+done
+line=$(idle_line)
+# "[   41.123456] host release-station[412]: state Pairing -> Idle": seconds since the kernel started.
+ready_s=$(printf '%s' "$line" | sed -n 's/^\[ *\([0-9.]*\)\].*/\1/p')
+# The station may pass Idle while it settles; give restarts and late failures a moment to show.
+sleep 5
+
+seconds() { awk -v us="$1" 'BEGIN { printf "%.1f", us / 1e6 }'; }  # monotonic µs since boot
+started_s=$(seconds "$(systemctl show -p ExecMainStartTimestampMonotonic --value "$unit")")
+clock_from=$(systemctl show -p InactiveExitTimestampMonotonic --value release-station-time-sync.service)
+clock_to=$(systemctl show -p ActiveEnterTimestampMonotonic --value release-station-time-sync.service)
+clock_wait_s=$(seconds "$((clock_to - clock_from))")
+state=$(systemctl is-active "$unit")
+restarts=$(systemctl show -p NRestarts --value "$unit")
+pid=$(systemctl show -p MainPID --value "$unit")
+# KMSDRM holds the DRM device open; SDL's dummy driver would not.
+drm=no
+if [ "$pid" != 0 ]; then
+  for fd in /proc/"$pid"/fd/*; do
+    case "$(readlink "$fd")" in /dev/dri/card*) drm=yes ;; esac
+  done
+fi
+user=$(ps -o user= -p "$pid" 2>/dev/null | tr -d ' ')
+failed=$(systemctl list-units --state=failed --no-legend --plain | awk '{print $1}' | paste -sd, -)
+watchdog=$(journalctl -b -o cat --no-pager | grep -c 'Using hardware watchdog')
+firstboot=$(journalctl -b -u release-station-firstboot.service -o cat --no-pager | grep -m1 '^FIRSTBOOT' | tr ' ' '\n' | grep '=' | paste -sd, -)
+root_ro=no; findmnt -n -o OPTIONS /media/root-ro 2>/dev/null | grep -q '^ro' && root_ro=yes
+overlay=$(findmnt -n -o FSTYPE /)
+data=$(findmnt -n -o SOURCE /data)
+machine_id_fresh=no; [ -s /etc/machine-id ] && machine_id_fresh=yes
+ssh=$(systemctl is-active ssh.service)
+node_exporter=$(systemctl is-active prometheus-node-exporter.service)
+time_sync=$(systemctl show -p ActiveState --value release-station-time-sync.service)
+
+# Why each failed unit failed, for whoever reads the serial log.
+for failed_unit in ${failed//,/ }; do
+  echo "SMOKE_FAILED_UNIT $failed_unit:"
+  journalctl -b -u "$failed_unit" -o cat -n 12 --no-pager
+done > /dev/console 2>&1
+
+start=$(date +%s%N)
+systemctl stop "$unit"
+stop_ms=$(( ($(date +%s%N) - start) / 1000000 ))
+stop_result=$(systemctl show -p Result --value "$unit")
+
+echo "SMOKE_RESULT station=$state restarts=$restarts ready_s=${ready_s:-none} started_s=$started_s" \
+  "clock_wait_s=$clock_wait_s drm=$drm user=${user:-none}" \
+  "failed_units=${failed:-none} watchdog=$watchdog firstboot=${firstboot:-none} root=$overlay" \
+  "root_ro=$root_ro data=${data:-none} machine_id=$machine_id_fresh ssh=$ssh node_exporter=$node_exporter" \
+  "time_sync=$time_sync stop_ms=$stop_ms stop_result=$stop_result" > /dev/console
+systemctl --no-block poweroff
