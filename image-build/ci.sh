@@ -92,7 +92,7 @@ fi
 # --- boot tests --------------------------------------------------------------------------------------
 for machine in virt raspi3b; do
   nice -n 10 "$python" "$here/run_qemu.py" --machine "$machine" --image "$image" \
-    --log "$logs/boot-$machine.serial.log" > "$logs/boot-$machine.log" 2>&1
+    --timeout 600 --log "$logs/boot-$machine.serial.log" > "$logs/boot-$machine.log" 2>&1
   status=$?
   grep -A20 '^BOOT_RESULT' "$logs/boot-$machine.log"
   case $status in

@@ -3,7 +3,7 @@
 # waits, bounded, for the station to reach its idle screen, checks the system, stops the
 # service (timed), prints ONE line "SMOKE_RESULT key=value ..." on the console and powers off.
 set -u
-timeout_s=${1:-420}
+timeout_s=${1:-300}
 unit=release-station.service
 
 idle_line() { journalctl -b -u "$unit" -o short-monotonic --no-pager 2>/dev/null | grep -m1 -- '-> Idle'; }
@@ -44,6 +44,15 @@ ssh=$(systemctl is-active ssh.service)
 node_exporter=$(systemctl is-active prometheus-node-exporter.service)
 time_sync=$(systemctl show -p ActiveState --value release-station-time-sync.service)
 
+# What the station and the network did, when it did not get there.
+if [ -z "$ready_s" ]; then
+  {
+    echo "SMOKE_NOT_READY station log:"
+    journalctl -b -u "$unit" -o short-monotonic -n 40 --no-pager
+    networkctl --no-pager list
+    ip -brief address
+  } > /dev/console 2>&1
+fi
 # Why each failed unit failed, for whoever reads the serial log.
 for failed_unit in ${failed//,/ }; do
   echo "SMOKE_FAILED_UNIT $failed_unit:"
