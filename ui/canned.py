@@ -124,7 +124,9 @@ def canned_views(language: str = "en") -> dict[str, object]:
         "done-partly": v.DoneView(
             info,
             "partly",
-            _progress(["printed", "failed", "timed_out", "held"], {1: "Win32 error 3011: out of paper"}),
+            _progress(
+                ["printed", "failed", "timed_out", "held"], {1: "the printer reported an error (3011)"}
+            ),
             MONO + 8,
             can_retry=True,
         ),
