@@ -99,7 +99,7 @@ def station_config(port: int, machine: str) -> str:
         f'[cloud]\naccount_url = "{url}"\napi_url = "{url}"\nprint_url = "{url}"\n'
         'client_id = "release-station-demo"\n'
         '[reader]\nkind = "simulated"\nsimulated_socket = "/run/release-station/badges.sock"\n'
-        '[metrics]\ntextfile_dir = "/run/release-station-metrics"\n'
+        '[metrics]\ntextfile_dir = "/run/release-station-metrics"\ninterval_s = 5\n'
     )
 
 
@@ -300,6 +300,7 @@ def check(machine: str, outcome: Boot, copy: Path, parts: list[Partition]) -> li
         "ssh": "active",
         "node_exporter": "active",
         "stop_result": "success",
+        "metrics": "yes",  # node_exporter serves the station's file: paired, reader up
     }
     if machine == "virt":
         expect["drm"] = "yes"  # KMSDRM on the virtio GPU

@@ -17,6 +17,22 @@ ready_s=$(printf '%s' "$line" | sed -n 's/^\[ *\([0-9.]*\)\].*/\1/p')
 # The station may pass Idle while it settles; give restarts and late failures a moment to show.
 sleep 5
 
+# Monitoring end to end: the station's textfile, read by node_exporter, says paired and reader up.
+scrape() {
+  python3 -c 'import urllib.request as u; print(u.urlopen("http://127.0.0.1:9100/metrics", timeout=5).read().decode())' \
+    2>/dev/null
+}
+metrics=no
+for _ in $(seq 30); do
+  page=$(scrape)
+  if grep -q '^release_station_token_state{state="paired"} 1$' <<< "$page" &&
+     grep -q '^release_station_reader_up{.*} 1$' <<< "$page"; then
+    metrics=yes
+    break
+  fi
+  sleep 1
+done
+
 seconds() { awk -v us="$1" 'BEGIN { printf "%.1f", us / 1e6 }'; }  # monotonic µs since boot
 started_s=$(seconds "$(systemctl show -p ExecMainStartTimestampMonotonic --value "$unit")")
 clock_from=$(systemctl show -p InactiveExitTimestampMonotonic --value release-station-time-sync.service)
@@ -68,5 +84,5 @@ echo "SMOKE_RESULT station=$state restarts=$restarts ready_s=${ready_s:-none} st
   "clock_wait_s=$clock_wait_s drm=$drm user=${user:-none}" \
   "failed_units=${failed:-none} watchdog=$watchdog firstboot=${firstboot:-none} root=$overlay" \
   "root_ro=$root_ro data=${data:-none} machine_id=$machine_id_fresh ssh=$ssh node_exporter=$node_exporter" \
-  "time_sync=$time_sync stop_ms=$stop_ms stop_result=$stop_result" > /dev/console
+  "time_sync=$time_sync metrics=$metrics stop_ms=$stop_ms stop_result=$stop_result" > /dev/console
 systemctl --no-block poweroff
