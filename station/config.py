@@ -252,13 +252,17 @@ def parse_config(text: str, source: str = "(text)") -> Config:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(source, "", f"not valid TOML: {exc}") from exc
-    config: Config = _build(Config, data, source, prefix="", skip=("source",))
+    config: Config = build_table(Config, data, source, prefix="", skip=("source",))
     return dataclasses.replace(config, source=source)
 
 
-def _build(
+def build_table(
     cls: type[Any], data: Mapping[str, Any], source: str, prefix: str, skip: tuple[str, ...] = ()
 ) -> Any:
+    """Check a TOML table against the dataclass ``cls`` and build it; errors name ``source`` and the key.
+
+    Public so that other TOML files (first boot's ``system.toml``) are checked by the same rules.
+    """
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.name not in skip}
     for key in data:
@@ -294,7 +298,7 @@ def _convert(hint: Any, value: Any, source: str, key: str) -> Any:
     if dataclasses.is_dataclass(hint):
         if not isinstance(value, dict):
             raise ConfigError(source, key, f"must be a table ([{key}]), not {type(value).__name__}")
-        return _build(typing.cast(type[Any], hint), value, source, prefix=key + ".")
+        return build_table(typing.cast(type[Any], hint), value, source, prefix=key + ".")
     if origin is Literal:
         # Same type as well as equal: 90.0 == 90 and True == 1, but neither is an allowed value.
         if not any(type(value) is type(a) and value == a for a in typing.get_args(hint)):

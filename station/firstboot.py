@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from station.atomicfile import sync_directory, write_atomic
-from station.config import _build, parse_config
+from station.config import build_table, parse_config
 from station.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -156,7 +156,7 @@ def parse_system(text: str, source: str = "(text)") -> SystemSettings:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(source, "", f"not valid TOML: {exc}") from exc
     try:
-        settings: SystemSettings = _build(SystemSettings, data, source, prefix="")
+        settings: SystemSettings = build_table(SystemSettings, data, source, prefix="")
     except ConfigError as exc:
         if exc.key == "wifi.psk":  # the generic message would quote the value
             raise ConfigError(source, exc.key, "must be a string in quotes (value not shown)") from None
