@@ -23,7 +23,7 @@ from station.cloud.models import DeviceBinding, Job, PairingCode, Printer, Token
 from station.config import StationSection
 from station.events import BadgeRead
 from station.pin import PinResult
-from station.release import DeleteResult, JobProgress, ReleaseSummary
+from station.release import DeleteResult, JobProgress, ProgressCallback, ReleaseSummary
 
 Identify = Callable[[BadgeRead], str]
 """Applies the reader kind's transform chain to a read; raises ``ValueError`` when it cannot."""
@@ -65,9 +65,6 @@ class PairingClient(Protocol):
         cancel: threading.Event,
         on_new_code: Callable[[PairingCode], None] | None = None,
     ) -> TokenPair: ...
-
-
-ProgressCallback = Callable[[JobProgress], None]
 
 
 class Releaser(Protocol):
