@@ -10,7 +10,8 @@
 #           downloaded .debs are cached too, so a changed list downloads only what changed.
 #   wheels  the pinned Python dependencies (requirements-image.txt, hashes checked) as aarch64
 #           wheels; the three that PyPI has only as sources are compiled under qemu-user in a
-#           throw-away arm64 chroot. Cached, keyed by the requirements file.
+#           throw-away arm64 chroot. Cached, keyed by the requirements file. Runs beside
+#           the base step (each keeps one core busy under qemu-user).
 #   app     the station's own wheel, built from this checkout.
 #   rootfs  mmdebstrap again, starting from the cached base: the file overlay, config/, the
 #           station venv and the customise hook (hooks/customize.sh).
@@ -73,15 +74,17 @@ for keyring in "${KEYRINGS[@]}"; do keyring_args+=("--keyring=$keyring"); done
 packages() { sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$here/packages.txt"; printf '%s\n' "${PROFILE_PACKAGES[@]}"; }
 include=$(packages | tr -s '[:space:]' ',' | sed 's/,$//')
 
-# --- base: Debian packages, kernel and initramfs (cached) ---------------------------------------
+# --- base and wheels: the slow, cached steps, side by side --------------------------------------
+# Both are mostly arm64 code under qemu-user and each keeps one core busy, so they run in
+# parallel (the wheels in the background, their log printed when they are done).
 base_key=$( { packages; cat "$profile_file"; cat "$here"/overlay/etc/initramfs-tools/modules \
   "$here"/overlay/etc/initramfs-tools/conf.d/*; } | sha256sum | cut -c1-16)
 base=$cache/base-$profile-$base_key.tar
 apt_cache=$cache/apt-cache-$ARCH
-step "base $base_key"
-if [ -s "$base" ]; then
-  echo "cached: $base"
-else
+wheels_key=$( { cat "$here/requirements-image.txt"; echo "$SUITE $ARCH"; } | sha256sum | cut -c1-16)
+wheels=$cache/wheels-$ARCH-$wheels_key
+
+build_base() {  # Debian packages, kernel and initramfs
   mkdir -p "$apt_cache"
   # dpkg keeps our initramfs settings (copied in before the kernel is installed) as they are.
   nice -n 10 mmdebstrap --arch="$ARCH" --variant=minbase --include="$include" --format=tar \
@@ -95,23 +98,20 @@ else
     --customize-hook="sync-out /var/cache/apt/archives $apt_cache" \
     "$SUITE" "${base%.tar}.part.tar" "${SOURCES[@]}"
   mv "${base%.tar}.part.tar" "$base"
-fi
+}
 
-# --- wheels: pinned Python dependencies for aarch64 (cached) ------------------------------------
-wheels_key=$( { cat "$here/requirements-image.txt"; echo "$SUITE $ARCH"; } | sha256sum | cut -c1-16)
-wheels=$cache/wheels-$ARCH-$wheels_key
-step "wheels $wheels_key"
-if [ -d "$wheels" ]; then
-  echo "cached: $wheels"
-else
+build_wheels() {  # the pinned Python dependencies for aarch64
   rm -rf "$wheels.part"
   mkdir -p "$wheels.part/sources"
   # Downloads happen here on the build host (its pip reaches the index); hashes are required.
   # A small tool venv has a setuptools new enough to read the sources' metadata.
   # The same build tools compile the sources in the chroot (Debian's setuptools 66 cannot read
   # their pyproject.toml).
-  build_tools=(setuptools==84.2.1 wheel==0.48.0)
-  tools=$cache/tools-venv
+  local build_tools=(setuptools==84.2.1 wheel==0.48.0)
+  local tools=$cache/tools-venv
+  # The compilers' .debs have their own cache: the base build writes its cache at the same time.
+  local tools_apt_cache=$cache/apt-cache-$ARCH-compilers
+  mkdir -p "$tools_apt_cache"
   if [ ! -x "$tools/bin/pip" ]; then
     python3 -m venv "$tools"
     "$tools/bin/pip" install --quiet "${build_tools[@]}"
@@ -131,14 +131,36 @@ else
     --include=python3-venv,python3-dev,gcc,libc6-dev,swig,libpcsclite-dev,linux-libc-dev \
     --aptopt='Acquire::Retries "3"' \
     --setup-hook='mkdir -p "$1/var/cache/apt/archives"' \
-    --setup-hook="sync-in $apt_cache /var/cache/apt/archives" \
+    --setup-hook="sync-in $tools_apt_cache /var/cache/apt/archives" \
     --customize-hook="copy-in $wheels.part/sources $wheels.part/tools /tmp" \
     --customize-hook='chroot "$1" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root sh -c "python3 -m venv /tmp/build && /tmp/build/bin/pip install -q --no-index --find-links /tmp/tools '"${build_tools[*]}"' && /tmp/build/bin/pip wheel --no-index --no-deps --no-build-isolation --wheel-dir /tmp/wheels /tmp/sources/*"' \
     --customize-hook="sync-out /tmp/wheels $wheels.part" \
-    --customize-hook="sync-out /var/cache/apt/archives $apt_cache" \
+    --customize-hook="sync-out /var/cache/apt/archives $tools_apt_cache" \
     "$SUITE" /dev/null "${SOURCES[@]}"
   rm -rf "$wheels.part/sources" "$wheels.part/tools" "$wheels.part"/*.txt
   mv "$wheels.part" "$wheels"
+}
+
+step "base $base_key, wheels $wheels_key"
+wheels_pid=
+if [ -d "$wheels" ]; then
+  echo "cached: $wheels"
+else
+  build_wheels > "$work/wheels.log" 2>&1 &
+  wheels_pid=$!
+  # A failed base build stops here: do not leave the wheels build running on its own.
+  trap 'kill "$wheels_pid" 2>/dev/null || true' EXIT
+fi
+if [ -s "$base" ]; then
+  echo "cached: $base"
+else
+  build_base
+fi
+if [ -n "$wheels_pid" ]; then
+  wheels_status=0
+  wait "$wheels_pid" || wheels_status=$?
+  sed 's/^/wheels: /' "$work/wheels.log"
+  [ "$wheels_status" = 0 ] || { echo "the wheels build failed ($wheels_status)" >&2; exit 1; }
 fi
 ls "$wheels"
 
