@@ -9,14 +9,19 @@ It never boots the image itself: it makes a sparse scratch copy and adds to that
   ``release-station.toml`` pointing at the ezeep emulator and ``system.toml`` with Wi-Fi, SSH
   and node_exporter settings, so the first-boot path runs for real;
 * on the root partition (debugfs, no mount), the test-only units from ``smoke/``: a relay that
-  puts the emulator on the guest's loopback, and ``smoke.sh``, which prints one
+  puts the emulator on the guest's loopback, an NTP server on the guest's loopback that answers
+  with this host's clock (``ntp-bridge.py``), and ``smoke.sh``, which prints one
   ``SMOKE_RESULT key=value ...`` line on the serial console and powers the machine off.
 
 The emulator runs in this process on 127.0.0.1 (an ephemeral port); QEMU's user network
 forwards the guest's 10.0.2.100:PORT to it (``guestfwd``, one relay process per connection,
-this file with ``--relay``) and lets the guest reach nothing else (``restrict=on``).
+this file with ``--relay``), and 10.0.2.100:123 to this file with ``--ntp`` (QEMU carries no
+UDP to the host, so the guest's NTP bridge asks over TCP); the guest reaches nothing else
+(``restrict=on``).
 
-``virt`` boots with a virtio GPU and an i6300esb watchdog and must show the station on KMSDRM.
+``virt`` boots with a virtio GPU and an i6300esb watchdog and must show the station on KMSDRM:
+the kernel's DRM state must name the station as the owner of the frame on the screen's plane.
+(QEMU's own screendump stays black under ``-nographic`` even then, so it is not used.)
 ``raspi3b`` boots the same image from its emulated SD card with the Pi 3B device tree; QEMU
 has no Pi GPU, so there the station draws with SDL's dummy driver (a drop-in in the copy), and
 QEMU's Pi watchdog resets at once when armed, so systemd is pointed away from it on that
@@ -35,6 +40,7 @@ import re
 import select
 import shutil
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -109,6 +115,7 @@ def system_config() -> str:
         f'[wifi]\nssid = "Boot test"\npsk = "{WIFI_KEY}"\ncountry = "DE"\n'
         f'[ssh]\nauthorized_keys = ["{SSH_KEY}"]\n'
         "[monitoring]\nnode_exporter = true\n"
+        '[time]\nntp = ["127.0.0.1"]\n'  # smoke/ntp-bridge.py
     )
 
 
@@ -160,11 +167,14 @@ def _inject_units(copy: Path, root: Partition, scratch: Path, port: int, machine
         "mkdir /usr/local/lib/release-station-smoke",
         f"write {units / 'smoke.sh'} /usr/local/lib/release-station-smoke/smoke.sh",
         "sif /usr/local/lib/release-station-smoke/smoke.sh mode 0100755",
+        f"write {units / 'ntp-bridge.py'} /usr/local/lib/release-station-smoke/ntp-bridge.py",
         f"mkdir {system}/multi-user.target.wants",
         f"mkdir {system}/sockets.target.wants",
+        f"mkdir {system}/sysinit.target.wants",
     ]
     for name in (
         "release-station-smoke.service",
+        "release-station-smoke-ntp.service",
         "release-station-cloud-proxy.socket",
         "release-station-cloud-proxy.service",
     ):
@@ -174,6 +184,8 @@ def _inject_units(copy: Path, root: Partition, scratch: Path, port: int, machine
         f"{system}/release-station-smoke.service",
         f"symlink {system}/sockets.target.wants/release-station-cloud-proxy.socket "
         f"{system}/release-station-cloud-proxy.socket",
+        f"symlink {system}/sysinit.target.wants/release-station-smoke-ntp.service "
+        f"{system}/release-station-smoke-ntp.service",
     ]
     if machine == "raspi3b":  # no Pi GPU in QEMU: no /dev/dri, so no KMSDRM
         commands += [
@@ -199,8 +211,11 @@ def _inject_units(copy: Path, root: Partition, scratch: Path, port: int, machine
 
 
 def qemu_command(machine: str, scratch: Path, files: dict[str, Path], cmdline: str, port: int) -> list[str]:
-    relay = f"cmd:{sys.executable} {Path(__file__).resolve()} --relay {port}"
-    netdev = f"user,id=n0,restrict=on,guestfwd=tcp:{GUEST_FORWARD}:{port}-{relay}"
+    this = f"{sys.executable} {Path(__file__).resolve()}"
+    netdev = (
+        f"user,id=n0,restrict=on,guestfwd=tcp:{GUEST_FORWARD}:{port}-cmd:{this} --relay {port}"
+        f",guestfwd=tcp:{GUEST_FORWARD}:123-cmd:{this} --ntp"
+    )
     # The image's own cmdline.txt, with the console on the machine's first serial port.
     words = [w for w in cmdline.split() if not w.startswith("console=") and w not in ("quiet",)]
     common = ["-nographic", "-no-reboot", "-kernel", str(files["kernel"]), "-initrd", str(files["initrd"])]
@@ -301,9 +316,12 @@ def check(machine: str, outcome: Boot, copy: Path, parts: list[Partition]) -> li
         "node_exporter": "active",
         "stop_result": "success",
         "metrics": "yes",  # node_exporter serves the station's file: paired, reader up
+        "time_sync": "active",
+        "ntp_synced": "yes",  # the clock came from the host through smoke/ntp-bridge.py
     }
     if machine == "virt":
         expect["drm"] = "yes"  # KMSDRM on the virtio GPU
+        expect["scanout"] = "release-station"  # and its frame is the one on the screen
     for key, want in expect.items():
         if r.get(key) != want:
             problems.append(f"{key}={r.get(key)} (expected {want})")
@@ -311,12 +329,19 @@ def check(machine: str, outcome: Boot, copy: Path, parts: list[Partition]) -> li
         problems.append("the station never reached its idle screen")
     if r.get("firstboot") != "station=applied,system=applied":
         problems.append(f"firstboot={r.get('firstboot')} (expected both files applied)")
+    # release-station-time-sync.service gives up after 30 s: a shorter wait means NTP answered.
+    if not float(r.get("clock_wait_s", "nan")) < 29:
+        problems.append(f"clock_wait_s={r.get('clock_wait_s')}: the clock wait ran out, no NTP answer")
     if int(r.get("stop_ms", "99999")) >= 5000:
         problems.append(f"stopping the station took {r.get('stop_ms')} ms (limit 5000)")
     if outcome.exited_at_s is None or "reboot: Power down" not in outcome.log:
         problems.append("the guest did not power off cleanly")
-    # After the boot: the first-boot files and the Wi-Fi key are gone from the FAT partition.
-    boot = parts[0]
+    return problems + _boot_partition_problems(copy, parts[0])
+
+
+def _boot_partition_problems(copy: Path, boot: Partition) -> list[str]:
+    """After the boot: the first-boot files and the Wi-Fi key are gone from the FAT partition."""
+    problems = []
     listing = _run("mdir", "-b", "-i", boot.mtools(copy), "::/")
     for name in ("release-station.toml", "system.toml", "release-station-error.txt"):
         if f"/{name}" in listing.split():
@@ -352,6 +377,42 @@ def relay(port: int) -> int:
     return 0
 
 
+NTP_EPOCH_OFFSET = 2_208_988_800  # seconds from 1900 (NTP's epoch) to 1970
+
+
+def ntp_answer(request: bytes, now: float) -> bytes:
+    """An NTP server's reply (stratum 1, this host's clock) to a 48-byte client request."""
+    if len(request) < 48 or request[0] & 0x07 != 3:
+        raise ValueError("not an NTP client request")
+    seconds = int(now) + NTP_EPOCH_OFFSET
+    stamp = struct.pack("!II", seconds, int((now % 1) * 2**32))
+    version = (request[0] >> 3) & 0x07
+    header = struct.pack(
+        "!BBbbII4s",
+        (version << 3) | 4,  # no leap warning, the client's version, mode 4 (server)
+        1,  # stratum 1: a reference clock
+        request[2],  # the client's poll interval
+        -20,  # precision: about a microsecond
+        0,  # root delay
+        1 << 6,  # root dispersion: about a millisecond (16.16 fixed point)
+        b"QEMU",
+    )
+    # reference time, origin (the client's transmit time), receive time, transmit time
+    return header + stamp + request[40:48] + stamp + stamp
+
+
+def ntp_serve() -> int:
+    """Answer one NTP request on stdin/stdout: QEMU runs this once per guest connection."""
+    request = b""
+    while len(request) < 48:
+        chunk = os.read(0, 48 - len(request))
+        if not chunk:
+            return 1
+        request += chunk
+    os.write(1, ntp_answer(request, time.time()))
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--machine", choices=("virt", "raspi3b"))
@@ -361,9 +422,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds for the whole boot")
     parser.add_argument("--log", type=Path, help="serial console log (default: next to the image)")
     parser.add_argument("--relay", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--ntp", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.relay:
         return relay(args.relay)
+    if args.ntp:
+        return ntp_serve()
     if not args.machine:
         parser.error("--machine is required")
     machine: str = args.machine
@@ -396,7 +460,7 @@ def _boot_test(machine: str, image: Path, timeout_s: float, log_path: Path) -> i
         f"boot_to_ready_s={r.get('ready_s', 'none')} station_started_s={r.get('started_s', 'none')}"
         f" clock_wait_s={r.get('clock_wait_s', 'none')} smoke_at_s={_fmt(outcome.result_at_s)}"
         f" wall_s={_fmt(outcome.exited_at_s)} stop_ms={r.get('stop_ms', 'none')}"
-        f" watchdog={r.get('watchdog', 'none')} drm={r.get('drm', 'none')}"
+        f" watchdog={r.get('watchdog', 'none')} drm={r.get('drm', 'none')} scanout={r.get('scanout', 'none')}"
     )
     status = "FAILED" if problems else "PASSED"
     print(f"BOOT_RESULT machine={machine} status={status} {figures} log={log_path}", flush=True)

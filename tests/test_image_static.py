@@ -5,10 +5,12 @@ from __future__ import annotations
 import importlib.util
 import re
 import shutil
+import struct
 import subprocess
 import sys
 import tomllib
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -170,13 +172,40 @@ def test_package_list_keeps_the_test_only_pieces_out() -> None:
     assert not {"vsmartcard-vpcd", "xvfb", "chromium"} & set(packages)
 
 
-def test_boot_test_first_boot_files_pass_the_station_rules(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture
+def run_qemu(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    """image-build/run_qemu.py, which is a script, not a package module."""
     spec = importlib.util.spec_from_file_location("run_qemu", IMAGE / "run_qemu.py")
     assert spec and spec.loader
-    run_qemu = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, "run_qemu", run_qemu)  # its dataclasses look themselves up
-    spec.loader.exec_module(run_qemu)
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "run_qemu", module)  # its dataclasses look themselves up
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_boot_test_first_boot_files_pass_the_station_rules(run_qemu: ModuleType) -> None:
     config = parse_config(run_qemu.station_config(40123, "virt"))
     assert config.cloud.api_url == "http://127.0.0.1:40123" and config.reader.kind == "simulated"
     settings = parse_system(run_qemu.system_config())
     assert settings.monitoring.node_exporter and settings.ssh.authorized_keys and settings.wifi.ssid
+    assert settings.time.ntp == ("127.0.0.1",)  # the guest's NTP bridge to the host's clock
+
+
+def test_boot_test_ntp_answer_is_what_an_sntp_client_accepts(run_qemu: ModuleType) -> None:
+    # An SNTPv4 client request as systemd-timesyncd sends it: mode 3, poll 2^5, transmit time set.
+    transmit = struct.pack("!II", 3_990_000_000, 123_456)
+    request = bytes([(4 << 3) | 3, 0, 5, 0]) + bytes(36) + transmit
+    now = 1_795_000_000.25
+    answer = run_qemu.ntp_answer(request, now)
+    assert len(answer) == 48
+    leap, version, mode = answer[0] >> 6, (answer[0] >> 3) & 7, answer[0] & 7
+    assert (leap, version, mode) == (0, 4, 4)  # timesyncd drops leap 3 ("not synchronised")
+    assert 1 <= answer[1] < 16  # stratum 0 is a kiss-of-death, 16 unsynchronised
+    root_delay, root_dispersion = struct.unpack("!II", answer[4:12])
+    assert root_delay / 2**16 / 2 + root_dispersion / 2**16 < 5  # timesyncd's RootDistanceMaxSec
+    assert answer[24:32] == transmit  # origin: the client matches its own transmit time
+    for field in (answer[32:40], answer[40:48]):
+        seconds, fraction = struct.unpack("!II", field)
+        assert seconds - 2_208_988_800 + fraction / 2**32 == pytest.approx(now, abs=1e-6)
+    with pytest.raises(ValueError):
+        run_qemu.ntp_answer(answer, now)  # a server's packet is not a request

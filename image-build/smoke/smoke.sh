@@ -49,6 +49,9 @@ if [ "$pid" != 0 ]; then
   done
 fi
 user=$(ps -o user= -p "$pid" 2>/dev/null | tr -d ' ')
+# Whose frame the display shows: the program that made the framebuffer on the first plane with
+# one (the kernel's DRM state; no GPU, as on raspi3b, gives "none").
+scanout=$(awk '/allocated by = / { print $4; exit }' /sys/kernel/debug/dri/0/state 2>/dev/null)
 failed=$(systemctl list-units --state=failed --no-legend --plain | awk '{print $1}' | paste -sd, -)
 watchdog=$(journalctl -b -o cat --no-pager | grep -c 'Using hardware watchdog')
 firstboot=$(journalctl -b -u release-station-firstboot.service -o cat --no-pager | grep -m1 '^FIRSTBOOT' | tr ' ' '\n' | grep '=' | paste -sd, -)
@@ -59,6 +62,7 @@ machine_id_fresh=no; [ -s /etc/machine-id ] && machine_id_fresh=yes
 ssh=$(systemctl is-active ssh.service)
 node_exporter=$(systemctl is-active prometheus-node-exporter.service)
 time_sync=$(systemctl show -p ActiveState --value release-station-time-sync.service)
+ntp_synced=$(timedatectl show -p NTPSynchronized --value 2>/dev/null)
 
 # What the station and the network did, when it did not get there.
 if [ -z "$ready_s" ]; then
@@ -81,8 +85,8 @@ stop_ms=$(( ($(date +%s%N) - start) / 1000000 ))
 stop_result=$(systemctl show -p Result --value "$unit")
 
 echo "SMOKE_RESULT station=$state restarts=$restarts ready_s=${ready_s:-none} started_s=$started_s" \
-  "clock_wait_s=$clock_wait_s drm=$drm user=${user:-none}" \
+  "clock_wait_s=$clock_wait_s drm=$drm scanout=${scanout:-none} user=${user:-none}" \
   "failed_units=${failed:-none} watchdog=$watchdog firstboot=${firstboot:-none} root=$overlay" \
   "root_ro=$root_ro data=${data:-none} machine_id=$machine_id_fresh ssh=$ssh node_exporter=$node_exporter" \
-  "time_sync=$time_sync metrics=$metrics stop_ms=$stop_ms stop_result=$stop_result" > /dev/console
+  "time_sync=$time_sync ntp_synced=${ntp_synced:-none} metrics=$metrics stop_ms=$stop_ms stop_result=$stop_result" > /dev/console
 systemctl --no-block poweroff
