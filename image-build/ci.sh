@@ -90,10 +90,17 @@ else
 fi
 
 # --- boot tests --------------------------------------------------------------------------------------
+# Both machines boot at once: each emulated CPU keeps one host core busy, and the tests share
+# nothing but the read-only image (each boots its own scratch copy against its own emulator).
+declare -A boot_pid
 for machine in virt raspi3b; do
   nice -n 10 "$python" "$here/run_qemu.py" --machine "$machine" --image "$image" \
-    --timeout 600 --log "$logs/boot-$machine.serial.log" > "$logs/boot-$machine.log" 2>&1
-  status=$?
+    --timeout 600 --log "$logs/boot-$machine.serial.log" > "$logs/boot-$machine.log" 2>&1 &
+  boot_pid[$machine]=$!
+done
+for machine in virt raspi3b; do
+  status=0
+  wait "${boot_pid[$machine]}" || status=$?
   grep -A20 '^BOOT_RESULT' "$logs/boot-$machine.log"
   case $status in
     0) report "boot-$machine" PASSED ;;
