@@ -66,7 +66,12 @@ def _bundle(tmp: Path, version: str, *, damage: bool = False) -> Path:
 @pytest.fixture(scope="module")
 def bundles(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     tmp = tmp_path_factory.mktemp("bundles")
-    return {"1.0": _bundle(tmp, "1.0"), "2.0": _bundle(tmp, "2.0"), "bad": _bundle(tmp, "3.0", damage=True)}
+    return {
+        "1.0": _bundle(tmp, "1.0"),
+        "2.0": _bundle(tmp, "2.0"),
+        "2.1": _bundle(tmp, "2.1"),
+        "bad": _bundle(tmp, "3.0", damage=True),
+    }
 
 
 def _update(apps: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -118,3 +123,13 @@ def test_rolling_back_the_first_update_returns_to_the_image_version(
     assert _update(apps, "--rollback").returncode == 0
     assert not (apps / "current").exists()  # the launcher falls back to /opt/release-station
     assert "the version the image came with" in _update(apps, "--status").stdout
+
+
+def test_only_the_current_and_the_previous_version_are_kept(tmp_path: Path, bundles: dict[str, Path]) -> None:
+    apps = tmp_path / "app"
+    for version in ("1.0", "2.0", "2.1"):
+        assert _update(apps, str(bundles[version])).returncode == 0
+    assert sorted(p.name for p in apps.iterdir()) == ["2.0", "2.1", "current", "previous"]
+    assert _update(apps, "--rollback").returncode == 0
+    assert _running(apps) == "release-station 2.0"
+    assert sorted(p.name for p in apps.iterdir()) == ["2.0", "2.1", "current", "previous"]
