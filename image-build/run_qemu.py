@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Boot the built SD image under QEMU's CPU emulation and check the station on it.
 
-    run_qemu.py --machine virt|raspi3b [--image IMG] [--timeout S] [--log FILE]
+    run_qemu.py --machine virt|raspi3b [--image IMG] [--bundle TAR] [--timeout S] [--log FILE]
 
 It never boots the image itself: it makes a sparse scratch copy and adds to that copy only
 
@@ -21,7 +21,11 @@ UDP to the host, so the guest's NTP bridge asks over TCP); the guest reaches not
 
 ``virt`` boots with a virtio GPU and an i6300esb watchdog and must show the station on KMSDRM:
 the kernel's DRM state must name the station as the owner of the frame on the screen's plane.
-(QEMU's own screendump stays black under ``-nographic`` even then, so it is not used.)
+(QEMU's own screendump stays black under ``-nographic`` even then, so it is not used.) On
+``virt`` the guest also installs the update bundle (``--bundle``, put on the data partition),
+runs on it and rolls back; then the card boots a second time with a wrong
+``release-station.toml`` on its boot partition, as a person might copy there: the station must
+stay off, tty1 must show the error and ``release-station-error.txt`` must explain it.
 ``raspi3b`` boots the same image from its emulated SD card with the Pi 3B device tree; QEMU
 has no Pi GPU, so there the station draws with SDL's dummy driver (a drop-in in the copy), and
 QEMU's Pi watchdog resets at once when armed, so systemd is pointed away from it on that
@@ -120,9 +124,12 @@ def system_config() -> str:
 
 
 def prepare(
-    image: Path, scratch: Path, machine: str, port: int
+    image: Path, scratch: Path, machine: str, port: int, bundle: Path | None
 ) -> tuple[list[Partition], dict[str, Path], str]:
-    """Copy the image, add the first-boot files and the test units; return what QEMU needs."""
+    """Copy the image, add the first-boot files, the test units and (virt) the update bundle.
+
+    Returns the partitions, the kernel files QEMU loads and the image's kernel command line.
+    """
     copy = scratch / "sd.img"
     _run("cp", "--sparse=always", str(image), str(copy))
     if machine == "raspi3b":  # QEMU's SD card must be a power of two in size
@@ -144,15 +151,17 @@ def prepare(
         _run("mcopy", "-n", "-i", boot.mtools(copy), f"::/{name}", str(scratch / name))
     cmdline = _run("mtype", "-i", boot.mtools(copy), "::/cmdline.txt").strip()
 
-    for name, text in (
-        ("release-station.toml", station_config(port, machine)),
-        ("system.toml", system_config()),
-    ):
-        (scratch / name).write_text(text)
-        _run("mcopy", "-i", boot.mtools(copy), str(scratch / name), f"::/{name}")
-
+    put_on_boot_partition(copy, boot, scratch, "release-station.toml", station_config(port, machine))
+    put_on_boot_partition(copy, boot, scratch, "system.toml", system_config())
     _inject_units(copy, root, scratch, port, machine)
+    if bundle is not None:
+        _debugfs(parts[2], copy, scratch, [f"write {bundle} /smoke-update.tar"])
     return parts, boot_files, cmdline
+
+
+def put_on_boot_partition(copy: Path, boot: Partition, scratch: Path, name: str, text: str) -> None:
+    (scratch / name).write_text(text)
+    _run("mcopy", "-o", "-i", boot.mtools(copy), str(scratch / name), f"::/{name}")
 
 
 def _inject_units(copy: Path, root: Partition, scratch: Path, port: int, machine: str) -> None:
@@ -192,10 +201,18 @@ def _inject_units(copy: Path, root: Partition, scratch: Path, port: int, machine
             f"write {dropin} {system}/release-station.service.d/smoke-video.conf",
             f"sif {system}/release-station.service.d/smoke-video.conf mode 0100644",
         ]
+    _debugfs(root, copy, scratch, commands)
+
+
+def _debugfs(partition: Partition, copy: Path, scratch: Path, commands: list[str]) -> None:
+    """Run debugfs commands against an ext4 partition of the copy (no mount)."""
     script = scratch / "debugfs.cmd"
     script.write_text("\n".join(commands) + "\n")
     output = subprocess.run(
-        ["debugfs", "-w", "-f", str(script), root.debugfs(copy)], capture_output=True, text=True, check=False
+        ["debugfs", "-w", "-f", str(script), partition.debugfs(copy)],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     # debugfs reports failures on stderr but exits 0: "mkdir: ... already exists" is fine.
     problems = [
@@ -204,13 +221,15 @@ def _inject_units(copy: Path, root: Partition, scratch: Path, port: int, machine
         if line and not line.startswith("debugfs ") and "already exists" not in line
     ]
     if output.returncode != 0 or problems:
-        raise RuntimeError(f"debugfs could not add the test units: {problems or output.stderr}")
+        raise RuntimeError(f"debugfs could not change the copy: {problems or output.stderr}")
 
 
 # --- QEMU ----------------------------------------------------------------------------------------
 
 
-def qemu_command(machine: str, scratch: Path, files: dict[str, Path], cmdline: str, port: int) -> list[str]:
+def qemu_command(
+    machine: str, scratch: Path, files: dict[str, Path], cmdline: str, port: int, *, mode: str
+) -> list[str]:
     this = f"{sys.executable} {Path(__file__).resolve()}"
     netdev = (
         f"user,id=n0,restrict=on,guestfwd=tcp:{GUEST_FORWARD}:{port}-cmd:{this} --relay {port}"
@@ -218,6 +237,7 @@ def qemu_command(machine: str, scratch: Path, files: dict[str, Path], cmdline: s
     )
     # The image's own cmdline.txt, with the console on the machine's first serial port.
     words = [w for w in cmdline.split() if not w.startswith("console=") and w not in ("quiet",)]
+    words.append(f"release-station.smoke={mode}")  # what smoke/smoke.sh does
     common = ["-nographic", "-no-reboot", "-kernel", str(files["kernel"]), "-initrd", str(files["initrd"])]
     if machine == "virt":
         append = " ".join(["console=ttyAMA0", *words])
@@ -327,6 +347,10 @@ def check(machine: str, outcome: Boot, copy: Path, parts: list[Partition]) -> li
             problems.append(f"{key}={r.get(key)} (expected {want})")
     if r.get("ready_s", "none") == "none":
         problems.append("the station never reached its idle screen")
+    if machine == "virt":
+        for key in ("update", "rollback"):
+            if r.get(key) != "yes":
+                problems.append(f"{key}={r.get(key)}: the station did not come back on the {key}")
     if r.get("firstboot") != "station=applied,system=applied":
         problems.append(f"firstboot={r.get('firstboot')} (expected both files applied)")
     # release-station-time-sync.service gives up after 30 s: a shorter wait means NTP answered.
@@ -337,6 +361,39 @@ def check(machine: str, outcome: Boot, copy: Path, parts: list[Partition]) -> li
     if outcome.exited_at_s is None or "reboot: Power down" not in outcome.log:
         problems.append("the guest did not power off cleanly")
     return problems + _boot_partition_problems(copy, parts[0])
+
+
+BAD_STATION_CONFIG = '[station]\nname = "Front desk"\n[reader]\nkind = "telepathy"\n'
+
+
+def check_rejected(outcome: Boot, copy: Path, parts: list[Partition]) -> list[str]:
+    """The boot with BAD_STATION_CONFIG on the boot partition: the station stays off, says why."""
+    r = outcome.result
+    if not r:
+        return ["no SMOKE_RESULT line on the serial console (see the log)"]
+    problems = [
+        f"{key}={r.get(key)} (expected {want})"
+        for key, want in {
+            "mode": "rejected",
+            "firstboot": "station=rejected,system=kept",
+            "station": "inactive",  # kept off, so the message stays on the screen
+            "restarts": "0",
+            "screen": "yes",  # tty1 shows the error
+            "failed_units": "",
+        }.items()
+        if r.get(key) != want
+    ]
+    if outcome.exited_at_s is None or "reboot: Power down" not in outcome.log:
+        problems.append("the guest did not power off cleanly")
+    boot = parts[0]
+    listing = _run("mdir", "-b", "-i", boot.mtools(copy), "::/").split()
+    if "::/release-station.toml" in listing:
+        problems.append("the rejected release-station.toml is still on the boot partition")
+    if "::/release-station-error.txt" not in listing:
+        problems.append("no release-station-error.txt on the boot partition")
+    elif "reader.kind" not in _run("mtype", "-i", boot.mtools(copy), "::/release-station-error.txt"):
+        problems.append("release-station-error.txt does not name reader.kind")
+    return problems
 
 
 def _boot_partition_problems(copy: Path, boot: Partition) -> list[str]:
@@ -419,7 +476,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--image", type=Path, default=Path(os.environ.get("RELEASE_STATION_IMAGE", DEFAULT_IMAGE))
     )
-    parser.add_argument("--timeout", type=float, default=900.0, help="seconds for the whole boot")
+    parser.add_argument(
+        "--bundle",
+        type=Path,
+        help="update bundle the virt guest installs (default: the newest in image-build/out)",
+    )
+    parser.add_argument("--timeout", type=float, default=900.0, help="seconds for each boot")
     parser.add_argument("--log", type=Path, help="serial console log (default: next to the image)")
     parser.add_argument("--relay", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--ntp", action="store_true", help=argparse.SUPPRESS)
@@ -436,31 +498,50 @@ def main(argv: Sequence[str] | None = None) -> int:
         _require_tools(machine)
         if not args.image.exists():
             raise Skip(f"no image at {args.image} (run image-build/build.sh first)")
-        return _boot_test(machine, args.image, args.timeout, log_path)
+        bundle = None
+        if machine == "virt":
+            bundle = args.bundle or max(
+                (HERE / "out").glob("release-station-*-update.tar"), key=os.path.getmtime, default=None
+            )
+            if bundle is None or not bundle.exists():
+                raise Skip(f"no update bundle ({bundle or 'none in image-build/out'}): build.sh makes it")
+        return _boot_test(machine, args.image, bundle, args.timeout, log_path)
     except Skip as skip:
         print(f"BOOT_RESULT machine={machine} status=SKIPPED reason={json.dumps(str(skip))}", flush=True)
         return EXIT_SKIPPED
 
 
-def _boot_test(machine: str, image: Path, timeout_s: float, log_path: Path) -> int:
+def _boot_test(machine: str, image: Path, bundle: Path | None, timeout_s: float, log_path: Path) -> int:
     from station.emulator import Emulator
 
     with tempfile.TemporaryDirectory(prefix=f"qemu-{machine}-", dir=image.parent) as tmp:
         scratch = Path(tmp)
+        copy = scratch / "sd.img"
         with Emulator(poll_interval_s=1, job_duration_s=2.0) as emulator:
             emulator.auto_approve_device = emulator.printers[0].id
             port = int(emulator.url.rsplit(":", 1)[1])
-            parts, files, cmdline = prepare(image, scratch, machine, port)
-            command = qemu_command(machine, scratch, files, cmdline, port)
+            parts, files, cmdline = prepare(image, scratch, machine, port, bundle)
+            mode = "update" if bundle else "plain"
+            command = qemu_command(machine, scratch, files, cmdline, port, mode=mode)
             print(f"== boot {machine}: {' '.join(command)}", flush=True)
             outcome = boot(command, timeout_s, log_path)
-        problems = check(machine, outcome, scratch / "sd.img", parts)
+            problems = check(machine, outcome, copy, parts)
+            rejected: Boot | None = None
+            if machine == "virt":  # the same card again, now with a wrong file on it
+                put_on_boot_partition(copy, parts[0], scratch, "release-station.toml", BAD_STATION_CONFIG)
+                command = qemu_command(machine, scratch, files, cmdline, port, mode="rejected")
+                second_log = log_path.with_name(log_path.name.replace(machine, f"{machine}-rejected", 1))
+                print(f"== second boot {machine}, wrong release-station.toml: log {second_log}", flush=True)
+                rejected = boot(command, timeout_s, second_log)
+                problems += [f"second boot: {p}" for p in check_rejected(rejected, copy, parts)]
     r = outcome.result
     figures = (
         f"boot_to_ready_s={r.get('ready_s', 'none')} station_started_s={r.get('started_s', 'none')}"
         f" clock_wait_s={r.get('clock_wait_s', 'none')} smoke_at_s={_fmt(outcome.result_at_s)}"
         f" wall_s={_fmt(outcome.exited_at_s)} stop_ms={r.get('stop_ms', 'none')}"
         f" watchdog={r.get('watchdog', 'none')} drm={r.get('drm', 'none')} scanout={r.get('scanout', 'none')}"
+        f" update_s={r.get('update_s', 'none')}"
+        f" rejected_boot_s={_fmt(rejected.exited_at_s) if rejected else 'none'}"
     )
     status = "FAILED" if problems else "PASSED"
     print(f"BOOT_RESULT machine={machine} status={status} {figures} log={log_path}", flush=True)

@@ -1,10 +1,33 @@
 #!/bin/bash
-# Boot test, inside the guest (run_qemu.py puts it only into its scratch copy of the image):
-# waits, bounded, for the station to reach its idle screen, checks the system, stops the
-# service (timed), prints ONE line "SMOKE_RESULT key=value ..." on the console and powers off.
+# Boot test, inside the guest (run_qemu.py puts it only into its scratch copy of the image).
+# What it does depends on "release-station.smoke=MODE" on the kernel command line:
+#   plain     wait, bounded, for the station's idle screen, check the system, stop the
+#             service (timed)
+#   update    the same, and before the checks install the update bundle run_qemu.py put on
+#             the data partition (release-station-update), then roll it back
+#   rejected  a wrong release-station.toml was put on the boot partition: the station must
+#             stay off and the screen (tty1) must say why
+# Then it prints ONE line "SMOKE_RESULT key=value ..." on the console and powers off.
 set -u
 timeout_s=${1:-300}
 unit=release-station.service
+mode=$(sed -n 's/.*release-station\.smoke=\([a-z]*\).*/\1/p' /proc/cmdline)
+failed_units() { systemctl list-units --state=failed --no-legend --plain | awk '{print $1}' | paste -sd, -; }
+firstboot_line() {
+  journalctl -b -u release-station-firstboot.service -o cat --no-pager | grep -m1 '^FIRSTBOOT' |
+    tr ' ' '\n' | grep '=' | paste -sd, -
+}
+
+if [ "$mode" = rejected ]; then
+  # multi-user.target is reached: first boot has run and the station was started, or not.
+  screen=no
+  grep -a -q 'did not take these settings' /dev/vcs1 && screen=yes
+  echo "SMOKE_RESULT mode=rejected firstboot=$(firstboot_line)" \
+    "station=$(systemctl is-active "$unit") restarts=$(systemctl show -p NRestarts --value "$unit")" \
+    "screen=$screen failed_units=$(failed_units)" > /dev/console
+  systemctl --no-block poweroff
+  exit 0
+fi
 
 idle_line() { journalctl -b -u "$unit" -o short-monotonic --no-pager 2>/dev/null | grep -m1 -- '-> Idle'; }
 for _ in $(seq "$timeout_s"); do
@@ -33,6 +56,32 @@ for _ in $(seq 30); do
   sleep 1
 done
 
+# The update path on the running system: install the bundle, run on it, roll back.
+runs_from() {  # the station's process runs from under $1
+  local pid
+  pid=$(systemctl show -p MainPID --value "$unit")
+  [ "$pid" != 0 ] && tr '\0' ' ' < "/proc/$pid/cmdline" | grep -q -- "$1"
+}
+reaches_idle() {  # the station's current run reaches its idle screen, within 3 minutes
+  local id
+  for _ in $(seq 180); do
+    id=$(systemctl show -p InvocationID --value "$unit")
+    [ -n "$id" ] && journalctl _SYSTEMD_INVOCATION_ID="$id" -o cat --no-pager | grep -q -- '-> Idle' && return 0
+    sleep 1
+  done
+  return 1
+}
+update=none rollback=none update_s=none
+if [ "$mode" = update ]; then
+  update=no rollback=no
+  start=$(date +%s)
+  release-station-update /data/smoke-update.tar > /dev/console 2>&1 && reaches_idle &&
+    runs_from /data/app/current/ && update=yes
+  update_s=$(( $(date +%s) - start ))
+  release-station-update --rollback > /dev/console 2>&1 && reaches_idle &&
+    runs_from /opt/release-station/ && rollback=yes
+fi
+
 seconds() { awk -v us="$1" 'BEGIN { printf "%.1f", us / 1e6 }'; }  # monotonic µs since boot
 started_s=$(seconds "$(systemctl show -p ExecMainStartTimestampMonotonic --value "$unit")")
 clock_from=$(systemctl show -p InactiveExitTimestampMonotonic --value release-station-time-sync.service)
@@ -52,9 +101,9 @@ user=$(ps -o user= -p "$pid" 2>/dev/null | tr -d ' ')
 # Whose frame the display shows: the program that made the framebuffer on the first plane with
 # one (the kernel's DRM state; no GPU, as on raspi3b, gives "none").
 scanout=$(awk '/allocated by = / { print $4; exit }' /sys/kernel/debug/dri/0/state 2>/dev/null)
-failed=$(systemctl list-units --state=failed --no-legend --plain | awk '{print $1}' | paste -sd, -)
+failed=$(failed_units)
 watchdog=$(journalctl -b -o cat --no-pager | grep -c 'Using hardware watchdog')
-firstboot=$(journalctl -b -u release-station-firstboot.service -o cat --no-pager | grep -m1 '^FIRSTBOOT' | tr ' ' '\n' | grep '=' | paste -sd, -)
+firstboot=$(firstboot_line)
 root_ro=no; findmnt -n -o OPTIONS /media/root-ro 2>/dev/null | grep -q '^ro' && root_ro=yes
 overlay=$(findmnt -n -o FSTYPE /)
 data=$(findmnt -n -o SOURCE /data)
@@ -84,9 +133,10 @@ systemctl stop "$unit"
 stop_ms=$(( ($(date +%s%N) - start) / 1000000 ))
 stop_result=$(systemctl show -p Result --value "$unit")
 
-echo "SMOKE_RESULT station=$state restarts=$restarts ready_s=${ready_s:-none} started_s=$started_s" \
+echo "SMOKE_RESULT mode=${mode:-plain} station=$state restarts=$restarts ready_s=${ready_s:-none} started_s=$started_s" \
   "clock_wait_s=$clock_wait_s drm=$drm scanout=${scanout:-none} user=${user:-none}" \
   "failed_units=${failed:-none} watchdog=$watchdog firstboot=${firstboot:-none} root=$overlay" \
   "root_ro=$root_ro data=${data:-none} machine_id=$machine_id_fresh ssh=$ssh node_exporter=$node_exporter" \
-  "time_sync=$time_sync ntp_synced=${ntp_synced:-none} metrics=$metrics stop_ms=$stop_ms stop_result=$stop_result" > /dev/console
+  "time_sync=$time_sync ntp_synced=${ntp_synced:-none} metrics=$metrics update=$update rollback=$rollback" \
+  "update_s=$update_s stop_ms=$stop_ms stop_result=$stop_result" > /dev/console
 systemctl --no-block poweroff
