@@ -133,3 +133,6 @@ def test_only_the_current_and_the_previous_version_are_kept(tmp_path: Path, bund
     assert _update(apps, "--rollback").returncode == 0
     assert _running(apps) == "release-station 2.0"
     assert sorted(p.name for p in apps.iterdir()) == ["2.0", "2.1", "current", "previous"]
+    # Installing the running version again keeps the way back.
+    assert _update(apps, str(bundles["2.0"])).returncode == 0
+    assert _running(apps) == "release-station 2.0" and os.readlink(apps / "previous") == "2.1"
