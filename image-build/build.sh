@@ -58,6 +58,14 @@ work=$(cd "$work" && pwd)
 out=$(cd "$out" && pwd)
 cache=$(cd "$cache" && pwd)
 stage=$work/$profile
+# One build at a time per cache: two would write the same .part files.
+exec 9> "$cache/.lock"
+if ! flock -n 9; then
+  echo "waiting for the other build using $cache"
+  flock 9
+fi
+# An image from an earlier build must not pass for this one's if this one fails.
+rm -f "$stage/release-station.img"
 export TMPDIR=$work/tmp
 mkdir -p "$TMPDIR"
 
@@ -146,10 +154,12 @@ wheels_pid=
 if [ -d "$wheels" ]; then
   echo "cached: $wheels"
 else
+  # In its own process group (set -m), so that a failed base build stops all of it.
+  set -m
   build_wheels > "$work/wheels.log" 2>&1 &
   wheels_pid=$!
-  # A failed base build stops here: do not leave the wheels build running on its own.
-  trap 'kill "$wheels_pid" 2>/dev/null || true' EXIT
+  set +m
+  trap 'kill -- "-$wheels_pid" 2>/dev/null || true' EXIT
 fi
 if [ -s "$base" ]; then
   echo "cached: $base"
@@ -159,6 +169,7 @@ fi
 if [ -n "$wheels_pid" ]; then
   wheels_status=0
   wait "$wheels_pid" || wheels_status=$?
+  trap - EXIT
   sed 's/^/wheels: /' "$work/wheels.log"
   [ "$wheels_status" = 0 ] || { echo "the wheels build failed ($wheels_status)" >&2; exit 1; }
 fi
