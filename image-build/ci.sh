@@ -21,7 +21,7 @@ stage=all
 while [ $# -gt 0 ]; do
   case "$1" in
     --compress) build_args=(); shift ;;
-    --stage) stage=${2:-}; shift 2 || true ;;
+    --stage) stage=${2:-}; shift; [ $# -gt 0 ] && shift ;;
     *) stage=usage; break ;;
   esac
 done
@@ -120,7 +120,7 @@ run_tests() {
     case $status in
       0) report "boot-$machine" PASSED ;;
       3) report "boot-$machine" SKIPPED "$(sed -n 's/.*reason=//p' "$logs/boot-$machine.log")" ;;
-      *) report "boot-$machine" FAILED "see $logs/boot-$machine.log and $logs/boot-$machine.serial.log" ;;
+      *) report "boot-$machine" FAILED "see $logs/boot-$machine*.log" ;;
     esac
   done
 

@@ -445,7 +445,7 @@ def ntp_answer(request: bytes, now: float) -> bytes:
     stamp = struct.pack("!II", seconds, int((now % 1) * 2**32))
     version = (request[0] >> 3) & 0x07
     header = struct.pack(
-        "!BBbbII4s",
+        "!BBBbII4s",
         (version << 3) | 4,  # no leap warning, the client's version, mode 4 (server)
         1,  # stratum 1: a reference clock
         request[2],  # the client's poll interval
@@ -500,8 +500,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise Skip(f"no image at {args.image} (run image-build/build.sh first)")
         bundle = None
         if machine == "virt":
+            profile = args.image.resolve().parent.name  # work/PROFILE/release-station.img
             bundle = args.bundle or max(
-                (HERE / "out").glob("release-station-*-update.tar"), key=os.path.getmtime, default=None
+                (HERE / "out").glob(f"release-station-*-{profile}-update.tar"),
+                key=os.path.getmtime,
+                default=None,
             )
             if bundle is None or not bundle.exists():
                 raise Skip(f"no update bundle ({bundle or 'none in image-build/out'}): build.sh makes it")
@@ -527,7 +530,7 @@ def _boot_test(machine: str, image: Path, bundle: Path | None, timeout_s: float,
             outcome = boot(command, timeout_s, log_path)
             problems = check(machine, outcome, copy, parts)
             rejected: Boot | None = None
-            if machine == "virt":  # the same card again, now with a wrong file on it
+            if machine == "virt" and outcome.result:  # the same card again, with a wrong file
                 put_on_boot_partition(copy, parts[0], scratch, "release-station.toml", BAD_STATION_CONFIG)
                 command = qemu_command(machine, scratch, files, cmdline, port, mode="rejected")
                 second_log = log_path.with_name(log_path.name.replace(machine, f"{machine}-rejected", 1))

@@ -56,6 +56,9 @@ for _ in $(seq 30); do
   sleep 1
 done
 
+seconds() { awk -v us="$1" 'BEGIN { printf "%.1f", us / 1e6 }'; }  # monotonic µs since boot
+started_s=$(seconds "$(systemctl show -p ExecMainStartTimestampMonotonic --value "$unit")")
+
 # The update path on the running system: install the bundle, run on it, roll back.
 runs_from() {  # the station's process runs from under $1
   local pid
@@ -82,8 +85,6 @@ if [ "$mode" = update ]; then
     runs_from /opt/release-station/ && rollback=yes
 fi
 
-seconds() { awk -v us="$1" 'BEGIN { printf "%.1f", us / 1e6 }'; }  # monotonic µs since boot
-started_s=$(seconds "$(systemctl show -p ExecMainStartTimestampMonotonic --value "$unit")")
 clock_from=$(systemctl show -p InactiveExitTimestampMonotonic --value release-station-time-sync.service)
 clock_to=$(systemctl show -p ActiveEnterTimestampMonotonic --value release-station-time-sync.service)
 clock_wait_s=$(seconds "$((clock_to - clock_from))")
