@@ -19,6 +19,7 @@ from station.core.render import view_of
 from station.core.state import Core, Prefs, Tick, Tuning, User
 from station.events import ReaderHealth
 from station.feedback import Pattern
+from station.release import Cause, Reason
 
 PRINTER = Printer("p1", "Floor 2", "Hall", 7, "Online")
 ANNA = User("u1", "Anna Example")
@@ -185,10 +186,12 @@ def test_nothing_to_print() -> None:
 def test_printer_offline_holds_jobs_and_shows_printer_unavailable_until_it_is_back() -> None:
     run = booted()
     identified(run)
-    held = tuple(v.JobProgressItem(j.id, j.name, "held", "printer offline") for j in JOBS)
+    offline = Cause(Reason.PRINTER_OFFLINE, PRINTER.name, "Offline")
+    held = tuple(v.JobProgressItem(j.id, j.name, "held", offline) for j in JOBS)
     progress(run, *((item.id, item.name, item.phase) for item in held))
     run(m.ReleaseFinished(run.ticket, held, printer_offline=True))
     assert isinstance(run.view, v.DoneView) and run.view.outcome == "printer_offline"
+    assert {job.cause for job in run.view.jobs} == {offline}
     run(i.Done())
     assert isinstance(run.view, v.PrinterUnavailableView)
     run(m.ProbeDone(run.core.probe_ticket, printer=PRINTER))
@@ -237,6 +240,21 @@ def test_pick_mode_select_release_and_delete_with_confirmation() -> None:
     run(i.ReleaseAll())
     (release,) = run.of(m.Release)
     assert release.jobs == JOBS[:1]
+
+
+def test_a_failed_delete_keeps_the_list_and_says_why() -> None:
+    run = booted(mode="pick")
+    identified(run)
+    run(m.JobsLoaded(run.ticket, JOBS))
+    run(i.ToggleJob("j1"))
+    run(i.DeleteSelected())
+    run(i.ConfirmDelete())
+    run(m.JobsDeleted(run.ticket, (), m.Failure("error"), Cause(Reason.BEING_RELEASED)))
+    view = run.view
+    assert isinstance(view, v.SessionView) and len(view.jobs) == 2
+    assert (view.problem, view.cause) == ("delete_failed", Cause(Reason.BEING_RELEASED))
+    run(i.ToggleJob("j2"))
+    assert (run.view.problem, run.view.cause) == ("", None)  # type: ignore[union-attr]
 
 
 def test_deleting_the_last_job_ends_with_a_summary() -> None:

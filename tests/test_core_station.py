@@ -36,7 +36,7 @@ from station.events import BadgeRead, ReaderHealth
 from station.feedback import Pattern
 from station.pin import PinGuard
 from station.ratelimit import RateLimiter
-from station.release import ReleaseEngine
+from station.release import Cause, Reason, ReleaseEngine
 from station.settings import StationSettings
 from tests.approval_page import sign_in
 from tests.test_release import CuttingProxy
@@ -307,6 +307,7 @@ def test_printer_offline_holds_the_jobs_and_recovers(make_rig: Callable[..., Rig
     rig.tap(badge(2))
     done = rig.views.next(v.DoneView)
     assert done.outcome == "printer_offline"
+    assert {job.cause for job in done.jobs} == {Cause(Reason.PRINTER_OFFLINE, printer.name, "Offline")}
     assert {job["id"] for job in rig.emulator.waiting_jobs(email)} == waiting
     rig.send(i.Done())
     unavailable = rig.views.next(v.PrinterUnavailableView)
@@ -547,7 +548,9 @@ def test_failed_jobs_are_retried_from_the_summary(make_rig: Callable[..., Rig]) 
     rig.tap(badge(2))
     failed = rig.views.next(v.DoneView)
     assert failed.outcome == "failed" and failed.can_retry
-    assert {job.phase for job in failed.jobs} == {"failed"}
+    assert {(job.phase, job.cause) for job in failed.jobs} == {
+        ("failed", Cause(Reason.PRINTER_ERROR, code=3011))
+    }
 
     rig.emulator.set_printer_fails(printer.id, False)
     rig.send(i.RetryFailed())

@@ -21,7 +21,7 @@ from station.cloud.stack import CloudStack
 from station.database import memory_database
 from station.emulator import Emulator
 from station.errors import StorageError
-from station.release import JobProgress, ReleaseEngine, ReleaseState
+from station.release import Cause, JobProgress, Reason, ReleaseEngine, ReleaseState
 from tests.conftest import EmulatorFactory
 
 HARDWARE_ID = "1b4e28ba-2fa1-11d2-883f-0016d3cca427"
@@ -101,6 +101,11 @@ def states(progress: tuple[JobProgress, ...] | list[JobProgress]) -> dict[str, R
     return {p.job_id: p.state for p in progress}
 
 
+def journal_details(station: Station, job_ids: list[str]) -> set[str]:
+    """The ``detail`` column of the journal rows of ``job_ids``."""
+    return {row["detail"] for row in station.db["releases"].rows if row["job_id"] in job_ids}
+
+
 # --- the ordinary flows ---------------------------------------------------------------------
 
 
@@ -121,6 +126,7 @@ def test_release_all_prints_every_waiting_job_once(station: Station) -> None:
     again = station.engine.release(station.user.id, station.client.waiting_jobs(station.user.id))
     assert again == type(again)()
     refused = station.engine.release(station.user.id, _jobs_by_id(station, ids))
+    assert {p.cause for p in refused.printed} == {Cause(Reason.ALREADY_PRINTED)}
     assert {p.detail for p in refused.printed} == {"already printed"}
     assert station.emulator.release_counts() == dict.fromkeys(ids, 1)
 
@@ -143,7 +149,11 @@ def test_offline_printer_keeps_the_jobs_held(station: Station) -> None:
     summary = station.engine.release(station.user.id, None, None, station.progress.append)
     assert summary.printer_offline
     assert sorted(p.job_id for p in summary.held) == sorted(ids)
-    assert all("offline" in p.detail for p in summary.held)
+    offline = Cause(Reason.PRINTER_OFFLINE, printer=station.printer.name, status="Offline")
+    assert {p.cause for p in summary.held} == {offline}
+    assert {p.detail for p in summary.held} == {
+        f"the printer {station.printer.name} is offline; your jobs are kept"
+    }
     assert station.emulator.release_counts() == {}
     assert waiting_ids(station.emulator, station.user.email) == set(ids)
 
@@ -153,7 +163,8 @@ def test_failed_jobs_can_be_retried_and_only_those(station: Station) -> None:
     station.emulator.set_printer_fails(station.printer.id, True)
     summary = station.engine.release(station.user.id, None)
     assert sorted(p.job_id for p in summary.failed) == sorted(ids)
-    assert all("3011" in p.detail for p in summary.failed)
+    assert {p.cause for p in summary.failed} == {Cause(Reason.PRINTER_ERROR, code=3011)}
+    assert journal_details(station, ids) == {"the printer reported an error (3011)"}  # English, for people
     station.emulator.set_printer_fails(station.printer.id, False)
     retried = station.engine.retry(station.user.id, summary.failed)
     assert sorted(p.job_id for p in retried.printed) == sorted(ids)
@@ -169,6 +180,8 @@ def test_a_job_that_never_finishes_times_out(make_emulator: EmulatorFactory) -> 
     ids = station.jobs(2)
     summary = station.engine.release(station.user.id, None)
     assert sorted(p.job_id for p in summary.timed_out) == sorted(ids)
+    assert {p.cause for p in summary.timed_out} == {Cause(Reason.TIMED_OUT, timeout_s=0.3)}
+    assert journal_details(station, ids) == {"not finished after 0.3 s; it may still print"}
     assert station.engine.release(station.user.id, _jobs_by_id(station, ids)).timed_out != ()
     assert station.emulator.release_counts() == dict.fromkeys(ids, 1)
 
@@ -183,6 +196,10 @@ def test_delete_removes_jobs_and_tolerates_gone_ones(station: Station) -> None:
     assert sorted(station.engine.delete(jobs[:2]).deleted) == sorted(j.id for j in jobs[:2])
     assert station.emulator.release_counts() == {}
     assert set(ids) == {j.id for j in jobs}
+    cancelled = threading.Event()
+    cancelled.set()
+    kept = station.engine.delete(jobs[2:], cancelled)
+    assert (kept.deleted, [p.cause for p in kept.failed]) == ((), [Cause(Reason.CANCELLED)])
 
 
 def test_cancel_holds_what_was_not_sent(make_emulator: EmulatorFactory) -> None:
@@ -292,11 +309,13 @@ def test_lost_answers_are_never_resent(emulator: Emulator) -> None:
         # Every release reached the emulator, every answer was lost: all in doubt, then found
         # gone from the queue, so they count as released and are never sent again.
         assert sorted(p.job_id for p in summary.unconfirmed) == sorted(ids)
+        assert {p.cause for p in summary.unconfirmed} == {Cause(Reason.OUTCOME_UNKNOWN)}
         assert all(p.detail == "released; outcome unknown" for p in summary.unconfirmed)
         again = station.engine.release(station.user.id, _jobs_by_id(station, ids))
+        assert {p.cause for p in again.unconfirmed} == {Cause(Reason.SENT_BEFORE)}
         assert {p.detail for p in again.unconfirmed} == {"released before; not sent again"}
         retried = station.engine.retry(station.user.id, summary.unconfirmed)
-        assert {p.detail for p in retried.unconfirmed} == {"released before; not sent again"}
+        assert {p.cause for p in retried.unconfirmed} == {Cause(Reason.SENT_BEFORE)}
     assert emulator.release_counts() == dict.fromkeys(ids, 1)
 
 
@@ -307,6 +326,9 @@ def test_in_doubt_rows_block_sending_until_checked(emulator: Emulator) -> None:
         jobs = _jobs_by_id(station, ids)
         summary = station.engine.release(station.user.id, jobs)
         assert sorted(p.job_id for p in summary.unconfirmed) == sorted(ids)  # could not check
+        # The lost answer is a network error: a reason for the screen, its own words for the logs.
+        assert {p.cause.reason for p in summary.unconfirmed if p.cause} == {Reason.OFFLINE}
+        assert all("ezeep" in p.detail for p in summary.unconfirmed)
         # A second attempt with the same jobs may not send them while the queue cannot be read.
         with pytest.raises(CloudError):
             station.engine.release(station.user.id, jobs)

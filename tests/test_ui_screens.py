@@ -11,21 +11,25 @@ import os
 
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 
+import dataclasses
 import itertools
 from typing import Any
 
 import pygame
 import pytest
 
+from station.core import view as v
 from station.core.view import ALL_VIEWS
+from station.release import Cause, Reason
 from ui import theme
 from ui.canned import MONO, WALL, canned_views
 from ui.fonts import Fonts
-from ui.i18n import LANGUAGES
+from ui.i18n import LANGUAGES, translator
 from ui.metrics import MIN_BODY, MIN_TOUCH
 from ui.painter import Painter
 from ui.render import render
 from ui.screens import SCREENS, Now, screen_for
+from ui.screens.session import cause_text
 from ui.screenshots import RESOLUTIONS
 
 NOW = Now(MONO, WALL)
@@ -80,6 +84,78 @@ def test_screens_read_well(language: str, size: tuple[int, int], fonts: Fonts) -
             if a.rect.colliderect(b.rect):
                 problems.append(f"{name}: targets {a.label!r} and {b.label!r} overlap")
     assert problems == []
+
+
+FINAL_PHASES: tuple[v.JobPhase, ...] = ("printed", "failed", "timed_out", "held", "unconfirmed")
+
+
+def _summary(language: str, *jobs: tuple[v.JobPhase, Cause]) -> v.DoneView:
+    done = canned_views(language)["done"]
+    assert isinstance(done, v.DoneView)
+    items = tuple(
+        v.JobProgressItem(f"j{n}", f"Doc {n}.pdf", phase, cause) for n, (phase, cause) in enumerate(jobs)
+    )
+    return v.DoneView(done.info, "partly", items, MONO + 8)
+
+
+def _delete_failed(language: str, cause: Cause) -> v.SessionView:
+    session = canned_views(language)["session-delete-failed"]
+    assert isinstance(session, v.SessionView)
+    return dataclasses.replace(session, cause=cause)
+
+
+@pytest.mark.parametrize(("language", "size"), CASES)
+def test_every_cause_fits_a_job_row_and_the_delete_note(
+    language: str, size: tuple[int, int], fonts: Fonts
+) -> None:
+    problems: list[str] = []
+    for reason in Reason:  # with long facts: a long printer name and status, a 4-digit code
+        cause = Cause(reason, "Marketing MFP — Canon imageRUNNER C3826i", "Inproperly Configured", 3011, 300)
+        views: list[object] = [_summary(language, (phase, cause)) for phase in FINAL_PHASES]
+        for view in [*views, _delete_failed(language, cause)]:
+            for draw in _draw(view, size, fonts).draws:
+                if not draw.fitted.fits or draw.fitted.size < MIN_BODY:
+                    problems.append(f"{draw.text!r} does not fit {draw.box} at {draw.fitted.size} px")
+    assert problems == []
+
+
+def test_every_cause_is_worded_in_german() -> None:
+    english, german = translator("en"), translator("de")
+    for reason in Reason:
+        assert cause_text(Cause(reason), german) != cause_text(Cause(reason), english), reason
+
+
+WORDED = {
+    "en": (
+        "Not printed (printer error 3011)",
+        "Kept in your queue (printer: Offline)",
+        "No answer from the printer yet (after 300 s; it may still print)",
+        "Outcome not known (ezeep could not be reached)",
+        "✗ Some jobs could not be deleted (being sent right now).",
+    ),
+    "de": (
+        "Nicht gedruckt (Druckerfehler 3011)",
+        "Bleibt in Ihrer Warteschlange (Drucker: Offline)",
+        "Noch keine Antwort vom Drucker (nach 300 s; druckt evtl. noch)",
+        "Ergebnis unbekannt (ezeep nicht erreichbar)",
+        "✗ Einige Aufträge konnten nicht gelöscht werden (wird gerade gesendet).",
+    ),
+}
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_job_causes_are_worded_in_the_screen_language(language: str, fonts: Fonts) -> None:
+    summary = _summary(
+        language,
+        ("failed", Cause(Reason.PRINTER_ERROR, code=3011)),
+        ("held", Cause(Reason.PRINTER_OFFLINE, "Floor 2", "Offline")),
+        ("timed_out", Cause(Reason.TIMED_OUT, timeout_s=300.0)),
+        ("unconfirmed", Cause(Reason.OFFLINE, text="ezeep cannot be reached (POST /sfapi/Print/)")),
+    )
+    session = _delete_failed(language, Cause(Reason.BEING_RELEASED))
+    texts = {d.text for view in (summary, session) for d in _draw(view, (1280, 720), fonts).draws}
+    assert set(WORDED[language]) <= texts
+    assert not any("POST" in text or "Floor 2" in text for text in texts)  # those words are for the logs
 
 
 def test_german_screens_are_in_german(fonts: Fonts) -> None:

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import get_args
 
 from station.core import view as v
+from station.release import Cause, Reason
 
 MONO = 1000.0
 WALL = datetime(2025, 3, 14, 9, 30, tzinfo=UTC)
@@ -54,13 +55,12 @@ def _jobs() -> tuple[v.JobItem, ...]:
 
 
 def _progress(
-    phases: list[v.JobPhase], details: dict[int, str] | None = None
+    phases: list[v.JobPhase], causes: dict[int, Cause] | None = None
 ) -> tuple[v.JobProgressItem, ...]:
     jobs = _jobs()
-    details = details or {}
+    causes = causes or {}
     return tuple(
-        v.JobProgressItem(jobs[i].id, jobs[i].name, phase, details.get(i, ""))
-        for i, phase in enumerate(phases)
+        v.JobProgressItem(jobs[i].id, jobs[i].name, phase, causes.get(i)) for i, phase in enumerate(phases)
     )
 
 
@@ -117,7 +117,13 @@ def canned_views(language: str = "en") -> dict[str, object]:
             info, "Anna", _jobs(), frozenset({"job-1", "job-3"}), MONO + 40, confirm_delete=("job-1", "job-3")
         ),
         "session-delete-failed": v.SessionView(
-            info, "Anna", _jobs()[:2], frozenset(), MONO + 40, problem="delete_failed", detail="404 Not Found"
+            info,
+            "Anna",
+            _jobs()[:2],
+            frozenset(),
+            MONO + 40,
+            problem="delete_failed",
+            cause=Cause(Reason.OFFLINE),
         ),
         "releasing": v.ReleasingView(info, "Anna", _progress(["printed", "printing", "sending", "waiting"])),
         "done": v.DoneView(info, "released", _progress(["printed", "printed", "printed"]), MONO + 8),
@@ -125,13 +131,26 @@ def canned_views(language: str = "en") -> dict[str, object]:
             info,
             "partly",
             _progress(
-                ["printed", "failed", "timed_out", "held"], {1: "the printer reported an error (3011)"}
+                ["printed", "failed", "timed_out", "held", "unconfirmed"],
+                {
+                    1: Cause(Reason.PRINTER_ERROR, code=3011),
+                    2: Cause(Reason.TIMED_OUT, timeout_s=300),
+                    3: Cause(Reason.CANCELLED),
+                    4: Cause(Reason.OUTCOME_UNKNOWN),
+                },
             ),
             MONO + 8,
             can_retry=True,
         ),
         "done-nothing": v.DoneView(info, "nothing_to_print", (), MONO + 5),
-        "done-printer-offline": v.DoneView(info, "printer_offline", _progress(["held", "held"]), MONO + 8),
+        "done-printer-offline": v.DoneView(
+            info,
+            "printer_offline",
+            _progress(
+                ["held", "held"], dict.fromkeys((0, 1), Cause(Reason.PRINTER_OFFLINE, "Printer", "Offline"))
+            ),
+            MONO + 8,
+        ),
         "unknown-random": v.UnknownBadgeView(info, "random_uid", MONO + 9),
         "unknown-not-enrolled": v.UnknownBadgeView(info, "not_enrolled", MONO + 9),
         "unknown-failed": v.UnknownBadgeView(info, "enrolment_failed", MONO + 9, "the sign-in was cancelled"),

@@ -5,8 +5,9 @@ Every visible string of ours goes through a :class:`Translator`: ``_`` for a mes
 catalogue source is ``ui/locale/de/LC_MESSAGES/release-station.po``; the compiled ``.mo`` beside
 it is committed, and a test checks it is current and complete. To update them::
 
-    pybabel extract -k N_ -o ui/locale/release-station.pot ui
-    pybabel update -i ui/locale/release-station.pot -d ui/locale -D release-station
+    pybabel extract -k N_ --no-location --sort-output --project release-station --version 0.1.0 \\
+        --copyright-holder "release-station contributors" -o ui/locale/release-station.pot ui
+    pybabel update -N -w 100 -i ui/locale/release-station.pot -d ui/locale -D release-station
     pybabel compile -d ui/locale -D release-station
 """
 

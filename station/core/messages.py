@@ -16,6 +16,7 @@ from station.cloud.models import DeviceBinding, Job, PairingCode, Printer
 from station.core.state import Prefs, User
 from station.core.view import JobProgressItem, PinPurpose, UserChoice
 from station.feedback import Pattern
+from station.release import Cause
 
 # --- events ------------------------------------------------------------------------------------
 
@@ -143,9 +144,12 @@ class ReleaseFinished:
 
 @dataclass(frozen=True, slots=True)
 class JobsDeleted:
+    """Which jobs are gone; ``failure`` when some are not, with the ``cause`` of one of them."""
+
     ticket: int
     deleted: tuple[str, ...]
     failure: Failure | None = None
+    cause: Cause | None = None
 
 
 @dataclass(frozen=True, slots=True)

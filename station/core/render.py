@@ -102,7 +102,7 @@ def _session(mode: Session, info: StationInfo) -> View:
         confirm_delete=mode.confirm_delete,
         busy=mode.busy,
         problem=mode.problem,
-        detail=mode.detail,
+        cause=mode.cause,
     )
 
 

@@ -165,7 +165,7 @@ def on_deleted(core: Core, event: JobsDeleted, tick: Tick) -> Step:
         selected=mode.selected - gone,
         busy="",
         problem="delete_failed" if event.failure is not None else "",
-        detail=event.failure.detail if event.failure is not None else "",
+        cause=event.cause,
     )
     effects: list[Effect] = [Play(Pattern.ERROR)] if event.failure is not None else []
     return core.with_mode(session), effects
@@ -185,13 +185,13 @@ def on_session_intent(core: Core, mode: Session, intent: Intent, tick: Tick) -> 
         return release(core, mode.ticket, mode.badge_id, mode.user, picked)
     effects: list[Effect] = [SetTimer("mode", at, mode.ticket)]
     if isinstance(intent, ToggleJob) and idle and any(job.id == intent.job_id for job in mode.jobs):
-        mode = dataclasses.replace(mode, selected=mode.selected ^ {intent.job_id}, problem="")
+        mode = dataclasses.replace(mode, selected=mode.selected ^ {intent.job_id}, problem="", cause=None)
     elif isinstance(intent, DeleteSelected) and idle and picked:
         mode = dataclasses.replace(mode, confirm_delete=tuple(job.id for job in picked))
     elif isinstance(intent, ConfirmDelete) and idle and mode.confirm_delete:
         doomed = tuple(job for job in mode.jobs if job.id in mode.confirm_delete)
         effects.append(Delete(mode.ticket, mode.badge_id, mode.user.id, doomed))
-        mode = dataclasses.replace(mode, confirm_delete=(), busy="deleting", problem="")
+        mode = dataclasses.replace(mode, confirm_delete=(), busy="deleting", problem="", cause=None)
     elif isinstance(intent, CancelDelete | Cancel):
         mode = dataclasses.replace(mode, confirm_delete=())
     return core.with_mode(mode), effects

@@ -35,6 +35,7 @@ from station.core.view import (
     UnknownReason,
     UnpairedProblem,
 )
+from station.release import Cause
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,7 +207,7 @@ class Session:
     confirm_delete: tuple[str, ...] = ()
     busy: SessionBusy = "loading"
     problem: Literal["", "delete_failed"] = ""
-    detail: str = ""
+    cause: Cause | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,8 +6,10 @@ reader, language) and the fields its screen needs. Deadlines are :func:`time.mon
 the UI computes "seconds left" as ``deadline - time.monotonic()``.
 
 Texts the user reads are *codes* (``Literal`` values), never sentences: the UI translates them
-with gettext. Free text that comes from elsewhere (a printer's status, a server's error detail)
-is passed through untranslated in fields named ``detail``.
+with gettext. Why a job is where it is comes as a :class:`~station.release.Cause` (a
+:class:`~station.release.Reason` code and the facts its message needs, in fields named
+``cause``), worded by the UI too. Free text that comes from elsewhere (a printer's status, a
+server's error detail) is passed through untranslated in fields named ``detail``.
 
 Personal data (user names, job names, badge numbers) appears only in views of an active
 session or of the technician menu; once a session ends the next view holds nothing of that
@@ -16,6 +18,9 @@ log line by accident does not leak them.
 
 Change log (additive changes only, newest first):
 
+- 0.4: ``JobProgressItem.detail`` and ``SessionView.detail`` (English sentences made by the
+  release engine) become ``cause``, a :class:`~station.release.Cause` the UI words in the
+  screen's language. (Not additive, but the only reader is our own UI, changed with it.)
 - 0.3: no new fields. In release mode ``all`` the identifying screen lasts until the release
   engine has listed the jobs and checked the printer (one round trip), and
   ``ReleasingView.jobs`` then fills as the engine reports each job (within milliseconds).
@@ -35,6 +40,7 @@ from typing import Literal
 
 from station.config import Language, ReleaseMode
 from station.feedback import Pattern
+from station.release import Cause
 
 Health = Literal["ok", "down", "unknown"]
 """The state of one thing the status bar shows (cloud, reader, printer)."""
@@ -238,7 +244,8 @@ class SessionView:
     :param selected: ids of the selected jobs (the UI sends ``ToggleJob`` to change it).
     :param confirm_delete: non-empty while the delete confirmation for these jobs is shown.
     :param busy: ``loading`` (the list is being fetched) or ``deleting``; buttons disabled.
-    :param problem: ``""`` or ``delete_failed`` (some jobs could not be deleted; ``detail`` says why).
+    :param problem: ``""`` or ``delete_failed`` (some jobs could not be deleted; ``cause`` says
+        why, when one job's reason is known).
     :param expires_at: monotonic deadline of the session (idle timeout; every touch extends it).
     """
 
@@ -250,7 +257,7 @@ class SessionView:
     confirm_delete: tuple[str, ...] = ()
     busy: SessionBusy = ""
     problem: Literal["", "delete_failed"] = ""
-    detail: str = ""
+    cause: Cause | None = None
 
 
 JobPhase = Literal["waiting", "sending", "printing", "printed", "failed", "timed_out", "held", "unconfirmed"]
@@ -263,12 +270,13 @@ trouble); never sent again without checking."""
 
 @dataclass(frozen=True, slots=True)
 class JobProgressItem:
-    """One job's progress while releasing, and its outcome in the summary."""
+    """One job's progress while releasing, and its outcome in the summary; ``cause`` says why
+    when the phase alone does not."""
 
     id: str
     name: str = field(repr=False)
     phase: JobPhase
-    detail: str = ""
+    cause: Cause | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -292,7 +300,7 @@ class DoneView:
     :param outcome: the headline: ``released`` (all printed or on their way), ``partly``,
         ``failed``, ``nothing_to_print``, ``printer_offline`` (jobs held), ``deleted`` (the
         user deleted the last job), ``error`` (something went wrong; ``detail`` says what).
-    :param jobs: every job of the release with its final phase and ezeep's detail.
+    :param jobs: every job of the release with its final phase and its cause.
     :param can_retry: some jobs definitely failed and may be sent again (``RetryFailed``).
     :param expires_at: monotonic time the summary closes by itself (it also closes on
         ``Done``, a second tap of the same badge, or another badge).

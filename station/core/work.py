@@ -85,7 +85,7 @@ def classify(exc: BaseException) -> m.Failure:
 
 
 def item_of(progress: JobProgress) -> JobProgressItem:
-    return JobProgressItem(progress.job_id, progress.name, _PHASES[progress.state], progress.detail)
+    return JobProgressItem(progress.job_id, progress.name, _PHASES[progress.state], progress.cause)
 
 
 def prefs_of(settings: Settings) -> Prefs:
@@ -225,12 +225,14 @@ class Worker:
 
     def _Delete(self, work: m.Delete, emit: Emit, cancel: threading.Event) -> None:
         result = self.releaser.delete(work.jobs, cancel)
-        failure = m.Failure("error", result.failed[0].detail) if result.failed else None
         outcome = f"{len(result.deleted)}/{len(work.jobs)} deleted"
         self._note(
             "delete", badge_id=work.badge_id, user_id=work.user_id, jobs=len(work.jobs), outcome=outcome
         )
-        emit(m.JobsDeleted(work.ticket, result.deleted, failure))
+        if result.failed:  # one job's cause says enough on the screen
+            emit(m.JobsDeleted(work.ticket, result.deleted, m.Failure("error"), result.failed[0].cause))
+        else:
+            emit(m.JobsDeleted(work.ticket, result.deleted))
 
     def _CheckPin(self, work: m.CheckPin, emit: Emit, cancel: threading.Event) -> None:
         result = self.pins[work.purpose].check(work.pin)

@@ -18,7 +18,7 @@ from station.cloud.errors import CloudError, NotFoundError, TokenRejectedError, 
 from station.cloud.models import Job, JobState, JobStatus, Printer
 from station.errors import StationError
 from station.release._journal import Change, Journal, JournalRow, RowState
-from station.release._values import DeleteResult, JobProgress, ReleaseState, ReleaseSummary
+from station.release._values import Cause, DeleteResult, JobProgress, Reason, ReleaseState, ReleaseSummary
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +29,7 @@ _FINAL_ROW_STATES: Final[dict[ReleaseState, RowState]] = {
     ReleaseState.FAILED: "failed",
     ReleaseState.TIMED_OUT: "timed_out",
 }
+_BUSY: Final = Cause(Reason.BEING_RELEASED)  # another call (or a reconcile) has the job right now
 
 
 class ReleaseClient(Protocol):
@@ -101,10 +102,6 @@ def _safe_callback(callback: ProgressCallback | None) -> ProgressCallback:
             log.exception("release progress callback failed")
 
     return emit
-
-
-def _reason(exc: BaseException) -> str:
-    return str(exc) or type(exc).__name__
 
 
 class ReleaseEngine:
@@ -208,9 +205,9 @@ class ReleaseEngine:
                 try:
                     waiting = {job.id for job in future.result()}
                 except CloudError as exc:
+                    cause = Cause.of_error(exc)
                     results += [
-                        JobProgress(row.job_id, "", ReleaseState.UNCONFIRMED, f"not checked: {_reason(exc)}")
-                        for row in intents[user]
+                        JobProgress(row.job_id, "", ReleaseState.UNCONFIRMED, cause) for row in intents[user]
                     ]
                     continue
                 results += self._settle_in_doubt(intents[user], waiting, {})
@@ -240,9 +237,7 @@ class ReleaseEngine:
             busy = {job.id for job in jobs} & self._in_flight
         busy |= {job_id for job_id, row in rows.items() if row.state == "intent"}
         refused = [
-            JobProgress(job.id, job.name, ReleaseState.UNCONFIRMED, "being released; not deleted")
-            for job in jobs
-            if job.id in busy
+            JobProgress(job.id, job.name, ReleaseState.UNCONFIRMED, _BUSY) for job in jobs if job.id in busy
         ]
         skip = {progress.job_id for progress in refused}
         deleted: list[str] = []
@@ -253,11 +248,11 @@ class ReleaseEngine:
             }
             for future in cf.as_completed(futures):
                 job = futures[future]
-                error = future.result()
-                if error is None:
+                cause = future.result()
+                if cause is None:
                     deleted.append(job.id)
                 else:
-                    failed.append(JobProgress(job.id, job.name, ReleaseState.FAILED, error))
+                    failed.append(JobProgress(job.id, job.name, ReleaseState.FAILED, cause))
         self._journal.forget(deleted)
         return DeleteResult(deleted=tuple(deleted), failed=tuple(failed + refused))
 
@@ -292,8 +287,8 @@ class ReleaseEngine:
             if targets is None:
                 targets = [_Target(job.id, job.name) for job in waiting]
             if not printer.online:
-                detail = f"the printer {printer.name} is {printer.status.lower()}; your jobs are kept"
-                held = [JobProgress(t.job_id, t.name, ReleaseState.HELD, detail) for t in targets]
+                offline = Cause(Reason.PRINTER_OFFLINE, printer=printer.name, status=printer.status)
+                held = [JobProgress(t.job_id, t.name, ReleaseState.HELD, offline) for t in targets]
                 for progress in held:
                     run.emit(progress)
                 return ReleaseSummary.of(held, printer_offline=True)
@@ -329,7 +324,7 @@ class ReleaseEngine:
             rows = self._journal.rows(t.job_id for t in targets)
             for target in targets:
                 if target.job_id in self._in_flight:
-                    refusal: tuple[ReleaseState, str] | None = (ReleaseState.UNCONFIRMED, "being released")
+                    refusal: tuple[ReleaseState, Cause] | None = (ReleaseState.UNCONFIRMED, _BUSY)
                 else:
                     refusal = self._refusal(rows.get(target.job_id), retry=retry)
                 if refusal is None:
@@ -342,39 +337,40 @@ class ReleaseEngine:
         return to_send
 
     @staticmethod
-    def _refusal(row: JournalRow | None, *, retry: bool) -> tuple[ReleaseState, str] | None:
+    def _refusal(row: JournalRow | None, *, retry: bool) -> tuple[ReleaseState, Cause] | None:
         """Why a job must not be sent now, or ``None`` when sending it is safe."""
         if row is None:
-            return (ReleaseState.HELD, "it had not failed; not sent again") if retry else None
+            return (ReleaseState.HELD, Cause(Reason.NOT_FAILED)) if retry else None
         if row.state in ("failed", "held"):
             return None
         if row.state == "intent":
-            return ReleaseState.UNCONFIRMED, "may have been released; not sent until checked"
+            return ReleaseState.UNCONFIRMED, Cause(Reason.IN_DOUBT)
         if row.state == "printed":
-            return ReleaseState.PRINTED, "already printed"
+            return ReleaseState.PRINTED, Cause(Reason.ALREADY_PRINTED)
         if row.state == "timed_out":
-            return ReleaseState.TIMED_OUT, "released before; not sent again"
-        return ReleaseState.UNCONFIRMED, "released before; not sent again"
+            return ReleaseState.TIMED_OUT, Cause(Reason.SENT_BEFORE)
+        return ReleaseState.UNCONFIRMED, Cause(Reason.SENT_BEFORE)
 
     def _send(self, target: _Target, printer_id: str, cancel: threading.Event) -> _Sent:
         """Runs on a pool thread. The intent row is already committed."""
         job_id, name = target.job_id, target.name
         if cancel.is_set():
-            progress = JobProgress(job_id, name, ReleaseState.HELD, "cancelled before it was sent")
+            progress = JobProgress(job_id, name, ReleaseState.HELD, Cause(Reason.CANCELLED))
             return _Sent(progress, change=Change(job_id, "held", progress.detail))
         try:
             spool_id = self._client.release(job_id, printer_id)
         except (NotFoundError, UnauthorisedError) as exc:
             # A definite refusal before anything was done: safe, and safe to try again later.
-            progress = JobProgress(job_id, name, ReleaseState.FAILED, _reason(exc))
+            progress = JobProgress(job_id, name, ReleaseState.FAILED, Cause.of_error(exc))
             return _Sent(progress, change=Change(job_id, "failed", progress.detail))
         except TokenRejectedError as exc:
             # Raised while getting a token, before the request could have been accepted.
-            progress = JobProgress(job_id, name, ReleaseState.HELD, _reason(exc))
+            progress = JobProgress(job_id, name, ReleaseState.HELD, Cause.of_error(exc))
             return _Sent(progress, change=Change(job_id, "held", progress.detail))
         except Exception as exc:  # timeout, dropped connection, 5xx, garbled answer, or a bug
-            log.warning("release of a job is in doubt: %s", _reason(exc))
-            return _Sent(JobProgress(job_id, name, ReleaseState.UNCONFIRMED, _reason(exc)), in_doubt=True)
+            progress = JobProgress(job_id, name, ReleaseState.UNCONFIRMED, Cause.of_error(exc))
+            log.warning("release of a job is in doubt: %s", progress.detail)
+            return _Sent(progress, in_doubt=True)
         change = Change(job_id, "submitted", spool_id=spool_id)
         return _Sent(JobProgress(job_id, name, ReleaseState.SUBMITTED), spool_id, change=change)
 
@@ -422,9 +418,9 @@ class ReleaseEngine:
             sent = future.result()
         except Exception as exc:  # a bug in _send: the row still says intent, so in doubt
             log.exception("a release request ended in an unexpected error")
-            detail = _reason(exc)
+            cause = Cause.of_error(exc)
             sent = _Sent(
-                JobProgress(target.job_id, target.name, ReleaseState.UNCONFIRMED, detail), in_doubt=True
+                JobProgress(target.job_id, target.name, ReleaseState.UNCONFIRMED, cause), in_doubt=True
             )
         run.settle(sent.progress)
         if sent.change is not None:
@@ -445,14 +441,14 @@ class ReleaseEngine:
         try:
             status = future.result()
         except Exception as exc:  # keep following; the job timeout bounds this
-            log.info("status check failed, will ask again: %s", _reason(exc))
+            log.info("status check failed, will ask again: %s", Cause.of_error(exc).english)
             return
         target = followed.target
         progress = self._progress_of(target, status)
         if progress is None:
             if status.state is JobState.PRINTING and not followed.printing:
                 followed.printing = True
-                run.settle(JobProgress(target.job_id, target.name, ReleaseState.PRINTING, status.text))
+                run.settle(JobProgress(target.job_id, target.name, ReleaseState.PRINTING))
             return
         del run.following[job_id]
         run.changes.append(self._final_change(progress))
@@ -462,23 +458,24 @@ class ReleaseEngine:
         for job_id, followed in list(run.following.items()):
             if followed.deadline <= now:
                 del run.following[job_id]
-                detail = f"not finished after {self._job_timeout_s:g} s; it may still print"
-                progress = JobProgress(job_id, followed.target.name, ReleaseState.TIMED_OUT, detail)
+                progress = JobProgress(
+                    job_id, followed.target.name, ReleaseState.TIMED_OUT, self._timed_out()
+                )
                 run.changes.append(self._final_change(progress))
                 run.settle(progress)
 
     def _stop_following(self, run: _Run) -> None:
         for job_id, followed in list(run.following.items()):
             del run.following[job_id]
-            detail = "sent; stopped following it"
-            run.settle(JobProgress(job_id, followed.target.name, ReleaseState.UNCONFIRMED, detail))
+            stopped = Cause(Reason.STOPPED_FOLLOWING)
+            run.settle(JobProgress(job_id, followed.target.name, ReleaseState.UNCONFIRMED, stopped))
 
     def _recheck(self, run: _Run) -> None:
         """One fresh look at the queue for jobs whose release request ended ambiguously."""
         try:
             waiting = {job.id for job in self._client.waiting_jobs(run.user_id)}
         except CloudError as exc:
-            log.warning("cannot check jobs in doubt yet: %s", _reason(exc))
+            log.warning("cannot check jobs in doubt yet: %s", Cause.of_error(exc).english)
             return
         rows = self._journal.rows(t.job_id for t in run.in_doubt)
         names = {t.job_id: t.name for t in run.in_doubt}
@@ -504,11 +501,11 @@ class ReleaseEngine:
                 name = names.get(row.job_id, "")
                 if row.job_id in waiting:
                     still_waiting.append(row)
-                    progress = JobProgress(row.job_id, name, ReleaseState.HELD, "not released; still waiting")
+                    progress = JobProgress(row.job_id, name, ReleaseState.HELD, Cause(Reason.STILL_WAITING))
                 else:
                     released.append(row)
-                    detail = "released; outcome unknown"
-                    progress = JobProgress(row.job_id, name, ReleaseState.UNCONFIRMED, detail)
+                    unknown = Cause(Reason.OUTCOME_UNKNOWN)
+                    progress = JobProgress(row.job_id, name, ReleaseState.UNCONFIRMED, unknown)
                 results.append(progress)
             self._journal.settle_intents(released, still_waiting)
         return results
@@ -517,13 +514,13 @@ class ReleaseEngine:
         try:
             status = future.result()
         except CloudError as exc:
-            return JobProgress(row.job_id, "", ReleaseState.UNCONFIRMED, f"not checked: {_reason(exc)}")
+            return JobProgress(row.job_id, "", ReleaseState.UNCONFIRMED, Cause.of_error(exc))
         progress = self._progress_of(_Target(row.job_id, ""), status)
         if progress is None:
             age = (datetime.now(UTC) - row.updated_at).total_seconds()
             if age < self._job_timeout_s:
-                return JobProgress(row.job_id, "", ReleaseState.SUBMITTED, status.text)
-            progress = JobProgress(row.job_id, "", ReleaseState.TIMED_OUT, "not finished in time")
+                return JobProgress(row.job_id, "", ReleaseState.SUBMITTED)
+            progress = JobProgress(row.job_id, "", ReleaseState.TIMED_OUT, self._timed_out())
         self._journal.update([self._final_change(progress)])
         return progress
 
@@ -533,24 +530,28 @@ class ReleaseEngine:
         if status.state is JobState.PRINTED:
             return JobProgress(target.job_id, target.name, ReleaseState.PRINTED)
         if status.state is JobState.FAILED:
-            detail = f"the printer reported an error ({status.code})"
-            return JobProgress(target.job_id, target.name, ReleaseState.FAILED, detail)
+            cause = Cause(Reason.PRINTER_ERROR, code=status.code)
+            return JobProgress(target.job_id, target.name, ReleaseState.FAILED, cause)
         if status.state is JobState.UNKNOWN_JOB:
-            detail = "ezeep no longer knows the print; it may have printed"
-            return JobProgress(target.job_id, target.name, ReleaseState.UNCONFIRMED, detail)
+            lost = Cause(Reason.LOST_BY_EZEEP)
+            return JobProgress(target.job_id, target.name, ReleaseState.UNCONFIRMED, lost)
         return None
+
+    def _timed_out(self) -> Cause:
+        return Cause(Reason.TIMED_OUT, timeout_s=self._job_timeout_s)
 
     @staticmethod
     def _final_change(progress: JobProgress) -> Change:
         return Change(progress.job_id, _FINAL_ROW_STATES.get(progress.state, "released"), progress.detail)
 
-    def _delete_one(self, job_id: str, cancel: threading.Event) -> str | None:
+    def _delete_one(self, job_id: str, cancel: threading.Event) -> Cause | None:
+        """Why ``job_id`` could not be deleted, or ``None`` when it is gone."""
         if cancel.is_set():
-            return "cancelled"
+            return Cause(Reason.CANCELLED)
         try:
             self._client.delete(job_id)
         except NotFoundError:
             return None  # already gone: what was asked for
         except CloudError as exc:
-            return _reason(exc)
+            return Cause.of_error(exc)
         return None

@@ -18,6 +18,7 @@ from station.core.view import (
     ReleasingView,
     SessionView,
 )
+from station.release import Cause, Reason
 from ui import theme
 from ui.i18n import Translator
 from ui.metrics import MIN_TOUCH, columns, rows
@@ -138,7 +139,12 @@ class SessionScreen(ListScreen[SessionView]):
         if view.busy == "deleting":
             p.text(tr._("Deleting…"), note, theme.HINT, align="left")
         elif view.problem == "delete_failed":
-            text = tr._("✗ Some jobs could not be deleted.") + (f" {view.detail}" if view.detail else "")
+            if view.cause is None:
+                text = tr._("✗ Some jobs could not be deleted.")
+            else:
+                text = tr._("✗ Some jobs could not be deleted ({cause}).").format(
+                    cause=cause_text(view.cause, tr)
+                )
             p.text(text, note, theme.BAD_SMALL, align="left")
         count = len(view.selected)
         has_jobs = bool(view.jobs) and idle
@@ -232,6 +238,7 @@ PHASES: dict[JobPhase, tuple[Icon, theme.Style]] = {
     "failed": (Icon.FAIL, theme.BAD_SMALL),
     "timed_out": (Icon.WARN, theme.WARN_SMALL),
     "held": (Icon.WARN, theme.WARN_SMALL),
+    "unconfirmed": (Icon.WARN, theme.WARN_SMALL),
 }
 
 
@@ -244,13 +251,41 @@ def phase_text(phase: JobPhase, tr: Translator) -> str:
         "failed": tr._("Not printed"),
         "timed_out": tr._("No answer from the printer yet"),
         "held": tr._("Kept in your queue"),
+        "unconfirmed": tr._("Outcome not known"),
     }[phase]
+
+
+def cause_text(cause: Cause, tr: Translator) -> str:
+    """Why a job is where it is, short enough for its row."""
+    text = {
+        Reason.PRINTER_OFFLINE: tr._("printer: {status}"),
+        Reason.PRINTER_ERROR: tr._("printer error {code}"),
+        Reason.TIMED_OUT: tr._("after {seconds} s; it may still print"),
+        Reason.LOST_BY_EZEEP: tr._("ezeep lost track of it"),
+        Reason.ALREADY_PRINTED: tr._("already printed"),
+        Reason.SENT_BEFORE: tr._("already sent once"),
+        Reason.NOT_FAILED: tr._("it had not failed"),
+        Reason.IN_DOUBT: tr._("maybe sent; checked first"),
+        Reason.BEING_RELEASED: tr._("being sent right now"),
+        Reason.CANCELLED: tr._("cancelled"),
+        Reason.STOPPED_FOLLOWING: tr._("sent; no longer followed"),
+        Reason.STILL_WAITING: tr._("not sent"),
+        Reason.OUTCOME_UNKNOWN: tr._("it was sent"),
+        Reason.OFFLINE: tr._("ezeep could not be reached"),
+        Reason.SERVER_ERROR: tr._("ezeep had a server error"),
+        Reason.BAD_ANSWER: tr._("unreadable answer from ezeep"),
+        Reason.NOT_FOUND: tr._("not found at ezeep"),
+        Reason.NOT_ALLOWED: tr._("ezeep refused it"),
+        Reason.NOT_PAIRED: tr._("needs pairing again"),
+        Reason.ERROR: tr._("unexpected error"),
+    }[cause.reason]
+    return text.format(status=cause.status, code=cause.code, seconds=f"{cause.timeout_s:g}")
 
 
 def progress_list(
     p: Painter, lst: ScrollList, rect: pygame.Rect, jobs: tuple[JobProgressItem, ...], tr: Translator
 ) -> None:
-    """One row per job: its name, and its phase as icon and words (with ezeep's detail)."""
+    """One row per job: its name, and its phase as icon and words (with its cause)."""
     m = p.metrics
     row_height = max(m.touch, m.px(64))
     lst.layout(rect, row_height, len(jobs))
@@ -260,14 +295,17 @@ def progress_list(
             name, state = columns(row.inflate(-m.px(12), -m.px(4)), [0.45, 0.55], m.gap)
             p.text(job.name, name, theme.BODY, align="left", max_lines=1, ellipsis=True)
             icon, style = PHASES[job.phase]
-            words = phase_text(job.phase, tr) + (f" ({job.detail})" if job.detail else "")
+            words = phase_text(job.phase, tr)
+            if job.cause is not None:
+                words += f" ({cause_text(job.cause, tr)})"
             p.icon_text(icon, words, state, theme.SMALL, style)
     lst.draw_scrollbar(p)
 
 
 class ReleasingScreen(ListScreen[ReleasingView]):
     def paint(self, p: Painter, tr: Translator, now: Now) -> None:
-        done = sum(1 for job in self.view.jobs if job.phase in ("printed", "failed", "timed_out", "held"))
+        settled = ("printed", "failed", "timed_out", "held", "unconfirmed")
+        done = sum(1 for job in self.view.jobs if job.phase in settled)
         counter = tr._("{done} of {total}").format(done=done, total=len(self.view.jobs))
         area = page(p, tr._("Sending your jobs to the printer"), aside=counter, footer=False)
         progress_list(p, self.list, area.body, self.view.jobs, tr)
