@@ -48,7 +48,7 @@ def test_taps_releases_failures_and_the_token_state_counted_on_changes_of_screen
         v.ReadyView(INFO),
         v.IdentifyingView(INFO),
         v.UnknownBadgeView(INFO, "random_uid", expires_at=0),
-        v.OfflineView(INFO, "network", "", since=0),
+        v.OfflineView(INFO, "network", None, since=0),
         v.ReaderMissingView(INFO, "ACR122U", "unplugged"),
         v.NeedsRepairView(INFO),
     ):

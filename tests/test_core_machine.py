@@ -9,6 +9,7 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
+from station.cloud.errors import NotFoundError, PairingExpiredError
 from station.cloud.models import DeviceBinding, Job, PairingCode, Printer
 from station.core import intents as i
 from station.core import messages as m
@@ -17,6 +18,7 @@ from station.core.health import backoff_s
 from station.core.machine import Event, start, step
 from station.core.render import view_of
 from station.core.state import Core, Prefs, Tick, Tuning, User
+from station.core.work import classify
 from station.events import ReaderHealth
 from station.feedback import Pattern
 from station.release import Cause, Reason
@@ -121,9 +123,10 @@ def test_unpaired_station_fetches_a_code_shows_it_and_becomes_ready() -> None:
 def test_pairing_offline_retries_with_a_pause() -> None:
     run = booted(paired=False)
     ticket = run.ticket
-    run(m.WorkFailed(ticket, m.Failure("offline", "no route")), at=1.0)
+    run(m.WorkFailed(ticket, m.Failure("offline", Cause(Reason.OFFLINE, text="no route"))), at=1.0)
     view = run.view
     assert isinstance(view, v.UnpairedView) and view.problem == "offline"
+    assert view.cause == Cause(Reason.OFFLINE, text="no route")  # the UI words it
     timer = run.of(m.SetTimer)[-1]
     assert timer.key == "retry_pairing" and view.retry_at == timer.at > 1.0
     run(m.TimerFired("retry_pairing", ticket), at=timer.at)
@@ -132,7 +135,12 @@ def test_pairing_offline_retries_with_a_pause() -> None:
 
 def test_rejected_token_needs_repair_then_pairs_again() -> None:
     run = booted()
-    run(m.ProbeDone(run.core.probe_ticket + 0, failure=m.Failure("rejected", "invalid_grant")))
+    run(
+        m.ProbeDone(
+            run.core.probe_ticket + 0,
+            failure=m.Failure("rejected", Cause(Reason.NOT_PAIRED, text="invalid_grant")),
+        )
+    )
     assert isinstance(run.view, v.NeedsRepairView)
     assert run.of(m.PairStart) and Pattern.NEEDS_PAIRING in run.patterns()
     assert run.of(m.Audit) == [m.Audit("pairing", outcome="token rejected")]
@@ -310,7 +318,10 @@ def test_done_ends_the_session() -> None:
 def test_tap_path_outage_shows_offline_then_probes_until_back() -> None:
     run = booted()
     identified(run)
-    run(m.WorkFailed(run.ticket, m.Failure("offline", "connection refused")), at=10.0)
+    run(
+        m.WorkFailed(run.ticket, m.Failure("offline", Cause(Reason.OFFLINE, text="connection refused"))),
+        at=10.0,
+    )
     view = run.view
     assert isinstance(view, v.OfflineView) and view.reason == "network" and view.since == 10.0
     assert Pattern.ERROR in run.patterns()
@@ -325,7 +336,11 @@ def test_tap_path_outage_shows_offline_then_probes_until_back() -> None:
 
 def test_offline_station_still_tries_a_tap() -> None:
     run = booted()
-    run(m.ProbeDone(run.core.probe_ticket, failure=m.Failure("server", "503")))
+    run(
+        m.ProbeDone(
+            run.core.probe_ticket, failure=m.Failure("server", Cause(Reason.SERVER_ERROR, text="503"))
+        )
+    )
     assert isinstance(run.view, v.OfflineView) and run.view.reason == "server"
     run(tap())
     assert isinstance(run.view, v.IdentifyingView) and run.of(m.Lookup)
@@ -344,7 +359,7 @@ def test_a_tap_not_answered_in_time_says_offline_and_drops_the_late_answer() -> 
     ticket = run.ticket
     run(m.TimerFired("answer", answer_timer(run).ticket), at=TUNING.answer_s)
     view = run.view
-    assert isinstance(view, v.OfflineView) and view.detail == "ezeep did not answer in time"
+    assert isinstance(view, v.OfflineView) and view.cause == Cause(Reason.NO_ANSWER)
     assert m.CancelWork(ticket) in run.effects and Pattern.ERROR in run.patterns()
     assert any(t.key == "probe" for t in run.of(m.SetTimer))
     progress(run, ("j1", "Report.pdf", "waiting"))  # too late: dropped
@@ -378,7 +393,11 @@ def test_the_journal_is_reconciled_once_the_token_works() -> None:
     core, _ = start(Core(tuning=TUNING))
     run = Run(core)
     run(m.Loaded(0, True, DeviceBinding("dev", "org", 7), Prefs(), frozenset()))
-    run(m.ProbeDone(run.core.probe_ticket, failure=m.Failure("offline", "no route")))
+    run(
+        m.ProbeDone(
+            run.core.probe_ticket, failure=m.Failure("offline", Cause(Reason.OFFLINE, text="no route"))
+        )
+    )
     assert not run.of(m.Reconcile)  # the token has not been shown to work yet
     run(m.ProbeDone(run.core.probe_ticket, printer=PRINTER))
     assert run.of(m.Reconcile) == [m.Reconcile()]
@@ -465,6 +484,21 @@ def test_self_enrolment_then_release() -> None:
     assert isinstance(run.view, v.IdentifyingView)
     assert run.of(m.Release) == [m.Release(run.ticket, "NEW", "u9", None)]
     assert run.core.last_unknown == ""  # no longer unknown
+
+
+def test_a_failed_self_enrolment_says_why_as_a_code() -> None:
+    run = booted()
+    run(tap("NEW"))
+    run(m.BadgeUnknown(run.ticket, allowed=True))
+    run(m.WorkFailed(run.ticket, classify(PairingExpiredError("the code expired (expired_token)"))))
+    view = run.view
+    assert isinstance(view, v.UnknownBadgeView) and view.reason == "enrolment_failed"
+    assert view.cause == Cause(Reason.EXPIRED, text="the code expired (expired_token)")
+
+
+def test_a_bug_in_work_is_an_unexpected_error_not_a_sentence() -> None:
+    assert classify(ValueError()) == m.Failure("error", Cause(Reason.ERROR, text="ValueError"))
+    assert m.Failure("error").cause.reason is Reason.ERROR
 
 
 def test_enrolment_cancel_and_timeout_stop_the_work() -> None:
@@ -575,6 +609,22 @@ def test_technician_enrolment() -> None:
     assert run.of(m.SaveEnrolment) == [m.SaveEnrolment(run.ticket, "B7", choice)]
     run(m.TechEnrolled(run.ticket))
     assert run.view.enrol.stage == "saved"  # type: ignore[union-attr]
+
+
+def test_technician_enrolment_failures_come_as_causes() -> None:
+    run = booted()
+    run(i.OpenTechnician())
+    run(i.ShowPage("enrol"))
+    run(tap("", error="not hexadecimal"))
+    assert run.view.enrol == v.TechEnrol("failed", cause=Cause(Reason.BAD_CARD, text="not hexadecimal"))  # type: ignore[union-attr]
+    run(tap("R1", random_uid=True))
+    assert run.view.enrol.cause == Cause(Reason.RANDOM_UID)  # type: ignore[union-attr]
+    run(tap("B7"))
+    run(i.SearchUsers("anna"))
+    run(m.WorkFailed(run.ticket, classify(NotFoundError("no such user"))))
+    view = run.view
+    assert isinstance(view, v.TechnicianView) and view.message == "failed"
+    assert view.enrol.stage == "failed" and view.enrol.cause == Cause(Reason.NOT_FOUND, text="no such user")
 
 
 def test_technician_repair_can_be_cancelled_keeping_the_old_pairing() -> None:

@@ -29,7 +29,7 @@ from ui.metrics import MIN_BODY, MIN_TOUCH
 from ui.painter import Painter
 from ui.render import render
 from ui.screens import SCREENS, Now, screen_for
-from ui.screens.session import cause_text
+from ui.screens.causes import cause_text
 from ui.screenshots import RESOLUTIONS
 
 NOW = Now(MONO, WALL)
@@ -156,6 +156,58 @@ def test_job_causes_are_worded_in_the_screen_language(language: str, fonts: Font
     texts = {d.text for view in (summary, session) for d in _draw(view, (1280, 720), fonts).draws}
     assert set(WORDED[language]) <= texts
     assert not any("POST" in text or "Floor 2" in text for text in texts)  # those words are for the logs
+
+
+def _problem_views(language: str, cause: Cause) -> list[object]:
+    """Every screen that says why the station's work failed, showing ``cause``."""
+    views = canned_views(language)
+    tech = views["tech-enrol-failed"]
+    assert isinstance(tech, v.TechnicianView)
+    return [
+        dataclasses.replace(views["offline-no-answer"], cause=cause),  # type: ignore[type-var]
+        dataclasses.replace(views["unpaired-offline"], cause=cause),  # type: ignore[type-var]
+        dataclasses.replace(views["needs-repair"], cause=cause),  # type: ignore[type-var]
+        dataclasses.replace(views["unknown-failed"], cause=cause),  # type: ignore[type-var]
+        dataclasses.replace(tech, message="failed", enrol=dataclasses.replace(tech.enrol, cause=cause)),
+    ]
+
+
+@pytest.mark.parametrize(("language", "size"), CASES)
+def test_every_cause_fits_the_problem_screens(language: str, size: tuple[int, int], fonts: Fonts) -> None:
+    problems: list[str] = []
+    for reason in Reason:  # with the long words of a library's error behind it
+        cause = Cause(
+            reason, text="ezeep cannot be reached (POST /sfapi/Print/): [Errno 111] Connection refused"
+        )
+        for view in _problem_views(language, cause):
+            for draw in _draw(view, size, fonts).draws:
+                if not draw.fitted.fits or draw.fitted.size < MIN_BODY:
+                    problems.append(f"{draw.text!r} does not fit {draw.box} at {draw.fitted.size} px")
+    assert problems == []
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_station_problems_are_worded_in_the_screen_language(language: str, fonts: Fonts) -> None:
+    tr, views = translator(language), canned_views(language)
+
+    def texts(name: str) -> set[str]:
+        return {d.text for d in _draw(views[name], (1280, 720), fonts).draws}
+
+    expected = {
+        "en": ("ezeep did not answer in time", "cancelled", "Technical detail: card number 'x'"),
+        "de": (
+            "ezeep antwortete zu spät",
+            "abgebrochen",
+            "Technische Angabe: card number 'x'",
+        ),
+    }[language]
+    assert expected[0] in texts("offline-no-answer")
+    assert expected[1] in texts("unknown-failed")
+    assert cause_text(Cause(Reason.OFFLINE), tr) in texts("unpaired-offline")
+    assert "connection refused" not in " ".join(texts("unpaired-offline"))  # a library's words: logs only
+    enrol = texts("tech-enrol-failed")
+    assert any(t.endswith(f"({cause_text(Cause(Reason.BAD_CARD), tr)})") for t in enrol)
+    assert any(t.startswith(expected[2]) for t in enrol)  # technical, and labelled so
 
 
 def test_german_screens_are_in_german(fonts: Fonts) -> None:

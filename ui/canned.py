@@ -91,15 +91,27 @@ def canned_views(language: str = "en") -> dict[str, object]:
     views: dict[str, object] = {
         "booting": v.BootingView(unpaired),
         "unpaired": v.UnpairedView(unpaired),
-        "unpaired-offline": v.UnpairedView(unpaired, "offline", "connection refused", MONO + 12),
-        "needs-repair": v.NeedsRepairView(info, "server", "503 Service Unavailable", MONO + 30),
+        "unpaired-offline": v.UnpairedView(
+            unpaired, "offline", Cause(Reason.OFFLINE, text="connection refused"), MONO + 12
+        ),
+        "needs-repair": v.NeedsRepairView(
+            info, "server", Cause(Reason.SERVER_ERROR, text="503 Service Unavailable"), MONO + 30
+        ),
         "pairing": v.PairingView(unpaired, "KXQD-7HPM", URL, QR_URL, MONO + 287),
         "pairing-repair": v.PairingView(info, "KXQD-7HPM", URL, QR_URL, MONO + 600, repair=True),
         "ready": v.ReadyView(info),
         "ready-just-paired": v.ReadyView(info, just_paired=True),
-        "offline": v.OfflineView(_info(language=language, cloud="down"), "network", "", MONO - 60, MONO + 20),
+        "offline": v.OfflineView(
+            _info(language=language, cloud="down"), "network", None, MONO - 60, MONO + 20
+        ),
         "offline-server": v.OfflineView(
-            _info(language=language, cloud="down"), "server", "502 Bad Gateway", MONO - 5
+            _info(language=language, cloud="down"),
+            "server",
+            Cause(Reason.SERVER_ERROR, text="502 Bad Gateway"),
+            MONO - 5,
+        ),
+        "offline-no-answer": v.OfflineView(
+            _info(language=language, cloud="down"), "network", Cause(Reason.NO_ANSWER), MONO - 5, MONO + 20
         ),
         "printer-unavailable": v.PrinterUnavailableView(_info(language=language, printer="down"), "Offline"),
         "reader-missing": v.ReaderMissingView(
@@ -153,7 +165,7 @@ def canned_views(language: str = "en") -> dict[str, object]:
         ),
         "unknown-random": v.UnknownBadgeView(info, "random_uid", MONO + 9),
         "unknown-not-enrolled": v.UnknownBadgeView(info, "not_enrolled", MONO + 9),
-        "unknown-failed": v.UnknownBadgeView(info, "enrolment_failed", MONO + 9, "the sign-in was cancelled"),
+        "unknown-failed": v.UnknownBadgeView(info, "enrolment_failed", MONO + 9, Cause(Reason.CANCELLED)),
         "enrol": v.EnrolView(info, "waiting", MONO + 290, "PLMN-42QX", URL, QR_URL),
         "enrol-saving": v.EnrolView(info, "saving", MONO + 200, user_name="anna.schmidt@example.com"),
     }
@@ -181,6 +193,11 @@ def canned_views(language: str = "en") -> dict[str, object]:
                 v.UserChoice("u2", "anna.berg@example.com", "Anna Berg"),
             ),
         ),
+    )
+    views["tech-enrol-failed"] = _tech(
+        "enrol",
+        info=info,
+        enrol=v.TechEnrol("failed", cause=Cause(Reason.BAD_CARD, text="card number 'x' is not hexadecimal")),
     )
     views["tech-saved"] = _tech("release_mode", info=info, message="saved")
     return views

@@ -28,13 +28,14 @@ from station.core.state import Core, Enrolling, Identifying, Tick, Unknown
 from station.core.steps import Step, leave
 from station.core.view import UnknownReason
 from station.feedback import Pattern
+from station.release import Cause
 
 
-def _notice(core: Core, tick: Tick, reason: UnknownReason, badge_id: str, detail: str = "") -> Step:
+def _notice(core: Core, tick: Tick, reason: UnknownReason, badge_id: str, cause: Cause | None = None) -> Step:
     effects = leave(core)
     core, ticket = core.fresh()
     at = tick.now + core.tuning.notice_s
-    mode = Unknown(ticket, reason, at, badge_id=badge_id, detail=detail)
+    mode = Unknown(ticket, reason, at, badge_id=badge_id, cause=cause)
     return core.with_mode(mode), [*effects, SetTimer("mode", at, ticket)]
 
 
@@ -106,6 +107,6 @@ def on_failed(core: Core, failure: Failure, tick: Tick) -> Step:
         return core, []
     if failure.kind in ("offline", "server", "rejected"):
         return flow.fail(core, failure, tick)
-    core, effects = _notice(core, tick, "enrolment_failed", mode.badge_id, failure.detail or failure.kind)
+    core, effects = _notice(core, tick, "enrolment_failed", mode.badge_id, failure.cause)
     audit = Audit("enrol", badge_id=mode.badge_id, outcome=f"failed: {failure.kind}")
     return core, [Play(Pattern.ERROR), *effects, audit]

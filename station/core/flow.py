@@ -42,7 +42,7 @@ def fail(core: Core, failure: Failure, tick: Tick, *, badge_id: str = "") -> Ste
         badge_id,
         "error",
         tick.now + core.tuning.done_linger_s,
-        detail=failure.detail or failure.kind,
+        cause=failure.cause,
     )
     core, more = show_done(core, done)
     return core, [Play(Pattern.ERROR), *effects, *more]

@@ -53,7 +53,7 @@ def cloud_down(core: Core, failure: Failure, tick: Tick) -> Step:
     cloud = CloudHealth(
         status="down",
         reason="server" if failure.kind == "server" else "network",
-        detail=failure.detail,
+        cause=failure.cause,
         since=was.since if was.status == "down" else tick.now,
         failures=failures,
         retry_at=retry_at,

@@ -68,11 +68,10 @@ from station.core.state import (
 from station.core.steps import Step, leave
 from station.events import ReaderHealth
 from station.feedback import Pattern
+from station.release import Cause, Reason
 
 Event = Tap | ReaderHealth | Intent | TimerFired | WorkResult
 """Everything the core's queue carries (``BadgeRead`` is turned into :class:`Tap` on the way)."""
-
-NO_ANSWER = "ezeep did not answer in time"
 
 
 def start(core: Core) -> Step:
@@ -194,7 +193,9 @@ def _no_answer(core: Core, tick: Tick) -> Step:
     )
     if not waiting:
         return core, []
-    return flow.fail(core, Failure("offline", NO_ANSWER), tick, badge_id=getattr(mode, "badge_id", ""))
+    return flow.fail(
+        core, Failure("offline", Cause(Reason.NO_ANSWER)), tick, badge_id=getattr(mode, "badge_id", "")
+    )
 
 
 # --- results of work ---------------------------------------------------------------------------

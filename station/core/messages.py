@@ -16,7 +16,7 @@ from station.cloud.models import DeviceBinding, Job, PairingCode, Printer
 from station.core.state import Prefs, User
 from station.core.view import JobProgressItem, PinPurpose, UserChoice
 from station.feedback import Pattern
-from station.release import Cause
+from station.release import Cause, Reason
 
 # --- events ------------------------------------------------------------------------------------
 
@@ -54,12 +54,16 @@ FailureKind = Literal[
 ]
 
 
+UNEXPECTED = Cause(Reason.ERROR)
+"""The cause of a failure nothing more is known about."""
+
+
 @dataclass(frozen=True, slots=True)
 class Failure:
-    """Why a piece of work failed, as a kind the transitions act on plus text for the screen."""
+    """Why a piece of work failed: a kind the transitions act on and the cause the screen words."""
 
     kind: FailureKind
-    detail: str = ""
+    cause: Cause = UNEXPECTED
 
 
 @dataclass(frozen=True, slots=True)

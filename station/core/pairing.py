@@ -87,7 +87,7 @@ def on_failed(core: Core, failure: Failure, tick: Tick) -> Step:
         mode.ticket,
         repair=mode.repair,
         problem=_problem(failure),
-        detail=failure.detail,
+        cause=failure.cause,
         retry_at=tick.now + pause,
         failures=failures,
     )

@@ -79,7 +79,7 @@ def _idle(core: Core, mode: Idle, info: StationInfo) -> View:
         return ReaderMissingView(info, reader.name, reader.detail)
     cloud = core.cloud
     if cloud.status == "down":
-        return OfflineView(info, cloud.reason, cloud.detail, cloud.since, cloud.retry_at)
+        return OfflineView(info, cloud.reason, cloud.cause, cloud.since, cloud.retry_at)
     if core.printer is not None and info.printer == "down":
         return PrinterUnavailableView(info, core.printer.status)
     return ReadyView(info, just_paired=mode.just_paired)
@@ -87,8 +87,8 @@ def _idle(core: Core, mode: Idle, info: StationInfo) -> View:
 
 def _unpaired(mode: Unpaired, info: StationInfo) -> View:
     if mode.repair:
-        return NeedsRepairView(info, mode.problem, mode.detail, mode.retry_at)
-    return UnpairedView(info, mode.problem, mode.detail, mode.retry_at)
+        return NeedsRepairView(info, mode.problem, mode.cause, mode.retry_at)
+    return UnpairedView(info, mode.problem, mode.cause, mode.retry_at)
 
 
 def _session(mode: Session, info: StationInfo) -> View:
@@ -128,7 +128,6 @@ def _technician(core: Core, mode: Technician, info: StationInfo) -> View:
         can_restart=core.tuning.can_restart,
         busy=mode.busy,
         message=mode.message,
-        detail=mode.detail,
     )
 
 
@@ -155,9 +154,9 @@ def view_of(core: Core) -> View:  # noqa: PLR0911  # one return per mode reads b
     if isinstance(mode, Releasing):
         return ReleasingView(info, mode.user.name, mode.jobs)
     if isinstance(mode, Done):
-        return DoneView(info, mode.outcome, mode.jobs, mode.expires_at, bool(mode.retryable), mode.detail)
+        return DoneView(info, mode.outcome, mode.jobs, mode.expires_at, bool(mode.retryable), mode.cause)
     if isinstance(mode, Unknown):
-        return UnknownBadgeView(info, mode.reason, mode.expires_at, mode.detail)
+        return UnknownBadgeView(info, mode.reason, mode.expires_at, mode.cause)
     if isinstance(mode, Enrolling):
         return EnrolView(
             info, mode.stage, mode.expires_at, mode.code, mode.auth_url, mode.auth_url, mode.user_name

@@ -106,7 +106,7 @@ class CloudHealth:
 
     status: Health = "unknown"
     reason: OfflineReason = "network"
-    detail: str = ""
+    cause: Cause | None = None
     since: float = 0.0
     failures: int = 0
     retry_at: float | None = None
@@ -147,7 +147,7 @@ class Unpaired:
     ticket: int
     repair: bool = False
     problem: UnpairedProblem = ""
-    detail: str = ""
+    cause: Cause | None = None
     retry_at: float | None = None
     failures: int = 0
 
@@ -229,7 +229,7 @@ class Done:
     jobs: tuple[JobProgressItem, ...] = ()
     user: User | None = None
     retryable: tuple[Job, ...] = field(default=(), repr=False)
-    detail: str = ""
+    cause: Cause | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,7 +238,7 @@ class Unknown:
     reason: UnknownReason
     expires_at: float
     badge_id: str = field(default="", repr=False)
-    detail: str = ""
+    cause: Cause | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,7 +261,6 @@ class Technician:
     enrol: TechEnrol = field(default_factory=TechEnrol)
     busy: bool = False
     message: TechMessage = ""
-    detail: str = ""
     hostname: str = ""
     addresses: tuple[str, ...] = ()
 

@@ -54,6 +54,7 @@ from station.core.state import Done as DoneMode
 from station.core.steps import Step, leave
 from station.core.view import ReaderTestResult, TechEnrol
 from station.feedback import Pattern
+from station.release import Cause, Reason
 
 PIN_FORMAT = re.compile(r"[0-9]{4,8}")
 
@@ -104,7 +105,7 @@ def on_intent(core: Core, mode: Technician, intent: Intent, tick: Tick) -> Step:
 def _work(core: Core, mode: Technician, intent: Intent, effects: list[Effect]) -> Step:
     """Intents that start work: save a setting or a PIN, search users, link a badge."""
     if isinstance(intent, SetPin) and not PIN_FORMAT.fullmatch(intent.pin):
-        return _with(core, mode, effects, message="pin_invalid", detail="")
+        return _with(core, mode, effects, message="pin_invalid")
     save = _save(mode.ticket, intent)
     if save is not None:
         return _with(core, mode, [*effects, save], busy=True)
@@ -124,7 +125,7 @@ def _direct(
     page = intent.page if isinstance(intent, ShowPage) else "menu"
     if page == "network":
         effects.append(ReadNetwork(mode.ticket))
-    return _with(core, mode, effects, page=page, reader_test=None, enrol=TechEnrol(), message="", detail="")
+    return _with(core, mode, effects, page=page, reader_test=None, enrol=TechEnrol(), message="")
 
 
 def _save(ticket: int, intent: Intent) -> Effect | None:
@@ -145,7 +146,7 @@ def _enrol_intent(core: Core, mode: Technician, intent: Intent, effects: list[Ef
     enrol = mode.enrol
     if isinstance(intent, SearchUsers) and enrol.badge_id and intent.query.strip():
         query = intent.query.strip()
-        searching = dataclasses.replace(enrol, stage="searching", query=query, results=(), detail="")
+        searching = dataclasses.replace(enrol, stage="searching", query=query, results=(), cause=None)
         return _with(core, mode, [*effects, FindUsers(mode.ticket, query)], enrol=searching)
     chosen = [u for u in enrol.results if isinstance(intent, ChooseUser) and u.id == intent.user_id]
     if chosen and enrol.stage == "search":
@@ -169,7 +170,8 @@ def on_tap(core: Core, mode: Technician, tap: Tap) -> Step:
         return _with(core, mode, [Play(Pattern.ERROR if tap.error else Pattern.READ)], reader_test=result)
     if mode.page == "enrol" and mode.enrol.stage not in ("searching", "saving"):
         if tap.error or tap.random_uid:
-            failed = TechEnrol(stage="failed", detail=tap.error or "random_uid")
+            cause = Cause(Reason.BAD_CARD, text=tap.error) if tap.error else Cause(Reason.RANDOM_UID)
+            failed = TechEnrol(stage="failed", cause=cause)
             return _with(core, mode, [Play(Pattern.ERROR)], enrol=failed)
         enrol = TechEnrol(stage="search", badge_id=tap.badge_id)
         return _with(core, mode, [Play(Pattern.READ), TechCheckBadge(mode.ticket, tap.badge_id)], enrol=enrol)
@@ -195,10 +197,10 @@ def on_result(core: Core, mode: Technician, event: object) -> Step:
 def _saved(core: Core, mode: Technician, event: SettingSaved | PinSaved) -> Step:
     if isinstance(event, SettingSaved):
         core = dataclasses.replace(core, prefs=event.prefs)
-        return _with(core, mode, [], busy=False, message="saved", detail="")
+        return _with(core, mode, [], busy=False, message="saved")
     core = dataclasses.replace(core, pins=event.pins)
     message = "pin_cleared" if event.cleared else "pin_set"
-    return _with(core, mode, [], busy=False, message=message, detail="")
+    return _with(core, mode, [], busy=False, message=message)
 
 
 def on_failed(core: Core, mode: Technician, failure: Failure) -> Step:
@@ -208,6 +210,6 @@ def on_failed(core: Core, mode: Technician, failure: Failure) -> Step:
     message = "offline" if failure.kind in ("offline", "server") else "failed"
     enrol = mode.enrol
     if enrol.stage in ("searching", "saving"):
-        enrol = dataclasses.replace(enrol, stage="failed", detail=failure.detail or failure.kind)
+        enrol = dataclasses.replace(enrol, stage="failed", cause=failure.cause)
     effects: list[Effect] = [Play(Pattern.ERROR)]
-    return _with(core, mode, effects, busy=False, message=message, detail=failure.detail, enrol=enrol)
+    return _with(core, mode, effects, busy=False, message=message, enrol=enrol)

@@ -8,8 +8,10 @@ the UI computes "seconds left" as ``deadline - time.monotonic()``.
 Texts the user reads are *codes* (``Literal`` values), never sentences: the UI translates them
 with gettext. Why a job is where it is comes as a :class:`~station.release.Cause` (a
 :class:`~station.release.Reason` code and the facts its message needs, in fields named
-``cause``), worded by the UI too. Free text that comes from elsewhere (a printer's status, a
-server's error detail) is passed through untranslated in fields named ``detail``.
+``cause``), worded by the UI too; so is why the station's work failed (offline, pairing,
+enrolment). Free text that comes from elsewhere (a printer's status, a reader driver's error,
+the words of a library's error in :attr:`~station.release.Cause.text`) is passed through
+untranslated; a screen shows such words only labelled as technical detail.
 
 Personal data (user names, job names, badge numbers) appears only in views of an active
 session or of the technician menu; once a session ends the next view holds nothing of that
@@ -17,6 +19,14 @@ user. Fields holding badge numbers or names are left out of ``repr`` so a view t
 log line by accident does not leak them.
 
 Change log (additive changes only, newest first):
+
+- 0.5: the ``detail`` text of ``UnpairedView``, ``NeedsRepairView``, ``OfflineView``,
+  ``DoneView``, ``UnknownBadgeView`` and ``TechEnrol`` becomes ``cause``, a
+  :class:`~station.release.Cause` (new reasons ``denied``, ``storage``, ``no_answer``,
+  ``expired``, ``random_uid``, ``bad_card``). ``OfflineView.cause`` is ``no_answer`` when a tap got no answer
+  in time. ``TechnicianView.detail`` is gone (the page says why in ``enrol.cause``; the logs
+  say the rest). ``ReaderMissingView.detail`` stays the reader driver's own words. (Not additive; the
+  only reader is our own UI, changed with it.)
 
 - 0.4: ``JobProgressItem.detail`` and ``SessionView.detail`` (English sentences made by the
   release engine) become ``cause``, a :class:`~station.release.Cause` the UI words in the
@@ -94,12 +104,12 @@ class UnpairedView:
 
     ``problem`` says why no code is shown yet: ``""`` (asking), ``offline``/``server`` (ezeep
     could not be reached; the core keeps trying, next at ``retry_at``), ``denied`` (the last code
-    was denied by an administrator; a new one is being fetched).
+    was denied by an administrator; a new one is being fetched). ``cause`` says why in detail.
     """
 
     info: StationInfo
     problem: UnpairedProblem = ""
-    detail: str = ""
+    cause: Cause | None = None
     retry_at: float | None = None
 
 
@@ -114,7 +124,7 @@ class NeedsRepairView:
 
     info: StationInfo
     problem: UnpairedProblem = ""
-    detail: str = ""
+    cause: Cause | None = None
     retry_at: float | None = None
 
 
@@ -168,7 +178,7 @@ class OfflineView:
 
     info: StationInfo
     reason: OfflineReason
-    detail: str
+    cause: Cause | None
     since: float
     retry_at: float | None = None
 
@@ -299,7 +309,7 @@ class DoneView:
 
     :param outcome: the headline: ``released`` (all printed or on their way), ``partly``,
         ``failed``, ``nothing_to_print``, ``printer_offline`` (jobs held), ``deleted`` (the
-        user deleted the last job), ``error`` (something went wrong; ``detail`` says what).
+        user deleted the last job), ``error`` (something went wrong; ``cause`` says what).
     :param jobs: every job of the release with its final phase and its cause.
     :param can_retry: some jobs definitely failed and may be sent again (``RetryFailed``).
     :param expires_at: monotonic time the summary closes by itself (it also closes on
@@ -311,7 +321,7 @@ class DoneView:
     jobs: tuple[JobProgressItem, ...]
     expires_at: float
     can_retry: bool = False
-    detail: str = ""
+    cause: Cause | None = None
 
 
 # --- unknown badges ----------------------------------------------------------------------------
@@ -326,13 +336,13 @@ class UnknownBadgeView:
     ``random_uid``: the card shows a new number each time (phones, some bank cards) and cannot be
     enrolled; ``rate_limited``: too many unknown taps, try again later; ``not_enrolled``:
     self-enrolment is switched off; ``enrolment_failed``: self-enrolment did not complete
-    (``detail`` says why). Closes by itself at ``expires_at``.
+    (``cause`` says why). Closes by itself at ``expires_at``.
     """
 
     info: StationInfo
     reason: UnknownReason
     expires_at: float
-    detail: str = ""
+    cause: Cause | None = None
 
 
 EnrolStage = Literal["starting", "waiting", "saving"]
@@ -404,7 +414,7 @@ class TechEnrol:
     """Technician enrolment: tap a badge, search a user by email, choose, saved.
 
     :param stage: ``tap`` (waiting for a badge), ``search`` (badge read; type an email),
-        ``searching``, ``saving``, ``saved``, ``failed`` (``detail`` says why).
+        ``searching``, ``saving``, ``saved``, ``failed`` (``cause`` says why).
     :param badge_id: the transformed id of the tapped badge (``""`` before the tap).
     :param existing_user: the email of the user the badge is already linked to, if any
         (choosing a user then replaces the link).
@@ -416,7 +426,7 @@ class TechEnrol:
     existing_user: str = field(default="", repr=False)
     query: str = field(default="", repr=False)
     results: tuple[UserChoice, ...] = ()
-    detail: str = ""
+    cause: Cause | None = None
 
 
 TechMessage = Literal["", "saved", "failed", "pin_set", "pin_cleared", "pin_invalid", "restarting", "offline"]
@@ -437,7 +447,8 @@ class TechnicianView:
     transformed id of the last unknown badge tapped, for enrolment by hand).
 
     ``busy`` is ``True`` while an action runs (saving a setting, a PIN); ``message`` is a code
-    for the last action's outcome (:data:`TechMessage`) and ``detail`` adds untranslated text.
+    for the last action's outcome (:data:`TechMessage`); an enrolment's failure says why in
+    ``enrol.cause``.
     The menu closes by itself at ``expires_at`` (idle).
     """
 
@@ -462,7 +473,6 @@ class TechnicianView:
     can_restart: bool = False
     busy: bool = False
     message: TechMessage = ""
-    detail: str = ""
 
 
 View = (

@@ -46,7 +46,7 @@ from station.core.ports import (
 from station.core.state import Prefs, User
 from station.core.view import JobPhase, JobProgressItem, PinPurpose, UserChoice
 from station.errors import StationError, StorageError
-from station.release import JobProgress, ReleaseState, ReleaseSummary
+from station.release import Cause, JobProgress, Reason, ReleaseState, ReleaseSummary
 
 log = logging.getLogger(__name__)
 
@@ -67,8 +67,8 @@ _PHASES: dict[ReleaseState, JobPhase] = {
 
 
 def classify(exc: BaseException) -> m.Failure:
-    """The failure kind the transitions act on, with text fit for the screen."""
-    detail = str(exc) or type(exc).__name__
+    """The failure kind the transitions act on, with the cause the screen words."""
+    cause = Cause.of_error(exc)
     kinds: tuple[tuple[type[BaseException], m.FailureKind], ...] = (
         (OfflineError, "offline"),
         (ServerError, "server"),
@@ -80,8 +80,8 @@ def classify(exc: BaseException) -> m.Failure:
     )
     for kind_of, kind in kinds:
         if isinstance(exc, kind_of):
-            return m.Failure(kind, detail)
-    return m.Failure("error", detail)
+            return m.Failure(kind, cause)
+    return m.Failure("error", cause)
 
 
 def item_of(progress: JobProgress) -> JobProgressItem:
@@ -126,7 +126,7 @@ class Worker:
             self._failed(work, failure, emit)
         except Exception:  # the edge: a bug must not kill the worker or leave the screen stuck
             log.exception("%s failed unexpectedly", type(work).__name__)
-            self._failed(work, m.Failure("error", "internal error"), emit)
+            self._failed(work, m.Failure("error", Cause(Reason.ERROR, text="internal error")), emit)
 
     @staticmethod
     def _failed(work: m.Work, failure: m.Failure, emit: Emit) -> None:

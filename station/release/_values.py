@@ -11,10 +11,14 @@ from station.cloud.errors import (
     BadAnswerError,
     NotFoundError,
     OfflineError,
+    PairingCancelledError,
+    PairingDeniedError,
+    PairingExpiredError,
     ServerError,
     TokenRejectedError,
     UnauthorisedError,
 )
+from station.errors import StorageError
 
 
 class ReleaseState(enum.Enum):
@@ -31,8 +35,8 @@ class ReleaseState(enum.Enum):
 
 
 class Reason(enum.Enum):
-    """Why a job is where it is, as a code: the screen words it in its language, :attr:`Cause.english`
-    in English for the journal and the logs."""
+    """Why a job is where it is, or why the station's work failed, as a code: the screen words it
+    in its language, :attr:`Cause.english` in English for the journal and the logs."""
 
     # what the printer did (the facts in brackets are filled in)
     PRINTER_OFFLINE = "printer_offline"  # not sent: the printer is not online (printer, status)
@@ -56,7 +60,14 @@ class Reason(enum.Enum):
     NOT_FOUND = "not_found"
     NOT_ALLOWED = "not_allowed"
     NOT_PAIRED = "not_paired"
+    DENIED = "denied"  # an administrator denied the pairing code
+    EXPIRED = "expired"  # a sign-in or pairing code expired before it was used
+    STORAGE = "storage"  # the station could not read or write its own data
     ERROR = "error"  # anything else, a bug included
+    # the station's own findings
+    NO_ANSWER = "no_answer"  # a tap got no answer from ezeep in time
+    RANDOM_UID = "random_uid"  # the card shows a new number each time
+    BAD_CARD = "bad_card"  # the card number could not be turned into a badge id (text: why)
 
 
 _REQUEST_ERRORS: Final[tuple[tuple[type[Exception], Reason], ...]] = (
@@ -66,6 +77,10 @@ _REQUEST_ERRORS: Final[tuple[tuple[type[Exception], Reason], ...]] = (
     (NotFoundError, Reason.NOT_FOUND),
     (UnauthorisedError, Reason.NOT_ALLOWED),
     (TokenRejectedError, Reason.NOT_PAIRED),
+    (PairingDeniedError, Reason.DENIED),
+    (PairingExpiredError, Reason.EXPIRED),
+    (PairingCancelledError, Reason.CANCELLED),
+    (StorageError, Reason.STORAGE),
 )
 
 _ENGLISH: Final[dict[Reason, str]] = {
@@ -82,6 +97,8 @@ _ENGLISH: Final[dict[Reason, str]] = {
     Reason.STOPPED_FOLLOWING: "sent; stopped following it",
     Reason.STILL_WAITING: "not released; still waiting",
     Reason.OUTCOME_UNKNOWN: "released; outcome unknown",
+    Reason.NO_ANSWER: "ezeep did not answer in time",
+    Reason.RANDOM_UID: "the card shows a new number each time",
 }
 
 
@@ -91,8 +108,9 @@ class Cause:
 
     ``printer``/``status``: the printer's name and ezeep's word for its state (``PRINTER_OFFLINE``).
     ``code``: the error the printer reported (``PRINTER_ERROR``). ``timeout_s``: how long the job
-    was followed (``TIMED_OUT``). ``text``: the words of the error behind a failed request, for
-    logs and the journal only.
+    was followed (``TIMED_OUT``). ``text``: the words of the error behind a failed request (or
+    a card that could not be read), for logs and the journal; a screen may show it only
+    labelled as technical detail.
     """
 
     reason: Reason
@@ -113,7 +131,7 @@ class Cause:
         """The cause in English, for the journal and the logs (never for the screen)."""
         template = _ENGLISH.get(self.reason)
         if template is None:
-            return self.text
+            return self.text or self.reason.value
         return template.format(
             printer=self.printer, status=self.status.lower(), code=self.code, timeout=self.timeout_s
         )

@@ -12,6 +12,7 @@ from ui.metrics import columns, rows
 from ui.painter import Painter
 from ui.qr import qr_surface
 from ui.screens.base import Now, Screen, SignIn, clock_text, left, message, page, sign_in_steps
+from ui.screens.causes import cause_text
 from ui.widgets import button
 
 
@@ -44,7 +45,8 @@ class UnknownBadgeScreen(Screen[UnknownBadgeView]):
         title, body = reasons[view.reason]
         closes = tr._("Closes in {time}").format(time=clock_text(left(view.expires_at, now)))
         area = page(p, "✗ " + title, aside=closes)
-        message(p, area.body, [(body, theme.BODY), (view.detail, theme.SMALL)])
+        why = cause_text(view.cause, tr) if view.cause is not None else ""
+        message(p, area.body, [(body, theme.BODY), (why, theme.SMALL)])
         button(p, area.footer, tr._("Close"), intents.Cancel)
 
 

@@ -19,6 +19,7 @@ from ui.i18n import Translator
 from ui.metrics import rows
 from ui.painter import Icon, Painter
 from ui.screens.base import Now, Screen, clock_text, left, message, network_health, status_bar
+from ui.screens.causes import cause_text, technical_text
 
 
 def _frame(p: Painter, info: StationInfo, tr: Translator, network: Health) -> tuple[pygame.Rect, pygame.Rect]:
@@ -92,7 +93,7 @@ class OfflineScreen(Screen[OfflineView]):
             what,
             tr._("Your jobs are safe. The station tries again by itself."),
             tr._("Next try in {time}.").format(time=clock_text(retry)) if retry else "",
-            view.detail,
+            cause_text(view.cause, tr) if view.cause is not None else "",
         ]
         _notice(p, middle, (Icon.WARN, theme.WARN_BODY), headline, [b for b in body if b])
 
@@ -121,7 +122,8 @@ class ReaderMissingScreen(Screen[ReaderMissingView]):
         body = [
             tr._("Check that the badge reader is plugged in. The station finds it again by itself."),
             tr._("If this stays, tell your administrator."),
-            " ".join(part for part in (view.reader_name, view.detail) if part),
+            view.reader_name,
+            technical_text(view.detail, tr),
         ]
         _notice(
             p,

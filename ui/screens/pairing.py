@@ -14,6 +14,7 @@ from ui.metrics import columns, rows
 from ui.painter import Painter
 from ui.qr import qr_surface
 from ui.screens.base import Now, Screen, SignIn, clock_text, left, message, page, sign_in_steps
+from ui.screens.causes import cause_text
 from ui.widgets import button
 
 
@@ -42,7 +43,8 @@ class UnpairedScreen(Screen[UnpairedView | NeedsRepairView]):
             "denied": tr._("The last code was denied. Getting a new one…"),
         }[view.problem]
         retry_text = tr._("Trying again in {time}.").format(time=clock_text(retry)) if retry else ""
-        message(p, area.body, [(problem, theme.BODY), (retry_text, theme.HINT), (view.detail, theme.SMALL)])
+        why = cause_text(view.cause, tr) if view.cause is not None else ""
+        message(p, area.body, [(problem, theme.BODY), (retry_text, theme.HINT), (why, theme.SMALL)])
         if view.problem in ("offline", "server"):
             button(p, area.footer, tr._("Try again now"), intents.StartPairing)
 

@@ -18,12 +18,12 @@ from station.core.view import (
     ReleasingView,
     SessionView,
 )
-from station.release import Cause, Reason
 from ui import theme
 from ui.i18n import Translator
 from ui.metrics import MIN_TOUCH, columns, rows
 from ui.painter import Action, Icon, Painter, sends
 from ui.screens.base import ListScreen, Now, Screen, clock_text, left, page
+from ui.screens.causes import cause_text
 from ui.widgets import Entry, Kind, ScrollList, button, button_row, keypad
 
 BIG_OK = theme.Style(theme.Role.DISPLAY, theme.GOOD, theme.BACKGROUND, bold=True)
@@ -253,33 +253,6 @@ def phase_text(phase: JobPhase, tr: Translator) -> str:
         "held": tr._("Kept in your queue"),
         "unconfirmed": tr._("Outcome not known"),
     }[phase]
-
-
-def cause_text(cause: Cause, tr: Translator) -> str:
-    """Why a job is where it is, short enough for its row."""
-    text = {
-        Reason.PRINTER_OFFLINE: tr._("printer: {status}"),
-        Reason.PRINTER_ERROR: tr._("printer error {code}"),
-        Reason.TIMED_OUT: tr._("after {seconds} s; it may still print"),
-        Reason.LOST_BY_EZEEP: tr._("ezeep lost track of it"),
-        Reason.ALREADY_PRINTED: tr._("already printed"),
-        Reason.SENT_BEFORE: tr._("already sent once"),
-        Reason.NOT_FAILED: tr._("it had not failed"),
-        Reason.IN_DOUBT: tr._("maybe sent; checked first"),
-        Reason.BEING_RELEASED: tr._("being sent right now"),
-        Reason.CANCELLED: tr._("cancelled"),
-        Reason.STOPPED_FOLLOWING: tr._("sent; no longer followed"),
-        Reason.STILL_WAITING: tr._("not sent"),
-        Reason.OUTCOME_UNKNOWN: tr._("it was sent"),
-        Reason.OFFLINE: tr._("ezeep could not be reached"),
-        Reason.SERVER_ERROR: tr._("ezeep had a server error"),
-        Reason.BAD_ANSWER: tr._("unreadable answer from ezeep"),
-        Reason.NOT_FOUND: tr._("not found at ezeep"),
-        Reason.NOT_ALLOWED: tr._("ezeep refused it"),
-        Reason.NOT_PAIRED: tr._("needs pairing again"),
-        Reason.ERROR: tr._("unexpected error"),
-    }[cause.reason]
-    return text.format(status=cause.status, code=cause.code, seconds=f"{cause.timeout_s:g}")
 
 
 def progress_list(

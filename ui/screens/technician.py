@@ -19,6 +19,7 @@ from ui.i18n import LANGUAGES, N_, Translator
 from ui.metrics import columns, rows
 from ui.painter import Action, Icon, Painter, sends
 from ui.screens.base import HEALTH_ICON, Now, Page, Screen, clock_text, page
+from ui.screens.causes import cause_text, technical
 from ui.widgets import Entry, Keyboard, Kind, button, button_row, keypad
 
 PAGE_TITLES: dict[TechnicianPage, str] = {
@@ -94,7 +95,7 @@ class TechnicianScreen(Screen[TechnicianView]):
     def paint(self, p: Painter, tr: Translator, now: Now) -> None:
         view = self.view
         note, style = MESSAGES[view.message]
-        aside = " ".join(part for part in (tr._(note) if note else "", view.detail) if part)
+        aside = tr._(note) if note else ""
         if view.page == "enrol" and view.enrol.stage == "search" and self.typing:
             self._type_query(p, tr)
             return
@@ -312,8 +313,8 @@ class TechnicianScreen(Screen[TechnicianView]):
             "saved": tr._("✓ The badge is linked."),
             "failed": tr._("✗ Enrolment failed."),
         }[enrol.stage]
-        if enrol.detail:
-            stage_text += f" {enrol.detail}"
+        if enrol.cause is not None:
+            stage_text += f" ({cause_text(enrol.cause, tr)})"
         head, body = rows(area.body, [m.px(56), 1.0], m.gap)
         p.text(stage_text, head, theme.BODY, align="left", max_lines=2)
         searching = enrol.stage == "search"
@@ -326,6 +327,8 @@ class TechnicianScreen(Screen[TechnicianView]):
                 self._choices(p, body, choices, data=True)
             else:
                 p.text(tr._("No user found."), body, theme.HINT)
+        elif enrol.stage == "failed":
+            p.text(technical(enrol.cause, tr), body, theme.HINT, align="left")
 
         def again() -> None:
             self.typing = True
