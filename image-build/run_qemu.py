@@ -318,12 +318,24 @@ def boot(command: Sequence[str], timeout_s: float, log_path: Path) -> Boot:
 # --- checks --------------------------------------------------------------------------------------
 
 
-def check(machine: str, outcome: Boot, copy: Path, parts: list[Partition]) -> list[str]:
-    """Every failed expectation, in plain words; empty when the boot passed."""
+def _unexpected(outcome: Boot, expect: dict[str, str]) -> list[str]:
+    """Where the SMOKE_RESULT line differs from ``expect``, and a guest that did not power off."""
     r = outcome.result
     if not r:
         return ["no SMOKE_RESULT line on the serial console (see the log)"]
-    problems = []
+    problems = [f"{key}={r.get(key)} (expected {want})" for key, want in expect.items() if r.get(key) != want]
+    if outcome.exited_at_s is None or "reboot: Power down" not in outcome.log:
+        problems.append("the guest did not power off cleanly")
+    return problems
+
+
+def _boot_partition_files(copy: Path, boot: Partition) -> list[str]:
+    return _run("mdir", "-b", "-i", boot.mtools(copy), "::/").split()
+
+
+def check(machine: str, outcome: Boot, copy: Path, parts: list[Partition]) -> list[str]:
+    """Every failed expectation, in plain words; empty when the boot passed."""
+    r = outcome.result
     expect = {
         "station": "active",
         "restarts": "0",
@@ -342,9 +354,9 @@ def check(machine: str, outcome: Boot, copy: Path, parts: list[Partition]) -> li
     if machine == "virt":
         expect["drm"] = "yes"  # KMSDRM on the virtio GPU
         expect["scanout"] = "release-station"  # and its frame is the one on the screen
-    for key, want in expect.items():
-        if r.get(key) != want:
-            problems.append(f"{key}={r.get(key)} (expected {want})")
+    problems = _unexpected(outcome, expect)
+    if not r:
+        return problems
     if r.get("ready_s", "none") == "none":
         problems.append("the station never reached its idle screen")
     if machine == "virt":
@@ -358,8 +370,6 @@ def check(machine: str, outcome: Boot, copy: Path, parts: list[Partition]) -> li
         problems.append(f"clock_wait_s={r.get('clock_wait_s')}: the clock wait ran out, no NTP answer")
     if int(r.get("stop_ms", "99999")) >= 5000:
         problems.append(f"stopping the station took {r.get('stop_ms')} ms (limit 5000)")
-    if outcome.exited_at_s is None or "reboot: Power down" not in outcome.log:
-        problems.append("the guest did not power off cleanly")
     return problems + _boot_partition_problems(copy, parts[0])
 
 
@@ -368,25 +378,19 @@ BAD_STATION_CONFIG = '[station]\nname = "Front desk"\n[reader]\nkind = "telepath
 
 def check_rejected(outcome: Boot, copy: Path, parts: list[Partition]) -> list[str]:
     """The boot with BAD_STATION_CONFIG on the boot partition: the station stays off, says why."""
-    r = outcome.result
-    if not r:
-        return ["no SMOKE_RESULT line on the serial console (see the log)"]
-    problems = [
-        f"{key}={r.get(key)} (expected {want})"
-        for key, want in {
-            "mode": "rejected",
-            "firstboot": "station=rejected,system=kept",
-            "station": "inactive",  # kept off, so the message stays on the screen
-            "restarts": "0",
-            "screen": "yes",  # tty1 shows the error
-            "failed_units": "",
-        }.items()
-        if r.get(key) != want
-    ]
-    if outcome.exited_at_s is None or "reboot: Power down" not in outcome.log:
-        problems.append("the guest did not power off cleanly")
+    expect = {
+        "mode": "rejected",
+        "firstboot": "station=rejected,system=kept",
+        "station": "inactive",  # kept off, so the message stays on the screen
+        "restarts": "0",
+        "screen": "yes",  # tty1 shows the error
+        "failed_units": "",
+    }
+    problems = _unexpected(outcome, expect)
+    if not outcome.result:
+        return problems
     boot = parts[0]
-    listing = _run("mdir", "-b", "-i", boot.mtools(copy), "::/").split()
+    listing = _boot_partition_files(copy, boot)
     if "::/release-station.toml" in listing:
         problems.append("the rejected release-station.toml is still on the boot partition")
     if "::/release-station-error.txt" not in listing:
@@ -399,9 +403,9 @@ def check_rejected(outcome: Boot, copy: Path, parts: list[Partition]) -> list[st
 def _boot_partition_problems(copy: Path, boot: Partition) -> list[str]:
     """After the boot: the first-boot files and the Wi-Fi key are gone from the FAT partition."""
     problems = []
-    listing = _run("mdir", "-b", "-i", boot.mtools(copy), "::/")
+    listing = _boot_partition_files(copy, boot)
     for name in ("release-station.toml", "system.toml", "release-station-error.txt"):
-        if f"/{name}" in listing.split():
+        if f"::/{name}" in listing:
             problems.append(f"{name} is still on the boot partition")
     with copy.open("rb") as disk:
         disk.seek(boot.start)
@@ -533,7 +537,8 @@ def _boot_test(machine: str, image: Path, bundle: Path | None, timeout_s: float,
             if machine == "virt" and outcome.result:  # the same card again, with a wrong file
                 put_on_boot_partition(copy, parts[0], scratch, "release-station.toml", BAD_STATION_CONFIG)
                 command = qemu_command(machine, scratch, files, cmdline, port, mode="rejected")
-                second_log = log_path.with_name(log_path.name.replace(machine, f"{machine}-rejected", 1))
+                stem, dot, suffixes = log_path.name.partition(".")  # boot-virt.serial.log
+                second_log = log_path.with_name(f"{stem}-rejected{dot}{suffixes}")
                 print(f"== second boot {machine}, wrong release-station.toml: log {second_log}", flush=True)
                 rejected = boot(command, timeout_s, second_log)
                 problems += [f"second boot: {p}" for p in check_rejected(rejected, copy, parts)]
