@@ -8,6 +8,8 @@
 #           packages.txt and the profile, in one pass, one short initramfs. Cached in WORK as a
 #           tarball keyed by the package lists, the profile and the initramfs settings; the
 #           downloaded .debs are cached too, so a changed list downloads only what changed.
+#           Prints the state of the Debian archive it was built from (the date of each suite's
+#           InRelease), which the manifest keeps too.
 #   wheels  the pinned Python dependencies (requirements-image.txt, hashes checked) as aarch64
 #           wheels; the three that PyPI has only as sources are compiled under qemu-user in a
 #           throw-away arm64 chroot. Cached, keyed by the requirements file. Runs beside
@@ -16,7 +18,8 @@
 #   rootfs  mmdebstrap again, starting from the cached base: the file overlay, config/, the
 #           station venv and the customise hook (hooks/customize.sh).
 #   image   FAT boot partition (mkfs.vfat -C + mcopy), ext4 root and data (mkfs.ext4 -d), MBR
-#           image (genimage), package manifest, then xz and SHA-256.
+#           image (genimage), package manifest (exact versions, checked against the allow-list
+#           by allowlist.py), then xz and SHA-256.
 #
 # Needs root (or mmdebstrap's unshare mode), binfmt_misc with qemu-aarch64 on a non-arm64 host,
 # and: mmdebstrap arch-test qemu-user-static binfmt-support genimage mtools dosfstools
@@ -85,8 +88,9 @@ include=$(packages | tr -s '[:space:]' ',' | sed 's/,$//')
 # --- base and wheels: the slow, cached steps, side by side --------------------------------------
 # Both are mostly arm64 code under qemu-user and each keeps one core busy, so they run in
 # parallel (the wheels in the background, their log printed when they are done).
-base_key=$( { packages; cat "$profile_file"; cat "$here"/overlay/etc/initramfs-tools/modules \
-  "$here"/overlay/etc/initramfs-tools/conf.d/*; } | sha256sum | cut -c1-16)
+base_key=$( { packages; cat "$profile_file" "$here/hooks/archive-state.sh"; \
+  cat "$here"/overlay/etc/initramfs-tools/modules "$here"/overlay/etc/initramfs-tools/conf.d/*; } \
+  | sha256sum | cut -c1-16)
 base=$cache/base-$profile-$base_key.tar
 apt_cache=$cache/apt-cache-$ARCH
 wheels_key=$( { cat "$here/requirements-image.txt"; echo "$SUITE $ARCH"; } | sha256sum | cut -c1-16)
@@ -104,6 +108,7 @@ build_base() {  # Debian packages, kernel and initramfs
     --essential-hook='mkdir -p "$1/etc/initramfs-tools"' \
     --essential-hook="sync-in $here/overlay/etc/initramfs-tools /etc/initramfs-tools" \
     --customize-hook="sync-out /var/cache/apt/archives $apt_cache" \
+    --customize-hook="$here/hooks/archive-state.sh" \
     "$SUITE" "${base%.tar}.part.tar" "${SOURCES[@]}"
   mv "${base%.tar}.part.tar" "$base"
 }
@@ -166,6 +171,9 @@ if [ -s "$base" ]; then
 else
   build_base
 fi
+archive_state=./usr/share/release-station/debian-archive.txt
+echo "Debian archive as of (suite, date of its InRelease):"
+tar -xOf "$base" "$archive_state" | sed 's/^/  /'
 if [ -n "$wheels_pid" ]; then
   wheels_status=0
   wait "$wheels_pid" || wheels_status=$?
@@ -251,6 +259,8 @@ rmdir "$stage/images"
 manifest=$out/$name.manifest.txt
 {
   echo "# $name: installed packages (built $(date -u +%Y-%m-%dT%H:%MZ))"
+  echo "# The Debian archive the packages came from: suite, date of its InRelease"
+  sed 's/^/archive /' "$rootfs/$archive_state"
   echo "# Debian packages"
   dpkg-query --admindir="$rootfs/var/lib/dpkg" -W -f='deb ${Package} ${Version} ${Architecture}\n' | sort
   echo "# Python packages in /opt/release-station"
@@ -261,6 +271,7 @@ manifest=$out/$name.manifest.txt
   done | sort
 } > "$manifest"
 cp "$manifest" "$stage/manifest.txt"
+python3 "$here/allowlist.py" "$manifest" || echo "review these (the artefact tests fail on them)"
 
 step compress
 cd "$out"

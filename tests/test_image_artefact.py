@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.image_scripts import load_image_script
+
 ROOT = Path(__file__).resolve().parent.parent
 IMAGE_BUILD = ROOT / "image-build"
 IMAGE = Path(
@@ -129,7 +131,8 @@ def data(parts: list[Partition]) -> Ext4:
 
 @pytest.fixture(scope="module")
 def manifest() -> dict[str, set[str]]:
-    packages: dict[str, set[str]] = {"deb": set(), "pip": set()}
+    """Names by kind: ``deb`` and ``pip`` packages, ``archive`` suites."""
+    packages: dict[str, set[str]] = {"deb": set(), "pip": set(), "archive": set()}
     for line in (IMAGE.parent / "manifest.txt").read_text().splitlines():
         if line and not line.startswith("#"):
             kind, name, *_ = line.split()
@@ -265,8 +268,11 @@ def test_data_partition_is_ready_for_the_station(data: Ext4, rootfs: Ext4) -> No
 
 
 def test_manifest_is_within_the_allow_list(manifest: dict[str, set[str]]) -> None:
-    allowed = set(re.sub(r"#.*", "", (IMAGE_BUILD / "manifest-allowlist.txt").read_text()).split())
-    assert manifest["deb"] - allowed == set(), "new Debian packages: review and add to manifest-allowlist.txt"
+    allowlist = load_image_script("allowlist")
+    extra = allowlist.not_allowed(manifest["deb"], allowlist.read_allowlist())
+    assert extra == set(), "new Debian packages: review and add to manifest-allowlist.txt"
+    # The build says which state of the archive it used; the packages' versions are on record.
+    assert {"bookworm", "bookworm-updates", "bookworm-security"} <= manifest["archive"]
     required = {"pcscd", "python3", "libgles2", "linux-image-arm64", "raspi-firmware", "overlayroot"}
     assert required <= manifest["deb"]
     assert {"release-station", "pygame-ce", "pyscard", "httpx"} <= {n.lower() for n in manifest["pip"]}

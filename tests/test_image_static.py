@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import shutil
 import struct
@@ -16,6 +15,7 @@ import pytest
 
 from station.config import parse_config
 from station.firstboot import parse_system
+from tests.image_scripts import load_image_script
 
 ROOT = Path(__file__).resolve().parent.parent
 IMAGE = ROOT / "image-build"
@@ -172,15 +172,41 @@ def test_package_list_keeps_the_test_only_pieces_out() -> None:
     assert not {"vsmartcard-vpcd", "xvfb", "chromium"} & set(packages)
 
 
+def test_allow_list_admits_a_new_kernel_abi_but_no_other_package() -> None:
+    allowlist = load_image_script("allowlist")
+    entries = allowlist.read_allowlist()
+    # What Debian publishes within bookworm as time goes by: a new kernel ABI, a newer LLVM.
+    moved = {"linux-image-6.1.0-57-arm64", "linux-image-6.1.0-112-arm64", "libllvm19"}
+    assert allowlist.not_allowed(moved, entries) == set()
+    # What a person must still review: another kernel flavour, a package nobody listed.
+    new = {"linux-image-rt-arm64", "linux-image-6.1.0-57-rt-arm64", "libllvm-dev", "telnetd"}
+    assert allowlist.not_allowed(new, entries) == new
+
+
+def test_allow_list_names_no_version_that_moves_with_the_calendar() -> None:
+    entries = load_image_script("allowlist").read_allowlist()
+    moving = [e for e in entries if re.fullmatch(r"linux-image-[0-9].*|libllvm[0-9]+", e)]
+    assert moving == [], "write these with {version} (image-build/allowlist.py)"
+
+
+def test_allow_list_check_reads_a_manifest(tmp_path: Path) -> None:
+    manifest = tmp_path / "manifest.txt"
+    manifest.write_text(
+        "# release-station-0.1.0: installed packages\n"
+        "archive bookworm 2026-12-05T09:12:33Z\n"
+        "deb bash 5.2.15-2+b7 arm64\n"
+        "deb linux-image-6.1.0-57-arm64 6.1.158-1 arm64\n"
+        "deb telnetd 0.17+2.4-2 arm64\n"
+        "pip httpx 0.28.1\n"
+    )
+    script = IMAGE / "allowlist.py"
+    result = subprocess.run([sys.executable, script, manifest], capture_output=True, text=True)
+    assert (result.returncode, result.stdout) == (1, "not in manifest-allowlist.txt: telnetd\n")
+
+
 @pytest.fixture
-def run_qemu(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
-    """image-build/run_qemu.py, which is a script, not a package module."""
-    spec = importlib.util.spec_from_file_location("run_qemu", IMAGE / "run_qemu.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, "run_qemu", module)  # its dataclasses look themselves up
-    spec.loader.exec_module(module)
-    return module
+def run_qemu() -> ModuleType:
+    return load_image_script("run_qemu")
 
 
 def test_boot_test_first_boot_files_pass_the_station_rules(run_qemu: ModuleType) -> None:
