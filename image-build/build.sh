@@ -172,7 +172,7 @@ else
   build_base
 fi
 archive_state=./usr/share/release-station/debian-archive.txt
-echo "Debian archive as of (suite, date of its InRelease):"
+echo "Debian archive as of (code name, date of its InRelease, suite):"
 tar -xOf "$base" "$archive_state" | sed 's/^/  /'
 if [ -n "$wheels_pid" ]; then
   wheels_status=0
@@ -259,7 +259,7 @@ rmdir "$stage/images"
 manifest=$out/$name.manifest.txt
 {
   echo "# $name: installed packages (built $(date -u +%Y-%m-%dT%H:%MZ))"
-  echo "# The Debian archive the packages came from: suite, date of its InRelease"
+  echo "# The Debian archive the packages came from: code name, date of its InRelease, suite"
   sed 's/^/archive /' "$rootfs/$archive_state"
   echo "# Debian packages"
   dpkg-query --admindir="$rootfs/var/lib/dpkg" -W -f='deb ${Package} ${Version} ${Architecture}\n' | sort
