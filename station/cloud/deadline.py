@@ -38,11 +38,15 @@ class Budget:
     """The deadline of the request running on this thread (monotonic clock)."""
 
     deadline: float
-    cut: bool = False  # some wait was shortened to the deadline: its timeout is the deadline's
+    cut: bool = False  # some wait was shortened to the deadline: a timeout now is the deadline's
 
     @property
-    def passed(self) -> bool:
-        return self.cut or time.monotonic() >= self.deadline
+    def expired(self) -> bool:
+        return time.monotonic() >= self.deadline
+
+    def explains(self, timeout: httpx.TimeoutException) -> bool:
+        """Whether ``timeout`` came from this deadline rather than from a per-wait timeout."""
+        return self.cut or self.expired
 
 
 @contextlib.contextmanager

@@ -253,7 +253,7 @@ class CloudHttp:
         except CloudError:
             raise
         except httpx.TimeoutException as exc:
-            if spent.passed:
+            if spent.explains(exc):
                 raise self._late(method, path) from exc
             raise OfflineError(f"ezeep did not answer in time ({method} {path})") from exc
         except (httpx.DecodingError, httpx.TooManyRedirects) as exc:
@@ -274,7 +274,7 @@ class CloudHttp:
             size += len(chunk)
             if size > self._max_bytes:
                 raise BadAnswerError(f"ezeep's answer is larger than {self._max_bytes} bytes")
-            if spent.passed:  # a transport that ignores the budget (tests' MockTransport)
+            if spent.expired:  # a transport that ignores the budget (tests' MockTransport)
                 raise self._late(response.request.method, response.request.url.path)
             chunks.append(chunk)
         return b"".join(chunks)

@@ -27,6 +27,7 @@ _FLOOD_CHUNK = 64 * 1024
 _TYPES: dict[str, type | tuple[type, ...]] = {
     "latency_s": (int, float),
     "trickle_s": (int, float),
+    "trickle_path": str,
     "huge_body_bytes": int,
     "endless_jobs": bool,
     "ignore_user_filter": bool,
@@ -44,6 +45,10 @@ def _checked(name: str, value: object) -> object:
     if name not in _TYPES:
         raise ValueError(f"unknown fault {name!r}; known: {', '.join(_TYPES)}")
     expected = _TYPES[name]
+    if expected is str:
+        if not isinstance(value, str):
+            raise ValueError(f"fault {name} must be a string, not {value!r}")
+        return value
     if isinstance(value, bool):
         if expected is not bool:
             raise ValueError(f"fault {name} must be {_FIELDS[name]}, not {value!r}")
@@ -109,7 +114,7 @@ class FaultMiddleware:
         if faults.huge_body_bytes:
             await self._flood(faults.huge_body_bytes, receive, send)
             return
-        if faults.trickle_s:
+        if faults.trickle_s and scope["path"].startswith(faults.trickle_path):
             send = _trickling(send, faults.trickle_s)
         await self.app(scope, receive, send)
 

@@ -47,10 +47,11 @@ class EmuPrinter:
 class Faults:
     """Run-time fault switches. Counters (``error_5xx``, ``drop_after_rotation``) count down.
 
-    A hostile or broken service: ``trickle_s`` sends every answer body one byte at a time, this
-    many seconds apart; ``huge_body_bytes`` answers every API request with a body this large (no
-    ``Content-Length``); ``endless_jobs`` makes every page of the job list full, with a next page
-    for ever; ``ignore_user_filter`` lists every user's jobs whatever ``user=`` asked for;
+    A hostile or broken service: ``trickle_s`` sends every answer body (of the paths starting
+    with ``trickle_path``; "" all) one byte at a time, this many seconds apart;
+    ``huge_body_bytes`` answers every request with a body this large (no
+    ``Content-Length``); ``endless_jobs`` makes every page of the job list full, with a next
+    page for ever; ``ignore_user_filter`` lists every user's jobs whatever ``user=`` asked for;
     ``hide_job_owner`` leaves the owner field out of listed jobs.
     """
 
@@ -62,6 +63,7 @@ class Faults:
     deny_pairing: bool = False
     offline: bool = False
     trickle_s: float = 0.0
+    trickle_path: str = ""
     huge_body_bytes: int = 0
     endless_jobs: bool = False
     ignore_user_filter: bool = False
