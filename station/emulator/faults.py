@@ -9,8 +9,10 @@ switches.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import threading
+from collections.abc import AsyncIterator
 from typing import Any
 
 from starlette.responses import JSONResponse
@@ -115,7 +117,8 @@ class FaultMiddleware:
             await self._flood(faults.huge_body_bytes, receive, send)
             return
         if faults.trickle_s and scope["path"].startswith(faults.trickle_path):
-            send = _trickling(send, faults.trickle_s)
+            await self._trickle(faults.trickle_s, scope, receive, send)
+            return
         await self.app(scope, receive, send)
 
     async def _flood(self, size: int, receive: Receive, send: Send) -> None:
@@ -124,15 +127,7 @@ class FaultMiddleware:
         A client that stops reading holds this up (uvicorn's flow control), so ``flood_bytes``
         is what the client read plus what the socket buffers held.
         """
-        gone = asyncio.Event()
-
-        async def watch() -> None:
-            while (await receive())["type"] != "http.disconnect":
-                pass
-            gone.set()
-
-        watcher = asyncio.create_task(watch())
-        try:
+        async with _hang_up(receive) as gone:
             start = {"type": "http.response.start", "status": 200}
             await send({**start, "headers": [(b"content-type", b"application/json")]})
             sent = 0
@@ -141,23 +136,42 @@ class FaultMiddleware:
                 sent += len(chunk)
                 await send({"type": "http.response.body", "body": chunk, "more_body": sent < size})
                 self.counters.bump("flood_bytes", len(chunk))
-        finally:
-            watcher.cancel()
+                await asyncio.sleep(0)  # let the loop notice a hang-up (uvicorn's send may not yield)
 
+    async def _trickle(self, pause_s: float, scope: Scope, receive: Receive, send: Send) -> None:
+        """The app's answer, its body passed on one byte at a time, ``pause_s`` apart."""
+        answer: list[Message] = []
 
-def _trickling(send: Send, pause_s: float) -> Send:
-    """``send`` that passes answer bodies on one byte at a time, ``pause_s`` apart."""
+        async def keep(message: Message) -> None:
+            answer.append(message)
 
-    async def trickle(message: Message) -> None:
-        if message["type"] != "http.response.body":
-            await send(message)
-            return
-        body: bytes = message.get("body", b"")
-        more = message.get("more_body", False)
-        for i in range(len(body)):
-            await send({"type": "http.response.body", "body": body[i : i + 1], "more_body": True})
-            await asyncio.sleep(pause_s)
-        if not more:
+        await self.app(scope, receive, keep)  # done with ``receive`` before the watch takes it
+        async with _hang_up(receive) as gone:
+            for message in answer:
+                if message["type"] != "http.response.body":
+                    await send(message)
+                    continue
+                body: bytes = message.get("body", b"")
+                for i in range(len(body)):
+                    if gone.is_set():
+                        return
+                    await send({"type": "http.response.body", "body": body[i : i + 1], "more_body": True})
+                    await asyncio.sleep(pause_s)
             await send({"type": "http.response.body", "body": b"", "more_body": False})
 
-    return trickle
+
+@contextlib.asynccontextmanager
+async def _hang_up(receive: Receive) -> AsyncIterator[asyncio.Event]:
+    """An event set once the client has hung up (read from ``receive`` meanwhile)."""
+    gone = asyncio.Event()
+
+    async def watch() -> None:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+        gone.set()
+
+    watcher = asyncio.create_task(watch())
+    try:
+        yield gone
+    finally:
+        watcher.cancel()
