@@ -15,9 +15,10 @@ The assumptions, in one list:
   badge's user (or that names no owner) is refused (:class:`OwnerRule`, configurable);
 - every job field but ``id``: ``name``, ``created``, ``pages``, ``size``, and the owner field;
 - the release body (``jobid``, ``printerid``) and the delete path;
-- that revoke (documented: 2xx without content, refresh tokens only) also kills the rotated
-  refresh tokens of the same pairing; nothing relies on the access tokens dying with it (the
-  docs say an access token may live on for up to an hour).
+- that revoke (documented: 2xx without content, refresh tokens only) kills the refresh tokens
+  of that one pairing and no other: pairing again with the same hardware id revokes the
+  replaced pair's refresh token and expects the new pair to live on. Nothing relies on the
+  access tokens dying with it (the docs say an access token may live on for up to an hour).
 
 Parsers take already-decoded JSON (``object``) and either return a model or raise
 :class:`~station.cloud.errors.BadAnswerError`; they never raise anything else.

@@ -44,8 +44,9 @@ class Budget:
     def expired(self) -> bool:
         return time.monotonic() >= self.deadline
 
-    def explains(self, timeout: httpx.TimeoutException) -> bool:
-        """Whether ``timeout`` came from this deadline rather than from a per-wait timeout."""
+    @property
+    def explains_a_timeout(self) -> bool:
+        """Whether a timeout now came from this deadline rather than from a per-wait timeout."""
         return self.cut or self.expired
 
 

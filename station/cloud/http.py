@@ -253,7 +253,7 @@ class CloudHttp:
         except CloudError:
             raise
         except httpx.TimeoutException as exc:
-            if spent.explains(exc):
+            if spent.explains_a_timeout:
                 raise self._late(method, path) from exc
             raise OfflineError(f"ezeep did not answer in time ({method} {path})") from exc
         except (httpx.DecodingError, httpx.TooManyRedirects) as exc:
