@@ -45,11 +45,8 @@ class Rig:
 
     emulator: Emulator
     cloud: CloudStack
+    client: EzeepClient
     engine: ReleaseEngine
-
-    @property
-    def client(self) -> EzeepClient:
-        return self.cloud.client
 
 
 def make_cloud(emulator: Emulator, section: CloudSection | None = None, **http: Any) -> CloudStack:
@@ -71,7 +68,7 @@ def rig(emulator: Emulator) -> Iterator[Rig]:
     with make_cloud(emulator, deadline_s=1.5) as cloud:
         pair(emulator, cloud)
         engine = ReleaseEngine(cloud.client, memory_database(), job_timeout_s=20, poll_interval_s=0.05)
-        yield Rig(emulator, cloud, engine)
+        yield Rig(emulator, cloud, cloud.client, engine)
 
 
 def everybody_waiting(emulator: Emulator) -> dict[str, set[str]]:
