@@ -32,7 +32,7 @@ from station.config import CloudSection, parse_config
 from station.database import memory_database
 from station.emulator import Emulator
 from station.errors import ConfigError
-from station.release import Cause, Reason, ReleaseEngine, ReleaseState
+from station.release import Cause, JobProgress, Reason, ReleaseEngine, ReleaseState
 
 HW = "1b4e28ba-2fa1-11d2-883f-0016d3cca427"
 CLIENT = "hostile-tests"
@@ -183,8 +183,14 @@ def test_a_trickling_release_is_in_doubt_not_failed(rig: Rig) -> None:
     user = rig.emulator.users[0]  # one waiting job
     (job,) = rig.client.waiting_jobs(user.id)
     rig.emulator.set_faults(trickle_s=0.2, trickle_path=contract.PRINT_PATH)
-    summary = rig.engine.release(user.id, [job])
-    # The release reached ezeep (only its answer trickled): never failed, never sent again.
+    progress: list[JobProgress] = []
+    summary = rig.engine.release(user.id, [job], None, progress.append)
+    # No answer in time: in doubt. The release reached ezeep (only its answer trickled), so the
+    # check that follows finds the job gone from the queue: never failed, never sent again.
+    assert [(p.state, p.cause.reason if p.cause else None) for p in progress][-2:] == [
+        (ReleaseState.UNCONFIRMED, Reason.NO_ANSWER),
+        (ReleaseState.UNCONFIRMED, Reason.OUTCOME_UNKNOWN),
+    ]
     assert [p.cause.reason for p in summary.unconfirmed if p.cause] == [Reason.OUTCOME_UNKNOWN]
     assert summary.failed == ()
     assert rig.engine.retry(user.id, [*summary.unconfirmed]).printed == ()
