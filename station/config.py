@@ -90,6 +90,14 @@ class CloudSection:
     connect_timeout_s: float = 1.5
     release_parallelism: int = 4
     job_timeout_s: int = 300
+    # Against a hostile or broken answer (see station.cloud.http and station.cloud.api).
+    request_deadline_s: float = 20.0
+    max_answer_bytes: int = 1024 * 1024
+    max_list_items: int = 5000
+    max_jobs: int = 500
+    # Who a job belongs to: an assumption about ezeep (station.cloud.contract.OwnerRule).
+    job_owner_field: str = "owner_id"
+    job_owner_match: Literal["exact", "casefold"] = "exact"
 
     def __post_init__(self) -> None:
         for name in ("account_url", "api_url", "print_url"):
@@ -101,6 +109,12 @@ class CloudSection:
         _check_range("connect_timeout_s", self.connect_timeout_s, 0.5, 30)
         _check_range("release_parallelism", self.release_parallelism, 1, 16)
         _check_range("job_timeout_s", self.job_timeout_s, 10, 3600)
+        _check_range("request_deadline_s", self.request_deadline_s, 2, 300)
+        _check_range("max_answer_bytes", self.max_answer_bytes, 64 * 1024, 64 * 1024 * 1024)
+        _check_range("max_list_items", self.max_list_items, 100, 100_000)
+        _check_range("max_jobs", self.max_jobs, 1, 10_000)
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,63}", self.job_owner_field):
+            raise ValueError("job_owner_field: must be a JSON field name like owner_id")
 
 
 @dataclass(frozen=True)

@@ -258,7 +258,7 @@ def test_fuzzed_answers_raise_only_typed_errors(status: int, body: bytes, retry_
     store = TokenStore(memory_database(), clock=lambda: 0.0, boot_id="b")
     keeper = TokenKeeper(store, http, clock=lambda: 0.0, wait=lambda s: None, max_attempts=2)
     keeper.install(TokenPair(jwt({"tp_id": 7}), "rt", 3600, 0.0), hardware_id="hw")
-    client = EzeepClient(http, keeper, max_pages=3)
+    client = EzeepClient(http, keeper, max_items=300, max_jobs=300)
     pairer = Pairer(http, "cid", "hw", code_lifetime_s=1)
     calls: list[Callable[[], object]] = [
         client.printers,

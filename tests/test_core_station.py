@@ -637,3 +637,32 @@ def test_reader_missing_and_back(make_rig: Callable[..., Rig]) -> None:
     assert missing.detail == "unplugged"
     rig.station.submit(ReaderHealth("simulated", "sim", True, "", time.monotonic()))
     assert ready(rig).info.reader == "ok"
+
+
+# --- a job list that ignores user= ---------------------------------------------------------------
+
+
+def test_a_tap_lists_releases_and_deletes_only_the_tappers_jobs(make_rig: Callable[..., Rig]) -> None:
+    rig = make_rig(mode="pick")
+    ready(rig)
+    rig.emulator.set_faults(ignore_user_filter=True)  # ezeep's list holds everybody's jobs
+    email = rig.enrol_user(2, badge(8))  # three waiting jobs; three colleagues have seven more
+    mine = {job["id"] for job in rig.emulator.waiting_jobs(email)}
+    others = {u.email: rig.emulator.waiting_jobs(u.email) for u in rig.emulator.users if u.email != email}
+    assert len(mine) == 3 and sum(map(len, others.values())) == 7
+
+    rig.tap(badge(8))
+    session = rig.views.next(v.SessionView, lambda view: not view.busy)
+    assert {job.id for job in session.jobs} == mine
+    first = session.jobs[0]
+    rig.send(i.ToggleJob(first.id))
+    rig.views.next(v.SessionView, lambda view: view.selected == {first.id})
+    rig.send(i.DeleteSelected())
+    rig.views.next(v.SessionView, lambda view: view.confirm_delete == (first.id,))
+    rig.send(i.ConfirmDelete())
+    rig.views.next(v.SessionView, lambda view: not view.busy and len(view.jobs) == 2)
+    rig.send(i.ReleaseAll())
+    done = rig.views.next(v.DoneView)
+    assert done.outcome == "released" and {job.id for job in done.jobs} == mine - {first.id}
+    assert rig.emulator.release_counts() == dict.fromkeys(mine - {first.id}, 1)
+    assert {u: rig.emulator.waiting_jobs(u) for u in others} == others  # nobody else's job moved

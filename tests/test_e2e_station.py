@@ -77,7 +77,9 @@ def enrol(state_dir: Path, emulator: Emulator, index: int) -> str:
 class Station:
     """``release-station run`` in a child process, with its systemd notify socket and log."""
 
-    def __init__(self, folder: Path, cloud_url: str, *, mode: str, env: dict[str, str], extra: str) -> None:
+    def __init__(
+        self, folder: Path, cloud_url: str, *, mode: str, env: dict[str, str], extra: str, cloud: str = ""
+    ) -> None:
         self.folder = folder
         self.name = f"E2E station {uuid.uuid4().hex[:8]}"
         self.reader_socket = folder / "reader.sock"
@@ -96,6 +98,7 @@ account_url = "{cloud_url}"
 api_url = "{cloud_url}"
 print_url = "{cloud_url}"
 client_id = "e2e-tests"
+{cloud}
 
 [reader]
 kind = "simulated"
@@ -187,11 +190,16 @@ def make_station(tmp_path: Path) -> Iterator[Any]:
     made: list[Station] = []
 
     def make(
-        cloud_url: str, *, mode: str = "all", env: dict[str, str] | None = None, extra: str = ""
+        cloud_url: str,
+        *,
+        mode: str = "all",
+        env: dict[str, str] | None = None,
+        extra: str = "",
+        cloud: str = "",
     ) -> Station:
         folder = tmp_path / f"s{len(made)}"  # short: a Unix socket path has at most 107 bytes
         folder.mkdir()
-        station = Station(folder, cloud_url, mode=mode, env=env or {}, extra=extra)
+        station = Station(folder, cloud_url, mode=mode, env=env or {}, extra=extra, cloud=cloud)
         made.append(station)
         return station
 
@@ -420,3 +428,44 @@ def test_headless_run_releases_a_tap_and_stops_on_sigterm(
         'release_station_reader_up{reader="simulated"} 1',
     ):
         assert line in written.splitlines()
+
+
+@pytest.mark.slow
+def test_a_trickling_or_huge_answer_never_stalls_the_watchdog_or_the_stop(
+    make_station: Any, emulator: Emulator
+) -> None:
+    emulator.auto_approve_device = emulator.printers[0].id
+    station: Station = make_station(
+        emulator.url, env={"WATCHDOG_USEC": "200000"}, cloud="request_deadline_s = 2.0"
+    )
+    email = enrol(station.state_dir, emulator, 1)
+    station.start("run", "--headless")
+    station.notified("READY=1")
+    wait_for("the ready state", lambda: "Pairing -> Idle" in station.log_text(), station)
+
+    # The job list trickles in one byte every half second: the tap's request ends at its
+    # 2 s deadline, and systemd hears from the station all the while.
+    emulator.set_faults(trickle_s=0.5, trickle_path="/printing/v1/printjobs/")
+    before = len(station.notified("WATCHDOG=1"))
+    station.tap(BADGE)
+    wait_for("the deadline", lambda: "failed: offline (DeadlineError)" in station.log_text(), station)
+    pings = station.notified("WATCHDOG=1")[before:]
+    assert pings.count("WATCHDOG=1") >= 5, pings
+
+    # A 1 GB answer is refused after the first MiB, and the station carries on.
+    emulator.set_faults(trickle_s=0, huge_body_bytes=1024**3)
+    station.tap(BADGE)
+    wait_for("the refusal", lambda: "failed: bad_answer (BadAnswerError)" in station.log_text(), station)
+    assert emulator.stats()["flood_bytes"] < 64 * 1024**2
+    wait_for("the summary", lambda: "Identifying -> Done" in station.log_text(), station)
+    station.tap(BADGE)  # the same badge on the summary: back to the start
+    wait_for("the start", lambda: "Done -> Idle" in station.log_text(), station)
+
+    # Stopped while an answer trickles: the request's deadline lets the stop finish in time.
+    emulator.set_faults(huge_body_bytes=0, trickle_s=0.5)
+    station.tap(BADGE)
+    wait_for("the third tap", lambda: station.log_text().count("Idle -> Identifying") == 3, station)
+    assert station.terminate() == 0
+    assert station.notified("STOPPING=1")[-1] == "STOPPING=1"
+    assert emulator.release_counts() == {}
+    assert {job["id"] for job in emulator.waiting_jobs(email)}  # nothing lost

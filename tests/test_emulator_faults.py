@@ -124,3 +124,23 @@ def test_admin_printer_status_and_failure(emulator: Emulator) -> None:
     assert emulator.printers[0].status == "Offline"
     assert admin(emulator).post(f"/printers/{printer.id}", json={"status": "Burning"}).status_code == 400
     assert admin(emulator).post("/printers/unknown", json={"status": "Online"}).status_code == 404
+
+
+def test_hostile_switches_shape_the_job_list(emulator: Emulator) -> None:
+    tokens = device_tokens(emulator, "hw-hostile")
+    bearer = {"Authorization": f"Bearer {tokens['access_token']}"}
+    client = httpx.Client(base_url=emulator.url, headers=bearer)
+    user = emulator.users[0]  # one waiting job of ten
+    query = {"status": "INQUEUE", "user": user.id}
+    assert len(client.get("/printing/v1/printjobs/", params=query).json()["results"]) == 1
+    changed = admin(emulator).post("/faults", json={"ignore_user_filter": True, "hide_job_owner": True})
+    assert changed.json()["ignore_user_filter"] is True
+    everybody = client.get("/printing/v1/printjobs/", params=query).json()["results"]
+    assert len(everybody) == 10 and not any("owner_id" in job for job in everybody)
+    emulator.set_faults(endless_jobs=True)
+    page = client.get("/printing/v1/printjobs/", params={**query, "offset": 900, "limit": 50}).json()
+    assert len(page["results"]) == 50 and "offset=950" in page["next"]
+    assert {job["owner_id"] for job in page["results"]} == {user.id}
+    with pytest.raises(ValueError, match="must be a string"):
+        emulator.set_faults(trickle_path=1)
+    assert admin(emulator).post("/faults", json={"huge_body_bytes": -1}).status_code == 400

@@ -189,16 +189,17 @@ def test_a_job_that_never_finishes_times_out(make_emulator: EmulatorFactory) -> 
 def test_delete_removes_jobs_and_tolerates_gone_ones(station: Station) -> None:
     ids = station.jobs(3)
     jobs = station.client.waiting_jobs(station.user.id)
-    result = station.engine.delete(jobs[:2])
+    result = station.engine.delete(jobs[:2], user_id=station.user.id)
     assert sorted(result.deleted) == sorted(j.id for j in jobs[:2])
     assert result.failed == ()
     assert waiting_ids(station.emulator, station.user.email) == {jobs[2].id}
-    assert sorted(station.engine.delete(jobs[:2]).deleted) == sorted(j.id for j in jobs[:2])
+    again = station.engine.delete(jobs[:2], user_id=station.user.id)
+    assert sorted(again.deleted) == sorted(j.id for j in jobs[:2])
     assert station.emulator.release_counts() == {}
     assert set(ids) == {j.id for j in jobs}
     cancelled = threading.Event()
     cancelled.set()
-    kept = station.engine.delete(jobs[2:], cancelled)
+    kept = station.engine.delete(jobs[2:], cancelled, user_id=station.user.id)
     assert (kept.deleted, [p.cause for p in kept.failed]) == ((), [Cause(Reason.CANCELLED)])
 
 

@@ -108,7 +108,7 @@ def build_station(
     stack.callback(feedback.close)
     on_answer = None if metrics is None else partial(_contact, metrics)
     http = CloudHttp.from_config(config.cloud, on_answer=on_answer)
-    cloud = stack.enter_context(CloudStack.create(http, tokens_db, hardware_id=hw))
+    cloud = stack.enter_context(CloudStack.create(http, tokens_db, hardware_id=hw, cloud=config.cloud))
     client = cloud.client.impatient()
     releaser = ReleaseEngine(
         client,

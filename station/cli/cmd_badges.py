@@ -115,7 +115,7 @@ class CloudUsers:
         self._resources.callback(keeper.close)
         if not keeper.paired:
             raise StationError("this station is not paired with ezeep; run `release-station pair` first")
-        return EzeepClient(http, keeper)
+        return EzeepClient.from_config(http, keeper, self._context.config.cloud)
 
 
 def user_with_email(email: str, users: list[UserInfo]) -> UserInfo | None:

@@ -81,7 +81,7 @@ def open_stack(context: Context) -> CloudStack:
     config = context.config
     db = open_database(config.database_path)
     hw = hardware_id(override=config.station.hardware_id, remember=config.state_dir / KEEP_FILE)
-    return CloudStack.create(CloudHttp.from_config(config.cloud), db, hardware_id=hw)
+    return CloudStack.create(CloudHttp.from_config(config.cloud), db, hardware_id=hw, cloud=config.cloud)
 
 
 def _pair(args: argparse.Namespace, context: Context) -> int:

@@ -4,9 +4,19 @@
 to every call. A 401 makes the keeper refresh (once for all callers) and the call is retried
 once; a second 401 is an :class:`UnauthorisedError`. An :meth:`EzeepClient.impatient` client
 (for calls a person is waiting on) never sits in the keeper's retries: a token that must be
-refreshed gets one try, and a refresh already under way means :class:`OfflineError`. Lists are
-read page by page until the server has no more, bounded by ``max_pages``. Every failure is one
-of :mod:`station.cloud.errors`.
+refreshed gets one try, and a refresh already under way means :class:`OfflineError`. Every failure is one of
+:mod:`station.cloud.errors`.
+
+A hostile or broken answer cannot make a list endless: lists are read page by page until the
+server has no more, but a page counts for at most the 100 items asked for, and once a list
+holds ``max_items`` (a user's jobs: ``max_jobs``) no further page is fetched; the log says the
+list was cut. Each request has its own total deadline (:class:`~station.cloud.http.CloudHttp`).
+
+A job belongs to one person: :meth:`EzeepClient.waiting_jobs` returns only the jobs whose owner
+(by the configured :class:`~station.cloud.contract.OwnerRule`) is the user asked for, whatever
+the list held; the others, and jobs naming no owner, are dropped and logged by count and id.
+:meth:`EzeepClient.owns` lets the release engine ask the same question before it releases or
+deletes a job.
 """
 
 from __future__ import annotations
@@ -22,10 +32,16 @@ from station.cloud.errors import NotFoundError, UnauthorisedError
 from station.cloud.http import CloudHttp, Host
 from station.cloud.models import Job, JobStatus, Printer, UserInfo
 from station.cloud.tokens import TokenKeeper
+from station.config import CloudSection
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+MAX_LIST_ITEMS = 5000  # printers or users of an organisation: 50 pages
+MAX_JOBS = 500  # one person's waiting jobs: more than any screen or release needs
+_LOGGED_IDS = 10  # job ids named in one log line
+_DEFAULT_OWNER = contract.OwnerRule()
 
 
 class EzeepClient:
@@ -34,7 +50,10 @@ class EzeepClient:
     Args:
         http: the station's :class:`CloudHttp`.
         keeper: the device's :class:`TokenKeeper`.
-        max_pages: how many pages of 100 any list may have before it is cut off (logged).
+        owner: which job field names the owner and how it is compared (``cloud.job_owner_*``).
+        max_items: how many items a list of printers or users may have before it is cut off
+            (logged; ``cloud.max_list_items``).
+        max_jobs: the same for a user's waiting jobs (``cloud.max_jobs``).
         wait_for_token: False: refresh the token with one try and never wait behind another
             caller's refresh (see :meth:`TokenKeeper.access_token`).
 
@@ -47,20 +66,43 @@ class EzeepClient:
     """
 
     def __init__(
-        self, http: CloudHttp, keeper: TokenKeeper, *, max_pages: int = 50, wait_for_token: bool = True
+        self,
+        http: CloudHttp,
+        keeper: TokenKeeper,
+        *,
+        owner: contract.OwnerRule = _DEFAULT_OWNER,
+        max_items: int = MAX_LIST_ITEMS,
+        max_jobs: int = MAX_JOBS,
+        wait_for_token: bool = True,
     ) -> None:
+        if max_items < 1 or max_jobs < 1:
+            raise ValueError("max_items and max_jobs must be at least 1")
         self._http = http
         self._keeper = keeper
-        self._max_pages = max_pages
+        self._owner = owner
+        self._max_items = max_items
+        self._max_jobs = max_jobs
         self._wait = wait_for_token
+
+    @classmethod
+    def from_config(cls, http: CloudHttp, keeper: TokenKeeper, cloud: CloudSection) -> EzeepClient:
+        owner = contract.OwnerRule(cloud.job_owner_field, cloud.job_owner_match)
+        return cls(http, keeper, owner=owner, max_items=cloud.max_list_items, max_jobs=cloud.max_jobs)
 
     def impatient(self) -> EzeepClient:
         """The same connection and token, for calls a person is waiting on (``wait_for_token=False``)."""
-        return EzeepClient(self._http, self._keeper, max_pages=self._max_pages, wait_for_token=False)
+        return EzeepClient(
+            self._http,
+            self._keeper,
+            owner=self._owner,
+            max_items=self._max_items,
+            max_jobs=self._max_jobs,
+            wait_for_token=False,
+        )
 
     # --- printers -----------------------------------------------------------------------------
     def printers(self) -> list[Printer]:
-        return self._pages(contract.PRINTERS_PATH, {}, contract.parse_printer, "printers")
+        return self._pages(contract.PRINTERS_PATH, {}, contract.parse_printer, "printers", self._max_items)
 
     def station_printer(self) -> Printer:
         """The printer this station is bound to, by the ``tp_id`` in its token."""
@@ -74,10 +116,31 @@ class EzeepClient:
 
     # --- jobs -------------------------------------------------------------------------------------
     def waiting_jobs(self, user_id: str) -> list[Job]:
-        """Every job waiting in the user's queue, newest first (all pages)."""
-        return self._pages(
-            contract.JOBS_PATH, contract.waiting_jobs_query(user_id), contract.parse_job, "jobs"
+        """Every job waiting in the user's queue, newest first (all pages, up to ``max_jobs``).
+
+        Only the user's own jobs: whatever the server's ``user=`` filter did, a job whose owner
+        is someone else, or that names no owner, is left out (and logged by id).
+        """
+        jobs = self._pages(
+            contract.JOBS_PATH,
+            contract.waiting_jobs_query(user_id),
+            lambda item: contract.parse_job(item, self._owner.field),
+            "jobs",
+            self._max_jobs,
         )
+        own = [job for job in jobs if self.owns(job, user_id)]
+        if len(own) < len(jobs):
+            unowned = [job.id for job in jobs if not job.owner_id]
+            others = [job.id for job in jobs if job.owner_id and not self.owns(job, user_id)]
+            named = f"name no owner ({self._owner.field!r})"
+            for ids, why in ((unowned, named), (others, "are someone else's")):
+                if ids:
+                    log.warning("the job list held %d job(s) that %s; refused: %s", len(ids), why, _ids(ids))
+        return own
+
+    def owns(self, job: Job, user_id: str) -> bool:
+        """Whether ``job`` (as :meth:`waiting_jobs` returned it) belongs to ``user_id``."""
+        return self._owner.owns(job.owner_id, user_id)
 
     def release(self, job_id: str, printer_id: str) -> str:
         """Send a pull job to a printer; the spooler job id to follow with :meth:`status`."""
@@ -125,7 +188,7 @@ class EzeepClient:
             query["search"] = search
         if not query:
             raise ValueError("find_users needs an email or a search text")
-        return self._pages(contract.USERS_PATH, query, contract.parse_user, "users")
+        return self._pages(contract.USERS_PATH, query, contract.parse_user, "users", self._max_items)
 
     def me(self, user_access_token: str) -> UserInfo:
         """Who a *user* token (from a user-mode pairing) belongs to."""
@@ -155,16 +218,40 @@ class EzeepClient:
             return self._http.request(method, host, path, token=token, params=params, json_body=json_body)
 
     def _pages(
-        self, path: str, query: Mapping[str, str | int], parse: Callable[[object], T], what: str
+        self, path: str, query: Mapping[str, str | int], parse: Callable[[object], T], what: str, limit: int
     ) -> list[T]:
+        """Every page of a list, each cut to the page size asked for, the whole cut at ``limit``."""
         items: list[T] = []
-        for page in range(self._max_pages):
+        page = 0
+        while True:
             params = {**query, "limit": contract.PAGE_SIZE, "offset": page * contract.PAGE_SIZE}
             results, count, has_next = contract.parse_page(
                 self._call("GET", "api", path, params=params), what
             )
-            items.extend(parse(item) for item in results)
-            if not has_next or not results or (count is not None and len(items) >= count):
+            if len(results) > contract.PAGE_SIZE:
+                log.warning(
+                    "%s: page %d held %d items, more than the %d asked for; the rest were ignored",
+                    what,
+                    page + 1,
+                    len(results),
+                    contract.PAGE_SIZE,
+                )
+                results = results[: contract.PAGE_SIZE]
+            room = limit - len(items)
+            items.extend(parse(item) for item in results[:room])
+            last = not has_next or not results or (count is not None and len(items) >= count)
+            if len(results) > room or (not last and len(items) >= limit):
+                log.warning(
+                    "%s: the list was cut at %d items (%d pages); further pages were not fetched",
+                    what,
+                    limit,
+                    page + 1,
+                )
                 return items
-        log.warning("%s: stopped after %d pages", what, self._max_pages)
-        return items
+            if last:
+                return items
+            page += 1
+
+
+def _ids(ids: list[str]) -> str:
+    return ", ".join(ids[:_LOGGED_IDS]) + (", ..." if len(ids) > _LOGGED_IDS else "")

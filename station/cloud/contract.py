@@ -3,7 +3,22 @@
 Paths, form fields, JSON field names and the few numbers ezeep does not send (poll interval,
 code lifetime) are named here, and so are the functions that turn an answer into a model. The
 ones ``shared/docs/ezeep-api.md`` marks *assumed* carry an ``# assumed`` comment: correct them
-here, in one edit, once they are checked against the live service.
+here, in one edit, once they are checked against the live service. The ones a station may have
+to adjust before a new image exists can also be set in ``[cloud]`` (see :class:`OwnerRule`).
+
+The assumptions, in one list:
+
+- the RFC 8628 error codes of the token endpoint, the poll interval and the code lifetime;
+- the ``tp_id`` claim in a device token, and the users list on the REST host;
+- that a device token may list a card holder's jobs with ``user=<user id>`` and may release and
+  delete them; the station does not rely on the filter: every job whose owner is not the
+  badge's user (or that names no owner) is refused (:class:`OwnerRule`, configurable);
+- every job field but ``id``: ``name``, ``created``, ``pages``, ``size``, and the owner field;
+- the release body (``jobid``, ``printerid``) and the delete path;
+- that revoke (documented: 2xx without content, refresh tokens only) kills the refresh tokens
+  of that one pairing and no other: pairing again with the same hardware id revokes the
+  replaced pair's refresh token and expects the new pair to live on. Nothing relies on the
+  access tokens dying with it (the docs say an access token may live on for up to an hour).
 
 Parsers take already-decoded JSON (``object``) and either return a model or raise
 :class:`~station.cloud.errors.BadAnswerError`; they never raise anything else.
@@ -15,8 +30,9 @@ import base64
 import binascii
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Final
+from typing import Final, Literal
 from urllib.parse import quote
 
 from station.cloud.errors import BadAnswerError, NotFoundError
@@ -76,8 +92,38 @@ def job_path(job_id: str) -> str:
 
 
 def waiting_jobs_query(user_id: str) -> dict[str, str]:
-    # `user=` with a device token is assumed; the other filters are documented.
+    # `user=` with a device token is assumed (the other filters are documented), so the station
+    # does not trust it: OwnerRule checks every job the list returns.
     return {"status": "INQUEUE", "o": "-created", "user": user_id}
+
+
+OwnerMatch = Literal["exact", "casefold"]
+OWNER_FIELD: Final = "owner_id"  # assumed: ezeep's docs show no job field but `count`
+OWNER_MATCH: Final[OwnerMatch] = "exact"  # assumed: an opaque user id, compared as it is
+
+
+@dataclass(frozen=True, slots=True)
+class OwnerRule:
+    """Which job field names its owner and how it is compared with the badge's user id.
+
+    ``field``: the JSON field of a job that names its owner (``cloud.job_owner_field``).
+    ``match``: ``"exact"`` compares the strings as they are; ``"casefold"`` ignores case and
+    surrounding blanks, for a service that names owners by e-mail address or spells ids in
+    varying case (``cloud.job_owner_match``). An empty owner never matches.
+
+    Example::
+
+        rule = OwnerRule("owner_id", "casefold")
+        assert rule.owns(" Ada@Example.com", "ada@example.com")
+    """
+
+    field: str = OWNER_FIELD
+    match: OwnerMatch = OWNER_MATCH
+
+    def owns(self, owner: str, user_id: str) -> bool:
+        if self.match == "casefold":
+            owner, user_id = owner.strip().casefold(), user_id.strip().casefold()
+        return bool(owner) and owner == user_id
 
 
 # --- Print API (print host) -----------------------------------------------------------------
@@ -222,7 +268,8 @@ def _datetime(value: object) -> datetime | None:
         return None
 
 
-def parse_job(data: object) -> Job:
+def parse_job(data: object, owner_field: str = OWNER_FIELD) -> Job:
+    """A job; ``owner_id`` is the value of ``owner_field`` ("" when the job names no owner)."""
     # Every field name but `id` is assumed: ezeep's docs show only `count`.
     item = _mapping(data, "job")
     size = _int(item, "size", "job", required=False)
@@ -231,7 +278,7 @@ def parse_job(data: object) -> Job:
         name=_str(item, "name", "job", required=False),
         created=_datetime(item.get("created")),
         pages=_int(item, "pages", "job", required=False),
-        owner_id=_str(item, "owner_id", "job", required=False),
+        owner_id=_str(item, owner_field, "job", required=False),
         size=size,
     )
 

@@ -4,6 +4,7 @@
 
     CloudError
     ├── OfflineError          network down, DNS, connect/read timeout: retry later
+    │   └── DeadlineError     the whole request took longer than its deadline (a trickling answer)
     ├── ServerError           5xx; ``retry_after`` seconds when the server said so
     ├── UnauthorisedError     401/403 on an API call: refresh once, then give up
     ├── NotFoundError         404: the job or printer is gone
@@ -30,6 +31,13 @@ class CloudError(StationError):
 
 class OfflineError(CloudError):
     """ezeep could not be reached (no network, DNS failure, timeout)."""
+
+
+class DeadlineError(OfflineError):
+    """ezeep's answer did not arrive in full before the request's total deadline.
+
+    Like any missing answer, the request may or may not have taken effect.
+    """
 
 
 class ServerError(CloudError):

@@ -4,6 +4,7 @@
 that is always on (``ca_file`` only *adds* a CA). Every request ends either in decoded JSON or in
 one of the errors of :mod:`station.cloud.errors`; nothing from httpx, ssl or json escapes::
 
+    the request's total deadline passed       -> DeadlineError (an OfflineError)
     timeout, connection refused/reset/closed  -> OfflineError
     401, 403                                  -> UnauthorisedError
     404                                       -> NotFoundError
@@ -12,9 +13,11 @@ one of the errors of :mod:`station.cloud.errors`; nothing from httpx, ssl or jso
     anything else, non-JSON, too big, broken  -> BadAnswerError
 
 Answers are read in chunks and refused once they pass ``max_answer_bytes``, so a hostile or
-broken server cannot make the station buffer an endless body. ``on_answer`` hears of every HTTP
-answer, whatever its status (the station's "last contact with ezeep"). Request paths (never queries,
-headers or bodies) are logged at DEBUG.
+broken server cannot make the station buffer an endless body. Every request has a total
+``deadline_s`` besides httpx's per-wait timeouts (see :mod:`station.cloud.deadline`): an answer
+that trickles in one byte at a time ends in :class:`DeadlineError` once the deadline passes.
+``on_answer`` hears of every HTTP answer, whatever its status (the station's "last contact with
+ezeep"). Request paths (never queries, headers or bodies) are logged at DEBUG.
 """
 
 from __future__ import annotations
@@ -36,9 +39,11 @@ import httpx
 
 from station import __version__
 from station.cloud.contract import grant_error
+from station.cloud.deadline import Budget, DeadlineTransport, budget
 from station.cloud.errors import (
     BadAnswerError,
     CloudError,
+    DeadlineError,
     GrantError,
     NotFoundError,
     OfflineError,
@@ -51,7 +56,8 @@ from station.errors import ConfigError
 log = logging.getLogger(__name__)
 
 Host = Literal["account", "api", "print"]
-MAX_ANSWER_BYTES = 4 * 1024 * 1024
+MAX_ANSWER_BYTES = 1024 * 1024  # a page of 100 jobs is about 30 kB
+DEADLINE_S = 20.0
 MAX_RETRY_AFTER_S = 3600.0
 
 
@@ -91,6 +97,7 @@ class CloudHttp:
         client_id: the public OAuth client id sent as HTTP Basic on OAuth calls.
         timeout_s: read/write/pool timeout of every request.
         connect_timeout_s: how long to wait for a connection (a dead network fails fast).
+        deadline_s: how long a whole request may take, answer included (:class:`DeadlineError`).
         ca_file: a PEM bundle to trust in addition to the usual CAs; "" for none.
         transport: an httpx transport (tests pass ``httpx.MockTransport``); None: the network.
         max_answer_bytes: answers larger than this are refused as :class:`BadAnswerError`.
@@ -112,6 +119,7 @@ class CloudHttp:
         client_id: str,
         timeout_s: float = 10.0,
         connect_timeout_s: float = 1.5,
+        deadline_s: float = DEADLINE_S,
         ca_file: str = "",
         transport: httpx.BaseTransport | None = None,
         max_answer_bytes: int = MAX_ANSWER_BYTES,
@@ -125,12 +133,13 @@ class CloudHttp:
             "print": print_url.rstrip("/"),
         }
         self._max_bytes = max_answer_bytes
+        self._deadline_s = deadline_s
         verify = _tls(ca_file)
         if transport is None:
             # A form POST goes out as two writes (head, body); without TCP_NODELAY, Nagle's
             # algorithm holds the body until the server's delayed ACK, about 40 ms per call.
             nodelay = [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
-            transport = httpx.HTTPTransport(verify=verify, socket_options=nodelay)
+            transport = DeadlineTransport(verify=verify, socket_options=nodelay)
         hooks = {"response": [_answer_hook(on_answer)]} if on_answer is not None else {}
         self._client = httpx.Client(
             timeout=httpx.Timeout(timeout_s, connect=connect_timeout_s),
@@ -138,7 +147,13 @@ class CloudHttp:
             verify=verify,
             transport=transport,
             follow_redirects=False,
-            headers={"User-Agent": f"release-station/{__version__}", "Accept": "application/json"},
+            headers={
+                "User-Agent": f"release-station/{__version__}",
+                "Accept": "application/json",
+                # Small JSON answers gain little from compression, and a compressed answer could
+                # unpack to far more than its size on the wire in one go.
+                "Accept-Encoding": "identity",
+            },
         )
 
     @classmethod
@@ -156,7 +171,9 @@ class CloudHttp:
             client_id=cloud.client_id,
             timeout_s=cloud.request_timeout_s,
             connect_timeout_s=cloud.connect_timeout_s,
+            deadline_s=cloud.request_deadline_s,
             ca_file=cloud.ca_file,
+            max_answer_bytes=cloud.max_answer_bytes,
             transport=transport,
             on_answer=on_answer,
         )
@@ -226,13 +243,18 @@ class CloudHttp:
         url = self._bases[host] + path
         started = time.monotonic()
         try:
-            with self._client.stream(
-                method, url, headers=headers, params=params, data=data, json=json_body
-            ) as response:
-                body = self._read(response)
+            with (
+                budget(self._deadline_s) as spent,
+                self._client.stream(
+                    method, url, headers=headers, params=params, data=data, json=json_body
+                ) as response,
+            ):
+                body = self._read(response, spent)
         except CloudError:
             raise
         except httpx.TimeoutException as exc:
+            if spent.explains_a_timeout:
+                raise self._late(method, path) from exc
             raise OfflineError(f"ezeep did not answer in time ({method} {path})") from exc
         except (httpx.DecodingError, httpx.TooManyRedirects) as exc:
             raise BadAnswerError(f"ezeep's answer to {method} {path} could not be read: {exc}") from exc
@@ -242,7 +264,7 @@ class CloudHttp:
         log.debug("%s %s %s -> %d in %.0f ms", method, host, path, response.status_code, elapsed_ms)
         return _interpret(method, path, response, body, oauth=oauth)
 
-    def _read(self, response: httpx.Response) -> bytes:
+    def _read(self, response: httpx.Response, spent: Budget) -> bytes:
         declared = response.headers.get("Content-Length", "")
         if declared.isdigit() and int(declared) > self._max_bytes:
             raise BadAnswerError(f"ezeep's answer is too large ({declared} bytes)")
@@ -252,8 +274,13 @@ class CloudHttp:
             size += len(chunk)
             if size > self._max_bytes:
                 raise BadAnswerError(f"ezeep's answer is larger than {self._max_bytes} bytes")
+            if spent.expired:  # a transport that ignores the budget (tests' MockTransport)
+                raise self._late(response.request.method, response.request.url.path)
             chunks.append(chunk)
         return b"".join(chunks)
+
+    def _late(self, method: str, path: str) -> DeadlineError:
+        return DeadlineError(f"ezeep's answer to {method} {path} took longer than {self._deadline_s:g} s")
 
 
 def _answer_hook(on_answer: Callable[[], None]) -> Callable[[httpx.Response], None]:

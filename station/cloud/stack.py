@@ -12,6 +12,7 @@ from station.cloud.api import EzeepClient
 from station.cloud.http import CloudHttp
 from station.cloud.pairing import Pairer
 from station.cloud.tokens import TokenKeeper, TokenStore
+from station.config import CloudSection
 
 
 @dataclass(frozen=True)
@@ -20,7 +21,8 @@ class CloudStack:
 
     Example::
 
-        with CloudStack.create(CloudHttp.from_config(config.cloud), db, hardware_id=hw) as cloud:
+        http = CloudHttp.from_config(config.cloud)
+        with CloudStack.create(http, db, hardware_id=hw, cloud=config.cloud) as cloud:
             if not cloud.keeper.paired: ...
             jobs = cloud.client.waiting_jobs(user_id)
     """
@@ -40,11 +42,15 @@ class CloudStack:
         hardware_id: str,
         client_id: str | None = None,
         poll_interval_s: float = contract.POLL_INTERVAL_S,
+        cloud: CloudSection | None = None,
     ) -> CloudStack:
+        """``cloud``: the ``[cloud]`` section whose list caps and job-owner rule the client
+        follows; None: the defaults."""
         store = TokenStore(db)
         keeper = TokenKeeper(store, http, client_id=client_id)
         pairer = Pairer(http, client_id or http.client_id, hardware_id, interval_s=poll_interval_s)
-        return cls(http, store, keeper, EzeepClient(http, keeper), pairer)
+        client = EzeepClient.from_config(http, keeper, cloud or CloudSection())
+        return cls(http, store, keeper, client, pairer)
 
     def close(self) -> None:
         self.keeper.close()

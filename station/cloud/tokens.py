@@ -24,6 +24,11 @@ request with no pause, and rather than wait behind a refresh already under way (
 or another), it gets :class:`OfflineError` at once. Waiting callers that joined such a quick
 refresh which failed go on with their own patient one.
 
+Pairing again replaces the pair: :meth:`TokenKeeper.install` stores the new one, then revokes the
+old refresh token at ezeep (documented: refresh tokens only; the old access token may live on
+for up to an hour, and nothing here relies on it dying). A revoke that fails is logged and the
+old token is forgotten all the same.
+
 The monotonic time a pair was obtained is stored with the boot id: another process of the same
 boot can trust it, a process after a reboot treats the pair as due for refresh at once.
 """
@@ -340,11 +345,23 @@ class TokenKeeper:
         return None if pair is None else pair.obtained_at + pair.expires_in - self._clock()
 
     def install(self, pair: TokenPair, *, hardware_id: str) -> DeviceBinding | None:
-        """Store a pair fresh from pairing (before anyone uses it) and return its binding."""
+        """Store a pair fresh from pairing (before anyone uses it) and return its binding.
+
+        The refresh token of a pair it replaces is then revoked at ezeep; if that fails (no
+        network), the failure is logged and the old token is forgotten anyway.
+        """
         binding = self._binding_of(pair.access_token)
         tp_id = binding.tp_id if binding else None
         previous = self.last_tp_id
-        self._persist(pair, hardware_id=hardware_id, tp_id=tp_id)
+        with self._store.exclusive():  # no refresh may rotate the old pair while it is replaced
+            stored = self._store.load()
+            with self._lock:
+                kept = self._record.pair if self._record else None
+            old = {p.refresh_token for p in (stored.pair if stored else None, kept) if p is not None}
+            self._persist(pair, hardware_id=hardware_id, tp_id=tp_id)
+        for refresh_token in old - {pair.refresh_token}:
+            if _revoked(self._revoke, refresh_token):
+                log.info("revoked the refresh token of the pairing this one replaces")
         if previous is not None and tp_id is not None:
             log.info(
                 "paired again: bound to tp_id %s (%s)", tp_id, "same" if tp_id == previous else "CHANGED"
@@ -411,11 +428,7 @@ class TokenKeeper:
             record = self._store.load()
             revoked = False
             if revoke is not None and record is not None and record.pair is not None:
-                try:
-                    revoke(record.pair.refresh_token)
-                    revoked = True
-                except CloudError as exc:
-                    log.warning("could not revoke the refresh token at ezeep: %s", exc)
+                revoked = _revoked(revoke, record.pair.refresh_token)
             self._store.clear()
         with self._lock:
             self._record = None
@@ -426,6 +439,9 @@ class TokenKeeper:
         self._stop.set()
 
     # --- inside --------------------------------------------------------------------------------
+    def _revoke(self, refresh_token: str) -> None:
+        self._http.oauth(contract.REVOKE_PATH, contract.revoke_form(refresh_token), client_id=self._client_id)
+
     def _pair(self) -> TokenPair:
         with self._lock:
             pair = self._record.pair if self._record else None
@@ -601,3 +617,13 @@ class TokenKeeper:
         finally:
             with self._lock:
                 self._record = self._store.load()
+
+
+def _revoked(revoke: Callable[[str], None], refresh_token: str) -> bool:
+    """Revoke a refresh token at ezeep; False (logged) when ezeep could not be told."""
+    try:
+        revoke(refresh_token)
+    except CloudError as exc:
+        log.warning("could not revoke a refresh token at ezeep (%s); it is forgotten here", exc)
+        return False
+    return True

@@ -224,7 +224,7 @@ class Worker:
             emit(m.JournalOpen())
 
     def _Delete(self, work: m.Delete, emit: Emit, cancel: threading.Event) -> None:
-        result = self.releaser.delete(work.jobs, cancel)
+        result = self.releaser.delete(work.jobs, cancel, user_id=work.user_id)
         outcome = f"{len(result.deleted)}/{len(work.jobs)} deleted"
         self._note(
             "delete", badge_id=work.badge_id, user_id=work.user_id, jobs=len(work.jobs), outcome=outcome

@@ -18,5 +18,5 @@ def build_app(services: Services) -> Starlette:
             *routes_approval.routes(services),
             *routes_admin.routes(services),
         ],
-        middleware=[Middleware(FaultMiddleware, switches=services.faults)],
+        middleware=[Middleware(FaultMiddleware, switches=services.faults, counters=services.counters)],
     )

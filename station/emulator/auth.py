@@ -1,9 +1,12 @@
 """Pairing codes, device bindings and token families: the emulator's OAuth server state.
 
 A token family is every refresh token rotated from one pairing, with the access tokens issued
-alongside. Rotation kills the previous refresh token at once; revoking, or (with the
-``reuse_detection`` fault) presenting a dead refresh token, kills the whole family. The same
-``hardware_id`` always maps to the same device principal and printer binding.
+alongside. Rotation kills the previous refresh token at once. Revoking a refresh token kills
+every refresh token of its family, as ezeep documents: only refresh tokens can be revoked (an
+access token sent to revoke changes nothing) and the access tokens already issued live on until
+they expire. With the ``reuse_detection`` fault, presenting a dead refresh token kills the
+whole family, access tokens included. The same ``hardware_id`` always maps to the same device
+principal and printer binding.
 """
 
 from __future__ import annotations
@@ -87,7 +90,8 @@ class _Family:
     device_key: str | None
     refresh_token: str
     rotated: set[str] = field(default_factory=set)
-    revoked: bool = False
+    revoked: bool = False  # no refresh token of the family works any more
+    access_dead: bool = False  # nor any access token (reuse detection, not revoke)
 
 
 class AuthServer:
@@ -267,20 +271,15 @@ class AuthServer:
                 raise OAuthError("invalid_grant")
             if refresh_token != family.refresh_token:
                 if self._faults.current.reuse_detection:
-                    family.revoked = True
+                    family.revoked = family.access_dead = True
                 raise OAuthError("invalid_grant")
             family.rotated.add(refresh_token)
             return self._issue(family_id, family, issuer)
 
     def revoke(self, token: str) -> None:
-        """Revoke the family of a refresh (or access) token; unknown tokens are ignored (RFC 7009)."""
+        """Revoke the family of a refresh token; anything else is ignored (RFC 7009)."""
         with self._lock:
             family_id = self._refresh_index.get(token)
-            if family_id is None:
-                try:
-                    family_id = self._access_index.get(str(self._signer.verify(token).get("jti")))
-                except InvalidToken:
-                    return
             if family_id is not None:
                 self._families[family_id].revoked = True
 
@@ -295,7 +294,7 @@ class AuthServer:
         with self._lock:
             family_id = self._access_index.get(str(claims.get("jti")))
             family = self._families.get(family_id) if family_id else None
-            if family is None or family.revoked:
+            if family is None or family.access_dead:
                 raise Unauthorized("the token was revoked")
         if not isinstance(claims.get("exp"), int) or claims["exp"] <= self._clock():
             raise Unauthorized("the token has expired")

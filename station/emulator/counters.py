@@ -1,11 +1,15 @@
-"""Request counters the tests and benchmarks read (``Emulator.stats()``)."""
+"""Request counters the tests and benchmarks read (``Emulator.stats()``).
+
+``flood_bytes`` counts the bytes of ``huge_body_bytes`` answers that left the emulator, so a
+test can show the station stopped reading early.
+"""
 
 from __future__ import annotations
 
 import threading
 from collections import Counter
 
-COUNTER_NAMES = ("pair", "poll", "refresh", "revoke", "api", "print", "status")
+COUNTER_NAMES = ("pair", "poll", "refresh", "revoke", "api", "print", "status", "flood_bytes")
 
 
 class Counters:
@@ -13,11 +17,11 @@ class Counters:
         self._lock = threading.Lock()
         self._counts: Counter[str] = Counter()
 
-    def bump(self, name: str) -> None:
+    def bump(self, name: str, by: int = 1) -> None:
         if name not in COUNTER_NAMES:
             raise ValueError(f"unknown counter {name!r}")
         with self._lock:
-            self._counts[name] += 1
+            self._counts[name] += by
 
     def snapshot(self) -> dict[str, int]:
         with self._lock:

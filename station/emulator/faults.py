@@ -1,26 +1,39 @@
 """Fault switches settable at run time, and the ASGI middleware that applies them.
 
-Admin paths (``/_emulator/...``) are never slowed, failed or dropped, so a test can always
-reach the switches.
+The middleware applies the faults of the transport (latency, 5xx, dropped connections, a
+trickling or huge body); the routes apply the ones about content (the job list's). Admin paths
+(``/_emulator/...``) are never slowed, failed or dropped, so a test can always reach the
+switches.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import threading
+from collections.abc import AsyncIterator
 from typing import Any
 
 from starlette.responses import JSONResponse
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from station.emulator.connection import drop_connection
+from station.emulator.counters import Counters
 from station.emulator.model import Faults
 
 ADMIN_PREFIX = "/_emulator/"
 _FIELDS = {f.name: f.type for f in dataclasses.fields(Faults)}
+_FLOAT_FAULTS = ("latency_s", "trickle_s")
+_FLOOD_CHUNK = 64 * 1024
 _TYPES: dict[str, type | tuple[type, ...]] = {
     "latency_s": (int, float),
+    "trickle_s": (int, float),
+    "trickle_path": str,
+    "huge_body_bytes": int,
+    "endless_jobs": bool,
+    "ignore_user_filter": bool,
+    "hide_job_owner": bool,
     "error_5xx": int,
     "retry_after_s": int,
     "drop_after_rotation": int,
@@ -34,6 +47,10 @@ def _checked(name: str, value: object) -> object:
     if name not in _TYPES:
         raise ValueError(f"unknown fault {name!r}; known: {', '.join(_TYPES)}")
     expected = _TYPES[name]
+    if expected is str:
+        if not isinstance(value, str):
+            raise ValueError(f"fault {name} must be a string, not {value!r}")
+        return value
     if isinstance(value, bool):
         if expected is not bool:
             raise ValueError(f"fault {name} must be {_FIELDS[name]}, not {value!r}")
@@ -42,7 +59,7 @@ def _checked(name: str, value: object) -> object:
         raise ValueError(f"fault {name} must be {_FIELDS[name]}, not {value!r}")
     if value < 0:
         raise ValueError(f"fault {name} must not be negative")
-    return float(value) if name == "latency_s" else value
+    return float(value) if name in _FLOAT_FAULTS else value
 
 
 class FaultSwitches:
@@ -73,9 +90,10 @@ class FaultSwitches:
 
 
 class FaultMiddleware:
-    def __init__(self, app: ASGIApp, switches: FaultSwitches) -> None:
+    def __init__(self, app: ASGIApp, switches: FaultSwitches, counters: Counters) -> None:
         self.app = app
         self.switches = switches
+        self.counters = counters
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"].startswith(ADMIN_PREFIX):
@@ -95,4 +113,65 @@ class FaultMiddleware:
             )
             await answer(scope, receive, send)
             return
+        if faults.huge_body_bytes:
+            await self._flood(faults.huge_body_bytes, receive, send)
+            return
+        if faults.trickle_s and scope["path"].startswith(faults.trickle_path):
+            await self._trickle(faults.trickle_s, scope, receive, send)
+            return
         await self.app(scope, receive, send)
+
+    async def _flood(self, size: int, receive: Receive, send: Send) -> None:
+        """A 200 JSON answer of ``size`` blanks, sent chunked until done or the client hangs up.
+
+        A client that stops reading holds this up (uvicorn's flow control), so ``flood_bytes``
+        is what the client read plus what the socket buffers held.
+        """
+        async with _hang_up(receive) as gone:
+            start = {"type": "http.response.start", "status": 200}
+            await send({**start, "headers": [(b"content-type", b"application/json")]})
+            sent = 0
+            while sent < size and not gone.is_set():
+                chunk = b" " * min(_FLOOD_CHUNK, size - sent)
+                sent += len(chunk)
+                await send({"type": "http.response.body", "body": chunk, "more_body": sent < size})
+                self.counters.bump("flood_bytes", len(chunk))
+                await asyncio.sleep(0)  # let the loop notice a hang-up (uvicorn's send may not yield)
+
+    async def _trickle(self, pause_s: float, scope: Scope, receive: Receive, send: Send) -> None:
+        """The app's answer, its body passed on one byte at a time, ``pause_s`` apart."""
+        answer: list[Message] = []
+
+        async def keep(message: Message) -> None:
+            answer.append(message)
+
+        await self.app(scope, receive, keep)  # done with ``receive`` before the watch takes it
+        async with _hang_up(receive) as gone:
+            for message in answer:
+                if message["type"] != "http.response.body":
+                    await send(message)
+                    continue
+                body: bytes = message.get("body", b"")
+                for i in range(len(body)):
+                    if gone.is_set():
+                        return
+                    await send({"type": "http.response.body", "body": body[i : i + 1], "more_body": True})
+                    await asyncio.sleep(pause_s)
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+@contextlib.asynccontextmanager
+async def _hang_up(receive: Receive) -> AsyncIterator[asyncio.Event]:
+    """An event set once the client has hung up (read from ``receive`` meanwhile)."""
+    gone = asyncio.Event()
+
+    async def watch() -> None:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+        gone.set()
+
+    watcher = asyncio.create_task(watch())
+    try:
+        yield gone
+    finally:
+        watcher.cancel()

@@ -45,7 +45,15 @@ class EmuPrinter:
 
 @dataclass(frozen=True, slots=True)
 class Faults:
-    """Run-time fault switches. Counters (``error_5xx``, ``drop_after_rotation``) count down."""
+    """Run-time fault switches. Counters (``error_5xx``, ``drop_after_rotation``) count down.
+
+    A hostile or broken service: ``trickle_s`` sends every answer body (of the paths starting
+    with ``trickle_path``; "" all) one byte at a time, this many seconds apart;
+    ``huge_body_bytes`` answers every request with a body this large (no
+    ``Content-Length``); ``endless_jobs`` makes every page of the job list full, with a next
+    page for ever; ``ignore_user_filter`` lists every user's jobs whatever ``user=`` asked for;
+    ``hide_job_owner`` leaves the owner field out of listed jobs.
+    """
 
     latency_s: float = 0.0
     error_5xx: int = 0
@@ -54,6 +62,12 @@ class Faults:
     reuse_detection: bool = False
     deny_pairing: bool = False
     offline: bool = False
+    trickle_s: float = 0.0
+    trickle_path: str = ""
+    huge_body_bytes: int = 0
+    endless_jobs: bool = False
+    ignore_user_filter: bool = False
+    hide_job_owner: bool = False
 
 
 @dataclass(frozen=True, slots=True)

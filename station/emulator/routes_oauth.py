@@ -75,7 +75,7 @@ def routes(services: Services) -> list[Route]:
             return _oauth_error("invalid_client", 401)
         form = await request.form()
         auth.revoke(str(form.get("token", "")))
-        return JSONResponse({})
+        return Response(status_code=200)  # documented: a success status without content
 
     async def me(request: Request) -> Response:
         counters.bump("api")

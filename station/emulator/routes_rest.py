@@ -1,4 +1,8 @@
-"""The REST and print hosts: printers, users, a user's waiting jobs, release, status, delete."""
+"""The REST and print hosts: printers, users, a user's waiting jobs, release, status, delete.
+
+The job list obeys the content faults (:class:`~station.emulator.model.Faults`): it may ignore
+``user=``, leave out the owner field, or never end.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +15,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from station.emulator.auth import Principal, Unauthorized
-from station.emulator.org import NotFound
+from station.emulator.model import Faults
+from station.emulator.org import NotFound, Org
 from station.emulator.services import Services, unauthorized
 
 MAX_LIMIT = 100
@@ -52,6 +57,37 @@ def _page(request: Request, rows: list[dict[str, Any]]) -> dict[str, Any]:
         else None,
         "results": rows[offset:following],
     }
+
+
+def _jobs_page(
+    org: Org, faults: Faults, request: Request, user_id: str | None, *, device: bool
+) -> dict[str, Any]:
+    """A page of the job list of ``user_id`` (None: everybody's), as the faults shape it."""
+    order = request.query_params.get("o", "-created")
+    if order not in ("created", "-created"):
+        raise BadRequest("o must be created or -created")
+    if faults.endless_jobs:
+        return _endless_page(request, user_id or "nobody")
+    if faults.ignore_user_filter and device:
+        user_id = None
+    rows = org.jobs(
+        user_id=user_id, status=request.query_params.get("status") or None, newest_first=order == "-created"
+    )
+    if faults.hide_job_owner:
+        rows = [{key: value for key, value in row.items() if key != "owner_id"} for row in rows]
+    return _page(request, rows)
+
+
+def _endless_page(request: Request, owner_id: str) -> dict[str, Any]:
+    """A full page of made-up jobs of ``owner_id`` that always has a next page."""
+    limit = _int_param(request, "limit", MAX_LIMIT, 1, MAX_LIMIT)
+    offset = _int_param(request, "offset", 0, 0, 2**31)
+    rows = [
+        {"id": f"endless-{n}", "name": f"Endless {n}.pdf", "pages": 1, "owner_id": owner_id}
+        for n in range(offset, offset + limit)
+    ]
+    following = str(request.url.include_query_params(limit=limit, offset=offset + limit))
+    return {"count": 2**31, "next": following, "previous": None, "results": rows}
 
 
 def _error(detail: str, status: int) -> JSONResponse:
@@ -105,15 +141,9 @@ def routes(services: Services) -> list[Route]:
         return principal.sub
 
     async def jobs(request: Request, principal: Principal) -> Response:
-        order = request.query_params.get("o", "-created")
-        if order not in ("created", "-created"):
-            raise BadRequest("o must be created or -created")
-        rows = org.jobs(
-            user_id=owner_filter(request, principal),
-            status=request.query_params.get("status") or None,
-            newest_first=order == "-created",
-        )
-        return JSONResponse(_page(request, rows))
+        user_id = owner_filter(request, principal)
+        device = principal.kind == "device"
+        return JSONResponse(_jobs_page(org, services.faults.current, request, user_id, device=device))
 
     async def delete_job(request: Request, principal: Principal) -> Response:
         job_id = request.path_params["job_id"]

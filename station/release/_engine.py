@@ -30,6 +30,7 @@ _FINAL_ROW_STATES: Final[dict[ReleaseState, RowState]] = {
     ReleaseState.TIMED_OUT: "timed_out",
 }
 _BUSY: Final = Cause(Reason.BEING_RELEASED)  # another call (or a reconcile) has the job right now
+_NOT_THEIRS: Final = Cause(Reason.NOT_ALLOWED, text="the job is not the user's")
 
 
 class ReleaseClient(Protocol):
@@ -46,6 +47,8 @@ class ReleaseClient(Protocol):
     def status(self, spool_id: str) -> JobStatus: ...
 
     def delete(self, job_id: str) -> None: ...
+
+    def owns(self, job: Job, user_id: str) -> bool: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,10 +161,17 @@ class ReleaseEngine:
 
         ``printer_id`` ``None`` means the station's own printer. If that printer is offline,
         nothing is sent and every job is ``held``. Setting ``cancel`` holds jobs not yet sent
-        and stops following the ones already sent (they come back ``unconfirmed``).
+        and stops following the ones already sent (they come back ``unconfirmed``). A job whose
+        owner is not ``user_id`` (see :meth:`ReleaseClient.owns`) is never sent: it comes back
+        ``held``, not allowed.
         """
-        targets = None if jobs is None else [_Target(job.id, job.name) for job in jobs]
-        return self._run(user_id, targets, printer_id, on_progress, cancel, retry=False)
+        if jobs is None:
+            return self._run(user_id, None, printer_id, on_progress, cancel, retry=False)
+        foreign = self._not_owned(user_id, jobs, "release")
+        refused = [JobProgress(job.id, job.name, ReleaseState.HELD, _NOT_THEIRS) for job in foreign]
+        foreign_ids = {job.id for job in foreign}
+        targets = [_Target(job.id, job.name) for job in jobs if job.id not in foreign_ids]
+        return self._run(user_id, targets, printer_id, on_progress, cancel, retry=False, refused=refused)
 
     def retry(
         self,
@@ -174,8 +184,8 @@ class ReleaseEngine:
         """Release again the jobs of an earlier summary's ``failed`` list.
 
         Only jobs whose journal row says they definitely failed (or were definitely never sent)
-        are sent; any other job comes back as it stands (``unconfirmed`` if it may have been
-        released), never sent twice.
+        for this same ``user_id`` are sent; any other job comes back as it stands
+        (``unconfirmed`` if it may have been released), never sent twice.
         """
         targets = [_Target(progress.job_id, progress.name) for progress in failed]
         return self._run(user_id, targets, printer_id, on_progress, cancel, retry=True)
@@ -226,18 +236,27 @@ class ReleaseEngine:
         with self._lock:
             return [row for row in self._journal.unsettled() if row.job_id not in self._in_flight]
 
-    def delete(self, jobs: Sequence[Job], cancel: threading.Event | None = None) -> DeleteResult:
-        """Delete waiting jobs from their queue, in parallel. A job already gone counts as deleted.
+    def delete(
+        self, jobs: Sequence[Job], cancel: threading.Event | None = None, *, user_id: str
+    ) -> DeleteResult:
+        """Delete ``user_id``'s waiting jobs from their queue, in parallel. A job already gone
+        counts as deleted.
 
-        A job being released right now, or one that may have been released, is not touched.
+        A job being released right now, or one that may have been released, is not touched; nor
+        is a job whose owner is not ``user_id`` (it comes back failed, not allowed).
         """
         cancel = cancel or threading.Event()
+        foreign = {job.id for job in self._not_owned(user_id, jobs, "delete")}
         rows = self._journal.rows(job.id for job in jobs)
         with self._lock:
             busy = {job.id for job in jobs} & self._in_flight
         busy |= {job_id for job_id, row in rows.items() if row.state == "intent"}
         refused = [
-            JobProgress(job.id, job.name, ReleaseState.UNCONFIRMED, _BUSY) for job in jobs if job.id in busy
+            JobProgress(job.id, job.name, ReleaseState.FAILED, _NOT_THEIRS)
+            if job.id in foreign
+            else JobProgress(job.id, job.name, ReleaseState.UNCONFIRMED, _BUSY)
+            for job in jobs
+            if job.id in foreign | busy
         ]
         skip = {progress.job_id for progress in refused}
         deleted: list[str] = []
@@ -267,8 +286,11 @@ class ReleaseEngine:
         cancel: threading.Event | None,
         *,
         retry: bool,
+        refused: Sequence[JobProgress] = (),
     ) -> ReleaseSummary:
         run = _Run(user_id, _safe_callback(on_progress), cancel or threading.Event())
+        for progress in refused:
+            run.settle(progress)
         if targets is not None:
             targets = list({t.job_id: t for t in targets}.values())
         with ThreadPoolExecutor(self._parallelism, thread_name_prefix="release") as pool:
@@ -291,7 +313,7 @@ class ReleaseEngine:
                 held = [JobProgress(t.job_id, t.name, ReleaseState.HELD, offline) for t in targets]
                 for progress in held:
                     run.emit(progress)
-                return ReleaseSummary.of(held, printer_offline=True)
+                return ReleaseSummary.of([*refused, *held], printer_offline=True)
             to_send = self._claim(run, targets, retry=retry)
             try:
                 self._journal.record_intent(user_id, printer.id, (t.job_id for t in to_send))
@@ -306,7 +328,16 @@ class ReleaseEngine:
         if run.in_doubt:
             self._recheck(run)
         self._journal.prune()
-        return ReleaseSummary.of([run.outcomes[t.job_id] for t in targets if t.job_id in run.outcomes])
+        outcomes = [run.outcomes[t.job_id] for t in targets if t.job_id in run.outcomes]
+        return ReleaseSummary.of([*refused, *outcomes])
+
+    def _not_owned(self, user_id: str, jobs: Sequence[Job], what: str) -> list[Job]:
+        """The jobs whose owner is not ``user_id`` (logged by id: a bug or a hostile list)."""
+        foreign = [job for job in jobs if not self._client.owns(job, user_id)]
+        if foreign:
+            ids = ", ".join(job.id for job in foreign[:10]) + (", ..." if len(foreign) > 10 else "")
+            log.warning("refused to %s %d job(s) that are not the user's: %s", what, len(foreign), ids)
+        return foreign
 
     def _printer(self, printer_id: str | None) -> Printer:
         if printer_id is None:
@@ -323,10 +354,13 @@ class ReleaseEngine:
         with self._lock:  # read the rows under the lock: another call may just have finished
             rows = self._journal.rows(t.job_id for t in targets)
             for target in targets:
+                row = rows.get(target.job_id)
                 if target.job_id in self._in_flight:
                     refusal: tuple[ReleaseState, Cause] | None = (ReleaseState.UNCONFIRMED, _BUSY)
+                elif retry and row is not None and row.user_id != run.user_id:
+                    refusal = ReleaseState.HELD, _NOT_THEIRS  # a retry names jobs, not an owner
                 else:
-                    refusal = self._refusal(rows.get(target.job_id), retry=retry)
+                    refusal = self._refusal(row, retry=retry)
                 if refusal is None:
                     to_send.append(target)
                     self._in_flight.add(target.job_id)

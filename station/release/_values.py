@@ -9,6 +9,7 @@ from typing import Final
 
 from station.cloud.errors import (
     BadAnswerError,
+    DeadlineError,
     NotFoundError,
     OfflineError,
     PairingCancelledError,
@@ -71,6 +72,7 @@ class Reason(enum.Enum):
 
 
 _REQUEST_ERRORS: Final[tuple[tuple[type[Exception], Reason], ...]] = (
+    (DeadlineError, Reason.NO_ANSWER),
     (OfflineError, Reason.OFFLINE),
     (ServerError, Reason.SERVER_ERROR),
     (BadAnswerError, Reason.BAD_ANSWER),

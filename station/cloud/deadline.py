@@ -1,0 +1,152 @@
+"""A total deadline for each request, however slowly the answer arrives.
+
+httpx's timeouts bound each *wait*: connecting, one write, one read. A server that trickles one
+byte every few seconds never lets a read wait that long, so it could hold a request (and the
+worker thread behind it) for hours. Here every wait on the socket is cut to the time left before
+the request's deadline, so the request ends by then whatever the server does.
+
+The deadline travels in a context variable: :func:`budget` opens one around a request, and the
+network streams of :class:`DeadlineTransport` (httpx's own transport with a network backend that
+clamps every connect, TLS handshake, write and read) consult it on the requesting thread. Outside
+a budget the streams behave exactly like httpcore's. The one wait this cannot cut is the name
+lookup inside ``socket.getaddrinfo``, which no timeout reaches (the resolver's own limits apply).
+
+Example::
+
+    with httpx.Client(transport=DeadlineTransport(verify=True)) as client, budget(20.0) as spent:
+        client.get("https://api2.ezeep.com/")  # httpx.TimeoutException at the latest after 20 s
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import ssl
+import time
+import typing
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+import httpcore
+import httpx
+
+_BUDGET: contextvars.ContextVar[Budget | None] = contextvars.ContextVar("cloud_request_budget", default=None)
+
+
+@dataclass(slots=True)
+class Budget:
+    """The deadline of the request running on this thread (monotonic clock)."""
+
+    deadline: float
+    cut: bool = False  # some wait was shortened to the deadline: a timeout now is the deadline's
+
+    @property
+    def expired(self) -> bool:
+        return time.monotonic() >= self.deadline
+
+    @property
+    def explains_a_timeout(self) -> bool:
+        """Whether a timeout now came from this deadline rather than from a per-wait timeout."""
+        return self.cut or self.expired
+
+
+@contextlib.contextmanager
+def budget(seconds: float) -> Iterator[Budget]:
+    """Give the requests made inside the block ``seconds`` in total (a nested budget replaces it)."""
+    current = Budget(time.monotonic() + seconds)
+    token = _BUDGET.set(current)
+    try:
+        yield current
+    finally:
+        _BUDGET.reset(token)
+
+
+def _clamped(timeout: float | None, expired: type[httpcore.TimeoutException]) -> float | None:
+    current = _BUDGET.get()
+    if current is None:
+        return timeout
+    left = current.deadline - time.monotonic()
+    if left <= 0:
+        current.cut = True
+        raise expired("the request's total deadline has passed")
+    if timeout is None or left < timeout:
+        current.cut = True
+        return left
+    return timeout
+
+
+class _Stream(httpcore.NetworkStream):
+    def __init__(self, inner: httpcore.NetworkStream) -> None:
+        self._inner = inner
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._inner.read(max_bytes, _clamped(timeout, httpcore.ReadTimeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._inner.write(buffer, _clamped(timeout, httpcore.WriteTimeout))
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def start_tls(
+        self, ssl_context: ssl.SSLContext, server_hostname: str | None = None, timeout: float | None = None
+    ) -> httpcore.NetworkStream:
+        tls = self._inner.start_tls(ssl_context, server_hostname, _clamped(timeout, httpcore.ConnectTimeout))
+        return _Stream(tls)
+
+    def get_extra_info(self, info: str) -> typing.Any:
+        return self._inner.get_extra_info(info)
+
+
+class _Backend(httpcore.NetworkBackend):
+    def __init__(self) -> None:
+        self._inner = httpcore.SyncBackend()
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.NetworkStream:
+        timeout = _clamped(timeout, httpcore.ConnectTimeout)
+        return _Stream(self._inner.connect_tcp(host, port, timeout, local_address, socket_options))
+
+    def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.NetworkStream:
+        timeout = _clamped(timeout, httpcore.ConnectTimeout)
+        return _Stream(self._inner.connect_unix_socket(path, timeout, socket_options))
+
+    def sleep(self, seconds: float) -> None:
+        self._inner.sleep(seconds)
+
+
+class DeadlineTransport(httpx.HTTPTransport):
+    """httpx's HTTP transport (same pool settings) whose socket waits respect :func:`budget`.
+
+    Args:
+        verify: as for :class:`httpx.HTTPTransport` (never False in the station).
+        socket_options: options set on every new socket.
+    """
+
+    def __init__(
+        self,
+        *,
+        verify: ssl.SSLContext | bool = True,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> None:
+        super().__init__(verify=verify, socket_options=socket_options)
+        # httpx has no seam for the network backend: build its pool again, as httpx does, with ours.
+        self._pool = httpcore.ConnectionPool(
+            ssl_context=httpx.create_ssl_context(verify=verify),
+            max_connections=100,
+            max_keepalive_connections=20,
+            keepalive_expiry=5.0,
+            socket_options=socket_options,
+            network_backend=_Backend(),
+        )
