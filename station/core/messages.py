@@ -377,7 +377,8 @@ class CheckPin:
 
 @dataclass(frozen=True, slots=True)
 class SelfEnrol:
-    """Pair in user mode, learn who signed in, link the badge, revoke the user's token."""
+    """Pair in user mode, learn who signed in, revoke the user's token, count their badges
+    (linking waits for the confirming tap: :class:`LinkBadge`)."""
 
     ticket: int
     badge_id: str = field(repr=False)
