@@ -483,6 +483,7 @@ def test_self_enrolment_not_confirmed_links_nothing(
     assert rig.views.next(v.UnknownBadgeView).reason == reason
     assert rig.directory.lookup(badge(9).hex().upper()) is None
     assert rig.directory.lookup(badge(8).hex().upper()) is None
+    wait_until(lambda: bool(audited(rig, event)))  # the core's audit effect runs after the view
     (entry,) = audited(rig, event)
     assert entry.user_id == rig.emulator.users[1].id and entry.badge_hash == rig.audit.hash_badge(
         badge(9).hex().upper()
@@ -499,6 +500,7 @@ def test_self_enrolment_beyond_the_badge_limit_is_refused(make_rig: Callable[...
     rig.tap(badge(9))
     assert rig.views.next(v.UnknownBadgeView).reason == "too_many_badges"
     assert rig.directory.lookup(badge(9).hex().upper()) is None
+    wait_until(lambda: bool(audited(rig, "enrol_self_refused")))
     (refused,) = audited(rig, "enrol_self_refused")
     assert (refused.user_id, refused.outcome) == (rig.emulator.users[1].id, "too_many_badges")
 

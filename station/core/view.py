@@ -440,11 +440,14 @@ class TechEnrol:
     :param stage: ``tap`` (waiting for a badge), ``search`` (badge read; type an email),
         ``searching``, ``checking`` (reading the chosen user's badges), ``confirm`` (the user
         has ``user_badges``: replace one, or add while fewer than ``max_badges``), ``saving``,
-        ``saved``, ``failed`` (``cause`` says why; ``too_many`` when the user is at the limit).
+        ``saved`` (``outcome``: the badge was ``added`` or ``replaced`` one), ``failed``
+        (``cause`` says why).
     :param badge_id: the transformed id of the tapped badge (``""`` before the tap).
     :param existing_user: the email of the user the badge is already linked to, if any
         (choosing a user then replaces the link).
     :param query: the last search text; ``results`` what it found.
+    :param chosen: the user picked from ``results``; ``user_badges`` their other badges (masked
+        for the screen), ``max_badges`` how many one person may have.
     """
 
     stage: TechEnrolStage = "tap"
@@ -456,7 +459,7 @@ class TechEnrol:
     chosen: UserChoice | None = None
     user_badges: tuple[BadgeRef, ...] = ()
     max_badges: int = 2
-    outcome: Literal["", "added", "replaced", "too_many"] = ""
+    outcome: Literal["", "added", "replaced"] = ""
 
 
 TechMessage = Literal["", "saved", "failed", "pin_set", "pin_cleared", "pin_invalid", "restarting", "offline"]

@@ -316,13 +316,12 @@ class Worker:
             limit=work.limit,
             unlink=work.unlink,
         )
-        moved = before is not None and before.user_id != user.id
-        if moved:
-            assert before is not None
-            self._note("badge_unlinked", badge_id=work.badge_id, user_id=before.user_id, outcome="moved")
+        previous_owner = before.user_id if before is not None and before.user_id != user.id else ""
+        if previous_owner:  # the tapped badge was someone else's: it no longer is
+            self._note("badge_unlinked", badge_id=work.badge_id, user_id=previous_owner, outcome="moved")
         if work.unlink:
             self._note("badge_unlinked", badge_id=work.unlink, user_id=user.id, outcome="replaced")
-        outcome = "replaced" if work.unlink else "moved" if moved else "added"
+        outcome = "replaced" if work.unlink else "moved" if previous_owner else "added"
         self._note("enrol_technician", badge_id=work.badge_id, user_id=user.id, outcome=outcome)
         emit(m.TechEnrolled(work.ticket))
 
