@@ -208,6 +208,19 @@ class MetricsSection:
 
 
 @dataclass(frozen=True)
+class EnrolmentSection:
+    """Who may link a badge at the station, and how many badges one person may have."""
+
+    self_service: bool = True
+    max_badges_per_user: int = 2
+    confirm_tap_s: int = 30
+
+    def __post_init__(self) -> None:
+        _check_range("max_badges_per_user", self.max_badges_per_user, 1, 20)
+        _check_range("confirm_tap_s", self.confirm_tap_s, 10, 120)
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole configuration; ``source`` names the file it came from."""
 
@@ -219,6 +232,7 @@ class Config:
     ui: UiSection = field(default_factory=UiSection)
     log: LogSection = field(default_factory=LogSection)
     metrics: MetricsSection = field(default_factory=MetricsSection)
+    enrolment: EnrolmentSection = field(default_factory=EnrolmentSection)
     source: str = field(default="(defaults)", compare=False)
 
     @property

@@ -2,16 +2,18 @@
 
 The file lives in the state directory with mode 0600 (and so do its ``-wal`` and ``-shm``
 companions), uses WAL with ``synchronous=FULL`` so that a committed write survives a pulled
-plug, and is migrated with sqlite-utils' :class:`~sqlite_utils.Migrations` every time it is
-opened. Each migration runs in its own transaction; add new ones at the end, never edit an
-applied one.
+plug, overwrites deleted content with zeros (``secure_delete``: a removed badge or secret does
+not linger in free pages), and is migrated with sqlite-utils' :class:`~sqlite_utils.Migrations`
+every time it is opened. Each migration runs in its own transaction; add new ones at the end,
+never edit an applied one.
 
 Tables:
 
 ``badges``    canonical badge id (after the transform chain) → ezeep user
 ``tokens``    the device token pair (one row) and what pairing told us (tp_id, printer)
 ``settings``  settings changed on the station (JSON values), and per-station secrets
-``audit``     what happened, with badge ids hashed; bounded in size
+``audit``     what happened, with badge ids hashed; bounded in size; each entry chained to the
+              one before by an HMAC whose key lives outside the database (:mod:`station.audit`)
 ``releases``  the release journal: intent recorded before a job is released
 
 Connections are opened with ``check_same_thread=False``; an owner that shares one between
@@ -98,6 +100,13 @@ def _initial(db: sqlite_utils.Database) -> None:
     db["releases"].create_index(["state"])  # type: ignore[union-attr]
 
 
+@migrations(name="0002_audit_chain")
+def _audit_chain(db: sqlite_utils.Database) -> None:
+    # Entries written before this migration have no MAC; verification starts after them.
+    db["audit"].add_column("prev_mac", str)  # type: ignore[union-attr]
+    db["audit"].add_column("mac", str)  # type: ignore[union-attr]
+
+
 @contextlib.contextmanager
 def _private_umask() -> Iterator[None]:
     old = os.umask(0o077)
@@ -121,6 +130,7 @@ def open_database(path: Path) -> sqlite_utils.Database:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=FULL")
             db.execute("PRAGMA foreign_keys=ON")
+            db.execute("PRAGMA secure_delete=ON")
             migrations.apply(db)
         os.chmod(path, 0o600)
     except sqlite3.DatabaseError as exc:
@@ -133,6 +143,7 @@ def open_database(path: Path) -> sqlite_utils.Database:
 def memory_database() -> sqlite_utils.Database:
     """A migrated in-memory database, for tests and dry runs."""
     db = sqlite_utils.Database(sqlite3.connect(":memory:", check_same_thread=False))
+    db.execute("PRAGMA secure_delete=ON")
     migrations.apply(db)
     return db
 

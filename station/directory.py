@@ -48,6 +48,10 @@ class InvalidEntryError(DirectoryError, ValueError):
     """A badge id, user id or e-mail address is not acceptable; the message says why."""
 
 
+class BadgeLimitError(DirectoryError):
+    """The user already has as many badges as allowed; nothing was linked."""
+
+
 class BadgeConflictError(DirectoryError):
     """The badge already belongs to another user and replacing was not asked for."""
 
@@ -58,6 +62,19 @@ class BadgeConflictError(DirectoryError):
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def mask_badge(badge_id: str) -> str:
+    """What a screen may show of a badge: its last four characters, e.g. ``…C3D4``."""
+    return "…" + badge_id[-4:]
+
+
+def mask_email(email: str) -> str:
+    """What a public screen may show of an address: ``k•••@example.com``; ``""`` for none."""
+    local, at, domain = email.partition("@")
+    if not at:
+        return ""
+    return f"{local[:1]}•••@{domain}"
 
 
 def _check_token(what: str, value: str, limit: int) -> str:
@@ -206,6 +223,11 @@ class Directory:
         with self._lock, transaction(self._db, "read the badge directory", write=False):
             return int(self._db.execute("SELECT count(*) FROM badges").fetchone()[0])
 
+    def badges_of(self, user_id: str) -> list[BadgeEntry]:
+        """The user's badges, oldest enrolment first."""
+        with self._lock, transaction(self._db, "read the badge directory", write=False):
+            return self._of_user(user_id)
+
     def enrol(
         self,
         badge_id: str,
@@ -215,13 +237,17 @@ class Directory:
         display_name: str = "",
         how: EnrolledBy,
         replace: bool = False,
+        limit: int | None = None,
+        unlink: str = "",
     ) -> BadgeEntry:
         """Map ``badge_id`` to ``user_id`` and return the stored entry.
 
         Enrolling a badge again for the same user refreshes its e-mail address and name and
         keeps when and how it was first enrolled. A badge of another user raises
-        :class:`BadgeConflictError` unless ``replace``. Bad values raise
-        :class:`InvalidEntryError`; a full disk :class:`~station.errors.StorageError`.
+        :class:`BadgeConflictError` unless ``replace``. ``unlink`` names another badge of the
+        same user that this one replaces (removed in the same transaction); ``limit`` is how
+        many badges the user may have, else :class:`BadgeLimitError` and nothing changes. Bad
+        values raise :class:`InvalidEntryError`; a full disk :class:`~station.errors.StorageError`.
         """
         validate_badge_id(badge_id)
         validate_user_id(user_id)
@@ -234,6 +260,13 @@ class Directory:
             if existing is not None and existing.user_id != user_id and not replace:
                 owner = existing.email or existing.user_id
                 raise BadgeConflictError(f"this badge already belongs to {owner}", existing)
+            if unlink and unlink != badge_id:
+                self._db.execute("DELETE FROM badges WHERE badge_id = ? AND user_id = ?", [unlink, user_id])
+            others = [entry for entry in self._of_user(user_id) if entry.badge_id != badge_id]
+            if limit is not None and len(others) >= limit:
+                raise BadgeLimitError(
+                    f"this user already has {len(others)} badges; at most {limit} are allowed"
+                )
             return self._put(
                 BadgeEntry(badge_id, user_id, email, display_name, how, self._now_s(), None), existing
             )
@@ -277,6 +310,10 @@ class Directory:
                 self._put(wanted, existing)
                 written += 1
         return written
+
+    def _of_user(self, user_id: str) -> list[BadgeEntry]:
+        rows = self._db.execute(_SELECT + " WHERE user_id = ? ORDER BY enrolled_at, badge_id", [user_id])
+        return [_entry(row) for row in rows.fetchall()]
 
     def _get(self, badge_id: str) -> BadgeEntry | None:
         row = self._db.execute(_SELECT + " WHERE badge_id = ?", [badge_id]).fetchone()

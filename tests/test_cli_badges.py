@@ -1,4 +1,4 @@
-"""``release-station badges …`` and ``pin …`` through the real command line and database."""
+"""``release-station badges …``, ``pin …`` and ``audit verify`` through the real command line and database."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from station.audit import AuditLog
 from station.cli import EXIT_FAILURE, EXIT_OK, main
 from station.cloud.http import CloudHttp
 from station.cloud.stack import CloudStack
@@ -216,3 +217,22 @@ def test_pin_set_asks_twice(
     assert run(config, "pin", "set", "--purpose", "release") == EXIT_FAILURE
     assert "a PIN must be 4 to 8 digits (0-9); nothing was changed" in caplog.text
     assert PinGuard(open_database(load_config_file(config).database_path), "release").check("1357").ok
+
+
+def test_audit_verify_says_what_is_wrong(config: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    state = load_config_file(config).state_dir
+    assert run(config, "audit", "verify") == EXIT_FAILURE  # no key yet: verifying never makes one
+    assert "audit.key is missing; without it the audit log cannot be verified" in capsys.readouterr().err
+    db = open_database(state / "station.db")
+    audit = AuditLog(db)
+    audit.record("enrol_technician", badge_id="04A1B2C3", user_id="u-ann", outcome="added")
+    audit.record("tap", badge_id="04A1B2C3", outcome="known")
+    assert run(config, "audit", "verify") == EXIT_OK
+    assert capsys.readouterr().out == "the audit log verifies: 2 entries\n"
+    with db.atomic():
+        db.execute("UPDATE audit SET user_id = 'u-mallory' WHERE event = 'enrol_technician'")
+    assert run(config, "audit", "verify") == EXIT_FAILURE
+    assert "entry 1 was changed, or written with another audit secret" in capsys.readouterr().out
+    (state / "audit.key").write_text("garbage")
+    assert run(config, "audit", "verify") == EXIT_FAILURE
+    assert "audit.key is damaged" in capsys.readouterr().err

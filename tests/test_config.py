@@ -44,6 +44,9 @@ def test_every_key_is_documented_with_a_comment() -> None:
         ("[ui]\nrotation = 45\n", "ui.rotation", "one of 0, 90, 180, 270"),
         ("[ui]\nrotation = 90.0\n", "ui.rotation", "one of 0, 90, 180, 270"),
         ("[ui]\nresolution = 'big'\n", "ui.resolution", "WIDTHxHEIGHT"),
+        ("[enrolment]\nself_service = 'no'\n", "enrolment.self_service", "true or false"),
+        ("[enrolment]\nmax_badges_per_user = 0\n", "enrolment.max_badges_per_user", "between 1 and 20"),
+        ("[enrolment]\nconfirm_tap_s = 5\n", "enrolment.confirm_tap_s", "between 10 and 120"),
         ("station = 3\n", "station", "must be a table"),
         ("[nonsense]\n", "nonsense", "unknown key"),
     ],
@@ -55,6 +58,14 @@ def test_wrong_keys_name_the_file_the_key_and_what_is_allowed(text: str, key: st
     assert message.startswith("/etc/release-station/station.toml: ")
     assert info.value.key == key
     assert words in message
+
+
+def test_enrolment_defaults_are_safe_and_can_be_changed() -> None:
+    default = Config().enrolment
+    assert (default.self_service, default.max_badges_per_user, default.confirm_tap_s) == (True, 2, 30)
+    changed = parse_config("[enrolment]\nself_service = false\nmax_badges_per_user = 1\nconfirm_tap_s = 60\n")
+    assert (changed.enrolment.self_service, changed.enrolment.max_badges_per_user) == (False, 1)
+    assert changed.enrolment.confirm_tap_s == 60
 
 
 def test_broken_toml_is_reported_with_its_position() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from typing import Any
 
 from hypothesis import given
@@ -17,7 +18,7 @@ from station.core import view as v
 from station.core.health import backoff_s
 from station.core.machine import Event, start, step
 from station.core.render import view_of
-from station.core.state import Core, Prefs, Tick, Tuning, User
+from station.core.state import Core, Prefs, SignedIn, Tick, Tuning, User
 from station.core.work import classify
 from station.events import ReaderHealth
 from station.feedback import Pattern
@@ -27,6 +28,7 @@ PRINTER = Printer("p1", "Floor 2", "Hall", 7, "Online")
 ANNA = User("u1", "Anna Example")
 JOBS = (Job("j1", "Report.pdf", None, 2, "u1"), Job("j2", "Slides.pdf", None, 9, "u1"))
 TUNING = Tuning(station_name="Test station", hardware_id="hw")
+BEA = SignedIn("u9", "bea@example.com", "", "b•••@example.com")
 
 
 class Run:
@@ -478,8 +480,15 @@ def test_self_enrolment_then_release() -> None:
     assert run.of(m.SelfEnrol) == [m.SelfEnrol(run.ticket, "NEW")]
     run(m.EnrolCode(run.ticket, PairingCode("USER1", "https://x/u", 600.0)))
     assert run.view.stage == "waiting" and run.view.code == "USER1"  # type: ignore[union-attr]
-    run(m.EnrolSignedIn(run.ticket, "Bea"))
-    assert run.view.stage == "saving" and run.view.user_name == "Bea"  # type: ignore[union-attr]
+    run(m.EnrolSignedIn(run.ticket, BEA, badges=1), at=20.0)
+    view = run.view
+    assert isinstance(view, v.EnrolView) and view.stage == "confirm"
+    assert view.user_name == "b•••@example.com" and view.expires_at == 20.0 + TUNING.confirm_tap_s
+    assert m.SetTimer("mode", 20.0 + TUNING.confirm_tap_s, run.ticket) in run.effects
+    assert not run.of(m.LinkBadge) and not run.of(m.Audit)  # nothing linked before the second tap
+    run(tap("NEW"), at=25.0)
+    assert run.view.stage == "saving"  # type: ignore[union-attr]
+    assert run.of(m.LinkBadge) == [m.LinkBadge(run.ticket, "NEW", BEA, TUNING.max_badges_per_user)]
     run(m.Enrolled(run.ticket, User("u9", "Bea")))
     assert isinstance(run.view, v.IdentifyingView)
     assert run.of(m.Release) == [m.Release(run.ticket, "NEW", "u9", None)]
@@ -508,14 +517,80 @@ def test_enrolment_cancel_and_timeout_stop_the_work() -> None:
     ticket = run.ticket
     run(i.Cancel())
     assert isinstance(run.view, v.ReadyView) and m.CancelWork(ticket) in run.effects
-    assert run.of(m.Audit) == [m.Audit("enrol", badge_id="NEW", outcome="cancelled")]
+    assert run.of(m.Audit) == [m.Audit("enrol_self_cancelled", badge_id="NEW", outcome="sign_in")]
     run(tap("NEW"))
     run(m.BadgeUnknown(run.ticket, allowed=True))
     ticket = run.ticket
     run(m.EnrolCode(run.ticket, PairingCode("USER1", "https://x/u", 600.0)))
     run(m.TimerFired("mode", ticket))
     assert isinstance(run.view, v.ReadyView) and m.CancelWork(ticket) in run.effects
-    assert run.of(m.Audit) == [m.Audit("enrol", badge_id="NEW", outcome="timed_out")]
+    assert run.of(m.Audit) == [m.Audit("enrol_self_timed_out", badge_id="NEW", outcome="sign_in")]
+
+
+def signed_in(run: Run, badges: int = 0) -> None:
+    run(tap("NEW"))
+    run(m.BadgeUnknown(run.ticket, allowed=True))
+    run(m.EnrolCode(run.ticket, PairingCode("USER1", "https://x/u", 600.0)))
+    run(m.EnrolSignedIn(run.ticket, BEA, badges))
+
+
+def test_after_sign_in_a_timeout_cancel_or_another_badge_links_nothing_and_says_so() -> None:
+    endings: list[tuple[Event, str, m.Audit]] = [
+        (
+            m.TimerFired("mode", 0),
+            "not_confirmed",
+            m.Audit("enrol_self_timed_out", "NEW", "u9", None, "confirm"),
+        ),
+        (i.Cancel(), "not_confirmed", m.Audit("enrol_self_cancelled", "NEW", "u9", None, "confirm")),
+        (tap("OTHER"), "other_badge", m.Audit("enrol_self_refused", "NEW", "u9", None, "other_badge")),
+        (
+            tap("R1", random_uid=True),
+            "other_badge",
+            m.Audit("enrol_self_refused", "NEW", "u9", None, "other_badge"),
+        ),
+    ]
+    for event, reason, audit in endings:
+        run = booted()
+        signed_in(run)
+        ticket = run.ticket
+        run(m.TimerFired("mode", ticket) if isinstance(event, m.TimerFired) else event, at=5.0)
+        view = run.view
+        assert isinstance(view, v.UnknownBadgeView) and view.reason == reason, event
+        assert view.expires_at == 5.0 + TUNING.notice_s
+        assert run.of(m.Audit) == [audit] and not run.of(m.LinkBadge) and not run.of(m.Lookup)
+        assert m.CancelWork(ticket) in run.effects
+
+
+def test_a_tap_with_a_read_error_while_confirming_changes_nothing() -> None:
+    run = booted()
+    signed_in(run)
+    before = run.core
+    run(tap("", error="garbled"))
+    assert run.core == before and run.patterns() == [Pattern.ERROR]
+
+
+def test_self_enrolment_beyond_the_badge_limit_is_refused() -> None:
+    run = booted()
+    signed_in(run, badges=TUNING.max_badges_per_user)
+    view = run.view
+    assert isinstance(view, v.UnknownBadgeView) and view.reason == "too_many_badges"
+    assert run.of(m.Audit) == [m.Audit("enrol_self_refused", "NEW", "u9", None, "too_many_badges")]
+    run = booted()  # the limit reached between sign-in and the confirming tap
+    signed_in(run, badges=TUNING.max_badges_per_user - 1)
+    run(tap("NEW"))
+    run(m.EnrolRefused(run.ticket))
+    assert isinstance(run.view, v.UnknownBadgeView) and run.view.reason == "too_many_badges"
+    assert run.of(m.Audit) == [m.Audit("enrol_self_refused", "NEW", "u9", None, "too_many_badges")]
+
+
+def test_self_enrolment_switched_off_only_says_ask_the_technician() -> None:
+    run = Run(start(Core(tuning=dataclasses.replace(TUNING, self_enrolment=False)))[0])
+    run(m.Loaded(0, True, DeviceBinding("dev", "org", 7), Prefs(), frozenset()))
+    run(tap("NEW"))
+    run(m.BadgeUnknown(run.ticket, allowed=True))
+    view = run.view
+    assert isinstance(view, v.UnknownBadgeView) and view.reason == "not_enrolled"
+    assert not run.of(m.SelfEnrol)
 
 
 def test_rate_limited_unknown_badge() -> None:
@@ -606,9 +681,54 @@ def test_technician_enrolment() -> None:
     enrol = run.view.enrol  # type: ignore[union-attr]
     assert enrol.stage == "search" and enrol.existing_user == "old@example.com" and enrol.results == (choice,)
     run(i.ChooseUser("u1"))
-    assert run.of(m.SaveEnrolment) == [m.SaveEnrolment(run.ticket, "B7", choice)]
+    assert run.of(m.ListUserBadges) == [m.ListUserBadges(run.ticket, "B7", "u1")]
+    assert run.view.enrol.stage == "checking"  # type: ignore[union-attr]
+    run(m.TechUserBadges(run.ticket, ()))  # no badge yet: linked at once
+    assert run.of(m.SaveEnrolment) == [m.SaveEnrolment(run.ticket, "B7", choice, TUNING.max_badges_per_user)]
     run(m.TechEnrolled(run.ticket))
-    assert run.view.enrol.stage == "saved"  # type: ignore[union-attr]
+    enrol = run.view.enrol  # type: ignore[union-attr]
+    assert enrol.stage == "saved" and enrol.outcome == "added"
+
+
+def tech_chose(run: Run, badges: tuple[v.BadgeRef, ...]) -> v.UserChoice:
+    run(i.OpenTechnician())
+    run(i.ShowPage("enrol"))
+    run(tap("B7"))
+    choice = v.UserChoice("u1", "anna@example.com", "Anna")
+    run(m.UsersFound(run.ticket, (choice,)))
+    run(i.ChooseUser("u1"))
+    run(m.TechUserBadges(run.ticket, badges))
+    return choice
+
+
+OLD_BADGE = v.BadgeRef("0A0B0C0D", "…0C0D", datetime(2026, 1, 5, 9, 0, tzinfo=UTC), "self")
+
+
+def test_technician_enrolment_for_a_user_with_a_badge_shows_it_and_asks() -> None:
+    run = booted()
+    choice = tech_chose(run, (OLD_BADGE,))
+    view = run.view
+    assert isinstance(view, v.TechnicianView) and not run.of(m.SaveEnrolment)
+    assert view.enrol.stage == "confirm" and view.enrol.user_badges == (OLD_BADGE,)
+    assert view.enrol.max_badges == TUNING.max_badges_per_user
+    run(i.ConfirmEnrolment(replace=0))
+    assert run.of(m.SaveEnrolment) == [m.SaveEnrolment(run.ticket, "B7", choice, 2, unlink="0A0B0C0D")]
+    assert run.view.enrol.outcome == "replaced"  # type: ignore[union-attr]
+    run = booted()
+    tech_chose(run, (OLD_BADGE,))
+    run(i.ConfirmEnrolment(replace=None))  # below the limit: add it as a second badge
+    assert run.of(m.SaveEnrolment) == [m.SaveEnrolment(run.ticket, "B7", choice, 2)]
+
+
+def test_technician_cannot_add_beyond_the_limit_only_replace() -> None:
+    run = booted()
+    second = dataclasses.replace(OLD_BADGE, badge_id="0E0F1011", masked="…1011")
+    tech_chose(run, (OLD_BADGE, second))
+    for stale in (i.ConfirmEnrolment(replace=None), i.ConfirmEnrolment(replace=2)):
+        run(stale)
+        assert not run.of(m.SaveEnrolment) and run.view.enrol.stage == "confirm"  # type: ignore[union-attr]
+    run(i.ConfirmEnrolment(replace=1))
+    assert run.of(m.SaveEnrolment)[0].unlink == "0E0F1011"
 
 
 def test_technician_enrolment_failures_come_as_causes() -> None:

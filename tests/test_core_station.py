@@ -410,6 +410,10 @@ def test_self_enrolment_through_the_approval_page(make_rig: Callable[..., Rig], 
     page.locator("#result").wait_for()
     context.close()
 
+    confirm = rig.views.next(v.EnrolView, lambda view: view.stage == "confirm")
+    assert confirm.user_name == f"{user.first_name} {user.last_name}"
+    assert rig.directory.lookup(badge(9).hex().upper()) is None  # not before the second tap
+    rig.tap(badge(9))
     done = rig.views.next(v.DoneView)
     assert done.outcome == "released" and {job.id for job in done.jobs} == waiting
     entry = rig.directory.lookup(badge(9).hex().upper())
@@ -425,6 +429,80 @@ def test_self_enrolment_cancel_leaves_nothing(make_rig: Callable[..., Rig]) -> N
     rig.send(i.Cancel())
     assert_forgotten(ready(rig), badge(9).hex().upper())
     assert rig.directory.lookup(badge(9).hex().upper()) is None
+
+
+def signed_in_at_the_kiosk(rig: Rig, user_index: int, uid: bytes) -> v.EnrolView:
+    """Tap an unknown badge; the emulator's user approves the sign-in as a phone would."""
+    rig.emulator.auto_approve_user = rig.emulator.users[user_index].email
+    rig.tap(uid)
+    return rig.views.next(v.EnrolView, lambda view: view.stage == "confirm")
+
+
+def test_self_enrolment_links_only_after_the_same_badge_is_tapped_again(
+    make_rig: Callable[..., Rig], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    rig = make_rig()
+    ready(rig)
+    user = rig.emulator.users[1]
+    revokes = rig.emulator.stats()["revoke"]
+    confirm = signed_in_at_the_kiosk(rig, 1, badge(9))
+    assert confirm.user_name == f"{user.first_name} {user.last_name}"
+    assert_forgotten(confirm, user.email)  # who signed in, never the address, on the public screen
+    assert rig.emulator.stats()["revoke"] == revokes + 1  # the user's token is gone already
+    assert rig.directory.lookup(badge(9).hex().upper()) is None
+    rig.tap(badge(9))
+    assert rig.views.next(v.DoneView).outcome == "released"
+    entry = rig.directory.lookup(badge(9).hex().upper())
+    assert entry is not None and entry.user_id == user.id and entry.enrolled_by == "self"
+    (confirmed,) = audited(rig, "enrol_self_confirmed")
+    assert confirmed.user_id == user.id and confirmed.badge_hash == rig.audit.hash_badge(
+        badge(9).hex().upper()
+    )
+    assert badge(9).hex().upper() not in caplog.text and user.email not in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("ending", "reason", "event"),
+    [
+        ("another badge", "other_badge", "enrol_self_refused"),
+        ("cancel", "not_confirmed", "enrol_self_cancelled"),
+        ("timeout", "not_confirmed", "enrol_self_timed_out"),
+    ],
+)
+def test_self_enrolment_not_confirmed_links_nothing(
+    make_rig: Callable[..., Rig], ending: str, reason: str, event: str
+) -> None:
+    rig = make_rig(tuning={"confirm_tap_s": 0.5 if ending == "timeout" else 60.0})
+    ready(rig)
+    signed_in_at_the_kiosk(rig, 1, badge(9))
+    if ending == "another badge":
+        rig.tap(badge(8))
+    elif ending == "cancel":
+        rig.send(i.Cancel())
+    assert rig.views.next(v.UnknownBadgeView).reason == reason
+    assert rig.directory.lookup(badge(9).hex().upper()) is None
+    assert rig.directory.lookup(badge(8).hex().upper()) is None
+    wait_until(lambda: bool(audited(rig, event)))  # the core's audit effect runs after the view
+    (entry,) = audited(rig, event)
+    assert entry.user_id == rig.emulator.users[1].id and entry.badge_hash == rig.audit.hash_badge(
+        badge(9).hex().upper()
+    )
+    assert not audited(rig, "enrol_self_confirmed")
+
+
+def test_self_enrolment_beyond_the_badge_limit_is_refused(make_rig: Callable[..., Rig]) -> None:
+    rig = make_rig(tuning={"max_badges_per_user": 2})
+    ready(rig)
+    rig.enrol_user(1, badge(1))
+    rig.enrol_user(1, badge(2))
+    rig.emulator.auto_approve_user = rig.emulator.users[1].email
+    rig.tap(badge(9))
+    assert rig.views.next(v.UnknownBadgeView).reason == "too_many_badges"
+    assert rig.directory.lookup(badge(9).hex().upper()) is None
+    wait_until(lambda: bool(audited(rig, "enrol_self_refused")))
+    (refused,) = audited(rig, "enrol_self_refused")
+    assert (refused.user_id, refused.outcome) == (rig.emulator.users[1].id, "too_many_badges")
 
 
 def test_random_uid_is_refused_and_repeated_unknown_taps_are_limited(make_rig: Callable[..., Rig]) -> None:
@@ -459,10 +537,68 @@ def test_technician_enrolment(make_rig: Callable[..., Rig]) -> None:
     rig.views.next(v.TechnicianView, lambda view: view.enrol.stage == "saved")
     entry = rig.directory.lookup(badge(7).hex().upper())
     assert entry is not None and entry.user_id == user.id and entry.enrolled_by == "technician"
+    (audit,) = audited(rig, "enrol_technician")
+    assert (audit.user_id, audit.outcome) == (user.id, "added")
     rig.send(i.CloseTechnician())
     ready(rig)
     rig.tap(badge(7))
     assert rig.views.next(v.DoneView).outcome == "released"
+
+
+def tech_choose(rig: Rig, uid: bytes, user_index: int) -> v.TechnicianView:
+    user = rig.emulator.users[user_index]
+    rig.send(i.OpenTechnician())
+    rig.views.next(v.TechnicianView)
+    rig.send(i.ShowPage("enrol"))
+    rig.tap(uid)
+    rig.views.next(v.TechnicianView, lambda view: view.enrol.stage == "search")
+    rig.send(i.SearchUsers(user.email))
+    rig.views.next(v.TechnicianView, lambda view: bool(view.enrol.results))
+    rig.send(i.ChooseUser(user.id))
+    return rig.views.next(v.TechnicianView, lambda view: view.enrol.stage in ("confirm", "saved"))
+
+
+def test_technician_sees_the_users_badge_and_replaces_it(make_rig: Callable[..., Rig]) -> None:
+    rig = make_rig()
+    ready(rig)
+    rig.enrol_user(0, badge(1))
+    old = badge(1).hex().upper()
+    confirm = tech_choose(rig, badge(7), 0)
+    (shown,) = confirm.enrol.user_badges
+    assert shown.masked == "…" + old[-4:] and shown.enrolled_by == "cli"
+    assert rig.directory.lookup(badge(7).hex().upper()) is None  # nothing until confirmed
+    rig.send(i.ConfirmEnrolment(replace=0))
+    saved = rig.views.next(v.TechnicianView, lambda view: view.enrol.stage == "saved")
+    assert saved.enrol.outcome == "replaced"
+    assert rig.directory.lookup(old) is None
+    new = rig.directory.lookup(badge(7).hex().upper())
+    assert new is not None and new.user_id == rig.emulator.users[0].id
+    (enrolled,) = audited(rig, "enrol_technician")
+    (unlinked,) = audited(rig, "badge_unlinked")
+    assert (enrolled.outcome, unlinked.outcome) == ("replaced", "replaced")
+    assert unlinked.badge_hash == rig.audit.hash_badge(old) and unlinked.user_id == rig.emulator.users[0].id
+    assert rig.audit.verify().ok
+
+
+def test_technician_adds_a_second_badge_but_never_beyond_the_limit(make_rig: Callable[..., Rig]) -> None:
+    rig = make_rig(tuning={"max_badges_per_user": 2})
+    ready(rig)
+    rig.enrol_user(0, badge(1))
+    tech_choose(rig, badge(7), 0)
+    rig.send(i.ConfirmEnrolment(replace=None))
+    rig.views.next(v.TechnicianView, lambda view: view.enrol.stage == "saved")
+    assert [e.user_id for e in rig.directory.badges_of(rig.emulator.users[0].id)] == [
+        rig.emulator.users[0].id
+    ] * 2
+    rig.send(i.CloseTechnician())
+    ready(rig)
+    confirm = tech_choose(rig, badge(8), 0)
+    assert len(confirm.enrol.user_badges) == 2 and confirm.enrol.max_badges == 2
+    rig.send(i.ConfirmEnrolment(replace=None))  # at the limit: the screen offers no "add"
+    rig.send(i.ConfirmEnrolment(replace=1))
+    rig.views.next(v.TechnicianView, lambda view: view.enrol.stage == "saved")
+    assert len(rig.directory.badges_of(rig.emulator.users[0].id)) == 2
+    assert rig.directory.lookup(badge(8).hex().upper()) is not None
 
 
 # --- offline ------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from station.database import migrations, open_database
+from station.database import memory_database, migrations, open_database
 from station.errors import StorageError
 
 
@@ -20,6 +20,7 @@ def test_created_private_and_migrated(tmp_path: Path) -> None:
     for companion in path.parent.glob("station.db-*"):
         assert stat.S_IMODE(companion.stat().st_mode) == 0o600
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert db.execute("PRAGMA secure_delete").fetchone()[0] == 1
     assert {"badges", "tokens", "settings", "audit", "releases"} <= set(db.table_names())
     assert migrations.pending(db) == []
     db.close()
@@ -39,3 +40,21 @@ def test_an_unwritable_state_directory(tmp_path: Path) -> None:
     blocker.write_text("")
     with pytest.raises(StorageError, match="state directory"):
         open_database(blocker / "sub" / "station.db")
+
+
+def test_every_connection_zeroes_what_it_deletes(tmp_path: Path) -> None:
+    path = tmp_path / "station.db"
+    first, second = open_database(path), open_database(path)
+    assert [db.execute("PRAGMA secure_delete").fetchone()[0] for db in (first, second)] == [1, 1]
+    assert memory_database().execute("PRAGMA secure_delete").fetchone()[0] == 1
+    with first.atomic():
+        first.execute(
+            "INSERT INTO settings (key, value, updated_at) VALUES ('k', '\"SECRET-VALUE-42\"', 'now')"
+        )
+    first.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    with second.atomic():
+        second.execute("DELETE FROM settings WHERE key = 'k'")
+    second.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    first.close()
+    second.close()
+    assert b"SECRET-VALUE-42" not in path.read_bytes()

@@ -17,12 +17,15 @@ from station.database import memory_database, open_database
 from station.directory import (
     BadgeConflictError,
     BadgeEntry,
+    BadgeLimitError,
     Directory,
     ImportRow,
     InvalidEntryError,
     LineProblem,
     export_csv,
     export_json,
+    mask_badge,
+    mask_email,
     plan_import,
     read_import,
     validate_badge_id,
@@ -140,6 +143,37 @@ def test_enrolling_the_same_user_again_keeps_the_history(directory: Directory, c
     assert (again.enrolled_by, again.enrolled_at) == ("self", first.enrolled_at)
     assert again.last_seen is not None
     assert (again.email, again.display_name) == ("ann@example.com", "Ann")
+
+
+def test_the_badge_limit_counts_the_users_other_badges(directory: Directory, clock: Clock) -> None:
+    directory.enrol("AA", "u-ann", how="self", limit=2)
+    clock.now += timedelta(days=1)
+    directory.enrol("BB", "u-ann", how="technician", limit=2)
+    directory.enrol("BB", "u-ann", display_name="Ann", how="self", limit=2)  # the same badge again: fine
+    with pytest.raises(BadgeLimitError, match="already has 2 badges; at most 2 are allowed"):
+        directory.enrol("CC", "u-ann", how="self", limit=2)
+    assert directory.lookup("CC") is None
+    assert [entry.badge_id for entry in directory.badges_of("u-ann")] == ["AA", "BB"]  # oldest first
+    assert directory.badges_of("u-bob") == []
+
+
+def test_unlink_replaces_one_of_the_users_badges_in_one_step(directory: Directory) -> None:
+    directory.enrol("AA", "u-ann", how="self")
+    directory.enrol("BB", "u-ann", how="self")
+    directory.enrol("XX", "u-bob", how="self")
+    directory.enrol("CC", "u-ann", how="technician", limit=2, unlink="AA")
+    assert [entry.badge_id for entry in directory.badges_of("u-ann")] == ["BB", "CC"]
+    directory.enrol("DD", "u-ann", how="technician", unlink="XX")  # only ever the same user's badge
+    assert directory.lookup("XX") is not None
+    with pytest.raises(BadgeLimitError):
+        directory.enrol("EE", "u-ann", how="technician", limit=2, unlink="nothing")
+    assert len(directory.badges_of("u-ann")) == 3  # the refused step changed nothing
+
+
+def test_masks_for_screens() -> None:
+    assert mask_badge("04A1B2C3D4") == "…C3D4"
+    assert mask_email("kim.meyer@example.com") == "k•••@example.com"
+    assert mask_email("") == "" and mask_email("no address") == ""
 
 
 # -- reading import files --------------------------------------------------------------------

@@ -37,6 +37,7 @@ import httpx
 import pygame
 import pytest
 
+from station.audit import AuditLog
 from station.cli.app import LAST_CONTACT
 from station.core import view as v
 from station.database import open_database
@@ -469,3 +470,23 @@ def test_a_trickling_or_huge_answer_never_stalls_the_watchdog_or_the_stop(
     assert station.notified("STOPPING=1")[-1] == "STOPPING=1"
     assert emulator.release_counts() == {}
     assert {job["id"] for job in emulator.waiting_jobs(email)}  # nothing lost
+
+
+@pytest.mark.slow
+def test_headless_run_with_self_enrolment_off_only_says_ask_and_keeps_the_audit_key_apart(
+    make_station: Any, emulator: Emulator
+) -> None:
+    emulator.auto_approve_device = emulator.printers[0].id
+    station: Station = make_station(emulator.url, extra="[enrolment]\nself_service = false\n")
+    station.start("run", "--headless")
+    wait_for("the ready state", lambda: "Pairing -> Idle" in station.log_text(), station)
+    station.tap(BADGE)  # nobody enrolled it
+    wait_for("the notice", lambda: "Identifying -> Unknown" in station.log_text(), station)
+    assert "Enrolling" not in station.log_text() and emulator.stats()["pair"] == 1  # no sign-in offered
+    assert station.terminate() == 0
+    key = station.state_dir / "audit.key"
+    assert key.stat().st_mode & 0o777 == 0o600
+    db = open_database(station.state_dir / "station.db")
+    assert db.execute("SELECT count(*) FROM settings WHERE key LIKE 'audit.%'").fetchone()[0] == 0
+    assert AuditLog(db).verify().checked >= 1
+    assert BADGE not in station.log_text()

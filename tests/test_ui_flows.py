@@ -184,6 +184,22 @@ def test_technician_enrolment_types_on_the_keyboard(ui: StationUi, sent: list[ob
     assert last(sent) == intents.ChooseUser("u2")
 
 
+def test_technician_replaces_or_adds_a_badge_for_a_user_who_has_some(
+    ui: StationUi, sent: list[object]
+) -> None:
+    views = canned_views()
+    show(ui, views["tech-enrol-confirm"])
+    tap(ui, "Replace")
+    assert last(sent) == intents.ConfirmEnrolment(0)
+    tap(ui, "Add this badge")
+    assert last(sent) == intents.ConfirmEnrolment(None)
+    show(ui, views["tech-enrol-confirm-full"])  # at the limit: only replacing is offered
+    labels = [t.label for t in ui.targets]
+    assert labels.count("Replace") == 2 and "Add this badge" not in labels
+    tap(ui, "Replace")  # the last one: the second badge
+    assert last(sent) == intents.ConfirmEnrolment(1)
+
+
 def test_screen_dims_when_idle_and_the_waking_touch_does_nothing(
     ui: StationUi, sent: list[object], clock: Clock
 ) -> None:

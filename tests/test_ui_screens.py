@@ -13,6 +13,7 @@ os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 
 import dataclasses
 import itertools
+import re
 from typing import Any
 
 import pygame
@@ -208,6 +209,23 @@ def test_station_problems_are_worded_in_the_screen_language(language: str, fonts
     enrol = texts("tech-enrol-failed")
     assert any(t.endswith(f"({cause_text(Cause(Reason.BAD_CARD), tr)})") for t in enrol)
     assert any(t.startswith(expected[2]) for t in enrol)  # technical, and labelled so
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_enrolment_confirmation_says_who_and_never_shows_a_full_address(language: str, fonts: Fonts) -> None:
+    tr, views = translator(language), canned_views(language)
+
+    def texts(name: str) -> str:
+        return " ".join(d.text for d in _draw(views[name], (800, 480), fonts).draws)
+
+    assert tr._("Signed in as {name}.").format(name="Anna Schmidt") in texts("enrol-confirm")
+    assert tr._("Is that you? Tap the same badge again to link it.") in texts("enrol-confirm")
+    assert "a•••@example.com" in texts("enrol-confirm-masked")
+    for name, view in views.items():
+        if isinstance(view, v.EnrolView | v.UnknownBadgeView):
+            assert not re.search(r"[\w.]{2,}@", texts(name)), name  # nothing like anna.schmidt@
+    full = texts("tech-enrol-confirm-full")
+    assert "…B2C3" in full and "…5678" in full and "04A1B2C3" not in full and "0012345678" not in full
 
 
 def test_german_screens_are_in_german(fonts: Fonts) -> None:

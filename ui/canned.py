@@ -166,8 +166,13 @@ def canned_views(language: str = "en") -> dict[str, object]:
         "unknown-random": v.UnknownBadgeView(info, "random_uid", MONO + 9),
         "unknown-not-enrolled": v.UnknownBadgeView(info, "not_enrolled", MONO + 9),
         "unknown-failed": v.UnknownBadgeView(info, "enrolment_failed", MONO + 9, Cause(Reason.CANCELLED)),
+        "unknown-too-many": v.UnknownBadgeView(info, "too_many_badges", MONO + 9),
+        "unknown-not-confirmed": v.UnknownBadgeView(info, "not_confirmed", MONO + 9),
+        "unknown-other-badge": v.UnknownBadgeView(info, "other_badge", MONO + 9),
         "enrol": v.EnrolView(info, "waiting", MONO + 290, "PLMN-42QX", URL, QR_URL),
-        "enrol-saving": v.EnrolView(info, "saving", MONO + 200, user_name="anna.schmidt@example.com"),
+        "enrol-confirm": v.EnrolView(info, "confirm", MONO + 27, user_name="Anna Schmidt"),
+        "enrol-confirm-masked": v.EnrolView(info, "confirm", MONO + 27, user_name="a•••@example.com"),
+        "enrol-saving": v.EnrolView(info, "saving", MONO + 200, user_name="Anna Schmidt"),
     }
     for page in get_args(v.TechnicianPage):
         if page not in ("reader_test", "enrol"):  # those two need more than a page name, below
@@ -193,6 +198,20 @@ def canned_views(language: str = "en") -> dict[str, object]:
                 v.UserChoice("u2", "anna.berg@example.com", "Anna Berg"),
             ),
         ),
+    )
+    anna = v.UserChoice("u1", "anna.schmidt@example.com", "Anna Schmidt")
+    badges = (
+        v.BadgeRef("04A1B2C3", "…B2C3", datetime(2026, 1, 12, 8, 30, tzinfo=UTC), "self"),
+        v.BadgeRef("0012345678", "…5678", datetime(2026, 2, 3, 14, 5, tzinfo=UTC), "technician"),
+    )
+    views["tech-enrol-confirm"] = _tech(
+        "enrol", info=info, enrol=v.TechEnrol("confirm", "0099887766", chosen=anna, user_badges=badges[:1])
+    )
+    views["tech-enrol-confirm-full"] = _tech(
+        "enrol", info=info, enrol=v.TechEnrol("confirm", "0099887766", chosen=anna, user_badges=badges)
+    )
+    views["tech-enrol-replaced"] = _tech(
+        "enrol", info=info, enrol=v.TechEnrol("saved", "0099887766", chosen=anna, outcome="replaced")
     )
     views["tech-enrol-failed"] = _tech(
         "enrol",

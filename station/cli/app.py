@@ -133,7 +133,14 @@ def build_station(
         limiter=RateLimiter(),
         feedback=feedback,
         identify=identify,
-        tuning=Tuning(station_name=config.station.name, hardware_id=hw, version=__version__),
+        tuning=Tuning(
+            station_name=config.station.name,
+            hardware_id=hw,
+            version=__version__,
+            self_enrolment=config.enrolment.self_service,
+            confirm_tap_s=config.enrolment.confirm_tap_s,
+            max_badges_per_user=config.enrolment.max_badges_per_user,
+        ),
         restart=restart,
     )
 

@@ -150,6 +150,14 @@ class ChooseUser:
 
 
 @dataclass(frozen=True, slots=True)
+class ConfirmEnrolment:
+    """Technician enrolment for a user who has badges: replace ``TechEnrol.user_badges[replace]``
+    with the tapped one, or (``None``) add it as another badge (only below the limit)."""
+
+    replace: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class SetPin:
     """Set a PIN (4 to 8 digits)."""
 
@@ -190,6 +198,7 @@ Intent = (
     | TestFeedback
     | SearchUsers
     | ChooseUser
+    | ConfirmEnrolment
     | SetPin
     | ClearPin
     | Restart

@@ -27,6 +27,7 @@ from station.core.messages import (
     Effect,
     EnrolCode,
     Enrolled,
+    EnrolRefused,
     EnrolSignedIn,
     Failure,
     JobsDeleted,
@@ -148,6 +149,8 @@ def _tap(core: Core, tap: Tap, tick: Tick) -> Step:
         return technician.on_tap(core, mode, tap)
     if tap.error or isinstance(mode, Unpaired | Pairing):
         return core, [Play(Pattern.ERROR if tap.error else Pattern.NEEDS_PAIRING)]
+    if isinstance(mode, Enrolling) and mode.stage == "confirm":
+        return enrolment.on_confirm_tap(core, mode, tap, tick)
     same = bool(getattr(mode, "badge_id", "")) and getattr(mode, "badge_id", "") == tap.badge_id
     if isinstance(mode, Session | Done) and same:
         return flow.home(core)  # the second tap of the same badge logs out
@@ -169,14 +172,14 @@ def _timer(core: Core, event: TimerFired, tick: Tick) -> Step:
         return pairing.retry_now(core)
     if event.key == "answer":
         return _no_answer(core, tick)
-    return _deadline(core)
+    return _deadline(core, tick)
 
 
-def _deadline(core: Core) -> Step:
+def _deadline(core: Core, tick: Tick) -> Step:
     """The mode's own deadline passed: an idle session, a summary, a notice, a keypad, the menu."""
     mode = core.mode
     if isinstance(mode, Enrolling):
-        return enrolment.abandon(core, "timed_out")
+        return enrolment.abandon(core, tick, "timed_out")
     if isinstance(mode, Session | Done | Unknown | PinCheck | Technician):
         return flow.home(core)
     return core, []
@@ -226,7 +229,8 @@ _RESULTS: dict[type, Callable[[Core, Any, Tick], Step]] = {
     ReleaseFinished: session.on_finished,
     JobsDeleted: session.on_deleted,
     EnrolCode: _ignore_tick(enrolment.on_code),
-    EnrolSignedIn: _ignore_tick(enrolment.on_signed_in),
+    EnrolSignedIn: enrolment.on_signed_in,
+    EnrolRefused: enrolment.on_refused,
     Enrolled: enrolment.on_enrolled,
 }
 """Results with a transition of their own; each checks that the mode still fits."""
@@ -290,16 +294,16 @@ def _intent(core: Core, intent: Intent, tick: Tick) -> Step:
         return session.on_done_intent(core, mode, intent)
     if isinstance(mode, PinCheck):
         return _pin_intent(core, mode, intent, tick)
-    return _other_intent(core, intent)
+    return _other_intent(core, intent, tick)
 
 
-def _other_intent(core: Core, intent: Intent) -> Step:
+def _other_intent(core: Core, intent: Intent, tick: Tick) -> Step:
     mode = core.mode
     if isinstance(intent, StartPairing) and isinstance(mode, Unpaired):
         return pairing.retry_now(core)
     repairing = isinstance(mode, Unpaired | Pairing) and core.paired
     if isinstance(intent, Cancel | DoneIntent) and isinstance(mode, Enrolling):
-        return enrolment.abandon(core, "cancelled")
+        return enrolment.abandon(core, tick, "cancelled")
     if isinstance(intent, Cancel | DoneIntent) and (isinstance(mode, Unknown) or repairing):
         return flow.home(core)
     return core, []

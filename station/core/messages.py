@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from station.cloud.models import DeviceBinding, Job, PairingCode, Printer
-from station.core.state import Prefs, User
-from station.core.view import JobProgressItem, PinPurpose, UserChoice
+from station.core.state import Prefs, SignedIn, User
+from station.core.view import BadgeRef, JobProgressItem, PinPurpose, UserChoice
 from station.feedback import Pattern
 from station.release import Cause, Reason
 
@@ -171,8 +171,18 @@ class EnrolCode:
 
 @dataclass(frozen=True, slots=True)
 class EnrolSignedIn:
+    """Self-enrolment: ``user`` signed in (their token is already revoked) and has ``badges``."""
+
     ticket: int
-    name: str = field(repr=False)
+    user: SignedIn
+    badges: int
+
+
+@dataclass(frozen=True, slots=True)
+class EnrolRefused:
+    """Self-enrolment: linking would give the user more badges than allowed; nothing linked."""
+
+    ticket: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,6 +197,14 @@ class TechBadgeChecked:
 
     ticket: int
     existing: str = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class TechUserBadges:
+    """Technician enrolment: the badges the chosen user already has (not the tapped one)."""
+
+    ticket: int
+    badges: tuple[BadgeRef, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,8 +262,10 @@ WorkResult = (
     | PinChecked
     | EnrolCode
     | EnrolSignedIn
+    | EnrolRefused
     | Enrolled
     | TechBadgeChecked
+    | TechUserBadges
     | UsersFound
     | TechEnrolled
     | SettingSaved
@@ -357,10 +377,21 @@ class CheckPin:
 
 @dataclass(frozen=True, slots=True)
 class SelfEnrol:
-    """Pair in user mode, learn who signed in, link the badge, revoke the user's token."""
+    """Pair in user mode, learn who signed in, revoke the user's token, count their badges
+    (linking waits for the confirming tap: :class:`LinkBadge`)."""
 
     ticket: int
     badge_id: str = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class LinkBadge:
+    """Self-enrolment confirmed by a second tap: link the badge, at most ``limit`` per user."""
+
+    ticket: int
+    badge_id: str = field(repr=False)
+    user: SignedIn
+    limit: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -376,12 +407,24 @@ class FindUsers:
 
 
 @dataclass(frozen=True, slots=True)
+class ListUserBadges:
+    """Technician enrolment: which badges the chosen user has besides ``badge_id``."""
+
+    ticket: int
+    badge_id: str = field(repr=False)
+    user_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class SaveEnrolment:
-    """Technician enrolment: link the badge to the chosen user (replacing an old link)."""
+    """Technician enrolment: link the badge to the chosen user (taking it from whoever had it),
+    unlinking the user's badge ``unlink`` if given; at most ``limit`` badges per user."""
 
     ticket: int
     badge_id: str = field(repr=False)
     user: UserChoice
+    limit: int
+    unlink: str = field(default="", repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -427,7 +470,9 @@ Work = (
     | Delete
     | CheckPin
     | SelfEnrol
+    | LinkBadge
     | TechCheckBadge
+    | ListUserBadges
     | FindUsers
     | SaveEnrolment
     | SaveSetting

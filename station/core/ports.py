@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Hashable, Sequence
+from datetime import datetime
 from typing import Any, Literal, Protocol
 
 from station.cloud.models import DeviceBinding, Job, PairingCode, Printer, TokenPair, UserInfo
@@ -97,6 +98,9 @@ class Releaser(Protocol):
 
 class Entry(Protocol):
     @property
+    def badge_id(self) -> str: ...
+
+    @property
     def user_id(self) -> str: ...
 
     @property
@@ -105,9 +109,17 @@ class Entry(Protocol):
     @property
     def display_name(self) -> str: ...
 
+    @property
+    def enrolled_by(self) -> str: ...
+
+    @property
+    def enrolled_at(self) -> datetime: ...
+
 
 class Directory(Protocol):
     def lookup(self, badge_id: str) -> Entry | None: ...
+
+    def badges_of(self, user_id: str) -> Sequence[Entry]: ...
 
     def enrol(
         self,
@@ -118,6 +130,8 @@ class Directory(Protocol):
         display_name: str = "",
         how: Any,
         replace: bool = False,
+        limit: int | None = None,
+        unlink: str = "",
     ) -> Entry: ...
 
     def remove(self, badge_id: str) -> bool: ...

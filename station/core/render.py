@@ -159,7 +159,13 @@ def view_of(core: Core) -> View:  # noqa: PLR0911  # one return per mode reads b
         return UnknownBadgeView(info, mode.reason, mode.expires_at, mode.cause)
     if isinstance(mode, Enrolling):
         return EnrolView(
-            info, mode.stage, mode.expires_at, mode.code, mode.auth_url, mode.auth_url, mode.user_name
+            info,
+            mode.stage,
+            mode.expires_at,
+            mode.code,
+            mode.auth_url,
+            mode.auth_url,
+            mode.signed_in.shown if mode.signed_in else "",
         )
     assert isinstance(mode, Booting)
     return BootingView(info)

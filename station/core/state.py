@@ -47,6 +47,8 @@ class Tuning:
     :param version: the firmware version (technician menu, "about").
     :param self_enrolment: offer phone sign-in for unknown badges.
     :param enrol_timeout_s: self-enrolment is cancelled after this long.
+    :param confirm_tap_s: after signing in, the same badge must be tapped again within this long.
+    :param max_badges_per_user: how many badges one person may have linked.
     :param done_linger_s: the summary closes after this long.
     :param notice_s: an unknown-badge notice closes after this long.
     :param pin_timeout_s: a PIN keypad closes after this long without a PIN.
@@ -67,6 +69,8 @@ class Tuning:
     version: str = __version__
     self_enrolment: bool = True
     enrol_timeout_s: float = 180.0
+    confirm_tap_s: float = 30.0
+    max_badges_per_user: int = 2
     done_linger_s: float = 8.0
     notice_s: float = 8.0
     pin_timeout_s: float = 30.0
@@ -130,6 +134,19 @@ class User:
 
     id: str
     name: str = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class SignedIn:
+    """Who signed in on the phone during self-enrolment; kept only until the badge is linked.
+
+    ``shown`` is what the public screen may say: the display name, else a masked address.
+    """
+
+    id: str
+    email: str = field(repr=False)
+    display_name: str = field(repr=False)
+    shown: str = field(repr=False)
 
 
 # --- modes -------------------------------------------------------------------------------------
@@ -249,7 +266,7 @@ class Enrolling:
     expires_at: float
     code: str = ""
     auth_url: str = ""
-    user_name: str = field(default="", repr=False)
+    signed_in: SignedIn | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,9 +2,11 @@
 
 Pages: pairing info and re-pair, release mode, language, session timeout, network, reader test
 (raw / canonical / transformed id of the next tap), LED and buzzer test, badge enrolment (tap a
-badge, search a user by email, choose), PINs, about (version, restart). Every intent pushes the
-menu's idle deadline back; the menu closes by itself when left alone. Saving a setting or a PIN
-runs as work; the page shows ``busy`` until the answer and then a message code.
+badge, search a user by email, choose; a user who has badges already is shown them, masked,
+and one is replaced or, below the badge limit, the new one added), PINs, about (version,
+restart). Every intent pushes the menu's idle deadline back; the menu closes by itself when
+left alone. Saving a setting or a PIN runs as work; the page shows ``busy`` until the answer
+and then a message code.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from station.core.intents import (
     ChooseUser,
     ClearPin,
     CloseTechnician,
+    ConfirmEnrolment,
     Intent,
     RePair,
     Restart,
@@ -33,6 +36,7 @@ from station.core.messages import (
     Effect,
     Failure,
     FindUsers,
+    ListUserBadges,
     NetworkRead,
     PinSaved,
     Play,
@@ -47,6 +51,7 @@ from station.core.messages import (
     TechBadgeChecked,
     TechCheckBadge,
     TechEnrolled,
+    TechUserBadges,
     UsersFound,
 )
 from station.core.state import Core, Idle, Pairing, PinCheck, Technician, Tick, Unknown, Unpaired
@@ -150,9 +155,32 @@ def _enrol_intent(core: Core, mode: Technician, intent: Intent, effects: list[Ef
         return _with(core, mode, [*effects, FindUsers(mode.ticket, query)], enrol=searching)
     chosen = [u for u in enrol.results if isinstance(intent, ChooseUser) and u.id == intent.user_id]
     if chosen and enrol.stage == "search":
-        save = SaveEnrolment(mode.ticket, enrol.badge_id, chosen[0])
-        return _with(core, mode, [*effects, save], enrol=dataclasses.replace(enrol, stage="saving"))
+        listing = ListUserBadges(mode.ticket, enrol.badge_id, chosen[0].id)
+        checking = dataclasses.replace(enrol, stage="checking", chosen=chosen[0])
+        return _with(core, mode, [*effects, listing], enrol=checking)
+    if isinstance(intent, ConfirmEnrolment) and enrol.stage == "confirm":
+        return _confirm(core, mode, intent.replace, effects)
     return _with(core, mode, effects)
+
+
+def _confirm(core: Core, mode: Technician, replace: int | None, effects: list[Effect]) -> Step:
+    """Replace one of the user's badges, or add the new one while the user is below the limit."""
+    enrol = mode.enrol
+    if replace is None and len(enrol.user_badges) >= core.tuning.max_badges_per_user:
+        return _with(core, mode, effects)  # the screen offers no "add" here; a stale press
+    if replace is not None and not 0 <= replace < len(enrol.user_badges):
+        return _with(core, mode, effects)
+    unlink = "" if replace is None else enrol.user_badges[replace].badge_id
+    return _save_enrolment(core, mode, effects, unlink)
+
+
+def _save_enrolment(core: Core, mode: Technician, effects: list[Effect], unlink: str) -> Step:
+    enrol = mode.enrol
+    assert enrol.chosen is not None
+    limit = core.tuning.max_badges_per_user
+    save = SaveEnrolment(mode.ticket, enrol.badge_id, enrol.chosen, limit, unlink)
+    saving = dataclasses.replace(enrol, stage="saving", outcome="replaced" if unlink else "added")
+    return _with(core, mode, [*effects, save], enrol=saving)
 
 
 def on_tap(core: Core, mode: Technician, tap: Tap) -> Step:
@@ -168,7 +196,7 @@ def on_tap(core: Core, mode: Technician, tap: Tap) -> Step:
             error=tap.error,
         )
         return _with(core, mode, [Play(Pattern.ERROR if tap.error else Pattern.READ)], reader_test=result)
-    if mode.page == "enrol" and mode.enrol.stage not in ("searching", "saving"):
+    if mode.page == "enrol" and mode.enrol.stage not in ("searching", "checking", "saving"):
         if tap.error or tap.random_uid:
             cause = Cause(Reason.BAD_CARD, text=tap.error) if tap.error else Cause(Reason.RANDOM_UID)
             failed = TechEnrol(stage="failed", cause=cause)
@@ -189,9 +217,25 @@ def on_result(core: Core, mode: Technician, event: object) -> Step:
         return _with(core, mode, [], enrol=dataclasses.replace(enrol, existing_user=event.existing))
     if isinstance(event, UsersFound):
         return _with(core, mode, [], enrol=dataclasses.replace(enrol, stage="search", results=event.users))
+    return _enrol_result(core, mode, event)
+
+
+def _enrol_result(core: Core, mode: Technician, event: object) -> Step:
     if isinstance(event, TechEnrolled):
-        return _with(core, mode, [Play(Pattern.RELEASED)], enrol=dataclasses.replace(enrol, stage="saved"))
+        saved = dataclasses.replace(mode.enrol, stage="saved")
+        return _with(core, mode, [Play(Pattern.RELEASED)], enrol=saved)
+    if isinstance(event, TechUserBadges) and mode.enrol.stage == "checking":
+        return _user_badges(core, mode, event)
     return core, []
+
+
+def _user_badges(core: Core, mode: Technician, event: TechUserBadges) -> Step:
+    """No badge yet: link at once. Else show the user's badges and let the technician choose."""
+    if not event.badges:
+        return _save_enrolment(core, mode, [], "")
+    limit = core.tuning.max_badges_per_user
+    confirm = dataclasses.replace(mode.enrol, stage="confirm", user_badges=event.badges, max_badges=limit)
+    return _with(core, mode, [], enrol=confirm)
 
 
 def _saved(core: Core, mode: Technician, event: SettingSaved | PinSaved) -> Step:
@@ -209,7 +253,7 @@ def on_failed(core: Core, mode: Technician, failure: Failure) -> Step:
         return pairing.needs_repair(core)
     message = "offline" if failure.kind in ("offline", "server") else "failed"
     enrol = mode.enrol
-    if enrol.stage in ("searching", "saving"):
+    if enrol.stage in ("searching", "checking", "saving"):
         enrol = dataclasses.replace(enrol, stage="failed", cause=failure.cause)
     effects: list[Effect] = [Play(Pattern.ERROR)]
     return _with(core, mode, effects, busy=False, message=message, enrol=enrol)

@@ -326,7 +326,15 @@ class DoneView:
 
 # --- unknown badges ----------------------------------------------------------------------------
 
-UnknownReason = Literal["random_uid", "rate_limited", "not_enrolled", "enrolment_failed"]
+UnknownReason = Literal[
+    "random_uid",
+    "rate_limited",
+    "not_enrolled",
+    "enrolment_failed",
+    "too_many_badges",
+    "not_confirmed",
+    "other_badge",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -336,7 +344,10 @@ class UnknownBadgeView:
     ``random_uid``: the card shows a new number each time (phones, some bank cards) and cannot be
     enrolled; ``rate_limited``: too many unknown taps, try again later; ``not_enrolled``:
     self-enrolment is switched off; ``enrolment_failed``: self-enrolment did not complete
-    (``cause`` says why). Closes by itself at ``expires_at``.
+    (``cause`` says why); ``too_many_badges``: the person who signed in has as many badges as
+    allowed; ``not_confirmed``: the badge was not tapped again in time (or Cancel); ``other_badge``:
+    another badge was tapped to confirm. In the last four nothing was linked. Closes by itself
+    at ``expires_at``.
     """
 
     info: StationInfo
@@ -345,7 +356,7 @@ class UnknownBadgeView:
     cause: Cause | None = None
 
 
-EnrolStage = Literal["starting", "waiting", "saving"]
+EnrolStage = Literal["starting", "waiting", "confirm", "saving"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -353,7 +364,10 @@ class EnrolView:
     """Self-enrolment: sign in on a phone to link this badge to your ezeep account.
 
     :param stage: ``starting`` (fetching a code), ``waiting`` (show ``code``, ``auth_url`` and a
-        QR code of ``qr_url``), ``saving`` (signed in as ``user_name``; linking the badge).
+        QR code of ``qr_url``), ``confirm`` (signed in as ``user_name``: tap the same badge again
+        before ``expires_at`` to link it), ``saving`` (linking the badge).
+    :param user_name: who signed in, fit for a public screen: the display name, else a masked
+        e-mail address (``k•••@example.com``), else ``""``.
     :param expires_at: monotonic deadline; the enrolment is cancelled then (or on ``Cancel``) and
         leaves nothing behind.
     """
@@ -406,19 +420,34 @@ class UserChoice:
     name: str = field(repr=False)
 
 
-TechEnrolStage = Literal["tap", "search", "searching", "saving", "saved", "failed"]
+@dataclass(frozen=True, slots=True)
+class BadgeRef:
+    """A badge the chosen user already has, as the technician sees it (``masked``: ``…C3D4``)."""
+
+    badge_id: str = field(repr=False)
+    masked: str
+    enrolled_at: datetime
+    enrolled_by: str
+
+
+TechEnrolStage = Literal["tap", "search", "searching", "checking", "confirm", "saving", "saved", "failed"]
 
 
 @dataclass(frozen=True, slots=True)
 class TechEnrol:
-    """Technician enrolment: tap a badge, search a user by email, choose, saved.
+    """Technician enrolment: tap a badge, search a user by email, choose, confirm, saved.
 
     :param stage: ``tap`` (waiting for a badge), ``search`` (badge read; type an email),
-        ``searching``, ``saving``, ``saved``, ``failed`` (``cause`` says why).
+        ``searching``, ``checking`` (reading the chosen user's badges), ``confirm`` (the user
+        has ``user_badges``: replace one, or add while fewer than ``max_badges``), ``saving``,
+        ``saved`` (``outcome``: the badge was ``added`` or ``replaced`` one), ``failed``
+        (``cause`` says why).
     :param badge_id: the transformed id of the tapped badge (``""`` before the tap).
     :param existing_user: the email of the user the badge is already linked to, if any
         (choosing a user then replaces the link).
     :param query: the last search text; ``results`` what it found.
+    :param chosen: the user picked from ``results``; ``user_badges`` their other badges (masked
+        for the screen), ``max_badges`` how many one person may have.
     """
 
     stage: TechEnrolStage = "tap"
@@ -427,6 +456,10 @@ class TechEnrol:
     query: str = field(default="", repr=False)
     results: tuple[UserChoice, ...] = ()
     cause: Cause | None = None
+    chosen: UserChoice | None = None
+    user_badges: tuple[BadgeRef, ...] = ()
+    max_badges: int = 2
+    outcome: Literal["", "added", "replaced"] = ""
 
 
 TechMessage = Literal["", "saved", "failed", "pin_set", "pin_cleared", "pin_invalid", "restarting", "offline"]

@@ -29,7 +29,7 @@ from station.cloud.errors import (
     ServerError,
     TokenRejectedError,
 )
-from station.cloud.models import Job, PairingCode, TokenPair, UserInfo
+from station.cloud.models import Job, PairingCode, TokenPair
 from station.core import messages as m
 from station.core.ports import (
     Audit,
@@ -43,8 +43,9 @@ from station.core.ports import (
     Settings,
     Tokens,
 )
-from station.core.state import Prefs, User
-from station.core.view import JobPhase, JobProgressItem, PinPurpose, UserChoice
+from station.core.state import Prefs, SignedIn, User
+from station.core.view import BadgeRef, JobPhase, JobProgressItem, PinPurpose, UserChoice
+from station.directory import BadgeLimitError, mask_badge, mask_email
 from station.errors import StationError, StorageError
 from station.release import Cause, JobProgress, Reason, ReleaseState, ReleaseSummary
 
@@ -248,19 +249,30 @@ class Worker:
             return
         try:
             user = self.cloud.me(pair.access_token)
-            emit(m.EnrolSignedIn(work.ticket, user.display_name))
-            if not self._link(work.badge_id, user, cancel):
-                return
         finally:
             self._revoke(pair.refresh_token)  # the station never keeps a user's token
-        self._note("enrol", badge_id=work.badge_id, user_id=user.id, outcome="self")
-        emit(m.Enrolled(work.ticket, User(user.id, user.display_name)))
+        shown = user.display_name or mask_email(user.email)
+        signed_in = SignedIn(user.id, user.email, user.display_name, shown)
+        emit(m.EnrolSignedIn(work.ticket, signed_in, len(self.directory.badges_of(user.id))))
 
-    def _link(self, badge_id: str, user: UserInfo, cancel: threading.Event) -> bool:
+    def _LinkBadge(self, work: m.LinkBadge, emit: Emit, cancel: threading.Event) -> None:
+        user = work.user
+        try:
+            linked = self._link(work.badge_id, user, work.limit, cancel)
+        except BadgeLimitError:
+            emit(m.EnrolRefused(work.ticket))
+            return
+        if linked:
+            self._note("enrol_self_confirmed", badge_id=work.badge_id, user_id=user.id, outcome="self")
+            emit(m.Enrolled(work.ticket, User(user.id, user.display_name or user.shown)))
+
+    def _link(self, badge_id: str, user: SignedIn, limit: int, cancel: threading.Event) -> bool:
         """Store badge → user unless cancelled; a cancel that comes during the write undoes it."""
         if cancel.is_set():
             return False
-        self.directory.enrol(badge_id, user.id, email=user.email, display_name=user.display_name, how="self")
+        self.directory.enrol(
+            badge_id, user.id, email=user.email, display_name=user.display_name, how="self", limit=limit
+        )
         if cancel.is_set():
             self.directory.remove(badge_id)
             return False
@@ -283,12 +295,34 @@ class Worker:
         users = tuple(UserChoice(user.id, user.email, user.display_name) for user in found)
         emit(m.UsersFound(work.ticket, users))
 
+    def _ListUserBadges(self, work: m.ListUserBadges, emit: Emit, cancel: threading.Event) -> None:
+        badges = tuple(
+            BadgeRef(entry.badge_id, mask_badge(entry.badge_id), entry.enrolled_at, entry.enrolled_by)
+            for entry in self.directory.badges_of(work.user_id)
+            if entry.badge_id != work.badge_id
+        )
+        emit(m.TechUserBadges(work.ticket, badges))
+
     def _SaveEnrolment(self, work: m.SaveEnrolment, emit: Emit, cancel: threading.Event) -> None:
         user = work.user
+        before = self.directory.lookup(work.badge_id)
         self.directory.enrol(
-            work.badge_id, user.id, email=user.email, display_name=user.name, how="technician", replace=True
+            work.badge_id,
+            user.id,
+            email=user.email,
+            display_name=user.name,
+            how="technician",
+            replace=True,
+            limit=work.limit,
+            unlink=work.unlink,
         )
-        self._note("enrol", badge_id=work.badge_id, user_id=user.id, outcome="technician")
+        previous_owner = before.user_id if before is not None and before.user_id != user.id else ""
+        if previous_owner:  # the tapped badge was someone else's: it no longer is
+            self._note("badge_unlinked", badge_id=work.badge_id, user_id=previous_owner, outcome="moved")
+        if work.unlink:
+            self._note("badge_unlinked", badge_id=work.unlink, user_id=user.id, outcome="replaced")
+        outcome = "replaced" if work.unlink else "moved" if previous_owner else "added"
+        self._note("enrol_technician", badge_id=work.badge_id, user_id=user.id, outcome=outcome)
         emit(m.TechEnrolled(work.ticket))
 
     # --- technician menu ----------------------------------------------------------------------

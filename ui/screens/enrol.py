@@ -41,6 +41,22 @@ class UnknownBadgeScreen(Screen[UnknownBadgeView]):
                 tr._("Linking the badge did not work"),
                 tr._("Please tap your badge again, or ask your administrator."),
             ),
+            "too_many_badges": (
+                tr._("Badge not linked"),
+                tr._(
+                    "Your account already has as many badges as allowed. Ask your technician to replace one."
+                ),
+            ),
+            "not_confirmed": (
+                tr._("Badge not linked"),
+                tr._("The badge was not tapped again in time. Nothing was linked; tap it to start over."),
+            ),
+            "other_badge": (
+                tr._("Badge not linked"),
+                tr._(
+                    "That was a different badge. For safety nothing was linked; tap your badge to start over."
+                ),
+            ),
         }
         title, body = reasons[view.reason]
         closes = tr._("Closes in {time}").format(time=clock_text(left(view.expires_at, now)))
@@ -61,12 +77,15 @@ class EnrolScreen(Screen[EnrolView]):
         area = page(p, tr._("Link this badge to your account"), aside=ends)
         if view.stage == "starting":
             p.text(tr._("Getting a sign-in code…"), area.body, theme.BODY)
-        elif view.stage == "saving":
-            p.text(
-                tr._("Signed in as {name}. Linking your badge…").format(name=view.user_name),
+        elif view.stage == "confirm":
+            who = tr._("Signed in as {name}.").format(name=view.user_name) if view.user_name else ""
+            message(
+                p,
                 area.body,
-                theme.BODY,
+                [(who, theme.TITLE), (tr._("Is that you? Tap the same badge again to link it."), theme.BODY)],
             )
+        elif view.stage == "saving":
+            p.text(tr._("Linking your badge…"), area.body, theme.BODY)
         else:
             if m.wide:
                 text_area, qr_area = columns(area.body, [0.62, 0.38], m.gap * 2)

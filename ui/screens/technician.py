@@ -55,6 +55,12 @@ MESSAGES: dict[TechMessage, tuple[str, theme.Style]] = {
     "restarting": (N_("Restarting…"), theme.HINT),
     "offline": (N_("✗ ezeep cannot be reached"), theme.BAD_SMALL),
 }
+ENROLLED_BY: dict[str, str] = {
+    "self": N_("by phone"),
+    "technician": N_("by a technician"),
+    "import": N_("imported"),
+    "cli": N_("on the command line"),
+}
 TIMEOUT_CHOICES = (15, 30, 45, 60, 90, 120, 180, 300, 600, 900)
 FACT_LABEL = theme.Style(theme.Role.SMALL, theme.MUTED, theme.BACKGROUND)
 
@@ -305,12 +311,19 @@ class TechnicianScreen(Screen[TechnicianView]):
 
     def _enrol(self, p: Painter, tr: Translator, area: Page) -> None:
         enrol, m = self.view.enrol, p.metrics
+        if enrol.stage == "confirm":
+            self._enrol_confirm(p, tr, area)
+            return
         stage_text = {
             "tap": tr._("Tap the badge to enrol."),
             "search": tr._("Choose the user for this badge."),
             "searching": tr._("Searching…"),
+            "checking": tr._("Reading the user's badges…"),
+            "confirm": "",
             "saving": tr._("Saving…"),
-            "saved": tr._("✓ The badge is linked."),
+            "saved": tr._("✓ The badge is linked; the old one no longer works.")
+            if enrol.outcome == "replaced"
+            else tr._("✓ The badge is linked."),
             "failed": tr._("✗ Enrolment failed."),
         }[enrol.stage]
         if enrol.cause is not None:
@@ -336,6 +349,31 @@ class TechnicianScreen(Screen[TechnicianView]):
         self._back(
             p, tr, area.footer, [(tr._("Search again"), again, Kind.NORMAL, True)] if searching else None
         )
+
+    def _enrol_confirm(self, p: Painter, tr: Translator, area: Page) -> None:
+        """The chosen user has badges: show each (masked) with a Replace button; Add if allowed."""
+        enrol, m = self.view.enrol, p.metrics
+        who = enrol.chosen.email if enrol.chosen is not None else ""
+        can_add = len(enrol.user_badges) < enrol.max_badges
+        head_text = tr._("{user} already has these badges. Replace one, or add this one:").format(user=who)
+        if not can_add:
+            full = tr._("{user} already has {n} badges, the most allowed. Choose one to replace:")
+            head_text = full.format(user=who, n=enrol.max_badges)
+        head, body = rows(area.body, [m.px(64), 1.0], m.gap)
+        p.text(head_text, head, theme.BODY, align="left", max_lines=2)
+        shown = enrol.user_badges[:3]
+        height = min(max(m.touch, m.px(96)), (body.height - m.gap * (len(shown) - 1)) // max(len(shown), 1))
+        lines = rows(body, [height] * len(shown), m.gap) if shown else []
+        for index, (badge, line) in enumerate(zip(shown, lines, strict=True)):
+            label, action = columns(line, [0.66, 0.34], m.gap)
+            when = badge.enrolled_at.strftime("%Y-%m-%d")
+            text = tr._("Badge {badge}, enrolled {when} {how}").format(
+                badge=badge.masked, when=when, how=tr._(ENROLLED_BY.get(badge.enrolled_by, badge.enrolled_by))
+            )
+            p.text(text, label, theme.BODY, align="left", max_lines=2)
+            button(p, action, tr._("Replace"), sends(intents.ConfirmEnrolment(index)), kind=Kind.DANGER)
+        extra = [(tr._("Add this badge"), sends(intents.ConfirmEnrolment(None)), Kind.PRIMARY, True)]
+        self._back(p, tr, area.footer, extra if can_add else None)
 
     def _search(self, text: str) -> object | None:
         query = text.strip()
