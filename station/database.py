@@ -8,7 +8,7 @@ applied one.
 
 Tables:
 
-``badges``    canonical badge id (after the transform chain) → ezeep user
+``badges``    canonical badge id (after the transform chain) → ezeep user, its release PIN hash
 ``tokens``    the device token pair (one row) and what pairing told us (tp_id, printer)
 ``settings``  settings changed on the station (JSON values), and per-station secrets
 ``audit``     what happened, with badge ids hashed; bounded in size
@@ -21,6 +21,7 @@ threads serialises access itself (one lock per owner), and separate owners open 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import sqlite3
 from collections.abc import Iterator
@@ -29,6 +30,8 @@ from pathlib import Path
 import sqlite_utils
 
 from station.errors import StorageError
+
+log = logging.getLogger(__name__)
 
 migrations = sqlite_utils.Migrations("release-station")
 
@@ -96,6 +99,23 @@ def _initial(db: sqlite_utils.Database) -> None:
         not_null={"state", "created_at", "updated_at"},
     )
     db["releases"].create_index(["state"])  # type: ignore[union-attr]
+
+
+@migrations(name="0002_release_pin_per_badge")
+def _release_pin_per_badge(db: sqlite_utils.Database) -> None:
+    db["badges"].add_column("pin_hash", str)  # type: ignore[union-attr]
+    db["badges"].add_column("pin_lockout", str)  # type: ignore[union-attr]
+    # One release PIN for everybody is gone: nobody's own PIN is derived from it.
+    shared = db.execute("DELETE FROM settings WHERE key IN ('pin.release', 'pin.release.lockout')")
+    if shared.rowcount:
+        db.execute(
+            "INSERT OR REPLACE INTO settings (key, value, updated_at) VALUES ('pin.release.on', 'true', "
+            "strftime('%Y-%m-%dT%H:%M:%S+00:00', 'now'))"
+        )
+        log.warning(
+            "the shared release PIN was removed: release PINs are now per person and switched on; "
+            "each person chooses their own PIN at their next tap"
+        )
 
 
 @contextlib.contextmanager

@@ -90,7 +90,8 @@ def build_station(
     from station.database import open_database
     from station.directory import Directory
     from station.events import BadgeRead
-    from station.pin import PinGuard
+    from station.pin import Pins
+    from station.pin_handoff import handoff_path, import_handoff
     from station.ratelimit import RateLimiter
     from station.release import ReleaseEngine
     from station.settings import StationSettings
@@ -103,6 +104,10 @@ def build_station(
         return db
 
     tokens_db = connection()  # also creates the state directory the hardware id is kept in
+    pins = Pins(connection())
+    handoff = handoff_path(config.source)
+    if handoff is not None:
+        import_handoff(handoff, pins)  # the technician PIN from the first-boot files
     hw = hardware_id(override=config.station.hardware_id, remember=config.state_dir / KEEP_FILE)
     feedback = build_feedback(config.feedback, readers=readers, source=config.source)
     stack.callback(feedback.close)
@@ -129,7 +134,7 @@ def build_station(
         directory=Directory(connection()),
         audit=AuditLog(connection()),
         settings=StationSettings(connection(), config),
-        pins={purpose: PinGuard(connection(), purpose) for purpose in ("technician", "release")},
+        pins=pins,
         limiter=RateLimiter(),
         feedback=feedback,
         identify=identify,

@@ -35,7 +35,8 @@ class Done:
 
 @dataclass(frozen=True, slots=True)
 class EnterPin:
-    """A PIN typed on the keypad (for the technician menu or as the release second factor)."""
+    """A PIN typed on the keypad (to open the technician menu, as the release second factor, or
+    a new PIN being chosen)."""
 
     pin: str = field(repr=False)
 
@@ -151,15 +152,17 @@ class ChooseUser:
 
 @dataclass(frozen=True, slots=True)
 class SetPin:
-    """Set a PIN (4 to 8 digits)."""
+    """Set the technician PIN (6 to 12 digits); release PINs are each person's own."""
 
     purpose: PinPurpose
     pin: str = field(repr=False)
 
 
 @dataclass(frozen=True, slots=True)
-class ClearPin:
-    purpose: PinPurpose
+class SwitchReleasePins:
+    """Switch per-person release PINs on (each badge holder chooses one at their next tap) or off."""
+
+    on: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,7 +194,7 @@ Intent = (
     | SearchUsers
     | ChooseUser
     | SetPin
-    | ClearPin
+    | SwitchReleasePins
     | Restart
 )
 """Everything the UI may send."""
