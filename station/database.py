@@ -105,6 +105,8 @@ def _initial(db: sqlite_utils.Database) -> None:
 def _release_pin_per_badge(db: sqlite_utils.Database) -> None:
     db["badges"].add_column("pin_hash", str)  # type: ignore[union-attr]
     db["badges"].add_column("pin_lockout", str)  # type: ignore[union-attr]
+    # The station counts lockouts down twice a second: find the few locked badges by index.
+    db.execute("CREATE INDEX badges_pin_locked ON badges (badge_id) WHERE pin_lockout IS NOT NULL")
     # One release PIN for everybody is gone: nobody's own PIN is derived from it.
     shared = db.execute("DELETE FROM settings WHERE key IN ('pin.release', 'pin.release.lockout')")
     if shared.rowcount:

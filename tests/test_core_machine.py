@@ -602,6 +602,19 @@ def test_choosing_a_release_pin_can_be_cancelled_and_times_out() -> None:
     no_personal_data(run.core)
 
 
+def test_a_person_who_just_enrolled_chooses_a_release_pin_first() -> None:
+    run = booted(pins=["technician", "release"])
+    run(tap("NEW"))
+    run(m.BadgeUnknown(run.ticket, allowed=True))
+    run(m.EnrolSignedIn(run.ticket, "Bea"))
+    run(m.Enrolled(run.ticket, User("u9", "Bea")))
+    view = run.view
+    assert isinstance(view, v.PinSetupView) and view.purpose == "release" and not run.of(m.Release)
+    run(i.EnterPin("8642"))
+    run(i.EnterPin("8642"))
+    assert run.of(m.SavePin) == [m.SavePin(run.ticket, "release", "8642", badge_id="NEW")]
+
+
 def test_release_pins_off_means_no_pin_at_the_tap() -> None:
     run = booted(pins=["technician"])
     run(tap())

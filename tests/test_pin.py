@@ -242,6 +242,7 @@ def test_the_shared_release_pin_of_old_versions_switches_per_person_pins_on(
     db = open_database(path)
     # An old database: rewind the second migration and leave a shared PIN behind.
     db.execute("DELETE FROM _sqlite_migrations WHERE name = '0002_release_pin_per_badge'")
+    db.execute("DROP INDEX badges_pin_locked")
     db.execute("ALTER TABLE badges DROP COLUMN pin_hash")
     db.execute("ALTER TABLE badges DROP COLUMN pin_lockout")
     from datetime import UTC, datetime

@@ -7,38 +7,21 @@ from pathlib import Path
 import pytest
 
 from station.database import open_database
-from station.firstboot import Paths, run
+from station.firstboot import run
 from station.pin import MAX_LOCK_S, PERMANENT_AFTER, Pins, hash_pin
 from station.pin_handoff import HANDOFF_FILE, handoff_path, import_handoff
+from tests.firstboot_paths import make_paths
 
 PIN = "97531864"
 
 
-@pytest.fixture
-def paths(tmp_path: Path) -> Paths:
-    for name in ("boot", "data", "etc", "run"):
-        (tmp_path / name).mkdir()
-    (tmp_path / "tty1").touch()
-    return Paths(
-        boot=tmp_path / "boot",
-        data=tmp_path / "data",
-        etc=tmp_path / "etc",
-        run=tmp_path / "run" / "firstboot",
-        console=tmp_path / "tty1",
-        group="no-such-group-here",
-    )
-
-
-def _every_byte(*directories: Path) -> bytes:
-    return b"".join(p.read_bytes() for d in directories for p in d.rglob("*") if p.is_file())
-
-
-def test_a_pin_hash_reaches_the_station_once_and_unlock_lifts_a_lockout(paths: Paths, tmp_path: Path) -> None:
+def test_a_pin_hash_reaches_the_station_once_and_unlock_lifts_a_lockout(tmp_path: Path) -> None:
+    paths = make_paths(tmp_path)
     (paths.boot / "system.toml").write_text(f'[technician]\npin_hash = "{hash_pin(PIN)}"\n')
     assert run(paths).line() == "FIRSTBOOT station=missing system=applied"
     handed = paths.station_config.parent / HANDOFF_FILE
     assert oct(handed.stat().st_mode & 0o777) == oct(0o640)
-    assert PIN.encode() not in _every_byte(paths.boot, paths.data)
+    assert PIN.encode() not in b"".join(p.read_bytes() for p in tmp_path.rglob("*") if p.is_file())
     # The station finds it next to its configuration (the image links /etc/... to /data/config).
     link = tmp_path / "etc" / "station.toml"
     link.symlink_to(paths.station_config)
@@ -61,7 +44,8 @@ def test_a_pin_hash_reaches_the_station_once_and_unlock_lifts_a_lockout(paths: P
     assert pins.check_technician(PIN).ok  # the same PIN, no longer locked
 
 
-def test_a_new_pin_hash_lifts_the_permanent_lock(paths: Paths, tmp_path: Path) -> None:
+def test_a_new_pin_hash_lifts_the_permanent_lock(tmp_path: Path) -> None:
+    paths = make_paths(tmp_path)
     now = [0.0]
     pins = Pins(open_database(tmp_path / "station.db"), clock=lambda: now[0])
     pins.set_technician("11112222")
@@ -84,7 +68,10 @@ def test_a_new_pin_hash_lifts_the_permanent_lock(paths: Paths, tmp_path: Path) -
         "[technician.nested]\nx = 1",
     ],
 )
-def test_a_bad_technician_section_rejects_the_file_and_hands_nothing_over(paths: Paths, section: str) -> None:
+def test_a_bad_technician_section_rejects_the_file_and_hands_nothing_over(
+    tmp_path: Path, section: str
+) -> None:
+    paths = make_paths(tmp_path)
     (paths.boot / "system.toml").write_text(f'hostname = "station-9"\n[technician]\n{section}\n')
     outcome = run(paths)
     assert outcome.system == "rejected" and "technician" in outcome.errors[0]
