@@ -430,7 +430,7 @@ class _TechnicianSlot(_Slot):
         return read_value(self._db, TECHNICIAN_KEY)
 
     def read_lockout(self) -> Lockout:
-        return Lockout.parse(read_value(self._db, LOCKOUT_KEY), self.what)
+        return _or_blocked(lambda: Lockout.parse(read_value(self._db, LOCKOUT_KEY), self.what))
 
     def save(self, lockout: Lockout) -> None:
         if lockout.failures:
@@ -451,10 +451,18 @@ class _BadgeSlot(_Slot):
         return read_badge_pin(self._db, self._badge_id)[0]
 
     def read_lockout(self) -> Lockout:
-        return Lockout.parse(read_badge_pin(self._db, self._badge_id)[1], self.what)
+        return _or_blocked(lambda: Lockout.parse(read_badge_pin(self._db, self._badge_id)[1], self.what))
 
     def save(self, lockout: Lockout) -> None:
         write_badge_lockout(self._db, self._badge_id, lockout.to_json() if lockout.failures else None)
+
+
+def _or_blocked(read: Callable[[], Lockout]) -> Lockout:
+    """A damaged lockout locks (until a technician sets or resets the PIN); it never opens."""
+    try:
+        return read()
+    except DamagedSettingError:
+        return Lockout(PERMANENT_AFTER, 0.0, True)
 
 
 def _now() -> datetime:

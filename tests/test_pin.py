@@ -272,3 +272,15 @@ def test_an_old_technician_hash_still_works_and_a_damaged_one_is_an_error() -> N
     db.execute("UPDATE settings SET value = '{\"salt\": \"zz\"}' WHERE key = 'pin.technician'")
     with pytest.raises(DamagedSettingError, match=r"technician PIN is damaged; set the PIN again"):
         pins.check_technician("2468")
+
+
+def test_a_damaged_lockout_locks_and_a_technician_can_lift_it() -> None:
+    db = memory_database()
+    pins = pins_with_pin(db=db)
+    db.execute(
+        "INSERT INTO settings (key, value, updated_at) VALUES ('pin.technician.lockout', '{\"x\": 1}', '')"
+    )
+    assert pins.status().permanent  # the station still starts and looks at its PINs
+    assert pins.check_technician(TECH).permanent
+    pins.set_technician(TECH)
+    assert pins.check_technician(TECH).ok

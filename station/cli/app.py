@@ -31,7 +31,7 @@ import sqlite_utils
 from station import __version__
 from station.cli.service import SdNotify, StopSignals
 from station.config import Config
-from station.core.view import PairingView
+from station.core.view import PairingView, PinSetupView
 from station.errors import StationError
 
 if TYPE_CHECKING:
@@ -213,6 +213,15 @@ def _log_pairing(view: PairingView) -> None:
     log.info("to pair this station, open %s (pairing code %s)", view.auth_url, view.code)
 
 
+def _log_missing_pin(view: object) -> None:
+    # Headless nobody can choose the PIN on a screen: say how, once per wait.
+    if isinstance(view, PinSetupView) and view.purpose == "technician" and view.stage == "choose":
+        log.warning(
+            "this station has no technician PIN and shows no pairing code before it has one: "
+            "set it with `release-station pin set` (or [technician] pin_hash in system.toml)"
+        )
+
+
 def run_station(config: Config, *, headless: bool = False, hooks: Hooks | None = None) -> int:
     """Run until SIGTERM, SIGINT, a closed window or a restart request; returns the exit code."""
     hooks = hooks or Hooks()
@@ -240,6 +249,7 @@ def run_station(config: Config, *, headless: bool = False, hooks: Hooks | None =
             station.subscribe(ui.post_view)
         else:
             station.subscribe(pairing_announcer(_log_pairing))
+            station.subscribe(_log_missing_pin)
         if hooks.on_view is not None:
             station.subscribe(hooks.on_view)
         feed = None if metrics is None else start_metrics(station, metrics, config, stack)
