@@ -34,7 +34,7 @@ from station.directory import Directory
 from station.emulator import Emulator
 from station.events import BadgeRead, ReaderHealth
 from station.feedback import Pattern
-from station.pin import Pins
+from station.pin import MAX_LOCK_S, PERMANENT_AFTER, Pins
 from station.ratelimit import RateLimiter
 from station.release import Cause, Reason, ReleaseEngine
 from station.settings import StationSettings
@@ -677,6 +677,34 @@ def test_a_pin_set_or_cleared_from_the_command_line_takes_effect_within_a_second
     rig.views.next(v.PinSetupView, lambda view: view.purpose == "technician")
     assert time.monotonic() - cleared_at < 1.0
     assert not any(isinstance(view, v.TechnicianView | v.PinEntryView) for view in rig.views.all())
+
+
+def test_ten_wrong_technician_pins_lock_the_menu_until_pin_set(
+    make_rig: Callable[..., Rig], tmp_path: Path
+) -> None:
+    rig = make_rig()
+    ready(rig)
+    errors = []
+    for _ in range(PERMANENT_AFTER):
+        rig.parts.pin_offset[0] += MAX_LOCK_S  # every timed lock has run out
+        rig.send(i.OpenTechnician())
+        rig.views.next(v.PinEntryView, lambda view: view.purpose == "technician")
+        rig.send(i.EnterPin("99999999"))
+        errors.append(rig.views.next(v.PinEntryView, lambda view: bool(view.error)).error)
+        rig.send(i.Cancel())
+        ready(rig)
+    assert errors[-1] == "blocked" and "blocked" not in errors[:-1]
+    rig.parts.pin_offset[0] += 365 * 24 * 3600.0
+    rig.send(i.OpenTechnician())
+    rig.send(i.EnterPin(TECH_PIN))  # the right PIN: still locked
+    assert rig.views.next(v.PinEntryView, lambda view: bool(view.error)).error == "blocked"
+    Pins(open_database(tmp_path / "station.db")).set_technician("55556666")  # `release-station pin set`
+    rig.send(i.Cancel())
+    ready(rig)
+    rig.send(i.OpenTechnician())
+    rig.views.next(v.PinEntryView)
+    rig.send(i.EnterPin("55556666"))
+    rig.views.next(v.TechnicianView)
 
 
 def test_reader_missing_and_back(make_rig: Callable[..., Rig]) -> None:
