@@ -340,8 +340,12 @@ def write_badge_lockout(db: sqlite_utils.Database, badge_id: str, lockout: str |
 
 
 def locked_badges(db: sqlite_utils.Database) -> list[str]:
-    """Badges with wrong PINs on record (their lockouts are counted down while running)."""
-    return [row[0] for row in db.execute("SELECT badge_id FROM badges WHERE pin_lockout IS NOT NULL")]
+    """Badges whose timed lockout is running (counted down while the station runs)."""
+    sql = (
+        "SELECT badge_id FROM badges WHERE pin_lockout IS NOT NULL"
+        " AND json_valid(pin_lockout) AND json_extract(pin_lockout, '$.remaining_s') > 0"
+    )
+    return [row[0] for row in db.execute(sql)]
 
 
 def reset_user_pins(db: sqlite_utils.Database, user_id: str) -> int:

@@ -326,12 +326,12 @@ class Pins:
         The station calls this often (see ``ReadPins``): it also writes back every badge's
         running lockout, so that a restart loses little of the counted time.
         """
-        lockout = Lockout()
         with self._lock:
             with transaction(self._db, "read the PINs", write=False):
                 is_set = read_value(self._db, TECHNICIAN_KEY) is not None
                 release_on = bool(read_value(self._db, RELEASE_ON_KEY, False))
-                counting = read_value(self._db, LOCKOUT_KEY) is not None or bool(locked_badges(self._db))
+                lockout = _TechnicianSlot(self._db).read_lockout()
+                counting = lockout.remaining_s > 0 or bool(locked_badges(self._db))
             if counting:  # only then a writing transaction: the station looks twice a second
                 with transaction(self._db, "count the PIN lockouts down"):
                     lockout = self._counted(_TechnicianSlot(self._db))
