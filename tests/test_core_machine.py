@@ -704,9 +704,9 @@ def test_technician_pages_settings_feedback_and_reader_test() -> None:
     assert run.view.info.release_mode == "pick" and run.view.message == "saved"  # type: ignore[union-attr]
     run(i.TestFeedback(Pattern.RELEASED))
     assert run.patterns() == [Pattern.RELEASED]
-    run(i.SetPin("technician", "2468"))
+    run(i.SetPin("2468"))
     assert run.view.message == "pin_invalid" and not run.of(m.SavePin)  # type: ignore[union-attr]
-    run(i.SetPin("technician", "246813"))
+    run(i.SetPin("246813"))
     assert run.of(m.SavePin) == [m.SavePin(run.ticket, "technician", "246813")]
     run(m.PinSaved(run.ticket, frozenset({"technician"})))
     assert run.view.message == "pin_set"  # type: ignore[union-attr]

@@ -185,7 +185,7 @@ def test_technician_menu_pages(ui: StationUi, sent: list[object]) -> None:
     for digit in "47110815":
         tap(ui, digit)
     tap(ui, "OK")
-    assert last(sent) == intents.SetPin("technician", "47110815")
+    assert last(sent) == intents.SetPin("47110815")
     show(ui, views["tech-about"])
     tap(ui, "Restart")
     assert last(sent) == intents.Touched()  # asks first

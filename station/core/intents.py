@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from station.config import Language, ReleaseMode
-from station.core.view import PinPurpose, TechnicianPage
+from station.core.view import TechnicianPage
 from station.feedback import Pattern
 
 # --- everyone ----------------------------------------------------------------------------------
@@ -154,7 +154,6 @@ class ChooseUser:
 class SetPin:
     """Set the technician PIN (6 to 12 digits); release PINs are each person's own."""
 
-    purpose: PinPurpose
     pin: str = field(repr=False)
 
 

@@ -103,9 +103,7 @@ def on_intent(core: Core, mode: Technician, intent: Intent, tick: Tick) -> Step:
 
 def _work(core: Core, mode: Technician, intent: Intent, effects: list[Effect]) -> Step:
     """Intents that start work: save a setting or a PIN, search users, link a badge."""
-    if isinstance(intent, SetPin) and (
-        intent.purpose != "technician" or not pins.well_formed(intent.pin, "technician")
-    ):
+    if isinstance(intent, SetPin) and not pins.well_formed(intent.pin, "technician"):
         return _with(core, mode, effects, message="pin_invalid")
     save = _save(mode.ticket, intent)
     if save is not None:

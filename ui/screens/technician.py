@@ -396,7 +396,7 @@ class TechnicianScreen(Screen[TechnicianView]):
 
     def _set_pin(self, pin: str) -> object | None:
         self.setting_pin = False
-        return intents.SetPin("technician", pin) if pin else None
+        return intents.SetPin(pin) if pin else None
 
     def _about(self, p: Painter, tr: Translator, area: Page) -> None:
         view = self.view
