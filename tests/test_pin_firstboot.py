@@ -90,3 +90,13 @@ def test_a_damaged_handoff_file_changes_nothing(tmp_path: Path, caplog: pytest.L
     path.write_text('{"id": "a", "pin_hash": "$scrypt$nonsense", "unlock": false}')
     assert import_handoff(path, pins) == "damaged"
     assert pins.technician_set is False and "nonsense" not in caplog.text
+
+
+def test_a_headless_station_without_a_pin_says_how_to_set_one(caplog: pytest.LogCaptureFixture) -> None:
+    from station.cli.app import log_missing_pin
+    from station.core import view as v
+
+    log_missing_pin(v.PinSetupView(v.StationInfo(), "release", "choose", 4, 8))
+    assert caplog.text == ""
+    log_missing_pin(v.PinSetupView(v.StationInfo(), "technician", "choose", 6, 12))
+    assert "release-station pin set" in caplog.text and "pin_hash" in caplog.text

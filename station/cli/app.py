@@ -213,7 +213,7 @@ def _log_pairing(view: PairingView) -> None:
     log.info("to pair this station, open %s (pairing code %s)", view.auth_url, view.code)
 
 
-def _log_missing_pin(view: object) -> None:
+def log_missing_pin(view: object) -> None:
     # Headless nobody can choose the PIN on a screen: say how, once per wait.
     if isinstance(view, PinSetupView) and view.purpose == "technician" and view.stage == "choose":
         log.warning(
@@ -249,7 +249,7 @@ def run_station(config: Config, *, headless: bool = False, hooks: Hooks | None =
             station.subscribe(ui.post_view)
         else:
             station.subscribe(pairing_announcer(_log_pairing))
-            station.subscribe(_log_missing_pin)
+            station.subscribe(log_missing_pin)
         if hooks.on_view is not None:
             station.subscribe(hooks.on_view)
         feed = None if metrics is None else start_metrics(station, metrics, config, stack)
