@@ -9,7 +9,7 @@ never edit an applied one.
 
 Tables:
 
-``badges``    canonical badge id (after the transform chain) → ezeep user
+``badges``    canonical badge id (after the transform chain) → ezeep user, its release PIN hash
 ``tokens``    the device token pair (one row) and what pairing told us (tp_id, printer)
 ``settings``  settings changed on the station (JSON values), and per-station secrets
 ``audit``     what happened, with badge ids hashed; bounded in size; each entry chained to the
@@ -23,6 +23,7 @@ threads serialises access itself (one lock per owner), and separate owners open 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import sqlite3
 from collections.abc import Iterator
@@ -31,6 +32,8 @@ from pathlib import Path
 import sqlite_utils
 
 from station.errors import StorageError
+
+log = logging.getLogger(__name__)
 
 migrations = sqlite_utils.Migrations("release-station")
 
@@ -105,6 +108,25 @@ def _audit_chain(db: sqlite_utils.Database) -> None:
     # Entries written before this migration have no MAC; verification starts after them.
     db["audit"].add_column("prev_mac", str)  # type: ignore[union-attr]
     db["audit"].add_column("mac", str)  # type: ignore[union-attr]
+
+
+@migrations(name="0003_release_pin_per_badge")
+def _release_pin_per_badge(db: sqlite_utils.Database) -> None:
+    db["badges"].add_column("pin_hash", str)  # type: ignore[union-attr]
+    db["badges"].add_column("pin_lockout", str)  # type: ignore[union-attr]
+    # The station counts lockouts down twice a second: find the few locked badges by index.
+    db.execute("CREATE INDEX badges_pin_locked ON badges (badge_id) WHERE pin_lockout IS NOT NULL")
+    # One release PIN for everybody is gone: nobody's own PIN is derived from it.
+    shared = db.execute("DELETE FROM settings WHERE key IN ('pin.release', 'pin.release.lockout')")
+    if shared.rowcount:
+        db.execute(
+            "INSERT OR REPLACE INTO settings (key, value, updated_at) VALUES ('pin.release.on', 'true', "
+            "strftime('%Y-%m-%dT%H:%M:%S+00:00', 'now'))"
+        )
+        log.warning(
+            "the shared release PIN was removed: release PINs are now per person and switched on; "
+            "each person chooses their own PIN at their next tap"
+        )
 
 
 @contextlib.contextmanager

@@ -328,10 +328,16 @@ class Directory:
                 email=wanted.email or existing.email,
                 display_name=wanted.display_name or existing.display_name,
             )
+        # A badge that changes hands loses its release PIN; the same person keeps theirs.
         self._db.execute(
-            "INSERT OR REPLACE INTO badges "
+            "INSERT INTO badges "
             "(badge_id, user_id, email, display_name, enrolled_by, enrolled_at, last_seen) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (badge_id) DO UPDATE SET "
+            "pin_hash = CASE WHEN user_id = excluded.user_id THEN pin_hash END, "
+            "pin_lockout = CASE WHEN user_id = excluded.user_id THEN pin_lockout END, "
+            "user_id = excluded.user_id, email = excluded.email, display_name = excluded.display_name, "
+            "enrolled_by = excluded.enrolled_by, enrolled_at = excluded.enrolled_at, "
+            "last_seen = excluded.last_seen",
             [
                 entry.badge_id,
                 entry.user_id,
@@ -349,6 +355,40 @@ class Directory:
 
     def _stamp(self) -> str:
         return self._now_s().isoformat(timespec="seconds")
+
+
+# -- release PINs (kept with the badge; :mod:`station.pin` owns what they mean) ----------------
+
+
+def read_badge_pin(db: sqlite_utils.Database, badge_id: str) -> tuple[str | None, str | None]:
+    """The badge's PIN hash text and lockout JSON (``None`` each when absent or not enrolled)."""
+    row = db.execute("SELECT pin_hash, pin_lockout FROM badges WHERE badge_id = ?", [badge_id]).fetchone()
+    return (None, None) if row is None else (row[0], row[1])
+
+
+def write_badge_pin(db: sqlite_utils.Database, badge_id: str, pin_hash: str) -> bool:
+    """Store the badge's PIN hash and lift its lockout; False if the badge is not enrolled."""
+    sql = "UPDATE badges SET pin_hash = ?, pin_lockout = NULL WHERE badge_id = ?"
+    return db.execute(sql, [pin_hash, badge_id]).rowcount > 0
+
+
+def write_badge_lockout(db: sqlite_utils.Database, badge_id: str, lockout: str | None) -> None:
+    db.execute("UPDATE badges SET pin_lockout = ? WHERE badge_id = ?", [lockout, badge_id])
+
+
+def locked_badges(db: sqlite_utils.Database) -> list[str]:
+    """Badges whose timed lockout is running (counted down while the station runs)."""
+    sql = (
+        "SELECT badge_id FROM badges WHERE pin_lockout IS NOT NULL"
+        " AND json_valid(pin_lockout) AND json_extract(pin_lockout, '$.remaining_s') > 0"
+    )
+    return [row[0] for row in db.execute(sql)]
+
+
+def reset_user_pins(db: sqlite_utils.Database, user_id: str) -> int:
+    """Forget the PINs and lockouts of every badge of ``user_id``; how many badges it has."""
+    sql = "UPDATE badges SET pin_hash = NULL, pin_lockout = NULL WHERE user_id = ?"
+    return db.execute(sql, [user_id]).rowcount
 
 
 # -- reading import files --------------------------------------------------------------------

@@ -42,6 +42,8 @@ from pathlib import Path
 from station.atomicfile import sync_directory, write_atomic
 from station.config import build_table, parse_config
 from station.errors import ConfigError
+from station.pin import parse_pin_hash
+from station.pin_handoff import HANDOFF_FILE, Handoff
 
 log = logging.getLogger(__name__)
 
@@ -135,6 +137,32 @@ class MonitoringSection:
 
 
 @dataclass(frozen=True)
+class TechnicianSection:
+    """The technician PIN as a hash from ``release-station pin hash``, and lifting a lockout.
+
+    Handed to the station through :mod:`station.pin_handoff` (first boot never opens its database).
+    """
+
+    pin_hash: str = field(default="", repr=False)
+    unlock: bool = False
+
+    def __post_init__(self) -> None:
+        if self.pin_hash:
+            try:
+                parse_pin_hash(self.pin_hash)
+            except ValueError as exc:
+                raise ValueError(f"pin_hash: {exc}") from None
+
+    def hand_over(self, paths: Paths) -> None:
+        """Leave the file the station imports once at its next start (nothing when empty)."""
+        if self.pin_hash or self.unlock:
+            data = Handoff(self.pin_hash, self.unlock).to_bytes()
+            path = paths.station_config.parent / HANDOFF_FILE
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(path, data, mode=0o640, gid=_gid(paths.group))
+
+
+@dataclass(frozen=True)
 class SystemSettings:
     """What ``system.toml`` may say; every key is optional."""
 
@@ -143,6 +171,7 @@ class SystemSettings:
     time: TimeSection = field(default_factory=TimeSection)
     ssh: SshSection = field(default_factory=SshSection)
     monitoring: MonitoringSection = field(default_factory=MonitoringSection)
+    technician: TechnicianSection = field(default_factory=TechnicianSection)
 
     def __post_init__(self) -> None:
         if self.hostname and not _HOSTNAME.fullmatch(self.hostname):
@@ -275,7 +304,9 @@ def _import_station(paths: Paths, text: str, source: str) -> None:
 
 
 def _import_system(paths: Paths, text: str, source: str) -> None:
-    files = system_files(parse_system(text, source))
+    settings = parse_system(text, source)
+    files = system_files(settings)
+    settings.technician.hand_over(paths)
     (paths.system / "ssh").mkdir(parents=True, exist_ok=True, mode=0o700)
     for name, (data, mode) in files.items():
         write_atomic(paths.system / name, data, mode=mode)

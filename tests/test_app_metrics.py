@@ -11,9 +11,11 @@ from station.cli.app import LAST_CONTACT, build_station, make_metrics
 from station.cli.metrics_feed import MetricsFeed
 from station.config import Config, parse_config
 from station.core import view as v
+from station.database import open_database
 from station.emulator import Emulator
 from station.events import BadgeRead, ReaderEvent, ReaderHealth
 from station.metrics import Metrics
+from station.pin import Pins
 
 INFO = v.StationInfo(paired=True, cloud="ok", reader="ok", printer="ok")
 
@@ -104,6 +106,7 @@ def test_the_last_contact_with_ezeep_is_the_time_of_its_last_answer(
     metrics = make_metrics(config)
     assert metrics is not None and make_metrics(Config()) is None
     emulator.auto_approve_device = emulator.printers[0].id
+    Pins(open_database(config.database_path)).set_technician("24681357")  # else it asks for one first
     ready = threading.Event()
     before = time.time()
     with contextlib.ExitStack() as stack:

@@ -17,7 +17,7 @@ from station.config import load_config_file
 from station.database import open_database
 from station.directory import Directory
 from station.emulator import Emulator
-from station.pin import PinGuard
+from station.pin import MAX_LOCK_S, PERMANENT_AFTER, Pins, parse_pin_hash
 
 HW = "1b4e28ba-2fa1-11d2-883f-0016d3cca427"
 CLIENT = "release-station-demo"
@@ -181,42 +181,95 @@ def test_emails_are_resolved_through_the_paired_cloud(
 # -- pin ---------------------------------------------------------------------------------------
 
 
+def _pins(config: Path) -> Pins:
+    return Pins(open_database(load_config_file(config).database_path))
+
+
 def test_pin_set_status_clear(
     config: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     assert run(config, "pin", "status") == EXIT_OK
-    assert capsys.readouterr().out == "technician PIN: not set\n"
-    monkeypatch.setattr("sys.stdin", io.StringIO("2468\n"))
+    assert capsys.readouterr().out == "technician PIN: not set\nrelease PINs per person: off\n"
+    monkeypatch.setattr("sys.stdin", io.StringIO("24681357\n"))
     assert run(config, "pin", "set", "--stdin") == EXIT_OK
-    db = open_database(load_config_file(config).database_path)
-    guard = PinGuard(db)
-    assert guard.check("2468").ok
+    pins = _pins(config)
+    assert pins.check_technician("24681357").ok
     for _ in range(3):
-        guard.check("0000")
+        pins.check_technician("0")
     capsys.readouterr()
     assert run(config, "pin", "status") == EXIT_OK
     out = capsys.readouterr().out
-    assert "technician PIN: set" in out and "wrong PINs in a row: 3" in out and "locked for another" in out
-    assert run(config, "pin", "status", "--purpose", "release") == EXIT_OK
-    assert capsys.readouterr().out == "release PIN: not set\n"
+    assert "technician PIN: set" in out and "wrong PINs in a row: 3" in out
+    assert "locked for another 30 s of running time" in out
     assert run(config, "pin", "clear") == EXIT_OK
-    assert "removed" in capsys.readouterr().out
-    assert PinGuard(db).is_set is False
+    assert "removed; the technician menu stays shut" in capsys.readouterr().out
+    assert pins.technician_set is False
 
 
-def test_pin_set_asks_twice(
+def test_pin_set_asks_twice_and_wants_six_to_twelve_digits(
     config: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    answers = iter(["1357", "1358"])
+    answers = iter(["135791", "135792"])
     monkeypatch.setattr("getpass.getpass", lambda prompt: next(answers))
-    assert run(config, "pin", "set", "--purpose", "release") == EXIT_FAILURE
+    assert run(config, "pin", "set") == EXIT_FAILURE
     assert "the two PINs differ; nothing was changed" in caplog.text
-    answers = iter(["1357", "1357"])
-    assert run(config, "pin", "set", "--purpose", "release") == EXIT_OK
-    answers = iter(["12"])
-    assert run(config, "pin", "set", "--purpose", "release") == EXIT_FAILURE
-    assert "a PIN must be 4 to 8 digits (0-9); nothing was changed" in caplog.text
-    assert PinGuard(open_database(load_config_file(config).database_path), "release").check("1357").ok
+    answers = iter(["135791", "135791"])
+    assert run(config, "pin", "set") == EXIT_OK
+    answers = iter(["1357"])
+    assert run(config, "pin", "set") == EXIT_FAILURE
+    assert "a technician PIN must be 6 to 12 digits (0-9); nothing was changed" in caplog.text
+    assert _pins(config).check_technician("135791").ok
+
+
+def test_pin_hash_prints_a_hash_and_stores_nothing(
+    config: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    answers = iter(["864213579", "864213579"])
+    monkeypatch.setattr("getpass.getpass", lambda prompt: next(answers))
+    assert main(["pin", "hash"]) == EXIT_OK  # no configuration needed
+    printed = capsys.readouterr().out.strip()
+    assert parse_pin_hash(printed).matches("864213579") and "864213579" not in printed
+    assert not load_config_file(config).database_path.exists()
+    monkeypatch.setattr("sys.stdin", io.StringIO("12\n"))
+    assert main(["pin", "hash", "--stdin"]) == EXIT_FAILURE
+
+
+def test_ten_wrong_pins_then_pin_status_says_how_to_unlock(
+    config: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    now = [0.0]
+    pins = Pins(open_database(load_config_file(config).database_path), clock=lambda: now[0])
+    pins.set_technician("24681357")
+    for _ in range(PERMANENT_AFTER):
+        now[0] += MAX_LOCK_S
+        pins.check_technician("0")
+    assert run(config, "pin", "status") == EXIT_OK
+    assert "locked until unlocked: `pin set`, `pin clear` or [technician]" in capsys.readouterr().out
+    monkeypatch.setattr("sys.stdin", io.StringIO("24681357\n"))
+    assert run(config, "pin", "set", "--stdin") == EXIT_OK
+    assert _pins(config).check_technician("24681357").ok
+
+
+def test_release_pins_switch_and_reset_one_person(
+    config: Path, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    assert run(config, "pin", "release", "on") == EXIT_OK
+    assert _pins(config).release_on
+    db = open_database(load_config_file(config).database_path)
+    directory = Directory(db)
+    directory.enrol("B1", "u1", email="Anna@example.com", how="cli")
+    directory.enrol("B2", "u1", email="anna@example.com", how="cli")
+    directory.enrol("B3", "u2", email="bob@example.com", how="cli")
+    pins = Pins(db)
+    for badge in ("B1", "B2", "B3"):
+        pins.set_badge(badge, "1234")
+    capsys.readouterr()
+    assert run(config, "pin", "reset", "--user", "anna@example.com") == EXIT_OK
+    assert "(2 badge(s))" in capsys.readouterr().out
+    assert [pins.badge_pin_set(b) for b in ("B1", "B2", "B3")] == [False, False, True]
+    assert run(config, "pin", "reset", "--user", "nobody@example.com") == EXIT_FAILURE
+    assert run(config, "pin", "release", "off") == EXIT_OK
+    assert not _pins(config).release_on
 
 
 def test_audit_verify_says_what_is_wrong(config: Path, capsys: pytest.CaptureFixture[str]) -> None:

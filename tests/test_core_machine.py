@@ -60,7 +60,7 @@ class Run:
         return [e.pattern for e in self.of(m.Play)]
 
 
-def booted(*, mode: str = "all", pins: Iterable[str] = (), paired: bool = True) -> Run:
+def booted(*, mode: str = "all", pins: Iterable[str] = ("technician",), paired: bool = True) -> Run:
     core, effects = start(Core(tuning=TUNING))
     assert effects == [m.LoadStart(0)]
     run = Run(core)
@@ -70,6 +70,13 @@ def booted(*, mode: str = "all", pins: Iterable[str] = (), paired: bool = True) 
     if paired:
         run(m.ProbeDone(run.core.probe_ticket, printer=PRINTER))
     return run
+
+
+def open_menu(run: Run) -> None:
+    """The long press and the right technician PIN."""
+    run(i.OpenTechnician())
+    run(i.EnterPin("24681357"))
+    run(m.PinChecked(run.ticket, ok=True))
 
 
 def tap(badge: str = "B1", **extra: Any) -> m.Tap:
@@ -606,12 +613,14 @@ def test_rate_limited_unknown_badge() -> None:
 
 
 def test_release_pin_wrong_locked_then_right() -> None:
-    run = booted(pins=["release"])
-    identified(run)
+    run = booted(pins=["technician", "release"])
+    run(tap())
+    run(m.BadgeKnown(run.ticket, ANNA, has_pin=True))
     view = run.view
     assert isinstance(view, v.PinEntryView) and view.purpose == "release"
     run(i.EnterPin("0000"))
-    assert run.view.checking and run.of(m.CheckPin)[0].pin == "0000"  # type: ignore[union-attr]
+    check = run.of(m.CheckPin)[0]
+    assert run.view.checking and (check.pin, check.badge_id) == ("0000", "B1")  # type: ignore[union-attr]
     run(m.PinChecked(run.ticket, ok=False))
     assert run.view.error == "wrong" and run.patterns() == [Pattern.ERROR]  # type: ignore[union-attr]
     run(i.EnterPin("1111"))
@@ -620,6 +629,126 @@ def test_release_pin_wrong_locked_then_right() -> None:
     run(i.EnterPin("1234"))
     run(m.PinChecked(run.ticket, ok=True))
     assert isinstance(run.view, v.IdentifyingView) and run.of(m.Release)
+
+
+def test_a_blocked_badge_says_so() -> None:
+    run = booted(pins=["technician", "release"])
+    run(tap())
+    run(m.BadgeKnown(run.ticket, ANNA, has_pin=True))
+    run(i.EnterPin("0000"))
+    run(m.PinChecked(run.ticket, ok=False, blocked=True))
+    view = run.view
+    assert isinstance(view, v.PinEntryView) and view.error == "blocked" and view.locked_until is None
+
+
+def test_a_person_without_a_release_pin_chooses_one_twice_at_the_tap() -> None:
+    run = booted(pins=["technician", "release"])
+    run(tap())
+    run(m.BadgeKnown(run.ticket, ANNA, has_pin=False))
+    view = run.view
+    assert isinstance(view, v.PinSetupView) and (view.purpose, view.stage) == ("release", "choose")
+    assert (view.min_digits, view.max_digits) == (4, 8) and view.expires_at is not None
+    run(i.EnterPin("12"))
+    assert run.view.error == "invalid" and run.patterns() == [Pattern.ERROR]  # type: ignore[union-attr]
+    run(i.EnterPin("4321"))
+    assert run.view.stage == "repeat" and "4321" not in repr(run.view)  # type: ignore[union-attr]
+    run(i.EnterPin("4322"))
+    assert (run.view.stage, run.view.error) == ("choose", "mismatch")  # type: ignore[union-attr]
+    run(i.EnterPin("4321"))
+    run(i.EnterPin("4321"))
+    assert run.of(m.SavePin) == [m.SavePin(run.ticket, "release", "4321", badge_id="B1")]
+    assert run.view.stage == "saving"  # type: ignore[union-attr]
+    run(m.PinSaved(run.ticket, frozenset({"technician", "release"})))
+    assert isinstance(run.view, v.IdentifyingView) and run.of(m.Release)
+
+
+def test_choosing_a_release_pin_can_be_cancelled_and_times_out() -> None:
+    run = booted(pins=["technician", "release"])
+    run(tap())
+    run(m.BadgeKnown(run.ticket, ANNA))
+    run(i.Cancel())
+    assert isinstance(run.view, v.ReadyView)
+    run(tap(), at=10.0)
+    run(m.BadgeKnown(run.ticket, ANNA))
+    view = run.view
+    assert isinstance(view, v.PinSetupView) and view.expires_at is not None
+    run(m.TimerFired("mode", run.ticket), at=view.expires_at)
+    assert isinstance(run.view, v.ReadyView)
+    no_personal_data(run.core)
+
+
+def test_a_person_who_just_enrolled_chooses_a_release_pin_first() -> None:
+    run = booted(pins=["technician", "release"])
+    run(tap("NEW"))
+    run(m.BadgeUnknown(run.ticket, allowed=True))
+    run(m.EnrolSignedIn(run.ticket, BEA, badges=0))
+    run(tap("NEW"))  # the same badge again confirms the enrolment
+    run(m.Enrolled(run.ticket, User("u9", "Bea")))
+    view = run.view
+    assert isinstance(view, v.PinSetupView) and view.purpose == "release" and not run.of(m.Release)
+    run(i.EnterPin("8642"))
+    run(i.EnterPin("8642"))
+    assert run.of(m.SavePin) == [m.SavePin(run.ticket, "release", "8642", badge_id="NEW")]
+
+
+def test_release_pins_off_means_no_pin_at_the_tap() -> None:
+    run = booted(pins=["technician"])
+    run(tap())
+    run(m.BadgeKnown(run.ticket, ANNA, has_pin=True))
+    assert isinstance(run.view, v.IdentifyingView) and run.of(m.Release)
+
+
+def test_no_pairing_code_before_a_technician_pin() -> None:
+    run = booted(paired=False, pins=())
+    view = run.view
+    assert isinstance(view, v.PinSetupView) and (view.purpose, view.stage) == ("technician", "choose")
+    assert (view.min_digits, view.max_digits, view.expires_at) == (6, 12, None)
+    assert not run.of(m.PairStart)
+    run(tap())
+    assert run.patterns() == [Pattern.NEEDS_PAIRING] and not run.of(m.Lookup)
+    for nothing in (i.OpenTechnician(), i.Cancel(), i.StartPairing()):
+        run(nothing)
+        assert isinstance(run.view, v.PinSetupView) and not run.effects
+    run(i.EnterPin("2468"))  # a release PIN's length is not enough
+    assert run.view.error == "invalid"  # type: ignore[union-attr]
+    run(i.EnterPin("24681357"))
+    run(i.EnterPin("24681358"))
+    assert (run.view.stage, run.view.error) == ("choose", "mismatch")  # type: ignore[union-attr]
+    run(i.EnterPin("24681357"))
+    run(i.EnterPin("24681357"))
+    assert run.of(m.SavePin) == [m.SavePin(run.ticket, "technician", "24681357")]
+    run(m.WorkFailed(run.ticket, m.Failure("storage")))
+    assert run.view.error == "failed" and run.view.stage == "choose"  # type: ignore[union-attr]
+    run(i.EnterPin("24681357"))
+    run(i.EnterPin("24681357"))
+    run(m.PinSaved(run.ticket, frozenset({"technician"})))
+    assert isinstance(run.view, v.UnpairedView) and run.of(m.PairStart)
+
+
+def test_no_technician_menu_without_a_pin() -> None:
+    run = booted(pins=())
+    run(i.OpenTechnician())
+    assert isinstance(run.view, v.ReadyView)
+    assert run.of(m.Audit) == [m.Audit("technician", outcome="refused: no technician PIN is set")]
+
+
+def test_pins_changed_outside_take_effect() -> None:
+    run = booted(paired=False, pins=())
+    assert m.SetTimer("pins", 0.5, 0) in run.effects
+    run(m.TimerFired("pins", 0), at=0.5)
+    assert run.effects == (m.ReadPins(), m.SetTimer("pins", 1.0, 0))
+    run(m.PinsRead(frozenset()))
+    assert isinstance(run.view, v.PinSetupView) and not run.effects
+    run(m.PinsRead(frozenset({"technician"})))  # `release-station pin set`
+    assert isinstance(run.view, v.UnpairedView) and run.of(m.PairStart)
+    run(m.PairCode(run.ticket, PairingCode("ABCD", "https://x/pair", 600.0)))
+    ticket = run.ticket
+    run(m.PinsRead(frozenset()))  # `release-station pin clear`: no code without a PIN
+    assert isinstance(run.view, v.PinSetupView) and m.CancelWork(ticket) in run.effects
+    paired = booted(pins=())
+    paired(m.PinsRead(frozenset({"technician"})))
+    paired(i.OpenTechnician())
+    assert isinstance(paired.view, v.PinEntryView)
 
 
 # --- technician menu ----------------------------------------------------------------------------
@@ -640,7 +769,7 @@ def test_technician_menu_behind_its_pin() -> None:
 
 def test_technician_pages_settings_feedback_and_reader_test() -> None:
     run = booted()
-    run(i.OpenTechnician())
+    open_menu(run)
     assert run.patterns() == [Pattern.TECHNICIAN]
     run(i.ShowPage("network"))
     run(m.NetworkRead(run.ticket, "kiosk", ("eth0: 10.0.0.2",)))
@@ -651,8 +780,16 @@ def test_technician_pages_settings_feedback_and_reader_test() -> None:
     assert run.view.info.release_mode == "pick" and run.view.message == "saved"  # type: ignore[union-attr]
     run(i.TestFeedback(Pattern.RELEASED))
     assert run.patterns() == [Pattern.RELEASED]
-    run(i.SetPin("release", "12"))
+    run(i.SetPin("2468"))
     assert run.view.message == "pin_invalid" and not run.of(m.SavePin)  # type: ignore[union-attr]
+    run(i.SetPin("246813"))
+    assert run.of(m.SavePin) == [m.SavePin(run.ticket, "technician", "246813")]
+    run(m.PinSaved(run.ticket, frozenset({"technician"})))
+    assert run.view.message == "pin_set"  # type: ignore[union-attr]
+    run(i.SwitchReleasePins(True))
+    assert run.of(m.SwitchReleasePins) == [m.SwitchReleasePins(run.ticket, True)]
+    run(m.PinSaved(run.ticket, frozenset({"technician", "release"}), switched=True))
+    assert run.view.release_pins_on and run.view.message == "saved"  # type: ignore[union-attr]
     run(i.ShowPage("reader_test"))
     run(m.Tap("pcsc", "ACR122U", "1234567", "04A1B2", "04a1b2"))
     test = run.view.reader_test  # type: ignore[union-attr]
@@ -669,7 +806,7 @@ def test_technician_pages_settings_feedback_and_reader_test() -> None:
 
 def test_technician_enrolment() -> None:
     run = booted()
-    run(i.OpenTechnician())
+    open_menu(run)
     run(i.ShowPage("enrol"))
     run(tap("B7"))
     assert run.of(m.TechCheckBadge) == [m.TechCheckBadge(run.ticket, "B7")]
@@ -691,7 +828,7 @@ def test_technician_enrolment() -> None:
 
 
 def tech_chose(run: Run, badges: tuple[v.BadgeRef, ...]) -> v.UserChoice:
-    run(i.OpenTechnician())
+    open_menu(run)
     run(i.ShowPage("enrol"))
     run(tap("B7"))
     choice = v.UserChoice("u1", "anna@example.com", "Anna")
@@ -733,7 +870,7 @@ def test_technician_cannot_add_beyond_the_limit_only_replace() -> None:
 
 def test_technician_enrolment_failures_come_as_causes() -> None:
     run = booted()
-    run(i.OpenTechnician())
+    open_menu(run)
     run(i.ShowPage("enrol"))
     run(tap("", error="not hexadecimal"))
     assert run.view.enrol == v.TechEnrol("failed", cause=Cause(Reason.BAD_CARD, text="not hexadecimal"))  # type: ignore[union-attr]
@@ -749,7 +886,7 @@ def test_technician_enrolment_failures_come_as_causes() -> None:
 
 def test_technician_repair_can_be_cancelled_keeping_the_old_pairing() -> None:
     run = booted()
-    run(i.OpenTechnician())
+    open_menu(run)
     run(i.RePair())
     assert run.of(m.PairStart)
     run(m.PairCode(run.ticket, PairingCode("ZZ", "https://x/p", 600.0)))

@@ -1,5 +1,5 @@
 """The station core end to end: the real runtime, EzeepClient, TokenKeeper, Pairer, ReleaseEngine,
-Directory, AuditLog, StationSettings, PinGuard and RateLimiter, against the ezeep emulator over
+Directory, AuditLog, StationSettings, Pins and RateLimiter, against the ezeep emulator over
 loopback. Badge reads and intents go in through ``Station.submit`` as the reader threads and the
 UI send them; what comes out is checked on the published views, the feedback patterns and the
 emulator's own counters.
@@ -34,7 +34,7 @@ from station.directory import Directory
 from station.emulator import Emulator
 from station.events import BadgeRead, ReaderHealth
 from station.feedback import Pattern
-from station.pin import PinGuard
+from station.pin import MAX_LOCK_S, PERMANENT_AFTER, Pins
 from station.ratelimit import RateLimiter
 from station.release import Cause, Reason, ReleaseEngine
 from station.settings import StationSettings
@@ -43,6 +43,7 @@ from tests.test_release import CuttingProxy
 
 HARDWARE_ID = "1b4e28ba-2fa1-11d2-883f-0016d3cca427"
 WAIT_S = 30.0
+TECH_PIN = "24681357"
 V = TypeVar("V")
 
 
@@ -108,7 +109,7 @@ class Parts:
     directory: Directory
     audit: AuditLog
     patterns: Patterns
-    wall: list[float]
+    pin_offset: list[float]
     token_offset: list[float]
 
     def close(self) -> None:
@@ -126,11 +127,13 @@ def build_station(
     tuning: dict[str, Any] | None = None,
     keeper: dict[str, Any] | None = None,
     audit: AuditLog | None = None,
+    technician_pin: bool = True,
 ) -> Parts:
     """A station on the database at ``path`` talking to the emulator at ``url`` (not started).
 
     Tests move the token keeper's clock with ``token_offset`` (to let the token run out) and
-    the PIN guards' wall clock with ``wall``. A tap waits 30 s for ezeep's first answer unless
+    the PINs' monotonic clock with ``pin_offset``. The technician PIN is :data:`TECH_PIN` unless
+    ``technician_pin`` is False. A tap waits 30 s for ezeep's first answer unless
     ``tuning`` says otherwise: on a loaded test machine 1.5 s is not always enough.
     """
     http = CloudHttp(account_url=url, api_url=url, print_url=url, client_id="core-tests", timeout_s=2.0)
@@ -145,7 +148,10 @@ def build_station(
     client = EzeepClient(http, keeper_).impatient()  # as the composition root passes it
     engine = ReleaseEngine(client, open_database(path), parallelism=4, job_timeout_s=20, poll_interval_s=0.05)
     section = StationSection(name="Test", release_mode=mode, session_timeout_s=60)  # type: ignore[arg-type]
-    wall = [1_000_000.0]
+    pin_offset = [0.0]
+    pins = Pins(open_database(path), clock=lambda: time.monotonic() + pin_offset[0])
+    if technician_pin and not pins.technician_set:
+        pins.set_technician(TECH_PIN)
     directory = Directory(open_database(path))
     audit = audit or AuditLog(open_database(path))
     patterns = Patterns()
@@ -157,10 +163,7 @@ def build_station(
         directory=directory,
         audit=audit,
         settings=StationSettings(open_database(path), Config(station=section)),
-        pins={
-            purpose: PinGuard(open_database(path), purpose, clock=lambda: wall[0])
-            for purpose in ("technician", "release")
-        },
+        pins=pins,
         limiter=RateLimiter(burst=3, period_s=60),
         feedback=patterns,
         identify=lambda read: read.canonical_id,
@@ -171,7 +174,7 @@ def build_station(
         ),
         clock=clock,
     )
-    return Parts(station, keeper_, http, engine, directory, audit, patterns, wall, token_offset)
+    return Parts(station, keeper_, http, engine, directory, audit, patterns, pin_offset, token_offset)
 
 
 @dataclasses.dataclass
@@ -201,6 +204,13 @@ class Rig:
 
     def send(self, intent: i.Intent) -> None:
         self.station.submit(intent)
+
+    def open_menu(self) -> v.TechnicianView:
+        """The long press and the technician PIN."""
+        self.send(i.OpenTechnician())
+        self.views.next(v.PinEntryView, lambda view: view.purpose == "technician")
+        self.send(i.EnterPin(TECH_PIN))
+        return self.views.next(v.TechnicianView)
 
     def enrol_user(self, index: int, uid: bytes) -> str:
         user = self.emulator.users[index]
@@ -523,8 +533,7 @@ def test_technician_enrolment(make_rig: Callable[..., Rig]) -> None:
     rig = make_rig()
     ready(rig)
     user = rig.emulator.users[0]
-    rig.send(i.OpenTechnician())
-    rig.views.next(v.TechnicianView)
+    rig.open_menu()
     rig.send(i.ShowPage("enrol"))
     rig.tap(badge(7))
     rig.views.next(v.TechnicianView, lambda view: view.enrol.stage == "search")
@@ -733,15 +742,24 @@ def test_answers_lost_mid_release_are_reconciled_never_resent(
 # --- PIN and readers ----------------------------------------------------------------------------
 
 
-def test_release_pin_lockout(make_rig: Callable[..., Rig]) -> None:
+def test_release_pins_per_person_with_a_lockout_per_badge(make_rig: Callable[..., Rig]) -> None:
     rig = make_rig()
     ready(rig)
     rig.enrol_user(1, badge(2))
-    rig.send(i.OpenTechnician())
-    rig.views.next(v.TechnicianView)
-    rig.send(i.SetPin("release", "2468"))
-    rig.views.next(v.TechnicianView, lambda view: view.message == "pin_set" and view.release_pin_set)
+    rig.enrol_user(2, badge(3))
+    rig.open_menu()
+    rig.send(i.SwitchReleasePins(True))
+    rig.views.next(v.TechnicianView, lambda view: view.message == "saved" and view.release_pins_on)
     rig.send(i.CloseTechnician())
+    ready(rig)
+
+    rig.tap(badge(2))  # no PIN of their own yet: choose one, twice
+    rig.views.next(v.PinSetupView, lambda view: view.purpose == "release" and view.stage == "choose")
+    rig.send(i.EnterPin("2468"))
+    rig.views.next(v.PinSetupView, lambda view: view.stage == "repeat")
+    rig.send(i.EnterPin("2468"))
+    assert rig.views.next(v.DoneView).outcome in ("released", "nothing_to_print")
+    rig.send(i.Done())
     ready(rig)
 
     rig.tap(badge(2))
@@ -756,13 +774,73 @@ def test_release_pin_lockout(make_rig: Callable[..., Rig]) -> None:
     assert (
         rig.views.next(v.PinEntryView, lambda view: not view.checking and bool(view.error)).error == "locked"
     )
-    assert rig.emulator.release_counts() == {}
+    rig.send(i.Cancel())
+    ready(rig)
 
-    rig.parts.wall[0] += 31  # the first lockout lasts 30 s
+    rig.tap(badge(3))  # another person's badge is not locked
+    rig.views.next(v.PinSetupView, lambda view: view.stage == "choose")
+    for _ in range(2):
+        rig.send(i.EnterPin("97531"))
+    assert rig.views.next(v.DoneView).outcome in ("released", "nothing_to_print")
+    rig.send(i.Done())
+    ready(rig)
+
+    rig.parts.pin_offset[0] += 31  # the first lockout lasts 30 s of running time
+    rig.tap(badge(2))
+    rig.views.next(v.PinEntryView, lambda view: view.purpose == "release")
     rig.send(i.EnterPin("2468"))
-    assert rig.views.next(v.DoneView).outcome == "released"
+    assert rig.views.next(v.DoneView).outcome in ("released", "nothing_to_print")
     events = [entry.outcome for entry in rig.audit.entries() if entry.event == "pin_release"]
-    assert events[:2] == ["ok", "locked"]
+    assert events[:3] == ["ok", "set", "locked"]
+    assert_no_pin_in_the_log = [entry for entry in rig.audit.entries() if "2468" in repr(entry)]
+    assert assert_no_pin_in_the_log == []
+
+
+def test_a_pin_set_or_cleared_from_the_command_line_takes_effect_within_a_second(
+    make_rig: Callable[..., Rig], tmp_path: Path
+) -> None:
+    rig = make_rig(technician_pin=False)
+    rig.views.next(v.PinSetupView, lambda view: view.purpose == "technician")
+    rig.emulator.auto_approve_device = None  # keep the pairing code on screen
+    rig.send(i.OpenTechnician())  # no menu without a PIN
+    cli = Pins(open_database(tmp_path / "station.db"))  # what `release-station pin set` does
+    cli.set_technician("11223344")
+    set_at = time.monotonic()
+    rig.views.next(v.PairingView)
+    assert time.monotonic() - set_at < 1.0
+    cli.clear_technician()  # `release-station pin clear`: no pairing code without a PIN
+    cleared_at = time.monotonic()
+    rig.views.next(v.PinSetupView, lambda view: view.purpose == "technician")
+    assert time.monotonic() - cleared_at < 1.0
+    assert not any(isinstance(view, v.TechnicianView | v.PinEntryView) for view in rig.views.all())
+
+
+def test_ten_wrong_technician_pins_lock_the_menu_until_pin_set(
+    make_rig: Callable[..., Rig], tmp_path: Path
+) -> None:
+    rig = make_rig()
+    ready(rig)
+    errors = []
+    for _ in range(PERMANENT_AFTER):
+        rig.parts.pin_offset[0] += MAX_LOCK_S  # every timed lock has run out
+        rig.send(i.OpenTechnician())
+        rig.views.next(v.PinEntryView, lambda view: view.purpose == "technician")
+        rig.send(i.EnterPin("99999999"))
+        errors.append(rig.views.next(v.PinEntryView, lambda view: bool(view.error)).error)
+        rig.send(i.Cancel())
+        ready(rig)
+    assert errors[-1] == "blocked" and "blocked" not in errors[:-1]
+    rig.parts.pin_offset[0] += 365 * 24 * 3600.0
+    rig.send(i.OpenTechnician())
+    rig.send(i.EnterPin(TECH_PIN))  # the right PIN: still locked
+    assert rig.views.next(v.PinEntryView, lambda view: bool(view.error)).error == "blocked"
+    Pins(open_database(tmp_path / "station.db")).set_technician("55556666")  # `release-station pin set`
+    rig.send(i.Cancel())
+    ready(rig)
+    rig.send(i.OpenTechnician())
+    rig.views.next(v.PinEntryView)
+    rig.send(i.EnterPin("55556666"))
+    rig.views.next(v.TechnicianView)
 
 
 def test_reader_missing_and_back(make_rig: Callable[..., Rig]) -> None:

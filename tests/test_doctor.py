@@ -18,12 +18,13 @@ from cryptography.x509.oid import NameOID
 
 from drivers.readers.auto import PcscdState, Survey, UsbReader
 from station.cli import main
-from station.cli.cmd_doctor import check_paired, check_state_dir, reader_findings
+from station.cli.cmd_doctor import check_paired, check_state_dir, check_technician_pin, reader_findings
 from station.cloud.models import TokenPair
 from station.cloud.tokens import TokenStore
 from station.config import ReaderSection
 from station.database import open_database
 from station.emulator import Emulator
+from station.pin import MAX_LOCK_S, PERMANENT_AFTER, Pins
 
 ACR122U = UsbReader(0x072F, 0x2200, "ACS ACR122U PICC Interface", "acr122", True)
 
@@ -105,6 +106,7 @@ def _pair(tmp_path: Path) -> None:
     store = TokenStore(db, boot_id="test")
     store.save(TokenPair("access", "refresh", 3600, 0.0), hardware_id="hw", tp_id=7)
     store.set_printer("p-1", "Floor 3")
+    Pins(db).set_technician("24681357")
     db.conn.close()
 
 
@@ -252,3 +254,21 @@ def test_lists_what_pcscd_sees(tmp_path: Path, capsys: pytest.CaptureFixture[str
         _, out = _doctor(config, capsys, "--offline")
     assert "ok    pcscd: running; readers: Virtual PCD 00 00, Virtual PCD 00 01" in out
     assert "ok    reader (kind = auto): uses pcsc (PC/SC)" in out
+
+
+def test_no_technician_pin_is_a_failure_that_says_how_to_set_one(tmp_path: Path) -> None:
+    database = tmp_path / "station.db"
+    missing = check_technician_pin(database)
+    assert (missing.status, missing.detail) == ("fail", "not set (no database yet)")
+    now = [0.0]
+    pins = Pins(open_database(database), clock=lambda: now[0])
+    finding = check_technician_pin(database)
+    assert finding.status == "fail" and "release-station pin set" in finding.fix
+    assert "release-station pin hash" in finding.fix
+    pins.set_technician("24681357")
+    assert check_technician_pin(database).status == "ok"
+    for _ in range(PERMANENT_AFTER):
+        now[0] += MAX_LOCK_S
+        pins.check_technician("0")
+    locked = check_technician_pin(database)
+    assert locked.status == "warn" and "locked after 10 wrong PINs" in locked.detail

@@ -43,6 +43,8 @@ from station.core import view as v
 from station.database import open_database
 from station.directory import Directory
 from station.emulator import Emulator
+from station.pin import hash_pin
+from station.pin_handoff import HANDOFF_FILE, Handoff
 from tests.approval_page import approve_on_printer, sign_in
 from tests.x11 import MISSING_TOOLS, ROOT, SCREENSHOTS, XWindow, decode_qr, x_display
 from ui.app import StationUi
@@ -111,6 +113,8 @@ fullscreen = false
 dim_after_s = 0
 {extra}"""
         )
+        # The technician PIN as first boot hands it over from system.toml: else it asks for one.
+        (folder / HANDOFF_FILE).write_bytes(Handoff(hash_pin("24681357")).to_bytes())
         self.notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self.notify.bind(str(folder / "notify"))
         self.notify.settimeout(0.5)  # how often the listener looks whether the test is over

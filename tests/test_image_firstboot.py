@@ -12,6 +12,7 @@ import pytest
 from station.config import parse_config
 from station.errors import ConfigError
 from station.firstboot import Paths, main, parse_system, run
+from tests.firstboot_paths import make_paths
 
 ROOT = Path(__file__).resolve().parent.parent
 SYSTEM_EXAMPLE = ROOT / "image-build" / "boot" / "system.toml.example"
@@ -29,17 +30,7 @@ textfile_dir = "/run/release-station-metrics"
 
 @pytest.fixture
 def paths(tmp_path: Path) -> Paths:
-    for name in ("boot", "data", "etc", "run"):
-        (tmp_path / name).mkdir()
-    (tmp_path / "tty1").touch()
-    return Paths(
-        boot=tmp_path / "boot",
-        data=tmp_path / "data",
-        etc=tmp_path / "etc",
-        run=tmp_path / "run" / "firstboot",
-        console=tmp_path / "tty1",
-        group="no-such-group-here",
-    )
+    return make_paths(tmp_path)
 
 
 def _every_byte(*directories: Path) -> bytes:

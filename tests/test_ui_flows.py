@@ -127,6 +127,25 @@ def test_pin_keypad(ui: StationUi, sent: list[object]) -> None:
     assert last(sent) == intents.Cancel()
 
 
+def test_choosing_a_technician_pin_twice_offers_no_way_around(ui: StationUi, sent: list[object]) -> None:
+    info = canned_views()["ready"].info  # type: ignore[attr-defined]
+    show(ui, v.PinSetupView(info, "technician", "choose", 6, 12))
+    assert "Cancel" not in [t.label for t in ui.targets]
+    for digit in "135792468":
+        tap(ui, digit)
+    tap(ui, "OK")
+    assert last(sent) == intents.EnterPin("135792468")
+    show(ui, v.PinSetupView(info, "technician", "repeat", 6, 12))
+    tap(ui, "OK")  # the keypad starts empty again: nothing typed, nothing sent
+    for digit in "135792468":
+        tap(ui, digit)
+    tap(ui, "OK")
+    assert [i for i in sent if isinstance(i, intents.EnterPin)] == [intents.EnterPin("135792468")] * 2
+    show(ui, v.PinSetupView(info, "release", "choose", 4, 8, "mismatch", MONO + 30))
+    tap(ui, "Cancel")
+    assert last(sent) == intents.Cancel()
+
+
 def test_long_press_on_the_corner_opens_the_technician_menu(
     ui: StationUi, sent: list[object], clock: Clock
 ) -> None:
@@ -160,11 +179,13 @@ def test_technician_menu_pages(ui: StationUi, sent: list[object]) -> None:
     assert sent == [intents.ShowPage("language"), intents.SetLanguage("de")]
     sent.clear()
     show(ui, views["tech-pins"])
-    tap(ui, "Set release PIN")
-    for digit in "4711":
+    tap(ui, "Release PIN per person: on")
+    assert last(sent) == intents.SwitchReleasePins(True)
+    tap(ui, "Change technician PIN")
+    for digit in "47110815":
         tap(ui, digit)
     tap(ui, "OK")
-    assert last(sent) == intents.SetPin("release", "4711")
+    assert last(sent) == intents.SetPin("47110815")
     show(ui, views["tech-about"])
     tap(ui, "Restart")
     assert last(sent) == intents.Touched()  # asks first

@@ -120,6 +120,12 @@ def canned_views(language: str = "en") -> dict[str, object]:
         "identifying": v.IdentifyingView(info),
         "pin-technician": v.PinEntryView(info, "technician", MONO + 30, error="wrong"),
         "pin-locked": v.PinEntryView(info, "release", MONO + 30, error="locked", locked_until=MONO + 95),
+        "pin-blocked": v.PinEntryView(info, "technician", MONO + 30, error="blocked"),
+        "pin-blocked-badge": v.PinEntryView(info, "release", MONO + 30, error="blocked"),
+        "pin-setup-failed": v.PinSetupView(info, "technician", "choose", 6, 12, "failed"),
+        "pin-setup-technician": v.PinSetupView(info, "technician", "choose", 6, 12),
+        "pin-setup-mismatch": v.PinSetupView(info, "release", "choose", 4, 8, "mismatch", MONO + 30),
+        "pin-setup-repeat": v.PinSetupView(info, "release", "repeat", 4, 8, expires_at=MONO + 30),
         "session": v.SessionView(
             info, "Anna Schmidt-Hohenberger", _jobs(), frozenset({"job-0", "job-2"}), MONO + 45
         ),

@@ -31,7 +31,7 @@ import sqlite_utils
 from station import __version__
 from station.cli.service import SdNotify, StopSignals
 from station.config import Config
-from station.core.view import PairingView
+from station.core.view import PairingView, PinSetupView
 from station.errors import StationError
 
 if TYPE_CHECKING:
@@ -90,7 +90,8 @@ def build_station(
     from station.database import open_database
     from station.directory import Directory
     from station.events import BadgeRead
-    from station.pin import PinGuard
+    from station.pin import Pins
+    from station.pin_handoff import handoff_path, import_handoff
     from station.ratelimit import RateLimiter
     from station.release import ReleaseEngine
     from station.settings import StationSettings
@@ -103,6 +104,10 @@ def build_station(
         return db
 
     tokens_db = connection()  # also creates the state directory the hardware id is kept in
+    pins = Pins(connection())
+    handoff = handoff_path(config.source)
+    if handoff is not None:
+        import_handoff(handoff, pins)  # the technician PIN from the first-boot files
     hw = hardware_id(override=config.station.hardware_id, remember=config.state_dir / KEEP_FILE)
     feedback = build_feedback(config.feedback, readers=readers, source=config.source)
     stack.callback(feedback.close)
@@ -129,7 +134,7 @@ def build_station(
         directory=Directory(connection()),
         audit=AuditLog(connection()),
         settings=StationSettings(connection(), config),
-        pins={purpose: PinGuard(connection(), purpose) for purpose in ("technician", "release")},
+        pins=pins,
         limiter=RateLimiter(),
         feedback=feedback,
         identify=identify,
@@ -215,6 +220,15 @@ def _log_pairing(view: PairingView) -> None:
     log.info("to pair this station, open %s (pairing code %s)", view.auth_url, view.code)
 
 
+def log_missing_pin(view: object) -> None:
+    # Headless nobody can choose the PIN on a screen: say how, once per wait.
+    if isinstance(view, PinSetupView) and view.purpose == "technician" and view.stage == "choose":
+        log.warning(
+            "this station has no technician PIN and shows no pairing code before it has one: "
+            "set it with `release-station pin set` (or [technician] pin_hash in system.toml)"
+        )
+
+
 def run_station(config: Config, *, headless: bool = False, hooks: Hooks | None = None) -> int:
     """Run until SIGTERM, SIGINT, a closed window or a restart request; returns the exit code."""
     hooks = hooks or Hooks()
@@ -242,6 +256,7 @@ def run_station(config: Config, *, headless: bool = False, hooks: Hooks | None =
             station.subscribe(ui.post_view)
         else:
             station.subscribe(pairing_announcer(_log_pairing))
+            station.subscribe(log_missing_pin)
         if hooks.on_view is not None:
             station.subscribe(hooks.on_view)
         feed = None if metrics is None else start_metrics(station, metrics, config, stack)

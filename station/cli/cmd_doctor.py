@@ -80,7 +80,7 @@ def _doctor(args: argparse.Namespace, context: Context) -> int:
     findings += reader_findings(config.reader, survey(config.reader))
     if not args.offline:
         findings += cloud_findings(config.cloud, timeout=args.timeout)
-    findings.append(check_paired(config.database_path))
+    findings += [check_paired(config.database_path), check_technician_pin(config.database_path)]
     for finding in findings:
         print("\n".join(finding.lines()))
     problems = sum(f.status == "fail" for f in findings)
@@ -396,6 +396,32 @@ def check_paired(database: Path) -> Finding:
         return Finding("fail", topic, "no: ezeep rejected the token pair", "pair again: release-station pair")
     printer = record.printer_name or record.printer_id or "printer unknown"
     return Finding("ok", topic, f"yes, to {printer}")
+
+
+def check_technician_pin(database: Path) -> Finding:
+    """A failure while no technician PIN is set (the technician menu cannot be opened then)."""
+    topic = "technician PIN"
+    fix = (
+        "set one: release-station pin set (or [technician] pin_hash from `release-station pin hash`"
+        " in a first-boot system.toml)"
+    )
+    if not database.exists():
+        return Finding("fail", topic, "not set (no database yet)", fix)
+    try:
+        with _read_only(database) as db:
+            from station.pin import LOCKOUT_KEY, TECHNICIAN_KEY, Lockout
+            from station.settings import read_value
+
+            is_set = read_value(db, TECHNICIAN_KEY) is not None
+            lockout = Lockout.parse(read_value(db, LOCKOUT_KEY), topic)
+    except (sqlite3.Error, StorageError) as exc:
+        return Finding("fail", topic, f"cannot read {database}: {exc}", "run doctor as the service user")
+    if not is_set:
+        return Finding("fail", topic, "not set: the technician menu cannot be opened", fix)
+    if lockout.permanent:
+        unlock = "release-station pin set, or [technician] unlock = true in a first-boot system.toml"
+        return Finding("warn", topic, f"locked after {lockout.failures} wrong PINs", unlock)
+    return Finding("ok", topic, "set")
 
 
 @contextlib.contextmanager

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from station.core import flow, session
+from station.core import flow, pins
 from station.core.messages import (
     Audit,
     BadgeUnknown,
@@ -123,13 +123,13 @@ def _refuse(core: Core, tick: Tick, reason: UnknownReason, user_id: str) -> Step
 
 
 def on_enrolled(core: Core, event: Enrolled, tick: Tick) -> Step:
-    """Linked: carry on with the release (no PIN: the user just signed in with their account)."""
+    """Linked: carry on with the release (with release PINs on, they choose theirs first)."""
     mode = core.mode
     if not isinstance(mode, Enrolling):
         return core, []
     if core.last_unknown == mode.badge_id:
         core = dataclasses.replace(core, last_unknown="")  # known now
-    return session.begin(core, tick, mode.ticket, mode.badge_id, event.user)
+    return pins.gate(core, tick, mode.ticket, mode.badge_id, event.user, has_pin=False)
 
 
 def abandon(core: Core, tick: Tick, outcome: str) -> Step:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from station.core import health, pairing
 from station.core.messages import Failure, Play, SetTimer
-from station.core.state import Core, Done, Idle, Pairing, Tick, Unpaired
+from station.core.state import Core, Done, Idle, Pairing, PinSetup, Tick, Unpaired
 from station.core.steps import Step, leave
 from station.feedback import Pattern
 
@@ -12,7 +12,10 @@ from station.feedback import Pattern
 def home(core: Core) -> Step:
     """End whatever is on screen and forget it; back to idle (or to pairing if unpaired)."""
     if not core.paired:
-        if isinstance(core.mode, Unpaired | Pairing):
+        mode = core.mode
+        if isinstance(mode, Unpaired | Pairing) or (
+            isinstance(mode, PinSetup) and mode.purpose == "technician"
+        ):
             return core, []
         return pairing.start(core, repair=False)
     if isinstance(core.mode, Idle):

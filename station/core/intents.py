@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from station.config import Language, ReleaseMode
-from station.core.view import PinPurpose, TechnicianPage
+from station.core.view import TechnicianPage
 from station.feedback import Pattern
 
 # --- everyone ----------------------------------------------------------------------------------
@@ -35,7 +35,8 @@ class Done:
 
 @dataclass(frozen=True, slots=True)
 class EnterPin:
-    """A PIN typed on the keypad (for the technician menu or as the release second factor)."""
+    """A PIN typed on the keypad (to open the technician menu, as the release second factor, or
+    a new PIN being chosen)."""
 
     pin: str = field(repr=False)
 
@@ -159,15 +160,16 @@ class ConfirmEnrolment:
 
 @dataclass(frozen=True, slots=True)
 class SetPin:
-    """Set a PIN (4 to 8 digits)."""
+    """Set the technician PIN (6 to 12 digits); release PINs are each person's own."""
 
-    purpose: PinPurpose
     pin: str = field(repr=False)
 
 
 @dataclass(frozen=True, slots=True)
-class ClearPin:
-    purpose: PinPurpose
+class SwitchReleasePins:
+    """Switch per-person release PINs on (each badge holder chooses one at their next tap) or off."""
+
+    on: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,7 +202,7 @@ Intent = (
     | ChooseUser
     | ConfirmEnrolment
     | SetPin
-    | ClearPin
+    | SwitchReleasePins
     | Restart
 )
 """Everything the UI may send."""

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
-from station.core import enrolment, flow, health, pairing, recovery, session, technician
+from station.core import enrolment, flow, health, pairing, pins, recovery, session, technician
 from station.core.intents import Cancel, EnterPin, Intent, OpenTechnician, StartPairing
 from station.core.intents import Done as DoneIntent
 from station.core.messages import (
@@ -38,6 +38,8 @@ from station.core.messages import (
     PairCode,
     Paired,
     PinChecked,
+    PinSaved,
+    PinsRead,
     Play,
     ProbeDone,
     Reconciled,
@@ -59,6 +61,7 @@ from station.core.state import (
     Idle,
     Pairing,
     PinCheck,
+    PinSetup,
     Releasing,
     Session,
     Technician,
@@ -91,7 +94,7 @@ def _dispatch(core: Core, event: Event, tick: Tick) -> Step:
         return _tap(core, event, tick) if isinstance(event, Tap) else (health.on_reader(core, event), [])
     if isinstance(event, TimerFired):
         return _timer(core, event, tick)
-    if isinstance(event, LoadedEvent | ProbeDone | Reconciled | JournalOpen):
+    if isinstance(event, LoadedEvent | ProbeDone | Reconciled | JournalOpen | PinsRead):
         return _background(core, event, tick)
     if isinstance(event, WorkResult):
         if event.ticket != core.mode.ticket:
@@ -100,14 +103,16 @@ def _dispatch(core: Core, event: Event, tick: Tick) -> Step:
     return _intent(core, event, tick)
 
 
-def _background(core: Core, event: LoadedEvent | ProbeDone | Reconciled | JournalOpen, tick: Tick) -> Step:
-    """Results that belong to no mode: the start-up load, the health probe, the journal."""
+def _background(
+    core: Core, event: LoadedEvent | ProbeDone | Reconciled | JournalOpen | PinsRead, tick: Tick
+) -> Step:
+    """Results that belong to no mode: the start-up load, the health probe, the journal, PINs."""
     if isinstance(event, LoadedEvent):
         return _loaded(core, event, tick)
-    if isinstance(event, Reconciled):
-        return recovery.on_reconciled(core, event), []
-    if isinstance(event, JournalOpen):
-        return recovery.journal_open(core), []
+    if isinstance(event, PinsRead):
+        return pins.on_read(core, event)
+    if isinstance(event, Reconciled | JournalOpen):
+        return _journal(core, event), []
     if event.failure is not None and event.failure.kind == "rejected" and core.paired:
         return pairing.needs_repair(core)
     core, effects = health.on_probe(core, event, tick)
@@ -117,17 +122,25 @@ def _background(core: Core, event: LoadedEvent | ProbeDone | Reconciled | Journa
     return core, [*effects, *more]
 
 
+def _journal(core: Core, event: Reconciled | JournalOpen) -> Core:
+    if isinstance(event, Reconciled):
+        return recovery.on_reconciled(core, event)
+    return recovery.journal_open(core)
+
+
 def _loaded(core: Core, event: LoadedEvent, tick: Tick) -> Step:
     if not isinstance(core.mode, Booting):
         return core, []
     core = dataclasses.replace(
         core, paired=event.paired, binding=event.binding, prefs=event.prefs, pins=event.pins
     )
+    look = SetTimer("pins", tick.now + core.tuning.pin_poll_s, 0)  # PINs set from the command line
     if not event.paired:
-        return pairing.start(core, repair=False)
+        core, effects = pairing.start(core, repair=False)
+        return core, [*effects, look]
     core = core.with_mode(Idle())
     core, effects = health.schedule_probe(core, tick.now)
-    return core, [Play(Pattern.READY), *effects]
+    return core, [Play(Pattern.READY), *effects, look]
 
 
 # --- taps --------------------------------------------------------------------------------------
@@ -147,14 +160,15 @@ def _tap(core: Core, tap: Tap, tick: Tick) -> Step:
     mode = core.mode
     if isinstance(mode, Technician):
         return technician.on_tap(core, mode, tap)
-    if tap.error or isinstance(mode, Unpaired | Pairing):
+    setting_up = isinstance(mode, PinSetup) and mode.purpose == "technician"
+    if tap.error or isinstance(mode, Unpaired | Pairing) or setting_up:
         return core, [Play(Pattern.ERROR if tap.error else Pattern.NEEDS_PAIRING)]
     if isinstance(mode, Enrolling) and mode.stage == "confirm":
         return enrolment.on_confirm_tap(core, mode, tap, tick)
     same = bool(getattr(mode, "badge_id", "")) and getattr(mode, "badge_id", "") == tap.badge_id
     if isinstance(mode, Session | Done) and same:
         return flow.home(core)  # the second tap of the same badge logs out
-    busy = isinstance(mode, Identifying | PinCheck | Enrolling | Releasing) and same
+    busy = isinstance(mode, Identifying | PinCheck | PinSetup | Enrolling | Releasing) and same
     if busy or isinstance(mode, Booting) or (isinstance(mode, PinCheck) and mode.purpose == "technician"):
         return core, []  # still working on this badge, or no place for a badge
     return _identify(core, tap, tick)
@@ -166,6 +180,8 @@ def _tap(core: Core, tap: Tap, tick: Tick) -> Step:
 def _timer(core: Core, event: TimerFired, tick: Tick) -> Step:
     if event.key == "probe":
         return health.probe_due(core, event.ticket)
+    if event.key == "pins":
+        return pins.poll(core, tick)
     if event.ticket != core.mode.ticket:
         return core, []
     if event.key == "retry_pairing":
@@ -180,7 +196,7 @@ def _deadline(core: Core, tick: Tick) -> Step:
     mode = core.mode
     if isinstance(mode, Enrolling):
         return enrolment.abandon(core, tick, "timed_out")
-    if isinstance(mode, Session | Done | Unknown | PinCheck | Technician):
+    if isinstance(mode, Session | Done | Unknown | PinCheck | PinSetup | Technician):
         return flow.home(core)
     return core, []
 
@@ -208,11 +224,7 @@ def _known(core: Core, event: BadgeKnown, tick: Tick) -> Step:
     mode = core.mode
     if not isinstance(mode, Identifying):
         return core, []
-    if "release" in core.pins:
-        at = tick.now + core.tuning.pin_timeout_s
-        pin = PinCheck(mode.ticket, "release", at, badge_id=mode.badge_id, user=event.user)
-        return core.with_mode(pin), [SetTimer("mode", at, mode.ticket)]
-    return session.begin(core, tick, mode.ticket, mode.badge_id, event.user)
+    return pins.gate(core, tick, mode.ticket, mode.badge_id, event.user, has_pin=event.has_pin)
 
 
 def _ignore_tick(handler: Callable[[Core, Any], Step]) -> Callable[[Core, Any, Tick], Step]:
@@ -243,6 +255,8 @@ def _result(core: Core, event: WorkResult, tick: Tick) -> Step:
         return handler(core, event, tick)
     if isinstance(event, PinChecked) and isinstance(mode, PinCheck):
         return _pin_checked(core, mode, event, tick)
+    if isinstance(event, PinSaved) and isinstance(mode, PinSetup):
+        return pins.on_saved(core, mode, event, tick)
     if isinstance(event, WorkFailed):
         return _failed(core, event, tick)
     if isinstance(mode, Technician):
@@ -258,6 +272,8 @@ def _failed(core: Core, event: WorkFailed, tick: Tick) -> Step:
         return enrolment.on_failed(core, event.failure, tick)
     if isinstance(mode, Technician):
         return technician.on_failed(core, mode, event.failure)
+    if isinstance(mode, PinSetup):
+        return pins.on_failed(core, mode)
     if isinstance(mode, PinCheck):
         at = tick.now + core.tuning.pin_timeout_s
         return core.with_mode(dataclasses.replace(mode, checking=False, expires_at=at)), [Play(Pattern.ERROR)]
@@ -270,12 +286,10 @@ def _pin_checked(core: Core, mode: PinCheck, event: PinChecked, tick: Tick) -> S
             return technician.enter(core, mode.ticket, tick)
         assert mode.user is not None
         return session.begin(core, tick, mode.ticket, mode.badge_id, mode.user)
-    wrong = dataclasses.replace(
-        mode,
-        checking=False,
-        error="locked" if event.locked_until is not None else "wrong",
-        locked_until=event.locked_until,
+    error: Literal["blocked", "locked", "wrong"] = (
+        "blocked" if event.blocked else "locked" if event.locked_until is not None else "wrong"
     )
+    wrong = dataclasses.replace(mode, checking=False, error=error, locked_until=event.locked_until)
     return core.with_mode(wrong), [Play(Pattern.ERROR)]
 
 
@@ -292,7 +306,7 @@ def _intent(core: Core, intent: Intent, tick: Tick) -> Step:
         return session.on_session_intent(core, mode, intent, tick)
     if isinstance(mode, Done):
         return session.on_done_intent(core, mode, intent)
-    if isinstance(mode, PinCheck):
+    if isinstance(mode, PinCheck | PinSetup):
         return _pin_intent(core, mode, intent, tick)
     return _other_intent(core, intent, tick)
 
@@ -309,12 +323,14 @@ def _other_intent(core: Core, intent: Intent, tick: Tick) -> Step:
     return core, []
 
 
-def _pin_intent(core: Core, mode: PinCheck, intent: Intent, tick: Tick) -> Step:
+def _pin_intent(core: Core, mode: PinCheck | PinSetup, intent: Intent, tick: Tick) -> Step:
+    if isinstance(mode, PinSetup):
+        return pins.on_setup_intent(core, mode, intent, tick)
     if isinstance(intent, Cancel | DoneIntent):
         return flow.home(core)
     if isinstance(intent, EnterPin) and not mode.checking:
         at = tick.now + core.tuning.pin_timeout_s
         checking = dataclasses.replace(mode, checking=True, error="", expires_at=at)
-        check = CheckPin(mode.ticket, mode.purpose, intent.pin)
+        check = CheckPin(mode.ticket, mode.purpose, intent.pin, badge_id=mode.badge_id)
         return core.with_mode(checking), [check, SetTimer("mode", at, mode.ticket)]
     return core, []

@@ -37,10 +37,11 @@ class Tap:
     error: str = ""
 
 
-TimerKey = Literal["mode", "answer", "probe", "retry_pairing"]
+TimerKey = Literal["mode", "answer", "probe", "retry_pairing", "pins"]
 """``mode``: the current mode's own deadline (session idle, summary, notices); ``answer``: the
 first network answer of a tap is due (else the station says it is offline); ``probe``: the next
-health check; ``retry_pairing``: the next try to fetch a pairing code."""
+health check; ``retry_pairing``: the next try to fetch a pairing code; ``pins``: the next look
+at the stored PINs (a PIN set or cleared from the command line takes effect within a second)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +75,13 @@ class Loaded:
     paired: bool
     binding: DeviceBinding | None
     prefs: Prefs
+    pins: frozenset[PinPurpose]
+
+
+@dataclass(frozen=True, slots=True)
+class PinsRead:
+    """Which PINs are in force now (``technician`` set, ``release``: per-person PINs on)."""
+
     pins: frozenset[PinPurpose]
 
 
@@ -113,8 +121,11 @@ class JournalOpen:
 
 @dataclass(frozen=True, slots=True)
 class BadgeKnown:
+    """The badge's user; ``has_pin``: the badge has a release PIN of its own."""
+
     ticket: int
     user: User
+    has_pin: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,9 +169,12 @@ class JobsDeleted:
 
 @dataclass(frozen=True, slots=True)
 class PinChecked:
+    """``locked_until``: a timed lock ends then (monotonic); ``blocked``: a technician must unlock."""
+
     ticket: int
     ok: bool
     locked_until: float | None = None
+    blocked: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,9 +240,11 @@ class SettingSaved:
 
 @dataclass(frozen=True, slots=True)
 class PinSaved:
+    """A PIN was stored (``switched``: the release-PIN switch instead); the PINs in force now."""
+
     ticket: int
     pins: frozenset[PinPurpose]
-    cleared: bool
+    switched: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,6 +264,7 @@ class WorkFailed:
 
 WorkResult = (
     Loaded
+    | PinsRead
     | PairCode
     | Paired
     | ProbeDone
@@ -369,10 +386,18 @@ class Delete:
 
 
 @dataclass(frozen=True, slots=True)
+class ReadPins:
+    """Look at the stored PINs (and count their lockouts down); answered with ``PinsRead``."""
+
+
+@dataclass(frozen=True, slots=True)
 class CheckPin:
+    """Check the technician PIN, or the release PIN of ``badge_id``."""
+
     ticket: int
     purpose: PinPurpose
     pin: str = field(repr=False)
+    badge_id: str = field(default="", repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -436,11 +461,18 @@ class SaveSetting:
 
 @dataclass(frozen=True, slots=True)
 class SavePin:
-    """Set (``pin`` given) or clear (``pin`` None) a PIN."""
+    """Set the technician PIN, or the release PIN of ``badge_id``."""
 
     ticket: int
     purpose: PinPurpose
-    pin: str | None = field(repr=False)
+    pin: str = field(repr=False)
+    badge_id: str = field(default="", repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class SwitchReleasePins:
+    ticket: int
+    on: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -464,6 +496,7 @@ Work = (
     | PairStart
     | Probe
     | Reconcile
+    | ReadPins
     | Lookup
     | LoadJobs
     | Release
@@ -477,6 +510,7 @@ Work = (
     | SaveEnrolment
     | SaveSetting
     | SavePin
+    | SwitchReleasePins
     | ReadNetwork
     | Audit
 )

@@ -14,22 +14,24 @@ import dataclasses
 
 from station.core import health
 from station.core.messages import Audit, Effect, Failure, PairCode, Paired, PairStart, Play, SetTimer
-from station.core.state import Core, Idle, Pairing, Tick, Unpaired
+from station.core.state import Core, Idle, Pairing, PinSetup, Tick, Unpaired
 from station.core.steps import Step, leave
 from station.core.view import UnpairedProblem
 from station.feedback import Pattern
 
 
 def start(core: Core, *, repair: bool) -> Step:
-    """Leave the current mode and start fetching a code."""
+    """Leave the current mode and start fetching a code; first a technician PIN if none is set."""
     effects = leave(core)
     core, ticket = core.fresh()
+    if "technician" not in core.pins:
+        return core.with_mode(PinSetup(ticket, "technician", repair=repair)), effects
     return core.with_mode(Unpaired(ticket, repair=repair)), [*effects, PairStart(ticket)]
 
 
 def needs_repair(core: Core) -> Step:
     """The token was rejected: forget that we are paired and pair again (same hardware id)."""
-    if not core.paired and isinstance(core.mode, Unpaired | Pairing):
+    if not core.paired and isinstance(core.mode, Unpaired | Pairing | PinSetup):
         return core, []  # already on it
     core = dataclasses.replace(core, paired=False, printer=None)
     core, effects = start(core, repair=True)

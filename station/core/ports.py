@@ -4,7 +4,7 @@ The runtime takes each one as a keyword-only argument; the composition root pass
 ones (:class:`~station.cloud.api.EzeepClient`, :class:`~station.cloud.tokens.TokenKeeper`,
 :class:`~station.cloud.pairing.Pairer`, :class:`~station.release.ReleaseEngine`,
 :class:`~station.directory.Directory`, :class:`~station.audit.AuditLog`,
-:class:`~station.settings.StationSettings`, :class:`~station.pin.PinGuard`,
+:class:`~station.settings.StationSettings`, :class:`~station.pin.Pins`,
 :class:`~station.ratelimit.RateLimiter`), and tests may pass small stand-ins. Each Protocol lists
 only what the core calls.
 
@@ -23,7 +23,7 @@ from typing import Any, Literal, Protocol
 from station.cloud.models import DeviceBinding, Job, PairingCode, Printer, TokenPair, UserInfo
 from station.config import StationSection
 from station.events import BadgeRead
-from station.pin import PinResult
+from station.pin import PinResult, PinStatus
 from station.release import DeleteResult, JobProgress, ProgressCallback, ReleaseSummary
 
 Identify = Callable[[BadgeRead], str]
@@ -157,15 +157,20 @@ class Settings(Protocol):
     def set(self, name: str, value: Any) -> None: ...
 
 
-class Pin(Protocol):
-    @property
-    def is_set(self) -> bool: ...
+class Pins(Protocol):
+    def status(self) -> PinStatus: ...
 
-    def set_pin(self, pin: str) -> None: ...
+    def check_technician(self, pin: str) -> PinResult: ...
 
-    def clear(self) -> bool: ...
+    def set_technician(self, pin: str) -> None: ...
 
-    def check(self, pin: str) -> PinResult: ...
+    def set_release_on(self, on: bool) -> None: ...
+
+    def badge_pin_set(self, badge_id: str) -> bool: ...
+
+    def check_badge(self, badge_id: str, pin: str) -> PinResult: ...
+
+    def set_badge(self, badge_id: str, pin: str) -> None: ...
 
 
 class Limiter(Protocol):

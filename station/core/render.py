@@ -16,6 +16,7 @@ from station.core.state import (
     Idle,
     Pairing,
     PinCheck,
+    PinSetup,
     Releasing,
     Session,
     Technician,
@@ -33,6 +34,8 @@ from station.core.view import (
     OfflineView,
     PairingView,
     PinEntryView,
+    PinSetupStage,
+    PinSetupView,
     PrinterUnavailableView,
     ReaderMissingView,
     ReadyView,
@@ -44,6 +47,7 @@ from station.core.view import (
     UnpairedView,
     View,
 )
+from station.pin import pin_digits
 
 
 def _reader_health(core: Core) -> Health:
@@ -123,12 +127,18 @@ def _technician(core: Core, mode: Technician, info: StationInfo) -> View:
         reader_test=mode.reader_test,
         enrol=mode.enrol,
         technician_pin_set="technician" in core.pins,
-        release_pin_set="release" in core.pins,
+        release_pins_on="release" in core.pins,
         last_unknown_badge=core.last_unknown,
         can_restart=core.tuning.can_restart,
         busy=mode.busy,
         message=mode.message,
     )
+
+
+def _pin_setup(mode: PinSetup, info: StationInfo) -> View:
+    low, high = pin_digits(mode.purpose)
+    stage: PinSetupStage = "saving" if mode.saving else "repeat" if mode.first else "choose"
+    return PinSetupView(info, mode.purpose, stage, low, high, mode.error, mode.expires_at)
 
 
 def view_of(core: Core) -> View:  # noqa: PLR0911  # one return per mode reads best
@@ -149,6 +159,8 @@ def view_of(core: Core) -> View:  # noqa: PLR0911  # one return per mode reads b
         )
     if isinstance(mode, Identifying):
         return IdentifyingView(info)
+    if isinstance(mode, PinSetup):
+        return _pin_setup(mode, info)
     if isinstance(mode, PinCheck):
         return PinEntryView(info, mode.purpose, mode.expires_at, mode.error, mode.locked_until, mode.checking)
     if isinstance(mode, Releasing):

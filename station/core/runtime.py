@@ -32,7 +32,7 @@ import queue
 import random
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_for_futures
 from typing import Final
@@ -49,14 +49,14 @@ from station.core.ports import (
     Limiter,
     NetworkInfo,
     PairingClient,
-    Pin,
+    Pins,
     Releaser,
     Settings,
     Tokens,
 )
 from station.core.render import view_of
 from station.core.state import Core, Tick, Tuning
-from station.core.view import PinPurpose, View
+from station.core.view import View
 from station.core.work import Worker
 from station.errors import StationError
 from station.events import BadgeRead, ReaderHealth
@@ -119,7 +119,7 @@ class Station:
     :param directory: the badge directory.
     :param audit: the audit log.
     :param settings: the station settings (file values with on-station overrides).
-    :param pins: a PIN guard per purpose (``technician``, ``release``).
+    :param pins: the technician PIN, the release-PIN switch and the badges' PINs.
     :param limiter: rate limiter for enrolment offers to unknown badges.
     :param feedback: LED and buzzer.
     :param identify: turns a read into the badge id (the reader kind's transform chain).
@@ -141,7 +141,7 @@ class Station:
         directory: Directory,
         audit: Audit,
         settings: Settings,
-        pins: Mapping[PinPurpose, Pin],
+        pins: Pins,
         limiter: Limiter,
         feedback: Feedback,
         identify: Identify,
@@ -328,7 +328,7 @@ class Station:
             self._start_work(effect)
 
     def _start_work(self, work: m.Work) -> None:
-        if isinstance(work, m.Probe | m.LoadStart | m.Audit | m.Reconcile):
+        if isinstance(work, m.Probe | m.LoadStart | m.Audit | m.Reconcile | m.ReadPins):
             cancel = threading.Event()  # not tied to a mode; nothing cancels it
         else:
             with self._lock:

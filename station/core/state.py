@@ -27,6 +27,7 @@ from station.core.view import (
     JobProgressItem,
     OfflineReason,
     PinPurpose,
+    PinSetupError,
     ReaderTestResult,
     SessionBusy,
     TechEnrol,
@@ -52,6 +53,7 @@ class Tuning:
     :param done_linger_s: the summary closes after this long.
     :param notice_s: an unknown-badge notice closes after this long.
     :param pin_timeout_s: a PIN keypad closes after this long without a PIN.
+    :param pin_poll_s: look at the stored PINs this often (a PIN set from the command line).
     :param answer_s: a tap waits this long for ezeep's first answer (the user's jobs, an
         enrolment code); then the station says it is offline and keeps trying in the background.
     :param technician_timeout_s: the technician menu closes after this long idle.
@@ -74,6 +76,7 @@ class Tuning:
     done_linger_s: float = 8.0
     notice_s: float = 8.0
     pin_timeout_s: float = 30.0
+    pin_poll_s: float = 0.5
     answer_s: float = 1.5
     technician_timeout_s: float = 300.0
     heartbeat_s: float = 60.0
@@ -206,9 +209,25 @@ class PinCheck:
     expires_at: float
     badge_id: str = field(default="", repr=False)
     user: User | None = None
-    error: Literal["", "wrong", "locked"] = ""
+    error: Literal["", "wrong", "locked", "blocked"] = ""
     locked_until: float | None = None
     checking: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class PinSetup:
+    """Choosing a new PIN twice: the technician PIN before pairing (``repair`` as in
+    :class:`Unpaired`), or a badge holder's first release PIN (``user`` known, ``expires_at``)."""
+
+    ticket: int
+    purpose: PinPurpose
+    first: str = field(default="", repr=False)
+    saving: bool = False
+    error: PinSetupError = ""
+    expires_at: float | None = None
+    badge_id: str = field(default="", repr=False)
+    user: User | None = None
+    repair: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -289,6 +308,7 @@ Mode = (
     | Idle
     | Identifying
     | PinCheck
+    | PinSetup
     | Session
     | Releasing
     | Done
@@ -311,6 +331,7 @@ class Core:
     binding: DeviceBinding | None = None
     paired: bool = False
     pins: frozenset[PinPurpose] = frozenset()
+    """``technician``: a technician PIN is set; ``release``: per-person release PINs are on."""
     last_unknown: str = field(default="", repr=False)
     last_ticket: int = 0
     probe_ticket: int = 0

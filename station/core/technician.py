@@ -1,24 +1,23 @@
-"""The technician menu: opened by a long press (and the technician PIN when one is set).
+"""The technician menu: opened by a long press and the technician PIN; never without a PIN.
 
 Pages: pairing info and re-pair, release mode, language, session timeout, network, reader test
 (raw / canonical / transformed id of the next tap), LED and buzzer test, badge enrolment (tap a
 badge, search a user by email, choose; a user who has badges already is shown them, masked,
-and one is replaced or, below the badge limit, the new one added), PINs, about (version,
-restart). Every intent pushes the menu's idle deadline back; the menu closes by itself when
-left alone. Saving a setting or a PIN runs as work; the page shows ``busy`` until the answer
-and then a message code.
+and one is replaced or, below the badge limit, the new one added), PINs (change the technician
+PIN, switch per-person release PINs on or off), about (version, restart). Every intent pushes
+the menu's idle deadline back; the menu closes by itself when left alone. Saving a setting or a
+PIN runs as work; the page shows ``busy`` until the answer and then a message code.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import re
 
-from station.core import flow, pairing
+from station.core import flow, pairing, pins
+from station.core import messages as m
 from station.core.intents import (
     Cancel,
     ChooseUser,
-    ClearPin,
     CloseTechnician,
     ConfirmEnrolment,
     Intent,
@@ -30,9 +29,11 @@ from station.core.intents import (
     SetReleaseMode,
     SetSessionTimeout,
     ShowPage,
+    SwitchReleasePins,
     TestFeedback,
 )
 from station.core.messages import (
+    Audit,
     Effect,
     Failure,
     FindUsers,
@@ -61,24 +62,21 @@ from station.core.view import ReaderTestResult, TechEnrol
 from station.feedback import Pattern
 from station.release import Cause, Reason
 
-PIN_FORMAT = re.compile(r"[0-9]{4,8}")
-
 _OPENS_FROM = (Idle, Unpaired, Pairing, Unknown, DoneMode)
 """The menu opens only where no user is in the middle of something."""
 
 
 def open_menu(core: Core, tick: Tick) -> Step:
-    """The long press: ask the technician PIN if one is set, else open the menu."""
+    """The long press: ask the technician PIN; without one set the menu stays shut."""
     if not isinstance(core.mode, _OPENS_FROM):
         return core, []
+    if "technician" not in core.pins:
+        return core, [Audit("technician", outcome="refused: no technician PIN is set")]
     effects = leave(core)
     core, ticket = core.fresh()
-    if "technician" in core.pins:
-        at = tick.now + core.tuning.pin_timeout_s
-        core = core.with_mode(PinCheck(ticket, "technician", at))
-        return core, [*effects, SetTimer("mode", at, ticket)]
-    core, more = enter(core, ticket, tick)
-    return core, [*effects, *more]
+    at = tick.now + core.tuning.pin_timeout_s
+    core = core.with_mode(PinCheck(ticket, "technician", at))
+    return core, [*effects, SetTimer("mode", at, ticket)]
 
 
 def enter(core: Core, ticket: int, tick: Tick) -> Step:
@@ -109,7 +107,7 @@ def on_intent(core: Core, mode: Technician, intent: Intent, tick: Tick) -> Step:
 
 def _work(core: Core, mode: Technician, intent: Intent, effects: list[Effect]) -> Step:
     """Intents that start work: save a setting or a PIN, search users, link a badge."""
-    if isinstance(intent, SetPin) and not PIN_FORMAT.fullmatch(intent.pin):
+    if isinstance(intent, SetPin) and not pins.well_formed(intent.pin, "technician"):
         return _with(core, mode, effects, message="pin_invalid")
     save = _save(mode.ticket, intent)
     if save is not None:
@@ -141,8 +139,10 @@ def _save(ticket: int, intent: Intent) -> Effect | None:
         return SaveSetting(ticket, "language", intent.language)
     if isinstance(intent, SetSessionTimeout):
         return SaveSetting(ticket, "session_timeout_s", intent.seconds)
-    if isinstance(intent, SetPin | ClearPin):
-        return SavePin(ticket, intent.purpose, intent.pin if isinstance(intent, SetPin) else None)
+    if isinstance(intent, SetPin):
+        return SavePin(ticket, "technician", intent.pin)
+    if isinstance(intent, SwitchReleasePins):
+        return m.SwitchReleasePins(ticket, intent.on)
     return None
 
 
@@ -243,8 +243,7 @@ def _saved(core: Core, mode: Technician, event: SettingSaved | PinSaved) -> Step
         core = dataclasses.replace(core, prefs=event.prefs)
         return _with(core, mode, [], busy=False, message="saved")
     core = dataclasses.replace(core, pins=event.pins)
-    message = "pin_cleared" if event.cleared else "pin_set"
-    return _with(core, mode, [], busy=False, message=message)
+    return _with(core, mode, [], busy=False, message="saved" if event.switched else "pin_set")
 
 
 def on_failed(core: Core, mode: Technician, failure: Failure) -> Step:

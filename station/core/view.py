@@ -20,6 +20,12 @@ log line by accident does not leak them.
 
 Change log (additive changes only, newest first):
 
+- 0.6: new ``PinSetupView`` (choose a PIN twice: the technician PIN before the first pairing
+  code, a person's release PIN at their first tap). ``PinEntryView.error`` may be ``blocked``
+  (locked until a technician unlocks it). ``TechnicianView.release_pin_set`` becomes
+  ``release_pins_on``; ``TechMessage`` loses ``pin_cleared``; ``pin_invalid`` now means the
+  technician PIN's 6 to 12 digits.
+
 - 0.5: the ``detail`` text of ``UnpairedView``, ``NeedsRepairView``, ``OfflineView``,
   ``DoneView``, ``UnknownBadgeView`` and ``TechEnrol`` becomes ``cause``, a
   :class:`~station.release.Cause` (new reasons ``denied``, ``storage``, ``no_answer``,
@@ -56,7 +62,7 @@ Health = Literal["ok", "down", "unknown"]
 """The state of one thing the status bar shows (cloud, reader, printer)."""
 
 PinPurpose = Literal["technician", "release"]
-"""``technician`` opens the technician menu; ``release`` is the optional second factor."""
+"""``technician`` opens the technician menu; ``release`` is a badge holder's own second factor."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,8 +223,9 @@ class IdentifyingView:
 class PinEntryView:
     """A PIN keypad. ``purpose`` says which PIN; the UI sends :class:`~station.core.intents.EnterPin`.
 
-    :param error: ``""``, ``wrong`` (the last PIN was wrong) or ``locked`` (too many wrong PINs;
-        no PIN is accepted before ``locked_until``).
+    :param error: ``""``, ``wrong`` (the last PIN was wrong), ``locked`` (too many wrong PINs;
+        no PIN is accepted before ``locked_until``) or ``blocked`` (locked until a technician
+        unlocks it: ``release-station pin clear``/``pin reset`` or a first-boot file).
     :param locked_until: monotonic time the lockout ends, when ``error == "locked"``.
     :param checking: a PIN is being checked (draw the keypad disabled).
     :param expires_at: monotonic deadline after which the keypad closes by itself.
@@ -227,9 +234,35 @@ class PinEntryView:
     info: StationInfo
     purpose: PinPurpose
     expires_at: float
-    error: Literal["", "wrong", "locked"] = ""
+    error: Literal["", "wrong", "locked", "blocked"] = ""
     locked_until: float | None = None
     checking: bool = False
+
+
+PinSetupStage = Literal["choose", "repeat", "saving"]
+PinSetupError = Literal["", "mismatch", "invalid", "failed"]
+
+
+@dataclass(frozen=True, slots=True)
+class PinSetupView:
+    """Choose a PIN, type it again, saved. The UI sends :class:`~station.core.intents.EnterPin`.
+
+    ``technician``: the station has no technician PIN; it asks for one before it shows a
+    pairing code (no way around it, no deadline). ``release``: a badge holder without a PIN of
+    their own chooses one after the tap (``Cancel`` backs out; closes at ``expires_at``).
+
+    :param stage: ``choose``, ``repeat`` (the same PIN again) or ``saving``.
+    :param error: ``mismatch`` (the two differed: choose again), ``invalid`` (not
+        ``min_digits`` to ``max_digits`` digits) or ``failed`` (could not be saved).
+    """
+
+    info: StationInfo
+    purpose: PinPurpose
+    stage: PinSetupStage
+    min_digits: int
+    max_digits: int
+    error: PinSetupError = ""
+    expires_at: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -462,8 +495,8 @@ class TechEnrol:
     outcome: Literal["", "added", "replaced"] = ""
 
 
-TechMessage = Literal["", "saved", "failed", "pin_set", "pin_cleared", "pin_invalid", "restarting", "offline"]
-"""Outcome of the technician's last action; ``pin_invalid``: a PIN must be 4 to 8 digits."""
+TechMessage = Literal["", "saved", "failed", "pin_set", "pin_invalid", "restarting", "offline"]
+"""Outcome of the technician's last action; ``pin_invalid``: a technician PIN must be 6 to 12 digits."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -476,7 +509,8 @@ class TechnicianView:
     ``hostname``, ``addresses``, ``info.cloud``. Reader test: ``reader_test`` (``None`` until a
     badge is tapped), ``readers`` (name and health of each reader). Feedback test:
     ``patterns`` (send ``TestFeedback``). Enrol: ``enrol``. Pins: ``technician_pin_set``,
-    ``release_pin_set``. About: ``version``, ``can_restart``, ``last_unknown_badge`` (the
+    ``release_pins_on`` (each badge holder has their own release PIN; ``SwitchReleasePins``).
+    About: ``version``, ``can_restart``, ``last_unknown_badge`` (the
     transformed id of the last unknown badge tapped, for enrolment by hand).
 
     ``busy`` is ``True`` while an action runs (saving a setting, a PIN); ``message`` is a code
@@ -501,7 +535,7 @@ class TechnicianView:
     patterns: tuple[Pattern, ...] = tuple(Pattern)
     enrol: TechEnrol = field(default_factory=TechEnrol)
     technician_pin_set: bool = False
-    release_pin_set: bool = False
+    release_pins_on: bool = False
     last_unknown_badge: str = field(default="", repr=False)
     can_restart: bool = False
     busy: bool = False
@@ -519,6 +553,7 @@ View = (
     | ReaderMissingView
     | IdentifyingView
     | PinEntryView
+    | PinSetupView
     | SessionView
     | ReleasingView
     | DoneView

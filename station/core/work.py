@@ -15,7 +15,7 @@ import hashlib
 import logging
 import threading
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -38,7 +38,7 @@ from station.core.ports import (
     Limiter,
     NetworkInfo,
     PairingClient,
-    Pin,
+    Pins,
     Releaser,
     Settings,
     Tokens,
@@ -110,7 +110,7 @@ class Worker:
     directory: Directory
     audit: Audit
     settings: Settings
-    pins: Mapping[PinPurpose, Pin]
+    pins: Pins
     limiter: Limiter
     hardware_id: str
     clock: Callable[[], float]
@@ -137,16 +137,27 @@ class Worker:
             emit(m.Reconciled(0, pending=True))
         elif isinstance(work, m.Delete):
             emit(m.JobsDeleted(work.ticket, (), failure))
-        elif not isinstance(work, m.Audit | m.LoadStart | m.Reconcile):
+        elif not isinstance(work, m.Audit | m.LoadStart | m.Reconcile | m.ReadPins):
             emit(m.WorkFailed(work.ticket, failure))
 
     # --- start-up, health, pairing ------------------------------------------------------------
 
     def _LoadStart(self, work: m.LoadStart, emit: Emit, cancel: threading.Event) -> None:
         paired = self.tokens.paired
-        pins = frozenset(purpose for purpose, guard in self.pins.items() if guard.is_set)
         binding = self.tokens.binding if paired else None
-        emit(m.Loaded(work.ticket, paired, binding, prefs_of(self.settings), pins))
+        emit(m.Loaded(work.ticket, paired, binding, prefs_of(self.settings), self._pins_in_force()))
+
+    def _ReadPins(self, work: m.ReadPins, emit: Emit, cancel: threading.Event) -> None:
+        emit(m.PinsRead(self._pins_in_force()))
+
+    def _pins_in_force(self) -> frozenset[PinPurpose]:
+        status = self.pins.status()  # also counts running lockouts down and writes them back
+        in_force: set[PinPurpose] = set()
+        if status.is_set:
+            in_force.add("technician")
+        if status.release_on:
+            in_force.add("release")
+        return frozenset(in_force)
 
     def _Probe(self, work: m.Probe, emit: Emit, cancel: threading.Event) -> None:
         if work.refresh:
@@ -191,7 +202,8 @@ class Worker:
             self._note("tap", badge_id=work.badge_id, outcome="unknown" if allowed else "rate_limited")
             return
         user = User(entry.user_id, entry.display_name or entry.email or entry.user_id)
-        emit(m.BadgeKnown(work.ticket, user))  # the release starts; the writes below are not on its way
+        has_pin = self.pins.badge_pin_set(work.badge_id)
+        emit(m.BadgeKnown(work.ticket, user, has_pin))  # the release starts; the writes are not on its way
         self.directory.touch(work.badge_id)
         self._note("tap", badge_id=work.badge_id, user_id=entry.user_id, outcome="known")
 
@@ -236,10 +248,15 @@ class Worker:
             emit(m.JobsDeleted(work.ticket, result.deleted))
 
     def _CheckPin(self, work: m.CheckPin, emit: Emit, cancel: threading.Event) -> None:
-        result = self.pins[work.purpose].check(work.pin)
-        self._note(f"pin_{work.purpose}", outcome=result.outcome)
-        locked_until = self.clock() + result.retry_in_s if result.outcome == "locked" else None
-        emit(m.PinChecked(work.ticket, result.ok, locked_until))
+        if work.purpose == "technician":
+            result = self.pins.check_technician(work.pin)
+        else:
+            result = self.pins.check_badge(work.badge_id, work.pin)
+        outcome = "blocked" if result.permanent else result.outcome
+        self._note(f"pin_{work.purpose}", badge_id=work.badge_id or None, outcome=outcome)
+        timed = result.outcome == "locked" and not result.permanent
+        locked_until = self.clock() + result.retry_in_s if timed else None
+        emit(m.PinChecked(work.ticket, result.ok, locked_until, blocked=result.permanent))
 
     # --- enrolment ----------------------------------------------------------------------------
 
@@ -333,14 +350,17 @@ class Worker:
         emit(m.SettingSaved(work.ticket, prefs_of(self.settings)))
 
     def _SavePin(self, work: m.SavePin, emit: Emit, cancel: threading.Event) -> None:
-        guard = self.pins[work.purpose]
-        if work.pin is None:
-            guard.clear()
+        if work.purpose == "technician":
+            self.pins.set_technician(work.pin)
         else:
-            guard.set_pin(work.pin)
-        self._note(f"pin_{work.purpose}", outcome="cleared" if work.pin is None else "set")
-        pins = frozenset(purpose for purpose, guard in self.pins.items() if guard.is_set)
-        emit(m.PinSaved(work.ticket, pins, cleared=work.pin is None))
+            self.pins.set_badge(work.badge_id, work.pin)
+        self._note(f"pin_{work.purpose}", badge_id=work.badge_id or None, outcome="set")
+        emit(m.PinSaved(work.ticket, self._pins_in_force()))
+
+    def _SwitchReleasePins(self, work: m.SwitchReleasePins, emit: Emit, cancel: threading.Event) -> None:
+        self.pins.set_release_on(work.on)
+        self._note("pin_release", outcome="switched on" if work.on else "switched off")
+        emit(m.PinSaved(work.ticket, self._pins_in_force(), switched=True))
 
     def _ReadNetwork(self, work: m.ReadNetwork, emit: Emit, cancel: threading.Event) -> None:
         hostname, addresses = self.network_info()

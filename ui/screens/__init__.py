@@ -9,7 +9,14 @@ from ui.screens.base import Now, Screen
 from ui.screens.enrol import EnrolScreen, UnknownBadgeScreen
 from ui.screens.idle import OfflineScreen, PrinterUnavailableScreen, ReaderMissingScreen, ReadyScreen
 from ui.screens.pairing import BootingScreen, NeedsRepairScreen, PairingScreen, UnpairedScreen
-from ui.screens.session import DoneScreen, IdentifyingScreen, PinEntryScreen, ReleasingScreen, SessionScreen
+from ui.screens.session import (
+    DoneScreen,
+    IdentifyingScreen,
+    PinEntryScreen,
+    PinSetupScreen,
+    ReleasingScreen,
+    SessionScreen,
+)
 from ui.screens.technician import TechnicianScreen
 
 SCREENS: dict[type, type[Screen[Any]]] = {
@@ -23,6 +30,7 @@ SCREENS: dict[type, type[Screen[Any]]] = {
     v.ReaderMissingView: ReaderMissingScreen,
     v.IdentifyingView: IdentifyingScreen,
     v.PinEntryView: PinEntryScreen,
+    v.PinSetupView: PinSetupScreen,
     v.SessionView: SessionScreen,
     v.ReleasingView: ReleasingScreen,
     v.DoneView: DoneScreen,

@@ -15,6 +15,7 @@ from station.core.view import (
     JobPhase,
     JobProgressItem,
     PinEntryView,
+    PinSetupView,
     ReleasingView,
     SessionView,
 )
@@ -46,7 +47,7 @@ class PinEntryScreen(Screen[PinEntryView]):
 
     def __init__(self, view: PinEntryView) -> None:
         super().__init__(view)
-        self.entry = Entry(max_length=8)
+        self.entry = Entry(max_length=12)
 
     def update(self, view: PinEntryView) -> None:
         if view.purpose != self.view.purpose:
@@ -60,39 +61,114 @@ class PinEntryScreen(Screen[PinEntryView]):
         return super().next_redraw(now)
 
     def paint(self, p: Painter, tr: Translator, now: Now) -> None:
-        view, m = self.view, p.metrics
+        view = self.view
         title = tr._("Technician PIN") if view.purpose == "technician" else tr._("Enter your PIN")
-        area = page(p, title, footer=False)
-        if m.wide:
-            info_area, pad_area = columns(area.body, [0.45, 0.55], m.gap * 2)
-        else:
-            info_area, pad_area = rows(area.body, [0.35, 0.65], m.gap)
-        dots, note, cancel = rows(info_area, [0.35, 1.0 - 0.35 - 0.01, m.touch], m.gap)
-        shown = " ".join("●" for _ in self.entry.text) or tr._("Type the PIN")
-        p.text(shown, dots, theme.TITLE if self.entry.text else theme.HINT)
-        locked = view.error == "locked"
-        if locked:
-            wait = clock_text(left(view.locked_until, now))
-            note_text, style = (
-                tr._("Too many wrong PINs. Try again in {time}.").format(time=wait),
-                theme.WARN_BODY,
-            )
-        elif view.error == "wrong":
-            note_text, style = tr._("✗ Wrong PIN. Please try again."), theme.BAD_BODY
-        elif view.checking:
-            note_text, style = tr._("Checking…"), theme.HINT
-        else:
-            note_text, style = tr._("Then press OK."), theme.HINT
-        p.text(note_text, note, style)
-        button(p, cancel, tr._("Cancel"), intents.Cancel)
-        keypad(
+        locked = view.error in ("locked", "blocked")
+        note_text, style = self._note(tr, now)
+        pin_pad(
             p,
-            pad_area,
+            tr,
             self.entry,
-            ok_label=tr._("OK"),
-            on_ok=lambda pin: intents.EnterPin(pin) if pin else None,
+            title=title,
+            note=(note_text, style),
+            cancel=True,
             enabled=not (locked or view.checking),
         )
+
+    def _note(self, tr: Translator, now: Now) -> tuple[str, theme.Style]:
+        view = self.view
+        if view.error == "blocked" and view.purpose == "technician":
+            return tr._("Too many wrong PINs: the menu is locked. Unlock it with release-station pin set."), (
+                theme.WARN_BODY
+            )
+        if view.error == "blocked":
+            return tr._("Too many wrong PINs: this badge is locked. Ask a technician to reset your PIN."), (
+                theme.WARN_BODY
+            )
+        if view.error == "locked":
+            wait = clock_text(left(view.locked_until, now))
+            return tr._("Too many wrong PINs. Try again in {time}.").format(time=wait), theme.WARN_BODY
+        if view.error == "wrong":
+            return tr._("✗ Wrong PIN. Please try again."), theme.BAD_BODY
+        if view.checking:
+            return tr._("Checking…"), theme.HINT
+        return tr._("Then press OK."), theme.HINT
+
+
+class PinSetupScreen(Screen[PinSetupView]):
+    """Choose a PIN and type it again; the keypad clears between the two."""
+
+    countdown: ClassVar[str | None] = "expires_at"
+
+    def __init__(self, view: PinSetupView) -> None:
+        super().__init__(view)
+        self.entry = Entry(max_length=view.max_digits)
+
+    def update(self, view: PinSetupView) -> None:
+        if (view.stage, view.error) != (self.view.stage, self.view.error):
+            self.entry.clear()
+        super().update(view)
+
+    def paint(self, p: Painter, tr: Translator, now: Now) -> None:
+        view = self.view
+        technician = view.purpose == "technician"
+        digits = {"low": view.min_digits, "high": view.max_digits}
+        if view.stage == "repeat":
+            title, hint = tr._("Type the same PIN again"), tr._("Then press OK.")
+        else:
+            title = tr._("Choose a technician PIN") if technician else tr._("Choose your PIN")
+            hint = tr._("{low} to {high} digits, then OK.").format(**digits)
+            if technician:
+                hint = tr._("It protects the technician menu. {low} to {high} digits, then OK.").format(
+                    **digits
+                )
+        errors = {
+            "mismatch": tr._("✗ The two PINs differ. Please choose again."),
+            "invalid": tr._("✗ A PIN has {low} to {high} digits.").format(**digits),
+            "failed": tr._("✗ The PIN could not be saved. Please try again."),
+        }
+        if view.stage == "saving":
+            note = (tr._("Saving…"), theme.HINT)
+        elif view.error:
+            note = (errors[view.error], theme.BAD_BODY)
+        else:
+            note = (hint, theme.HINT)
+        pin_pad(
+            p, tr, self.entry, title=title, note=note, cancel=not technician, enabled=view.stage != "saving"
+        )
+
+
+def pin_pad(
+    p: Painter,
+    tr: Translator,
+    entry: Entry,
+    *,
+    title: str,
+    note: tuple[str, theme.Style],
+    cancel: bool,
+    enabled: bool,
+) -> None:
+    """A PIN keypad page: the typed digits as dots, a note, Cancel (if offered), the keypad."""
+    m = p.metrics
+    area = page(p, title, footer=False)
+    if m.wide:
+        info_area, pad_area = columns(area.body, [0.45, 0.55], m.gap * 2)
+    else:
+        info_area, pad_area = rows(area.body, [0.35, 0.65], m.gap)
+    dots, note_area, cancel_area = rows(info_area, [0.35, 1.0 - 0.35 - 0.01, m.touch], m.gap)
+    shown = " ".join("●" for _ in entry.text) or tr._("Type the PIN")
+    p.text(shown, dots, theme.TITLE if entry.text else theme.HINT)
+    p.text(note[0], note_area, note[1])
+    if cancel:
+        button(p, cancel_area, tr._("Cancel"), intents.Cancel)
+    keypad(
+        p,
+        pad_area,
+        entry,
+        ok_label=tr._("OK"),
+        on_ok=lambda pin: intents.EnterPin(pin) if pin else None,
+        enabled=enabled,
+    )
 
 
 def job_age(created: datetime | None, now: datetime, tr: Translator) -> str:

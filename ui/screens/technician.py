@@ -12,7 +12,7 @@ from typing import ClassVar
 import pygame
 
 from station.core import intents
-from station.core.view import PinPurpose, TechMessage, TechnicianPage, TechnicianView
+from station.core.view import TechMessage, TechnicianPage, TechnicianView
 from station.feedback import Pattern
 from ui import theme
 from ui.i18n import LANGUAGES, N_, Translator
@@ -50,8 +50,7 @@ MESSAGES: dict[TechMessage, tuple[str, theme.Style]] = {
     "saved": (N_("✓ Saved"), theme.GOOD_SMALL),
     "failed": (N_("✗ That did not work"), theme.BAD_SMALL),
     "pin_set": (N_("✓ PIN set"), theme.GOOD_SMALL),
-    "pin_cleared": (N_("✓ PIN removed"), theme.GOOD_SMALL),
-    "pin_invalid": (N_("✗ A PIN has 4 to 8 digits"), theme.BAD_SMALL),
+    "pin_invalid": (N_("✗ A technician PIN has 6 to 12 digits"), theme.BAD_SMALL),
     "restarting": (N_("Restarting…"), theme.HINT),
     "offline": (N_("✗ ezeep cannot be reached"), theme.BAD_SMALL),
 }
@@ -85,14 +84,14 @@ class TechnicianScreen(Screen[TechnicianView]):
         super().__init__(view)
         self.entry = Entry(max_length=64)
         self.keyboard = Keyboard(self.entry)
-        self.setting_pin: PinPurpose | None = None
+        self.setting_pin = False
         self.confirm: str = ""
         self.typing = not view.enrol.results
 
     def update(self, view: TechnicianView) -> None:
         if view.page != self.view.page:
             self.entry.clear()
-            self.setting_pin, self.confirm, self.typing = None, "", True
+            self.setting_pin, self.confirm, self.typing = False, "", True
         old = self.view.enrol
         if view.page == "enrol" and (view.enrol.query, view.enrol.results) != (old.query, old.results):
             self.typing = False  # a search came back: show what it found
@@ -381,14 +380,13 @@ class TechnicianScreen(Screen[TechnicianView]):
 
     def _pins(self, p: Painter, tr: Translator, area: Page) -> None:
         view, m = self.view, p.metrics
-        if self.setting_pin is not None:
-            purpose = self.setting_pin
+        if self.setting_pin:
             if m.wide:
                 info_area, pad = columns(area.body, [0.45, 0.55], m.gap * 2)
             else:
                 info_area, pad = rows(area.body, [0.3, 0.7], m.gap)
-            heading = tr._("New technician PIN") if purpose == "technician" else tr._("New release PIN")
-            shown = " ".join("●" for _ in self.entry.text) or tr._("4 to 8 digits")
+            heading = tr._("New technician PIN")
+            shown = " ".join("●" for _ in self.entry.text) or tr._("6 to 12 digits")
             message_rows = rows(info_area, [0.5, 0.5], m.gap)
             p.text(heading, message_rows[0], theme.BODY, align="left")
             p.text(shown, message_rows[1], theme.TITLE if self.entry.text else theme.HINT, align="left")
@@ -397,17 +395,17 @@ class TechnicianScreen(Screen[TechnicianView]):
                 pad,
                 self.entry,
                 ok_label=tr._("OK"),
-                on_ok=lambda pin: self._set_pin(purpose, pin),
+                on_ok=self._set_pin,
                 enabled=not view.busy,
             )
 
             def cancel() -> None:
-                self.setting_pin = None
+                self.setting_pin = False
                 self.entry.clear()
 
             button_row(p, area.footer, [(tr._("Cancel"), cancel, Kind.NORMAL, True)])
             return
-        self.entry.max_length = 8
+        self.entry.max_length = 12
         yes, no = tr._("set"), tr._("not set")
         head, grid = rows(area.body, [0.4, 0.6], m.gap)
         facts(
@@ -415,31 +413,28 @@ class TechnicianScreen(Screen[TechnicianView]):
             head,
             [
                 (tr._("Technician PIN"), yes if view.technician_pin_set else no),
-                (tr._("Release PIN"), yes if view.release_pin_set else no),
+                (tr._("Release PIN per person"), tr._("on") if view.release_pins_on else tr._("off")),
             ],
         )
 
-        def start(purpose: PinPurpose) -> Callable[[], None]:
-            def begin() -> None:
-                self.setting_pin = purpose
+        def begin() -> None:
+            self.setting_pin = True
 
-            return begin
-
+        on = view.release_pins_on
         self._choices(
             p,
             grid,
             [
-                (tr._("Set technician PIN"), False, start("technician")),
-                (tr._("Remove technician PIN"), False, sends(intents.ClearPin("technician"))),
-                (tr._("Set release PIN"), False, start("release")),
-                (tr._("Remove release PIN"), False, sends(intents.ClearPin("release"))),
+                (tr._("Change technician PIN"), False, begin),
+                (tr._("Release PIN per person: on"), on, sends(intents.SwitchReleasePins(True))),
+                (tr._("Release PIN per person: off"), not on, sends(intents.SwitchReleasePins(False))),
             ],
         )
         self._back(p, tr, area.footer)
 
-    def _set_pin(self, purpose: PinPurpose, pin: str) -> object | None:
-        self.setting_pin = None
-        return intents.SetPin(purpose, pin) if pin else None
+    def _set_pin(self, pin: str) -> object | None:
+        self.setting_pin = False
+        return intents.SetPin(pin) if pin else None
 
     def _about(self, p: Painter, tr: Translator, area: Page) -> None:
         view = self.view

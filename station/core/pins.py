@@ -1,0 +1,112 @@
+"""Choosing PINs and the release-PIN gate; the stored PINs are read again every ``pin_poll_s``.
+
+A station without a technician PIN asks for one before it shows a pairing code
+(:func:`station.core.pairing.start` sends it to :class:`~station.core.state.PinSetup`): chosen
+twice, saved as work, then pairing starts. With per-person release PINs on, a known badge asks
+for its holder's PIN (:class:`~station.core.state.PinCheck`), or, when the holder has none yet
+(also right after enrolling), lets them choose one first.
+
+The core keeps which PINs are in force in ``Core.pins``; a timer reads them from the database
+again (``ReadPins``), so that ``release-station pin set``/``clear`` takes effect at once: a
+station waiting for a technician PIN goes on to pairing, one showing a pairing code whose PIN
+was cleared asks for a new one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from station.core import flow, pairing, session
+from station.core.intents import Cancel, EnterPin, Intent
+from station.core.intents import Done as DoneIntent
+from station.core.messages import (
+    Effect,
+    PinSaved,
+    PinsRead,
+    Play,
+    ReadPins,
+    SavePin,
+    SetTimer,
+)
+from station.core.state import Core, Pairing, PinCheck, PinSetup, Tick, Unpaired, User
+from station.core.steps import Step
+from station.core.view import PinPurpose
+from station.feedback import Pattern
+from station.pin import check_pin_format
+
+
+def well_formed(pin: str, purpose: PinPurpose) -> bool:
+    try:
+        check_pin_format(pin, purpose)
+    except ValueError:
+        return False
+    return True
+
+
+def gate(core: Core, tick: Tick, ticket: int, badge_id: str, user: User, *, has_pin: bool) -> Step:
+    """A known badge: ask its holder's release PIN (or let them choose one), else begin."""
+    if "release" not in core.pins:
+        return session.begin(core, tick, ticket, badge_id, user)
+    at = tick.now + core.tuning.pin_timeout_s
+    if has_pin:
+        mode: PinCheck | PinSetup = PinCheck(ticket, "release", at, badge_id=badge_id, user=user)
+    else:
+        mode = PinSetup(ticket, "release", expires_at=at, badge_id=badge_id, user=user)
+    return core.with_mode(mode), [SetTimer("mode", at, ticket)]
+
+
+def on_setup_intent(core: Core, mode: PinSetup, intent: Intent, tick: Tick) -> Step:
+    """A PIN typed while choosing one: the first time, then the same again, then save."""
+    if isinstance(intent, Cancel | DoneIntent):
+        return flow.home(core) if mode.purpose == "release" else (core, [])
+    if not isinstance(intent, EnterPin) or mode.saving:
+        return core, []
+    effects: list[Effect] = []
+    if mode.expires_at is not None:
+        at = tick.now + core.tuning.pin_timeout_s
+        mode = dataclasses.replace(mode, expires_at=at)
+        effects.append(SetTimer("mode", at, mode.ticket))
+    if not mode.first:
+        if not well_formed(intent.pin, mode.purpose):
+            return core.with_mode(dataclasses.replace(mode, error="invalid")), [*effects, Play(Pattern.ERROR)]
+        return core.with_mode(dataclasses.replace(mode, first=intent.pin, error="")), effects
+    if intent.pin != mode.first:
+        again = dataclasses.replace(mode, first="", error="mismatch")
+        return core.with_mode(again), [*effects, Play(Pattern.ERROR)]
+    save = SavePin(mode.ticket, mode.purpose, intent.pin, badge_id=mode.badge_id)
+    return core.with_mode(dataclasses.replace(mode, first="", saving=True, error="")), [*effects, save]
+
+
+def on_saved(core: Core, mode: PinSetup, event: PinSaved, tick: Tick) -> Step:
+    """The new PIN is stored: pair (technician) or go on with the tap (release)."""
+    core = dataclasses.replace(core, pins=event.pins)
+    if mode.purpose == "technician":
+        return pairing.start(core, repair=mode.repair)
+    assert mode.user is not None
+    core, effects = session.begin(core, tick, mode.ticket, mode.badge_id, mode.user)
+    return core, [Play(Pattern.READ), *effects]
+
+
+def on_failed(core: Core, mode: PinSetup) -> Step:
+    """Saving failed (a full disk): say so and let them choose again."""
+    failed = dataclasses.replace(mode, saving=False, first="", error="failed")
+    return core.with_mode(failed), [Play(Pattern.ERROR)]
+
+
+def poll(core: Core, tick: Tick) -> Step:
+    """The ``pins`` timer: read the stored PINs again, and set the timer for the next look."""
+    return core, [ReadPins(), SetTimer("pins", tick.now + core.tuning.pin_poll_s, 0)]
+
+
+def on_read(core: Core, event: PinsRead) -> Step:
+    """The PINs in force changed outside (command line, first-boot file): act on it now."""
+    if event.pins == core.pins:
+        return core, []
+    core = dataclasses.replace(core, pins=event.pins)
+    mode = core.mode
+    waiting = isinstance(mode, PinSetup) and mode.purpose == "technician" and not mode.saving
+    if waiting and "technician" in event.pins:
+        return pairing.start(core, repair=mode.repair)  # type: ignore[union-attr]
+    if isinstance(mode, Unpaired | Pairing) and not core.paired and "technician" not in event.pins:
+        return pairing.start(core, repair=mode.repair)  # asks for a technician PIN first
+    return core, []
