@@ -556,8 +556,7 @@ def test_technician_enrolment(make_rig: Callable[..., Rig]) -> None:
 
 def tech_choose(rig: Rig, uid: bytes, user_index: int) -> v.TechnicianView:
     user = rig.emulator.users[user_index]
-    rig.send(i.OpenTechnician())
-    rig.views.next(v.TechnicianView)
+    rig.open_menu()
     rig.send(i.ShowPage("enrol"))
     rig.tap(uid)
     rig.views.next(v.TechnicianView, lambda view: view.enrol.stage == "search")
