@@ -95,6 +95,7 @@ class CloudSection:
     max_answer_bytes: int = 1024 * 1024
     max_list_items: int = 5000
     max_jobs: int = 500
+    list_deadline_s: float = 60.0
     # Who a job belongs to: an assumption about ezeep (station.cloud.contract.OwnerRule).
     job_owner_field: str = "owner_id"
     job_owner_match: Literal["exact", "casefold"] = "exact"
@@ -113,6 +114,7 @@ class CloudSection:
         _check_range("max_answer_bytes", self.max_answer_bytes, 64 * 1024, 64 * 1024 * 1024)
         _check_range("max_list_items", self.max_list_items, 100, 100_000)
         _check_range("max_jobs", self.max_jobs, 1, 10_000)
+        _check_range("list_deadline_s", self.list_deadline_s, 2, 900)
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,63}", self.job_owner_field):
             raise ValueError("job_owner_field: must be a JSON field name like owner_id")
 

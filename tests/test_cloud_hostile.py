@@ -5,7 +5,8 @@ and token keeper against the ezeep emulator's fault switches on loopback.
   never make the station list, release or delete someone else's job;
 - a trickling answer ends at the request's total deadline (``DeadlineError``, which the release
   engine counts as no answer: the job is in doubt, not failed);
-- a huge answer is refused while it is read, an endless list is cut and the log says so;
+- a huge answer is refused while it is read, a compressed one (a decompression bomb) before it
+  is read, an endless list is cut and the log says so, and a whole list ends at its deadline;
 - pairing again revokes the replaced refresh token at ezeep, and a revoke that cannot reach
   ezeep does not stop the pairing.
 """
@@ -15,7 +16,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator
+import tracemalloc
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,8 +33,10 @@ from station.cloud.stack import CloudStack
 from station.config import CloudSection, parse_config
 from station.database import memory_database
 from station.emulator import Emulator
+from station.emulator.faults import gzip_bomb
 from station.errors import ConfigError
 from station.release import Cause, JobProgress, Reason, ReleaseEngine, ReleaseState
+from tests.cloud_mock import mock_http
 
 HW = "1b4e28ba-2fa1-11d2-883f-0016d3cca427"
 CLIENT = "hostile-tests"
@@ -232,17 +236,81 @@ def test_an_overfull_page_counts_for_the_items_asked_for(caplog: pytest.LogCaptu
         items = [{"id": f"p{n}", "name": "", "tp_id": n} for n in range(150)]
         return httpx.Response(200, json={"count": 150, "next": None, "results": items})
 
-    http = CloudHttp(
-        account_url="https://a.test",
-        api_url="https://b.test",
-        print_url="https://c.test",
-        client_id="cid",
-        transport=httpx.MockTransport(handler),
-    )
-    cloud = CloudStack.create(http, memory_database(), hardware_id=HW)
+    cloud = CloudStack.create(mock_http(handler), memory_database(), hardware_id=HW)
     cloud.keeper.install(TokenPair("a.e30.c", "rt", 3600, time.monotonic()), hardware_id=HW)
     assert len(cloud.client.printers()) == 100
     assert "printers: page 1 held 150 items, more than the 100 asked for" in caplog.text
+
+
+BOMB_BYTES = 200_000_000  # unpacks from under 500 bytes
+PEAK_LIMIT = 8 * 1024 * 1024
+
+
+def refused_with_peak(call: Callable[[], object]) -> tuple[str, int]:
+    """Why ``call()`` was refused (it must raise BadAnswerError), and the most memory Python
+    held meanwhile, in bytes."""
+    tracemalloc.start()
+    try:
+        with pytest.raises(BadAnswerError) as refused:
+            call()
+        return str(refused.value), tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_a_compressed_answer_is_refused_before_it_is_unpacked() -> None:
+    bomb = gzip_bomb(BOMB_BYTES)
+    sent = {"Content-Encoding": "gzip, gzip"}
+    empty: dict[str, object] = {"count": 0, "next": None, "results": []}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if sent["Content-Encoding"] == "identity":
+            return httpx.Response(200, json=empty, headers=sent)
+        # A stream, as from the network: content= would have httpx unpack it here already.
+        compressed = httpx.ByteStream(bomb)
+        return httpx.Response(200, stream=compressed, headers=sent)
+
+    with mock_http(handler) as http:
+        why, peak = refused_with_peak(lambda: http.request("GET", "api", "/printers/", token="t"))
+        assert "compressed (gzip, gzip) although the station asked for none; refused unread" in why
+        assert peak < PEAK_LIMIT
+        sent["Content-Encoding"] = "deflate"
+        with pytest.raises(BadAnswerError, match=r"compressed \(deflate\)"):
+            http.request("GET", "api", "/printers/", token="t")
+        sent["Content-Encoding"] = "identity"  # said out loud, but nothing to unpack
+        assert http.request("GET", "api", "/printers/", token="t") == empty
+
+
+def test_a_decompression_bomb_through_the_socket_costs_nothing(rig: Rig) -> None:
+    rig.emulator.set_faults(gzip_bomb_bytes=BOMB_BYTES)
+    why, peak = refused_with_peak(rig.client.printers)
+    assert why.startswith("ezeep's answer to GET /printing/v1/printers/ is compressed (gzip, gzip)")
+    assert peak < PEAK_LIMIT
+    rig.emulator.set_faults(gzip_bomb_bytes=0)
+    assert rig.client.printers()
+
+
+def test_a_whole_list_ends_at_its_deadline(emulator: Emulator) -> None:
+    # 0.3 s a page and a next page for ever: each page is well within its own 20 s deadline,
+    # 10000 jobs (100 pages) would take 30 s; the list's 2 s end it.
+    with make_cloud(emulator, CloudSection(max_jobs=10_000, list_deadline_s=2)) as cloud:
+        pair(emulator, cloud)
+        emulator.set_faults(endless_jobs=True, latency_s=0.3)
+        started = time.monotonic()
+        with pytest.raises(DeadlineError, match=r"jobs: reading the list took longer than 2 s \(\d page"):
+            cloud.client.waiting_jobs(emulator.users[0].id)
+        assert time.monotonic() - started < 2 + 0.5
+        # A page that trickles is cut where the list's deadline falls, not at its own 20 s.
+        emulator.set_faults(endless_jobs=False, latency_s=0, trickle_s=0.05, trickle_path=contract.JOBS_PATH)
+        started = time.monotonic()
+        with pytest.raises(DeadlineError, match=r"took longer than 2 s \(0 page\(s\) read\)"):
+            cloud.client.waiting_jobs(emulator.users[0].id)
+        assert time.monotonic() - started < 2 + 0.5
+        emulator.set_faults(trickle_s=0)
+        assert len(cloud.client.waiting_jobs(emulator.users[0].id)) == 1
+    assert parse_config("[cloud]\nlist_deadline_s = 90\n").cloud.list_deadline_s == 90.0
+    with pytest.raises(ConfigError, match="list_deadline_s"):
+        parse_config("[cloud]\nlist_deadline_s = 1\n")
 
 
 # --- pairing again ---------------------------------------------------------------------------

@@ -36,8 +36,7 @@ from station.cloud.pairing import Pairer
 from station.cloud.tokens import TokenKeeper, TokenStore
 from station.config import CloudSection
 from station.database import memory_database
-
-Handler = Callable[[httpx.Request], httpx.Response]
+from tests.cloud_mock import mock_http
 
 
 def jwt(claims: dict[str, object]) -> str:
@@ -54,17 +53,6 @@ def token_answer(n: int, tp_id: int = 7) -> dict[str, object]:
         "expires_in": 3600,
         "token_type": "Bearer",
     }
-
-
-def make_http(handler: Handler, **kwargs: object) -> CloudHttp:
-    return CloudHttp(
-        account_url="https://account.test",
-        api_url="https://api.test",
-        print_url="https://print.test",
-        client_id="cid",
-        transport=httpx.MockTransport(handler),
-        **kwargs,  # type: ignore[arg-type]
-    )
 
 
 class RecordingEvent(threading.Event):
@@ -96,7 +84,7 @@ class RecordingEvent(threading.Event):
     ],
 )
 def test_statuses_map_to_typed_errors(response: httpx.Response, error: type[CloudError]) -> None:
-    http = make_http(lambda request: response)
+    http = mock_http(lambda request: response)
     with pytest.raises(error):
         http.request("GET", "api", "/x", token="t")
 
@@ -106,13 +94,13 @@ def test_transport_failures_are_offline() -> None:
         raise httpx.ConnectError("refused", request=request)
 
     with pytest.raises(OfflineError):
-        make_http(fail).request("GET", "api", "/x", token="t")
+        mock_http(fail).request("GET", "api", "/x", token="t")
 
     def slow(request: httpx.Request) -> httpx.Response:
         raise httpx.ReadTimeout("slow", request=request)
 
     with pytest.raises(OfflineError):
-        make_http(slow).request("GET", "api", "/x", token="t")
+        mock_http(slow).request("GET", "api", "/x", token="t")
 
 
 def test_the_connect_timeout_comes_from_the_config_and_a_connect_timeout_is_offline() -> None:
@@ -133,7 +121,7 @@ def test_the_connect_timeout_comes_from_the_config_and_a_connect_timeout_is_offl
         raise httpx.ConnectTimeout("no SYN-ACK", request=request)
 
     with pytest.raises(OfflineError, match="did not answer in time"):
-        make_http(unreachable).request("GET", "api", "/x", token="t")
+        mock_http(unreachable).request("GET", "api", "/x", token="t")
 
 
 def test_every_http_answer_counts_as_contact_and_a_failed_connection_does_not() -> None:
@@ -145,7 +133,7 @@ def test_every_http_answer_counts_as_contact_and_a_failed_connection_does_not() 
             raise httpx.ConnectError("refused", request=request)
         return statuses.pop(0)
 
-    http = make_http(handler, on_answer=lambda: contacts.append(None))
+    http = mock_http(handler, on_answer=lambda: contacts.append(None))
     for error in (NotFoundError, ServerError):
         with pytest.raises(error):
             http.request("GET", "api", "/x", token="t")
@@ -160,7 +148,7 @@ def test_a_failing_contact_callback_never_fails_the_request(caplog: pytest.LogCa
     def broken() -> None:
         raise RuntimeError("bookkeeping bug")
 
-    http = make_http(lambda request: httpx.Response(200, json={"ok": 1}), on_answer=broken)
+    http = mock_http(lambda request: httpx.Response(200, json={"ok": 1}), on_answer=broken)
     assert http.request("GET", "api", "/x", token="t") == {"ok": 1}
     assert "the answer callback failed" in caplog.text
 
@@ -174,7 +162,7 @@ def test_huge_answers_are_refused(declared: bool) -> None:
         return httpx.Response(200, content=body if declared else iter([body[:1000], body[1000:]]))
 
     with pytest.raises(BadAnswerError, match=r"too large|larger than"):
-        make_http(handler, max_answer_bytes=100).request("GET", "api", "/x", token="t")
+        mock_http(handler, max_answer_bytes=100).request("GET", "api", "/x", token="t")
 
 
 def test_oauth_sends_basic_client_id_and_maps_error_codes() -> None:
@@ -185,7 +173,7 @@ def test_oauth_sends_basic_client_id_and_maps_error_codes() -> None:
         return httpx.Response(400, json={"error": "invalid_grant"})
 
     with pytest.raises(GrantError) as info:
-        make_http(handler).oauth(contract.TOKEN_PATH, contract.refresh_form("r"))
+        mock_http(handler).oauth(contract.TOKEN_PATH, contract.refresh_form("r"))
     assert info.value.code == "invalid_grant"
     assert seen[0].headers["Authorization"] == "Basic " + base64.b64encode(b"cid:").decode()
     assert seen[0].url == "https://account.test/oauth/access_token/"
@@ -252,7 +240,7 @@ retry_after_values = st.one_of(
     retry_after=retry_after_values,
 )
 def test_fuzzed_answers_raise_only_typed_errors(status: int, body: bytes, retry_after: bytes) -> None:
-    http = make_http(
+    http = mock_http(
         lambda request: httpx.Response(status, content=body, headers={b"Retry-After": retry_after})
     )
     store = TokenStore(memory_database(), clock=lambda: 0.0, boot_id="b")
@@ -303,7 +291,7 @@ def scripted(answers: list[httpx.Response]) -> tuple[CloudHttp, list[httpx.Reque
             return httpx.Response(200, json={"pairing_code": f"C{len(seen)}", "auth_url": "https://a/x"})
         return answers.pop(0)
 
-    return make_http(handler), seen
+    return mock_http(handler), seen
 
 
 def pending(code: str = "authorization_pending") -> httpx.Response:
@@ -357,7 +345,7 @@ def keeper_with(
         return answers.pop(0)
 
     pauses: list[float] = []
-    http = make_http(handler)
+    http = mock_http(handler)
     store = TokenStore(memory_database(), clock=lambda: now[0], boot_id="b")
     keeper = TokenKeeper(store, http, clock=lambda: now[0], wait=pauses.append, backoff_s=1, backoff_cap_s=8)
     keeper.install(TokenPair(jwt({"tp_id": 7}), "rt0", 3600, 0.0), hardware_id="hw")
@@ -444,7 +432,7 @@ def test_the_impatient_client_sends_one_refresh_before_the_call() -> None:
         return httpx.Response(502)
 
     pauses: list[float] = []
-    http = make_http(handler)
+    http = mock_http(handler)
     keeper = TokenKeeper(TokenStore(memory_database(), boot_id="b"), http, wait=pauses.append)
     keeper.install(TokenPair(jwt({"tp_id": 7}), "rt0", 3600, float("-inf")), hardware_id="hw")
     client = EzeepClient(http, keeper)
@@ -467,7 +455,7 @@ def test_an_impatient_caller_never_waits_behind_a_refresh_under_way() -> None:
         gate.wait(30)  # holds the patient refresh in flight until the impatient caller is done
         return httpx.Response(200, json=token_answer(1))
 
-    http = make_http(handler)
+    http = mock_http(handler)
     store = TokenStore(memory_database(), clock=lambda: now[0], boot_id="b")
     keeper = TokenKeeper(store, http, clock=lambda: now[0])
     keeper.install(TokenPair(jwt({"tp_id": 7}), "rt0", 3600, 0.0), hardware_id="hw")
@@ -496,7 +484,7 @@ def test_a_refresh_under_way_leaves_an_impatient_caller_the_still_valid_token() 
         gate.wait(30)
         return httpx.Response(200, json=token_answer(1))
 
-    http = make_http(handler)
+    http = mock_http(handler)
     store = TokenStore(memory_database(), clock=lambda: now[0], boot_id="b")
     keeper = TokenKeeper(store, http, clock=lambda: now[0])
     old = jwt({"tp_id": 7})

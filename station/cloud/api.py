@@ -10,7 +10,11 @@ refreshed gets one try, and a refresh already under way means :class:`OfflineErr
 A hostile or broken answer cannot make a list endless: lists are read page by page until the
 server has no more, but a page counts for at most the 100 items asked for, and once a list
 holds ``max_items`` (a user's jobs: ``max_jobs``) no further page is fetched; the log says the
-list was cut. Each request has its own total deadline (:class:`~station.cloud.http.CloudHttp`).
+list was cut. Each request has its own total deadline (:class:`~station.cloud.http.CloudHttp`),
+and a whole list has one more, ``list_deadline_s``: no page is asked for once it has passed and
+a page's request ends by then, so the list ends in :class:`DeadlineError` (which callers treat as
+no answer) however many pages a slow server hands out. Token refreshes on the way are bounded by
+their own request deadlines only.
 
 A job belongs to one person: :meth:`EzeepClient.waiting_jobs` returns only the jobs whose owner
 (by the configured :class:`~station.cloud.contract.OwnerRule`) is the user asked for, whatever
@@ -28,7 +32,7 @@ from collections.abc import Callable, Mapping
 from typing import TypeVar
 
 from station.cloud import contract
-from station.cloud.errors import NotFoundError, UnauthorisedError
+from station.cloud.errors import DeadlineError, NotFoundError, UnauthorisedError
 from station.cloud.http import CloudHttp, Host
 from station.cloud.models import Job, JobStatus, Printer, UserInfo
 from station.cloud.tokens import TokenKeeper
@@ -40,6 +44,7 @@ T = TypeVar("T")
 
 MAX_LIST_ITEMS = 5000  # printers or users of an organisation: 50 pages
 MAX_JOBS = 500  # one person's waiting jobs: more than any screen or release needs
+LIST_DEADLINE_S = 60.0  # a whole list of printers, jobs or users, every page included
 _LOGGED_IDS = 10  # job ids named in one log line
 _DEFAULT_OWNER = contract.OwnerRule()
 
@@ -54,6 +59,8 @@ class EzeepClient:
         max_items: how many items a list of printers or users may have before it is cut off
             (logged; ``cloud.max_list_items``).
         max_jobs: the same for a user's waiting jobs (``cloud.max_jobs``).
+        list_deadline_s: how long reading a whole list may take, all its pages
+            (:class:`DeadlineError`; ``cloud.list_deadline_s``).
         wait_for_token: False: refresh the token with one try and never wait behind another
             caller's refresh (see :meth:`TokenKeeper.access_token`).
 
@@ -73,21 +80,30 @@ class EzeepClient:
         owner: contract.OwnerRule = _DEFAULT_OWNER,
         max_items: int = MAX_LIST_ITEMS,
         max_jobs: int = MAX_JOBS,
+        list_deadline_s: float = LIST_DEADLINE_S,
         wait_for_token: bool = True,
     ) -> None:
-        if max_items < 1 or max_jobs < 1:
-            raise ValueError("max_items and max_jobs must be at least 1")
+        if max_items < 1 or max_jobs < 1 or list_deadline_s <= 0:
+            raise ValueError("max_items and max_jobs must be at least 1, list_deadline_s above 0")
         self._http = http
         self._keeper = keeper
         self._owner = owner
         self._max_items = max_items
         self._max_jobs = max_jobs
+        self._list_deadline_s = list_deadline_s
         self._wait = wait_for_token
 
     @classmethod
     def from_config(cls, http: CloudHttp, keeper: TokenKeeper, cloud: CloudSection) -> EzeepClient:
         owner = contract.OwnerRule(cloud.job_owner_field, cloud.job_owner_match)
-        return cls(http, keeper, owner=owner, max_items=cloud.max_list_items, max_jobs=cloud.max_jobs)
+        return cls(
+            http,
+            keeper,
+            owner=owner,
+            max_items=cloud.max_list_items,
+            max_jobs=cloud.max_jobs,
+            list_deadline_s=cloud.list_deadline_s,
+        )
 
     def impatient(self) -> EzeepClient:
         """The same connection and token, for calls a person is waiting on (``wait_for_token=False``)."""
@@ -97,6 +113,7 @@ class EzeepClient:
             owner=self._owner,
             max_items=self._max_items,
             max_jobs=self._max_jobs,
+            list_deadline_s=self._list_deadline_s,
             wait_for_token=False,
         )
 
@@ -208,26 +225,42 @@ class EzeepClient:
         *,
         params: Mapping[str, str | int] | None = None,
         json_body: Mapping[str, object] | None = None,
+        until: float | None = None,
     ) -> object:
+        """One request with the device token, refreshed and retried once on a 401; ``until``:
+        as for :meth:`CloudHttp.request`."""
         token = self._keeper.access_token(wait=self._wait)
         try:
-            return self._http.request(method, host, path, token=token, params=params, json_body=json_body)
+            return self._http.request(
+                method, host, path, token=token, params=params, json_body=json_body, until=until
+            )
         except UnauthorisedError:
             log.info("ezeep refused the access token for %s %s; refreshing once", method, path)
             token = self._keeper.renew(token, wait=self._wait)
-            return self._http.request(method, host, path, token=token, params=params, json_body=json_body)
+            return self._http.request(
+                method, host, path, token=token, params=params, json_body=json_body, until=until
+            )
 
     def _pages(
         self, path: str, query: Mapping[str, str | int], parse: Callable[[object], T], what: str, limit: int
     ) -> list[T]:
-        """Every page of a list, each cut to the page size asked for, the whole cut at ``limit``."""
+        """Every page of a list, each cut to the page size asked for, the whole cut at ``limit``
+        and ended by ``list_deadline_s``."""
         items: list[T] = []
         page = 0
+        until = time.monotonic() + self._list_deadline_s
         while True:
             params = {**query, "limit": contract.PAGE_SIZE, "offset": page * contract.PAGE_SIZE}
-            results, count, has_next = contract.parse_page(
-                self._call("GET", "api", path, params=params), what
-            )
+            try:
+                answer = self._call("GET", "api", path, params=params, until=until)
+            except DeadlineError as exc:
+                if time.monotonic() < until:
+                    raise  # the page's own deadline
+                raise DeadlineError(
+                    f"{what}: reading the list took longer than {self._list_deadline_s:g} s"
+                    f" ({page} page(s) read)"
+                ) from exc
+            results, count, has_next = contract.parse_page(answer, what)
             if len(results) > contract.PAGE_SIZE:
                 log.warning(
                     "%s: page %d held %d items, more than the %d asked for; the rest were ignored",

@@ -13,9 +13,15 @@ one of the errors of :mod:`station.cloud.errors`; nothing from httpx, ssl or jso
     anything else, non-JSON, too big, broken  -> BadAnswerError
 
 Answers are read in chunks and refused once they pass ``max_answer_bytes``, so a hostile or
-broken server cannot make the station buffer an endless body. Every request has a total
-``deadline_s`` besides httpx's per-wait timeouts (see :mod:`station.cloud.deadline`): an answer
-that trickles in one byte at a time ends in :class:`DeadlineError` once the deadline passes.
+broken server cannot make the station buffer an endless body. The bytes counted are the bytes
+kept: answers are read raw and never decompressed. The station asks for ``identity`` and refuses
+an answer with any other ``Content-Encoding`` (:class:`BadAnswerError`) before reading its body,
+because a few hundred bytes of ``gzip, gzip`` unpack to hundreds of megabytes in one chunk, long
+before a cap on the decoded size could act; small JSON answers gain nothing from compression.
+Every request has a total ``deadline_s`` besides httpx's per-wait timeouts (see
+:mod:`station.cloud.deadline`), or less when the caller's ``until`` comes first (a whole list's
+deadline, :mod:`station.cloud.api`): an answer that trickles in one byte at a time ends in
+:class:`DeadlineError` once the deadline passes.
 ``on_answer`` hears of every HTTP answer, whatever its status (the station's "last contact with
 ezeep"). Request paths (never queries, headers or bodies) are logged at DEBUG.
 """
@@ -150,8 +156,7 @@ class CloudHttp:
             headers={
                 "User-Agent": f"release-station/{__version__}",
                 "Accept": "application/json",
-                # Small JSON answers gain little from compression, and a compressed answer could
-                # unpack to far more than its size on the wire in one go.
+                # Any other Content-Encoding is refused (see the module docstring).
                 "Accept-Encoding": "identity",
             },
         )
@@ -215,8 +220,13 @@ class CloudHttp:
         token: str,
         params: Mapping[str, str | int] | None = None,
         json_body: Mapping[str, object] | None = None,
+        until: float | None = None,
     ) -> object:
-        """Send an API request with a bearer token; the decoded JSON answer (None when empty)."""
+        """Send an API request with a bearer token; the decoded JSON answer (None when empty).
+
+        ``until``: a :func:`time.monotonic` time by which the request must end even if its own
+        deadline is later (:class:`DeadlineError`, also when it has passed already).
+        """
         return self._send(
             method,
             host,
@@ -224,6 +234,7 @@ class CloudHttp:
             headers={"Authorization": f"Bearer {token}"},
             params=dict(params) if params else None,
             json_body=json_body,
+            until=until,
         )
 
     def _send(
@@ -237,26 +248,28 @@ class CloudHttp:
         data: dict[str, str] | None = None,
         json_body: Mapping[str, object] | None = None,
         oauth: bool = False,
+        until: float | None = None,
     ) -> object:
         if self._client is None:
             raise RuntimeError("CloudHttp is closed")
         url = self._bases[host] + path
         started = time.monotonic()
+        seconds = self._deadline_s if until is None else min(self._deadline_s, until - started)
         try:
             with (
-                budget(self._deadline_s) as spent,
+                budget(seconds) as spent,
                 self._client.stream(
                     method, url, headers=headers, params=params, data=data, json=json_body
                 ) as response,
             ):
-                body = self._read(response, spent)
+                body = self._read(response, spent, seconds)
         except CloudError:
             raise
         except httpx.TimeoutException as exc:
             if spent.explains_a_timeout:
-                raise self._late(method, path) from exc
+                raise _late(f"{method} {path}", seconds) from exc
             raise OfflineError(f"ezeep did not answer in time ({method} {path})") from exc
-        except (httpx.DecodingError, httpx.TooManyRedirects) as exc:
+        except httpx.TooManyRedirects as exc:
             raise BadAnswerError(f"ezeep's answer to {method} {path} could not be read: {exc}") from exc
         except httpx.HTTPError as exc:
             raise OfflineError(f"ezeep cannot be reached ({method} {path}): {type(exc).__name__}") from exc
@@ -264,23 +277,34 @@ class CloudHttp:
         log.debug("%s %s %s -> %d in %.0f ms", method, host, path, response.status_code, elapsed_ms)
         return _interpret(method, path, response, body, oauth=oauth)
 
-    def _read(self, response: httpx.Response, spent: Budget) -> bytes:
+    def _read(self, response: httpx.Response, spent: Budget, seconds: float) -> bytes:
+        what = f"{response.request.method} {response.request.url.path}"
         declared = response.headers.get("Content-Length", "")
         if declared.isdigit() and int(declared) > self._max_bytes:
             raise BadAnswerError(f"ezeep's answer is too large ({declared} bytes)")
+        encodings = [e.strip().lower() for e in response.headers.get("Content-Encoding", "").split(",")]
+        if any(e not in ("", "identity") for e in encodings):
+            raise BadAnswerError(
+                f"ezeep's answer to {what} is compressed ({', '.join(filter(None, encodings))})"
+                " although the station asked for none; refused unread"
+            )
         chunks: list[bytes] = []
         size = 0
-        for chunk in response.iter_bytes():
+        # Raw, never decoded: the cap counts the bytes kept. A transport may hand over an answer
+        # it has read already (tests' MockTransport); uncompressed, its content is those bytes.
+        raw = [response.content] if response.is_stream_consumed else response.iter_raw()
+        for chunk in raw:
             size += len(chunk)
             if size > self._max_bytes:
                 raise BadAnswerError(f"ezeep's answer is larger than {self._max_bytes} bytes")
             if spent.expired:  # a transport that ignores the budget (tests' MockTransport)
-                raise self._late(response.request.method, response.request.url.path)
+                raise _late(what, seconds)
             chunks.append(chunk)
         return b"".join(chunks)
 
-    def _late(self, method: str, path: str) -> DeadlineError:
-        return DeadlineError(f"ezeep's answer to {method} {path} took longer than {self._deadline_s:g} s")
+
+def _late(what: str, seconds: float) -> DeadlineError:
+    return DeadlineError(f"ezeep's answer to {what} took longer than {max(seconds, 0):.3g} s")
 
 
 def _answer_hook(on_answer: Callable[[], None]) -> Callable[[httpx.Response], None]:

@@ -1,9 +1,9 @@
 """Fault switches settable at run time, and the ASGI middleware that applies them.
 
 The middleware applies the faults of the transport (latency, 5xx, dropped connections, a
-trickling or huge body); the routes apply the ones about content (the job list's). Admin paths
-(``/_emulator/...``) are never slowed, failed or dropped, so a test can always reach the
-switches.
+trickling, huge or compressed body); the routes apply the ones about content (the job list's).
+Admin paths (``/_emulator/...``) are never slowed, failed or dropped, so a test can always
+reach the switches.
 """
 
 from __future__ import annotations
@@ -11,11 +11,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import gzip
 import threading
+import zlib
 from collections.abc import AsyncIterator
 from typing import Any
 
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from station.emulator.connection import drop_connection
@@ -34,6 +36,7 @@ _TYPES: dict[str, type | tuple[type, ...]] = {
     "endless_jobs": bool,
     "ignore_user_filter": bool,
     "hide_job_owner": bool,
+    "gzip_bomb_bytes": int,
     "error_5xx": int,
     "retry_after_s": int,
     "drop_after_rotation": int,
@@ -113,6 +116,9 @@ class FaultMiddleware:
             )
             await answer(scope, receive, send)
             return
+        if faults.gzip_bomb_bytes:
+            await self._bomb(faults.gzip_bomb_bytes, scope, receive, send)
+            return
         if faults.huge_body_bytes:
             await self._flood(faults.huge_body_bytes, receive, send)
             return
@@ -138,6 +144,12 @@ class FaultMiddleware:
                 self.counters.bump("flood_bytes", len(chunk))
                 await asyncio.sleep(0)  # let the loop notice a hang-up (uvicorn's send may not yield)
 
+    async def _bomb(self, size: int, scope: Scope, receive: Receive, send: Send) -> None:
+        """A 200 JSON answer of ``size`` zero bytes, compressed twice with gzip (a decompression bomb)."""
+        body = await asyncio.to_thread(gzip_bomb, size)
+        headers = {"Content-Encoding": "gzip, gzip", "Content-Type": "application/json"}
+        await Response(body, headers=headers)(scope, receive, send)
+
     async def _trickle(self, pause_s: float, scope: Scope, receive: Receive, send: Send) -> None:
         """The app's answer, its body passed on one byte at a time, ``pause_s`` apart."""
         answer: list[Message] = []
@@ -158,6 +170,15 @@ class FaultMiddleware:
                     await send({"type": "http.response.body", "body": body[i : i + 1], "more_body": True})
                     await asyncio.sleep(pause_s)
             await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+def gzip_bomb(size: int) -> bytes:
+    """``size`` zero bytes gzipped twice, made without holding them (200 MB: 481 bytes)."""
+    inner = zlib.compressobj(9, zlib.DEFLATED, 31)  # wbits 31: a gzip stream
+    zeros = bytes(_FLOOD_CHUNK)
+    parts = [inner.compress(zeros) for _ in range(size // _FLOOD_CHUNK)]
+    parts += [inner.compress(bytes(size % _FLOOD_CHUNK)), inner.flush()]
+    return gzip.compress(b"".join(parts), 9)
 
 
 @contextlib.asynccontextmanager

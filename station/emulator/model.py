@@ -52,7 +52,9 @@ class Faults:
     ``huge_body_bytes`` answers every request with a body this large (no
     ``Content-Length``); ``endless_jobs`` makes every page of the job list full, with a next
     page for ever; ``ignore_user_filter`` lists every user's jobs whatever ``user=`` asked for;
-    ``hide_job_owner`` leaves the owner field out of listed jobs.
+    ``hide_job_owner`` leaves the owner field out of listed jobs; ``gzip_bomb_bytes`` answers
+    every request with this many zero bytes gzipped twice (``Content-Encoding: gzip, gzip``), a
+    few hundred bytes on the wire.
     """
 
     latency_s: float = 0.0
@@ -68,6 +70,7 @@ class Faults:
     endless_jobs: bool = False
     ignore_user_filter: bool = False
     hide_job_owner: bool = False
+    gzip_bomb_bytes: int = 0
 
 
 @dataclass(frozen=True, slots=True)
