@@ -77,6 +77,18 @@ def mask_email(email: str) -> str:
     return f"{local[:1]}•••@{domain}"
 
 
+def public_name(display_name: str, email: str, fallback: str = "") -> str:
+    """A person's name for a public screen: the display name unless it is an address (ezeep's
+    often are), else the masked address; ``fallback`` when there is neither.
+
+    >>> public_name("Kim Lee", "kim@example.com"), public_name("kim@example.com", "")
+    ('Kim Lee', 'k•••@example.com')
+    """
+    if display_name and "@" not in display_name:
+        return display_name
+    return mask_email(display_name) or mask_email(email) or fallback
+
+
 def _check_token(what: str, value: str, limit: int) -> str:
     if not value:
         raise InvalidEntryError(f"{what} is empty")

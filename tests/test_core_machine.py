@@ -18,7 +18,7 @@ from station.core import view as v
 from station.core.health import backoff_s
 from station.core.machine import Event, start, step
 from station.core.render import view_of
-from station.core.state import Core, Prefs, SignedIn, Tick, Tuning, User
+from station.core.state import Core, PinSetup, Prefs, SignedIn, Tick, Tuning, User
 from station.core.work import classify
 from station.events import ReaderHealth
 from station.feedback import Pattern
@@ -901,3 +901,30 @@ def test_technician_menu_does_not_open_during_a_session() -> None:
     identified(run)
     run(i.OpenTechnician())
     assert isinstance(run.view, v.SessionView)
+
+
+def test_a_station_paired_before_never_lets_its_technician_pin_be_chosen_on_screen() -> None:
+    run = booted(pins=())  # paired, its PIN cleared with `release-station pin clear`
+    run(m.ProbeDone(run.core.probe_ticket, failure=m.Failure("rejected")))  # a 401 on refresh
+    view = run.view
+    assert isinstance(view, v.NeedsRepairView) and view.problem == "no_pin"
+    assert not run.of(m.PairStart) and not isinstance(run.core.mode, PinSetup)
+    for nothing in (i.StartPairing(), i.EnterPin("24681357"), i.OpenTechnician()):
+        run(nothing)
+        assert isinstance(run.view, v.NeedsRepairView) and not run.of(m.PairStart) and not run.of(m.SavePin)
+    run(tap())
+    assert run.patterns() == [Pattern.NEEDS_PAIRING] and not run.of(m.Lookup)
+    run(m.PinsRead(frozenset({"technician"})))  # `release-station pin set`
+    assert isinstance(run.view, v.NeedsRepairView) and run.view.problem == "" and run.of(m.PairStart)
+    run(m.PairCode(run.ticket, PairingCode("ABCD", "https://x/pair", 600.0)))
+    assert isinstance(run.view, v.PairingView) and run.view.code == "ABCD"
+
+
+def test_a_station_whose_stored_pairing_was_rejected_boots_without_a_pin_keypad() -> None:
+    core, _effects = start(Core(tuning=TUNING))
+    run = Run(core)
+    run(m.Loaded(0, False, None, Prefs(), frozenset(), paired_before=True))  # upgraded, token rejected
+    assert isinstance(run.view, v.NeedsRepairView) and run.view.problem == "no_pin"
+    assert not run.of(m.PairStart)
+    fresh = booted(paired=False, pins=())  # a fresh install chooses its PIN on the screen
+    assert isinstance(fresh.view, v.PinSetupView) and fresh.view.purpose == "technician"

@@ -814,6 +814,28 @@ def test_a_pin_set_or_cleared_from_the_command_line_takes_effect_within_a_second
     assert not any(isinstance(view, v.TechnicianView | v.PinEntryView) for view in rig.views.all())
 
 
+def test_a_station_paired_before_asks_for_its_pin_over_ssh_not_on_the_screen(
+    make_rig: Callable[..., Rig], tmp_path: Path
+) -> None:
+    rig = make_rig(tuning={"heartbeat_s": 0.2})
+    ready(rig)
+    cli = Pins(open_database(tmp_path / "station.db"))
+    cli.clear_technician()  # `release-station pin clear`
+    record = rig.parts.keeper.record
+    assert record is not None and record.pair is not None
+    EzeepClient(rig.parts.http, rig.parts.keeper).revoke(record.pair.refresh_token)  # a hostile 401
+    rig.emulator.auto_approve_device = None  # a code would stay on screen
+    rig.parts.token_offset[0] += 7200  # the next probe must refresh: ezeep rejects it
+    waiting = rig.views.next(v.NeedsRepairView, lambda view: view.problem == "no_pin")
+    assert not waiting.info.paired
+    rig.send(i.EnterPin(TECH_PIN))
+    rig.send(i.StartPairing())
+    cli.set_technician("11223344")  # `release-station pin set`
+    rig.views.next(v.PairingView)
+    assert not any(isinstance(view, v.PinSetupView) for view in rig.views.all())
+    assert not cli.check_technician(TECH_PIN).ok
+
+
 def test_ten_wrong_technician_pins_lock_the_menu_until_pin_set(
     make_rig: Callable[..., Rig], tmp_path: Path
 ) -> None:

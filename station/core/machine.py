@@ -132,11 +132,16 @@ def _loaded(core: Core, event: LoadedEvent, tick: Tick) -> Step:
     if not isinstance(core.mode, Booting):
         return core, []
     core = dataclasses.replace(
-        core, paired=event.paired, binding=event.binding, prefs=event.prefs, pins=event.pins
+        core,
+        paired=event.paired,
+        paired_before=event.paired or event.paired_before,
+        binding=event.binding,
+        prefs=event.prefs,
+        pins=event.pins,
     )
     look = SetTimer("pins", tick.now + core.tuning.pin_poll_s, 0)  # PINs set from the command line
     if not event.paired:
-        core, effects = pairing.start(core, repair=False)
+        core, effects = pairing.start(core, repair=core.paired_before)
         return core, [*effects, look]
     core = core.with_mode(Idle())
     core, effects = health.schedule_probe(core, tick.now)

@@ -76,6 +76,8 @@ class Loaded:
     binding: DeviceBinding | None
     prefs: Prefs
     pins: frozenset[PinPurpose]
+    paired_before: bool = False
+    """A pairing was stored once (its token may since have been rejected): not a fresh install."""
 
 
 @dataclass(frozen=True, slots=True)
