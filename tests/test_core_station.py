@@ -30,7 +30,7 @@ from station.core import view as v
 from station.core.runtime import Station
 from station.core.state import Tuning
 from station.database import open_database
-from station.directory import Directory
+from station.directory import Directory, mask_email
 from station.emulator import Emulator
 from station.events import BadgeRead, ReaderHealth
 from station.feedback import Pattern
@@ -366,6 +366,22 @@ def test_pick_release_selected_delete_and_second_tap_logout(make_rig: Callable[.
     rig.views.next(v.SessionView, lambda view: len(view.jobs) == len(rest))
     rig.tap(badge(4))
     assert_forgotten(rig.views.next(v.ReadyView), email, *(job.name for job in rest))
+
+
+def test_the_session_greets_by_name_never_by_the_full_address(make_rig: Callable[..., Rig]) -> None:
+    rig = make_rig(mode="pick")
+    ready(rig)
+    first, second = rig.emulator.users[0], rig.emulator.users[1]
+    rig.directory.enrol(badge(5).hex().upper(), first.id, email=first.email, how="cli")  # no name
+    rig.directory.enrol(badge(6).hex().upper(), second.id, email="", display_name=second.email, how="cli")
+    shown = []
+    for uid in (badge(5), badge(6)):
+        rig.tap(uid)
+        shown.append(rig.views.next(v.SessionView, lambda view: not view.busy).user_name)
+        rig.tap(uid)
+        ready(rig)
+    assert shown == [mask_email(first.email), mask_email(second.email)]
+    assert all("•••@" in name for name in shown)
 
 
 def test_session_ends_after_its_idle_time(make_rig: Callable[..., Rig]) -> None:
