@@ -852,6 +852,21 @@ def test_a_station_paired_before_asks_for_its_pin_over_ssh_not_on_the_screen(
     assert not cli.check_technician(TECH_PIN).ok
 
 
+def test_an_audit_log_that_cannot_write_never_fails_the_work(
+    make_rig: Callable[..., Rig], tmp_path: Path
+) -> None:
+    missing = tmp_path / "gone" / "audit.key"  # the key cannot be made: every entry fails
+    rig = make_rig(audit=AuditLog(open_database(tmp_path / "station.db"), secret_file=missing))
+    ready(rig)
+    rig.open_menu()  # the right PIN still opens the menu
+    rig.send(i.Cancel())
+    ready(rig)
+    rig.enrol_user(0, badge(7))
+    rig.tap(badge(7))
+    assert rig.views.next(v.DoneView).outcome == "released"
+    assert rig.audit.count() == 0 and not missing.exists()
+
+
 def test_ten_wrong_technician_pins_lock_the_menu_until_pin_set(
     make_rig: Callable[..., Rig], tmp_path: Path
 ) -> None:
