@@ -165,7 +165,20 @@ def test_tap_is_acknowledged_before_any_network_work() -> None:
     effects = run(tap())
     assert isinstance(run.view, v.IdentifyingView)
     assert isinstance(effects[0], m.Play) and effects[0].pattern is Pattern.READ
-    assert [type(e) for e in effects if not isinstance(e, m.Play)] == [m.Lookup]
+    assert [type(e) for e in effects if not isinstance(e, m.Play)] == [m.Lookup, m.SetTimer]
+
+
+def test_a_lookup_that_never_answers_ends_in_the_no_answer_failure() -> None:
+    run = booted()
+    run(tap(), at=10.0)
+    ticket = run.ticket
+    assert m.SetTimer("answer", 10.0 + TUNING.answer_s, ticket) in run.effects
+    run(m.TimerFired("answer", ticket), at=10.0 + TUNING.answer_s)  # every worker is busy
+    view = run.view
+    assert isinstance(view, v.OfflineView) and view.cause == Cause(Reason.NO_ANSWER)
+    assert Pattern.ERROR in run.patterns()
+    run(m.BadgeKnown(ticket, ANNA))  # the late answer is stale
+    assert isinstance(run.view, v.OfflineView) and not run.of(m.Release)
 
 
 def test_release_all_flow_then_summary_then_ready_with_nothing_left() -> None:

@@ -158,7 +158,8 @@ def _identify(core: Core, tap: Tap, tick: Tick) -> Step:
     effects = leave(core)
     core, ticket = core.fresh()
     core = core.with_mode(Identifying(ticket, tap.badge_id))
-    return core, [Play(Pattern.READ), *effects, Lookup(ticket, tap.badge_id)]
+    answer = SetTimer("answer", tick.now + core.tuning.answer_s, ticket)  # never "Identifying" for good
+    return core, [Play(Pattern.READ), *effects, Lookup(ticket, tap.badge_id), answer]
 
 
 def _tap(core: Core, tap: Tap, tick: Tick) -> Step:
@@ -207,11 +208,12 @@ def _deadline(core: Core, tick: Tick) -> Step:
 
 
 def _no_answer(core: Core, tick: Tick) -> Step:
-    """A tap's first network answer did not come in time: say "offline" now, not after the
-    request's own timeout or the refresh of a token; the late answer is dropped as stale."""
+    """A tap's lookup or first network answer did not come in time (work stuck behind a slow
+    ezeep, the request's own timeout, the refresh of a token): say "offline" now and go home;
+    the late answer is dropped as stale."""
     mode = core.mode
     waiting = (
-        (isinstance(mode, Identifying) and mode.user is not None)
+        isinstance(mode, Identifying)
         or (isinstance(mode, Session) and mode.busy == "loading")
         or (isinstance(mode, Enrolling) and mode.stage == "starting")
     )
