@@ -221,7 +221,10 @@ class AuditLog:
                 )
             where = f"the setting {LEGACY_SECRET_SETTING} in the database"
             fresh = None if legacy is None else _from_hex(legacy, where)
-            made = create_atomic(path, (fresh or secrets.token_bytes(_SECRET_BYTES)).hex().encode())
+            try:
+                made = create_atomic(path, (fresh or secrets.token_bytes(_SECRET_BYTES)).hex().encode())
+            except OSError as exc:  # a full disk, a read-only or missing directory
+                raise AuditSecretError(f"cannot create the audit secret file {path}: {exc}") from exc
             if made and fresh is None and self._chained():
                 log.warning("made a new audit secret %s; older audit entries can no longer be verified", path)
         secret = _from_hex(_read_text(path), f"the audit secret file {path}")

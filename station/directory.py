@@ -20,6 +20,7 @@ import io
 import json
 import re
 import threading
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -75,6 +76,18 @@ def mask_email(email: str) -> str:
     if not at:
         return ""
     return f"{local[:1]}•••@{domain}"
+
+
+def public_name(display_name: str, email: str, fallback: str = "") -> str:
+    """A person's name for a public screen: the display name unless it is an address (ezeep's
+    often are), else the masked address; ``fallback`` when there is neither.
+
+    >>> public_name("Kim Lee", "kim@example.com"), public_name("kim@example.com", "")
+    ('Kim Lee', 'k•••@example.com')
+    """
+    if display_name and "@" not in display_name:
+        return display_name
+    return mask_email(display_name) or mask_email(email) or fallback
 
 
 def _check_token(what: str, value: str, limit: int) -> str:
@@ -175,8 +188,11 @@ class ImportChange:
 
 @dataclass(frozen=True, slots=True)
 class ImportPlan:
+    """The changes an import makes and its bad lines; ``refused`` of those would break the badge limit."""
+
     changes: tuple[ImportChange, ...]
     problems: tuple[LineProblem, ...]
+    refused: int = 0
 
     def count(self, action: ChangeAction) -> int:
         return sum(1 for change in self.changes if change.action == action)
@@ -510,16 +526,20 @@ def plan_import(
     resolve_email: EmailResolver,
     *,
     replace: bool = False,
+    limit: int | None = None,
 ) -> ImportPlan:
     """Check every row against the rules and the directory; nothing is written.
 
     A badge already mapped to another user is a problem unless ``replace``. ``resolve_email``
-    is called once per distinct address, and only for rows without a ``user_id``.
+    is called once per distinct address, and only for rows without a ``user_id``. ``limit``:
+    how many badges one user may have; a row that would give a user more is a problem.
     """
     changes: list[ImportChange] = []
     problems: list[LineProblem] = []
     first_line: dict[str, int] = {}
     resolved: dict[str, UserInfo | LookupError | None] = {}
+    gained: Counter[str] = Counter()  # badges this plan gives each user so far
+    refused = 0
     for row in rows:
         try:
             change = _plan_row(row, directory, resolve_email, resolved, replace=replace)
@@ -532,8 +552,16 @@ def plan_import(
             )
             continue
         first_line[row.badge] = row.line
+        if limit is not None and change.action in ("add", "replace"):
+            held = len(directory.badges_of(change.user_id)) + gained[change.user_id]
+            if held >= limit:
+                reason = f"this user already has {held} badges; at most {limit} are allowed"
+                problems.append(LineProblem(row.line, reason))
+                refused += 1
+                continue
+            gained[change.user_id] += 1
         changes.append(change)
-    return ImportPlan(tuple(changes), tuple(sorted(problems, key=lambda p: p.line)))
+    return ImportPlan(tuple(changes), tuple(sorted(problems, key=lambda p: p.line)), refused)
 
 
 def _plan_row(

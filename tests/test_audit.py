@@ -180,3 +180,11 @@ def test_a_full_disk_writes_nothing(tmp_path: Path) -> None:
         audit.record("tap", outcome="y" * 5000)
     assert audit.count() == before
     assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_a_secret_file_that_cannot_be_made_is_an_audit_error(tmp_path: Path) -> None:
+    missing = tmp_path / "gone" / "audit.key"  # its directory does not exist
+    audit = AuditLog(open_database(tmp_path / "station.db"), secret_file=missing)
+    with pytest.raises(AuditSecretError, match=f"cannot create the audit secret file {missing}"):
+        audit.record("tap", outcome="known")
+    assert audit.count() == 0 and not missing.exists()

@@ -79,6 +79,60 @@ def test_add_refuses_bad_ids_and_other_users_badges(config: Path, caplog: pytest
     assert entry is not None and entry.user_id == "u-bob"
 
 
+def _audited(config: Path) -> list[tuple[str, str | None, str]]:
+    """(event, user id, outcome) of every audit entry, oldest first."""
+    entries = AuditLog(open_database(load_config_file(config).database_path)).entries()
+    return [(entry.event, entry.user_id, entry.outcome) for entry in reversed(entries)]
+
+
+def test_add_and_remove_are_audited(config: Path) -> None:
+    assert run(config, "badges", "add", "AA", "--user-id", "u-ann") == EXIT_OK
+    assert run(config, "badges", "add", "AA", "--user-id", "u-ann", "--name", "Ann") == EXIT_OK
+    assert run(config, "badges", "add", "AA", "--user-id", "u-bob", "--replace") == EXIT_OK
+    assert run(config, "badges", "remove", "AA") == EXIT_OK
+    assert run(config, "badges", "remove", "AA") == EXIT_FAILURE  # nothing removed: nothing audited
+    assert _audited(config) == [
+        ("enrol_cli", "u-ann", "added"),
+        ("enrol_cli", "u-ann", "updated"),
+        ("badge_unlinked", "u-ann", "moved"),
+        ("enrol_cli", "u-bob", "moved"),
+        ("badge_unlinked", "u-bob", "cli"),
+    ]
+
+
+def test_add_keeps_to_the_badge_limit(config: Path, caplog: pytest.LogCaptureFixture) -> None:
+    with config.open("a") as f:
+        f.write("[enrolment]\nmax_badges_per_user = 1\n")
+    assert run(config, "badges", "add", "AA", "--user-id", "u-ann") == EXIT_OK
+    assert run(config, "badges", "add", "AA", "--user-id", "u-ann", "--name", "Ann") == EXIT_OK  # the same
+    assert run(config, "badges", "add", "BB", "--user-id", "u-ann") == EXIT_FAILURE
+    assert "this user already has 1 badges; at most 1 are allowed" in caplog.text
+    assert _directory(config).lookup("BB") is None
+    assert [event for event, _user, _outcome in _audited(config)] == ["enrol_cli", "enrol_cli"]
+
+
+def test_import_refuses_the_rows_beyond_the_badge_limit_and_is_audited(
+    config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with config.open("a") as f:
+        f.write("[enrolment]\nmax_badges_per_user = 2\n")
+    assert run(config, "badges", "add", "AA", "--user-id", "u-ann") == EXIT_OK
+    file = tmp_path / "badges.csv"
+    file.write_text("badge,user_id\nBB,u-ann\nCC,u-ann\nDD,u-bob\nAA,u-ann\n")
+    assert run(config, "badges", "import", str(file)) == EXIT_FAILURE
+    assert "line 3: this user already has 2 badges; at most 2 are allowed" in capsys.readouterr().err
+    assert _directory(config).count() == 1
+    assert run(config, "badges", "import", str(file), "--partial") == EXIT_OK
+    assert "imported: 2 add, 0 replace, 0 update; 1 unchanged; 1 bad line(s)" in capsys.readouterr().out
+    assert {e.badge_id: e.user_id for e in _directory(config).entries()} == {
+        "AA": "u-ann",
+        "BB": "u-ann",
+        "DD": "u-bob",
+    }
+    outcome = "2 add, 0 replace, 0 update; 1 refused (badge limit)"
+    assert _audited(config)[-1] == ("enrol_import", None, outcome)
+
+
 def test_an_email_needs_a_paired_station(config: Path, caplog: pytest.LogCaptureFixture) -> None:
     assert run(config, "badges", "add", "AA", "--email", "ann@example.com") == EXIT_FAILURE
     assert "not paired" in caplog.text

@@ -18,7 +18,7 @@ from station.core import view as v
 from station.core.health import backoff_s
 from station.core.machine import Event, start, step
 from station.core.render import view_of
-from station.core.state import Core, Prefs, SignedIn, Tick, Tuning, User
+from station.core.state import Core, PinSetup, Prefs, SignedIn, Tick, Tuning, User
 from station.core.work import classify
 from station.events import ReaderHealth
 from station.feedback import Pattern
@@ -165,7 +165,20 @@ def test_tap_is_acknowledged_before_any_network_work() -> None:
     effects = run(tap())
     assert isinstance(run.view, v.IdentifyingView)
     assert isinstance(effects[0], m.Play) and effects[0].pattern is Pattern.READ
-    assert [type(e) for e in effects if not isinstance(e, m.Play)] == [m.Lookup]
+    assert [type(e) for e in effects if not isinstance(e, m.Play)] == [m.Lookup, m.SetTimer]
+
+
+def test_a_lookup_that_never_answers_ends_in_the_no_answer_failure() -> None:
+    run = booted()
+    run(tap(), at=10.0)
+    ticket = run.ticket
+    assert m.SetTimer("answer", 10.0 + TUNING.answer_s, ticket) in run.effects
+    run(m.TimerFired("answer", ticket), at=10.0 + TUNING.answer_s)  # every worker is busy
+    view = run.view
+    assert isinstance(view, v.OfflineView) and view.cause == Cause(Reason.NO_ANSWER)
+    assert Pattern.ERROR in run.patterns()
+    run(m.BadgeKnown(ticket, ANNA))  # the late answer is stale
+    assert isinstance(run.view, v.OfflineView) and not run.of(m.Release)
 
 
 def test_release_all_flow_then_summary_then_ready_with_nothing_left() -> None:
@@ -901,3 +914,30 @@ def test_technician_menu_does_not_open_during_a_session() -> None:
     identified(run)
     run(i.OpenTechnician())
     assert isinstance(run.view, v.SessionView)
+
+
+def test_a_station_paired_before_never_lets_its_technician_pin_be_chosen_on_screen() -> None:
+    run = booted(pins=())  # paired, its PIN cleared with `release-station pin clear`
+    run(m.ProbeDone(run.core.probe_ticket, failure=m.Failure("rejected")))  # a 401 on refresh
+    view = run.view
+    assert isinstance(view, v.NeedsRepairView) and view.problem == "no_pin"
+    assert not run.of(m.PairStart) and not isinstance(run.core.mode, PinSetup)
+    for nothing in (i.StartPairing(), i.EnterPin("24681357"), i.OpenTechnician()):
+        run(nothing)
+        assert isinstance(run.view, v.NeedsRepairView) and not run.of(m.PairStart) and not run.of(m.SavePin)
+    run(tap())
+    assert run.patterns() == [Pattern.NEEDS_PAIRING] and not run.of(m.Lookup)
+    run(m.PinsRead(frozenset({"technician"})))  # `release-station pin set`
+    assert isinstance(run.view, v.NeedsRepairView) and run.view.problem == "" and run.of(m.PairStart)
+    run(m.PairCode(run.ticket, PairingCode("ABCD", "https://x/pair", 600.0)))
+    assert isinstance(run.view, v.PairingView) and run.view.code == "ABCD"
+
+
+def test_a_station_whose_stored_pairing_was_rejected_boots_without_a_pin_keypad() -> None:
+    core, _effects = start(Core(tuning=TUNING))
+    run = Run(core)
+    run(m.Loaded(0, False, None, Prefs(), frozenset(), paired_before=True))  # upgraded, token rejected
+    assert isinstance(run.view, v.NeedsRepairView) and run.view.problem == "no_pin"
+    assert not run.of(m.PairStart)
+    fresh = booted(paired=False, pins=())  # a fresh install chooses its PIN on the screen
+    assert isinstance(fresh.view, v.PinSetupView) and fresh.view.purpose == "technician"

@@ -30,11 +30,11 @@ from station.core import view as v
 from station.core.runtime import Station
 from station.core.state import Tuning
 from station.database import open_database
-from station.directory import Directory
+from station.directory import Directory, mask_email
 from station.emulator import Emulator
 from station.events import BadgeRead, ReaderHealth
 from station.feedback import Pattern
-from station.pin import MAX_LOCK_S, PERMANENT_AFTER, Pins
+from station.pin import MAX_LOCK_S, PERMANENT_AFTER, Pins, PinStatus
 from station.ratelimit import RateLimiter
 from station.release import Cause, Reason, ReleaseEngine
 from station.settings import StationSettings
@@ -109,6 +109,7 @@ class Parts:
     directory: Directory
     audit: AuditLog
     patterns: Patterns
+    pins: Pins
     pin_offset: list[float]
     token_offset: list[float]
 
@@ -128,6 +129,8 @@ def build_station(
     keeper: dict[str, Any] | None = None,
     audit: AuditLog | None = None,
     technician_pin: bool = True,
+    pins_type: type[Pins] = Pins,
+    workers: int = 6,
 ) -> Parts:
     """A station on the database at ``path`` talking to the emulator at ``url`` (not started).
 
@@ -135,6 +138,7 @@ def build_station(
     the PINs' monotonic clock with ``pin_offset``. The technician PIN is :data:`TECH_PIN` unless
     ``technician_pin`` is False. A tap waits 30 s for ezeep's first answer unless
     ``tuning`` says otherwise: on a loaded test machine 1.5 s is not always enough.
+    ``workers``: the threads for work that talks to ezeep.
     """
     http = CloudHttp(account_url=url, api_url=url, print_url=url, client_id="core-tests", timeout_s=2.0)
     token_offset = [0.0]
@@ -149,7 +153,7 @@ def build_station(
     engine = ReleaseEngine(client, open_database(path), parallelism=4, job_timeout_s=20, poll_interval_s=0.05)
     section = StationSection(name="Test", release_mode=mode, session_timeout_s=60)  # type: ignore[arg-type]
     pin_offset = [0.0]
-    pins = Pins(open_database(path), clock=lambda: time.monotonic() + pin_offset[0])
+    pins = pins_type(open_database(path), clock=lambda: time.monotonic() + pin_offset[0])
     if technician_pin and not pins.technician_set:
         pins.set_technician(TECH_PIN)
     directory = Directory(open_database(path))
@@ -173,8 +177,9 @@ def build_station(
             **{"printer_recheck_s": 0.3, "done_linger_s": 60.0, "answer_s": 30.0, **(tuning or {})},
         ),
         clock=clock,
+        workers=workers,
     )
-    return Parts(station, keeper_, http, engine, directory, audit, patterns, pin_offset, token_offset)
+    return Parts(station, keeper_, http, engine, directory, audit, patterns, pins, pin_offset, token_offset)
 
 
 @dataclasses.dataclass
@@ -366,6 +371,22 @@ def test_pick_release_selected_delete_and_second_tap_logout(make_rig: Callable[.
     rig.views.next(v.SessionView, lambda view: len(view.jobs) == len(rest))
     rig.tap(badge(4))
     assert_forgotten(rig.views.next(v.ReadyView), email, *(job.name for job in rest))
+
+
+def test_the_session_greets_by_name_never_by_the_full_address(make_rig: Callable[..., Rig]) -> None:
+    rig = make_rig(mode="pick")
+    ready(rig)
+    first, second = rig.emulator.users[0], rig.emulator.users[1]
+    rig.directory.enrol(badge(5).hex().upper(), first.id, email=first.email, how="cli")  # no name
+    rig.directory.enrol(badge(6).hex().upper(), second.id, email="", display_name=second.email, how="cli")
+    shown = []
+    for uid in (badge(5), badge(6)):
+        rig.tap(uid)
+        shown.append(rig.views.next(v.SessionView, lambda view: not view.busy).user_name)
+        rig.tap(uid)
+        ready(rig)
+    assert shown == [mask_email(first.email), mask_email(second.email)]
+    assert all("•••@" in name for name in shown)
 
 
 def test_session_ends_after_its_idle_time(make_rig: Callable[..., Rig]) -> None:
@@ -664,6 +685,57 @@ def test_a_tap_during_an_outage_never_waits_for_a_token_refresh(make_rig: Callab
     assert rig.views.next(v.DoneView).outcome == "released"
 
 
+class GatedPins(Pins):
+    """The real PINs, whose ``status`` waits while the gate is shut (a stuck database read)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.gate = threading.Event()
+        self.gate.set()
+        self.reads = 0
+        self.stuck = threading.Semaphore(0)
+
+    def status(self) -> PinStatus:
+        self.reads += 1
+        if not self.gate.is_set():
+            self.stuck.release()
+            self.gate.wait(WAIT_S)
+        return super().status()
+
+
+def test_one_pin_read_at_a_time_and_a_stuck_lookup_gives_up(make_rig: Callable[..., Rig]) -> None:
+    rig = make_rig(pins_type=GatedPins, tuning={"answer_s": 2.0})
+    pins = rig.parts.pins
+    assert isinstance(pins, GatedPins)
+    ready(rig)
+    rig.enrol_user(0, badge(1))
+    pins.gate.clear()
+    assert pins.stuck.acquire(timeout=WAIT_S)  # one PIN read hangs on the local thread
+    reads = pins.reads
+    rig.tap(badge(1))  # its lookup waits behind the stuck read
+    offline = rig.views.next(v.OfflineView)  # after 2 s: four polls came meanwhile
+    assert offline.cause is not None and offline.cause.reason is Reason.NO_ANSWER
+    assert pins.reads == reads  # none of them started another read
+    pins.gate.set()
+    wait_until(lambda: pins.reads > reads + 1)  # the polls go on
+    ready(rig)
+    rig.tap(badge(1))
+    assert rig.views.next(v.DoneView).outcome == "released"
+
+
+def test_a_lookup_never_waits_behind_a_slow_ezeep(make_rig: Callable[..., Rig]) -> None:
+    rig = make_rig(mode="pick", workers=1, tuning={"self_enrolment": False})
+    ready(rig)
+    rig.enrol_user(0, badge(1))
+    rig.emulator.set_faults(latency_s=3.0)  # longer than the request timeout
+    rig.tap(badge(1))
+    rig.views.next(v.SessionView, lambda view: view.busy == "loading")  # holds the one cloud thread
+    rig.tap(badge(8))  # unknown: looked up in the database alone
+    tapped = time.monotonic()
+    assert rig.views.next(v.UnknownBadgeView).reason == "not_enrolled"
+    assert time.monotonic() - tapped < 1.0
+
+
 def test_ezeep_too_slow_to_answer_a_tap_shows_offline(make_rig: Callable[..., Rig]) -> None:
     rig = make_rig(tuning={"answer_s": 0.3})
     ready(rig)
@@ -812,6 +884,43 @@ def test_a_pin_set_or_cleared_from_the_command_line_takes_effect_within_a_second
     rig.views.next(v.PinSetupView, lambda view: view.purpose == "technician")
     assert time.monotonic() - cleared_at < 1.0
     assert not any(isinstance(view, v.TechnicianView | v.PinEntryView) for view in rig.views.all())
+
+
+def test_a_station_paired_before_asks_for_its_pin_over_ssh_not_on_the_screen(
+    make_rig: Callable[..., Rig], tmp_path: Path
+) -> None:
+    rig = make_rig(tuning={"heartbeat_s": 0.2})
+    ready(rig)
+    cli = Pins(open_database(tmp_path / "station.db"))
+    cli.clear_technician()  # `release-station pin clear`
+    record = rig.parts.keeper.record
+    assert record is not None and record.pair is not None
+    EzeepClient(rig.parts.http, rig.parts.keeper).revoke(record.pair.refresh_token)  # a hostile 401
+    rig.emulator.auto_approve_device = None  # a code would stay on screen
+    rig.parts.token_offset[0] += 7200  # the next probe must refresh: ezeep rejects it
+    waiting = rig.views.next(v.NeedsRepairView, lambda view: view.problem == "no_pin")
+    assert not waiting.info.paired
+    rig.send(i.EnterPin(TECH_PIN))
+    rig.send(i.StartPairing())
+    cli.set_technician("11223344")  # `release-station pin set`
+    rig.views.next(v.PairingView)
+    assert not any(isinstance(view, v.PinSetupView) for view in rig.views.all())
+    assert not cli.check_technician(TECH_PIN).ok
+
+
+def test_an_audit_log_that_cannot_write_never_fails_the_work(
+    make_rig: Callable[..., Rig], tmp_path: Path
+) -> None:
+    missing = tmp_path / "gone" / "audit.key"  # the key cannot be made: every entry fails
+    rig = make_rig(audit=AuditLog(open_database(tmp_path / "station.db"), secret_file=missing))
+    ready(rig)
+    rig.open_menu()  # the right PIN still opens the menu
+    rig.send(i.Cancel())
+    ready(rig)
+    rig.enrol_user(0, badge(7))
+    rig.tap(badge(7))
+    assert rig.views.next(v.DoneView).outcome == "released"
+    assert rig.audit.count() == 0 and not missing.exists()
 
 
 def test_ten_wrong_technician_pins_lock_the_menu_until_pin_set(

@@ -27,6 +27,7 @@ from station.directory import (
     mask_badge,
     mask_email,
     plan_import,
+    public_name,
     read_import,
     validate_badge_id,
 )
@@ -174,6 +175,10 @@ def test_masks_for_screens() -> None:
     assert mask_badge("04A1B2C3D4") == "…C3D4"
     assert mask_email("kim.meyer@example.com") == "k•••@example.com"
     assert mask_email("") == "" and mask_email("no address") == ""
+    assert public_name("Kim Meyer", "kim.meyer@example.com") == "Kim Meyer"
+    assert public_name("", "kim.meyer@example.com") == "k•••@example.com"
+    assert public_name("kim.meyer@example.com", "") == "k•••@example.com"  # ezeep's name is the address
+    assert public_name("", "", "u-kim") == "u-kim"
 
 
 # -- reading import files --------------------------------------------------------------------

@@ -97,6 +97,7 @@ def canned_views(language: str = "en") -> dict[str, object]:
         "needs-repair": v.NeedsRepairView(
             info, "server", Cause(Reason.SERVER_ERROR, text="503 Service Unavailable"), MONO + 30
         ),
+        "needs-repair-no-pin": v.NeedsRepairView(unpaired, "no_pin"),
         "pairing": v.PairingView(unpaired, "KXQD-7HPM", URL, QR_URL, MONO + 287),
         "pairing-repair": v.PairingView(info, "KXQD-7HPM", URL, QR_URL, MONO + 600, repair=True),
         "ready": v.ReadyView(info),

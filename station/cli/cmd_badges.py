@@ -1,6 +1,9 @@
 """``release-station badges list|add|remove|import|export``: the badge directory from a shell.
 
-Badge ids printed here go to the administrator's terminal, never to a log. E-mail addresses are
+Every change goes to the audit log as the station's own do (``enrol_cli``, ``badge_unlinked``
+with outcome ``cli``, ``enrol_import`` with its counts), and ``add`` and ``import`` keep to
+``[enrolment] max_badges_per_user``. Badge ids printed here go to the administrator's terminal,
+never to a log. E-mail addresses are
 resolved to ezeep users through the paired station's cloud client, which is built only when a
 command actually needs it (an import with only ``user_id`` columns works offline).
 """
@@ -17,12 +20,14 @@ from typing import TYPE_CHECKING, Any
 
 import sqlite_utils
 
+from station.audit import AuditLog
 from station.cli import EXIT_FAILURE, EXIT_OK, Context
 from station.cloud.models import UserInfo
 from station.database import open_database
 from station.directory import (
     BadgeConflictError,
     BadgeEntry,
+    BadgeLimitError,
     Directory,
     export_csv,
     export_json,
@@ -168,24 +173,52 @@ def _add(args: argparse.Namespace, context: Context) -> int:
             if user is None:
                 raise StationError(f"cannot add the badge: no ezeep user has the e-mail address {args.email}")
             user_id, email, name = user.id, user.email, name or user.display_name
+        directory = Directory(db)
+        before = directory.lookup(args.badge)
+        limit = context.config.enrolment.max_badges_per_user
         try:
-            entry = Directory(db).enrol(
-                args.badge, user_id, email=email, display_name=name, how="cli", replace=args.replace
+            entry = directory.enrol(
+                args.badge,
+                user_id,
+                email=email,
+                display_name=name,
+                how="cli",
+                replace=args.replace,
+                limit=limit,
             )
         except BadgeConflictError as exc:
             raise StationError(f"cannot add the badge: {exc}; --replace takes it over") from exc
+        except BadgeLimitError as exc:
+            raise StationError(f"cannot add the badge: {exc} ([enrolment] max_badges_per_user)") from exc
+        outcome = "added" if before is None else "updated" if before.user_id == user_id else "moved"
+        if outcome == "moved":
+            assert before is not None
+            _audit(db, "badge_unlinked", badge_id=entry.badge_id, user_id=before.user_id, outcome="moved")
+        _audit(db, "enrol_cli", badge_id=entry.badge_id, user_id=user_id, outcome=outcome)
     print(f"badge {entry.badge_id} now belongs to {entry.email or entry.user_id}")
     return EXIT_OK
 
 
 def _remove(args: argparse.Namespace, context: Context) -> int:
     with _database(context) as db:
-        removed = Directory(db).remove(args.badge)
+        directory = Directory(db)
+        before = directory.lookup(args.badge)
+        removed = directory.remove(args.badge)
+        if removed and before is not None:
+            _audit(db, "badge_unlinked", badge_id=args.badge, user_id=before.user_id, outcome="cli")
     if not removed:
         print(f"badge {args.badge} is not enrolled", file=sys.stderr)
         return EXIT_FAILURE
     print(f"badge {args.badge} removed")
     return EXIT_OK
+
+
+def _audit(db: sqlite_utils.Database, event: str, **fields: Any) -> None:
+    """Write an audit entry; the change is made already, so a failure is only reported."""
+    try:
+        AuditLog(db).record(event, **fields)
+    except (StationError, OSError) as exc:
+        print(f"warning: could not write the audit entry {event}: {exc}", file=sys.stderr)
 
 
 def _read_file(name: str) -> str:
@@ -201,7 +234,8 @@ def _import(args: argparse.Namespace, context: Context) -> int:
     with _database(context) as db:
         directory = Directory(db)
         with CloudUsers(context, db) as users:
-            plan = plan_import(rows, directory, users, replace=args.replace)
+            limit = context.config.enrolment.max_badges_per_user
+            plan = plan_import(rows, directory, users, replace=args.replace, limit=limit)
         problems = sorted((*read_problems, *plan.problems), key=lambda problem: problem.line)
         for problem in problems:
             print(problem, file=sys.stderr)
@@ -219,6 +253,8 @@ def _import(args: argparse.Namespace, context: Context) -> int:
             return EXIT_FAILURE
         if not args.dry_run:
             directory.apply_import(plan.changes)
+            done = ", ".join(f"{plan.count(action)} {action}" for action in ("add", "replace", "update"))
+            _audit(db, "enrol_import", outcome=f"{done}; {plan.refused} refused (badge limit)")
     counts = ", ".join(f"{plan.count(action)} {action}" for action in ("add", "replace", "update"))
     print(
         f"{'dry run, would do' if args.dry_run else 'imported'}: {counts}; "

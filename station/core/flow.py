@@ -17,7 +17,7 @@ def home(core: Core) -> Step:
             isinstance(mode, PinSetup) and mode.purpose == "technician"
         ):
             return core, []
-        return pairing.start(core, repair=False)
+        return pairing.start(core, repair=core.paired_before)
     if isinstance(core.mode, Idle):
         return core, []
     effects = leave(core)

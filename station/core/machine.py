@@ -132,11 +132,16 @@ def _loaded(core: Core, event: LoadedEvent, tick: Tick) -> Step:
     if not isinstance(core.mode, Booting):
         return core, []
     core = dataclasses.replace(
-        core, paired=event.paired, binding=event.binding, prefs=event.prefs, pins=event.pins
+        core,
+        paired=event.paired,
+        paired_before=event.paired or event.paired_before,
+        binding=event.binding,
+        prefs=event.prefs,
+        pins=event.pins,
     )
     look = SetTimer("pins", tick.now + core.tuning.pin_poll_s, 0)  # PINs set from the command line
     if not event.paired:
-        core, effects = pairing.start(core, repair=False)
+        core, effects = pairing.start(core, repair=core.paired_before)
         return core, [*effects, look]
     core = core.with_mode(Idle())
     core, effects = health.schedule_probe(core, tick.now)
@@ -153,7 +158,8 @@ def _identify(core: Core, tap: Tap, tick: Tick) -> Step:
     effects = leave(core)
     core, ticket = core.fresh()
     core = core.with_mode(Identifying(ticket, tap.badge_id))
-    return core, [Play(Pattern.READ), *effects, Lookup(ticket, tap.badge_id)]
+    answer = SetTimer("answer", tick.now + core.tuning.answer_s, ticket)  # never "Identifying" for good
+    return core, [Play(Pattern.READ), *effects, Lookup(ticket, tap.badge_id), answer]
 
 
 def _tap(core: Core, tap: Tap, tick: Tick) -> Step:
@@ -202,11 +208,12 @@ def _deadline(core: Core, tick: Tick) -> Step:
 
 
 def _no_answer(core: Core, tick: Tick) -> Step:
-    """A tap's first network answer did not come in time: say "offline" now, not after the
-    request's own timeout or the refresh of a token; the late answer is dropped as stale."""
+    """A tap's lookup or first network answer did not come in time (work stuck behind a slow
+    ezeep, the request's own timeout, the refresh of a token): say "offline" now and go home;
+    the late answer is dropped as stale."""
     mode = core.mode
     waiting = (
-        (isinstance(mode, Identifying) and mode.user is not None)
+        isinstance(mode, Identifying)
         or (isinstance(mode, Session) and mode.busy == "loading")
         or (isinstance(mode, Enrolling) and mode.stage == "starting")
     )

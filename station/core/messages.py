@@ -39,9 +39,10 @@ class Tap:
 
 TimerKey = Literal["mode", "answer", "probe", "retry_pairing", "pins"]
 """``mode``: the current mode's own deadline (session idle, summary, notices); ``answer``: the
-first network answer of a tap is due (else the station says it is offline); ``probe``: the next
-health check; ``retry_pairing``: the next try to fetch a pairing code; ``pins``: the next look
-at the stored PINs (a PIN set or cleared from the command line takes effect within a second)."""
+badge's lookup or the first network answer of a tap is due (else the station says it is
+offline); ``probe``: the next health check; ``retry_pairing``: the next try to fetch a pairing
+code; ``pins``: the next look at the stored PINs (a PIN set or cleared from the command line
+takes effect within a second)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +77,8 @@ class Loaded:
     binding: DeviceBinding | None
     prefs: Prefs
     pins: frozenset[PinPurpose]
+    paired_before: bool = False
+    """A pairing was stored once (its token may since have been rejected): not a fresh install."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,9 +21,16 @@ from station.feedback import Pattern
 
 
 def start(core: Core, *, repair: bool) -> Step:
-    """Leave the current mode and start fetching a code; first a technician PIN if none is set."""
+    """Leave the current mode and start fetching a code; first a technician PIN if none is set.
+
+    Only a fresh install lets the technician PIN be chosen on the touchscreen. A station paired
+    before (its token rejected, its PIN cleared) waits for one set over SSH or in a first-boot
+    file, so that a passer-by cannot choose it.
+    """
     effects = leave(core)
     core, ticket = core.fresh()
+    if "technician" not in core.pins and core.paired_before:
+        return core.with_mode(Unpaired(ticket, repair=repair, problem="no_pin")), effects
     if "technician" not in core.pins:
         return core.with_mode(PinSetup(ticket, "technician", repair=repair)), effects
     return core.with_mode(Unpaired(ticket, repair=repair)), [*effects, PairStart(ticket)]
@@ -41,7 +48,7 @@ def needs_repair(core: Core) -> Step:
 def retry_now(core: Core) -> Step:
     """Try again at once to fetch a code (the ``StartPairing`` intent or the retry timer)."""
     mode = core.mode
-    if not isinstance(mode, Unpaired):
+    if not isinstance(mode, Unpaired) or mode.problem == "no_pin":
         return core, []
     return core.with_mode(dataclasses.replace(mode, retry_at=None)), [PairStart(mode.ticket)]
 
@@ -61,7 +68,7 @@ def on_paired(core: Core, event: Paired, tick: Tick) -> Step:
     if not isinstance(mode, Unpaired | Pairing) or mode.ticket != event.ticket:
         return core, []
     done = leave(core)
-    core = dataclasses.replace(core, paired=True, binding=event.binding, printer=None)
+    core = dataclasses.replace(core, paired=True, paired_before=True, binding=event.binding, printer=None)
     core, effects = health.cloud_up(core.with_mode(Idle(just_paired=True)), tick)
     core, probe = health.schedule_probe(core, tick.now)  # learn the bound printer at once
     tp_id = event.binding.tp_id if event.binding is not None else None

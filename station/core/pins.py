@@ -105,6 +105,7 @@ def on_read(core: Core, event: PinsRead) -> Step:
     core = dataclasses.replace(core, pins=event.pins)
     mode = core.mode
     waiting = isinstance(mode, PinSetup) and mode.purpose == "technician" and not mode.saving
+    waiting = waiting or (isinstance(mode, Unpaired) and mode.problem == "no_pin")
     if waiting and "technician" in event.pins:
         return pairing.start(core, repair=mode.repair)  # type: ignore[union-attr]
     if isinstance(mode, Unpaired | Pairing) and not core.paired and "technician" not in event.pins:

@@ -21,6 +21,7 @@ from datetime import datetime
 from typing import Any, Literal, Protocol
 
 from station.cloud.models import DeviceBinding, Job, PairingCode, Printer, TokenPair, UserInfo
+from station.cloud.tokens import StoredTokens
 from station.config import StationSection
 from station.events import BadgeRead
 from station.pin import PinResult, PinStatus
@@ -51,6 +52,9 @@ class Tokens(Protocol):
 
     @property
     def binding(self) -> DeviceBinding | None: ...
+
+    @property
+    def record(self) -> StoredTokens | None: ...
 
     def install(self, pair: TokenPair, *, hardware_id: str) -> DeviceBinding | None: ...
 

@@ -8,6 +8,11 @@ and performs the effects: feedback patterns first, then timers, then work handed
 thread pool. So a tap is acknowledged (pattern and view) before any network call starts, and
 nothing slow ever runs on the core thread.
 
+Work that only touches the station's own database (the start-up load, badge lookups, PINs,
+audit entries) has a thread of its own, so a slow ezeep holding every pool thread never keeps
+a tapped badge from being looked up or a PIN set from the command line from being seen. At most
+one ``ReadPins`` is queued or running: a poll that comes while one is pending is skipped.
+
 Timers live in a heap; the thread sleeps in ``Queue.get(timeout=…)`` until the next one is due
 or an event arrives: no polling, no sleeping. If a transition raises (a bug), the error is
 logged and the station goes home, which forgets the user on screen.
@@ -69,6 +74,9 @@ Submittable = BadgeRead | ReaderHealth | Intent | m.WorkResult
 
 _STOP: Final = object()
 
+_LOCAL: Final = (m.LoadStart, m.ReadPins, m.Lookup, m.CheckPin, m.SavePin, m.SwitchReleasePins, m.Audit)
+"""Work that touches only the station's database; it runs on its own thread, never behind ezeep."""
+
 
 class StationStateError(StationError):
     """The station was used outside its lifecycle (started twice, used after stop)."""
@@ -128,7 +136,8 @@ class Station:
     :param network_info: host name and addresses for the technician menu.
     :param clock: monotonic seconds; must be the clock the views' deadlines are read against.
     :param rand: uniform [0, 1) numbers for retry jitter.
-    :param workers: threads for work (pairing and enrolment waits each hold one while waiting).
+    :param workers: threads for work that talks to ezeep (pairing and enrolment waits each hold
+        one while waiting); local work has one more thread of its own.
     """
 
     def __init__(
@@ -182,6 +191,8 @@ class Station:
         self._cancels: dict[int, threading.Event] = {}
         self._running: set[Future[None]] = set()  # work not finished yet
         self._pool: ThreadPoolExecutor | None = None
+        self._local: ThreadPoolExecutor | None = None
+        self._reading_pins = False  # a ReadPins is queued or running
         self._thread: threading.Thread | None = None
         self._stopped = False
 
@@ -191,6 +202,7 @@ class Station:
         if self._thread is not None or self._stopped:
             raise StationStateError("a station can be started once")
         self._pool = ThreadPoolExecutor(self._workers, thread_name_prefix="core-work")
+        self._local = ThreadPoolExecutor(1, thread_name_prefix="core-local")
         self._thread = threading.Thread(target=self._run, name="core", daemon=True)
         self._thread.start()
 
@@ -210,8 +222,9 @@ class Station:
                 self._thread.join(timeout_s)
                 if self._thread.is_alive():
                     raise StationStateError(f"the core thread did not stop in {timeout_s} s")
-        if self._pool is not None:
+        if self._pool is not None and self._local is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
+            self._local.shutdown(wait=False, cancel_futures=True)
             with self._lock:
                 running = list(self._running)
             # Work honours its cancel event, and a request its timeout; a stuck one is left.
@@ -333,19 +346,27 @@ class Station:
         else:
             with self._lock:
                 cancel = self._cancels.setdefault(work.ticket, threading.Event())
-        assert self._pool is not None
+        reading_pins = isinstance(work, m.ReadPins)
+        with self._lock:
+            if reading_pins and self._reading_pins:
+                return  # the last look has not run yet; the next poll tries again
+            self._reading_pins = self._reading_pins or reading_pins
+        pool = self._local if isinstance(work, _LOCAL) else self._pool
+        assert pool is not None
         try:
-            future = self._pool.submit(self._worker.run, work, self.submit, cancel)
+            future = pool.submit(self._worker.run, work, self.submit, cancel)
         except RuntimeError:
             log.debug("not starting %s: the station is stopping", type(work).__name__)
             return
         with self._lock:
             self._running.add(future)
-        future.add_done_callback(self._finished)
+        future.add_done_callback(lambda done: self._finished(done, reading_pins=reading_pins))
 
-    def _finished(self, future: Future[None]) -> None:
+    def _finished(self, future: Future[None], *, reading_pins: bool) -> None:
         with self._lock:
             self._running.discard(future)
+            if reading_pins:
+                self._reading_pins = False
 
     def _publish(self, view: View) -> None:
         with self._lock:

@@ -330,6 +330,8 @@ class Core:
     printer: Printer | None = None
     binding: DeviceBinding | None = None
     paired: bool = False
+    paired_before: bool = False
+    """This station was paired once: its technician PIN is never chosen on the touchscreen."""
     pins: frozenset[PinPurpose] = frozenset()
     """``technician``: a technician PIN is set; ``release``: per-person release PINs are on."""
     last_unknown: str = field(default="", repr=False)

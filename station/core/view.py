@@ -101,7 +101,7 @@ class BootingView:
     info: StationInfo
 
 
-UnpairedProblem = Literal["", "offline", "server", "denied"]
+UnpairedProblem = Literal["", "offline", "server", "denied", "no_pin"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +110,9 @@ class UnpairedView:
 
     ``problem`` says why no code is shown yet: ``""`` (asking), ``offline``/``server`` (ezeep
     could not be reached; the core keeps trying, next at ``retry_at``), ``denied`` (the last code
-    was denied by an administrator; a new one is being fetched). ``cause`` says why in detail.
+    was denied by an administrator; a new one is being fetched), ``no_pin`` (a station paired
+    before has no technician PIN: it must be set over SSH or in a first-boot file; no code is
+    fetched until then). ``cause`` says why in detail.
     """
 
     info: StationInfo

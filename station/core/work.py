@@ -45,7 +45,7 @@ from station.core.ports import (
 )
 from station.core.state import Prefs, SignedIn, User
 from station.core.view import BadgeRef, JobPhase, JobProgressItem, PinPurpose, UserChoice
-from station.directory import BadgeLimitError, mask_badge, mask_email
+from station.directory import BadgeLimitError, mask_badge, public_name
 from station.errors import StationError, StorageError
 from station.release import Cause, JobProgress, Reason, ReleaseState, ReleaseSummary
 
@@ -145,7 +145,9 @@ class Worker:
     def _LoadStart(self, work: m.LoadStart, emit: Emit, cancel: threading.Event) -> None:
         paired = self.tokens.paired
         binding = self.tokens.binding if paired else None
-        emit(m.Loaded(work.ticket, paired, binding, prefs_of(self.settings), self._pins_in_force()))
+        before = self.tokens.record is not None  # the row outlives a rejected token
+        prefs, pins = prefs_of(self.settings), self._pins_in_force()
+        emit(m.Loaded(work.ticket, paired, binding, prefs, pins, paired_before=before))
 
     def _ReadPins(self, work: m.ReadPins, emit: Emit, cancel: threading.Event) -> None:
         emit(m.PinsRead(self._pins_in_force()))
@@ -201,7 +203,7 @@ class Worker:
             emit(m.BadgeUnknown(work.ticket, allowed))
             self._note("tap", badge_id=work.badge_id, outcome="unknown" if allowed else "rate_limited")
             return
-        user = User(entry.user_id, entry.display_name or entry.email or entry.user_id)
+        user = User(entry.user_id, public_name(entry.display_name, entry.email, entry.user_id))
         has_pin = self.pins.badge_pin_set(work.badge_id)
         emit(m.BadgeKnown(work.ticket, user, has_pin))  # the release starts; the writes are not on its way
         self.directory.touch(work.badge_id)
@@ -268,7 +270,7 @@ class Worker:
             user = self.cloud.me(pair.access_token)
         finally:
             self._revoke(pair.refresh_token)  # the station never keeps a user's token
-        shown = user.display_name or mask_email(user.email)
+        shown = public_name(user.display_name, user.email, user.id)
         signed_in = SignedIn(user.id, user.email, user.display_name, shown)
         emit(m.EnrolSignedIn(work.ticket, signed_in, len(self.directory.badges_of(user.id))))
 
@@ -281,7 +283,7 @@ class Worker:
             return
         if linked:
             self._note("enrol_self_confirmed", badge_id=work.badge_id, user_id=user.id, outcome="self")
-            emit(m.Enrolled(work.ticket, User(user.id, user.display_name or user.shown)))
+            emit(m.Enrolled(work.ticket, User(user.id, user.shown)))
 
     def _link(self, badge_id: str, user: SignedIn, limit: int, cancel: threading.Event) -> bool:
         """Store badge → user unless cancelled; a cancel that comes during the write undoes it."""
@@ -372,10 +374,10 @@ class Worker:
         )
 
     def _note(self, event: str, **fields: Any) -> None:
-        """Write an audit entry; a full disk must not stop a release, so it is only logged."""
+        """Write an audit entry; a full disk must not undo what was done, so it is only logged."""
         try:
             self.audit.record(event, **fields)
-        except StationError as exc:
+        except (StationError, OSError) as exc:
             log.warning("could not write the audit entry %s: %s", event, exc)
 
 

@@ -41,6 +41,10 @@ class UnpairedScreen(Screen[UnpairedView | NeedsRepairView]):
             "offline": tr._("ezeep cannot be reached. Check the network cable or Wi-Fi."),
             "server": tr._("ezeep is not answering right now."),
             "denied": tr._("The last code was denied. Getting a new one…"),
+            "no_pin": tr._(
+                "Set the technician PIN first: over SSH with `release-station pin set`, "
+                "or with [technician] pin_hash in a first-boot system.toml."
+            ),
         }[view.problem]
         retry_text = tr._("Trying again in {time}.").format(time=clock_text(retry)) if retry else ""
         why = cause_text(view.cause, tr) if view.cause is not None else ""
