@@ -22,7 +22,10 @@ UDP to the host, so the guest's NTP bridge asks over TCP); the guest reaches not
 
 ``virt`` boots with a virtio GPU and an i6300esb watchdog and must show the station on KMSDRM:
 the kernel's DRM state must name the station as the owner of the frame on the screen's plane.
-(QEMU's own screendump stays black under ``-nographic`` even then, so it is not used.) On
+(QEMU's own screendump stays black under ``-nographic`` even then, so it is not used.) At its
+first boot the card must give itself a disk id of its own (the MBR's signature, and
+``cmdline.txt`` to match); the second ``virt`` boot starts from that ``cmdline.txt``, and its
+partitions must be mounted by the new PARTUUIDs. On
 ``virt`` the guest also installs the update bundle (``--bundle``, put on the data partition),
 runs on it and rolls back; then the card boots a second time with a wrong
 ``release-station.toml`` on its boot partition, as a person might copy there: the station must
@@ -170,6 +173,23 @@ def usb_stick(scratch: Path) -> Path:
             disk.write(part.read_bytes())
     _run("sfdisk", "--quiet", str(stick), stdin="label: dos\n1MiB,34MiB,c\n36MiB,24MiB,83\n")
     return stick
+
+
+def disk_id(disk: Path) -> str:
+    """The MBR's disk signature, as PARTUUIDs spell it."""
+    with disk.open("rb") as file:
+        file.seek(440)
+        return file.read(4)[::-1].hex()
+
+
+def disk_id_problems(image: Path, copy: Path, boot: Partition) -> list[str]:
+    """After the first boot: the card has its own disk id, and cmdline.txt boots by it."""
+    new = disk_id(copy)
+    if new == disk_id(image):
+        return [f"the card kept the image's disk id {new}"]
+    if f"root=PARTUUID={new}-02" not in _run("mtype", "-i", boot.mtools(copy), "::/cmdline.txt").split():
+        return [f"cmdline.txt does not boot by the card's disk id {new}"]
+    return []
 
 
 def stick_problems(stick: Path) -> list[str]:
@@ -652,9 +672,12 @@ def _boot_test(machine: str, image: Path, bundle: Path | None, timeout_s: float,
             print(f"== boot {machine}: {' '.join(command)}", flush=True)
             outcome = boot(command, timeout_s, log_path, monitor)
             problems = check(machine, outcome, copy, parts)
+            problems += disk_id_problems(image, copy, parts[0])
             rejected: Boot | None = None
             if machine == "virt" and outcome.result:  # the same card again, with a wrong file
                 put_on_boot_partition(copy, parts[0], scratch, "release-station.toml", BAD_STATION_CONFIG)
+                # As the firmware would: the kernel command line as first boot left it.
+                cmdline = _run("mtype", "-i", parts[0].mtools(copy), "::/cmdline.txt").strip()
                 command = qemu_command(machine, scratch, files, cmdline, port, mode="rejected")
                 stem, dot, suffixes = log_path.name.partition(".")  # boot-virt.serial.log
                 second_log = log_path.with_name(f"{stem}-rejected{dot}{suffixes}")

@@ -25,6 +25,11 @@ made when ``system.toml`` is taken), USBGuard's allow-list (with the wedge reade
 ``release-station.toml``), USB network adapters and NTP servers from DHCP only when asked, and
 the screen's console keyboard switched off (the station reads its input devices itself).
 
+At its first boot the card gets a disk id of its own (:func:`own_disk_id`): the image's random
+one would be the same on every card flashed from it, and a USB stick copied from one could
+then pass for a card's partition. The mounts follow the kernel's ``root=PARTUUID=`` (the
+generator ``release-station-mounts``), so the new id is used from the next boot on.
+
 A wrong file changes nothing that was kept. Its error goes to the screen (tty1), to
 ``release-station-error.txt`` on the boot partition and to the journal, and the flag
 ``rejected`` keeps the station off for this boot so the message stays on the screen.
@@ -42,6 +47,7 @@ import ipaddress
 import logging
 import os
 import re
+import secrets
 import shutil
 import socket
 import subprocess
@@ -79,6 +85,9 @@ class Paths:
     run: Path = Path("/run/release-station-firstboot")
     console: Path = Path("/dev/tty1")
     group: str = "release-station"
+    cmdline: Path = Path("/proc/cmdline")  # what the kernel booted with
+    partuuids: Path = Path("/dev/disk/by-partuuid")
+    sys_block: Path = Path("/sys/class/block")
 
     @property
     def station_config(self) -> Path:
@@ -345,6 +354,10 @@ def run(paths: Paths, *, set_hostname: Callable[[str], None] | None = None) -> O
     except (OSError, subprocess.CalledProcessError) as exc:
         # A read-only /etc (booted with overlayroot=disabled) must not stop the boot.
         log.error("cannot apply the system settings to this boot: %s", exc)
+    try:
+        own_disk_id(paths)
+    except OSError as exc:
+        log.error("cannot give the card its own disk id: %s", exc)
     error_file = paths.boot / ERROR_FILE
     if errors:
         report = _report(errors)
@@ -504,6 +517,49 @@ def _console_keyboard_off(console: Path) -> None:
         log.warning("cannot switch the console keyboard off on %s: %s", console, exc.strerror)
     finally:
         os.close(fd)
+
+
+_ROOT_PARTUUID = re.compile(r"(?<!\S)root=PARTUUID=([0-9a-f]{8})-02(?!\S)")
+_MBR_DISK_ID = 440  # offset of the MBR's 4-byte disk signature (little-endian)
+
+
+def own_disk_id(paths: Paths) -> str | None:
+    """Once per card: a new random MBR disk id, and ``cmdline.txt``'s ``root=`` to match.
+
+    Returns the new id, or None when there is nothing to do (done before, not booted by
+    PARTUUID, or ``cmdline.txt`` names another root than the running one). The two writes
+    follow each other within milliseconds, the disk's first: power lost between them leaves a
+    card that must be flashed again, once, at its first boot.
+    """
+    marker = paths.data / "disk-id"
+    cmdline_txt = paths.boot / "cmdline.txt"
+    if marker.exists() or not cmdline_txt.exists():
+        return None
+    booted = _ROOT_PARTUUID.search(paths.cmdline.read_text())
+    text = cmdline_txt.read_text()
+    written = _ROOT_PARTUUID.search(text)
+    if not booted or not written or booted.group(1) != written.group(1):
+        log.warning("not booted by the PARTUUID of cmdline.txt: the disk id stays as it is")
+        return None
+    old = booted.group(1)
+    partition = (paths.partuuids / f"{old}-02").resolve().name  # vda2, mmcblk0p2
+    disk = paths.partuuids.parent.parent / (paths.sys_block / partition).resolve().parent.name
+    new = old
+    while new in (old, "00000000"):
+        new = secrets.token_hex(4)
+    with disk.open("r+b") as device:
+        device.seek(_MBR_DISK_ID)
+        if device.read(4) != bytes.fromhex(old)[::-1]:
+            log.warning("%s does not carry the disk id %s: left as it is", disk, old)
+            return None
+        device.seek(_MBR_DISK_ID)
+        device.write(bytes.fromhex(new)[::-1])
+        device.flush()
+        os.fsync(device.fileno())
+    write_atomic(cmdline_txt, (text[: written.start(1)] + new + text[written.end(1) :]).encode(), mode=0o644)
+    write_atomic(marker, new.encode() + b"\n", mode=0o644)
+    log.info("the card's disk id is now %s (was the image's %s), from the next boot on", new, old)
+    return new
 
 
 def _scrub(path: Path) -> None:

@@ -12,7 +12,7 @@ import pytest
 
 from station.config import parse_config
 from station.errors import ConfigError
-from station.firstboot import MAX_FILE_BYTES, Paths, main, parse_system, run
+from station.firstboot import MAX_FILE_BYTES, Paths, main, own_disk_id, parse_system, run
 
 ROOT = Path(__file__).resolve().parent.parent
 SYSTEM_EXAMPLE = ROOT / "image-build" / "boot" / "system.toml.example"
@@ -41,6 +41,7 @@ def paths(tmp_path: Path) -> Paths:
     for name in ("boot", "data", "etc", "run"):
         (tmp_path / name).mkdir()
     (tmp_path / "tty1").touch()
+    (tmp_path / "proc-cmdline").write_text("console=tty1 root=/dev/vda2 ro\n")
     return Paths(
         boot=tmp_path / "boot",
         data=tmp_path / "data",
@@ -48,6 +49,7 @@ def paths(tmp_path: Path) -> Paths:
         run=tmp_path / "run" / "firstboot",
         console=tmp_path / "tty1",
         group="no-such-group-here",
+        cmdline=tmp_path / "proc-cmdline",
     )
 
 
@@ -365,3 +367,58 @@ def test_a_directory_in_place_of_a_file_is_rejected_and_removed(paths: Paths) ->
     assert (outcome.station, outcome.system) == ("applied", "rejected")
     assert "system.toml: is not a plain file" in outcome.errors[0]
     assert not (paths.boot / "system.toml").exists()
+
+
+def _card(paths: Paths, disk_id: str) -> Path:
+    """A disk with the image's MBR id, its partition links as udev makes them, cmdline.txt."""
+    root = paths.boot.parent
+    disk = root / "dev" / "vda"
+    disk.parent.mkdir()
+    mbr = bytearray(512)
+    mbr[440:444] = bytes.fromhex(disk_id)[::-1]
+    mbr[510:512] = b"\x55\xaa"
+    disk.write_bytes(bytes(mbr))
+    (root / "dev" / "vda2").touch()
+    links = root / "dev" / "disk" / "by-partuuid"
+    links.mkdir(parents=True)
+    (links / f"{disk_id}-02").symlink_to("../../vda2")
+    sysfs = root / "sys" / "devices" / "virtio0" / "block" / "vda" / "vda2"
+    sysfs.mkdir(parents=True)
+    (root / "sys" / "class" / "block").mkdir(parents=True)
+    (root / "sys" / "class" / "block" / "vda2").symlink_to(sysfs)
+    line = f"console=serial0,115200 root=PARTUUID={disk_id}-02 rootfstype=ext4 ro rootwait\n"
+    (paths.boot / "cmdline.txt").write_text(line)
+    paths.cmdline.write_text(line)
+    return disk
+
+
+def test_the_card_gets_its_own_disk_id_once_and_cmdline_follows(paths: Paths) -> None:
+    paths = dataclasses.replace(
+        paths,
+        partuuids=paths.boot.parent / "dev" / "disk" / "by-partuuid",
+        sys_block=paths.boot.parent / "sys" / "class" / "block",
+    )
+    disk = _card(paths, "1a2b3c4d")
+
+    new = own_disk_id(paths)
+
+    assert new is not None and re.fullmatch(r"[0-9a-f]{8}", new) and new != "1a2b3c4d"
+    assert disk.read_bytes()[440:444] == bytes.fromhex(new)[::-1]
+    assert disk.read_bytes()[510:] == b"\x55\xaa" and len(disk.read_bytes()) == 512  # nothing else
+    cmdline = (paths.boot / "cmdline.txt").read_text()
+    assert f" root=PARTUUID={new}-02 " in cmdline and cmdline.startswith("console=serial0,115200 ")
+    # Later boots (the kernel now names the new id) and a second card flashed alike differ.
+    paths.cmdline.write_text(cmdline)
+    assert own_disk_id(paths) is None and disk.read_bytes()[440:444] == bytes.fromhex(new)[::-1]
+
+
+def test_the_disk_id_stays_when_cmdline_txt_was_changed_by_hand(paths: Paths) -> None:
+    paths = dataclasses.replace(
+        paths,
+        partuuids=paths.boot.parent / "dev" / "disk" / "by-partuuid",
+        sys_block=paths.boot.parent / "sys" / "class" / "block",
+    )
+    disk = _card(paths, "1a2b3c4d")
+    (paths.boot / "cmdline.txt").write_text("root=/dev/mmcblk0p2 ro\n")
+    assert own_disk_id(paths) is None
+    assert disk.read_bytes()[440:444] == bytes.fromhex("1a2b3c4d")[::-1]

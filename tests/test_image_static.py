@@ -47,6 +47,7 @@ def test_shell_scripts_pass_shellcheck() -> None:
         *sorted((IMAGE / "smoke").glob("*.sh")),
         IMAGE / "overlay" / "usr" / "local" / "bin" / "release-station",
         IMAGE / "overlay" / "usr" / "local" / "sbin" / "release-station-update",
+        IMAGE / "overlay" / "usr" / "lib" / "systemd" / "system-generators" / "release-station-mounts",
     ]
     result = subprocess.run(
         ["shellcheck", "--shell=bash", *map(str, scripts)], capture_output=True, text=True
@@ -142,9 +143,14 @@ def test_boot_files() -> None:
     assert {"ro", "rootwait", "consoleblank=0"} <= set(words)
     assert "root=PARTUUID=@ROOT_PARTUUID@" in words
     fstab = (IMAGE / "overlay" / "etc" / "fstab").read_text()
-    assert re.search(r"(?m)^PARTUUID=@DISK_ID@-03\s+/data\s+ext4", fstab)
-    assert re.search(r"(?m)^PARTUUID=@DISK_ID@-01\s+/boot/firmware\s+vfat", fstab)
+    assert re.search(r"(?m)^PARTUUID=@DISK_ID@-02\s+/\s+ext4", fstab)
     assert not re.search(r"(?m)^\s*LABEL=", fstab)  # a USB stick can copy a label
+    # The card's own partitions by the PARTUUIDs of the disk the kernel booted from.
+    generator = IMAGE / "overlay/usr/lib/systemd/system-generators/release-station-mounts"
+    assert generator.stat().st_mode & 0o111
+    mounts = generator.read_text()
+    assert re.search(r"(?m)^PARTUUID=\$disk-03\s+/data\s+ext4", mounts)
+    assert re.search(r"(?m)^PARTUUID=\$disk-01\s+/boot/firmware\s+vfat", mounts)
     assert 's/@DISK_ID@/${partuuid%-02}/g" "$rootfs/etc/fstab"' in (IMAGE / "build.sh").read_text()
     assert re.search(r"(?m)^/data/state\s+/var/lib/release-station\s+none\s+bind", fstab)
     assert 'overlayroot="tmpfs' in (IMAGE / "overlay" / "etc" / "overlayroot.local.conf").read_text()
