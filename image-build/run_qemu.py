@@ -390,7 +390,7 @@ def boot(command: Sequence[str], timeout_s: float, log_path: Path, monitor: Path
     result_at = exited_at = None
     text: list[str] = []
     with (
-        log_path.open("w", encoding="utf-8") as log,
+        log_path.open("w", encoding="utf-8", buffering=1) as log,  # line by line: readable while it runs
         subprocess.Popen(
             command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
         ) as qemu,

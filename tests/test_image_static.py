@@ -149,8 +149,9 @@ def test_boot_files() -> None:
     generator = IMAGE / "overlay/usr/lib/systemd/system-generators/release-station-mounts"
     assert generator.stat().st_mode & 0o111
     mounts = generator.read_text()
-    assert re.search(r"(?m)^PARTUUID=\$disk-03\s+/data\s+ext4", mounts)
-    assert re.search(r"(?m)^PARTUUID=\$disk-01\s+/boot/firmware\s+vfat", mounts)
+    assert re.search(r"(?m)^\$\(device 03\)\s+/data\s+ext4", mounts)
+    assert re.search(r"(?m)^\$\(device 01\)\s+/boot/firmware\s+vfat", mounts)
+    assert "/dev/disk/by-partuuid/$disk-$1" in mounts
     assert 's/@DISK_ID@/${partuuid%-02}/g" "$rootfs/etc/fstab"' in (IMAGE / "build.sh").read_text()
     assert re.search(r"(?m)^/data/state\s+/var/lib/release-station\s+none\s+bind", fstab)
     assert 'overlayroot="tmpfs' in (IMAGE / "overlay" / "etc" / "overlayroot.local.conf").read_text()
