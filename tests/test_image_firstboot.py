@@ -369,9 +369,12 @@ def test_a_directory_in_place_of_a_file_is_rejected_and_removed(paths: Paths) ->
     assert not (paths.boot / "system.toml").exists()
 
 
-def _card(paths: Paths, disk_id: str) -> Path:
+def _card(paths: Paths, disk_id: str) -> tuple[Paths, Path]:
     """A disk with the image's MBR id, its partition links as udev makes them, cmdline.txt."""
     root = paths.boot.parent
+    paths = dataclasses.replace(
+        paths, partuuids=root / "dev" / "disk" / "by-partuuid", sys_block=root / "sys" / "class" / "block"
+    )
     disk = root / "dev" / "vda"
     disk.parent.mkdir()
     mbr = bytearray(512)
@@ -389,16 +392,11 @@ def _card(paths: Paths, disk_id: str) -> Path:
     line = f"console=serial0,115200 root=PARTUUID={disk_id}-02 rootfstype=ext4 ro rootwait\n"
     (paths.boot / "cmdline.txt").write_text(line)
     paths.cmdline.write_text(line)
-    return disk
+    return paths, disk
 
 
 def test_the_card_gets_its_own_disk_id_once_and_cmdline_follows(paths: Paths) -> None:
-    paths = dataclasses.replace(
-        paths,
-        partuuids=paths.boot.parent / "dev" / "disk" / "by-partuuid",
-        sys_block=paths.boot.parent / "sys" / "class" / "block",
-    )
-    disk = _card(paths, "1a2b3c4d")
+    paths, disk = _card(paths, "1a2b3c4d")
 
     new = own_disk_id(paths)
 
@@ -407,18 +405,13 @@ def test_the_card_gets_its_own_disk_id_once_and_cmdline_follows(paths: Paths) ->
     assert disk.read_bytes()[510:] == b"\x55\xaa" and len(disk.read_bytes()) == 512  # nothing else
     cmdline = (paths.boot / "cmdline.txt").read_text()
     assert f" root=PARTUUID={new}-02 " in cmdline and cmdline.startswith("console=serial0,115200 ")
-    # Later boots (the kernel now names the new id) and a second card flashed alike differ.
+    # Later boots (the kernel now names the new id) keep it.
     paths.cmdline.write_text(cmdline)
     assert own_disk_id(paths) is None and disk.read_bytes()[440:444] == bytes.fromhex(new)[::-1]
 
 
 def test_the_disk_id_stays_when_cmdline_txt_was_changed_by_hand(paths: Paths) -> None:
-    paths = dataclasses.replace(
-        paths,
-        partuuids=paths.boot.parent / "dev" / "disk" / "by-partuuid",
-        sys_block=paths.boot.parent / "sys" / "class" / "block",
-    )
-    disk = _card(paths, "1a2b3c4d")
+    paths, disk = _card(paths, "1a2b3c4d")
     (paths.boot / "cmdline.txt").write_text("root=/dev/mmcblk0p2 ro\n")
     assert own_disk_id(paths) is None
     assert disk.read_bytes()[440:444] == bytes.fromhex("1a2b3c4d")[::-1]
