@@ -227,7 +227,7 @@ def test_units_and_their_enable_links_are_present(rootfs: Ext4) -> None:
 
 def test_a_passer_by_gets_nothing_from_the_built_root(rootfs: Ext4, boot: Fat) -> None:
     system = "/etc/systemd/system"
-    for unit in ("ctrl-alt-del.target", "getty@.service", "autovt@.service"):
+    for unit in ("ctrl-alt-del.target", "getty@.service", "autovt@.service", "usbguard-dbus.service"):
         assert rootfs.link(f"{system}/{unit}") == "/dev/null", unit
     for unit in ("nftables.service", "usbguard.service"):
         assert unit in rootfs.ls(f"{system}/sysinit.target.wants") | rootfs.ls(

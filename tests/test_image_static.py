@@ -302,7 +302,8 @@ def test_a_plugged_in_keyboard_gets_no_sysrq_no_ctrl_alt_del_and_no_login() -> N
     assert re.search(r"(?m)^CtrlAltDelBurstAction=none$", keys)
     customize = (IMAGE / "hooks" / "customize.sh").read_text().replace("\\\n", " ")
     mask = re.search(r"(?m)^systemctl --root=\"\$root\" mask (.*)$", customize)
-    assert mask and {"ctrl-alt-del.target", "getty@.service", "autovt@.service"} <= set(mask.group(1).split())
+    masked = set(mask.group(1).split()) if mask else set()
+    assert {"ctrl-alt-del.target", "getty@.service", "autovt@.service", "usbguard-dbus.service"} <= masked
     assert '"$config"/sysctl.d/*.conf' in customize
     serial = _overlay("etc/systemd/system/serial-getty@.service.d/release-station.conf")
     assert "ConditionPathExists=/data/system/serial-console.enabled" in serial

@@ -52,9 +52,11 @@ systemctl --root="$root" enable release-station.service release-station-firstboo
 # tty1 is the kiosk screen: no login prompt over the station or over a first-boot message, and
 # none on any other console either (a serial one only when system.toml asks: its drop-in).
 # A keyboard's Ctrl-Alt-Del does nothing (with CtrlAltDelBurstAction=none in system.conf.d).
+# USBGuard's D-Bus front end (started with it, and activatable over D-Bus) would be one more way
+# to change the allow-list: only first boot writes it.
 # The root file system is read-only: apt's timers would only fill the overlay.
 systemctl --root="$root" mask getty@tty1.service getty@.service autovt@.service ctrl-alt-del.target \
-  apt-daily.timer apt-daily-upgrade.timer
+  usbguard-dbus.service apt-daily.timer apt-daily-upgrade.timer
 # Wi-Fi runs as wpa_supplicant@wlan0 (started by udev), not as the D-Bus service.
 systemctl --root="$root" disable wpa_supplicant.service
 
