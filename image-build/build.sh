@@ -232,6 +232,8 @@ partuuid=$(printf '%08x' "$disk_signature")-02
   cat "$here/boot/config.txt"
 } > "$bootfs/config.txt"
 sed "s/@ROOT_PARTUUID@/$partuuid/" "$here/boot/cmdline.txt" > "$bootfs/cmdline.txt"
+# fstab mounts the card's partitions by these ids, never by label (a USB stick could copy one).
+sed -i "s/@DISK_ID@/${partuuid%-02}/g" "$rootfs/etc/fstab"
 # Documented examples for whoever flashes the card (README.md, "First boot").
 cp "$repo/config/station.toml" "$bootfs/release-station.toml.example"
 cp "$here/boot/system.toml.example" "$bootfs/"

@@ -116,7 +116,7 @@ run_tests() {
   for machine in virt raspi3b; do
     status=0
     wait "${boot_pid[$machine]}" || status=$?
-    grep -A20 '^BOOT_RESULT' "$logs/boot-$machine.log"
+    grep -A80 "^BOOT_RESULT" "$logs/boot-$machine.log"
     case $status in
       0) report "boot-$machine" PASSED ;;
       3) report "boot-$machine" SKIPPED "$(sed -n 's/.*reason=//p' "$logs/boot-$machine.log")" ;;

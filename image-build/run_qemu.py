@@ -6,8 +6,9 @@
 It never boots the image itself: it makes a sparse scratch copy and adds to that copy only
 
 * on the boot partition (mtools), the files a person flashing the card would add:
-  ``release-station.toml`` pointing at the ezeep emulator and ``system.toml`` with Wi-Fi, SSH
-  and node_exporter settings, so the first-boot path runs for real;
+  ``release-station.toml`` pointing at the ezeep emulator and ``system.toml`` with Wi-Fi, SSH,
+  the management network and node_exporter (TLS with a certificate made here, basic auth), so
+  the first-boot path runs for real;
 * on the root partition (debugfs, no mount), the test-only units from ``smoke/``: a relay that
   puts the emulator on the guest's loopback, an NTP server on the guest's loopback that answers
   with this host's clock (``ntp-bridge.py``), and ``smoke.sh``, which prints one
@@ -21,11 +22,24 @@ UDP to the host, so the guest's NTP bridge asks over TCP); the guest reaches not
 
 ``virt`` boots with a virtio GPU and an i6300esb watchdog and must show the station on KMSDRM:
 the kernel's DRM state must name the station as the owner of the frame on the screen's plane.
-(QEMU's own screendump stays black under ``-nographic`` even then, so it is not used.) On
+(QEMU's own screendump stays black under ``-nographic`` even then, so it is not used.) At its
+first boot the card must give itself a disk id of its own (the MBR's signature, and
+``cmdline.txt`` to match); the second ``virt`` boot starts from that ``cmdline.txt``, and its
+partitions must be mounted by the new PARTUUIDs. On
 ``virt`` the guest also installs the update bundle (``--bundle``, put on the data partition),
 runs on it and rolls back; then the card boots a second time with a wrong
 ``release-station.toml`` on its boot partition, as a person might copy there: the station must
 stay off, tty1 must show the error and ``release-station-error.txt`` must explain it.
+
+What a passer-by could try, on ``virt``: a USB stick (``usb-storage`` on an xHCI controller)
+whose partitions are labelled like the card's (``BOOTFS``, ``data``, with a ``system.toml``
+and ``release-station.toml`` on it) is plugged in for both boots: it must be blocked by
+USBGuard, have no driver, not be mounted, and its files must be untouched afterwards. During
+the first boot this file presses Ctrl-Alt-Del 8 times through QEMU's monitor (a virtio
+keyboard): the guest's evdev must see all 8, the station must keep running and the machine
+must not reboot. Both machines report
+SysRq, gettys, the console keyboard mode, the listening sockets and the loaded nftables
+ruleset, and node_exporter as a stranger sees it (plain HTTP and a wrong password refused).
 ``raspi3b`` boots the same image from its emulated SD card with the Pi 3B device tree; QEMU
 has no Pi GPU, so there the station draws with SDL's dummy driver (a drop-in in the copy), and
 QEMU's Pi watchdog resets at once when armed, so systemd is pointed away from it on that
@@ -60,6 +74,18 @@ EXIT_PASSED, EXIT_FAILED, EXIT_SKIPPED = 0, 1, 3
 GUEST_FORWARD = "10.0.2.100"
 WIFI_KEY = "boot-test-wifi-passphrase-0451"
 SSH_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG4rT3vTt99Ox5kndS4HmgTrKBT8SKzhK4rhGkEVGlCI boot-test"
+# node_exporter's test password and its bcrypt hash (what system.toml carries; cost 10).
+METRICS_PASSWORD = "boot-test-metrics-0452"  # noqa: S105 (a test's, on a test's scratch copy)
+METRICS_BCRYPT = "$2b$10$EDS/gLS0qLTHmvvi2h69lOUTelekv8M.Q4xyIvWBRkzBSnMhBrUNq"
+# The technician PIN of the booted card, as `release-station pin hash` printed it: without one
+# the station shows its PIN setup screen and never reaches the idle screen the test waits for.
+TECHNICIAN_PIN = "24681357"
+TECHNICIAN_PIN_HASH = (
+    "$scrypt$ln=14,r=8,p=1$zA+JZzExFLizcc9AaZYbxQ$gWJHKU0KGjO8mBgFf4RwJJpu0BFIvXW0jdOlkf9kAwA"
+)
+# The stick's files: what a passer-by would like the station to take.
+STICK_SYSTEM = 'hostname = "taken-by-a-stick"\n[console]\nserial = true\n'
+QEMU_STICK_ID = "46f4:0001"  # QEMU's usb-storage device
 
 
 class Skip(Exception):
@@ -113,14 +139,76 @@ def station_config(port: int, machine: str) -> str:
     )
 
 
-def system_config() -> str:
+def system_config(tls_cert: str, tls_key: str, machine: str = "virt") -> str:
     return (
         'hostname = "boot-test"\n'
         f'[wifi]\nssid = "Boot test"\npsk = "{WIFI_KEY}"\ncountry = "DE"\n'
         f'[ssh]\nauthorized_keys = ["{SSH_KEY}"]\n'
         "[monitoring]\nnode_exporter = true\n"
+        f'password_bcrypt = "{METRICS_BCRYPT}"\ntls_cert = """\n{tls_cert}"""\ntls_key = """\n{tls_key}"""\n'
         '[time]\nntp = ["127.0.0.1"]\n'  # smoke/ntp-bridge.py
+        f'[technician]\npin_hash = "{TECHNICIAN_PIN_HASH}"\n'
+        # QEMU's user network; raspi3b's network card is a USB one (usb-net).
+        f'[network]\nmanagement = ["10.0.2.0/24"]\nusb_adapters = {str(machine == "raspi3b").lower()}\n'
     )
+
+
+def tls_certificate(scratch: Path) -> tuple[str, str]:
+    """A self-signed certificate for 127.0.0.1 (node_exporter's), and its key, in PEM."""
+    crt, key = scratch / "node-exporter.crt", scratch / "node-exporter.key"
+    _run(
+        "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+        "-days", "2", "-subj", "/CN=release-station boot test", "-addext", "subjectAltName=IP:127.0.0.1",
+        "-keyout", str(key), "-out", str(crt),
+    )  # fmt: skip
+    return crt.read_text(), key.read_text()
+
+
+def usb_stick(scratch: Path) -> Path:
+    """A 64 MB disk labelled like the card (FAT ``BOOTFS``, ext4 ``data``) with settings on it."""
+    stick = scratch / "stick.img"
+    mib = 1 << 20
+    boot, data = scratch / "stick-boot.vfat", scratch / "stick-data.ext4"
+    _run("mkfs.vfat", "-n", "BOOTFS", "-F", "32", "-C", str(boot), str(34 * 1024))
+    (scratch / "stick-system.toml").write_text(STICK_SYSTEM)
+    _run("mcopy", "-i", str(boot), str(scratch / "stick-system.toml"), "::/system.toml")
+    _run("mcopy", "-i", str(boot), str(scratch / "stick-system.toml"), "::/release-station.toml")
+    _run("mkfs.ext4", "-q", "-L", "data", str(data), "24M")
+    with stick.open("wb") as disk:
+        disk.truncate(64 * mib)
+        for offset, part in ((1 * mib, boot), (36 * mib, data)):
+            disk.seek(offset)
+            disk.write(part.read_bytes())
+    _run("sfdisk", "--quiet", str(stick), stdin="label: dos\n1MiB,34MiB,c\n36MiB,24MiB,83\n")
+    return stick
+
+
+def disk_id(disk: Path) -> str:
+    """The MBR's disk signature, as PARTUUIDs spell it."""
+    with disk.open("rb") as file:
+        file.seek(440)
+        return file.read(4)[::-1].hex()
+
+
+def disk_id_problems(image: Path, copy: Path, boot: Partition) -> list[str]:
+    """After the first boot: the card has its own disk id, and cmdline.txt boots by it."""
+    new = disk_id(copy)
+    if new == disk_id(image):
+        return [f"the card kept the image's disk id {new}"]
+    if f"root=PARTUUID={new}-02" not in _run("mtype", "-i", boot.mtools(copy), "::/cmdline.txt").split():
+        return [f"cmdline.txt does not boot by the card's disk id {new}"]
+    return []
+
+
+def stick_problems(stick: Path) -> list[str]:
+    """After the boots: the stick's files are as they were (nothing took them, nothing wrote)."""
+    offset = 1 << 20
+    listing = _run("mdir", "-b", "-i", f"{stick}@@{offset}", "::/").split()
+    if sorted(listing) != ["::/release-station.toml", "::/system.toml"]:
+        return [f"the USB stick's boot partition changed: {listing}"]
+    if _run("mtype", "-i", f"{stick}@@{offset}", "::/system.toml").replace("\r", "") != STICK_SYSTEM:
+        return ["the USB stick's system.toml changed"]
+    return []
 
 
 def prepare(
@@ -152,7 +240,10 @@ def prepare(
     cmdline = _run("mtype", "-i", boot.mtools(copy), "::/cmdline.txt").strip()
 
     put_on_boot_partition(copy, boot, scratch, "release-station.toml", station_config(port, machine))
-    put_on_boot_partition(copy, boot, scratch, "system.toml", system_config())
+    put_on_boot_partition(
+        copy, boot, scratch, "system.toml", system_config(*tls_certificate(scratch), machine)
+    )
+    (scratch / "node-exporter.password").write_text(METRICS_PASSWORD + "\n")
     _inject_units(copy, root, scratch, port, machine)
     if bundle is not None:
         _debugfs(parts[2], copy, scratch, [f"write {bundle} /smoke-update.tar"])
@@ -172,11 +263,16 @@ def _inject_units(copy: Path, root: Partition, scratch: Path, port: int, machine
     dropin = units / "smoke-video.conf"
     dropin.write_text("[Service]\nEnvironment=SDL_VIDEODRIVER=dummy\n")
     system = "/etc/systemd/system"
+    smoke = "/usr/local/lib/release-station-smoke"
     commands = [
         "mkdir /usr/local/lib/release-station-smoke",
         f"write {units / 'smoke.sh'} /usr/local/lib/release-station-smoke/smoke.sh",
         "sif /usr/local/lib/release-station-smoke/smoke.sh mode 0100755",
         f"write {units / 'ntp-bridge.py'} /usr/local/lib/release-station-smoke/ntp-bridge.py",
+        f"write {units / 'metrics-client.py'} {smoke}/metrics-client.py",
+        f"write {units / 'keyboard-watch.py'} {smoke}/keyboard-watch.py",
+        f"write {scratch / 'node-exporter.crt'} {smoke}/node-exporter.crt",
+        f"write {scratch / 'node-exporter.password'} {smoke}/node-exporter.password",
         f"mkdir {system}/multi-user.target.wants",
         f"mkdir {system}/sockets.target.wants",
         f"mkdir {system}/sysinit.target.wants",
@@ -240,6 +336,8 @@ def qemu_command(
     words.append(f"release-station.smoke={mode}")  # what smoke/smoke.sh does
     common = ["-nographic", "-no-reboot", "-kernel", str(files["kernel"]), "-initrd", str(files["initrd"])]
     if machine == "virt":
+        if mode != "rejected":
+            words.append("release-station.smoke_keys=1")  # Ctrl-Alt-Del through the monitor
         append = " ".join(["console=ttyAMA0", *words])
         return [
             "qemu-system-aarch64", "-M", "virt", "-cpu", "cortex-a72", "-smp", "2", "-m", "1024",
@@ -249,6 +347,12 @@ def qemu_command(
             "-device", "virtio-gpu-pci",
             "-device", "i6300esb",
             "-netdev", netdev, "-device", "virtio-net-pci,netdev=n0",
+            # A passer-by's USB stick and keyboard.
+            "-device", "qemu-xhci,id=xhci",
+            "-drive", f"if=none,id=stick,format=raw,file={scratch / 'stick.img'}",
+            "-device", "usb-storage,bus=xhci.0,drive=stick",
+            "-device", "virtio-keyboard-pci",
+            "-monitor", f"unix:{scratch / 'monitor.sock'},server=on,wait=off",
         ]  # fmt: skip
     # QEMU's model of the Pi's watchdog resets the machine the moment it is armed (no timer), so
     # systemd gets no watchdog here (the driver stays: it also powers the machine off); virt
@@ -270,15 +374,32 @@ class Boot:
     returncode: int | None
     log: str
 
+    def lines(self, prefix: str) -> list[str]:
+        """What the guest printed after ``prefix`` (SMOKE_LISTEN, SMOKE_NFT), line by line."""
+        return [line.split(prefix, 1)[1].strip() for line in self.log.splitlines() if prefix in line]
 
-def boot(command: Sequence[str], timeout_s: float, log_path: Path) -> Boot:
-    """Run QEMU, copy its console to ``log_path``, stop at power-off or after ``timeout_s``."""
+
+def press_ctrl_alt_del(monitor: Path, times: int = 8) -> None:
+    """Ctrl-Alt-Del on the guest's keyboard through QEMU's human monitor, ``times`` times in 2 s."""
+    with socket.socket(socket.AF_UNIX) as conn:
+        conn.settimeout(10)
+        conn.connect(str(monitor))
+        for _ in range(times):
+            conn.sendall(b"sendkey ctrl-alt-delete 50\n")
+            time.sleep(0.2)  # key down 50 ms, then up: the guest must see separate presses
+
+
+def boot(command: Sequence[str], timeout_s: float, log_path: Path, monitor: Path | None = None) -> Boot:
+    """Run QEMU, copy its console to ``log_path``, stop at power-off or after ``timeout_s``.
+
+    With ``monitor``, Ctrl-Alt-Del is pressed when the guest asks for it (SMOKE_CTRL_ALT_DEL_NOW).
+    """
     started = time.monotonic()
     result: dict[str, str] = {}
     result_at = exited_at = None
     text: list[str] = []
     with (
-        log_path.open("w", encoding="utf-8") as log,
+        log_path.open("w", encoding="utf-8", buffering=1) as log,  # line by line: readable while it runs
         subprocess.Popen(
             command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
         ) as qemu,
@@ -301,6 +422,8 @@ def boot(command: Sequence[str], timeout_s: float, log_path: Path) -> Boot:
                 line = raw.decode(errors="replace").rstrip("\r")
                 log.write(line + "\n")
                 text.append(line)
+                if monitor is not None and "SMOKE_CTRL_ALT_DEL_NOW" in line:
+                    press_ctrl_alt_del(monitor)
                 match = re.search(r"SMOKE_RESULT (.*)", line)
                 if match and not result:
                     result = dict(re.findall(r"(\w+)=(\S*)", match.group(1)))
@@ -350,10 +473,16 @@ def check(machine: str, outcome: Boot, copy: Path, parts: list[Partition]) -> li
         "metrics": "yes",  # node_exporter serves the station's file: paired, reader up
         "time_sync": "active",
         "ntp_synced": "yes",  # the clock came from the host through smoke/ntp-bridge.py
+        "node_exporter_access": "plain=refused,wrong_password=refused,right_password=served",
+        "listen_tcp": "22,9100",  # SSH and node_exporter, both behind the firewall
+        "firewall": "drop",
+        **LOCKED_DOWN,
     }
     if machine == "virt":
         expect["drm"] = "yes"  # KMSDRM on the virtio GPU
         expect["scanout"] = "release-station"  # and its frame is the one on the screen
+        expect["ctrl_alt_del"] = "8"  # the keyboard delivered all 8 presses (and the station kept running)
+        expect.update(STICK_BLOCKED)
     problems = _unexpected(outcome, expect)
     if not r:
         return problems
@@ -373,6 +502,19 @@ def check(machine: str, outcome: Boot, copy: Path, parts: list[Partition]) -> li
     return problems + _boot_partition_problems(copy, parts[0])
 
 
+# What a passer-by's keyboard gets on either machine: no SysRq, no login prompt, no console
+# keyboard, Ctrl-Alt-Del masked; and nothing but the card is mounted.
+LOCKED_DOWN = {
+    "sysrq": "0",
+    "gettys": "0",
+    "kbmode": "off",
+    "cad_target": "masked",
+    "usbguard": "active",
+    "usb_storage": "0",
+}
+# On virt, with the stick plugged in: USBGuard blocked it, no disk but the card's (vda).
+STICK_BLOCKED = {"usb_stick": "blocked", "disks": "vda", "mounted_from": "/dev/vda3,/dev/vda1"}
+
 BAD_STATION_CONFIG = '[station]\nname = "Front desk"\n[reader]\nkind = "telepathy"\n'
 
 
@@ -385,6 +527,8 @@ def check_rejected(outcome: Boot, copy: Path, parts: list[Partition]) -> list[st
         "restarts": "0",
         "screen": "yes",  # tty1 shows the error
         "failed_units": "",
+        **LOCKED_DOWN,
+        **STICK_BLOCKED,  # after the reboot, too
     }
     problems = _unexpected(outcome, expect)
     if not outcome.result:
@@ -528,20 +672,29 @@ def _boot_test(machine: str, image: Path, bundle: Path | None, timeout_s: float,
             emulator.auto_approve_device = emulator.printers[0].id
             port = int(emulator.url.rsplit(":", 1)[1])
             parts, files, cmdline = prepare(image, scratch, machine, port, bundle)
+            monitor = None
+            if machine == "virt":
+                usb_stick(scratch)
+                monitor = scratch / "monitor.sock"
             mode = "update" if bundle else "plain"
             command = qemu_command(machine, scratch, files, cmdline, port, mode=mode)
             print(f"== boot {machine}: {' '.join(command)}", flush=True)
-            outcome = boot(command, timeout_s, log_path)
+            outcome = boot(command, timeout_s, log_path, monitor)
             problems = check(machine, outcome, copy, parts)
+            problems += disk_id_problems(image, copy, parts[0])
             rejected: Boot | None = None
             if machine == "virt" and outcome.result:  # the same card again, with a wrong file
                 put_on_boot_partition(copy, parts[0], scratch, "release-station.toml", BAD_STATION_CONFIG)
+                # As the firmware would: the kernel command line as first boot left it.
+                cmdline = _run("mtype", "-i", parts[0].mtools(copy), "::/cmdline.txt").strip()
                 command = qemu_command(machine, scratch, files, cmdline, port, mode="rejected")
                 stem, dot, suffixes = log_path.name.partition(".")  # boot-virt.serial.log
                 second_log = log_path.with_name(f"{stem}-rejected{dot}{suffixes}")
                 print(f"== second boot {machine}, wrong release-station.toml: log {second_log}", flush=True)
                 rejected = boot(command, timeout_s, second_log)
                 problems += [f"second boot: {p}" for p in check_rejected(rejected, copy, parts)]
+            if machine == "virt":
+                problems += stick_problems(scratch / "stick.img")
     r = outcome.result
     figures = (
         f"boot_to_ready_s={r.get('ready_s', 'none')} station_started_s={r.get('started_s', 'none')}"
@@ -555,6 +708,11 @@ def _boot_test(machine: str, image: Path, bundle: Path | None, timeout_s: float,
     print(f"BOOT_RESULT machine={machine} status={status} {figures} log={log_path}", flush=True)
     for problem in problems:
         print(f"  - {problem}", flush=True)
+    print(f"  ctrl-alt-del: {' '.join(outcome.lines('SMOKE_CTRL_ALT_DEL_LOG')) or 'not pressed'}")
+    print("  listening sockets (ss -ltun):")
+    print("".join(f"    {line}\n" for line in outcome.lines("SMOKE_LISTEN")), end="")
+    print("  firewall (nft list ruleset):")
+    print("".join(f"    {line}\n" for line in outcome.lines("SMOKE_NFT")), end="", flush=True)
     return EXIT_FAILED if problems else EXIT_PASSED
 
 

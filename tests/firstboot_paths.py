@@ -11,6 +11,7 @@ def make_paths(tmp_path: Path) -> Paths:
     for name in ("boot", "data", "etc", "run"):
         (tmp_path / name).mkdir()
     (tmp_path / "tty1").touch()
+    (tmp_path / "proc-cmdline").write_text("console=tty1 root=/dev/vda2 ro\n")
     return Paths(
         boot=tmp_path / "boot",
         data=tmp_path / "data",
@@ -18,4 +19,5 @@ def make_paths(tmp_path: Path) -> Paths:
         run=tmp_path / "run" / "firstboot",
         console=tmp_path / "tty1",
         group="no-such-group-here",
+        cmdline=tmp_path / "proc-cmdline",
     )

@@ -197,6 +197,8 @@ def test_initramfs_is_short_and_finds_the_root_on_every_machine(
     available = _module_names(_cpio_names(archive)) | builtin
     assert {"mmc_block", "sdhci_iproc", "bcm2835", "virtio_blk", "ext4", "overlay"} <= available
     assert any(n.endswith("scripts/init-bottom/overlayroot") for n in _cpio_names(archive))
+    # No USB storage in the initramfs either: a stick is never read, not even to find the root.
+    assert not {"usb_storage", "uas"} & _module_names(_cpio_names(archive))
 
 
 def test_units_and_their_enable_links_are_present(rootfs: Ext4) -> None:
@@ -221,6 +223,29 @@ def test_units_and_their_enable_links_are_present(rootfs: Ext4) -> None:
     assert "release-station-watchdog.conf" in rootfs.ls("/usr/lib/systemd/system.conf.d")
     assert "60-release-station-readers.rules" in rootfs.ls("/usr/lib/udev/rules.d")
     assert rootfs.link("/etc/release-station/station.toml") == "/data/config/station.toml"
+
+
+def test_a_passer_by_gets_nothing_from_the_built_root(rootfs: Ext4, boot: Fat) -> None:
+    system = "/etc/systemd/system"
+    for unit in ("ctrl-alt-del.target", "getty@.service", "autovt@.service", "usbguard-dbus.service"):
+        assert rootfs.link(f"{system}/{unit}") == "/dev/null", unit
+    for unit in ("nftables.service", "usbguard.service"):
+        assert unit in rootfs.ls(f"{system}/sysinit.target.wants") | rootfs.ls(
+            f"{system}/basic.target.wants"
+        ) | rootfs.ls(f"{system}/multi-user.target.wants"), unit
+    rules = rootfs.stat("/etc/usbguard/rules.conf")
+    assert rules is not None and rules.mode & 0o777 == 0o600 and rules.uid == 0
+    assert "allow with-interface match-all { 09:*:* }" in rootfs.cat("/etc/usbguard/rules.conf")
+    nftables = rootfs.cat("/etc/nftables.conf")
+    assert "policy drop;" in nftables and "tcp dport" not in nftables
+    assert "kernel.sysrq = 0" in rootfs.cat("/usr/lib/sysctl.d/99-release-station.conf")
+    assert "release-station-usb-storage.conf" in rootfs.ls("/usr/lib/modprobe.d")
+    generator = rootfs.stat("/usr/lib/systemd/system-generators/release-station-mounts")
+    assert generator is not None and generator.mode & 0o111
+    fstab = rootfs.cat("/etc/fstab")
+    disk = re.search(r"root=PARTUUID=([0-9a-f]{8})-02", boot.text("cmdline.txt"))
+    assert disk and re.search(rf"(?m)^PARTUUID={disk.group(1)}-02\s+/\s", fstab)
+    assert "LABEL=" not in fstab and "@DISK_ID@" not in fstab
 
 
 def test_no_test_only_pieces(rootfs: Ext4, manifest: dict[str, set[str]]) -> None:
@@ -271,7 +296,8 @@ def test_manifest_is_within_the_allow_list(manifest: dict[str, set[str]]) -> Non
     allowlist = load_image_script("allowlist")
     extra = allowlist.not_allowed(manifest["deb"], allowlist.read_allowlist())
     assert extra == set(), "new Debian packages: review and add to manifest-allowlist.txt"
-    # The build says which state of the archive it used; the packages' versions are on record.
+    # The build says which state of the archive it used, by code name (the suite name moves: bookworm
+    # is "oldstable" since Debian 13 came out); the packages' versions are on record.
     assert {"bookworm", "bookworm-updates", "bookworm-security"} <= manifest["archive"]
     required = {"pcscd", "python3", "libgles2", "linux-image-arm64", "raspi-firmware", "overlayroot"}
     assert required <= manifest["deb"]

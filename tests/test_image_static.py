@@ -15,6 +15,7 @@ import pytest
 
 from station.config import parse_config
 from station.firstboot import parse_system
+from station.pin import parse_pin_hash
 from tests.image_scripts import load_image_script
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -47,6 +48,7 @@ def test_shell_scripts_pass_shellcheck() -> None:
         *sorted((IMAGE / "smoke").glob("*.sh")),
         IMAGE / "overlay" / "usr" / "local" / "bin" / "release-station",
         IMAGE / "overlay" / "usr" / "local" / "sbin" / "release-station-update",
+        IMAGE / "overlay" / "usr" / "lib" / "systemd" / "system-generators" / "release-station-mounts",
     ]
     result = subprocess.run(
         ["shellcheck", "--shell=bash", *map(str, scripts)], capture_output=True, text=True
@@ -142,7 +144,16 @@ def test_boot_files() -> None:
     assert {"ro", "rootwait", "consoleblank=0"} <= set(words)
     assert "root=PARTUUID=@ROOT_PARTUUID@" in words
     fstab = (IMAGE / "overlay" / "etc" / "fstab").read_text()
-    assert re.search(r"(?m)^LABEL=data\s+/data\s+ext4", fstab)
+    assert re.search(r"(?m)^PARTUUID=@DISK_ID@-02\s+/\s+ext4", fstab)
+    assert not re.search(r"(?m)^\s*LABEL=", fstab)  # a USB stick can copy a label
+    # The card's own partitions by the PARTUUIDs of the disk the kernel booted from.
+    generator = IMAGE / "overlay/usr/lib/systemd/system-generators/release-station-mounts"
+    assert generator.stat().st_mode & 0o111
+    mounts = generator.read_text()
+    assert re.search(r"(?m)^\$\(device 03\)\s+/data\s+ext4", mounts)
+    assert re.search(r"(?m)^\$\(device 01\)\s+/boot/firmware\s+vfat", mounts)
+    assert "/dev/disk/by-partuuid/$disk-$1" in mounts
+    assert 's/@DISK_ID@/${partuuid%-02}/g" "$rootfs/etc/fstab"' in (IMAGE / "build.sh").read_text()
     assert re.search(r"(?m)^/data/state\s+/var/lib/release-station\s+none\s+bind", fstab)
     assert 'overlayroot="tmpfs' in (IMAGE / "overlay" / "etc" / "overlayroot.local.conf").read_text()
 
@@ -168,7 +179,15 @@ def test_requirements_pin_every_runtime_dependency_with_hashes() -> None:
 
 def test_package_list_keeps_the_test_only_pieces_out() -> None:
     packages = re.sub(r"#.*", "", (IMAGE / "packages.txt").read_text()).split()
-    assert {"pcscd", "python3", "libgles2", "overlayroot", "systemd-timesyncd"} <= set(packages)
+    assert {
+        "pcscd",
+        "python3",
+        "libgles2",
+        "overlayroot",
+        "systemd-timesyncd",
+        "nftables",
+        "usbguard",
+    } <= set(packages)
     assert not {"vsmartcard-vpcd", "xvfb", "chromium"} & set(packages)
 
 
@@ -209,12 +228,48 @@ def run_qemu() -> ModuleType:
     return load_image_script("run_qemu")
 
 
-def test_boot_test_first_boot_files_pass_the_station_rules(run_qemu: ModuleType) -> None:
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl")
+def test_boot_test_first_boot_files_pass_the_station_rules(run_qemu: ModuleType, tmp_path: Path) -> None:
     config = parse_config(run_qemu.station_config(40123, "virt"))
     assert config.cloud.api_url == "http://127.0.0.1:40123" and config.reader.kind == "simulated"
-    settings = parse_system(run_qemu.system_config())
+    cert, key = run_qemu.tls_certificate(tmp_path)
+    settings = parse_system(run_qemu.system_config(cert, key, "virt"))
     assert settings.monitoring.node_exporter and settings.ssh.authorized_keys and settings.wifi.ssid
+    assert (
+        settings.monitoring.password_bcrypt == run_qemu.METRICS_BCRYPT and settings.monitoring.tls_key == key
+    )
+    assert settings.network.management == ("10.0.2.0/24",) and not settings.network.usb_adapters
     assert settings.time.ntp == ("127.0.0.1",)  # the guest's NTP bridge to the host's clock
+    # The card has a technician PIN, so the station goes on to its pairing and idle screens.
+    assert parse_pin_hash(settings.technician.pin_hash).matches(run_qemu.TECHNICIAN_PIN)
+    # raspi3b's only network card is QEMU's usb-net: its system.toml allows USB adapters.
+    assert parse_system(run_qemu.system_config(cert, key, "raspi3b")).network.usb_adapters
+
+
+@pytest.mark.skipif(
+    shutil.which("mkfs.vfat") is None or shutil.which("mcopy") is None, reason="needs dosfstools, mtools"
+)
+def test_boot_test_usb_stick_looks_like_the_card_and_its_check_sees_a_change(
+    run_qemu: ModuleType, tmp_path: Path
+) -> None:
+    stick = run_qemu.usb_stick(tmp_path)
+    table = run_qemu.partitions(stick)
+    assert [p.start for p in table] == [1 << 20, 36 << 20]
+    labels = subprocess.run(
+        ["blkid", "-o", "value", "-s", "LABEL", "--probe", "--offset", str(36 << 20), str(stick)],
+        capture_output=True,
+        text=True,
+    ).stdout.split()
+    assert labels == ["data"]
+    assert (
+        "BOOTFS"
+        in subprocess.run(
+            ["mlabel", "-s", "-i", f"{stick}@@{1 << 20}", "::"], capture_output=True, text=True
+        ).stdout
+    )
+    assert run_qemu.stick_problems(stick) == []
+    subprocess.run(["mdel", "-i", f"{stick}@@{1 << 20}", "::/system.toml"], check=True)
+    assert run_qemu.stick_problems(stick) != []  # a station that took the file would be noticed
 
 
 def test_boot_test_ntp_answer_is_what_an_sntp_client_accepts(run_qemu: ModuleType) -> None:
@@ -235,3 +290,136 @@ def test_boot_test_ntp_answer_is_what_an_sntp_client_accepts(run_qemu: ModuleTyp
         assert seconds - 2_208_988_800 + fraction / 2**32 == pytest.approx(now, abs=1e-6)
     with pytest.raises(ValueError):
         run_qemu.ntp_answer(answer, now)  # a server's packet is not a request
+
+
+def _overlay(path: str) -> str:
+    return (IMAGE / "overlay" / path).read_text()
+
+
+def test_a_plugged_in_keyboard_gets_no_sysrq_no_ctrl_alt_del_and_no_login() -> None:
+    assert re.search(
+        r"(?m)^kernel\.sysrq = 0$", (CONFIG / "sysctl.d" / "99-release-station.conf").read_text()
+    )
+    assert "sysctl.kernel.sysrq=0" in (IMAGE / "boot" / "cmdline.txt").read_text().split()
+    keys = (CONFIG / "system.conf.d" / "release-station-keys.conf").read_text()
+    assert re.search(r"(?m)^CtrlAltDelBurstAction=none$", keys)
+    customize = (IMAGE / "hooks" / "customize.sh").read_text().replace("\\\n", " ")
+    mask = re.search(r"(?m)^systemctl --root=\"\$root\" mask (.*)$", customize)
+    masked = set(mask.group(1).split()) if mask else set()
+    assert {"ctrl-alt-del.target", "getty@.service", "autovt@.service", "usbguard-dbus.service"} <= masked
+    assert '"$config"/sysctl.d/*.conf' in customize
+    serial = _overlay("etc/systemd/system/serial-getty@.service.d/release-station.conf")
+    assert "ConditionPathExists=/data/system/serial-console.enabled" in serial
+
+
+def test_a_usb_stick_gets_no_driver_and_usb_devices_pass_only_usbguards_list() -> None:
+    storage = (CONFIG / "modprobe.d" / "release-station-usb-storage.conf").read_text()
+    for module in ("usb_storage", "uas"):
+        assert re.search(rf"(?m)^install {module} /bin/false$", storage)
+        assert re.search(rf"(?m)^blacklist {module}$", storage)
+    initramfs = re.sub(r"#.*", "", _overlay("etc/initramfs-tools/modules")).split()
+    assert not {"usb_storage", "uas"} & set(initramfs)
+    customize = (IMAGE / "hooks" / "customize.sh").read_text().replace("\\\n", " ")
+    assert re.search(r"enable [^\n]*nftables\.service usbguard\.service", customize)
+    assert "usbguard_rules()" in customize and 'chmod 0600 "$root/etc/usbguard/rules.conf"' in customize
+    assert "After=release-station-firstboot.service" in _overlay(
+        "etc/systemd/system/usbguard.service.d/release-station.conf"
+    )
+
+
+def test_network_services_need_the_firewall_and_node_exporter_serves_only_tls_with_a_password() -> None:
+    from station.lockdown import CREDENTIALS
+
+    for unit in ("ssh.service", "prometheus-node-exporter.service"):
+        dropin = _overlay(f"etc/systemd/system/{unit}.d/release-station.conf")
+        assert "Requires=nftables.service" in dropin and "After=nftables.service" in dropin
+    exporter = _overlay("etc/systemd/system/prometheus-node-exporter.service.d/release-station.conf")
+    for name in ("web.yml", "tls.crt", "tls.key"):
+        assert f"LoadCredential={name}:/data/system/node-exporter/{name}" in exporter
+    assert CREDENTIALS == "/run/credentials/prometheus-node-exporter.service"
+    assert f"--web.config.file={CREDENTIALS}/web.yml" in _overlay("etc/default/prometheus-node-exporter")
+    assert "After=release-station-firstboot.service" in _overlay(
+        "etc/systemd/system/nftables.service.d/release-station.conf"
+    )
+    assert "nftables.service" in " ".join(_values("release-station-firstboot.service", "Before"))
+
+
+def test_usb_network_adapters_and_dhcp_time_servers_only_when_asked() -> None:
+    usb = _overlay("usr/lib/systemd/network/10-release-station-usb.network")
+    assert "Property=ID_BUS=usb" in usb and "Unmanaged=yes" in usb
+    assert "Driver=!smsc95xx lan78xx" in usb  # the Pi 3's own Ethernet is a USB device
+    for name in ("20-wired.network", "25-wireless.network"):
+        network = _overlay(f"etc/systemd/network/{name}")
+        assert network.count("UseNTP=no") == 2, name  # DHCPv4 and DHCPv6
+    from station.firstboot import NETWORK_FILES, USB_NETWORK_UNMANAGED
+
+    assert (IMAGE / "overlay/usr/lib/systemd/network" / USB_NETWORK_UNMANAGED).exists()
+    assert all((IMAGE / "overlay/etc/systemd/network" / name).exists() for name in NETWORK_FILES)
+
+
+def test_default_firewall_lets_nothing_in() -> None:
+    from station.lockdown import nftables_ruleset
+
+    ruleset = nftables_ruleset([], ssh=True, node_exporter=True)
+    assert "policy drop;" in ruleset and "tcp dport" not in ruleset  # no management network: closed
+    assert 'iif "lo" accept' in ruleset and "ct state established,related accept" in ruleset
+
+
+@pytest.mark.skipif(shutil.which("nft") is None, reason="needs nft (nftables)")
+def test_firewall_rulesets_parse(tmp_path: Path) -> None:
+    from station.lockdown import nftables_ruleset
+
+    for ruleset in (
+        nftables_ruleset([], ssh=False, node_exporter=False),
+        nftables_ruleset(["10.1.0.0/16", "fd00::/64"], ssh=True, node_exporter=True),
+    ):
+        path = tmp_path / "rules.nft"
+        path.write_text(ruleset)
+        result = subprocess.run(["nft", "-c", "-f", str(path)], capture_output=True, text=True)
+        if "Operation not permitted" in result.stderr:
+            pytest.skip("nft -c needs CAP_NET_ADMIN here")
+        assert result.returncode == 0, result.stderr
+
+
+def test_station_unit_has_resource_bounds_and_a_small_proc() -> None:
+    one = dict(_unit("release-station.service"))
+    assert one["MemoryMax"].endswith("M") and int(one["MemoryMax"][:-1]) <= 512
+    assert 0 < int(one["TasksMax"]) <= 256
+    assert one["ProcSubset"] == "pid" and one["RemoveIPC"] == "yes"
+
+
+def test_first_boot_and_rollback_are_sandboxed() -> None:
+    firstboot = dict(_unit("release-station-firstboot.service"))
+    rollback = {}
+    for line in _overlay("etc/systemd/system/release-station-rollback.service").splitlines():
+        if line and not line.startswith(("#", "[")):
+            key, _, value = line.partition("=")
+            rollback[key] = value
+    for unit in (firstboot, rollback):
+        assert unit["PrivateNetwork"] == "yes" and unit["RestrictAddressFamilies"] == "AF_UNIX"
+        assert unit["ProtectSystem"] == "strict" and unit["NoNewPrivileges"] == "yes"
+    assert set(firstboot["CapabilityBoundingSet"].split()) == {
+        "CAP_CHOWN",
+        "CAP_SYS_ADMIN",
+        "CAP_SYS_TTY_CONFIG",
+    }
+    assert rollback["CapabilityBoundingSet"] == "" and rollback["ReadWritePaths"] == "/data/app"
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="needs systemd-analyze")
+@pytest.mark.parametrize(
+    "unit",
+    [
+        CONFIG / "systemd" / "release-station.service",
+        CONFIG / "systemd" / "release-station-firstboot.service",
+        IMAGE / "overlay" / "etc" / "systemd" / "system" / "release-station-rollback.service",
+    ],
+    ids=lambda path: path.name,
+)
+def test_units_score_ok_in_systemd_analyze_security(unit: Path) -> None:
+    result = subprocess.run(
+        ["systemd-analyze", "security", "--offline=true", "--no-pager", "--threshold=25", str(unit)],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout[-2000:]  # 2.5 of 10: "OK"

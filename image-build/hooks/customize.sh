@@ -19,6 +19,7 @@ install -D -m 0644 -t "$root/usr/lib/udev/rules.d" "$config"/udev/*.rules
 install -D -m 0644 -t "$root/usr/lib/modprobe.d" "$config"/modprobe.d/*.conf
 install -D -m 0644 -t "$root/usr/lib/systemd/journald.conf.d" "$config"/journald.conf.d/*.conf
 install -D -m 0644 -t "$root/usr/lib/systemd/system.conf.d" "$config"/system.conf.d/*.conf
+install -D -m 0644 -t "$root/usr/lib/sysctl.d" "$config"/sysctl.d/*.conf
 install -D -m 0644 -t "$root/usr/lib/sysusers.d" "$config"/sysusers.d/*.conf
 install -D -m 0644 "$config/station.toml" "$root/usr/share/doc/release-station/station.toml"
 systemd-sysusers --root="$root" "$root/usr/lib/sysusers.d/release-station.conf"
@@ -31,6 +32,14 @@ in_root /opt/release-station/bin/pip install --quiet --no-cache-dir --no-index \
   --find-links /tmp/wheels release-station
 in_root /opt/release-station/bin/pip check
 rm -rf "$root/tmp/wheels"
+# The firewall and USB allow-list until first boot makes them from its files at every boot:
+# nothing comes in, only hubs, readers and touch panels get a driver.
+in_root /opt/release-station/bin/python -c \
+  'from station.lockdown import nftables_ruleset; print(nftables_ruleset([], ssh=False, node_exporter=False), end="")' \
+  > "$root/etc/nftables.conf"
+in_root /opt/release-station/bin/python -c \
+  'from station.lockdown import usbguard_rules; print(usbguard_rules(), end="")' > "$root/etc/usbguard/rules.conf"
+chmod 0600 "$root/etc/usbguard/rules.conf"
 
 # Kept on the data partition (mounted at /data), reached through fixed paths.
 install -d "$root/data" "$root/etc/release-station" "$root/var/lib/release-station" \
@@ -39,10 +48,15 @@ ln -sfn /data/config/station.toml "$root/etc/release-station/station.toml"
 ln -sfn /data/system/wpa_supplicant-wlan0.conf "$root/etc/wpa_supplicant/wpa_supplicant-wlan0.conf"
 
 systemctl --root="$root" enable release-station.service release-station-firstboot.service \
-  systemd-networkd.service systemd-timesyncd.service
-# tty1 is the kiosk screen: no login prompt over the station or over a first-boot message.
+  systemd-networkd.service systemd-timesyncd.service nftables.service usbguard.service
+# tty1 is the kiosk screen: no login prompt over the station or over a first-boot message, and
+# none on any other console either (a serial one only when system.toml asks: its drop-in).
+# A keyboard's Ctrl-Alt-Del does nothing (with CtrlAltDelBurstAction=none in system.conf.d).
+# USBGuard's D-Bus front end (started with it, and activatable over D-Bus) would be one more way
+# to change the allow-list: only first boot writes it.
 # The root file system is read-only: apt's timers would only fill the overlay.
-systemctl --root="$root" mask getty@tty1.service apt-daily.timer apt-daily-upgrade.timer
+systemctl --root="$root" mask getty@tty1.service getty@.service autovt@.service ctrl-alt-del.target \
+  usbguard-dbus.service apt-daily.timer apt-daily-upgrade.timer
 # Wi-Fi runs as wpa_supplicant@wlan0 (started by udev), not as the D-Bus service.
 systemctl --root="$root" disable wpa_supplicant.service
 

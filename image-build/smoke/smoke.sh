@@ -7,15 +7,38 @@
 #             the data partition (release-station-update), then roll it back
 #   rejected  a wrong release-station.toml was put on the boot partition: the station must
 #             stay off and the screen (tty1) must say why
+# In every mode it also reports what a passer-by's USB stick and keyboard got (lock-down).
+# With "release-station.smoke_keys=1" it prints SMOKE_CTRL_ALT_DEL_NOW, run_qemu.py presses
+# Ctrl-Alt-Del through QEMU's monitor, and it checks that systemd saw the keys and ignored them.
+# It prints the listening sockets (SMOKE_LISTEN) and the firewall (SMOKE_NFT) line by line.
 # Then it prints ONE line "SMOKE_RESULT key=value ..." on the console and powers off.
 set -u
 timeout_s=${1:-300}
 unit=release-station.service
 mode=$(sed -n 's/.*release-station\.smoke=\([a-z]*\).*/\1/p' /proc/cmdline)
+smoke_dir=/usr/local/lib/release-station-smoke
 failed_units() { systemctl list-units --state=failed --no-legend --plain | awk '{print $1}' | paste -sd, -; }
 firstboot_line() {
   journalctl -b -u release-station-firstboot.service -o cat --no-pager | grep -m1 '^FIRSTBOOT' |
     tr ' ' '\n' | grep '=' | paste -sd, -
+}
+
+# What a USB stick and a keyboard got: no driver (USBGuard, no usb_storage), no mount, no
+# console, no SysRq, no getty anywhere.
+lockdown() {
+  local stick=absent kbmode
+  if usbguard list-devices --blocked 2>/dev/null | grep -q 'id 46f4:0001'; then stick=blocked
+  elif usbguard list-devices 2>/dev/null | grep -q 'id 46f4:0001'; then stick=allowed; fi
+  kbmode=$(python3 -c 'import fcntl, os, struct
+fd = os.open("/dev/tty1", os.O_RDONLY | os.O_NOCTTY)
+mode = struct.unpack("i", fcntl.ioctl(fd, 0x4B44, b"\0" * 4))[0]
+print({0: "raw", 1: "xlate", 2: "mediumraw", 3: "unicode", 4: "off"}.get(mode, mode))' 2>/dev/null)
+  echo "usb_stick=$stick usb_storage=$(lsmod | grep -c '^usb_storage ')" \
+    "disks=$(lsblk -dn -o NAME | grep -v '^zram' | paste -sd, -)" \
+    "mounted_from=$(findmnt -rn -o SOURCE --target /data),$(findmnt -rn -o SOURCE --target /boot/firmware)" \
+    "usbguard=$(systemctl is-active usbguard.service) sysrq=$(cat /proc/sys/kernel/sysrq)" \
+    "kbmode=${kbmode:-none} cad_target=$(systemctl is-enabled ctrl-alt-del.target 2>/dev/null)" \
+    "gettys=$(systemctl list-units --no-legend --plain --state=active '*getty*' | grep -c '\.service')"
 }
 
 if [ "$mode" = rejected ]; then
@@ -24,7 +47,7 @@ if [ "$mode" = rejected ]; then
   grep -a -q 'did not take these settings' /dev/vcs1 && screen=yes
   echo "SMOKE_RESULT mode=rejected firstboot=$(firstboot_line)" \
     "station=$(systemctl is-active "$unit") restarts=$(systemctl show -p NRestarts --value "$unit")" \
-    "screen=$screen failed_units=$(failed_units)" > /dev/console
+    "screen=$screen failed_units=$(failed_units) $(lockdown)" > /dev/console
   systemctl --no-block poweroff
   exit 0
 fi
@@ -41,10 +64,7 @@ ready_s=$(printf '%s' "$line" | sed -n 's/^\[ *\([0-9.]*\)\].*/\1/p')
 sleep 5
 
 # Monitoring end to end: the station's textfile, read by node_exporter, says paired and reader up.
-scrape() {
-  python3 -c 'import urllib.request as u; print(u.urlopen("http://127.0.0.1:9100/metrics", timeout=5).read().decode())' \
-    2>/dev/null
-}
+scrape() { python3 "$smoke_dir/metrics-client.py" scrape 2>/dev/null; }
 metrics=no
 for _ in $(seq 30); do
   page=$(scrape)
@@ -55,6 +75,29 @@ for _ in $(seq 30); do
   fi
   sleep 1
 done
+
+# node_exporter as a stranger sees it: plain HTTP and a wrong password refused.
+access=$(python3 "$smoke_dir/metrics-client.py" access 2>&1)
+echo "SMOKE_NODE_EXPORTER $access" > /dev/console
+node_exporter_access=$(printf '%s' "$access" | cut -d' ' -f1-3 | tr ' ' ',')
+
+# Ctrl-Alt-Del from a keyboard (run_qemu.py presses it 8 times through QEMU's monitor: more than
+# systemd's burst of 7 in 2 s). The keyboard must deliver all 8 (keyboard-watch.py reads them
+# from evdev), and nothing may happen: the console keyboard is off (the kernel then does not
+# even tell systemd), ctrl-alt-del.target is masked, the station keeps running.
+ctrl_alt_del=none
+if grep -q 'release-station.smoke_keys=1' /proc/cmdline; then
+  keys=$(mktemp)
+  python3 "$smoke_dir/keyboard-watch.py" 8 40 > "$keys" 2>&1 &
+  watcher=$!
+  for _ in $(seq 20); do grep -q '^ready$' "$keys" && break; sleep 0.5; done
+  echo "SMOKE_CTRL_ALT_DEL_NOW" > /dev/console
+  wait "$watcher"
+  ctrl_alt_del=$(tail -n 1 "$keys")
+  sleep 5  # a reboot or a restart of the station would show by now
+  echo "SMOKE_CTRL_ALT_DEL_LOG presses=$ctrl_alt_del systemd:" \
+    "$(journalctl -b _PID=1 -o cat --no-pager | grep -i -m3 'ctrl-alt-del' | paste -sd'|' -)" > /dev/console
+fi
 
 seconds() { awk -v us="$1" 'BEGIN { printf "%.1f", us / 1e6 }'; }  # monotonic µs since boot
 started_s=$(seconds "$(systemctl show -p ExecMainStartTimestampMonotonic --value "$unit")")
@@ -81,7 +124,8 @@ if [ "$mode" = update ]; then
   release-station-update /data/smoke-update.tar > /dev/console 2>&1 && reaches_idle &&
     runs_from /data/app/current/ && update=yes
   update_s=$(( $(date +%s) - start ))
-  release-station-update --rollback > /dev/console 2>&1 && reaches_idle &&
+  # Through the sandboxed unit the station's OnFailure= starts.
+  systemctl start release-station-rollback.service > /dev/console 2>&1 && reaches_idle &&
     runs_from /opt/release-station/ && rollback=yes
 fi
 
@@ -129,6 +173,17 @@ for failed_unit in ${failed//,/ }; do
   journalctl -b -u "$failed_unit" -o cat -n 12 --no-pager
 done > /dev/console 2>&1
 
+# What the network sees: the listening sockets and the firewall in front of them.
+{
+  ss -Hltun | sed 's/^/SMOKE_LISTEN /'
+  nft list ruleset | sed 's/^/SMOKE_NFT /'
+} > /dev/console 2>&1
+# TCP ports listening beyond loopback, and whether the firewall drops what it does not name.
+listen_tcp=$(ss -Hltn | awk '{print $4}' | grep -v -e '^127\.' -e '^\[::1\]' | sed 's/.*://' | sort -un | paste -sd, -)
+firewall=none
+nft list chain inet release_station input 2>/dev/null | grep -q 'policy drop' && firewall=drop
+lockdown_now=$(lockdown)
+
 start=$(date +%s%N)
 systemctl stop "$unit"
 stop_ms=$(( ($(date +%s%N) - start) / 1000000 ))
@@ -139,5 +194,7 @@ echo "SMOKE_RESULT mode=${mode:-plain} station=$state restarts=$restarts ready_s
   "failed_units=${failed:-none} watchdog=$watchdog firstboot=${firstboot:-none} root=$overlay" \
   "root_ro=$root_ro data=${data:-none} machine_id=$machine_id_fresh ssh=$ssh node_exporter=$node_exporter" \
   "time_sync=$time_sync ntp_synced=${ntp_synced:-none} metrics=$metrics update=$update rollback=$rollback" \
-  "update_s=$update_s stop_ms=$stop_ms stop_result=$stop_result" > /dev/console
+  "update_s=$update_s stop_ms=$stop_ms stop_result=$stop_result ctrl_alt_del=$ctrl_alt_del" \
+  "node_exporter_access=$node_exporter_access listen_tcp=${listen_tcp:-none} firewall=$firewall" \
+  "$lockdown_now" > /dev/console
 systemctl --no-block poweroff
