@@ -25,6 +25,7 @@ deletes a job.
 
 from __future__ import annotations
 
+import copy
 import logging
 import threading
 import time
@@ -34,7 +35,7 @@ from typing import TypeVar
 from station.cloud import contract
 from station.cloud.errors import DeadlineError, NotFoundError, UnauthorisedError
 from station.cloud.http import CloudHttp, Host
-from station.cloud.models import Job, JobStatus, Printer, UserInfo
+from station.cloud.models import Job, JobStatus, Printer, UserInfo, job_ids_for_log
 from station.cloud.tokens import TokenKeeper
 from station.config import CloudSection
 
@@ -45,7 +46,6 @@ T = TypeVar("T")
 MAX_LIST_ITEMS = 5000  # printers or users of an organisation: 50 pages
 MAX_JOBS = 500  # one person's waiting jobs: more than any screen or release needs
 LIST_DEADLINE_S = 60.0  # a whole list of printers, jobs or users, every page included
-_LOGGED_IDS = 10  # job ids named in one log line
 _DEFAULT_OWNER = contract.OwnerRule()
 
 
@@ -106,16 +106,11 @@ class EzeepClient:
         )
 
     def impatient(self) -> EzeepClient:
-        """The same connection and token, for calls a person is waiting on (``wait_for_token=False``)."""
-        return EzeepClient(
-            self._http,
-            self._keeper,
-            owner=self._owner,
-            max_items=self._max_items,
-            max_jobs=self._max_jobs,
-            list_deadline_s=self._list_deadline_s,
-            wait_for_token=False,
-        )
+        """The same connection, token and limits, for calls a person is waiting on
+        (``wait_for_token=False``)."""
+        twin = copy.copy(self)
+        twin._wait = False
+        return twin
 
     # --- printers -----------------------------------------------------------------------------
     def printers(self) -> list[Printer]:
@@ -145,14 +140,20 @@ class EzeepClient:
             "jobs",
             self._max_jobs,
         )
-        own = [job for job in jobs if self.owns(job, user_id)]
-        if len(own) < len(jobs):
-            unowned = [job.id for job in jobs if not job.owner_id]
-            others = [job.id for job in jobs if job.owner_id and not self.owns(job, user_id)]
-            named = f"name no owner ({self._owner.field!r})"
-            for ids, why in ((unowned, named), (others, "are someone else's")):
-                if ids:
-                    log.warning("the job list held %d job(s) that %s; refused: %s", len(ids), why, _ids(ids))
+        own: list[Job] = []
+        unowned: list[str] = []
+        others: list[str] = []
+        for job in jobs:
+            if self.owns(job, user_id):
+                own.append(job)
+            else:
+                (others if job.owner_id else unowned).append(job.id)
+        named = f"name no owner ({self._owner.field!r})"
+        for ids, why in ((unowned, named), (others, "are someone else's")):
+            if ids:
+                log.warning(
+                    "the job list held %d job(s) that %s; refused: %s", len(ids), why, job_ids_for_log(ids)
+                )
         return own
 
     def owns(self, job: Job, user_id: str) -> bool:
@@ -284,7 +285,3 @@ class EzeepClient:
             if last:
                 return items
             page += 1
-
-
-def _ids(ids: list[str]) -> str:
-    return ", ".join(ids[:_LOGGED_IDS]) + (", ..." if len(ids) > _LOGGED_IDS else "")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
@@ -60,6 +61,14 @@ class Job:
     pages: int | None
     owner_id: str
     size: int | None = None
+
+
+LOGGED_JOB_IDS = 10
+
+
+def job_ids_for_log(ids: Sequence[str]) -> str:
+    """Job ids for one log line: the first :data:`LOGGED_JOB_IDS`, then ``...`` for the rest."""
+    return ", ".join(ids[:LOGGED_JOB_IDS]) + (", ..." if len(ids) > LOGGED_JOB_IDS else "")
 
 
 class JobState(enum.Enum):

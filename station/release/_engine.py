@@ -15,7 +15,7 @@ from typing import Any, Final, Protocol
 import sqlite_utils
 
 from station.cloud.errors import CloudError, NotFoundError, TokenRejectedError, UnauthorisedError
-from station.cloud.models import Job, JobState, JobStatus, Printer
+from station.cloud.models import Job, JobState, JobStatus, Printer, job_ids_for_log
 from station.errors import StationError
 from station.release._journal import Change, Journal, JournalRow, RowState
 from station.release._values import Cause, DeleteResult, JobProgress, Reason, ReleaseState, ReleaseSummary
@@ -335,7 +335,7 @@ class ReleaseEngine:
         """The jobs whose owner is not ``user_id`` (logged by id: a bug or a hostile list)."""
         foreign = [job for job in jobs if not self._client.owns(job, user_id)]
         if foreign:
-            ids = ", ".join(job.id for job in foreign[:10]) + (", ..." if len(foreign) > 10 else "")
+            ids = job_ids_for_log([job.id for job in foreign])
             log.warning("refused to %s %d job(s) that are not the user's: %s", what, len(foreign), ids)
         return foreign
 
