@@ -90,6 +90,12 @@ def public_name(display_name: str, email: str, fallback: str = "") -> str:
     return mask_email(display_name) or mask_email(email) or fallback
 
 
+def check_badge_limit(held: int, limit: int) -> None:
+    """Raise :class:`BadgeLimitError` when a user who has ``held`` badges may not get another."""
+    if held >= limit:
+        raise BadgeLimitError(f"this user already has {held} badges; at most {limit} are allowed")
+
+
 def _check_token(what: str, value: str, limit: int) -> str:
     if not value:
         raise InvalidEntryError(f"{what} is empty")
@@ -278,11 +284,8 @@ class Directory:
                 raise BadgeConflictError(f"this badge already belongs to {owner}", existing)
             if unlink and unlink != badge_id:
                 self._db.execute("DELETE FROM badges WHERE badge_id = ? AND user_id = ?", [unlink, user_id])
-            others = [entry for entry in self._of_user(user_id) if entry.badge_id != badge_id]
-            if limit is not None and len(others) >= limit:
-                raise BadgeLimitError(
-                    f"this user already has {len(others)} badges; at most {limit} are allowed"
-                )
+            if limit is not None:
+                check_badge_limit(sum(entry.badge_id != badge_id for entry in self._of_user(user_id)), limit)
             return self._put(
                 BadgeEntry(badge_id, user_id, email, display_name, how, self._now_s(), None), existing
             )
@@ -553,10 +556,10 @@ def plan_import(
             continue
         first_line[row.badge] = row.line
         if limit is not None and change.action in ("add", "replace"):
-            held = len(directory.badges_of(change.user_id)) + gained[change.user_id]
-            if held >= limit:
-                reason = f"this user already has {held} badges; at most {limit} are allowed"
-                problems.append(LineProblem(row.line, reason))
+            try:
+                check_badge_limit(len(directory.badges_of(change.user_id)) + gained[change.user_id], limit)
+            except BadgeLimitError as exc:
+                problems.append(LineProblem(row.line, str(exc)))
                 refused += 1
                 continue
             gained[change.user_id] += 1

@@ -158,7 +158,7 @@ def _derive(pin: str, salt: bytes) -> bytes:
 def stored_hash(value: Any, where: str) -> PinHash:
     """A stored hash (text, or the older record with hex fields), or :class:`DamagedSettingError`."""
     try:
-        if isinstance(value, dict):  # before 0.6: {"salt": hex, "hash": hex, "n", "r", "p"}
+        if isinstance(value, dict):  # before per-person PINs: {"salt": hex, "hash": hex, "n", "r", "p"}
             if (int(value["n"]), int(value["r"]), int(value["p"])) != (2**_LN, _R, _P):
                 raise ValueError("unknown scrypt parameters")
             return PinHash(bytes.fromhex(value["salt"]), bytes.fromhex(value["hash"]))
@@ -195,9 +195,10 @@ class Lockout:
             return Lockout()
         try:
             data = json.loads(value) if isinstance(value, str) else value
-            if "locked_at" in data:  # before 0.6: a wall-clock start; keep the full length
-                return Lockout(int(data["failures"]), float(data["lock_s"]))
-            lockout = Lockout(int(data["failures"]), float(data["remaining_s"]), bool(data["permanent"]))
+            if "locked_at" in data:  # before running-time lockouts: a wall-clock start; keep the full length
+                lockout = Lockout(int(data["failures"]), float(data["lock_s"]))
+            else:
+                lockout = Lockout(int(data["failures"]), float(data["remaining_s"]), bool(data["permanent"]))
         except (TypeError, KeyError, ValueError, json.JSONDecodeError) as exc:
             raise DamagedSettingError(f"the stored {where} lockout is damaged") from exc
         if lockout.failures < 0 or not 0 <= lockout.remaining_s <= MAX_LOCK_S:
@@ -331,11 +332,11 @@ class Pins:
                 is_set = read_value(self._db, TECHNICIAN_KEY) is not None
                 release_on = bool(read_value(self._db, RELEASE_ON_KEY, False))
                 lockout = _TechnicianSlot(self._db).read_lockout()
-                counting = lockout.remaining_s > 0 or bool(locked_badges(self._db))
-            if counting:  # only then a writing transaction: the station looks twice a second
+                badges = locked_badges(self._db)
+            if lockout.remaining_s > 0 or badges:  # only then a writing transaction: polled often
                 with transaction(self._db, "count the PIN lockouts down"):
                     lockout = self._counted(_TechnicianSlot(self._db))
-                    for badge_id in locked_badges(self._db):
+                    for badge_id in badges:  # one locked in between is counted at the next look
                         self._counted(_BadgeSlot(self._db, badge_id))
         return PinStatus(is_set, lockout.failures, lockout.remaining_s, lockout.permanent, release_on)
 
