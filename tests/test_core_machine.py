@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from station.cloud.errors import NotFoundError, PairingExpiredError
 from station.cloud.models import DeviceBinding, Job, PairingCode, Printer
 from station.core import intents as i
+from station.core import listener as ev
 from station.core import messages as m
 from station.core import view as v
 from station.core.health import backoff_s
@@ -55,6 +56,9 @@ class Run:
 
     def of(self, kind: type) -> list[Any]:
         return [e for e in self.effects if isinstance(e, kind)]
+
+    def announced(self) -> list[ev.CoreEvent]:
+        return [e.event for e in self.of(m.Announce)]
 
     def patterns(self) -> list[Pattern]:
         return [e.pattern for e in self.of(m.Play)]
@@ -115,17 +119,19 @@ def test_unpaired_station_fetches_a_code_shows_it_and_becomes_ready() -> None:
     run = booted(paired=False)
     assert isinstance(run.view, v.UnpairedView)
     assert run.of(m.PairStart)
+    assert run.announced() == [ev.Started(paired=False), ev.PairingNeeded(repair=False)]
     ticket = run.ticket
     run(m.PairCode(ticket, PairingCode("ABCD", "https://x/pair", 600.0)))
     view = run.view
     assert isinstance(view, v.PairingView) and view.code == "ABCD" and view.qr_url == "https://x/pair"
     assert not view.cancellable
+    assert run.announced() == [ev.PairingCodeShown("ABCD", "https://x/pair")]
     assert run.patterns() == [Pattern.NEEDS_PAIRING]
     run(tap())
     assert run.patterns() == [Pattern.NEEDS_PAIRING] and isinstance(run.view, v.PairingView)
     run(m.Paired(ticket, DeviceBinding("dev", "org", 7)))
     assert isinstance(run.view, v.ReadyView) and run.view.just_paired
-    assert run.of(m.Audit) == [m.Audit("pairing", outcome="paired (tp_id 7)")]
+    assert ev.Paired(7) in run.announced()
     assert run.of(m.SetTimer)[-1].key == "probe"
 
 
@@ -152,7 +158,7 @@ def test_rejected_token_needs_repair_then_pairs_again() -> None:
     )
     assert isinstance(run.view, v.NeedsRepairView)
     assert run.of(m.PairStart) and Pattern.NEEDS_PAIRING in run.patterns()
-    assert run.of(m.Audit) == [m.Audit("pairing", outcome="token rejected")]
+    assert run.announced() == [ev.TokenRejected(), ev.PairingNeeded(repair=True)]
     run(m.PairCode(run.ticket, PairingCode("EFGH", "https://x/pair", 600.0)))
     assert isinstance(run.view, v.PairingView) and run.view.repair
 
@@ -165,7 +171,10 @@ def test_tap_is_acknowledged_before_any_network_work() -> None:
     effects = run(tap())
     assert isinstance(run.view, v.IdentifyingView)
     assert isinstance(effects[0], m.Play) and effects[0].pattern is Pattern.READ
-    assert [type(e) for e in effects if not isinstance(e, m.Play)] == [m.Lookup, m.SetTimer]
+    assert [type(e) for e in effects if not isinstance(e, m.Play | m.Announce)] == [m.Lookup, m.SetTimer]
+    assert run.announced() == [ev.TapRead("simulated", "sim")]
+    run(m.BadgeKnown(run.ticket, ANNA))
+    assert run.announced() == [ev.BadgeKnown("B1", "u1")]
 
 
 def test_a_lookup_that_never_answers_ends_in_the_no_answer_failure() -> None:
@@ -222,10 +231,11 @@ def test_printer_offline_holds_jobs_and_shows_printer_unavailable_until_it_is_ba
     run(m.ReleaseFinished(run.ticket, held, printer_offline=True))
     assert isinstance(run.view, v.DoneView) and run.view.outcome == "printer_offline"
     assert {job.cause for job in run.view.jobs} == {offline}
+    assert run.announced() == [ev.ReleaseFinished("printer_offline", held), ev.PrinterOffline("Offline")]
     run(i.Done())
     assert isinstance(run.view, v.PrinterUnavailableView)
     run(m.ProbeDone(run.core.probe_ticket, printer=PRINTER))
-    assert isinstance(run.view, v.ReadyView)
+    assert isinstance(run.view, v.ReadyView) and run.announced() == [ev.PrinterOnline()]
 
 
 def test_failed_jobs_can_be_retried() -> None:
@@ -346,13 +356,13 @@ def test_tap_path_outage_shows_offline_then_probes_until_back() -> None:
     )
     view = run.view
     assert isinstance(view, v.OfflineView) and view.reason == "network" and view.since == 10.0
-    assert Pattern.ERROR in run.patterns()
+    assert Pattern.ERROR in run.patterns() and run.announced() == [ev.Offline("network")]
     (probe_timer,) = run.of(m.SetTimer)
     assert probe_timer.key == "probe" and probe_timer.at - 10.0 <= TUNING.retry_cap_s
     run(m.TimerFired("probe", probe_timer.ticket), at=probe_timer.at)
     assert run.of(m.Probe) == [m.Probe(probe_timer.ticket, refresh=False)]
     run(m.ProbeDone(probe_timer.ticket, printer=PRINTER))
-    assert isinstance(run.view, v.ReadyView)
+    assert isinstance(run.view, v.ReadyView) and run.announced() == [ev.BackOnline()]
     assert run.of(m.SetTimer)[0].at == probe_timer.at + TUNING.heartbeat_s
 
 
@@ -469,14 +479,19 @@ def test_reader_missing_and_back() -> None:
     run(ReaderHealth("simulated", "sim", False, "unplugged", 0.0))
     view = run.view
     assert isinstance(view, v.ReaderMissingView) and view.reader_name == "sim" and view.info.reader == "down"
+    assert run.announced() == [ev.ReaderDown("sim", "unplugged")]
+    run(ReaderHealth("simulated", "sim", False, "unplugged", 0.5))
+    assert not run.announced()  # still down: nothing new
     run(ReaderHealth("simulated", "sim", True, "", 1.0))
     assert isinstance(run.view, v.ReadyView) and run.view.info.reader == "ok"
+    assert run.announced() == [ev.ReaderUp("sim")]
 
 
 def test_unusable_read_gets_an_error_pattern_and_no_ack() -> None:
     run = booted()
     run(tap("", error="hex2dec: not hex"))
     assert run.patterns() == [Pattern.ERROR] and isinstance(run.view, v.ReadyView)
+    assert run.announced() == [ev.TapRefused("unreadable")]
 
 
 # --- unknown badges -----------------------------------------------------------------------------
@@ -488,6 +503,7 @@ def test_random_uid_is_refused_without_a_read_ack() -> None:
     view = run.view
     assert isinstance(view, v.UnknownBadgeView) and view.reason == "random_uid"
     assert run.patterns() == [Pattern.UNKNOWN_CARD] and not run.of(m.Lookup)
+    assert run.announced() == [ev.TapRefused("random_uid")]
 
 
 def test_self_enrolment_then_release() -> None:
@@ -505,7 +521,7 @@ def test_self_enrolment_then_release() -> None:
     assert isinstance(view, v.EnrolView) and view.stage == "confirm"
     assert view.user_name == "b•••@example.com" and view.expires_at == 20.0 + TUNING.confirm_tap_s
     assert m.SetTimer("mode", 20.0 + TUNING.confirm_tap_s, run.ticket) in run.effects
-    assert not run.of(m.LinkBadge) and not run.of(m.Audit)  # nothing linked before the second tap
+    assert not run.of(m.LinkBadge) and not run.announced()  # nothing linked before the second tap
     run(tap("NEW"), at=25.0)
     assert run.view.stage == "saving"  # type: ignore[union-attr]
     assert run.of(m.LinkBadge) == [m.LinkBadge(run.ticket, "NEW", BEA, TUNING.max_badges_per_user)]
@@ -537,14 +553,14 @@ def test_enrolment_cancel_and_timeout_stop_the_work() -> None:
     ticket = run.ticket
     run(i.Cancel())
     assert isinstance(run.view, v.ReadyView) and m.CancelWork(ticket) in run.effects
-    assert run.of(m.Audit) == [m.Audit("enrol_self_cancelled", badge_id="NEW", outcome="sign_in")]
+    assert run.announced() == [ev.EnrolmentAbandoned("cancelled", "sign_in", "NEW", None)]
     run(tap("NEW"))
     run(m.BadgeUnknown(run.ticket, allowed=True))
     ticket = run.ticket
     run(m.EnrolCode(run.ticket, PairingCode("USER1", "https://x/u", 600.0)))
     run(m.TimerFired("mode", ticket))
     assert isinstance(run.view, v.ReadyView) and m.CancelWork(ticket) in run.effects
-    assert run.of(m.Audit) == [m.Audit("enrol_self_timed_out", badge_id="NEW", outcome="sign_in")]
+    assert run.announced() == [ev.EnrolmentAbandoned("timed_out", "sign_in", "NEW", None)]
 
 
 def signed_in(run: Run, badges: int = 0) -> None:
@@ -555,19 +571,15 @@ def signed_in(run: Run, badges: int = 0) -> None:
 
 
 def test_after_sign_in_a_timeout_cancel_or_another_badge_links_nothing_and_says_so() -> None:
-    endings: list[tuple[Event, str, m.Audit]] = [
+    endings: list[tuple[Event, str, ev.CoreEvent]] = [
         (
             m.TimerFired("mode", 0),
             "not_confirmed",
-            m.Audit("enrol_self_timed_out", "NEW", "u9", None, "confirm"),
+            ev.EnrolmentAbandoned("timed_out", "confirm", "NEW", "u9"),
         ),
-        (i.Cancel(), "not_confirmed", m.Audit("enrol_self_cancelled", "NEW", "u9", None, "confirm")),
-        (tap("OTHER"), "other_badge", m.Audit("enrol_self_refused", "NEW", "u9", None, "other_badge")),
-        (
-            tap("R1", random_uid=True),
-            "other_badge",
-            m.Audit("enrol_self_refused", "NEW", "u9", None, "other_badge"),
-        ),
+        (i.Cancel(), "not_confirmed", ev.EnrolmentAbandoned("cancelled", "confirm", "NEW", "u9")),
+        (tap("OTHER"), "other_badge", ev.EnrolmentRefused("other_badge", "NEW", "u9")),
+        (tap("R1", random_uid=True), "other_badge", ev.EnrolmentRefused("other_badge", "NEW", "u9")),
     ]
     for event, reason, audit in endings:
         run = booted()
@@ -577,7 +589,7 @@ def test_after_sign_in_a_timeout_cancel_or_another_badge_links_nothing_and_says_
         view = run.view
         assert isinstance(view, v.UnknownBadgeView) and view.reason == reason, event
         assert view.expires_at == 5.0 + TUNING.notice_s
-        assert run.of(m.Audit) == [audit] and not run.of(m.LinkBadge) and not run.of(m.Lookup)
+        assert run.announced() == [audit] and not run.of(m.LinkBadge) and not run.of(m.Lookup)
         assert m.CancelWork(ticket) in run.effects
 
 
@@ -594,13 +606,13 @@ def test_self_enrolment_beyond_the_badge_limit_is_refused() -> None:
     signed_in(run, badges=TUNING.max_badges_per_user)
     view = run.view
     assert isinstance(view, v.UnknownBadgeView) and view.reason == "too_many_badges"
-    assert run.of(m.Audit) == [m.Audit("enrol_self_refused", "NEW", "u9", None, "too_many_badges")]
+    assert run.announced() == [ev.EnrolmentRefused("too_many_badges", "NEW", "u9")]
     run = booted()  # the limit reached between sign-in and the confirming tap
     signed_in(run, badges=TUNING.max_badges_per_user - 1)
     run(tap("NEW"))
     run(m.EnrolRefused(run.ticket))
     assert isinstance(run.view, v.UnknownBadgeView) and run.view.reason == "too_many_badges"
-    assert run.of(m.Audit) == [m.Audit("enrol_self_refused", "NEW", "u9", None, "too_many_badges")]
+    assert run.announced() == [ev.EnrolmentRefused("too_many_badges", "NEW", "u9")]
 
 
 def test_self_enrolment_switched_off_only_says_ask_the_technician() -> None:
@@ -619,7 +631,7 @@ def test_rate_limited_unknown_badge() -> None:
     run(m.BadgeUnknown(run.ticket, allowed=False))
     view = run.view
     assert isinstance(view, v.UnknownBadgeView) and view.reason == "rate_limited"
-    assert not run.of(m.SelfEnrol)
+    assert not run.of(m.SelfEnrol) and run.announced() == [ev.TapRefused("rate_limited", "NEW")]
 
 
 # --- PIN ----------------------------------------------------------------------------------------
@@ -715,6 +727,7 @@ def test_no_pairing_code_before_a_technician_pin() -> None:
     run = booted(paired=False, pins=())
     view = run.view
     assert isinstance(view, v.PinSetupView) and (view.purpose, view.stage) == ("technician", "choose")
+    assert ev.TechnicianPinNeeded() in run.announced()
     assert (view.min_digits, view.max_digits, view.expires_at) == (6, 12, None)
     assert not run.of(m.PairStart)
     run(tap())
@@ -742,7 +755,7 @@ def test_no_technician_menu_without_a_pin() -> None:
     run = booted(pins=())
     run(i.OpenTechnician())
     assert isinstance(run.view, v.ReadyView)
-    assert run.of(m.Audit) == [m.Audit("technician", outcome="refused: no technician PIN is set")]
+    assert run.announced() == [ev.TechnicianRefused()]
 
 
 def test_pins_changed_outside_take_effect() -> None:

@@ -27,6 +27,7 @@ from station.cloud.tokens import TokenKeeper, TokenStore
 from station.config import Config, StationSection
 from station.core import intents as i
 from station.core import view as v
+from station.core.audit_trail import AuditTrail
 from station.core.runtime import Station
 from station.core.state import Tuning
 from station.database import open_database
@@ -112,9 +113,11 @@ class Parts:
     pins: Pins
     pin_offset: list[float]
     token_offset: list[float]
+    trail: AuditTrail
 
     def close(self) -> None:
         self.station.stop()
+        self.trail.close()
         self.keeper.close()
         self.http.close()
 
@@ -179,7 +182,10 @@ def build_station(
         clock=clock,
         workers=workers,
     )
-    return Parts(station, keeper_, http, engine, directory, audit, patterns, pins, pin_offset, token_offset)
+    trail = AuditTrail(audit)
+    station.listen(trail)
+    parts = (keeper_, http, engine, directory, audit, patterns, pins, pin_offset, token_offset, trail)
+    return Parts(station, *parts)
 
 
 @dataclasses.dataclass

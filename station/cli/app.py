@@ -31,7 +31,7 @@ import sqlite_utils
 from station import __version__
 from station.cli.service import SdNotify, StopSignals
 from station.config import Config
-from station.core.view import PairingView, PinSetupView
+from station.core.listener import CoreListener, PairingCodeShown, TechnicianPinNeeded
 from station.errors import StationError
 
 if TYPE_CHECKING:
@@ -56,12 +56,14 @@ class Hooks:
     :param on_key: key presses on the station window.
     :param hint: a message shown at the bottom of the window (see ``ui.app.DEMO_HINT``).
     :param on_view: also gets every view (on the core thread; must not block).
+    :param listeners: also hear the core's events (on the core thread; must not block).
     """
 
     readers: list[Reader] | None = None
     on_key: Callable[[str], None] | None = None
     hint: str = ""
     on_view: Callable[[object], None] | None = None
+    listeners: list[CoreListener] = dataclasses.field(default_factory=list)
 
 
 def build_station(
@@ -85,6 +87,7 @@ def build_station(
     from station.audit import AuditLog
     from station.cloud.http import CloudHttp
     from station.cloud.stack import CloudStack
+    from station.core.audit_trail import AuditTrail
     from station.core.runtime import Station
     from station.core.state import Tuning
     from station.database import open_database
@@ -126,13 +129,16 @@ def build_station(
     def identify(read: BadgeRead) -> str:
         return chains[read.reader_kind].apply(read.canonical_id)
 
-    return Station(
+    audit = AuditLog(connection())
+    trail = AuditTrail(audit)
+    stack.callback(trail.close)  # after the station stops: what it announced last is written
+    station = Station(
         cloud=client,
         tokens=cloud.keeper,
         pairer=cloud.pairer,
         releaser=releaser,
         directory=Directory(connection()),
-        audit=AuditLog(connection()),
+        audit=audit,
         settings=StationSettings(connection(), config),
         pins=pins,
         limiter=RateLimiter(),
@@ -148,6 +154,8 @@ def build_station(
         ),
         restart=restart,
     )
+    station.listen(trail)
+    return station
 
 
 def _contact(metrics: Metrics) -> None:
@@ -166,12 +174,12 @@ def make_metrics(config: Config) -> Metrics | None:
 def start_metrics(
     station: Station, metrics: Metrics, config: Config, stack: contextlib.ExitStack
 ) -> MetricsFeed:
-    """Count what the station shows and write the metrics file until the end of ``stack``."""
+    """Count what the station does and write the metrics file until the end of ``stack``."""
     from station.cli.metrics_feed import MetricsFeed
     from station.metrics import TextfileWriter
 
     feed = MetricsFeed(metrics, __version__)
-    station.subscribe(feed.on_view)
+    station.listen(feed)
     writer = TextfileWriter(metrics, Path(config.metrics.textfile_dir), interval_s=config.metrics.interval_s)
     writer.start()
     stack.callback(writer.stop)  # it writes a last time
@@ -203,26 +211,28 @@ def _open_readers(config: Config) -> list[Reader]:
     return open_readers(config.reader)
 
 
-def pairing_announcer(say: Callable[[PairingView], None]) -> Callable[[object], None]:
-    """A view subscriber that calls ``say`` once for each new pairing code."""
-    shown: set[str] = set()
+class PairingAnnouncer(CoreListener):
+    """Calls ``say`` once for each new pairing code."""
 
-    def on_view(view: object) -> None:
-        if isinstance(view, PairingView) and view.code not in shown:
-            shown.add(view.code)
-            say(view)
+    def __init__(self, say: Callable[[PairingCodeShown], None]) -> None:
+        self._say = say
+        self._shown: set[str] = set()
 
-    return on_view
+    def pairing_code_shown(self, event: PairingCodeShown) -> None:
+        if event.code not in self._shown:
+            self._shown.add(event.code)
+            self._say(event)
 
 
-def _log_pairing(view: PairingView) -> None:
+def _log_pairing(event: PairingCodeShown) -> None:
     # Headless there is no screen to show the code on; it lives minutes and binds nothing alone.
-    log.info("to pair this station, open %s (pairing code %s)", view.auth_url, view.code)
+    log.info("to pair this station, open %s (pairing code %s)", event.auth_url, event.code)
 
 
-def log_missing_pin(view: object) -> None:
-    # Headless nobody can choose the PIN on a screen: say how, once per wait.
-    if isinstance(view, PinSetupView) and view.purpose == "technician" and view.stage == "choose":
+class MissingPinLog(CoreListener):
+    """Headless nobody can choose the PIN on a screen: say how, once per wait."""
+
+    def technician_pin_needed(self, event: TechnicianPinNeeded) -> None:
         log.warning(
             "this station has no technician PIN and shows no pairing code before it has one: "
             "set it with `release-station pin set` (or [technician] pin_hash in system.toml)"
@@ -255,10 +265,12 @@ def run_station(config: Config, *, headless: bool = False, hooks: Hooks | None =
             quit_ui.append(ui.quit)
             station.subscribe(ui.post_view)
         else:
-            station.subscribe(pairing_announcer(_log_pairing))
-            station.subscribe(log_missing_pin)
+            station.listen(PairingAnnouncer(_log_pairing))
+            station.listen(MissingPinLog())
         if hooks.on_view is not None:
             station.subscribe(hooks.on_view)
+        for listener in hooks.listeners:
+            station.listen(listener)
         feed = None if metrics is None else start_metrics(station, metrics, config, stack)
         station.start()
         stack.callback(station.stop)

@@ -15,10 +15,12 @@ get an offer at all is decided by the rate limiter, during the lookup.
 from __future__ import annotations
 
 import dataclasses
+from typing import Literal
 
 from station.core import flow, pins
+from station.core import listener as ev
 from station.core.messages import (
-    Audit,
+    Announce,
     BadgeUnknown,
     EnrolCode,
     Enrolled,
@@ -49,7 +51,7 @@ def _notice(core: Core, tick: Tick, reason: UnknownReason, badge_id: str, cause:
 def refuse_random(core: Core, tick: Tick) -> Step:
     """A random-UID card (new number each time): it can never be enrolled; say so."""
     core, effects = _notice(core, tick, "random_uid", "")
-    return core, [Play(Pattern.UNKNOWN_CARD), *effects, Audit("random_uid", outcome="refused")]
+    return core, [Play(Pattern.UNKNOWN_CARD), *effects, Announce(ev.TapRefused("random_uid"))]
 
 
 def on_unknown(core: Core, event: BadgeUnknown, tick: Tick) -> Step:
@@ -60,8 +62,10 @@ def on_unknown(core: Core, event: BadgeUnknown, tick: Tick) -> Step:
     core = dataclasses.replace(core, last_unknown=mode.badge_id)
     if not event.allowed:
         core, effects = _notice(core, tick, "rate_limited", mode.badge_id)
+        effects.append(Announce(ev.TapRefused("rate_limited", mode.badge_id)))
     elif not core.tuning.self_enrolment:
         core, effects = _notice(core, tick, "not_enrolled", mode.badge_id)
+        effects.append(Announce(ev.BadgeUnknown(mode.badge_id, offered=False)))
     else:
         at = tick.now + core.tuning.enrol_timeout_s
         enrolling = Enrolling(mode.ticket, mode.badge_id, "starting", at)
@@ -70,6 +74,7 @@ def on_unknown(core: Core, event: BadgeUnknown, tick: Tick) -> Step:
             SelfEnrol(mode.ticket, mode.badge_id),
             SetTimer("mode", at, mode.ticket),
             SetTimer("answer", tick.now + core.tuning.answer_s, mode.ticket),
+            Announce(ev.BadgeUnknown(mode.badge_id, offered=True)),
         ]
     return core, [Play(Pattern.UNKNOWN_CARD), *effects]
 
@@ -114,12 +119,12 @@ def on_refused(core: Core, event: EnrolRefused, tick: Tick) -> Step:
     return _refuse(core, tick, "too_many_badges", mode.signed_in.id)
 
 
-def _refuse(core: Core, tick: Tick, reason: UnknownReason, user_id: str) -> Step:
+def _refuse(core: Core, tick: Tick, reason: ev.EnrolRefusedBecause, user_id: str) -> Step:
     mode = core.mode
     assert isinstance(mode, Enrolling)
     core, effects = _notice(core, tick, reason, mode.badge_id)
-    audit = Audit("enrol_self_refused", badge_id=mode.badge_id, user_id=user_id, outcome=reason)
-    return core, [Play(Pattern.ERROR), *effects, audit]
+    refused = Announce(ev.EnrolmentRefused(reason, mode.badge_id, user_id))
+    return core, [Play(Pattern.ERROR), *effects, refused]
 
 
 def on_enrolled(core: Core, event: Enrolled, tick: Tick) -> Step:
@@ -132,7 +137,7 @@ def on_enrolled(core: Core, event: Enrolled, tick: Tick) -> Step:
     return pins.gate(core, tick, mode.ticket, mode.badge_id, event.user, has_pin=False)
 
 
-def abandon(core: Core, tick: Tick, outcome: str) -> Step:
+def abandon(core: Core, tick: Tick, outcome: Literal["cancelled", "timed_out"]) -> Step:
     """Stop a self-enrolment (cancel, timeout): the work is cancelled and leaves nothing behind.
 
     Once someone has signed in, the screen says the badge was not linked; before, it just closes.
@@ -141,18 +146,14 @@ def abandon(core: Core, tick: Tick, outcome: str) -> Step:
     if not isinstance(mode, Enrolling):
         return core, []
     signed_in = mode.signed_in
-    stage = "sign_in" if signed_in is None else "confirm"
-    audit = Audit(
-        f"enrol_self_{outcome}",
-        badge_id=mode.badge_id,
-        user_id=None if signed_in is None else signed_in.id,
-        outcome=stage,
-    )
+    stage: Literal["sign_in", "confirm"] = "sign_in" if signed_in is None else "confirm"
+    user_id = None if signed_in is None else signed_in.id
+    abandoned = Announce(ev.EnrolmentAbandoned(outcome, stage, mode.badge_id, user_id))
     if signed_in is None:
         core, effects = flow.home(core)
     else:
         core, effects = _notice(core, tick, "not_confirmed", mode.badge_id)
-    return core, [*effects, audit]
+    return core, [*effects, abandoned]
 
 
 def on_failed(core: Core, failure: Failure, tick: Tick) -> Step:
@@ -163,5 +164,5 @@ def on_failed(core: Core, failure: Failure, tick: Tick) -> Step:
         return flow.fail(core, failure, tick)
     core, effects = _notice(core, tick, "enrolment_failed", mode.badge_id, failure.cause)
     user_id = None if mode.signed_in is None else mode.signed_in.id
-    audit = Audit("enrol_self_failed", badge_id=mode.badge_id, user_id=user_id, outcome=failure.kind)
-    return core, [Play(Pattern.ERROR), *effects, audit]
+    failed = Announce(ev.EnrolmentFailed(failure.kind, mode.badge_id, user_id))
+    return core, [Play(Pattern.ERROR), *effects, failed]

@@ -14,7 +14,8 @@ from __future__ import annotations
 import dataclasses
 
 from station.cloud.models import Printer
-from station.core.messages import Failure, Probe, ProbeDone, SetTimer
+from station.core import listener as ev
+from station.core.messages import Announce, Effect, Failure, Probe, ProbeDone, SetTimer
 from station.core.state import CloudHealth, Core, ReaderState, Tick, Tuning
 from station.core.steps import Step
 from station.events import ReaderHealth
@@ -58,7 +59,8 @@ def cloud_down(core: Core, failure: Failure, tick: Tick) -> Step:
         failures=failures,
         retry_at=retry_at,
     )
-    return schedule_probe(dataclasses.replace(core, cloud=cloud), retry_at)
+    core, effects = schedule_probe(dataclasses.replace(core, cloud=cloud), retry_at)
+    return core, [Announce(ev.Offline(cloud.reason)), *effects] if was.status != "down" else effects
 
 
 def cloud_up(core: Core, tick: Tick) -> Step:
@@ -66,22 +68,39 @@ def cloud_up(core: Core, tick: Tick) -> Step:
     if core.cloud.status == "ok":
         return core, []
     core = dataclasses.replace(core, cloud=CloudHealth(status="ok"))
-    return schedule_probe(core, tick.now)
+    core, effects = schedule_probe(core, tick.now)
+    return core, [Announce(ev.BackOnline()), *effects]
 
 
 def printer_seen(core: Core, printer: Printer, tick: Tick) -> Step:
     """The probe found the printer: the cloud is up; next probe by the printer's state."""
-    cloud = core.cloud if core.cloud.status == "ok" else CloudHealth(status="ok")
-    core = dataclasses.replace(core, printer=printer, cloud=cloud)
+    back = core.cloud.status != "ok"
+    news: list[Effect] = [Announce(ev.BackOnline())] if back else []
+    news += _printer_news(core.printer, printer)
+    core = dataclasses.replace(core, printer=printer, cloud=CloudHealth(status="ok") if back else core.cloud)
     interval = core.tuning.heartbeat_s if printer.online else core.tuning.printer_recheck_s
-    return schedule_probe(core, tick.now + interval)
+    core, effects = schedule_probe(core, tick.now + interval)
+    return core, [*news, *effects]
+
+
+def _printer_news(was: Printer | None, now: Printer) -> list[Effect]:
+    """The printer went offline (or is first seen so), or came back."""
+    if not now.online and (was is None or was.online):
+        return [Announce(ev.PrinterOffline(now.status))]
+    if now.online and was is not None and not was.online:
+        return [Announce(ev.PrinterOnline())]
+    return []
 
 
 def printer_held_jobs(core: Core, tick: Tick) -> Step:
     """A release found the printer offline: show it now and check again soon."""
+    news: list[Effect] = []
     if core.printer is not None and core.printer.online:
-        core = dataclasses.replace(core, printer=dataclasses.replace(core.printer, status="Offline"))
-    return schedule_probe(core, tick.now + core.tuning.printer_recheck_s)
+        offline = dataclasses.replace(core.printer, status="Offline")
+        news = _printer_news(core.printer, offline)
+        core = dataclasses.replace(core, printer=offline)
+    core, effects = schedule_probe(core, tick.now + core.tuning.printer_recheck_s)
+    return core, [*news, *effects]
 
 
 def on_probe(core: Core, event: ProbeDone, tick: Tick) -> Step:
@@ -97,8 +116,14 @@ def on_probe(core: Core, event: ProbeDone, tick: Tick) -> Step:
     return schedule_probe(core, tick.now + core.tuning.heartbeat_s)
 
 
-def on_reader(core: Core, event: ReaderHealth) -> Core:
-    """Remember each reader's health by name."""
+def on_reader(core: Core, event: ReaderHealth) -> Step:
+    """Remember each reader's health by name; say when one goes down or comes back."""
+    was = next((r for r in core.readers if r.name == event.reader_name), None)
     others = tuple(r for r in core.readers if r.name != event.reader_name)
     reader = ReaderState(event.reader_name, event.ok, event.detail)
-    return dataclasses.replace(core, readers=(*others, reader))
+    core = dataclasses.replace(core, readers=(*others, reader))
+    if not event.ok and (was is None or was.ok):
+        return core, [Announce(ev.ReaderDown(event.reader_name, event.detail))]
+    if event.ok and was is not None and not was.ok:
+        return core, [Announce(ev.ReaderUp(event.reader_name))]
+    return core, []

@@ -18,9 +18,11 @@ from collections.abc import Callable
 from typing import Any, Literal
 
 from station.core import enrolment, flow, health, pairing, pins, recovery, session, technician
+from station.core import listener as ev
 from station.core.intents import Cancel, EnterPin, Intent, OpenTechnician, StartPairing
 from station.core.intents import Done as DoneIntent
 from station.core.messages import (
+    Announce,
     BadgeKnown,
     BadgeUnknown,
     CheckPin,
@@ -91,7 +93,7 @@ def step(core: Core, event: Event, tick: Tick) -> tuple[Core, tuple[Effect, ...]
 
 def _dispatch(core: Core, event: Event, tick: Tick) -> Step:
     if isinstance(event, Tap | ReaderHealth):
-        return _tap(core, event, tick) if isinstance(event, Tap) else (health.on_reader(core, event), [])
+        return _tap(core, event, tick) if isinstance(event, Tap) else health.on_reader(core, event)
     if isinstance(event, TimerFired):
         return _timer(core, event, tick)
     if isinstance(event, LoadedEvent | ProbeDone | Reconciled | JournalOpen | PinsRead):
@@ -140,12 +142,13 @@ def _loaded(core: Core, event: LoadedEvent, tick: Tick) -> Step:
         pins=event.pins,
     )
     look = SetTimer("pins", tick.now + core.tuning.pin_poll_s, 0)  # PINs set from the command line
+    started = Announce(ev.Started(event.paired))
     if not event.paired:
         core, effects = pairing.start(core, repair=core.paired_before)
-        return core, [*effects, look]
+        return core, [started, *effects, look]
     core = core.with_mode(Idle())
     core, effects = health.schedule_probe(core, tick.now)
-    return core, [Play(Pattern.READY), *effects, look]
+    return core, [started, Play(Pattern.READY), *effects, look]
 
 
 # --- taps --------------------------------------------------------------------------------------
@@ -159,7 +162,8 @@ def _identify(core: Core, tap: Tap, tick: Tick) -> Step:
     core, ticket = core.fresh()
     core = core.with_mode(Identifying(ticket, tap.badge_id))
     answer = SetTimer("answer", tick.now + core.tuning.answer_s, ticket)  # never "Identifying" for good
-    return core, [Play(Pattern.READ), *effects, Lookup(ticket, tap.badge_id), answer]
+    read = Announce(ev.TapRead(tap.reader_kind, tap.reader_name))
+    return core, [Play(Pattern.READ), read, *effects, Lookup(ticket, tap.badge_id), answer]
 
 
 def _tap(core: Core, tap: Tap, tick: Tick) -> Step:
@@ -168,7 +172,8 @@ def _tap(core: Core, tap: Tap, tick: Tick) -> Step:
         return technician.on_tap(core, mode, tap)
     setting_up = isinstance(mode, PinSetup) and mode.purpose == "technician"
     if tap.error or isinstance(mode, Unpaired | Pairing) or setting_up:
-        return core, [Play(Pattern.ERROR if tap.error else Pattern.NEEDS_PAIRING)]
+        refused: list[Effect] = [Play(Pattern.ERROR), Announce(ev.TapRefused("unreadable"))]
+        return core, refused if tap.error else [Play(Pattern.NEEDS_PAIRING)]
     if isinstance(mode, Enrolling) and mode.stage == "confirm":
         return enrolment.on_confirm_tap(core, mode, tap, tick)
     same = bool(getattr(mode, "badge_id", "")) and getattr(mode, "badge_id", "") == tap.badge_id
@@ -231,7 +236,9 @@ def _known(core: Core, event: BadgeKnown, tick: Tick) -> Step:
     mode = core.mode
     if not isinstance(mode, Identifying):
         return core, []
-    return pins.gate(core, tick, mode.ticket, mode.badge_id, event.user, has_pin=event.has_pin)
+    known = Announce(ev.BadgeKnown(mode.badge_id, event.user.id))
+    core, effects = pins.gate(core, tick, mode.ticket, mode.badge_id, event.user, has_pin=event.has_pin)
+    return core, [known, *effects]
 
 
 def _ignore_tick(handler: Callable[[Core, Any], Step]) -> Callable[[Core, Any, Tick], Step]:

@@ -13,7 +13,8 @@ from __future__ import annotations
 import dataclasses
 
 from station.core import health
-from station.core.messages import Audit, Effect, Failure, PairCode, Paired, PairStart, Play, SetTimer
+from station.core import listener as ev
+from station.core.messages import Announce, Effect, Failure, PairCode, Paired, PairStart, Play, SetTimer
 from station.core.state import Core, Idle, Pairing, PinSetup, Tick, Unpaired
 from station.core.steps import Step, leave
 from station.core.view import UnpairedProblem
@@ -28,11 +29,14 @@ def start(core: Core, *, repair: bool) -> Step:
     file, so that a passer-by cannot choose it.
     """
     effects = leave(core)
+    if not core.paired:
+        effects.append(Announce(ev.PairingNeeded(repair=repair)))
     core, ticket = core.fresh()
     if "technician" not in core.pins and core.paired_before:
         return core.with_mode(Unpaired(ticket, repair=repair, problem="no_pin")), effects
     if "technician" not in core.pins:
-        return core.with_mode(PinSetup(ticket, "technician", repair=repair)), effects
+        pin_needed = Announce(ev.TechnicianPinNeeded())
+        return core.with_mode(PinSetup(ticket, "technician", repair=repair)), [*effects, pin_needed]
     return core.with_mode(Unpaired(ticket, repair=repair)), [*effects, PairStart(ticket)]
 
 
@@ -42,7 +46,7 @@ def needs_repair(core: Core) -> Step:
         return core, []  # already on it
     core = dataclasses.replace(core, paired=False, printer=None)
     core, effects = start(core, repair=True)
-    return core, [Play(Pattern.NEEDS_PAIRING), *effects, Audit("pairing", outcome="token rejected")]
+    return core, [Play(Pattern.NEEDS_PAIRING), Announce(ev.TokenRejected()), *effects]
 
 
 def retry_now(core: Core) -> Step:
@@ -59,8 +63,9 @@ def on_code(core: Core, event: PairCode) -> Step:
         return core, []
     code = event.code
     pairing = Pairing(mode.ticket, code.code, code.auth_url, code.expires_at, repair=mode.repair)
+    shown = Announce(ev.PairingCodeShown(code.code, code.auth_url))
     first = isinstance(mode, Unpaired)
-    return core.with_mode(pairing), [Play(Pattern.NEEDS_PAIRING)] if first else []
+    return core.with_mode(pairing), [Play(Pattern.NEEDS_PAIRING), shown] if first else [shown]
 
 
 def on_paired(core: Core, event: Paired, tick: Tick) -> Step:
@@ -72,8 +77,7 @@ def on_paired(core: Core, event: Paired, tick: Tick) -> Step:
     core, effects = health.cloud_up(core.with_mode(Idle(just_paired=True)), tick)
     core, probe = health.schedule_probe(core, tick.now)  # learn the bound printer at once
     tp_id = event.binding.tp_id if event.binding is not None else None
-    audit = Audit("pairing", outcome=f"paired (tp_id {tp_id})")
-    return core, [Play(Pattern.READY), *done, *effects, *probe, audit]
+    return core, [Play(Pattern.READY), *done, *effects, *probe, Announce(ev.Paired(tp_id))]
 
 
 def _problem(failure: Failure) -> UnpairedProblem:

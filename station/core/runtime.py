@@ -3,15 +3,16 @@
 :class:`Station` owns the state. Everything that happens reaches it through :meth:`Station.submit`
 (badge reads and reader health from the drivers, intents from the UI; results of work come back
 the same way). The core thread takes one event at a time, runs the pure transition
-(:func:`station.core.machine.step`), publishes the new view to every subscriber if it changed,
-and performs the effects: feedback patterns first, then timers, then work handed to a small
-thread pool. So a tap is acknowledged (pattern and view) before any network call starts, and
-nothing slow ever runs on the core thread.
+(:func:`station.core.machine.step`), plays its feedback patterns and tells its events to the
+listeners (:mod:`station.core.listener`), publishes the new view to every subscriber if it
+changed, and then performs the other effects: timers, then work handed to a small thread pool.
+So a tap is acknowledged (pattern and view) before any network call starts, and nothing slow
+ever runs on the core thread.
 
-Work that only touches the station's own database (the start-up load, badge lookups, PINs,
-audit entries) has a thread of its own, so a slow ezeep holding every pool thread never keeps
-a tapped badge from being looked up or a PIN set from the command line from being seen. At most
-one ``ReadPins`` is queued or running: a poll that comes while one is pending is skipped.
+Work that only touches the station's own database (the start-up load, badge lookups, PINs)
+has a thread of its own, so a slow ezeep holding every pool thread never keeps a tapped badge
+from being looked up or a PIN set from the command line from being seen. At most one
+``ReadPins`` is queued or running: a poll that comes while one is pending is skipped.
 
 Timers live in a heap; the thread sleeps in ``Queue.get(timeout=…)`` until the next one is due
 or an event arrives: no polling, no sleeping. If a transition raises (a bug), the error is
@@ -45,6 +46,7 @@ from typing import Final
 from station.core import flow, machine
 from station.core import messages as m
 from station.core.intents import Intent
+from station.core.listener import CoreListener, announce
 from station.core.netinfo import local_network
 from station.core.ports import (
     Audit,
@@ -74,7 +76,7 @@ Submittable = BadgeRead | ReaderHealth | Intent | m.WorkResult
 
 _STOP: Final = object()
 
-_LOCAL: Final = (m.LoadStart, m.ReadPins, m.Lookup, m.CheckPin, m.SavePin, m.SwitchReleasePins, m.Audit)
+_LOCAL: Final = (m.LoadStart, m.ReadPins, m.Lookup, m.CheckPin, m.SavePin, m.SwitchReleasePins)
 """Work that touches only the station's database; it runs on its own thread, never behind ezeep."""
 
 
@@ -186,7 +188,8 @@ class Station:
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
         self._timers = _Timers()
         self._subscribers: list[Subscriber] = []
-        self._lock = threading.Lock()  # guards subscribers, the published view, cancel events
+        self._listeners: list[CoreListener] = []
+        self._lock = threading.Lock()  # guards subscribers, listeners, the published view, cancel events
         self._view: View = view_of(self._core)
         self._cancels: dict[int, threading.Event] = {}
         self._running: set[Future[None]] = set()  # work not finished yet
@@ -262,6 +265,19 @@ class Station:
 
         return unsubscribe
 
+    def listen(self, listener: CoreListener) -> Callable[[], None]:
+        """Tell ``listener`` every event the core announces from now on (on the core thread; it
+        must not block). Returns a function that stops it."""
+        with self._lock:
+            self._listeners.append(listener)
+
+        def unlisten() -> None:
+            with self._lock:
+                if listener in self._listeners:
+                    self._listeners.remove(listener)
+
+        return unlisten
+
     @property
     def view(self) -> View:
         """The latest published view."""
@@ -320,12 +336,16 @@ class Station:
         for effect in effects:
             if isinstance(effect, m.Play):
                 self._feedback.play(effect.pattern)
+            elif isinstance(effect, m.Announce):  # heard before the view shows what happened
+                with self._lock:
+                    listeners = list(self._listeners)
+                announce(listeners, effect.event)
         self._publish(view_of(core))
         for effect in effects:
             self._perform(effect)
 
     def _perform(self, effect: m.Effect) -> None:
-        if isinstance(effect, m.Play):
+        if isinstance(effect, m.Play | m.Announce):
             return
         if isinstance(effect, m.SetTimer):
             self._timers.set(effect)
@@ -341,7 +361,7 @@ class Station:
             self._start_work(effect)
 
     def _start_work(self, work: m.Work) -> None:
-        if isinstance(work, m.Probe | m.LoadStart | m.Audit | m.Reconcile | m.ReadPins):
+        if isinstance(work, m.Probe | m.LoadStart | m.Reconcile | m.ReadPins):
             cancel = threading.Event()  # not tied to a mode; nothing cancels it
         else:
             with self._lock:

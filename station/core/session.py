@@ -15,6 +15,7 @@ import dataclasses
 
 from station.cloud.models import Job
 from station.core import flow, health, pairing
+from station.core import listener as ev
 from station.core.intents import (
     Cancel,
     CancelDelete,
@@ -30,6 +31,7 @@ from station.core.intents import (
     Done as DoneIntent,
 )
 from station.core.messages import (
+    Announce,
     Delete,
     Effect,
     JobsDeleted,
@@ -145,7 +147,8 @@ def on_finished(core: Core, event: ReleaseFinished, tick: Tick) -> Step:
     )
     core, more = flow.show_done(core, done)
     pattern = Pattern.RELEASED if outcome == "released" else Pattern.ERROR
-    return core, [Play(pattern), *effects, *more]
+    finished = Announce(ev.ReleaseFinished(outcome, event.jobs))
+    return core, [Play(pattern), finished, *effects, *more]
 
 
 def on_deleted(core: Core, event: JobsDeleted, tick: Tick) -> Step:

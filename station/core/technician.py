@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 
 from station.core import flow, pairing, pins
+from station.core import listener as ev
 from station.core import messages as m
 from station.core.intents import (
     Cancel,
@@ -33,7 +34,7 @@ from station.core.intents import (
     TestFeedback,
 )
 from station.core.messages import (
-    Audit,
+    Announce,
     Effect,
     Failure,
     FindUsers,
@@ -71,7 +72,7 @@ def open_menu(core: Core, tick: Tick) -> Step:
     if not isinstance(core.mode, _OPENS_FROM):
         return core, []
     if "technician" not in core.pins:
-        return core, [Audit("technician", outcome="refused: no technician PIN is set")]
+        return core, [Announce(ev.TechnicianRefused())]
     effects = leave(core)
     core, ticket = core.fresh()
     at = tick.now + core.tuning.pin_timeout_s

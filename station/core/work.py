@@ -31,6 +31,7 @@ from station.cloud.errors import (
 )
 from station.cloud.models import Job, PairingCode, TokenPair
 from station.core import messages as m
+from station.core.audit_trail import record
 from station.core.ports import (
     Audit,
     Cloud,
@@ -137,7 +138,7 @@ class Worker:
             emit(m.Reconciled(0, pending=True))
         elif isinstance(work, m.Delete):
             emit(m.JobsDeleted(work.ticket, (), failure))
-        elif not isinstance(work, m.Audit | m.LoadStart | m.Reconcile | m.ReadPins):
+        elif not isinstance(work, m.LoadStart | m.Reconcile | m.ReadPins):
             emit(m.WorkFailed(work.ticket, failure))
 
     # --- start-up, health, pairing ------------------------------------------------------------
@@ -199,15 +200,12 @@ class Worker:
     def _Lookup(self, work: m.Lookup, emit: Emit, cancel: threading.Event) -> None:
         entry = self.directory.lookup(work.badge_id)
         if entry is None:
-            allowed = self.limiter.allow(_limiter_key(work.badge_id))
-            emit(m.BadgeUnknown(work.ticket, allowed))
-            self._note("tap", badge_id=work.badge_id, outcome="unknown" if allowed else "rate_limited")
+            emit(m.BadgeUnknown(work.ticket, self.limiter.allow(_limiter_key(work.badge_id))))
             return
         user = User(entry.user_id, public_name(entry.display_name, entry.email, entry.user_id))
         has_pin = self.pins.badge_pin_set(work.badge_id)
-        emit(m.BadgeKnown(work.ticket, user, has_pin))  # the release starts; the writes are not on its way
+        emit(m.BadgeKnown(work.ticket, user, has_pin))  # the release starts; the write is not on its way
         self.directory.touch(work.badge_id)
-        self._note("tap", badge_id=work.badge_id, user_id=entry.user_id, outcome="known")
 
     def _LoadJobs(self, work: m.LoadJobs, emit: Emit, cancel: threading.Event) -> None:
         emit(m.JobsLoaded(work.ticket, tuple(self.cloud.waiting_jobs(work.user_id))))
@@ -368,17 +366,8 @@ class Worker:
         hostname, addresses = self.network_info()
         emit(m.NetworkRead(work.ticket, hostname, addresses))
 
-    def _Audit(self, work: m.Audit, emit: Emit, cancel: threading.Event) -> None:
-        self._note(
-            work.event, badge_id=work.badge_id, user_id=work.user_id, jobs=work.jobs, outcome=work.outcome
-        )
-
     def _note(self, event: str, **fields: Any) -> None:
-        """Write an audit entry; a full disk must not undo what was done, so it is only logged."""
-        try:
-            self.audit.record(event, **fields)
-        except (StationError, OSError) as exc:
-            log.warning("could not write the audit entry %s: %s", event, exc)
+        record(self.audit, event, **fields)
 
 
 def _final(
