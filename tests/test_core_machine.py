@@ -10,6 +10,7 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
+from station.causes import Cause, Failure, Reason, failure_of
 from station.cloud.errors import NotFoundError, PairingExpiredError
 from station.cloud.models import DeviceBinding, Job, PairingCode, Printer
 from station.core import intents as i
@@ -20,10 +21,8 @@ from station.core.health import backoff_s
 from station.core.machine import Event, start, step
 from station.core.render import view_of
 from station.core.state import Core, PinSetup, Prefs, SignedIn, Tick, Tuning, User
-from station.core.work import classify
 from station.events import ReaderHealth
 from station.feedback import Pattern
-from station.release import Cause, Reason
 
 PRINTER = Printer("p1", "Floor 2", "Hall", 7, "Online")
 ANNA = User("u1", "Anna Example")
@@ -138,7 +137,7 @@ def test_unpaired_station_fetches_a_code_shows_it_and_becomes_ready() -> None:
 def test_pairing_offline_retries_with_a_pause() -> None:
     run = booted(paired=False)
     ticket = run.ticket
-    run(m.WorkFailed(ticket, m.Failure("offline", Cause(Reason.OFFLINE, text="no route"))), at=1.0)
+    run(m.WorkFailed(ticket, Failure("offline", Cause(Reason.OFFLINE, text="no route"))), at=1.0)
     view = run.view
     assert isinstance(view, v.UnpairedView) and view.problem == "offline"
     assert view.cause == Cause(Reason.OFFLINE, text="no route")  # the UI words it
@@ -153,7 +152,7 @@ def test_rejected_token_needs_repair_then_pairs_again() -> None:
     run(
         m.ProbeDone(
             run.core.probe_ticket + 0,
-            failure=m.Failure("rejected", Cause(Reason.NOT_PAIRED, text="invalid_grant")),
+            failure=Failure("rejected", Cause(Reason.NOT_PAIRED, text="invalid_grant")),
         )
     )
     assert isinstance(run.view, v.NeedsRepairView)
@@ -289,7 +288,7 @@ def test_a_failed_delete_keeps_the_list_and_says_why() -> None:
     run(i.ToggleJob("j1"))
     run(i.DeleteSelected())
     run(i.ConfirmDelete())
-    run(m.JobsDeleted(run.ticket, (), m.Failure("error"), Cause(Reason.BEING_RELEASED)))
+    run(m.JobsDeleted(run.ticket, (), Failure("error"), Cause(Reason.BEING_RELEASED)))
     view = run.view
     assert isinstance(view, v.SessionView) and len(view.jobs) == 2
     assert (view.problem, view.cause) == ("delete_failed", Cause(Reason.BEING_RELEASED))
@@ -351,7 +350,7 @@ def test_tap_path_outage_shows_offline_then_probes_until_back() -> None:
     run = booted()
     identified(run)
     run(
-        m.WorkFailed(run.ticket, m.Failure("offline", Cause(Reason.OFFLINE, text="connection refused"))),
+        m.WorkFailed(run.ticket, Failure("offline", Cause(Reason.OFFLINE, text="connection refused"))),
         at=10.0,
     )
     view = run.view
@@ -368,11 +367,7 @@ def test_tap_path_outage_shows_offline_then_probes_until_back() -> None:
 
 def test_offline_station_still_tries_a_tap() -> None:
     run = booted()
-    run(
-        m.ProbeDone(
-            run.core.probe_ticket, failure=m.Failure("server", Cause(Reason.SERVER_ERROR, text="503"))
-        )
-    )
+    run(m.ProbeDone(run.core.probe_ticket, failure=Failure("server", Cause(Reason.SERVER_ERROR, text="503"))))
     assert isinstance(run.view, v.OfflineView) and run.view.reason == "server"
     run(tap())
     assert isinstance(run.view, v.IdentifyingView) and run.of(m.Lookup)
@@ -426,9 +421,7 @@ def test_the_journal_is_reconciled_once_the_token_works() -> None:
     run = Run(core)
     run(m.Loaded(0, True, DeviceBinding("dev", "org", 7), Prefs(), frozenset()))
     run(
-        m.ProbeDone(
-            run.core.probe_ticket, failure=m.Failure("offline", Cause(Reason.OFFLINE, text="no route"))
-        )
+        m.ProbeDone(run.core.probe_ticket, failure=Failure("offline", Cause(Reason.OFFLINE, text="no route")))
     )
     assert not run.of(m.Reconcile)  # the token has not been shown to work yet
     run(m.ProbeDone(run.core.probe_ticket, printer=PRINTER))
@@ -448,7 +441,7 @@ def test_open_rows_are_reconciled_after_the_next_good_probe() -> None:
     run(m.ProbeDone(run.core.probe_ticket, printer=PRINTER))
     assert run.of(m.Reconcile)
     run(m.Reconciled(1, pending=True))  # e.g. a print still running
-    run(m.ProbeDone(run.core.probe_ticket, failure=m.Failure("offline")))
+    run(m.ProbeDone(run.core.probe_ticket, failure=Failure("offline")))
     assert not run.of(m.Reconcile)
     run(m.ProbeDone(run.core.probe_ticket, printer=PRINTER))
     assert run.of(m.Reconcile)
@@ -467,7 +460,7 @@ def test_backoff_never_exceeds_the_cap(failures: int, rand: float) -> None:
 def test_stale_probe_answers_are_ignored() -> None:
     run = booted()
     before = run.core
-    run(m.ProbeDone(run.core.probe_ticket - 1, failure=m.Failure("offline")))
+    run(m.ProbeDone(run.core.probe_ticket - 1, failure=Failure("offline")))
     assert run.core == before
 
 
@@ -535,15 +528,15 @@ def test_a_failed_self_enrolment_says_why_as_a_code() -> None:
     run = booted()
     run(tap("NEW"))
     run(m.BadgeUnknown(run.ticket, allowed=True))
-    run(m.WorkFailed(run.ticket, classify(PairingExpiredError("the code expired (expired_token)"))))
+    run(m.WorkFailed(run.ticket, failure_of(PairingExpiredError("the code expired (expired_token)"))))
     view = run.view
     assert isinstance(view, v.UnknownBadgeView) and view.reason == "enrolment_failed"
     assert view.cause == Cause(Reason.EXPIRED, text="the code expired (expired_token)")
 
 
 def test_a_bug_in_work_is_an_unexpected_error_not_a_sentence() -> None:
-    assert classify(ValueError()) == m.Failure("error", Cause(Reason.ERROR, text="ValueError"))
-    assert m.Failure("error").cause.reason is Reason.ERROR
+    assert failure_of(ValueError()) == Failure("error", Cause(Reason.ERROR, text="ValueError"))
+    assert Failure("error").cause.reason is Reason.ERROR
 
 
 def test_enrolment_cancel_and_timeout_stop_the_work() -> None:
@@ -743,7 +736,7 @@ def test_no_pairing_code_before_a_technician_pin() -> None:
     run(i.EnterPin("24681357"))
     run(i.EnterPin("24681357"))
     assert run.of(m.SavePin) == [m.SavePin(run.ticket, "technician", "24681357")]
-    run(m.WorkFailed(run.ticket, m.Failure("storage")))
+    run(m.WorkFailed(run.ticket, Failure("storage")))
     assert run.view.error == "failed" and run.view.stage == "choose"  # type: ignore[union-attr]
     run(i.EnterPin("24681357"))
     run(i.EnterPin("24681357"))
@@ -904,7 +897,7 @@ def test_technician_enrolment_failures_come_as_causes() -> None:
     assert run.view.enrol.cause == Cause(Reason.RANDOM_UID)  # type: ignore[union-attr]
     run(tap("B7"))
     run(i.SearchUsers("anna"))
-    run(m.WorkFailed(run.ticket, classify(NotFoundError("no such user"))))
+    run(m.WorkFailed(run.ticket, failure_of(NotFoundError("no such user"))))
     view = run.view
     assert isinstance(view, v.TechnicianView) and view.message == "failed"
     assert view.enrol.stage == "failed" and view.enrol.cause == Cause(Reason.NOT_FOUND, text="no such user")
@@ -931,7 +924,7 @@ def test_technician_menu_does_not_open_during_a_session() -> None:
 
 def test_a_station_paired_before_never_lets_its_technician_pin_be_chosen_on_screen() -> None:
     run = booted(pins=())  # paired, its PIN cleared with `release-station pin clear`
-    run(m.ProbeDone(run.core.probe_ticket, failure=m.Failure("rejected")))  # a 401 on refresh
+    run(m.ProbeDone(run.core.probe_ticket, failure=Failure("rejected")))  # a 401 on refresh
     view = run.view
     assert isinstance(view, v.NeedsRepairView) and view.problem == "no_pin"
     assert not run.of(m.PairStart) and not isinstance(run.core.mode, PinSetup)

@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 import pytest
 
 from station.audit import AuditEntry, AuditLog
+from station.causes import Cause, Reason
 from station.cloud.api import EzeepClient
 from station.cloud.http import CloudHttp
 from station.cloud.pairing import Pairer
@@ -30,6 +31,7 @@ from station.core import view as v
 from station.core.audit_trail import AuditTrail
 from station.core.runtime import Station
 from station.core.state import Tuning
+from station.core.work import Worker
 from station.database import open_database
 from station.directory import Directory, mask_email
 from station.emulator import Emulator
@@ -37,7 +39,7 @@ from station.events import BadgeRead, ReaderHealth
 from station.feedback import Pattern
 from station.pin import MAX_LOCK_S, PERMANENT_AFTER, Pins, PinStatus
 from station.ratelimit import RateLimiter
-from station.release import Cause, Reason, ReleaseEngine
+from station.release import ReleaseEngine
 from station.settings import StationSettings
 from tests.approval_page import sign_in
 from tests.test_release import CuttingProxy
@@ -162,7 +164,7 @@ def build_station(
     directory = Directory(open_database(path))
     audit = audit or AuditLog(open_database(path))
     patterns = Patterns()
-    station = Station(
+    worker = Worker(
         cloud=client,
         tokens=keeper_,
         pairer=Pairer(http, "core-tests", HARDWARE_ID, interval_s=0.01),
@@ -172,6 +174,11 @@ def build_station(
         settings=StationSettings(open_database(path), Config(station=section)),
         pins=pins,
         limiter=RateLimiter(burst=3, period_s=60),
+        hardware_id=HARDWARE_ID,
+        clock=clock,
+    )
+    station = Station(
+        worker,
         feedback=patterns,
         identify=lambda read: read.canonical_id,
         tuning=Tuning(
@@ -179,7 +186,6 @@ def build_station(
             hardware_id=HARDWARE_ID,
             **{"printer_recheck_s": 0.3, "done_linger_s": 60.0, "answer_s": 30.0, **(tuning or {})},
         ),
-        clock=clock,
         workers=workers,
     )
     trail = AuditTrail(audit)

@@ -13,6 +13,7 @@ import threading
 import pytest
 import sqlite_utils
 
+from station.causes import Cause, Reason
 from station.cloud.api import EzeepClient
 from station.cloud.errors import CloudError
 from station.cloud.http import CloudHttp
@@ -21,7 +22,7 @@ from station.cloud.stack import CloudStack
 from station.database import memory_database
 from station.emulator import Emulator
 from station.errors import StorageError
-from station.release import Cause, JobProgress, Reason, ReleaseEngine, ReleaseState
+from station.release import JobProgress, ReleaseEngine, ReleaseState
 from tests.conftest import EmulatorFactory
 
 HARDWARE_ID = "1b4e28ba-2fa1-11d2-883f-0016d3cca427"
@@ -111,7 +112,7 @@ def journal_details(station: Station, job_ids: list[str]) -> set[str]:
 
 def test_release_all_prints_every_waiting_job_once(station: Station) -> None:
     ids = station.jobs(5)
-    summary = station.engine.release(station.user.id, None, None, station.progress.append)
+    summary = station.engine.release(station.user.id, on_progress=station.progress.append)
     assert sorted(p.job_id for p in summary.printed) == sorted(ids)
     assert summary.all_printed
     assert station.emulator.release_counts() == dict.fromkeys(ids, 1)
@@ -122,10 +123,10 @@ def test_release_all_prints_every_waiting_job_once(station: Station) -> None:
         assert seen[1] is ReleaseState.SUBMITTED
         assert seen[-1] is ReleaseState.PRINTED
     # A second tap finds nothing, and the same jobs passed again are refused, not resent.
-    assert station.engine.release(station.user.id, None).printed == ()
-    again = station.engine.release(station.user.id, station.client.waiting_jobs(station.user.id))
+    assert station.engine.release(station.user.id).printed == ()
+    again = station.engine.release(station.user.id, jobs=station.client.waiting_jobs(station.user.id))
     assert again == type(again)()
-    refused = station.engine.release(station.user.id, _jobs_by_id(station, ids))
+    refused = station.engine.release(station.user.id, jobs=_jobs_by_id(station, ids))
     assert {p.cause for p in refused.printed} == {Cause(Reason.ALREADY_PRINTED)}
     assert {p.detail for p in refused.printed} == {"already printed"}
     assert station.emulator.release_counts() == dict.fromkeys(ids, 1)
@@ -138,7 +139,7 @@ def _jobs_by_id(station: Station, ids: list[str]) -> list[Job]:
 def test_picked_jobs_only_are_released(station: Station) -> None:
     ids = station.jobs(4)
     picked = [job for job in station.client.waiting_jobs(station.user.id) if job.id in ids[:2]]
-    summary = station.engine.release(station.user.id, picked, station.printer.id)
+    summary = station.engine.release(station.user.id, jobs=picked, printer_id=station.printer.id)
     assert sorted(p.job_id for p in summary.printed) == sorted(ids[:2])
     assert waiting_ids(station.emulator, station.user.email) == set(ids[2:])
 
@@ -146,7 +147,7 @@ def test_picked_jobs_only_are_released(station: Station) -> None:
 def test_offline_printer_keeps_the_jobs_held(station: Station) -> None:
     ids = station.jobs(3)
     station.emulator.set_printer_status(station.printer.id, "Offline")
-    summary = station.engine.release(station.user.id, None, None, station.progress.append)
+    summary = station.engine.release(station.user.id, on_progress=station.progress.append)
     assert summary.printer_offline
     assert sorted(p.job_id for p in summary.held) == sorted(ids)
     offline = Cause(Reason.PRINTER_OFFLINE, printer=station.printer.name, status="Offline")
@@ -161,7 +162,7 @@ def test_offline_printer_keeps_the_jobs_held(station: Station) -> None:
 def test_failed_jobs_can_be_retried_and_only_those(station: Station) -> None:
     ids = station.jobs(3)
     station.emulator.set_printer_fails(station.printer.id, True)
-    summary = station.engine.release(station.user.id, None)
+    summary = station.engine.release(station.user.id)
     assert sorted(p.job_id for p in summary.failed) == sorted(ids)
     assert {p.cause for p in summary.failed} == {Cause(Reason.PRINTER_ERROR, code=3011)}
     assert journal_details(station, ids) == {"the printer reported an error (3011)"}  # English, for people
@@ -178,11 +179,11 @@ def test_failed_jobs_can_be_retried_and_only_those(station: Station) -> None:
 def test_a_job_that_never_finishes_times_out(make_emulator: EmulatorFactory) -> None:
     station = Station(make_emulator(job_duration_s=600), job_timeout_s=0.3)
     ids = station.jobs(2)
-    summary = station.engine.release(station.user.id, None)
+    summary = station.engine.release(station.user.id)
     assert sorted(p.job_id for p in summary.timed_out) == sorted(ids)
     assert {p.cause for p in summary.timed_out} == {Cause(Reason.TIMED_OUT, timeout_s=0.3)}
     assert journal_details(station, ids) == {"not finished after 0.3 s; it may still print"}
-    assert station.engine.release(station.user.id, _jobs_by_id(station, ids)).timed_out != ()
+    assert station.engine.release(station.user.id, jobs=_jobs_by_id(station, ids)).timed_out != ()
     assert station.emulator.release_counts() == dict.fromkeys(ids, 1)
 
 
@@ -199,7 +200,7 @@ def test_delete_removes_jobs_and_tolerates_gone_ones(station: Station) -> None:
     assert set(ids) == {j.id for j in jobs}
     cancelled = threading.Event()
     cancelled.set()
-    kept = station.engine.delete(jobs[2:], cancelled, user_id=station.user.id)
+    kept = station.engine.delete(jobs[2:], user_id=station.user.id, cancel=cancelled)
     assert (kept.deleted, [p.cause for p in kept.failed]) == ((), [Cause(Reason.CANCELLED)])
 
 
@@ -214,7 +215,7 @@ def test_cancel_holds_what_was_not_sent(make_emulator: EmulatorFactory) -> None:
         if progress.state is ReleaseState.SUBMITTED:
             cancel.set()
 
-    summary = station.engine.release(station.user.id, None, None, on_progress, cancel)
+    summary = station.engine.release(station.user.id, on_progress=on_progress, cancel=cancel)
     emulator.set_faults(latency_s=0.0)
     assert summary.held != ()
     assert set(states(summary.held)) <= waiting_ids(emulator, station.user.email)
@@ -229,7 +230,7 @@ def test_two_taps_at_once_release_each_job_once(make_emulator: EmulatorFactory) 
     emulator.set_faults(latency_s=0.05)
     results = []
     threads = [
-        threading.Thread(target=lambda: results.append(station.engine.release(station.user.id, None)))
+        threading.Thread(target=lambda: results.append(station.engine.release(station.user.id)))
         for _ in range(2)
     ]
     for thread in threads:
@@ -243,7 +244,7 @@ def test_no_job_is_sent_when_the_intent_cannot_be_recorded(station: Station) -> 
     ids = station.jobs(3)
     station.db.execute("PRAGMA query_only = ON")  # every write now fails, as on a broken disk
     with pytest.raises(StorageError, match="record the release"):
-        station.engine.release(station.user.id, None)
+        station.engine.release(station.user.id)
     assert station.emulator.release_counts() == {}
     assert waiting_ids(station.emulator, station.user.email) == set(ids)
 
@@ -255,10 +256,10 @@ def test_server_errors_leave_jobs_held_never_doubled(station: Station) -> None:
     ids = station.jobs(3)
     station.engine = station.new_engine(parallelism=1)
     _fail_releases_with_503(station, count=2)
-    summary = station.engine.release(station.user.id, None)
+    summary = station.engine.release(station.user.id)
     assert len(summary.held) == 2  # 503 is ambiguous: checked against the queue, still waiting
     assert len(summary.printed) == 1
-    again = station.engine.release(station.user.id, None)
+    again = station.engine.release(station.user.id)
     assert len(again.printed) == 2
     assert station.emulator.release_counts() == dict.fromkeys(ids, 1)
 
@@ -290,14 +291,14 @@ def test_network_cut_mid_release_then_reconcile(make_emulator: EmulatorFactory) 
             submitted.set()
             emulator.set_faults(offline=True)
 
-    summary = station.engine.release(station.user.id, None, None, on_progress)
+    summary = station.engine.release(station.user.id, on_progress=on_progress)
     assert summary.unconfirmed != ()  # the rest could not be confirmed while the network was down
     assert_once_and_none_lost(emulator, station.user.email, ids)
 
     emulator.set_faults(offline=False, latency_s=0.0)
     settled = station.new_engine().reconcile()
     assert {p.state for p in settled} <= {ReleaseState.HELD, ReleaseState.UNCONFIRMED, ReleaseState.PRINTED}
-    station.new_engine().release(station.user.id, None)
+    station.new_engine().release(station.user.id)
     assert emulator.release_counts() == dict.fromkeys(ids, 1)
     assert waiting_ids(emulator, station.user.email) == set()
 
@@ -306,13 +307,13 @@ def test_lost_answers_are_never_resent(emulator: Emulator) -> None:
     with CuttingProxy(emulator.url, cut_after=b"POST /sfapi/Print/") as proxy:
         station = Station(emulator, url=proxy.url)
         ids = station.jobs(4)
-        summary = station.engine.release(station.user.id, None)
+        summary = station.engine.release(station.user.id)
         # Every release reached the emulator, every answer was lost: all in doubt, then found
         # gone from the queue, so they count as released and are never sent again.
         assert sorted(p.job_id for p in summary.unconfirmed) == sorted(ids)
         assert {p.cause for p in summary.unconfirmed} == {Cause(Reason.OUTCOME_UNKNOWN)}
         assert all(p.detail == "released; outcome unknown" for p in summary.unconfirmed)
-        again = station.engine.release(station.user.id, _jobs_by_id(station, ids))
+        again = station.engine.release(station.user.id, jobs=_jobs_by_id(station, ids))
         assert {p.cause for p in again.unconfirmed} == {Cause(Reason.SENT_BEFORE)}
         assert {p.detail for p in again.unconfirmed} == {"released before; not sent again"}
         retried = station.engine.retry(station.user.id, summary.unconfirmed)
@@ -325,14 +326,14 @@ def test_in_doubt_rows_block_sending_until_checked(emulator: Emulator) -> None:
         station = Station(emulator, url=proxy.url)
         ids = station.jobs(2)
         jobs = _jobs_by_id(station, ids)
-        summary = station.engine.release(station.user.id, jobs)
+        summary = station.engine.release(station.user.id, jobs=jobs)
         assert sorted(p.job_id for p in summary.unconfirmed) == sorted(ids)  # could not check
         # The lost answer is a network error: a reason for the screen, its own words for the logs.
         assert {p.cause.reason for p in summary.unconfirmed if p.cause} == {Reason.OFFLINE}
         assert all("ezeep" in p.detail for p in summary.unconfirmed)
         # A second attempt with the same jobs may not send them while the queue cannot be read.
         with pytest.raises(CloudError):
-            station.engine.release(station.user.id, jobs)
+            station.engine.release(station.user.id, jobs=jobs)
         proxy.cut_lists = False
         proxy.cut_after = b""
         settled = station.engine.reconcile()

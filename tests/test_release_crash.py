@@ -36,7 +36,7 @@ db = open_database(Path(path))
 engine = ReleaseEngine(client_for(url, db), db, parallelism=3, job_timeout_s=30, poll_interval_s=0.05)
 print("ready", flush=True)
 engine.reconcile()
-engine.release(user_id, None)
+engine.release(user_id)
 print("done", flush=True)
 """
 ROUNDS = 6
@@ -107,7 +107,7 @@ def test_sigkill_mid_release_never_doubles_and_loses_nothing(
 
     engine = ReleaseEngine(client_for(emulator.url, db), db, parallelism=3, poll_interval_s=0.05)
     engine.reconcile()
-    engine.release(user.id, None)
+    engine.release(user.id)
     assert interrupted > 0  # at least one kill landed before the child had finished
     assert emulator.release_counts() == dict.fromkeys(job_ids, 1)
     assert waiting_ids(emulator, user.email) == set()

@@ -90,6 +90,7 @@ def build_station(
     from station.core.audit_trail import AuditTrail
     from station.core.runtime import Station
     from station.core.state import Tuning
+    from station.core.work import Worker
     from station.database import open_database
     from station.directory import Directory
     from station.events import BadgeRead
@@ -132,7 +133,7 @@ def build_station(
     audit = AuditLog(connection())
     trail = AuditTrail(audit)
     stack.callback(trail.close)  # after the station stops: what it announced last is written
-    station = Station(
+    worker = Worker(
         cloud=client,
         tokens=cloud.keeper,
         pairer=cloud.pairer,
@@ -142,18 +143,17 @@ def build_station(
         settings=StationSettings(connection(), config),
         pins=pins,
         limiter=RateLimiter(),
-        feedback=feedback,
-        identify=identify,
-        tuning=Tuning(
-            station_name=config.station.name,
-            hardware_id=hw,
-            version=__version__,
-            self_enrolment=config.enrolment.self_service,
-            confirm_tap_s=config.enrolment.confirm_tap_s,
-            max_badges_per_user=config.enrolment.max_badges_per_user,
-        ),
-        restart=restart,
+        hardware_id=hw,
     )
+    tuning = Tuning(
+        station_name=config.station.name,
+        hardware_id=hw,
+        version=__version__,
+        self_enrolment=config.enrolment.self_service,
+        confirm_tap_s=config.enrolment.confirm_tap_s,
+        max_badges_per_user=config.enrolment.max_badges_per_user,
+    )
+    station = Station(worker, feedback=feedback, identify=identify, tuning=tuning, restart=restart)
     station.listen(trail)
     return station
 

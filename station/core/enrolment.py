@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Literal
 
+from station.causes import Cause, Failure
 from station.core import flow, pins
 from station.core import listener as ev
 from station.core.messages import (
@@ -26,7 +27,6 @@ from station.core.messages import (
     Enrolled,
     EnrolRefused,
     EnrolSignedIn,
-    Failure,
     LinkBadge,
     Play,
     SelfEnrol,
@@ -37,7 +37,6 @@ from station.core.state import Core, Enrolling, Identifying, Tick, Unknown
 from station.core.steps import Step, leave
 from station.core.view import UnknownReason
 from station.feedback import Pattern
-from station.release import Cause
 
 
 def _notice(core: Core, tick: Tick, reason: UnknownReason, badge_id: str, cause: Cause | None = None) -> Step:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from station.causes import Failure
 from station.core import health, pairing
-from station.core.messages import Failure, Play, SetTimer
+from station.core.messages import Play, SetTimer
 from station.core.state import Core, Done, Idle, Pairing, PinSetup, Tick, Unpaired
 from station.core.steps import Step, leave
 from station.feedback import Pattern

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import dataclasses
 
+from station.causes import Failure
 from station.cloud.models import Printer
 from station.core import listener as ev
-from station.core.messages import Announce, Effect, Failure, Probe, ProbeDone, SetTimer
+from station.core.messages import Announce, Effect, Probe, ProbeDone, SetTimer
 from station.core.state import CloudHealth, Core, ReaderState, Tick, Tuning
 from station.core.steps import Step
 from station.events import ReaderHealth

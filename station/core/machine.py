@@ -17,6 +17,7 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any, Literal
 
+from station.causes import Cause, Failure, Reason
 from station.core import enrolment, flow, health, pairing, pins, recovery, session, technician
 from station.core import listener as ev
 from station.core.intents import Cancel, EnterPin, Intent, OpenTechnician, StartPairing
@@ -31,7 +32,6 @@ from station.core.messages import (
     Enrolled,
     EnrolRefused,
     EnrolSignedIn,
-    Failure,
     JobsDeleted,
     JobsLoaded,
     JournalOpen,
@@ -74,7 +74,6 @@ from station.core.state import (
 from station.core.steps import Step, leave
 from station.events import ReaderHealth
 from station.feedback import Pattern
-from station.release import Cause, Reason
 
 Event = Tap | ReaderHealth | Intent | TimerFired | WorkResult
 """Everything the core's queue carries (``BadgeRead`` is turned into :class:`Tap` on the way)."""
@@ -245,7 +244,7 @@ def _ignore_tick(handler: Callable[[Core, Any], Step]) -> Callable[[Core, Any, T
     return lambda core, event, _tick: handler(core, event)
 
 
-_RESULTS: dict[type, Callable[[Core, Any, Tick], Step]] = {
+RESULTS: dict[type, Callable[[Core, Any, Tick], Step]] = {
     PairCode: _ignore_tick(pairing.on_code),
     Paired: pairing.on_paired,
     BadgeKnown: _known,
@@ -264,7 +263,7 @@ _RESULTS: dict[type, Callable[[Core, Any, Tick], Step]] = {
 
 def _result(core: Core, event: WorkResult, tick: Tick) -> Step:
     mode = core.mode
-    handler = _RESULTS.get(type(event))
+    handler = RESULTS.get(type(event))
     if handler is not None:
         return handler(core, event, tick)
     if isinstance(event, PinChecked) and isinstance(mode, PinCheck):

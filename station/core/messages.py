@@ -12,12 +12,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from station.causes import Cause, Failure
 from station.cloud.models import DeviceBinding, Job, PairingCode, Printer
 from station.core.listener import CoreEvent
 from station.core.state import Prefs, SignedIn, User
 from station.core.view import BadgeRef, JobProgressItem, PinPurpose, UserChoice
 from station.feedback import Pattern
-from station.release import Cause, Reason
 
 # --- events ------------------------------------------------------------------------------------
 
@@ -50,23 +50,6 @@ takes effect within a second)."""
 class TimerFired:
     key: TimerKey
     ticket: int
-
-
-FailureKind = Literal[
-    "offline", "server", "rejected", "denied", "not_found", "bad_answer", "storage", "error"
-]
-
-
-UNEXPECTED = Cause(Reason.ERROR)
-"""The cause of a failure nothing more is known about."""
-
-
-@dataclass(frozen=True, slots=True)
-class Failure:
-    """Why a piece of work failed: a kind the transitions act on and the cause the screen words."""
-
-    kind: FailureKind
-    cause: Cause = UNEXPECTED
 
 
 @dataclass(frozen=True, slots=True)

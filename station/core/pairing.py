@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import dataclasses
 
+from station.causes import Failure
 from station.core import health
 from station.core import listener as ev
-from station.core.messages import Announce, Effect, Failure, PairCode, Paired, PairStart, Play, SetTimer
+from station.core.messages import Announce, Effect, PairCode, Paired, PairStart, Play, SetTimer
 from station.core.state import Core, Idle, Pairing, PinSetup, Tick, Unpaired
 from station.core.steps import Step, leave
 from station.core.view import UnpairedProblem

@@ -18,14 +18,41 @@ Timers live in a heap; the thread sleeps in ``Queue.get(timeout=…)`` until the
 or an event arrives: no polling, no sleeping. If a transition raises (a bug), the error is
 logged and the station goes home, which forgets the user on screen.
 
-Example::
+Example: the wiring :func:`station.cli.app.run_station` does, on the ezeep emulator. Views
+reach the screen through its ``post_view``: the core thread only posts them, the screen draws
+on its own (here the main) thread. Readers hand their reads to ``station.submit`` the same way
+(:class:`drivers.readers.base.ReaderThread`). This one stops after the first frame; a kiosk
+runs until the window is closed::
 
-    station = Station(cloud=client, tokens=keeper, pairer=pairer, releaser=engine,
-                      directory=directory, audit=audit, settings=settings, pins=pins,
-                      limiter=RateLimiter(), feedback=feedback, identify=identify)
-    station.subscribe(ui.show)          # called on the core thread; must not block
-    station.start()
-    reader_thread = ReaderThread(reader, station.submit)
+    import contextlib
+    import tempfile
+    import threading
+
+    from station.cli.app import build_station
+    from station.config import parse_config
+    from station.emulator import Emulator
+    from ui.app import StationUi
+    from ui.display import Display
+
+    with Emulator() as emulator, contextlib.ExitStack() as stack:
+        config = parse_config(f'''
+            [station]
+            state_dir = "{tempfile.mkdtemp()}"
+            [cloud]
+            account_url = "{emulator.url}"
+            api_url = "{emulator.url}"
+            print_url = "{emulator.url}"
+            client_id = "example"
+        ''')
+        station = build_station(config, stack, restart=lambda: None)
+        display = Display(resolution="800x480", rotation=0, fullscreen=False, title="example")
+        stack.callback(display.close)
+        drawn = threading.Event()
+        ui = StationUi(display=display, submit=station.submit, on_frame=lambda view: drawn.set())
+        station.subscribe(ui.post_view)
+        station.start()
+        stack.callback(station.stop)
+        ui.run(until=drawn.is_set)
 """
 
 from __future__ import annotations
@@ -37,7 +64,6 @@ import logging
 import queue
 import random
 import threading
-import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_for_futures
@@ -47,20 +73,7 @@ from station.core import flow, machine
 from station.core import messages as m
 from station.core.intents import Intent
 from station.core.listener import CoreListener, announce
-from station.core.netinfo import local_network
-from station.core.ports import (
-    Audit,
-    Cloud,
-    Directory,
-    Identify,
-    Limiter,
-    NetworkInfo,
-    PairingClient,
-    Pins,
-    Releaser,
-    Settings,
-    Tokens,
-)
+from station.core.ports import Identify
 from station.core.render import view_of
 from station.core.state import Core, Tick, Tuning
 from station.core.view import View
@@ -120,23 +133,13 @@ class _Timers:
 class Station:
     """The station core: owns all state on its own thread and publishes a view after each change.
 
-    Collaborators are keyword-only (see :mod:`station.core.ports`):
-
-    :param cloud: the ezeep API client.
-    :param tokens: the device token keeper.
-    :param pairer: the pairing client (device mode for the station, user mode for enrolment).
-    :param releaser: the release engine.
-    :param directory: the badge directory.
-    :param audit: the audit log.
-    :param settings: the station settings (file values with on-station overrides).
-    :param pins: the technician PIN, the release-PIN switch and the badges' PINs.
-    :param limiter: rate limiter for enrolment offers to unknown badges.
+    :param worker: does the work transitions ask for, with the collaborators it holds (see
+        :class:`~station.core.work.Worker`); its clock is the station's clock (monotonic
+        seconds, the clock the views' deadlines are read against).
     :param feedback: LED and buzzer.
     :param identify: turns a read into the badge id (the reader kind's transform chain).
     :param tuning: name, hardware id and timing; see :class:`~station.core.state.Tuning`.
     :param restart: how to restart the program (technician menu); None: not offered.
-    :param network_info: host name and addresses for the technician menu.
-    :param clock: monotonic seconds; must be the clock the views' deadlines are read against.
     :param rand: uniform [0, 1) numbers for retry jitter.
     :param workers: threads for work that talks to ezeep (pairing and enrolment waits each hold
         one while waiting); local work has one more thread of its own.
@@ -144,46 +147,22 @@ class Station:
 
     def __init__(
         self,
+        worker: Worker,
         *,
-        cloud: Cloud,
-        tokens: Tokens,
-        pairer: PairingClient,
-        releaser: Releaser,
-        directory: Directory,
-        audit: Audit,
-        settings: Settings,
-        pins: Pins,
-        limiter: Limiter,
         feedback: Feedback,
         identify: Identify,
         tuning: Tuning | None = None,
         restart: Callable[[], None] | None = None,
-        network_info: NetworkInfo = local_network,
-        clock: Callable[[], float] = time.monotonic,
         rand: Callable[[], float] = random.random,
         workers: int = 6,
     ) -> None:
         self._feedback = feedback
         self._identify = identify
         self._restart = restart
-        self._clock = clock
+        self._clock = worker.clock
         self._rand = rand
-        base = tuning or Tuning()
-        self._core = Core(tuning=_with_restart(base, restart is not None))
-        self._worker = Worker(
-            cloud=cloud,
-            tokens=tokens,
-            pairer=pairer,
-            releaser=releaser,
-            directory=directory,
-            audit=audit,
-            settings=settings,
-            pins=pins,
-            limiter=limiter,
-            hardware_id=base.hardware_id,
-            clock=clock,
-            network_info=network_info,
-        )
+        self._core = Core(tuning=_with_restart(tuning or Tuning(), restart is not None))
+        self._worker = worker
         self._workers = workers
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
         self._timers = _Timers()

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from station import __version__
+from station.causes import Cause
 from station.cloud.models import DeviceBinding, Job, Printer
 from station.config import Language, ReleaseMode
 from station.core.view import (
@@ -36,7 +37,6 @@ from station.core.view import (
     UnknownReason,
     UnpairedProblem,
 )
-from station.release import Cause
 
 
 @dataclass(frozen=True, slots=True)

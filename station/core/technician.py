@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from station.causes import Cause, Failure, Reason
 from station.core import flow, pairing, pins
 from station.core import listener as ev
 from station.core import messages as m
@@ -36,7 +37,6 @@ from station.core.intents import (
 from station.core.messages import (
     Announce,
     Effect,
-    Failure,
     FindUsers,
     ListUserBadges,
     NetworkRead,
@@ -61,7 +61,6 @@ from station.core.state import Done as DoneMode
 from station.core.steps import Step, leave
 from station.core.view import ReaderTestResult, TechEnrol
 from station.feedback import Pattern
-from station.release import Cause, Reason
 
 _OPENS_FROM = (Idle, Unpaired, Pairing, Unknown, DoneMode)
 """The menu opens only where no user is in the middle of something."""

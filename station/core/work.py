@@ -3,8 +3,9 @@
 :class:`Worker` holds the collaborators (cloud, tokens, pairer, release engine, directory, audit
 log, settings, PINs, rate limiter) and runs one :data:`~station.core.messages.Work` value at a
 time per thread, handing results to ``emit`` (the core's queue). Failures are turned into a
-:class:`~station.core.messages.Failure` kind here, at the edge: the transitions never see an
-exception. A bug in a handler is logged with its traceback and reported as an ``error``.
+:class:`~station.causes.Failure` here (by :func:`~station.causes.failure_of`), at the edge: the
+transitions never see an exception. A bug in a handler is logged with its traceback and
+reported as an ``error``.
 
 Log lines name the kind of work and of failure, never a badge number, a token or a user's name.
 """
@@ -14,24 +15,21 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
+from station.causes import Cause, Failure, Reason, failure_of
 from station.cloud.errors import (
-    BadAnswerError,
     CloudError,
-    NotFoundError,
-    OfflineError,
     PairingCancelledError,
-    PairingDeniedError,
-    ServerError,
-    TokenRejectedError,
 )
 from station.cloud.models import Job, PairingCode, TokenPair
 from station.core import messages as m
 from station.core.audit_trail import record
+from station.core.netinfo import local_network
 from station.core.ports import (
     Audit,
     Cloud,
@@ -47,8 +45,8 @@ from station.core.ports import (
 from station.core.state import Prefs, SignedIn, User
 from station.core.view import BadgeRef, JobPhase, JobProgressItem, PinPurpose, UserChoice
 from station.directory import BadgeLimitError, mask_badge, public_name
-from station.errors import StationError, StorageError
-from station.release import Cause, JobProgress, Reason, ReleaseState, ReleaseSummary
+from station.errors import StationError
+from station.release import JobProgress, ReleaseState, ReleaseSummary
 
 log = logging.getLogger(__name__)
 
@@ -66,24 +64,6 @@ _PHASES: dict[ReleaseState, JobPhase] = {
     ReleaseState.HELD: "held",
     ReleaseState.UNCONFIRMED: "unconfirmed",
 }
-
-
-def classify(exc: BaseException) -> m.Failure:
-    """The failure kind the transitions act on, with the cause the screen words."""
-    cause = Cause.of_error(exc)
-    kinds: tuple[tuple[type[BaseException], m.FailureKind], ...] = (
-        (OfflineError, "offline"),
-        (ServerError, "server"),
-        (TokenRejectedError, "rejected"),
-        (PairingDeniedError, "denied"),
-        (NotFoundError, "not_found"),
-        (BadAnswerError, "bad_answer"),
-        (StorageError, "storage"),
-    )
-    for kind_of, kind in kinds:
-        if isinstance(exc, kind_of):
-            return m.Failure(kind, cause)
-    return m.Failure("error", cause)
 
 
 def item_of(progress: JobProgress) -> JobProgressItem:
@@ -114,24 +94,25 @@ class Worker:
     pins: Pins
     limiter: Limiter
     hardware_id: str
-    clock: Callable[[], float]
-    network_info: NetworkInfo
+    clock: Callable[[], float] = time.monotonic
+    """Monotonic seconds; the station's clock too (views' deadlines are read against it)."""
+    network_info: NetworkInfo = local_network
 
     def run(self, work: m.Work, emit: Emit, cancel: threading.Event) -> None:
         """Do ``work``; results and failures go to ``emit``. Never raises."""
-        handler: Callable[[Any, Emit, threading.Event], None] = getattr(self, "_" + type(work).__name__)
+        handler = HANDLERS[type(work)]
         try:
-            handler(work, emit, cancel)
+            handler(self, work, emit, cancel)
         except (CloudError, StationError, ValueError) as exc:
-            failure = classify(exc)
+            failure = failure_of(exc)
             log.warning("%s failed: %s (%s)", type(work).__name__, failure.kind, type(exc).__name__)
             self._failed(work, failure, emit)
         except Exception:  # the edge: a bug must not kill the worker or leave the screen stuck
             log.exception("%s failed unexpectedly", type(work).__name__)
-            self._failed(work, m.Failure("error", Cause(Reason.ERROR, text="internal error")), emit)
+            self._failed(work, Failure("error", Cause(Reason.ERROR, text="internal error")), emit)
 
     @staticmethod
-    def _failed(work: m.Work, failure: m.Failure, emit: Emit) -> None:
+    def _failed(work: m.Work, failure: Failure, emit: Emit) -> None:
         if isinstance(work, m.Probe):
             emit(m.ProbeDone(work.ticket, failure=failure))
         elif isinstance(work, m.Reconcile):
@@ -143,14 +124,14 @@ class Worker:
 
     # --- start-up, health, pairing ------------------------------------------------------------
 
-    def _LoadStart(self, work: m.LoadStart, emit: Emit, cancel: threading.Event) -> None:
+    def _load_start(self, work: m.LoadStart, emit: Emit, cancel: threading.Event) -> None:
         paired = self.tokens.paired
         binding = self.tokens.binding if paired else None
         before = self.tokens.record is not None  # the row outlives a rejected token
         prefs, pins = prefs_of(self.settings), self._pins_in_force()
         emit(m.Loaded(work.ticket, paired, binding, prefs, pins, paired_before=before))
 
-    def _ReadPins(self, work: m.ReadPins, emit: Emit, cancel: threading.Event) -> None:
+    def _read_pins(self, work: m.ReadPins, emit: Emit, cancel: threading.Event) -> None:
         emit(m.PinsRead(self._pins_in_force()))
 
     def _pins_in_force(self) -> frozenset[PinPurpose]:
@@ -162,14 +143,14 @@ class Worker:
             in_force.add("release")
         return frozenset(in_force)
 
-    def _Probe(self, work: m.Probe, emit: Emit, cancel: threading.Event) -> None:
+    def _probe(self, work: m.Probe, emit: Emit, cancel: threading.Event) -> None:
         if work.refresh:
             # One try: while ezeep is away the core's own backoff paces the probes, and a
             # refresh pausing between tries would hold back the news that ezeep is back.
             self.tokens.refresh_if_due(wait=False)
         emit(m.ProbeDone(work.ticket, printer=self.cloud.station_printer()))
 
-    def _Reconcile(self, work: m.Reconcile, emit: Emit, cancel: threading.Event) -> None:
+    def _reconcile(self, work: m.Reconcile, emit: Emit, cancel: threading.Event) -> None:
         settled = self.releaser.reconcile()
         if settled:
             counts = Counter(item_of(progress).phase for progress in settled)
@@ -177,7 +158,7 @@ class Worker:
             self._note("reconcile", jobs=len(settled), outcome=outcome)
         emit(m.Reconciled(len(settled), pending=self.releaser.unsettled() > 0))
 
-    def _PairStart(self, work: m.PairStart, emit: Emit, cancel: threading.Event) -> None:
+    def _pair_start(self, work: m.PairStart, emit: Emit, cancel: threading.Event) -> None:
         pair = self._pair("device", lambda code: emit(m.PairCode(work.ticket, code)), cancel)
         if pair is None:
             return
@@ -197,7 +178,7 @@ class Worker:
 
     # --- a user's badge and jobs --------------------------------------------------------------
 
-    def _Lookup(self, work: m.Lookup, emit: Emit, cancel: threading.Event) -> None:
+    def _lookup(self, work: m.Lookup, emit: Emit, cancel: threading.Event) -> None:
         entry = self.directory.lookup(work.badge_id)
         if entry is None:
             emit(m.BadgeUnknown(work.ticket, self.limiter.allow(_limiter_key(work.badge_id))))
@@ -207,10 +188,10 @@ class Worker:
         emit(m.BadgeKnown(work.ticket, user, has_pin))  # the release starts; the write is not on its way
         self.directory.touch(work.badge_id)
 
-    def _LoadJobs(self, work: m.LoadJobs, emit: Emit, cancel: threading.Event) -> None:
+    def _load_jobs(self, work: m.LoadJobs, emit: Emit, cancel: threading.Event) -> None:
         emit(m.JobsLoaded(work.ticket, tuple(self.cloud.waiting_jobs(work.user_id))))
 
-    def _Release(self, work: m.Release, emit: Emit, cancel: threading.Event) -> None:
+    def _release(self, work: m.Release, emit: Emit, cancel: threading.Event) -> None:
         names = {job.id: job.name for job in work.jobs or ()}  # every job, in the order shown
 
         def progress(value: JobProgress) -> None:
@@ -219,9 +200,9 @@ class Worker:
 
         if work.retry:
             failed = [JobProgress(job.id, job.name, ReleaseState.FAILED) for job in work.jobs or ()]
-            summary = self.releaser.retry(work.user_id, failed, None, progress, cancel)
+            summary = self.releaser.retry(work.user_id, failed, on_progress=progress, cancel=cancel)
         else:
-            summary = self.releaser.release(work.user_id, work.jobs, None, progress, cancel)
+            summary = self.releaser.release(work.user_id, jobs=work.jobs, on_progress=progress, cancel=cancel)
         jobs = tuple(Job(job_id, name, None, None, work.user_id) for job_id, name in names.items())
         items, retryable = _final(jobs, summary)
         printed = f"{len(summary.printed)}/{len(items)} printed"
@@ -236,18 +217,18 @@ class Worker:
         if self.releaser.unsettled():
             emit(m.JournalOpen())
 
-    def _Delete(self, work: m.Delete, emit: Emit, cancel: threading.Event) -> None:
-        result = self.releaser.delete(work.jobs, cancel, user_id=work.user_id)
+    def _delete(self, work: m.Delete, emit: Emit, cancel: threading.Event) -> None:
+        result = self.releaser.delete(work.jobs, user_id=work.user_id, cancel=cancel)
         outcome = f"{len(result.deleted)}/{len(work.jobs)} deleted"
         self._note(
             "delete", badge_id=work.badge_id, user_id=work.user_id, jobs=len(work.jobs), outcome=outcome
         )
         if result.failed:  # one job's cause says enough on the screen
-            emit(m.JobsDeleted(work.ticket, result.deleted, m.Failure("error"), result.failed[0].cause))
+            emit(m.JobsDeleted(work.ticket, result.deleted, Failure("error"), result.failed[0].cause))
         else:
             emit(m.JobsDeleted(work.ticket, result.deleted))
 
-    def _CheckPin(self, work: m.CheckPin, emit: Emit, cancel: threading.Event) -> None:
+    def _check_pin(self, work: m.CheckPin, emit: Emit, cancel: threading.Event) -> None:
         if work.purpose == "technician":
             result = self.pins.check_technician(work.pin)
         else:
@@ -260,7 +241,7 @@ class Worker:
 
     # --- enrolment ----------------------------------------------------------------------------
 
-    def _SelfEnrol(self, work: m.SelfEnrol, emit: Emit, cancel: threading.Event) -> None:
+    def _self_enrol(self, work: m.SelfEnrol, emit: Emit, cancel: threading.Event) -> None:
         pair = self._pair("user", lambda code: emit(m.EnrolCode(work.ticket, code)), cancel)
         if pair is None:
             return
@@ -272,7 +253,7 @@ class Worker:
         signed_in = SignedIn(user.id, user.email, user.display_name, shown)
         emit(m.EnrolSignedIn(work.ticket, signed_in, len(self.directory.badges_of(user.id))))
 
-    def _LinkBadge(self, work: m.LinkBadge, emit: Emit, cancel: threading.Event) -> None:
+    def _link_badge(self, work: m.LinkBadge, emit: Emit, cancel: threading.Event) -> None:
         user = work.user
         try:
             linked = self._link(work.badge_id, user, work.limit, cancel)
@@ -302,17 +283,17 @@ class Worker:
             # Nothing more the station can do; the token is not kept anywhere.
             log.warning("could not revoke the enrolling user's token: %s", type(exc).__name__)
 
-    def _TechCheckBadge(self, work: m.TechCheckBadge, emit: Emit, cancel: threading.Event) -> None:
+    def _tech_check_badge(self, work: m.TechCheckBadge, emit: Emit, cancel: threading.Event) -> None:
         entry = self.directory.lookup(work.badge_id)
         existing = "" if entry is None else entry.email or entry.display_name or entry.user_id
         emit(m.TechBadgeChecked(work.ticket, existing))
 
-    def _FindUsers(self, work: m.FindUsers, emit: Emit, cancel: threading.Event) -> None:
+    def _find_users(self, work: m.FindUsers, emit: Emit, cancel: threading.Event) -> None:
         found = self.cloud.find_users(search=work.query)[:MAX_SEARCH_RESULTS]
         users = tuple(UserChoice(user.id, user.email, user.display_name) for user in found)
         emit(m.UsersFound(work.ticket, users))
 
-    def _ListUserBadges(self, work: m.ListUserBadges, emit: Emit, cancel: threading.Event) -> None:
+    def _list_user_badges(self, work: m.ListUserBadges, emit: Emit, cancel: threading.Event) -> None:
         badges = tuple(
             BadgeRef(entry.badge_id, mask_badge(entry.badge_id), entry.enrolled_at, entry.enrolled_by)
             for entry in self.directory.badges_of(work.user_id)
@@ -320,7 +301,7 @@ class Worker:
         )
         emit(m.TechUserBadges(work.ticket, badges))
 
-    def _SaveEnrolment(self, work: m.SaveEnrolment, emit: Emit, cancel: threading.Event) -> None:
+    def _save_enrolment(self, work: m.SaveEnrolment, emit: Emit, cancel: threading.Event) -> None:
         user = work.user
         before = self.directory.lookup(work.badge_id)
         self.directory.enrol(
@@ -344,12 +325,12 @@ class Worker:
 
     # --- technician menu ----------------------------------------------------------------------
 
-    def _SaveSetting(self, work: m.SaveSetting, emit: Emit, cancel: threading.Event) -> None:
+    def _save_setting(self, work: m.SaveSetting, emit: Emit, cancel: threading.Event) -> None:
         self.settings.set(work.name, work.value)
         self._note("setting", outcome=work.name)
         emit(m.SettingSaved(work.ticket, prefs_of(self.settings)))
 
-    def _SavePin(self, work: m.SavePin, emit: Emit, cancel: threading.Event) -> None:
+    def _save_pin(self, work: m.SavePin, emit: Emit, cancel: threading.Event) -> None:
         if work.purpose == "technician":
             self.pins.set_technician(work.pin)
         else:
@@ -357,17 +338,44 @@ class Worker:
         self._note(f"pin_{work.purpose}", badge_id=work.badge_id or None, outcome="set")
         emit(m.PinSaved(work.ticket, self._pins_in_force()))
 
-    def _SwitchReleasePins(self, work: m.SwitchReleasePins, emit: Emit, cancel: threading.Event) -> None:
+    def _switch_release_pins(self, work: m.SwitchReleasePins, emit: Emit, cancel: threading.Event) -> None:
         self.pins.set_release_on(work.on)
         self._note("pin_release", outcome="switched on" if work.on else "switched off")
         emit(m.PinSaved(work.ticket, self._pins_in_force(), switched=True))
 
-    def _ReadNetwork(self, work: m.ReadNetwork, emit: Emit, cancel: threading.Event) -> None:
+    def _read_network(self, work: m.ReadNetwork, emit: Emit, cancel: threading.Event) -> None:
         hostname, addresses = self.network_info()
         emit(m.NetworkRead(work.ticket, hostname, addresses))
 
     def _note(self, event: str, **fields: Any) -> None:
         record(self.audit, event, **fields)
+
+
+Handler = Callable[[Worker, Any, Emit, threading.Event], None]
+
+HANDLERS: Final[dict[type, Handler]] = {
+    m.LoadStart: Worker._load_start,
+    m.ReadPins: Worker._read_pins,
+    m.Probe: Worker._probe,
+    m.Reconcile: Worker._reconcile,
+    m.PairStart: Worker._pair_start,
+    m.Lookup: Worker._lookup,
+    m.LoadJobs: Worker._load_jobs,
+    m.Release: Worker._release,
+    m.Delete: Worker._delete,
+    m.CheckPin: Worker._check_pin,
+    m.SelfEnrol: Worker._self_enrol,
+    m.LinkBadge: Worker._link_badge,
+    m.TechCheckBadge: Worker._tech_check_badge,
+    m.FindUsers: Worker._find_users,
+    m.ListUserBadges: Worker._list_user_badges,
+    m.SaveEnrolment: Worker._save_enrolment,
+    m.SaveSetting: Worker._save_setting,
+    m.SavePin: Worker._save_pin,
+    m.SwitchReleasePins: Worker._switch_release_pins,
+    m.ReadNetwork: Worker._read_network,
+}
+"""The handler of each kind of work: explicit, and a test checks that every kind has one."""
 
 
 def _final(

@@ -32,14 +32,12 @@ end-of-call check (step 3, same call) and small after a restart or on the next t
 """
 
 from station.release._engine import ProgressCallback, ReleaseClient, ReleaseEngine
-from station.release._values import Cause, DeleteResult, JobProgress, Reason, ReleaseState, ReleaseSummary
+from station.release._values import DeleteResult, JobProgress, ReleaseState, ReleaseSummary
 
 __all__ = [
-    "Cause",
     "DeleteResult",
     "JobProgress",
     "ProgressCallback",
-    "Reason",
     "ReleaseClient",
     "ReleaseEngine",
     "ReleaseState",

@@ -14,11 +14,12 @@ from typing import Any, Final, Protocol
 
 import sqlite_utils
 
+from station.causes import Cause, Reason
 from station.cloud.errors import CloudError, NotFoundError, TokenRejectedError, UnauthorisedError
 from station.cloud.models import Job, JobState, JobStatus, Printer, job_ids_for_log
 from station.errors import StationError
 from station.release._journal import Change, Journal, JournalRow, RowState
-from station.release._values import Cause, DeleteResult, JobProgress, Reason, ReleaseState, ReleaseSummary
+from station.release._values import DeleteResult, JobProgress, ReleaseState, ReleaseSummary
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +124,7 @@ class ReleaseEngine:
     Example::
 
         engine = ReleaseEngine(client, db, parallelism=4, job_timeout_s=300, poll_interval_s=2)
-        summary = engine.release(user_id, None, None, on_progress=print, cancel=threading.Event())
+        summary = engine.release(user_id, on_progress=print, cancel=threading.Event())
     """
 
     def __init__(
@@ -152,6 +153,7 @@ class ReleaseEngine:
     def release(
         self,
         user_id: str,
+        *,
         jobs: Sequence[Job] | None = None,
         printer_id: str | None = None,
         on_progress: ProgressCallback | None = None,
@@ -177,6 +179,7 @@ class ReleaseEngine:
         self,
         user_id: str,
         failed: Sequence[JobProgress],
+        *,
         printer_id: str | None = None,
         on_progress: ProgressCallback | None = None,
         cancel: threading.Event | None = None,
@@ -237,7 +240,7 @@ class ReleaseEngine:
             return [row for row in self._journal.unsettled() if row.job_id not in self._in_flight]
 
     def delete(
-        self, jobs: Sequence[Job], cancel: threading.Event | None = None, *, user_id: str
+        self, jobs: Sequence[Job], *, user_id: str, cancel: threading.Event | None = None
     ) -> DeleteResult:
         """Delete ``user_id``'s waiting jobs from their queue, in parallel. A job already gone
         counts as deleted.

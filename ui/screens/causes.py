@@ -1,9 +1,9 @@
-"""How the screens word a :class:`~station.release.Cause`: its reason in the screen's language,
+"""How the screens word a :class:`~station.causes.Cause`: its reason in the screen's language,
 and the untranslated words behind it only under a "technical detail" label."""
 
 from __future__ import annotations
 
-from station.release import Cause, Reason
+from station.causes import Cause, Reason
 from ui.i18n import Translator
 
 
