@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from station.cli.app import LAST_CONTACT, build_station, make_metrics, start_metrics
+from station.cli.compose import LAST_CONTACT, build_station, make_metrics, start_metrics
 from station.cli.metrics_feed import MetricsFeed
 from station.config import Config, parse_config
 from station.core import intents as i

@@ -6,7 +6,7 @@ import typing
 
 from station.core import machine
 from station.core import messages as m
-from station.core.work import HANDLERS
+from station.core.worker import HANDLERS
 
 
 def test_every_kind_of_work_has_a_handler_and_every_handler_a_kind_of_work() -> None:

@@ -20,21 +20,22 @@ from station.core import view as v
 from station.core.health import backoff_s
 from station.core.machine import Event, start, step
 from station.core.render import view_of
-from station.core.state import Core, PinSetup, Prefs, SignedIn, Tick, Tuning, User
+from station.core.state import CoreState, Identity, PinSetup, Prefs, SignedIn, Tick, Tuning, User
 from station.events import ReaderHealth
 from station.feedback import Pattern
 
 PRINTER = Printer("p1", "Floor 2", "Hall", 7, "Online")
 ANNA = User("u1", "Anna Example")
 JOBS = (Job("j1", "Report.pdf", None, 2, "u1"), Job("j2", "Slides.pdf", None, 9, "u1"))
-TUNING = Tuning(station_name="Test station", hardware_id="hw")
+TUNING = Tuning()
+IDENTITY = Identity(station_name="Test station", hardware_id="hw")
 BEA = SignedIn("u9", "bea@example.com", "", "b•••@example.com")
 
 
 class Run:
     """Drives the machine: feeds events at a given time and keeps the last effects."""
 
-    def __init__(self, core: Core) -> None:
+    def __init__(self, core: CoreState) -> None:
         self.core = core
         self.effects: tuple[m.Effect, ...] = ()
         self.now = 0.0
@@ -64,7 +65,7 @@ class Run:
 
 
 def booted(*, mode: str = "all", pins: Iterable[str] = ("technician",), paired: bool = True) -> Run:
-    core, effects = start(Core(tuning=TUNING))
+    core, effects = start(CoreState(identity=IDENTITY, tuning=TUNING))
     assert effects == [m.LoadStart(0)]
     run = Run(core)
     prefs = Prefs(release_mode=mode, session_timeout_s=60)  # type: ignore[arg-type]
@@ -91,7 +92,7 @@ def identified(run: Run, badge: str = "B1", user: User = ANNA) -> None:
     run(m.BadgeKnown(run.ticket, user))
 
 
-def no_personal_data(value: v.View | Core) -> None:
+def no_personal_data(value: v.View | CoreState) -> None:
     """Nothing of Anna's session in ``value``, hidden (``repr=False``) fields included."""
     text = repr(dataclasses.asdict(value))
     for secret in ("Anna", "B1", "Report.pdf", "u1"):
@@ -417,7 +418,7 @@ def test_an_enrolment_code_not_answered_in_time_says_offline() -> None:
 
 
 def test_the_journal_is_reconciled_once_the_token_works() -> None:
-    core, _ = start(Core(tuning=TUNING))
+    core, _ = start(CoreState(identity=IDENTITY, tuning=TUNING))
     run = Run(core)
     run(m.Loaded(0, True, DeviceBinding("dev", "org", 7), Prefs(), frozenset()))
     run(
@@ -609,7 +610,9 @@ def test_self_enrolment_beyond_the_badge_limit_is_refused() -> None:
 
 
 def test_self_enrolment_switched_off_only_says_ask_the_technician() -> None:
-    run = Run(start(Core(tuning=dataclasses.replace(TUNING, self_enrolment=False)))[0])
+    run = Run(
+        start(CoreState(identity=IDENTITY, tuning=dataclasses.replace(TUNING, self_enrolment=False)))[0]
+    )
     run(m.Loaded(0, True, DeviceBinding("dev", "org", 7), Prefs(), frozenset()))
     run(tap("NEW"))
     run(m.BadgeUnknown(run.ticket, allowed=True))
@@ -940,7 +943,7 @@ def test_a_station_paired_before_never_lets_its_technician_pin_be_chosen_on_scre
 
 
 def test_a_station_whose_stored_pairing_was_rejected_boots_without_a_pin_keypad() -> None:
-    core, _effects = start(Core(tuning=TUNING))
+    core, _effects = start(CoreState(identity=IDENTITY, tuning=TUNING))
     run = Run(core)
     run(m.Loaded(0, False, None, Prefs(), frozenset(), paired_before=True))  # upgraded, token rejected
     assert isinstance(run.view, v.NeedsRepairView) and run.view.problem == "no_pin"

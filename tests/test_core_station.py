@@ -30,8 +30,8 @@ from station.core import intents as i
 from station.core import view as v
 from station.core.audit_trail import AuditTrail
 from station.core.runtime import Station
-from station.core.state import Tuning
-from station.core.work import Worker
+from station.core.state import Identity, Tuning
+from station.core.worker import Worker
 from station.database import open_database
 from station.directory import Directory, mask_email
 from station.emulator import Emulator
@@ -181,9 +181,8 @@ def build_station(
         worker,
         feedback=patterns,
         identify=lambda read: read.canonical_id,
+        identity=Identity(station_name="Test", hardware_id=HARDWARE_ID),
         tuning=Tuning(
-            station_name="Test",
-            hardware_id=HARDWARE_ID,
             **{"printer_recheck_s": 0.3, "done_linger_s": 60.0, "answer_s": 30.0, **(tuning or {})},
         ),
         workers=workers,

@@ -38,7 +38,7 @@ import pygame
 import pytest
 
 from station.audit import AuditLog
-from station.cli.app import LAST_CONTACT
+from station.cli.compose import LAST_CONTACT
 from station.core import view as v
 from station.database import open_database
 from station.directory import Directory

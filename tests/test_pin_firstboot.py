@@ -93,7 +93,7 @@ def test_a_damaged_handoff_file_changes_nothing(tmp_path: Path, caplog: pytest.L
 
 
 def test_a_headless_station_without_a_pin_says_how_to_set_one(caplog: pytest.LogCaptureFixture) -> None:
-    from station.cli.app import MissingPinLog
+    from station.cli.compose import MissingPinLog
     from station.core import listener as ev
 
     for quiet in (ev.PairingNeeded(repair=False), ev.TechnicianRefused()):

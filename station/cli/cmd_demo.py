@@ -4,7 +4,7 @@
 address of the pairing code and opens it in a browser (``--auto-approve`` approves by itself),
 and opens the station window with a simulated reader: keys 1 to 5 tap the badges of the seeded
 users, 0 a badge nobody enrolled. The station runs exactly as ``release-station run`` does
-(:func:`station.cli.app.run_station`), from a scratch state directory, in pick mode.
+(:func:`station.cli.compose.run_station`), from a scratch state directory, in pick mode.
 
 ``demo --headless`` is the whole cloud path without a screen: pair with auto-approval, release
 the waiting jobs of a seeded user and follow each until it is printed, printing every step.
@@ -125,7 +125,7 @@ def enrol_demo_badges(config: Config, users: list[tuple[str, str]]) -> None:
 def run_window(base: Config, out: TextIO, *, auto_approve: bool = False, open_browser: bool = True) -> int:
     """The emulator, the station window and a simulated reader (keys 1 to 5 known badges, 0 unknown)."""
     from drivers.readers.simulated import SimulatedReader
-    from station.cli.app import Hooks, PairingAnnouncer, run_station
+    from station.cli.compose import Hooks, PairingAnnouncer, run_station
     from station.core.listener import PairingCodeShown
     from station.emulator import Emulator
     from ui.app import DEMO_HINT

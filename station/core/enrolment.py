@@ -18,7 +18,7 @@ import dataclasses
 from typing import Literal
 
 from station.causes import Cause, Failure
-from station.core import flow, pins
+from station.core import exits, pins
 from station.core import listener as ev
 from station.core.messages import (
     Announce,
@@ -33,13 +33,15 @@ from station.core.messages import (
     SetTimer,
     Tap,
 )
-from station.core.state import Core, Enrolling, Identifying, Tick, Unknown
-from station.core.steps import Step, leave
+from station.core.state import CoreState, Enrolling, Identifying, Tick, Unknown
+from station.core.transition import Step, leave
 from station.core.view import UnknownReason
 from station.feedback import Pattern
 
 
-def _notice(core: Core, tick: Tick, reason: UnknownReason, badge_id: str, cause: Cause | None = None) -> Step:
+def _notice(
+    core: CoreState, tick: Tick, reason: UnknownReason, badge_id: str, cause: Cause | None = None
+) -> Step:
     effects = leave(core)
     core, ticket = core.fresh()
     at = tick.now + core.tuning.notice_s
@@ -47,13 +49,13 @@ def _notice(core: Core, tick: Tick, reason: UnknownReason, badge_id: str, cause:
     return core.with_mode(mode), [*effects, SetTimer("mode", at, ticket)]
 
 
-def refuse_random(core: Core, tick: Tick) -> Step:
+def refuse_random(core: CoreState, tick: Tick) -> Step:
     """A random-UID card (new number each time): it can never be enrolled; say so."""
     core, effects = _notice(core, tick, "random_uid", "")
     return core, [Play(Pattern.UNKNOWN_CARD), *effects, Announce(ev.TapRefused("random_uid"))]
 
 
-def on_unknown(core: Core, event: BadgeUnknown, tick: Tick) -> Step:
+def on_unknown(core: CoreState, event: BadgeUnknown, tick: Tick) -> Step:
     """The directory does not know the badge: offer self-enrolment unless limited or switched off."""
     mode = core.mode
     if not isinstance(mode, Identifying):
@@ -78,7 +80,7 @@ def on_unknown(core: Core, event: BadgeUnknown, tick: Tick) -> Step:
     return core, [Play(Pattern.UNKNOWN_CARD), *effects]
 
 
-def on_code(core: Core, event: EnrolCode) -> Step:
+def on_code(core: CoreState, event: EnrolCode) -> Step:
     mode = core.mode
     if not isinstance(mode, Enrolling):
         return core, []
@@ -87,7 +89,7 @@ def on_code(core: Core, event: EnrolCode) -> Step:
     return core.with_mode(waiting), []
 
 
-def on_signed_in(core: Core, event: EnrolSignedIn, tick: Tick) -> Step:
+def on_signed_in(core: CoreState, event: EnrolSignedIn, tick: Tick) -> Step:
     """Signed in: refuse a user at the badge limit, else ask for the same badge again."""
     mode = core.mode
     if not isinstance(mode, Enrolling):
@@ -99,7 +101,7 @@ def on_signed_in(core: Core, event: EnrolSignedIn, tick: Tick) -> Step:
     return core.with_mode(confirm), [Play(Pattern.READ), SetTimer("mode", at, mode.ticket)]
 
 
-def on_confirm_tap(core: Core, mode: Enrolling, tap: Tap, tick: Tick) -> Step:
+def on_confirm_tap(core: CoreState, mode: Enrolling, tap: Tap, tick: Tick) -> Step:
     """The tap that confirms: the same badge links it, any other card links nothing."""
     assert mode.signed_in is not None
     if tap.badge_id != mode.badge_id or tap.random_uid:
@@ -110,7 +112,7 @@ def on_confirm_tap(core: Core, mode: Enrolling, tap: Tap, tick: Tick) -> Step:
     return core.with_mode(saving), [Play(Pattern.READ), link, SetTimer("mode", at, mode.ticket)]
 
 
-def on_refused(core: Core, event: EnrolRefused, tick: Tick) -> Step:
+def on_refused(core: CoreState, event: EnrolRefused, tick: Tick) -> Step:
     """The link would exceed the badge limit (another badge was linked meanwhile)."""
     mode = core.mode
     if not isinstance(mode, Enrolling) or mode.signed_in is None:
@@ -118,7 +120,7 @@ def on_refused(core: Core, event: EnrolRefused, tick: Tick) -> Step:
     return _refuse(core, tick, "too_many_badges", mode.signed_in.id)
 
 
-def _refuse(core: Core, tick: Tick, reason: ev.EnrolRefusedBecause, user_id: str) -> Step:
+def _refuse(core: CoreState, tick: Tick, reason: ev.EnrolRefusedBecause, user_id: str) -> Step:
     mode = core.mode
     assert isinstance(mode, Enrolling)
     core, effects = _notice(core, tick, reason, mode.badge_id)
@@ -126,7 +128,7 @@ def _refuse(core: Core, tick: Tick, reason: ev.EnrolRefusedBecause, user_id: str
     return core, [Play(Pattern.ERROR), *effects, refused]
 
 
-def on_enrolled(core: Core, event: Enrolled, tick: Tick) -> Step:
+def on_enrolled(core: CoreState, event: Enrolled, tick: Tick) -> Step:
     """Linked: carry on with the release (with release PINs on, they choose theirs first)."""
     mode = core.mode
     if not isinstance(mode, Enrolling):
@@ -136,7 +138,7 @@ def on_enrolled(core: Core, event: Enrolled, tick: Tick) -> Step:
     return pins.gate(core, tick, mode.ticket, mode.badge_id, event.user, has_pin=False)
 
 
-def abandon(core: Core, tick: Tick, outcome: Literal["cancelled", "timed_out"]) -> Step:
+def abandon(core: CoreState, tick: Tick, outcome: Literal["cancelled", "timed_out"]) -> Step:
     """Stop a self-enrolment (cancel, timeout): the work is cancelled and leaves nothing behind.
 
     Once someone has signed in, the screen says the badge was not linked; before, it just closes.
@@ -149,18 +151,18 @@ def abandon(core: Core, tick: Tick, outcome: Literal["cancelled", "timed_out"]) 
     user_id = None if signed_in is None else signed_in.id
     abandoned = Announce(ev.EnrolmentAbandoned(outcome, stage, mode.badge_id, user_id))
     if signed_in is None:
-        core, effects = flow.home(core)
+        core, effects = exits.home(core)
     else:
         core, effects = _notice(core, tick, "not_confirmed", mode.badge_id)
     return core, [*effects, abandoned]
 
 
-def on_failed(core: Core, failure: Failure, tick: Tick) -> Step:
+def on_failed(core: CoreState, failure: Failure, tick: Tick) -> Step:
     mode = core.mode
     if not isinstance(mode, Enrolling):
         return core, []
     if failure.kind in ("offline", "server", "rejected"):
-        return flow.fail(core, failure, tick)
+        return exits.fail(core, failure, tick)
     core, effects = _notice(core, tick, "enrolment_failed", mode.badge_id, failure.cause)
     user_id = None if mode.signed_in is None else mode.signed_in.id
     failed = Announce(ev.EnrolmentFailed(failure.kind, mode.badge_id, user_id))

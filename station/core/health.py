@@ -17,8 +17,8 @@ from station.causes import Failure
 from station.cloud.models import Printer
 from station.core import listener as ev
 from station.core.messages import Announce, Effect, Probe, ProbeDone, SetTimer
-from station.core.state import CloudHealth, Core, ReaderState, Tick, Tuning
-from station.core.steps import Step
+from station.core.state import CloudHealth, CoreState, ReaderState, Tick, Tuning
+from station.core.transition import Step
 from station.events import ReaderHealth
 
 
@@ -32,7 +32,7 @@ def backoff_s(tuning: Tuning, failures: int, rand: float) -> float:
     return ceiling * (0.5 + 0.5 * rand)
 
 
-def schedule_probe(core: Core, at: float) -> Step:
+def schedule_probe(core: CoreState, at: float) -> Step:
     """Replace the pending probe with one at ``at`` (only a paired station probes)."""
     if not core.paired:
         return core, []
@@ -40,14 +40,14 @@ def schedule_probe(core: Core, at: float) -> Step:
     return dataclasses.replace(core, probe_ticket=ticket), [SetTimer("probe", at, ticket)]
 
 
-def probe_due(core: Core, ticket: int) -> Step:
+def probe_due(core: CoreState, ticket: int) -> Step:
     """The probe timer fired: run the probe if it is still the current one."""
     if ticket != core.probe_ticket or not core.paired:
         return core, []
     return core, [Probe(ticket, refresh=core.cloud.status == "ok")]
 
 
-def cloud_down(core: Core, failure: Failure, tick: Tick) -> Step:
+def cloud_down(core: CoreState, failure: Failure, tick: Tick) -> Step:
     """ezeep did not answer (offline or 5xx): note it and retry soon with backoff."""
     was = core.cloud
     failures = was.failures + 1
@@ -64,7 +64,7 @@ def cloud_down(core: Core, failure: Failure, tick: Tick) -> Step:
     return core, [Announce(ev.Offline(cloud.reason)), *effects] if was.status != "down" else effects
 
 
-def cloud_up(core: Core, tick: Tick) -> Step:
+def cloud_up(core: CoreState, tick: Tick) -> Step:
     """ezeep answered; if it was down, go back to the normal heartbeat (and learn the printer)."""
     if core.cloud.status == "ok":
         return core, []
@@ -73,7 +73,7 @@ def cloud_up(core: Core, tick: Tick) -> Step:
     return core, [Announce(ev.BackOnline()), *effects]
 
 
-def printer_seen(core: Core, printer: Printer, tick: Tick) -> Step:
+def printer_seen(core: CoreState, printer: Printer, tick: Tick) -> Step:
     """The probe found the printer: the cloud is up; next probe by the printer's state."""
     back = core.cloud.status != "ok"
     news: list[Effect] = [Announce(ev.BackOnline())] if back else []
@@ -93,7 +93,7 @@ def _printer_news(was: Printer | None, now: Printer) -> list[Effect]:
     return []
 
 
-def printer_held_jobs(core: Core, tick: Tick) -> Step:
+def printer_held_jobs(core: CoreState, tick: Tick) -> Step:
     """A release found the printer offline: show it now and check again soon."""
     news: list[Effect] = []
     if core.printer is not None and core.printer.online:
@@ -104,7 +104,7 @@ def printer_held_jobs(core: Core, tick: Tick) -> Step:
     return core, [*news, *effects]
 
 
-def on_probe(core: Core, event: ProbeDone, tick: Tick) -> Step:
+def on_probe(core: CoreState, event: ProbeDone, tick: Tick) -> Step:
     """The probe's answer. A rejected token is handled by the caller (it changes the mode)."""
     if event.ticket != core.probe_ticket:
         return core, []
@@ -117,7 +117,7 @@ def on_probe(core: Core, event: ProbeDone, tick: Tick) -> Step:
     return schedule_probe(core, tick.now + core.tuning.heartbeat_s)
 
 
-def on_reader(core: Core, event: ReaderHealth) -> Step:
+def on_reader(core: CoreState, event: ReaderHealth) -> Step:
     """Remember each reader's health by name; say when one goes down or comes back."""
     was = next((r for r in core.readers if r.name == event.reader_name), None)
     others = tuple(r for r in core.readers if r.name != event.reader_name)

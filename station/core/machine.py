@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import Any, Literal
 
 from station.causes import Cause, Failure, Reason
-from station.core import enrolment, flow, health, pairing, pins, recovery, session, technician
+from station.core import enrolment, exits, health, pairing, pins, recovery, session, technician
 from station.core import listener as ev
 from station.core.intents import Cancel, EnterPin, Intent, OpenTechnician, StartPairing
 from station.core.intents import Done as DoneIntent
@@ -56,22 +56,22 @@ from station.core.messages import (
 from station.core.messages import Loaded as LoadedEvent
 from station.core.state import (
     Booting,
-    Core,
+    CoreState,
     Done,
     Enrolling,
     Identifying,
     Idle,
     Pairing,
+    Picking,
     PinCheck,
     PinSetup,
     Releasing,
-    Session,
     Technician,
     Tick,
     Unknown,
     Unpaired,
 )
-from station.core.steps import Step, leave
+from station.core.transition import Step, leave
 from station.events import ReaderHealth
 from station.feedback import Pattern
 
@@ -79,18 +79,18 @@ Event = Tap | ReaderHealth | Intent | TimerFired | WorkResult
 """Everything the core's queue carries (``BadgeRead`` is turned into :class:`Tap` on the way)."""
 
 
-def start(core: Core) -> Step:
+def start(core: CoreState) -> Step:
     """The first step: find out whether the station is paired."""
     return core, [LoadStart(core.mode.ticket)]
 
 
-def step(core: Core, event: Event, tick: Tick) -> tuple[Core, tuple[Effect, ...]]:
+def step(core: CoreState, event: Event, tick: Tick) -> tuple[CoreState, tuple[Effect, ...]]:
     """The next state and the effects to perform, for one event at ``tick``."""
     new, effects = _dispatch(core, event, tick)
     return new, tuple(effects)
 
 
-def _dispatch(core: Core, event: Event, tick: Tick) -> Step:
+def _dispatch(core: CoreState, event: Event, tick: Tick) -> Step:
     if isinstance(event, Tap | ReaderHealth):
         return _tap(core, event, tick) if isinstance(event, Tap) else health.on_reader(core, event)
     if isinstance(event, TimerFired):
@@ -105,7 +105,7 @@ def _dispatch(core: Core, event: Event, tick: Tick) -> Step:
 
 
 def _background(
-    core: Core, event: LoadedEvent | ProbeDone | Reconciled | JournalOpen | PinsRead, tick: Tick
+    core: CoreState, event: LoadedEvent | ProbeDone | Reconciled | JournalOpen | PinsRead, tick: Tick
 ) -> Step:
     """Results that belong to no mode: the start-up load, the health probe, the journal, PINs."""
     if isinstance(event, LoadedEvent):
@@ -123,13 +123,13 @@ def _background(
     return core, [*effects, *more]
 
 
-def _journal(core: Core, event: Reconciled | JournalOpen) -> Core:
+def _journal(core: CoreState, event: Reconciled | JournalOpen) -> CoreState:
     if isinstance(event, Reconciled):
         return recovery.on_reconciled(core, event)
     return recovery.journal_open(core)
 
 
-def _loaded(core: Core, event: LoadedEvent, tick: Tick) -> Step:
+def _loaded(core: CoreState, event: LoadedEvent, tick: Tick) -> Step:
     if not isinstance(core.mode, Booting):
         return core, []
     core = dataclasses.replace(
@@ -153,7 +153,7 @@ def _loaded(core: Core, event: LoadedEvent, tick: Tick) -> Step:
 # --- taps --------------------------------------------------------------------------------------
 
 
-def _identify(core: Core, tap: Tap, tick: Tick) -> Step:
+def _identify(core: CoreState, tap: Tap, tick: Tick) -> Step:
     """Start with a new badge: acknowledge it now, look it up as work."""
     if tap.random_uid:
         return enrolment.refuse_random(core, tick)
@@ -165,7 +165,7 @@ def _identify(core: Core, tap: Tap, tick: Tick) -> Step:
     return core, [Play(Pattern.READ), read, *effects, Lookup(ticket, tap.badge_id), answer]
 
 
-def _tap(core: Core, tap: Tap, tick: Tick) -> Step:
+def _tap(core: CoreState, tap: Tap, tick: Tick) -> Step:
     mode = core.mode
     if isinstance(mode, Technician):
         return technician.on_tap(core, mode, tap)
@@ -176,8 +176,8 @@ def _tap(core: Core, tap: Tap, tick: Tick) -> Step:
     if isinstance(mode, Enrolling) and mode.stage == "confirm":
         return enrolment.on_confirm_tap(core, mode, tap, tick)
     same = bool(getattr(mode, "badge_id", "")) and getattr(mode, "badge_id", "") == tap.badge_id
-    if isinstance(mode, Session | Done) and same:
-        return flow.home(core)  # the second tap of the same badge logs out
+    if isinstance(mode, Picking | Done) and same:
+        return exits.home(core)  # the second tap of the same badge logs out
     busy = isinstance(mode, Identifying | PinCheck | PinSetup | Enrolling | Releasing) and same
     if busy or isinstance(mode, Booting) or (isinstance(mode, PinCheck) and mode.purpose == "technician"):
         return core, []  # still working on this badge, or no place for a badge
@@ -187,7 +187,7 @@ def _tap(core: Core, tap: Tap, tick: Tick) -> Step:
 # --- timers ------------------------------------------------------------------------------------
 
 
-def _timer(core: Core, event: TimerFired, tick: Tick) -> Step:
+def _timer(core: CoreState, event: TimerFired, tick: Tick) -> Step:
     if event.key == "probe":
         return health.probe_due(core, event.ticket)
     if event.key == "pins":
@@ -201,29 +201,29 @@ def _timer(core: Core, event: TimerFired, tick: Tick) -> Step:
     return _deadline(core, tick)
 
 
-def _deadline(core: Core, tick: Tick) -> Step:
+def _deadline(core: CoreState, tick: Tick) -> Step:
     """The mode's own deadline passed: an idle session, a summary, a notice, a keypad, the menu."""
     mode = core.mode
     if isinstance(mode, Enrolling):
         return enrolment.abandon(core, tick, "timed_out")
-    if isinstance(mode, Session | Done | Unknown | PinCheck | PinSetup | Technician):
-        return flow.home(core)
+    if isinstance(mode, Picking | Done | Unknown | PinCheck | PinSetup | Technician):
+        return exits.home(core)
     return core, []
 
 
-def _no_answer(core: Core, tick: Tick) -> Step:
+def _no_answer(core: CoreState, tick: Tick) -> Step:
     """A tap's lookup or first network answer did not come in time (work stuck behind a slow
     ezeep, the request's own timeout, the refresh of a token): say "offline" now and go home;
     the late answer is dropped as stale."""
     mode = core.mode
     waiting = (
         isinstance(mode, Identifying)
-        or (isinstance(mode, Session) and mode.busy == "loading")
+        or (isinstance(mode, Picking) and mode.busy == "loading")
         or (isinstance(mode, Enrolling) and mode.stage == "starting")
     )
     if not waiting:
         return core, []
-    return flow.fail(
+    return exits.fail(
         core, Failure("offline", Cause(Reason.NO_ANSWER)), tick, badge_id=getattr(mode, "badge_id", "")
     )
 
@@ -231,7 +231,7 @@ def _no_answer(core: Core, tick: Tick) -> Step:
 # --- results of work ---------------------------------------------------------------------------
 
 
-def _known(core: Core, event: BadgeKnown, tick: Tick) -> Step:
+def _known(core: CoreState, event: BadgeKnown, tick: Tick) -> Step:
     mode = core.mode
     if not isinstance(mode, Identifying):
         return core, []
@@ -240,11 +240,11 @@ def _known(core: Core, event: BadgeKnown, tick: Tick) -> Step:
     return core, [known, *effects]
 
 
-def _ignore_tick(handler: Callable[[Core, Any], Step]) -> Callable[[Core, Any, Tick], Step]:
+def _ignore_tick(handler: Callable[[CoreState, Any], Step]) -> Callable[[CoreState, Any, Tick], Step]:
     return lambda core, event, _tick: handler(core, event)
 
 
-RESULTS: dict[type, Callable[[Core, Any, Tick], Step]] = {
+RESULTS: dict[type, Callable[[CoreState, Any, Tick], Step]] = {
     PairCode: _ignore_tick(pairing.on_code),
     Paired: pairing.on_paired,
     BadgeKnown: _known,
@@ -261,7 +261,7 @@ RESULTS: dict[type, Callable[[Core, Any, Tick], Step]] = {
 """Results with a transition of their own; each checks that the mode still fits."""
 
 
-def _result(core: Core, event: WorkResult, tick: Tick) -> Step:
+def _result(core: CoreState, event: WorkResult, tick: Tick) -> Step:
     mode = core.mode
     handler = RESULTS.get(type(event))
     if handler is not None:
@@ -277,7 +277,7 @@ def _result(core: Core, event: WorkResult, tick: Tick) -> Step:
     return core, []
 
 
-def _failed(core: Core, event: WorkFailed, tick: Tick) -> Step:
+def _failed(core: CoreState, event: WorkFailed, tick: Tick) -> Step:
     mode = core.mode
     if isinstance(mode, Unpaired | Pairing):
         return pairing.on_failed(core, event.failure, tick)
@@ -290,10 +290,10 @@ def _failed(core: Core, event: WorkFailed, tick: Tick) -> Step:
     if isinstance(mode, PinCheck):
         at = tick.now + core.tuning.pin_timeout_s
         return core.with_mode(dataclasses.replace(mode, checking=False, expires_at=at)), [Play(Pattern.ERROR)]
-    return flow.fail(core, event.failure, tick, badge_id=getattr(mode, "badge_id", ""))
+    return exits.fail(core, event.failure, tick, badge_id=getattr(mode, "badge_id", ""))
 
 
-def _pin_checked(core: Core, mode: PinCheck, event: PinChecked, tick: Tick) -> Step:
+def _pin_checked(core: CoreState, mode: PinCheck, event: PinChecked, tick: Tick) -> Step:
     if event.ok:
         if mode.purpose == "technician":
             return technician.enter(core, mode.ticket, tick)
@@ -309,13 +309,13 @@ def _pin_checked(core: Core, mode: PinCheck, event: PinChecked, tick: Tick) -> S
 # --- intents -----------------------------------------------------------------------------------
 
 
-def _intent(core: Core, intent: Intent, tick: Tick) -> Step:
+def _intent(core: CoreState, intent: Intent, tick: Tick) -> Step:
     mode = core.mode
     if isinstance(intent, OpenTechnician):
         return technician.open_menu(core, tick)
     if isinstance(mode, Technician):
         return technician.on_intent(core, mode, intent, tick)
-    if isinstance(mode, Session):
+    if isinstance(mode, Picking):
         return session.on_session_intent(core, mode, intent, tick)
     if isinstance(mode, Done):
         return session.on_done_intent(core, mode, intent)
@@ -324,7 +324,7 @@ def _intent(core: Core, intent: Intent, tick: Tick) -> Step:
     return _other_intent(core, intent, tick)
 
 
-def _other_intent(core: Core, intent: Intent, tick: Tick) -> Step:
+def _other_intent(core: CoreState, intent: Intent, tick: Tick) -> Step:
     mode = core.mode
     if isinstance(intent, StartPairing) and isinstance(mode, Unpaired):
         return pairing.retry_now(core)
@@ -332,15 +332,15 @@ def _other_intent(core: Core, intent: Intent, tick: Tick) -> Step:
     if isinstance(intent, Cancel | DoneIntent) and isinstance(mode, Enrolling):
         return enrolment.abandon(core, tick, "cancelled")
     if isinstance(intent, Cancel | DoneIntent) and (isinstance(mode, Unknown) or repairing):
-        return flow.home(core)
+        return exits.home(core)
     return core, []
 
 
-def _pin_intent(core: Core, mode: PinCheck | PinSetup, intent: Intent, tick: Tick) -> Step:
+def _pin_intent(core: CoreState, mode: PinCheck | PinSetup, intent: Intent, tick: Tick) -> Step:
     if isinstance(mode, PinSetup):
         return pins.on_setup_intent(core, mode, intent, tick)
     if isinstance(intent, Cancel | DoneIntent):
-        return flow.home(core)
+        return exits.home(core)
     if isinstance(intent, EnterPin) and not mode.checking:
         at = tick.now + core.tuning.pin_timeout_s
         checking = dataclasses.replace(mode, checking=True, error="", expires_at=at)

@@ -16,13 +16,13 @@ from station.causes import Failure
 from station.core import health
 from station.core import listener as ev
 from station.core.messages import Announce, Effect, PairCode, Paired, PairStart, Play, SetTimer
-from station.core.state import Core, Idle, Pairing, PinSetup, Tick, Unpaired
-from station.core.steps import Step, leave
+from station.core.state import CoreState, Idle, Pairing, PinSetup, Tick, Unpaired
+from station.core.transition import Step, leave
 from station.core.view import UnpairedProblem
 from station.feedback import Pattern
 
 
-def start(core: Core, *, repair: bool) -> Step:
+def start(core: CoreState, *, repair: bool) -> Step:
     """Leave the current mode and start fetching a code; first a technician PIN if none is set.
 
     Only a fresh install lets the technician PIN be chosen on the touchscreen. A station paired
@@ -41,7 +41,7 @@ def start(core: Core, *, repair: bool) -> Step:
     return core.with_mode(Unpaired(ticket, repair=repair)), [*effects, PairStart(ticket)]
 
 
-def needs_repair(core: Core) -> Step:
+def needs_repair(core: CoreState) -> Step:
     """The token was rejected: forget that we are paired and pair again (same hardware id)."""
     if not core.paired and isinstance(core.mode, Unpaired | Pairing | PinSetup):
         return core, []  # already on it
@@ -50,7 +50,7 @@ def needs_repair(core: Core) -> Step:
     return core, [Play(Pattern.NEEDS_PAIRING), Announce(ev.TokenRejected()), *effects]
 
 
-def retry_now(core: Core) -> Step:
+def retry_now(core: CoreState) -> Step:
     """Try again at once to fetch a code (the ``StartPairing`` intent or the retry timer)."""
     mode = core.mode
     if not isinstance(mode, Unpaired) or mode.problem == "no_pin":
@@ -58,7 +58,7 @@ def retry_now(core: Core) -> Step:
     return core.with_mode(dataclasses.replace(mode, retry_at=None)), [PairStart(mode.ticket)]
 
 
-def on_code(core: Core, event: PairCode) -> Step:
+def on_code(core: CoreState, event: PairCode) -> Step:
     mode = core.mode
     if not isinstance(mode, Unpaired | Pairing) or mode.ticket != event.ticket:
         return core, []
@@ -69,7 +69,7 @@ def on_code(core: Core, event: PairCode) -> Step:
     return core.with_mode(pairing), [Play(Pattern.NEEDS_PAIRING), shown] if first else [shown]
 
 
-def on_paired(core: Core, event: Paired, tick: Tick) -> Step:
+def on_paired(core: CoreState, event: Paired, tick: Tick) -> Step:
     mode = core.mode
     if not isinstance(mode, Unpaired | Pairing) or mode.ticket != event.ticket:
         return core, []
@@ -89,7 +89,7 @@ def _problem(failure: Failure) -> UnpairedProblem:
     return "server"
 
 
-def on_failed(core: Core, failure: Failure, tick: Tick) -> Step:
+def on_failed(core: CoreState, failure: Failure, tick: Tick) -> Step:
     """Fetching a code or waiting failed: say why and try again after a pause."""
     mode = core.mode
     if not isinstance(mode, Unpaired | Pairing):

@@ -6,7 +6,7 @@ twice, saved as work, then pairing starts. With per-person release PINs on, a kn
 for its holder's PIN (:class:`~station.core.state.PinCheck`), or, when the holder has none yet
 (also right after enrolling), lets them choose one first.
 
-The core keeps which PINs are in force in ``Core.pins``; a timer reads them from the database
+The core keeps which PINs are in force in ``CoreState.pins``; a timer reads them from the database
 again (``ReadPins``), so that ``release-station pin set``/``clear`` takes effect at once: a
 station waiting for a technician PIN goes on to pairing, one showing a pairing code whose PIN
 was cleared asks for a new one.
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from station.core import flow, pairing, session
+from station.core import exits, pairing, session
 from station.core.intents import Cancel, EnterPin, Intent
 from station.core.intents import Done as DoneIntent
 from station.core.messages import (
@@ -28,8 +28,8 @@ from station.core.messages import (
     SavePin,
     SetTimer,
 )
-from station.core.state import Core, Pairing, PinCheck, PinSetup, Tick, Unpaired, User
-from station.core.steps import Step
+from station.core.state import CoreState, Pairing, PinCheck, PinSetup, Tick, Unpaired, User
+from station.core.transition import Step
 from station.core.view import PinPurpose
 from station.feedback import Pattern
 from station.pin import check_pin_format
@@ -43,7 +43,7 @@ def well_formed(pin: str, purpose: PinPurpose) -> bool:
     return True
 
 
-def gate(core: Core, tick: Tick, ticket: int, badge_id: str, user: User, *, has_pin: bool) -> Step:
+def gate(core: CoreState, tick: Tick, ticket: int, badge_id: str, user: User, *, has_pin: bool) -> Step:
     """A known badge: ask its holder's release PIN (or let them choose one), else begin."""
     if "release" not in core.pins:
         return session.begin(core, tick, ticket, badge_id, user)
@@ -55,10 +55,10 @@ def gate(core: Core, tick: Tick, ticket: int, badge_id: str, user: User, *, has_
     return core.with_mode(mode), [SetTimer("mode", at, ticket)]
 
 
-def on_setup_intent(core: Core, mode: PinSetup, intent: Intent, tick: Tick) -> Step:
+def on_setup_intent(core: CoreState, mode: PinSetup, intent: Intent, tick: Tick) -> Step:
     """A PIN typed while choosing one: the first time, then the same again, then save."""
     if isinstance(intent, Cancel | DoneIntent):
-        return flow.home(core) if mode.purpose == "release" else (core, [])
+        return exits.home(core) if mode.purpose == "release" else (core, [])
     if not isinstance(intent, EnterPin) or mode.saving:
         return core, []
     effects: list[Effect] = []
@@ -77,7 +77,7 @@ def on_setup_intent(core: Core, mode: PinSetup, intent: Intent, tick: Tick) -> S
     return core.with_mode(dataclasses.replace(mode, first="", saving=True, error="")), [*effects, save]
 
 
-def on_saved(core: Core, mode: PinSetup, event: PinSaved, tick: Tick) -> Step:
+def on_saved(core: CoreState, mode: PinSetup, event: PinSaved, tick: Tick) -> Step:
     """The new PIN is stored: pair (technician) or go on with the tap (release)."""
     core = dataclasses.replace(core, pins=event.pins)
     if mode.purpose == "technician":
@@ -87,18 +87,18 @@ def on_saved(core: Core, mode: PinSetup, event: PinSaved, tick: Tick) -> Step:
     return core, [Play(Pattern.READ), *effects]
 
 
-def on_failed(core: Core, mode: PinSetup) -> Step:
+def on_failed(core: CoreState, mode: PinSetup) -> Step:
     """Saving failed (a full disk): say so and let them choose again."""
     failed = dataclasses.replace(mode, saving=False, first="", error="failed")
     return core.with_mode(failed), [Play(Pattern.ERROR)]
 
 
-def poll(core: Core, tick: Tick) -> Step:
+def poll(core: CoreState, tick: Tick) -> Step:
     """The ``pins`` timer: read the stored PINs again, and set the timer for the next look."""
     return core, [ReadPins(), SetTimer("pins", tick.now + core.tuning.pin_poll_s, 0)]
 
 
-def on_read(core: Core, event: PinsRead) -> Step:
+def on_read(core: CoreState, event: PinsRead) -> Step:
     """The PINs in force changed outside (command line, first-boot file): act on it now."""
     if event.pins == core.pins:
         return core, []

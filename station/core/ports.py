@@ -1,6 +1,6 @@
 """The collaborators the core works through, as small Protocols.
 
-The runtime takes each one as a keyword-only argument; the composition root passes the real
+The worker (:class:`~station.core.worker.Worker`) holds one of each; the composition root passes the real
 ones (:class:`~station.cloud.api.EzeepClient`, :class:`~station.cloud.tokens.TokenKeeper`,
 :class:`~station.cloud.pairing.Pairer`, :class:`~station.release.ReleaseEngine`,
 :class:`~station.directory.Directory`, :class:`~station.audit.AuditLog`,

@@ -14,18 +14,18 @@ from __future__ import annotations
 import dataclasses
 
 from station.core.messages import Reconcile, Reconciled
-from station.core.state import Core
-from station.core.steps import Step
+from station.core.state import CoreState
+from station.core.transition import Step
 
 
-def start_if_due(core: Core) -> Step:
+def start_if_due(core: CoreState) -> Step:
     """The token works: reconcile now if the journal needs it and no reconcile is running."""
     if core.journal != "due":
         return core, []
     return dataclasses.replace(core, journal="running"), [Reconcile()]
 
 
-def journal_open(core: Core) -> Core:
+def journal_open(core: CoreState) -> CoreState:
     """A release left rows open: reconcile after the next successful probe."""
     if core.journal == "done":
         return dataclasses.replace(core, journal="due")
@@ -34,7 +34,7 @@ def journal_open(core: Core) -> Core:
     return core
 
 
-def on_reconciled(core: Core, event: Reconciled) -> Core:
+def on_reconciled(core: CoreState, event: Reconciled) -> CoreState:
     if core.journal == "rerun" or (core.journal == "running" and event.pending):
         return dataclasses.replace(core, journal="due")
     if core.journal == "running":

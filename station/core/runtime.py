@@ -18,7 +18,7 @@ Timers live in a heap; the thread sleeps in ``Queue.get(timeout=…)`` until the
 or an event arrives: no polling, no sleeping. If a transition raises (a bug), the error is
 logged and the station goes home, which forgets the user on screen.
 
-Example: the wiring :func:`station.cli.app.run_station` does, on the ezeep emulator. Views
+Example: the wiring :func:`station.cli.compose.run_station` does, on the ezeep emulator. Views
 reach the screen through its ``post_view``: the core thread only posts them, the screen draws
 on its own (here the main) thread. Readers hand their reads to ``station.submit`` the same way
 (:class:`drivers.readers.base.ReaderThread`). This one stops after the first frame; a kiosk
@@ -28,7 +28,7 @@ runs until the window is closed::
     import tempfile
     import threading
 
-    from station.cli.app import build_station
+    from station.cli.compose import build_station
     from station.config import parse_config
     from station.emulator import Emulator
     from ui.app import StationUi
@@ -69,15 +69,15 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_for_futures
 from typing import Final
 
-from station.core import flow, machine
+from station.core import exits, machine
 from station.core import messages as m
 from station.core.intents import Intent
 from station.core.listener import CoreListener, announce
 from station.core.ports import Identify
 from station.core.render import view_of
-from station.core.state import Core, Tick, Tuning
+from station.core.state import CoreState, Identity, Tick, Tuning
 from station.core.view import View
-from station.core.work import Worker
+from station.core.worker import Worker
 from station.errors import StationError
 from station.events import BadgeRead, ReaderHealth
 from station.feedback import Feedback
@@ -134,11 +134,12 @@ class Station:
     """The station core: owns all state on its own thread and publishes a view after each change.
 
     :param worker: does the work transitions ask for, with the collaborators it holds (see
-        :class:`~station.core.work.Worker`); its clock is the station's clock (monotonic
+        :class:`~station.core.worker.Worker`); its clock is the station's clock (monotonic
         seconds, the clock the views' deadlines are read against).
     :param feedback: LED and buzzer.
     :param identify: turns a read into the badge id (the reader kind's transform chain).
-    :param tuning: name, hardware id and timing; see :class:`~station.core.state.Tuning`.
+    :param identity: name, hardware id and version; see :class:`~station.core.state.Identity`.
+    :param tuning: enrolment rules and timing; see :class:`~station.core.state.Tuning`.
     :param restart: how to restart the program (technician menu); None: not offered.
     :param rand: uniform [0, 1) numbers for retry jitter.
     :param workers: threads for work that talks to ezeep (pairing and enrolment waits each hold
@@ -151,6 +152,7 @@ class Station:
         *,
         feedback: Feedback,
         identify: Identify,
+        identity: Identity | None = None,
         tuning: Tuning | None = None,
         restart: Callable[[], None] | None = None,
         rand: Callable[[], float] = random.random,
@@ -161,7 +163,8 @@ class Station:
         self._restart = restart
         self._clock = worker.clock
         self._rand = rand
-        self._core = Core(tuning=_with_restart(tuning or Tuning(), restart is not None))
+        tuning = _with_restart(tuning or Tuning(), restart is not None)
+        self._core = CoreState(identity=identity or Identity(), tuning=tuning)
         self._worker = worker
         self._workers = workers
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
@@ -304,11 +307,11 @@ class Station:
             core, effects = machine.step(self._core, event, tick)
         except Exception:  # a bug in a transition: forget the user on screen, carry on
             log.exception("the transition for %s failed; going home", type(event).__name__)
-            core, more = flow.home(self._core)
+            core, more = exits.home(self._core)
             effects = tuple(more)
         self._apply(core, effects)
 
-    def _apply(self, core: Core, effects: tuple[m.Effect, ...] | list[m.Effect]) -> None:
+    def _apply(self, core: CoreState, effects: tuple[m.Effect, ...] | list[m.Effect]) -> None:
         if type(core.mode) is not type(self._core.mode):
             log.info("state %s -> %s", type(self._core.mode).__name__, type(core.mode).__name__)
         self._core = core

@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 
 from station.cloud.models import Job
-from station.core import flow, health, pairing
+from station.core import exits, health, pairing
 from station.core import listener as ev
 from station.core.intents import (
     Cancel,
@@ -43,13 +43,13 @@ from station.core.messages import (
     ReleaseProgress,
     SetTimer,
 )
-from station.core.state import Core, Done, Identifying, Releasing, Session, Tick, User
-from station.core.steps import Step
+from station.core.state import CoreState, Done, Identifying, Picking, Releasing, Tick, User
+from station.core.transition import Step
 from station.core.view import DoneOutcome, JobProgressItem
 from station.feedback import Pattern
 
 
-def begin(core: Core, tick: Tick, ticket: int, badge_id: str, user: User) -> Step:
+def begin(core: CoreState, tick: Tick, ticket: int, badge_id: str, user: User) -> Step:
     """The badge (and PIN) are good: release everything, or load the list in pick mode.
 
     ezeep's first answer must come within ``answer_s``, or the station says it is offline (see
@@ -58,30 +58,30 @@ def begin(core: Core, tick: Tick, ticket: int, badge_id: str, user: User) -> Ste
     answer = SetTimer("answer", tick.now + core.tuning.answer_s, ticket)
     if core.prefs.release_mode == "pick":
         at = tick.now + core.prefs.session_timeout_s
-        session = Session(ticket, badge_id, user, expires_at=at, busy="loading")
+        session = Picking(ticket, badge_id, user, expires_at=at, busy="loading")
         load = LoadJobs(ticket, user.id)
         return core.with_mode(session), [load, answer, SetTimer("mode", at, ticket)]
     everything = Release(ticket, badge_id, user.id, None)
     return core.with_mode(Identifying(ticket, badge_id, user)), [everything, answer]
 
 
-def _nothing(core: Core, tick: Tick, ticket: int, badge_id: str) -> Step:
+def _nothing(core: CoreState, tick: Tick, ticket: int, badge_id: str) -> Step:
     done = Done(ticket, badge_id, "nothing_to_print", tick.now + core.tuning.done_linger_s)
-    core, effects = flow.show_done(core, done)
+    core, effects = exits.show_done(core, done)
     return core, [Play(Pattern.NOTHING_TO_PRINT), *effects]
 
 
 def release(
-    core: Core, ticket: int, badge_id: str, user: User, jobs: tuple[Job, ...], *, retry: bool = False
+    core: CoreState, ticket: int, badge_id: str, user: User, jobs: tuple[Job, ...], *, retry: bool = False
 ) -> Step:
     items = tuple(JobProgressItem(job.id, job.name, "waiting") for job in jobs)
     releasing = Releasing(ticket, badge_id, user, items)
     return core.with_mode(releasing), [Release(ticket, badge_id, user.id, jobs, retry=retry)]
 
 
-def on_jobs(core: Core, event: JobsLoaded, tick: Tick) -> Step:
+def on_jobs(core: CoreState, event: JobsLoaded, tick: Tick) -> Step:
     mode = core.mode
-    if not isinstance(mode, Session):
+    if not isinstance(mode, Picking):
         return core, []
     core, effects = health.cloud_up(core, tick)
     if not event.jobs:
@@ -90,7 +90,7 @@ def on_jobs(core: Core, event: JobsLoaded, tick: Tick) -> Step:
     return core.with_mode(dataclasses.replace(mode, jobs=event.jobs, busy="")), effects
 
 
-def _releasing(core: Core, tick: Tick) -> tuple[Core, list[Effect], Releasing | None]:
+def _releasing(core: CoreState, tick: Tick) -> tuple[CoreState, list[Effect], Releasing | None]:
     """The mode a release reports to; releasing everything starts it at the first report."""
     mode = core.mode
     if isinstance(mode, Releasing):
@@ -101,7 +101,7 @@ def _releasing(core: Core, tick: Tick) -> tuple[Core, list[Effect], Releasing | 
     return core, [], None
 
 
-def on_progress(core: Core, event: ReleaseProgress, tick: Tick) -> Step:
+def on_progress(core: CoreState, event: ReleaseProgress, tick: Tick) -> Step:
     core, effects, mode = _releasing(core, tick)
     if mode is None:
         return core, []
@@ -125,7 +125,7 @@ def outcome_of(jobs: tuple[JobProgressItem, ...], *, printer_offline: bool = Fal
     return "partly"  # some printed, or may yet print (timed out, unconfirmed)
 
 
-def on_finished(core: Core, event: ReleaseFinished, tick: Tick) -> Step:
+def on_finished(core: CoreState, event: ReleaseFinished, tick: Tick) -> Step:
     core, effects, mode = _releasing(core, tick)
     if mode is None:
         return core, []
@@ -145,15 +145,15 @@ def on_finished(core: Core, event: ReleaseFinished, tick: Tick) -> Step:
         user=mode.user if event.retryable else None,
         retryable=event.retryable,
     )
-    core, more = flow.show_done(core, done)
+    core, more = exits.show_done(core, done)
     pattern = Pattern.RELEASED if outcome == "released" else Pattern.ERROR
     finished = Announce(ev.ReleaseFinished(outcome, event.jobs))
     return core, [Play(pattern), finished, *effects, *more]
 
 
-def on_deleted(core: Core, event: JobsDeleted, tick: Tick) -> Step:
+def on_deleted(core: CoreState, event: JobsDeleted, tick: Tick) -> Step:
     mode = core.mode
-    if not isinstance(mode, Session):
+    if not isinstance(mode, Picking):
         return core, []
     if event.failure is not None and event.failure.kind == "rejected":
         return pairing.needs_repair(core)
@@ -161,7 +161,7 @@ def on_deleted(core: Core, event: JobsDeleted, tick: Tick) -> Step:
     jobs = tuple(job for job in mode.jobs if job.id not in gone)
     if not jobs and event.failure is None:
         done = Done(mode.ticket, mode.badge_id, "deleted", tick.now + core.tuning.done_linger_s)
-        return flow.show_done(core, done)
+        return exits.show_done(core, done)
     session = dataclasses.replace(
         mode,
         jobs=jobs,
@@ -174,10 +174,10 @@ def on_deleted(core: Core, event: JobsDeleted, tick: Tick) -> Step:
     return core.with_mode(session), effects
 
 
-def on_session_intent(core: Core, mode: Session, intent: Intent, tick: Tick) -> Step:
+def on_session_intent(core: CoreState, mode: Picking, intent: Intent, tick: Tick) -> Step:
     """What a touch does on the job list; every touch also pushes the idle deadline back."""
     if isinstance(intent, DoneIntent):
-        return flow.home(core)
+        return exits.home(core)
     at = tick.now + core.prefs.session_timeout_s
     mode = dataclasses.replace(mode, expires_at=at)
     idle = not mode.busy
@@ -200,10 +200,10 @@ def on_session_intent(core: Core, mode: Session, intent: Intent, tick: Tick) -> 
     return core.with_mode(mode), effects
 
 
-def on_done_intent(core: Core, mode: Done, intent: Intent) -> Step:
+def on_done_intent(core: CoreState, mode: Done, intent: Intent) -> Step:
     """On the summary: close it, or send the failed jobs again."""
     if isinstance(intent, DoneIntent | Cancel):
-        return flow.home(core)
+        return exits.home(core)
     if isinstance(intent, RetryFailed) and mode.user is not None and mode.retryable:
         return release(core, mode.ticket, mode.badge_id, mode.user, mode.retryable, retry=True)
     return core, []

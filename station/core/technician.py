@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 
 from station.causes import Cause, Failure, Reason
-from station.core import flow, pairing, pins
+from station.core import exits, pairing, pins
 from station.core import listener as ev
 from station.core import messages as m
 from station.core.intents import (
@@ -56,9 +56,9 @@ from station.core.messages import (
     TechUserBadges,
     UsersFound,
 )
-from station.core.state import Core, Idle, Pairing, PinCheck, Technician, Tick, Unknown, Unpaired
+from station.core.state import CoreState, Idle, Pairing, PinCheck, Technician, Tick, Unknown, Unpaired
 from station.core.state import Done as DoneMode
-from station.core.steps import Step, leave
+from station.core.transition import Step, leave
 from station.core.view import ReaderTestResult, TechEnrol
 from station.feedback import Pattern
 
@@ -66,7 +66,7 @@ _OPENS_FROM = (Idle, Unpaired, Pairing, Unknown, DoneMode)
 """The menu opens only where no user is in the middle of something."""
 
 
-def open_menu(core: Core, tick: Tick) -> Step:
+def open_menu(core: CoreState, tick: Tick) -> Step:
     """The long press: ask the technician PIN; without one set the menu stays shut."""
     if not isinstance(core.mode, _OPENS_FROM):
         return core, []
@@ -79,20 +79,20 @@ def open_menu(core: Core, tick: Tick) -> Step:
     return core, [*effects, SetTimer("mode", at, ticket)]
 
 
-def enter(core: Core, ticket: int, tick: Tick) -> Step:
+def enter(core: CoreState, ticket: int, tick: Tick) -> Step:
     at = tick.now + core.tuning.technician_timeout_s
     menu = Technician(ticket, "menu", at)
     return core.with_mode(menu), [Play(Pattern.TECHNICIAN), SetTimer("mode", at, ticket)]
 
 
-def _with(core: Core, mode: Technician, effects: list[Effect], **changes: object) -> Step:
+def _with(core: CoreState, mode: Technician, effects: list[Effect], **changes: object) -> Step:
     return core.with_mode(dataclasses.replace(mode, **changes)), effects  # type: ignore[arg-type]
 
 
-def on_intent(core: Core, mode: Technician, intent: Intent, tick: Tick) -> Step:
+def on_intent(core: CoreState, mode: Technician, intent: Intent, tick: Tick) -> Step:
     """What a touch in the menu does; every touch also pushes the idle deadline back."""
     if isinstance(intent, CloseTechnician) or (isinstance(intent, Cancel) and mode.page == "menu"):
-        return flow.home(core)
+        return exits.home(core)
     if isinstance(intent, RePair):
         return pairing.start(core, repair=False)
     at = tick.now + core.tuning.technician_timeout_s
@@ -105,7 +105,7 @@ def on_intent(core: Core, mode: Technician, intent: Intent, tick: Tick) -> Step:
     return _work(core, mode, intent, effects)
 
 
-def _work(core: Core, mode: Technician, intent: Intent, effects: list[Effect]) -> Step:
+def _work(core: CoreState, mode: Technician, intent: Intent, effects: list[Effect]) -> Step:
     """Intents that start work: save a setting or a PIN, search users, link a badge."""
     if isinstance(intent, SetPin) and not pins.well_formed(intent.pin, "technician"):
         return _with(core, mode, effects, message="pin_invalid")
@@ -116,7 +116,10 @@ def _work(core: Core, mode: Technician, intent: Intent, effects: list[Effect]) -
 
 
 def _direct(
-    core: Core, mode: Technician, intent: Cancel | ShowPage | TestFeedback | Restart, effects: list[Effect]
+    core: CoreState,
+    mode: Technician,
+    intent: Cancel | ShowPage | TestFeedback | Restart,
+    effects: list[Effect],
 ) -> Step:
     """Intents that need no saving: move between pages, play a pattern, restart."""
     if isinstance(intent, TestFeedback):
@@ -146,7 +149,7 @@ def _save(ticket: int, intent: Intent) -> Effect | None:
     return None
 
 
-def _enrol_intent(core: Core, mode: Technician, intent: Intent, effects: list[Effect]) -> Step:
+def _enrol_intent(core: CoreState, mode: Technician, intent: Intent, effects: list[Effect]) -> Step:
     """Technician enrolment: search users for the tapped badge, then link the chosen one."""
     enrol = mode.enrol
     if isinstance(intent, SearchUsers) and enrol.badge_id and intent.query.strip():
@@ -163,7 +166,7 @@ def _enrol_intent(core: Core, mode: Technician, intent: Intent, effects: list[Ef
     return _with(core, mode, effects)
 
 
-def _confirm(core: Core, mode: Technician, replace: int | None, effects: list[Effect]) -> Step:
+def _confirm(core: CoreState, mode: Technician, replace: int | None, effects: list[Effect]) -> Step:
     """Replace one of the user's badges, or add the new one while the user is below the limit."""
     enrol = mode.enrol
     if replace is None and len(enrol.user_badges) >= core.tuning.max_badges_per_user:
@@ -174,7 +177,7 @@ def _confirm(core: Core, mode: Technician, replace: int | None, effects: list[Ef
     return _save_enrolment(core, mode, effects, unlink)
 
 
-def _save_enrolment(core: Core, mode: Technician, effects: list[Effect], unlink: str) -> Step:
+def _save_enrolment(core: CoreState, mode: Technician, effects: list[Effect], unlink: str) -> Step:
     enrol = mode.enrol
     assert enrol.chosen is not None
     limit = core.tuning.max_badges_per_user
@@ -183,7 +186,7 @@ def _save_enrolment(core: Core, mode: Technician, effects: list[Effect], unlink:
     return _with(core, mode, [*effects, save], enrol=saving)
 
 
-def on_tap(core: Core, mode: Technician, tap: Tap) -> Step:
+def on_tap(core: CoreState, mode: Technician, tap: Tap) -> Step:
     """A badge on the reader-test page is shown in full; on the enrol page it is the one to link."""
     if mode.page == "reader_test":
         result = ReaderTestResult(
@@ -206,7 +209,7 @@ def on_tap(core: Core, mode: Technician, tap: Tap) -> Step:
     return core, []
 
 
-def on_result(core: Core, mode: Technician, event: object) -> Step:
+def on_result(core: CoreState, mode: Technician, event: object) -> Step:
     """Answers to the menu's work."""
     enrol = mode.enrol
     if isinstance(event, SettingSaved | PinSaved):
@@ -220,7 +223,7 @@ def on_result(core: Core, mode: Technician, event: object) -> Step:
     return _enrol_result(core, mode, event)
 
 
-def _enrol_result(core: Core, mode: Technician, event: object) -> Step:
+def _enrol_result(core: CoreState, mode: Technician, event: object) -> Step:
     if isinstance(event, TechEnrolled):
         saved = dataclasses.replace(mode.enrol, stage="saved")
         return _with(core, mode, [Play(Pattern.RELEASED)], enrol=saved)
@@ -229,7 +232,7 @@ def _enrol_result(core: Core, mode: Technician, event: object) -> Step:
     return core, []
 
 
-def _user_badges(core: Core, mode: Technician, event: TechUserBadges) -> Step:
+def _user_badges(core: CoreState, mode: Technician, event: TechUserBadges) -> Step:
     """No badge yet: link at once. Else show the user's badges and let the technician choose."""
     if not event.badges:
         return _save_enrolment(core, mode, [], "")
@@ -238,7 +241,7 @@ def _user_badges(core: Core, mode: Technician, event: TechUserBadges) -> Step:
     return _with(core, mode, [], enrol=confirm)
 
 
-def _saved(core: Core, mode: Technician, event: SettingSaved | PinSaved) -> Step:
+def _saved(core: CoreState, mode: Technician, event: SettingSaved | PinSaved) -> Step:
     if isinstance(event, SettingSaved):
         core = dataclasses.replace(core, prefs=event.prefs)
         return _with(core, mode, [], busy=False, message="saved")
@@ -246,7 +249,7 @@ def _saved(core: Core, mode: Technician, event: SettingSaved | PinSaved) -> Step
     return _with(core, mode, [], busy=False, message="saved" if event.switched else "pin_set")
 
 
-def on_failed(core: Core, mode: Technician, failure: Failure) -> Step:
+def on_failed(core: CoreState, mode: Technician, failure: Failure) -> Step:
     """A menu action failed: say so on the page; an enrolment in progress shows ``failed``."""
     if failure.kind == "rejected":
         return pairing.needs_repair(core)

@@ -8,7 +8,7 @@ they run on different threads, and one shared connection would mix their transac
 
 It talks to systemd through ``$NOTIFY_SOCKET`` (``READY=1`` once everything runs,
 ``WATCHDOG=1`` from the loop that keeps the main thread, ``STOPPING=1``). SIGTERM and SIGINT
-stop the station cleanly (see :mod:`station.cli.service`); so does closing the window, and the
+stop the station cleanly (see :mod:`station.cli.systemd`); so does closing the window, and the
 technician menu's restart, which exits with :data:`EXIT_RESTART` for systemd to start us again.
 
 pygame, the drivers and the hardware libraries are imported inside these functions only.
@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 import sqlite_utils
 
 from station import __version__
-from station.cli.service import SdNotify, StopSignals
+from station.cli.systemd import SdNotify, StopSignals
 from station.config import Config
 from station.core.listener import CoreListener, PairingCodeShown, TechnicianPinNeeded
 from station.errors import StationError
@@ -89,8 +89,8 @@ def build_station(
     from station.cloud.stack import CloudStack
     from station.core.audit_trail import AuditTrail
     from station.core.runtime import Station
-    from station.core.state import Tuning
-    from station.core.work import Worker
+    from station.core.state import Identity, Tuning
+    from station.core.worker import Worker
     from station.database import open_database
     from station.directory import Directory
     from station.events import BadgeRead
@@ -145,15 +145,18 @@ def build_station(
         limiter=RateLimiter(),
         hardware_id=hw,
     )
-    tuning = Tuning(
-        station_name=config.station.name,
-        hardware_id=hw,
-        version=__version__,
-        self_enrolment=config.enrolment.self_service,
-        confirm_tap_s=config.enrolment.confirm_tap_s,
-        max_badges_per_user=config.enrolment.max_badges_per_user,
+    station = Station(
+        worker,
+        feedback=feedback,
+        identify=identify,
+        identity=Identity(station_name=config.station.name, hardware_id=hw, version=__version__),
+        tuning=Tuning(
+            self_enrolment=config.enrolment.self_service,
+            confirm_tap_s=config.enrolment.confirm_tap_s,
+            max_badges_per_user=config.enrolment.max_badges_per_user,
+        ),
+        restart=restart,
     )
-    station = Station(worker, feedback=feedback, identify=identify, tuning=tuning, restart=restart)
     station.listen(trail)
     return station
 
