@@ -65,3 +65,11 @@ def test_the_docstring_example_runs() -> None:
     listener = namespace["RefusedCards"]()  # type: ignore[operator]
     ev.announce([listener], ev.TapRefused("unreadable"))
     assert listener.count == 1
+
+
+def test_the_audit_trail_docstring_example_runs() -> None:
+    from station.core import audit_trail
+
+    namespace: dict[str, object] = {}
+    exec(inspect.cleandoc(str(audit_trail.__doc__).split("::\n", 1)[1]), namespace)
+    assert namespace["audit_log"].count() == 1  # type: ignore[attr-defined]

@@ -1,20 +1,33 @@
 """The audit trail: which core events become audit entries, written off the core thread.
 
 :class:`AuditTrail` is a :class:`~station.core.listener.CoreListener`. It turns the events an
-auditor cares about (taps and what they found, refused cards, pairing, self-enrolment outcomes,
-the technician menu refused) into entries of the audit log and writes them on a thread of its
-own, in the order they happened: the core thread never waits for the disk. Work that writes its
-own entry (a release, a PIN set, an enrolment saved) uses :func:`record` on its worker thread.
+auditor cares about (refused cards, pairing, self-enrolment that linked nothing, the technician
+menu refused) into entries of the audit log and writes them on a thread of its own, in the
+order they happened: the core thread never waits for the disk.
+
+What work did (a tap looked up, a release, a PIN checked or set, an enrolment saved) is written
+by the work itself with :func:`record`, on its worker thread: its result reaches the core only
+while the person is still there (a late one is dropped as stale), and the record of what was
+done must not depend on that.
 
 An entry that cannot be written (a full disk, a missing key) is logged as a warning and lost:
 what the station did is not undone for its record.
 
-Example::
+Example (a running station hears it through ``station.listen(trail)``)::
 
+    import pathlib
+    import tempfile
+
+    from station.audit import AuditLog
+    from station.core.audit_trail import AuditTrail
+    from station.core.listener import TapRefused, deliver
+    from station.database import open_database
+
+    audit_log = AuditLog(open_database(pathlib.Path(tempfile.mkdtemp()) / "station.db"))
     trail = AuditTrail(audit_log)
-    station.listen(trail)
-    ...
+    deliver(trail, TapRefused("random_uid"))
     trail.close()  # writes what is queued, then stops its thread
+    assert [entry.event for entry in audit_log.entries()] == ["random_uid"]
 """
 
 from __future__ import annotations
@@ -58,14 +71,6 @@ class AuditTrail(ev.CoreListener):
     def tap_refused(self, event: ev.TapRefused) -> None:
         if event.reason == "random_uid":
             self._note("random_uid", outcome="refused")
-        elif event.reason == "rate_limited":
-            self._note("tap", badge_id=event.badge_id, outcome="rate_limited")
-
-    def badge_known(self, event: ev.BadgeKnown) -> None:
-        self._note("tap", badge_id=event.badge_id, user_id=event.user_id, outcome="known")
-
-    def badge_unknown(self, event: ev.BadgeUnknown) -> None:
-        self._note("tap", badge_id=event.badge_id, outcome="unknown")
 
     def paired(self, event: ev.Paired) -> None:
         self._note("pairing", outcome=f"paired (tp_id {event.tp_id})")

@@ -181,12 +181,15 @@ class Worker:
     def _lookup(self, work: m.Lookup, emit: Emit, cancel: threading.Event) -> None:
         entry = self.directory.lookup(work.badge_id)
         if entry is None:
-            emit(m.BadgeUnknown(work.ticket, self.limiter.allow(_limiter_key(work.badge_id))))
+            allowed = self.limiter.allow(_limiter_key(work.badge_id))
+            emit(m.BadgeUnknown(work.ticket, allowed))
+            self._note("tap", badge_id=work.badge_id, outcome="unknown" if allowed else "rate_limited")
             return
         user = User(entry.user_id, public_name(entry.display_name, entry.email, entry.user_id))
         has_pin = self.pins.badge_pin_set(work.badge_id)
-        emit(m.BadgeKnown(work.ticket, user, has_pin))  # the release starts; the write is not on its way
+        emit(m.BadgeKnown(work.ticket, user, has_pin))  # the release starts; the writes are not on its way
         self.directory.touch(work.badge_id)
+        self._note("tap", badge_id=work.badge_id, user_id=entry.user_id, outcome="known")
 
     def _load_jobs(self, work: m.LoadJobs, emit: Emit, cancel: threading.Event) -> None:
         emit(m.JobsLoaded(work.ticket, tuple(self.cloud.waiting_jobs(work.user_id))))
