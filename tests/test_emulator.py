@@ -11,19 +11,7 @@ import pytest
 from station.emulator import Emulator
 from tests.conftest import EmulatorFactory
 from tests.emulator_http import HW, device_tokens, oauth, pair, poll, refresh
-
-
-class Clock:
-    """A wall clock the test steps by hand, so expiry and job progress need no sleeping."""
-
-    def __init__(self) -> None:
-        self.now = 1_700_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
+from tests.support.clock import FakeClock
 
 
 def api(emu: Emulator, access_token: str) -> httpx.Client:
@@ -126,7 +114,7 @@ def test_deny_pairing_fault(emulator: Emulator) -> None:
 
 
 def test_slow_down_grows_the_interval(make_emulator: EmulatorFactory) -> None:
-    clock = Clock()
+    clock = FakeClock()
     emu = make_emulator(poll_interval_s=5, clock=clock)
     code = pair(emu)
     assert error_of(poll(emu, code)) == "authorization_pending"
@@ -139,7 +127,7 @@ def test_slow_down_grows_the_interval(make_emulator: EmulatorFactory) -> None:
 
 
 def test_codes_expire(make_emulator: EmulatorFactory) -> None:
-    clock = Clock()
+    clock = FakeClock()
     emu = make_emulator(code_lifetime_s=600, clock=clock)
     code = pair(emu)
     clock.advance(600)
@@ -207,7 +195,7 @@ def test_revoke_kills_refresh_tokens_and_leaves_access_tokens_to_expire(emulator
 
 
 def test_expired_and_bad_access_tokens_are_401(make_emulator: EmulatorFactory) -> None:
-    clock = Clock()
+    clock = FakeClock()
     emu = make_emulator(clock=clock, access_token_lifetime_s=60)
     tokens = device_tokens(emu)
     assert tokens["expires_in"] == 60
@@ -296,7 +284,7 @@ def test_find_users(emulator: Emulator) -> None:
 
 
 def test_release_status_progression_and_counts(make_emulator: EmulatorFactory) -> None:
-    clock = Clock()
+    clock = FakeClock()
     emu = make_emulator(clock=clock, job_duration_s=4)
     client = api(emu, device_tokens(emu)["access_token"])
     user = emu.users[1]
@@ -327,7 +315,7 @@ def test_release_status_progression_and_counts(make_emulator: EmulatorFactory) -
 
 
 def test_failing_printer_ends_in_3011_and_job_waits_again(make_emulator: EmulatorFactory) -> None:
-    clock = Clock()
+    clock = FakeClock()
     emu = make_emulator(clock=clock, job_duration_s=1)
     client = api(emu, device_tokens(emu)["access_token"])
     email = emu.users[0].email
@@ -343,7 +331,7 @@ def test_failing_printer_ends_in_3011_and_job_waits_again(make_emulator: Emulato
 
 
 def test_offline_printer_holds_jobs(make_emulator: EmulatorFactory) -> None:
-    clock = Clock()
+    clock = FakeClock()
     emu = make_emulator(clock=clock, job_duration_s=4)
     client = api(emu, device_tokens(emu)["access_token"])
     printer = emu.printers[0].id
