@@ -1,11 +1,16 @@
-"""Explicit dispatch: every kind of work has its handler, every result table names real results."""
+"""Explicit dispatch: every kind of work has its handler, every state lists real modes and events."""
 
 from __future__ import annotations
 
 import typing
 
+import pytest
+
 from station.core import machine
 from station.core import messages as m
+from station.core.intents import INTENT_TYPES, ToggleJob
+from station.core.state import Mode, Picking
+from station.core.transition import merge
 from station.core.worker import HANDLERS
 
 
@@ -13,6 +18,16 @@ def test_every_kind_of_work_has_a_handler_and_every_handler_a_kind_of_work() -> 
     assert set(HANDLERS) == set(typing.get_args(m.Work))
 
 
-def test_the_machine_routes_only_results_that_work_can_send() -> None:
-    results = set(typing.get_args(m.WorkResult))
-    assert set(machine.RESULTS) <= results
+def test_the_states_route_only_real_modes_and_events() -> None:
+    events = set(typing.get_args(m.WorkResult)) | set(INTENT_TYPES)
+    assert set(machine.ROUTES) <= set(typing.get_args(Mode))
+    for mode, handlers in machine.ROUTES.items():
+        assert set(handlers) <= events, mode
+
+
+def test_a_transition_registered_twice_is_refused() -> None:
+    def nothing(core: object, event: object, tick: object) -> typing.NoReturn:
+        raise AssertionError
+
+    with pytest.raises(ValueError, match="Picking has two transitions for ToggleJob"):
+        merge({Picking: {ToggleJob: nothing}}, machine.ROUTES)

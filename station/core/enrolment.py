@@ -20,6 +20,8 @@ from typing import Literal
 from station.causes import Cause, Failure
 from station.core import exits, pins
 from station.core import listener as ev
+from station.core.intents import Cancel
+from station.core.intents import Done as DoneIntent
 from station.core.messages import (
     Announce,
     BadgeUnknown,
@@ -32,9 +34,10 @@ from station.core.messages import (
     SelfEnrol,
     SetTimer,
     Tap,
+    WorkFailed,
 )
 from station.core.state import CoreState, Enrolling, Identifying, Tick, Unknown
-from station.core.transition import Step, leave
+from station.core.transition import Routes, Step, leave
 from station.core.view import UnknownReason
 from station.feedback import Pattern
 
@@ -80,7 +83,7 @@ def on_unknown(core: CoreState, event: BadgeUnknown, tick: Tick) -> Step:
     return core, [Play(Pattern.UNKNOWN_CARD), *effects]
 
 
-def on_code(core: CoreState, event: EnrolCode) -> Step:
+def on_code(core: CoreState, event: EnrolCode, tick: Tick) -> Step:
     mode = core.mode
     if not isinstance(mode, Enrolling):
         return core, []
@@ -167,3 +170,26 @@ def on_failed(core: CoreState, failure: Failure, tick: Tick) -> Step:
     user_id = None if mode.signed_in is None else mode.signed_in.id
     failed = Announce(ev.EnrolmentFailed(failure.kind, mode.badge_id, user_id))
     return core, [Play(Pattern.ERROR), *effects, failed]
+
+
+def _failed(core: CoreState, event: WorkFailed, tick: Tick) -> Step:
+    return on_failed(core, event.failure, tick)
+
+
+def _cancel(core: CoreState, intent: Cancel | DoneIntent, tick: Tick) -> Step:
+    return abandon(core, tick, "cancelled")
+
+
+ROUTES: Routes = {
+    Identifying: {BadgeUnknown: on_unknown},
+    Enrolling: {
+        EnrolCode: on_code,
+        EnrolSignedIn: on_signed_in,
+        EnrolRefused: on_refused,
+        Enrolled: on_enrolled,
+        WorkFailed: _failed,
+        Cancel: _cancel,
+        DoneIntent: _cancel,
+    },
+}
+"""An unknown badge found, then self-enrolment's answers, its failure and its cancel."""

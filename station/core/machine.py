@@ -1,10 +1,12 @@
 """The state machine: ``step(core, event, tick) -> (core, effects)``, a pure function.
 
-This module routes each event to the transition for the current mode and holds the rules that
-cut across modes: what a badge tap does in each mode, reader health, the long press, timers and
-stale results. The transitions themselves live in :mod:`~station.core.pairing`,
-:mod:`~station.core.session`, :mod:`~station.core.enrolment`, :mod:`~station.core.technician`
-and :mod:`~station.core.health`.
+Results of work and intents are routed by :data:`ROUTES`: the tables the states register
+(``ROUTES`` in :mod:`~station.core.pairing`, :mod:`~station.core.enrolment`,
+:mod:`~station.core.session`, :mod:`~station.core.pins`, :mod:`~station.core.technician`),
+looked up by the current mode's type, then by the event's type. This module keeps the rules that
+hold in every mode: what a badge tap does, reader health, the long press, timers, the start-up
+load and the health probe, stale results, and failed work no state answers (it fails the usual
+way, :func:`station.core.exits.fail`).
 
 A tap is acknowledged before anything slow happens: a usable read moves to ``Identifying`` and
 asks for :attr:`Pattern.READ` in the same step; the directory lookup and every network call are
@@ -14,39 +16,25 @@ effects that the runtime runs elsewhere.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
-from typing import Any, Literal
+from typing import Literal
 
 from station.causes import Cause, Failure, Reason
 from station.core import enrolment, exits, health, pairing, pins, recovery, session, technician
 from station.core import listener as ev
-from station.core.intents import Cancel, EnterPin, Intent, OpenTechnician, StartPairing
+from station.core.intents import Cancel, Intent, OpenTechnician
 from station.core.intents import Done as DoneIntent
 from station.core.messages import (
     Announce,
     BadgeKnown,
-    BadgeUnknown,
-    CheckPin,
     Effect,
-    EnrolCode,
-    Enrolled,
-    EnrolRefused,
-    EnrolSignedIn,
-    JobsDeleted,
-    JobsLoaded,
     JournalOpen,
     LoadStart,
     Lookup,
-    PairCode,
-    Paired,
     PinChecked,
-    PinSaved,
     PinsRead,
     Play,
     ProbeDone,
     Reconciled,
-    ReleaseFinished,
-    ReleaseProgress,
     SetTimer,
     Tap,
     TimerFired,
@@ -71,7 +59,7 @@ from station.core.state import (
     Unknown,
     Unpaired,
 )
-from station.core.transition import Step, leave
+from station.core.transition import Step, every, leave, merge
 from station.events import ReaderHealth
 from station.feedback import Pattern
 
@@ -97,11 +85,11 @@ def _dispatch(core: CoreState, event: Event, tick: Tick) -> Step:
         return _timer(core, event, tick)
     if isinstance(event, LoadedEvent | ProbeDone | Reconciled | JournalOpen | PinsRead):
         return _background(core, event, tick)
-    if isinstance(event, WorkResult):
-        if event.ticket != core.mode.ticket:
-            return core, []  # stale: the mode that asked for it is gone
-        return _result(core, event, tick)
-    return _intent(core, event, tick)
+    if isinstance(event, WorkResult) and event.ticket != core.mode.ticket:
+        return core, []  # stale: the mode that asked for it is gone
+    if isinstance(event, OpenTechnician):
+        return technician.open_menu(core, tick)
+    return _route(core, event, tick)
 
 
 def _background(
@@ -233,67 +221,16 @@ def _no_answer(core: CoreState, tick: Tick) -> Step:
 
 def _known(core: CoreState, event: BadgeKnown, tick: Tick) -> Step:
     mode = core.mode
-    if not isinstance(mode, Identifying):
-        return core, []
+    assert isinstance(mode, Identifying)
     known = Announce(ev.BadgeKnown(mode.badge_id, event.user.id))
     core, effects = pins.gate(core, tick, mode.ticket, mode.badge_id, event.user, has_pin=event.has_pin)
     return core, [known, *effects]
 
 
-def _ignore_tick(handler: Callable[[CoreState, Any], Step]) -> Callable[[CoreState, Any, Tick], Step]:
-    return lambda core, event, _tick: handler(core, event)
-
-
-RESULTS: dict[type, Callable[[CoreState, Any, Tick], Step]] = {
-    PairCode: _ignore_tick(pairing.on_code),
-    Paired: pairing.on_paired,
-    BadgeKnown: _known,
-    BadgeUnknown: enrolment.on_unknown,
-    JobsLoaded: session.on_jobs,
-    ReleaseProgress: session.on_progress,
-    ReleaseFinished: session.on_finished,
-    JobsDeleted: session.on_deleted,
-    EnrolCode: _ignore_tick(enrolment.on_code),
-    EnrolSignedIn: enrolment.on_signed_in,
-    EnrolRefused: enrolment.on_refused,
-    Enrolled: enrolment.on_enrolled,
-}
-"""Results with a transition of their own; each checks that the mode still fits."""
-
-
-def _result(core: CoreState, event: WorkResult, tick: Tick) -> Step:
+def _pin_checked(core: CoreState, event: PinChecked, tick: Tick) -> Step:
+    """The keypad's answer: the menu or the session, else say why not."""
     mode = core.mode
-    handler = RESULTS.get(type(event))
-    if handler is not None:
-        return handler(core, event, tick)
-    if isinstance(event, PinChecked) and isinstance(mode, PinCheck):
-        return _pin_checked(core, mode, event, tick)
-    if isinstance(event, PinSaved) and isinstance(mode, PinSetup):
-        return pins.on_saved(core, mode, event, tick)
-    if isinstance(event, WorkFailed):
-        return _failed(core, event, tick)
-    if isinstance(mode, Technician):
-        return technician.on_result(core, mode, event)
-    return core, []
-
-
-def _failed(core: CoreState, event: WorkFailed, tick: Tick) -> Step:
-    mode = core.mode
-    if isinstance(mode, Unpaired | Pairing):
-        return pairing.on_failed(core, event.failure, tick)
-    if isinstance(mode, Enrolling):
-        return enrolment.on_failed(core, event.failure, tick)
-    if isinstance(mode, Technician):
-        return technician.on_failed(core, mode, event.failure)
-    if isinstance(mode, PinSetup):
-        return pins.on_failed(core, mode)
-    if isinstance(mode, PinCheck):
-        at = tick.now + core.tuning.pin_timeout_s
-        return core.with_mode(dataclasses.replace(mode, checking=False, expires_at=at)), [Play(Pattern.ERROR)]
-    return exits.fail(core, event.failure, tick, badge_id=getattr(mode, "badge_id", ""))
-
-
-def _pin_checked(core: CoreState, mode: PinCheck, event: PinChecked, tick: Tick) -> Step:
+    assert isinstance(mode, PinCheck)
     if event.ok:
         if mode.purpose == "technician":
             return technician.enter(core, mode.ticket, tick)
@@ -306,44 +243,39 @@ def _pin_checked(core: CoreState, mode: PinCheck, event: PinChecked, tick: Tick)
     return core.with_mode(wrong), [Play(Pattern.ERROR)]
 
 
-# --- intents -----------------------------------------------------------------------------------
+def _home(core: CoreState, intent: Cancel | DoneIntent, tick: Tick) -> Step:
+    return exits.home(core)
 
 
-def _intent(core: CoreState, intent: Intent, tick: Tick) -> Step:
-    mode = core.mode
-    if isinstance(intent, OpenTechnician):
-        return technician.open_menu(core, tick)
-    if isinstance(mode, Technician):
-        return technician.on_intent(core, mode, intent, tick)
-    if isinstance(mode, Picking):
-        return session.on_session_intent(core, mode, intent, tick)
-    if isinstance(mode, Done):
-        return session.on_done_intent(core, mode, intent)
-    if isinstance(mode, PinCheck | PinSetup):
-        return _pin_intent(core, mode, intent, tick)
-    return _other_intent(core, intent, tick)
+def _home_if_paired(core: CoreState, intent: Cancel | DoneIntent, tick: Tick) -> Step:
+    """A technician's re-pairing may be cancelled: the old pairing stays."""
+    return exits.home(core) if core.paired else (core, [])
 
 
-def _other_intent(core: CoreState, intent: Intent, tick: Tick) -> Step:
-    mode = core.mode
-    if isinstance(intent, StartPairing) and isinstance(mode, Unpaired):
-        return pairing.retry_now(core)
-    repairing = isinstance(mode, Unpaired | Pairing) and core.paired
-    if isinstance(intent, Cancel | DoneIntent) and isinstance(mode, Enrolling):
-        return enrolment.abandon(core, tick, "cancelled")
-    if isinstance(intent, Cancel | DoneIntent) and (isinstance(mode, Unknown) or repairing):
-        return exits.home(core)
-    return core, []
+_LEAVE = (Cancel, DoneIntent)
+
+ROUTES = merge(
+    pairing.ROUTES,
+    enrolment.ROUTES,
+    session.ROUTES,
+    pins.ROUTES,
+    technician.ROUTES,
+    {
+        Identifying: {BadgeKnown: _known},  # the known badge's way on depends on PINs and mode
+        PinCheck: {PinChecked: _pin_checked},  # the right PIN opens the menu or the session
+        Unknown: every(_LEAVE, _home),
+        Unpaired: every(_LEAVE, _home_if_paired),
+        Pairing: every(_LEAVE, _home_if_paired),
+    },
+)
+"""Every state's transitions: by the current mode's type, then by the event's type."""
 
 
-def _pin_intent(core: CoreState, mode: PinCheck | PinSetup, intent: Intent, tick: Tick) -> Step:
-    if isinstance(mode, PinSetup):
-        return pins.on_setup_intent(core, mode, intent, tick)
-    if isinstance(intent, Cancel | DoneIntent):
-        return exits.home(core)
-    if isinstance(intent, EnterPin) and not mode.checking:
-        at = tick.now + core.tuning.pin_timeout_s
-        checking = dataclasses.replace(mode, checking=True, error="", expires_at=at)
-        check = CheckPin(mode.ticket, mode.purpose, intent.pin, badge_id=mode.badge_id)
-        return core.with_mode(checking), [check, SetTimer("mode", at, mode.ticket)]
+def _route(core: CoreState, event: WorkResult | Intent, tick: Tick) -> Step:
+    """The current mode's transition for ``event``; failed work with none fails the usual way."""
+    handler = ROUTES.get(type(core.mode), {}).get(type(event))
+    if handler is not None:
+        return handler(core, event, tick)
+    if isinstance(event, WorkFailed):
+        return exits.fail(core, event.failure, tick, badge_id=getattr(core.mode, "badge_id", ""))
     return core, []

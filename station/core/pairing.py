@@ -15,9 +15,10 @@ import dataclasses
 from station.causes import Failure
 from station.core import health
 from station.core import listener as ev
-from station.core.messages import Announce, Effect, PairCode, Paired, PairStart, Play, SetTimer
+from station.core.intents import StartPairing
+from station.core.messages import Announce, Effect, PairCode, Paired, PairStart, Play, SetTimer, WorkFailed
 from station.core.state import CoreState, Idle, Pairing, PinSetup, Tick, Unpaired
-from station.core.transition import Step, leave
+from station.core.transition import Routes, Step, leave
 from station.core.view import UnpairedProblem
 from station.feedback import Pattern
 
@@ -58,7 +59,7 @@ def retry_now(core: CoreState) -> Step:
     return core.with_mode(dataclasses.replace(mode, retry_at=None)), [PairStart(mode.ticket)]
 
 
-def on_code(core: CoreState, event: PairCode) -> Step:
+def on_code(core: CoreState, event: PairCode, tick: Tick) -> Step:
     mode = core.mode
     if not isinstance(mode, Unpaired | Pairing) or mode.ticket != event.ticket:
         return core, []
@@ -109,3 +110,18 @@ def on_failed(core: CoreState, failure: Failure, tick: Tick) -> Step:
     if failure.kind in ("offline", "server"):
         core, effects = health.cloud_down(core, failure, tick)
     return core.with_mode(unpaired), [*effects, SetTimer("retry_pairing", tick.now + pause, mode.ticket)]
+
+
+def _failed(core: CoreState, event: WorkFailed, tick: Tick) -> Step:
+    return on_failed(core, event.failure, tick)
+
+
+def _start_now(core: CoreState, intent: StartPairing, tick: Tick) -> Step:
+    return retry_now(core)
+
+
+ROUTES: Routes = {
+    Unpaired: {PairCode: on_code, Paired: on_paired, WorkFailed: _failed, StartPairing: _start_now},
+    Pairing: {PairCode: on_code, Paired: on_paired, WorkFailed: _failed},
+}
+"""Fetching a code, showing it, waiting: the answers, a failure, "try again now"."""

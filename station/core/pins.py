@@ -17,9 +17,10 @@ from __future__ import annotations
 import dataclasses
 
 from station.core import exits, pairing, session
-from station.core.intents import Cancel, EnterPin, Intent
+from station.core.intents import INTENT_TYPES, Cancel, EnterPin, Intent
 from station.core.intents import Done as DoneIntent
 from station.core.messages import (
+    CheckPin,
     Effect,
     PinSaved,
     PinsRead,
@@ -27,9 +28,10 @@ from station.core.messages import (
     ReadPins,
     SavePin,
     SetTimer,
+    WorkFailed,
 )
 from station.core.state import CoreState, Pairing, PinCheck, PinSetup, Tick, Unpaired, User
-from station.core.transition import Step
+from station.core.transition import Routes, Step, every
 from station.core.view import PinPurpose
 from station.feedback import Pattern
 from station.pin import check_pin_format
@@ -111,3 +113,50 @@ def on_read(core: CoreState, event: PinsRead) -> Step:
     if isinstance(mode, Unpaired | Pairing) and not core.paired and "technician" not in event.pins:
         return pairing.start(core, repair=mode.repair)  # asks for a technician PIN first
     return core, []
+
+
+def _setup_intent(core: CoreState, intent: Intent, tick: Tick) -> Step:
+    mode = core.mode
+    assert isinstance(mode, PinSetup)
+    return on_setup_intent(core, mode, intent, tick)
+
+
+def _setup_saved(core: CoreState, event: PinSaved, tick: Tick) -> Step:
+    mode = core.mode
+    assert isinstance(mode, PinSetup)
+    return on_saved(core, mode, event, tick)
+
+
+def _setup_failed(core: CoreState, event: WorkFailed, tick: Tick) -> Step:
+    mode = core.mode
+    assert isinstance(mode, PinSetup)
+    return on_failed(core, mode)
+
+
+def _check_intent(core: CoreState, intent: Intent, tick: Tick) -> Step:
+    """A PIN typed on the keypad: check it (one check at a time); Cancel closes the keypad."""
+    mode = core.mode
+    assert isinstance(mode, PinCheck)
+    if isinstance(intent, Cancel | DoneIntent):
+        return exits.home(core)
+    if isinstance(intent, EnterPin) and not mode.checking:
+        at = tick.now + core.tuning.pin_timeout_s
+        checking = dataclasses.replace(mode, checking=True, error="", expires_at=at)
+        check = CheckPin(mode.ticket, mode.purpose, intent.pin, badge_id=mode.badge_id)
+        return core.with_mode(checking), [check, SetTimer("mode", at, mode.ticket)]
+    return core, []
+
+
+def _check_failed(core: CoreState, event: WorkFailed, tick: Tick) -> Step:
+    """The check could not be made (a full disk): let them type again."""
+    mode = core.mode
+    assert isinstance(mode, PinCheck)
+    at = tick.now + core.tuning.pin_timeout_s
+    return core.with_mode(dataclasses.replace(mode, checking=False, expires_at=at)), [Play(Pattern.ERROR)]
+
+
+ROUTES: Routes = {
+    PinSetup: {PinSaved: _setup_saved, WorkFailed: _setup_failed, **every(INTENT_TYPES, _setup_intent)},
+    PinCheck: {WorkFailed: _check_failed, **every(INTENT_TYPES, _check_intent)},
+}
+"""Choosing a PIN (typed twice, then saved) and the keypad that checks one."""

@@ -17,6 +17,7 @@ from station.cloud.models import Job
 from station.core import exits, health, pairing
 from station.core import listener as ev
 from station.core.intents import (
+    INTENT_TYPES,
     Cancel,
     CancelDelete,
     ConfirmDelete,
@@ -44,7 +45,7 @@ from station.core.messages import (
     SetTimer,
 )
 from station.core.state import CoreState, Done, Identifying, Picking, Releasing, Tick, User
-from station.core.transition import Step
+from station.core.transition import Handler, Routes, Step, every
 from station.core.view import DoneOutcome, JobProgressItem
 from station.feedback import Pattern
 
@@ -207,3 +208,26 @@ def on_done_intent(core: CoreState, mode: Done, intent: Intent) -> Step:
     if isinstance(intent, RetryFailed) and mode.user is not None and mode.retryable:
         return release(core, mode.ticket, mode.badge_id, mode.user, mode.retryable, retry=True)
     return core, []
+
+
+def _picking_intent(core: CoreState, intent: Intent, tick: Tick) -> Step:
+    mode = core.mode
+    assert isinstance(mode, Picking)
+    return on_session_intent(core, mode, intent, tick)
+
+
+def _done_intent(core: CoreState, intent: Intent, tick: Tick) -> Step:
+    mode = core.mode
+    assert isinstance(mode, Done)
+    return on_done_intent(core, mode, intent)
+
+
+_RELEASE: dict[type, Handler] = {ReleaseProgress: on_progress, ReleaseFinished: on_finished}
+
+ROUTES: Routes = {
+    Identifying: _RELEASE,  # releasing everything: the first report brings the releasing screen
+    Releasing: _RELEASE,
+    Picking: {JobsLoaded: on_jobs, JobsDeleted: on_deleted, **every(INTENT_TYPES, _picking_intent)},
+    Done: every(INTENT_TYPES, _done_intent),
+}
+"""The jobs, the release's reports, deletions, and every touch on the list and the summary."""

@@ -18,6 +18,7 @@ from station.core import exits, pairing, pins
 from station.core import listener as ev
 from station.core import messages as m
 from station.core.intents import (
+    INTENT_TYPES,
     Cancel,
     ChooseUser,
     CloseTechnician,
@@ -55,10 +56,11 @@ from station.core.messages import (
     TechEnrolled,
     TechUserBadges,
     UsersFound,
+    WorkFailed,
 )
 from station.core.state import CoreState, Idle, Pairing, PinCheck, Technician, Tick, Unknown, Unpaired
 from station.core.state import Done as DoneMode
-from station.core.transition import Step, leave
+from station.core.transition import Routes, Step, every, leave
 from station.core.view import ReaderTestResult, TechEnrol
 from station.feedback import Pattern
 
@@ -259,3 +261,29 @@ def on_failed(core: CoreState, mode: Technician, failure: Failure) -> Step:
         enrol = dataclasses.replace(enrol, stage="failed", cause=failure.cause)
     effects: list[Effect] = [Play(Pattern.ERROR)]
     return _with(core, mode, effects, busy=False, message=message, enrol=enrol)
+
+
+def _intent(core: CoreState, intent: Intent, tick: Tick) -> Step:
+    mode = core.mode
+    assert isinstance(mode, Technician)
+    return on_intent(core, mode, intent, tick)
+
+
+def _result(core: CoreState, event: object, tick: Tick) -> Step:
+    mode = core.mode
+    assert isinstance(mode, Technician)
+    return on_result(core, mode, event)
+
+
+def _failed(core: CoreState, event: WorkFailed, tick: Tick) -> Step:
+    mode = core.mode
+    assert isinstance(mode, Technician)
+    return on_failed(core, mode, event.failure)
+
+
+_ANSWERS = (SettingSaved, PinSaved, NetworkRead, TechBadgeChecked, UsersFound, TechEnrolled, TechUserBadges)
+
+ROUTES: Routes = {
+    Technician: {WorkFailed: _failed, **every(_ANSWERS, _result), **every(INTENT_TYPES, _intent)},
+}
+"""The menu: every touch, the answers to its work, and its failures."""
