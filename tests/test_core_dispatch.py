@@ -11,7 +11,7 @@ from station.core import messages as m
 from station.core.intents import INTENT_TYPES, ToggleJob
 from station.core.state import Mode, Picking
 from station.core.transition import merge
-from station.core.worker import HANDLERS
+from station.core.worker import HANDLERS, merge_work
 
 
 def test_every_kind_of_work_has_a_handler_and_every_handler_a_kind_of_work() -> None:
@@ -31,3 +31,8 @@ def test_a_transition_registered_twice_is_refused() -> None:
 
     with pytest.raises(ValueError, match="Picking has two transitions for ToggleJob"):
         merge({Picking: {ToggleJob: nothing}}, machine.ROUTES)
+
+
+def test_work_with_two_handlers_is_refused() -> None:
+    with pytest.raises(ValueError, match="two handlers for Lookup"):
+        merge_work(HANDLERS, {m.Lookup: HANDLERS[m.Lookup]})

@@ -8,15 +8,17 @@ Which file to open for what:
   station's :class:`~station.core.state.Identity` and :class:`~station.core.state.Tuning`.
 - ``machine.py``: ``step(state, event, tick)``, routing every event to its transition and the
   rules that hold in every mode (taps, reader health, timers, stale results, failed work).
-- Transitions by what the station is doing: ``pairing.py`` (unpaired, code shown),
-  ``health.py`` (idle: ezeep, printer and readers), ``session.py`` (a user's jobs: pick,
-  release, summary), ``pins.py`` (PIN keypads and the release-PIN gate), ``enrolment.py``
-  (unknown badges, self-enrolment), ``technician.py`` (the menu), ``recovery.py`` (the release
-  journal after a crash); ``exits.py`` (home and the failure paths) and ``transition.py``
-  (what a transition returns) are shared by all.
+- One module per thing the station does, each with its transitions (a ``ROUTES`` table: mode
+  type, then event type) and the handlers of the work it starts (a ``WORK`` table):
+  ``pairing.py`` (unpaired, code shown), ``health.py`` (idle: ezeep, printer and readers),
+  ``identify.py`` (a tap looked up), ``session.py`` (a user's jobs: pick, release, summary),
+  ``pins.py`` (PIN keypads and the release-PIN gate), ``enrolment.py`` (unknown badges,
+  self-enrolment), ``technician.py`` (the menu), ``recovery.py`` (the release journal after a
+  crash); ``exits.py`` (home and the failure paths) and ``transition.py`` (what a transition
+  returns, how tables merge) are shared by all.
 - ``messages.py``: the core's own events (results of work, timers) and the effects transitions
-  ask for; ``worker.py``: the handler of each kind of work (``HANDLERS``), with the
-  collaborators of ``ports.py``.
+  ask for; ``worker.py``: the collaborators work uses (``ports.py``) and all handlers merged
+  (``HANDLERS``).
 - ``listener.py``: the events the core announces and :class:`~station.core.listener.CoreListener`;
   ``audit_trail.py``: the listener that writes the audit log.
 - ``view.py`` / ``render.py``: what the UI draws and how it is computed from the state;

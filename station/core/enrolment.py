@@ -14,6 +14,18 @@ get an offer at all is decided by the rate limiter, during the lookup.
 
 from __future__ import annotations
 
+import logging
+import threading
+from typing import TYPE_CHECKING
+
+from station.cloud.errors import CloudError
+from station.core import messages as m
+from station.core.state import SignedIn, User
+from station.directory import BadgeLimitError, public_name
+
+if TYPE_CHECKING:
+    from station.core.worker import Emit, Worker, WorkHandlers
+
 import dataclasses
 from typing import Literal
 
@@ -40,6 +52,8 @@ from station.core.state import CoreState, Enrolling, Identifying, Tick, Unknown
 from station.core.transition import Routes, Step, leave
 from station.core.view import UnknownReason
 from station.feedback import Pattern
+
+log = logging.getLogger(__name__)
 
 
 def _notice(
@@ -193,3 +207,58 @@ ROUTES: Routes = {
     },
 }
 """An unknown badge found, then self-enrolment's answers, its failure and its cancel."""
+
+
+# --- work --------------------------------------------------------------------------------------
+
+
+def _link(worker: Worker, badge_id: str, user: SignedIn, limit: int, cancel: threading.Event) -> bool:
+    """Store badge → user unless cancelled; a cancel that comes during the write undoes it."""
+    if cancel.is_set():
+        return False
+    worker.directory.enrol(
+        badge_id, user.id, email=user.email, display_name=user.display_name, how="self", limit=limit
+    )
+    if cancel.is_set():
+        worker.directory.remove(badge_id)
+        return False
+    return True
+
+
+def _revoke(worker: Worker, refresh_token: str) -> None:
+    try:
+        worker.cloud.revoke(refresh_token)
+    except CloudError as exc:
+        # Nothing more the station can do; the token is not kept anywhere.
+        log.warning("could not revoke the enrolling user's token: %s", type(exc).__name__)
+
+
+def _self_enrol(worker: Worker, work: m.SelfEnrol, emit: Emit, cancel: threading.Event) -> None:
+    pair = worker.pair("user", lambda code: emit(m.EnrolCode(work.ticket, code)), cancel)
+    if pair is None:
+        return
+    try:
+        user = worker.cloud.me(pair.access_token)
+    finally:
+        _revoke(worker, pair.refresh_token)  # the station never keeps a user's token
+    shown = public_name(user.display_name, user.email, user.id)
+    signed_in = SignedIn(user.id, user.email, user.display_name, shown)
+    emit(m.EnrolSignedIn(work.ticket, signed_in, len(worker.directory.badges_of(user.id))))
+
+
+def _link_badge(worker: Worker, work: m.LinkBadge, emit: Emit, cancel: threading.Event) -> None:
+    user = work.user
+    try:
+        linked = _link(worker, work.badge_id, user, work.limit, cancel)
+    except BadgeLimitError:
+        emit(m.EnrolRefused(work.ticket))
+        return
+    if linked:
+        worker.note("enrol_self_confirmed", badge_id=work.badge_id, user_id=user.id, outcome="self")
+        emit(m.Enrolled(work.ticket, User(user.id, user.shown)))
+
+
+WORK: WorkHandlers = {
+    m.SelfEnrol: _self_enrol,
+    m.LinkBadge: _link_badge,
+}

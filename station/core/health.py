@@ -11,6 +11,14 @@ Offline / Printer unavailable / Reader missing / Ready from this health (see
 
 from __future__ import annotations
 
+import threading
+from typing import TYPE_CHECKING
+
+from station.core import messages as m
+
+if TYPE_CHECKING:
+    from station.core.worker import Emit, Worker, WorkHandlers
+
 import dataclasses
 
 from station.causes import Failure
@@ -128,3 +136,19 @@ def on_reader(core: CoreState, event: ReaderHealth) -> Step:
     if event.ok and was is not None and not was.ok:
         return core, [Announce(ev.ReaderUp(event.reader_name))]
     return core, []
+
+
+# --- work --------------------------------------------------------------------------------------
+
+
+def _probe(worker: Worker, work: m.Probe, emit: Emit, cancel: threading.Event) -> None:
+    if work.refresh:
+        # One try: while ezeep is away the core's own backoff paces the probes, and a
+        # refresh pausing between tries would hold back the news that ezeep is back.
+        worker.tokens.refresh_if_due(wait=False)
+    emit(m.ProbeDone(work.ticket, printer=worker.cloud.station_printer()))
+
+
+WORK: WorkHandlers = {
+    m.Probe: _probe,
+}

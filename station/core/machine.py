@@ -19,17 +19,15 @@ import dataclasses
 from typing import Literal
 
 from station.causes import Cause, Failure, Reason
-from station.core import enrolment, exits, health, pairing, pins, recovery, session, technician
+from station.core import enrolment, exits, health, identify, pairing, pins, recovery, session, technician
 from station.core import listener as ev
 from station.core.intents import Cancel, Intent, OpenTechnician
 from station.core.intents import Done as DoneIntent
 from station.core.messages import (
     Announce,
-    BadgeKnown,
     Effect,
     JournalOpen,
     LoadStart,
-    Lookup,
     PinChecked,
     PinsRead,
     Play,
@@ -59,7 +57,7 @@ from station.core.state import (
     Unknown,
     Unpaired,
 )
-from station.core.transition import Step, every, leave, merge
+from station.core.transition import Step, every, merge
 from station.events import ReaderHealth
 from station.feedback import Pattern
 
@@ -141,18 +139,6 @@ def _loaded(core: CoreState, event: LoadedEvent, tick: Tick) -> Step:
 # --- taps --------------------------------------------------------------------------------------
 
 
-def _identify(core: CoreState, tap: Tap, tick: Tick) -> Step:
-    """Start with a new badge: acknowledge it now, look it up as work."""
-    if tap.random_uid:
-        return enrolment.refuse_random(core, tick)
-    effects = leave(core)
-    core, ticket = core.fresh()
-    core = core.with_mode(Identifying(ticket, tap.badge_id))
-    answer = SetTimer("answer", tick.now + core.tuning.answer_s, ticket)  # never "Identifying" for good
-    read = Announce(ev.TapRead(tap.reader_kind, tap.reader_name))
-    return core, [Play(Pattern.READ), read, *effects, Lookup(ticket, tap.badge_id), answer]
-
-
 def _tap(core: CoreState, tap: Tap, tick: Tick) -> Step:
     mode = core.mode
     if isinstance(mode, Technician):
@@ -169,7 +155,7 @@ def _tap(core: CoreState, tap: Tap, tick: Tick) -> Step:
     busy = isinstance(mode, Identifying | PinCheck | PinSetup | Enrolling | Releasing) and same
     if busy or isinstance(mode, Booting) or (isinstance(mode, PinCheck) and mode.purpose == "technician"):
         return core, []  # still working on this badge, or no place for a badge
-    return _identify(core, tap, tick)
+    return identify.start(core, tap, tick)
 
 
 # --- timers ------------------------------------------------------------------------------------
@@ -219,14 +205,6 @@ def _no_answer(core: CoreState, tick: Tick) -> Step:
 # --- results of work ---------------------------------------------------------------------------
 
 
-def _known(core: CoreState, event: BadgeKnown, tick: Tick) -> Step:
-    mode = core.mode
-    assert isinstance(mode, Identifying)
-    known = Announce(ev.BadgeKnown(mode.badge_id, event.user.id))
-    core, effects = pins.gate(core, tick, mode.ticket, mode.badge_id, event.user, has_pin=event.has_pin)
-    return core, [known, *effects]
-
-
 def _pin_checked(core: CoreState, event: PinChecked, tick: Tick) -> Step:
     """The keypad's answer: the menu or the session, else say why not."""
     mode = core.mode
@@ -255,13 +233,13 @@ def _home_if_paired(core: CoreState, intent: Cancel | DoneIntent, tick: Tick) ->
 _LEAVE = (Cancel, DoneIntent)
 
 ROUTES = merge(
+    identify.ROUTES,
     pairing.ROUTES,
     enrolment.ROUTES,
     session.ROUTES,
     pins.ROUTES,
     technician.ROUTES,
     {
-        Identifying: {BadgeKnown: _known},  # the known badge's way on depends on PINs and mode
         PinCheck: {PinChecked: _pin_checked},  # the right PIN opens the menu or the session
         Unknown: every(_LEAVE, _home),
         Unpaired: every(_LEAVE, _home_if_paired),

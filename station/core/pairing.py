@@ -10,6 +10,14 @@ arrives, and may cancel.
 
 from __future__ import annotations
 
+import threading
+from typing import TYPE_CHECKING
+
+from station.core import messages as m
+
+if TYPE_CHECKING:
+    from station.core.worker import Emit, Worker, WorkHandlers
+
 import dataclasses
 
 from station.causes import Failure
@@ -125,3 +133,19 @@ ROUTES: Routes = {
     Pairing: {PairCode: on_code, Paired: on_paired, WorkFailed: _failed},
 }
 """Fetching a code, showing it, waiting: the answers, a failure, "try again now"."""
+
+
+# --- work --------------------------------------------------------------------------------------
+
+
+def _pair_start(worker: Worker, work: m.PairStart, emit: Emit, cancel: threading.Event) -> None:
+    pair = worker.pair("device", lambda code: emit(m.PairCode(work.ticket, code)), cancel)
+    if pair is None:
+        return
+    binding = worker.tokens.install(pair, hardware_id=worker.hardware_id)
+    emit(m.Paired(work.ticket, binding))
+
+
+WORK: WorkHandlers = {
+    m.PairStart: _pair_start,
+}

@@ -14,6 +14,14 @@ was cleared asks for a new one.
 
 from __future__ import annotations
 
+import threading
+from typing import TYPE_CHECKING
+
+from station.core import messages as m
+
+if TYPE_CHECKING:
+    from station.core.worker import Emit, Worker, WorkHandlers
+
 import dataclasses
 
 from station.core import exits, pairing, session
@@ -160,3 +168,47 @@ ROUTES: Routes = {
     PinCheck: {WorkFailed: _check_failed, **every(INTENT_TYPES, _check_intent)},
 }
 """Choosing a PIN (typed twice, then saved) and the keypad that checks one."""
+
+
+# --- work --------------------------------------------------------------------------------------
+
+
+def _read_pins(worker: Worker, work: m.ReadPins, emit: Emit, cancel: threading.Event) -> None:
+    emit(m.PinsRead(worker.pins_in_force()))
+
+
+def _check_pin(worker: Worker, work: m.CheckPin, emit: Emit, cancel: threading.Event) -> None:
+    if work.purpose == "technician":
+        result = worker.pins.check_technician(work.pin)
+    else:
+        result = worker.pins.check_badge(work.badge_id, work.pin)
+    outcome = "blocked" if result.permanent else result.outcome
+    worker.note(f"pin_{work.purpose}", badge_id=work.badge_id or None, outcome=outcome)
+    timed = result.outcome == "locked" and not result.permanent
+    locked_until = worker.clock() + result.retry_in_s if timed else None
+    emit(m.PinChecked(work.ticket, result.ok, locked_until, blocked=result.permanent))
+
+
+def _save_pin(worker: Worker, work: m.SavePin, emit: Emit, cancel: threading.Event) -> None:
+    if work.purpose == "technician":
+        worker.pins.set_technician(work.pin)
+    else:
+        worker.pins.set_badge(work.badge_id, work.pin)
+    worker.note(f"pin_{work.purpose}", badge_id=work.badge_id or None, outcome="set")
+    emit(m.PinSaved(work.ticket, worker.pins_in_force()))
+
+
+def _switch_release_pins(
+    worker: Worker, work: m.SwitchReleasePins, emit: Emit, cancel: threading.Event
+) -> None:
+    worker.pins.set_release_on(work.on)
+    worker.note("pin_release", outcome="switched on" if work.on else "switched off")
+    emit(m.PinSaved(work.ticket, worker.pins_in_force(), switched=True))
+
+
+WORK: WorkHandlers = {
+    m.ReadPins: _read_pins,
+    m.CheckPin: _check_pin,
+    m.SavePin: _save_pin,
+    m.SwitchReleasePins: _switch_release_pins,
+}

@@ -11,6 +11,16 @@ engine also settles a user's jobs in doubt itself before that user's next releas
 
 from __future__ import annotations
 
+import threading
+from collections import Counter
+from typing import TYPE_CHECKING
+
+from station.core import messages as m
+from station.core.session import item_of
+
+if TYPE_CHECKING:
+    from station.core.worker import Emit, Worker, WorkHandlers
+
 import dataclasses
 
 from station.core.messages import Reconcile, Reconciled
@@ -40,3 +50,20 @@ def on_reconciled(core: CoreState, event: Reconciled) -> CoreState:
     if core.journal == "running":
         return dataclasses.replace(core, journal="done")
     return core
+
+
+# --- work --------------------------------------------------------------------------------------
+
+
+def _reconcile(worker: Worker, work: m.Reconcile, emit: Emit, cancel: threading.Event) -> None:
+    settled = worker.releaser.reconcile()
+    if settled:
+        counts = Counter(item_of(progress).phase for progress in settled)
+        outcome = ", ".join(f"{count} {phase}" for phase, count in sorted(counts.items()))
+        worker.note("reconcile", jobs=len(settled), outcome=outcome)
+    emit(m.Reconciled(len(settled), pending=worker.releaser.unsettled() > 0))
+
+
+WORK: WorkHandlers = {
+    m.Reconcile: _reconcile,
+}

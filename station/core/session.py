@@ -11,6 +11,17 @@ when another badge is tapped; the next state holds nothing of the user.
 
 from __future__ import annotations
 
+import threading
+from typing import TYPE_CHECKING
+
+from station.causes import Failure
+from station.core import messages as m
+from station.core.view import JobPhase
+from station.release import JobProgress, ReleaseState, ReleaseSummary
+
+if TYPE_CHECKING:
+    from station.core.worker import Emit, Worker, WorkHandlers
+
 import dataclasses
 
 from station.cloud.models import Job
@@ -231,3 +242,87 @@ ROUTES: Routes = {
     Done: every(INTENT_TYPES, _done_intent),
 }
 """The jobs, the release's reports, deletions, and every touch on the list and the summary."""
+
+
+# --- work --------------------------------------------------------------------------------------
+
+
+_PHASES: dict[ReleaseState, JobPhase] = {
+    ReleaseState.QUEUED: "waiting",
+    ReleaseState.SUBMITTED: "sending",
+    ReleaseState.PRINTING: "printing",
+    ReleaseState.PRINTED: "printed",
+    ReleaseState.FAILED: "failed",
+    ReleaseState.TIMED_OUT: "timed_out",
+    ReleaseState.HELD: "held",
+    ReleaseState.UNCONFIRMED: "unconfirmed",
+}
+
+
+def item_of(progress: JobProgress) -> JobProgressItem:
+    return JobProgressItem(progress.job_id, progress.name, _PHASES[progress.state], progress.cause)
+
+
+def _final(
+    jobs: tuple[Job, ...], summary: ReleaseSummary
+) -> tuple[tuple[JobProgressItem, ...], tuple[Job, ...]]:
+    """Every job's final row in the order they were shown, and the jobs that may be retried."""
+    settled = {
+        progress.job_id: progress
+        for bucket in (summary.printed, summary.failed, summary.timed_out, summary.held, summary.unconfirmed)
+        for progress in bucket
+    }
+    items = tuple(
+        item_of(settled[job.id]) if job.id in settled else JobProgressItem(job.id, job.name, "unconfirmed")
+        for job in jobs
+    )
+    failed = {progress.job_id for progress in summary.failed}
+    return items, tuple(job for job in jobs if job.id in failed)
+
+
+def _load_jobs(worker: Worker, work: m.LoadJobs, emit: Emit, cancel: threading.Event) -> None:
+    emit(m.JobsLoaded(work.ticket, tuple(worker.cloud.waiting_jobs(work.user_id))))
+
+
+def _release(worker: Worker, work: m.Release, emit: Emit, cancel: threading.Event) -> None:
+    names = {job.id: job.name for job in work.jobs or ()}  # every job, in the order shown
+
+    def progress(value: JobProgress) -> None:
+        names.setdefault(value.job_id, value.name)
+        emit(m.ReleaseProgress(work.ticket, item_of(value)))
+
+    if work.retry:
+        failed = [JobProgress(job.id, job.name, ReleaseState.FAILED) for job in work.jobs or ()]
+        summary = worker.releaser.retry(work.user_id, failed, on_progress=progress, cancel=cancel)
+    else:
+        summary = worker.releaser.release(work.user_id, jobs=work.jobs, on_progress=progress, cancel=cancel)
+    jobs = tuple(Job(job_id, name, None, None, work.user_id) for job_id, name in names.items())
+    items, retryable = _final(jobs, summary)
+    printed = f"{len(summary.printed)}/{len(items)} printed"
+    worker.note(
+        "retry" if work.retry else "release",
+        badge_id=work.badge_id,
+        user_id=work.user_id,
+        jobs=len(items),
+        outcome="printer_offline" if summary.printer_offline else printed,
+    )
+    emit(m.ReleaseFinished(work.ticket, items, retryable, summary.printer_offline))
+    if worker.releaser.unsettled():
+        emit(m.JournalOpen())
+
+
+def _delete(worker: Worker, work: m.Delete, emit: Emit, cancel: threading.Event) -> None:
+    result = worker.releaser.delete(work.jobs, user_id=work.user_id, cancel=cancel)
+    outcome = f"{len(result.deleted)}/{len(work.jobs)} deleted"
+    worker.note("delete", badge_id=work.badge_id, user_id=work.user_id, jobs=len(work.jobs), outcome=outcome)
+    if result.failed:  # one job's cause says enough on the screen
+        emit(m.JobsDeleted(work.ticket, result.deleted, Failure("error"), result.failed[0].cause))
+    else:
+        emit(m.JobsDeleted(work.ticket, result.deleted))
+
+
+WORK: WorkHandlers = {
+    m.LoadJobs: _load_jobs,
+    m.Release: _release,
+    m.Delete: _delete,
+}

@@ -11,12 +11,21 @@ PIN runs as work; the page shows ``busy`` until the answer and then a message co
 
 from __future__ import annotations
 
+import threading
+from typing import TYPE_CHECKING
+
+from station.core import messages as m
+from station.core.view import BadgeRef, UserChoice
+from station.directory import mask_badge
+
+if TYPE_CHECKING:
+    from station.core.worker import Emit, Worker, WorkHandlers
+
 import dataclasses
 
 from station.causes import Cause, Failure, Reason
 from station.core import exits, pairing, pins
 from station.core import listener as ev
-from station.core import messages as m
 from station.core.intents import (
     INTENT_TYPES,
     Cancel,
@@ -287,3 +296,73 @@ ROUTES: Routes = {
     Technician: {WorkFailed: _failed, **every(_ANSWERS, _result), **every(INTENT_TYPES, _intent)},
 }
 """The menu: every touch, the answers to its work, and its failures."""
+
+
+# --- work --------------------------------------------------------------------------------------
+
+MAX_SEARCH_RESULTS = 20
+
+
+def _tech_check_badge(worker: Worker, work: m.TechCheckBadge, emit: Emit, cancel: threading.Event) -> None:
+    entry = worker.directory.lookup(work.badge_id)
+    existing = "" if entry is None else entry.email or entry.display_name or entry.user_id
+    emit(m.TechBadgeChecked(work.ticket, existing))
+
+
+def _find_users(worker: Worker, work: m.FindUsers, emit: Emit, cancel: threading.Event) -> None:
+    found = worker.cloud.find_users(search=work.query)[:MAX_SEARCH_RESULTS]
+    users = tuple(UserChoice(user.id, user.email, user.display_name) for user in found)
+    emit(m.UsersFound(work.ticket, users))
+
+
+def _list_user_badges(worker: Worker, work: m.ListUserBadges, emit: Emit, cancel: threading.Event) -> None:
+    badges = tuple(
+        BadgeRef(entry.badge_id, mask_badge(entry.badge_id), entry.enrolled_at, entry.enrolled_by)
+        for entry in worker.directory.badges_of(work.user_id)
+        if entry.badge_id != work.badge_id
+    )
+    emit(m.TechUserBadges(work.ticket, badges))
+
+
+def _store_enrolment(worker: Worker, work: m.SaveEnrolment, emit: Emit, cancel: threading.Event) -> None:
+    user = work.user
+    before = worker.directory.lookup(work.badge_id)
+    worker.directory.enrol(
+        work.badge_id,
+        user.id,
+        email=user.email,
+        display_name=user.name,
+        how="technician",
+        replace=True,
+        limit=work.limit,
+        unlink=work.unlink,
+    )
+    previous_owner = before.user_id if before is not None and before.user_id != user.id else ""
+    if previous_owner:  # the tapped badge was someone else's: it no longer is
+        worker.note("badge_unlinked", badge_id=work.badge_id, user_id=previous_owner, outcome="moved")
+    if work.unlink:
+        worker.note("badge_unlinked", badge_id=work.unlink, user_id=user.id, outcome="replaced")
+    outcome = "replaced" if work.unlink else "moved" if previous_owner else "added"
+    worker.note("enrol_technician", badge_id=work.badge_id, user_id=user.id, outcome=outcome)
+    emit(m.TechEnrolled(work.ticket))
+
+
+def _save_setting(worker: Worker, work: m.SaveSetting, emit: Emit, cancel: threading.Event) -> None:
+    worker.settings.set(work.name, work.value)
+    worker.note("setting", outcome=work.name)
+    emit(m.SettingSaved(work.ticket, worker.prefs()))
+
+
+def _read_network(worker: Worker, work: m.ReadNetwork, emit: Emit, cancel: threading.Event) -> None:
+    hostname, addresses = worker.network_info()
+    emit(m.NetworkRead(work.ticket, hostname, addresses))
+
+
+WORK: WorkHandlers = {
+    m.TechCheckBadge: _tech_check_badge,
+    m.FindUsers: _find_users,
+    m.ListUserBadges: _list_user_badges,
+    m.SaveEnrolment: _store_enrolment,
+    m.SaveSetting: _save_setting,
+    m.ReadNetwork: _read_network,
+}
