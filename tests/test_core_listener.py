@@ -73,3 +73,17 @@ def test_the_audit_trail_docstring_example_runs() -> None:
     namespace: dict[str, object] = {}
     exec(inspect.cleandoc(str(audit_trail.__doc__).split("::\n", 1)[1]), namespace)
     assert namespace["audit_log"].count() == 1  # type: ignore[attr-defined]
+
+
+def test_an_audit_entry_that_cannot_be_written_is_only_a_warning(caplog: pytest.LogCaptureFixture) -> None:
+    from station.core.audit_trail import AuditTrail
+    from station.errors import StorageError
+
+    class FullDisk:
+        def record(self, event: str, **fields: object) -> int:
+            raise StorageError("database or disk is full")
+
+    trail = AuditTrail(FullDisk())
+    ev.deliver(trail, ev.TokenRejected())  # returns at once: the write is the trail's thread's
+    trail.close()
+    assert "could not write the audit entry pairing: database or disk is full" in caplog.text

@@ -55,14 +55,12 @@ class Hooks:
     :param readers: use these readers instead of the configured ones.
     :param on_key: key presses on the station window.
     :param hint: a message shown at the bottom of the window (see ``ui.app.DEMO_HINT``).
-    :param on_view: also gets every view (on the core thread; must not block).
     :param listeners: also hear the core's events (on the core thread; must not block).
     """
 
     readers: list[Reader] | None = None
     on_key: Callable[[str], None] | None = None
     hint: str = ""
-    on_view: Callable[[object], None] | None = None
     listeners: list[CoreListener] = dataclasses.field(default_factory=list)
 
 
@@ -270,8 +268,6 @@ def run_station(config: Config, *, headless: bool = False, hooks: Hooks | None =
         else:
             station.listen(PairingAnnouncer(_log_pairing))
             station.listen(MissingPinLog())
-        if hooks.on_view is not None:
-            station.subscribe(hooks.on_view)
         for listener in hooks.listeners:
             station.listen(listener)
         feed = None if metrics is None else start_metrics(station, metrics, config, stack)
