@@ -25,10 +25,10 @@ from station.release import Cause, Reason
 from ui import theme
 from ui.canned import MONO, WALL, canned_views
 from ui.fonts import Fonts
+from ui.frame import draw_frame
 from ui.i18n import LANGUAGES, translator
 from ui.metrics import MIN_BODY, MIN_TOUCH
 from ui.painter import Painter
-from ui.render import render
 from ui.screens import SCREENS, Now, screen_for
 from ui.screens.causes import cause_text
 from ui.screenshots import RESOLUTIONS
@@ -51,7 +51,7 @@ def test_every_view_class_has_a_screen_and_a_canned_view() -> None:
 
 
 def _draw(view: Any, size: tuple[int, int], fonts: Fonts) -> Painter:
-    return render(screen_for(view), pygame.Surface(size), fonts, NOW)
+    return draw_frame(screen_for(view), pygame.Surface(size), fonts, NOW)
 
 
 CASES = [

@@ -16,9 +16,9 @@ import segno
 
 from ui.canned import MONO, QR_URL, WALL, canned_views
 from ui.fonts import Fonts
+from ui.frame import draw_frame
 from ui.metrics import Metrics, columns, rows
 from ui.qr import QUIET_ZONE, qr_surface
-from ui.render import render
 from ui.screens import Now, screen_for
 from ui.text import fit, wrap
 
@@ -80,7 +80,7 @@ def test_qr_code_on_screen_decodes_to_the_url(
     name: str, size: tuple[int, int], fonts: Fonts, tmp_path: Path
 ) -> None:
     surface = pygame.Surface(size)
-    render(screen_for(canned_views()[name]), surface, fonts, Now(MONO, WALL))
+    draw_frame(screen_for(canned_views()[name]), surface, fonts, Now(MONO, WALL))
     path = tmp_path / "shot.png"
     pygame.image.save(surface, str(path))
     out = subprocess.run(["zbarimg", "--raw", "-q", str(path)], capture_output=True, text=True, check=True)

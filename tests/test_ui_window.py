@@ -26,7 +26,7 @@ pytestmark = [
 
 CHILD = f"""
 import json, sys, threading
-from ui.app import StationUi
+from ui.kiosk import StationUi
 from ui.canned import canned_views
 from ui.display import Display
 

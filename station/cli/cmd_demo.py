@@ -128,7 +128,7 @@ def run_window(base: Config, out: TextIO, *, auto_approve: bool = False, open_br
     from station.cli.app import Hooks, pairing_announcer, run_station
     from station.core.view import PairingView
     from station.emulator import Emulator
-    from ui.app import DEMO_HINT
+    from ui.kiosk import DEMO_HINT
 
     with (
         Emulator(poll_interval_s=1, job_duration_s=2.0) as emulator,

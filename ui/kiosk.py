@@ -27,10 +27,10 @@ from station.core import intents
 from ui import theme
 from ui.display import Display
 from ui.fonts import Fonts
+from ui.frame import draw_frame
 from ui.i18n import N_, translator
 from ui.metrics import Metrics
 from ui.painter import Painter, Target, TextDraw
-from ui.render import render
 from ui.screens import Now, Screen, screen_for
 from ui.sdlwait import native_waiter, next_events
 from ui.widgets import ScrollList
@@ -184,7 +184,7 @@ class StationUi:
             else None
         )
         try:
-            painter = render(self.screen, area, self._fonts, Now(now, self._wall()), pressed)
+            painter = draw_frame(self.screen, area, self._fonts, Now(now, self._wall()), pressed)
         except Exception:  # a drawing bug must not take the kiosk down: log it, keep running
             log.exception("drawing %s failed", type(self.screen.view).__name__)
             area.fill(theme.BACKGROUND)
