@@ -103,8 +103,9 @@ def demo_config(base: Config, emulator_url: str) -> Iterator[Config]:
         )
 
 
-def enrol_demo_badges(config: Config, users: list[tuple[str, str]]) -> None:
-    """Link demo badges 1 to 5 to the seeded ``(user_id, email)`` pairs, as ``badges add`` would."""
+def enrol_demo_badges(config: Config, users: list[tuple[str, str, str]]) -> None:
+    """Link demo badges 1 to 5 to the seeded ``(user_id, email, name)`` people, as ``badges add``
+    would; the name is what the public screen greets them by."""
     from drivers.readers.simulated import DEMO_KEYS
     from drivers.transforms import chains_from_config
     from station.database import open_database
@@ -114,10 +115,9 @@ def enrol_demo_badges(config: Config, users: list[tuple[str, str]]) -> None:
     db = open_database(config.database_path)
     try:
         directory = Directory(db)
-        for key, (user_id, email) in zip(DEMO_BADGE_KEYS, users, strict=False):
-            directory.enrol(
-                chain.apply(DEMO_KEYS[key].hex().upper()), user_id, email=email, how="cli", replace=True
-            )
+        for key, (user_id, email, name) in zip(DEMO_BADGE_KEYS, users, strict=False):
+            badge = chain.apply(DEMO_KEYS[key].hex().upper())
+            directory.enrol(badge, user_id, email=email, display_name=name, how="cli", replace=True)
     finally:
         db.close()
 
@@ -137,7 +137,7 @@ def run_window(base: Config, out: TextIO, *, auto_approve: bool = False, open_br
         print(f"ezeep emulator listening on {emulator.url} (members' password: demo)", file=out)
         if auto_approve:
             emulator.auto_approve_device = emulator.printers[0].id
-        enrol_demo_badges(config, [(user.id, user.email) for user in emulator.users])
+        enrol_demo_badges(config, [(user.id, user.email, user.name) for user in emulator.users])
         for key, user in zip(DEMO_BADGE_KEYS, emulator.users, strict=False):
             waiting = len(emulator.waiting_jobs(user.email))
             print(f"  key {key}: the badge of {user.email}, {waiting} waiting job(s)", file=out)
