@@ -140,7 +140,7 @@ def run_window(base: Config, out: TextIO, *, auto_approve: bool = False, open_br
         enrol_demo_badges(config, [(user.id, user.email, user.name) for user in emulator.users])
         for key, user in zip(DEMO_BADGE_KEYS, emulator.users, strict=False):
             waiting = len(emulator.waiting_jobs(user.email))
-            print(f"  key {key}: the badge of {user.email}, {waiting} waiting job(s)", file=out)
+            print(f"  key {key}: the badge of {user.name} ({user.email}), {waiting} waiting job(s)", file=out)
         print("  key 0: a badge nobody enrolled", file=out)
         print("Close the window or press Ctrl-C to stop.", file=out, flush=True)
         reader = SimulatedReader(name="demo keys", socket_path=config.reader.simulated_socket)
