@@ -1,4 +1,5 @@
-"""The UI loop: sleeps in SDL's event wait until a view, a touch or a deadline arrives.
+"""The kiosk: the station's window and its UI loop, which sleeps in SDL's event wait until a
+view, a touch or a deadline arrives.
 
 The core calls :meth:`StationUi.post_view` from its own thread; that posts a pygame user event
 carrying the view, which wakes the loop (SDL's event queue is thread-safe). The wait itself is
