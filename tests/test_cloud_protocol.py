@@ -213,6 +213,7 @@ field_names = st.sampled_from(
         "expires_in",
         "pairing_code",
         "auth_url",
+        "verification_uri",
         "error",
         "pages",
         "created",
@@ -292,6 +293,17 @@ def scripted(answers: list[httpx.Response]) -> tuple[CloudHttp, list[httpx.Reque
         return answers.pop(0)
 
     return mock_http(handler), seen
+
+
+def test_the_short_address_to_type_is_kept_apart_from_the_link_in_the_qr_code() -> None:
+    long = "https://a/auth/signin/?next=%2Foauth%2Fauthorize%2Fpairing%2F%3Fpairing_code%3DC1"
+    answer = {"pairing_code": "C1", "auth_url": long, "verification_uri": "https://a/device"}
+    assert contract.parse_pairing(answer) == ("C1", long, "https://a/device")
+    # ezeep sends none (as far as seen): the station shows the whole link then.
+    code = PairingCode("C1", long, 600.0)
+    assert contract.parse_pairing({"pairing_code": "C1", "auth_url": long})[2] == code.short_url == long
+    with pytest.raises(BadAnswerError, match="verification_uri is not a web address"):
+        contract.parse_pairing({**answer, "verification_uri": "javascript:alert(1)"})
 
 
 def pending(code: str = "authorization_pending") -> httpx.Response:

@@ -436,7 +436,7 @@ def test_self_enrolment_through_the_approval_page(make_rig: Callable[..., Rig], 
 
     context = browser.new_context(viewport={"width": 360, "height": 740}, is_mobile=True, has_touch=True)
     page = context.new_page()
-    sign_in(page, offer.auth_url, user.email)
+    sign_in(page, offer.qr_url, user.email)  # the phone scans the QR code
     page.click("#approve")
     page.locator("#result").wait_for()
     context.close()

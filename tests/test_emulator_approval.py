@@ -65,6 +65,18 @@ def test_phone_viewport_user_pairing(emulator: Emulator, browser: Any) -> None:
     context.close()
 
 
+@pytest.mark.chromium
+def test_the_short_address_then_the_typed_code_reaches_the_approval(emulator: Emulator, browser: Any) -> None:
+    pairing = start_pairing(emulator, hardware_id=HW)
+    code, page = pairing["pairing_code"], browser.new_page()
+    sign_in(page, pairing["verification_uri"], emulator.users[0].email)  # the address to type
+    page.fill("#pairing_code", code)  # typed from the station's screen
+    page.press("#pairing_code", "Enter")
+    approve_on_printer(page, code, emulator.printers[0].id)
+    page.close()
+    assert "access_token" in poll(emulator, code).json()
+
+
 # -- the same pages without a browser: the error paths -----------------------------------
 
 
