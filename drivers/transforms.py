@@ -48,7 +48,8 @@ from typing import Literal
 
 from station.config import TransformsSection
 from station.errors import ConfigError, StationError
-from station.events import READER_KINDS, ReaderKind
+from station.events import ReaderKind
+from station.reader_kinds import READER_KINDS
 
 Arg = int | str
 ParamKind = Literal["count", "char", "text", "regex"]
@@ -466,7 +467,7 @@ def chains_from_config(section: TransformsSection, source: str) -> dict[ReaderKi
     chains: dict[ReaderKind, Chain] = {}
     for kind in READER_KINDS:
         try:
-            chains[kind] = parse_chain(getattr(section, kind))
+            chains[kind] = parse_chain(section.chain(kind))
         except TransformSyntaxError as exc:
             raise ConfigError(source, f"transforms.{kind}", str(exc)) from exc
     return chains

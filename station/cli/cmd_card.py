@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from station.cli import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, Context
-from station.events import READER_KINDS, BadgeRead, ReaderEvent, ReaderKind
+from station.events import BadgeRead, ReaderEvent, ReaderKind
+from station.reader_kinds import READER_KINDS
 
 if TYPE_CHECKING:
     from drivers.learn import Example
