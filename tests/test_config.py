@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 
 from station.config import Config, config_path, load_config, parse_config, section_table
 from station.errors import ConfigError
+from station.reader_kinds import KINDS
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "config" / "station.toml"
@@ -27,6 +29,17 @@ def test_every_key_is_documented_with_a_comment() -> None:
         assert f"[{section.name}]" in text
         for key in section_table(getattr(Config(), section.name)):
             assert re.search(rf"^{key} = ", text, re.M), f"{section.name}.{key} undocumented"
+
+
+def test_the_example_and_the_readme_list_the_reader_kinds() -> None:
+    # Regenerated from station.reader_kinds.KINDS and compared whole: a kind added, renamed or
+    # dropped fails here until both copies say the same.
+    width = max(len(spec.name) for spec in KINDS) + 2
+    lines = "".join(f"#   {json.dumps(spec.name):<{width}}  {spec.summary}\n" for spec in KINDS)
+    assert f"own keys follow below):\n{lines}kind = " in EXAMPLE.read_text()
+    rows = "".join(f"| `{spec.name}` | {spec.summary} |\n" for spec in KINDS)
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert f"| kind | the reader |\n|---|---|\n{rows}<!-- end of reader kinds -->" in readme
 
 
 @pytest.mark.parametrize(

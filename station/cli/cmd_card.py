@@ -37,7 +37,14 @@ _POLL_S = 0.5  # how often `card test` looks at its deadline while no card comes
 
 
 def register(subparsers: Any) -> None:
-    card = subparsers.add_parser("card", help="find a card-number transform chain, or try cards live")
+    from drivers.transforms import step_reference
+
+    card = subparsers.add_parser(
+        "card",
+        help="find a card-number transform chain, or try cards live",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="transform steps, joined by | in a chain:\n  " + "\n  ".join(step_reference()),
+    )
     actions = card.add_subparsers(dest="action", required=True, metavar="ACTION")
     learn = actions.add_parser("learn", help="print the shortest transform chains mapping example pairs")
     learn.add_argument(
