@@ -58,7 +58,7 @@ def test_the_example_and_the_readme_list_the_reader_kinds() -> None:
         ("[reader]\nwedge_key_timeout_ms = 5\n", "reader.wedge_key_timeout_ms", "between 10 and 2000"),
         ("[reader]\nrepeat_s = 61\n", "reader.repeat_s", "between 0 and 60"),
         ("[reader]\nserial_port = ''\n", "reader.serial_port", "wedge_usb_id"),
-        ("[transforms]\nserial = ''\n", "transforms.serial", "allows: nfc, pcsc, simulated, wedge"),
+        ("[transforms]\nserial = ''\n", "transforms.serial", "this section allows: "),
         ("[transforms]\nnfc = 3\n", "transforms.nfc", "a string"),
         ("[feedback]\nled_rgb = ['GPIO1']\n", "feedback.led_rgb", "three pins"),
         ("[ui]\nrotation = 45\n", "ui.rotation", "one of 0, 90, 180, 270"),
