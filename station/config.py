@@ -136,7 +136,10 @@ class ReaderSection:
     :class:`~station.reader_kinds.KindSettings` value, read with :meth:`of`. ``settings`` may
     leave kinds out (they get their defaults)::
 
-        ReaderSection(kind="wedge", settings=(WedgeSettings(wedge_usb_id="08ff:0009"),))
+        from station.reader_kinds import WedgeSettings
+
+        section = ReaderSection(kind="wedge", settings=(WedgeSettings(wedge_usb_id="08ff:0009"),))
+        assert section.of(WedgeSettings).wedge_usb_id == "08ff:0009"
     """
 
     kind: str = "auto"

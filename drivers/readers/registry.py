@@ -16,7 +16,13 @@ from drivers.readers.base import ReaderDriver
 from station.events import ReaderKind
 from station.reader_kinds import KINDS
 
-_BY_NAME = {driver.name: driver for driver in (pcsc.DRIVER, nfc.DRIVER, wedge.DRIVER, simulated.DRIVER)}
+_REGISTERED = (
+    pcsc.DRIVER,
+    nfc.DRIVER,
+    wedge.DRIVER,
+    simulated.DRIVER,
+)
+_BY_NAME = {driver.name: driver for driver in _REGISTERED}
 
 DRIVERS: Mapping[ReaderKind, ReaderDriver] = MappingProxyType(
     {spec.name: _BY_NAME[spec.name] for spec in KINDS}

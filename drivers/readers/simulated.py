@@ -313,7 +313,7 @@ def _attached(section: ReaderSection, found: Survey) -> bool:
 
 
 def _absent(section: ReaderSection) -> Absent:
-    return Absent("the simulated reader is always there", "")
+    return Absent("the simulated reader needs nothing attached", "")  # never shown: always attached
 
 
 DRIVER = ReaderDriver(SIMULATED, _open, _attached, _absent, auto=False)
