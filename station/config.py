@@ -180,7 +180,8 @@ class ReaderSection:
             for spec in KINDS
         )
         common = {k: v for k, v in data.items() if k not in owner}
-        if common.get("kind", "auto") not in READER_CHOICES:  # before the type check: say what is
+        # Before the type check, so that `kind = true` is answered with the choices too.
+        if common.get("kind", "auto") not in READER_CHOICES:
             raise ConfigError(source, prefix + "kind", _not_a_choice(common["kind"]))
         built: ReaderSection = _build_fields(
             cls, common, source, prefix, skip=("settings",), extra={"settings": settings}

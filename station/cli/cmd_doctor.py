@@ -6,8 +6,9 @@ Checks, in this order, and prints one line each (``ok``, ``warn`` or ``FAIL``), 
 - the configuration file is valid, its card-number transform chains included (when the file
   is not, the rest is checked with the defaults);
 - the state directory is writable and has room;
-- the badge readers: what is attached (USB readers, pcscd and the readers it sees), a kernel NFC
-  driver that would take a reader away, and which reader the configuration ends up using;
+- the badge readers: what is attached (USB readers), what each reader kind's driver reports
+  (pcscd and the readers it sees, a kernel NFC driver that would take a reader away), and which
+  reader the configuration ends up using, with the kind's own advice when it is not attached;
 - the cloud: for each configured ezeep host, DNS and a TLS handshake with the station's own trust
   store (each bounded by ``--timeout``), and whether the station is paired (the ``tokens``
   table, read without changing anything).
