@@ -25,6 +25,7 @@ from station.config import ReaderSection
 from station.database import open_database
 from station.emulator import Emulator
 from station.pin import MAX_LOCK_S, PERMANENT_AFTER, Pins
+from station.reader_kinds import PcscSettings, WedgeSettings
 
 ACR122U = UsbReader(0x072F, 0x2200, "ACS ACR122U PICC Interface", "acr122", True)
 
@@ -233,13 +234,19 @@ def test_reader_choice_problems() -> None:
     assert auto["reader (kind = auto)"].status == "warn"
     assert auto["pcscd"].detail == "running, but it sees no reader"
     pcsc = {
-        f.topic: f for f in reader_findings(ReaderSection(kind="pcsc", pcsc_readers=("ACR122",)), nothing)
+        f.topic: f
+        for f in reader_findings(
+            ReaderSection(kind="pcsc", settings=(PcscSettings(pcsc_readers=("ACR122",)),)), nothing
+        )
     }
     assert pcsc["reader (kind = pcsc)"].detail == "pcscd sees no reader named ACR122"
     nfc = {f.topic: f for f in reader_findings(ReaderSection(kind="nfc"), nothing)}
     assert nfc["reader (kind = nfc)"].status == "fail"
     wedge = {
-        f.topic: f for f in reader_findings(ReaderSection(kind="wedge", wedge_usb_id="08ff:0009"), nothing)
+        f.topic: f
+        for f in reader_findings(
+            ReaderSection(kind="wedge", settings=(WedgeSettings(wedge_usb_id="08ff:0009"),)), nothing
+        )
     }
     assert wedge["reader (kind = wedge)"].detail == "the keyboard-wedge reader 08ff:0009 is not attached"
 

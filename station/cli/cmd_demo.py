@@ -28,6 +28,7 @@ from typing import Any, TextIO
 
 from station.cli import EXIT_FAILURE, EXIT_OK, Context
 from station.config import Config
+from station.reader_kinds import SimulatedSettings
 
 DEMO_CLIENT_ID = "release-station-demo"
 DEMO_JOB_TIMEOUT_S = 60.0
@@ -143,7 +144,9 @@ def run_window(base: Config, out: TextIO, *, auto_approve: bool = False, open_br
             print(f"  key {key}: the badge of {user.name} ({user.email}), {waiting} waiting job(s)", file=out)
         print("  key 0: a badge nobody enrolled", file=out)
         print("Close the window or press Ctrl-C to stop.", file=out, flush=True)
-        reader = SimulatedReader(name="demo keys", socket_path=config.reader.simulated_socket)
+        reader = SimulatedReader(
+            name="demo keys", socket_path=config.reader.of(SimulatedSettings).simulated_socket
+        )
 
         def on_key(key: str) -> None:
             if key in DEMO_BADGE_KEYS:
