@@ -22,8 +22,8 @@ from drivers.readers.pcsc import PcscReader
 from drivers.readers.simulated import SimulatedReader
 from drivers.readers.wedge import WedgeReader
 from station.config import ReaderSection
-from tests.reader_helpers import Sink
-from tests.vpcd_card import VirtualCard, vpcd_session
+from tests.support.reader_helpers import Sink
+from tests.support.vpcd_card import VirtualCard, vpcd_session
 
 RC_S380 = UsbReader(0x054C, 0x06C3, "SONY RC-S380/P", "rcs380", False)
 

@@ -20,7 +20,7 @@ from station.cli.cmd_demo import run_headless
 from station.cloud.tokens import TokenStore
 from station.database import open_database
 from station.emulator import Emulator
-from tests.approval_page import approve_on_printer, sign_in
+from tests.support.approval_page import approve_on_printer, sign_in
 
 ROOT = Path(__file__).resolve().parent.parent
 HW = "1b4e28ba-2fa1-11d2-883f-0016d3cca427"

@@ -36,7 +36,7 @@ from station.cloud.pairing import Pairer
 from station.cloud.tokens import TokenKeeper, TokenStore
 from station.config import CloudSection
 from station.database import memory_database
-from tests.cloud_mock import mock_http
+from tests.support.cloud_mock import mock_http
 
 
 def jwt(claims: dict[str, object]) -> str:

@@ -246,7 +246,7 @@ def test_reader_choice_problems() -> None:
 
 @pytest.mark.pcscd
 def test_lists_what_pcscd_sees(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from tests.vpcd_card import vpcd_session
+    from tests.support.vpcd_card import vpcd_session
 
     config = tmp_path / "station.toml"
     config.write_text(f'[station]\nstate_dir = "{tmp_path}"\n')

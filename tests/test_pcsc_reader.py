@@ -1,7 +1,7 @@
-"""The PC/SC reader through pyscard, a real pcscd and vpcd virtual cards (tests/vpcd_card.py).
+"""The PC/SC reader through pyscard, a real pcscd and vpcd virtual cards (tests/support/vpcd_card.py).
 
 pcscd is system-wide and vpcd's ports are fixed: the module holds the machine-wide vpcd lock
-(:func:`tests.vpcd_card.vpcd_session`), starts pcscd when it is not running, stops and restarts
+(:func:`tests.support.vpcd_card.vpcd_session`), starts pcscd when it is not running, stops and restarts
 it to test recovery, and always leaves it running with both vpcd readers attached.
 """
 
@@ -21,8 +21,8 @@ from drivers.readers.pcsc import (
     acr122_led_command,
 )
 from station.feedback import Pattern
-from tests.reader_helpers import Sink
-from tests.vpcd_card import (
+from tests.support.reader_helpers import Sink
+from tests.support.vpcd_card import (
     VPCD_PORTS,
     VPCD_READERS,
     VirtualCard,

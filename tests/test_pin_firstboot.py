@@ -10,7 +10,7 @@ from station.database import open_database
 from station.firstboot import run
 from station.pin import MAX_LOCK_S, PERMANENT_AFTER, Pins, hash_pin
 from station.pin_handoff import HANDOFF_FILE, handoff_path, import_handoff
-from tests.firstboot_paths import make_paths
+from tests.support.firstboot_paths import make_paths
 
 PIN = "97531864"
 
