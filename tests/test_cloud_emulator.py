@@ -79,7 +79,7 @@ def test_full_pairing_binds_the_printer(cloud: CloudStack, emulator: Emulator, t
     assert cloud.client.station_printer().id == emulator.printers[1].id
     assert (tmp_path / "station.db").stat().st_mode & 0o777 == 0o600
     # Persisted before use: a second keeper on the same database sees the same pair.
-    again = TokenKeeper(TokenStore(cloud.store._db), cloud.http)
+    again = TokenKeeper(TokenStore(open_database(tmp_path / "station.db")), cloud.http)
     assert again.paired and again.binding == binding
 
 
@@ -147,7 +147,7 @@ def test_rotation_over_many_refreshes(cloud: CloudStack, emulator: Emulator) -> 
         assert record is not None and record.pair is not None
         seen.add(record.pair.refresh_token)
         # The stored pair is always the newest one.
-        stored = TokenStore(cloud.store._db).load()
+        stored = cloud.store.load()
         assert stored is not None and stored.pair is not None
         assert stored.pair.refresh_token == record.pair.refresh_token
     assert len(seen) == 30
@@ -364,7 +364,7 @@ def test_unpair_revokes_and_forgets(cloud: CloudStack, emulator: Emulator) -> No
     pair(cloud, emulator)
     assert cloud.keeper.forget(revoke=cloud.client.revoke)
     assert not cloud.keeper.paired and cloud.keeper.record is None
-    assert TokenStore(cloud.store._db).load() is None
+    assert cloud.store.load() is None
     with pytest.raises(TokenRejectedError):
         cloud.client.printers()
 

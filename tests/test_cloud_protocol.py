@@ -275,7 +275,8 @@ def test_hostile_tokens_and_ids_are_typed_errors() -> None:
     keeper, _, _ = keeper_with([httpx.Response(200, json=answer)], [4000.0])
     assert keeper.access_token() == answer["access_token"]
     assert keeper.binding is None
-    client = EzeepClient(keeper._http, keeper)
+    # The ids are refused before anything is sent: a transport that fails the test if used.
+    client = EzeepClient(mock_http(lambda request: pytest.fail(f"sent {request.url}")), keeper)
     for job_id in ("", "a/b", ".."):
         with pytest.raises(NotFoundError):
             client.delete(job_id)
@@ -336,8 +337,9 @@ def test_a_code_past_its_lifetime_is_replaced_without_polling() -> None:
 
 # --- token keeper -------------------------------------------------------------------------------
 def keeper_with(
-    answers: list[httpx.Response], now: list[float]
+    answers: list[httpx.Response], now: list[float], store: TokenStore | None = None
 ) -> tuple[TokenKeeper, list[float], list[bytes]]:
+    """A paired keeper on ``store`` (a fresh in-memory one if None) whose refreshes get ``answers``."""
     bodies: list[bytes] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
@@ -346,7 +348,7 @@ def keeper_with(
 
     pauses: list[float] = []
     http = mock_http(handler)
-    store = TokenStore(memory_database(), clock=lambda: now[0], boot_id="b")
+    store = store or TokenStore(memory_database(), clock=lambda: now[0], boot_id="b")
     keeper = TokenKeeper(store, http, clock=lambda: now[0], wait=pauses.append, backoff_s=1, backoff_cap_s=8)
     keeper.install(TokenPair(jwt({"tp_id": 7}), "rt0", 3600, 0.0), hardware_id="hw")
     return keeper, pauses, bodies
@@ -393,21 +395,22 @@ def test_after_a_reboot_a_stored_pair_is_due_at_once() -> None:
 
 def test_a_full_disk_keeps_the_new_pair_in_memory(monkeypatch: pytest.MonkeyPatch) -> None:
     now = [4000.0]
+    store = TokenStore(memory_database(), clock=lambda: now[0], boot_id="b")
     keeper, _, _ = keeper_with(
-        [httpx.Response(200, json=token_answer(1)), httpx.Response(200, json=token_answer(2))], now
+        [httpx.Response(200, json=token_answer(1)), httpx.Response(200, json=token_answer(2))], now, store
     )
     from station.errors import StorageError
 
     def full(*args: object, **kwargs: object) -> None:
         raise StorageError("disk full")
 
-    monkeypatch.setattr(keeper._store, "save", full)
+    monkeypatch.setattr(store, "save", full)
     token = keeper.access_token()
     assert keeper.record.pair.refresh_token == "rt1"  # type: ignore[union-attr]
     monkeypatch.undo()
     now[0] = 9000.0
     assert keeper.access_token() != token  # refreshed with rt1, not the stored dead rt0
-    assert keeper._store.load().pair.refresh_token == "rt2"  # type: ignore[union-attr]
+    assert store.load().pair.refresh_token == "rt2"  # type: ignore[union-attr]
 
 
 # --- the impatient path -------------------------------------------------------------------------
