@@ -112,6 +112,7 @@ def test_stop_closes_the_device(field: TagField) -> None:
         rf_off = field.frames["RFOFF"]
     # Closing nfcpy's device switches the field off.
     field.wait_for(lambda frames: frames["RFOFF"] > rf_off)
+    assert field.frames["RFOFF"] > rf_off
 
 
 def test_a_failure_while_reading_closes_the_device(field: TagField) -> None:

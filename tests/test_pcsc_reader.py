@@ -8,6 +8,7 @@ it to test recovery, and always leaves it running with both vpcd readers attache
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterator
 
 import pytest
@@ -151,11 +152,16 @@ def test_starts_before_pcscd(pcscd: None) -> None:
 
 
 def test_reader_led_feedback_is_harmless_without_an_acr122(pcscd: None) -> None:
+    def led_threads() -> int:
+        return sum(thread.name == "reader-led" for thread in threading.enumerate())
+
+    before = led_threads()
     feedback = ReaderLedFeedback()
     for pattern in Pattern:
         feedback.play(pattern)
     feedback.close()
     feedback.close()
+    assert led_threads() == before  # closed twice without error, and its thread is gone
 
 
 @pytest.mark.parametrize(
