@@ -29,6 +29,17 @@ def stack_for(url: str, db: sqlite_utils.Database, *, timeout_s: float = 5.0) ->
     return CloudStack.create(http, db, hardware_id=HARDWARE_ID, poll_interval_s=0.01)
 
 
+def config_for(tmp_path: Path, emulator: Emulator, client_id: str = "release-station-test") -> str:
+    """A station configuration file in ``tmp_path`` whose cloud is the emulator; its path."""
+    path = tmp_path / "station.toml"
+    url = emulator.url
+    path.write_text(
+        f'[station]\nstate_dir = "{tmp_path / "state"}"\nhardware_id = "{HARDWARE_ID}"\n'
+        f'[cloud]\naccount_url = "{url}"\napi_url = "{url}"\nprint_url = "{url}"\nclient_id = "{client_id}"\n'
+    )
+    return str(path)
+
+
 def client_for(url: str, db: sqlite_utils.Database) -> EzeepClient:
     return stack_for(url, db).client
 
