@@ -31,6 +31,7 @@ from station.cloud.stack import CloudStack
 from station.cloud.tokens import TokenKeeper, TokenStore
 from station.database import open_database
 from station.emulator import Emulator
+from tests.support.clock import FakeClock
 
 HW = "1b4e28ba-2fa1-11d2-883f-0016d3cca427"
 CLIENT = "release-station-test"
@@ -160,15 +161,15 @@ def test_twenty_threads_cause_one_refresh(
     make_emulator: EmulatorFactory, tmp_path: Path, mixed: bool
 ) -> None:
     emulator = make_emulator()
-    now = [0.0]
+    clock = FakeClock(0.0)
     db = open_database(tmp_path / "station.db")
     http = make_http(emulator)
-    keeper = TokenKeeper(TokenStore(db, clock=lambda: now[0]), http, clock=lambda: now[0])
+    keeper = TokenKeeper(TokenStore(db, clock=clock), http, clock=clock)
     emulator.auto_approve_device = emulator.printers[0].id
-    pairer = Pairer(http, CLIENT, HW, interval_s=0.05, clock=lambda: now[0])
+    pairer = Pairer(http, CLIENT, HW, interval_s=0.05, clock=clock)
     keeper.install(pairer.wait(pairer.start(), threading.Event()), hardware_id=HW)
     emulator.set_faults(latency_s=0.3)  # keep the one refresh in flight while the others arrive
-    now[0] = 4000.0  # past expires_in (3600 s): the waiting callers must wait for a fresh token
+    clock.now = 4000.0  # past expires_in (3600 s): the waiting callers must wait for a fresh token
     barrier = threading.Barrier(20)
     tokens: dict[bool, list[str]] = {True: [], False: []}
     refused: list[OfflineError] = []
