@@ -1,9 +1,12 @@
-"""The suite's own rules, checked on its source: every test asserts something.
+"""The suite's own rules, checked on its source.
 
-A test passes when it asserts something that holds: an ``assert``, ``pytest.raises`` or
-``pytest.warns``, or a call of a helper whose name says it checks (``assert_…``, ``expect_…``,
-``check_…``). A test that only runs code proves nothing but that it did not crash, so it is
-refused here; name a checking helper so, or assert what the test is for.
+- Every test asserts something: an ``assert``, ``pytest.raises`` or ``pytest.warns``, or a call
+  of a helper whose name says it checks (``assert_…``, ``expect_…``, ``check_…``). A test that
+  only runs code proves nothing but that it did not crash; name a checking helper so, or
+  assert what the test is for.
+- Tests go through public seams: no ``thing._private`` of another object (``self._x`` in a
+  helper class is its own business; ``_`` is gettext's public name).
+- Test modules do not import each other: what several share lives in ``tests/support``.
 """
 
 from __future__ import annotations
@@ -14,11 +17,12 @@ from pathlib import Path
 TESTS = Path(__file__).resolve().parent
 CHECKING_CALLS = ("raises", "warns")
 CHECKING_PREFIXES = ("assert_", "expect_", "check_")
-# Silent today, in modules the core's rewrite (issue 16) owns; each leaves this list when fixed.
+# Left today in modules the core's rewrite (issue 16) owns; each leaves its list when fixed.
 KNOWN_SILENT = {
     "test_core_station.py::test_cloud_outage_then_back_to_ready",
     "test_core_station.py::test_sixty_second_cloud_outage_then_back_to_ready",
 }
+KNOWN_CROSS_IMPORTS = {"test_core_crash.py imports tests.test_core_station"}
 
 
 def _called_name(call: ast.Call) -> str:
@@ -62,6 +66,38 @@ def test_every_test_asserts_something() -> None:
     ]
     assert sorted(set(silent) - KNOWN_SILENT) == []
     assert sorted(KNOWN_SILENT - set(silent)) == []  # fixed or gone: take it off the list
+
+
+def _sources() -> list[tuple[Path, ast.Module]]:
+    paths = sorted(TESTS.glob("test_*.py")) + sorted((TESTS / "support").glob("*.py"))
+    return [(path, ast.parse(path.read_text(), filename=str(path))) for path in paths]
+
+
+def test_no_test_reaches_into_private_attributes() -> None:
+    reached = [
+        f"{path.relative_to(TESTS)}:{node.lineno}: {ast.unparse(node)}"
+        for path, tree in _sources()
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Attribute)
+        and node.attr.startswith("_")
+        and not node.attr.startswith("__")
+        and node.attr != "_"
+        and not (isinstance(node.value, ast.Name) and node.value.id in ("self", "cls"))
+    ]
+    assert reached == []
+
+
+def test_test_modules_do_not_import_each_other() -> None:
+    imports = {
+        f"{path.name} imports {node.module}"
+        for path, tree in _sources()
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom)
+        and node.module
+        and (node.module == "tests.conftest" or node.module.startswith("tests.test_"))
+    }
+    assert sorted(imports - KNOWN_CROSS_IMPORTS) == []
+    assert sorted(KNOWN_CROSS_IMPORTS - imports) == []  # gone: take it off the list
 
 
 def test_the_checker_tells_a_silent_test_from_a_checking_one() -> None:
