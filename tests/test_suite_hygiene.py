@@ -6,12 +6,15 @@
   assert what the test is for.
 - Tests go through public seams: no ``thing._private`` of another object (``self._x`` in a
   helper class is its own business; ``_`` is gettext's public name).
-- Test modules do not import each other: what several share lives in ``tests/support``.
+- Test modules do not import each other: what several share lives in ``tests/support``, whose
+  docstring examples run.
 """
 
 from __future__ import annotations
 
 import ast
+import doctest
+import importlib
 from pathlib import Path
 
 TESTS = Path(__file__).resolve().parent
@@ -98,6 +101,16 @@ def test_test_modules_do_not_import_each_other() -> None:
     }
     assert sorted(imports - KNOWN_CROSS_IMPORTS) == []
     assert sorted(KNOWN_CROSS_IMPORTS - imports) == []  # gone: take it off the list
+
+
+def test_the_support_examples_run() -> None:
+    with_examples = [
+        path.stem for path in sorted((TESTS / "support").glob("*.py")) if ">>>" in path.read_text()
+    ]
+    assert with_examples  # the finder still finds them
+    for name in with_examples:
+        result = doctest.testmod(importlib.import_module(f"tests.support.{name}"))
+        assert (result.failed, result.attempted > 0) == (0, True), name
 
 
 def test_the_checker_tells_a_silent_test_from_a_checking_one() -> None:
