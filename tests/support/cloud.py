@@ -40,8 +40,8 @@ def config_for(tmp_path: Path, emulator: Emulator, client_id: str = "release-sta
     return str(path)
 
 
-def client_for(url: str, db: sqlite_utils.Database) -> EzeepClient:
-    return stack_for(url, db).client
+def client_for(url: str, db: sqlite_utils.Database, *, timeout_s: float = 5.0) -> EzeepClient:
+    return stack_for(url, db, timeout_s=timeout_s).client
 
 
 def pair(emulator: Emulator, db: sqlite_utils.Database) -> None:
