@@ -31,8 +31,8 @@ from station.reader_kinds import (
     SimulatedSettings,
     WedgeSettings,
 )
-from tests.reader_helpers import Sink
-from tests.vpcd_card import VirtualCard, vpcd_session
+from tests.support.reader_helpers import Sink
+from tests.support.vpcd_card import VirtualCard, vpcd_session
 
 RC_S380 = UsbReader(0x054C, 0x06C3, "SONY RC-S380/P", "rcs380", False)
 

@@ -38,8 +38,8 @@ from station.pin import MAX_LOCK_S, PERMANENT_AFTER, Pins, PinStatus
 from station.ratelimit import RateLimiter
 from station.release import Cause, Reason, ReleaseEngine
 from station.settings import StationSettings
-from tests.approval_page import sign_in
-from tests.test_release import CuttingProxy
+from tests.support.approval_page import sign_in
+from tests.support.cutting_proxy import CuttingProxy
 
 HARDWARE_ID = "1b4e28ba-2fa1-11d2-883f-0016d3cca427"
 WAIT_S = 30.0

@@ -45,8 +45,8 @@ from station.directory import Directory
 from station.emulator import Emulator
 from station.pin import hash_pin
 from station.pin_handoff import HANDOFF_FILE, Handoff
-from tests.approval_page import approve_on_printer, sign_in
-from tests.x11 import MISSING_TOOLS, ROOT, SCREENSHOTS, XWindow, decode_qr, x_display
+from tests.support.approval_page import approve_on_printer, sign_in
+from tests.support.x11 import MISSING_TOOLS, ROOT, SCREENSHOTS, XWindow, decode_qr, x_display
 from ui.display import Display
 from ui.kiosk import StationUi
 

@@ -9,9 +9,9 @@ import jwt
 import pytest
 
 from station.emulator import Emulator
-from tests.conftest import EmulatorFactory
-from tests.emulator_http import HW, device_tokens, oauth, pair, poll, refresh
 from tests.support.clock import FakeClock
+from tests.support.cloud import EmulatorFactory
+from tests.support.emulator_http import HW, device_tokens, oauth, pair, poll, refresh
 
 
 def api(emu: Emulator, access_token: str) -> httpx.Client:

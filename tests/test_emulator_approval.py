@@ -10,8 +10,8 @@ import jwt
 import pytest
 
 from station.emulator import Emulator
-from tests.approval_page import approve_on_printer, sign_in
-from tests.emulator_http import poll, start_pairing
+from tests.support.approval_page import approve_on_printer, sign_in
+from tests.support.emulator_http import poll, start_pairing
 
 HW = "hw-browser"
 

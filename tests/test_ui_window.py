@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.x11 import MISSING_TOOLS, ROOT, SCREENSHOTS, XWindow, decode_qr, x_display
+from tests.support.x11 import MISSING_TOOLS, ROOT, SCREENSHOTS, XWindow, decode_qr, x_display
 from ui.canned import PAIRING_URL
 
 TITLE = "release-station-window-test"
