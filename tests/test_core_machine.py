@@ -125,7 +125,7 @@ def test_unpaired_station_fetches_a_code_shows_it_and_becomes_ready() -> None:
     view = run.view
     assert isinstance(view, v.PairingView) and view.code == "ABCD" and view.qr_url == "https://x/pair"
     assert not view.cancellable
-    assert run.announced() == [ev.PairingCodeShown("ABCD", "https://x/pair")]
+    assert run.announced() == [ev.PairingCodeShown("ABCD", "https://x/pair", "https://x/pair")]
     assert run.patterns() == [Pattern.NEEDS_PAIRING]
     run(tap())
     assert run.patterns() == [Pattern.NEEDS_PAIRING] and isinstance(run.view, v.PairingView)

@@ -9,9 +9,9 @@ import jwt
 import pytest
 
 from station.emulator import Emulator
-from tests.conftest import EmulatorFactory
-from tests.emulator_http import HW, device_tokens, oauth, pair, poll, refresh
 from tests.support.clock import FakeClock
+from tests.support.cloud import EmulatorFactory
+from tests.support.emulator_http import HW, device_tokens, oauth, pair, poll, refresh
 
 
 def api(emu: Emulator, access_token: str) -> httpx.Client:
@@ -41,7 +41,8 @@ def test_pairing_answer_and_auth_url(emulator: Emulator) -> None:
         "/oauth/pair/", data={"mode": "device", "scope": "printing", "hardware_id": HW}
     )
     body = answer.json()
-    assert set(body) == {"pairing_code", "auth_url"}
+    assert set(body) == {"pairing_code", "auth_url", "verification_uri"}
+    assert body["verification_uri"] == f"{emulator.url}/device"  # short: typed, then the code
     assert len(body["pairing_code"]) == 10
     inner = f"%2Foauth%2Fauthorize%2Fpairing%2F%3Fpairing_code%3D{body['pairing_code']}%26device%3Dgeneric"
     assert body["auth_url"] == f"{emulator.url}/auth/signin/?next={inner}"

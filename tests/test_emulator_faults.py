@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from station.emulator import Emulator, Faults
-from tests.emulator_http import device_tokens, oauth, refresh
+from tests.support.emulator_http import device_tokens, oauth, refresh
 
 DROPPED = (httpx.RemoteProtocolError, httpx.ReadError)
 

@@ -17,9 +17,9 @@ from station.core import intents
 from station.core import view as v
 from tests.support.clock import FakeClock
 from ui import theme
-from ui.app import VIEW_EVENT, StationUi
 from ui.canned import MONO, canned_views
 from ui.display import Display, to_logical
+from ui.kiosk import VIEW_EVENT, StationUi
 
 
 @pytest.fixture
@@ -293,7 +293,7 @@ def test_a_rotated_display_is_laid_out_for_its_logical_size() -> None:
 
 
 def test_the_demo_hint_sits_below_every_button(clock: FakeClock, sent: list[object]) -> None:
-    from ui.app import DEMO_HINT
+    from ui.kiosk import DEMO_HINT
 
     display = Display(resolution="800x480", fullscreen=False)
     try:

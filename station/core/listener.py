@@ -98,10 +98,12 @@ class TechnicianPinNeeded:
 
 @dataclass(frozen=True, slots=True)
 class PairingCodeShown:
-    """A pairing code to approve at ``auth_url`` (every new code is announced)."""
+    """A pairing code to approve (every new code is announced): ``auth_url`` is the address to
+    type, ``qr_url`` the link that leads to the approval of this very code."""
 
     code: str
     auth_url: str
+    qr_url: str
 
 
 @dataclass(frozen=True, slots=True)

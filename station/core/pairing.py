@@ -72,8 +72,10 @@ def on_code(core: CoreState, event: PairCode, tick: Tick) -> Step:
     if not isinstance(mode, Unpaired | Pairing) or mode.ticket != event.ticket:
         return core, []
     code = event.code
-    pairing = Pairing(mode.ticket, code.code, code.auth_url, code.expires_at, repair=mode.repair)
-    shown = Announce(ev.PairingCodeShown(code.code, code.auth_url))
+    pairing = Pairing(
+        mode.ticket, code.code, code.auth_url, code.expires_at, repair=mode.repair, short_url=code.short_url
+    )
+    shown = Announce(ev.PairingCodeShown(code.code, code.short_url, code.auth_url))
     first = isinstance(mode, Unpaired)
     return core.with_mode(pairing), [Play(Pattern.NEEDS_PAIRING), shown] if first else [shown]
 

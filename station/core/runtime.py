@@ -31,7 +31,7 @@ runs until the window is closed::
     from station.cli.compose import build_station
     from station.config import parse_config
     from station.emulator import Emulator
-    from ui.app import StationUi
+    from ui.kiosk import StationUi
     from ui.display import Display
 
     with Emulator() as emulator, contextlib.ExitStack() as stack:
