@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 from station.cli.compose import LAST_CONTACT, build_station, make_metrics, start_metrics
@@ -21,6 +20,7 @@ from station.emulator import Emulator
 from station.events import BadgeRead, ReaderEvent, ReaderHealth
 from station.metrics import Metrics
 from station.pin import Pins
+from tests.support.views import Published
 
 
 def values(metrics: Metrics) -> dict[str, float]:
@@ -48,27 +48,6 @@ def station_config(emulator: Emulator, tmp_path: Path) -> Config:
     )
 
 
-class Screens:
-    """The views a station publishes, and a bounded wait for one of a kind."""
-
-    def __init__(self) -> None:
-        self._seen: list[object] = []
-        self._changed = threading.Condition()
-
-    def __call__(self, view: object) -> None:
-        with self._changed:
-            self._seen.append(view)
-            self._changed.notify_all()
-
-    def wait_for(self, check: Callable[[object], bool]) -> None:
-        """Until a view passes ``check``; then forget what was seen."""
-        with self._changed:
-            assert self._changed.wait_for(lambda: any(check(view) for view in self._seen), 30), self._seen[
-                -3:
-            ]
-            self._seen.clear()
-
-
 def read(uid: bytes) -> BadgeRead:
     return BadgeRead(uid, "simulated", "sim", time.monotonic())
 
@@ -88,24 +67,24 @@ def test_taps_releases_and_the_token_state_of_a_real_station_are_counted(
     Directory(db).enrol(known.hex().upper(), user.id, email=user.email, how="cli")
     waiting = len(emulator.waiting_jobs(user.email))
     assert waiting
-    screens = Screens()
+    published = Published()
     with contextlib.ExitStack() as stack:
         station = build_station(config, stack, restart=lambda: None, metrics=metrics)
         start_metrics(station, metrics, config, stack)
-        station.subscribe(screens)  # after the feed: it has counted what a view shows
+        station.subscribe(published)  # after the feed: it has counted what a view shows
         station.start()
         stack.callback(station.stop)
-        screens.wait_for(lambda view: isinstance(view, v.ReadyView) and view.info.printer_name != "")
+        published.next(v.ReadyView, lambda view: view.info.printer_name != "")
         station.submit(read(bytes.fromhex("08112233")))  # a random UID: refused
-        screens.wait_for(lambda view: isinstance(view, v.UnknownBadgeView) and view.reason == "random_uid")
+        published.next(v.UnknownBadgeView, lambda view: view.reason == "random_uid")
         station.submit(i.Done())
-        screens.wait_for(lambda view: isinstance(view, v.ReadyView))
+        published.next(v.ReadyView)
         station.submit(read(bytes.fromhex("04FFEEDDCCBBAA")))  # nobody's
-        screens.wait_for(lambda view: isinstance(view, v.EnrolView))
+        published.next(v.EnrolView)
         station.submit(i.Cancel())
-        screens.wait_for(lambda view: isinstance(view, v.ReadyView))
+        published.next(v.ReadyView)
         station.submit(read(known))
-        screens.wait_for(lambda view: isinstance(view, v.DoneView))
+        published.next(v.DoneView)
     counted = values(metrics)
     assert {key: counted.get(key) for key in counted if key.startswith(("taps", "releases", "token"))} == {
         "taps_total[result=rejected]": 1,
