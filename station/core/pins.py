@@ -39,7 +39,7 @@ from station.core.messages import (
     WorkFailed,
 )
 from station.core.state import CoreState, Pairing, PinCheck, PinSetup, Tick, Unpaired, User
-from station.core.transition import Routes, Step, every
+from station.core.transition import Routes, Step, every, in_mode
 from station.core.view import PinPurpose
 from station.feedback import Pattern
 from station.pin import check_pin_format
@@ -97,7 +97,7 @@ def on_saved(core: CoreState, mode: PinSetup, event: PinSaved, tick: Tick) -> St
     return core, [Play(Pattern.READ), *effects]
 
 
-def on_failed(core: CoreState, mode: PinSetup) -> Step:
+def on_failed(core: CoreState, mode: PinSetup, event: WorkFailed, tick: Tick) -> Step:
     """Saving failed (a full disk): say so and let them choose again."""
     failed = dataclasses.replace(mode, saving=False, first="", error="failed")
     return core.with_mode(failed), [Play(Pattern.ERROR)]
@@ -123,28 +123,8 @@ def on_read(core: CoreState, event: PinsRead) -> Step:
     return core, []
 
 
-def _setup_intent(core: CoreState, intent: Intent, tick: Tick) -> Step:
-    mode = core.mode
-    assert isinstance(mode, PinSetup)
-    return on_setup_intent(core, mode, intent, tick)
-
-
-def _setup_saved(core: CoreState, event: PinSaved, tick: Tick) -> Step:
-    mode = core.mode
-    assert isinstance(mode, PinSetup)
-    return on_saved(core, mode, event, tick)
-
-
-def _setup_failed(core: CoreState, event: WorkFailed, tick: Tick) -> Step:
-    mode = core.mode
-    assert isinstance(mode, PinSetup)
-    return on_failed(core, mode)
-
-
-def _check_intent(core: CoreState, intent: Intent, tick: Tick) -> Step:
+def on_check_intent(core: CoreState, mode: PinCheck, intent: Intent, tick: Tick) -> Step:
     """A PIN typed on the keypad: check it (one check at a time); Cancel closes the keypad."""
-    mode = core.mode
-    assert isinstance(mode, PinCheck)
     if isinstance(intent, Cancel | DoneIntent):
         return exits.home(core)
     if isinstance(intent, EnterPin) and not mode.checking:
@@ -155,17 +135,22 @@ def _check_intent(core: CoreState, intent: Intent, tick: Tick) -> Step:
     return core, []
 
 
-def _check_failed(core: CoreState, event: WorkFailed, tick: Tick) -> Step:
+def on_check_failed(core: CoreState, mode: PinCheck, event: WorkFailed, tick: Tick) -> Step:
     """The check could not be made (a full disk): let them type again."""
-    mode = core.mode
-    assert isinstance(mode, PinCheck)
     at = tick.now + core.tuning.pin_timeout_s
     return core.with_mode(dataclasses.replace(mode, checking=False, expires_at=at)), [Play(Pattern.ERROR)]
 
 
 ROUTES: Routes = {
-    PinSetup: {PinSaved: _setup_saved, WorkFailed: _setup_failed, **every(INTENT_TYPES, _setup_intent)},
-    PinCheck: {WorkFailed: _check_failed, **every(INTENT_TYPES, _check_intent)},
+    PinSetup: {
+        PinSaved: in_mode(PinSetup, on_saved),
+        WorkFailed: in_mode(PinSetup, on_failed),
+        **every(INTENT_TYPES, in_mode(PinSetup, on_setup_intent)),
+    },
+    PinCheck: {
+        WorkFailed: in_mode(PinCheck, on_check_failed),
+        **every(INTENT_TYPES, in_mode(PinCheck, on_check_intent)),
+    },
 }
 """Choosing a PIN (typed twice, then saved) and the keypad that checks one."""
 

@@ -56,7 +56,7 @@ from station.core.messages import (
     SetTimer,
 )
 from station.core.state import CoreState, Done, Identifying, Picking, Releasing, Tick, User
-from station.core.transition import Handler, Routes, Step, every
+from station.core.transition import Handler, Routes, Step, every, in_mode
 from station.core.view import DoneOutcome, JobProgressItem
 from station.feedback import Pattern
 
@@ -212,7 +212,7 @@ def on_session_intent(core: CoreState, mode: Picking, intent: Intent, tick: Tick
     return core.with_mode(mode), effects
 
 
-def on_done_intent(core: CoreState, mode: Done, intent: Intent) -> Step:
+def on_done_intent(core: CoreState, mode: Done, intent: Intent, tick: Tick) -> Step:
     """On the summary: close it, or send the failed jobs again."""
     if isinstance(intent, DoneIntent | Cancel):
         return exits.home(core)
@@ -221,25 +221,17 @@ def on_done_intent(core: CoreState, mode: Done, intent: Intent) -> Step:
     return core, []
 
 
-def _picking_intent(core: CoreState, intent: Intent, tick: Tick) -> Step:
-    mode = core.mode
-    assert isinstance(mode, Picking)
-    return on_session_intent(core, mode, intent, tick)
-
-
-def _done_intent(core: CoreState, intent: Intent, tick: Tick) -> Step:
-    mode = core.mode
-    assert isinstance(mode, Done)
-    return on_done_intent(core, mode, intent)
-
-
 _RELEASE: dict[type, Handler] = {ReleaseProgress: on_progress, ReleaseFinished: on_finished}
 
 ROUTES: Routes = {
     Identifying: _RELEASE,  # releasing everything: the first report brings the releasing screen
     Releasing: _RELEASE,
-    Picking: {JobsLoaded: on_jobs, JobsDeleted: on_deleted, **every(INTENT_TYPES, _picking_intent)},
-    Done: every(INTENT_TYPES, _done_intent),
+    Picking: {
+        JobsLoaded: on_jobs,
+        JobsDeleted: on_deleted,
+        **every(INTENT_TYPES, in_mode(Picking, on_session_intent)),
+    },
+    Done: every(INTENT_TYPES, in_mode(Done, on_done_intent)),
 }
 """The jobs, the release's reports, deletions, and every touch on the list and the summary."""
 

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 import dataclasses
 
-from station.causes import Cause, Failure, Reason
+from station.causes import Cause, Reason
 from station.core import exits, pairing, pins
 from station.core import listener as ev
 from station.core.intents import (
@@ -69,7 +69,7 @@ from station.core.messages import (
 )
 from station.core.state import CoreState, Idle, Pairing, PinCheck, Technician, Tick, Unknown, Unpaired
 from station.core.state import Done as DoneMode
-from station.core.transition import Routes, Step, every, leave
+from station.core.transition import Routes, Step, every, in_mode, leave
 from station.core.view import ReaderTestResult, TechEnrol
 from station.feedback import Pattern
 
@@ -220,7 +220,7 @@ def on_tap(core: CoreState, mode: Technician, tap: Tap) -> Step:
     return core, []
 
 
-def on_result(core: CoreState, mode: Technician, event: object) -> Step:
+def on_result(core: CoreState, mode: Technician, event: object, tick: Tick) -> Step:
     """Answers to the menu's work."""
     enrol = mode.enrol
     if isinstance(event, SettingSaved | PinSaved):
@@ -260,8 +260,9 @@ def _saved(core: CoreState, mode: Technician, event: SettingSaved | PinSaved) ->
     return _with(core, mode, [], busy=False, message="saved" if event.switched else "pin_set")
 
 
-def on_failed(core: CoreState, mode: Technician, failure: Failure) -> Step:
+def on_failed(core: CoreState, mode: Technician, event: WorkFailed, tick: Tick) -> Step:
     """A menu action failed: say so on the page; an enrolment in progress shows ``failed``."""
+    failure = event.failure
     if failure.kind == "rejected":
         return pairing.needs_repair(core)
     message = "offline" if failure.kind in ("offline", "server") else "failed"
@@ -272,28 +273,14 @@ def on_failed(core: CoreState, mode: Technician, failure: Failure) -> Step:
     return _with(core, mode, effects, busy=False, message=message, enrol=enrol)
 
 
-def _intent(core: CoreState, intent: Intent, tick: Tick) -> Step:
-    mode = core.mode
-    assert isinstance(mode, Technician)
-    return on_intent(core, mode, intent, tick)
-
-
-def _result(core: CoreState, event: object, tick: Tick) -> Step:
-    mode = core.mode
-    assert isinstance(mode, Technician)
-    return on_result(core, mode, event)
-
-
-def _failed(core: CoreState, event: WorkFailed, tick: Tick) -> Step:
-    mode = core.mode
-    assert isinstance(mode, Technician)
-    return on_failed(core, mode, event.failure)
-
-
 _ANSWERS = (SettingSaved, PinSaved, NetworkRead, TechBadgeChecked, UsersFound, TechEnrolled, TechUserBadges)
 
 ROUTES: Routes = {
-    Technician: {WorkFailed: _failed, **every(_ANSWERS, _result), **every(INTENT_TYPES, _intent)},
+    Technician: {
+        WorkFailed: in_mode(Technician, on_failed),
+        **every(_ANSWERS, in_mode(Technician, on_result)),
+        **every(INTENT_TYPES, in_mode(Technician, on_intent)),
+    },
 }
 """The menu: every touch, the answers to its work, and its failures."""
 

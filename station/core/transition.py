@@ -10,7 +10,7 @@ the event's type.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 from station.core.messages import CancelWork, Effect
 from station.core.state import Booting, CoreState, Idle, Tick
@@ -23,6 +23,20 @@ Handler = Callable[[CoreState, Any, Tick], Step]
 
 Routes = Mapping[type, Mapping[type, Handler]]
 """Per mode type, the transition for each kind of event the mode answers."""
+
+M = TypeVar("M")
+E = TypeVar("E")
+
+
+def in_mode(kind: type[M], transition: Callable[[CoreState, M, E, Tick], Step]) -> Handler:
+    """``transition``, which also takes the mode, for the table of mode ``kind``."""
+
+    def handler(core: CoreState, event: E, tick: Tick) -> Step:
+        mode = core.mode
+        assert isinstance(mode, kind)
+        return transition(core, mode, event, tick)
+
+    return handler
 
 
 def every(kinds: Iterable[type], handler: Handler) -> dict[type, Handler]:
