@@ -121,6 +121,7 @@ def build_station(
         parallelism=config.cloud.release_parallelism,
         job_timeout_s=config.cloud.job_timeout_s,
         poll_interval_s=RELEASE_POLL_S,
+        in_doubt_s=config.cloud.in_doubt_s,
     )
 
     def identify(read: BadgeRead) -> str:
