@@ -61,16 +61,17 @@ def device_tokens(emu: Emulator, hardware_id: str = HW, printer: int = 0) -> dic
     return tokens
 
 
-def wait_for_slow_done(emu: Emulator, count: int, within_s: float = 10.0) -> None:
-    """Wait until the ``slow_done_s`` fault has carried out ``count`` requests in all.
+def wait_for_slow_done(emu: Emulator, count: int, *, held: bool = False, within_s: float = 10.0) -> None:
+    """Wait until the ``slow_done_s`` fault has carried out ``count`` requests in all (``held``:
+    has begun to hold them, so they are in flight).
 
     The emulator has no event to wait on from outside, so its counter is read every 20 ms,
     bounded by ``within_s``.
     """
+    counter = "slow_held" if held else "slow_done"
     pause = threading.Event()
     deadline = time.monotonic() + within_s
-    while emu.stats()["slow_done"] < count:
+    while emu.stats()[counter] < count:
         if time.monotonic() > deadline:
-            done = emu.stats()["slow_done"]
-            raise AssertionError(f"the emulator carried out {done} of {count} slow requests")
+            raise AssertionError(f"the emulator counted {emu.stats()[counter]} of {count} {counter}")
         pause.wait(0.02)

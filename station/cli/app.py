@@ -71,13 +71,15 @@ def build_station(
     restart: Callable[[], None],
     metrics: Metrics | None = None,
     readers: Sequence[Reader] = (),
+    stopping: contextlib.ExitStack | None = None,
 ) -> Station:
     """Databases, feedback, cloud, release engine and core for ``config``; cleanups go on ``stack``.
 
     The core and the release engine get the impatient cloud client: a person is waiting on
     their calls. With ``metrics``, every answer from ezeep sets the last-contact gauge.
     ``readers`` are the badge readers the station will run; the feedback uses the ones with
-    their own LED and buzzer.
+    their own LED and buzzer. ``stopping`` gets what must come first at a stop, before the core
+    waits for its work: closing the connection to ezeep, which cuts requests in flight.
     """
     from drivers.feedback import build_feedback
     from drivers.hardware_id import KEEP_FILE, hardware_id
@@ -113,6 +115,8 @@ def build_station(
     stack.callback(feedback.close)
     on_answer = None if metrics is None else partial(_contact, metrics)
     http = CloudHttp.from_config(config.cloud, on_answer=on_answer)
+    if stopping is not None:
+        stopping.callback(http.close)
     cloud = stack.enter_context(CloudStack.create(http, tokens_db, hardware_id=hw, cloud=config.cloud))
     client = cloud.client.impatient()
     releaser = ReleaseEngine(
@@ -250,7 +254,10 @@ def run_station(config: Config, *, headless: bool = False, hooks: Hooks | None =
     with StopSignals(lambda signum: stop_all()), contextlib.ExitStack() as stack:
         metrics = make_metrics(config)
         readers = hooks.readers if hooks.readers is not None else _open_readers(config)
-        station = build_station(config, stack, restart=restart, metrics=metrics, readers=readers)
+        cut = contextlib.ExitStack()
+        station = build_station(
+            config, stack, restart=restart, metrics=metrics, readers=readers, stopping=cut
+        )
         ui = None if headless else _build_ui(config, station, stack, hooks, notify)
         if ui is not None:
             quit_ui.append(ui.quit)
@@ -263,6 +270,7 @@ def run_station(config: Config, *, headless: bool = False, hooks: Hooks | None =
         feed = None if metrics is None else start_metrics(station, metrics, config, stack)
         station.start()
         stack.callback(station.stop)
+        stack.enter_context(cut)  # first: requests stuck in flight end, so the work can commit and stop
         start_readers(station, config, stack, readers, feed)
         notify.send("READY=1")
         log.info("station running (%s)", "headless" if ui is None else "with screen")

@@ -4,7 +4,8 @@
 
     CloudError
     ├── OfflineError          network down, DNS, connect/read timeout: retry later
-    │   └── DeadlineError     the whole request took longer than its deadline (a trickling answer)
+    │   ├── DeadlineError     the whole request took longer than its deadline (a trickling answer)
+    │   └── ClosedError       the station is stopping: its connection to ezeep was closed
     ├── ServerError           5xx; ``retry_after`` seconds when the server said so
     ├── UnauthorisedError     401/403 on an API call: refresh once, then give up
     ├── NotFoundError         404: the job or printer is gone
@@ -37,6 +38,13 @@ class DeadlineError(OfflineError):
     """ezeep's answer did not arrive in full before the request's total deadline.
 
     Like any missing answer, the request may or may not have taken effect.
+    """
+
+
+class ClosedError(OfflineError):
+    """The station closed its connection to ezeep (it is stopping): an expected end, not a fault.
+
+    A request cut short by the close may or may not have taken effect, like any missing answer.
     """
 
 

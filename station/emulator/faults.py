@@ -146,6 +146,7 @@ class FaultMiddleware:
                 return  # the client left before its body was complete: nothing to carry out
             chunks.append(message.get("body", b""))
             more = bool(message.get("more_body", False))
+        self.counters.bump("slow_held")
         await asyncio.sleep(pause_s)
         self.counters.bump("slow_done")
         kept: list[Message] = [{"type": "http.request", "body": b"".join(chunks), "more_body": False}]
