@@ -18,6 +18,7 @@ import pytest
 from station.cloud.api import EzeepClient
 from station.cloud.errors import (
     ClosedError,
+    DeadlineError,
     NotFoundError,
     OfflineError,
     PairingCancelledError,
@@ -445,3 +446,17 @@ def test_a_refresh_that_lands_after_its_timeout_rotates_the_token_and_loses_noth
         assert not keeper.paired and keeper.last_tp_id == binding.tp_id
         pair(cloud, emulator, printer=0)  # auto-approval offers printer 0; the binding wins
         assert cloud.client.station_printer().tp_id == binding.tp_id
+
+
+def test_a_probe_gives_each_request_a_short_deadline(cloud: CloudStack, emulator: Emulator) -> None:
+    pair(cloud, emulator)
+    probe = cloud.client.probing(0.5)
+    emulator.set_faults(slow_done_s=3.0, slow_path="/printing/v1/printers/")  # a black hole
+    started = time.monotonic()
+    with pytest.raises(DeadlineError):
+        probe.station_printer()
+    assert time.monotonic() - started < 1.5  # not the 5 s request timeout
+    emulator.set_faults(slow_done_s=0.0)
+    assert probe.station_printer().id == emulator.printers[0].id
+    with pytest.raises(ValueError, match="above 0"):
+        cloud.client.probing(0)

@@ -45,6 +45,10 @@ log = logging.getLogger(__name__)
 
 EXIT_RESTART = 75  # EX_TEMPFAIL: asked to restart; systemd's Restart=always starts us again
 RELEASE_POLL_S = 2.0  # pause between status checks of one released job
+# The longest pause between health probes while ezeep cannot be reached. With each probe request
+# ending within [cloud] probe_deadline_s (1 s), the station is back online within about 3 s
+# of the network returning, whatever moment it returns at (issue 13).
+PROBE_RETRY_CAP_S = 1.5
 LAST_CONTACT = "release_station_cloud_last_contact_timestamp_seconds"
 
 
@@ -132,7 +136,7 @@ def build_station(
         return chains[read.reader_kind].apply(read.canonical_id)
 
     return Station(
-        cloud=client,
+        cloud=client.probing(config.cloud.probe_deadline_s),  # its station_printer() is the probe
         tokens=cloud.keeper,
         pairer=cloud.pairer,
         releaser=releaser,
@@ -150,6 +154,7 @@ def build_station(
             self_enrolment=config.enrolment.self_service,
             confirm_tap_s=config.enrolment.confirm_tap_s,
             max_badges_per_user=config.enrolment.max_badges_per_user,
+            retry_cap_s=PROBE_RETRY_CAP_S,
         ),
         restart=restart,
     )
