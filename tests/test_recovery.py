@@ -14,13 +14,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 from station.cli.app import build_station
-from station.config import parse_config
 from station.core import view as v
 from station.database import open_database
 from station.directory import Directory
 from station.emulator import Emulator
 from station.events import BadgeRead
 from station.pin import Pins
+from tests.app_config import emulator_config
 from tests.emulator_http import wait_for_slow_done
 
 BADGE = bytes.fromhex("04A1B2C3D4E5F6")
@@ -48,18 +48,7 @@ class Views:
 
 
 def test_back_online_within_3_s_of_the_network_returning(emulator: Emulator, tmp_path: Path) -> None:
-    config = parse_config(
-        f"""
-        [station]
-        state_dir = '{tmp_path}'
-        hardware_id = "1b4e28ba-2fa1-11d2-883f-0016d3cca427"
-        [cloud]
-        account_url = "{emulator.url}"
-        api_url = "{emulator.url}"
-        print_url = "{emulator.url}"
-        client_id = "recovery-tests"
-        """
-    )
+    config = emulator_config(emulator, tmp_path, "recovery-tests")
     emulator.auto_approve_device = emulator.printers[0].id
     db = open_database(config.database_path)
     Pins(db).set_technician("24681357")  # else it asks for one first
