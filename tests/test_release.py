@@ -77,7 +77,8 @@ class Station:
         self.emulator = emulator
         self.db = memory_database()
         pair(emulator, self.db)
-        self.client = client_for(url or emulator.url, self.db, timeout_s=timeout_s)
+        self.cloud = stack_for(url or emulator.url, self.db, timeout_s=timeout_s)
+        self.client = self.cloud.client
         self.printer = self.client.station_printer()
         self.user = emulator.users[4]  # seeded with no jobs of its own
         self.progress: list[JobProgress] = []
@@ -443,6 +444,23 @@ def test_a_delete_that_never_landed_is_offered_again_after_the_window(emulator: 
     assert station.engine.unsettled() == 0
     assert station.engine.delete(jobs, user_id=station.user.id).deleted == (job_id,)
     assert waiting_ids(emulator, station.user.email) == set()
+
+
+def test_jobs_not_sent_before_a_stop_closed_the_connection_are_held(station: Station) -> None:
+    """A stop closes the connection while a release runs: what never left is not in doubt."""
+    ids = station.jobs(2)
+    original = station.client.release
+
+    def release(job_id: str, printer_id: str) -> str:
+        station.cloud.http.close()  # the stop, just before this request would leave
+        return original(job_id, printer_id)
+
+    station.client.release = release  # type: ignore[method-assign]
+    summary = station.engine.release(station.user.id, None)
+    assert states(summary.held) == dict.fromkeys(ids, ReleaseState.HELD)
+    assert {p.cause.reason for p in summary.held if p.cause} == {Reason.OFFLINE}
+    assert station.engine.unsettled() == 0
+    assert station.emulator.release_counts() == {}
 
 
 def _drop_after_timeout(station: Station, call: str) -> None:

@@ -44,8 +44,13 @@ class DeadlineError(OfflineError):
 class ClosedError(OfflineError):
     """The station closed its connection to ezeep (it is stopping): an expected end, not a fault.
 
-    A request cut short by the close may or may not have taken effect, like any missing answer.
+    ``sent``: False when the request never left (the connection was closed before it); one cut
+    short by the close may or may not have taken effect, like any missing answer.
     """
+
+    def __init__(self, message: str, *, sent: bool) -> None:
+        super().__init__(message)
+        self.sent = sent
 
 
 class ServerError(CloudError):

@@ -265,7 +265,7 @@ class CloudHttp:
     ) -> object:
         client = self._client
         if client is None:
-            raise ClosedError(f"the connection to ezeep is closed ({method} {path} not sent)")
+            raise ClosedError(f"the connection to ezeep is closed ({method} {path} not sent)", sent=False)
         url = self._bases[host] + path
         started = time.monotonic()
         seconds = self._deadline_s if until is None else min(self._deadline_s, until - started)
@@ -281,7 +281,8 @@ class CloudHttp:
             raise
         except (httpx.HTTPError, RuntimeError) as exc:
             if self._client is None:  # closed under the request (httpx: RuntimeError once closed)
-                raise ClosedError(f"the connection to ezeep was closed during {method} {path}") from exc
+                closed = f"the connection to ezeep was closed during {method} {path}"
+                raise ClosedError(closed, sent=True) from exc
             if isinstance(exc, RuntimeError):
                 raise
             raise _failure(method, path, exc, spent, seconds) from exc

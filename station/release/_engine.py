@@ -14,7 +14,14 @@ from typing import Any, Final, Protocol
 
 import sqlite_utils
 
-from station.cloud.errors import CloudError, NotFoundError, ServerError, TokenRejectedError, UnauthorisedError
+from station.cloud.errors import (
+    ClosedError,
+    CloudError,
+    NotFoundError,
+    ServerError,
+    TokenRejectedError,
+    UnauthorisedError,
+)
 from station.cloud.models import Job, JobState, JobStatus, Printer, job_ids_for_log
 from station.errors import StationError
 from station.release._journal import IN_DOUBT_STATES, Change, Journal, JournalRow, RowState
@@ -72,9 +79,12 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def _refused(exc: BaseException) -> bool:
-    """Whether ``exc`` is a server error that says the request was refused before any work."""
-    return isinstance(exc, ServerError) and exc.status in _REFUSED_STATUSES
+def _not_done(exc: BaseException) -> bool:
+    """Whether ``exc`` proves the request did nothing: no token to send it with, refused at the
+    door (429/503), or never sent (the station closed its connection before it left)."""
+    refused = isinstance(exc, ServerError) and exc.status in _REFUSED_STATUSES
+    never_sent = isinstance(exc, ClosedError) and not exc.sent
+    return isinstance(exc, TokenRejectedError) or refused or never_sent
 
 
 @dataclass(frozen=True, slots=True)
@@ -456,8 +466,7 @@ class ReleaseEngine:
         if isinstance(exc, NotFoundError | UnauthorisedError):
             state: RowState = "failed"  # a definite refusal before anything was done: safe to retry
             progress = JobProgress(job_id, target.name, ReleaseState.FAILED, cause)
-        elif isinstance(exc, TokenRejectedError) or _refused(exc):
-            # No token (raised before the request could be accepted), or refused at the door.
+        elif _not_done(exc):
             state, progress = "held", JobProgress(job_id, target.name, ReleaseState.HELD, cause)
         else:
             # It may or may not have reached ezeep: the row stays ``intent``, stamped now, so the
@@ -653,6 +662,5 @@ class ReleaseEngine:
         except NotFoundError:
             return None, False  # already gone: what was asked for
         except CloudError as exc:  # in doubt unless refused before anything was done
-            definite = isinstance(exc, UnauthorisedError | TokenRejectedError) or _refused(exc)
-            return Cause.of_error(exc), not definite
+            return Cause.of_error(exc), not (isinstance(exc, UnauthorisedError) or _not_done(exc))
         return None, False
