@@ -9,7 +9,7 @@ moment the driver got the UID):
 - read→feedback: until the green LED pin changes (seen by a gpiozero input wired to it).
 
 The PC/SC path needs pcscd with vpcd (started if not running); it holds the machine-wide vpcd
-lock meanwhile (see tests/vpcd_card.py), so it first waits for a test run using vpcd. A vpcd
+lock meanwhile (see tests/support/vpcd_card.py), so it first waits for a test run using vpcd. A vpcd
 card is inserted on one virtual reader while the previous one is taken off the other, so
 pcscd's ~0.4 s polling sets the pace (about 0.3-0.5 s per read). Then both readers sit idle
 (pcscd with both vpcd readers attached, no card) for ``--idle-s`` seconds and the process's
@@ -46,7 +46,7 @@ from drivers.readers.simulated import SimulatedReader
 from station.config import FeedbackSection
 from station.events import BadgeRead, ReaderEvent
 from station.feedback import Feedback, Pattern
-from tests.vpcd_card import VPCD_PORTS, VirtualCard, vpcd_session, wait_for_pcscd
+from tests.support.vpcd_card import VPCD_PORTS, VirtualCard, vpcd_session, wait_for_pcscd
 
 WAIT_S = 10.0  # the longest any one step may take before the benchmark gives up
 LOCK_WAIT_S = 1800.0  # how long to wait for others using vpcd (a test run, another benchmark)

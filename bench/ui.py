@@ -111,8 +111,8 @@ def tap_to_frame(config_path: Path, user: tuple[str, str], samples: int) -> list
     from station.database import open_database
     from station.directory import Directory
     from station.events import BadgeRead
-    from ui.app import StationUi
     from ui.display import Display
+    from ui.kiosk import StationUi
 
     config = load_config(str(config_path))
     db = open_database(config.database_path)
@@ -160,7 +160,7 @@ def render_times(repeats: int) -> dict[str, float]:
 
     from ui.canned import MONO, WALL, canned_views
     from ui.fonts import Fonts
-    from ui.render import render
+    from ui.frame import draw_frame
     from ui.screens import Now, screen_for
 
     fonts, surface, now = Fonts(), pygame.Surface((800, 480)), Now(MONO, WALL)
@@ -170,7 +170,7 @@ def render_times(repeats: int) -> dict[str, float]:
         runs = []
         for _ in range(repeats):
             start = time.perf_counter()
-            render(screen, surface, fonts, now)
+            draw_frame(screen, surface, fonts, now)
             runs.append((time.perf_counter() - start) * 1000)
         times[name] = statistics.median(runs)
     return times

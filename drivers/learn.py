@@ -16,10 +16,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from drivers.transforms import MAX_COUNT, Chain, Step, TransformError, make_step
+from drivers.transforms import MAX_COUNT, STEPS, Chain, Step, TransformError, make_step
 
 MIN_EXAMPLES = 3
-_PLAIN_STEPS = ("reverse", "hex2dec", "dec2hex", "upper", "lower", "wiegand26")
+# Steps tried as they are: those that take no argument, so a new one is tried without a change here.
+_PLAIN_STEPS = tuple(name for name, spec in STEPS.items() if not spec.params)
 _AFFIX_MAX = 8
 _TRIM_CHARS = ("0", "F", " ")
 
@@ -67,7 +68,7 @@ def candidate_steps(examples: Sequence[Example]) -> list[Step]:
     steps += [make_step("prefix", p) for p in prefixes]
     steps += [make_step("suffix", s) for s in suffixes]
     separators = set.intersection(*({c for c in x if not c.isalnum()} for x in expected))
-    steps += [make_step("wiegand26", s) for s in sorted(separators)]
+    steps += [make_step("wiegand26", s) for s in ["", *sorted(separators)]]
     return list({str(step): step for step in steps}.values())
 
 

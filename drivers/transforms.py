@@ -8,29 +8,14 @@ the badge directory and ezeep expect, for example::
 Steps are joined by ``|``; a step is a name, optionally followed by arguments in parentheses.
 An argument is a whole number (``10``), a quoted string (``"0"`` or ``'0'``, backslash escapes
 the quote) or a bare word (``F``). Digits keep their leading zeros when a step wants text, so
-``prefix(007)`` prefixes ``007``. The steps (:data:`STEPS`):
+``prefix(007)`` prefixes ``007``.
 
-=================  ====================================================================
-``reverse``        reverse the byte order of a hex number (``E43AC9D2`` → ``D2C93AE4``)
-``hex2dec``        hex to decimal, padded to the width of the largest number of that many
-                   bytes (8 hex digits → 10 decimal digits)
-``dec2hex``        decimal to upper-case hex, padded to whole bytes of the matching width
-                   (10 digits → 8 hex digits), so ``hex2dec | dec2hex`` keeps the padding
-``lpad(n, c)``     pad on the left with ``c`` (default ``0``) to ``n`` characters; never cuts
-``rpad(n, c)``     the same on the right
-``left(n)``        the first ``n`` characters
-``right(n)``       the last ``n`` characters
-``ltrim(c)``       drop leading ``c`` (default ``0``), but never the last character
-``rtrim(c)``       drop trailing ``c`` (default ``0``), but never the first character
-``upper``          upper case
-``lower``          lower case
-``prefix(s)``      put ``s`` in front
-``suffix(s)``      put ``s`` after
-``regex(p)``       the first group of the first match of ``p`` (the whole match if ``p``
-                   has no group)
-``wiegand26(sep)`` an H10301 26-bit frame given in hex → 3-digit facility code, ``sep``
-                   (default none), 5-digit card number; both parity bits are checked
-=================  ====================================================================
+The steps, their arguments and what each does are one table, :data:`STEPS`; the parser, the
+error hints, ``release-station card --help`` and the step lists in ``README.md`` and
+``config/station.toml`` all come from it (a test compares those two files with the table).
+For example ``reverse`` turns ``E43AC9D2`` into ``D2C93AE4``, and ``hex2dec`` keeps leading
+zeros by padding to the width of the largest number of that many bytes (8 hex digits → 10
+decimal digits).
 
 :func:`parse_chain` reports a syntax error with its position. :meth:`Chain.apply` raises
 :class:`TransformError` when a read does not fit the chain (``hex2dec`` of a non-hex id, a
@@ -48,7 +33,8 @@ from typing import Literal
 
 from station.config import TransformsSection
 from station.errors import ConfigError, StationError
-from station.events import READER_KINDS, ReaderKind
+from station.events import ReaderKind
+from station.reader_kinds import READER_KINDS
 
 Arg = int | str
 ParamKind = Literal["count", "char", "text", "regex"]
@@ -170,12 +156,21 @@ class Param:
 
 @dataclass(frozen=True)
 class StepSpec:
-    """A step the language knows: its parameters and how to build it from arguments."""
+    """A step the language knows: its parameters, how to build it from arguments, and its doc.
+
+    ``doc`` is the one line every list of steps shows (``README.md``, ``config/station.toml``,
+    ``card --help``).
+    """
 
     name: str
     params: tuple[Param, ...]
     build: Callable[..., Callable[[str], str]]
-    summary: str
+    doc: str
+
+    @property
+    def usage(self) -> str:
+        """How the step is written, with its parameters: ``lpad(n, c)``."""
+        return f"{self.name}({', '.join(p.name for p in self.params)})" if self.params else self.name
 
 
 def _plain(fn: Callable[[str], str]) -> Callable[[], Callable[[str], str]]:
@@ -189,29 +184,64 @@ STEPS: Mapping[str, StepSpec] = MappingProxyType(
         spec.name: spec
         for spec in (
             StepSpec("reverse", (), _plain(_reverse), "reverse the byte order of a hex number"),
-            StepSpec("hex2dec", (), _plain(_hex2dec), "hex to decimal, keeping the width"),
-            StepSpec("dec2hex", (), _plain(_dec2hex), "decimal to hex, keeping the width"),
-            StepSpec("lpad", (_COUNT, _CHAR), lambda n, c: lambda v: v.rjust(n, c), "pad on the left to n"),
-            StepSpec("rpad", (_COUNT, _CHAR), lambda n, c: lambda v: v.ljust(n, c), "pad on the right to n"),
+            StepSpec(
+                "hex2dec", (), _plain(_hex2dec), "hex to decimal, zero-padded to the width of that many bytes"
+            ),
+            StepSpec(
+                "dec2hex", (), _plain(_dec2hex), "decimal to upper-case hex, zero-padded to whole bytes"
+            ),
+            StepSpec(
+                "lpad",
+                (_COUNT, _CHAR),
+                lambda n, c: lambda v: v.rjust(n, c),
+                "pad on the left with c (default 0) to n characters; never cuts",
+            ),
+            StepSpec(
+                "rpad",
+                (_COUNT, _CHAR),
+                lambda n, c: lambda v: v.ljust(n, c),
+                "pad on the right with c (default 0) to n characters; never cuts",
+            ),
             StepSpec("left", (_COUNT,), lambda n: lambda v: v[:n], "the first n characters"),
             StepSpec("right", (_COUNT,), lambda n: lambda v: v[-n:], "the last n characters"),
-            StepSpec("ltrim", (_CHAR,), lambda c: lambda v: _trim_left(v, c), "drop leading c"),
-            StepSpec("rtrim", (_CHAR,), lambda c: lambda v: _trim_right(v, c), "drop trailing c"),
+            StepSpec(
+                "ltrim",
+                (_CHAR,),
+                lambda c: lambda v: _trim_left(v, c),
+                "drop leading c (default 0), but never the last character",
+            ),
+            StepSpec(
+                "rtrim",
+                (_CHAR,),
+                lambda c: lambda v: _trim_right(v, c),
+                "drop trailing c (default 0), but never the first character",
+            ),
             StepSpec("upper", (), _plain(str.upper), "upper case"),
             StepSpec("lower", (), _plain(str.lower), "lower case"),
             StepSpec("prefix", (_TEXT,), lambda s: lambda v: s + v, "put s in front"),
             StepSpec("suffix", (_TEXT,), lambda s: lambda v: v + s, "put s after"),
-            StepSpec("regex", (Param("pattern", "regex"),), _regex, "the first group of a match"),
+            StepSpec(
+                "regex",
+                (Param("pattern", "regex"),),
+                _regex,
+                "the first group of a match of pattern (the whole match if no group)",
+            ),
             StepSpec(
                 "wiegand26",
                 (Param("sep", "text", ""),),
                 _wiegand26,
-                "facility and card number of an H10301 frame",
+                "an H10301 frame in hex → facility, sep, card number; parity checked",
             ),
         )
     }
 )
-"""Every step by name; read-only."""
+"""Every step by name, in the order the lists show them; read-only."""
+
+
+def step_reference() -> list[str]:
+    """One line per step, usage and doc, as ``card --help`` and ``config/station.toml`` list them."""
+    width = max(len(spec.usage) for spec in STEPS.values())
+    return [f"{spec.usage:<{width}}  {spec.doc}" for spec in STEPS.values()]
 
 
 # -- chains --------------------------------------------------------------------------------
@@ -466,7 +496,7 @@ def chains_from_config(section: TransformsSection, source: str) -> dict[ReaderKi
     chains: dict[ReaderKind, Chain] = {}
     for kind in READER_KINDS:
         try:
-            chains[kind] = parse_chain(getattr(section, kind))
+            chains[kind] = parse_chain(section.chain(kind))
         except TransformSyntaxError as exc:
             raise ConfigError(source, f"transforms.{kind}", str(exc)) from exc
     return chains

@@ -19,20 +19,20 @@ import re
 import tomllib
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
 from station.errors import ConfigError
+from station.reader_kinds import KINDS, READER_KINDS, KindSettings
 
 DEFAULT_PATH = Path("/etc/release-station/station.toml")
 ENV_VAR = "RELEASE_STATION_CONFIG"
 
 ReleaseMode = Literal["all", "pick"]
 Language = Literal["en", "de"]
-ReaderChoice = Literal["auto", "nfc", "pcsc", "wedge", "simulated"]
 
 
 def _check_range(name: str, value: float, low: float, high: float) -> None:
@@ -127,41 +127,106 @@ class CloudSection:
             raise ValueError("job_owner_field: must be a JSON field name like owner_id")
 
 
+S = TypeVar("S", bound=KindSettings)
+READER_CHOICES = ("auto", *READER_KINDS)
+"""What ``reader.kind`` may be."""
+
+
+def _not_a_choice(kind: object) -> str:
+    return f"must be one of {', '.join(map(repr, READER_CHOICES))}, not {kind!r}"
+
+
 @dataclass(frozen=True)
 class ReaderSection:
-    """Which badge reader to use and how to talk to it."""
+    """Which badge reader to use, and each reader kind's own keys (``station.reader_kinds``).
 
-    kind: ReaderChoice = "auto"
-    nfc_device: str = "usb"
-    pcsc_readers: tuple[str, ...] = ()
-    wedge_device: str = ""
-    wedge_usb_id: str = ""
-    wedge_format: Literal["decimal", "hex"] = "decimal"
-    wedge_key_timeout_ms: int = 100
-    simulated_socket: str = ""
+    In the file all keys are plain keys of ``[reader]``; here a kind's keys are one
+    :class:`~station.reader_kinds.KindSettings` value, read with :meth:`of`. ``settings`` may
+    leave kinds out (they get their defaults)::
+
+        from station.reader_kinds import WedgeSettings
+
+        section = ReaderSection(kind="wedge", settings=(WedgeSettings(wedge_usb_id="08ff:0009"),))
+        assert section.of(WedgeSettings).wedge_usb_id == "08ff:0009"
+    """
+
+    kind: str = "auto"
     repeat_s: float = 3.0
     min_uid_bytes: int = 4
+    settings: tuple[KindSettings, ...] = ()
 
     def __post_init__(self) -> None:
-        if self.wedge_usb_id and not re.fullmatch(r"[0-9a-fA-F]{4}:[0-9a-fA-F]{4}", self.wedge_usb_id):
-            raise ValueError("wedge_usb_id: must be vendor:product in hex, like 08ff:0009")
-        _check_range("wedge_key_timeout_ms", self.wedge_key_timeout_ms, 10, 2000)
+        if self.kind not in READER_CHOICES:
+            raise ValueError(f"kind: {_not_a_choice(self.kind)}")
         _check_range("repeat_s", self.repeat_s, 0, 60)
         _check_range("min_uid_bytes", self.min_uid_bytes, 1, 10)
+        given = {type(s): s for s in self.settings}
+        if unknown := set(given) - {spec.settings for spec in KINDS}:
+            raise TypeError(f"settings of no reader kind: {sorted(c.__name__ for c in unknown)}")
+        object.__setattr__(self, "settings", tuple(given.get(s.settings) or s.settings() for s in KINDS))
+
+    def of(self, settings: type[S]) -> S:
+        """One kind's settings: ``section.of(WedgeSettings).wedge_usb_id``."""
+        return next(s for s in self.settings if isinstance(s, settings))
+
+    def table(self) -> dict[str, Any]:
+        """The keys and values as in the file."""
+        common = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "settings"}
+        return common | {k: v for s in self.settings for k, v in dataclasses.asdict(s).items()}
+
+    @classmethod
+    def from_table(cls, data: Mapping[str, Any], source: str, prefix: str) -> ReaderSection:
+        owner = {f.name: spec.settings for spec in KINDS for f in dataclasses.fields(spec.settings)}
+        _refuse_unknown(data, [*cls().table()], source, prefix)
+        settings = tuple(
+            _build_fields(
+                spec.settings,
+                {k: v for k, v in data.items() if owner.get(k) is spec.settings},
+                source,
+                prefix,
+            )
+            for spec in KINDS
+        )
+        common = {k: v for k, v in data.items() if k not in owner}
+        # Before the type check, so that `kind = true` is answered with the choices too.
+        if common.get("kind", "auto") not in READER_CHOICES:
+            raise ConfigError(source, prefix + "kind", _not_a_choice(common["kind"]))
+        built: ReaderSection = _build_fields(
+            cls, common, source, prefix, skip=("settings",), extra={"settings": settings}
+        )
+        return built
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class TransformsSection:
     """Card-number transform chain per reader kind, e.g. ``reverse | hex2dec | lpad(10, "0")``.
 
-    An empty chain keeps the canonical id (upper-case hex of the UID). The chains are parsed by
-    ``drivers.transforms`` when the station starts, and a syntax error stops start-up.
+    One key per kind in ``station.reader_kinds.KINDS``; an empty chain keeps the canonical id
+    (upper-case hex of the UID). The chains are parsed by ``drivers.transforms`` when the
+    station starts, and a syntax error stops start-up. Built like ``TransformsSection(nfc="reverse")``.
     """
 
-    nfc: str = ""
-    pcsc: str = ""
-    wedge: str = ""
-    simulated: str = ""
+    chains: tuple[tuple[str, str], ...]
+
+    def __init__(self, **chains: str) -> None:
+        if unknown := sorted(set(chains) - set(READER_KINDS)):
+            raise ValueError(f"{unknown[0]}: not a reader kind; one of {', '.join(READER_KINDS)}")
+        object.__setattr__(self, "chains", tuple((kind, chains.get(kind, "")) for kind in READER_KINDS))
+
+    def chain(self, kind: str) -> str:
+        """The chain expression of one reader kind."""
+        return dict(self.chains)[kind]
+
+    def table(self) -> dict[str, Any]:
+        """The keys and values as in the file."""
+        return dict(self.chains)
+
+    @classmethod
+    def from_table(cls, data: Mapping[str, Any], source: str, prefix: str) -> TransformsSection:
+        _refuse_unknown(data, READER_KINDS, source, prefix)
+        for kind, chain in data.items():
+            _convert(str, chain, source, prefix + kind)
+        return cls(**data)
 
 
 @dataclass(frozen=True)
@@ -299,15 +364,42 @@ def build_table(
 ) -> Any:
     """Check a TOML table against the dataclass ``cls`` and build it; errors name ``source`` and the key.
 
-    Public so that other TOML files (first boot's ``system.toml``) are checked by the same rules.
+    A section whose keys are not its fields (``[reader]``, ``[transforms]``) builds itself with
+    its ``from_table`` class method. Public so that other TOML files (first boot's
+    ``system.toml``) are checked by the same rules.
     """
+    from_table = getattr(cls, "from_table", None)
+    if from_table is not None:
+        return from_table(data, source, prefix)
+    return _build_fields(cls, data, source, prefix, skip=skip)
+
+
+def section_table(section: Any) -> dict[str, Any]:
+    """A section's keys and values as in the file (``release-station config show``)."""
+    table = getattr(section, "table", None)
+    return dict(table()) if table is not None else dataclasses.asdict(section)
+
+
+def _refuse_unknown(data: Mapping[str, Any], allowed: Sequence[str], source: str, prefix: str) -> None:
+    for key in data:
+        if key not in allowed:
+            listed = ", ".join(sorted(allowed))
+            raise ConfigError(source, prefix + key, f"unknown key; this section allows: {listed}")
+
+
+def _build_fields(
+    cls: type[Any],
+    data: Mapping[str, Any],
+    source: str,
+    prefix: str,
+    *,
+    skip: tuple[str, ...] = (),
+    extra: Mapping[str, Any] | None = None,
+) -> Any:
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.name not in skip}
-    for key in data:
-        if key not in fields:
-            allowed = ", ".join(sorted(fields))
-            raise ConfigError(source, prefix + key, f"unknown key; this section allows: {allowed}")
-    values: dict[str, Any] = {}
+    _refuse_unknown(data, [*fields], source, prefix)
+    values: dict[str, Any] = dict(extra or {})
     for name, value in data.items():
         values[name] = _convert(hints[name], value, source, prefix + name)
     try:

@@ -12,10 +12,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
 
-ReaderKind = Literal["nfc", "pcsc", "wedge", "simulated"]
-READER_KINDS: tuple[ReaderKind, ...] = ("nfc", "pcsc", "wedge", "simulated")
+ReaderKind = str
+"""The name of a reader kind: one of ``station.reader_kinds.READER_KINDS``."""
 
 
 @dataclass(frozen=True, slots=True)

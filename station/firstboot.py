@@ -63,6 +63,7 @@ from station.errors import ConfigError
 from station.lockdown import nftables_ruleset, node_exporter_web_config, usbguard_rules
 from station.pin import parse_pin_hash
 from station.pin_handoff import HANDOFF_FILE, Handoff
+from station.reader_kinds import WedgeSettings
 
 log = logging.getLogger(__name__)
 
@@ -522,7 +523,11 @@ def _apply_lockdown(paths: Paths) -> None:
 
 def _wedge_usb_id(paths: Paths) -> str:
     try:
-        return parse_config(paths.station_config.read_text(), str(paths.station_config)).reader.wedge_usb_id
+        return (
+            parse_config(paths.station_config.read_text(), str(paths.station_config))
+            .reader.of(WedgeSettings)
+            .wedge_usb_id
+        )
     except (OSError, UnicodeDecodeError, ConfigError, RecursionError):
         return ""
 

@@ -76,6 +76,11 @@ class RateLimiter:
         with self._lock:
             self._buckets.pop(key, None)
 
+    def __len__(self) -> int:
+        """How many keys are remembered now (never more than ``max_keys``)."""
+        with self._lock:
+            return len(self._buckets)
+
     def _refilled(self, key: Hashable) -> _Bucket:
         now = self._clock()
         bucket = self._buckets.get(key)

@@ -13,15 +13,14 @@ tests using it are marked ``chromium`` and skipped where there is no Chromium.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from station.emulator import Emulator
-from tests.approval_page import launch_chromium
-
-EmulatorFactory = Callable[..., Emulator]
+from tests.support.approval_page import launch_chromium
+from tests.support.cloud import EmulatorFactory
 
 
 @pytest.fixture

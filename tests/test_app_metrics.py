@@ -9,14 +9,13 @@ from pathlib import Path
 
 from station.cli.app import LAST_CONTACT, build_station, make_metrics
 from station.cli.metrics_feed import MetricsFeed
-from station.config import Config
+from station.config import Config, parse_config
 from station.core import view as v
 from station.database import open_database
 from station.emulator import Emulator
 from station.events import BadgeRead, ReaderEvent, ReaderHealth
 from station.metrics import Metrics
 from station.pin import Pins
-from tests.app_config import emulator_config
 
 INFO = v.StationInfo(paired=True, cloud="ok", reader="ok", printer="ok")
 
@@ -90,7 +89,20 @@ def test_reader_health_passes_through_and_is_recorded() -> None:
 def test_the_last_contact_with_ezeep_is_the_time_of_its_last_answer(
     emulator: Emulator, tmp_path: Path
 ) -> None:
-    config = emulator_config(emulator, tmp_path, "app-tests", f"[metrics]\ntextfile_dir = '{tmp_path}'\n")
+    config = parse_config(
+        f"""
+        [station]
+        state_dir = '{tmp_path}'
+        hardware_id = "1b4e28ba-2fa1-11d2-883f-0016d3cca427"
+        [cloud]
+        account_url = "{emulator.url}"
+        api_url = "{emulator.url}"
+        print_url = "{emulator.url}"
+        client_id = "app-tests"
+        [metrics]
+        textfile_dir = '{tmp_path}'
+        """
+    )
     metrics = make_metrics(config)
     assert metrics is not None and make_metrics(Config()) is None
     emulator.auto_approve_device = emulator.printers[0].id

@@ -19,11 +19,20 @@ from drivers.readers.auto import (
 from drivers.readers.base import ReaderThread
 from drivers.readers.nfc import NfcReader
 from drivers.readers.pcsc import PcscReader
+from drivers.readers.registry import DRIVERS
 from drivers.readers.simulated import SimulatedReader
 from drivers.readers.wedge import WedgeReader
 from station.config import ReaderSection
-from tests.reader_helpers import Sink
-from tests.vpcd_card import VirtualCard, vpcd_session
+from station.reader_kinds import (
+    READER_KINDS,
+    NfcSettings,
+    PcscSettings,
+    ReaderKindSpec,
+    SimulatedSettings,
+    WedgeSettings,
+)
+from tests.support.reader_helpers import Sink
+from tests.support.vpcd_card import VirtualCard, vpcd_session
 
 RC_S380 = UsbReader(0x054C, 0x06C3, "SONY RC-S380/P", "rcs380", False)
 
@@ -65,27 +74,54 @@ def test_usb_devices_and_readers_from_sysfs(tmp_path: Path) -> None:
 def test_configured_wedge_is_found_by_path_or_usb_id(tmp_path: Path) -> None:
     _usb(tmp_path, "1-3", "08ff", "0009", "RFID Reader", interface_class="03")
     devices = usb_devices(tmp_path)
-    assert configured_wedge(ReaderSection(wedge_usb_id="08FF:0009"), devices) == "RFID Reader [08ff:0009]"
-    assert configured_wedge(ReaderSection(wedge_usb_id="08ff:0001"), devices) == ""
+    assert (
+        configured_wedge(ReaderSection(settings=(WedgeSettings(wedge_usb_id="08FF:0009"),)), devices)
+        == "RFID Reader [08ff:0009]"
+    )
+    assert configured_wedge(ReaderSection(settings=(WedgeSettings(wedge_usb_id="08ff:0001"),)), devices) == ""
     assert configured_wedge(ReaderSection(), devices) == ""
     event = tmp_path / "event-kbd"
-    assert configured_wedge(ReaderSection(wedge_device=str(event)), devices) == ""
+    assert configured_wedge(ReaderSection(settings=(WedgeSettings(wedge_device=str(event)),)), devices) == ""
     event.write_text("")
-    assert configured_wedge(ReaderSection(wedge_device=str(event)), devices) == str(event)
+    assert configured_wedge(
+        ReaderSection(settings=(WedgeSettings(wedge_device=str(event)),)), devices
+    ) == str(event)
 
 
 def test_configured_kinds_need_no_survey() -> None:
     def no_look(section: ReaderSection) -> Survey:
         raise AssertionError("only auto looks")
 
-    nfc = open_readers(ReaderSection(kind="nfc", nfc_device="tty:AMA0:pn532"), look=no_look)
+    nfc = open_readers(
+        ReaderSection(kind="nfc", settings=(NfcSettings(nfc_device="tty:AMA0:pn532"),)), look=no_look
+    )
     assert isinstance(nfc[0], NfcReader) and nfc[0].device == "tty:AMA0:pn532"
-    pcsc = open_readers(ReaderSection(kind="pcsc", pcsc_readers=("ACR122",)), look=no_look)
+    pcsc = open_readers(
+        ReaderSection(kind="pcsc", settings=(PcscSettings(pcsc_readers=("ACR122",)),)), look=no_look
+    )
     assert isinstance(pcsc[0], PcscReader) and pcsc[0].wanted == ("ACR122",)
-    simulated = open_readers(ReaderSection(kind="simulated", simulated_socket="/tmp/x.sock"), look=no_look)
+    simulated = open_readers(
+        ReaderSection(kind="simulated", settings=(SimulatedSettings(simulated_socket="/tmp/x.sock"),)),
+        look=no_look,
+    )
     assert isinstance(simulated[0], SimulatedReader) and simulated[0].socket_path == "/tmp/x.sock"
-    wedge = open_readers(ReaderSection(kind="wedge", wedge_usb_id="08ff:0009"), look=no_look)
+    wedge = open_readers(
+        ReaderSection(kind="wedge", settings=(WedgeSettings(wedge_usb_id="08ff:0009"),)), look=no_look
+    )
     assert isinstance(wedge[0], WedgeReader)
+
+
+def test_every_reader_kind_has_one_driver_that_opens_its_kind() -> None:
+    assert list(DRIVERS) == list(READER_KINDS)
+    for name, driver in DRIVERS.items():
+        assert driver.spec.name == name
+        assert driver.open(ReaderSection(kind=name)).kind == name
+        assert isinstance(driver.absent(ReaderSection(kind=name)).detail, str)
+
+
+def test_a_kind_owns_only_keys_named_after_it() -> None:
+    with pytest.raises(ValueError, match="must start with serial_"):
+        ReaderKindSpec("serial", "a reader on a serial port", WedgeSettings)
 
 
 @pytest.mark.parametrize(
@@ -96,14 +132,18 @@ def test_configured_kinds_need_no_survey() -> None:
         # pcscd runs but sees only readers the configuration does not want: nfcpy.
         (
             Survey(PcscdState(True, ("Yubikey 00 00",)), (RC_S380,), ()),
-            ReaderSection(pcsc_readers=("ACR122",)),
+            ReaderSection(settings=(PcscSettings(pcsc_readers=("ACR122",)),)),
             NfcReader,
         ),
         (Survey(PcscdState(False), (RC_S380,), ()), ReaderSection(), NfcReader),
-        (Survey(PcscdState(False), (), ()), ReaderSection(nfc_device="tty:AMA0:pn532"), NfcReader),
+        (
+            Survey(PcscdState(False), (), ()),
+            ReaderSection(settings=(NfcSettings(nfc_device="tty:AMA0:pn532"),)),
+            NfcReader,
+        ),
         (
             Survey(PcscdState(False), (), (), wedge="RFID [08ff:0009]"),
-            ReaderSection(wedge_usb_id="08ff:0009"),
+            ReaderSection(settings=(WedgeSettings(wedge_usb_id="08ff:0009"),)),
             WedgeReader,
         ),
         # Nothing: wait for a PC/SC reader to be plugged in.

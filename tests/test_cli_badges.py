@@ -18,6 +18,7 @@ from station.database import open_database
 from station.directory import Directory
 from station.emulator import Emulator
 from station.pin import MAX_LOCK_S, PERMANENT_AFTER, Pins, parse_pin_hash
+from tests.support.clock import FakeClock
 
 HW = "1b4e28ba-2fa1-11d2-883f-0016d3cca427"
 CLIENT = "release-station-demo"
@@ -291,11 +292,11 @@ def test_pin_hash_prints_a_hash_and_stores_nothing(
 def test_ten_wrong_pins_then_pin_status_says_how_to_unlock(
     config: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    now = [0.0]
-    pins = Pins(open_database(load_config_file(config).database_path), clock=lambda: now[0])
+    clock = FakeClock(0.0)
+    pins = Pins(open_database(load_config_file(config).database_path), clock=clock)
     pins.set_technician("24681357")
     for _ in range(PERMANENT_AFTER):
-        now[0] += MAX_LOCK_S
+        clock.advance(MAX_LOCK_S)
         pins.check_technician("0")
     assert run(config, "pin", "status") == EXIT_OK
     assert "locked until unlocked: `pin set`, `pin clear` or [technician]" in capsys.readouterr().out

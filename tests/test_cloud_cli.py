@@ -20,22 +20,13 @@ from station.cli.cmd_demo import run_headless
 from station.cloud.tokens import TokenStore
 from station.database import open_database
 from station.emulator import Emulator
-from tests.approval_page import approve_on_printer, sign_in
+from tests.support.approval_page import approve_on_printer, sign_in
+from tests.support.cloud import HARDWARE_ID as HW
+from tests.support.cloud import config_for
 
 ROOT = Path(__file__).resolve().parent.parent
-HW = "1b4e28ba-2fa1-11d2-883f-0016d3cca427"
 # Half-block characters of segno's compact terminal QR code: (top, bottom), True = dark module.
 HALF_BLOCKS = {"█": (False, False), " ": (True, True), "▀": (False, True), "▄": (True, False)}
-
-
-def config_for(tmp_path: Path, emulator: Emulator, client_id: str = "release-station-test") -> str:
-    path = tmp_path / "station.toml"
-    url = emulator.url
-    path.write_text(
-        f'[station]\nstate_dir = "{tmp_path / "state"}"\nhardware_id = "{HW}"\n'
-        f'[cloud]\naccount_url = "{url}"\napi_url = "{url}"\nprint_url = "{url}"\nclient_id = "{client_id}"\n'
-    )
-    return str(path)
 
 
 def shown_code(out: str) -> tuple[str, str, list[str]]:

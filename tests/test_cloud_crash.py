@@ -22,7 +22,7 @@ from station.cloud.pairing import Pairer
 from station.cloud.tokens import TokenKeeper, TokenStore
 from station.database import open_database
 from station.emulator import Emulator
-from tests.cloud_refresh_child import CLIENT, refresh_forever
+from tests.support.cloud_refresh_child import CLIENT, refresh_forever
 
 HW = "0e0e0e0e-1111-2222-3333-444455556666"
 KILLS = 200
@@ -42,7 +42,7 @@ def test_sigkill_during_refresh_never_loses_the_station(emulator: Emulator, tmp_
     pair()
     tp_id = emulator.binding(HW)
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["tests.cloud_refresh_child"])
+    context.set_forkserver_preload(["tests.support.cloud_refresh_child"])
     rng = random.Random(20240601)
     repaired = 0
     for _ in range(KILLS):

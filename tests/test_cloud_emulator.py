@@ -33,7 +33,8 @@ from station.cloud.stack import CloudStack
 from station.cloud.tokens import TokenKeeper, TokenStore
 from station.database import open_database
 from station.emulator import Emulator
-from tests.emulator_http import wait_for_slow_done
+from tests.support.clock import FakeClock
+from tests.support.emulator_http import wait_for_slow_done
 
 HW = "1b4e28ba-2fa1-11d2-883f-0016d3cca427"
 CLIENT = "release-station-test"
@@ -82,7 +83,7 @@ def test_full_pairing_binds_the_printer(cloud: CloudStack, emulator: Emulator, t
     assert cloud.client.station_printer().id == emulator.printers[1].id
     assert (tmp_path / "station.db").stat().st_mode & 0o777 == 0o600
     # Persisted before use: a second keeper on the same database sees the same pair.
-    again = TokenKeeper(TokenStore(cloud.store._db), cloud.http)
+    again = TokenKeeper(TokenStore(open_database(tmp_path / "station.db")), cloud.http)
     assert again.paired and again.binding == binding
 
 
@@ -150,7 +151,7 @@ def test_rotation_over_many_refreshes(cloud: CloudStack, emulator: Emulator) -> 
         assert record is not None and record.pair is not None
         seen.add(record.pair.refresh_token)
         # The stored pair is always the newest one.
-        stored = TokenStore(cloud.store._db).load()
+        stored = cloud.store.load()
         assert stored is not None and stored.pair is not None
         assert stored.pair.refresh_token == record.pair.refresh_token
     assert len(seen) == 30
@@ -163,15 +164,15 @@ def test_twenty_threads_cause_one_refresh(
     make_emulator: EmulatorFactory, tmp_path: Path, mixed: bool
 ) -> None:
     emulator = make_emulator()
-    now = [0.0]
+    clock = FakeClock(0.0)
     db = open_database(tmp_path / "station.db")
     http = make_http(emulator)
-    keeper = TokenKeeper(TokenStore(db, clock=lambda: now[0]), http, clock=lambda: now[0])
+    keeper = TokenKeeper(TokenStore(db, clock=clock), http, clock=clock)
     emulator.auto_approve_device = emulator.printers[0].id
-    pairer = Pairer(http, CLIENT, HW, interval_s=0.05, clock=lambda: now[0])
+    pairer = Pairer(http, CLIENT, HW, interval_s=0.05, clock=clock)
     keeper.install(pairer.wait(pairer.start(), threading.Event()), hardware_id=HW)
     emulator.set_faults(latency_s=0.3)  # keep the one refresh in flight while the others arrive
-    now[0] = 4000.0  # past expires_in (3600 s): the waiting callers must wait for a fresh token
+    clock.now = 4000.0  # past expires_in (3600 s): the waiting callers must wait for a fresh token
     barrier = threading.Barrier(20)
     tokens: dict[bool, list[str]] = {True: [], False: []}
     refused: list[OfflineError] = []
@@ -367,7 +368,7 @@ def test_unpair_revokes_and_forgets(cloud: CloudStack, emulator: Emulator) -> No
     pair(cloud, emulator)
     assert cloud.keeper.forget(revoke=cloud.client.revoke)
     assert not cloud.keeper.paired and cloud.keeper.record is None
-    assert TokenStore(cloud.store._db).load() is None
+    assert cloud.store.load() is None
     with pytest.raises(TokenRejectedError):
         cloud.client.printers()
 

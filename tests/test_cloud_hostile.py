@@ -36,7 +36,7 @@ from station.emulator import Emulator
 from station.emulator.faults import gzip_bomb
 from station.errors import ConfigError
 from station.release import Cause, JobProgress, Reason, ReleaseEngine, ReleaseState
-from tests.cloud_mock import mock_http
+from tests.support.cloud_mock import mock_http
 
 HW = "1b4e28ba-2fa1-11d2-883f-0016d3cca427"
 CLIENT = "hostile-tests"

@@ -7,7 +7,6 @@ a clock that jumps. Everything else is tested against the emulator in test_cloud
 from __future__ import annotations
 
 import base64
-import contextlib
 import json
 import threading
 from collections.abc import Callable
@@ -36,7 +35,8 @@ from station.cloud.pairing import Pairer
 from station.cloud.tokens import TokenKeeper, TokenStore
 from station.config import CloudSection
 from station.database import memory_database
-from tests.cloud_mock import mock_http
+from tests.support.clock import FakeClock
+from tests.support.cloud_mock import mock_http
 
 
 def jwt(claims: dict[str, object]) -> str:
@@ -213,6 +213,7 @@ field_names = st.sampled_from(
         "expires_in",
         "pairing_code",
         "auth_url",
+        "verification_uri",
         "error",
         "pages",
         "created",
@@ -262,8 +263,10 @@ def test_fuzzed_answers_raise_only_typed_errors(status: int, body: bytes, retry_
         lambda: keeper.renew(keeper.access_token()),
     ]
     for call in calls:
-        with contextlib.suppress(CloudError):
+        try:
             call()
+        except CloudError as error:  # anything else escapes and fails the test
+            assert str(error), f"{type(error).__name__} without a message"
 
 
 def test_hostile_tokens_and_ids_are_typed_errors() -> None:
@@ -272,10 +275,11 @@ def test_hostile_tokens_and_ids_are_typed_errors() -> None:
         contract.jwt_claims(f"e30.{deep}.c2ln")
     # A refresh answer carrying such a token is stored (it may still work) but names no printer.
     answer = {"access_token": f"e30.{deep}.c2ln", "refresh_token": "rt1", "expires_in": 3600}
-    keeper, _, _ = keeper_with([httpx.Response(200, json=answer)], [4000.0])
+    keeper, _, _ = keeper_with([httpx.Response(200, json=answer)], FakeClock(4000.0))
     assert keeper.access_token() == answer["access_token"]
     assert keeper.binding is None
-    client = EzeepClient(keeper._http, keeper)
+    # The ids are refused before anything is sent: a transport that fails the test if used.
+    client = EzeepClient(mock_http(lambda request: pytest.fail(f"sent {request.url}")), keeper)
     for job_id in ("", "a/b", ".."):
         with pytest.raises(NotFoundError):
             client.delete(job_id)
@@ -294,6 +298,17 @@ def scripted(answers: list[httpx.Response]) -> tuple[CloudHttp, list[httpx.Reque
     return mock_http(handler), seen
 
 
+def test_the_short_address_to_type_is_kept_apart_from_the_link_in_the_qr_code() -> None:
+    long = "https://a/auth/signin/?next=%2Foauth%2Fauthorize%2Fpairing%2F%3Fpairing_code%3DC1"
+    answer = {"pairing_code": "C1", "auth_url": long, "verification_uri": "https://a/device"}
+    assert contract.parse_pairing(answer) == ("C1", long, "https://a/device")
+    # ezeep sends none (as far as seen): the station shows the whole link then.
+    code = PairingCode("C1", long, 600.0)
+    assert contract.parse_pairing({"pairing_code": "C1", "auth_url": long})[2] == code.short_url == long
+    with pytest.raises(BadAnswerError, match="verification_uri is not a web address"):
+        contract.parse_pairing({**answer, "verification_uri": "javascript:alert(1)"})
+
+
 def pending(code: str = "authorization_pending") -> httpx.Response:
     return httpx.Response(400, json={"error": code})
 
@@ -310,9 +325,9 @@ def test_slow_down_adds_five_seconds_for_good() -> None:
 
 
 def test_expired_codes_are_renewed_then_given_up() -> None:
-    now = [0.0]
+    clock = FakeClock(0.0)
     http, _seen = scripted([pending("expired_token")] * 10)
-    pairer = Pairer(http, "cid", "hw", max_codes=3, clock=lambda: now[0])
+    pairer = Pairer(http, "cid", "hw", max_codes=3, clock=clock)
     codes: list[PairingCode] = []
     with pytest.raises(PairingExpiredError):
         pairer.wait(pairer.start(), RecordingEvent(), on_new_code=codes.append)
@@ -320,11 +335,11 @@ def test_expired_codes_are_renewed_then_given_up() -> None:
 
 
 def test_a_code_past_its_lifetime_is_replaced_without_polling() -> None:
-    now = [0.0]
+    clock = FakeClock(0.0)
     http, seen = scripted([httpx.Response(200, json=token_answer(1))])
-    pairer = Pairer(http, "cid", "hw", code_lifetime_s=600, clock=lambda: now[0])
+    pairer = Pairer(http, "cid", "hw", code_lifetime_s=600, clock=clock)
     code = pairer.start()
-    now[0] = 601.0
+    clock.now = 601.0
     replaced: list[PairingCode] = []
     assert pairer.wait(code, RecordingEvent(), on_new_code=replaced.append).refresh_token == "rt1"
     assert len(replaced) == 1 and [r.url.path for r in seen] == [
@@ -336,8 +351,9 @@ def test_a_code_past_its_lifetime_is_replaced_without_polling() -> None:
 
 # --- token keeper -------------------------------------------------------------------------------
 def keeper_with(
-    answers: list[httpx.Response], now: list[float]
+    answers: list[httpx.Response], clock: FakeClock, store: TokenStore | None = None
 ) -> tuple[TokenKeeper, list[float], list[bytes]]:
+    """A paired keeper on ``store`` (a fresh in-memory one if None) whose refreshes get ``answers``."""
     bodies: list[bytes] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
@@ -346,16 +362,16 @@ def keeper_with(
 
     pauses: list[float] = []
     http = mock_http(handler)
-    store = TokenStore(memory_database(), clock=lambda: now[0], boot_id="b")
-    keeper = TokenKeeper(store, http, clock=lambda: now[0], wait=pauses.append, backoff_s=1, backoff_cap_s=8)
+    store = store or TokenStore(memory_database(), clock=clock, boot_id="b")
+    keeper = TokenKeeper(store, http, clock=clock, wait=pauses.append, backoff_s=1, backoff_cap_s=8)
     keeper.install(TokenPair(jwt({"tp_id": 7}), "rt0", 3600, 0.0), hardware_id="hw")
     return keeper, pauses, bodies
 
 
 def test_backoff_is_capped_jittered_and_reuses_the_same_refresh_token() -> None:
-    now = [4000.0]
+    clock = FakeClock(4000.0)
     answers = [httpx.Response(503)] * 6 + [httpx.Response(200, json=token_answer(1))]
-    keeper, pauses, bodies = keeper_with(answers, now)
+    keeper, pauses, bodies = keeper_with(answers, clock)
     with pytest.raises(ServerError):
         keeper.access_token()  # expired: five attempts, then give up for now
     assert len(pauses) == 4 and all(p <= 8 for p in pauses)
@@ -367,9 +383,9 @@ def test_backoff_is_capped_jittered_and_reuses_the_same_refresh_token() -> None:
 
 
 def test_an_early_refresh_that_fails_keeps_the_valid_token() -> None:
-    now = [3000.0]  # past 75 % of the lifetime, not expired
+    clock = FakeClock(3000.0)  # past 75 % of the lifetime, not expired
     keeper, pauses, bodies = keeper_with(
-        [httpx.Response(500), httpx.Response(200, json=token_answer(1))], now
+        [httpx.Response(500), httpx.Response(200, json=token_answer(1))], clock
     )
     old = keeper.access_token()
     assert pauses == [] and len(bodies) == 1  # one attempt, no waiting in front of a user
@@ -392,29 +408,30 @@ def test_after_a_reboot_a_stored_pair_is_due_at_once() -> None:
 
 
 def test_a_full_disk_keeps_the_new_pair_in_memory(monkeypatch: pytest.MonkeyPatch) -> None:
-    now = [4000.0]
+    clock = FakeClock(4000.0)
+    store = TokenStore(memory_database(), clock=clock, boot_id="b")
     keeper, _, _ = keeper_with(
-        [httpx.Response(200, json=token_answer(1)), httpx.Response(200, json=token_answer(2))], now
+        [httpx.Response(200, json=token_answer(1)), httpx.Response(200, json=token_answer(2))], clock, store
     )
     from station.errors import StorageError
 
     def full(*args: object, **kwargs: object) -> None:
         raise StorageError("disk full")
 
-    monkeypatch.setattr(keeper._store, "save", full)
+    monkeypatch.setattr(store, "save", full)
     token = keeper.access_token()
     assert keeper.record.pair.refresh_token == "rt1"  # type: ignore[union-attr]
     monkeypatch.undo()
-    now[0] = 9000.0
+    clock.now = 9000.0
     assert keeper.access_token() != token  # refreshed with rt1, not the stored dead rt0
-    assert keeper._store.load().pair.refresh_token == "rt2"  # type: ignore[union-attr]
+    assert store.load().pair.refresh_token == "rt2"  # type: ignore[union-attr]
 
 
 # --- the impatient path -------------------------------------------------------------------------
 def test_an_impatient_caller_gets_one_try_and_the_typed_error_at_once() -> None:
-    now = [4000.0]  # expired
+    clock = FakeClock(4000.0)  # expired
     answers = [httpx.Response(503), httpx.Response(503), httpx.Response(200, json=token_answer(1))]
-    keeper, pauses, bodies = keeper_with(answers, now)
+    keeper, pauses, bodies = keeper_with(answers, clock)
     with pytest.raises(ServerError):
         keeper.access_token(wait=False)
     with pytest.raises(ServerError):
@@ -445,7 +462,7 @@ def test_the_impatient_client_sends_one_refresh_before_the_call() -> None:
 
 
 def test_an_impatient_caller_never_waits_behind_a_refresh_under_way() -> None:
-    now = [4000.0]
+    clock = FakeClock(4000.0)
     gate, arrived = threading.Event(), threading.Event()
     bodies: list[bytes] = []
 
@@ -456,8 +473,8 @@ def test_an_impatient_caller_never_waits_behind_a_refresh_under_way() -> None:
         return httpx.Response(200, json=token_answer(1))
 
     http = mock_http(handler)
-    store = TokenStore(memory_database(), clock=lambda: now[0], boot_id="b")
-    keeper = TokenKeeper(store, http, clock=lambda: now[0])
+    store = TokenStore(memory_database(), clock=clock, boot_id="b")
+    keeper = TokenKeeper(store, http, clock=clock)
     keeper.install(TokenPair(jwt({"tp_id": 7}), "rt0", 3600, 0.0), hardware_id="hw")
     patient: list[str] = []
     thread = threading.Thread(target=lambda: patient.append(keeper.access_token()))
@@ -476,7 +493,7 @@ def test_an_impatient_caller_never_waits_behind_a_refresh_under_way() -> None:
 
 
 def test_a_refresh_under_way_leaves_an_impatient_caller_the_still_valid_token() -> None:
-    now = [3000.0]  # due, not expired
+    clock = FakeClock(3000.0)  # due, not expired
     gate, arrived = threading.Event(), threading.Event()
 
     def handler(request: httpx.Request) -> httpx.Response:
@@ -485,8 +502,8 @@ def test_a_refresh_under_way_leaves_an_impatient_caller_the_still_valid_token() 
         return httpx.Response(200, json=token_answer(1))
 
     http = mock_http(handler)
-    store = TokenStore(memory_database(), clock=lambda: now[0], boot_id="b")
-    keeper = TokenKeeper(store, http, clock=lambda: now[0])
+    store = TokenStore(memory_database(), clock=clock, boot_id="b")
+    keeper = TokenKeeper(store, http, clock=clock)
     old = jwt({"tp_id": 7})
     keeper.install(TokenPair(old, "rt0", 3600, 0.0), hardware_id="hw")
     thread = threading.Thread(target=keeper.refresh_if_due)

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 from pathlib import Path
 
 import pytest
 
-from station.config import Config, config_path, load_config, parse_config
+from station.config import Config, config_path, load_config, parse_config, section_table
 from station.errors import ConfigError
+from station.reader_kinds import KINDS
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "config" / "station.toml"
@@ -25,8 +27,19 @@ def test_every_key_is_documented_with_a_comment() -> None:
         if section.name == "source":
             continue
         assert f"[{section.name}]" in text
-        for key in dataclasses.fields(getattr(Config(), section.name)):
-            assert re.search(rf"^{key.name} = ", text, re.M), f"{section.name}.{key.name} undocumented"
+        for key in section_table(getattr(Config(), section.name)):
+            assert re.search(rf"^{key} = ", text, re.M), f"{section.name}.{key} undocumented"
+
+
+def test_the_example_and_the_readme_list_the_reader_kinds() -> None:
+    # Regenerated from station.reader_kinds.KINDS and compared whole: a kind added, renamed or
+    # dropped fails here until both copies say the same.
+    width = max(len(spec.name) for spec in KINDS) + 2
+    lines = "".join(f"#   {json.dumps(spec.name):<{width}}  {spec.summary}\n" for spec in KINDS)
+    assert f"own keys follow below):\n{lines}kind = " in EXAMPLE.read_text()
+    rows = "".join(f"| `{spec.name}` | {spec.summary} |\n" for spec in KINDS)
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert f"| kind | the reader |\n|---|---|\n{rows}<!-- end of reader kinds -->" in readme
 
 
 @pytest.mark.parametrize(
@@ -42,6 +55,13 @@ def test_every_key_is_documented_with_a_comment() -> None:
         ("[cloud]\nin_doubt_s = 60\nrequest_deadline_s = 90\n", "cloud.in_doubt_s", "longer than"),
         ("[reader]\nkind = true\n", "reader.kind", "one of"),
         ("[reader]\npcsc_readers = 'ACS'\n", "reader.pcsc_readers", "a list of"),
+        ("[reader]\nkind = 'serial'\n", "reader.kind", "one of 'auto', 'pcsc', 'nfc'"),
+        ("[reader]\nwedge_usb_id = '8ff:9'\n", "reader.wedge_usb_id", "vendor:product"),
+        ("[reader]\nwedge_key_timeout_ms = 5\n", "reader.wedge_key_timeout_ms", "between 10 and 2000"),
+        ("[reader]\nrepeat_s = 61\n", "reader.repeat_s", "between 0 and 60"),
+        ("[reader]\nserial_port = ''\n", "reader.serial_port", "wedge_usb_id"),
+        ("[transforms]\nserial = ''\n", "transforms.serial", "this section allows: "),
+        ("[transforms]\nnfc = 3\n", "transforms.nfc", "a string"),
         ("[feedback]\nled_rgb = ['GPIO1']\n", "feedback.led_rgb", "three pins"),
         ("[ui]\nrotation = 45\n", "ui.rotation", "one of 0, 90, 180, 270"),
         ("[ui]\nrotation = 90.0\n", "ui.rotation", "one of 0, 90, 180, 270"),

@@ -24,10 +24,9 @@ from station.directory import Directory
 from station.emulator import Emulator
 from station.events import BadgeRead
 from station.release._journal import FINAL_STATES
-from tests.conftest import EmulatorFactory
+from tests.support.child import run_child_and_kill
+from tests.support.cloud import EmulatorFactory, add_jobs, paired_database, waiting_ids
 from tests.test_core_station import Parts, Views, build_station, wait_until
-from tests.test_release import add_jobs, waiting_ids
-from tests.test_release_crash import paired_database, run_child_and_kill
 
 ROOT = Path(__file__).resolve().parent.parent
 BADGE = bytes.fromhex("04A1B2C3D4E501")

@@ -38,8 +38,8 @@ from station.pin import MAX_LOCK_S, PERMANENT_AFTER, Pins, PinStatus
 from station.ratelimit import RateLimiter
 from station.release import Cause, Reason, ReleaseEngine
 from station.settings import StationSettings
-from tests.approval_page import sign_in
-from tests.test_release import CuttingProxy
+from tests.support.approval_page import sign_in
+from tests.support.cutting_proxy import CuttingProxy
 
 HARDWARE_ID = "1b4e28ba-2fa1-11d2-883f-0016d3cca427"
 WAIT_S = 30.0
@@ -438,7 +438,7 @@ def test_self_enrolment_through_the_approval_page(make_rig: Callable[..., Rig], 
 
     context = browser.new_context(viewport={"width": 360, "height": 740}, is_mobile=True, has_touch=True)
     page = context.new_page()
-    sign_in(page, offer.auth_url, user.email)
+    sign_in(page, offer.qr_url, user.email)  # the phone scans the QR code
     page.click("#approve")
     page.locator("#result").wait_for()
     context.close()

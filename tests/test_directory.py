@@ -32,19 +32,12 @@ from station.directory import (
     validate_badge_id,
 )
 from station.errors import StorageError
+from tests.support.clock import FakeClock
 
 USERS = {
     "ann@example.com": UserInfo("u-ann", "ann@example.com", "Ann", "Arbor"),
     "bob@example.com": UserInfo("u-bob", "bob@example.com", "Bob", ""),
 }
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 3, 1, 9, 30, 15, 123456, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 class Resolver:
@@ -61,28 +54,28 @@ class Resolver:
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock() -> FakeClock:
+    return FakeClock(datetime(2026, 3, 1, 9, 30, 15, 123456, tzinfo=UTC).timestamp())
 
 
 @pytest.fixture
-def directory(clock: Clock) -> Directory:
-    return Directory(memory_database(), now=clock)
+def directory(clock: FakeClock) -> Directory:
+    return Directory(memory_database(), now=clock.wall)
 
 
-def test_enrol_lookup_touch_remove(directory: Directory, clock: Clock) -> None:
+def test_enrol_lookup_touch_remove(directory: Directory, clock: FakeClock) -> None:
     entry = directory.enrol(
         "04A1B2C3", "u-ann", email="ann@example.com", display_name="Ann", how="technician"
     )
     assert entry == directory.lookup("04A1B2C3")
     assert entry.enrolled_by == "technician"
-    assert entry.enrolled_at == clock.now.replace(microsecond=0)
+    assert entry.enrolled_at == clock.wall().replace(microsecond=0)
     assert entry.last_seen is None
-    clock.now += timedelta(hours=1)
+    clock.advance(timedelta(hours=1))
     directory.touch("04A1B2C3")
     directory.touch("UNKNOWN")  # harmless
     seen = directory.lookup("04A1B2C3")
-    assert seen is not None and seen.last_seen == clock.now.replace(microsecond=0)
+    assert seen is not None and seen.last_seen == clock.wall().replace(microsecond=0)
     assert directory.lookup("UNKNOWN") is None
     assert directory.count() == 1
     assert directory.remove("04A1B2C3") is True
@@ -125,30 +118,30 @@ def test_bad_user_id_and_email(directory: Directory) -> None:
         directory.enrol("AA", "u-ann", email="ann(at)example.com", how="cli")
 
 
-def test_another_users_badge_needs_replace(directory: Directory, clock: Clock) -> None:
+def test_another_users_badge_needs_replace(directory: Directory, clock: FakeClock) -> None:
     directory.enrol("AA", "u-ann", email="ann@example.com", how="self")
     with pytest.raises(BadgeConflictError, match=r"already belongs to ann@example\.com") as info:
         directory.enrol("AA", "u-bob", how="technician")
     assert info.value.existing is not None and info.value.existing.user_id == "u-ann"
-    clock.now += timedelta(days=1)
+    clock.advance(timedelta(days=1))
     entry = directory.enrol("AA", "u-bob", how="technician", replace=True)
     assert (entry.user_id, entry.email, entry.enrolled_by) == ("u-bob", "", "technician")
-    assert entry.enrolled_at == clock.now.replace(microsecond=0)
+    assert entry.enrolled_at == clock.wall().replace(microsecond=0)
 
 
-def test_enrolling_the_same_user_again_keeps_the_history(directory: Directory, clock: Clock) -> None:
+def test_enrolling_the_same_user_again_keeps_the_history(directory: Directory, clock: FakeClock) -> None:
     first = directory.enrol("AA", "u-ann", how="self")
     directory.touch("AA")
-    clock.now += timedelta(days=1)
+    clock.advance(timedelta(days=1))
     again = directory.enrol("AA", "u-ann", email="ann@example.com", display_name="Ann", how="technician")
     assert (again.enrolled_by, again.enrolled_at) == ("self", first.enrolled_at)
     assert again.last_seen is not None
     assert (again.email, again.display_name) == ("ann@example.com", "Ann")
 
 
-def test_the_badge_limit_counts_the_users_other_badges(directory: Directory, clock: Clock) -> None:
+def test_the_badge_limit_counts_the_users_other_badges(directory: Directory, clock: FakeClock) -> None:
     directory.enrol("AA", "u-ann", how="self", limit=2)
-    clock.now += timedelta(days=1)
+    clock.advance(timedelta(days=1))
     directory.enrol("BB", "u-ann", how="technician", limit=2)
     directory.enrol("BB", "u-ann", display_name="Ann", how="self", limit=2)  # the same badge again: fine
     with pytest.raises(BadgeLimitError, match="already has 2 badges; at most 2 are allowed"):

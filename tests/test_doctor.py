@@ -25,6 +25,8 @@ from station.config import ReaderSection
 from station.database import open_database
 from station.emulator import Emulator
 from station.pin import MAX_LOCK_S, PERMANENT_AFTER, Pins
+from station.reader_kinds import PcscSettings, WedgeSettings
+from tests.support.clock import FakeClock
 
 ACR122U = UsbReader(0x072F, 0x2200, "ACS ACR122U PICC Interface", "acr122", True)
 
@@ -233,20 +235,26 @@ def test_reader_choice_problems() -> None:
     assert auto["reader (kind = auto)"].status == "warn"
     assert auto["pcscd"].detail == "running, but it sees no reader"
     pcsc = {
-        f.topic: f for f in reader_findings(ReaderSection(kind="pcsc", pcsc_readers=("ACR122",)), nothing)
+        f.topic: f
+        for f in reader_findings(
+            ReaderSection(kind="pcsc", settings=(PcscSettings(pcsc_readers=("ACR122",)),)), nothing
+        )
     }
     assert pcsc["reader (kind = pcsc)"].detail == "pcscd sees no reader named ACR122"
     nfc = {f.topic: f for f in reader_findings(ReaderSection(kind="nfc"), nothing)}
     assert nfc["reader (kind = nfc)"].status == "fail"
     wedge = {
-        f.topic: f for f in reader_findings(ReaderSection(kind="wedge", wedge_usb_id="08ff:0009"), nothing)
+        f.topic: f
+        for f in reader_findings(
+            ReaderSection(kind="wedge", settings=(WedgeSettings(wedge_usb_id="08ff:0009"),)), nothing
+        )
     }
     assert wedge["reader (kind = wedge)"].detail == "the keyboard-wedge reader 08ff:0009 is not attached"
 
 
 @pytest.mark.pcscd
 def test_lists_what_pcscd_sees(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from tests.vpcd_card import vpcd_session
+    from tests.support.vpcd_card import vpcd_session
 
     config = tmp_path / "station.toml"
     config.write_text(f'[station]\nstate_dir = "{tmp_path}"\n')
@@ -260,15 +268,15 @@ def test_no_technician_pin_is_a_failure_that_says_how_to_set_one(tmp_path: Path)
     database = tmp_path / "station.db"
     missing = check_technician_pin(database)
     assert (missing.status, missing.detail) == ("fail", "not set (no database yet)")
-    now = [0.0]
-    pins = Pins(open_database(database), clock=lambda: now[0])
+    clock = FakeClock(0.0)
+    pins = Pins(open_database(database), clock=clock)
     finding = check_technician_pin(database)
     assert finding.status == "fail" and "release-station pin set" in finding.fix
     assert "release-station pin hash" in finding.fix
     pins.set_technician("24681357")
     assert check_technician_pin(database).status == "ok"
     for _ in range(PERMANENT_AFTER):
-        now[0] += MAX_LOCK_S
+        clock.advance(MAX_LOCK_S)
         pins.check_technician("0")
     locked = check_technician_pin(database)
     assert locked.status == "warn" and "locked after 10 wrong PINs" in locked.detail

@@ -45,11 +45,11 @@ from station.directory import Directory
 from station.emulator import Emulator
 from station.pin import hash_pin
 from station.pin_handoff import HANDOFF_FILE, Handoff
-from tests.approval_page import approve_on_printer, sign_in
-from tests.emulator_http import wait_for_slow_done
-from tests.x11 import MISSING_TOOLS, ROOT, SCREENSHOTS, XWindow, decode_qr, x_display
-from ui.app import StationUi
+from tests.support.approval_page import approve_on_printer, sign_in
+from tests.support.emulator_http import wait_for_slow_done
+from tests.support.x11 import MISSING_TOOLS, ROOT, SCREENSHOTS, XWindow, decode_qr, x_display
 from ui.display import Display
+from ui.kiosk import StationUi
 
 SHOTS = SCREENSHOTS / "e2e"
 HARDWARE_ID = "6a1f1c3e-8d2b-4f53-9d3e-2b7c1e0a9f41"
@@ -374,7 +374,7 @@ def test_pair_tap_and_release_in_the_window(
 def test_the_demo_window_taps_with_number_keys(
     make_station: Any, emulator: Emulator, xdisplay: str, make_drawer: Any
 ) -> None:
-    from ui.app import DEMO_HINT
+    from ui.kiosk import DEMO_HINT
 
     drawer: Drawer = make_drawer(DEMO_HINT)
     station: Station = make_station("http://127.0.0.1:9", env={"DISPLAY": xdisplay})  # the demo's own

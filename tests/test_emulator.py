@@ -9,21 +9,9 @@ import jwt
 import pytest
 
 from station.emulator import Emulator
-from tests.conftest import EmulatorFactory
-from tests.emulator_http import HW, device_tokens, oauth, pair, poll, refresh
-
-
-class Clock:
-    """A wall clock the test steps by hand, so expiry and job progress need no sleeping."""
-
-    def __init__(self) -> None:
-        self.now = 1_700_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
+from tests.support.clock import FakeClock
+from tests.support.cloud import EmulatorFactory
+from tests.support.emulator_http import HW, device_tokens, oauth, pair, poll, refresh
 
 
 def api(emu: Emulator, access_token: str) -> httpx.Client:
@@ -53,7 +41,8 @@ def test_pairing_answer_and_auth_url(emulator: Emulator) -> None:
         "/oauth/pair/", data={"mode": "device", "scope": "printing", "hardware_id": HW}
     )
     body = answer.json()
-    assert set(body) == {"pairing_code", "auth_url"}
+    assert set(body) == {"pairing_code", "auth_url", "verification_uri"}
+    assert body["verification_uri"] == f"{emulator.url}/device"  # short: typed, then the code
     assert len(body["pairing_code"]) == 10
     inner = f"%2Foauth%2Fauthorize%2Fpairing%2F%3Fpairing_code%3D{body['pairing_code']}%26device%3Dgeneric"
     assert body["auth_url"] == f"{emulator.url}/auth/signin/?next={inner}"
@@ -126,7 +115,7 @@ def test_deny_pairing_fault(emulator: Emulator) -> None:
 
 
 def test_slow_down_grows_the_interval(make_emulator: EmulatorFactory) -> None:
-    clock = Clock()
+    clock = FakeClock()
     emu = make_emulator(poll_interval_s=5, clock=clock)
     code = pair(emu)
     assert error_of(poll(emu, code)) == "authorization_pending"
@@ -139,7 +128,7 @@ def test_slow_down_grows_the_interval(make_emulator: EmulatorFactory) -> None:
 
 
 def test_codes_expire(make_emulator: EmulatorFactory) -> None:
-    clock = Clock()
+    clock = FakeClock()
     emu = make_emulator(code_lifetime_s=600, clock=clock)
     code = pair(emu)
     clock.advance(600)
@@ -207,7 +196,7 @@ def test_revoke_kills_refresh_tokens_and_leaves_access_tokens_to_expire(emulator
 
 
 def test_expired_and_bad_access_tokens_are_401(make_emulator: EmulatorFactory) -> None:
-    clock = Clock()
+    clock = FakeClock()
     emu = make_emulator(clock=clock, access_token_lifetime_s=60)
     tokens = device_tokens(emu)
     assert tokens["expires_in"] == 60
@@ -296,7 +285,7 @@ def test_find_users(emulator: Emulator) -> None:
 
 
 def test_release_status_progression_and_counts(make_emulator: EmulatorFactory) -> None:
-    clock = Clock()
+    clock = FakeClock()
     emu = make_emulator(clock=clock, job_duration_s=4)
     client = api(emu, device_tokens(emu)["access_token"])
     user = emu.users[1]
@@ -327,7 +316,7 @@ def test_release_status_progression_and_counts(make_emulator: EmulatorFactory) -
 
 
 def test_failing_printer_ends_in_3011_and_job_waits_again(make_emulator: EmulatorFactory) -> None:
-    clock = Clock()
+    clock = FakeClock()
     emu = make_emulator(clock=clock, job_duration_s=1)
     client = api(emu, device_tokens(emu)["access_token"])
     email = emu.users[0].email
@@ -343,7 +332,7 @@ def test_failing_printer_ends_in_3011_and_job_waits_again(make_emulator: Emulato
 
 
 def test_offline_printer_holds_jobs(make_emulator: EmulatorFactory) -> None:
-    clock = Clock()
+    clock = FakeClock()
     emu = make_emulator(clock=clock, job_duration_s=4)
     client = api(emu, device_tokens(emu)["access_token"])
     printer = emu.printers[0].id

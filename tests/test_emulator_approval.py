@@ -10,8 +10,8 @@ import jwt
 import pytest
 
 from station.emulator import Emulator
-from tests.approval_page import approve_on_printer, sign_in
-from tests.emulator_http import poll, start_pairing
+from tests.support.approval_page import approve_on_printer, sign_in
+from tests.support.emulator_http import poll, start_pairing
 
 HW = "hw-browser"
 
@@ -63,6 +63,18 @@ def test_phone_viewport_user_pairing(emulator: Emulator, browser: Any) -> None:
     )
     assert me.json()["email"] == user.email
     context.close()
+
+
+@pytest.mark.chromium
+def test_the_short_address_then_the_typed_code_reaches_the_approval(emulator: Emulator, browser: Any) -> None:
+    pairing = start_pairing(emulator, hardware_id=HW)
+    code, page = pairing["pairing_code"], browser.new_page()
+    sign_in(page, pairing["verification_uri"], emulator.users[0].email)  # the address to type
+    page.fill("#pairing_code", code)  # typed from the station's screen
+    page.press("#pairing_code", "Enter")
+    approve_on_printer(page, code, emulator.printers[0].id)
+    page.close()
+    assert "access_token" in poll(emulator, code).json()
 
 
 # -- the same pages without a browser: the error paths -----------------------------------

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from station.emulator import Emulator, Faults
-from tests.emulator_http import device_tokens, oauth, refresh, wait_for_slow_done
+from tests.support.emulator_http import device_tokens, oauth, refresh, wait_for_slow_done
 
 DROPPED = (httpx.RemoteProtocolError, httpx.ReadError)
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.image_scripts import load_image_script
+from tests.support.image_scripts import load_image_script
 
 ROOT = Path(__file__).resolve().parent.parent
 IMAGE_BUILD = ROOT / "image-build"

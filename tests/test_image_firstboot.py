@@ -13,7 +13,7 @@ import pytest
 from station.config import parse_config
 from station.errors import ConfigError
 from station.firstboot import MAX_FILE_BYTES, Paths, main, own_disk_id, parse_system, run
-from tests.firstboot_paths import make_paths
+from tests.support.firstboot_paths import make_paths
 
 ROOT = Path(__file__).resolve().parent.parent
 SYSTEM_EXAMPLE = ROOT / "image-build" / "boot" / "system.toml.example"

@@ -16,7 +16,7 @@ import pytest
 from station.config import parse_config
 from station.firstboot import parse_system
 from station.pin import parse_pin_hash
-from tests.image_scripts import load_image_script
+from tests.support.image_scripts import load_image_script
 
 ROOT = Path(__file__).resolve().parent.parent
 IMAGE = ROOT / "image-build"

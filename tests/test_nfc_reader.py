@@ -1,4 +1,4 @@
-"""The nfcpy reader through nfcpy's real ``udp`` driver against emulated cards (tests/nfc_tag.py)."""
+"""The nfcpy reader through nfcpy's real ``udp`` driver against emulated cards (tests/support/nfc_tag.py)."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ import pytest
 from drivers.readers.base import ReaderError, ReaderThread
 from drivers.readers.nfc import TECHNOLOGIES, NfcReader, loaded_kernel_nfc_modules
 from station.events import BadgeRead, ReaderEvent
-from tests.nfc_tag import Card, TagField
-from tests.reader_helpers import Sink
+from tests.support.nfc_tag import Card, TagField
+from tests.support.reader_helpers import Sink
 
 UID7 = bytes.fromhex("04A1B2C3D4E5F6")
 UID4 = bytes.fromhex("946EBD28")
@@ -112,6 +112,7 @@ def test_stop_closes_the_device(field: TagField) -> None:
         rf_off = field.frames["RFOFF"]
     # Closing nfcpy's device switches the field off.
     field.wait_for(lambda frames: frames["RFOFF"] > rf_off)
+    assert field.frames["RFOFF"] > rf_off
 
 
 def test_a_failure_while_reading_closes_the_device(field: TagField) -> None:

@@ -1,13 +1,14 @@
-"""The PC/SC reader through pyscard, a real pcscd and vpcd virtual cards (tests/vpcd_card.py).
+"""The PC/SC reader through pyscard, a real pcscd and vpcd virtual cards (tests/support/vpcd_card.py).
 
 pcscd is system-wide and vpcd's ports are fixed: the module holds the machine-wide vpcd lock
-(:func:`tests.vpcd_card.vpcd_session`), starts pcscd when it is not running, stops and restarts
+(:func:`tests.support.vpcd_card.vpcd_session`), starts pcscd when it is not running, stops and restarts
 it to test recovery, and always leaves it running with both vpcd readers attached.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterator
 
 import pytest
@@ -21,8 +22,8 @@ from drivers.readers.pcsc import (
     acr122_led_command,
 )
 from station.feedback import Pattern
-from tests.reader_helpers import Sink
-from tests.vpcd_card import (
+from tests.support.reader_helpers import Sink
+from tests.support.vpcd_card import (
     VPCD_PORTS,
     VPCD_READERS,
     VirtualCard,
@@ -151,11 +152,16 @@ def test_starts_before_pcscd(pcscd: None) -> None:
 
 
 def test_reader_led_feedback_is_harmless_without_an_acr122(pcscd: None) -> None:
+    def led_threads() -> int:
+        return sum(thread.name == "reader-led" for thread in threading.enumerate())
+
+    before = led_threads()
     feedback = ReaderLedFeedback()
     for pattern in Pattern:
         feedback.play(pattern)
     feedback.close()
     feedback.close()
+    assert led_threads() == before  # closed twice without error, and its thread is gone
 
 
 @pytest.mark.parametrize(

@@ -20,29 +20,20 @@ from station.pin import (
     parse_pin_hash,
 )
 from station.settings import DamagedSettingError, read_value, write_value
+from tests.support.clock import FakeClock
 
 TECH = "24681357"
 
 
-class Clock:
-    """A monotonic clock the test moves."""
-
-    def __init__(self, now: float = 1000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def pins_with_pin(clock: Clock | None = None, db: object = None) -> Pins:
-    pins = Pins(db or memory_database(), clock=clock or Clock())  # type: ignore[arg-type]
+def pins_with_pin(clock: FakeClock | None = None, db: object = None) -> Pins:
+    pins = Pins(db or memory_database(), clock=clock or FakeClock(1000.0))  # type: ignore[arg-type]
     pins.set_technician(TECH)
     return pins
 
 
 @pytest.mark.parametrize("pin", ["12345", "1234567890123", "12a456", "", "\uff11" * 6, " 123456"])
 def test_a_technician_pin_is_six_to_twelve_digits(pin: str) -> None:
-    pins = Pins(memory_database(), clock=Clock())
+    pins = Pins(memory_database(), clock=FakeClock(1000.0))
     with pytest.raises(ValueError, match="6 to 12 digits"):
         pins.set_technician(pin)
     assert pins.technician_set is False
@@ -106,7 +97,7 @@ def test_right_and_wrong_pins() -> None:
 def test_the_lockout_grows_and_counts_running_time() -> None:
     assert [lock_seconds(n) for n in range(1, 10)] == [0, 0, 30, 60, 120, 240, 480, 900, 900]
     assert lock_seconds(10_000) == MAX_LOCK_S
-    clock = Clock()
+    clock = FakeClock(1000.0)
     pins = pins_with_pin(clock)
     assert [pins.check_technician("0").outcome for _ in range(2)] == ["wrong", "wrong"]
     third = pins.check_technician("0")
@@ -122,7 +113,7 @@ def test_the_lockout_grows_and_counts_running_time() -> None:
 
 
 def test_stepping_the_wall_clock_forward_does_not_lift_the_lockout(monkeypatch: pytest.MonkeyPatch) -> None:
-    clock = Clock()
+    clock = FakeClock(1000.0)
     pins = pins_with_pin(clock)
     for _ in range(3):
         pins.check_technician("0")
@@ -137,7 +128,7 @@ def test_stepping_the_wall_clock_forward_does_not_lift_the_lockout(monkeypatch: 
 
 def test_the_remaining_seconds_are_stored_and_a_restart_does_not_reset_them(tmp_path: Path) -> None:
     path = tmp_path / "station.db"
-    clock = Clock()
+    clock = FakeClock(1000.0)
     pins = pins_with_pin(clock, open_database(path))
     for _ in range(3):
         pins.check_technician("0")
@@ -147,14 +138,14 @@ def test_the_remaining_seconds_are_stored_and_a_restart_does_not_reset_them(tmp_
     assert stored == {"failures": 3, "remaining_s": 30 - PERSIST_S - 1, "permanent": False}
     clock.now += 2  # then the station is killed: these 2 s are lost, not more
     # Restarted after a day switched off: the downtime does not count, the lock is still there.
-    again = Pins(open_database(path), clock=Clock(5.0))
+    again = Pins(open_database(path), clock=FakeClock(5.0))
     status = again.status()
     assert (status.failures, status.retry_in_s) == (3, 30 - PERSIST_S - 1)
     assert again.check_technician(TECH).outcome == "locked"
 
 
 def test_ten_wrong_pins_lock_the_menu_until_a_technician_unlocks_it() -> None:
-    clock = Clock()
+    clock = FakeClock(1000.0)
     pins = pins_with_pin(clock)
     for _ in range(PERMANENT_AFTER - 1):
         clock.now += MAX_LOCK_S
@@ -180,7 +171,7 @@ def test_ten_wrong_pins_lock_the_menu_until_a_technician_unlocks_it() -> None:
 
 
 def test_a_wrong_badge_pin_locks_that_badge_only() -> None:
-    db, clock = memory_database(), Clock()
+    db, clock = memory_database(), FakeClock(1000.0)
     directory, pins = Directory(db), Pins(db, clock=clock)
     directory.enrol("B1", "u1", how="cli")
     directory.enrol("B2", "u2", how="cli")
@@ -205,7 +196,7 @@ def test_a_wrong_badge_pin_locks_that_badge_only() -> None:
 
 
 def test_a_badge_lockout_is_counted_down_by_the_regular_look() -> None:
-    db, clock = memory_database(), Clock()
+    db, clock = memory_database(), FakeClock(1000.0)
     Directory(db).enrol("B1", "u1", how="cli")
     pins = Pins(db, clock=clock)
     pins.set_badge("B1", "1234")
@@ -219,7 +210,7 @@ def test_a_badge_lockout_is_counted_down_by_the_regular_look() -> None:
 
 def test_a_badge_that_changes_hands_loses_its_pin_the_same_person_keeps_it() -> None:
     db = memory_database()
-    directory, pins = Directory(db), Pins(db, clock=Clock())
+    directory, pins = Directory(db), Pins(db, clock=FakeClock(1000.0))
     directory.enrol("B1", "u1", how="cli")
     pins.set_badge("B1", "1234")
     directory.enrol("B1", "u1", email="a@example.com", how="technician")
@@ -229,7 +220,7 @@ def test_a_badge_that_changes_hands_loses_its_pin_the_same_person_keeps_it() -> 
 
 
 def test_the_release_switch() -> None:
-    pins = Pins(memory_database(), clock=Clock())
+    pins = Pins(memory_database(), clock=FakeClock(1000.0))
     assert pins.release_on is False
     pins.set_release_on(True)
     assert pins.release_on and pins.status().release_on
@@ -267,7 +258,7 @@ def test_an_old_technician_hash_still_works_and_a_damaged_one_is_an_error() -> N
     old = hashlib.scrypt(b"2468", salt=salt, n=2**14, r=8, p=1, dklen=32)
     record = {"salt": salt.hex(), "hash": old.hex(), "n": 2**14, "r": 8, "p": 1}
     write_value(db, "pin.technician", record, datetime.now(UTC))
-    pins = Pins(db, clock=Clock())
+    pins = Pins(db, clock=FakeClock(1000.0))
     assert pins.check_technician("2468").ok  # set before PINs had 6 digits: still opens
     db.execute("UPDATE settings SET value = '{\"salt\": \"zz\"}' WHERE key = 'pin.technician'")
     with pytest.raises(DamagedSettingError, match=r"technician PIN is damaged; set the PIN again"):

@@ -10,7 +10,8 @@ from station.database import open_database
 from station.firstboot import run
 from station.pin import MAX_LOCK_S, PERMANENT_AFTER, Pins, hash_pin
 from station.pin_handoff import HANDOFF_FILE, handoff_path, import_handoff
-from tests.firstboot_paths import make_paths
+from tests.support.clock import FakeClock
+from tests.support.firstboot_paths import make_paths
 
 PIN = "97531864"
 
@@ -27,13 +28,13 @@ def test_a_pin_hash_reaches_the_station_once_and_unlock_lifts_a_lockout(tmp_path
     link.symlink_to(paths.station_config)
     found = handoff_path(str(link))
     assert found == handed and handoff_path("(defaults)") is None
-    now = [0.0]
-    pins = Pins(open_database(tmp_path / "station.db"), clock=lambda: now[0])
+    clock = FakeClock(0.0)
+    pins = Pins(open_database(tmp_path / "station.db"), clock=clock)
     assert import_handoff(found, pins) == "technician PIN set"
     assert pins.check_technician(PIN).ok
     assert import_handoff(found, pins) == "already imported"  # a later restart changes nothing
     for _ in range(PERMANENT_AFTER):
-        now[0] += MAX_LOCK_S
+        clock.advance(MAX_LOCK_S)
         pins.check_technician("0")
     assert pins.check_technician(PIN).permanent
     assert import_handoff(found, pins) == "already imported"  # the old file does not unlock
@@ -46,11 +47,11 @@ def test_a_pin_hash_reaches_the_station_once_and_unlock_lifts_a_lockout(tmp_path
 
 def test_a_new_pin_hash_lifts_the_permanent_lock(tmp_path: Path) -> None:
     paths = make_paths(tmp_path)
-    now = [0.0]
-    pins = Pins(open_database(tmp_path / "station.db"), clock=lambda: now[0])
+    clock = FakeClock(0.0)
+    pins = Pins(open_database(tmp_path / "station.db"), clock=clock)
     pins.set_technician("11112222")
     for _ in range(PERMANENT_AFTER):
-        now[0] += MAX_LOCK_S
+        clock.advance(MAX_LOCK_S)
         pins.check_technician("0")
     (paths.boot / "system.toml").write_text(f'[technician]\npin_hash = "{hash_pin(PIN)}"\n')
     run(paths)

@@ -14,14 +14,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 from station.cli.app import build_station
+from station.config import load_config_file
 from station.core import view as v
 from station.database import open_database
 from station.directory import Directory
 from station.emulator import Emulator
 from station.events import BadgeRead
 from station.pin import Pins
-from tests.app_config import emulator_config
-from tests.emulator_http import wait_for_slow_done
+from tests.support.cloud import config_for
+from tests.support.emulator_http import wait_for_slow_done
 
 BADGE = bytes.fromhex("04A1B2C3D4E5F6")
 BACK_WITHIN_S = 3.0
@@ -48,7 +49,7 @@ class Views:
 
 
 def test_back_online_within_3_s_of_the_network_returning(emulator: Emulator, tmp_path: Path) -> None:
-    config = emulator_config(emulator, tmp_path, "recovery-tests")
+    config = load_config_file(Path(config_for(tmp_path, emulator, "recovery-tests")))
     emulator.auto_approve_device = emulator.printers[0].id
     db = open_database(config.database_path)
     Pins(db).set_technician("24681357")  # else it asks for one first

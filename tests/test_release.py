@@ -6,55 +6,22 @@ that was not released is still waiting in its user's queue (none is lost).
 
 from __future__ import annotations
 
-import contextlib
-import socket
 import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
-import sqlite_utils
 
-from station.cloud.api import EzeepClient
 from station.cloud.errors import CloudError
-from station.cloud.http import CloudHttp
 from station.cloud.models import Job
-from station.cloud.stack import CloudStack
 from station.database import memory_database
 from station.emulator import Emulator
 from station.errors import StorageError
 from station.release import Cause, JobProgress, Reason, ReleaseEngine, ReleaseState
-from tests.conftest import EmulatorFactory
-from tests.emulator_http import wait_for_slow_done
+from tests.support.cloud import EmulatorFactory, add_jobs, pair, stack_for, waiting_ids
+from tests.support.cutting_proxy import CuttingProxy
+from tests.support.emulator_http import wait_for_slow_done
 
-HARDWARE_ID = "1b4e28ba-2fa1-11d2-883f-0016d3cca427"
 IN_DOUBT_S = 60.0  # the quarantine window of the tests' engines (on the station's wall clock)
-CLIENT_ID = "release-tests"
-
-
-def stack_for(url: str, db: sqlite_utils.Database, *, timeout_s: float = 5.0) -> CloudStack:
-    """The cloud parts of a station on the token pair stored in ``db``."""
-    http = CloudHttp(account_url=url, api_url=url, print_url=url, client_id=CLIENT_ID, timeout_s=timeout_s)
-    return CloudStack.create(http, db, hardware_id=HARDWARE_ID, poll_interval_s=0.01)
-
-
-def client_for(url: str, db: sqlite_utils.Database, *, timeout_s: float = 5.0) -> EzeepClient:
-    return stack_for(url, db, timeout_s=timeout_s).client
-
-
-def pair(emulator: Emulator, db: sqlite_utils.Database) -> None:
-    """Pair a station bound to the emulator's first printer; the pair is stored in ``db``."""
-    emulator.auto_approve_device = emulator.printers[0].id
-    with stack_for(emulator.url, db) as cloud:
-        pair = cloud.pairer.wait(cloud.pairer.start(), threading.Event())
-        cloud.keeper.install(pair, hardware_id=HARDWARE_ID)
-
-
-def add_jobs(emulator: Emulator, email: str, count: int) -> list[str]:
-    return [emulator.add_job(email, name=f"Doc {n}.pdf") for n in range(count)]
-
-
-def waiting_ids(emulator: Emulator, email: str) -> set[str]:
-    return {job["id"] for job in emulator.waiting_jobs(email)}
 
 
 def assert_once_and_none_lost(emulator: Emulator, email: str, job_ids: list[str]) -> None:
@@ -490,125 +457,3 @@ def test_a_refusal_at_the_door_is_not_in_doubt(station: Station) -> None:
     assert states(summary.held) == {job_id: ReleaseState.HELD}  # 503: refused, not in doubt
     assert station.engine.release(station.user.id, None).printed != ()
     assert station.emulator.release_counts() == {job_id: 1}
-
-
-# --- a loopback proxy that loses answers ----------------------------------------------------
-
-
-class CuttingProxy:
-    """TCP proxy on 127.0.0.1 in front of the emulator that can lose the server's answers.
-
-    A request whose bytes contain ``cut_after`` reaches the server in full, but its answer is
-    thrown away and the connection closed: the server did the work, the station never hears of
-    it. With ``cut_lists`` the same happens to job-list requests.
-    """
-
-    def __init__(self, target_url: str, *, cut_after: bytes = b"", cut_lists: bool = False) -> None:
-        host, port = target_url.removeprefix("http://").split(":")
-        self._target = (host, int(port))
-        self.cut_after = cut_after
-        self.cut_lists = cut_lists
-        self._server = socket.create_server(("127.0.0.1", 0))
-        self._server.settimeout(0.2)
-        self._stop = threading.Event()
-        self._threads: list[threading.Thread] = []
-        self.url = f"http://127.0.0.1:{self._server.getsockname()[1]}"
-
-    def __enter__(self) -> CuttingProxy:
-        self._spawn(self._accept)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(timeout=5)
-        self._server.close()
-
-    def _spawn(self, target: object, *args: object) -> None:
-        thread = threading.Thread(target=target, args=args, daemon=True)  # type: ignore[arg-type]
-        self._threads.append(thread)
-        thread.start()
-
-    def _accept(self) -> None:
-        while not self._stop.is_set():
-            try:
-                client, _ = self._server.accept()
-            except TimeoutError:
-                continue
-            self._spawn(self._serve, client)
-
-    def _cuts(self, request: bytes) -> bool:
-        lists = self.cut_lists and b"GET /printing/v1/printjobs/" in request
-        return lists or bool(self.cut_after and self.cut_after in request)
-
-    def _serve(self, client: socket.socket) -> None:
-        with contextlib.ExitStack() as stack:
-            stack.enter_context(client)
-            upstream = stack.enter_context(socket.create_connection(self._target, timeout=10))
-            client.settimeout(0.2)
-            while not self._stop.is_set():
-                try:
-                    request = self._read_request(client)
-                except TimeoutError:
-                    continue
-                except OSError:
-                    return
-                if not request:
-                    return
-                upstream.sendall(request)
-                if self._cuts(request):
-                    self._swallow_answer(client, upstream)
-                    return
-                if not self._relay_answer(upstream, client):
-                    return
-
-    def _read_request(self, client: socket.socket) -> bytes:
-        """One whole request (a form POST arrives as two writes); b"" when the client is gone."""
-        data = client.recv(65536)
-        while data and not self._stop.is_set():
-            head, sep, body = data.partition(b"\r\n\r\n")
-            if sep and len(body) >= _content_length(head):
-                break
-            with contextlib.suppress(TimeoutError):
-                more = client.recv(65536)
-                if not more:
-                    return b""
-                data += more
-        return data
-
-    @staticmethod
-    def _swallow_answer(client: socket.socket, upstream: socket.socket) -> None:
-        """Pass the rest of the request on until the server answers, then drop the answer."""
-        upstream.settimeout(0.05)
-        for _ in range(200):
-            with contextlib.suppress(TimeoutError):
-                upstream.recv(65536)
-                return
-            with contextlib.suppress(TimeoutError):
-                more = client.recv(65536)
-                if not more:
-                    return
-                upstream.sendall(more)
-
-    @staticmethod
-    def _relay_answer(upstream: socket.socket, client: socket.socket) -> bool:
-        """Relay one answer (header + Content-Length body); False when the connection ended."""
-        data = b""
-        for _ in range(10_000):
-            chunk = upstream.recv(65536)
-            if not chunk:
-                return False
-            data += chunk
-            head, sep, body = data.partition(b"\r\n\r\n")
-            if sep and len(body) >= _content_length(head):
-                client.sendall(data)
-                return True
-        return False
-
-
-def _content_length(head: bytes) -> int:
-    for line in head.split(b"\r\n")[1:]:
-        name, _, value = line.partition(b":")
-        if name.strip().lower() == b"content-length":
-            return int(value.strip())
-    return 0

@@ -8,28 +8,22 @@ then a fresh engine in the parent reconciles the same database and releases what
 from __future__ import annotations
 
 import random
-import signal
-import subprocess
-import sys
-import threading
 from pathlib import Path
 
 import pytest
 import sqlite_utils
 
-from station.database import open_database
 from station.emulator import Emulator
 from station.release import ReleaseEngine
-from tests.conftest import EmulatorFactory
-from tests.test_release import add_jobs, client_for, pair, waiting_ids
+from tests.support.child import run_child_and_kill
+from tests.support.cloud import EmulatorFactory, add_jobs, client_for, paired_database, waiting_ids
 
-ROOT = Path(__file__).resolve().parent.parent
 CHILD = """
 import sys
 from pathlib import Path
 from station.database import open_database
 from station.release import ReleaseEngine
-from tests.test_release import client_for
+from tests.support.cloud import client_for
 
 url, path, user_id = sys.argv[1:4]
 db = open_database(Path(path))
@@ -43,48 +37,6 @@ print("done", flush=True)
 """
 ROUNDS = 6
 JOBS_PER_ROUND = 6
-
-
-def run_child_and_kill(script: str, args: list[str], started: str, delay_s: float) -> bool:
-    """Run ``script`` in a child; SIGKILL it ``delay_s`` after it prints ``started``.
-
-    Returns True if it printed ``done`` before the kill.
-    """
-    child = subprocess.Popen(
-        [sys.executable, "-c", script, *args], cwd=ROOT, stdout=subprocess.PIPE, text=True
-    )
-    try:
-        assert child.stdout is not None
-        assert child.stdout.readline().strip() == started
-        finished = threading.Event()
-
-        def watch() -> None:
-            if child.stdout is not None and child.stdout.readline().strip() == "done":
-                finished.set()
-
-        watcher = threading.Thread(target=watch, daemon=True)
-        watcher.start()
-        finished.wait(delay_s)
-        child.send_signal(signal.SIGKILL)
-        child.wait(timeout=30)
-        watcher.join(timeout=5)
-        return finished.is_set()
-    finally:
-        if child.poll() is None:
-            child.kill()
-            child.wait(timeout=30)
-
-
-def paired_database(
-    make_emulator: EmulatorFactory, tmp_path: Path
-) -> tuple[Emulator, Path, sqlite_utils.Database]:
-    """An emulator (jobs take 0.3 s, answers come 30 ms late) and a station database paired to it."""
-    emulator = make_emulator(job_duration_s=0.3)
-    db_path = tmp_path / "station.db"
-    db = open_database(db_path)
-    pair(emulator, db)
-    emulator.set_faults(latency_s=0.03)
-    return emulator, db_path, db
 
 
 def restarted(emulator: Emulator, db: sqlite_utils.Database) -> ReleaseEngine:

@@ -24,9 +24,9 @@ from drivers.readers.wedge import WedgeReader
 from drivers.transforms import chains_from_config
 from station.config import TransformsSection
 from station.events import BadgeRead
-from tests.nfc_tag import Card, TagField
-from tests.reader_helpers import ReplayDevice, Sink, keys, to_bytes, typed
-from tests.vpcd_card import VirtualCard, vpcd_session
+from tests.support.nfc_tag import Card, TagField
+from tests.support.reader_helpers import ReplayDevice, Sink, keys, to_bytes, typed
+from tests.support.vpcd_card import VirtualCard, vpcd_session
 
 pytestmark = pytest.mark.pcscd
 

@@ -11,7 +11,7 @@ import pytest
 
 from drivers.readers.base import ReaderError, ReaderThread
 from drivers.readers.simulated import DEMO_KEYS, SimulatedReader
-from tests.reader_helpers import WAIT_S, Sink
+from tests.support.reader_helpers import WAIT_S, Sink
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -17,10 +18,13 @@ from drivers.transforms import (
     chains_from_config,
     make_step,
     parse_chain,
+    step_reference,
 )
+from station.cli import main
 from station.config import TransformsSection
 from station.errors import ConfigError
 
+ROOT = Path(__file__).resolve().parent.parent
 hex_bytes = st.binary(min_size=1, max_size=10).map(lambda b: b.hex().upper())
 
 
@@ -146,11 +150,34 @@ def test_steps_print_in_the_configs_syntax() -> None:
         make_step("nope")
 
 
-def test_every_documented_step_exists() -> None:
-    documented = (
-        "reverse hex2dec dec2hex lpad rpad left right ltrim rtrim upper lower prefix suffix regex wiegand26"
-    )
-    assert set(STEPS) == set(documented.split())
+def test_readme_and_the_example_config_list_the_steps_of_the_table() -> None:
+    # Regenerated from STEPS and compared whole, from the heading to the line after the list,
+    # so a step added, renamed, documented anew or dropped in the table fails here until the
+    # copies are updated (paste the expected text from the assertion).
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    rows = "".join(f"| `{spec.usage}` | {spec.doc} |\n" for spec in STEPS.values())
+    assert _between(readme, "| step | what it does |\n|---|---|\n", "<!-- end of transform steps -->") == rows
+    example = (ROOT / "config" / "station.toml").read_text(encoding="utf-8")
+    lines = "".join(f"#   {line}\n" for line in step_reference())
+    assert _between(example, "lists them too):\n", "# `release-station card learn`") == lines
+
+
+def _between(text: str, start: str, end: str) -> str:
+    return text.partition(start)[2].partition(end)[0]
+
+
+def test_card_help_lists_every_step(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["card", "--help"])
+    assert "\n".join(f"  {line}" for line in step_reference()) in capsys.readouterr().out
+
+
+def test_step_usage_shows_the_parameters() -> None:
+    assert [STEPS[name].usage for name in ("reverse", "lpad", "regex")] == [
+        "reverse",
+        "lpad(n, c)",
+        "regex(pattern)",
+    ]
 
 
 # -- properties ----------------------------------------------------------------------------

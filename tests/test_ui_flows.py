@@ -15,23 +15,16 @@ import pytest
 
 from station.core import intents
 from station.core import view as v
+from tests.support.clock import FakeClock
 from ui import theme
-from ui.app import VIEW_EVENT, StationUi
 from ui.canned import MONO, canned_views
 from ui.display import Display, to_logical
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = MONO
-
-    def __call__(self) -> float:
-        return self.now
+from ui.kiosk import VIEW_EVENT, StationUi
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock() -> FakeClock:
+    return FakeClock(MONO)
 
 
 @pytest.fixture
@@ -40,7 +33,7 @@ def sent() -> list[object]:
 
 
 @pytest.fixture
-def ui(clock: Clock, sent: list[object]) -> Iterator[StationUi]:
+def ui(clock: FakeClock, sent: list[object]) -> Iterator[StationUi]:
     display = Display(resolution="800x480", fullscreen=False)
     yield StationUi(display=display, submit=sent.append, dim_after_s=10, clock=clock)
     display.close()
@@ -147,7 +140,7 @@ def test_choosing_a_technician_pin_twice_offers_no_way_around(ui: StationUi, sen
 
 
 def test_long_press_on_the_corner_opens_the_technician_menu(
-    ui: StationUi, sent: list[object], clock: Clock
+    ui: StationUi, sent: list[object], clock: FakeClock
 ) -> None:
     show(ui, canned_views()["ready"])
     ui.handle(pygame.event.Event(pygame.MOUSEBUTTONDOWN, pos=(5, 5), button=1))
@@ -160,7 +153,9 @@ def test_long_press_on_the_corner_opens_the_technician_menu(
     assert sent == [intents.OpenTechnician()]
 
 
-def test_a_short_press_on_the_corner_does_nothing(ui: StationUi, sent: list[object], clock: Clock) -> None:
+def test_a_short_press_on_the_corner_does_nothing(
+    ui: StationUi, sent: list[object], clock: FakeClock
+) -> None:
     show(ui, canned_views()["ready"])
     ui.handle(pygame.event.Event(pygame.MOUSEBUTTONDOWN, pos=(5, 5), button=1))
     clock.now += 1
@@ -222,7 +217,7 @@ def test_technician_replaces_or_adds_a_badge_for_a_user_who_has_some(
 
 
 def test_screen_dims_when_idle_and_the_waking_touch_does_nothing(
-    ui: StationUi, sent: list[object], clock: Clock
+    ui: StationUi, sent: list[object], clock: FakeClock
 ) -> None:
     show(ui, canned_views()["session-empty"])
     assert not ui.dimmed
@@ -236,7 +231,7 @@ def test_screen_dims_when_idle_and_the_waking_touch_does_nothing(
     assert sent == [intents.Done()]
 
 
-def test_a_new_screen_wakes_the_display(ui: StationUi, clock: Clock) -> None:
+def test_a_new_screen_wakes_the_display(ui: StationUi, clock: FakeClock) -> None:
     show(ui, canned_views()["ready"])
     clock.now += 11
     ui.refresh()
@@ -245,7 +240,7 @@ def test_a_new_screen_wakes_the_display(ui: StationUi, clock: Clock) -> None:
     assert not ui.dimmed
 
 
-def test_keys_go_to_the_key_handler(clock: Clock) -> None:
+def test_keys_go_to_the_key_handler(clock: FakeClock) -> None:
     keys: list[str] = []
     display = Display(resolution="800x480", fullscreen=False)
     ui = StationUi(display=display, submit=lambda i: None, on_key=keys.append, clock=clock)
@@ -297,8 +292,8 @@ def test_a_rotated_display_is_laid_out_for_its_logical_size() -> None:
     display.close()
 
 
-def test_the_demo_hint_sits_below_every_button(clock: Clock, sent: list[object]) -> None:
-    from ui.app import DEMO_HINT
+def test_the_demo_hint_sits_below_every_button(clock: FakeClock, sent: list[object]) -> None:
+    from ui.kiosk import DEMO_HINT
 
     display = Display(resolution="800x480", fullscreen=False)
     try:

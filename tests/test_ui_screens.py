@@ -25,10 +25,10 @@ from station.release import Cause, Reason
 from ui import theme
 from ui.canned import MONO, WALL, canned_views
 from ui.fonts import Fonts
+from ui.frame import draw_frame
 from ui.i18n import LANGUAGES, translator
 from ui.metrics import MIN_BODY, MIN_TOUCH
 from ui.painter import Painter
-from ui.render import render
 from ui.screens import SCREENS, Now, screen_for
 from ui.screens.causes import cause_text
 from ui.screenshots import RESOLUTIONS
@@ -51,7 +51,7 @@ def test_every_view_class_has_a_screen_and_a_canned_view() -> None:
 
 
 def _draw(view: Any, size: tuple[int, int], fonts: Fonts) -> Painter:
-    return render(screen_for(view), pygame.Surface(size), fonts, NOW)
+    return draw_frame(screen_for(view), pygame.Surface(size), fonts, NOW)
 
 
 CASES = [
@@ -226,6 +226,44 @@ def test_enrolment_confirmation_says_who_and_never_shows_a_full_address(language
             assert not re.search(r"[\w.]{2,}@", texts(name)), name  # nothing like anna.schmidt@
     full = texts("tech-enrol-confirm-full")
     assert "…B2C3" in full and "…5678" in full and "04A1B2C3" not in full and "0012345678" not in full
+
+
+ADDRESSES = {
+    "demo short": "http://127.0.0.1:40123/device",
+    "demo whole": "http://127.0.0.1:40123/auth/signin/?next=%2Foauth%2Fauthorize%2Fpairing%2F"
+    "%3Fpairing_code%3DCLI04V3Fwm%26device%3Dgeneric",
+    "hostile": "https://" + "x" * 90 + ".example/?a=" + "b" * 300 + "&c=%2F" * 30,
+}
+SEPARATORS = ("/", "?", "&", "%2F", "%3F", "%26")
+
+
+@pytest.mark.parametrize("address", ADDRESSES.values(), ids=ADDRESSES.keys())
+@pytest.mark.parametrize("size", RESOLUTIONS, ids=[f"{w}x{h}" for w, h in RESOLUTIONS])
+def test_sign_in_addresses_break_only_between_words(
+    address: str, size: tuple[int, int], fonts: Fonts
+) -> None:
+    pairing, enrol = canned_views()["pairing"], canned_views()["enrol"]
+    assert isinstance(pairing, v.PairingView) and isinstance(enrol, v.EnrolView)
+    for view in (
+        dataclasses.replace(pairing, auth_url=address),
+        dataclasses.replace(enrol, auth_url=address),
+    ):
+        draw = next(d for d in _draw(view, size, fonts).draws if d.text == address)
+        fitted = draw.fitted
+        assert fitted.fits and draw.used.width <= draw.box.width, (type(view).__name__, fitted)
+        font = fonts.get(fitted.size, fitted.bold)
+        shown = "".join(fitted.lines).removesuffix("…")
+        assert address.startswith(shown)
+        for line in fitted.lines[:-1]:
+            if line.endswith(SEPARATORS):
+                continue
+            # Inside a word only where that word alone is wider than the box (the hostile one).
+            word = max(re.split(r"/|\?|&|%2F|%3F|%26", address), key=len)
+            assert line.strip("/?&") in word or font.size(word)[0] > draw.box.width, line
+        if address != ADDRESSES["hostile"]:  # at most cut at the end, the QR code carries it whole
+            assert all(line.endswith(SEPARATORS) for line in fitted.lines[:-1])
+        if address == ADDRESSES["demo short"]:
+            assert fitted.lines == (address,)
 
 
 def test_german_screens_are_in_german(fonts: Fonts) -> None:

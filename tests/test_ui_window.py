@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.x11 import MISSING_TOOLS, ROOT, SCREENSHOTS, XWindow, decode_qr, x_display
-from ui.canned import QR_URL
+from tests.support.x11 import MISSING_TOOLS, ROOT, SCREENSHOTS, XWindow, decode_qr, x_display
+from ui.canned import PAIRING_URL
 
 TITLE = "release-station-window-test"
 
@@ -26,7 +26,7 @@ pytestmark = [
 
 CHILD = f"""
 import json, sys, threading
-from ui.app import StationUi
+from ui.kiosk import StationUi
 from ui.canned import canned_views
 from ui.display import Display
 
@@ -113,7 +113,7 @@ def test_pairing_qr_code_and_clicks_through_a_session(window: Window) -> None:
     window.send("pairing")
     window.expect("FRAME", "PairingView")
     assert window.find(), "the window is not on the X screen"
-    assert decode_qr(window.shot("pairing")) == QR_URL
+    assert decode_qr(window.shot("pairing")) == PAIRING_URL
 
     window.send("session")
     targets = json.loads(window.expect("FRAME", "SessionView"))

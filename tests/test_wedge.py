@@ -12,7 +12,7 @@ from drivers.readers.base import ReaderError, ReaderThread
 from drivers.readers.keymap import WedgeDecoder, WedgeFormat, text_to_uid
 from drivers.readers.wedge import WedgeReader, open_wedge_device
 from station.events import BadgeRead, ReaderHealth
-from tests.reader_helpers import EVENT, ReplayDevice, Sink, events_of, keys, tap
+from tests.support.reader_helpers import EVENT, ReplayDevice, Sink, events_of, keys, tap
 
 DATA = Path(__file__).parent / "data" / "wedge"
 

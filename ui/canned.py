@@ -14,8 +14,19 @@ from station.release import Cause, Reason
 
 MONO = 1000.0
 WALL = datetime(2025, 3, 14, 9, 30, tzinfo=UTC)
-URL = "https://account.ezeep.com/oauth/device/"
-QR_URL = "https://account.ezeep.com/oauth/device/?user_code=KXQD-7HPM"
+# A pairing as ezeep answers it (no short address: the whole sign-in link is the text too) ...
+PAIRING_CODE = "CLI04V3Fwm"
+PAIRING_URL = (
+    "https://account.ezeep.com/auth/signin/?next=%2Foauth%2Fauthorize%2Fpairing%2F"
+    f"%3Fpairing_code%3D{PAIRING_CODE}%26device%3Dgeneric"
+)
+# ... and an enrolment as the emulator answers it: a short address to type, the link in the QR code.
+ENROL_CODE = "uafdHUwAs7"
+ENROL_SHORT_URL = "http://192.168.178.20:8765/device"
+ENROL_QR_URL = (
+    "http://192.168.178.20:8765/auth/signin/?next=%2Foauth%2Fauthorize%2Fpairing%2F"
+    f"%3Fpairing_code%3D{ENROL_CODE}%26device%3Dgeneric"
+)
 
 
 def _info(**changes: object) -> v.StationInfo:
@@ -98,8 +109,10 @@ def canned_views(language: str = "en") -> dict[str, object]:
             info, "server", Cause(Reason.SERVER_ERROR, text="503 Service Unavailable"), MONO + 30
         ),
         "needs-repair-no-pin": v.NeedsRepairView(unpaired, "no_pin"),
-        "pairing": v.PairingView(unpaired, "KXQD-7HPM", URL, QR_URL, MONO + 287),
-        "pairing-repair": v.PairingView(info, "KXQD-7HPM", URL, QR_URL, MONO + 600, repair=True),
+        "pairing": v.PairingView(unpaired, PAIRING_CODE, PAIRING_URL, PAIRING_URL, MONO + 287),
+        "pairing-repair": v.PairingView(
+            info, PAIRING_CODE, PAIRING_URL, PAIRING_URL, MONO + 600, repair=True
+        ),
         "ready": v.ReadyView(info),
         "ready-just-paired": v.ReadyView(info, just_paired=True),
         "offline": v.OfflineView(
@@ -176,7 +189,7 @@ def canned_views(language: str = "en") -> dict[str, object]:
         "unknown-too-many": v.UnknownBadgeView(info, "too_many_badges", MONO + 9),
         "unknown-not-confirmed": v.UnknownBadgeView(info, "not_confirmed", MONO + 9),
         "unknown-other-badge": v.UnknownBadgeView(info, "other_badge", MONO + 9),
-        "enrol": v.EnrolView(info, "waiting", MONO + 290, "PLMN-42QX", URL, QR_URL),
+        "enrol": v.EnrolView(info, "waiting", MONO + 290, ENROL_CODE, ENROL_SHORT_URL, ENROL_QR_URL),
         "enrol-confirm": v.EnrolView(info, "confirm", MONO + 27, user_name="Anna Schmidt"),
         "enrol-confirm-masked": v.EnrolView(info, "confirm", MONO + 27, user_name="a•••@example.com"),
         "enrol-saving": v.EnrolView(info, "saving", MONO + 200, user_name="Anna Schmidt"),

@@ -104,6 +104,7 @@ class Painter:
         valign: Literal["top", "middle"] = "middle",
         max_lines: int = 99,
         break_words: bool = False,
+        url: bool = False,
         ellipsis: bool = False,
         size: int | None = None,
     ) -> pygame.Rect:
@@ -115,11 +116,13 @@ class Painter:
             size=size or self.metrics.font_size(style.role),
             floor=self.metrics.floor_size(style.role),
             bold=style.bold,
+            mono=style.mono,
             max_lines=max_lines,
             break_words=break_words,
+            url=url,
             ellipsis=ellipsis,
         )
-        font = self.fonts.get(fitted.size, fitted.bold)
+        font = self.fonts.get(fitted.size, fitted.bold, mono=fitted.mono)
         top = box.top if valign == "top" else box.top + (box.height - fitted.height) // 2
         used = pygame.Rect(box.left, top, 0, fitted.height)
         for index, line in enumerate(fitted.lines):

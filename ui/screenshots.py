@@ -8,8 +8,8 @@ import pygame
 
 from ui.canned import MONO, WALL, canned_views
 from ui.fonts import Fonts
+from ui.frame import draw_frame
 from ui.i18n import LANGUAGES
-from ui.render import render
 from ui.screens import Now, screen_for
 
 RESOLUTIONS: tuple[tuple[int, int], ...] = ((800, 480), (1024, 600), (1280, 720), (720, 720))
@@ -32,7 +32,7 @@ def write_screenshots(
             folder.mkdir(parents=True, exist_ok=True)
             surface = pygame.Surface((width, height))
             for name, view in canned_views(language).items():
-                render(screen_for(view), surface, fonts, now)
+                draw_frame(screen_for(view), surface, fonts, now)
                 path = folder / f"{name}.png"
                 pygame.image.save(surface, str(path))
                 written.append(path)

@@ -41,12 +41,13 @@ class Role(enum.Enum):
 
 @dataclass(frozen=True)
 class Style:
-    """A text role in a foreground colour on a background colour."""
+    """A text role in a foreground colour on a background colour; ``mono`` for codes to type."""
 
     role: Role
     fg: RGB
     bg: RGB
     bold: bool = False
+    mono: bool = False
 
 
 def relative_luminance(colour: RGB) -> float:
@@ -72,7 +73,7 @@ TITLE = Style(Role.TITLE, TEXT, BACKGROUND, bold=True)
 BODY = Style(Role.BODY, TEXT, BACKGROUND)
 HINT = Style(Role.BODY, MUTED, BACKGROUND)
 SMALL = Style(Role.SMALL, MUTED, BACKGROUND)
-CODE = Style(Role.DISPLAY, TEXT, BACKGROUND, bold=True)
+CODE = Style(Role.DISPLAY, TEXT, BACKGROUND, bold=True, mono=True)
 PANEL_TITLE = Style(Role.BODY, TEXT, PANEL, bold=True)
 PANEL_BODY = Style(Role.BODY, TEXT, PANEL)
 PANEL_SMALL = Style(Role.SMALL, MUTED, PANEL)

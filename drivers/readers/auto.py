@@ -5,15 +5,17 @@ devices nfcpy has a driver for (from sysfs), USB smart-card (CCID) devices, the 
 modules that would take a reader away, and keyboard-wedge readers. ``release-station doctor``
 prints the same survey.
 
-:func:`open_readers` turns the ``[reader]`` section into the readers to run. For ``auto`` it
-takes the first of these, from a survey:
+:func:`open_readers` turns the ``[reader]`` section into the readers to run, through the
+kind's registered driver (``drivers.readers.registry``). For ``auto`` it takes the first kind
+that the survey shows attached, in the order of ``station.reader_kinds.KINDS``:
 
 1. PC/SC, when pcscd answers and sees a reader (matching ``pcsc_readers`` if set);
 2. nfcpy, when a USB reader it supports is plugged in, or ``nfc_device`` names a serial port;
 3. the keyboard-wedge reader, when one is configured (``wedge_device`` or ``wedge_usb_id``)
    and attached;
-4. otherwise PC/SC anyway: it reports "no reader attached" and picks up a reader plugged in
-   later (pcscd is usually socket-activated, so it may well answer then).
+4. otherwise PC/SC anyway (:data:`~drivers.readers.registry.AUTO_FALLBACK`): it reports "no
+   reader attached" and picks up a reader plugged in later (pcscd is usually socket-activated,
+   so it may well answer then).
 """
 
 from __future__ import annotations
@@ -25,12 +27,12 @@ from pathlib import Path
 
 import nfc.clf.device
 
-from drivers.readers.base import Reader
-from drivers.readers.nfc import NfcReader, loaded_kernel_nfc_modules
-from drivers.readers.pcsc import PcscReader, PcscUnavailable, list_pcsc_readers
-from drivers.readers.simulated import SimulatedReader
-from drivers.readers.wedge import WedgeReader
+from drivers.readers.base import Reader, ReaderDriver
+from drivers.readers.nfc import loaded_kernel_nfc_modules
+from drivers.readers.pcsc import PcscUnavailable, list_pcsc_readers
+from drivers.readers.registry import AUTO_FALLBACK, DRIVERS
 from station.config import ReaderSection
+from station.reader_kinds import WedgeSettings
 
 log = logging.getLogger(__name__)
 
@@ -135,9 +137,10 @@ def usb_readers(devices: tuple[UsbDevice, ...]) -> tuple[UsbReader, ...]:
 
 def configured_wedge(section: ReaderSection, devices: tuple[UsbDevice, ...]) -> str:
     """The configured keyboard-wedge reader if it is attached, else an empty string."""
-    if section.wedge_device:
-        return section.wedge_device if Path(section.wedge_device).exists() else ""
-    wanted = section.wedge_usb_id.lower()
+    settings = section.of(WedgeSettings)
+    if settings.wedge_device:
+        return settings.wedge_device if Path(settings.wedge_device).exists() else ""
+    wanted = settings.wedge_usb_id.lower()
     return next((f"{d.product or 'USB device'} [{d.usb_id}]" for d in devices if d.usb_id == wanted), "")
 
 
@@ -163,35 +166,19 @@ def survey(
 
 def open_readers(section: ReaderSection, *, look: Callable[[ReaderSection], Survey] = survey) -> list[Reader]:
     """The readers to run for ``section``; for ``auto``, ``look(section)`` says what is attached."""
-    if section.kind == "auto":
-        readers = _detect(section, look(section))
-        log.info("reader auto-detection chose %s", ", ".join(f"{r.kind} ({r.name})" for r in readers))
-        return readers
-    if section.kind == "simulated":
-        return [SimulatedReader(socket_path=section.simulated_socket)]
-    if section.kind == "nfc":
-        return [NfcReader(device=section.nfc_device)]
-    if section.kind == "pcsc":
-        return [PcscReader(readers=section.pcsc_readers)]
-    return [_wedge(section)]
+    if section.kind != "auto":
+        return [DRIVERS[section.kind].open(section)]
+    readers = [chosen(section, look(section)).open(section)]
+    log.info("reader auto-detection chose %s", ", ".join(f"{r.kind} ({r.name})" for r in readers))
+    return readers
 
 
-def _wedge(section: ReaderSection) -> Reader:
-    return WedgeReader(
-        device_path=section.wedge_device,
-        usb_id=section.wedge_usb_id,
-        fmt=section.wedge_format,
-        key_timeout_s=section.wedge_key_timeout_ms / 1000,
-    )
-
-
-def _detect(section: ReaderSection, found: Survey) -> list[Reader]:
-    pcsc = PcscReader(readers=section.pcsc_readers)
-    if any(pcsc.wants(name) for name in found.pcscd.readers):
-        return [pcsc]
-    if found.nfcpy_usb or section.nfc_device.startswith("tty:"):
-        return [NfcReader(device=section.nfc_device)]
-    if found.wedge:
-        return [_wedge(section)]
+def chosen(section: ReaderSection, found: Survey) -> ReaderDriver:
+    """The driver for ``section``: the configured kind, or the first attached one for ``auto``."""
+    if section.kind != "auto":
+        return DRIVERS[section.kind]
+    for driver in DRIVERS.values():
+        if driver.auto and driver.attached(section, found):
+            return driver
     log.warning("no badge reader found; waiting for a PC/SC reader (release-station doctor tells more)")
-    return [pcsc]
+    return AUTO_FALLBACK

@@ -9,6 +9,10 @@ in every path before ``run`` returns.
 is reported as unhealthy and the reader is started again after a short, growing pause, so an
 unplugged or crashed reader comes back by itself. ``stop()`` sets the event and joins with a
 timeout; a reader that will not stop raises :class:`ReaderStopError` instead of hanging shutdown.
+
+:class:`ReaderDriver` is the drivers' half of a reader kind's registration: how to open such a
+reader, how to tell from a survey that one is attached, and what ``doctor`` says about it.
+Each driver module ends with its ``DRIVER``; ``drivers.readers.registry`` lists them.
 """
 
 from __future__ import annotations
@@ -17,10 +21,18 @@ import abc
 import logging
 import threading
 import time
-from typing import ClassVar
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar
 
 from station.errors import StationError
 from station.events import ReaderHealth, ReaderKind, ReaderSink
+from station.findings import Finding
+from station.reader_kinds import ReaderKindSpec
+
+if TYPE_CHECKING:
+    from drivers.readers.auto import Survey
+    from station.config import ReaderSection
 
 log = logging.getLogger(__name__)
 
@@ -128,3 +140,43 @@ class ReaderThread:
             if self._stop.wait(delay):
                 return
             delay = min(delay * 2, self._max_restart_delay_s)
+
+
+@dataclass(frozen=True)
+class Absent:
+    """What ``doctor`` says when the configured reader is not attached, and how to fix it."""
+
+    detail: str
+    fix: str
+
+
+def _no_findings(section: ReaderSection, found: Survey) -> list[Finding]:
+    return []
+
+
+@dataclass(frozen=True)
+class ReaderDriver:
+    """One reader kind, as the drivers see it (its station half is :attr:`spec`).
+
+    :param spec: the kind's name, summary and settings (``station.reader_kinds``).
+    :param open: the reader to run for a ``[reader]`` section.
+    :param attached: whether the survey shows such a reader (``auto`` takes the first kind
+        that is attached, in ``station.reader_kinds.KINDS`` order).
+    :param absent: what ``doctor`` says when this kind is configured and not attached.
+    :param findings: what ``doctor`` reports about the machine for this kind, whatever is
+        configured (pcscd's state, a kernel driver in the way); none by default.
+    :param auto: whether ``auto`` may choose this kind at all.
+    :param usb: a USB NFC or smart-card reader: ``doctor`` warns when none is plugged in.
+    """
+
+    spec: ReaderKindSpec
+    open: Callable[[ReaderSection], Reader]
+    attached: Callable[[ReaderSection, Survey], bool]
+    absent: Callable[[ReaderSection], Absent]
+    findings: Callable[[ReaderSection, Survey], list[Finding]] = _no_findings
+    auto: bool = True
+    usb: bool = False
+
+    @property
+    def name(self) -> ReaderKind:
+        return self.spec.name

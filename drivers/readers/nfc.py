@@ -25,13 +25,19 @@ import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import nfc
 import nfc.clf
 
-from drivers.readers.base import Reader, ReaderError
+from drivers.readers.base import Absent, Reader, ReaderDriver, ReaderError
 from station.events import BadgeRead, ReaderKind, ReaderSink
+from station.findings import Finding
+from station.reader_kinds import NFC, NfcSettings
+
+if TYPE_CHECKING:
+    from drivers.readers.auto import Survey
+    from station.config import ReaderSection
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +76,7 @@ class NfcReader(Reader):
         ReaderThread(reader, sink).start()
     """
 
-    kind: ClassVar[ReaderKind] = "nfc"
+    kind: ClassVar[ReaderKind] = NFC.name
     detects_removal: ClassVar[bool] = True
 
     def __init__(
@@ -155,3 +161,39 @@ def _uid(target: Any) -> bytes | None:
     if target.brty.endswith("F") and target.sensf_res and len(target.sensf_res) >= 9:
         return bytes(target.sensf_res[1:9])
     return None
+
+
+# -- registration --------------------------------------------------------------------------
+
+
+def _open(section: ReaderSection) -> NfcReader:
+    return NfcReader(device=section.of(NfcSettings).nfc_device)
+
+
+def _attached(section: ReaderSection, found: Survey) -> bool:
+    return bool(found.nfcpy_usb) or section.of(NfcSettings).nfc_device.startswith("tty:")
+
+
+def _absent(section: ReaderSection) -> Absent:
+    return Absent(
+        f"no USB reader nfcpy supports for nfc_device = {section.of(NfcSettings).nfc_device!r}",
+        'plug it in, or for a PN532 on the serial port set reader.nfc_device = "tty:AMA0:pn532"',
+    )
+
+
+def _kernel_finding(section: ReaderSection, found: Survey) -> list[Finding]:
+    if not found.kernel_modules:
+        return [Finding("ok", "kernel NFC driver", "none loaded")]
+    return [
+        Finding(
+            "fail" if found.nfcpy_usb else "warn",
+            "kernel NFC driver",
+            f"{', '.join(found.kernel_modules)} loaded: it takes PN533 and ACR122U readers away from "
+            "pcscd and nfcpy",
+            f"sudo modprobe -r {' '.join(found.kernel_modules)}, and keep it out for good with "
+            "/etc/modprobe.d/release-station-nfc.conf (from config/modprobe.d; the image has it)",
+        )
+    ]
+
+
+DRIVER = ReaderDriver(NFC, _open, _attached, _absent, _kernel_finding, usb=True)

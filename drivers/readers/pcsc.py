@@ -25,13 +25,19 @@ import logging
 import threading
 import time
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from smartcard import scard
 
-from drivers.readers.base import Reader, ReaderError
+from drivers.readers.base import Absent, Reader, ReaderDriver, ReaderError
 from station.events import BadgeRead, ReaderKind, ReaderSink
 from station.feedback import Pattern
+from station.findings import Finding, Status
+from station.reader_kinds import PCSC, PcscSettings
+
+if TYPE_CHECKING:
+    from drivers.readers.auto import Survey
+    from station.config import ReaderSection
 
 log = logging.getLogger(__name__)
 
@@ -135,7 +141,7 @@ class PcscReader(Reader):
         ReaderThread(reader, sink).start()
     """
 
-    kind: ClassVar[ReaderKind] = "pcsc"
+    kind: ClassVar[ReaderKind] = PCSC.name
     detects_removal: ClassVar[bool] = True
 
     def __init__(
@@ -378,3 +384,45 @@ def _send_escape(reader: str, command: bytes) -> None:
             _check(result, f"the LED command on {reader}")
         finally:
             scard.SCardDisconnect(card, scard.SCARD_LEAVE_CARD)
+
+
+# -- registration --------------------------------------------------------------------------
+
+
+def _open(section: ReaderSection) -> PcscReader:
+    return PcscReader(readers=section.of(PcscSettings).pcsc_readers)
+
+
+def _attached(section: ReaderSection, found: Survey) -> bool:
+    reader = _open(section)
+    return any(reader.wants(name) for name in found.pcscd.readers)
+
+
+def _absent(section: ReaderSection) -> Absent:
+    named = " or ".join(section.of(PcscSettings).pcsc_readers)
+    return Absent(
+        f"pcscd sees no reader named {named}" if named else "pcscd sees no reader",
+        "plug the reader in, or correct reader.pcsc_readers (names as pcscd shows them above)",
+    )
+
+
+def _pcscd_finding(section: ReaderSection, found: Survey) -> list[Finding]:
+    wanted = section.kind in ("auto", PCSC.name)  # auto falls back to PC/SC
+    if not found.pcscd.running:
+        status: Status = "fail" if section.kind == PCSC.name else "warn" if wanted else "ok"
+        fix = "install and start it: sudo apt install pcscd && sudo systemctl enable --now pcscd.socket"
+        return [Finding(status, "pcscd", f"not running ({found.pcscd.error})", fix)]
+    if found.pcscd.readers:
+        return [Finding("ok", "pcscd", "running; readers: " + ", ".join(found.pcscd.readers))]
+    return [
+        Finding(
+            "warn" if wanted else "ok",
+            "pcscd",
+            "running, but it sees no reader",
+            "plug in the PC/SC reader; an ACR122U needs the kernel NFC driver out of the way "
+            "and the libccid package",
+        )
+    ]
+
+
+DRIVER = ReaderDriver(PCSC, _open, _attached, _absent, _pcscd_finding, usb=True)

@@ -36,10 +36,15 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
-from drivers.readers.base import Reader, ReaderError
+from drivers.readers.base import Absent, Reader, ReaderDriver, ReaderError
 from station.events import BadgeRead, ReaderKind, ReaderSink
+from station.reader_kinds import SIMULATED, SimulatedSettings
+
+if TYPE_CHECKING:
+    from drivers.readers.auto import Survey
+    from station.config import ReaderSection
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +77,7 @@ class SimulatedReader(Reader):
             reader.tap(bytes.fromhex("04A1B2C3D4E501"))
     """
 
-    kind: ClassVar[ReaderKind] = "simulated"
+    kind: ClassVar[ReaderKind] = SIMULATED.name
     detects_removal: ClassVar[bool] = True
 
     def __init__(
@@ -294,3 +299,21 @@ def _parse_hex(text: str) -> bytes:
         return bytes.fromhex(digits)
     except ValueError:
         raise ValueError("a card number is an even number of hex digits, like 04A1B2C3") from None
+
+
+# -- registration --------------------------------------------------------------------------
+
+
+def _open(section: ReaderSection) -> SimulatedReader:
+    return SimulatedReader(socket_path=section.of(SimulatedSettings).simulated_socket)
+
+
+def _attached(section: ReaderSection, found: Survey) -> bool:
+    return True  # nothing to plug in
+
+
+def _absent(section: ReaderSection) -> Absent:
+    return Absent("the simulated reader needs nothing attached", "")  # never shown: always attached
+
+
+DRIVER = ReaderDriver(SIMULATED, _open, _attached, _absent, auto=False)

@@ -21,11 +21,16 @@ import select
 import threading
 import time
 from collections.abc import Callable, Iterable
-from typing import ClassVar, Protocol
+from typing import TYPE_CHECKING, ClassVar, Protocol
 
-from drivers.readers.base import Reader, ReaderError
+from drivers.readers.base import Absent, Reader, ReaderDriver, ReaderError
 from drivers.readers.keymap import KeyEvent, WedgeDecoder, WedgeFormat, text_to_uid
 from station.events import BadgeRead, ReaderKind, ReaderSink
+from station.reader_kinds import WEDGE, WedgeSettings
+
+if TYPE_CHECKING:
+    from drivers.readers.auto import Survey
+    from station.config import ReaderSection
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +92,7 @@ class WedgeReader(Reader):
         reader = WedgeReader(device_path="/dev/input/by-id/usb-08ff_0009-event-kbd")
     """
 
-    kind: ClassVar[ReaderKind] = "wedge"
+    kind: ClassVar[ReaderKind] = WEDGE.name
     detects_removal: ClassVar[bool] = False
 
     def __init__(
@@ -149,3 +154,32 @@ class WedgeReader(Reader):
             log.warning("discarded a read from %s: %s", self.name, exc)
             return
         sink(BadgeRead(uid, self.kind, self.name, self._clock(), text))
+
+
+# -- registration --------------------------------------------------------------------------
+
+
+def _open(section: ReaderSection) -> WedgeReader:
+    settings = section.of(WedgeSettings)
+    return WedgeReader(
+        device_path=settings.wedge_device,
+        usb_id=settings.wedge_usb_id,
+        fmt=settings.wedge_format,
+        key_timeout_s=settings.wedge_key_timeout_ms / 1000,
+    )
+
+
+def _attached(section: ReaderSection, found: Survey) -> bool:
+    return bool(found.wedge)
+
+
+def _absent(section: ReaderSection) -> Absent:
+    settings = section.of(WedgeSettings)
+    where = settings.wedge_device or settings.wedge_usb_id or "(not configured)"
+    return Absent(
+        f"the keyboard-wedge reader {where} is not attached",
+        "plug it in; set reader.wedge_device to its /dev/input/by-id/… path or reader.wedge_usb_id",
+    )
+
+
+DRIVER = ReaderDriver(WEDGE, _open, _attached, _absent)

@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from station.cli.metrics_feed import MetricsFeed
     from station.core.runtime import Station
     from station.metrics import Metrics
-    from ui.app import StationUi
+    from ui.kiosk import StationUi
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ class Hooks:
 
     :param readers: use these readers instead of the configured ones.
     :param on_key: key presses on the station window.
-    :param hint: a message shown at the bottom of the window (see ``ui.app.DEMO_HINT``).
+    :param hint: a message shown at the bottom of the window (see ``ui.kiosk.DEMO_HINT``).
     :param on_view: also gets every view (on the core thread; must not block).
     """
 
@@ -298,8 +298,8 @@ def _build_ui(
     """The screen on the main thread."""
     import pygame
 
-    from ui.app import StationUi
     from ui.display import Display
+    from ui.kiosk import StationUi
 
     try:
         display = Display(

@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from station.cli import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, Context
-from station.events import READER_KINDS, BadgeRead, ReaderEvent, ReaderKind
+from station.events import BadgeRead, ReaderEvent, ReaderKind
+from station.reader_kinds import READER_KINDS
 
 if TYPE_CHECKING:
     from drivers.learn import Example
@@ -36,7 +37,14 @@ _POLL_S = 0.5  # how often `card test` looks at its deadline while no card comes
 
 
 def register(subparsers: Any) -> None:
-    card = subparsers.add_parser("card", help="find a card-number transform chain, or try cards live")
+    from drivers.transforms import step_reference
+
+    card = subparsers.add_parser(
+        "card",
+        help="find a card-number transform chain, or try cards live",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="transform steps, joined by | in a chain:\n  " + "\n  ".join(step_reference()),
+    )
     actions = card.add_subparsers(dest="action", required=True, metavar="ACTION")
     learn = actions.add_parser("learn", help="print the shortest transform chains mapping example pairs")
     learn.add_argument(

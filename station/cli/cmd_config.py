@@ -7,6 +7,7 @@ import dataclasses
 from typing import Any
 
 from station.cli import EXIT_OK, Context
+from station.config import section_table
 
 
 def register(subparsers: Any) -> None:
@@ -34,7 +35,7 @@ def _show(args: argparse.Namespace, context: Context) -> int:
         if section.name == "source":
             continue
         print(f"\n[{section.name}]")
-        for key, value in dataclasses.asdict(getattr(config, section.name)).items():
+        for key, value in section_table(getattr(config, section.name)).items():
             print(f"{key} = {_toml(value)}")
     return EXIT_OK
 

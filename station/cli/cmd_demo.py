@@ -28,6 +28,7 @@ from typing import Any, TextIO
 
 from station.cli import EXIT_FAILURE, EXIT_OK, Context
 from station.config import Config
+from station.reader_kinds import SimulatedSettings
 
 DEMO_CLIENT_ID = "release-station-demo"
 DEMO_JOB_TIMEOUT_S = 60.0
@@ -103,8 +104,9 @@ def demo_config(base: Config, emulator_url: str) -> Iterator[Config]:
         )
 
 
-def enrol_demo_badges(config: Config, users: list[tuple[str, str]]) -> None:
-    """Link demo badges 1 to 5 to the seeded ``(user_id, email)`` pairs, as ``badges add`` would."""
+def enrol_demo_badges(config: Config, users: list[tuple[str, str, str]]) -> None:
+    """Link demo badges 1 to 5 to the seeded ``(user_id, email, name)`` people, as ``badges add``
+    would; the name is what the public screen greets them by."""
     from drivers.readers.simulated import DEMO_KEYS
     from drivers.transforms import chains_from_config
     from station.database import open_database
@@ -114,10 +116,9 @@ def enrol_demo_badges(config: Config, users: list[tuple[str, str]]) -> None:
     db = open_database(config.database_path)
     try:
         directory = Directory(db)
-        for key, (user_id, email) in zip(DEMO_BADGE_KEYS, users, strict=False):
-            directory.enrol(
-                chain.apply(DEMO_KEYS[key].hex().upper()), user_id, email=email, how="cli", replace=True
-            )
+        for key, (user_id, email, name) in zip(DEMO_BADGE_KEYS, users, strict=False):
+            badge = chain.apply(DEMO_KEYS[key].hex().upper())
+            directory.enrol(badge, user_id, email=email, display_name=name, how="cli", replace=True)
     finally:
         db.close()
 
@@ -128,7 +129,7 @@ def run_window(base: Config, out: TextIO, *, auto_approve: bool = False, open_br
     from station.cli.app import Hooks, pairing_announcer, run_station
     from station.core.view import PairingView
     from station.emulator import Emulator
-    from ui.app import DEMO_HINT
+    from ui.kiosk import DEMO_HINT
 
     with (
         Emulator(poll_interval_s=1, job_duration_s=2.0) as emulator,
@@ -137,13 +138,15 @@ def run_window(base: Config, out: TextIO, *, auto_approve: bool = False, open_br
         print(f"ezeep emulator listening on {emulator.url} (members' password: demo)", file=out)
         if auto_approve:
             emulator.auto_approve_device = emulator.printers[0].id
-        enrol_demo_badges(config, [(user.id, user.email) for user in emulator.users])
+        enrol_demo_badges(config, [(user.id, user.email, user.name) for user in emulator.users])
         for key, user in zip(DEMO_BADGE_KEYS, emulator.users, strict=False):
             waiting = len(emulator.waiting_jobs(user.email))
-            print(f"  key {key}: the badge of {user.email}, {waiting} waiting job(s)", file=out)
+            print(f"  key {key}: the badge of {user.name} ({user.email}), {waiting} waiting job(s)", file=out)
         print("  key 0: a badge nobody enrolled", file=out)
         print("Close the window or press Ctrl-C to stop.", file=out, flush=True)
-        reader = SimulatedReader(name="demo keys", socket_path=config.reader.simulated_socket)
+        reader = SimulatedReader(
+            name="demo keys", socket_path=config.reader.of(SimulatedSettings).simulated_socket
+        )
 
         def on_key(key: str) -> None:
             if key in DEMO_BADGE_KEYS:

@@ -6,8 +6,9 @@ Checks, in this order, and prints one line each (``ok``, ``warn`` or ``FAIL``), 
 - the configuration file is valid, its card-number transform chains included (when the file
   is not, the rest is checked with the defaults);
 - the state directory is writable and has room;
-- the badge readers: what is attached (USB readers, pcscd and the readers it sees), a kernel NFC
-  driver that would take a reader away, and which reader the configuration ends up using;
+- the badge readers: what is attached (USB readers), what each reader kind's driver reports
+  (pcscd and the readers it sees, a kernel NFC driver that would take a reader away), and which
+  reader the configuration ends up using, with the kind's own advice when it is not attached;
 - the cloud: for each configured ezeep host, DNS and a TLS handshake with the station's own trust
   store (each bounded by ``--timeout``), and whether the station is paired (the ``tokens``
   table, read without changing anything).
@@ -28,37 +29,19 @@ import ssl
 import tempfile
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from station.cli import EXIT_FAILURE, EXIT_OK, Context
 from station.config import CloudSection, Config, ReaderSection
 from station.errors import ConfigError, StorageError
+from station.findings import Finding
 
 if TYPE_CHECKING:
     from drivers.readers.auto import Survey
 
-Status = Literal["ok", "warn", "fail"]
 MIN_FREE_BYTES = 50 * 1024 * 1024
-
-
-@dataclass(frozen=True)
-class Finding:
-    """One checked thing: how it stands, what was found, and what to do if it is a problem."""
-
-    status: Status
-    topic: str
-    detail: str
-    fix: str = ""
-
-    def lines(self) -> list[str]:
-        mark = {"ok": "ok", "warn": "warn", "fail": "FAIL"}[self.status]
-        out = [f"{mark:<5} {self.topic}: {self.detail}"]
-        if self.fix and self.status != "ok":
-            out.append(f"      fix: {self.fix}")
-        return out
 
 
 def register(subparsers: Any) -> None:
@@ -161,13 +144,12 @@ def check_state_dir(path: Path) -> Finding:
 
 
 def reader_findings(section: ReaderSection, found: Survey) -> list[Finding]:
-    """What is attached, what is in the way, and which reader ``section`` will use."""
-    from drivers.readers.auto import open_readers
+    """What is attached, what each reader kind reports, and which reader ``section`` will use."""
+    from drivers.readers.auto import chosen
+    from drivers.readers.registry import DRIVERS
 
-    findings: list[Finding] = []
-    for device in found.usb:
-        findings.append(Finding("ok", "USB reader", str(device)))
-    if not found.usb and section.kind in ("auto", "nfc", "pcsc"):
+    findings = [Finding("ok", "USB reader", str(device)) for device in found.usb]
+    if not found.usb and (section.kind == "auto" or DRIVERS[section.kind].usb):
         findings.append(
             Finding(
                 "warn",
@@ -176,78 +158,27 @@ def reader_findings(section: ReaderSection, found: Survey) -> list[Finding]:
                 "plug the reader in (a serial PN532 does not show here); lsusb lists what the Pi sees",
             )
         )
-    findings.append(_pcscd_finding(section, found))
-    if found.kernel_modules:
-        names = ", ".join(found.kernel_modules)
-        findings.append(
-            Finding(
-                "fail" if found.nfcpy_usb else "warn",
-                "kernel NFC driver",
-                f"{names} loaded: it takes PN533 and ACR122U readers away from pcscd and nfcpy",
-                f"sudo modprobe -r {' '.join(found.kernel_modules)}, and keep it out for good with "
-                "/etc/modprobe.d/release-station-nfc.conf (from config/modprobe.d; the image has it)",
-            )
-        )
-    else:
-        findings.append(Finding("ok", "kernel NFC driver", "none loaded"))
-    findings.append(_choice_finding(section, found, open_readers(section, look=lambda _section: found)))
-    return findings
-
-
-def _pcscd_finding(section: ReaderSection, found: Survey) -> Finding:
-    wants_pcsc = section.kind in ("auto", "pcsc")
-    if not found.pcscd.running:
-        return Finding(
-            "fail" if section.kind == "pcsc" else "warn" if wants_pcsc else "ok",
-            "pcscd",
-            f"not running ({found.pcscd.error})",
-            "install and start it: sudo apt install pcscd && sudo systemctl enable --now pcscd.socket",
-        )
-    if found.pcscd.readers:
-        return Finding("ok", "pcscd", "running; readers: " + ", ".join(found.pcscd.readers))
-    return Finding(
-        "warn" if wants_pcsc else "ok",
-        "pcscd",
-        "running, but it sees no reader",
-        "plug in the PC/SC reader; an ACR122U needs the kernel NFC driver out of the way "
-        "and the libccid package",
-    )
-
-
-def _choice_finding(section: ReaderSection, found: Survey, readers: list[Any]) -> Finding:
-    chosen = ", ".join(f"{reader.kind} ({reader.name})" for reader in readers)
+    for driver in DRIVERS.values():
+        findings += driver.findings(section, found)
+    driver = chosen(section, found)
+    reader = driver.open(section)
     topic = f"reader (kind = {section.kind})"
-    if section.kind == "auto" and not found.pcscd.readers and not found.nfcpy_usb and not found.wedge:
-        return Finding(
-            "warn",
-            topic,
-            f"nothing found; the station will wait for a PC/SC reader: {chosen}",
-            "plug in a reader, or set reader.kind (and nfc_device, wedge_device) in the configuration",
-        )
-    if section.kind == "pcsc" and not any(readers[0].wants(name) for name in found.pcscd.readers):
-        named = " or ".join(section.pcsc_readers)
-        return Finding(
-            "fail",
-            topic,
-            f"pcscd sees no reader named {named}" if named else "pcscd sees no reader",
-            "plug the reader in, or correct reader.pcsc_readers (names as pcscd shows them above)",
-        )
-    if section.kind == "nfc" and not found.nfcpy_usb and not section.nfc_device.startswith("tty:"):
-        return Finding(
-            "fail",
-            topic,
-            f"no USB reader nfcpy supports for nfc_device = {section.nfc_device!r}",
-            'plug it in, or for a PN532 on the serial port set reader.nfc_device = "tty:AMA0:pn532"',
-        )
-    if section.kind == "wedge" and not found.wedge:
-        where = section.wedge_device or section.wedge_usb_id or "(not configured)"
-        return Finding(
-            "fail",
-            topic,
-            f"the keyboard-wedge reader {where} is not attached",
-            "plug it in; set reader.wedge_device to its /dev/input/by-id/… path or reader.wedge_usb_id",
-        )
-    return Finding("ok", topic, f"uses {chosen}")
+    chosen_reader = f"{reader.kind} ({reader.name})"
+    if not driver.attached(section, found):
+        if section.kind == "auto":
+            return [
+                *findings,
+                Finding(
+                    "warn",
+                    topic,
+                    f"nothing found; the station will wait for a PC/SC reader: {chosen_reader}",
+                    "plug in a reader, or set reader.kind (and nfc_device, wedge_device) in the "
+                    "configuration",
+                ),
+            ]
+        absent = driver.absent(section)
+        return [*findings, Finding("fail", topic, absent.detail, absent.fix)]
+    return [*findings, Finding("ok", topic, f"uses {chosen_reader}")]
 
 
 # -- cloud --------------------------------------------------------------------------------------

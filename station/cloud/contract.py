@@ -190,13 +190,24 @@ def _int(data: Mapping[str, object], key: str, what: str, *, required: bool = Tr
     return value
 
 
-def parse_pairing(data: object) -> tuple[str, str]:
-    """``{pairing_code, auth_url}`` → (code, url)."""
+def parse_pairing(data: object) -> tuple[str, str, str]:
+    """``{pairing_code, auth_url[, verification_uri]}`` → (code, url, short url).
+
+    ``auth_url`` leads straight to the code (it goes into the QR code). ``verification_uri``
+    (RFC 8628's name; **assumed**, ezeep's answer has none as far as we have seen) is a short
+    address a person types before entering the code; without it the short url is ``auth_url``.
+    """
     answer = _mapping(data, "pairing answer")
-    url = _str(answer, "auth_url", "pairing answer")
-    if not url.startswith(("https://", "http://")):
-        raise BadAnswerError("pairing answer: auth_url is not a web address")
-    return _str(answer, "pairing_code", "pairing answer"), url
+    url = _web_address(answer, "auth_url")
+    short = _web_address(answer, "verification_uri", required=False) or url
+    return _str(answer, "pairing_code", "pairing answer"), url, short
+
+
+def _web_address(answer: Mapping[str, object], key: str, *, required: bool = True) -> str:
+    url = _str(answer, key, "pairing answer", required=required)
+    if url and not url.startswith(("https://", "http://")):
+        raise BadAnswerError(f"pairing answer: {key} is not a web address")
+    return url
 
 
 def parse_token(data: object) -> tuple[str, str, int]:

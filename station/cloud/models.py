@@ -11,12 +11,22 @@ from typing import Literal
 
 @dataclass(frozen=True, slots=True)
 class PairingCode:
-    """What to show a technician (or a user enrolling a badge) while pairing waits."""
+    """What to show a technician (or a user enrolling a badge) while pairing waits.
+
+    ``auth_url`` leads to the approval of this very code: the QR code carries it. ``short_url``
+    is the address to show as text, short enough to type; the person then types ``code``.
+    Without one from ezeep it is ``auth_url``.
+    """
 
     code: str
     auth_url: str
     expires_at: float  # time.monotonic() deadline
     mode: Literal["device", "user"] = "device"
+    short_url: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.short_url:
+            object.__setattr__(self, "short_url", self.auth_url)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,9 +1,10 @@
 """Pairing: getting a token pair by showing a code that someone approves on another device.
 
 ezeep's pairing-code grant is RFC 8628 in spirit: ``POST /oauth/pair/`` returns a code and an
-approval URL, then the station polls the token endpoint until the code is approved, denied or
-runs out. ezeep sends no interval and no lifetime, so the contract's defaults apply (5 s, 10 min;
-both constructor options here). ``slow_down`` adds five seconds to the interval for good.
+approval URL (perhaps also a short address to type: see :func:`contract.parse_pairing`), then the
+station polls the token endpoint until the code is approved, denied or runs out. ezeep sends no
+interval and no lifetime, so the contract's defaults apply (5 s, 10 min; both constructor options
+here). ``slow_down`` adds five seconds to the interval for good.
 
 A device-mode pairing always sends the same ``hardware_id``, so ezeep binds the new pair to the
 same device principal and the same printer (``tp_id``) as before a reset or a lost refresh token.
@@ -53,7 +54,7 @@ class Pairer:
 
         pairer = Pairer(http, "release-station-demo", hardware_id)
         code = pairer.start()
-        show(code.code, code.auth_url)
+        show(code.code, code.short_url, qr=code.auth_url)
         pair = pairer.wait(code, cancel_event, on_new_code=show_code)
     """
 
@@ -85,9 +86,10 @@ class Pairer:
         answer = self._http.oauth(
             contract.PAIR_PATH, contract.pair_form(mode, self.hardware_id), client_id=self._client_id
         )
-        code, url = contract.parse_pairing(answer)
+        code, url, short_url = contract.parse_pairing(answer)
         log.info("pairing started in %s mode", mode)
-        return PairingCode(code=code, auth_url=url, expires_at=self._clock() + self._lifetime_s, mode=mode)
+        expires_at = self._clock() + self._lifetime_s
+        return PairingCode(code=code, auth_url=url, expires_at=expires_at, mode=mode, short_url=short_url)
 
     def wait(
         self,

@@ -79,7 +79,9 @@ def on_code(core: Core, event: EnrolCode) -> Step:
     if not isinstance(mode, Enrolling):
         return core, []
     code = event.code
-    waiting = dataclasses.replace(mode, stage="waiting", code=code.code, auth_url=code.auth_url)
+    waiting = dataclasses.replace(
+        mode, stage="waiting", code=code.code, auth_url=code.auth_url, short_url=code.short_url
+    )
     return core.with_mode(waiting), []
 
 

@@ -58,7 +58,9 @@ def on_code(core: Core, event: PairCode) -> Step:
     if not isinstance(mode, Unpaired | Pairing) or mode.ticket != event.ticket:
         return core, []
     code = event.code
-    pairing = Pairing(mode.ticket, code.code, code.auth_url, code.expires_at, repair=mode.repair)
+    pairing = Pairing(
+        mode.ticket, code.code, code.auth_url, code.expires_at, repair=mode.repair, short_url=code.short_url
+    )
     first = isinstance(mode, Unpaired)
     return core.with_mode(pairing), [Play(Pattern.NEEDS_PAIRING)] if first else []
 

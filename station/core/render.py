@@ -155,7 +155,7 @@ def view_of(core: Core) -> View:  # noqa: PLR0911  # one return per mode reads b
         return _unpaired(mode, info)
     if isinstance(mode, Pairing):
         return PairingView(
-            info, mode.code, mode.auth_url, mode.auth_url, mode.expires_at, mode.repair, core.paired
+            info, mode.code, mode.short_url, mode.auth_url, mode.expires_at, mode.repair, core.paired
         )
     if isinstance(mode, Identifying):
         return IdentifyingView(info)
@@ -175,7 +175,7 @@ def view_of(core: Core) -> View:  # noqa: PLR0911  # one return per mode reads b
             mode.stage,
             mode.expires_at,
             mode.code,
-            mode.auth_url,
+            mode.short_url,
             mode.auth_url,
             mode.signed_in.shown if mode.signed_in else "",
         )

@@ -181,6 +181,7 @@ class Pairing:
     auth_url: str
     expires_at: float
     repair: bool = False
+    short_url: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -286,6 +287,7 @@ class Enrolling:
     code: str = ""
     auth_url: str = ""
     signed_in: SignedIn | None = None
+    short_url: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,7 +2,8 @@
 
 ``Emulator`` (:mod:`.server`) serves, on one loopback port, the account host (pairing, tokens,
 revoke, ``/v1/users/me``, JWKS), the REST and print hosts (printers, users, waiting jobs,
-release, status, delete), the approval web page behind ``auth_url`` and a JSON admin API
+release, status, delete), the approval web page behind ``auth_url`` (and ``/device``, its
+short address where the code is typed) and a JSON admin API
 (``/_emulator/...``) with fault switches. The contract is Part 1 of docs/ezeep-api.md.
 """
 

@@ -25,6 +25,10 @@ class EmuUser:
     first_name: str
     last_name: str
 
+    @property
+    def name(self) -> str:
+        return f"{self.first_name} {self.last_name}"
+
     def as_json(self) -> dict[str, str]:
         return {
             "id": self.id,

@@ -1,5 +1,8 @@
 """The approval web page behind ``auth_url``: sign in as an org member, then approve or deny a code.
 
+``/device``, the short address a person types instead of ``auth_url``, leads to the same page
+without a code: sign in, type the code shown on the station, then approve.
+
 For a device the approver also picks the printer the device is bound to (its current binding
 preselected). Plain HTML forms with a CSRF token; the session lives in a random cookie.
 """
@@ -21,6 +24,7 @@ from station.emulator.sessions import COOKIE, Session, SessionStore, csrf_ok
 DEMO_PASSWORD = "demo"  # noqa: S105 - the documented password of the seeded demo org
 SIGNIN_PATH = "/auth/signin/"
 PAIRING_PATH = "/oauth/authorize/pairing/"
+DEVICE_PATH = "/device"
 
 
 def _safe_next(target: object) -> str:
@@ -46,6 +50,7 @@ class ApprovalPages:
         return [
             Route(SIGNIN_PATH, self.signin, methods=["GET", "POST"]),
             Route("/auth/signout/", self.signout, methods=["POST"]),
+            Route(DEVICE_PATH, self.device, methods=["GET"]),
             Route(PAIRING_PATH, self.pairing_page, methods=["GET"]),
             Route(PAIRING_PATH, self.decide, methods=["POST"]),
             Route("/auth/static/style.css", self.stylesheet, methods=["GET"]),
@@ -128,6 +133,10 @@ class ApprovalPages:
         if csrf_ok(session, form.get("csrf")):
             session = self.sessions.sign_in(session, None)
         return _with_cookie(RedirectResponse(SIGNIN_PATH, status_code=303), session)
+
+    async def device(self, request: Request) -> Response:
+        """The short address: on to the code entry (signing in first when needed)."""
+        return RedirectResponse(PAIRING_PATH, status_code=303)
 
     async def pairing_page(self, request: Request) -> Response:
         session = self._session(request)

@@ -12,6 +12,7 @@ from starlette.routing import Route
 
 from station.emulator.auth import OAuthError, Unauthorized
 from station.emulator.connection import DropResponse
+from station.emulator.routes_approval import DEVICE_PATH
 from station.emulator.services import Services, base_url, unauthorized
 
 
@@ -48,7 +49,9 @@ def routes(services: Services) -> list[Route]:
         # Percent-encode the whole inner path, as ezeep's auth_url does.
         inner = f"/oauth/authorize/pairing/?pairing_code={code}&device=generic"
         auth_url = f"{base_url(request)}/auth/signin/?next={quote(inner, safe='')}"
-        return JSONResponse({"pairing_code": code, "auth_url": auth_url})
+        # A short address to type, then the code (RFC 8628's verification_uri; ezeep sends none).
+        short_url = f"{base_url(request)}{DEVICE_PATH}"
+        return JSONResponse({"pairing_code": code, "auth_url": auth_url, "verification_uri": short_url})
 
     async def access_token(request: Request) -> Response:
         if _client_id(request) is None:

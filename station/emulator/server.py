@@ -13,7 +13,7 @@ from typing import Any
 import uvicorn
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from station.emulator.app import build_app
+from station.emulator.asgi import build_app
 from station.emulator.auth import AuthServer
 from station.emulator.connection import DroppingH11Protocol
 from station.emulator.counters import Counters

@@ -195,12 +195,13 @@ def sign_in_steps(p: Painter, rect: pygame.Rect, sign_in: SignIn, *, code_share:
     """Step one, the address, step two and the code, top to bottom in ``rect``; the code gets
     ``code_share`` of the height.
 
-    A long address is cut with an ellipsis rather than spill onto the next step: the QR code
-    beside it carries it whole.
+    The address breaks only after ``/``, ``?`` or ``&`` (else it shrinks); one too long even so is
+    cut with an ellipsis rather than spill onto the next step: the QR code beside it carries it
+    whole.
     """
     unit = (1.0 - code_share) / 7
-    one, url, two, code = rows(rect, [2 * unit, 3 * unit, 2 * unit, code_share], p.metrics.px(4))
+    one, address, two, code = rows(rect, [2 * unit, 3 * unit, 2 * unit, code_share], p.metrics.px(4))
     p.text(sign_in.first, one, theme.BODY, align="left")
-    p.text(sign_in.address, url, theme.BODY, align="left", break_words=True, max_lines=3, ellipsis=True)
+    p.text(sign_in.address, address, theme.BODY, align="left", url=True, max_lines=3, ellipsis=True)
     p.text(sign_in.second, two, theme.BODY, align="left")
     p.text(sign_in.code, code, theme.CODE)

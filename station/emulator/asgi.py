@@ -1,4 +1,5 @@
-"""The Starlette application: every host's paths on one port, behind the fault middleware."""
+"""The emulator's ASGI application (Starlette): every host's paths on one port, behind the fault
+middleware; :mod:`.server` runs it."""
 
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
-IMAGE_BUILD = Path(__file__).resolve().parent.parent / "image-build"
+IMAGE_BUILD = Path(__file__).resolve().parents[2] / "image-build"
 
 
 def load_image_script(name: str) -> ModuleType:

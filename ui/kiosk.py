@@ -1,4 +1,5 @@
-"""The UI loop: sleeps in SDL's event wait until a view, a touch or a deadline arrives.
+"""The kiosk: the station's window and its UI loop, which sleeps in SDL's event wait until a
+view, a touch or a deadline arrives.
 
 The core calls :meth:`StationUi.post_view` from its own thread; that posts a pygame user event
 carrying the view, which wakes the loop (SDL's event queue is thread-safe). The wait itself is
@@ -27,10 +28,10 @@ from station.core import intents
 from ui import theme
 from ui.display import Display
 from ui.fonts import Fonts
+from ui.frame import draw_frame
 from ui.i18n import N_, translator
 from ui.metrics import Metrics
 from ui.painter import Painter, Target, TextDraw
-from ui.render import render
 from ui.screens import Now, Screen, screen_for
 from ui.sdlwait import native_waiter, next_events
 from ui.widgets import ScrollList
@@ -184,7 +185,7 @@ class StationUi:
             else None
         )
         try:
-            painter = render(self.screen, area, self._fonts, Now(now, self._wall()), pressed)
+            painter = draw_frame(self.screen, area, self._fonts, Now(now, self._wall()), pressed)
         except Exception:  # a drawing bug must not take the kiosk down: log it, keep running
             log.exception("drawing %s failed", type(self.screen.view).__name__)
             area.fill(theme.BACKGROUND)

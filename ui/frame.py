@@ -12,7 +12,7 @@ from ui.painter import Painter
 from ui.screens import Now, Screen
 
 
-def render(
+def draw_frame(
     screen: Screen[Any],
     surface: pygame.Surface,
     fonts: Fonts,

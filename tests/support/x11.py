@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "artifacts" / "screenshots"
 TOOLS = ("Xvfb", "xdotool", "zbarimg", "xdpyinfo", "xwininfo")
 MISSING_TOOLS = [tool for tool in TOOLS if shutil.which(tool) is None]

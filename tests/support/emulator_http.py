@@ -23,7 +23,7 @@ def oauth(emu: Emulator) -> httpx.Client:
 
 
 def start_pairing(emu: Emulator, mode: str = "device", hardware_id: str | None = HW) -> dict[str, str]:
-    """``POST /oauth/pair/``: the answer, ``{pairing_code, auth_url}``."""
+    """``POST /oauth/pair/``: the answer, ``{pairing_code, auth_url, verification_uri}``."""
     data = {"mode": mode, "scope": "printing"}
     if hardware_id:
         data["hardware_id"] = hardware_id
