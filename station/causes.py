@@ -48,7 +48,8 @@ class Reason(enum.Enum):
     ALREADY_PRINTED = "already_printed"
     SENT_BEFORE = "sent_before"  # released before; never sent twice
     NOT_FAILED = "not_failed"  # a retry of a job that had not failed
-    IN_DOUBT = "in_doubt"  # may have been released; not sent until ezeep is asked
+    IN_DOUBT = "in_doubt"  # may have been released (may still print); not sent until ezeep shows
+    DELETE_IN_DOUBT = "delete_in_doubt"  # a delete may have reached ezeep; not sent until checked
     BEING_RELEASED = "being_released"  # another release (or reconcile) has it right now
     CANCELLED = "cancelled"
     STOPPED_FOLLOWING = "stopped_following"  # sent; following it was cancelled
@@ -95,7 +96,8 @@ _ENGLISH: Final[dict[Reason, str]] = {
     Reason.ALREADY_PRINTED: "already printed",
     Reason.SENT_BEFORE: "released before; not sent again",
     Reason.NOT_FAILED: "it had not failed; not sent again",
-    Reason.IN_DOUBT: "may have been released; not sent until checked",
+    Reason.IN_DOUBT: "not confirmed; it may still print (not sent again until ezeep shows what became of it)",
+    Reason.DELETE_IN_DOUBT: "the delete may have reached ezeep; not sent again until checked",
     Reason.BEING_RELEASED: "being released",
     Reason.CANCELLED: "cancelled",
     Reason.STOPPED_FOLLOWING: "sent; stopped following it",

@@ -45,6 +45,10 @@ log = logging.getLogger(__name__)
 
 EXIT_RESTART = 75  # EX_TEMPFAIL: asked to restart; systemd's Restart=always starts us again
 RELEASE_POLL_S = 2.0  # pause between status checks of one released job
+# The longest pause between health probes while ezeep cannot be reached. With each probe request
+# ending within [cloud] probe_deadline_s (1 s), the station is back online within about 3 s
+# of the network returning, whatever moment it returns at (issue 13).
+PROBE_RETRY_CAP_S = 1.5
 LAST_CONTACT = "release_station_cloud_last_contact_timestamp_seconds"
 
 
@@ -71,13 +75,15 @@ def build_station(
     restart: Callable[[], None],
     metrics: Metrics | None = None,
     readers: Sequence[Reader] = (),
+    stopping: contextlib.ExitStack | None = None,
 ) -> Station:
     """Databases, feedback, cloud, release engine and core for ``config``; cleanups go on ``stack``.
 
     The core and the release engine get the impatient cloud client: a person is waiting on
     their calls. With ``metrics``, every answer from ezeep sets the last-contact gauge.
     ``readers`` are the badge readers the station will run; the feedback uses the ones with
-    their own LED and buzzer.
+    their own LED and buzzer. ``stopping`` gets what must come first at a stop, before the core
+    waits for its work: closing the connection to ezeep, which cuts requests in flight.
     """
     from drivers.feedback import build_feedback
     from drivers.hardware_id import KEEP_FILE, hardware_id
@@ -115,6 +121,8 @@ def build_station(
     stack.callback(feedback.close)
     on_answer = None if metrics is None else partial(_contact, metrics)
     http = CloudHttp.from_config(config.cloud, on_answer=on_answer)
+    if stopping is not None:
+        stopping.callback(http.close)
     cloud = stack.enter_context(CloudStack.create(http, tokens_db, hardware_id=hw, cloud=config.cloud))
     client = cloud.client.impatient()
     releaser = ReleaseEngine(
@@ -123,6 +131,7 @@ def build_station(
         parallelism=config.cloud.release_parallelism,
         job_timeout_s=config.cloud.job_timeout_s,
         poll_interval_s=RELEASE_POLL_S,
+        in_doubt_s=config.cloud.in_doubt_s,
     )
 
     def identify(read: BadgeRead) -> str:
@@ -132,7 +141,7 @@ def build_station(
     trail = AuditTrail(audit)
     stack.callback(trail.close)  # after the station stops: what it announced last is written
     worker = Worker(
-        cloud=client,
+        cloud=client.probing(config.cloud.probe_deadline_s),  # its station_printer() is the probe
         tokens=cloud.keeper,
         pairer=cloud.pairer,
         releaser=releaser,
@@ -152,6 +161,7 @@ def build_station(
             self_enrolment=config.enrolment.self_service,
             confirm_tap_s=config.enrolment.confirm_tap_s,
             max_badges_per_user=config.enrolment.max_badges_per_user,
+            retry_cap_s=PROBE_RETRY_CAP_S,
         ),
         restart=restart,
     )
@@ -260,7 +270,10 @@ def run_station(config: Config, *, headless: bool = False, hooks: Hooks | None =
     with StopSignals(lambda signum: stop_all()), contextlib.ExitStack() as stack:
         metrics = make_metrics(config)
         readers = hooks.readers if hooks.readers is not None else _open_readers(config)
-        station = build_station(config, stack, restart=restart, metrics=metrics, readers=readers)
+        cut = contextlib.ExitStack()
+        station = build_station(
+            config, stack, restart=restart, metrics=metrics, readers=readers, stopping=cut
+        )
         ui = None if headless else _build_ui(config, station, stack, hooks, notify)
         if ui is not None:
             quit_ui.append(ui.quit)
@@ -273,6 +286,7 @@ def run_station(config: Config, *, headless: bool = False, hooks: Hooks | None =
         feed = None if metrics is None else start_metrics(station, metrics, config, stack)
         station.start()
         stack.callback(station.stop)
+        stack.enter_context(cut)  # first: requests stuck in flight end, so the work can commit and stop
         start_readers(station, config, stack, readers, feed)
         notify.send("READY=1")
         log.info("station running (%s)", "headless" if ui is None else "with screen")

@@ -64,6 +64,7 @@ import logging
 import queue
 import random
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_for_futures
@@ -194,9 +195,12 @@ class Station:
     def stop(self, timeout_s: float = 5.0) -> None:
         """Stop the core thread and cancel all work; idempotent, safe before ``start``.
 
-        Waits up to ``timeout_s`` more for running work to notice, so that what the owner closes
-        next (the databases) is not closed under it.
+        Waits, ``timeout_s`` at most in all, for running work to notice, so that what the owner
+        closes next (the databases) is not closed under it. Work honours its cancel event; a
+        request stuck at ezeep does not: close the connection first (see
+        :func:`station.cli.compose.run_station`), and the work ends with what it knows committed.
         """
+        deadline = time.monotonic() + timeout_s
         self._stopped = True
         with self._lock:
             for event in self._cancels.values():
@@ -204,7 +208,7 @@ class Station:
         if self._thread is not None and self._thread.is_alive():
             self._queue.put(_STOP)
             if self._thread is not threading.current_thread():
-                self._thread.join(timeout_s)
+                self._thread.join(max(0.0, deadline - time.monotonic()))
                 if self._thread.is_alive():
                     raise StationStateError(f"the core thread did not stop in {timeout_s} s")
         if self._pool is not None and self._local is not None:
@@ -212,8 +216,7 @@ class Station:
             self._local.shutdown(wait=False, cancel_futures=True)
             with self._lock:
                 running = list(self._running)
-            # Work honours its cancel event, and a request its timeout; a stuck one is left.
-            _done, stuck = wait_for_futures(running, timeout_s)
+            _done, stuck = wait_for_futures(running, max(0.0, deadline - time.monotonic()))
             if stuck:
                 log.warning("%d piece(s) of work still running at stop", len(stuck))
 

@@ -44,9 +44,10 @@ class ReleaseSummary:
     ``printed``: done. ``failed``: definitely not printed; pass them to
     :meth:`~station.release.ReleaseEngine.retry`. ``timed_out``: released but not finished in time
     (they may still print; never retried). ``held``: not released, still waiting in the user's
-    queue. ``unconfirmed``: the release may have reached ezeep but its outcome is not known
-    (network trouble, or following was cancelled); a later reconcile settles them, they are never
-    sent again blindly. ``printer_offline``: nothing was sent because the printer is offline.
+    queue. ``unconfirmed``: the release may have reached ezeep (or may still reach it) but its
+    outcome is not known (network trouble, or following was cancelled); "not confirmed; may
+    still print". A later reconcile settles them; they are never sent again blindly, nor offered
+    for a retry. ``printer_offline``: nothing was sent because the printer is offline.
     """
 
     printed: tuple[JobProgress, ...] = ()

@@ -103,7 +103,9 @@ def build_station(
     store = TokenStore(open_database(path), clock=token_clock)
     keeper_ = TokenKeeper(store, http, clock=token_clock, **(keeper or {}))
     client = EzeepClient(http, keeper_).impatient()  # as the composition root passes it
-    engine = ReleaseEngine(client, open_database(path), parallelism=4, job_timeout_s=20, poll_interval_s=0.05)
+    engine = ReleaseEngine(  # no quarantine window: here no request lands after its client gave up
+        client, open_database(path), parallelism=4, job_timeout_s=20, poll_interval_s=0.05, in_doubt_s=0
+    )
     section = StationSection(name="Test", release_mode=mode, session_timeout_s=60)  # type: ignore[arg-type]
     pin_offset = [0.0]
     pins = pins_type(open_database(path), clock=lambda: time.monotonic() + pin_offset[0])
