@@ -158,7 +158,7 @@ def start_station(
     db = open_database(config.database_path)
     Directory(db).enrol(BADGE.hex().upper(), emulator.user_id, email=emulator.email, how="cli", replace=True)
     db.close()
-    station = build_station(config, stack, restart=lambda: None)
+    station = build_station(config, stack, restart=lambda: None).station
     watch = Watch()
     station.subscribe(watch)
     station.start()

@@ -121,7 +121,7 @@ def tap_to_frame(config_path: Path, user: tuple[str, str], samples: int) -> list
     frames = Frames()
     latencies: list[float] = []
     with contextlib.ExitStack() as stack:
-        station = build_station(config, stack, restart=lambda: None)
+        station = build_station(config, stack, restart=lambda: None).station
         display = Display(resolution="800x480", fullscreen=False)
         stack.callback(display.close)
         ui = StationUi(display=display, submit=station.submit, on_frame=frames)

@@ -69,7 +69,7 @@ def test_taps_releases_and_the_token_state_of_a_real_station_are_counted(
     assert waiting
     published = Published()
     with contextlib.ExitStack() as stack:
-        station = build_station(config, stack, restart=lambda: None, metrics=metrics)
+        station = build_station(config, stack, restart=lambda: None, metrics=metrics).station
         start_metrics(station, metrics, config, stack)
         station.subscribe(published)  # after the feed: it has counted what a view shows
         station.start()
@@ -155,7 +155,7 @@ def test_the_last_contact_with_ezeep_is_the_time_of_its_last_answer(
     ready = threading.Event()
     before = time.time()
     with contextlib.ExitStack() as stack:
-        station = build_station(config, stack, restart=lambda: None, metrics=metrics)
+        station = build_station(config, stack, restart=lambda: None, metrics=metrics).station
         assert LAST_CONTACT not in values(metrics)  # nothing asked yet
         station.subscribe(lambda view: ready.set() if isinstance(view, v.ReadyView) else None)
         station.start()

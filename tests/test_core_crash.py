@@ -26,7 +26,7 @@ from station.events import BadgeRead
 from station.release._journal import FINAL_STATES
 from tests.support.child import run_child_and_kill
 from tests.support.cloud import EmulatorFactory, add_jobs, paired_database, waiting_ids
-from tests.support.core_rig import Parts, build_station, wait_until
+from tests.support.core_rig import Parts, build_rig, wait_until
 from tests.support.views import Published
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,10 +37,10 @@ from pathlib import Path
 from drivers.readers.base import ReaderThread
 from drivers.readers.simulated import SimulatedReader
 from station.core import view as v
-from tests.support.core_rig import build_station
+from tests.support.core_rig import build_rig
 
 url, path, uid = sys.argv[1:4]
-parts = build_station(Path(path), url)
+parts = build_rig(Path(path).parent, url)
 ready = threading.Event()
 said: set[str] = set()
 
@@ -66,7 +66,7 @@ JOBS_PER_ROUND = 5
 
 def _restart(db_path: Path, url: str) -> tuple[Parts, Published]:
     """The station started again on the same database; returns once it is ready."""
-    parts = build_station(db_path, url, tuning={"heartbeat_s": 0.2})
+    parts = build_rig(db_path.parent, url, tuning={"heartbeat_s": 0.2})
     views = Published()
     parts.station.subscribe(views)
     parts.station.start()

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from station.audit import AuditEntry, AuditLog
+from station.audit import SECRET_FILE, AuditEntry, AuditLog
 from station.causes import Cause, Reason
 from station.cloud.api import EzeepClient
 from station.core import intents as i
@@ -32,7 +32,7 @@ from station.events import BadgeRead, ReaderHealth
 from station.feedback import Pattern
 from station.pin import MAX_LOCK_S, PERMANENT_AFTER, Pins, PinStatus
 from tests.support.approval_page import sign_in
-from tests.support.core_rig import TECH_PIN, WAIT_S, Parts, Patterns, build_station, wait_until
+from tests.support.core_rig import TECH_PIN, WAIT_S, Parts, Patterns, build_rig, wait_until
 from tests.support.cutting_proxy import CuttingProxy
 from tests.support.views import Published
 
@@ -88,7 +88,7 @@ def make_rig(tmp_path: Path, emulator: Emulator) -> Iterator[Callable[..., Rig]]
 
     def make(*, url: str = "", **options: Any) -> Rig:
         emulator.auto_approve_device = emulator.printers[0].id
-        parts = build_station(tmp_path / "station.db", url or emulator.url, **options)
+        parts = build_rig(tmp_path, url or emulator.url, **options)
         views = Published()
         parts.station.subscribe(views)
         parts.station.start()
@@ -511,7 +511,7 @@ def test_cloud_outage_then_back_to_ready(make_rig: Callable[..., Rig]) -> None:
 def test_a_tap_during_an_outage_never_waits_for_a_token_refresh(make_rig: Callable[..., Rig]) -> None:
     # The keeper pauses 500 to 1000 s between tries and the answer safety net is ten minutes
     # away: a tap or a probe that sat in the keeper's retries would never get anywhere.
-    rig = make_rig(keeper={"backoff_s": 1000.0, "backoff_cap_s": 1000.0}, tuning={"answer_s": 600.0})
+    rig = make_rig(refresh_backoff_s=(1000.0, 1000.0), tuning={"answer_s": 600.0})
     ready(rig)
     rig.enrol_user(0, badge(1))
     rig.emulator.set_faults(offline=True)
@@ -757,8 +757,9 @@ def test_a_station_paired_before_asks_for_its_pin_over_ssh_not_on_the_screen(
 def test_an_audit_log_that_cannot_write_never_fails_the_work(
     make_rig: Callable[..., Rig], tmp_path: Path
 ) -> None:
-    missing = tmp_path / "gone" / "audit.key"  # the key cannot be made: every entry fails
-    rig = make_rig(audit=AuditLog(open_database(tmp_path / "station.db"), secret_file=missing))
+    blocked = tmp_path / SECRET_FILE
+    blocked.mkdir()  # the key cannot be read or made: every entry fails
+    rig = make_rig()
     ready(rig)
     rig.open_menu()  # the right PIN still opens the menu
     rig.send(i.Cancel())
@@ -766,7 +767,7 @@ def test_an_audit_log_that_cannot_write_never_fails_the_work(
     rig.enrol_user(0, badge(7))
     rig.tap(badge(7))
     assert rig.views.next(v.DoneView).outcome == "released"
-    assert rig.audit.count() == 0 and not missing.exists()
+    assert rig.audit.count() == 0 and blocked.is_dir()
 
 
 def test_ten_wrong_technician_pins_lock_the_menu_until_pin_set(

@@ -51,7 +51,7 @@ def demo(emulator: Emulator) -> Iterator[tuple[Station, Published]]:
         Pins(db).set_technician("24681357")  # as first boot hands it over: else it asks for one
         db.close()
         enrol_demo_badges(config, [(user.id, user.email, user.name) for user in emulator.users])
-        station = build_station(config, stack, restart=lambda: None)
+        station = build_station(config, stack, restart=lambda: None).station
         published = Published(wait_s=WAIT_S)
         station.subscribe(published)
         station.start()

@@ -57,7 +57,7 @@ def test_back_online_within_3_s_of_the_network_returning(emulator: Emulator, tmp
     Directory(db).enrol(BADGE.hex().upper(), user.id, email=user.email, how="cli")
     views = Views()
     with contextlib.ExitStack() as stack:
-        station = build_station(config, stack, restart=lambda: None)
+        station = build_station(config, stack, restart=lambda: None).station
         station.subscribe(views)
         station.start()
         stack.callback(station.stop)

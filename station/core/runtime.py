@@ -44,7 +44,7 @@ runs until the window is closed::
             print_url = "{emulator.url}"
             client_id = "example"
         ''')
-        station = build_station(config, stack, restart=lambda: None)
+        station = build_station(config, stack, restart=lambda: None).station
         display = Display(resolution="800x480", rotation=0, fullscreen=False, title="example")
         stack.callback(display.close)
         drawn = threading.Event()
