@@ -111,7 +111,7 @@ class Seams:
 @dataclasses.dataclass(frozen=True)
 class BuiltStation:
     """The station :func:`build_station` wired (not started), and the parts of it that keep
-    its stored state, for a test to look at or the command line to share."""
+    its stored state (tests look at them through these, never through the station)."""
 
     station: Station
     cloud: CloudStack
@@ -172,7 +172,9 @@ def build_station(
     if handoff is not None:
         import_handoff(handoff, pins)  # the technician PIN from the first-boot files
     hw = hardware_id(override=config.station.hardware_id, remember=config.state_dir / KEEP_FILE)
-    feedback = seams.feedback or build_feedback(config.feedback, readers=readers, source=config.source)
+    feedback = seams.feedback
+    if feedback is None:
+        feedback = build_feedback(config.feedback, readers=readers, source=config.source)
     stack.callback(feedback.close)
     on_answer = None if metrics is None else partial(_contact, metrics)
     http = CloudHttp.from_config(config.cloud, on_answer=on_answer)
