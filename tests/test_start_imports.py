@@ -23,3 +23,8 @@ def loaded_after(code: str) -> set[str]:
 def test_nfcpy_is_loaded_only_when_an_nfc_reader_is_used() -> None:
     assert "nfc" not in loaded_after(START)
     assert "nfc" in loaded_after(f"{START}\nfrom drivers.readers.auto import usb_readers\nusb_readers(())")
+
+
+def test_evdev_is_loaded_only_when_a_wedge_reader_is_used() -> None:
+    assert "evdev" not in loaded_after(START)
+    assert "evdev" in loaded_after(f"{START}\nfrom drivers.readers.keymap import WedgeDecoder")
