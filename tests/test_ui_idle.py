@@ -120,9 +120,15 @@ def voluntary_switches(thread_id: int) -> int:
     raise AssertionError("no voluntary_ctxt_switches in /proc")
 
 
-def test_the_dummy_driver_waits_in_the_kernel_and_x11_in_sdl(loop: Loop) -> None:
-    assert isinstance(loop.ui.display.events, KernelWait)
-    assert loop.ui.display.events.watched == []  # the dummy driver reads no input devices
+def test_the_dummy_driver_and_kmsdrm_wait_in_the_kernel_and_x11_in_sdl(loop: Loop) -> None:
+    events = loop.ui.display.events
+    assert isinstance(events, KernelWait)
+    assert not events.watches_input and events.watched == []  # the dummy driver reads no input
+    kmsdrm = event_wait("KMSDRM")  # as SDL names it
+    try:
+        assert isinstance(kmsdrm, KernelWait) and kmsdrm.watches_input  # SDL reads evdev there
+    finally:
+        kmsdrm.close()
     assert isinstance(event_wait("x11"), SdlWait)
 
 

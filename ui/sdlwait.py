@@ -179,6 +179,11 @@ class KernelWait:
         self.wakeups = 0
 
     @property
+    def watches_input(self) -> bool:
+        """Whether input devices (listed again as they come and go) end a wait."""
+        return self._devices is not None
+
+    @property
     def watched(self) -> list[str]:
         """The input devices whose events end a wait now."""
         return sorted(self._open)
@@ -253,9 +258,11 @@ class KernelWait:
 def event_wait(driver: str, *, devices: DeviceList | None = None) -> EventWait:
     """The wait for SDL's video ``driver``: SDL's own where it blocks, else :class:`KernelWait`.
 
+    :param driver: as ``pygame.display.get_driver()`` names it (``"x11"``, ``"KMSDRM"``, ...).
     :param devices: the input devices to wake on; ``None``: the evdev touchscreens, mice and
         keyboards under KMSDRM (what SDL reads there), none under other drivers.
     """
+    driver = driver.lower()  # SDL says "KMSDRM" but "x11"
     if driver in BLOCKING_DRIVERS:
         return SdlWait(native_waiter())
     if devices is None and driver == "kmsdrm":
