@@ -1,9 +1,10 @@
-"""The kiosk: the station's window and its UI loop, which sleeps in SDL's event wait until a
-view, a touch or a deadline arrives.
+"""The kiosk: the station's window and its UI loop, which sleeps in the kernel until a view, a
+touch or a deadline arrives.
 
 The core calls :meth:`StationUi.post_view` from its own thread; that posts a pygame user event
-carrying the view, which wakes the loop (SDL's event queue is thread-safe). The wait itself is
-SDL's (see :mod:`ui.sdlwait`), which blocks in the video driver instead of polling. The loop draws only
+carrying the view (SDL's event queue is thread-safe) and wakes the display's wait (see
+:mod:`ui.sdlwait`: SDL's own under X11, a wait on a wake-up descriptor and the touch devices
+under KMSDRM and the dummy driver), which blocks instead of polling. The loop draws only
 when something changed: a new view, a touch, a countdown's next second, dimming. With nothing
 of that pending it blocks without a timeout, so an idle station uses no CPU here.
 
@@ -33,7 +34,6 @@ from ui.i18n import N_, translator
 from ui.metrics import Metrics
 from ui.painter import Painter, Target, TextDraw
 from ui.screens import Now, Screen, screen_for
-from ui.sdlwait import native_waiter, next_events
 from ui.widgets import ScrollList
 
 log = logging.getLogger(__name__)
@@ -105,7 +105,6 @@ class StationUi:
         self.dimmed = False
         self._dirty = True
         self._due: float | None = None  # when the screen's countdown needs the next frame
-        self._waiter = native_waiter()
         self.frames = 0
 
     # --- called from other threads ------------------------------------------------------------
@@ -113,10 +112,12 @@ class StationUi:
     def post_view(self, view: object) -> None:
         """Show ``view``; safe from any thread, never blocks (the core's subscriber)."""
         pygame.event.post(pygame.event.Event(VIEW_EVENT, view=view))
+        self.display.events.wake()
 
     def quit(self) -> None:
         """Ask the loop to return; safe from any thread."""
         pygame.event.post(pygame.event.Event(pygame.QUIT))
+        self.display.events.wake()
 
     # --- the loop -----------------------------------------------------------------------------
 
@@ -126,7 +127,7 @@ class StationUi:
             self._beat(self._clock())
         while not until():
             self.refresh()
-            for event in next_events(self._waiter, self._timeout(self._clock())):
+            for event in self.display.events.next_events(self._timeout(self._clock())):
                 if event.type == pygame.QUIT:
                     return
                 self.handle(event)
