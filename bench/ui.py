@@ -33,7 +33,10 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from station.core.view import View
 
 ROOT = Path(__file__).parent.parent
 BADGE = "04BE4C000000B1"
@@ -109,9 +112,9 @@ class Frames:
         self.shown: list[tuple[str, float]] = []
         self._changed = threading.Condition()
 
-    def __call__(self, view: object) -> None:
+    def __call__(self, view: View) -> None:
         with self._changed:
-            self.shown.append((type(view).__name__, time.perf_counter()))
+            self.shown.append((type(view.mode).__name__, time.perf_counter()))
             self._changed.notify_all()
 
     def mark(self) -> int:
@@ -160,16 +163,16 @@ def tap_to_frame(config_path: Path, user: tuple[str, str], samples: int) -> list
 
         def visits() -> None:
             try:
-                frames.wait("ReadyView", 0, lambda: station.view.info.printer_name != "")
+                frames.wait("Ready", 0, lambda: station.view.info.printer_name != "")
                 uid = bytes.fromhex(BADGE)
                 for _ in range(samples):
                     since, tapped = frames.mark(), time.perf_counter()
                     station.submit(BadgeRead(uid, "simulated", "bench", time.monotonic()))
-                    latencies.append((frames.wait("IdentifyingView", since) - tapped) * 1000)
-                    frames.wait("DoneView", since)
+                    latencies.append((frames.wait("Identifying", since) - tapped) * 1000)
+                    frames.wait("Done", since)
                     since = frames.mark()
                     station.submit(intents.Done())
-                    frames.wait("ReadyView", since)
+                    frames.wait("Ready", since)
             finally:
                 ui.quit()
 

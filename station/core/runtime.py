@@ -72,10 +72,10 @@ from typing import Final
 
 from station.core import exits, machine
 from station.core import messages as m
+from station.core.health import view_of
 from station.core.intents import Intent
 from station.core.listener import CoreListener, announce
 from station.core.ports import Identify
-from station.core.render import view_of
 from station.core.state import CoreState, Identity, Tick, Tuning
 from station.core.view import View
 from station.core.worker import Worker
