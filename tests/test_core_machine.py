@@ -318,6 +318,20 @@ def test_pick_mode_select_release_and_delete_with_confirmation() -> None:
     assert release.jobs == JOBS[:1]
 
 
+def test_a_job_held_back_is_shown_but_never_picked_or_released() -> None:
+    run = booted(mode="pick")
+    identified(run)
+    run(m.JobsLoaded(run.ticket, JOBS, held_back=(("j1", Cause(Reason.IN_DOUBT)),)))
+    view = run.mode
+    assert isinstance(view, Picking) and [j.id for j in view.jobs] == ["j1", "j2"]
+    assert view.held("j1") == Cause(Reason.IN_DOUBT) and view.held("j2") is None
+    run(i.ToggleJob("j1"))
+    assert run.mode.selected == frozenset()  # type: ignore[union-attr]
+    run(i.ReleaseAll())
+    (release,) = run.of(m.Release)
+    assert release.jobs == JOBS[1:]
+
+
 def test_a_failed_delete_keeps_the_list_and_says_why() -> None:
     run = booted(mode="pick")
     identified(run)

@@ -378,6 +378,20 @@ def test_a_release_that_never_landed_is_offered_again_after_the_window(emulator:
     assert emulator.release_counts() == {job_id: 1}
 
 
+def test_the_pick_list_holds_back_a_job_in_doubt_until_the_window_has_passed(emulator: Emulator) -> None:
+    """Pick mode lists what ezeep still shows; a job whose release may still land is not offered."""
+    station = Station(emulator, timeout_s=0.3)
+    ids = station.jobs(2)
+    jobs = _jobs_by_id(station, ids)
+    _drop_after_timeout(station, "release")
+    station.engine.release(station.user.id, jobs=jobs[:1])
+    listed = _jobs_by_id(station, ids)  # both still waiting at ezeep
+    assert station.engine.held_back(listed) == {ids[0]: Cause(Reason.IN_DOUBT)}
+    station.after_quarantine()  # the window has passed and this list was read after it
+    assert station.new_engine().held_back(listed) == {}
+    assert emulator.release_counts() == {}
+
+
 def test_a_delete_that_lands_after_its_timeout_is_not_retried_blindly(emulator: Emulator) -> None:
     station = Station(emulator, timeout_s=0.4)
     ids = station.jobs(2)

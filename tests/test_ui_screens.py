@@ -123,6 +123,17 @@ def _delete_failed(language: str, cause: Cause) -> v.View:
     return _with(session, cause=cause)
 
 
+def test_a_job_in_doubt_says_so_and_cannot_be_picked(fonts: Fonts) -> None:
+    view = canned_views()["session-in-doubt"]
+    drawn = _draw(view, (800, 480), fonts)
+    assert "not confirmed; may still print" in {d.text for d in drawn.draws}
+    assert isinstance(view.mode, Picking)
+    names = {job.id: job.name for job in view.mode.jobs}
+    touchable = {target.label for target in drawn.targets}
+    assert names["job-0"] in touchable and names["job-2"] in touchable
+    assert names["job-1"] not in touchable
+
+
 @pytest.mark.parametrize(("language", "size"), CASES)
 def test_every_cause_fits_a_job_row_and_the_delete_note(
     language: str, size: tuple[int, int], fonts: Fonts

@@ -210,6 +210,13 @@ def canned_views(language: str = "en") -> dict[str, v.View]:
         "session-confirm-delete": session(
             ANNA_SHORT, _jobs(), frozenset({"job-1", "job-3"}), MONO + 40, confirm_delete=("job-1", "job-3")
         ),
+        "session-in-doubt": session(
+            ANNA_SHORT,
+            _jobs()[:3],
+            frozenset(),
+            MONO + 50,
+            held_back=(("job-1", Cause(Reason.IN_DOUBT)),),
+        ),
         "session-delete-failed": session(
             ANNA_SHORT,
             _jobs()[:2],

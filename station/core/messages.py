@@ -123,8 +123,12 @@ class BadgeUnknown:
 
 @dataclass(frozen=True, slots=True)
 class JobsLoaded:
+    """The user's waiting jobs; ``held_back``: those not to be offered now, with the cause (a
+    release in doubt, one sent before)."""
+
     ticket: int
     jobs: tuple[Job, ...] = field(repr=False)
+    held_back: tuple[tuple[str, Cause], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

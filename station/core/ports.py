@@ -16,10 +16,11 @@ must never sit in the token keeper's retries and pauses.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
+from station.causes import Cause
 from station.cloud.models import DeviceBinding, Job, PairingCode, Printer, TokenPair, UserInfo
 from station.cloud.tokens import StoredTokens
 from station.config import StationSection
@@ -96,6 +97,8 @@ class Releaser(Protocol):
     def delete(
         self, jobs: Sequence[Job], *, user_id: str, cancel: threading.Event | None = None
     ) -> DeleteResult: ...
+
+    def held_back(self, jobs: Sequence[Job]) -> Mapping[str, Cause]: ...
 
     def reconcile(self) -> list[JobProgress]: ...
 

@@ -99,7 +99,8 @@ def on_jobs(core: CoreState, event: JobsLoaded, tick: Tick) -> Step:
     if not event.jobs:
         core, more = _nothing(core, tick, mode.ticket, mode.badge_id)
         return core, [*effects, *more]
-    return core.with_mode(dataclasses.replace(mode, jobs=event.jobs, busy="")), effects
+    loaded = dataclasses.replace(mode, jobs=event.jobs, held_back=event.held_back, busy="")
+    return core.with_mode(loaded), effects
 
 
 def _releasing(core: CoreState, tick: Tick) -> tuple[CoreState, list[Effect], Releasing | None]:
@@ -193,13 +194,13 @@ def on_session_intent(core: CoreState, mode: Picking, intent: Intent, tick: Tick
     at = tick.now + core.prefs.session_timeout_s
     mode = dataclasses.replace(mode, expires_at=at)
     idle = not mode.busy
-    picked = tuple(job for job in mode.jobs if job.id in mode.selected)
-    if isinstance(intent, ReleaseAll) and idle and mode.jobs:
-        return release(core, mode.ticket, mode.badge_id, mode.user, mode.jobs)
+    picked = tuple(job for job in mode.offered if job.id in mode.selected)
+    if isinstance(intent, ReleaseAll) and idle and mode.offered:
+        return release(core, mode.ticket, mode.badge_id, mode.user, mode.offered)
     if isinstance(intent, ReleaseSelected) and idle and picked:
         return release(core, mode.ticket, mode.badge_id, mode.user, picked)
     effects: list[Effect] = [SetTimer("mode", at, mode.ticket)]
-    if isinstance(intent, ToggleJob) and idle and any(job.id == intent.job_id for job in mode.jobs):
+    if isinstance(intent, ToggleJob) and idle and any(job.id == intent.job_id for job in mode.offered):
         mode = dataclasses.replace(mode, selected=mode.selected ^ {intent.job_id}, problem="", cause=None)
     elif isinstance(intent, DeleteSelected) and idle and picked:
         mode = dataclasses.replace(mode, confirm_delete=tuple(job.id for job in picked))
@@ -273,7 +274,9 @@ def _final(
 
 
 def _load_jobs(worker: Worker, work: m.LoadJobs, emit: Emit, cancel: threading.Event) -> None:
-    emit(m.JobsLoaded(work.ticket, tuple(worker.cloud.waiting_jobs(work.user_id))))
+    jobs = tuple(worker.cloud.waiting_jobs(work.user_id))
+    held_back = tuple(worker.releaser.held_back(jobs).items())  # a late release may still print
+    emit(m.JobsLoaded(work.ticket, jobs, held_back))
 
 
 def _release(worker: Worker, work: m.Release, emit: Emit, cancel: threading.Event) -> None:

@@ -306,6 +306,8 @@ class Picking:
     :param problem: ``""`` or ``delete_failed`` (some jobs could not be deleted; ``cause`` says
         why, when one job's reason is known).
     :param expires_at: monotonic deadline of the session (idle timeout; every touch extends it).
+    :param held_back: jobs shown but not offered, with the cause: a release of theirs is in doubt
+        (it may still print), or they were sent before. They cannot be selected.
     """
 
     ticket: int
@@ -318,6 +320,16 @@ class Picking:
     busy: SessionBusy = "loading"
     problem: Literal["", "delete_failed"] = ""
     cause: Cause | None = None
+    held_back: tuple[tuple[str, Cause], ...] = ()
+
+    def held(self, job_id: str) -> Cause | None:
+        """Why job ``job_id`` is not offered, or ``None`` when it may be picked."""
+        return next((cause for held, cause in self.held_back if held == job_id), None)
+
+    @property
+    def offered(self) -> tuple[Job, ...]:
+        """The jobs that may be picked, released or deleted."""
+        return tuple(job for job in self.jobs if self.held(job.id) is None)
 
     @property
     def user_name(self) -> str:

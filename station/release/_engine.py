@@ -393,6 +393,26 @@ class ReleaseEngine:
         outcomes = [run.outcomes[t.job_id] for t in targets if t.job_id in run.outcomes]
         return ReleaseSummary.of([*refused, *outcomes])
 
+    def held_back(self, jobs: Sequence[Job]) -> dict[str, Cause]:
+        """Which of ``jobs`` (just listed as waiting) must not be offered for release, and why.
+
+        A job whose last request got no answer stays held back until the quarantine window has
+        passed (a late request may still land); one that was sent before, or is being sent now,
+        too. The list is a fresh read of the queue, so rows whose window has passed are settled
+        against it first: those jobs are offered again.
+        """
+        ids = [job.id for job in jobs]
+        self._settle_in_doubt(self._journal.rows(ids).values(), set(ids), {})
+        held: dict[str, Cause] = {}
+        with self._lock:
+            rows = self._journal.rows(ids)
+            for job_id in ids:
+                refusal = (ReleaseState.UNCONFIRMED, _BUSY) if job_id in self._in_flight else None
+                refusal = refusal or self._refusal(rows.get(job_id), retry=False)
+                if refusal is not None:
+                    held[job_id] = refusal[1]
+        return held
+
     def _busy(self, job_id: str, row: JournalRow | None) -> Cause | None:
         """Why a job must not be deleted now (in flight, or in doubt), or ``None``. Engine lock held."""
         if job_id in self._in_flight:

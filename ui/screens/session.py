@@ -215,7 +215,7 @@ class SessionScreen(ListScreen[Picking]):
                 )
             p.text(text, note, theme.BAD_SMALL, align="left")
         count = len(mode.selected)
-        has_jobs = bool(mode.jobs) and idle
+        has_jobs = bool(mode.offered) and idle
         button_row(
             p,
             area.footer,
@@ -242,6 +242,7 @@ class SessionScreen(ListScreen[Picking]):
         with self.list.clip(p):
             for index, row in self.list.rows(row_height, len(jobs)):
                 job = jobs[index]
+                held = self.mode.held(job.id)  # shown, not offered: it may still print
                 chosen = job.id in self.mode.selected
                 cell = row.inflate(-bar, -m.px(4)).move(-bar // 2, 0)
                 bg = theme.SELECTED if chosen else theme.PANEL
@@ -252,14 +253,15 @@ class SessionScreen(ListScreen[Picking]):
                 check = pygame.Rect(cell.left + m.px(6), cell.top, box_side, cell.height)
                 name_style = theme.SELECTED_BODY if chosen else theme.PANEL_BODY
                 small_style = theme.SELECTED_SMALL if chosen else theme.PANEL_SMALL
-                p.text("☑" if chosen else "☐", check, name_style, size=m.px(34))
+                mark = "☑" if chosen else "☐" if held is None else "\N{EN DASH}"  # held back: nothing to tick
+                p.text(mark, check, name_style, size=m.px(34))
                 text = pygame.Rect(
                     check.right + m.px(6), cell.top, cell.right - check.right - m.px(12), cell.height
                 )
                 name_rect, facts_rect = rows(text, [0.55, 0.45], 0)
                 p.text(job.name, name_rect, name_style, align="left", max_lines=1, ellipsis=True)
                 p.text(
-                    job_facts(job, now.wall, tr),
+                    job_facts(job, now.wall, tr) if held is None else cause_text(held, tr),
                     facts_rect,
                     small_style,
                     align="left",
@@ -267,7 +269,9 @@ class SessionScreen(ListScreen[Picking]):
                     ellipsis=True,
                 )
                 visible = cell.clip(rect)
-                if enabled and visible.height >= MIN_TOUCH:  # a sliver at the edge scrolls, not selects
+                if (
+                    enabled and held is None and visible.height >= MIN_TOUCH
+                ):  # a sliver at the edge scrolls, not selects
                     p.target(visible, sends(intents.ToggleJob(job.id)), job.name)
         self.list.draw_scrollbar(p)
 
