@@ -287,6 +287,93 @@ class EnrolmentSection:
         _check_range("confirm_tap_s", self.confirm_tap_s, 10, 120)
 
 
+def _check_ldap_url(value: str) -> None:
+    parts = urlsplit(value)
+    if parts.scheme not in ("ldaps", "ldap") or not parts.hostname:
+        raise ValueError(f"url: must be an ldaps:// or ldap:// URL, not {value!r}")
+
+
+@dataclass(frozen=True)
+class DirectoryLdapSection:
+    """``[directory.ldap]``: LDAP or Active Directory (:mod:`station.directory_sources.ldap`)."""
+
+    url: str = ""
+    start_tls: bool = True
+    bind_dn: str = ""
+    password_file: str = ""
+    base_dn: str = ""
+    filter: str = "(objectClass=person)"
+    badge_attribute: str = "employeeNumber"
+    email_attribute: str = "mail"
+    name_attribute: str = "displayName"
+    ca_file: str = ""
+    page_size: int = 500
+    timeout_s: float = 10.0
+
+    def __post_init__(self) -> None:
+        if self.url:
+            _check_ldap_url(self.url)
+            parts = urlsplit(self.url)
+            plain = parts.scheme == "ldap" and not self.start_tls
+            if plain and not _is_loopback(parts.hostname or ""):
+                raise ValueError(
+                    "start_tls: plain LDAP is allowed only on loopback; use ldaps:// or start_tls"
+                )
+        if not (self.filter.startswith("(") and self.filter.endswith(")")):
+            raise ValueError("filter: must be an LDAP filter in parentheses, like (objectClass=person)")
+        for name in ("badge_attribute", "email_attribute", "name_attribute"):
+            if not re.fullmatch(r"[A-Za-z][A-Za-z0-9-]{0,63}", getattr(self, name)):
+                raise ValueError(f"{name}: must be an attribute name like employeeNumber")
+        _check_range("page_size", self.page_size, 10, 5000)
+        _check_range("timeout_s", self.timeout_s, 1, 120)
+
+
+@dataclass(frozen=True)
+class DirectoryUrlSection:
+    """``[directory.url]``: a badge file at an HTTPS URL (:mod:`station.directory_sources.url`)."""
+
+    url: str = ""
+    ca_file: str = ""
+    max_bytes: int = 16 * 1024 * 1024
+    timeout_s: float = 20.0
+
+    def __post_init__(self) -> None:
+        if self.url:
+            try:
+                _check_url(self.url)
+            except ValueError as exc:
+                raise ValueError(f"url: {exc}") from None
+        _check_range("max_bytes", self.max_bytes, 1024, 256 * 1024 * 1024)
+        _check_range("timeout_s", self.timeout_s, 1, 300)
+
+
+DirectorySource = Literal["local", "ldap", "url"]
+
+
+@dataclass(frozen=True)
+class DirectorySection:
+    """Where the badge directory is kept: on this station, or in a source every station syncs from."""
+
+    source: DirectorySource = "local"
+    sync_interval_s: int = 900
+    write_back: bool = False
+    max_removed_share: float = 0.2
+    ldap: DirectoryLdapSection = field(default_factory=DirectoryLdapSection)
+    url: DirectoryUrlSection = field(default_factory=DirectoryUrlSection)
+
+    def __post_init__(self) -> None:
+        _check_range("sync_interval_s", self.sync_interval_s, 30, 86400)
+        _check_range("max_removed_share", self.max_removed_share, 0, 1)
+        if self.source == "url" and self.write_back:
+            raise ValueError("write_back: the url source is read-only; set write_back = false")
+        if self.source == "ldap" and not (self.ldap.url and self.ldap.base_dn):
+            raise ValueError('ldap: source = "ldap" needs [directory.ldap] url and base_dn')
+        if self.source == "ldap" and self.ldap.bind_dn and not self.ldap.password_file:
+            raise ValueError("ldap: a bind_dn needs a password_file (the password is never in this file)")
+        if self.source == "url" and not self.url.url:
+            raise ValueError('url: source = "url" needs [directory.url] url')
+
+
 @dataclass(frozen=True)
 class Config:
     """The whole configuration; ``source`` names the file it came from."""
@@ -300,6 +387,7 @@ class Config:
     log: LogSection = field(default_factory=LogSection)
     metrics: MetricsSection = field(default_factory=MetricsSection)
     enrolment: EnrolmentSection = field(default_factory=EnrolmentSection)
+    directory: DirectorySection = field(default_factory=DirectorySection)
     source: str = field(default="(defaults)", compare=False)
 
     @property
