@@ -16,7 +16,7 @@ import os
 import ssl
 import stat
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -59,20 +59,23 @@ class LdapSource:
 
     def __init__(self, section: DirectoryLdapSection) -> None:
         self._section = section
-        parts = urlsplit(section.url)
-        tls = ldap3.Tls(
+        self._url = urlsplit(section.url)
+        self._tls = ldap3.Tls(
             validate=ssl.CERT_REQUIRED,
             ca_certs_file=section.ca_file or certifi.where(),
             version=ssl.PROTOCOL_TLS_CLIENT,
         )
-        self._ldaps = parts.scheme == "ldaps"
-        self._server = ldap3.Server(
-            parts.hostname or "",
-            port=parts.port or (636 if self._ldaps else 389),
-            use_ssl=self._ldaps,
-            tls=tls,
+
+    def _server(self) -> ldap3.Server:
+        # A new one each time: ldap3's Server remembers an address that failed as unusable.
+        ldaps = self._url.scheme == "ldaps"
+        return ldap3.Server(
+            self._url.hostname or "",
+            port=self._url.port or (636 if ldaps else 389),
+            use_ssl=ldaps,
+            tls=self._tls,
             get_info=ldap3.NONE,
-            connect_timeout=section.timeout_s,
+            connect_timeout=self._section.timeout_s,
         )
 
     def describe(self) -> str:
@@ -83,7 +86,7 @@ class LdapSource:
         section = self._section
         password = read_password(section.password_file) if section.bind_dn else None
         conn = ldap3.Connection(
-            self._server,
+            self._server(),
             user=section.bind_dn or None,
             password=password,
             receive_timeout=section.timeout_s,
@@ -92,14 +95,15 @@ class LdapSource:
         )
         try:
             conn.open()
-            if not self._ldaps and section.start_tls:
+            if self._url.scheme == "ldap" and section.start_tls:
                 conn.start_tls()
             conn.bind()
             yield conn
         except LDAPException as exc:
             raise SourceError(f"{what} {section.url} failed: {type(exc).__name__}: {exc}") from exc
         finally:
-            conn.unbind()
+            with suppress(LDAPException, OSError):  # a failed connection may be half-closed
+                conn.unbind()
 
     def fetch(self, version: str) -> Snapshot | None:
         section = self._section
