@@ -31,7 +31,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal, TextIO
+from typing import Any, Literal, Protocol, TextIO
 
 import sqlite_utils
 
@@ -255,6 +255,25 @@ EmailResolver = Callable[[str], UserInfo | None]
 ``LookupError`` with a reason (e.g. several users match), which becomes that line's problem."""
 
 
+class FindsUsers(Protocol):
+    """What :func:`email_resolver` asks: the cloud client's user search."""
+
+    def find_users(self, email: str | None = None, search: str | None = None) -> list[UserInfo]: ...
+
+
+def user_with_email(email: str, users: list[UserInfo]) -> UserInfo | None:
+    """The one user whose address is ``email`` (ignoring case); ``LookupError`` if several are."""
+    matches = {user.id: user for user in users if user.email.lower() == email.lower()}
+    if len(matches) > 1:
+        raise LookupError(f"{len(matches)} ezeep users have the e-mail address {email}")
+    return next(iter(matches.values()), None)
+
+
+def email_resolver(client: FindsUsers) -> EmailResolver:
+    """An :data:`EmailResolver` that asks ezeep through ``client`` (one search per address)."""
+    return lambda email: user_with_email(email, client.find_users(email=email))
+
+
 # -- the directory ---------------------------------------------------------------------------
 
 
@@ -263,6 +282,8 @@ class Directory:
 
     :param db: the station database.
     :param now: wall clock (UTC) for enrolment and last-seen times.
+    :param on_enrol: called after every enrolment is stored (the directory sync's wake-up, so
+        that write-back sends it at once); must not block.
 
     Example::
 
@@ -271,9 +292,16 @@ class Directory:
         directory.lookup("04A1B2C3").user_id
     """
 
-    def __init__(self, db: sqlite_utils.Database, *, now: Callable[[], datetime] = _utc_now) -> None:
+    def __init__(
+        self,
+        db: sqlite_utils.Database,
+        *,
+        now: Callable[[], datetime] = _utc_now,
+        on_enrol: Callable[[], None] | None = None,
+    ) -> None:
         self._db = db
         self._now = now
+        self._on_enrol = on_enrol
         self._lock = threading.Lock()
 
     def lookup(self, badge_id: str) -> BadgeEntry | None:
@@ -332,9 +360,12 @@ class Directory:
                 self._db.execute("DELETE FROM badges WHERE badge_id = ? AND user_id = ?", [unlink, user_id])
             if limit is not None:
                 check_badge_limit(sum(entry.badge_id != badge_id for entry in self._of_user(user_id)), limit)
-            return self._put(
+            stored = self._put(
                 BadgeEntry(badge_id, user_id, email, display_name, how, self._now_s(), None), existing
             )
+        if self._on_enrol is not None:
+            self._on_enrol()
+        return stored
 
     def remove(self, badge_id: str) -> bool:
         """Forget ``badge_id``; True if it was enrolled."""

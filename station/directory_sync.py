@@ -350,17 +350,23 @@ class SyncLoop:
     """Runs ``sync`` now and then every ``interval_s`` on its own thread, until :meth:`stop`.
 
     After a failure the next try comes sooner: 30 s, then twice as long each time, at most
-    ``interval_s``. :meth:`wake` asks for a sync now (after an enrolment, for write-back).
+    ``interval_s``. Setting ``wake`` (or calling :meth:`wake`) asks for a sync now: the
+    directory sets it after an enrolment, so that write-back sends it at once.
     """
 
     def __init__(
-        self, sync: DirectorySync, interval_s: float, *, first_retry_s: float = FIRST_RETRY_S
+        self,
+        sync: DirectorySync,
+        interval_s: float,
+        *,
+        first_retry_s: float = FIRST_RETRY_S,
+        wake: threading.Event | None = None,
     ) -> None:
         self._sync = sync
         self._interval = interval_s
         self._first_retry = min(first_retry_s, interval_s)
         self._stop = threading.Event()
-        self._wake = threading.Event()
+        self._wake = wake or threading.Event()
         self._thread = threading.Thread(target=self._run, name="directory-sync", daemon=True)
         self.synced = threading.Event()  # set after every attempt (tests and the technician wait on it)
 

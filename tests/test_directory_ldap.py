@@ -4,7 +4,9 @@ mass-removal guard, the server down and back, a wrong password, missing attribut
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,10 +14,12 @@ import ldap3
 import pytest
 import sqlite_utils
 
+from station.audit import AuditLog
 from station.cloud.models import UserInfo
-from station.config import DirectoryLdapSection, parse_config
+from station.config import DirectoryLdapSection, DirectorySection, parse_config
 from station.database import open_database
 from station.directory import Directory, HeldBackError
+from station.directory_sources import start_sync
 from station.directory_sources.ldap import LdapSource
 from station.directory_sync import DirectorySync, SourceError, read_status
 from station.errors import ConfigError
@@ -171,3 +175,22 @@ def test_plain_ldap_is_allowed_on_loopback_only() -> None:
         parse_config('[directory.ldap]\nurl = "ldap://dc1.example.com"\nstart_tls = false\n')
     loopback = parse_config('[directory.ldap]\nurl = "ldap://127.0.0.1:3389"\nstart_tls = false\n')
     assert loopback.directory.ldap.start_tls is False
+
+
+def test_a_running_station_writes_an_enrolment_back_at_once(
+    tmp_path: Path, server: Slapd, section: DirectoryLdapSection
+) -> None:
+    db = open_database(tmp_path / "a" / "station.db")
+    enrolled = threading.Event()
+    directory = Directory(db, on_enrol=enrolled.set)
+    config = DirectorySection(source="ldap", sync_interval_s=3600, write_back=True, ldap=section)
+    with contextlib.ExitStack() as stack:
+        audit = AuditLog(open_database(tmp_path / "a" / "station.db"))
+        loop = start_sync(config, directory, db, USERS.get, stack, audit=audit, wake=enrolled)
+        assert loop is not None and loop.synced.wait(10)
+        loop.synced.clear()
+        directory.enrol("C0043", "u-nobadge", email="nobadge@example.com", how="technician")
+        assert loop.synced.wait(10)  # woken by the enrolment, not after the hour
+    conn = admin(server)
+    conn.search(STAFF, "(uid=nobadge)", attributes=["employeeNumber"])
+    assert conn.entries[0].employeeNumber.value == "C0043"

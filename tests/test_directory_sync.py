@@ -4,6 +4,7 @@ source against a real HTTPS server on loopback, and the sync loop."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,10 +13,13 @@ import pytest
 import sqlite_utils
 
 from station.audit import AuditLog
+from station.cli import EXIT_FAILURE, EXIT_OK, main
+from station.cli.cmd_doctor import check_directory
 from station.cloud.models import UserInfo
-from station.config import DirectoryUrlSection
+from station.config import DirectoryUrlSection, parse_config
 from station.database import open_database
 from station.directory import Directory, HeldBackError
+from station.directory_sources import open_sync
 from station.directory_sources.url import UrlSource
 from station.directory_sync import DirectorySync, SnapshotError, SourceError, SyncLoop, read_status
 from tests.support.tls_files import FileServer, self_signed
@@ -199,3 +203,57 @@ def test_the_loop_retries_after_a_failure_and_stops_at_once(rig: Rig, server: Fi
         threading.Thread(target=stop, daemon=True).start()
         assert stopped.wait(5)  # not after the hour's wait
     assert rig.directory.count() == 6
+
+
+def test_badges_sync_and_status_on_the_command_line(
+    tmp_path: Path, server: FileServer, tls: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "station.toml"
+    config.write_text(
+        f'[station]\nstate_dir = "{tmp_path / "state"}"\n'
+        '[cloud]\naccount_url = "http://127.0.0.1:9"\napi_url = "http://127.0.0.1:9"\n'
+        'print_url = "http://127.0.0.1:9"\n'
+        f'[directory]\nsource = "url"\n[directory.url]\nurl = "{server.url}"\nca_file = "{tls[0]}"\n'
+    )
+    server.body = ("badge,user_id\n" + "".join(f"B{i:04d},u-{i}\n" for i in range(6))).encode()
+    assert main(["--config", str(config), "badges", "status"]) == EXIT_OK
+    assert "last sync: never" in capsys.readouterr().out
+    assert main(["--config", str(config), "badges", "sync", "--dry-run"]) == EXIT_OK
+    assert "would do: added 6" in capsys.readouterr().out
+    assert main(["--config", str(config), "badges", "sync"]) == EXIT_OK
+    assert "synced: added 6" in capsys.readouterr().out
+    server.body = b"badge,user_id\nB0000,u-0\n"
+    assert main(["--config", str(config), "badges", "sync"]) == EXIT_FAILURE
+    assert "remove 5 of 6" in capsys.readouterr().err
+    assert main(["--config", str(config), "badges", "status"]) == EXIT_OK
+    out = capsys.readouterr().out
+    assert "badges: 6 from the source, 0 enrolled on this station" in out
+    assert "failing (1 in a row): the source would remove 5 of 6" in out
+    assert main(["--config", str(config), "badges", "sync", "--force"]) == EXIT_OK
+    assert "removed 5" in capsys.readouterr().out
+
+
+def test_doctor_reports_the_last_sync_and_a_missing_ca_file(
+    tmp_path: Path, server: FileServer, tls: tuple[Path, Path]
+) -> None:
+    text = (
+        f'[station]\nstate_dir = "{tmp_path / "state"}"\n'
+        f'[directory]\nsource = "url"\n[directory.url]\nurl = "{server.url}"\nca_file = "{tls[0]}"\n'
+    )
+    config = parse_config(text)
+    assert [(f.status, f.detail[:13]) for f in check_directory(config)] == [("warn", "never synced:")]
+    server.body = csv_of(SIX)
+    with contextlib.ExitStack() as stack:
+        db = open_database(config.database_path)
+        stack.callback(db.close)
+        sync = open_sync(config.directory, Directory(db), db, Resolver(), stack)
+        assert sync is not None
+        sync.run()
+        server.body = b"badge,email\n,p1@example.com\n"
+        with pytest.raises(SnapshotError):
+            sync.run()
+    [finding] = check_directory(config)
+    assert finding.status == "warn" and "last success 0 min ago" in finding.detail
+    assert "failing 1 times in a row" in finding.detail and "missing badge" in finding.detail
+    broken = parse_config(text.replace(str(tls[0]), str(tmp_path / "missing.pem")))
+    assert [f.status for f in check_directory(broken)] == ["fail", "warn"]

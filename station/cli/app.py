@@ -88,7 +88,8 @@ def build_station(
     from station.core.runtime import Station
     from station.core.state import Tuning
     from station.database import open_database
-    from station.directory import Directory
+    from station.directory import Directory, email_resolver
+    from station.directory_sources import start_sync
     from station.events import BadgeRead
     from station.pin import Pins
     from station.pin_handoff import handoff_path, import_handoff
@@ -126,12 +127,19 @@ def build_station(
     def identify(read: BadgeRead) -> str:
         return chains[read.reader_kind].apply(read.canonical_id)
 
+    # A directory source ([directory]) syncs on its own thread; an enrolment wakes it (write-back).
+    enrolled = threading.Event()
+    directory = Directory(connection(), on_enrol=enrolled.set)
+    resolve = email_resolver(cloud.client)
+    audit = AuditLog(connection())
+    start_sync(config.directory, directory, connection(), resolve, stack, audit=audit, wake=enrolled)
+
     return Station(
         cloud=client,
         tokens=cloud.keeper,
         pairer=cloud.pairer,
         releaser=releaser,
-        directory=Directory(connection()),
+        directory=directory,
         audit=AuditLog(connection()),
         settings=StationSettings(connection(), config),
         pins=pins,

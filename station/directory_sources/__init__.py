@@ -1,6 +1,7 @@
 """The directory sources a station can sync its badges from, one module each.
 
-:func:`open_source` builds the one ``[directory] source`` names (``None`` for ``local``). Each
+:func:`open_source` builds the one ``[directory] source`` names (``None`` for ``local``), and
+:func:`start_sync` runs it for a station until its exit stack closes. Each
 source follows :class:`station.directory_sync.BadgeSource`: it fetches a whole snapshot, says
 "unchanged" when it can, and (LDAP) writes a badge back to a person's entry. Sources verify TLS
 always, with the system's CAs or the ``ca_file`` given; they read only the attributes named.
@@ -8,12 +9,17 @@ always, with the system's CAs or the ``ca_file`` given; they read only the attri
 
 from __future__ import annotations
 
+import contextlib
 import ssl
+import threading
 
 import certifi
+import sqlite_utils
 
+from station.audit import AuditLog
 from station.config import DirectorySection
-from station.directory_sync import BadgeSource, SourceError
+from station.directory import Directory, EmailResolver
+from station.directory_sync import BadgeSource, DirectorySync, SourceError, SyncLoop
 
 
 def tls_context(ca_file: str) -> ssl.SSLContext:
@@ -35,3 +41,51 @@ def open_source(section: DirectorySection) -> BadgeSource | None:
 
         return LdapSource(section.ldap)
     return None
+
+
+def open_sync(
+    section: DirectorySection,
+    directory: Directory,
+    db: sqlite_utils.Database,
+    resolve_email: EmailResolver,
+    stack: contextlib.ExitStack,
+    *,
+    audit: AuditLog | None = None,
+) -> DirectorySync | None:
+    """The sync of the configured source (closed with ``stack``); ``None`` for ``local``."""
+    source = open_source(section)
+    if source is None:
+        return None
+    stack.callback(source.close)
+    return DirectorySync(
+        db,
+        directory,
+        source,
+        resolve_email,
+        max_removed_share=section.max_removed_share,
+        write_back=section.write_back,
+        audit=audit,
+    )
+
+
+def start_sync(
+    section: DirectorySection,
+    directory: Directory,
+    db: sqlite_utils.Database,
+    resolve_email: EmailResolver,
+    stack: contextlib.ExitStack,
+    *,
+    audit: AuditLog,
+    wake: threading.Event,
+) -> SyncLoop | None:
+    """Sync the configured source on its own thread until ``stack`` closes; ``None`` for ``local``.
+
+    ``wake`` asks for a sync at once (pass the event the directory sets on an enrolment).
+    """
+    sync = open_sync(section, directory, db, resolve_email, stack, audit=audit)
+    if sync is None:
+        return None
+    loop = SyncLoop(sync, section.sync_interval_s, wake=wake)
+    loop.start()
+    stack.callback(loop.stop)
+    return loop
