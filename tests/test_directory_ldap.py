@@ -60,7 +60,7 @@ def section(server: Slapd, password_file: Path) -> DirectoryLdapSection:
         filter="(objectClass=inetOrgPerson)",
         ca_file=str(server.ca_file),
         page_size=10,
-        timeout_s=5,
+        timeout_s=5.5,  # ldap3 wants whole seconds: the source rounds
     )
 
 
@@ -194,3 +194,19 @@ def test_a_running_station_writes_an_enrolment_back_at_once(
     conn = admin(server)
     conn.search(STAFF, "(uid=nobadge)", attributes=["employeeNumber"])
     assert conn.entries[0].employeeNumber.value == "C0043"
+
+
+def test_a_search_cut_off_by_a_size_limit_is_refused(tmp_path: Path, password_file: Path) -> None:
+    with Slapd(tmp_path / "limited", SEEDED, size_limit=12) as limited:
+        section = DirectoryLdapSection(
+            url=limited.url,
+            bind_dn=SERVICE_DN,
+            password_file=str(password_file),
+            base_dn=STAFF,
+            ca_file=str(limited.ca_file),
+            page_size=10,
+        )
+        a = station(tmp_path, "a", section)
+        with pytest.raises(SourceError, match="sizeLimitExceeded"):
+            a.sync.run()
+    assert a.directory.count() == 0

@@ -12,6 +12,7 @@ attribute is the enrolled person's address.
 
 from __future__ import annotations
 
+import math
 import os
 import ssl
 import stat
@@ -75,7 +76,7 @@ class LdapSource:
             use_ssl=ldaps,
             tls=self._tls,
             get_info=ldap3.NONE,
-            connect_timeout=self._section.timeout_s,
+            connect_timeout=math.ceil(self._section.timeout_s),
         )
 
     def describe(self) -> str:
@@ -89,7 +90,7 @@ class LdapSource:
             self._server(),
             user=section.bind_dn or None,
             password=password,
-            receive_timeout=section.timeout_s,
+            receive_timeout=math.ceil(section.timeout_s),  # ldap3 packs it as an integer
             raise_exceptions=True,
             auto_bind=ldap3.AUTO_BIND_NONE,
         )
@@ -130,6 +131,14 @@ class LdapSource:
                     records.append(
                         SourceRecord(f"entry {number}", badge.strip(), emails[0].strip(), (names or [""])[0])
                     )
+            # ldap3 does not raise on a size limit: a cut-off answer would look like a smaller tree.
+            code = (conn.result or {}).get("result", 0)
+            if code != 0:
+                description = (conn.result or {}).get("description", "")
+                raise SourceError(
+                    f"the search below base_dn ended early ({description}, code {code}); nothing was "
+                    "changed (a size limit? allow the bind account paged searches of the whole tree)"
+                )
         return Snapshot(tuple(records))
 
     def write_badge(self, email: str, badge_id: str) -> None:

@@ -62,9 +62,13 @@ def person_ldif(uid: str, mail: str, badge: str) -> str:
 
 
 class Slapd:
-    """One slapd with its own config, data and certificate below ``directory``."""
+    """One slapd with its own config, data and certificate below ``directory``.
 
-    def __init__(self, directory: Path, people: Sequence[Person]) -> None:
+    The service account may read any number of entries through paged searches, as Active
+    Directory allows; ``size_limit`` caps its searches instead (slapd's own default is 500).
+    """
+
+    def __init__(self, directory: Path, people: Sequence[Person], *, size_limit: int = 0) -> None:
         self.directory = directory
         directory.mkdir(parents=True, exist_ok=True)
         self.ca_file, key = self_signed(directory)
@@ -89,6 +93,7 @@ class Slapd:
                     f"rootdn {ADMIN_DN}",
                     f"rootpw {ADMIN_PASSWORD}",
                     f"directory {data}",
+                    f'limits dn.exact="{SERVICE_DN}" size={size_limit or "unlimited"}',
                     "maxsize 104857600",
                     "access to attrs=userPassword by anonymous auth by * none",
                     f'access to * by dn.exact="{SERVICE_DN}" write by * none',
