@@ -347,7 +347,39 @@ class DirectoryUrlSection:
         _check_range("timeout_s", self.timeout_s, 1, 300)
 
 
-DirectorySource = Literal["local", "ldap", "url"]
+_GRAPH_PROPERTY = re.compile(
+    r"employeeId|onPremisesExtensionAttributes\.extensionAttribute(?:[1-9]|1[0-5])|extension_[0-9a-fA-F]{32}_\w{1,64}"
+)
+
+
+@dataclass(frozen=True)
+class DirectoryGraphSection:
+    """``[directory.graph]``: Entra ID through Microsoft Graph (:mod:`station.directory_sources.graph`)."""
+
+    tenant_id: str = ""
+    client_id: str = ""
+    secret_file: str = ""
+    badge_property: str = "employeeId"
+    login_url: str = "https://login.microsoftonline.com"
+    graph_url: str = "https://graph.microsoft.com/v1.0"
+    ca_file: str = ""
+    timeout_s: float = 20.0
+
+    def __post_init__(self) -> None:
+        for name in ("login_url", "graph_url"):
+            try:
+                _check_url(getattr(self, name))
+            except ValueError as exc:
+                raise ValueError(f"{name}: {exc}") from None
+        if not _GRAPH_PROPERTY.fullmatch(self.badge_property):
+            raise ValueError(
+                "badge_property: must be employeeId, onPremisesExtensionAttributes.extensionAttributeN "
+                "(1..15) or extension_<appId without dashes>_<name>"
+            )
+        _check_range("timeout_s", self.timeout_s, 1, 120)
+
+
+DirectorySource = Literal["local", "ldap", "graph", "url"]
 
 
 @dataclass(frozen=True)
@@ -359,6 +391,7 @@ class DirectorySection:
     write_back: bool = False
     max_removed_share: float = 0.2
     ldap: DirectoryLdapSection = field(default_factory=DirectoryLdapSection)
+    graph: DirectoryGraphSection = field(default_factory=DirectoryGraphSection)
     url: DirectoryUrlSection = field(default_factory=DirectoryUrlSection)
 
     def __post_init__(self) -> None:
@@ -370,6 +403,11 @@ class DirectorySection:
             raise ValueError('ldap: source = "ldap" needs [directory.ldap] url and base_dn')
         if self.source == "ldap" and self.ldap.bind_dn and not self.ldap.password_file:
             raise ValueError("ldap: a bind_dn needs a password_file (the password is never in this file)")
+        graph = self.graph
+        if self.source == "graph" and not (graph.tenant_id and graph.client_id and graph.secret_file):
+            raise ValueError(
+                'graph: source = "graph" needs [directory.graph] tenant_id, client_id, secret_file'
+            )
         if self.source == "url" and not self.url.url:
             raise ValueError('url: source = "url" needs [directory.url] url')
 

@@ -54,7 +54,14 @@ FIRST_RETRY_S = 30.0
 
 
 class SourceError(DirectoryError):
-    """The source could not be read or written (unreachable, refused, a broken answer)."""
+    """The source could not be read or written (unreachable, refused, a broken answer).
+
+    ``retry_after_s``: how long the source asked us to wait before the next try (throttling).
+    """
+
+    def __init__(self, message: str, retry_after_s: float = 0.0) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
 
 
 class SnapshotError(DirectoryError):
@@ -394,6 +401,8 @@ class SyncLoop:
             except StationError as exc:
                 failures += 1
                 wait = min(self._interval, self._first_retry * 2 ** (failures - 1))
+                if isinstance(exc, SourceError):  # throttled: never sooner than asked
+                    wait = max(wait, exc.retry_after_s)
                 log.warning(
                     "directory sync failed (%d in a row, next try in %.0f s): %s", failures, wait, exc
                 )

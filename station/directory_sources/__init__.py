@@ -10,8 +10,11 @@ always, with the system's CAs or the ``ca_file`` given; they read only the attri
 from __future__ import annotations
 
 import contextlib
+import os
 import ssl
+import stat
 import threading
+from pathlib import Path
 
 import certifi
 import sqlite_utils
@@ -30,6 +33,20 @@ def tls_context(ca_file: str) -> ssl.SSLContext:
         raise SourceError(f"cannot use the CA file {ca_file}: {exc}") from exc
 
 
+def read_secret(path: str, what: str) -> str:
+    """The secret in ``path`` (a bind password, a client secret), which only its owner may read."""
+    try:
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+        if mode & 0o077:
+            raise SourceError(
+                f"{path} is mode {mode:04o}: the {what} file must be readable by its owner only "
+                f"(chmod 600 {path})"
+            )
+        return Path(path).read_text(encoding="utf-8").rstrip("\r\n")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SourceError(f"cannot read the {what} file {path}: {exc}") from exc
+
+
 def open_source(section: DirectorySection) -> BadgeSource | None:
     """The configured source, or ``None`` when badges are kept on the station only."""
     if section.source == "url":
@@ -40,6 +57,10 @@ def open_source(section: DirectorySection) -> BadgeSource | None:
         from station.directory_sources.ldap import LdapSource
 
         return LdapSource(section.ldap)
+    if section.source == "graph":
+        from station.directory_sources.graph import GraphSource
+
+        return GraphSource(section.graph)
     return None
 
 

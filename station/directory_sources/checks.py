@@ -1,4 +1,4 @@
-"""What ``release-station doctor`` says about the ``[directory]`` source: its files and its last sync.
+"""What ``release-station doctor`` says about the ``[directory]`` source: its files, its last sync.
 
 No network here: the last sync's outcome (recorded by :mod:`station.directory_sync`) says
 whether the source was reachable, and when.
@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from station.config import DirectorySection
-from station.directory_sources import tls_context
+from station.directory_sources import read_secret, tls_context
 from station.directory_sync import SourceError, SyncStatus
 from station.findings import Finding
 
@@ -22,14 +22,14 @@ def directory_findings(section: DirectorySection, status: SyncStatus | None, now
         return []
     topic = f"directory ({section.source})"
     findings: list[Finding] = []
-    ca_file = section.ldap.ca_file if section.source == "ldap" else section.url.ca_file
+    ca_file = getattr(section, section.source).ca_file
     try:
         if ca_file:
             tls_context(ca_file)
         if section.source == "ldap" and section.ldap.bind_dn:
-            from station.directory_sources.ldap import read_password
-
-            read_password(section.ldap.password_file)
+            read_secret(section.ldap.password_file, "bind password")
+        if section.source == "graph":
+            read_secret(section.graph.secret_file, "client secret")
     except SourceError as exc:
         findings.append(Finding("fail", topic, str(exc), "fix the file named; the next sync uses it"))
     findings.append(_last_sync(topic, section, status, now))

@@ -13,12 +13,9 @@ attribute is the enrolled person's address.
 from __future__ import annotations
 
 import math
-import os
 import ssl
-import stat
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -28,21 +25,8 @@ from ldap3.core.exceptions import LDAPException
 from ldap3.utils.conv import escape_filter_chars
 
 from station.config import DirectoryLdapSection
+from station.directory_sources import read_secret
 from station.directory_sync import NotInSourceError, Snapshot, SourceError, SourceRecord
-
-
-def read_password(path: str) -> str:
-    """The bind password in ``path``, which only its owner may read (mode 0600 or 0400)."""
-    try:
-        mode = stat.S_IMODE(os.stat(path).st_mode)
-        if mode & 0o077:
-            raise SourceError(
-                f"{path} is mode {mode:04o}: the bind password file must be readable by its owner "
-                f"only (chmod 600 {path})"
-            )
-        return Path(path).read_text(encoding="utf-8").rstrip("\r\n")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SourceError(f"cannot read the bind password file {path}: {exc}") from exc
 
 
 def _values(attributes: dict[str, Any], name: str) -> list[str]:
@@ -85,7 +69,7 @@ class LdapSource:
     @contextmanager
     def _connection(self, what: str) -> Iterator[ldap3.Connection]:
         section = self._section
-        password = read_password(section.password_file) if section.bind_dn else None
+        password = read_secret(section.password_file, "bind password") if section.bind_dn else None
         conn = ldap3.Connection(
             self._server(),
             user=section.bind_dn or None,
