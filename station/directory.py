@@ -6,7 +6,7 @@ to be (``self``-enrolment on a phone, a ``technician`` at the station, a file ``
 ``cli``), when, and when the badge was last seen.
 
 Each entry also says where it lives (``origin``): ``local`` entries were made on this station;
-``source`` entries are this station's copy of a directory source (LDAP, a file at a URL; see
+``source`` entries are this station's copy of a directory source (LDAP, Entra ID, a file; see
 :mod:`station.directory_sync`). :meth:`Directory.apply_source` replaces the copy with a new
 snapshot in one transaction: the source is authoritative for the badges it holds (a local
 entry it contradicts gives way, and is reported as a conflict), an entry it no longer holds is

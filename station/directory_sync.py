@@ -1,4 +1,4 @@
-"""Keeping the badge directory in step with a directory source (LDAP, a file at a URL).
+"""Keeping the badge directory in step with a directory source (LDAP, Entra ID, a file at a URL).
 
 One sync (:meth:`DirectorySync.run`) does, in this order:
 
@@ -13,11 +13,12 @@ One sync (:meth:`DirectorySync.run`) does, in this order:
 5. apply it in one transaction (:meth:`station.directory.Directory.apply_source`), which holds
    back a snapshot that would remove too much;
 6. record the outcome in ``directory_sync`` (last attempt, last success, last error, failures
-   in a row, the counts) for ``badges sync --status``, doctor and the technician.
+   in a row, the counts) for ``badges status`` and doctor.
 
 :class:`SyncLoop` runs syncs on its own thread every ``sync_interval_s``, sooner after a
-failure (backoff from 30 s up to the interval), and stops at once. Taps never wait for it:
-lookups read SQLite only. Only counts are logged, never badge values, names or addresses.
+failure (backoff from 30 s up to the interval, never sooner than a throttling source asked),
+and stops at once. Taps never wait for it: lookups read SQLite only. Only counts are logged,
+never badge values, names or addresses.
 """
 
 from __future__ import annotations
