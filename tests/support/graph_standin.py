@@ -48,13 +48,13 @@ class GraphStandIn:
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
-                owner._answer(self, "GET")
+                owner.handle(self, "GET")
 
             def do_POST(self) -> None:
-                owner._answer(self, "POST")
+                owner.handle(self, "POST")
 
             def do_PATCH(self) -> None:
-                owner._answer(self, "PATCH")
+                owner.handle(self, "PATCH")
 
             def log_message(self, format: str, *args: object) -> None:
                 """Quiet."""
@@ -94,7 +94,8 @@ class GraphStandIn:
 
     # -- the answers ----------------------------------------------------------------------------
 
-    def _answer(self, handler: BaseHTTPRequestHandler, method: str) -> None:
+    def handle(self, handler: BaseHTTPRequestHandler, method: str) -> None:
+        """Answer one request (called by the HTTP server's handler thread)."""
         self.requests.append((method, handler.path))
         parts = urlsplit(handler.path)
         query = {key: values[0] for key, values in parse_qs(parts.query).items()}
