@@ -19,19 +19,20 @@ from __future__ import annotations
 
 import itertools
 import json
-import ssl
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
+
+from tests.support.tls_files import LoopbackHttps
 
 PAGE = 2
 TENANT = "contoso"
 CLIENT_ID = "11111111-2222-3333-4444-555555555555"
 
 
-class GraphStandIn:
+class GraphStandIn(LoopbackHttps):
     """Users by id, a change log for delta tokens, and what was asked."""
 
     def __init__(self, cert: Path, key: Path, *, secret: str) -> None:
@@ -59,13 +60,8 @@ class GraphStandIn:
             def log_message(self, format: str, *args: object) -> None:
                 """Quiet."""
 
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(cert, key)
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
-        base = f"https://127.0.0.1:{self._server.server_address[1]}"
-        self.login_url, self.graph_url = base, f"{base}/v1.0"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        super().__init__(Handler, cert, key)
+        self.login_url, self.graph_url = self.base_url, f"{self.base_url}/v1.0"
 
     def put_user(self, user_id: str, **properties: Any) -> None:
         """Add or change a user (properties merged, one level of nesting)."""
@@ -82,15 +78,6 @@ class GraphStandIn:
         with self._lock:
             del self.users[user_id]
             self.removed_at[user_id] = next(self._seq)
-
-    def __enter__(self) -> GraphStandIn:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join()
 
     # -- the answers ----------------------------------------------------------------------------
 
