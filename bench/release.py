@@ -1,6 +1,6 @@
 """Time from a badge tap to every job printed-or-submitted, for 1, 10 and 50 waiting jobs.
 
-The whole station runs as ``release-station run`` builds it (:func:`station.cli.app.build_station`:
+The whole station runs as ``release-station run`` builds it (:func:`station.cli.compose.build_station`:
 core, directory, cloud client, release engine), headless, in release mode ``all``. The ezeep
 emulator runs in a process of its own, as ezeep is another machine, with 50 ms added to every
 answer. A tap is a :class:`~station.events.BadgeRead` handed to the core; the clock stops when
@@ -35,7 +35,7 @@ from typing import Any
 
 import httpx
 
-from station.cli.app import build_station
+from station.cli.compose import build_station
 from station.config import Config
 from station.core import intents
 from station.core import view as v

@@ -105,7 +105,7 @@ class Frames:
 
 def tap_to_frame(config_path: Path, user: tuple[str, str], samples: int) -> list[float]:
     """Milliseconds from a badge read submitted to the core to the "Badge read" frame on screen."""
-    from station.cli.app import build_station
+    from station.cli.compose import build_station
     from station.config import load_config
     from station.core import intents
     from station.database import open_database

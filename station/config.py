@@ -96,6 +96,10 @@ class CloudSection:
     max_list_items: int = 5000
     max_jobs: int = 500
     list_deadline_s: float = 60.0
+    # How long a request that got no answer keeps its job in doubt (station.release).
+    in_doubt_s: float = 300.0
+    # Each request of a health probe (station.cloud.api.EzeepClient.probing).
+    probe_deadline_s: float = 1.0
     # Who a job belongs to: an assumption about ezeep (station.cloud.contract.OwnerRule).
     job_owner_field: str = "owner_id"
     job_owner_match: Literal["exact", "casefold"] = "exact"
@@ -115,6 +119,10 @@ class CloudSection:
         _check_range("max_list_items", self.max_list_items, 100, 100_000)
         _check_range("max_jobs", self.max_jobs, 1, 10_000)
         _check_range("list_deadline_s", self.list_deadline_s, 2, 900)
+        _check_range("in_doubt_s", self.in_doubt_s, 30, 86400)
+        _check_range("probe_deadline_s", self.probe_deadline_s, 0.5, 30)
+        if self.in_doubt_s <= self.request_deadline_s:
+            raise ValueError("in_doubt_s: must be longer than request_deadline_s (a request may land late)")
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,63}", self.job_owner_field):
             raise ValueError("job_owner_field: must be a JSON field name like owner_id")
 

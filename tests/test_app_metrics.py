@@ -1,4 +1,4 @@
-"""What the composition root counts for node_exporter, from the views the core publishes."""
+"""What the composition root counts for node_exporter, from the events the core announces."""
 
 from __future__ import annotations
 
@@ -7,17 +7,20 @@ import threading
 import time
 from pathlib import Path
 
-from station.cli.app import LAST_CONTACT, build_station, make_metrics
+from station.cli.compose import LAST_CONTACT, build_station, make_metrics, start_metrics
 from station.cli.metrics_feed import MetricsFeed
 from station.config import Config, parse_config
+from station.core import intents as i
+from station.core import listener as ev
 from station.core import view as v
+from station.core.listener import deliver
 from station.database import open_database
+from station.directory import Directory
 from station.emulator import Emulator
 from station.events import BadgeRead, ReaderEvent, ReaderHealth
 from station.metrics import Metrics
 from station.pin import Pins
-
-INFO = v.StationInfo(paired=True, cloud="ok", reader="ok", printer="ok")
+from tests.support.views import Published
 
 
 def values(metrics: Metrics) -> dict[str, float]:
@@ -28,39 +31,94 @@ def values(metrics: Metrics) -> dict[str, float]:
     }
 
 
-def progress(*phases: v.JobPhase) -> tuple[v.JobProgressItem, ...]:
-    return tuple(v.JobProgressItem(f"job-{n}", "Report.pdf", phase) for n, phase in enumerate(phases))
+def station_config(emulator: Emulator, tmp_path: Path) -> Config:
+    return parse_config(
+        f"""
+        [station]
+        state_dir = '{tmp_path}'
+        hardware_id = "1b4e28ba-2fa1-11d2-883f-0016d3cca427"
+        [cloud]
+        account_url = "{emulator.url}"
+        api_url = "{emulator.url}"
+        print_url = "{emulator.url}"
+        client_id = "app-tests"
+        [metrics]
+        textfile_dir = '{tmp_path}'
+        """
+    )
 
 
-def test_taps_releases_failures_and_the_token_state_counted_on_changes_of_screen() -> None:
+def read(uid: bytes) -> BadgeRead:
+    return BadgeRead(uid, "simulated", "sim", time.monotonic())
+
+
+def test_taps_releases_and_the_token_state_of_a_real_station_are_counted(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    """A refused random-UID card goes from Ready straight to "unknown card": counted as rejected."""
+    config = station_config(emulator, tmp_path)
+    metrics = make_metrics(config)
+    assert metrics is not None
+    emulator.auto_approve_device = emulator.printers[0].id
+    db = open_database(config.database_path)
+    Pins(db).set_technician("24681357")  # else it asks for one first
+    known = bytes.fromhex("04A1B2C3D4E5F6")
+    user = emulator.users[0]
+    Directory(db).enrol(known.hex().upper(), user.id, email=user.email, how="cli")
+    waiting = len(emulator.waiting_jobs(user.email))
+    assert waiting
+    published = Published()
+    with contextlib.ExitStack() as stack:
+        station = build_station(config, stack, restart=lambda: None, metrics=metrics)
+        start_metrics(station, metrics, config, stack)
+        station.subscribe(published)  # after the feed: it has counted what a view shows
+        station.start()
+        stack.callback(station.stop)
+        published.next(v.ReadyView, lambda view: view.info.printer_name != "")
+        station.submit(read(bytes.fromhex("08112233")))  # a random UID: refused
+        published.next(v.UnknownBadgeView, lambda view: view.reason == "random_uid")
+        station.submit(i.Done())
+        published.next(v.ReadyView)
+        station.submit(read(bytes.fromhex("04FFEEDDCCBBAA")))  # nobody's
+        published.next(v.EnrolView)
+        station.submit(i.Cancel())
+        published.next(v.ReadyView)
+        station.submit(read(known))
+        published.next(v.DoneView)
+    counted = values(metrics)
+    assert {key: counted.get(key) for key in counted if key.startswith(("taps", "releases", "token"))} == {
+        "taps_total[result=rejected]": 1,
+        "taps_total[result=unknown]": 1,
+        "taps_total[result=known]": 1,
+        "releases_total[outcome=printed]": waiting,
+        "token_state[state=paired]": 1,
+        "token_state[state=unpaired]": 0,
+        "token_state[state=needs_repair]": 0,
+    }
+
+
+def test_each_kind_of_event_is_counted_once() -> None:
     metrics = Metrics()
     feed = MetricsFeed(metrics, "1.2.3")
-    session = v.SessionView(INFO, "ada", (), frozenset(), expires_at=0)
-    partly = v.DoneView(INFO, "partly", progress("printed", "printed", "failed"), expires_at=0)
-    for view in (
-        v.ReadyView(INFO, just_paired=True),
-        v.IdentifyingView(INFO),
-        session,
-        v.ReleasingView(INFO, "ada", progress("sending")),
-        partly,
-        partly,  # published again (a countdown, a phase): not counted twice
-        v.ReadyView(INFO),
-        v.IdentifyingView(INFO),
-        v.EnrolView(INFO, "starting", expires_at=0),
-        v.ReadyView(INFO),
-        v.IdentifyingView(INFO),
-        v.UnknownBadgeView(INFO, "random_uid", expires_at=0),
-        v.OfflineView(INFO, "network", None, since=0),
-        v.ReaderMissingView(INFO, "ACR122U", "unplugged"),
-        v.NeedsRepairView(INFO),
+    done = (
+        v.JobProgressItem("job-1", "Report.pdf", "printed"),
+        v.JobProgressItem("job-2", "Old.pdf", "failed"),
+    )
+    for event in (
+        ev.TapRefused("unreadable"),
+        ev.TapRefused("rate_limited", "B1"),
+        ev.ReleaseFinished("partly", done),
+        ev.Offline("network"),
+        ev.BackOnline(),
+        ev.ReaderDown("ACR122U", "unplugged"),
+        ev.PairingNeeded(repair=True),
     ):
-        feed.on_view(view)
+        deliver(feed, event)
     assert values(metrics) == {
         "info[version=1.2.3]": 1,
-        "taps_total[result=known]": 1,
-        "taps_total[result=unknown]": 1,
         "taps_total[result=rejected]": 1,
-        "releases_total[outcome=printed]": 2,
+        "taps_total[result=unknown]": 1,
+        "releases_total[outcome=printed]": 1,
         "releases_total[outcome=failed]": 1,
         "failures_total[kind=release]": 1,
         "failures_total[kind=cloud]": 1,
@@ -89,20 +147,7 @@ def test_reader_health_passes_through_and_is_recorded() -> None:
 def test_the_last_contact_with_ezeep_is_the_time_of_its_last_answer(
     emulator: Emulator, tmp_path: Path
 ) -> None:
-    config = parse_config(
-        f"""
-        [station]
-        state_dir = '{tmp_path}'
-        hardware_id = "1b4e28ba-2fa1-11d2-883f-0016d3cca427"
-        [cloud]
-        account_url = "{emulator.url}"
-        api_url = "{emulator.url}"
-        print_url = "{emulator.url}"
-        client_id = "app-tests"
-        [metrics]
-        textfile_dir = '{tmp_path}'
-        """
-    )
+    config = station_config(emulator, tmp_path)
     metrics = make_metrics(config)
     assert metrics is not None and make_metrics(Config()) is None
     emulator.auto_approve_device = emulator.printers[0].id

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from station.cli.service import SdNotify, StopSignals, unfinished_threads
+from station.cli.systemd import SdNotify, StopSignals, unfinished_threads
 
 
 def test_sd_notify_sends_datagrams_to_the_socket(tmp_path: Path) -> None:

@@ -101,7 +101,7 @@ def test_card_test_ends_on_its_timeout(card_test: Callable[..., tuple[str, str]]
 def test_a_broken_chain_stops_start_up_naming_the_key_and_position(
     tmp_path: Path, caplog: pytest.LogCaptureFixture, command: list[str]
 ) -> None:
-    # `run` is the station's own start-up (station/cli/app.py): the chain is parsed first.
+    # `run` is the station's own start-up (station/cli/compose.py): the chain is parsed first.
     config = _config(tmp_path, "reverse | hexdec")
     assert main(["--config", config, *command]) == EXIT_CONFIG
     assert (

@@ -17,6 +17,8 @@ import pytest
 
 from station.cloud.api import EzeepClient
 from station.cloud.errors import (
+    ClosedError,
+    DeadlineError,
     NotFoundError,
     OfflineError,
     PairingCancelledError,
@@ -32,6 +34,7 @@ from station.cloud.tokens import TokenKeeper, TokenStore
 from station.database import open_database
 from station.emulator import Emulator
 from tests.support.clock import FakeClock
+from tests.support.emulator_http import wait_for_slow_done
 
 HW = "1b4e28ba-2fa1-11d2-883f-0016d3cca427"
 CLIENT = "release-station-test"
@@ -392,3 +395,69 @@ def test_a_whole_run_logs_no_token(
     for secret in secrets:
         assert secret not in text
         assert secret.split(".")[-1] not in text  # not even a JWT's signature part
+
+
+def test_close_cuts_a_request_in_flight_and_refuses_later_ones(emulator: Emulator) -> None:
+    """A stop closes the connection under a request ezeep holds: it ends at once, as expected."""
+    http = make_http(emulator)  # 5 s timeout, far beyond the wait below
+    emulator.set_faults(slow_done_s=3.0)
+    ended: list[BaseException] = []
+
+    def request() -> None:
+        try:
+            http.request("GET", "api", "/printing/v1/printers/", token="any")
+        except Exception as exc:  # the test looks at what it was
+            ended.append(exc)
+
+    thread = threading.Thread(target=request)
+    thread.start()
+    wait_for_slow_done(emulator, 1, held=True)
+    closed = time.monotonic()
+    http.close()
+    thread.join(2.0)
+    assert not thread.is_alive()
+    assert time.monotonic() - closed < 1.0
+    assert [type(exc) for exc in ended] == [ClosedError]
+    assert isinstance(ended[0], OfflineError)  # callers that know offline know this
+    with pytest.raises(ClosedError, match="not sent"):
+        http.request("GET", "api", "/printing/v1/printers/", token="any")
+    http.close()  # twice is fine
+
+
+def test_a_refresh_that_lands_after_its_timeout_rotates_the_token_and_loses_nothing(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    """The refresh answer never arrives in time, but ezeep rotated: the old refresh token is
+    dead. The station pairs again with the same hardware id and keeps its printer."""
+    http = CloudHttp.single_host(emulator.url, client_id=CLIENT, timeout_s=0.3)
+    with CloudStack.create(
+        http, open_database(tmp_path / "station.db"), hardware_id=HW, poll_interval_s=0.05
+    ) as cloud:
+        pair(cloud, emulator, printer=1)
+        binding = cloud.keeper.binding
+        assert binding is not None
+        emulator.set_faults(slow_done_s=0.6, slow_path="/oauth/access_token/")
+        keeper = TokenKeeper(cloud.store, http, max_attempts=1)
+        with pytest.raises(OfflineError):
+            keeper.renew(keeper.access_token())
+        wait_for_slow_done(emulator, 1)  # the rotation landed after the station gave up
+        emulator.set_faults(slow_done_s=0.0)
+        with pytest.raises(TokenRejectedError):
+            keeper.renew(keeper.access_token())
+        assert not keeper.paired and keeper.last_tp_id == binding.tp_id
+        pair(cloud, emulator, printer=0)  # auto-approval offers printer 0; the binding wins
+        assert cloud.client.station_printer().tp_id == binding.tp_id
+
+
+def test_a_probe_gives_each_request_a_short_deadline(cloud: CloudStack, emulator: Emulator) -> None:
+    pair(cloud, emulator)
+    probe = cloud.client.probing(0.5)
+    emulator.set_faults(slow_done_s=3.0, slow_path="/printing/v1/printers/")  # a black hole
+    started = time.monotonic()
+    with pytest.raises(DeadlineError):
+        probe.station_printer()
+    assert time.monotonic() - started < 1.5  # not the 5 s request timeout
+    emulator.set_faults(slow_done_s=0.0)
+    assert probe.station_printer().id == emulator.printers[0].id
+    with pytest.raises(ValueError, match="above 0"):
+        cloud.client.probing(0)

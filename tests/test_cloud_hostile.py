@@ -24,6 +24,7 @@ from typing import Any
 import httpx
 import pytest
 
+from station.causes import Cause, Reason
 from station.cloud import contract
 from station.cloud.api import EzeepClient
 from station.cloud.errors import BadAnswerError, DeadlineError, GrantError
@@ -35,7 +36,7 @@ from station.database import memory_database
 from station.emulator import Emulator
 from station.emulator.faults import gzip_bomb
 from station.errors import ConfigError
-from station.release import Cause, JobProgress, Reason, ReleaseEngine, ReleaseState
+from station.release import JobProgress, ReleaseEngine, ReleaseState
 from tests.support.cloud_mock import mock_http
 
 HW = "1b4e28ba-2fa1-11d2-883f-0016d3cca427"
@@ -104,7 +105,7 @@ def test_the_engine_refuses_jobs_named_for_someone_else(rig: Rig, caplog: pytest
     grace, katherine = rig.emulator.users[1], rig.emulator.users[3]
     theirs = rig.client.waiting_jobs(katherine.id)
     # Someone else's jobs handed in as if they were Grace's: refused, never sent nor deleted.
-    summary = rig.engine.release(grace.id, theirs)
+    summary = rig.engine.release(grace.id, jobs=theirs)
     assert {p.state for p in summary.held} == {ReleaseState.HELD}
     assert {p.cause for p in summary.held} == {NOT_THEIRS}
     assert len(summary.held) == len(theirs) and rig.emulator.release_counts() == {}
@@ -114,7 +115,7 @@ def test_the_engine_refuses_jobs_named_for_someone_else(rig: Rig, caplog: pytest
     assert f"refused to release {len(theirs)} job(s) that are not the user's" in caplog.text
     # A retry names jobs only: one whose journal row is another user's is not sent for Grace.
     rig.emulator.set_printer_fails(rig.emulator.printers[0].id)
-    failed = rig.engine.release(katherine.id, theirs[:1]).failed
+    failed = rig.engine.release(katherine.id, jobs=theirs[:1]).failed
     assert [p.job_id for p in failed] == [theirs[0].id]
     rig.emulator.set_printer_fails(rig.emulator.printers[0].id, False)
     again = rig.engine.retry(grace.id, failed)
@@ -188,7 +189,7 @@ def test_a_trickling_release_is_in_doubt_not_failed(rig: Rig) -> None:
     (job,) = rig.client.waiting_jobs(user.id)
     rig.emulator.set_faults(trickle_s=0.2, trickle_path=contract.PRINT_PATH)
     progress: list[JobProgress] = []
-    summary = rig.engine.release(user.id, [job], None, progress.append)
+    summary = rig.engine.release(user.id, jobs=[job], on_progress=progress.append)
     # No answer in time: in doubt. The release reached ezeep (only its answer trickled), so the
     # check that follows finds the job gone from the queue: never failed, never sent again.
     assert [(p.state, p.cause.reason if p.cause else None) for p in progress][-2:] == [

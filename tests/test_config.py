@@ -55,6 +55,8 @@ def test_the_example_and_the_readme_list_the_reader_kinds() -> None:
         ("[station]\nsession_timeout_s = 5\n", "station.session_timeout_s", "between 10 and 900"),
         ("[station]\nhardware_id = 'abc'\n", "station.hardware_id", "GUID"),
         ("[cloud]\napi_url = 'http://api.example.com'\n", "cloud.api_url", "loopback"),
+        ("[cloud]\nin_doubt_s = 10\n", "cloud.in_doubt_s", "between 30 and 86400"),
+        ("[cloud]\nin_doubt_s = 60\nrequest_deadline_s = 90\n", "cloud.in_doubt_s", "longer than"),
         ("[reader]\nkind = true\n", "reader.kind", "one of"),
         ("[reader]\npcsc_readers = 'ACS'\n", "reader.pcsc_readers", "a list of"),
         ("[reader]\nkind = 'serial'\n", "reader.kind", "one of 'auto', 'pcsc', 'nfc'"),

@@ -26,7 +26,8 @@ from station.events import BadgeRead
 from station.release._journal import FINAL_STATES
 from tests.support.child import run_child_and_kill
 from tests.support.cloud import EmulatorFactory, add_jobs, paired_database, waiting_ids
-from tests.test_core_station import Parts, Views, build_station, wait_until
+from tests.support.core_rig import Parts, build_station, wait_until
+from tests.support.views import Published
 
 ROOT = Path(__file__).resolve().parent.parent
 BADGE = bytes.fromhex("04A1B2C3D4E501")
@@ -36,7 +37,7 @@ from pathlib import Path
 from drivers.readers.base import ReaderThread
 from drivers.readers.simulated import SimulatedReader
 from station.core import view as v
-from tests.test_core_station import build_station
+from tests.support.core_rig import build_station
 
 url, path, uid = sys.argv[1:4]
 parts = build_station(Path(path), url)
@@ -63,10 +64,10 @@ ROUNDS = 4
 JOBS_PER_ROUND = 5
 
 
-def _restart(db_path: Path, url: str) -> tuple[Parts, Views]:
+def _restart(db_path: Path, url: str) -> tuple[Parts, Published]:
     """The station started again on the same database; returns once it is ready."""
     parts = build_station(db_path, url, tuning={"heartbeat_s": 0.2})
-    views = Views()
+    views = Published()
     parts.station.subscribe(views)
     parts.station.start()
     views.next(v.ReadyView, lambda view: view.info.printer_name != "")

@@ -10,31 +10,32 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
+from station.causes import Cause, Failure, Reason, failure_of
 from station.cloud.errors import NotFoundError, PairingExpiredError
 from station.cloud.models import DeviceBinding, Job, PairingCode, Printer
 from station.core import intents as i
+from station.core import listener as ev
 from station.core import messages as m
 from station.core import view as v
 from station.core.health import backoff_s
 from station.core.machine import Event, start, step
 from station.core.render import view_of
-from station.core.state import Core, PinSetup, Prefs, SignedIn, Tick, Tuning, User
-from station.core.work import classify
+from station.core.state import CoreState, Identity, PinSetup, Prefs, SignedIn, Tick, Tuning, User
 from station.events import ReaderHealth
 from station.feedback import Pattern
-from station.release import Cause, Reason
 
 PRINTER = Printer("p1", "Floor 2", "Hall", 7, "Online")
 ANNA = User("u1", "Anna Example")
 JOBS = (Job("j1", "Report.pdf", None, 2, "u1"), Job("j2", "Slides.pdf", None, 9, "u1"))
-TUNING = Tuning(station_name="Test station", hardware_id="hw")
+TUNING = Tuning()
+IDENTITY = Identity(station_name="Test station", hardware_id="hw")
 BEA = SignedIn("u9", "bea@example.com", "", "b•••@example.com")
 
 
 class Run:
     """Drives the machine: feeds events at a given time and keeps the last effects."""
 
-    def __init__(self, core: Core) -> None:
+    def __init__(self, core: CoreState) -> None:
         self.core = core
         self.effects: tuple[m.Effect, ...] = ()
         self.now = 0.0
@@ -56,12 +57,15 @@ class Run:
     def of(self, kind: type) -> list[Any]:
         return [e for e in self.effects if isinstance(e, kind)]
 
+    def announced(self) -> list[ev.CoreEvent]:
+        return [e.event for e in self.of(m.Announce)]
+
     def patterns(self) -> list[Pattern]:
         return [e.pattern for e in self.of(m.Play)]
 
 
 def booted(*, mode: str = "all", pins: Iterable[str] = ("technician",), paired: bool = True) -> Run:
-    core, effects = start(Core(tuning=TUNING))
+    core, effects = start(CoreState(identity=IDENTITY, tuning=TUNING))
     assert effects == [m.LoadStart(0)]
     run = Run(core)
     prefs = Prefs(release_mode=mode, session_timeout_s=60)  # type: ignore[arg-type]
@@ -88,7 +92,7 @@ def identified(run: Run, badge: str = "B1", user: User = ANNA) -> None:
     run(m.BadgeKnown(run.ticket, user))
 
 
-def no_personal_data(value: v.View | Core) -> None:
+def no_personal_data(value: v.View | CoreState) -> None:
     """Nothing of Anna's session in ``value``, hidden (``repr=False``) fields included."""
     text = repr(dataclasses.asdict(value))
     for secret in ("Anna", "B1", "Report.pdf", "u1"):
@@ -115,24 +119,26 @@ def test_unpaired_station_fetches_a_code_shows_it_and_becomes_ready() -> None:
     run = booted(paired=False)
     assert isinstance(run.view, v.UnpairedView)
     assert run.of(m.PairStart)
+    assert run.announced() == [ev.Started(paired=False), ev.PairingNeeded(repair=False)]
     ticket = run.ticket
     run(m.PairCode(ticket, PairingCode("ABCD", "https://x/pair", 600.0)))
     view = run.view
     assert isinstance(view, v.PairingView) and view.code == "ABCD" and view.qr_url == "https://x/pair"
     assert not view.cancellable
+    assert run.announced() == [ev.PairingCodeShown("ABCD", "https://x/pair", "https://x/pair")]
     assert run.patterns() == [Pattern.NEEDS_PAIRING]
     run(tap())
     assert run.patterns() == [Pattern.NEEDS_PAIRING] and isinstance(run.view, v.PairingView)
     run(m.Paired(ticket, DeviceBinding("dev", "org", 7)))
     assert isinstance(run.view, v.ReadyView) and run.view.just_paired
-    assert run.of(m.Audit) == [m.Audit("pairing", outcome="paired (tp_id 7)")]
+    assert ev.Paired(7) in run.announced()
     assert run.of(m.SetTimer)[-1].key == "probe"
 
 
 def test_pairing_offline_retries_with_a_pause() -> None:
     run = booted(paired=False)
     ticket = run.ticket
-    run(m.WorkFailed(ticket, m.Failure("offline", Cause(Reason.OFFLINE, text="no route"))), at=1.0)
+    run(m.WorkFailed(ticket, Failure("offline", Cause(Reason.OFFLINE, text="no route"))), at=1.0)
     view = run.view
     assert isinstance(view, v.UnpairedView) and view.problem == "offline"
     assert view.cause == Cause(Reason.OFFLINE, text="no route")  # the UI words it
@@ -147,12 +153,12 @@ def test_rejected_token_needs_repair_then_pairs_again() -> None:
     run(
         m.ProbeDone(
             run.core.probe_ticket + 0,
-            failure=m.Failure("rejected", Cause(Reason.NOT_PAIRED, text="invalid_grant")),
+            failure=Failure("rejected", Cause(Reason.NOT_PAIRED, text="invalid_grant")),
         )
     )
     assert isinstance(run.view, v.NeedsRepairView)
     assert run.of(m.PairStart) and Pattern.NEEDS_PAIRING in run.patterns()
-    assert run.of(m.Audit) == [m.Audit("pairing", outcome="token rejected")]
+    assert run.announced() == [ev.TokenRejected(), ev.PairingNeeded(repair=True)]
     run(m.PairCode(run.ticket, PairingCode("EFGH", "https://x/pair", 600.0)))
     assert isinstance(run.view, v.PairingView) and run.view.repair
 
@@ -165,7 +171,10 @@ def test_tap_is_acknowledged_before_any_network_work() -> None:
     effects = run(tap())
     assert isinstance(run.view, v.IdentifyingView)
     assert isinstance(effects[0], m.Play) and effects[0].pattern is Pattern.READ
-    assert [type(e) for e in effects if not isinstance(e, m.Play)] == [m.Lookup, m.SetTimer]
+    assert [type(e) for e in effects if not isinstance(e, m.Play | m.Announce)] == [m.Lookup, m.SetTimer]
+    assert run.announced() == [ev.TapRead("simulated", "sim")]
+    run(m.BadgeKnown(run.ticket, ANNA))
+    assert run.announced() == [ev.BadgeKnown("B1", "u1")]
 
 
 def test_a_lookup_that_never_answers_ends_in_the_no_answer_failure() -> None:
@@ -222,10 +231,11 @@ def test_printer_offline_holds_jobs_and_shows_printer_unavailable_until_it_is_ba
     run(m.ReleaseFinished(run.ticket, held, printer_offline=True))
     assert isinstance(run.view, v.DoneView) and run.view.outcome == "printer_offline"
     assert {job.cause for job in run.view.jobs} == {offline}
+    assert run.announced() == [ev.ReleaseFinished("printer_offline", held), ev.PrinterOffline("Offline")]
     run(i.Done())
     assert isinstance(run.view, v.PrinterUnavailableView)
     run(m.ProbeDone(run.core.probe_ticket, printer=PRINTER))
-    assert isinstance(run.view, v.ReadyView)
+    assert isinstance(run.view, v.ReadyView) and run.announced() == [ev.PrinterOnline()]
 
 
 def test_failed_jobs_can_be_retried() -> None:
@@ -279,7 +289,7 @@ def test_a_failed_delete_keeps_the_list_and_says_why() -> None:
     run(i.ToggleJob("j1"))
     run(i.DeleteSelected())
     run(i.ConfirmDelete())
-    run(m.JobsDeleted(run.ticket, (), m.Failure("error"), Cause(Reason.BEING_RELEASED)))
+    run(m.JobsDeleted(run.ticket, (), Failure("error"), Cause(Reason.BEING_RELEASED)))
     view = run.view
     assert isinstance(view, v.SessionView) and len(view.jobs) == 2
     assert (view.problem, view.cause) == ("delete_failed", Cause(Reason.BEING_RELEASED))
@@ -341,28 +351,24 @@ def test_tap_path_outage_shows_offline_then_probes_until_back() -> None:
     run = booted()
     identified(run)
     run(
-        m.WorkFailed(run.ticket, m.Failure("offline", Cause(Reason.OFFLINE, text="connection refused"))),
+        m.WorkFailed(run.ticket, Failure("offline", Cause(Reason.OFFLINE, text="connection refused"))),
         at=10.0,
     )
     view = run.view
     assert isinstance(view, v.OfflineView) and view.reason == "network" and view.since == 10.0
-    assert Pattern.ERROR in run.patterns()
+    assert Pattern.ERROR in run.patterns() and run.announced() == [ev.Offline("network")]
     (probe_timer,) = run.of(m.SetTimer)
     assert probe_timer.key == "probe" and probe_timer.at - 10.0 <= TUNING.retry_cap_s
     run(m.TimerFired("probe", probe_timer.ticket), at=probe_timer.at)
     assert run.of(m.Probe) == [m.Probe(probe_timer.ticket, refresh=False)]
     run(m.ProbeDone(probe_timer.ticket, printer=PRINTER))
-    assert isinstance(run.view, v.ReadyView)
+    assert isinstance(run.view, v.ReadyView) and run.announced() == [ev.BackOnline()]
     assert run.of(m.SetTimer)[0].at == probe_timer.at + TUNING.heartbeat_s
 
 
 def test_offline_station_still_tries_a_tap() -> None:
     run = booted()
-    run(
-        m.ProbeDone(
-            run.core.probe_ticket, failure=m.Failure("server", Cause(Reason.SERVER_ERROR, text="503"))
-        )
-    )
+    run(m.ProbeDone(run.core.probe_ticket, failure=Failure("server", Cause(Reason.SERVER_ERROR, text="503"))))
     assert isinstance(run.view, v.OfflineView) and run.view.reason == "server"
     run(tap())
     assert isinstance(run.view, v.IdentifyingView) and run.of(m.Lookup)
@@ -412,13 +418,11 @@ def test_an_enrolment_code_not_answered_in_time_says_offline() -> None:
 
 
 def test_the_journal_is_reconciled_once_the_token_works() -> None:
-    core, _ = start(Core(tuning=TUNING))
+    core, _ = start(CoreState(identity=IDENTITY, tuning=TUNING))
     run = Run(core)
     run(m.Loaded(0, True, DeviceBinding("dev", "org", 7), Prefs(), frozenset()))
     run(
-        m.ProbeDone(
-            run.core.probe_ticket, failure=m.Failure("offline", Cause(Reason.OFFLINE, text="no route"))
-        )
+        m.ProbeDone(run.core.probe_ticket, failure=Failure("offline", Cause(Reason.OFFLINE, text="no route")))
     )
     assert not run.of(m.Reconcile)  # the token has not been shown to work yet
     run(m.ProbeDone(run.core.probe_ticket, printer=PRINTER))
@@ -438,7 +442,7 @@ def test_open_rows_are_reconciled_after_the_next_good_probe() -> None:
     run(m.ProbeDone(run.core.probe_ticket, printer=PRINTER))
     assert run.of(m.Reconcile)
     run(m.Reconciled(1, pending=True))  # e.g. a print still running
-    run(m.ProbeDone(run.core.probe_ticket, failure=m.Failure("offline")))
+    run(m.ProbeDone(run.core.probe_ticket, failure=Failure("offline")))
     assert not run.of(m.Reconcile)
     run(m.ProbeDone(run.core.probe_ticket, printer=PRINTER))
     assert run.of(m.Reconcile)
@@ -457,7 +461,7 @@ def test_backoff_never_exceeds_the_cap(failures: int, rand: float) -> None:
 def test_stale_probe_answers_are_ignored() -> None:
     run = booted()
     before = run.core
-    run(m.ProbeDone(run.core.probe_ticket - 1, failure=m.Failure("offline")))
+    run(m.ProbeDone(run.core.probe_ticket - 1, failure=Failure("offline")))
     assert run.core == before
 
 
@@ -469,14 +473,19 @@ def test_reader_missing_and_back() -> None:
     run(ReaderHealth("simulated", "sim", False, "unplugged", 0.0))
     view = run.view
     assert isinstance(view, v.ReaderMissingView) and view.reader_name == "sim" and view.info.reader == "down"
+    assert run.announced() == [ev.ReaderDown("sim", "unplugged")]
+    run(ReaderHealth("simulated", "sim", False, "unplugged", 0.5))
+    assert not run.announced()  # still down: nothing new
     run(ReaderHealth("simulated", "sim", True, "", 1.0))
     assert isinstance(run.view, v.ReadyView) and run.view.info.reader == "ok"
+    assert run.announced() == [ev.ReaderUp("sim")]
 
 
 def test_unusable_read_gets_an_error_pattern_and_no_ack() -> None:
     run = booted()
     run(tap("", error="hex2dec: not hex"))
     assert run.patterns() == [Pattern.ERROR] and isinstance(run.view, v.ReadyView)
+    assert run.announced() == [ev.TapRefused("unreadable")]
 
 
 # --- unknown badges -----------------------------------------------------------------------------
@@ -488,6 +497,7 @@ def test_random_uid_is_refused_without_a_read_ack() -> None:
     view = run.view
     assert isinstance(view, v.UnknownBadgeView) and view.reason == "random_uid"
     assert run.patterns() == [Pattern.UNKNOWN_CARD] and not run.of(m.Lookup)
+    assert run.announced() == [ev.TapRefused("random_uid")]
 
 
 def test_self_enrolment_then_release() -> None:
@@ -505,7 +515,7 @@ def test_self_enrolment_then_release() -> None:
     assert isinstance(view, v.EnrolView) and view.stage == "confirm"
     assert view.user_name == "b•••@example.com" and view.expires_at == 20.0 + TUNING.confirm_tap_s
     assert m.SetTimer("mode", 20.0 + TUNING.confirm_tap_s, run.ticket) in run.effects
-    assert not run.of(m.LinkBadge) and not run.of(m.Audit)  # nothing linked before the second tap
+    assert not run.of(m.LinkBadge) and not run.announced()  # nothing linked before the second tap
     run(tap("NEW"), at=25.0)
     assert run.view.stage == "saving"  # type: ignore[union-attr]
     assert run.of(m.LinkBadge) == [m.LinkBadge(run.ticket, "NEW", BEA, TUNING.max_badges_per_user)]
@@ -519,15 +529,15 @@ def test_a_failed_self_enrolment_says_why_as_a_code() -> None:
     run = booted()
     run(tap("NEW"))
     run(m.BadgeUnknown(run.ticket, allowed=True))
-    run(m.WorkFailed(run.ticket, classify(PairingExpiredError("the code expired (expired_token)"))))
+    run(m.WorkFailed(run.ticket, failure_of(PairingExpiredError("the code expired (expired_token)"))))
     view = run.view
     assert isinstance(view, v.UnknownBadgeView) and view.reason == "enrolment_failed"
     assert view.cause == Cause(Reason.EXPIRED, text="the code expired (expired_token)")
 
 
 def test_a_bug_in_work_is_an_unexpected_error_not_a_sentence() -> None:
-    assert classify(ValueError()) == m.Failure("error", Cause(Reason.ERROR, text="ValueError"))
-    assert m.Failure("error").cause.reason is Reason.ERROR
+    assert failure_of(ValueError()) == Failure("error", Cause(Reason.ERROR, text="ValueError"))
+    assert Failure("error").cause.reason is Reason.ERROR
 
 
 def test_enrolment_cancel_and_timeout_stop_the_work() -> None:
@@ -537,14 +547,14 @@ def test_enrolment_cancel_and_timeout_stop_the_work() -> None:
     ticket = run.ticket
     run(i.Cancel())
     assert isinstance(run.view, v.ReadyView) and m.CancelWork(ticket) in run.effects
-    assert run.of(m.Audit) == [m.Audit("enrol_self_cancelled", badge_id="NEW", outcome="sign_in")]
+    assert run.announced() == [ev.EnrolmentAbandoned("cancelled", "sign_in", "NEW", None)]
     run(tap("NEW"))
     run(m.BadgeUnknown(run.ticket, allowed=True))
     ticket = run.ticket
     run(m.EnrolCode(run.ticket, PairingCode("USER1", "https://x/u", 600.0)))
     run(m.TimerFired("mode", ticket))
     assert isinstance(run.view, v.ReadyView) and m.CancelWork(ticket) in run.effects
-    assert run.of(m.Audit) == [m.Audit("enrol_self_timed_out", badge_id="NEW", outcome="sign_in")]
+    assert run.announced() == [ev.EnrolmentAbandoned("timed_out", "sign_in", "NEW", None)]
 
 
 def signed_in(run: Run, badges: int = 0) -> None:
@@ -555,19 +565,15 @@ def signed_in(run: Run, badges: int = 0) -> None:
 
 
 def test_after_sign_in_a_timeout_cancel_or_another_badge_links_nothing_and_says_so() -> None:
-    endings: list[tuple[Event, str, m.Audit]] = [
+    endings: list[tuple[Event, str, ev.CoreEvent]] = [
         (
             m.TimerFired("mode", 0),
             "not_confirmed",
-            m.Audit("enrol_self_timed_out", "NEW", "u9", None, "confirm"),
+            ev.EnrolmentAbandoned("timed_out", "confirm", "NEW", "u9"),
         ),
-        (i.Cancel(), "not_confirmed", m.Audit("enrol_self_cancelled", "NEW", "u9", None, "confirm")),
-        (tap("OTHER"), "other_badge", m.Audit("enrol_self_refused", "NEW", "u9", None, "other_badge")),
-        (
-            tap("R1", random_uid=True),
-            "other_badge",
-            m.Audit("enrol_self_refused", "NEW", "u9", None, "other_badge"),
-        ),
+        (i.Cancel(), "not_confirmed", ev.EnrolmentAbandoned("cancelled", "confirm", "NEW", "u9")),
+        (tap("OTHER"), "other_badge", ev.EnrolmentRefused("other_badge", "NEW", "u9")),
+        (tap("R1", random_uid=True), "other_badge", ev.EnrolmentRefused("other_badge", "NEW", "u9")),
     ]
     for event, reason, audit in endings:
         run = booted()
@@ -577,7 +583,7 @@ def test_after_sign_in_a_timeout_cancel_or_another_badge_links_nothing_and_says_
         view = run.view
         assert isinstance(view, v.UnknownBadgeView) and view.reason == reason, event
         assert view.expires_at == 5.0 + TUNING.notice_s
-        assert run.of(m.Audit) == [audit] and not run.of(m.LinkBadge) and not run.of(m.Lookup)
+        assert run.announced() == [audit] and not run.of(m.LinkBadge) and not run.of(m.Lookup)
         assert m.CancelWork(ticket) in run.effects
 
 
@@ -594,17 +600,19 @@ def test_self_enrolment_beyond_the_badge_limit_is_refused() -> None:
     signed_in(run, badges=TUNING.max_badges_per_user)
     view = run.view
     assert isinstance(view, v.UnknownBadgeView) and view.reason == "too_many_badges"
-    assert run.of(m.Audit) == [m.Audit("enrol_self_refused", "NEW", "u9", None, "too_many_badges")]
+    assert run.announced() == [ev.EnrolmentRefused("too_many_badges", "NEW", "u9")]
     run = booted()  # the limit reached between sign-in and the confirming tap
     signed_in(run, badges=TUNING.max_badges_per_user - 1)
     run(tap("NEW"))
     run(m.EnrolRefused(run.ticket))
     assert isinstance(run.view, v.UnknownBadgeView) and run.view.reason == "too_many_badges"
-    assert run.of(m.Audit) == [m.Audit("enrol_self_refused", "NEW", "u9", None, "too_many_badges")]
+    assert run.announced() == [ev.EnrolmentRefused("too_many_badges", "NEW", "u9")]
 
 
 def test_self_enrolment_switched_off_only_says_ask_the_technician() -> None:
-    run = Run(start(Core(tuning=dataclasses.replace(TUNING, self_enrolment=False)))[0])
+    run = Run(
+        start(CoreState(identity=IDENTITY, tuning=dataclasses.replace(TUNING, self_enrolment=False)))[0]
+    )
     run(m.Loaded(0, True, DeviceBinding("dev", "org", 7), Prefs(), frozenset()))
     run(tap("NEW"))
     run(m.BadgeUnknown(run.ticket, allowed=True))
@@ -619,7 +627,7 @@ def test_rate_limited_unknown_badge() -> None:
     run(m.BadgeUnknown(run.ticket, allowed=False))
     view = run.view
     assert isinstance(view, v.UnknownBadgeView) and view.reason == "rate_limited"
-    assert not run.of(m.SelfEnrol)
+    assert not run.of(m.SelfEnrol) and run.announced() == [ev.TapRefused("rate_limited", "NEW")]
 
 
 # --- PIN ----------------------------------------------------------------------------------------
@@ -715,6 +723,7 @@ def test_no_pairing_code_before_a_technician_pin() -> None:
     run = booted(paired=False, pins=())
     view = run.view
     assert isinstance(view, v.PinSetupView) and (view.purpose, view.stage) == ("technician", "choose")
+    assert ev.TechnicianPinNeeded() in run.announced()
     assert (view.min_digits, view.max_digits, view.expires_at) == (6, 12, None)
     assert not run.of(m.PairStart)
     run(tap())
@@ -730,7 +739,7 @@ def test_no_pairing_code_before_a_technician_pin() -> None:
     run(i.EnterPin("24681357"))
     run(i.EnterPin("24681357"))
     assert run.of(m.SavePin) == [m.SavePin(run.ticket, "technician", "24681357")]
-    run(m.WorkFailed(run.ticket, m.Failure("storage")))
+    run(m.WorkFailed(run.ticket, Failure("storage")))
     assert run.view.error == "failed" and run.view.stage == "choose"  # type: ignore[union-attr]
     run(i.EnterPin("24681357"))
     run(i.EnterPin("24681357"))
@@ -742,7 +751,7 @@ def test_no_technician_menu_without_a_pin() -> None:
     run = booted(pins=())
     run(i.OpenTechnician())
     assert isinstance(run.view, v.ReadyView)
-    assert run.of(m.Audit) == [m.Audit("technician", outcome="refused: no technician PIN is set")]
+    assert run.announced() == [ev.TechnicianRefused()]
 
 
 def test_pins_changed_outside_take_effect() -> None:
@@ -891,7 +900,7 @@ def test_technician_enrolment_failures_come_as_causes() -> None:
     assert run.view.enrol.cause == Cause(Reason.RANDOM_UID)  # type: ignore[union-attr]
     run(tap("B7"))
     run(i.SearchUsers("anna"))
-    run(m.WorkFailed(run.ticket, classify(NotFoundError("no such user"))))
+    run(m.WorkFailed(run.ticket, failure_of(NotFoundError("no such user"))))
     view = run.view
     assert isinstance(view, v.TechnicianView) and view.message == "failed"
     assert view.enrol.stage == "failed" and view.enrol.cause == Cause(Reason.NOT_FOUND, text="no such user")
@@ -918,7 +927,7 @@ def test_technician_menu_does_not_open_during_a_session() -> None:
 
 def test_a_station_paired_before_never_lets_its_technician_pin_be_chosen_on_screen() -> None:
     run = booted(pins=())  # paired, its PIN cleared with `release-station pin clear`
-    run(m.ProbeDone(run.core.probe_ticket, failure=m.Failure("rejected")))  # a 401 on refresh
+    run(m.ProbeDone(run.core.probe_ticket, failure=Failure("rejected")))  # a 401 on refresh
     view = run.view
     assert isinstance(view, v.NeedsRepairView) and view.problem == "no_pin"
     assert not run.of(m.PairStart) and not isinstance(run.core.mode, PinSetup)
@@ -934,7 +943,7 @@ def test_a_station_paired_before_never_lets_its_technician_pin_be_chosen_on_scre
 
 
 def test_a_station_whose_stored_pairing_was_rejected_boots_without_a_pin_keypad() -> None:
-    core, _effects = start(Core(tuning=TUNING))
+    core, _effects = start(CoreState(identity=IDENTITY, tuning=TUNING))
     run = Run(core)
     run(m.Loaded(0, False, None, Prefs(), frozenset(), paired_before=True))  # upgraded, token rejected
     assert isinstance(run.view, v.NeedsRepairView) and run.view.problem == "no_pin"

@@ -15,178 +15,33 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 
 from station.audit import AuditEntry, AuditLog
+from station.causes import Cause, Reason
 from station.cloud.api import EzeepClient
-from station.cloud.http import CloudHttp
-from station.cloud.pairing import Pairer
-from station.cloud.tokens import TokenKeeper, TokenStore
-from station.config import Config, StationSection
 from station.core import intents as i
 from station.core import view as v
 from station.core.runtime import Station
-from station.core.state import Tuning
 from station.database import open_database
 from station.directory import Directory, mask_email
 from station.emulator import Emulator
 from station.events import BadgeRead, ReaderHealth
 from station.feedback import Pattern
 from station.pin import MAX_LOCK_S, PERMANENT_AFTER, Pins, PinStatus
-from station.ratelimit import RateLimiter
-from station.release import Cause, Reason, ReleaseEngine
-from station.settings import StationSettings
 from tests.support.approval_page import sign_in
+from tests.support.core_rig import TECH_PIN, WAIT_S, Parts, Patterns, build_station, wait_until
 from tests.support.cutting_proxy import CuttingProxy
-
-HARDWARE_ID = "1b4e28ba-2fa1-11d2-883f-0016d3cca427"
-WAIT_S = 30.0
-TECH_PIN = "24681357"
-V = TypeVar("V")
-
-
-class Patterns:
-    """A feedback that remembers what it was asked to show."""
-
-    def __init__(self) -> None:
-        self.played: list[Pattern] = []
-
-    def play(self, pattern: Pattern) -> None:
-        self.played.append(pattern)
-
-    def close(self) -> None:
-        pass
-
-
-class Views:
-    """Every published view, and a bounded wait for the next one of a kind."""
-
-    def __init__(self) -> None:
-        self._seen: list[v.View] = []
-        self._cursor = 0
-        self._changed = threading.Condition()
-
-    def __call__(self, view: v.View) -> None:
-        with self._changed:
-            self._seen.append(view)
-            self._changed.notify_all()
-
-    def next(self, kind: type[V], check: Callable[[V], bool] = lambda _view: True) -> V:
-        """The first view after the last one returned that is a ``kind`` and passes ``check``."""
-
-        def find() -> int | None:
-            for index in range(self._cursor, len(self._seen)):
-                view = self._seen[index]
-                if isinstance(view, kind) and check(view):
-                    return index
-            return None
-
-        with self._changed:
-            found = self._changed.wait_for(lambda: find() is not None, WAIT_S)
-            assert found, (
-                f"no {kind.__name__} came; last views: {[type(x).__name__ for x in self._seen[-5:]]}"
-            )
-            index = find()
-            assert index is not None
-            self._cursor = index + 1
-            return self._seen[index]  # type: ignore[return-value]
-
-    def all(self) -> list[v.View]:
-        with self._changed:
-            return list(self._seen)
-
-
-@dataclasses.dataclass
-class Parts:
-    """A station core on the real collaborators, as the composition root builds it."""
-
-    station: Station
-    keeper: TokenKeeper
-    http: CloudHttp
-    engine: ReleaseEngine
-    directory: Directory
-    audit: AuditLog
-    patterns: Patterns
-    pins: Pins
-    pin_offset: list[float]
-    token_offset: list[float]
-
-    def close(self) -> None:
-        self.station.stop()
-        self.keeper.close()
-        self.http.close()
-
-
-def build_station(
-    path: Path,
-    url: str,
-    *,
-    mode: str = "all",
-    clock: Callable[[], float] = time.monotonic,
-    tuning: dict[str, Any] | None = None,
-    keeper: dict[str, Any] | None = None,
-    audit: AuditLog | None = None,
-    technician_pin: bool = True,
-    pins_type: type[Pins] = Pins,
-    workers: int = 6,
-) -> Parts:
-    """A station on the database at ``path`` talking to the emulator at ``url`` (not started).
-
-    Tests move the token keeper's clock with ``token_offset`` (to let the token run out) and
-    the PINs' monotonic clock with ``pin_offset``. The technician PIN is :data:`TECH_PIN` unless
-    ``technician_pin`` is False. A tap waits 30 s for ezeep's first answer unless
-    ``tuning`` says otherwise: on a loaded test machine 1.5 s is not always enough.
-    ``workers``: the threads for work that talks to ezeep.
-    """
-    http = CloudHttp(account_url=url, api_url=url, print_url=url, client_id="core-tests", timeout_s=2.0)
-    token_offset = [0.0]
-
-    def token_clock() -> float:
-        return time.monotonic() + token_offset[0]
-
-    # Every owner opens its own connection, as the composition root does.
-    store = TokenStore(open_database(path), clock=token_clock)
-    keeper_ = TokenKeeper(store, http, clock=token_clock, **(keeper or {}))
-    client = EzeepClient(http, keeper_).impatient()  # as the composition root passes it
-    engine = ReleaseEngine(client, open_database(path), parallelism=4, job_timeout_s=20, poll_interval_s=0.05)
-    section = StationSection(name="Test", release_mode=mode, session_timeout_s=60)  # type: ignore[arg-type]
-    pin_offset = [0.0]
-    pins = pins_type(open_database(path), clock=lambda: time.monotonic() + pin_offset[0])
-    if technician_pin and not pins.technician_set:
-        pins.set_technician(TECH_PIN)
-    directory = Directory(open_database(path))
-    audit = audit or AuditLog(open_database(path))
-    patterns = Patterns()
-    station = Station(
-        cloud=client,
-        tokens=keeper_,
-        pairer=Pairer(http, "core-tests", HARDWARE_ID, interval_s=0.01),
-        releaser=engine,
-        directory=directory,
-        audit=audit,
-        settings=StationSettings(open_database(path), Config(station=section)),
-        pins=pins,
-        limiter=RateLimiter(burst=3, period_s=60),
-        feedback=patterns,
-        identify=lambda read: read.canonical_id,
-        tuning=Tuning(
-            station_name="Test",
-            hardware_id=HARDWARE_ID,
-            **{"printer_recheck_s": 0.3, "done_linger_s": 60.0, "answer_s": 30.0, **(tuning or {})},
-        ),
-        clock=clock,
-        workers=workers,
-    )
-    return Parts(station, keeper_, http, engine, directory, audit, patterns, pins, pin_offset, token_offset)
+from tests.support.views import Published
 
 
 @dataclasses.dataclass
 class Rig:
     emulator: Emulator
     parts: Parts
-    views: Views
+    views: Published
 
     @property
     def station(self) -> Station:
@@ -234,7 +89,7 @@ def make_rig(tmp_path: Path, emulator: Emulator) -> Iterator[Callable[..., Rig]]
     def make(*, url: str = "", **options: Any) -> Rig:
         emulator.auto_approve_device = emulator.printers[0].id
         parts = build_station(tmp_path / "station.db", url or emulator.url, **options)
-        views = Views()
+        views = Published()
         parts.station.subscribe(views)
         parts.station.start()
         started.append(parts)
@@ -251,16 +106,6 @@ def ready(rig: Rig) -> v.ReadyView:
 
 def audited(rig: Rig, event: str) -> list[AuditEntry]:
     return [entry for entry in rig.audit.entries() if entry.event == event]
-
-
-def wait_until(check: Callable[[], bool]) -> None:
-    """Wait (bounded) until ``check()`` holds; for state no view shows."""
-    pause = threading.Event()
-    for _ in range(int(WAIT_S / 0.05)):
-        if check():
-            return
-        pause.wait(0.05)
-    raise AssertionError("the condition never held")
 
 
 def assert_forgotten(view: v.View, *secrets: str) -> None:
@@ -633,8 +478,9 @@ def test_technician_adds_a_second_badge_but_never_beyond_the_limit(make_rig: Cal
 # --- offline ------------------------------------------------------------------------------------
 
 
-def outage(make_rig: Callable[..., Rig], outage_s: float) -> None:
-    """ezeep goes away for ``outage_s``, long enough for the access token to run out."""
+def outage(make_rig: Callable[..., Rig], outage_s: float) -> v.DoneView:
+    """ezeep goes away for ``outage_s``, long enough for the access token to run out; the
+    summary of a tap once it is back."""
     rig = make_rig()
     ready(rig)
     rig.enrol_user(0, badge(1))
@@ -655,11 +501,11 @@ def outage(make_rig: Callable[..., Rig], outage_s: float) -> None:
     assert after["pair"] == before["pair"] == 1  # never paired again
     assert after["refresh"] > before["refresh"]  # the token was refreshed instead
     rig.tap(badge(1))
-    assert rig.views.next(v.DoneView).outcome == "released"
+    return rig.views.next(v.DoneView)
 
 
 def test_cloud_outage_then_back_to_ready(make_rig: Callable[..., Rig]) -> None:
-    outage(make_rig, 3.0)
+    assert outage(make_rig, 3.0).outcome == "released"
 
 
 def test_a_tap_during_an_outage_never_waits_for_a_token_refresh(make_rig: Callable[..., Rig]) -> None:
@@ -751,7 +597,7 @@ def test_ezeep_too_slow_to_answer_a_tap_shows_offline(make_rig: Callable[..., Ri
 
 @pytest.mark.slow
 def test_sixty_second_cloud_outage_then_back_to_ready(make_rig: Callable[..., Rig]) -> None:
-    outage(make_rig, 60.0)
+    assert outage(make_rig, 60.0).outcome == "released"
 
 
 def test_failed_jobs_are_retried_from_the_summary(make_rig: Callable[..., Rig]) -> None:

@@ -15,18 +15,16 @@ os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 import contextlib
 import dataclasses
 import re
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import Any
 
 import pygame
 import pytest
 
 from drivers.readers.simulated import DEMO_KEYS
-from station.cli.app import build_station
 from station.cli.cmd_demo import DEMO_BADGE_KEYS, UNKNOWN_BADGE_KEY, demo_config, enrol_demo_badges
+from station.cli.compose import build_station
 from station.config import Config
 from station.core import intents
 from station.core import view as v
@@ -35,6 +33,7 @@ from station.database import open_database
 from station.emulator import Emulator
 from station.events import BadgeRead
 from station.pin import Pins
+from tests.support.views import Published
 from ui.fonts import Fonts
 from ui.frame import draw_frame
 from ui.screens import Now, screen_for
@@ -42,35 +41,6 @@ from ui.screens import Now, screen_for
 WAIT_S = 60.0
 # A whole address: at least two characters before the "@" (a masked one shows one and dots).
 FULL_ADDRESS = re.compile(r"[\w.+-]{2,}@[\w-]+\.[\w.-]+")
-
-
-class Published:
-    """Every view the station publishes; :meth:`wait` reads on from the last view it returned."""
-
-    def __init__(self) -> None:
-        self.views: list[object] = []
-        self._read = 0
-        self._changed = threading.Condition()
-
-    def __call__(self, view: object) -> None:
-        with self._changed:
-            self.views.append(view)
-            self._changed.notify_all()
-
-    def wait(self, check: Callable[[object], bool]) -> Any:
-        """The next view that passes ``check``; fails after :data:`WAIT_S`."""
-
-        def found() -> int | None:
-            return next((i for i in range(self._read, len(self.views)) if check(self.views[i])), None)
-
-        with self._changed:
-            assert self._changed.wait_for(lambda: found() is not None, WAIT_S), (
-                f"no such view; last ones: {[type(x).__name__ for x in self.views[-5:]]}"
-            )
-            index = found()
-            assert index is not None
-            self._read = index + 1
-            return self.views[index]
 
 
 @pytest.fixture
@@ -82,7 +52,7 @@ def demo(emulator: Emulator) -> Iterator[tuple[Station, Published]]:
         db.close()
         enrol_demo_badges(config, [(user.id, user.email, user.name) for user in emulator.users])
         station = build_station(config, stack, restart=lambda: None)
-        published = Published()
+        published = Published(wait_s=WAIT_S)
         station.subscribe(published)
         station.start()
         stack.callback(station.stop)
@@ -106,23 +76,23 @@ def test_the_demo_greets_by_name_and_never_shows_an_address(
     demo: tuple[Station, Published], emulator: Emulator
 ) -> None:
     station, published = demo
-    pairing = published.wait(lambda x: isinstance(x, v.PairingView))
+    pairing = published.next(v.PairingView)
     assert pairing.auth_url == f"{emulator.url}/device"  # the short address, to type
     assert pairing.code in pairing.qr_url  # the QR code carries the whole link
-    published.wait(lambda x: isinstance(x, v.ReadyView))
+    published.next(v.ReadyView)
 
     greeted = []
     for key, user in zip(DEMO_BADGE_KEYS, emulator.users, strict=True):
         tap(station, key)
-        shown = published.wait(
-            lambda x: (isinstance(x, v.SessionView) and not x.busy) or isinstance(x, v.DoneView)
+        shown = published.next(
+            object, lambda x: (isinstance(x, v.SessionView) and not x.busy) or isinstance(x, v.DoneView)
         )
         if isinstance(shown, v.SessionView):  # else nothing waits for this person
             assert shown.user_name == f"{user.first_name} {user.last_name}"
             assert f"Hello, {user.first_name} {user.last_name}" in drawn_text(shown)
             greeted.append(user)
         station.submit(intents.Done())
-        published.wait(lambda x: isinstance(x, v.ReadyView))
+        published.next(v.ReadyView)
 
     assert len(greeted) >= 4  # the seeded people with waiting jobs
 
@@ -130,17 +100,17 @@ def test_the_demo_greets_by_name_and_never_shows_an_address(
     person = emulator.users[3]
     emulator.auto_approve_user = person.email
     tap(station, UNKNOWN_BADGE_KEY)  # the demo's key 0
-    waiting = published.wait(lambda x: isinstance(x, v.EnrolView) and x.stage == "waiting")
+    waiting = published.next(v.EnrolView, lambda x: x.stage == "waiting")
     assert waiting.auth_url == f"{emulator.url}/device"
     assert waiting.auth_url in drawn_text(waiting)  # whole, not cut with "…"
-    confirm = published.wait(lambda x: isinstance(x, v.EnrolView) and x.stage == "confirm")
+    confirm = published.next(v.EnrolView, lambda x: x.stage == "confirm")
     assert confirm.user_name == person.name
     tap(station, UNKNOWN_BADGE_KEY)  # the same badge again: linked
-    linked = published.wait(lambda x: isinstance(x, v.SessionView) and not x.busy)
+    linked = published.next(v.SessionView, lambda x: not x.busy)
     assert linked.user_name == person.name
 
     emails = {user.email for user in emulator.users}
-    for view in published.views:
+    for view in published.all():
         for text in [repr(dataclasses.asdict(view)), *drawn_text(view)]:  # type: ignore[call-overload]
             assert not FULL_ADDRESS.search(text), (type(view).__name__, text)
             assert not any(email in text for email in emails)

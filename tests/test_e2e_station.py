@@ -38,7 +38,7 @@ import pygame
 import pytest
 
 from station.audit import AuditLog
-from station.cli.app import LAST_CONTACT
+from station.cli.compose import LAST_CONTACT
 from station.core import view as v
 from station.database import open_database
 from station.directory import Directory
@@ -46,6 +46,7 @@ from station.emulator import Emulator
 from station.pin import hash_pin
 from station.pin_handoff import HANDOFF_FILE, Handoff
 from tests.support.approval_page import approve_on_printer, sign_in
+from tests.support.emulator_http import wait_for_slow_done
 from tests.support.x11 import MISSING_TOOLS, ROOT, SCREENSHOTS, XWindow, decode_qr, x_display
 from ui.display import Display
 from ui.kiosk import StationUi
@@ -494,3 +495,46 @@ def test_headless_run_with_self_enrolment_off_only_says_ask_and_keeps_the_audit_
     assert db.execute("SELECT count(*) FROM settings WHERE key LIKE 'audit.%'").fetchone()[0] == 0
     assert AuditLog(db).verify().checked >= 1
     assert BADGE not in station.log_text()
+
+
+@pytest.mark.slow
+def test_a_stop_with_a_release_stuck_in_flight_ends_in_time_and_quietly(
+    make_station: Any, emulator: Emulator
+) -> None:
+    """systemd's ``TimeoutStopSec=5`` with ezeep holding the print call far longer (issue 13)."""
+    emulator.auto_approve_device = emulator.printers[0].id
+    station: Station = make_station(emulator.url)
+    email = enrol(station.state_dir, emulator, 1)
+    waiting = {job["id"] for job in emulator.waiting_jobs(email)}
+    station.start("run", "--headless")
+    station.notified("READY=1")
+    wait_for("the ready state", lambda: "Pairing -> Idle" in station.log_text(), station)
+
+    emulator.set_faults(slow_done_s=8.0, slow_path="/sfapi/Print/")  # longer than any stop
+    station.tap(BADGE)
+    wait_for("the release", lambda: "Identifying -> Releasing" in station.log_text(), station)
+    asked = time.monotonic()
+    assert station.terminate() == 0
+    stopped_s = time.monotonic() - asked
+    print(f"stop with a release in flight: {stopped_s:.2f} s")  # the figure for the note
+    log = station.log_text()
+    assert "Traceback" not in log and "unexpectedly" not in log, log
+    assert station.notified("STOPPING=1")[-1] == "STOPPING=1"
+    # The releases were in flight: they land later. The next start settles them in its journal.
+    wait_for_slow_done(emulator, len(waiting))
+    assert emulator.release_counts() == dict.fromkeys(waiting, 1)
+    emulator.set_faults(slow_done_s=0.0)
+    station.start("run", "--headless")
+    wait_for("the settled journal", lambda: _journal_states(station) == {"released"}, station)
+    station.tap(BADGE)  # nothing is sent twice
+    wait_for("the summary", lambda: "Identifying -> Done" in station.log_text(), station)
+    assert station.terminate() == 0
+    assert emulator.release_counts() == dict.fromkeys(waiting, 1)
+
+
+def _journal_states(station: Station) -> set[str]:
+    db = open_database(station.state_dir / "station.db")
+    try:
+        return {str(row["state"]) for row in db["releases"].rows}
+    finally:
+        db.close()

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Any
 
 import httpx
 import pytest
 
 from station.emulator import Emulator, Faults
-from tests.support.emulator_http import device_tokens, oauth, refresh
+from tests.support.emulator_http import device_tokens, oauth, refresh, wait_for_slow_done
 
 DROPPED = (httpx.RemoteProtocolError, httpx.ReadError)
 
@@ -144,3 +145,60 @@ def test_hostile_switches_shape_the_job_list(emulator: Emulator) -> None:
     with pytest.raises(ValueError, match="must be a string"):
         emulator.set_faults(trickle_path=1)
     assert admin(emulator).post("/faults", json={"huge_body_bytes": -1}).status_code == 400
+
+
+def _job_and_device(emulator: Emulator, hardware_id: str) -> tuple[str, str, dict[str, Any]]:
+    """The first user's e-mail and waiting job, and a paired device's token answer."""
+    email = emulator.users[0].email
+    return email, emulator.waiting_jobs(email)[0]["id"], device_tokens(emulator, hardware_id)
+
+
+def _release_gives_up(emulator: Emulator, job_id: str, tokens: dict[str, Any]) -> dict[str, str]:
+    """Release ``job_id`` with a client that gives up after 0.1 s (it does); the auth headers."""
+    headers = {"Authorization": f"Bearer {tokens['access_token']}"}
+    body = {"jobid": job_id, "printerid": emulator.printers[0].id}
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(f"{emulator.url}/sfapi/Print/", json=body, headers=headers, timeout=0.1)
+    return headers
+
+
+def test_slow_but_done_carries_out_a_release_after_the_client_gave_up(emulator: Emulator) -> None:
+    email, job_id, tokens = _job_and_device(emulator, "hw-slow")
+    emulator.set_faults(slow_done_s=0.5, slow_path="/sfapi/Print/")
+    headers = _release_gives_up(emulator, job_id, tokens)
+    assert emulator.release_counts() == {}  # not yet: the request is held
+    wait_for_slow_done(emulator, 1)
+    assert emulator.release_counts() == {job_id: 1}  # carried out although nobody waited
+    assert emulator.waiting_jobs(email) == []
+    # Other paths are not held.
+    assert httpx.get(f"{emulator.url}/sfapi/GetPrinter/", headers=headers, timeout=0.4).status_code == 200
+
+
+def test_latency_alone_drops_a_request_whose_client_left(emulator: Emulator) -> None:
+    """Why the slow-but-done fault exists: with ``latency_s`` a late release never happens."""
+    email, job_id, tokens = _job_and_device(emulator, "hw-latency")
+    emulator.set_faults(latency_s=0.3)
+    _release_gives_up(emulator, job_id, tokens)
+    emulator.set_faults(latency_s=0.0, slow_done_s=0.3, slow_path="/nothing/")
+    with pytest.raises(httpx.HTTPStatusError):  # a held request after the dropped one: it is done
+        httpx.get(f"{emulator.url}/nothing/", timeout=5).raise_for_status()
+    assert emulator.release_counts() == {}
+    assert [job["id"] for job in emulator.waiting_jobs(email)] == [job_id]
+
+
+def test_slow_but_done_carries_out_a_delete_and_a_token_rotation(emulator: Emulator) -> None:
+    email, job_id, tokens = _job_and_device(emulator, "hw-slow-delete")
+    headers = {"Authorization": f"Bearer {tokens['access_token']}"}
+    emulator.set_faults(slow_done_s=0.4)
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.delete(f"{emulator.url}/printing/v1/printjobs/{job_id}/", headers=headers, timeout=0.1)
+    form = {"grant_type": "refresh_token", "scope": "printing", "refresh_token": tokens["refresh_token"]}
+    with pytest.raises(httpx.ReadTimeout):
+        oauth(emulator).post("/oauth/access_token/", data=form, timeout=0.1)
+    wait_for_slow_done(emulator, 2)
+    emulator.set_faults(slow_done_s=0.0)
+    assert emulator.waiting_jobs(email) == []
+    # The rotation happened: the refresh token the client still holds is dead.
+    assert refresh(emulator, tokens["refresh_token"]).json() == {"error": "invalid_grant"}
+    assert emulator.faults.slow_done_s == 0.0
+    assert admin(emulator).post("/faults", json={"slow_done_s": -1}).status_code == 400

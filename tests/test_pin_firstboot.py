@@ -94,10 +94,11 @@ def test_a_damaged_handoff_file_changes_nothing(tmp_path: Path, caplog: pytest.L
 
 
 def test_a_headless_station_without_a_pin_says_how_to_set_one(caplog: pytest.LogCaptureFixture) -> None:
-    from station.cli.app import log_missing_pin
-    from station.core import view as v
+    from station.cli.compose import MissingPinLog
+    from station.core import listener as ev
 
-    log_missing_pin(v.PinSetupView(v.StationInfo(), "release", "choose", 4, 8))
+    for quiet in (ev.PairingNeeded(repair=False), ev.TechnicianRefused()):
+        ev.deliver(MissingPinLog(), quiet)
     assert caplog.text == ""
-    log_missing_pin(v.PinSetupView(v.StationInfo(), "technician", "choose", 6, 12))
+    ev.deliver(MissingPinLog(), ev.TechnicianPinNeeded())
     assert "release-station pin set" in caplog.text and "pin_hash" in caplog.text

@@ -7,17 +7,22 @@ that was not released is still waiting in its user's queue (none is lost).
 from __future__ import annotations
 
 import threading
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from station.causes import Cause, Reason
 from station.cloud.errors import CloudError
 from station.cloud.models import Job
 from station.database import memory_database
 from station.emulator import Emulator
 from station.errors import StorageError
-from station.release import Cause, JobProgress, Reason, ReleaseEngine, ReleaseState
-from tests.support.cloud import EmulatorFactory, add_jobs, client_for, pair, waiting_ids
+from station.release import JobProgress, ReleaseEngine, ReleaseState
+from tests.support.cloud import EmulatorFactory, add_jobs, pair, stack_for, waiting_ids
 from tests.support.cutting_proxy import CuttingProxy
+from tests.support.emulator_http import wait_for_slow_done
+
+IN_DOUBT_S = 60.0  # the quarantine window of the tests' engines (on the station's wall clock)
 
 
 def assert_once_and_none_lost(emulator: Emulator, email: str, job_ids: list[str]) -> None:
@@ -34,14 +39,18 @@ def assert_once_and_none_lost(emulator: Emulator, email: str, job_ids: list[str]
 class Station:
     """A paired station: database, client and a release engine."""
 
-    def __init__(self, emulator: Emulator, *, url: str | None = None, **engine: float) -> None:
+    def __init__(
+        self, emulator: Emulator, *, url: str | None = None, timeout_s: float = 5.0, **engine: float
+    ) -> None:
         self.emulator = emulator
         self.db = memory_database()
         pair(emulator, self.db)
-        self.client = client_for(url or emulator.url, self.db)
+        self.cloud = stack_for(url or emulator.url, self.db, timeout_s=timeout_s)
+        self.client = self.cloud.client
         self.printer = self.client.station_printer()
         self.user = emulator.users[4]  # seeded with no jobs of its own
         self.progress: list[JobProgress] = []
+        self.later_s = 0.0  # how far the engines' wall clock runs ahead (past a quarantine window)
         options = {"parallelism": 4, "job_timeout_s": 20.0, "poll_interval_s": 0.05, **engine}
         self.engine = self.new_engine(**options)
 
@@ -52,7 +61,16 @@ class Station:
             parallelism=int(options.get("parallelism", 4)),
             job_timeout_s=options.get("job_timeout_s", 20.0),
             poll_interval_s=options.get("poll_interval_s", 0.05),
+            in_doubt_s=options.get("in_doubt_s", IN_DOUBT_S),
+            now=self.now,
         )
+
+    def now(self) -> datetime:
+        return datetime.now(UTC) + timedelta(seconds=self.later_s)
+
+    def after_quarantine(self) -> None:
+        """Let the wall clock pass the quarantine window (of every engine of this station)."""
+        self.later_s += IN_DOUBT_S + 1
 
     def jobs(self, count: int) -> list[str]:
         return add_jobs(self.emulator, self.user.email, count)
@@ -77,7 +95,7 @@ def journal_details(station: Station, job_ids: list[str]) -> set[str]:
 
 def test_release_all_prints_every_waiting_job_once(station: Station) -> None:
     ids = station.jobs(5)
-    summary = station.engine.release(station.user.id, None, None, station.progress.append)
+    summary = station.engine.release(station.user.id, on_progress=station.progress.append)
     assert sorted(p.job_id for p in summary.printed) == sorted(ids)
     assert summary.all_printed
     assert station.emulator.release_counts() == dict.fromkeys(ids, 1)
@@ -88,10 +106,10 @@ def test_release_all_prints_every_waiting_job_once(station: Station) -> None:
         assert seen[1] is ReleaseState.SUBMITTED
         assert seen[-1] is ReleaseState.PRINTED
     # A second tap finds nothing, and the same jobs passed again are refused, not resent.
-    assert station.engine.release(station.user.id, None).printed == ()
-    again = station.engine.release(station.user.id, station.client.waiting_jobs(station.user.id))
+    assert station.engine.release(station.user.id).printed == ()
+    again = station.engine.release(station.user.id, jobs=station.client.waiting_jobs(station.user.id))
     assert again == type(again)()
-    refused = station.engine.release(station.user.id, _jobs_by_id(station, ids))
+    refused = station.engine.release(station.user.id, jobs=_jobs_by_id(station, ids))
     assert {p.cause for p in refused.printed} == {Cause(Reason.ALREADY_PRINTED)}
     assert {p.detail for p in refused.printed} == {"already printed"}
     assert station.emulator.release_counts() == dict.fromkeys(ids, 1)
@@ -104,7 +122,7 @@ def _jobs_by_id(station: Station, ids: list[str]) -> list[Job]:
 def test_picked_jobs_only_are_released(station: Station) -> None:
     ids = station.jobs(4)
     picked = [job for job in station.client.waiting_jobs(station.user.id) if job.id in ids[:2]]
-    summary = station.engine.release(station.user.id, picked, station.printer.id)
+    summary = station.engine.release(station.user.id, jobs=picked, printer_id=station.printer.id)
     assert sorted(p.job_id for p in summary.printed) == sorted(ids[:2])
     assert waiting_ids(station.emulator, station.user.email) == set(ids[2:])
 
@@ -112,7 +130,7 @@ def test_picked_jobs_only_are_released(station: Station) -> None:
 def test_offline_printer_keeps_the_jobs_held(station: Station) -> None:
     ids = station.jobs(3)
     station.emulator.set_printer_status(station.printer.id, "Offline")
-    summary = station.engine.release(station.user.id, None, None, station.progress.append)
+    summary = station.engine.release(station.user.id, on_progress=station.progress.append)
     assert summary.printer_offline
     assert sorted(p.job_id for p in summary.held) == sorted(ids)
     offline = Cause(Reason.PRINTER_OFFLINE, printer=station.printer.name, status="Offline")
@@ -127,7 +145,7 @@ def test_offline_printer_keeps_the_jobs_held(station: Station) -> None:
 def test_failed_jobs_can_be_retried_and_only_those(station: Station) -> None:
     ids = station.jobs(3)
     station.emulator.set_printer_fails(station.printer.id, True)
-    summary = station.engine.release(station.user.id, None)
+    summary = station.engine.release(station.user.id)
     assert sorted(p.job_id for p in summary.failed) == sorted(ids)
     assert {p.cause for p in summary.failed} == {Cause(Reason.PRINTER_ERROR, code=3011)}
     assert journal_details(station, ids) == {"the printer reported an error (3011)"}  # English, for people
@@ -144,11 +162,11 @@ def test_failed_jobs_can_be_retried_and_only_those(station: Station) -> None:
 def test_a_job_that_never_finishes_times_out(make_emulator: EmulatorFactory) -> None:
     station = Station(make_emulator(job_duration_s=600), job_timeout_s=0.3)
     ids = station.jobs(2)
-    summary = station.engine.release(station.user.id, None)
+    summary = station.engine.release(station.user.id)
     assert sorted(p.job_id for p in summary.timed_out) == sorted(ids)
     assert {p.cause for p in summary.timed_out} == {Cause(Reason.TIMED_OUT, timeout_s=0.3)}
     assert journal_details(station, ids) == {"not finished after 0.3 s; it may still print"}
-    assert station.engine.release(station.user.id, _jobs_by_id(station, ids)).timed_out != ()
+    assert station.engine.release(station.user.id, jobs=_jobs_by_id(station, ids)).timed_out != ()
     assert station.emulator.release_counts() == dict.fromkeys(ids, 1)
 
 
@@ -165,7 +183,7 @@ def test_delete_removes_jobs_and_tolerates_gone_ones(station: Station) -> None:
     assert set(ids) == {j.id for j in jobs}
     cancelled = threading.Event()
     cancelled.set()
-    kept = station.engine.delete(jobs[2:], cancelled, user_id=station.user.id)
+    kept = station.engine.delete(jobs[2:], user_id=station.user.id, cancel=cancelled)
     assert (kept.deleted, [p.cause for p in kept.failed]) == ((), [Cause(Reason.CANCELLED)])
 
 
@@ -180,7 +198,7 @@ def test_cancel_holds_what_was_not_sent(make_emulator: EmulatorFactory) -> None:
         if progress.state is ReleaseState.SUBMITTED:
             cancel.set()
 
-    summary = station.engine.release(station.user.id, None, None, on_progress, cancel)
+    summary = station.engine.release(station.user.id, on_progress=on_progress, cancel=cancel)
     emulator.set_faults(latency_s=0.0)
     assert summary.held != ()
     assert set(states(summary.held)) <= waiting_ids(emulator, station.user.email)
@@ -195,7 +213,7 @@ def test_two_taps_at_once_release_each_job_once(make_emulator: EmulatorFactory) 
     emulator.set_faults(latency_s=0.05)
     results = []
     threads = [
-        threading.Thread(target=lambda: results.append(station.engine.release(station.user.id, None)))
+        threading.Thread(target=lambda: results.append(station.engine.release(station.user.id)))
         for _ in range(2)
     ]
     for thread in threads:
@@ -209,7 +227,7 @@ def test_no_job_is_sent_when_the_intent_cannot_be_recorded(station: Station) -> 
     ids = station.jobs(3)
     station.db.execute("PRAGMA query_only = ON")  # every write now fails, as on a broken disk
     with pytest.raises(StorageError, match="record the release"):
-        station.engine.release(station.user.id, None)
+        station.engine.release(station.user.id)
     assert station.emulator.release_counts() == {}
     assert waiting_ids(station.emulator, station.user.email) == set(ids)
 
@@ -221,10 +239,10 @@ def test_server_errors_leave_jobs_held_never_doubled(station: Station) -> None:
     ids = station.jobs(3)
     station.engine = station.new_engine(parallelism=1)
     _fail_releases_with_503(station, count=2)
-    summary = station.engine.release(station.user.id, None)
-    assert len(summary.held) == 2  # 503 is ambiguous: checked against the queue, still waiting
+    summary = station.engine.release(station.user.id)
+    assert len(summary.held) == 2  # a 503 is a refusal at the door: nothing was done
     assert len(summary.printed) == 1
-    again = station.engine.release(station.user.id, None)
+    again = station.engine.release(station.user.id)
     assert len(again.printed) == 2
     assert station.emulator.release_counts() == dict.fromkeys(ids, 1)
 
@@ -256,14 +274,19 @@ def test_network_cut_mid_release_then_reconcile(make_emulator: EmulatorFactory) 
             submitted.set()
             emulator.set_faults(offline=True)
 
-    summary = station.engine.release(station.user.id, None, None, on_progress)
+    summary = station.engine.release(station.user.id, on_progress=on_progress)
     assert summary.unconfirmed != ()  # the rest could not be confirmed while the network was down
     assert_once_and_none_lost(emulator, station.user.email, ids)
 
     emulator.set_faults(offline=False, latency_s=0.0)
     settled = station.new_engine().reconcile()
-    assert {p.state for p in settled} <= {ReleaseState.HELD, ReleaseState.UNCONFIRMED, ReleaseState.PRINTED}
-    station.new_engine().release(station.user.id, None)
+    assert {p.state for p in settled} <= {ReleaseState.UNCONFIRMED, ReleaseState.PRINTED}
+    # Within the quarantine window a job whose request got no answer is not sent again...
+    early = station.new_engine().release(station.user.id)
+    assert early.printed == () and {p.cause for p in early.unconfirmed} == {Cause(Reason.IN_DOUBT)}
+    assert_once_and_none_lost(emulator, station.user.email, ids)
+    station.after_quarantine()  # ...after it, the queue is read again and what still waits is sent
+    station.new_engine().release(station.user.id)
     assert emulator.release_counts() == dict.fromkeys(ids, 1)
     assert waiting_ids(emulator, station.user.email) == set()
 
@@ -272,13 +295,13 @@ def test_lost_answers_are_never_resent(emulator: Emulator) -> None:
     with CuttingProxy(emulator.url, cut_after=b"POST /sfapi/Print/") as proxy:
         station = Station(emulator, url=proxy.url)
         ids = station.jobs(4)
-        summary = station.engine.release(station.user.id, None)
+        summary = station.engine.release(station.user.id)
         # Every release reached the emulator, every answer was lost: all in doubt, then found
         # gone from the queue, so they count as released and are never sent again.
         assert sorted(p.job_id for p in summary.unconfirmed) == sorted(ids)
         assert {p.cause for p in summary.unconfirmed} == {Cause(Reason.OUTCOME_UNKNOWN)}
         assert all(p.detail == "released; outcome unknown" for p in summary.unconfirmed)
-        again = station.engine.release(station.user.id, _jobs_by_id(station, ids))
+        again = station.engine.release(station.user.id, jobs=_jobs_by_id(station, ids))
         assert {p.cause for p in again.unconfirmed} == {Cause(Reason.SENT_BEFORE)}
         assert {p.detail for p in again.unconfirmed} == {"released before; not sent again"}
         retried = station.engine.retry(station.user.id, summary.unconfirmed)
@@ -291,16 +314,147 @@ def test_in_doubt_rows_block_sending_until_checked(emulator: Emulator) -> None:
         station = Station(emulator, url=proxy.url)
         ids = station.jobs(2)
         jobs = _jobs_by_id(station, ids)
-        summary = station.engine.release(station.user.id, jobs)
+        summary = station.engine.release(station.user.id, jobs=jobs)
         assert sorted(p.job_id for p in summary.unconfirmed) == sorted(ids)  # could not check
         # The lost answer is a network error: a reason for the screen, its own words for the logs.
         assert {p.cause.reason for p in summary.unconfirmed if p.cause} == {Reason.OFFLINE}
         assert all("ezeep" in p.detail for p in summary.unconfirmed)
         # A second attempt with the same jobs may not send them while the queue cannot be read.
         with pytest.raises(CloudError):
-            station.engine.release(station.user.id, jobs)
+            station.engine.release(station.user.id, jobs=jobs)
         proxy.cut_lists = False
         proxy.cut_after = b""
         settled = station.engine.reconcile()
         assert {p.state for p in settled} == {ReleaseState.UNCONFIRMED}
     assert emulator.release_counts() == dict.fromkeys(ids, 1)
+
+
+# --- slow but done: a request outlives its client ------------------------------------------
+
+
+def test_a_release_that_lands_after_its_timeout_is_never_sent_twice(emulator: Emulator) -> None:
+    """The issue's reproduction: the print call outlasts the station's timeout and is carried
+    out anyway. The job is in doubt until ezeep shows what became of it."""
+    station = Station(emulator, timeout_s=0.4)
+    (job_id,) = station.jobs(1)
+    emulator.set_faults(slow_done_s=1.2, slow_path="/sfapi/Print/")
+    first = station.engine.release(station.user.id)
+    # The end-of-call check still finds the job waiting: not "held", in doubt, not offered again.
+    assert states(first.unconfirmed) == {job_id: ReleaseState.UNCONFIRMED}
+    assert first.held == () and first.failed == ()
+    assert {p.cause for p in first.unconfirmed} == {Cause(Reason.IN_DOUBT)}
+    assert "may still print" in first.unconfirmed[0].detail
+    again = station.engine.release(station.user.id)  # the next tap, while it is held
+    assert {p.cause for p in again.unconfirmed} == {Cause(Reason.IN_DOUBT)}
+    assert station.engine.retry(station.user.id, first.unconfirmed).unconfirmed != ()
+    assert station.engine.unsettled() == 1
+    wait_for_slow_done(emulator, 1)  # the late request lands: the job leaves the queue
+    assert emulator.release_counts() == {job_id: 1}
+    emulator.set_faults(slow_done_s=0.0)
+    settled = station.engine.reconcile()  # ezeep shows what became of it: settled as released
+    assert [(p.job_id, p.cause) for p in settled] == [(job_id, Cause(Reason.OUTCOME_UNKNOWN))]
+    assert station.engine.unsettled() == 0
+    station.after_quarantine()
+    last = station.engine.release(station.user.id, jobs=_jobs_by_id(station, [job_id]))
+    assert {p.cause for p in last.unconfirmed} == {Cause(Reason.SENT_BEFORE)}
+    assert emulator.release_counts() == {job_id: 1}
+
+
+def test_a_release_that_never_landed_is_offered_again_after_the_window(emulator: Emulator) -> None:
+    station = Station(emulator, timeout_s=0.3)
+    (job_id,) = station.jobs(1)
+    jobs = _jobs_by_id(station, [job_id])
+    _drop_after_timeout(station, "release")
+    first = station.engine.release(station.user.id, jobs=jobs)
+    assert {p.cause for p in first.unconfirmed if p.cause} == {Cause(Reason.IN_DOUBT)}
+    # Within the window the job still waits but may yet be released by a late request.
+    assert {p.cause for p in station.engine.reconcile()} == {Cause(Reason.IN_DOUBT)}
+    assert station.engine.release(station.user.id, jobs=jobs).printed == ()
+    # The window survives a restart: the journal keeps the moment the request was given up.
+    assert station.new_engine().release(station.user.id, jobs=jobs).printed == ()
+    assert emulator.release_counts() == {}
+    station.after_quarantine()  # the queue is read again first, then the job is sent
+    assert [p.job_id for p in station.new_engine().release(station.user.id, jobs=jobs).printed] == [job_id]
+    assert emulator.release_counts() == {job_id: 1}
+
+
+def test_a_delete_that_lands_after_its_timeout_is_not_retried_blindly(emulator: Emulator) -> None:
+    station = Station(emulator, timeout_s=0.4)
+    ids = station.jobs(2)
+    jobs = _jobs_by_id(station, ids)
+    emulator.set_faults(slow_done_s=1.2, slow_path=f"/printing/v1/printjobs/{ids[0]}/")
+    result = station.engine.delete(jobs, user_id=station.user.id)
+    assert result.deleted == (ids[1],)
+    assert [(p.job_id, p.state) for p in result.failed] == [(ids[0], ReleaseState.UNCONFIRMED)]
+    # Neither deleted again nor released while the delete may still land.
+    again = station.engine.delete(jobs[:1], user_id=station.user.id)
+    assert {p.cause for p in again.failed} == {Cause(Reason.DELETE_IN_DOUBT)}
+    released = station.engine.release(station.user.id, jobs=jobs[:1])
+    assert {p.cause for p in released.unconfirmed} == {Cause(Reason.DELETE_IN_DOUBT)}
+    wait_for_slow_done(emulator, 1)
+    emulator.set_faults(slow_done_s=0.0)
+    assert waiting_ids(emulator, station.user.email) == set()
+    assert station.engine.release(station.user.id).printed == ()  # settles the row: gone
+    assert station.engine.unsettled() == 0
+    assert emulator.release_counts() == {}
+
+
+def test_a_delete_that_never_landed_is_offered_again_after_the_window(emulator: Emulator) -> None:
+    station = Station(emulator, timeout_s=0.3)
+    (job_id,) = station.jobs(1)
+    jobs = _jobs_by_id(station, [job_id])
+    _drop_after_timeout(station, "delete")
+    assert station.engine.delete(jobs, user_id=station.user.id).deleted == ()
+    assert station.engine.reconcile() == []  # a delete is not a release: nothing to report
+    assert station.engine.unsettled() == 1
+    station.after_quarantine()
+    station.engine.reconcile()
+    assert station.engine.unsettled() == 0
+    assert station.engine.delete(jobs, user_id=station.user.id).deleted == (job_id,)
+    assert waiting_ids(emulator, station.user.email) == set()
+
+
+def test_jobs_not_sent_before_a_stop_closed_the_connection_are_held(station: Station) -> None:
+    """A stop closes the connection while a release runs: what never left is not in doubt."""
+    ids = station.jobs(2)
+    original = station.client.release
+
+    def release(job_id: str, printer_id: str) -> str:
+        station.cloud.http.close()  # the stop, just before this request would leave
+        return original(job_id, printer_id)
+
+    station.client.release = release  # type: ignore[method-assign]
+    summary = station.engine.release(station.user.id)
+    assert states(summary.held) == dict.fromkeys(ids, ReleaseState.HELD)
+    assert {p.cause.reason for p in summary.held if p.cause} == {Reason.OFFLINE}
+    assert station.engine.unsettled() == 0
+    assert station.emulator.release_counts() == {}
+
+
+def _drop_after_timeout(station: Station, call: str) -> None:
+    """Make the next ``call`` (release or delete) of the client outlast its timeout and be
+    dropped by the emulator (``latency_s`` drops a request whose client left), the other
+    requests unslowed."""
+    original = getattr(station.client, call)
+
+    def once(*args: str) -> object:
+        setattr(station.client, call, original)
+        station.emulator.set_faults(latency_s=1.0)
+        try:
+            return original(*args)
+        finally:
+            station.emulator.set_faults(latency_s=0.0)
+
+    setattr(station.client, call, once)
+
+
+def test_a_refusal_at_the_door_is_not_in_doubt(station: Station) -> None:
+    (job_id,) = station.jobs(1)
+    station.emulator.set_faults(error_5xx=1)  # the printer check gets it: nothing sent at all
+    with pytest.raises(CloudError):
+        station.engine.release(station.user.id)
+    _fail_releases_with_503(station, count=1)
+    summary = station.engine.release(station.user.id)
+    assert states(summary.held) == {job_id: ReleaseState.HELD}  # 503: refused, not in doubt
+    assert station.engine.release(station.user.id).printed != ()
+    assert station.emulator.release_counts() == {job_id: 1}

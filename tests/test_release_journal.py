@@ -30,7 +30,7 @@ def test_settling_touches_only_the_attempt_that_was_read() -> None:
     # Meanwhile "resent" was settled and sent again by someone else: a newer attempt.
     journal.update([Change("resent", "held")])
     journal.record_intent("user", "printer", ["resent"])
-    journal.settle_intents([read["gone"], read["resent"]], [read["waiting"]])
+    journal.settle([read["gone"], read["resent"]], [read["waiting"]])
     assert _states(journal, "gone", "waiting", "resent") == {
         "gone": ("released", 1),
         "waiting": ("held", 1),
@@ -53,3 +53,19 @@ def test_forget_drops_rows() -> None:
     journal.record_intent("user", "printer", ["a"])
     journal.forget(["a"])
     assert journal.rows(["a"]) == {}
+
+
+def test_deleting_rows_are_in_doubt_until_settled() -> None:
+    journal = Journal(memory_database())
+    journal.record_intent("user", "printer", ["held"])
+    journal.update([Change("held", "held")])
+    journal.record_delete("user", ["held", "new", "kept"])
+    assert _states(journal, "held", "new", "kept") == {
+        "held": ("deleting", 2),
+        "new": ("deleting", 1),
+        "kept": ("deleting", 1),
+    }
+    assert sorted(row.job_id for row in journal.unsettled()) == ["held", "kept", "new"]
+    read = journal.rows(["held", "new", "kept"])
+    journal.settle([read["held"], read["new"]], [read["kept"]])  # two gone (deleted), one waiting
+    assert _states(journal, "held", "new", "kept") == {"kept": ("held", 1)}

@@ -20,12 +20,6 @@ from pathlib import Path
 TESTS = Path(__file__).resolve().parent
 CHECKING_CALLS = ("raises", "warns")
 CHECKING_PREFIXES = ("assert_", "expect_", "check_")
-# Left today in modules the core's rewrite (issue 16) owns; each leaves its list when fixed.
-KNOWN_SILENT = {
-    "test_core_station.py::test_cloud_outage_then_back_to_ready",
-    "test_core_station.py::test_sixty_second_cloud_outage_then_back_to_ready",
-}
-KNOWN_CROSS_IMPORTS = {"test_core_crash.py imports tests.test_core_station"}
 
 
 def _called_name(call: ast.Call) -> str:
@@ -67,8 +61,7 @@ def test_every_test_asserts_something() -> None:
         for test in collected_tests(ast.parse(path.read_text(), filename=str(path)))
         if not checks_something(test)
     ]
-    assert sorted(set(silent) - KNOWN_SILENT) == []
-    assert sorted(KNOWN_SILENT - set(silent)) == []  # fixed or gone: take it off the list
+    assert silent == []
 
 
 def _sources() -> list[tuple[Path, ast.Module]]:
@@ -99,8 +92,7 @@ def test_test_modules_do_not_import_each_other() -> None:
         and node.module
         and (node.module == "tests.conftest" or node.module.startswith("tests.test_"))
     }
-    assert sorted(imports - KNOWN_CROSS_IMPORTS) == []
-    assert sorted(KNOWN_CROSS_IMPORTS - imports) == []  # gone: take it off the list
+    assert sorted(imports) == []
 
 
 def test_the_support_examples_run() -> None:

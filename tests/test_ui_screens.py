@@ -19,9 +19,9 @@ from typing import Any
 import pygame
 import pytest
 
+from station.causes import Cause, Reason
 from station.core import view as v
 from station.core.view import ALL_VIEWS
-from station.release import Cause, Reason
 from ui import theme
 from ui.canned import MONO, WALL, canned_views
 from ui.fonts import Fonts

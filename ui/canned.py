@@ -9,8 +9,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import get_args
 
+from station.causes import Cause, Reason
 from station.core import view as v
-from station.release import Cause, Reason
 
 MONO = 1000.0
 WALL = datetime(2025, 3, 14, 9, 30, tzinfo=UTC)

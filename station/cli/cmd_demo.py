@@ -4,7 +4,7 @@
 address of the pairing code and opens it in a browser (``--auto-approve`` approves by itself),
 and opens the station window with a simulated reader: keys 1 to 5 tap the badges of the seeded
 users, 0 a badge nobody enrolled. The station runs exactly as ``release-station run`` does
-(:func:`station.cli.app.run_station`), from a scratch state directory, in pick mode.
+(:func:`station.cli.compose.run_station`), from a scratch state directory, in pick mode.
 
 ``demo --headless`` is the whole cloud path without a screen: pair with auto-approval, release
 the waiting jobs of a seeded user and follow each until it is printed, printing every step.
@@ -126,8 +126,8 @@ def enrol_demo_badges(config: Config, users: list[tuple[str, str, str]]) -> None
 def run_window(base: Config, out: TextIO, *, auto_approve: bool = False, open_browser: bool = True) -> int:
     """The emulator, the station window and a simulated reader (keys 1 to 5 known badges, 0 unknown)."""
     from drivers.readers.simulated import SimulatedReader
-    from station.cli.app import Hooks, pairing_announcer, run_station
-    from station.core.view import PairingView
+    from station.cli.compose import Hooks, PairingAnnouncer, run_station
+    from station.core.listener import PairingCodeShown
     from station.emulator import Emulator
     from ui.kiosk import DEMO_HINT
 
@@ -154,17 +154,17 @@ def run_window(base: Config, out: TextIO, *, auto_approve: bool = False, open_br
             elif key == "0":
                 reader.key(UNKNOWN_BADGE_KEY)
 
-        def announce(view: PairingView) -> None:
-            print(f"Approve the station: open {view.auth_url} and enter {view.code}", file=out, flush=True)
+        def announce(event: PairingCodeShown) -> None:
+            print(f"Approve the station: open {event.auth_url} and enter {event.code}", file=out, flush=True)
             if open_browser and (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
-                # Off the core thread (a subscriber must not block): a browser takes its time.
-                threading.Thread(target=webbrowser.open, args=(view.qr_url,), daemon=True).start()
+                # Off the core thread (a listener must not block): a browser takes its time.
+                threading.Thread(target=webbrowser.open, args=(event.qr_url,), daemon=True).start()
 
         hooks = Hooks(
             readers=[reader],
             on_key=on_key,
             hint=DEMO_HINT,
-            on_view=None if auto_approve else pairing_announcer(announce),
+            listeners=[] if auto_approve else [PairingAnnouncer(announce)],
         )
         return run_station(config, hooks=hooks)
 

@@ -25,8 +25,8 @@ def register(subparsers: Any) -> None:
 
 
 def _run(args: argparse.Namespace, context: Context) -> int:
-    from station.cli.app import run_station
-    from station.cli.service import unfinished_threads
+    from station.cli.compose import run_station
+    from station.cli.systemd import unfinished_threads
 
     code = run_station(context.config, headless=args.headless)
     left = unfinished_threads(EXIT_GRACE_S)

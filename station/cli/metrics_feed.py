@@ -1,74 +1,75 @@
-"""What the composition root feeds into :mod:`station.metrics`: published views and reader health.
+"""What the composition root feeds into :mod:`station.metrics`: the core's events and reader health.
 
-:class:`MetricsFeed` is a view subscriber (on the core thread; it only counts) and wraps each
-reader's sink. It counts on changes of screen, so a view published again with a new countdown
-or job phase is not counted twice:
+:class:`MetricsFeed` is a :class:`~station.core.listener.CoreListener` (on the core thread; it
+only counts) and wraps each reader's sink. It counts what the core says happened:
 
-- a tap's result from the screen that follows "Badge read": the user's jobs, their PIN or the
-  release (``known``), an enrolment offer or "not enrolled" (``unknown``), a refused card
-  (``rejected``);
-- released jobs by outcome, from each summary;
-- failures by kind: the cloud out of reach, the reader missing, a release that failed;
-- the token state on every view, and each reader's health as it reports it.
+- each tap by result: the badge is someone's (``known``), nobody's (``unknown``, also when too
+  many unknown badges came too fast), or the card was refused (``rejected``: unreadable, or a
+  random number each time);
+- released jobs by outcome, from each finished release;
+- failures by kind: ezeep out of reach, a reader gone, a release that failed;
+- the token state, and each reader's health as it reports it.
 
-Nothing here sees a badge number or a user: only screen kinds and outcomes.
+Nothing here sees a badge number or a user: only kinds and outcomes.
 """
 
 from __future__ import annotations
 
-from station.core import view as v
+from station.core import listener as ev
 from station.events import ReaderEvent, ReaderHealth, ReaderSink
 from station.metrics import Metrics
 
 TOKEN_STATES = ("paired", "unpaired", "needs_repair")
 COUNTED_PHASES = ("printed", "failed", "timed_out")
-KNOWN_AFTER_TAP = (v.SessionView, v.PinEntryView, v.ReleasingView, v.DoneView)
 
 
-class MetricsFeed:
-    """Updates ``metrics`` from the views the core publishes and from the readers."""
+class MetricsFeed(ev.CoreListener):
+    """Updates ``metrics`` from the events the core announces and from the readers."""
 
     def __init__(self, metrics: Metrics, version: str) -> None:
         self._metrics = metrics
-        self._previous: object = None
         metrics.set("release_station_info", 1, version=version)
 
-    def on_view(self, view: object) -> None:
-        """A view subscriber: must not block, and does not."""
-        previous, self._previous = self._previous, view
-        info = getattr(view, "info", None)
-        if isinstance(view, v.NeedsRepairView):
-            self._metrics.set_state("release_station_token_state", "needs_repair", TOKEN_STATES)
-        elif isinstance(info, v.StationInfo):
-            token = "paired" if info.paired else "unpaired"
-            self._metrics.set_state("release_station_token_state", token, TOKEN_STATES)
-        if type(view) is type(previous):
-            return
-        if isinstance(previous, v.IdentifyingView):
-            self._tap(view)
-        if isinstance(view, v.DoneView):
-            for job in view.jobs:
-                if job.phase in COUNTED_PHASES:
-                    self._metrics.inc("release_station_releases_total", outcome=job.phase)
-            if view.outcome in ("failed", "partly"):
-                self._metrics.inc("release_station_failures_total", kind="release")
-        elif isinstance(view, v.OfflineView):
-            self._metrics.inc("release_station_failures_total", kind="cloud")
-        elif isinstance(view, v.ReaderMissingView):
-            self._metrics.inc("release_station_failures_total", kind="reader")
-
-    def _tap(self, view: object) -> None:
-        if isinstance(view, KNOWN_AFTER_TAP):
-            result = "known"
-        elif isinstance(view, v.EnrolView) or (
-            isinstance(view, v.UnknownBadgeView) and view.reason != "random_uid"
-        ):
-            result = "unknown"
-        elif isinstance(view, v.UnknownBadgeView):
-            result = "rejected"
-        else:
-            return  # the cloud went away mid-tap: counted as a failure instead
+    def _tap(self, result: str) -> None:
         self._metrics.inc("release_station_taps_total", result=result)
+
+    def _failure(self, kind: str) -> None:
+        self._metrics.inc("release_station_failures_total", kind=kind)
+
+    def _token(self, state: str) -> None:
+        self._metrics.set_state("release_station_token_state", state, TOKEN_STATES)
+
+    def badge_known(self, event: ev.BadgeKnown) -> None:
+        self._tap("known")
+
+    def badge_unknown(self, event: ev.BadgeUnknown) -> None:
+        self._tap("unknown")
+
+    def tap_refused(self, event: ev.TapRefused) -> None:
+        self._tap("unknown" if event.reason == "rate_limited" else "rejected")
+
+    def release_finished(self, event: ev.ReleaseFinished) -> None:
+        for job in event.jobs:
+            if job.phase in COUNTED_PHASES:
+                self._metrics.inc("release_station_releases_total", outcome=job.phase)
+        if event.outcome in ("failed", "partly"):
+            self._failure("release")
+
+    def offline(self, event: ev.Offline) -> None:
+        self._failure("cloud")
+
+    def reader_down(self, event: ev.ReaderDown) -> None:
+        self._failure("reader")
+
+    def started(self, event: ev.Started) -> None:
+        if event.paired:
+            self._token("paired")
+
+    def paired(self, event: ev.Paired) -> None:
+        self._token("paired")
+
+    def pairing_needed(self, event: ev.PairingNeeded) -> None:
+        self._token("needs_repair" if event.repair else "unpaired")
 
     def reader_sink(self, sink: ReaderSink) -> ReaderSink:
         """``sink`` that also records each reader's health reports."""

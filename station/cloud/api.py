@@ -14,7 +14,10 @@ list was cut. Each request has its own total deadline (:class:`~station.cloud.ht
 and a whole list has one more, ``list_deadline_s``: no page is asked for once it has passed and
 a page's request ends by then, so the list ends in :class:`DeadlineError` (which callers treat as
 no answer) however many pages a slow server hands out. Token refreshes on the way are bounded by
-their own request deadlines only.
+their own request deadlines only. A :meth:`EzeepClient.probing` client (the core's health
+check) gives each request of :meth:`EzeepClient.station_printer` a short deadline of its own: a
+probe sent into a black hole just before the network returns must not wait out the full request
+timeout before the next probe can find ezeep again.
 
 A job belongs to one person: :meth:`EzeepClient.waiting_jobs` returns only the jobs whose owner
 (by the configured :class:`~station.cloud.contract.OwnerRule`) is the user asked for, whatever
@@ -92,6 +95,7 @@ class EzeepClient:
         self._max_jobs = max_jobs
         self._list_deadline_s = list_deadline_s
         self._wait = wait_for_token
+        self._probe_s: float | None = None  # each request of station_printer(), when set
 
     @classmethod
     def from_config(cls, http: CloudHttp, keeper: TokenKeeper, cloud: CloudSection) -> EzeepClient:
@@ -112,16 +116,29 @@ class EzeepClient:
         twin._wait = False
         return twin
 
+    def probing(self, deadline_s: float) -> EzeepClient:
+        """The same client, whose :meth:`station_printer` (a health probe) gives each request at
+        most ``deadline_s`` (``cloud.probe_deadline_s``); every other call is unchanged."""
+        if deadline_s <= 0:
+            raise ValueError("deadline_s must be above 0")
+        twin = copy.copy(self)
+        twin._probe_s = deadline_s
+        return twin
+
     # --- printers -----------------------------------------------------------------------------
     def printers(self) -> list[Printer]:
-        return self._pages(contract.PRINTERS_PATH, {}, contract.parse_printer, "printers", self._max_items)
+        return self._printers(None)
+
+    def _printers(self, each_s: float | None) -> list[Printer]:
+        parse = contract.parse_printer
+        return self._pages(contract.PRINTERS_PATH, {}, parse, "printers", self._max_items, request_s=each_s)
 
     def station_printer(self) -> Printer:
         """The printer this station is bound to, by the ``tp_id`` in its token."""
         binding = self._keeper.binding
         if binding is None or binding.tp_id is None:
             raise NotFoundError("the station's token names no printer (no tp_id claim)")
-        for printer in self.printers():
+        for printer in self._printers(self._probe_s):
             if printer.tp_id == binding.tp_id:
                 return printer
         raise NotFoundError(f"no printer with tp_id {binding.tp_id} in this organisation")
@@ -243,17 +260,25 @@ class EzeepClient:
             )
 
     def _pages(
-        self, path: str, query: Mapping[str, str | int], parse: Callable[[object], T], what: str, limit: int
+        self,
+        path: str,
+        query: Mapping[str, str | int],
+        parse: Callable[[object], T],
+        what: str,
+        limit: int,
+        *,
+        request_s: float | None = None,
     ) -> list[T]:
         """Every page of a list, each cut to the page size asked for, the whole cut at ``limit``
-        and ended by ``list_deadline_s``."""
+        and ended by ``list_deadline_s``; ``request_s``: each page's request within this too."""
         items: list[T] = []
         page = 0
         until = time.monotonic() + self._list_deadline_s
         while True:
             params = {**query, "limit": contract.PAGE_SIZE, "offset": page * contract.PAGE_SIZE}
+            page_until = until if request_s is None else min(until, time.monotonic() + request_s)
             try:
-                answer = self._call("GET", "api", path, params=params, until=until)
+                answer = self._call("GET", "api", path, params=params, until=page_until)
             except DeadlineError as exc:
                 if time.monotonic() < until:
                     raise  # the page's own deadline

@@ -15,6 +15,14 @@ The assumptions, in one list:
   badge's user (or that names no owner) is refused (:class:`OwnerRule`, configurable);
 - every job field but ``id``: ``name``, ``created``, ``pages``, ``size``, and the owner field;
 - the release body (``jobid``, ``printerid``) and the delete path;
+- that a released job leaves the INQUEUE list soon: it may stay listed for a while after the
+  release, but not longer than the release engine's quarantine window (``[cloud] in_doubt_s``);
+- that a request may land after its client gave up (a congested link, a queueing proxy): a
+  request without an answer is in doubt until the job list shows what became of it or that
+  window has passed, and a refresh whose answer was lost may have rotated the refresh token;
+- that a 429 or 503 is answered before anything is done (a rate limit, maintenance, a load
+  balancer without a server), so a release or delete answered so was not carried out; any
+  other 5xx may come after the work was done;
 - that revoke (documented: 2xx without content, refresh tokens only) kills the refresh tokens
   of that one pairing and no other: pairing again with the same hardware id revokes the
   replaced pair's refresh token and expects the new pair to live on. Nothing relies on the

@@ -11,6 +11,9 @@ clamps every connect, TLS handshake, write and read) consult it on the requestin
 a budget the streams behave exactly like httpcore's. The one wait this cannot cut is the name
 lookup inside ``socket.getaddrinfo``, which no timeout reaches (the resolver's own limits apply).
 
+:meth:`DeadlineTransport.abort` cuts every connection at once (``shutdown``, which wakes a thread
+blocked reading it) and refuses new ones: how a stopping station ends requests ezeep holds.
+
 Example::
 
     with httpx.Client(transport=DeadlineTransport(verify=True)) as client, budget(20.0) as spent:
@@ -21,9 +24,12 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import socket
 import ssl
+import threading
 import time
 import typing
+import weakref
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
@@ -76,8 +82,9 @@ def _clamped(timeout: float | None, expired: type[httpcore.TimeoutException]) ->
 
 
 class _Stream(httpcore.NetworkStream):
-    def __init__(self, inner: httpcore.NetworkStream) -> None:
+    def __init__(self, inner: httpcore.NetworkStream, backend: _Backend) -> None:
         self._inner = inner
+        self._backend = backend
 
     def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
         return self._inner.read(max_bytes, _clamped(timeout, httpcore.ReadTimeout))
@@ -92,15 +99,41 @@ class _Stream(httpcore.NetworkStream):
         self, ssl_context: ssl.SSLContext, server_hostname: str | None = None, timeout: float | None = None
     ) -> httpcore.NetworkStream:
         tls = self._inner.start_tls(ssl_context, server_hostname, _clamped(timeout, httpcore.ConnectTimeout))
-        return _Stream(tls)
+        return self._backend.opened(tls)  # the TLS socket replaces the plain one
 
     def get_extra_info(self, info: str) -> typing.Any:
         return self._inner.get_extra_info(info)
 
 
 class _Backend(httpcore.NetworkBackend):
+    """httpcore's sync backend with clamped waits; remembers its sockets so :meth:`abort` can cut them."""
+
     def __init__(self) -> None:
         self._inner = httpcore.SyncBackend()
+        self._lock = threading.Lock()
+        self._open: weakref.WeakSet[_Stream] = weakref.WeakSet()
+        self._aborted = False
+
+    def abort(self) -> None:
+        """Cut every connection (a blocked read returns at once) and refuse new ones."""
+        with self._lock:
+            self._aborted = True
+            streams = list(self._open)
+        for stream in streams:
+            sock = stream.get_extra_info("socket")
+            if isinstance(sock, socket.socket):
+                with contextlib.suppress(OSError):  # closed meanwhile: nothing left to cut
+                    sock.shutdown(socket.SHUT_RDWR)
+
+    def opened(self, stream: httpcore.NetworkStream) -> _Stream:
+        """``stream`` wrapped and remembered (refused and closed once aborted)."""
+        wrapped = _Stream(stream, self)
+        with self._lock:
+            if not self._aborted:
+                self._open.add(wrapped)
+                return wrapped
+        stream.close()
+        raise httpcore.ConnectError("the connection was cut: the client is closing")
 
     def connect_tcp(
         self,
@@ -111,7 +144,7 @@ class _Backend(httpcore.NetworkBackend):
         socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
     ) -> httpcore.NetworkStream:
         timeout = _clamped(timeout, httpcore.ConnectTimeout)
-        return _Stream(self._inner.connect_tcp(host, port, timeout, local_address, socket_options))
+        return self.opened(self._inner.connect_tcp(host, port, timeout, local_address, socket_options))
 
     def connect_unix_socket(
         self,
@@ -120,7 +153,7 @@ class _Backend(httpcore.NetworkBackend):
         socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
     ) -> httpcore.NetworkStream:
         timeout = _clamped(timeout, httpcore.ConnectTimeout)
-        return _Stream(self._inner.connect_unix_socket(path, timeout, socket_options))
+        return self.opened(self._inner.connect_unix_socket(path, timeout, socket_options))
 
     def sleep(self, seconds: float) -> None:
         self._inner.sleep(seconds)
@@ -141,6 +174,7 @@ class DeadlineTransport(httpx.HTTPTransport):
         socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
     ) -> None:
         super().__init__(verify=verify, socket_options=socket_options)
+        self._backend = _Backend()
         # httpx has no seam for the network backend: build its pool again, as httpx does, with ours.
         self._pool = httpcore.ConnectionPool(
             ssl_context=httpx.create_ssl_context(verify=verify),
@@ -148,5 +182,9 @@ class DeadlineTransport(httpx.HTTPTransport):
             max_keepalive_connections=20,
             keepalive_expiry=5.0,
             socket_options=socket_options,
-            network_backend=_Backend(),
+            network_backend=self._backend,
         )
+
+    def abort(self) -> None:
+        """Cut every connection, requests in flight included, and refuse new ones (for good)."""
+        self._backend.abort()

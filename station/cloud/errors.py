@@ -4,7 +4,8 @@
 
     CloudError
     ├── OfflineError          network down, DNS, connect/read timeout: retry later
-    │   └── DeadlineError     the whole request took longer than its deadline (a trickling answer)
+    │   ├── DeadlineError     the whole request took longer than its deadline (a trickling answer)
+    │   └── ClosedError       the station is stopping: its connection to ezeep was closed
     ├── ServerError           5xx; ``retry_after`` seconds when the server said so
     ├── UnauthorisedError     401/403 on an API call: refresh once, then give up
     ├── NotFoundError         404: the job or printer is gone
@@ -38,6 +39,18 @@ class DeadlineError(OfflineError):
 
     Like any missing answer, the request may or may not have taken effect.
     """
+
+
+class ClosedError(OfflineError):
+    """The station closed its connection to ezeep (it is stopping): an expected end, not a fault.
+
+    ``sent``: False when the request never left (the connection was closed before it); one cut
+    short by the close may or may not have taken effect, like any missing answer.
+    """
+
+    def __init__(self, message: str, *, sent: bool) -> None:
+        super().__init__(message)
+        self.sent = sent
 
 
 class ServerError(CloudError):

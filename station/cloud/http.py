@@ -18,6 +18,9 @@ kept: answers are read raw and never decompressed. The station asks for ``identi
 an answer with any other ``Content-Encoding`` (:class:`BadAnswerError`) before reading its body,
 because a few hundred bytes of ``gzip, gzip`` unpack to hundreds of megabytes in one chunk, long
 before a cap on the decoded size could act; small JSON answers gain nothing from compression.
+:meth:`CloudHttp.close` may come from another thread while requests are in flight (a stop): it
+cuts their connections, so they end at once in :class:`ClosedError`, and so does every later
+request.
 Every request has a total ``deadline_s`` besides httpx's per-wait timeouts (see
 :mod:`station.cloud.deadline`), or less when the caller's ``until`` comes first (a whole list's
 deadline, :mod:`station.cloud.api`): an answer that trickles in one byte at a time ends in
@@ -34,6 +37,7 @@ import json
 import logging
 import socket
 import ssl
+import threading
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -48,6 +52,7 @@ from station.cloud.contract import grant_error
 from station.cloud.deadline import Budget, DeadlineTransport, budget
 from station.cloud.errors import (
     BadAnswerError,
+    ClosedError,
     CloudError,
     DeadlineError,
     GrantError,
@@ -132,6 +137,7 @@ class CloudHttp:
         on_answer: Callable[[], None] | None = None,
     ) -> None:
         self._client: httpx.Client | None = None
+        self._lock = threading.Lock()  # guards _client against a close from another thread
         self.client_id = client_id
         self._bases: dict[Host, str] = {
             "account": account_url.rstrip("/"),
@@ -146,6 +152,7 @@ class CloudHttp:
             # algorithm holds the body until the server's delayed ACK, about 40 ms per call.
             nodelay = [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
             transport = DeadlineTransport(verify=verify, socket_options=nodelay)
+        self._transport = transport
         hooks = {"response": [_answer_hook(on_answer)]} if on_answer is not None else {}
         self._client = httpx.Client(
             timeout=httpx.Timeout(timeout_s, connect=connect_timeout_s),
@@ -189,9 +196,15 @@ class CloudHttp:
         return cls(account_url=url, api_url=url, print_url=url, client_id=client_id, timeout_s=timeout_s)
 
     def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
-            self._client = None
+        """Close the pool; safe from any thread, at any time, more than once. Requests in flight
+        are cut and end in :class:`ClosedError`, as does every later one."""
+        with self._lock:
+            client, self._client = self._client, None
+        if client is None:
+            return
+        if isinstance(self._transport, DeadlineTransport):
+            self._transport.abort()  # wakes the threads blocked reading, before the pool goes
+        client.close()
 
     def __enter__(self) -> CloudHttp:
         return self
@@ -250,29 +263,29 @@ class CloudHttp:
         oauth: bool = False,
         until: float | None = None,
     ) -> object:
-        if self._client is None:
-            raise RuntimeError("CloudHttp is closed")
+        client = self._client
+        if client is None:
+            raise ClosedError(f"the connection to ezeep is closed ({method} {path} not sent)", sent=False)
         url = self._bases[host] + path
         started = time.monotonic()
         seconds = self._deadline_s if until is None else min(self._deadline_s, until - started)
         try:
             with (
                 budget(seconds) as spent,
-                self._client.stream(
+                client.stream(
                     method, url, headers=headers, params=params, data=data, json=json_body
                 ) as response,
             ):
                 body = self._read(response, spent, seconds)
         except CloudError:
             raise
-        except httpx.TimeoutException as exc:
-            if spent.explains_a_timeout:
-                raise _late(f"{method} {path}", seconds) from exc
-            raise OfflineError(f"ezeep did not answer in time ({method} {path})") from exc
-        except httpx.TooManyRedirects as exc:
-            raise BadAnswerError(f"ezeep's answer to {method} {path} could not be read: {exc}") from exc
-        except httpx.HTTPError as exc:
-            raise OfflineError(f"ezeep cannot be reached ({method} {path}): {type(exc).__name__}") from exc
+        except (httpx.HTTPError, RuntimeError) as exc:
+            if self._client is None:  # closed under the request (httpx: RuntimeError once closed)
+                closed = f"the connection to ezeep was closed during {method} {path}"
+                raise ClosedError(closed, sent=True) from exc
+            if isinstance(exc, RuntimeError):
+                raise
+            raise _failure(method, path, exc, spent, seconds) from exc
         elapsed_ms = (time.monotonic() - started) * 1000
         log.debug("%s %s %s -> %d in %.0f ms", method, host, path, response.status_code, elapsed_ms)
         return _interpret(method, path, response, body, oauth=oauth)
@@ -301,6 +314,17 @@ class CloudHttp:
                 raise _late(what, seconds)
             chunks.append(chunk)
         return b"".join(chunks)
+
+
+def _failure(method: str, path: str, exc: httpx.HTTPError, spent: Budget, seconds: float) -> CloudError:
+    """The cloud error an httpx failure of ``method path`` means."""
+    if isinstance(exc, httpx.TimeoutException):
+        if spent.explains_a_timeout:
+            return _late(f"{method} {path}", seconds)
+        return OfflineError(f"ezeep did not answer in time ({method} {path})")
+    if isinstance(exc, httpx.TooManyRedirects):
+        return BadAnswerError(f"ezeep's answer to {method} {path} could not be read: {exc}")
+    return OfflineError(f"ezeep cannot be reached ({method} {path}): {type(exc).__name__}")
 
 
 def _late(what: str, seconds: float) -> DeadlineError:

@@ -1,7 +1,26 @@
-"""The station core: state machine, runtime, views and intents.
+"""The station core: one thread owns all state, pure transitions decide, events and views go out.
 
-The core owns all state. It receives events (badge reads, reader health, intents from the UI,
-timers, network results) on one thread, runs pure transitions, performs their effects through
-small interfaces, and publishes a frozen view after every change. It knows nothing of its
-front ends: the UI draws views and sends intents.
+Which file to open for what:
+
+- ``runtime.py``: :class:`~station.core.runtime.Station`, the running core (queue, timers, work
+  threads, publishing views, telling listeners). Built by :mod:`station.cli.compose`.
+- ``state.py``: :class:`~station.core.state.CoreState`, the whole state, its modes, the
+  station's :class:`~station.core.state.Identity` and :class:`~station.core.state.Tuning`.
+- ``machine.py``: ``step(state, event, tick)``, routing every event to its transition and the
+  rules that hold in every mode (taps, reader health, timers, stale results, failed work).
+- One module per thing the station does, each with its transitions (a ``ROUTES`` table: mode
+  type, then event type) and the handlers of the work it starts (a ``WORK`` table):
+  ``pairing.py`` (unpaired, code shown), ``health.py`` (idle: ezeep, printer and readers),
+  ``identify.py`` (a tap looked up), ``session.py`` (a user's jobs: pick, release, summary),
+  ``pins.py`` (PIN keypads and the release-PIN gate), ``enrolment.py`` (unknown badges,
+  self-enrolment), ``technician.py`` (the menu), ``recovery.py`` (the release journal after a
+  crash); ``exits.py`` (home and the failure paths) and ``transition.py`` (what a transition
+  returns, how tables merge) are shared by all.
+- ``messages.py``: the core's own events (results of work, timers) and the effects transitions
+  ask for; ``worker.py``: the collaborators work uses (``ports.py``) and all handlers merged
+  (``HANDLERS``).
+- ``listener.py``: the events the core announces and :class:`~station.core.listener.CoreListener`;
+  ``audit_trail.py``: the listener that writes the audit log.
+- ``view.py`` / ``render.py``: what the UI draws and how it is computed from the state;
+  ``intents.py``: what the UI sends back.
 """

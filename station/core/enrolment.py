@@ -14,31 +14,51 @@ get an offer at all is decided by the rate limiter, during the lookup.
 
 from __future__ import annotations
 
-import dataclasses
+import logging
+import threading
+from typing import TYPE_CHECKING
 
-from station.core import flow, pins
+from station.cloud.errors import CloudError
+from station.core import messages as m
+from station.core.state import SignedIn, User
+from station.directory import BadgeLimitError, public_name
+
+if TYPE_CHECKING:
+    from station.core.worker import Emit, Worker, WorkHandlers
+
+import dataclasses
+from typing import Literal
+
+from station.causes import Cause, Failure
+from station.core import exits, pins
+from station.core import listener as ev
+from station.core.intents import Cancel
+from station.core.intents import Done as DoneIntent
 from station.core.messages import (
-    Audit,
+    Announce,
     BadgeUnknown,
     EnrolCode,
     Enrolled,
     EnrolRefused,
     EnrolSignedIn,
-    Failure,
     LinkBadge,
     Play,
     SelfEnrol,
     SetTimer,
     Tap,
+    WorkFailed,
 )
-from station.core.state import Core, Enrolling, Identifying, Tick, Unknown
-from station.core.steps import Step, leave
+from station.core.state import CoreState, Enrolling, Identifying, Tick, Unknown
+from station.core.transition import Routes, Step, leave
 from station.core.view import UnknownReason
 from station.feedback import Pattern
-from station.release import Cause
+
+log = logging.getLogger(__name__)
 
 
-def _notice(core: Core, tick: Tick, reason: UnknownReason, badge_id: str, cause: Cause | None = None) -> Step:
+def _notice(
+    core: CoreState, tick: Tick, reason: UnknownReason, badge_id: str, cause: Cause | None = None
+) -> Step:
     effects = leave(core)
     core, ticket = core.fresh()
     at = tick.now + core.tuning.notice_s
@@ -46,13 +66,13 @@ def _notice(core: Core, tick: Tick, reason: UnknownReason, badge_id: str, cause:
     return core.with_mode(mode), [*effects, SetTimer("mode", at, ticket)]
 
 
-def refuse_random(core: Core, tick: Tick) -> Step:
+def refuse_random(core: CoreState, tick: Tick) -> Step:
     """A random-UID card (new number each time): it can never be enrolled; say so."""
     core, effects = _notice(core, tick, "random_uid", "")
-    return core, [Play(Pattern.UNKNOWN_CARD), *effects, Audit("random_uid", outcome="refused")]
+    return core, [Play(Pattern.UNKNOWN_CARD), *effects, Announce(ev.TapRefused("random_uid"))]
 
 
-def on_unknown(core: Core, event: BadgeUnknown, tick: Tick) -> Step:
+def on_unknown(core: CoreState, event: BadgeUnknown, tick: Tick) -> Step:
     """The directory does not know the badge: offer self-enrolment unless limited or switched off."""
     mode = core.mode
     if not isinstance(mode, Identifying):
@@ -60,8 +80,10 @@ def on_unknown(core: Core, event: BadgeUnknown, tick: Tick) -> Step:
     core = dataclasses.replace(core, last_unknown=mode.badge_id)
     if not event.allowed:
         core, effects = _notice(core, tick, "rate_limited", mode.badge_id)
+        effects.append(Announce(ev.TapRefused("rate_limited", mode.badge_id)))
     elif not core.tuning.self_enrolment:
         core, effects = _notice(core, tick, "not_enrolled", mode.badge_id)
+        effects.append(Announce(ev.BadgeUnknown(mode.badge_id, offered=False)))
     else:
         at = tick.now + core.tuning.enrol_timeout_s
         enrolling = Enrolling(mode.ticket, mode.badge_id, "starting", at)
@@ -70,11 +92,12 @@ def on_unknown(core: Core, event: BadgeUnknown, tick: Tick) -> Step:
             SelfEnrol(mode.ticket, mode.badge_id),
             SetTimer("mode", at, mode.ticket),
             SetTimer("answer", tick.now + core.tuning.answer_s, mode.ticket),
+            Announce(ev.BadgeUnknown(mode.badge_id, offered=True)),
         ]
     return core, [Play(Pattern.UNKNOWN_CARD), *effects]
 
 
-def on_code(core: Core, event: EnrolCode) -> Step:
+def on_code(core: CoreState, event: EnrolCode, tick: Tick) -> Step:
     mode = core.mode
     if not isinstance(mode, Enrolling):
         return core, []
@@ -85,7 +108,7 @@ def on_code(core: Core, event: EnrolCode) -> Step:
     return core.with_mode(waiting), []
 
 
-def on_signed_in(core: Core, event: EnrolSignedIn, tick: Tick) -> Step:
+def on_signed_in(core: CoreState, event: EnrolSignedIn, tick: Tick) -> Step:
     """Signed in: refuse a user at the badge limit, else ask for the same badge again."""
     mode = core.mode
     if not isinstance(mode, Enrolling):
@@ -97,7 +120,7 @@ def on_signed_in(core: Core, event: EnrolSignedIn, tick: Tick) -> Step:
     return core.with_mode(confirm), [Play(Pattern.READ), SetTimer("mode", at, mode.ticket)]
 
 
-def on_confirm_tap(core: Core, mode: Enrolling, tap: Tap, tick: Tick) -> Step:
+def on_confirm_tap(core: CoreState, mode: Enrolling, tap: Tap, tick: Tick) -> Step:
     """The tap that confirms: the same badge links it, any other card links nothing."""
     assert mode.signed_in is not None
     if tap.badge_id != mode.badge_id or tap.random_uid:
@@ -108,7 +131,7 @@ def on_confirm_tap(core: Core, mode: Enrolling, tap: Tap, tick: Tick) -> Step:
     return core.with_mode(saving), [Play(Pattern.READ), link, SetTimer("mode", at, mode.ticket)]
 
 
-def on_refused(core: Core, event: EnrolRefused, tick: Tick) -> Step:
+def on_refused(core: CoreState, event: EnrolRefused, tick: Tick) -> Step:
     """The link would exceed the badge limit (another badge was linked meanwhile)."""
     mode = core.mode
     if not isinstance(mode, Enrolling) or mode.signed_in is None:
@@ -116,15 +139,15 @@ def on_refused(core: Core, event: EnrolRefused, tick: Tick) -> Step:
     return _refuse(core, tick, "too_many_badges", mode.signed_in.id)
 
 
-def _refuse(core: Core, tick: Tick, reason: UnknownReason, user_id: str) -> Step:
+def _refuse(core: CoreState, tick: Tick, reason: ev.EnrolRefusedBecause, user_id: str) -> Step:
     mode = core.mode
     assert isinstance(mode, Enrolling)
     core, effects = _notice(core, tick, reason, mode.badge_id)
-    audit = Audit("enrol_self_refused", badge_id=mode.badge_id, user_id=user_id, outcome=reason)
-    return core, [Play(Pattern.ERROR), *effects, audit]
+    refused = Announce(ev.EnrolmentRefused(reason, mode.badge_id, user_id))
+    return core, [Play(Pattern.ERROR), *effects, refused]
 
 
-def on_enrolled(core: Core, event: Enrolled, tick: Tick) -> Step:
+def on_enrolled(core: CoreState, event: Enrolled, tick: Tick) -> Step:
     """Linked: carry on with the release (with release PINs on, they choose theirs first)."""
     mode = core.mode
     if not isinstance(mode, Enrolling):
@@ -134,7 +157,7 @@ def on_enrolled(core: Core, event: Enrolled, tick: Tick) -> Step:
     return pins.gate(core, tick, mode.ticket, mode.badge_id, event.user, has_pin=False)
 
 
-def abandon(core: Core, tick: Tick, outcome: str) -> Step:
+def abandon(core: CoreState, tick: Tick, outcome: Literal["cancelled", "timed_out"]) -> Step:
     """Stop a self-enrolment (cancel, timeout): the work is cancelled and leaves nothing behind.
 
     Once someone has signed in, the screen says the badge was not linked; before, it just closes.
@@ -143,27 +166,101 @@ def abandon(core: Core, tick: Tick, outcome: str) -> Step:
     if not isinstance(mode, Enrolling):
         return core, []
     signed_in = mode.signed_in
-    stage = "sign_in" if signed_in is None else "confirm"
-    audit = Audit(
-        f"enrol_self_{outcome}",
-        badge_id=mode.badge_id,
-        user_id=None if signed_in is None else signed_in.id,
-        outcome=stage,
-    )
+    stage: Literal["sign_in", "confirm"] = "sign_in" if signed_in is None else "confirm"
+    user_id = None if signed_in is None else signed_in.id
+    abandoned = Announce(ev.EnrolmentAbandoned(outcome, stage, mode.badge_id, user_id))
     if signed_in is None:
-        core, effects = flow.home(core)
+        core, effects = exits.home(core)
     else:
         core, effects = _notice(core, tick, "not_confirmed", mode.badge_id)
-    return core, [*effects, audit]
+    return core, [*effects, abandoned]
 
 
-def on_failed(core: Core, failure: Failure, tick: Tick) -> Step:
+def on_failed(core: CoreState, failure: Failure, tick: Tick) -> Step:
     mode = core.mode
     if not isinstance(mode, Enrolling):
         return core, []
     if failure.kind in ("offline", "server", "rejected"):
-        return flow.fail(core, failure, tick)
+        return exits.fail(core, failure, tick)
     core, effects = _notice(core, tick, "enrolment_failed", mode.badge_id, failure.cause)
     user_id = None if mode.signed_in is None else mode.signed_in.id
-    audit = Audit("enrol_self_failed", badge_id=mode.badge_id, user_id=user_id, outcome=failure.kind)
-    return core, [Play(Pattern.ERROR), *effects, audit]
+    failed = Announce(ev.EnrolmentFailed(failure.kind, mode.badge_id, user_id))
+    return core, [Play(Pattern.ERROR), *effects, failed]
+
+
+def _failed(core: CoreState, event: WorkFailed, tick: Tick) -> Step:
+    return on_failed(core, event.failure, tick)
+
+
+def _cancel(core: CoreState, intent: Cancel | DoneIntent, tick: Tick) -> Step:
+    return abandon(core, tick, "cancelled")
+
+
+ROUTES: Routes = {
+    Identifying: {BadgeUnknown: on_unknown},
+    Enrolling: {
+        EnrolCode: on_code,
+        EnrolSignedIn: on_signed_in,
+        EnrolRefused: on_refused,
+        Enrolled: on_enrolled,
+        WorkFailed: _failed,
+        Cancel: _cancel,
+        DoneIntent: _cancel,
+    },
+}
+"""An unknown badge found, then self-enrolment's answers, its failure and its cancel."""
+
+
+# --- work --------------------------------------------------------------------------------------
+
+
+def _link(worker: Worker, badge_id: str, user: SignedIn, limit: int, cancel: threading.Event) -> bool:
+    """Store badge → user unless cancelled; a cancel that comes during the write undoes it."""
+    if cancel.is_set():
+        return False
+    worker.directory.enrol(
+        badge_id, user.id, email=user.email, display_name=user.display_name, how="self", limit=limit
+    )
+    if cancel.is_set():
+        worker.directory.remove(badge_id)
+        return False
+    return True
+
+
+def _revoke(worker: Worker, refresh_token: str) -> None:
+    try:
+        worker.cloud.revoke(refresh_token)
+    except CloudError as exc:
+        # Nothing more the station can do; the token is not kept anywhere.
+        log.warning("could not revoke the enrolling user's token: %s", type(exc).__name__)
+
+
+def _self_enrol(worker: Worker, work: m.SelfEnrol, emit: Emit, cancel: threading.Event) -> None:
+    pair = worker.pair("user", lambda code: emit(m.EnrolCode(work.ticket, code)), cancel)
+    if pair is None:
+        return
+    try:
+        user = worker.cloud.me(pair.access_token)
+    finally:
+        _revoke(worker, pair.refresh_token)  # the station never keeps a user's token
+    shown = public_name(user.display_name, user.email, user.id)
+    signed_in = SignedIn(user.id, user.email, user.display_name, shown)
+    emit(m.EnrolSignedIn(work.ticket, signed_in, len(worker.directory.badges_of(user.id))))
+
+
+def _link_badge(worker: Worker, work: m.LinkBadge, emit: Emit, cancel: threading.Event) -> None:
+    user = work.user
+    try:
+        linked = _link(worker, work.badge_id, user, work.limit, cancel)
+    except BadgeLimitError:
+        emit(m.EnrolRefused(work.ticket))
+        return
+    if linked:
+        worker.note("enrol_self_confirmed", badge_id=work.badge_id, user_id=user.id, outcome="self")
+        emit(m.Enrolled(work.ticket, User(user.id, user.shown)))
+
+
+WORK: WorkHandlers = {
+    m.SelfEnrol: _self_enrol,
+    m.LinkBadge: _link_badge,
+}

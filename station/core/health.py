@@ -11,12 +11,22 @@ Offline / Printer unavailable / Reader missing / Ready from this health (see
 
 from __future__ import annotations
 
+import threading
+from typing import TYPE_CHECKING
+
+from station.core import messages as m
+
+if TYPE_CHECKING:
+    from station.core.worker import Emit, Worker, WorkHandlers
+
 import dataclasses
 
+from station.causes import Failure
 from station.cloud.models import Printer
-from station.core.messages import Failure, Probe, ProbeDone, SetTimer
-from station.core.state import CloudHealth, Core, ReaderState, Tick, Tuning
-from station.core.steps import Step
+from station.core import listener as ev
+from station.core.messages import Announce, Effect, Probe, ProbeDone, SetTimer
+from station.core.state import CloudHealth, CoreState, ReaderState, Tick, Tuning
+from station.core.transition import Step
 from station.events import ReaderHealth
 
 
@@ -30,7 +40,7 @@ def backoff_s(tuning: Tuning, failures: int, rand: float) -> float:
     return ceiling * (0.5 + 0.5 * rand)
 
 
-def schedule_probe(core: Core, at: float) -> Step:
+def schedule_probe(core: CoreState, at: float) -> Step:
     """Replace the pending probe with one at ``at`` (only a paired station probes)."""
     if not core.paired:
         return core, []
@@ -38,14 +48,14 @@ def schedule_probe(core: Core, at: float) -> Step:
     return dataclasses.replace(core, probe_ticket=ticket), [SetTimer("probe", at, ticket)]
 
 
-def probe_due(core: Core, ticket: int) -> Step:
+def probe_due(core: CoreState, ticket: int) -> Step:
     """The probe timer fired: run the probe if it is still the current one."""
     if ticket != core.probe_ticket or not core.paired:
         return core, []
     return core, [Probe(ticket, refresh=core.cloud.status == "ok")]
 
 
-def cloud_down(core: Core, failure: Failure, tick: Tick) -> Step:
+def cloud_down(core: CoreState, failure: Failure, tick: Tick) -> Step:
     """ezeep did not answer (offline or 5xx): note it and retry soon with backoff."""
     was = core.cloud
     failures = was.failures + 1
@@ -58,33 +68,51 @@ def cloud_down(core: Core, failure: Failure, tick: Tick) -> Step:
         failures=failures,
         retry_at=retry_at,
     )
-    return schedule_probe(dataclasses.replace(core, cloud=cloud), retry_at)
+    core, effects = schedule_probe(dataclasses.replace(core, cloud=cloud), retry_at)
+    return core, [Announce(ev.Offline(cloud.reason)), *effects] if was.status != "down" else effects
 
 
-def cloud_up(core: Core, tick: Tick) -> Step:
+def cloud_up(core: CoreState, tick: Tick) -> Step:
     """ezeep answered; if it was down, go back to the normal heartbeat (and learn the printer)."""
     if core.cloud.status == "ok":
         return core, []
     core = dataclasses.replace(core, cloud=CloudHealth(status="ok"))
-    return schedule_probe(core, tick.now)
+    core, effects = schedule_probe(core, tick.now)
+    return core, [Announce(ev.BackOnline()), *effects]
 
 
-def printer_seen(core: Core, printer: Printer, tick: Tick) -> Step:
+def printer_seen(core: CoreState, printer: Printer, tick: Tick) -> Step:
     """The probe found the printer: the cloud is up; next probe by the printer's state."""
-    cloud = core.cloud if core.cloud.status == "ok" else CloudHealth(status="ok")
-    core = dataclasses.replace(core, printer=printer, cloud=cloud)
+    back = core.cloud.status != "ok"
+    news: list[Effect] = [Announce(ev.BackOnline())] if back else []
+    news += _printer_news(core.printer, printer)
+    core = dataclasses.replace(core, printer=printer, cloud=CloudHealth(status="ok") if back else core.cloud)
     interval = core.tuning.heartbeat_s if printer.online else core.tuning.printer_recheck_s
-    return schedule_probe(core, tick.now + interval)
+    core, effects = schedule_probe(core, tick.now + interval)
+    return core, [*news, *effects]
 
 
-def printer_held_jobs(core: Core, tick: Tick) -> Step:
+def _printer_news(was: Printer | None, now: Printer) -> list[Effect]:
+    """The printer went offline (or is first seen so), or came back."""
+    if not now.online and (was is None or was.online):
+        return [Announce(ev.PrinterOffline(now.status))]
+    if now.online and was is not None and not was.online:
+        return [Announce(ev.PrinterOnline())]
+    return []
+
+
+def printer_held_jobs(core: CoreState, tick: Tick) -> Step:
     """A release found the printer offline: show it now and check again soon."""
+    news: list[Effect] = []
     if core.printer is not None and core.printer.online:
-        core = dataclasses.replace(core, printer=dataclasses.replace(core.printer, status="Offline"))
-    return schedule_probe(core, tick.now + core.tuning.printer_recheck_s)
+        offline = dataclasses.replace(core.printer, status="Offline")
+        news = _printer_news(core.printer, offline)
+        core = dataclasses.replace(core, printer=offline)
+    core, effects = schedule_probe(core, tick.now + core.tuning.printer_recheck_s)
+    return core, [*news, *effects]
 
 
-def on_probe(core: Core, event: ProbeDone, tick: Tick) -> Step:
+def on_probe(core: CoreState, event: ProbeDone, tick: Tick) -> Step:
     """The probe's answer. A rejected token is handled by the caller (it changes the mode)."""
     if event.ticket != core.probe_ticket:
         return core, []
@@ -97,8 +125,30 @@ def on_probe(core: Core, event: ProbeDone, tick: Tick) -> Step:
     return schedule_probe(core, tick.now + core.tuning.heartbeat_s)
 
 
-def on_reader(core: Core, event: ReaderHealth) -> Core:
-    """Remember each reader's health by name."""
+def on_reader(core: CoreState, event: ReaderHealth) -> Step:
+    """Remember each reader's health by name; say when one goes down or comes back."""
+    was = next((r for r in core.readers if r.name == event.reader_name), None)
     others = tuple(r for r in core.readers if r.name != event.reader_name)
     reader = ReaderState(event.reader_name, event.ok, event.detail)
-    return dataclasses.replace(core, readers=(*others, reader))
+    core = dataclasses.replace(core, readers=(*others, reader))
+    if not event.ok and (was is None or was.ok):
+        return core, [Announce(ev.ReaderDown(event.reader_name, event.detail))]
+    if event.ok and was is not None and not was.ok:
+        return core, [Announce(ev.ReaderUp(event.reader_name))]
+    return core, []
+
+
+# --- work --------------------------------------------------------------------------------------
+
+
+def _probe(worker: Worker, work: m.Probe, emit: Emit, cancel: threading.Event) -> None:
+    if work.refresh:
+        # One try: while ezeep is away the core's own backoff paces the probes, and a
+        # refresh pausing between tries would hold back the news that ezeep is back.
+        worker.tokens.refresh_if_due(wait=False)
+    emit(m.ProbeDone(work.ticket, printer=worker.cloud.station_printer()))
+
+
+WORK: WorkHandlers = {
+    m.Probe: _probe,
+}

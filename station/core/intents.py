@@ -9,6 +9,7 @@ else (scrolling the job list), so that reading a long list does not end the sess
 
 from __future__ import annotations
 
+import typing
 from dataclasses import dataclass, field
 
 from station.config import Language, ReleaseMode
@@ -206,3 +207,6 @@ Intent = (
     | Restart
 )
 """Everything the UI may send."""
+
+INTENT_TYPES: tuple[type, ...] = typing.get_args(Intent)
+"""Every kind of intent (for a mode that answers them all with one transition)."""

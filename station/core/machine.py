@@ -1,10 +1,12 @@
 """The state machine: ``step(core, event, tick) -> (core, effects)``, a pure function.
 
-This module routes each event to the transition for the current mode and holds the rules that
-cut across modes: what a badge tap does in each mode, reader health, the long press, timers and
-stale results. The transitions themselves live in :mod:`~station.core.pairing`,
-:mod:`~station.core.session`, :mod:`~station.core.enrolment`, :mod:`~station.core.technician`
-and :mod:`~station.core.health`.
+Results of work and intents are routed by :data:`ROUTES`: the tables the states register
+(``ROUTES`` in :mod:`~station.core.pairing`, :mod:`~station.core.enrolment`,
+:mod:`~station.core.session`, :mod:`~station.core.pins`, :mod:`~station.core.technician`),
+looked up by the current mode's type, then by the event's type. This module keeps the rules that
+hold in every mode: what a badge tap does, reader health, the long press, timers, the start-up
+load and the health probe, stale results, and failed work no state answers (it fails the usual
+way, :func:`station.core.exits.fail`).
 
 A tap is acknowledged before anything slow happens: a usable read moves to ``Identifying`` and
 asks for :attr:`Pattern.READ` in the same step; the directory lookup and every network call are
@@ -14,37 +16,23 @@ effects that the runtime runs elsewhere.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
-from typing import Any, Literal
+from typing import Literal
 
-from station.core import enrolment, flow, health, pairing, pins, recovery, session, technician
-from station.core.intents import Cancel, EnterPin, Intent, OpenTechnician, StartPairing
+from station.causes import Cause, Failure, Reason
+from station.core import enrolment, exits, health, identify, pairing, pins, recovery, session, technician
+from station.core import listener as ev
+from station.core.intents import Cancel, Intent, OpenTechnician
 from station.core.intents import Done as DoneIntent
 from station.core.messages import (
-    BadgeKnown,
-    BadgeUnknown,
-    CheckPin,
+    Announce,
     Effect,
-    EnrolCode,
-    Enrolled,
-    EnrolRefused,
-    EnrolSignedIn,
-    Failure,
-    JobsDeleted,
-    JobsLoaded,
     JournalOpen,
     LoadStart,
-    Lookup,
-    PairCode,
-    Paired,
     PinChecked,
-    PinSaved,
     PinsRead,
     Play,
     ProbeDone,
     Reconciled,
-    ReleaseFinished,
-    ReleaseProgress,
     SetTimer,
     Tap,
     TimerFired,
@@ -54,57 +42,56 @@ from station.core.messages import (
 from station.core.messages import Loaded as LoadedEvent
 from station.core.state import (
     Booting,
-    Core,
+    CoreState,
     Done,
     Enrolling,
     Identifying,
     Idle,
     Pairing,
+    Picking,
     PinCheck,
     PinSetup,
     Releasing,
-    Session,
     Technician,
     Tick,
     Unknown,
     Unpaired,
 )
-from station.core.steps import Step, leave
+from station.core.transition import Step, every, merge
 from station.events import ReaderHealth
 from station.feedback import Pattern
-from station.release import Cause, Reason
 
 Event = Tap | ReaderHealth | Intent | TimerFired | WorkResult
 """Everything the core's queue carries (``BadgeRead`` is turned into :class:`Tap` on the way)."""
 
 
-def start(core: Core) -> Step:
+def start(core: CoreState) -> Step:
     """The first step: find out whether the station is paired."""
     return core, [LoadStart(core.mode.ticket)]
 
 
-def step(core: Core, event: Event, tick: Tick) -> tuple[Core, tuple[Effect, ...]]:
+def step(core: CoreState, event: Event, tick: Tick) -> tuple[CoreState, tuple[Effect, ...]]:
     """The next state and the effects to perform, for one event at ``tick``."""
     new, effects = _dispatch(core, event, tick)
     return new, tuple(effects)
 
 
-def _dispatch(core: Core, event: Event, tick: Tick) -> Step:
+def _dispatch(core: CoreState, event: Event, tick: Tick) -> Step:
     if isinstance(event, Tap | ReaderHealth):
-        return _tap(core, event, tick) if isinstance(event, Tap) else (health.on_reader(core, event), [])
+        return _tap(core, event, tick) if isinstance(event, Tap) else health.on_reader(core, event)
     if isinstance(event, TimerFired):
         return _timer(core, event, tick)
     if isinstance(event, LoadedEvent | ProbeDone | Reconciled | JournalOpen | PinsRead):
         return _background(core, event, tick)
-    if isinstance(event, WorkResult):
-        if event.ticket != core.mode.ticket:
-            return core, []  # stale: the mode that asked for it is gone
-        return _result(core, event, tick)
-    return _intent(core, event, tick)
+    if isinstance(event, WorkResult) and event.ticket != core.mode.ticket:
+        return core, []  # stale: the mode that asked for it is gone
+    if isinstance(event, OpenTechnician):
+        return technician.open_menu(core, tick)
+    return _route(core, event, tick)
 
 
 def _background(
-    core: Core, event: LoadedEvent | ProbeDone | Reconciled | JournalOpen | PinsRead, tick: Tick
+    core: CoreState, event: LoadedEvent | ProbeDone | Reconciled | JournalOpen | PinsRead, tick: Tick
 ) -> Step:
     """Results that belong to no mode: the start-up load, the health probe, the journal, PINs."""
     if isinstance(event, LoadedEvent):
@@ -122,13 +109,13 @@ def _background(
     return core, [*effects, *more]
 
 
-def _journal(core: Core, event: Reconciled | JournalOpen) -> Core:
+def _journal(core: CoreState, event: Reconciled | JournalOpen) -> CoreState:
     if isinstance(event, Reconciled):
         return recovery.on_reconciled(core, event)
     return recovery.journal_open(core)
 
 
-def _loaded(core: Core, event: LoadedEvent, tick: Tick) -> Step:
+def _loaded(core: CoreState, event: LoadedEvent, tick: Tick) -> Step:
     if not isinstance(core.mode, Booting):
         return core, []
     core = dataclasses.replace(
@@ -140,50 +127,41 @@ def _loaded(core: Core, event: LoadedEvent, tick: Tick) -> Step:
         pins=event.pins,
     )
     look = SetTimer("pins", tick.now + core.tuning.pin_poll_s, 0)  # PINs set from the command line
+    started = Announce(ev.Started(event.paired))
     if not event.paired:
         core, effects = pairing.start(core, repair=core.paired_before)
-        return core, [*effects, look]
+        return core, [started, *effects, look]
     core = core.with_mode(Idle())
     core, effects = health.schedule_probe(core, tick.now)
-    return core, [Play(Pattern.READY), *effects, look]
+    return core, [started, Play(Pattern.READY), *effects, look]
 
 
 # --- taps --------------------------------------------------------------------------------------
 
 
-def _identify(core: Core, tap: Tap, tick: Tick) -> Step:
-    """Start with a new badge: acknowledge it now, look it up as work."""
-    if tap.random_uid:
-        return enrolment.refuse_random(core, tick)
-    effects = leave(core)
-    core, ticket = core.fresh()
-    core = core.with_mode(Identifying(ticket, tap.badge_id))
-    answer = SetTimer("answer", tick.now + core.tuning.answer_s, ticket)  # never "Identifying" for good
-    return core, [Play(Pattern.READ), *effects, Lookup(ticket, tap.badge_id), answer]
-
-
-def _tap(core: Core, tap: Tap, tick: Tick) -> Step:
+def _tap(core: CoreState, tap: Tap, tick: Tick) -> Step:
     mode = core.mode
     if isinstance(mode, Technician):
         return technician.on_tap(core, mode, tap)
     setting_up = isinstance(mode, PinSetup) and mode.purpose == "technician"
     if tap.error or isinstance(mode, Unpaired | Pairing) or setting_up:
-        return core, [Play(Pattern.ERROR if tap.error else Pattern.NEEDS_PAIRING)]
+        refused: list[Effect] = [Play(Pattern.ERROR), Announce(ev.TapRefused("unreadable"))]
+        return core, refused if tap.error else [Play(Pattern.NEEDS_PAIRING)]
     if isinstance(mode, Enrolling) and mode.stage == "confirm":
         return enrolment.on_confirm_tap(core, mode, tap, tick)
     same = bool(getattr(mode, "badge_id", "")) and getattr(mode, "badge_id", "") == tap.badge_id
-    if isinstance(mode, Session | Done) and same:
-        return flow.home(core)  # the second tap of the same badge logs out
+    if isinstance(mode, Picking | Done) and same:
+        return exits.home(core)  # the second tap of the same badge logs out
     busy = isinstance(mode, Identifying | PinCheck | PinSetup | Enrolling | Releasing) and same
     if busy or isinstance(mode, Booting) or (isinstance(mode, PinCheck) and mode.purpose == "technician"):
         return core, []  # still working on this badge, or no place for a badge
-    return _identify(core, tap, tick)
+    return identify.start(core, tap, tick)
 
 
 # --- timers ------------------------------------------------------------------------------------
 
 
-def _timer(core: Core, event: TimerFired, tick: Tick) -> Step:
+def _timer(core: CoreState, event: TimerFired, tick: Tick) -> Step:
     if event.key == "probe":
         return health.probe_due(core, event.ticket)
     if event.key == "pins":
@@ -197,29 +175,29 @@ def _timer(core: Core, event: TimerFired, tick: Tick) -> Step:
     return _deadline(core, tick)
 
 
-def _deadline(core: Core, tick: Tick) -> Step:
+def _deadline(core: CoreState, tick: Tick) -> Step:
     """The mode's own deadline passed: an idle session, a summary, a notice, a keypad, the menu."""
     mode = core.mode
     if isinstance(mode, Enrolling):
         return enrolment.abandon(core, tick, "timed_out")
-    if isinstance(mode, Session | Done | Unknown | PinCheck | PinSetup | Technician):
-        return flow.home(core)
+    if isinstance(mode, Picking | Done | Unknown | PinCheck | PinSetup | Technician):
+        return exits.home(core)
     return core, []
 
 
-def _no_answer(core: Core, tick: Tick) -> Step:
+def _no_answer(core: CoreState, tick: Tick) -> Step:
     """A tap's lookup or first network answer did not come in time (work stuck behind a slow
     ezeep, the request's own timeout, the refresh of a token): say "offline" now and go home;
     the late answer is dropped as stale."""
     mode = core.mode
     waiting = (
         isinstance(mode, Identifying)
-        or (isinstance(mode, Session) and mode.busy == "loading")
+        or (isinstance(mode, Picking) and mode.busy == "loading")
         or (isinstance(mode, Enrolling) and mode.stage == "starting")
     )
     if not waiting:
         return core, []
-    return flow.fail(
+    return exits.fail(
         core, Failure("offline", Cause(Reason.NO_ANSWER)), tick, badge_id=getattr(mode, "badge_id", "")
     )
 
@@ -227,67 +205,10 @@ def _no_answer(core: Core, tick: Tick) -> Step:
 # --- results of work ---------------------------------------------------------------------------
 
 
-def _known(core: Core, event: BadgeKnown, tick: Tick) -> Step:
+def _pin_checked(core: CoreState, event: PinChecked, tick: Tick) -> Step:
+    """The keypad's answer: the menu or the session, else say why not."""
     mode = core.mode
-    if not isinstance(mode, Identifying):
-        return core, []
-    return pins.gate(core, tick, mode.ticket, mode.badge_id, event.user, has_pin=event.has_pin)
-
-
-def _ignore_tick(handler: Callable[[Core, Any], Step]) -> Callable[[Core, Any, Tick], Step]:
-    return lambda core, event, _tick: handler(core, event)
-
-
-_RESULTS: dict[type, Callable[[Core, Any, Tick], Step]] = {
-    PairCode: _ignore_tick(pairing.on_code),
-    Paired: pairing.on_paired,
-    BadgeKnown: _known,
-    BadgeUnknown: enrolment.on_unknown,
-    JobsLoaded: session.on_jobs,
-    ReleaseProgress: session.on_progress,
-    ReleaseFinished: session.on_finished,
-    JobsDeleted: session.on_deleted,
-    EnrolCode: _ignore_tick(enrolment.on_code),
-    EnrolSignedIn: enrolment.on_signed_in,
-    EnrolRefused: enrolment.on_refused,
-    Enrolled: enrolment.on_enrolled,
-}
-"""Results with a transition of their own; each checks that the mode still fits."""
-
-
-def _result(core: Core, event: WorkResult, tick: Tick) -> Step:
-    mode = core.mode
-    handler = _RESULTS.get(type(event))
-    if handler is not None:
-        return handler(core, event, tick)
-    if isinstance(event, PinChecked) and isinstance(mode, PinCheck):
-        return _pin_checked(core, mode, event, tick)
-    if isinstance(event, PinSaved) and isinstance(mode, PinSetup):
-        return pins.on_saved(core, mode, event, tick)
-    if isinstance(event, WorkFailed):
-        return _failed(core, event, tick)
-    if isinstance(mode, Technician):
-        return technician.on_result(core, mode, event)
-    return core, []
-
-
-def _failed(core: Core, event: WorkFailed, tick: Tick) -> Step:
-    mode = core.mode
-    if isinstance(mode, Unpaired | Pairing):
-        return pairing.on_failed(core, event.failure, tick)
-    if isinstance(mode, Enrolling):
-        return enrolment.on_failed(core, event.failure, tick)
-    if isinstance(mode, Technician):
-        return technician.on_failed(core, mode, event.failure)
-    if isinstance(mode, PinSetup):
-        return pins.on_failed(core, mode)
-    if isinstance(mode, PinCheck):
-        at = tick.now + core.tuning.pin_timeout_s
-        return core.with_mode(dataclasses.replace(mode, checking=False, expires_at=at)), [Play(Pattern.ERROR)]
-    return flow.fail(core, event.failure, tick, badge_id=getattr(mode, "badge_id", ""))
-
-
-def _pin_checked(core: Core, mode: PinCheck, event: PinChecked, tick: Tick) -> Step:
+    assert isinstance(mode, PinCheck)
     if event.ok:
         if mode.purpose == "technician":
             return technician.enter(core, mode.ticket, tick)
@@ -300,44 +221,39 @@ def _pin_checked(core: Core, mode: PinCheck, event: PinChecked, tick: Tick) -> S
     return core.with_mode(wrong), [Play(Pattern.ERROR)]
 
 
-# --- intents -----------------------------------------------------------------------------------
+def _home(core: CoreState, intent: Cancel | DoneIntent, tick: Tick) -> Step:
+    return exits.home(core)
 
 
-def _intent(core: Core, intent: Intent, tick: Tick) -> Step:
-    mode = core.mode
-    if isinstance(intent, OpenTechnician):
-        return technician.open_menu(core, tick)
-    if isinstance(mode, Technician):
-        return technician.on_intent(core, mode, intent, tick)
-    if isinstance(mode, Session):
-        return session.on_session_intent(core, mode, intent, tick)
-    if isinstance(mode, Done):
-        return session.on_done_intent(core, mode, intent)
-    if isinstance(mode, PinCheck | PinSetup):
-        return _pin_intent(core, mode, intent, tick)
-    return _other_intent(core, intent, tick)
+def _home_if_paired(core: CoreState, intent: Cancel | DoneIntent, tick: Tick) -> Step:
+    """A technician's re-pairing may be cancelled: the old pairing stays."""
+    return exits.home(core) if core.paired else (core, [])
 
 
-def _other_intent(core: Core, intent: Intent, tick: Tick) -> Step:
-    mode = core.mode
-    if isinstance(intent, StartPairing) and isinstance(mode, Unpaired):
-        return pairing.retry_now(core)
-    repairing = isinstance(mode, Unpaired | Pairing) and core.paired
-    if isinstance(intent, Cancel | DoneIntent) and isinstance(mode, Enrolling):
-        return enrolment.abandon(core, tick, "cancelled")
-    if isinstance(intent, Cancel | DoneIntent) and (isinstance(mode, Unknown) or repairing):
-        return flow.home(core)
-    return core, []
+_LEAVE = (Cancel, DoneIntent)
+
+ROUTES = merge(
+    identify.ROUTES,
+    pairing.ROUTES,
+    enrolment.ROUTES,
+    session.ROUTES,
+    pins.ROUTES,
+    technician.ROUTES,
+    {
+        PinCheck: {PinChecked: _pin_checked},  # the right PIN opens the menu or the session
+        Unknown: every(_LEAVE, _home),
+        Unpaired: every(_LEAVE, _home_if_paired),
+        Pairing: every(_LEAVE, _home_if_paired),
+    },
+)
+"""Every state's transitions: by the current mode's type, then by the event's type."""
 
 
-def _pin_intent(core: Core, mode: PinCheck | PinSetup, intent: Intent, tick: Tick) -> Step:
-    if isinstance(mode, PinSetup):
-        return pins.on_setup_intent(core, mode, intent, tick)
-    if isinstance(intent, Cancel | DoneIntent):
-        return flow.home(core)
-    if isinstance(intent, EnterPin) and not mode.checking:
-        at = tick.now + core.tuning.pin_timeout_s
-        checking = dataclasses.replace(mode, checking=True, error="", expires_at=at)
-        check = CheckPin(mode.ticket, mode.purpose, intent.pin, badge_id=mode.badge_id)
-        return core.with_mode(checking), [check, SetTimer("mode", at, mode.ticket)]
+def _route(core: CoreState, event: WorkResult | Intent, tick: Tick) -> Step:
+    """The current mode's transition for ``event``; failed work with none fails the usual way."""
+    handler = ROUTES.get(type(core.mode), {}).get(type(event))
+    if handler is not None:
+        return handler(core, event, tick)
+    if isinstance(event, WorkFailed):
+        return exits.fail(core, event.failure, tick, badge_id=getattr(core.mode, "badge_id", ""))
     return core, []

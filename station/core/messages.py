@@ -3,8 +3,8 @@
 Events come in on the core's queue: reads and reader health from the drivers, intents from the
 UI, and the values below from timers and workers. Effects go out: a feedback pattern, a timer,
 a piece of work for the worker pool (its result comes back as an event carrying the same
-ticket), cancelling work, a restart. Transitions only *describe* effects; the runtime performs
-them.
+ticket), cancelling work, a restart, an event for the listeners. Transitions only *describe*
+effects; the runtime performs them.
 """
 
 from __future__ import annotations
@@ -12,11 +12,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from station.causes import Cause, Failure
 from station.cloud.models import DeviceBinding, Job, PairingCode, Printer
+from station.core.listener import CoreEvent
 from station.core.state import Prefs, SignedIn, User
 from station.core.view import BadgeRef, JobProgressItem, PinPurpose, UserChoice
 from station.feedback import Pattern
-from station.release import Cause, Reason
 
 # --- events ------------------------------------------------------------------------------------
 
@@ -49,23 +50,6 @@ takes effect within a second)."""
 class TimerFired:
     key: TimerKey
     ticket: int
-
-
-FailureKind = Literal[
-    "offline", "server", "rejected", "denied", "not_found", "bad_answer", "storage", "error"
-]
-
-
-UNEXPECTED = Cause(Reason.ERROR)
-"""The cause of a failure nothing more is known about."""
-
-
-@dataclass(frozen=True, slots=True)
-class Failure:
-    """Why a piece of work failed: a kind the transitions act on and the cause the screen words."""
-
-    kind: FailureKind
-    cause: Cause = UNEXPECTED
 
 
 @dataclass(frozen=True, slots=True)
@@ -324,6 +308,13 @@ class RequestRestart:
 
 
 @dataclass(frozen=True, slots=True)
+class Announce:
+    """Tell the listeners what happened (see :mod:`station.core.listener`)."""
+
+    event: CoreEvent
+
+
+@dataclass(frozen=True, slots=True)
 class LoadStart:
     ticket: int
 
@@ -483,17 +474,6 @@ class ReadNetwork:
     ticket: int
 
 
-@dataclass(frozen=True, slots=True)
-class Audit:
-    """Write one audit entry (the badge id is hashed by the audit log)."""
-
-    event: str
-    badge_id: str | None = field(default=None, repr=False)
-    user_id: str | None = None
-    jobs: int | None = None
-    outcome: str = ""
-
-
 Work = (
     LoadStart
     | PairStart
@@ -515,7 +495,6 @@ Work = (
     | SavePin
     | SwitchReleasePins
     | ReadNetwork
-    | Audit
 )
 
-Effect = Play | SetTimer | CancelWork | RequestRestart | Work
+Effect = Play | SetTimer | CancelWork | RequestRestart | Announce | Work

@@ -10,17 +10,28 @@ arrives, and may cancel.
 
 from __future__ import annotations
 
+import threading
+from typing import TYPE_CHECKING
+
+from station.core import messages as m
+
+if TYPE_CHECKING:
+    from station.core.worker import Emit, Worker, WorkHandlers
+
 import dataclasses
 
+from station.causes import Failure
 from station.core import health
-from station.core.messages import Audit, Effect, Failure, PairCode, Paired, PairStart, Play, SetTimer
-from station.core.state import Core, Idle, Pairing, PinSetup, Tick, Unpaired
-from station.core.steps import Step, leave
+from station.core import listener as ev
+from station.core.intents import StartPairing
+from station.core.messages import Announce, Effect, PairCode, Paired, PairStart, Play, SetTimer, WorkFailed
+from station.core.state import CoreState, Idle, Pairing, PinSetup, Tick, Unpaired
+from station.core.transition import Routes, Step, leave
 from station.core.view import UnpairedProblem
 from station.feedback import Pattern
 
 
-def start(core: Core, *, repair: bool) -> Step:
+def start(core: CoreState, *, repair: bool) -> Step:
     """Leave the current mode and start fetching a code; first a technician PIN if none is set.
 
     Only a fresh install lets the technician PIN be chosen on the touchscreen. A station paired
@@ -28,24 +39,27 @@ def start(core: Core, *, repair: bool) -> Step:
     file, so that a passer-by cannot choose it.
     """
     effects = leave(core)
+    if not core.paired:
+        effects.append(Announce(ev.PairingNeeded(repair=repair)))
     core, ticket = core.fresh()
     if "technician" not in core.pins and core.paired_before:
         return core.with_mode(Unpaired(ticket, repair=repair, problem="no_pin")), effects
     if "technician" not in core.pins:
-        return core.with_mode(PinSetup(ticket, "technician", repair=repair)), effects
+        pin_needed = Announce(ev.TechnicianPinNeeded())
+        return core.with_mode(PinSetup(ticket, "technician", repair=repair)), [*effects, pin_needed]
     return core.with_mode(Unpaired(ticket, repair=repair)), [*effects, PairStart(ticket)]
 
 
-def needs_repair(core: Core) -> Step:
+def needs_repair(core: CoreState) -> Step:
     """The token was rejected: forget that we are paired and pair again (same hardware id)."""
     if not core.paired and isinstance(core.mode, Unpaired | Pairing | PinSetup):
         return core, []  # already on it
     core = dataclasses.replace(core, paired=False, printer=None)
     core, effects = start(core, repair=True)
-    return core, [Play(Pattern.NEEDS_PAIRING), *effects, Audit("pairing", outcome="token rejected")]
+    return core, [Play(Pattern.NEEDS_PAIRING), Announce(ev.TokenRejected()), *effects]
 
 
-def retry_now(core: Core) -> Step:
+def retry_now(core: CoreState) -> Step:
     """Try again at once to fetch a code (the ``StartPairing`` intent or the retry timer)."""
     mode = core.mode
     if not isinstance(mode, Unpaired) or mode.problem == "no_pin":
@@ -53,7 +67,7 @@ def retry_now(core: Core) -> Step:
     return core.with_mode(dataclasses.replace(mode, retry_at=None)), [PairStart(mode.ticket)]
 
 
-def on_code(core: Core, event: PairCode) -> Step:
+def on_code(core: CoreState, event: PairCode, tick: Tick) -> Step:
     mode = core.mode
     if not isinstance(mode, Unpaired | Pairing) or mode.ticket != event.ticket:
         return core, []
@@ -61,11 +75,12 @@ def on_code(core: Core, event: PairCode) -> Step:
     pairing = Pairing(
         mode.ticket, code.code, code.auth_url, code.expires_at, repair=mode.repair, short_url=code.short_url
     )
+    shown = Announce(ev.PairingCodeShown(code.code, code.short_url, code.auth_url))
     first = isinstance(mode, Unpaired)
-    return core.with_mode(pairing), [Play(Pattern.NEEDS_PAIRING)] if first else []
+    return core.with_mode(pairing), [Play(Pattern.NEEDS_PAIRING), shown] if first else [shown]
 
 
-def on_paired(core: Core, event: Paired, tick: Tick) -> Step:
+def on_paired(core: CoreState, event: Paired, tick: Tick) -> Step:
     mode = core.mode
     if not isinstance(mode, Unpaired | Pairing) or mode.ticket != event.ticket:
         return core, []
@@ -74,8 +89,7 @@ def on_paired(core: Core, event: Paired, tick: Tick) -> Step:
     core, effects = health.cloud_up(core.with_mode(Idle(just_paired=True)), tick)
     core, probe = health.schedule_probe(core, tick.now)  # learn the bound printer at once
     tp_id = event.binding.tp_id if event.binding is not None else None
-    audit = Audit("pairing", outcome=f"paired (tp_id {tp_id})")
-    return core, [Play(Pattern.READY), *done, *effects, *probe, audit]
+    return core, [Play(Pattern.READY), *done, *effects, *probe, Announce(ev.Paired(tp_id))]
 
 
 def _problem(failure: Failure) -> UnpairedProblem:
@@ -86,7 +100,7 @@ def _problem(failure: Failure) -> UnpairedProblem:
     return "server"
 
 
-def on_failed(core: Core, failure: Failure, tick: Tick) -> Step:
+def on_failed(core: CoreState, failure: Failure, tick: Tick) -> Step:
     """Fetching a code or waiting failed: say why and try again after a pause."""
     mode = core.mode
     if not isinstance(mode, Unpaired | Pairing):
@@ -106,3 +120,34 @@ def on_failed(core: Core, failure: Failure, tick: Tick) -> Step:
     if failure.kind in ("offline", "server"):
         core, effects = health.cloud_down(core, failure, tick)
     return core.with_mode(unpaired), [*effects, SetTimer("retry_pairing", tick.now + pause, mode.ticket)]
+
+
+def _failed(core: CoreState, event: WorkFailed, tick: Tick) -> Step:
+    return on_failed(core, event.failure, tick)
+
+
+def _start_now(core: CoreState, intent: StartPairing, tick: Tick) -> Step:
+    return retry_now(core)
+
+
+ROUTES: Routes = {
+    Unpaired: {PairCode: on_code, Paired: on_paired, WorkFailed: _failed, StartPairing: _start_now},
+    Pairing: {PairCode: on_code, Paired: on_paired, WorkFailed: _failed},
+}
+"""Fetching a code, showing it, waiting: the answers, a failure, "try again now"."""
+
+
+# --- work --------------------------------------------------------------------------------------
+
+
+def _pair_start(worker: Worker, work: m.PairStart, emit: Emit, cancel: threading.Event) -> None:
+    pair = worker.pair("device", lambda code: emit(m.PairCode(work.ticket, code)), cancel)
+    if pair is None:
+        return
+    binding = worker.tokens.install(pair, hardware_id=worker.hardware_id)
+    emit(m.Paired(work.ticket, binding))
+
+
+WORK: WorkHandlers = {
+    m.PairStart: _pair_start,
+}

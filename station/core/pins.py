@@ -6,7 +6,7 @@ twice, saved as work, then pairing starts. With per-person release PINs on, a kn
 for its holder's PIN (:class:`~station.core.state.PinCheck`), or, when the holder has none yet
 (also right after enrolling), lets them choose one first.
 
-The core keeps which PINs are in force in ``Core.pins``; a timer reads them from the database
+The core keeps which PINs are in force in ``CoreState.pins``; a timer reads them from the database
 again (``ReadPins``), so that ``release-station pin set``/``clear`` takes effect at once: a
 station waiting for a technician PIN goes on to pairing, one showing a pairing code whose PIN
 was cleared asks for a new one.
@@ -14,12 +14,21 @@ was cleared asks for a new one.
 
 from __future__ import annotations
 
+import threading
+from typing import TYPE_CHECKING
+
+from station.core import messages as m
+
+if TYPE_CHECKING:
+    from station.core.worker import Emit, Worker, WorkHandlers
+
 import dataclasses
 
-from station.core import flow, pairing, session
-from station.core.intents import Cancel, EnterPin, Intent
+from station.core import exits, pairing, session
+from station.core.intents import INTENT_TYPES, Cancel, EnterPin, Intent
 from station.core.intents import Done as DoneIntent
 from station.core.messages import (
+    CheckPin,
     Effect,
     PinSaved,
     PinsRead,
@@ -27,9 +36,10 @@ from station.core.messages import (
     ReadPins,
     SavePin,
     SetTimer,
+    WorkFailed,
 )
-from station.core.state import Core, Pairing, PinCheck, PinSetup, Tick, Unpaired, User
-from station.core.steps import Step
+from station.core.state import CoreState, Pairing, PinCheck, PinSetup, Tick, Unpaired, User
+from station.core.transition import Routes, Step, every, in_mode
 from station.core.view import PinPurpose
 from station.feedback import Pattern
 from station.pin import check_pin_format
@@ -43,7 +53,7 @@ def well_formed(pin: str, purpose: PinPurpose) -> bool:
     return True
 
 
-def gate(core: Core, tick: Tick, ticket: int, badge_id: str, user: User, *, has_pin: bool) -> Step:
+def gate(core: CoreState, tick: Tick, ticket: int, badge_id: str, user: User, *, has_pin: bool) -> Step:
     """A known badge: ask its holder's release PIN (or let them choose one), else begin."""
     if "release" not in core.pins:
         return session.begin(core, tick, ticket, badge_id, user)
@@ -55,10 +65,10 @@ def gate(core: Core, tick: Tick, ticket: int, badge_id: str, user: User, *, has_
     return core.with_mode(mode), [SetTimer("mode", at, ticket)]
 
 
-def on_setup_intent(core: Core, mode: PinSetup, intent: Intent, tick: Tick) -> Step:
+def on_setup_intent(core: CoreState, mode: PinSetup, intent: Intent, tick: Tick) -> Step:
     """A PIN typed while choosing one: the first time, then the same again, then save."""
     if isinstance(intent, Cancel | DoneIntent):
-        return flow.home(core) if mode.purpose == "release" else (core, [])
+        return exits.home(core) if mode.purpose == "release" else (core, [])
     if not isinstance(intent, EnterPin) or mode.saving:
         return core, []
     effects: list[Effect] = []
@@ -77,7 +87,7 @@ def on_setup_intent(core: Core, mode: PinSetup, intent: Intent, tick: Tick) -> S
     return core.with_mode(dataclasses.replace(mode, first="", saving=True, error="")), [*effects, save]
 
 
-def on_saved(core: Core, mode: PinSetup, event: PinSaved, tick: Tick) -> Step:
+def on_saved(core: CoreState, mode: PinSetup, event: PinSaved, tick: Tick) -> Step:
     """The new PIN is stored: pair (technician) or go on with the tap (release)."""
     core = dataclasses.replace(core, pins=event.pins)
     if mode.purpose == "technician":
@@ -87,18 +97,18 @@ def on_saved(core: Core, mode: PinSetup, event: PinSaved, tick: Tick) -> Step:
     return core, [Play(Pattern.READ), *effects]
 
 
-def on_failed(core: Core, mode: PinSetup) -> Step:
+def on_failed(core: CoreState, mode: PinSetup, event: WorkFailed, tick: Tick) -> Step:
     """Saving failed (a full disk): say so and let them choose again."""
     failed = dataclasses.replace(mode, saving=False, first="", error="failed")
     return core.with_mode(failed), [Play(Pattern.ERROR)]
 
 
-def poll(core: Core, tick: Tick) -> Step:
+def poll(core: CoreState, tick: Tick) -> Step:
     """The ``pins`` timer: read the stored PINs again, and set the timer for the next look."""
     return core, [ReadPins(), SetTimer("pins", tick.now + core.tuning.pin_poll_s, 0)]
 
 
-def on_read(core: Core, event: PinsRead) -> Step:
+def on_read(core: CoreState, event: PinsRead) -> Step:
     """The PINs in force changed outside (command line, first-boot file): act on it now."""
     if event.pins == core.pins:
         return core, []
@@ -111,3 +121,79 @@ def on_read(core: Core, event: PinsRead) -> Step:
     if isinstance(mode, Unpaired | Pairing) and not core.paired and "technician" not in event.pins:
         return pairing.start(core, repair=mode.repair)  # asks for a technician PIN first
     return core, []
+
+
+def on_check_intent(core: CoreState, mode: PinCheck, intent: Intent, tick: Tick) -> Step:
+    """A PIN typed on the keypad: check it (one check at a time); Cancel closes the keypad."""
+    if isinstance(intent, Cancel | DoneIntent):
+        return exits.home(core)
+    if isinstance(intent, EnterPin) and not mode.checking:
+        at = tick.now + core.tuning.pin_timeout_s
+        checking = dataclasses.replace(mode, checking=True, error="", expires_at=at)
+        check = CheckPin(mode.ticket, mode.purpose, intent.pin, badge_id=mode.badge_id)
+        return core.with_mode(checking), [check, SetTimer("mode", at, mode.ticket)]
+    return core, []
+
+
+def on_check_failed(core: CoreState, mode: PinCheck, event: WorkFailed, tick: Tick) -> Step:
+    """The check could not be made (a full disk): let them type again."""
+    at = tick.now + core.tuning.pin_timeout_s
+    return core.with_mode(dataclasses.replace(mode, checking=False, expires_at=at)), [Play(Pattern.ERROR)]
+
+
+ROUTES: Routes = {
+    PinSetup: {
+        PinSaved: in_mode(PinSetup, on_saved),
+        WorkFailed: in_mode(PinSetup, on_failed),
+        **every(INTENT_TYPES, in_mode(PinSetup, on_setup_intent)),
+    },
+    PinCheck: {
+        WorkFailed: in_mode(PinCheck, on_check_failed),
+        **every(INTENT_TYPES, in_mode(PinCheck, on_check_intent)),
+    },
+}
+"""Choosing a PIN (typed twice, then saved) and the keypad that checks one."""
+
+
+# --- work --------------------------------------------------------------------------------------
+
+
+def _read_pins(worker: Worker, work: m.ReadPins, emit: Emit, cancel: threading.Event) -> None:
+    emit(m.PinsRead(worker.pins_in_force()))
+
+
+def _check_pin(worker: Worker, work: m.CheckPin, emit: Emit, cancel: threading.Event) -> None:
+    if work.purpose == "technician":
+        result = worker.pins.check_technician(work.pin)
+    else:
+        result = worker.pins.check_badge(work.badge_id, work.pin)
+    outcome = "blocked" if result.permanent else result.outcome
+    worker.note(f"pin_{work.purpose}", badge_id=work.badge_id or None, outcome=outcome)
+    timed = result.outcome == "locked" and not result.permanent
+    locked_until = worker.clock() + result.retry_in_s if timed else None
+    emit(m.PinChecked(work.ticket, result.ok, locked_until, blocked=result.permanent))
+
+
+def _save_pin(worker: Worker, work: m.SavePin, emit: Emit, cancel: threading.Event) -> None:
+    if work.purpose == "technician":
+        worker.pins.set_technician(work.pin)
+    else:
+        worker.pins.set_badge(work.badge_id, work.pin)
+    worker.note(f"pin_{work.purpose}", badge_id=work.badge_id or None, outcome="set")
+    emit(m.PinSaved(work.ticket, worker.pins_in_force()))
+
+
+def _switch_release_pins(
+    worker: Worker, work: m.SwitchReleasePins, emit: Emit, cancel: threading.Event
+) -> None:
+    worker.pins.set_release_on(work.on)
+    worker.note("pin_release", outcome="switched on" if work.on else "switched off")
+    emit(m.PinSaved(work.ticket, worker.pins_in_force(), switched=True))
+
+
+WORK: WorkHandlers = {
+    m.ReadPins: _read_pins,
+    m.CheckPin: _check_pin,
+    m.SavePin: _save_pin,
+    m.SwitchReleasePins: _switch_release_pins,
+}

@@ -1,6 +1,6 @@
 """The collaborators the core works through, as small Protocols.
 
-The runtime takes each one as a keyword-only argument; the composition root passes the real
+The worker (:class:`~station.core.worker.Worker`) holds one of each; the composition root passes the real
 ones (:class:`~station.cloud.api.EzeepClient`, :class:`~station.cloud.tokens.TokenKeeper`,
 :class:`~station.cloud.pairing.Pairer`, :class:`~station.release.ReleaseEngine`,
 :class:`~station.directory.Directory`, :class:`~station.audit.AuditLog`,
@@ -76,6 +76,7 @@ class Releaser(Protocol):
     def release(
         self,
         user_id: str,
+        *,
         jobs: Sequence[Job] | None = None,
         printer_id: str | None = None,
         on_progress: ProgressCallback | None = None,
@@ -86,13 +87,14 @@ class Releaser(Protocol):
         self,
         user_id: str,
         failed: Sequence[JobProgress],
+        *,
         printer_id: str | None = None,
         on_progress: ProgressCallback | None = None,
         cancel: threading.Event | None = None,
     ) -> ReleaseSummary: ...
 
     def delete(
-        self, jobs: Sequence[Job], cancel: threading.Event | None = None, *, user_id: str
+        self, jobs: Sequence[Job], *, user_id: str, cancel: threading.Event | None = None
     ) -> DeleteResult: ...
 
     def reconcile(self) -> list[JobProgress]: ...

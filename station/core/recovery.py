@@ -11,21 +11,31 @@ engine also settles a user's jobs in doubt itself before that user's next releas
 
 from __future__ import annotations
 
+import threading
+from collections import Counter
+from typing import TYPE_CHECKING
+
+from station.core import messages as m
+from station.core.session import item_of
+
+if TYPE_CHECKING:
+    from station.core.worker import Emit, Worker, WorkHandlers
+
 import dataclasses
 
 from station.core.messages import Reconcile, Reconciled
-from station.core.state import Core
-from station.core.steps import Step
+from station.core.state import CoreState
+from station.core.transition import Step
 
 
-def start_if_due(core: Core) -> Step:
+def start_if_due(core: CoreState) -> Step:
     """The token works: reconcile now if the journal needs it and no reconcile is running."""
     if core.journal != "due":
         return core, []
     return dataclasses.replace(core, journal="running"), [Reconcile()]
 
 
-def journal_open(core: Core) -> Core:
+def journal_open(core: CoreState) -> CoreState:
     """A release left rows open: reconcile after the next successful probe."""
     if core.journal == "done":
         return dataclasses.replace(core, journal="due")
@@ -34,9 +44,26 @@ def journal_open(core: Core) -> Core:
     return core
 
 
-def on_reconciled(core: Core, event: Reconciled) -> Core:
+def on_reconciled(core: CoreState, event: Reconciled) -> CoreState:
     if core.journal == "rerun" or (core.journal == "running" and event.pending):
         return dataclasses.replace(core, journal="due")
     if core.journal == "running":
         return dataclasses.replace(core, journal="done")
     return core
+
+
+# --- work --------------------------------------------------------------------------------------
+
+
+def _reconcile(worker: Worker, work: m.Reconcile, emit: Emit, cancel: threading.Event) -> None:
+    settled = worker.releaser.reconcile()
+    if settled:
+        counts = Counter(item_of(progress).phase for progress in settled)
+        outcome = ", ".join(f"{count} {phase}" for phase, count in sorted(counts.items()))
+        worker.note("reconcile", jobs=len(settled), outcome=outcome)
+    emit(m.Reconciled(len(settled), pending=worker.releaser.unsettled() > 0))
+
+
+WORK: WorkHandlers = {
+    m.Reconcile: _reconcile,
+}

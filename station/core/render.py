@@ -9,16 +9,16 @@ from __future__ import annotations
 
 from station.core.state import (
     Booting,
-    Core,
+    CoreState,
     Done,
     Enrolling,
     Identifying,
     Idle,
     Pairing,
+    Picking,
     PinCheck,
     PinSetup,
     Releasing,
-    Session,
     Technician,
     Unknown,
     Unpaired,
@@ -50,22 +50,22 @@ from station.core.view import (
 from station.pin import pin_digits
 
 
-def _reader_health(core: Core) -> Health:
+def _reader_health(core: CoreState) -> Health:
     if not core.readers:
         return "unknown"
     return "ok" if any(reader.ok for reader in core.readers) else "down"
 
 
-def _printer_health(core: Core) -> Health:
+def _printer_health(core: CoreState) -> Health:
     if core.printer is None:
         return "unknown"
     return "ok" if core.printer.online else "down"
 
 
-def info_of(core: Core) -> StationInfo:
+def info_of(core: CoreState) -> StationInfo:
     printer = core.printer
     return StationInfo(
-        station_name=core.tuning.station_name,
+        station_name=core.identity.station_name,
         language=core.prefs.language,
         release_mode=core.prefs.release_mode,
         printer_name=printer.name if printer else "",
@@ -77,7 +77,7 @@ def info_of(core: Core) -> StationInfo:
     )
 
 
-def _idle(core: Core, mode: Idle, info: StationInfo) -> View:
+def _idle(core: CoreState, mode: Idle, info: StationInfo) -> View:
     if info.reader == "down":
         reader = core.readers[-1]
         return ReaderMissingView(info, reader.name, reader.detail)
@@ -95,7 +95,7 @@ def _unpaired(mode: Unpaired, info: StationInfo) -> View:
     return UnpairedView(info, mode.problem, mode.cause, mode.retry_at)
 
 
-def _session(mode: Session, info: StationInfo) -> View:
+def _session(mode: Picking, info: StationInfo) -> View:
     jobs = tuple(JobItem(job.id, job.name, job.pages, job.created) for job in mode.jobs)
     return SessionView(
         info,
@@ -110,14 +110,14 @@ def _session(mode: Session, info: StationInfo) -> View:
     )
 
 
-def _technician(core: Core, mode: Technician, info: StationInfo) -> View:
+def _technician(core: CoreState, mode: Technician, info: StationInfo) -> View:
     binding = core.binding
     return TechnicianView(
         info,
         mode.page,
         mode.expires_at,
-        core.tuning.version,
-        hardware_id=core.tuning.hardware_id,
+        core.identity.version,
+        hardware_id=core.identity.hardware_id,
         organisation=binding.organisation if binding else "",
         tp_id=binding.tp_id if binding else None,
         session_timeout_s=core.prefs.session_timeout_s,
@@ -141,13 +141,13 @@ def _pin_setup(mode: PinSetup, info: StationInfo) -> View:
     return PinSetupView(info, mode.purpose, stage, low, high, mode.error, mode.expires_at)
 
 
-def view_of(core: Core) -> View:  # noqa: PLR0911  # one return per mode reads best
+def view_of(core: CoreState) -> View:  # noqa: PLR0911  # one return per mode reads best
     """The view of ``core``: everything the current screen needs, nothing of a past session."""
     info = info_of(core)
     mode = core.mode
     if isinstance(mode, Idle):
         return _idle(core, mode, info)
-    if isinstance(mode, Session):
+    if isinstance(mode, Picking):
         return _session(mode, info)
     if isinstance(mode, Technician):
         return _technician(core, mode, info)

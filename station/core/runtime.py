@@ -3,28 +3,56 @@
 :class:`Station` owns the state. Everything that happens reaches it through :meth:`Station.submit`
 (badge reads and reader health from the drivers, intents from the UI; results of work come back
 the same way). The core thread takes one event at a time, runs the pure transition
-(:func:`station.core.machine.step`), publishes the new view to every subscriber if it changed,
-and performs the effects: feedback patterns first, then timers, then work handed to a small
-thread pool. So a tap is acknowledged (pattern and view) before any network call starts, and
-nothing slow ever runs on the core thread.
+(:func:`station.core.machine.step`), plays its feedback patterns and tells its events to the
+listeners (:mod:`station.core.listener`), publishes the new view to every subscriber if it
+changed, and then performs the other effects: timers, then work handed to a small thread pool.
+So a tap is acknowledged (pattern and view) before any network call starts, and nothing slow
+ever runs on the core thread.
 
-Work that only touches the station's own database (the start-up load, badge lookups, PINs,
-audit entries) has a thread of its own, so a slow ezeep holding every pool thread never keeps
-a tapped badge from being looked up or a PIN set from the command line from being seen. At most
-one ``ReadPins`` is queued or running: a poll that comes while one is pending is skipped.
+Work that only touches the station's own database (the start-up load, badge lookups, PINs)
+has a thread of its own, so a slow ezeep holding every pool thread never keeps a tapped badge
+from being looked up or a PIN set from the command line from being seen. At most one
+``ReadPins`` is queued or running: a poll that comes while one is pending is skipped.
 
 Timers live in a heap; the thread sleeps in ``Queue.get(timeout=…)`` until the next one is due
 or an event arrives: no polling, no sleeping. If a transition raises (a bug), the error is
 logged and the station goes home, which forgets the user on screen.
 
-Example::
+Example: the wiring :func:`station.cli.compose.run_station` does, on the ezeep emulator. Views
+reach the screen through its ``post_view``: the core thread only posts them, the screen draws
+on its own (here the main) thread. Readers hand their reads to ``station.submit`` the same way
+(:class:`drivers.readers.base.ReaderThread`). This one stops after the first frame; a kiosk
+runs until the window is closed::
 
-    station = Station(cloud=client, tokens=keeper, pairer=pairer, releaser=engine,
-                      directory=directory, audit=audit, settings=settings, pins=pins,
-                      limiter=RateLimiter(), feedback=feedback, identify=identify)
-    station.subscribe(ui.show)          # called on the core thread; must not block
-    station.start()
-    reader_thread = ReaderThread(reader, station.submit)
+    import contextlib
+    import tempfile
+    import threading
+
+    from station.cli.compose import build_station
+    from station.config import parse_config
+    from station.emulator import Emulator
+    from ui.kiosk import StationUi
+    from ui.display import Display
+
+    with Emulator() as emulator, contextlib.ExitStack() as stack:
+        config = parse_config(f'''
+            [station]
+            state_dir = "{tempfile.mkdtemp()}"
+            [cloud]
+            account_url = "{emulator.url}"
+            api_url = "{emulator.url}"
+            print_url = "{emulator.url}"
+            client_id = "example"
+        ''')
+        station = build_station(config, stack, restart=lambda: None)
+        display = Display(resolution="800x480", rotation=0, fullscreen=False, title="example")
+        stack.callback(display.close)
+        drawn = threading.Event()
+        ui = StationUi(display=display, submit=station.submit, on_frame=lambda view: drawn.set())
+        station.subscribe(ui.post_view)
+        station.start()
+        stack.callback(station.stop)
+        ui.run(until=drawn.is_set)
 """
 
 from __future__ import annotations
@@ -42,27 +70,15 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_for_futures
 from typing import Final
 
-from station.core import flow, machine
+from station.core import exits, machine
 from station.core import messages as m
 from station.core.intents import Intent
-from station.core.netinfo import local_network
-from station.core.ports import (
-    Audit,
-    Cloud,
-    Directory,
-    Identify,
-    Limiter,
-    NetworkInfo,
-    PairingClient,
-    Pins,
-    Releaser,
-    Settings,
-    Tokens,
-)
+from station.core.listener import CoreListener, announce
+from station.core.ports import Identify
 from station.core.render import view_of
-from station.core.state import Core, Tick, Tuning
+from station.core.state import CoreState, Identity, Tick, Tuning
 from station.core.view import View
-from station.core.work import Worker
+from station.core.worker import Worker
 from station.errors import StationError
 from station.events import BadgeRead, ReaderHealth
 from station.feedback import Feedback
@@ -74,7 +90,7 @@ Submittable = BadgeRead | ReaderHealth | Intent | m.WorkResult
 
 _STOP: Final = object()
 
-_LOCAL: Final = (m.LoadStart, m.ReadPins, m.Lookup, m.CheckPin, m.SavePin, m.SwitchReleasePins, m.Audit)
+_LOCAL: Final = (m.LoadStart, m.ReadPins, m.Lookup, m.CheckPin, m.SavePin, m.SwitchReleasePins)
 """Work that touches only the station's database; it runs on its own thread, never behind ezeep."""
 
 
@@ -118,23 +134,14 @@ class _Timers:
 class Station:
     """The station core: owns all state on its own thread and publishes a view after each change.
 
-    Collaborators are keyword-only (see :mod:`station.core.ports`):
-
-    :param cloud: the ezeep API client.
-    :param tokens: the device token keeper.
-    :param pairer: the pairing client (device mode for the station, user mode for enrolment).
-    :param releaser: the release engine.
-    :param directory: the badge directory.
-    :param audit: the audit log.
-    :param settings: the station settings (file values with on-station overrides).
-    :param pins: the technician PIN, the release-PIN switch and the badges' PINs.
-    :param limiter: rate limiter for enrolment offers to unknown badges.
+    :param worker: does the work transitions ask for, with the collaborators it holds (see
+        :class:`~station.core.worker.Worker`); its clock is the station's clock (monotonic
+        seconds, the clock the views' deadlines are read against).
     :param feedback: LED and buzzer.
     :param identify: turns a read into the badge id (the reader kind's transform chain).
-    :param tuning: name, hardware id and timing; see :class:`~station.core.state.Tuning`.
+    :param identity: name, hardware id and version; see :class:`~station.core.state.Identity`.
+    :param tuning: enrolment rules and timing; see :class:`~station.core.state.Tuning`.
     :param restart: how to restart the program (technician menu); None: not offered.
-    :param network_info: host name and addresses for the technician menu.
-    :param clock: monotonic seconds; must be the clock the views' deadlines are read against.
     :param rand: uniform [0, 1) numbers for retry jitter.
     :param workers: threads for work that talks to ezeep (pairing and enrolment waits each hold
         one while waiting); local work has one more thread of its own.
@@ -142,51 +149,30 @@ class Station:
 
     def __init__(
         self,
+        worker: Worker,
         *,
-        cloud: Cloud,
-        tokens: Tokens,
-        pairer: PairingClient,
-        releaser: Releaser,
-        directory: Directory,
-        audit: Audit,
-        settings: Settings,
-        pins: Pins,
-        limiter: Limiter,
         feedback: Feedback,
         identify: Identify,
+        identity: Identity | None = None,
         tuning: Tuning | None = None,
         restart: Callable[[], None] | None = None,
-        network_info: NetworkInfo = local_network,
-        clock: Callable[[], float] = time.monotonic,
         rand: Callable[[], float] = random.random,
         workers: int = 6,
     ) -> None:
         self._feedback = feedback
         self._identify = identify
         self._restart = restart
-        self._clock = clock
+        self._clock = worker.clock
         self._rand = rand
-        base = tuning or Tuning()
-        self._core = Core(tuning=_with_restart(base, restart is not None))
-        self._worker = Worker(
-            cloud=cloud,
-            tokens=tokens,
-            pairer=pairer,
-            releaser=releaser,
-            directory=directory,
-            audit=audit,
-            settings=settings,
-            pins=pins,
-            limiter=limiter,
-            hardware_id=base.hardware_id,
-            clock=clock,
-            network_info=network_info,
-        )
+        tuning = _with_restart(tuning or Tuning(), restart is not None)
+        self._core = CoreState(identity=identity or Identity(), tuning=tuning)
+        self._worker = worker
         self._workers = workers
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
         self._timers = _Timers()
         self._subscribers: list[Subscriber] = []
-        self._lock = threading.Lock()  # guards subscribers, the published view, cancel events
+        self._listeners: list[CoreListener] = []
+        self._lock = threading.Lock()  # guards subscribers, listeners, the published view, cancel events
         self._view: View = view_of(self._core)
         self._cancels: dict[int, threading.Event] = {}
         self._running: set[Future[None]] = set()  # work not finished yet
@@ -209,9 +195,12 @@ class Station:
     def stop(self, timeout_s: float = 5.0) -> None:
         """Stop the core thread and cancel all work; idempotent, safe before ``start``.
 
-        Waits up to ``timeout_s`` more for running work to notice, so that what the owner closes
-        next (the databases) is not closed under it.
+        Waits, ``timeout_s`` at most in all, for running work to notice, so that what the owner
+        closes next (the databases) is not closed under it. Work honours its cancel event; a
+        request stuck at ezeep does not: close the connection first (see
+        :func:`station.cli.compose.run_station`), and the work ends with what it knows committed.
         """
+        deadline = time.monotonic() + timeout_s
         self._stopped = True
         with self._lock:
             for event in self._cancels.values():
@@ -219,7 +208,7 @@ class Station:
         if self._thread is not None and self._thread.is_alive():
             self._queue.put(_STOP)
             if self._thread is not threading.current_thread():
-                self._thread.join(timeout_s)
+                self._thread.join(max(0.0, deadline - time.monotonic()))
                 if self._thread.is_alive():
                     raise StationStateError(f"the core thread did not stop in {timeout_s} s")
         if self._pool is not None and self._local is not None:
@@ -227,8 +216,7 @@ class Station:
             self._local.shutdown(wait=False, cancel_futures=True)
             with self._lock:
                 running = list(self._running)
-            # Work honours its cancel event, and a request its timeout; a stuck one is left.
-            _done, stuck = wait_for_futures(running, timeout_s)
+            _done, stuck = wait_for_futures(running, max(0.0, deadline - time.monotonic()))
             if stuck:
                 log.warning("%d piece(s) of work still running at stop", len(stuck))
 
@@ -261,6 +249,19 @@ class Station:
                     self._subscribers.remove(callback)
 
         return unsubscribe
+
+    def listen(self, listener: CoreListener) -> Callable[[], None]:
+        """Tell ``listener`` every event the core announces from now on (on the core thread; it
+        must not block). Returns a function that stops it."""
+        with self._lock:
+            self._listeners.append(listener)
+
+        def unlisten() -> None:
+            with self._lock:
+                if listener in self._listeners:
+                    self._listeners.remove(listener)
+
+        return unlisten
 
     @property
     def view(self) -> View:
@@ -309,23 +310,27 @@ class Station:
             core, effects = machine.step(self._core, event, tick)
         except Exception:  # a bug in a transition: forget the user on screen, carry on
             log.exception("the transition for %s failed; going home", type(event).__name__)
-            core, more = flow.home(self._core)
+            core, more = exits.home(self._core)
             effects = tuple(more)
         self._apply(core, effects)
 
-    def _apply(self, core: Core, effects: tuple[m.Effect, ...] | list[m.Effect]) -> None:
+    def _apply(self, core: CoreState, effects: tuple[m.Effect, ...] | list[m.Effect]) -> None:
         if type(core.mode) is not type(self._core.mode):
             log.info("state %s -> %s", type(self._core.mode).__name__, type(core.mode).__name__)
         self._core = core
         for effect in effects:
             if isinstance(effect, m.Play):
                 self._feedback.play(effect.pattern)
+            elif isinstance(effect, m.Announce):  # heard before the view shows what happened
+                with self._lock:
+                    listeners = list(self._listeners)
+                announce(listeners, effect.event)
         self._publish(view_of(core))
         for effect in effects:
             self._perform(effect)
 
     def _perform(self, effect: m.Effect) -> None:
-        if isinstance(effect, m.Play):
+        if isinstance(effect, m.Play | m.Announce):
             return
         if isinstance(effect, m.SetTimer):
             self._timers.set(effect)
@@ -341,7 +346,7 @@ class Station:
             self._start_work(effect)
 
     def _start_work(self, work: m.Work) -> None:
-        if isinstance(work, m.Probe | m.LoadStart | m.Audit | m.Reconcile | m.ReadPins):
+        if isinstance(work, m.Probe | m.LoadStart | m.Reconcile | m.ReadPins):
             cancel = threading.Event()  # not tied to a mode; nothing cancels it
         else:
             with self._lock:

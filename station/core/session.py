@@ -11,11 +11,24 @@ when another badge is tapped; the next state holds nothing of the user.
 
 from __future__ import annotations
 
+import threading
+from typing import TYPE_CHECKING
+
+from station.causes import Failure
+from station.core import messages as m
+from station.core.view import JobPhase
+from station.release import JobProgress, ReleaseState, ReleaseSummary
+
+if TYPE_CHECKING:
+    from station.core.worker import Emit, Worker, WorkHandlers
+
 import dataclasses
 
 from station.cloud.models import Job
-from station.core import flow, health, pairing
+from station.core import exits, health, pairing
+from station.core import listener as ev
 from station.core.intents import (
+    INTENT_TYPES,
     Cancel,
     CancelDelete,
     ConfirmDelete,
@@ -30,6 +43,7 @@ from station.core.intents import (
     Done as DoneIntent,
 )
 from station.core.messages import (
+    Announce,
     Delete,
     Effect,
     JobsDeleted,
@@ -41,13 +55,13 @@ from station.core.messages import (
     ReleaseProgress,
     SetTimer,
 )
-from station.core.state import Core, Done, Identifying, Releasing, Session, Tick, User
-from station.core.steps import Step
+from station.core.state import CoreState, Done, Identifying, Picking, Releasing, Tick, User
+from station.core.transition import Handler, Routes, Step, every, in_mode
 from station.core.view import DoneOutcome, JobProgressItem
 from station.feedback import Pattern
 
 
-def begin(core: Core, tick: Tick, ticket: int, badge_id: str, user: User) -> Step:
+def begin(core: CoreState, tick: Tick, ticket: int, badge_id: str, user: User) -> Step:
     """The badge (and PIN) are good: release everything, or load the list in pick mode.
 
     ezeep's first answer must come within ``answer_s``, or the station says it is offline (see
@@ -56,30 +70,30 @@ def begin(core: Core, tick: Tick, ticket: int, badge_id: str, user: User) -> Ste
     answer = SetTimer("answer", tick.now + core.tuning.answer_s, ticket)
     if core.prefs.release_mode == "pick":
         at = tick.now + core.prefs.session_timeout_s
-        session = Session(ticket, badge_id, user, expires_at=at, busy="loading")
+        session = Picking(ticket, badge_id, user, expires_at=at, busy="loading")
         load = LoadJobs(ticket, user.id)
         return core.with_mode(session), [load, answer, SetTimer("mode", at, ticket)]
     everything = Release(ticket, badge_id, user.id, None)
     return core.with_mode(Identifying(ticket, badge_id, user)), [everything, answer]
 
 
-def _nothing(core: Core, tick: Tick, ticket: int, badge_id: str) -> Step:
+def _nothing(core: CoreState, tick: Tick, ticket: int, badge_id: str) -> Step:
     done = Done(ticket, badge_id, "nothing_to_print", tick.now + core.tuning.done_linger_s)
-    core, effects = flow.show_done(core, done)
+    core, effects = exits.show_done(core, done)
     return core, [Play(Pattern.NOTHING_TO_PRINT), *effects]
 
 
 def release(
-    core: Core, ticket: int, badge_id: str, user: User, jobs: tuple[Job, ...], *, retry: bool = False
+    core: CoreState, ticket: int, badge_id: str, user: User, jobs: tuple[Job, ...], *, retry: bool = False
 ) -> Step:
     items = tuple(JobProgressItem(job.id, job.name, "waiting") for job in jobs)
     releasing = Releasing(ticket, badge_id, user, items)
     return core.with_mode(releasing), [Release(ticket, badge_id, user.id, jobs, retry=retry)]
 
 
-def on_jobs(core: Core, event: JobsLoaded, tick: Tick) -> Step:
+def on_jobs(core: CoreState, event: JobsLoaded, tick: Tick) -> Step:
     mode = core.mode
-    if not isinstance(mode, Session):
+    if not isinstance(mode, Picking):
         return core, []
     core, effects = health.cloud_up(core, tick)
     if not event.jobs:
@@ -88,7 +102,7 @@ def on_jobs(core: Core, event: JobsLoaded, tick: Tick) -> Step:
     return core.with_mode(dataclasses.replace(mode, jobs=event.jobs, busy="")), effects
 
 
-def _releasing(core: Core, tick: Tick) -> tuple[Core, list[Effect], Releasing | None]:
+def _releasing(core: CoreState, tick: Tick) -> tuple[CoreState, list[Effect], Releasing | None]:
     """The mode a release reports to; releasing everything starts it at the first report."""
     mode = core.mode
     if isinstance(mode, Releasing):
@@ -99,7 +113,7 @@ def _releasing(core: Core, tick: Tick) -> tuple[Core, list[Effect], Releasing | 
     return core, [], None
 
 
-def on_progress(core: Core, event: ReleaseProgress, tick: Tick) -> Step:
+def on_progress(core: CoreState, event: ReleaseProgress, tick: Tick) -> Step:
     core, effects, mode = _releasing(core, tick)
     if mode is None:
         return core, []
@@ -123,7 +137,7 @@ def outcome_of(jobs: tuple[JobProgressItem, ...], *, printer_offline: bool = Fal
     return "partly"  # some printed, or may yet print (timed out, unconfirmed)
 
 
-def on_finished(core: Core, event: ReleaseFinished, tick: Tick) -> Step:
+def on_finished(core: CoreState, event: ReleaseFinished, tick: Tick) -> Step:
     core, effects, mode = _releasing(core, tick)
     if mode is None:
         return core, []
@@ -143,14 +157,15 @@ def on_finished(core: Core, event: ReleaseFinished, tick: Tick) -> Step:
         user=mode.user if event.retryable else None,
         retryable=event.retryable,
     )
-    core, more = flow.show_done(core, done)
+    core, more = exits.show_done(core, done)
     pattern = Pattern.RELEASED if outcome == "released" else Pattern.ERROR
-    return core, [Play(pattern), *effects, *more]
+    finished = Announce(ev.ReleaseFinished(outcome, event.jobs))
+    return core, [Play(pattern), finished, *effects, *more]
 
 
-def on_deleted(core: Core, event: JobsDeleted, tick: Tick) -> Step:
+def on_deleted(core: CoreState, event: JobsDeleted, tick: Tick) -> Step:
     mode = core.mode
-    if not isinstance(mode, Session):
+    if not isinstance(mode, Picking):
         return core, []
     if event.failure is not None and event.failure.kind == "rejected":
         return pairing.needs_repair(core)
@@ -158,7 +173,7 @@ def on_deleted(core: Core, event: JobsDeleted, tick: Tick) -> Step:
     jobs = tuple(job for job in mode.jobs if job.id not in gone)
     if not jobs and event.failure is None:
         done = Done(mode.ticket, mode.badge_id, "deleted", tick.now + core.tuning.done_linger_s)
-        return flow.show_done(core, done)
+        return exits.show_done(core, done)
     session = dataclasses.replace(
         mode,
         jobs=jobs,
@@ -171,10 +186,10 @@ def on_deleted(core: Core, event: JobsDeleted, tick: Tick) -> Step:
     return core.with_mode(session), effects
 
 
-def on_session_intent(core: Core, mode: Session, intent: Intent, tick: Tick) -> Step:
+def on_session_intent(core: CoreState, mode: Picking, intent: Intent, tick: Tick) -> Step:
     """What a touch does on the job list; every touch also pushes the idle deadline back."""
     if isinstance(intent, DoneIntent):
-        return flow.home(core)
+        return exits.home(core)
     at = tick.now + core.prefs.session_timeout_s
     mode = dataclasses.replace(mode, expires_at=at)
     idle = not mode.busy
@@ -197,10 +212,109 @@ def on_session_intent(core: Core, mode: Session, intent: Intent, tick: Tick) -> 
     return core.with_mode(mode), effects
 
 
-def on_done_intent(core: Core, mode: Done, intent: Intent) -> Step:
+def on_done_intent(core: CoreState, mode: Done, intent: Intent, tick: Tick) -> Step:
     """On the summary: close it, or send the failed jobs again."""
     if isinstance(intent, DoneIntent | Cancel):
-        return flow.home(core)
+        return exits.home(core)
     if isinstance(intent, RetryFailed) and mode.user is not None and mode.retryable:
         return release(core, mode.ticket, mode.badge_id, mode.user, mode.retryable, retry=True)
     return core, []
+
+
+_RELEASE: dict[type, Handler] = {ReleaseProgress: on_progress, ReleaseFinished: on_finished}
+
+ROUTES: Routes = {
+    Identifying: _RELEASE,  # releasing everything: the first report brings the releasing screen
+    Releasing: _RELEASE,
+    Picking: {
+        JobsLoaded: on_jobs,
+        JobsDeleted: on_deleted,
+        **every(INTENT_TYPES, in_mode(Picking, on_session_intent)),
+    },
+    Done: every(INTENT_TYPES, in_mode(Done, on_done_intent)),
+}
+"""The jobs, the release's reports, deletions, and every touch on the list and the summary."""
+
+
+# --- work --------------------------------------------------------------------------------------
+
+
+_PHASES: dict[ReleaseState, JobPhase] = {
+    ReleaseState.QUEUED: "waiting",
+    ReleaseState.SUBMITTED: "sending",
+    ReleaseState.PRINTING: "printing",
+    ReleaseState.PRINTED: "printed",
+    ReleaseState.FAILED: "failed",
+    ReleaseState.TIMED_OUT: "timed_out",
+    ReleaseState.HELD: "held",
+    ReleaseState.UNCONFIRMED: "unconfirmed",
+}
+
+
+def item_of(progress: JobProgress) -> JobProgressItem:
+    return JobProgressItem(progress.job_id, progress.name, _PHASES[progress.state], progress.cause)
+
+
+def _final(
+    jobs: tuple[Job, ...], summary: ReleaseSummary
+) -> tuple[tuple[JobProgressItem, ...], tuple[Job, ...]]:
+    """Every job's final row in the order they were shown, and the jobs that may be retried."""
+    settled = {
+        progress.job_id: progress
+        for bucket in (summary.printed, summary.failed, summary.timed_out, summary.held, summary.unconfirmed)
+        for progress in bucket
+    }
+    items = tuple(
+        item_of(settled[job.id]) if job.id in settled else JobProgressItem(job.id, job.name, "unconfirmed")
+        for job in jobs
+    )
+    failed = {progress.job_id for progress in summary.failed}
+    return items, tuple(job for job in jobs if job.id in failed)
+
+
+def _load_jobs(worker: Worker, work: m.LoadJobs, emit: Emit, cancel: threading.Event) -> None:
+    emit(m.JobsLoaded(work.ticket, tuple(worker.cloud.waiting_jobs(work.user_id))))
+
+
+def _release(worker: Worker, work: m.Release, emit: Emit, cancel: threading.Event) -> None:
+    names = {job.id: job.name for job in work.jobs or ()}  # every job, in the order shown
+
+    def progress(value: JobProgress) -> None:
+        names.setdefault(value.job_id, value.name)
+        emit(m.ReleaseProgress(work.ticket, item_of(value)))
+
+    if work.retry:
+        failed = [JobProgress(job.id, job.name, ReleaseState.FAILED) for job in work.jobs or ()]
+        summary = worker.releaser.retry(work.user_id, failed, on_progress=progress, cancel=cancel)
+    else:
+        summary = worker.releaser.release(work.user_id, jobs=work.jobs, on_progress=progress, cancel=cancel)
+    jobs = tuple(Job(job_id, name, None, None, work.user_id) for job_id, name in names.items())
+    items, retryable = _final(jobs, summary)
+    printed = f"{len(summary.printed)}/{len(items)} printed"
+    worker.note(
+        "retry" if work.retry else "release",
+        badge_id=work.badge_id,
+        user_id=work.user_id,
+        jobs=len(items),
+        outcome="printer_offline" if summary.printer_offline else printed,
+    )
+    emit(m.ReleaseFinished(work.ticket, items, retryable, summary.printer_offline))
+    if worker.releaser.unsettled():
+        emit(m.JournalOpen())
+
+
+def _delete(worker: Worker, work: m.Delete, emit: Emit, cancel: threading.Event) -> None:
+    result = worker.releaser.delete(work.jobs, user_id=work.user_id, cancel=cancel)
+    outcome = f"{len(result.deleted)}/{len(work.jobs)} deleted"
+    worker.note("delete", badge_id=work.badge_id, user_id=work.user_id, jobs=len(work.jobs), outcome=outcome)
+    if result.failed:  # one job's cause says enough on the screen
+        emit(m.JobsDeleted(work.ticket, result.deleted, Failure("error"), result.failed[0].cause))
+    else:
+        emit(m.JobsDeleted(work.ticket, result.deleted))
+
+
+WORK: WorkHandlers = {
+    m.LoadJobs: _load_jobs,
+    m.Release: _release,
+    m.Delete: _delete,
+}

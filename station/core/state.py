@@ -1,9 +1,9 @@
 """The core's state: frozen values, one mode at a time plus what the station knows about its health.
 
-:class:`Core` is the whole state. Its ``mode`` is what the station is doing (booting, pairing,
+:class:`CoreState` is the whole state. Its ``mode`` is what the station is doing (booting, pairing,
 idle, a user's session, the technician menu…); the rest is what stays true across modes: the
 settings in force, whether ezeep answers, which readers work, the bound printer. Transitions
-(:mod:`station.core.machine`) replace a :class:`Core` with a new one; nothing here mutates.
+(:mod:`station.core.machine`) replace a :class:`CoreState` with a new one; nothing here mutates.
 
 Every mode that waits for work done elsewhere carries a ``ticket``. Work is started with the
 ticket of the mode that asked for it, and a result whose ticket is not the current mode's is
@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from station import __version__
+from station.causes import Cause
 from station.cloud.models import DeviceBinding, Job, Printer
 from station.config import Language, ReleaseMode
 from station.core.view import (
@@ -36,16 +37,26 @@ from station.core.view import (
     UnknownReason,
     UnpairedProblem,
 )
-from station.release import Cause
 
 
 @dataclass(frozen=True, slots=True)
-class Tuning:
-    """What stays fixed while the station runs: its name and its timing.
+class Identity:
+    """Who the station is: fixed while it runs, shown on its screens.
 
     :param station_name: shown on every screen.
     :param hardware_id: the id pairing binds to (shown in the technician menu).
     :param version: the firmware version (technician menu, "about").
+    """
+
+    station_name: str = "Release station"
+    hardware_id: str = ""
+    version: str = __version__
+
+
+@dataclass(frozen=True, slots=True)
+class Tuning:
+    """How the station behaves, fixed while it runs: its enrolment rules and its timing.
+
     :param self_enrolment: offer phone sign-in for unknown badges.
     :param enrol_timeout_s: self-enrolment is cancelled after this long.
     :param confirm_tap_s: after signing in, the same badge must be tapped again within this long.
@@ -66,9 +77,6 @@ class Tuning:
     :param can_restart: the composition root can restart the program (technician menu).
     """
 
-    station_name: str = "Release station"
-    hardware_id: str = ""
-    version: str = __version__
     self_enrolment: bool = True
     enrol_timeout_s: float = 180.0
     confirm_tap_s: float = 30.0
@@ -232,7 +240,7 @@ class PinSetup:
 
 
 @dataclass(frozen=True, slots=True)
-class Session:
+class Picking:
     """Pick mode: the user's jobs on screen."""
 
     ticket: int
@@ -311,7 +319,7 @@ Mode = (
     | Identifying
     | PinCheck
     | PinSetup
-    | Session
+    | Picking
     | Releasing
     | Done
     | Unknown
@@ -321,9 +329,10 @@ Mode = (
 
 
 @dataclass(frozen=True, slots=True)
-class Core:
+class CoreState:
     """The whole state of the station core."""
 
+    identity: Identity = field(default_factory=Identity)
     tuning: Tuning = field(default_factory=Tuning)
     prefs: Prefs = field(default_factory=Prefs)
     mode: Mode = field(default_factory=Booting)
@@ -341,10 +350,10 @@ class Core:
     probe_ticket: int = 0
     journal: Journal = "due"
 
-    def fresh(self) -> tuple[Core, int]:
+    def fresh(self) -> tuple[CoreState, int]:
         """A new ticket, never used before."""
         ticket = self.last_ticket + 1
         return dataclasses.replace(self, last_ticket=ticket), ticket
 
-    def with_mode(self, mode: Mode) -> Core:
+    def with_mode(self, mode: Mode) -> CoreState:
         return dataclasses.replace(self, mode=mode)

@@ -11,11 +11,23 @@ PIN runs as work; the page shows ``busy`` until the answer and then a message co
 
 from __future__ import annotations
 
+import threading
+from typing import TYPE_CHECKING
+
+from station.core import messages as m
+from station.core.view import BadgeRef, UserChoice
+from station.directory import mask_badge
+
+if TYPE_CHECKING:
+    from station.core.worker import Emit, Worker, WorkHandlers
+
 import dataclasses
 
-from station.core import flow, pairing, pins
-from station.core import messages as m
+from station.causes import Cause, Reason
+from station.core import exits, pairing, pins
+from station.core import listener as ev
 from station.core.intents import (
+    INTENT_TYPES,
     Cancel,
     ChooseUser,
     CloseTechnician,
@@ -33,9 +45,8 @@ from station.core.intents import (
     TestFeedback,
 )
 from station.core.messages import (
-    Audit,
+    Announce,
     Effect,
-    Failure,
     FindUsers,
     ListUserBadges,
     NetworkRead,
@@ -54,24 +65,24 @@ from station.core.messages import (
     TechEnrolled,
     TechUserBadges,
     UsersFound,
+    WorkFailed,
 )
-from station.core.state import Core, Idle, Pairing, PinCheck, Technician, Tick, Unknown, Unpaired
+from station.core.state import CoreState, Idle, Pairing, PinCheck, Technician, Tick, Unknown, Unpaired
 from station.core.state import Done as DoneMode
-from station.core.steps import Step, leave
+from station.core.transition import Routes, Step, every, in_mode, leave
 from station.core.view import ReaderTestResult, TechEnrol
 from station.feedback import Pattern
-from station.release import Cause, Reason
 
 _OPENS_FROM = (Idle, Unpaired, Pairing, Unknown, DoneMode)
 """The menu opens only where no user is in the middle of something."""
 
 
-def open_menu(core: Core, tick: Tick) -> Step:
+def open_menu(core: CoreState, tick: Tick) -> Step:
     """The long press: ask the technician PIN; without one set the menu stays shut."""
     if not isinstance(core.mode, _OPENS_FROM):
         return core, []
     if "technician" not in core.pins:
-        return core, [Audit("technician", outcome="refused: no technician PIN is set")]
+        return core, [Announce(ev.TechnicianRefused())]
     effects = leave(core)
     core, ticket = core.fresh()
     at = tick.now + core.tuning.pin_timeout_s
@@ -79,20 +90,20 @@ def open_menu(core: Core, tick: Tick) -> Step:
     return core, [*effects, SetTimer("mode", at, ticket)]
 
 
-def enter(core: Core, ticket: int, tick: Tick) -> Step:
+def enter(core: CoreState, ticket: int, tick: Tick) -> Step:
     at = tick.now + core.tuning.technician_timeout_s
     menu = Technician(ticket, "menu", at)
     return core.with_mode(menu), [Play(Pattern.TECHNICIAN), SetTimer("mode", at, ticket)]
 
 
-def _with(core: Core, mode: Technician, effects: list[Effect], **changes: object) -> Step:
+def _with(core: CoreState, mode: Technician, effects: list[Effect], **changes: object) -> Step:
     return core.with_mode(dataclasses.replace(mode, **changes)), effects  # type: ignore[arg-type]
 
 
-def on_intent(core: Core, mode: Technician, intent: Intent, tick: Tick) -> Step:
+def on_intent(core: CoreState, mode: Technician, intent: Intent, tick: Tick) -> Step:
     """What a touch in the menu does; every touch also pushes the idle deadline back."""
     if isinstance(intent, CloseTechnician) or (isinstance(intent, Cancel) and mode.page == "menu"):
-        return flow.home(core)
+        return exits.home(core)
     if isinstance(intent, RePair):
         return pairing.start(core, repair=False)
     at = tick.now + core.tuning.technician_timeout_s
@@ -105,7 +116,7 @@ def on_intent(core: Core, mode: Technician, intent: Intent, tick: Tick) -> Step:
     return _work(core, mode, intent, effects)
 
 
-def _work(core: Core, mode: Technician, intent: Intent, effects: list[Effect]) -> Step:
+def _work(core: CoreState, mode: Technician, intent: Intent, effects: list[Effect]) -> Step:
     """Intents that start work: save a setting or a PIN, search users, link a badge."""
     if isinstance(intent, SetPin) and not pins.well_formed(intent.pin, "technician"):
         return _with(core, mode, effects, message="pin_invalid")
@@ -116,7 +127,10 @@ def _work(core: Core, mode: Technician, intent: Intent, effects: list[Effect]) -
 
 
 def _direct(
-    core: Core, mode: Technician, intent: Cancel | ShowPage | TestFeedback | Restart, effects: list[Effect]
+    core: CoreState,
+    mode: Technician,
+    intent: Cancel | ShowPage | TestFeedback | Restart,
+    effects: list[Effect],
 ) -> Step:
     """Intents that need no saving: move between pages, play a pattern, restart."""
     if isinstance(intent, TestFeedback):
@@ -146,7 +160,7 @@ def _save(ticket: int, intent: Intent) -> Effect | None:
     return None
 
 
-def _enrol_intent(core: Core, mode: Technician, intent: Intent, effects: list[Effect]) -> Step:
+def _enrol_intent(core: CoreState, mode: Technician, intent: Intent, effects: list[Effect]) -> Step:
     """Technician enrolment: search users for the tapped badge, then link the chosen one."""
     enrol = mode.enrol
     if isinstance(intent, SearchUsers) and enrol.badge_id and intent.query.strip():
@@ -163,7 +177,7 @@ def _enrol_intent(core: Core, mode: Technician, intent: Intent, effects: list[Ef
     return _with(core, mode, effects)
 
 
-def _confirm(core: Core, mode: Technician, replace: int | None, effects: list[Effect]) -> Step:
+def _confirm(core: CoreState, mode: Technician, replace: int | None, effects: list[Effect]) -> Step:
     """Replace one of the user's badges, or add the new one while the user is below the limit."""
     enrol = mode.enrol
     if replace is None and len(enrol.user_badges) >= core.tuning.max_badges_per_user:
@@ -174,7 +188,7 @@ def _confirm(core: Core, mode: Technician, replace: int | None, effects: list[Ef
     return _save_enrolment(core, mode, effects, unlink)
 
 
-def _save_enrolment(core: Core, mode: Technician, effects: list[Effect], unlink: str) -> Step:
+def _save_enrolment(core: CoreState, mode: Technician, effects: list[Effect], unlink: str) -> Step:
     enrol = mode.enrol
     assert enrol.chosen is not None
     limit = core.tuning.max_badges_per_user
@@ -183,7 +197,7 @@ def _save_enrolment(core: Core, mode: Technician, effects: list[Effect], unlink:
     return _with(core, mode, [*effects, save], enrol=saving)
 
 
-def on_tap(core: Core, mode: Technician, tap: Tap) -> Step:
+def on_tap(core: CoreState, mode: Technician, tap: Tap) -> Step:
     """A badge on the reader-test page is shown in full; on the enrol page it is the one to link."""
     if mode.page == "reader_test":
         result = ReaderTestResult(
@@ -206,7 +220,7 @@ def on_tap(core: Core, mode: Technician, tap: Tap) -> Step:
     return core, []
 
 
-def on_result(core: Core, mode: Technician, event: object) -> Step:
+def on_result(core: CoreState, mode: Technician, event: object, tick: Tick) -> Step:
     """Answers to the menu's work."""
     enrol = mode.enrol
     if isinstance(event, SettingSaved | PinSaved):
@@ -220,7 +234,7 @@ def on_result(core: Core, mode: Technician, event: object) -> Step:
     return _enrol_result(core, mode, event)
 
 
-def _enrol_result(core: Core, mode: Technician, event: object) -> Step:
+def _enrol_result(core: CoreState, mode: Technician, event: object) -> Step:
     if isinstance(event, TechEnrolled):
         saved = dataclasses.replace(mode.enrol, stage="saved")
         return _with(core, mode, [Play(Pattern.RELEASED)], enrol=saved)
@@ -229,7 +243,7 @@ def _enrol_result(core: Core, mode: Technician, event: object) -> Step:
     return core, []
 
 
-def _user_badges(core: Core, mode: Technician, event: TechUserBadges) -> Step:
+def _user_badges(core: CoreState, mode: Technician, event: TechUserBadges) -> Step:
     """No badge yet: link at once. Else show the user's badges and let the technician choose."""
     if not event.badges:
         return _save_enrolment(core, mode, [], "")
@@ -238,7 +252,7 @@ def _user_badges(core: Core, mode: Technician, event: TechUserBadges) -> Step:
     return _with(core, mode, [], enrol=confirm)
 
 
-def _saved(core: Core, mode: Technician, event: SettingSaved | PinSaved) -> Step:
+def _saved(core: CoreState, mode: Technician, event: SettingSaved | PinSaved) -> Step:
     if isinstance(event, SettingSaved):
         core = dataclasses.replace(core, prefs=event.prefs)
         return _with(core, mode, [], busy=False, message="saved")
@@ -246,8 +260,9 @@ def _saved(core: Core, mode: Technician, event: SettingSaved | PinSaved) -> Step
     return _with(core, mode, [], busy=False, message="saved" if event.switched else "pin_set")
 
 
-def on_failed(core: Core, mode: Technician, failure: Failure) -> Step:
+def on_failed(core: CoreState, mode: Technician, event: WorkFailed, tick: Tick) -> Step:
     """A menu action failed: say so on the page; an enrolment in progress shows ``failed``."""
+    failure = event.failure
     if failure.kind == "rejected":
         return pairing.needs_repair(core)
     message = "offline" if failure.kind in ("offline", "server") else "failed"
@@ -256,3 +271,85 @@ def on_failed(core: Core, mode: Technician, failure: Failure) -> Step:
         enrol = dataclasses.replace(enrol, stage="failed", cause=failure.cause)
     effects: list[Effect] = [Play(Pattern.ERROR)]
     return _with(core, mode, effects, busy=False, message=message, enrol=enrol)
+
+
+_ANSWERS = (SettingSaved, PinSaved, NetworkRead, TechBadgeChecked, UsersFound, TechEnrolled, TechUserBadges)
+
+ROUTES: Routes = {
+    Technician: {
+        WorkFailed: in_mode(Technician, on_failed),
+        **every(_ANSWERS, in_mode(Technician, on_result)),
+        **every(INTENT_TYPES, in_mode(Technician, on_intent)),
+    },
+}
+"""The menu: every touch, the answers to its work, and its failures."""
+
+
+# --- work --------------------------------------------------------------------------------------
+
+MAX_SEARCH_RESULTS = 20
+
+
+def _tech_check_badge(worker: Worker, work: m.TechCheckBadge, emit: Emit, cancel: threading.Event) -> None:
+    entry = worker.directory.lookup(work.badge_id)
+    existing = "" if entry is None else entry.email or entry.display_name or entry.user_id
+    emit(m.TechBadgeChecked(work.ticket, existing))
+
+
+def _find_users(worker: Worker, work: m.FindUsers, emit: Emit, cancel: threading.Event) -> None:
+    found = worker.cloud.find_users(search=work.query)[:MAX_SEARCH_RESULTS]
+    users = tuple(UserChoice(user.id, user.email, user.display_name) for user in found)
+    emit(m.UsersFound(work.ticket, users))
+
+
+def _list_user_badges(worker: Worker, work: m.ListUserBadges, emit: Emit, cancel: threading.Event) -> None:
+    badges = tuple(
+        BadgeRef(entry.badge_id, mask_badge(entry.badge_id), entry.enrolled_at, entry.enrolled_by)
+        for entry in worker.directory.badges_of(work.user_id)
+        if entry.badge_id != work.badge_id
+    )
+    emit(m.TechUserBadges(work.ticket, badges))
+
+
+def _store_enrolment(worker: Worker, work: m.SaveEnrolment, emit: Emit, cancel: threading.Event) -> None:
+    user = work.user
+    before = worker.directory.lookup(work.badge_id)
+    worker.directory.enrol(
+        work.badge_id,
+        user.id,
+        email=user.email,
+        display_name=user.name,
+        how="technician",
+        replace=True,
+        limit=work.limit,
+        unlink=work.unlink,
+    )
+    previous_owner = before.user_id if before is not None and before.user_id != user.id else ""
+    if previous_owner:  # the tapped badge was someone else's: it no longer is
+        worker.note("badge_unlinked", badge_id=work.badge_id, user_id=previous_owner, outcome="moved")
+    if work.unlink:
+        worker.note("badge_unlinked", badge_id=work.unlink, user_id=user.id, outcome="replaced")
+    outcome = "replaced" if work.unlink else "moved" if previous_owner else "added"
+    worker.note("enrol_technician", badge_id=work.badge_id, user_id=user.id, outcome=outcome)
+    emit(m.TechEnrolled(work.ticket))
+
+
+def _save_setting(worker: Worker, work: m.SaveSetting, emit: Emit, cancel: threading.Event) -> None:
+    worker.settings.set(work.name, work.value)
+    worker.note("setting", outcome=work.name)
+    emit(m.SettingSaved(work.ticket, worker.prefs()))
+
+
+def _read_network(worker: Worker, work: m.ReadNetwork, emit: Emit, cancel: threading.Event) -> None:
+    hostname, addresses = worker.network_info()
+    emit(m.NetworkRead(work.ticket, hostname, addresses))
+
+
+WORK: WorkHandlers = {
+    m.TechCheckBadge: _tech_check_badge,
+    m.FindUsers: _find_users,
+    m.ListUserBadges: _list_user_badges,
+    m.SaveEnrolment: _store_enrolment,
+    m.SaveSetting: _save_setting,
+    m.ReadNetwork: _read_network,
+}

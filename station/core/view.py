@@ -6,11 +6,11 @@ reader, language) and the fields its screen needs. Deadlines are :func:`time.mon
 the UI computes "seconds left" as ``deadline - time.monotonic()``.
 
 Texts the user reads are *codes* (``Literal`` values), never sentences: the UI translates them
-with gettext. Why a job is where it is comes as a :class:`~station.release.Cause` (a
-:class:`~station.release.Reason` code and the facts its message needs, in fields named
+with gettext. Why a job is where it is comes as a :class:`~station.causes.Cause` (a
+:class:`~station.causes.Reason` code and the facts its message needs, in fields named
 ``cause``), worded by the UI too; so is why the station's work failed (offline, pairing,
 enrolment). Free text that comes from elsewhere (a printer's status, a reader driver's error,
-the words of a library's error in :attr:`~station.release.Cause.text`) is passed through
+the words of a library's error in :attr:`~station.causes.Cause.text`) is passed through
 untranslated; a screen shows such words only labelled as technical detail.
 
 Personal data (user names, job names, badge numbers) appears only in views of an active
@@ -28,14 +28,14 @@ Change log (additive changes only, newest first):
 
 - 0.5: the ``detail`` text of ``UnpairedView``, ``NeedsRepairView``, ``OfflineView``,
   ``DoneView``, ``UnknownBadgeView`` and ``TechEnrol`` becomes ``cause``, a
-  :class:`~station.release.Cause` (new reasons ``denied``, ``storage``, ``no_answer``,
+  :class:`~station.causes.Cause` (new reasons ``denied``, ``storage``, ``no_answer``,
   ``expired``, ``random_uid``, ``bad_card``). ``OfflineView.cause`` is ``no_answer`` when a tap got no answer
   in time. ``TechnicianView.detail`` is gone (the page says why in ``enrol.cause``; the logs
   say the rest). ``ReaderMissingView.detail`` stays the reader driver's own words. (Not additive; the
   only reader is our own UI, changed with it.)
 
 - 0.4: ``JobProgressItem.detail`` and ``SessionView.detail`` (English sentences made by the
-  release engine) become ``cause``, a :class:`~station.release.Cause` the UI words in the
+  release engine) become ``cause``, a :class:`~station.causes.Cause` the UI words in the
   screen's language. (Not additive, but the only reader is our own UI, changed with it.)
 - 0.3: no new fields. In release mode ``all`` the identifying screen lasts until the release
   engine has listed the jobs and checked the printer (one round trip), and
@@ -54,9 +54,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
+from station.causes import Cause
 from station.config import Language, ReleaseMode
 from station.feedback import Pattern
-from station.release import Cause
 
 Health = Literal["ok", "down", "unknown"]
 """The state of one thing the status bar shows (cloud, reader, printer)."""

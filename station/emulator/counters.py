@@ -1,7 +1,9 @@
 """Request counters the tests and benchmarks read (``Emulator.stats()``).
 
 ``flood_bytes`` counts the bytes of ``huge_body_bytes`` answers that left the emulator, so a
-test can show the station stopped reading early.
+test can show the station stopped reading early. ``slow_held`` counts the requests the
+``slow_done_s`` fault began to hold, ``slow_done`` the ones it then carried out (whether or not
+their client still waited).
 """
 
 from __future__ import annotations
@@ -9,7 +11,18 @@ from __future__ import annotations
 import threading
 from collections import Counter
 
-COUNTER_NAMES = ("pair", "poll", "refresh", "revoke", "api", "print", "status", "flood_bytes")
+COUNTER_NAMES = (
+    "pair",
+    "poll",
+    "refresh",
+    "revoke",
+    "api",
+    "print",
+    "status",
+    "flood_bytes",
+    "slow_held",
+    "slow_done",
+)
 
 
 class Counters:

@@ -1,7 +1,8 @@
 """Fault switches settable at run time, and the ASGI middleware that applies them.
 
 The middleware applies the faults of the transport (latency, 5xx, dropped connections, a
-trickling, huge or compressed body); the routes apply the ones about content (the job list's).
+trickling, huge or compressed body, a request carried out after its client gave up); the routes
+apply the ones about content (the job list's).
 Admin paths (``/_emulator/...``) are never slowed, failed or dropped, so a test can always
 reach the switches.
 """
@@ -26,7 +27,7 @@ from station.emulator.model import Faults
 
 ADMIN_PREFIX = "/_emulator/"
 _FIELDS = {f.name: f.type for f in dataclasses.fields(Faults)}
-_FLOAT_FAULTS = ("latency_s", "trickle_s")
+_FLOAT_FAULTS = ("latency_s", "trickle_s", "slow_done_s")
 _FLOOD_CHUNK = 64 * 1024
 _TYPES: dict[str, type | tuple[type, ...]] = {
     "latency_s": (int, float),
@@ -43,6 +44,8 @@ _TYPES: dict[str, type | tuple[type, ...]] = {
     "reuse_detection": bool,
     "deny_pairing": bool,
     "offline": bool,
+    "slow_done_s": (int, float),
+    "slow_path": str,
 }
 
 
@@ -124,8 +127,34 @@ class FaultMiddleware:
             return
         if faults.trickle_s and scope["path"].startswith(faults.trickle_path):
             await self._trickle(faults.trickle_s, scope, receive, send)
-            return
-        await self.app(scope, receive, send)
+        elif faults.slow_done_s and scope["path"].startswith(faults.slow_path):
+            await self._slow_done(faults.slow_done_s, scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+    async def _slow_done(self, pause_s: float, scope: Scope, receive: Receive, send: Send) -> None:
+        """Read the whole request, wait ``pause_s``, then let the app carry it out in any case.
+
+        The app reads the body kept here; its answer goes nowhere if the client has left (uvicorn
+        drops what is sent on a closed connection), but what it did stays done.
+        """
+        chunks: list[bytes] = []
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                return  # the client left before its body was complete: nothing to carry out
+            chunks.append(message.get("body", b""))
+            more = bool(message.get("more_body", False))
+        self.counters.bump("slow_held")
+        await asyncio.sleep(pause_s)
+        self.counters.bump("slow_done")
+        kept: list[Message] = [{"type": "http.request", "body": b"".join(chunks), "more_body": False}]
+
+        async def replay() -> Message:
+            return kept.pop() if kept else await receive()
+
+        await self.app(scope, replay, send)
 
     async def _flood(self, size: int, receive: Receive, send: Send) -> None:
         """A 200 JSON answer of ``size`` blanks, sent chunked until done or the client hangs up.

@@ -59,6 +59,13 @@ class Faults:
     ``hide_job_owner`` leaves the owner field out of listed jobs; ``gzip_bomb_bytes`` answers
     every request with this many zero bytes gzipped twice (``Content-Encoding: gzip, gzip``), a
     few hundred bytes on the wire.
+
+    A slow network that still delivers: ``slow_done_s`` holds each request (of the paths
+    starting with ``slow_path``; "" all) this many seconds and then carries it out, whether or
+    not the client is still waiting. The body is read before the wait, so a client that gives
+    up meanwhile does not stop it: a late release, delete or token rotation lands all the same,
+    as it does behind a congested link or a queueing proxy. (``latency_s`` cannot show this:
+    a request whose client left during the pause fails to read its body and does nothing.)
     """
 
     latency_s: float = 0.0
@@ -75,6 +82,8 @@ class Faults:
     ignore_user_filter: bool = False
     hide_job_owner: bool = False
     gzip_bomb_bytes: int = 0
+    slow_done_s: float = 0.0
+    slow_path: str = ""
 
 
 @dataclass(frozen=True, slots=True)

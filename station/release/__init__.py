@@ -9,37 +9,53 @@ How "never twice" holds
 1. Before a release request leaves the station, an ``intent`` row for the job is committed
    (one transaction for the whole batch, ``synchronous=FULL``). A crash at any later moment
    leaves that row behind.
-2. A request that ends ambiguously (timeout, dropped connection, 5xx, an answer we cannot read)
-   may or may not have reached ezeep, so its row stays ``intent``: the job is *in doubt*. An
-   in-doubt job is never sent again blindly, neither by this call, a later tap, nor a retry.
-3. In-doubt rows are settled only by asking ezeep: the user's INQUEUE list is read fresh. A job
-   that is no longer INQUEUE was released (or deleted): its row becomes ``released`` and it is
-   never sent again. A job still INQUEUE means the request never took effect: the row becomes
-   ``held``, and the job may be released again. This happens at start-up (:meth:`ReleaseEngine.reconcile`),
-   at the end of the call that hit the ambiguity, and on the user's next release.
+2. A request that ends ambiguously (timeout, dropped connection, a 5xx other than 429/503, an
+   answer we cannot read) may or may not have reached ezeep, *and may still reach it*: a
+   congested link or a queueing proxy can deliver it after the station gave up. Its row stays
+   ``intent``, stamped with the moment the station gave up: the job is *in doubt*. An in-doubt
+   job is never sent again blindly, neither by this call, a later tap, nor a retry; the person
+   sees it as "not confirmed; may still print".
+3. In-doubt rows are settled only by asking ezeep: the user's INQUEUE list is read fresh. What
+   a job list can prove, and what it cannot:
+
+   - a job **gone** from the list was released (or deleted): proof enough. Its row becomes
+     ``released`` and it is never sent again.
+   - a job **still listed** proves nothing while a request for it may still be on its way: the
+     late request may land a moment after the list was read. So a listed job stays in doubt
+     for a quarantine window (``in_doubt_s``, ``[cloud] in_doubt_s``, default 300 s: longer
+     than the request deadline plus any proxy's). Only a list read *after* the window has
+     passed makes it ``held``, free to be released again.
+
+   This happens at start-up (:meth:`ReleaseEngine.reconcile`, which the core repeats while
+   rows are open), at the end of the call that hit the ambiguity, and on the user's next
+   release, which always reads the queue first when the user has jobs in doubt. The window is
+   counted from the journal's stamp on the wall clock, so it survives a restart.
 4. A definite refusal before anything was done (404 no such job, 401/403 after the token was
-   refreshed) and a printer failure reported by the status call (3011, other Win32 codes) mark
-   the job ``failed``: safe to release again, which is what :meth:`ReleaseEngine.retry` does.
-   A ``TokenRejectedError`` is raised before any request is accepted, so that job stays held.
+   refreshed, 429 or 503 refused at the door) and a printer failure reported by the status call
+   (3011, other Win32 codes) mark the job ``failed`` or ``held``: safe to release again, which is
+   what :meth:`ReleaseEngine.retry` does. A ``TokenRejectedError`` is raised before any
+   request is accepted, so that job stays held.
 5. Within one process a set of job ids "in flight" keeps two calls (and reconcile) from
    sending or settling the same job at the same time.
+6. Deletes are journaled the same way (a ``deleting`` row before the request): a delete that
+   got no answer is neither sent again nor followed by a release of that job until the list
+   shows the job gone or the window has passed.
 
-**Assumption to verify against live ezeep:** step 3 relies on a released job leaving the
-INQUEUE list *at once*, in the same server transaction as the release. The emulator behaves
-so. If ezeep removed it later (asynchronously), a check made right after an ambiguous failure
-could see the job still waiting and allow a second release; the risk is largest in the
-end-of-call check (step 3, same call) and small after a restart or on the next tap.
+**Assumptions to verify against live ezeep** (see :mod:`station.cloud.contract`): a released
+job leaves the INQUEUE list within the quarantine window (the emulator removes it at once, in
+the same transaction as the release); if ezeep kept released jobs listed longer, a job could be
+sent twice after the window. And no request outlives the window: a proxy that holds requests
+longer than ``in_doubt_s`` needs a longer window. A 429 or 503 is answered before the request
+is carried out.
 """
 
 from station.release._engine import ProgressCallback, ReleaseClient, ReleaseEngine
-from station.release._values import Cause, DeleteResult, JobProgress, Reason, ReleaseState, ReleaseSummary
+from station.release._values import DeleteResult, JobProgress, ReleaseState, ReleaseSummary
 
 __all__ = [
-    "Cause",
     "DeleteResult",
     "JobProgress",
     "ProgressCallback",
-    "Reason",
     "ReleaseClient",
     "ReleaseEngine",
     "ReleaseState",

@@ -14,21 +14,40 @@ from typing import Any, Final, Protocol
 
 import sqlite_utils
 
-from station.cloud.errors import CloudError, NotFoundError, TokenRejectedError, UnauthorisedError
+from station.causes import Cause, Reason
+from station.cloud.errors import (
+    ClosedError,
+    CloudError,
+    NotFoundError,
+    ServerError,
+    TokenRejectedError,
+    UnauthorisedError,
+)
 from station.cloud.models import Job, JobState, JobStatus, Printer, job_ids_for_log
 from station.errors import StationError
-from station.release._journal import Change, Journal, JournalRow, RowState
-from station.release._values import Cause, DeleteResult, JobProgress, Reason, ReleaseState, ReleaseSummary
+from station.release._journal import IN_DOUBT_STATES, Change, Journal, JournalRow, RowState
+from station.release._values import DeleteResult, JobProgress, ReleaseState, ReleaseSummary
 
 log = logging.getLogger(__name__)
 
 ProgressCallback = Callable[[JobProgress], None]
 CANCEL_CHECK_S: Final = 0.25  # how soon a set cancel event is noticed while waiting on requests
+IN_DOUBT_S: Final = 300.0  # the quarantine window: longer than any request (and proxy) may live
+# A 429 or 503 is answered by whatever refuses the request at the door (rate limit, maintenance,
+# a load balancer with no server behind it), before anything is done; other 5xx (a 502 or 504
+# after a proxy gave up on ezeep, a 500 half way) may come after the work was done.
+_REFUSED_STATUSES: Final = (429, 503)
 _FINAL_ROW_STATES: Final[dict[ReleaseState, RowState]] = {
     ReleaseState.PRINTED: "printed",
     ReleaseState.FAILED: "failed",
     ReleaseState.TIMED_OUT: "timed_out",
 }
+_REFUSALS: Final[dict[RowState, tuple[ReleaseState, Cause]]] = {
+    "intent": (ReleaseState.UNCONFIRMED, Cause(Reason.IN_DOUBT)),
+    "deleting": (ReleaseState.UNCONFIRMED, Cause(Reason.DELETE_IN_DOUBT)),
+    "printed": (ReleaseState.PRINTED, Cause(Reason.ALREADY_PRINTED)),
+    "timed_out": (ReleaseState.TIMED_OUT, Cause(Reason.SENT_BEFORE)),
+}  # why a job whose row is in that state is not sent (any other row: sent before)
 _BUSY: Final = Cause(Reason.BEING_RELEASED)  # another call (or a reconcile) has the job right now
 _NOT_THEIRS: Final = Cause(Reason.NOT_ALLOWED, text="the job is not the user's")
 
@@ -55,6 +74,18 @@ class ReleaseClient(Protocol):
 class _Target:
     job_id: str
     name: str
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _not_done(exc: BaseException) -> bool:
+    """Whether ``exc`` proves the request did nothing: no token to send it with, refused at the
+    door (429/503), or never sent (the station closed its connection before it left)."""
+    refused = isinstance(exc, ServerError) and exc.status in _REFUSED_STATUSES
+    never_sent = isinstance(exc, ClosedError) and not exc.sent
+    return isinstance(exc, TokenRejectedError) or refused or never_sent
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +145,11 @@ class ReleaseEngine:
     ``releases`` table is the journal. ``parallelism``: at most this many requests at once
     (``cloud.release_parallelism``). ``job_timeout_s``: how long to follow a released job before
     calling it timed out. ``poll_interval_s``: pause between status checks of one job.
-    ``clock``: a monotonic clock for the timeouts.
+    ``in_doubt_s``: the quarantine window (``cloud.in_doubt_s``): a job whose request got no
+    answer stays in doubt, never sent again, until ezeep's queue shows it gone or this long has
+    passed since the station gave up on the request (see the package docstring).
+    ``clock``: a monotonic clock for the timeouts. ``now``: the wall clock the journal's stamps
+    are read against (they outlive a restart).
 
     All methods block the calling thread (run them off the UI thread); ``on_progress`` is called
     on the calling thread, in order, and must not block. Cloud and storage errors raised before
@@ -123,7 +158,7 @@ class ReleaseEngine:
     Example::
 
         engine = ReleaseEngine(client, db, parallelism=4, job_timeout_s=300, poll_interval_s=2)
-        summary = engine.release(user_id, None, None, on_progress=print, cancel=threading.Event())
+        summary = engine.release(user_id, on_progress=print, cancel=threading.Event())
     """
 
     def __init__(
@@ -134,7 +169,9 @@ class ReleaseEngine:
         parallelism: int = 4,
         job_timeout_s: float = 300.0,
         poll_interval_s: float = 2.0,
+        in_doubt_s: float = IN_DOUBT_S,
         clock: Callable[[], float] = time.monotonic,
+        now: Callable[[], datetime] = _utc_now,
     ) -> None:
         if parallelism < 1:
             raise ValueError(f"parallelism must be at least 1, not {parallelism}")
@@ -143,7 +180,9 @@ class ReleaseEngine:
         self._parallelism = parallelism
         self._job_timeout_s = job_timeout_s
         self._poll_interval_s = poll_interval_s
+        self._in_doubt_s = in_doubt_s
         self._clock = clock
+        self._now = now
         self._lock = threading.Lock()
         self._in_flight: set[str] = set()  # job ids whose intent row belongs to a running call
 
@@ -152,6 +191,7 @@ class ReleaseEngine:
     def release(
         self,
         user_id: str,
+        *,
         jobs: Sequence[Job] | None = None,
         printer_id: str | None = None,
         on_progress: ProgressCallback | None = None,
@@ -177,6 +217,7 @@ class ReleaseEngine:
         self,
         user_id: str,
         failed: Sequence[JobProgress],
+        *,
         printer_id: str | None = None,
         on_progress: ProgressCallback | None = None,
         cancel: threading.Event | None = None,
@@ -195,14 +236,16 @@ class ReleaseEngine:
 
         An ``intent`` row whose job is no longer in its user's INQUEUE list was released: it
         becomes ``released`` (reported unconfirmed) and is never sent again. One still INQUEUE
-        was never released: its row becomes ``held`` (reported held) so the job can be released
-        on the next tap. A ``submitted`` row gets one status check. Rows of jobs being released
-        right now are left alone. Rows whose user's queue cannot be read stay in doubt.
+        after the quarantine window was never released: its row becomes ``held`` (reported
+        held) so the job can be released on the next tap; within the window it stays in doubt
+        (reported unconfirmed). ``deleting`` rows are settled alike (not reported). A
+        ``submitted`` row gets one status check. Rows of jobs being released right now are left
+        alone. Rows whose user's queue cannot be read stay in doubt.
         """
         rows = self._unsettled_rows()
         intents: dict[str, list[JournalRow]] = {}
         for row in rows:
-            if row.state == "intent":
+            if row.state in IN_DOUBT_STATES:
                 intents.setdefault(row.user_id, []).append(row)
         submitted = [row for row in rows if row.state == "submitted"]
         if not rows:
@@ -217,7 +260,9 @@ class ReleaseEngine:
                 except CloudError as exc:
                     cause = Cause.of_error(exc)
                     results += [
-                        JobProgress(row.job_id, "", ReleaseState.UNCONFIRMED, cause) for row in intents[user]
+                        JobProgress(row.job_id, "", ReleaseState.UNCONFIRMED, cause)
+                        for row in intents[user]
+                        if row.state == "intent"
                     ]
                     continue
                 results += self._settle_in_doubt(intents[user], waiting, {})
@@ -227,9 +272,9 @@ class ReleaseEngine:
         return results
 
     def unsettled(self) -> int:
-        """How many journal rows are still in doubt or being followed by no one (``intent`` or
-        ``submitted``, leaving out jobs being released right now): :meth:`reconcile` has work
-        left while this is above zero."""
+        """How many journal rows are still in doubt or being followed by no one (``intent``,
+        ``deleting`` or ``submitted``, leaving out jobs being released right now): :meth:`reconcile`
+        has work left while this is above zero."""
         return len(self._unsettled_rows())
 
     def _unsettled_rows(self) -> list[JournalRow]:
@@ -237,42 +282,57 @@ class ReleaseEngine:
             return [row for row in self._journal.unsettled() if row.job_id not in self._in_flight]
 
     def delete(
-        self, jobs: Sequence[Job], cancel: threading.Event | None = None, *, user_id: str
+        self, jobs: Sequence[Job], *, user_id: str, cancel: threading.Event | None = None
     ) -> DeleteResult:
         """Delete ``user_id``'s waiting jobs from their queue, in parallel. A job already gone
         counts as deleted.
 
-        A job being released right now, or one that may have been released, is not touched; nor
-        is a job whose owner is not ``user_id`` (it comes back failed, not allowed).
+        A job being released right now, or one that may have been released (or deleted), is not
+        touched; nor is a job whose owner is not ``user_id`` (it comes back failed, not allowed).
+        A delete that gets no answer leaves its job in doubt (``unconfirmed``): it is not sent
+        again until the queue shows the job gone or the quarantine window has passed.
         """
         cancel = cancel or threading.Event()
         foreign = {job.id for job in self._not_owned(user_id, jobs, "delete")}
         rows = self._journal.rows(job.id for job in jobs)
         with self._lock:
-            busy = {job.id for job in jobs} & self._in_flight
-        busy |= {job_id for job_id, row in rows.items() if row.state == "intent"}
-        refused = [
-            JobProgress(job.id, job.name, ReleaseState.FAILED, _NOT_THEIRS)
-            if job.id in foreign
-            else JobProgress(job.id, job.name, ReleaseState.UNCONFIRMED, _BUSY)
-            for job in jobs
-            if job.id in foreign | busy
-        ]
-        skip = {progress.job_id for progress in refused}
+            refused = [
+                JobProgress(job.id, job.name, ReleaseState.FAILED, _NOT_THEIRS)
+                if job.id in foreign
+                else JobProgress(job.id, job.name, ReleaseState.UNCONFIRMED, cause)
+                for job in jobs
+                if job.id in foreign or (cause := self._busy(job.id, rows.get(job.id))) is not None
+            ]
+            skip = {progress.job_id for progress in refused}
+            to_delete = [job for job in jobs if job.id not in skip]
+            # Jobs this station released before keep their row: it is what refuses a second release.
+            journaled = [
+                job.id for job in to_delete if job.id not in rows or rows[job.id].state in ("failed", "held")
+            ]
+            self._journal.record_delete(user_id, journaled)
+            self._in_flight.update(journaled)
         deleted: list[str] = []
         failed: list[JobProgress] = []
-        with ThreadPoolExecutor(self._parallelism, thread_name_prefix="delete") as pool:
-            futures = {
-                pool.submit(self._delete_one, job.id, cancel): job for job in jobs if job.id not in skip
-            }
-            for future in cf.as_completed(futures):
-                job = futures[future]
-                cause = future.result()
-                if cause is None:
-                    deleted.append(job.id)
-                else:
-                    failed.append(JobProgress(job.id, job.name, ReleaseState.FAILED, cause))
-        self._journal.forget(deleted)
+        changes: list[Change] = []
+        try:
+            with ThreadPoolExecutor(self._parallelism, thread_name_prefix="delete") as pool:
+                futures = {pool.submit(self._delete_one, job.id, cancel): job for job in to_delete}
+                for future in cf.as_completed(futures):
+                    job = futures[future]
+                    cause, in_doubt = future.result()
+                    if cause is None:
+                        deleted.append(job.id)
+                        continue
+                    state = ReleaseState.UNCONFIRMED if in_doubt else ReleaseState.FAILED
+                    failed.append(JobProgress(job.id, job.name, state, cause))
+                    if in_doubt:
+                        log.warning("delete of a job is in doubt: %s", cause.english)
+                    changes.append(Change(job.id, "deleting" if in_doubt else "held", cause.english))
+        finally:
+            self._journal.update(change for change in changes if change.job_id in journaled)
+            self._journal.forget(deleted)
+            with self._lock:
+                self._in_flight.difference_update(journaled)
         return DeleteResult(deleted=tuple(deleted), failed=tuple(failed + refused))
 
     # --- one release call ---------------------------------------------------------------------
@@ -296,7 +356,9 @@ class ReleaseEngine:
         with ThreadPoolExecutor(self._parallelism, thread_name_prefix="release") as pool:
             # The printer check and (when needed) a fresh job list share the first round trip.
             doubtful = [
-                row for row in self._unsettled_rows() if row.state == "intent" and row.user_id == user_id
+                row
+                for row in self._unsettled_rows()
+                if row.state in IN_DOUBT_STATES and row.user_id == user_id
             ]
             printer_future = pool.submit(self._printer, printer_id)
             list_future = (
@@ -330,6 +392,14 @@ class ReleaseEngine:
         self._journal.prune()
         outcomes = [run.outcomes[t.job_id] for t in targets if t.job_id in run.outcomes]
         return ReleaseSummary.of([*refused, *outcomes])
+
+    def _busy(self, job_id: str, row: JournalRow | None) -> Cause | None:
+        """Why a job must not be deleted now (in flight, or in doubt), or ``None``. Engine lock held."""
+        if job_id in self._in_flight:
+            return _BUSY
+        if row is not None and row.state in IN_DOUBT_STATES:
+            return Cause(Reason.DELETE_IN_DOUBT if row.state == "deleting" else Reason.IN_DOUBT)
+        return None
 
     def _not_owned(self, user_id: str, jobs: Sequence[Job], what: str) -> list[Job]:
         """The jobs whose owner is not ``user_id`` (logged by id: a bug or a hostile list)."""
@@ -377,13 +447,7 @@ class ReleaseEngine:
             return (ReleaseState.HELD, Cause(Reason.NOT_FAILED)) if retry else None
         if row.state in ("failed", "held"):
             return None
-        if row.state == "intent":
-            return ReleaseState.UNCONFIRMED, Cause(Reason.IN_DOUBT)
-        if row.state == "printed":
-            return ReleaseState.PRINTED, Cause(Reason.ALREADY_PRINTED)
-        if row.state == "timed_out":
-            return ReleaseState.TIMED_OUT, Cause(Reason.SENT_BEFORE)
-        return ReleaseState.UNCONFIRMED, Cause(Reason.SENT_BEFORE)
+        return _REFUSALS.get(row.state, (ReleaseState.UNCONFIRMED, Cause(Reason.SENT_BEFORE)))
 
     def _send(self, target: _Target, printer_id: str, cancel: threading.Event) -> _Sent:
         """Runs on a pool thread. The intent row is already committed."""
@@ -393,20 +457,27 @@ class ReleaseEngine:
             return _Sent(progress, change=Change(job_id, "held", progress.detail))
         try:
             spool_id = self._client.release(job_id, printer_id)
-        except (NotFoundError, UnauthorisedError) as exc:
-            # A definite refusal before anything was done: safe, and safe to try again later.
-            progress = JobProgress(job_id, name, ReleaseState.FAILED, Cause.of_error(exc))
-            return _Sent(progress, change=Change(job_id, "failed", progress.detail))
-        except TokenRejectedError as exc:
-            # Raised while getting a token, before the request could have been accepted.
-            progress = JobProgress(job_id, name, ReleaseState.HELD, Cause.of_error(exc))
-            return _Sent(progress, change=Change(job_id, "held", progress.detail))
-        except Exception as exc:  # timeout, dropped connection, 5xx, garbled answer, or a bug
-            progress = JobProgress(job_id, name, ReleaseState.UNCONFIRMED, Cause.of_error(exc))
-            log.warning("release of a job is in doubt: %s", progress.detail)
-            return _Sent(progress, in_doubt=True)
+        except Exception as exc:  # a refusal, no answer, a garbled answer, or a bug
+            return self._unsent(target, exc)
         change = Change(job_id, "submitted", spool_id=spool_id)
         return _Sent(JobProgress(job_id, name, ReleaseState.SUBMITTED), spool_id, change=change)
+
+    @staticmethod
+    def _unsent(target: _Target, exc: Exception) -> _Sent:
+        """What a release request that ended in ``exc`` came to."""
+        job_id, cause = target.job_id, Cause.of_error(exc)
+        if isinstance(exc, NotFoundError | UnauthorisedError):
+            state: RowState = "failed"  # a definite refusal before anything was done: safe to retry
+            progress = JobProgress(job_id, target.name, ReleaseState.FAILED, cause)
+        elif _not_done(exc):
+            state, progress = "held", JobProgress(job_id, target.name, ReleaseState.HELD, cause)
+        else:
+            # It may or may not have reached ezeep: the row stays ``intent``, stamped now, so the
+            # quarantine window counts from the moment the station gave up on the request.
+            progress = JobProgress(job_id, target.name, ReleaseState.UNCONFIRMED, cause)
+            log.warning("release of a job is in doubt: %s", progress.detail)
+            return _Sent(progress, in_doubt=True, change=Change(job_id, "intent", progress.detail))
+        return _Sent(progress, change=Change(job_id, state, progress.detail))
 
     def _follow(self, run: _Run, pool: ThreadPoolExecutor) -> None:
         """Wait for the sends, then poll the status of every submitted job until it settles."""
@@ -521,27 +592,33 @@ class ReleaseEngine:
     def _settle_in_doubt(
         self, rows: Iterable[JournalRow], waiting: set[str], names: dict[str, str]
     ) -> list[JobProgress]:
-        """Settle ``intent`` rows against a fresh INQUEUE list (see the package docstring).
+        """Settle ``intent`` and ``deleting`` rows against a fresh INQUEUE list (see the package
+        docstring); the progress of the ``intent`` ones.
 
-        Holds the engine lock so that a row another call has just claimed is never touched.
+        A job gone from the queue was released (deleted). One still waiting was not, once the
+        quarantine window has passed since the request was given up; before that a late request
+        may still land, so the row stays in doubt. Holds the engine lock so that a row another
+        call has just claimed is never touched.
         """
         results: list[JobProgress] = []
-        released: list[JournalRow] = []
+        gone: list[JournalRow] = []
         still_waiting: list[JournalRow] = []
+        now = self._now()
         with self._lock:
             for row in rows:
-                if row.state != "intent" or row.job_id in self._in_flight:
+                if row.state not in IN_DOUBT_STATES or row.job_id in self._in_flight:
                     continue
-                name = names.get(row.job_id, "")
-                if row.job_id in waiting:
+                if row.job_id not in waiting:
+                    gone.append(row)
+                    cause, state = Cause(Reason.OUTCOME_UNKNOWN), ReleaseState.UNCONFIRMED
+                elif (now - row.updated_at).total_seconds() >= self._in_doubt_s:
                     still_waiting.append(row)
-                    progress = JobProgress(row.job_id, name, ReleaseState.HELD, Cause(Reason.STILL_WAITING))
+                    cause, state = Cause(Reason.STILL_WAITING), ReleaseState.HELD
                 else:
-                    released.append(row)
-                    unknown = Cause(Reason.OUTCOME_UNKNOWN)
-                    progress = JobProgress(row.job_id, name, ReleaseState.UNCONFIRMED, unknown)
-                results.append(progress)
-            self._journal.settle_intents(released, still_waiting)
+                    cause, state = Cause(Reason.IN_DOUBT), ReleaseState.UNCONFIRMED
+                if row.state == "intent":
+                    results.append(JobProgress(row.job_id, names.get(row.job_id, ""), state, cause))
+            self._journal.settle(gone, still_waiting)
         return results
 
     def _settle_submitted(self, row: JournalRow, future: Future[JobStatus]) -> JobProgress:
@@ -578,14 +655,15 @@ class ReleaseEngine:
     def _final_change(progress: JobProgress) -> Change:
         return Change(progress.job_id, _FINAL_ROW_STATES.get(progress.state, "released"), progress.detail)
 
-    def _delete_one(self, job_id: str, cancel: threading.Event) -> Cause | None:
-        """Why ``job_id`` could not be deleted, or ``None`` when it is gone."""
+    def _delete_one(self, job_id: str, cancel: threading.Event) -> tuple[Cause | None, bool]:
+        """Why ``job_id`` could not be deleted (``None`` when it is gone), and whether the
+        delete is in doubt (it may have reached ezeep)."""
         if cancel.is_set():
-            return Cause(Reason.CANCELLED)
+            return Cause(Reason.CANCELLED), False
         try:
             self._client.delete(job_id)
         except NotFoundError:
-            return None  # already gone: what was asked for
-        except CloudError as exc:
-            return Cause.of_error(exc)
-        return None
+            return None, False  # already gone: what was asked for
+        except CloudError as exc:  # in doubt unless refused before anything was done
+            return Cause.of_error(exc), not (isinstance(exc, UnauthorisedError) or _not_done(exc))
+        return None, False

@@ -7,11 +7,17 @@ Row states::
        ├──► held       never released: cancelled before sending, or found still waiting
        └──► released   found gone from the queue after a crash or an ambiguous failure
 
-``intent`` is committed *before* the release request goes out. A row still ``intent`` when no
-request is in flight is *in doubt*: the job may or may not have been released. ``released``
-means the job left the queue but its spooler job cannot be followed. ``failed`` (a definite
-failure) and ``held`` are safe to send again; a new intent bumps ``attempts``, which only ever
-grows, so a settle based on an old reading never touches a newer attempt.
+    deleting ──► (row dropped)   the job left the queue: deleted
+       └──► held                 a definite refusal, or found still waiting after the window
+
+``intent`` is committed *before* the release request goes out, ``deleting`` before the delete
+request. A row still ``intent`` or ``deleting`` when no request is in flight is *in doubt*: the
+job may or may not have been released (deleted). An ambiguous end stamps the row again
+(``updated_at``), so the quarantine window of :class:`~station.release.ReleaseEngine` counts
+from the moment the station gave up on the request. ``released`` means the job left the queue
+but its spooler job cannot be followed. ``failed`` (a definite failure) and ``held`` are safe to
+send again; a new intent bumps ``attempts``, which only ever grows, so a settle based on an old
+reading never touches a newer attempt.
 """
 
 from __future__ import annotations
@@ -28,7 +34,8 @@ import sqlite_utils
 from station.database import transaction
 from station.errors import StorageError
 
-RowState = Literal["intent", "submitted", "printed", "failed", "timed_out", "released", "held"]
+RowState = Literal["intent", "submitted", "printed", "failed", "timed_out", "released", "held", "deleting"]
+IN_DOUBT_STATES: Final = ("intent", "deleting")
 FINAL_STATES: Final = ("printed", "failed", "timed_out", "released", "held")
 KEEP_FINAL_ROWS: Final = 1000  # enough to refuse a re-release for weeks; bounds the table
 
@@ -92,8 +99,8 @@ class Journal:
         return {row.job_id: row for row in self._select(f"job_id IN ({marks})", ids)}
 
     def unsettled(self) -> list[JournalRow]:
-        """Rows left ``intent`` or ``submitted``, oldest first."""
-        return self._select("state IN ('intent', 'submitted')", [])
+        """Rows left ``intent``, ``deleting`` or ``submitted``, oldest first."""
+        return self._select("state IN ('intent', 'deleting', 'submitted')", [])
 
     def record_intent(self, user_id: str, printer_id: str, job_ids: Iterable[str]) -> None:
         """Commit an ``intent`` row per job (one transaction); call BEFORE sending any of them."""
@@ -106,6 +113,18 @@ class Journal:
             " printer_id = excluded.printer_id, state = 'intent', spool_id = NULL,"
             " attempts = attempts + 1, detail = '', updated_at = excluded.updated_at",
             [(job_id, user_id, printer_id, now, now) for job_id in job_ids],
+        )
+
+    def record_delete(self, user_id: str, job_ids: Iterable[str]) -> None:
+        """Commit a ``deleting`` row per job (one transaction); call BEFORE sending the deletes."""
+        now = _now()
+        self._write(
+            "record the delete in the journal",
+            "INSERT INTO releases (job_id, user_id, printer_id, state, spool_id, attempts, detail,"
+            " created_at, updated_at) VALUES (?, ?, '', 'deleting', NULL, 1, '', ?, ?)"
+            " ON CONFLICT(job_id) DO UPDATE SET user_id = excluded.user_id, state = 'deleting',"
+            " attempts = attempts + 1, detail = '', updated_at = excluded.updated_at",
+            [(job_id, user_id, now, now) for job_id in job_ids],
         )
 
     def update(self, changes: Iterable[Change]) -> None:
@@ -126,22 +145,32 @@ class Journal:
             [(job_id,) for job_id in job_ids],
         )
 
-    def settle_intents(self, released: Iterable[JournalRow], waiting: Iterable[JournalRow]) -> None:
-        """Settle in-doubt rows in one transaction: ``released`` ones left the queue, ``waiting``
-        ones are still in it (never released: ``held``).
+    def settle(self, gone: Iterable[JournalRow], waiting: Iterable[JournalRow]) -> None:
+        """Settle in-doubt rows in one transaction: ``gone`` ones left the queue (an ``intent``
+        becomes ``released``, a ``deleting`` row is dropped), ``waiting`` ones are still in it
+        (never released, never deleted: ``held``).
 
-        A row is changed only if it is still the very ``intent`` that was read (``attempts`` only
-        ever grows): one that was claimed and sent again in the meantime is left alone.
+        A row is changed only if it is still the very row that was read (same state, and
+        ``attempts`` only ever grows): one that was claimed and sent again meanwhile is left alone.
         """
         now = _now()
-        gone = "left the queue; outcome unknown"
+        gone, waiting = list(gone), list(waiting)
+        released = "left the queue; outcome unknown"
         kept = "still waiting; never released"
-        self._write(
+        intents = [row for row in gone if row.state == "intent"]
+        deletes = [row for row in gone if row.state == "deleting"]
+        self._write_all(
             "update the release journal",
-            "UPDATE releases SET state = ?, detail = ?, updated_at = ?"
-            " WHERE job_id = ? AND state = 'intent' AND attempts = ?",
-            [("released", gone, now, row.job_id, row.attempts) for row in released]
-            + [("held", kept, now, row.job_id, row.attempts) for row in waiting],
+            (
+                "UPDATE releases SET state = ?, detail = ?, updated_at = ?"
+                " WHERE job_id = ? AND state = ? AND attempts = ?",
+                [("released", released, now, r.job_id, r.state, r.attempts) for r in intents]
+                + [("held", kept, now, r.job_id, r.state, r.attempts) for r in waiting],
+            ),
+            (
+                "DELETE FROM releases WHERE job_id = ? AND state = ? AND attempts = ?",
+                [(r.job_id, r.state, r.attempts) for r in deletes],
+            ),
         )
 
     def prune(self, keep: int = KEEP_FINAL_ROWS) -> None:
@@ -159,10 +188,16 @@ class Journal:
 
     def _write(self, what: str, sql: str, rows: Sequence[tuple[object, ...]]) -> None:
         """Run ``sql`` once per parameter row, all in one transaction; nothing at all for none."""
-        if not rows:
+        self._write_all(what, (sql, rows))
+
+    def _write_all(self, what: str, *statements: tuple[str, Sequence[tuple[object, ...]]]) -> None:
+        """Run each statement once per parameter row, all in one transaction (none for no rows)."""
+        work = [(sql, rows) for sql, rows in statements if rows]
+        if not work:
             return
         with self._lock, transaction(self._db, what):
-            self._db.conn.executemany(sql, rows)
+            for sql, rows in work:
+                self._db.conn.executemany(sql, rows)
 
     def _select(self, where: str, params: list[str]) -> list[JournalRow]:
         found = self._query(

@@ -6,6 +6,8 @@ protocol with plain httpx so that the emulator is checked independently of that 
 
 from __future__ import annotations
 
+import threading
+import time
 from typing import Any
 
 import httpx
@@ -57,3 +59,19 @@ def device_tokens(emu: Emulator, hardware_id: str = HW, printer: int = 0) -> dic
     assert answer.status_code == 200, answer.text
     tokens: dict[str, Any] = answer.json()
     return tokens
+
+
+def wait_for_slow_done(emu: Emulator, count: int, *, held: bool = False, within_s: float = 10.0) -> None:
+    """Wait until the ``slow_done_s`` fault has carried out ``count`` requests in all (``held``:
+    has begun to hold them, so they are in flight).
+
+    The emulator has no event to wait on from outside, so its counter is read every 20 ms,
+    bounded by ``within_s``.
+    """
+    counter = "slow_held" if held else "slow_done"
+    pause = threading.Event()
+    deadline = time.monotonic() + within_s
+    while emu.stats()[counter] < count:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the emulator counted {emu.stats()[counter]} of {count} {counter}")
+        pause.wait(0.02)

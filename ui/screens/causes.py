@@ -1,9 +1,9 @@
-"""How the screens word a :class:`~station.release.Cause`: its reason in the screen's language,
+"""How the screens word a :class:`~station.causes.Cause`: its reason in the screen's language,
 and the untranslated words behind it only under a "technical detail" label."""
 
 from __future__ import annotations
 
-from station.release import Cause, Reason
+from station.causes import Cause, Reason
 from ui.i18n import Translator
 
 
@@ -17,7 +17,8 @@ def cause_text(cause: Cause, tr: Translator) -> str:
         Reason.ALREADY_PRINTED: tr._("already printed"),
         Reason.SENT_BEFORE: tr._("already sent once"),
         Reason.NOT_FAILED: tr._("it had not failed"),
-        Reason.IN_DOUBT: tr._("maybe sent; checked first"),
+        Reason.IN_DOUBT: tr._("not confirmed; may still print"),
+        Reason.DELETE_IN_DOUBT: tr._("deletion not confirmed yet"),
         Reason.BEING_RELEASED: tr._("being sent right now"),
         Reason.CANCELLED: tr._("cancelled"),
         Reason.STOPPED_FOLLOWING: tr._("sent; no longer followed"),

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from station.causes import Failure
 from station.core import health, pairing
-from station.core.messages import Failure, Play, SetTimer
-from station.core.state import Core, Done, Idle, Pairing, PinSetup, Tick, Unpaired
-from station.core.steps import Step, leave
+from station.core.messages import Play, SetTimer
+from station.core.state import CoreState, Done, Idle, Pairing, PinSetup, Tick, Unpaired
+from station.core.transition import Step, leave
 from station.feedback import Pattern
 
 
-def home(core: Core) -> Step:
+def home(core: CoreState) -> Step:
     """End whatever is on screen and forget it; back to idle (or to pairing if unpaired)."""
     if not core.paired:
         mode = core.mode
@@ -24,12 +25,12 @@ def home(core: Core) -> Step:
     return core.with_mode(Idle()), [*effects, Play(Pattern.READY)]
 
 
-def show_done(core: Core, done: Done) -> Step:
+def show_done(core: CoreState, done: Done) -> Step:
     """Show a summary (the mode keeps the session's ticket) and close it after a while."""
     return core.with_mode(done), [SetTimer("mode", done.expires_at, done.ticket)]
 
 
-def fail(core: Core, failure: Failure, tick: Tick, *, badge_id: str = "") -> Step:
+def fail(core: CoreState, failure: Failure, tick: Tick, *, badge_id: str = "") -> Step:
     """Work for a badge failed. Outage: back to idle (the offline screen) and retry in the
     background. Rejected token: pair again. Anything else: an error summary saying what."""
     if failure.kind == "rejected":

@@ -8,7 +8,7 @@ they run on different threads, and one shared connection would mix their transac
 
 It talks to systemd through ``$NOTIFY_SOCKET`` (``READY=1`` once everything runs,
 ``WATCHDOG=1`` from the loop that keeps the main thread, ``STOPPING=1``). SIGTERM and SIGINT
-stop the station cleanly (see :mod:`station.cli.service`); so does closing the window, and the
+stop the station cleanly (see :mod:`station.cli.systemd`); so does closing the window, and the
 technician menu's restart, which exits with :data:`EXIT_RESTART` for systemd to start us again.
 
 pygame, the drivers and the hardware libraries are imported inside these functions only.
@@ -29,9 +29,9 @@ from typing import TYPE_CHECKING
 import sqlite_utils
 
 from station import __version__
-from station.cli.service import SdNotify, StopSignals
+from station.cli.systemd import SdNotify, StopSignals
 from station.config import Config
-from station.core.view import PairingView, PinSetupView
+from station.core.listener import CoreListener, PairingCodeShown, TechnicianPinNeeded
 from station.errors import StationError
 
 if TYPE_CHECKING:
@@ -45,6 +45,10 @@ log = logging.getLogger(__name__)
 
 EXIT_RESTART = 75  # EX_TEMPFAIL: asked to restart; systemd's Restart=always starts us again
 RELEASE_POLL_S = 2.0  # pause between status checks of one released job
+# The longest pause between health probes while ezeep cannot be reached. With each probe request
+# ending within [cloud] probe_deadline_s (1 s), the station is back online within about 3 s
+# of the network returning, whatever moment it returns at (issue 13).
+PROBE_RETRY_CAP_S = 1.5
 LAST_CONTACT = "release_station_cloud_last_contact_timestamp_seconds"
 
 
@@ -55,13 +59,13 @@ class Hooks:
     :param readers: use these readers instead of the configured ones.
     :param on_key: key presses on the station window.
     :param hint: a message shown at the bottom of the window (see ``ui.kiosk.DEMO_HINT``).
-    :param on_view: also gets every view (on the core thread; must not block).
+    :param listeners: also hear the core's events (on the core thread; must not block).
     """
 
     readers: list[Reader] | None = None
     on_key: Callable[[str], None] | None = None
     hint: str = ""
-    on_view: Callable[[object], None] | None = None
+    listeners: list[CoreListener] = dataclasses.field(default_factory=list)
 
 
 def build_station(
@@ -71,13 +75,15 @@ def build_station(
     restart: Callable[[], None],
     metrics: Metrics | None = None,
     readers: Sequence[Reader] = (),
+    stopping: contextlib.ExitStack | None = None,
 ) -> Station:
     """Databases, feedback, cloud, release engine and core for ``config``; cleanups go on ``stack``.
 
     The core and the release engine get the impatient cloud client: a person is waiting on
     their calls. With ``metrics``, every answer from ezeep sets the last-contact gauge.
     ``readers`` are the badge readers the station will run; the feedback uses the ones with
-    their own LED and buzzer.
+    their own LED and buzzer. ``stopping`` gets what must come first at a stop, before the core
+    waits for its work: closing the connection to ezeep, which cuts requests in flight.
     """
     from drivers.feedback import build_feedback
     from drivers.hardware_id import KEEP_FILE, hardware_id
@@ -85,8 +91,10 @@ def build_station(
     from station.audit import AuditLog
     from station.cloud.http import CloudHttp
     from station.cloud.stack import CloudStack
+    from station.core.audit_trail import AuditTrail
     from station.core.runtime import Station
-    from station.core.state import Tuning
+    from station.core.state import Identity, Tuning
+    from station.core.worker import Worker
     from station.database import open_database
     from station.directory import Directory, email_resolver
     from station.directory_sources import start_sync
@@ -114,6 +122,8 @@ def build_station(
     stack.callback(feedback.close)
     on_answer = None if metrics is None else partial(_contact, metrics)
     http = CloudHttp.from_config(config.cloud, on_answer=on_answer)
+    if stopping is not None:
+        stopping.callback(http.close)
     cloud = stack.enter_context(CloudStack.create(http, tokens_db, hardware_id=hw, cloud=config.cloud))
     client = cloud.client.impatient()
     releaser = ReleaseEngine(
@@ -122,6 +132,7 @@ def build_station(
         parallelism=config.cloud.release_parallelism,
         job_timeout_s=config.cloud.job_timeout_s,
         poll_interval_s=RELEASE_POLL_S,
+        in_doubt_s=config.cloud.in_doubt_s,
     )
 
     def identify(read: BadgeRead) -> str:
@@ -131,31 +142,40 @@ def build_station(
     enrolled = threading.Event()
     directory = Directory(connection(), on_enrol=enrolled.set)
     resolve = email_resolver(cloud.client)
-    audit = AuditLog(connection())
-    start_sync(config.directory, directory, connection(), resolve, stack, audit=audit, wake=enrolled)
+    start_sync(
+        config.directory, directory, connection(), resolve, stack, audit=AuditLog(connection()), wake=enrolled
+    )
 
-    return Station(
-        cloud=client,
+    audit = AuditLog(connection())
+    trail = AuditTrail(audit)
+    stack.callback(trail.close)  # after the station stops: what it announced last is written
+    worker = Worker(
+        cloud=client.probing(config.cloud.probe_deadline_s),  # its station_printer() is the probe
         tokens=cloud.keeper,
         pairer=cloud.pairer,
         releaser=releaser,
         directory=directory,
-        audit=AuditLog(connection()),
+        audit=audit,
         settings=StationSettings(connection(), config),
         pins=pins,
         limiter=RateLimiter(),
+        hardware_id=hw,
+    )
+    station = Station(
+        worker,
         feedback=feedback,
         identify=identify,
+        identity=Identity(station_name=config.station.name, hardware_id=hw, version=__version__),
         tuning=Tuning(
-            station_name=config.station.name,
-            hardware_id=hw,
-            version=__version__,
             self_enrolment=config.enrolment.self_service,
             confirm_tap_s=config.enrolment.confirm_tap_s,
             max_badges_per_user=config.enrolment.max_badges_per_user,
+            retry_cap_s=PROBE_RETRY_CAP_S,
         ),
         restart=restart,
     )
+    station.listen(trail)
+    return station
 
 
 def _contact(metrics: Metrics) -> None:
@@ -174,12 +194,12 @@ def make_metrics(config: Config) -> Metrics | None:
 def start_metrics(
     station: Station, metrics: Metrics, config: Config, stack: contextlib.ExitStack
 ) -> MetricsFeed:
-    """Count what the station shows and write the metrics file until the end of ``stack``."""
+    """Count what the station does and write the metrics file until the end of ``stack``."""
     from station.cli.metrics_feed import MetricsFeed
     from station.metrics import TextfileWriter
 
     feed = MetricsFeed(metrics, __version__)
-    station.subscribe(feed.on_view)
+    station.listen(feed)
     writer = TextfileWriter(metrics, Path(config.metrics.textfile_dir), interval_s=config.metrics.interval_s)
     writer.start()
     stack.callback(writer.stop)  # it writes a last time
@@ -211,26 +231,28 @@ def _open_readers(config: Config) -> list[Reader]:
     return open_readers(config.reader)
 
 
-def pairing_announcer(say: Callable[[PairingView], None]) -> Callable[[object], None]:
-    """A view subscriber that calls ``say`` once for each new pairing code."""
-    shown: set[str] = set()
+class PairingAnnouncer(CoreListener):
+    """Calls ``say`` once for each new pairing code."""
 
-    def on_view(view: object) -> None:
-        if isinstance(view, PairingView) and view.code not in shown:
-            shown.add(view.code)
-            say(view)
+    def __init__(self, say: Callable[[PairingCodeShown], None]) -> None:
+        self._say = say
+        self._shown: set[str] = set()
 
-    return on_view
+    def pairing_code_shown(self, event: PairingCodeShown) -> None:
+        if event.code not in self._shown:
+            self._shown.add(event.code)
+            self._say(event)
 
 
-def _log_pairing(view: PairingView) -> None:
+def _log_pairing(event: PairingCodeShown) -> None:
     # Headless there is no screen to show the code on; it lives minutes and binds nothing alone.
-    log.info("to pair this station, open %s (pairing code %s)", view.auth_url, view.code)
+    log.info("to pair this station, open %s (pairing code %s)", event.auth_url, event.code)
 
 
-def log_missing_pin(view: object) -> None:
-    # Headless nobody can choose the PIN on a screen: say how, once per wait.
-    if isinstance(view, PinSetupView) and view.purpose == "technician" and view.stage == "choose":
+class MissingPinLog(CoreListener):
+    """Headless nobody can choose the PIN on a screen: say how, once per wait."""
+
+    def technician_pin_needed(self, event: TechnicianPinNeeded) -> None:
         log.warning(
             "this station has no technician PIN and shows no pairing code before it has one: "
             "set it with `release-station pin set` (or [technician] pin_hash in system.toml)"
@@ -257,19 +279,23 @@ def run_station(config: Config, *, headless: bool = False, hooks: Hooks | None =
     with StopSignals(lambda signum: stop_all()), contextlib.ExitStack() as stack:
         metrics = make_metrics(config)
         readers = hooks.readers if hooks.readers is not None else _open_readers(config)
-        station = build_station(config, stack, restart=restart, metrics=metrics, readers=readers)
+        cut = contextlib.ExitStack()
+        station = build_station(
+            config, stack, restart=restart, metrics=metrics, readers=readers, stopping=cut
+        )
         ui = None if headless else _build_ui(config, station, stack, hooks, notify)
         if ui is not None:
             quit_ui.append(ui.quit)
             station.subscribe(ui.post_view)
         else:
-            station.subscribe(pairing_announcer(_log_pairing))
-            station.subscribe(log_missing_pin)
-        if hooks.on_view is not None:
-            station.subscribe(hooks.on_view)
+            station.listen(PairingAnnouncer(_log_pairing))
+            station.listen(MissingPinLog())
+        for listener in hooks.listeners:
+            station.listen(listener)
         feed = None if metrics is None else start_metrics(station, metrics, config, stack)
         station.start()
         stack.callback(station.stop)
+        stack.enter_context(cut)  # first: requests stuck in flight end, so the work can commit and stop
         start_readers(station, config, stack, readers, feed)
         notify.send("READY=1")
         log.info("station running (%s)", "headless" if ui is None else "with screen")

@@ -1,0 +1,38 @@
+"""Explicit dispatch: every kind of work has its handler, every state lists real modes and events."""
+
+from __future__ import annotations
+
+import typing
+
+import pytest
+
+from station.core import machine
+from station.core import messages as m
+from station.core.intents import INTENT_TYPES, ToggleJob
+from station.core.state import Mode, Picking
+from station.core.transition import merge
+from station.core.worker import HANDLERS, merge_work
+
+
+def test_every_kind_of_work_has_a_handler_and_every_handler_a_kind_of_work() -> None:
+    assert set(HANDLERS) == set(typing.get_args(m.Work))
+
+
+def test_the_states_route_only_real_modes_and_events() -> None:
+    events = set(typing.get_args(m.WorkResult)) | set(INTENT_TYPES)
+    assert set(machine.ROUTES) <= set(typing.get_args(Mode))
+    for mode, handlers in machine.ROUTES.items():
+        assert set(handlers) <= events, mode
+
+
+def test_a_transition_registered_twice_is_refused() -> None:
+    def nothing(core: object, event: object, tick: object) -> typing.NoReturn:
+        raise AssertionError
+
+    with pytest.raises(ValueError, match="Picking has two transitions for ToggleJob"):
+        merge({Picking: {ToggleJob: nothing}}, machine.ROUTES)
+
+
+def test_work_with_two_handlers_is_refused() -> None:
+    with pytest.raises(ValueError, match="two handlers for Lookup"):
+        merge_work(HANDLERS, {m.Lookup: HANDLERS[m.Lookup]})
