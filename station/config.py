@@ -77,6 +77,15 @@ def _check_url(value: str) -> None:
         raise ValueError(f"plain http is allowed only on loopback (the emulator), not for {parts.hostname}")
 
 
+def _check_urls(section: object, *names: str) -> None:
+    """Check each named URL field of ``section``; the error names the key."""
+    for name in names:
+        try:
+            _check_url(getattr(section, name))
+        except ValueError as exc:
+            raise ValueError(f"{name}: {exc}") from None
+
+
 @dataclass(frozen=True)
 class CloudSection:
     """Where ezeep (or the emulator) is and how hard to try."""
@@ -105,11 +114,7 @@ class CloudSection:
     job_owner_match: Literal["exact", "casefold"] = "exact"
 
     def __post_init__(self) -> None:
-        for name in ("account_url", "api_url", "print_url"):
-            try:
-                _check_url(getattr(self, name))
-            except ValueError as exc:
-                raise ValueError(f"{name}: {exc}") from None
+        _check_urls(self, "account_url", "api_url", "print_url")
         _check_range("request_timeout_s", self.request_timeout_s, 1, 120)
         _check_range("connect_timeout_s", self.connect_timeout_s, 0.5, 30)
         _check_range("release_parallelism", self.release_parallelism, 1, 16)
@@ -347,10 +352,7 @@ class DirectoryUrlSection:
 
     def __post_init__(self) -> None:
         if self.url:
-            try:
-                _check_url(self.url)
-            except ValueError as exc:
-                raise ValueError(f"url: {exc}") from None
+            _check_urls(self, "url")
         _check_range("max_bytes", self.max_bytes, 1024, 256 * 1024 * 1024)
         _check_range("timeout_s", self.timeout_s, 1, 300)
 
@@ -374,11 +376,7 @@ class DirectoryGraphSection:
     timeout_s: float = 20.0
 
     def __post_init__(self) -> None:
-        for name in ("login_url", "graph_url"):
-            try:
-                _check_url(getattr(self, name))
-            except ValueError as exc:
-                raise ValueError(f"{name}: {exc}") from None
+        _check_urls(self, "login_url", "graph_url")
         if not _GRAPH_PROPERTY.fullmatch(self.badge_property):
             raise ValueError(
                 "badge_property: must be employeeId, onPremisesExtensionAttributes.extensionAttributeN "
