@@ -39,7 +39,9 @@ from station.cli.compose import build_station
 from station.config import Config
 from station.core import intents
 from station.core import view as v
+from station.core.health import Ready
 from station.core.runtime import Station
+from station.core.state import Done, Releasing
 from station.database import open_database
 from station.directory import Directory
 from station.events import BadgeRead
@@ -113,13 +115,13 @@ class Watch:
         self._changed = threading.Condition()
         self.expected = 0
         self.accepted_at: float | None = None
-        self.view: v.View | None = None
+        self.mode: object = None
 
     def __call__(self, view: v.View) -> None:
         with self._changed:
-            self.view = view
-            if isinstance(view, v.ReleasingView) and self.accepted_at is None:
-                phases = [job.phase for job in view.jobs]
+            self.mode = mode = view.mode
+            if isinstance(mode, Releasing) and self.accepted_at is None:
+                phases = [job.phase for job in mode.jobs]
                 if len(phases) == self.expected and set(phases) <= _ACCEPTED:
                     self.accepted_at = time.perf_counter()
             self._changed.notify_all()
@@ -130,9 +132,9 @@ class Watch:
 
     def until(self, kind: type, what: str) -> Any:
         with self._changed:
-            if not self._changed.wait_for(lambda: isinstance(self.view, kind), WAIT_S):
-                raise SystemExit(f"the station never showed {what} (last view: {self.view})")
-            return self.view
+            if not self._changed.wait_for(lambda: isinstance(self.mode, kind), WAIT_S):
+                raise SystemExit(f"the station never showed {what} (last screen: {self.mode})")
+            return self.mode
 
 
 def start_station(
@@ -158,12 +160,12 @@ def start_station(
     db = open_database(config.database_path)
     Directory(db).enrol(BADGE.hex().upper(), emulator.user_id, email=emulator.email, how="cli", replace=True)
     db.close()
-    station = build_station(config, stack, restart=lambda: None)
+    station = build_station(config, stack, restart=lambda: None).station
     watch = Watch()
     station.subscribe(watch)
     station.start()
     stack.callback(station.stop)
-    watch.until(v.ReadyView, "the ready screen")  # paired (auto-approved), printer known
+    watch.until(Ready, "the ready screen")  # paired (auto-approved), printer known
     return station, watch
 
 
@@ -176,14 +178,14 @@ def tap(station: Station, watch: Watch, emulator: RemoteEmulator, jobs: int) -> 
     watch.arm(jobs)
     started = time.perf_counter()
     station.submit(BadgeRead(BADGE, "simulated", "bench", time.monotonic()))
-    done = watch.until(v.DoneView, "the summary")
+    done = watch.until(Done, "the summary")
     if done.outcome != "released" or watch.accepted_at is None:
         raise SystemExit(f"the release of {jobs} job(s) did not complete: {done}")
     counts = emulator.release_counts()
     if any(counts.get(job_id) != 1 for job_id in ids):
         raise SystemExit("a job was released more than once, or not at all")
     station.submit(intents.Done())
-    watch.until(v.ReadyView, "the ready screen again")
+    watch.until(Ready, "the ready screen again")
     return watch.accepted_at - started
 
 

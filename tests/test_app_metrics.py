@@ -13,7 +13,9 @@ from station.config import Config, parse_config
 from station.core import intents as i
 from station.core import listener as ev
 from station.core import view as v
+from station.core.health import Ready
 from station.core.listener import deliver
+from station.core.state import Done, Enrolling, Unknown
 from station.database import open_database
 from station.directory import Directory
 from station.emulator import Emulator
@@ -69,22 +71,22 @@ def test_taps_releases_and_the_token_state_of_a_real_station_are_counted(
     assert waiting
     published = Published()
     with contextlib.ExitStack() as stack:
-        station = build_station(config, stack, restart=lambda: None, metrics=metrics)
+        station = build_station(config, stack, restart=lambda: None, metrics=metrics).station
         start_metrics(station, metrics, config, stack)
         station.subscribe(published)  # after the feed: it has counted what a view shows
         station.start()
         stack.callback(station.stop)
-        published.next(v.ReadyView, lambda view: view.info.printer_name != "")
+        published.next(Ready, info=lambda info: info.printer_name != "")
         station.submit(read(bytes.fromhex("08112233")))  # a random UID: refused
-        published.next(v.UnknownBadgeView, lambda view: view.reason == "random_uid")
+        published.next(Unknown, lambda view: view.reason == "random_uid")
         station.submit(i.Done())
-        published.next(v.ReadyView)
+        published.next(Ready)
         station.submit(read(bytes.fromhex("04FFEEDDCCBBAA")))  # nobody's
-        published.next(v.EnrolView)
+        published.next(Enrolling)
         station.submit(i.Cancel())
-        published.next(v.ReadyView)
+        published.next(Ready)
         station.submit(read(known))
-        published.next(v.DoneView)
+        published.next(Done)
     counted = values(metrics)
     assert {key: counted.get(key) for key in counted if key.startswith(("taps", "releases", "token"))} == {
         "taps_total[result=rejected]": 1,
@@ -155,9 +157,9 @@ def test_the_last_contact_with_ezeep_is_the_time_of_its_last_answer(
     ready = threading.Event()
     before = time.time()
     with contextlib.ExitStack() as stack:
-        station = build_station(config, stack, restart=lambda: None, metrics=metrics)
+        station = build_station(config, stack, restart=lambda: None, metrics=metrics).station
         assert LAST_CONTACT not in values(metrics)  # nothing asked yet
-        station.subscribe(lambda view: ready.set() if isinstance(view, v.ReadyView) else None)
+        station.subscribe(lambda view: ready.set() if isinstance(view.mode, Ready) else None)
         station.start()
         stack.callback(station.stop)
         assert ready.wait(30), "the station never paired and found its printer"

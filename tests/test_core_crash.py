@@ -19,14 +19,15 @@ from pathlib import Path
 import pytest
 
 from station.audit import AuditLog
-from station.core import view as v
+from station.core.health import Ready
+from station.core.state import Done
 from station.directory import Directory
 from station.emulator import Emulator
 from station.events import BadgeRead
 from station.release._journal import FINAL_STATES
 from tests.support.child import run_child_and_kill
 from tests.support.cloud import EmulatorFactory, add_jobs, paired_database, waiting_ids
-from tests.support.core_rig import Parts, build_station, wait_until
+from tests.support.core_rig import Parts, build_rig, wait_until
 from tests.support.views import Published
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,19 +37,20 @@ import sys, threading
 from pathlib import Path
 from drivers.readers.base import ReaderThread
 from drivers.readers.simulated import SimulatedReader
-from station.core import view as v
-from tests.support.core_rig import build_station
+from station.core.health import Ready
+from station.core.state import Done, Releasing
+from tests.support.core_rig import build_rig
 
 url, path, uid = sys.argv[1:4]
-parts = build_station(Path(path), url)
+parts = build_rig(Path(path).parent, url)
 ready = threading.Event()
 said: set[str] = set()
 
 def on_view(view):
-    if isinstance(view, v.ReadyView) and view.info.printer_name:
+    if isinstance(view.mode, Ready) and view.info.printer_name:
         ready.set()
-    for kind, word in ((v.ReleasingView, "releasing"), (v.DoneView, "done")):
-        if isinstance(view, kind) and word not in said:
+    for kind, word in ((Releasing, "releasing"), (Done, "done")):
+        if isinstance(view.mode, kind) and word not in said:
             said.add(word)
             print(word, flush=True)
 
@@ -66,11 +68,11 @@ JOBS_PER_ROUND = 5
 
 def _restart(db_path: Path, url: str) -> tuple[Parts, Published]:
     """The station started again on the same database; returns once it is ready."""
-    parts = build_station(db_path, url, tuning={"heartbeat_s": 0.2})
+    parts = build_rig(db_path.parent, url, tuning={"heartbeat_s": 0.2})
     views = Published()
     parts.station.subscribe(views)
     parts.station.start()
-    views.next(v.ReadyView, lambda view: view.info.printer_name != "")
+    views.next(Ready, info=lambda info: info.printer_name != "")
     return parts, views
 
 
@@ -131,7 +133,7 @@ def test_station_killed_mid_release_never_doubles_and_loses_nothing(
     final, views = _restart(db_path, emulator.url)
     try:
         final.station.submit(BadgeRead(BADGE, "simulated", "sim", time.monotonic()))
-        assert views.next(v.DoneView).outcome == ("released" if left else "nothing_to_print")
+        assert views.next(Done).outcome == ("released" if left else "nothing_to_print")
     finally:
         final.close()
     assert emulator.release_counts() == dict.fromkeys(job_ids, 1)

@@ -17,10 +17,37 @@ from station.core import intents as i
 from station.core import listener as ev
 from station.core import messages as m
 from station.core import view as v
-from station.core.health import backoff_s
+from station.core.health import (
+    IdleFace,
+    Offline,
+    PrinterUnavailable,
+    ReaderMissing,
+    Ready,
+    backoff_s,
+    view_of,
+)
 from station.core.machine import Event, start, step
-from station.core.render import view_of
-from station.core.state import CoreState, Identity, PinSetup, Prefs, SignedIn, Tick, Tuning, User
+from station.core.state import (
+    CoreState,
+    Done,
+    Enrolling,
+    Identifying,
+    Identity,
+    Mode,
+    Pairing,
+    Picking,
+    PinCheck,
+    PinSetup,
+    Prefs,
+    Releasing,
+    SignedIn,
+    Technician,
+    Tick,
+    Tuning,
+    Unknown,
+    Unpaired,
+    User,
+)
 from station.events import ReaderHealth
 from station.feedback import Pattern
 
@@ -49,6 +76,15 @@ class Run:
     @property
     def view(self) -> v.View:
         return view_of(self.core)
+
+    @property
+    def mode(self) -> Mode | IdleFace:
+        """What the screen draws now: the mode, or the idle face."""
+        return self.view.mode
+
+    @property
+    def info(self) -> v.StationInfo:
+        return self.view.info
 
     @property
     def ticket(self) -> int:
@@ -109,28 +145,28 @@ def progress(run: Run, *items: tuple[str, str, v.JobPhase]) -> None:
 
 def test_boot_paired_shows_ready_with_printer() -> None:
     run = booted()
-    view = run.view
-    assert isinstance(view, v.ReadyView)
-    assert view.info.printer_name == "Floor 2"
-    assert view.info.cloud == "ok" and view.info.paired
+    view = run.mode
+    assert isinstance(view, Ready)
+    assert run.info.printer_name == "Floor 2"
+    assert run.info.cloud == "ok" and run.info.paired
 
 
 def test_unpaired_station_fetches_a_code_shows_it_and_becomes_ready() -> None:
     run = booted(paired=False)
-    assert isinstance(run.view, v.UnpairedView)
+    assert isinstance(run.mode, Unpaired)
     assert run.of(m.PairStart)
     assert run.announced() == [ev.Started(paired=False), ev.PairingNeeded(repair=False)]
     ticket = run.ticket
     run(m.PairCode(ticket, PairingCode("ABCD", "https://x/pair", 600.0)))
-    view = run.view
-    assert isinstance(view, v.PairingView) and view.code == "ABCD" and view.qr_url == "https://x/pair"
-    assert not view.cancellable
+    view = run.mode
+    assert isinstance(view, Pairing) and view.code == "ABCD" and view.auth_url == "https://x/pair"
+    assert not run.info.paired  # no "Cancel": nothing to go back to
     assert run.announced() == [ev.PairingCodeShown("ABCD", "https://x/pair", "https://x/pair")]
     assert run.patterns() == [Pattern.NEEDS_PAIRING]
     run(tap())
-    assert run.patterns() == [Pattern.NEEDS_PAIRING] and isinstance(run.view, v.PairingView)
+    assert run.patterns() == [Pattern.NEEDS_PAIRING] and isinstance(run.mode, Pairing)
     run(m.Paired(ticket, DeviceBinding("dev", "org", 7)))
-    assert isinstance(run.view, v.ReadyView) and run.view.just_paired
+    assert isinstance(run.mode, Ready) and run.mode.just_paired
     assert ev.Paired(7) in run.announced()
     assert run.of(m.SetTimer)[-1].key == "probe"
 
@@ -139,8 +175,8 @@ def test_pairing_offline_retries_with_a_pause() -> None:
     run = booted(paired=False)
     ticket = run.ticket
     run(m.WorkFailed(ticket, Failure("offline", Cause(Reason.OFFLINE, text="no route"))), at=1.0)
-    view = run.view
-    assert isinstance(view, v.UnpairedView) and view.problem == "offline"
+    view = run.mode
+    assert isinstance(view, Unpaired) and view.problem == "offline"
     assert view.cause == Cause(Reason.OFFLINE, text="no route")  # the UI words it
     timer = run.of(m.SetTimer)[-1]
     assert timer.key == "retry_pairing" and view.retry_at == timer.at > 1.0
@@ -156,11 +192,11 @@ def test_rejected_token_needs_repair_then_pairs_again() -> None:
             failure=Failure("rejected", Cause(Reason.NOT_PAIRED, text="invalid_grant")),
         )
     )
-    assert isinstance(run.view, v.NeedsRepairView)
+    assert isinstance(run.mode, Unpaired) and run.mode.repair
     assert run.of(m.PairStart) and Pattern.NEEDS_PAIRING in run.patterns()
     assert run.announced() == [ev.TokenRejected(), ev.PairingNeeded(repair=True)]
     run(m.PairCode(run.ticket, PairingCode("EFGH", "https://x/pair", 600.0)))
-    assert isinstance(run.view, v.PairingView) and run.view.repair
+    assert isinstance(run.mode, Pairing) and run.mode.repair
 
 
 # --- release all --------------------------------------------------------------------------------
@@ -169,7 +205,7 @@ def test_rejected_token_needs_repair_then_pairs_again() -> None:
 def test_tap_is_acknowledged_before_any_network_work() -> None:
     run = booted()
     effects = run(tap())
-    assert isinstance(run.view, v.IdentifyingView)
+    assert isinstance(run.mode, Identifying)
     assert isinstance(effects[0], m.Play) and effects[0].pattern is Pattern.READ
     assert [type(e) for e in effects if not isinstance(e, m.Play | m.Announce)] == [m.Lookup, m.SetTimer]
     assert run.announced() == [ev.TapRead("simulated", "sim")]
@@ -183,11 +219,11 @@ def test_a_lookup_that_never_answers_ends_in_the_no_answer_failure() -> None:
     ticket = run.ticket
     assert m.SetTimer("answer", 10.0 + TUNING.answer_s, ticket) in run.effects
     run(m.TimerFired("answer", ticket), at=10.0 + TUNING.answer_s)  # every worker is busy
-    view = run.view
-    assert isinstance(view, v.OfflineView) and view.cause == Cause(Reason.NO_ANSWER)
+    view = run.mode
+    assert isinstance(view, Offline) and view.cause == Cause(Reason.NO_ANSWER)
     assert Pattern.ERROR in run.patterns()
     run(m.BadgeKnown(ticket, ANNA))  # the late answer is stale
-    assert isinstance(run.view, v.OfflineView) and not run.of(m.Release)
+    assert isinstance(run.mode, Offline) and not run.of(m.Release)
 
 
 def test_release_all_flow_then_summary_then_ready_with_nothing_left() -> None:
@@ -195,21 +231,21 @@ def test_release_all_flow_then_summary_then_ready_with_nothing_left() -> None:
     identified(run)
     # The engine lists the jobs itself (with the printer check, one round trip).
     assert run.of(m.Release) == [m.Release(run.ticket, "B1", "u1", None)]
-    assert isinstance(run.view, v.IdentifyingView) and not run.of(m.LoadJobs)
+    assert isinstance(run.mode, Identifying) and not run.of(m.LoadJobs)
     progress(run, ("j1", "Report.pdf", "waiting"))
-    assert isinstance(run.view, v.ReleasingView) and run.view.user_name == "Anna Example"
+    assert isinstance(run.mode, Releasing) and run.mode.user_name == "Anna Example"
     progress(run, ("j2", "Slides.pdf", "waiting"), ("j1", "Report.pdf", "printing"))
-    assert [j.phase for j in run.view.jobs] == ["printing", "waiting"]
+    assert [j.phase for j in run.mode.jobs] == ["printing", "waiting"]
     final = (
         v.JobProgressItem("j1", "Report.pdf", "printed"),
         v.JobProgressItem("j2", "Slides.pdf", "printed"),
     )
     run(m.ReleaseFinished(run.ticket, final), at=5.0)
-    view = run.view
-    assert isinstance(view, v.DoneView) and view.outcome == "released" and not view.can_retry
+    view = run.mode
+    assert isinstance(view, Done) and view.outcome == "released" and not view.can_retry
     assert run.patterns() == [Pattern.RELEASED]
     run(m.TimerFired("mode", run.ticket), at=5.0 + TUNING.done_linger_s)
-    assert isinstance(run.view, v.ReadyView)
+    assert isinstance(run.mode, Ready)
     no_personal_data(run.view)
     no_personal_data(run.core)
 
@@ -218,7 +254,7 @@ def test_nothing_to_print() -> None:
     run = booted()
     identified(run)
     run(m.ReleaseFinished(run.ticket, ()))
-    assert isinstance(run.view, v.DoneView) and run.view.outcome == "nothing_to_print"
+    assert isinstance(run.mode, Done) and run.mode.outcome == "nothing_to_print"
     assert run.patterns() == [Pattern.NOTHING_TO_PRINT]
 
 
@@ -229,13 +265,13 @@ def test_printer_offline_holds_jobs_and_shows_printer_unavailable_until_it_is_ba
     held = tuple(v.JobProgressItem(j.id, j.name, "held", offline) for j in JOBS)
     progress(run, *((item.id, item.name, item.phase) for item in held))
     run(m.ReleaseFinished(run.ticket, held, printer_offline=True))
-    assert isinstance(run.view, v.DoneView) and run.view.outcome == "printer_offline"
-    assert {job.cause for job in run.view.jobs} == {offline}
+    assert isinstance(run.mode, Done) and run.mode.outcome == "printer_offline"
+    assert {job.cause for job in run.mode.jobs} == {offline}
     assert run.announced() == [ev.ReleaseFinished("printer_offline", held), ev.PrinterOffline("Offline")]
     run(i.Done())
-    assert isinstance(run.view, v.PrinterUnavailableView)
+    assert isinstance(run.mode, PrinterUnavailable)
     run(m.ProbeDone(run.core.probe_ticket, printer=PRINTER))
-    assert isinstance(run.view, v.ReadyView) and run.announced() == [ev.PrinterOnline()]
+    assert isinstance(run.mode, Ready) and run.announced() == [ev.PrinterOnline()]
 
 
 def test_failed_jobs_can_be_retried() -> None:
@@ -246,14 +282,14 @@ def test_failed_jobs_can_be_retried() -> None:
         v.JobProgressItem("j2", "Slides.pdf", "failed"),
     )
     run(m.ReleaseFinished(run.ticket, final, retryable=JOBS[1:]))
-    assert isinstance(run.view, v.DoneView) and run.view.outcome == "partly" and run.view.can_retry
+    assert isinstance(run.mode, Done) and run.mode.outcome == "partly" and run.mode.can_retry
     run(i.RetryFailed())
     (release,) = run.of(m.Release)
     assert release.retry and release.jobs == JOBS[1:]
-    view = run.view
-    assert isinstance(view, v.ReleasingView) and [(j.id, j.phase) for j in view.jobs] == [("j2", "waiting")]
+    view = run.mode
+    assert isinstance(view, Releasing) and [(j.id, j.phase) for j in view.jobs] == [("j2", "waiting")]
     run(m.ReleaseFinished(run.ticket, (v.JobProgressItem("j2", "Slides.pdf", "printed"),)))
-    assert isinstance(run.view, v.DoneView) and run.view.outcome == "released" and not run.view.can_retry
+    assert isinstance(run.mode, Done) and run.mode.outcome == "released" and not run.mode.can_retry
 
 
 # --- pick mode ---------------------------------------------------------------------------------
@@ -262,21 +298,21 @@ def test_failed_jobs_can_be_retried() -> None:
 def test_pick_mode_select_release_and_delete_with_confirmation() -> None:
     run = booted(mode="pick")
     identified(run)
-    view = run.view
-    assert isinstance(view, v.SessionView) and view.busy == "loading" and view.user_name == "Anna Example"
+    view = run.mode
+    assert isinstance(view, Picking) and view.busy == "loading" and view.user_name == "Anna Example"
     run(m.JobsLoaded(run.ticket, JOBS), at=1.0)
     run(i.ToggleJob("j2"), at=2.0)
-    view = run.view
-    assert isinstance(view, v.SessionView) and view.selected == {"j2"} and view.expires_at == 62.0
+    view = run.mode
+    assert isinstance(view, Picking) and view.selected == {"j2"} and view.expires_at == 62.0
     run(i.DeleteSelected())
-    assert run.view.confirm_delete == ("j2",)  # type: ignore[union-attr]
+    assert run.mode.confirm_delete == ("j2",)  # type: ignore[union-attr]
     assert not run.of(m.Delete)
     run(i.ConfirmDelete())
     (delete,) = run.of(m.Delete)
-    assert delete.jobs == JOBS[1:] and run.view.busy == "deleting"  # type: ignore[union-attr]
+    assert delete.jobs == JOBS[1:] and run.mode.busy == "deleting"  # type: ignore[union-attr]
     run(m.JobsDeleted(run.ticket, ("j2",)))
-    view = run.view
-    assert isinstance(view, v.SessionView) and [j.id for j in view.jobs] == ["j1"] and not view.selected
+    view = run.mode
+    assert isinstance(view, Picking) and [j.id for j in view.jobs] == ["j1"] and not view.selected
     run(i.ReleaseAll())
     (release,) = run.of(m.Release)
     assert release.jobs == JOBS[:1]
@@ -290,11 +326,11 @@ def test_a_failed_delete_keeps_the_list_and_says_why() -> None:
     run(i.DeleteSelected())
     run(i.ConfirmDelete())
     run(m.JobsDeleted(run.ticket, (), Failure("error"), Cause(Reason.BEING_RELEASED)))
-    view = run.view
-    assert isinstance(view, v.SessionView) and len(view.jobs) == 2
+    view = run.mode
+    assert isinstance(view, Picking) and len(view.jobs) == 2
     assert (view.problem, view.cause) == ("delete_failed", Cause(Reason.BEING_RELEASED))
     run(i.ToggleJob("j2"))
-    assert (run.view.problem, run.view.cause) == ("", None)  # type: ignore[union-attr]
+    assert (run.mode.problem, run.mode.cause) == ("", None)  # type: ignore[union-attr]
 
 
 def test_deleting_the_last_job_ends_with_a_summary() -> None:
@@ -305,7 +341,7 @@ def test_deleting_the_last_job_ends_with_a_summary() -> None:
     run(i.DeleteSelected())
     run(i.ConfirmDelete())
     run(m.JobsDeleted(run.ticket, ("j1",)))
-    assert isinstance(run.view, v.DoneView) and run.view.outcome == "deleted"
+    assert isinstance(run.mode, Done) and run.mode.outcome == "deleted"
 
 
 def test_session_times_out_and_touches_extend_it() -> None:
@@ -316,7 +352,7 @@ def test_session_times_out_and_touches_extend_it() -> None:
     run(i.Touched(), at=30.0)
     assert run.of(m.SetTimer) == [m.SetTimer("mode", 90.0, ticket)]
     run(m.TimerFired("mode", ticket), at=90.0)
-    assert isinstance(run.view, v.ReadyView)
+    assert isinstance(run.mode, Ready)
     assert run.of(m.CancelWork) == [m.CancelWork(ticket)]
 
 
@@ -325,14 +361,14 @@ def test_second_tap_of_the_same_badge_logs_out_another_badge_starts_anew() -> No
     identified(run)
     run(m.JobsLoaded(run.ticket, JOBS))
     run(tap("B1"))
-    assert isinstance(run.view, v.ReadyView)
+    assert isinstance(run.mode, Ready)
     identified(run)
     old = run.ticket
     run(tap("B2"))
-    assert isinstance(run.view, v.IdentifyingView) and run.ticket != old
+    assert isinstance(run.mode, Identifying) and run.ticket != old
     assert m.CancelWork(old) in run.effects and Pattern.READ in run.patterns()
     run(m.JobsLoaded(old, JOBS))  # a late answer for Anna is dropped
-    assert isinstance(run.view, v.IdentifyingView)
+    assert isinstance(run.mode, Identifying)
 
 
 def test_done_ends_the_session() -> None:
@@ -340,7 +376,7 @@ def test_done_ends_the_session() -> None:
     identified(run)
     run(m.JobsLoaded(run.ticket, JOBS))
     run(i.Done())
-    assert isinstance(run.view, v.ReadyView)
+    assert isinstance(run.mode, Ready)
     no_personal_data(run.view)
 
 
@@ -354,24 +390,24 @@ def test_tap_path_outage_shows_offline_then_probes_until_back() -> None:
         m.WorkFailed(run.ticket, Failure("offline", Cause(Reason.OFFLINE, text="connection refused"))),
         at=10.0,
     )
-    view = run.view
-    assert isinstance(view, v.OfflineView) and view.reason == "network" and view.since == 10.0
+    view = run.mode
+    assert isinstance(view, Offline) and view.reason == "network" and view.since == 10.0
     assert Pattern.ERROR in run.patterns() and run.announced() == [ev.Offline("network")]
     (probe_timer,) = run.of(m.SetTimer)
     assert probe_timer.key == "probe" and probe_timer.at - 10.0 <= TUNING.retry_cap_s
     run(m.TimerFired("probe", probe_timer.ticket), at=probe_timer.at)
     assert run.of(m.Probe) == [m.Probe(probe_timer.ticket, refresh=False)]
     run(m.ProbeDone(probe_timer.ticket, printer=PRINTER))
-    assert isinstance(run.view, v.ReadyView) and run.announced() == [ev.BackOnline()]
+    assert isinstance(run.mode, Ready) and run.announced() == [ev.BackOnline()]
     assert run.of(m.SetTimer)[0].at == probe_timer.at + TUNING.heartbeat_s
 
 
 def test_offline_station_still_tries_a_tap() -> None:
     run = booted()
     run(m.ProbeDone(run.core.probe_ticket, failure=Failure("server", Cause(Reason.SERVER_ERROR, text="503"))))
-    assert isinstance(run.view, v.OfflineView) and run.view.reason == "server"
+    assert isinstance(run.mode, Offline) and run.mode.reason == "server"
     run(tap())
-    assert isinstance(run.view, v.IdentifyingView) and run.of(m.Lookup)
+    assert isinstance(run.mode, Identifying) and run.of(m.Lookup)
 
 
 def answer_timer(run: Run) -> m.SetTimer:
@@ -386,12 +422,12 @@ def test_a_tap_not_answered_in_time_says_offline_and_drops_the_late_answer() -> 
     identified(run)
     ticket = run.ticket
     run(m.TimerFired("answer", answer_timer(run).ticket), at=TUNING.answer_s)
-    view = run.view
-    assert isinstance(view, v.OfflineView) and view.cause == Cause(Reason.NO_ANSWER)
+    view = run.mode
+    assert isinstance(view, Offline) and view.cause == Cause(Reason.NO_ANSWER)
     assert m.CancelWork(ticket) in run.effects and Pattern.ERROR in run.patterns()
     assert any(t.key == "probe" for t in run.of(m.SetTimer))
     progress(run, ("j1", "Report.pdf", "waiting"))  # too late: dropped
-    assert isinstance(run.view, v.OfflineView)
+    assert isinstance(run.mode, Offline)
     no_personal_data(run.core)
 
 
@@ -401,11 +437,11 @@ def test_the_answer_deadline_covers_the_first_answer_only() -> None:
     timer = answer_timer(run)
     run(m.JobsLoaded(run.ticket, JOBS))
     run(m.TimerFired("answer", timer.ticket), at=timer.at)
-    assert isinstance(run.view, v.SessionView) and not run.effects
+    assert isinstance(run.mode, Picking) and not run.effects
     run = booted(mode="pick")
     identified(run)
     run(m.TimerFired("answer", answer_timer(run).ticket))
-    assert isinstance(run.view, v.OfflineView)
+    assert isinstance(run.mode, Offline)
 
 
 def test_an_enrolment_code_not_answered_in_time_says_offline() -> None:
@@ -414,7 +450,7 @@ def test_an_enrolment_code_not_answered_in_time_says_offline() -> None:
     run(m.BadgeUnknown(run.ticket, allowed=True))
     ticket = run.ticket
     run(m.TimerFired("answer", answer_timer(run).ticket))
-    assert isinstance(run.view, v.OfflineView) and m.CancelWork(ticket) in run.effects
+    assert isinstance(run.mode, Offline) and m.CancelWork(ticket) in run.effects
 
 
 def test_the_journal_is_reconciled_once_the_token_works() -> None:
@@ -471,20 +507,21 @@ def test_stale_probe_answers_are_ignored() -> None:
 def test_reader_missing_and_back() -> None:
     run = booted()
     run(ReaderHealth("simulated", "sim", False, "unplugged", 0.0))
-    view = run.view
-    assert isinstance(view, v.ReaderMissingView) and view.reader_name == "sim" and view.info.reader == "down"
+    view = run.mode
+    assert isinstance(view, ReaderMissing) and view.reader_name == "sim" and run.info.reader == "down"
     assert run.announced() == [ev.ReaderDown("sim", "unplugged")]
     run(ReaderHealth("simulated", "sim", False, "unplugged", 0.5))
     assert not run.announced()  # still down: nothing new
     run(ReaderHealth("simulated", "sim", True, "", 1.0))
-    assert isinstance(run.view, v.ReadyView) and run.view.info.reader == "ok"
+    back = run.info
+    assert isinstance(run.mode, Ready) and back.reader == "ok"
     assert run.announced() == [ev.ReaderUp("sim")]
 
 
 def test_unusable_read_gets_an_error_pattern_and_no_ack() -> None:
     run = booted()
     run(tap("", error="hex2dec: not hex"))
-    assert run.patterns() == [Pattern.ERROR] and isinstance(run.view, v.ReadyView)
+    assert run.patterns() == [Pattern.ERROR] and isinstance(run.mode, Ready)
     assert run.announced() == [ev.TapRefused("unreadable")]
 
 
@@ -494,8 +531,8 @@ def test_unusable_read_gets_an_error_pattern_and_no_ack() -> None:
 def test_random_uid_is_refused_without_a_read_ack() -> None:
     run = booted()
     run(tap("08AABBCC", random_uid=True))
-    view = run.view
-    assert isinstance(view, v.UnknownBadgeView) and view.reason == "random_uid"
+    view = run.mode
+    assert isinstance(view, Unknown) and view.reason == "random_uid"
     assert run.patterns() == [Pattern.UNKNOWN_CARD] and not run.of(m.Lookup)
     assert run.announced() == [ev.TapRefused("random_uid")]
 
@@ -504,23 +541,23 @@ def test_self_enrolment_then_release() -> None:
     run = booted()
     run(tap("NEW"))
     run(m.BadgeUnknown(run.ticket, allowed=True), at=1.0)
-    view = run.view
-    assert isinstance(view, v.EnrolView) and view.stage == "starting"
+    view = run.mode
+    assert isinstance(view, Enrolling) and view.stage == "starting"
     assert view.expires_at == 1.0 + TUNING.enrol_timeout_s
     assert run.of(m.SelfEnrol) == [m.SelfEnrol(run.ticket, "NEW")]
     run(m.EnrolCode(run.ticket, PairingCode("USER1", "https://x/u", 600.0)))
-    assert run.view.stage == "waiting" and run.view.code == "USER1"  # type: ignore[union-attr]
+    assert run.mode.stage == "waiting" and run.mode.code == "USER1"  # type: ignore[union-attr]
     run(m.EnrolSignedIn(run.ticket, BEA, badges=1), at=20.0)
-    view = run.view
-    assert isinstance(view, v.EnrolView) and view.stage == "confirm"
+    view = run.mode
+    assert isinstance(view, Enrolling) and view.stage == "confirm"
     assert view.user_name == "b•••@example.com" and view.expires_at == 20.0 + TUNING.confirm_tap_s
     assert m.SetTimer("mode", 20.0 + TUNING.confirm_tap_s, run.ticket) in run.effects
     assert not run.of(m.LinkBadge) and not run.announced()  # nothing linked before the second tap
     run(tap("NEW"), at=25.0)
-    assert run.view.stage == "saving"  # type: ignore[union-attr]
+    assert run.mode.stage == "saving"  # type: ignore[union-attr]
     assert run.of(m.LinkBadge) == [m.LinkBadge(run.ticket, "NEW", BEA, TUNING.max_badges_per_user)]
     run(m.Enrolled(run.ticket, User("u9", "Bea")))
-    assert isinstance(run.view, v.IdentifyingView)
+    assert isinstance(run.mode, Identifying)
     assert run.of(m.Release) == [m.Release(run.ticket, "NEW", "u9", None)]
     assert run.core.last_unknown == ""  # no longer unknown
 
@@ -530,8 +567,8 @@ def test_a_failed_self_enrolment_says_why_as_a_code() -> None:
     run(tap("NEW"))
     run(m.BadgeUnknown(run.ticket, allowed=True))
     run(m.WorkFailed(run.ticket, failure_of(PairingExpiredError("the code expired (expired_token)"))))
-    view = run.view
-    assert isinstance(view, v.UnknownBadgeView) and view.reason == "enrolment_failed"
+    view = run.mode
+    assert isinstance(view, Unknown) and view.reason == "enrolment_failed"
     assert view.cause == Cause(Reason.EXPIRED, text="the code expired (expired_token)")
 
 
@@ -546,14 +583,14 @@ def test_enrolment_cancel_and_timeout_stop_the_work() -> None:
     run(m.BadgeUnknown(run.ticket, allowed=True))
     ticket = run.ticket
     run(i.Cancel())
-    assert isinstance(run.view, v.ReadyView) and m.CancelWork(ticket) in run.effects
+    assert isinstance(run.mode, Ready) and m.CancelWork(ticket) in run.effects
     assert run.announced() == [ev.EnrolmentAbandoned("cancelled", "sign_in", "NEW", None)]
     run(tap("NEW"))
     run(m.BadgeUnknown(run.ticket, allowed=True))
     ticket = run.ticket
     run(m.EnrolCode(run.ticket, PairingCode("USER1", "https://x/u", 600.0)))
     run(m.TimerFired("mode", ticket))
-    assert isinstance(run.view, v.ReadyView) and m.CancelWork(ticket) in run.effects
+    assert isinstance(run.mode, Ready) and m.CancelWork(ticket) in run.effects
     assert run.announced() == [ev.EnrolmentAbandoned("timed_out", "sign_in", "NEW", None)]
 
 
@@ -580,8 +617,8 @@ def test_after_sign_in_a_timeout_cancel_or_another_badge_links_nothing_and_says_
         signed_in(run)
         ticket = run.ticket
         run(m.TimerFired("mode", ticket) if isinstance(event, m.TimerFired) else event, at=5.0)
-        view = run.view
-        assert isinstance(view, v.UnknownBadgeView) and view.reason == reason, event
+        view = run.mode
+        assert isinstance(view, Unknown) and view.reason == reason, event
         assert view.expires_at == 5.0 + TUNING.notice_s
         assert run.announced() == [audit] and not run.of(m.LinkBadge) and not run.of(m.Lookup)
         assert m.CancelWork(ticket) in run.effects
@@ -598,14 +635,14 @@ def test_a_tap_with_a_read_error_while_confirming_changes_nothing() -> None:
 def test_self_enrolment_beyond_the_badge_limit_is_refused() -> None:
     run = booted()
     signed_in(run, badges=TUNING.max_badges_per_user)
-    view = run.view
-    assert isinstance(view, v.UnknownBadgeView) and view.reason == "too_many_badges"
+    view = run.mode
+    assert isinstance(view, Unknown) and view.reason == "too_many_badges"
     assert run.announced() == [ev.EnrolmentRefused("too_many_badges", "NEW", "u9")]
     run = booted()  # the limit reached between sign-in and the confirming tap
     signed_in(run, badges=TUNING.max_badges_per_user - 1)
     run(tap("NEW"))
     run(m.EnrolRefused(run.ticket))
-    assert isinstance(run.view, v.UnknownBadgeView) and run.view.reason == "too_many_badges"
+    assert isinstance(run.mode, Unknown) and run.mode.reason == "too_many_badges"
     assert run.announced() == [ev.EnrolmentRefused("too_many_badges", "NEW", "u9")]
 
 
@@ -616,8 +653,8 @@ def test_self_enrolment_switched_off_only_says_ask_the_technician() -> None:
     run(m.Loaded(0, True, DeviceBinding("dev", "org", 7), Prefs(), frozenset()))
     run(tap("NEW"))
     run(m.BadgeUnknown(run.ticket, allowed=True))
-    view = run.view
-    assert isinstance(view, v.UnknownBadgeView) and view.reason == "not_enrolled"
+    view = run.mode
+    assert isinstance(view, Unknown) and view.reason == "not_enrolled"
     assert not run.of(m.SelfEnrol)
 
 
@@ -625,8 +662,8 @@ def test_rate_limited_unknown_badge() -> None:
     run = booted()
     run(tap("NEW"))
     run(m.BadgeUnknown(run.ticket, allowed=False))
-    view = run.view
-    assert isinstance(view, v.UnknownBadgeView) and view.reason == "rate_limited"
+    view = run.mode
+    assert isinstance(view, Unknown) and view.reason == "rate_limited"
     assert not run.of(m.SelfEnrol) and run.announced() == [ev.TapRefused("rate_limited", "NEW")]
 
 
@@ -637,19 +674,19 @@ def test_release_pin_wrong_locked_then_right() -> None:
     run = booted(pins=["technician", "release"])
     run(tap())
     run(m.BadgeKnown(run.ticket, ANNA, has_pin=True))
-    view = run.view
-    assert isinstance(view, v.PinEntryView) and view.purpose == "release"
+    view = run.mode
+    assert isinstance(view, PinCheck) and view.purpose == "release"
     run(i.EnterPin("0000"))
     check = run.of(m.CheckPin)[0]
-    assert run.view.checking and (check.pin, check.badge_id) == ("0000", "B1")  # type: ignore[union-attr]
+    assert run.mode.checking and (check.pin, check.badge_id) == ("0000", "B1")  # type: ignore[union-attr]
     run(m.PinChecked(run.ticket, ok=False))
-    assert run.view.error == "wrong" and run.patterns() == [Pattern.ERROR]  # type: ignore[union-attr]
+    assert run.mode.error == "wrong" and run.patterns() == [Pattern.ERROR]  # type: ignore[union-attr]
     run(i.EnterPin("1111"))
     run(m.PinChecked(run.ticket, ok=False, locked_until=40.0))
-    assert run.view.error == "locked" and run.view.locked_until == 40.0  # type: ignore[union-attr]
+    assert run.mode.error == "locked" and run.mode.locked_until == 40.0  # type: ignore[union-attr]
     run(i.EnterPin("1234"))
     run(m.PinChecked(run.ticket, ok=True))
-    assert isinstance(run.view, v.IdentifyingView) and run.of(m.Release)
+    assert isinstance(run.mode, Identifying) and run.of(m.Release)
 
 
 def test_a_blocked_badge_says_so() -> None:
@@ -658,29 +695,29 @@ def test_a_blocked_badge_says_so() -> None:
     run(m.BadgeKnown(run.ticket, ANNA, has_pin=True))
     run(i.EnterPin("0000"))
     run(m.PinChecked(run.ticket, ok=False, blocked=True))
-    view = run.view
-    assert isinstance(view, v.PinEntryView) and view.error == "blocked" and view.locked_until is None
+    view = run.mode
+    assert isinstance(view, PinCheck) and view.error == "blocked" and view.locked_until is None
 
 
 def test_a_person_without_a_release_pin_chooses_one_twice_at_the_tap() -> None:
     run = booted(pins=["technician", "release"])
     run(tap())
     run(m.BadgeKnown(run.ticket, ANNA, has_pin=False))
-    view = run.view
-    assert isinstance(view, v.PinSetupView) and (view.purpose, view.stage) == ("release", "choose")
+    view = run.mode
+    assert isinstance(view, PinSetup) and (view.purpose, view.stage) == ("release", "choose")
     assert (view.min_digits, view.max_digits) == (4, 8) and view.expires_at is not None
     run(i.EnterPin("12"))
-    assert run.view.error == "invalid" and run.patterns() == [Pattern.ERROR]  # type: ignore[union-attr]
+    assert run.mode.error == "invalid" and run.patterns() == [Pattern.ERROR]  # type: ignore[union-attr]
     run(i.EnterPin("4321"))
-    assert run.view.stage == "repeat" and "4321" not in repr(run.view)  # type: ignore[union-attr]
+    assert run.mode.stage == "repeat" and "4321" not in repr(run.mode)  # type: ignore[union-attr]
     run(i.EnterPin("4322"))
-    assert (run.view.stage, run.view.error) == ("choose", "mismatch")  # type: ignore[union-attr]
+    assert (run.mode.stage, run.mode.error) == ("choose", "mismatch")  # type: ignore[union-attr]
     run(i.EnterPin("4321"))
     run(i.EnterPin("4321"))
     assert run.of(m.SavePin) == [m.SavePin(run.ticket, "release", "4321", badge_id="B1")]
-    assert run.view.stage == "saving"  # type: ignore[union-attr]
+    assert run.mode.stage == "saving"  # type: ignore[union-attr]
     run(m.PinSaved(run.ticket, frozenset({"technician", "release"})))
-    assert isinstance(run.view, v.IdentifyingView) and run.of(m.Release)
+    assert isinstance(run.mode, Identifying) and run.of(m.Release)
 
 
 def test_choosing_a_release_pin_can_be_cancelled_and_times_out() -> None:
@@ -688,13 +725,13 @@ def test_choosing_a_release_pin_can_be_cancelled_and_times_out() -> None:
     run(tap())
     run(m.BadgeKnown(run.ticket, ANNA))
     run(i.Cancel())
-    assert isinstance(run.view, v.ReadyView)
+    assert isinstance(run.mode, Ready)
     run(tap(), at=10.0)
     run(m.BadgeKnown(run.ticket, ANNA))
-    view = run.view
-    assert isinstance(view, v.PinSetupView) and view.expires_at is not None
+    view = run.mode
+    assert isinstance(view, PinSetup) and view.expires_at is not None
     run(m.TimerFired("mode", run.ticket), at=view.expires_at)
-    assert isinstance(run.view, v.ReadyView)
+    assert isinstance(run.mode, Ready)
     no_personal_data(run.core)
 
 
@@ -705,8 +742,8 @@ def test_a_person_who_just_enrolled_chooses_a_release_pin_first() -> None:
     run(m.EnrolSignedIn(run.ticket, BEA, badges=0))
     run(tap("NEW"))  # the same badge again confirms the enrolment
     run(m.Enrolled(run.ticket, User("u9", "Bea")))
-    view = run.view
-    assert isinstance(view, v.PinSetupView) and view.purpose == "release" and not run.of(m.Release)
+    view = run.mode
+    assert isinstance(view, PinSetup) and view.purpose == "release" and not run.of(m.Release)
     run(i.EnterPin("8642"))
     run(i.EnterPin("8642"))
     assert run.of(m.SavePin) == [m.SavePin(run.ticket, "release", "8642", badge_id="NEW")]
@@ -716,13 +753,13 @@ def test_release_pins_off_means_no_pin_at_the_tap() -> None:
     run = booted(pins=["technician"])
     run(tap())
     run(m.BadgeKnown(run.ticket, ANNA, has_pin=True))
-    assert isinstance(run.view, v.IdentifyingView) and run.of(m.Release)
+    assert isinstance(run.mode, Identifying) and run.of(m.Release)
 
 
 def test_no_pairing_code_before_a_technician_pin() -> None:
     run = booted(paired=False, pins=())
-    view = run.view
-    assert isinstance(view, v.PinSetupView) and (view.purpose, view.stage) == ("technician", "choose")
+    view = run.mode
+    assert isinstance(view, PinSetup) and (view.purpose, view.stage) == ("technician", "choose")
     assert ev.TechnicianPinNeeded() in run.announced()
     assert (view.min_digits, view.max_digits, view.expires_at) == (6, 12, None)
     assert not run.of(m.PairStart)
@@ -730,27 +767,27 @@ def test_no_pairing_code_before_a_technician_pin() -> None:
     assert run.patterns() == [Pattern.NEEDS_PAIRING] and not run.of(m.Lookup)
     for nothing in (i.OpenTechnician(), i.Cancel(), i.StartPairing()):
         run(nothing)
-        assert isinstance(run.view, v.PinSetupView) and not run.effects
+        assert isinstance(run.mode, PinSetup) and not run.effects
     run(i.EnterPin("2468"))  # a release PIN's length is not enough
-    assert run.view.error == "invalid"  # type: ignore[union-attr]
+    assert run.mode.error == "invalid"  # type: ignore[union-attr]
     run(i.EnterPin("24681357"))
     run(i.EnterPin("24681358"))
-    assert (run.view.stage, run.view.error) == ("choose", "mismatch")  # type: ignore[union-attr]
+    assert (run.mode.stage, run.mode.error) == ("choose", "mismatch")  # type: ignore[union-attr]
     run(i.EnterPin("24681357"))
     run(i.EnterPin("24681357"))
     assert run.of(m.SavePin) == [m.SavePin(run.ticket, "technician", "24681357")]
     run(m.WorkFailed(run.ticket, Failure("storage")))
-    assert run.view.error == "failed" and run.view.stage == "choose"  # type: ignore[union-attr]
+    assert run.mode.error == "failed" and run.mode.stage == "choose"  # type: ignore[union-attr]
     run(i.EnterPin("24681357"))
     run(i.EnterPin("24681357"))
     run(m.PinSaved(run.ticket, frozenset({"technician"})))
-    assert isinstance(run.view, v.UnpairedView) and run.of(m.PairStart)
+    assert isinstance(run.mode, Unpaired) and run.of(m.PairStart)
 
 
 def test_no_technician_menu_without_a_pin() -> None:
     run = booted(pins=())
     run(i.OpenTechnician())
-    assert isinstance(run.view, v.ReadyView)
+    assert isinstance(run.mode, Ready)
     assert run.announced() == [ev.TechnicianRefused()]
 
 
@@ -760,17 +797,17 @@ def test_pins_changed_outside_take_effect() -> None:
     run(m.TimerFired("pins", 0), at=0.5)
     assert run.effects == (m.ReadPins(), m.SetTimer("pins", 1.0, 0))
     run(m.PinsRead(frozenset()))
-    assert isinstance(run.view, v.PinSetupView) and not run.effects
+    assert isinstance(run.mode, PinSetup) and not run.effects
     run(m.PinsRead(frozenset({"technician"})))  # `release-station pin set`
-    assert isinstance(run.view, v.UnpairedView) and run.of(m.PairStart)
+    assert isinstance(run.mode, Unpaired) and run.of(m.PairStart)
     run(m.PairCode(run.ticket, PairingCode("ABCD", "https://x/pair", 600.0)))
     ticket = run.ticket
     run(m.PinsRead(frozenset()))  # `release-station pin clear`: no code without a PIN
-    assert isinstance(run.view, v.PinSetupView) and m.CancelWork(ticket) in run.effects
+    assert isinstance(run.mode, PinSetup) and m.CancelWork(ticket) in run.effects
     paired = booted(pins=())
     paired(m.PinsRead(frozenset({"technician"})))
     paired(i.OpenTechnician())
-    assert isinstance(paired.view, v.PinEntryView)
+    assert isinstance(paired.mode, PinCheck)
 
 
 # --- technician menu ----------------------------------------------------------------------------
@@ -779,14 +816,14 @@ def test_pins_changed_outside_take_effect() -> None:
 def test_technician_menu_behind_its_pin() -> None:
     run = booted(pins=["technician"])
     run(i.OpenTechnician())
-    assert isinstance(run.view, v.PinEntryView) and run.view.purpose == "technician"
+    assert isinstance(run.mode, PinCheck) and run.mode.purpose == "technician"
     run(tap())
-    assert isinstance(run.view, v.PinEntryView) and not run.of(m.Lookup)
+    assert isinstance(run.mode, PinCheck) and not run.of(m.Lookup)
     run(i.EnterPin("2468"))
     run(m.PinChecked(run.ticket, ok=True))
-    view = run.view
-    assert isinstance(view, v.TechnicianView) and view.page == "menu" and view.technician_pin_set
-    assert view.hardware_id == "hw" and view.tp_id == 7 and view.version
+    view = run.mode
+    assert isinstance(view, Technician) and view.page == "menu" and run.info.technician_pin_set
+    assert run.info.hardware_id == "hw" and run.info.tp_id == 7 and run.info.version
 
 
 def test_technician_pages_settings_feedback_and_reader_test() -> None:
@@ -795,26 +832,26 @@ def test_technician_pages_settings_feedback_and_reader_test() -> None:
     assert run.patterns() == [Pattern.TECHNICIAN]
     run(i.ShowPage("network"))
     run(m.NetworkRead(run.ticket, "kiosk", ("eth0: 10.0.0.2",)))
-    assert run.view.addresses == ("eth0: 10.0.0.2",)  # type: ignore[union-attr]
+    assert run.mode.addresses == ("eth0: 10.0.0.2",)  # type: ignore[union-attr]
     run(i.SetReleaseMode("pick"))
-    assert run.view.busy and run.of(m.SaveSetting)[0].value == "pick"  # type: ignore[union-attr]
+    assert run.mode.busy and run.of(m.SaveSetting)[0].value == "pick"  # type: ignore[union-attr]
     run(m.SettingSaved(run.ticket, Prefs(release_mode="pick")))
-    assert run.view.info.release_mode == "pick" and run.view.message == "saved"  # type: ignore[union-attr]
+    assert run.info.release_mode == "pick" and run.mode.message == "saved"  # type: ignore[union-attr]
     run(i.TestFeedback(Pattern.RELEASED))
     assert run.patterns() == [Pattern.RELEASED]
     run(i.SetPin("2468"))
-    assert run.view.message == "pin_invalid" and not run.of(m.SavePin)  # type: ignore[union-attr]
+    assert run.mode.message == "pin_invalid" and not run.of(m.SavePin)  # type: ignore[union-attr]
     run(i.SetPin("246813"))
     assert run.of(m.SavePin) == [m.SavePin(run.ticket, "technician", "246813")]
     run(m.PinSaved(run.ticket, frozenset({"technician"})))
-    assert run.view.message == "pin_set"  # type: ignore[union-attr]
+    assert run.mode.message == "pin_set"  # type: ignore[union-attr]
     run(i.SwitchReleasePins(True))
     assert run.of(m.SwitchReleasePins) == [m.SwitchReleasePins(run.ticket, True)]
     run(m.PinSaved(run.ticket, frozenset({"technician", "release"}), switched=True))
-    assert run.view.release_pins_on and run.view.message == "saved"  # type: ignore[union-attr]
+    assert run.info.release_pins_on and run.mode.message == "saved"  # type: ignore[union-attr]
     run(i.ShowPage("reader_test"))
     run(m.Tap("pcsc", "ACR122U", "1234567", "04A1B2", "04a1b2"))
-    test = run.view.reader_test  # type: ignore[union-attr]
+    test = run.mode.reader_test  # type: ignore[union-attr]
     assert test is not None and (test.raw, test.canonical, test.transformed) == (
         "04a1b2",
         "04A1B2",
@@ -823,7 +860,7 @@ def test_technician_pages_settings_feedback_and_reader_test() -> None:
     run(i.Restart())
     assert not run.of(m.RequestRestart)  # not offered without a way to restart
     run(i.CloseTechnician())
-    assert isinstance(run.view, v.ReadyView)
+    assert isinstance(run.mode, Ready)
 
 
 def test_technician_enrolment() -> None:
@@ -837,15 +874,15 @@ def test_technician_enrolment() -> None:
     assert run.of(m.FindUsers) == [m.FindUsers(run.ticket, "anna")]
     choice = v.UserChoice("u1", "anna@example.com", "Anna")
     run(m.UsersFound(run.ticket, (choice,)))
-    enrol = run.view.enrol  # type: ignore[union-attr]
+    enrol = run.mode.enrol  # type: ignore[union-attr]
     assert enrol.stage == "search" and enrol.existing_user == "old@example.com" and enrol.results == (choice,)
     run(i.ChooseUser("u1"))
     assert run.of(m.ListUserBadges) == [m.ListUserBadges(run.ticket, "B7", "u1")]
-    assert run.view.enrol.stage == "checking"  # type: ignore[union-attr]
+    assert run.mode.enrol.stage == "checking"  # type: ignore[union-attr]
     run(m.TechUserBadges(run.ticket, ()))  # no badge yet: linked at once
     assert run.of(m.SaveEnrolment) == [m.SaveEnrolment(run.ticket, "B7", choice, TUNING.max_badges_per_user)]
     run(m.TechEnrolled(run.ticket))
-    enrol = run.view.enrol  # type: ignore[union-attr]
+    enrol = run.mode.enrol  # type: ignore[union-attr]
     assert enrol.stage == "saved" and enrol.outcome == "added"
 
 
@@ -866,13 +903,13 @@ OLD_BADGE = v.BadgeRef("0A0B0C0D", "…0C0D", datetime(2026, 1, 5, 9, 0, tzinfo=
 def test_technician_enrolment_for_a_user_with_a_badge_shows_it_and_asks() -> None:
     run = booted()
     choice = tech_chose(run, (OLD_BADGE,))
-    view = run.view
-    assert isinstance(view, v.TechnicianView) and not run.of(m.SaveEnrolment)
+    view = run.mode
+    assert isinstance(view, Technician) and not run.of(m.SaveEnrolment)
     assert view.enrol.stage == "confirm" and view.enrol.user_badges == (OLD_BADGE,)
     assert view.enrol.max_badges == TUNING.max_badges_per_user
     run(i.ConfirmEnrolment(replace=0))
     assert run.of(m.SaveEnrolment) == [m.SaveEnrolment(run.ticket, "B7", choice, 2, unlink="0A0B0C0D")]
-    assert run.view.enrol.outcome == "replaced"  # type: ignore[union-attr]
+    assert run.mode.enrol.outcome == "replaced"  # type: ignore[union-attr]
     run = booted()
     tech_chose(run, (OLD_BADGE,))
     run(i.ConfirmEnrolment(replace=None))  # below the limit: add it as a second badge
@@ -885,7 +922,7 @@ def test_technician_cannot_add_beyond_the_limit_only_replace() -> None:
     tech_chose(run, (OLD_BADGE, second))
     for stale in (i.ConfirmEnrolment(replace=None), i.ConfirmEnrolment(replace=2)):
         run(stale)
-        assert not run.of(m.SaveEnrolment) and run.view.enrol.stage == "confirm"  # type: ignore[union-attr]
+        assert not run.of(m.SaveEnrolment) and run.mode.enrol.stage == "confirm"  # type: ignore[union-attr]
     run(i.ConfirmEnrolment(replace=1))
     assert run.of(m.SaveEnrolment)[0].unlink == "0E0F1011"
 
@@ -895,14 +932,14 @@ def test_technician_enrolment_failures_come_as_causes() -> None:
     open_menu(run)
     run(i.ShowPage("enrol"))
     run(tap("", error="not hexadecimal"))
-    assert run.view.enrol == v.TechEnrol("failed", cause=Cause(Reason.BAD_CARD, text="not hexadecimal"))  # type: ignore[union-attr]
+    assert run.mode.enrol == v.TechEnrol("failed", cause=Cause(Reason.BAD_CARD, text="not hexadecimal"))  # type: ignore[union-attr]
     run(tap("R1", random_uid=True))
-    assert run.view.enrol.cause == Cause(Reason.RANDOM_UID)  # type: ignore[union-attr]
+    assert run.mode.enrol.cause == Cause(Reason.RANDOM_UID)  # type: ignore[union-attr]
     run(tap("B7"))
     run(i.SearchUsers("anna"))
     run(m.WorkFailed(run.ticket, failure_of(NotFoundError("no such user"))))
-    view = run.view
-    assert isinstance(view, v.TechnicianView) and view.message == "failed"
+    view = run.mode
+    assert isinstance(view, Technician) and view.message == "failed"
     assert view.enrol.stage == "failed" and view.enrol.cause == Cause(Reason.NOT_FOUND, text="no such user")
 
 
@@ -912,41 +949,43 @@ def test_technician_repair_can_be_cancelled_keeping_the_old_pairing() -> None:
     run(i.RePair())
     assert run.of(m.PairStart)
     run(m.PairCode(run.ticket, PairingCode("ZZ", "https://x/p", 600.0)))
-    assert isinstance(run.view, v.PairingView) and run.view.cancellable
+    assert isinstance(run.mode, Pairing) and run.info.paired
     ticket = run.ticket
     run(i.Cancel())
-    assert isinstance(run.view, v.ReadyView) and m.CancelWork(ticket) in run.effects
+    assert isinstance(run.mode, Ready) and m.CancelWork(ticket) in run.effects
 
 
 def test_technician_menu_does_not_open_during_a_session() -> None:
     run = booted(mode="pick")
     identified(run)
     run(i.OpenTechnician())
-    assert isinstance(run.view, v.SessionView)
+    assert isinstance(run.mode, Picking)
 
 
 def test_a_station_paired_before_never_lets_its_technician_pin_be_chosen_on_screen() -> None:
     run = booted(pins=())  # paired, its PIN cleared with `release-station pin clear`
     run(m.ProbeDone(run.core.probe_ticket, failure=Failure("rejected")))  # a 401 on refresh
-    view = run.view
-    assert isinstance(view, v.NeedsRepairView) and view.problem == "no_pin"
+    view = run.mode
+    assert (isinstance(view, Unpaired) and view.repair) and view.problem == "no_pin"
     assert not run.of(m.PairStart) and not isinstance(run.core.mode, PinSetup)
     for nothing in (i.StartPairing(), i.EnterPin("24681357"), i.OpenTechnician()):
         run(nothing)
-        assert isinstance(run.view, v.NeedsRepairView) and not run.of(m.PairStart) and not run.of(m.SavePin)
+        assert isinstance(run.mode, Unpaired) and run.mode.repair
+        assert not run.of(m.PairStart) and not run.of(m.SavePin)
     run(tap())
     assert run.patterns() == [Pattern.NEEDS_PAIRING] and not run.of(m.Lookup)
     run(m.PinsRead(frozenset({"technician"})))  # `release-station pin set`
-    assert isinstance(run.view, v.NeedsRepairView) and run.view.problem == "" and run.of(m.PairStart)
+    assert isinstance(run.mode, Unpaired) and run.mode.repair
+    assert run.mode.problem == "" and run.of(m.PairStart)
     run(m.PairCode(run.ticket, PairingCode("ABCD", "https://x/pair", 600.0)))
-    assert isinstance(run.view, v.PairingView) and run.view.code == "ABCD"
+    assert isinstance(run.mode, Pairing) and run.mode.code == "ABCD"
 
 
 def test_a_station_whose_stored_pairing_was_rejected_boots_without_a_pin_keypad() -> None:
     core, _effects = start(CoreState(identity=IDENTITY, tuning=TUNING))
     run = Run(core)
     run(m.Loaded(0, False, None, Prefs(), frozenset(), paired_before=True))  # upgraded, token rejected
-    assert isinstance(run.view, v.NeedsRepairView) and run.view.problem == "no_pin"
+    assert (isinstance(run.mode, Unpaired) and run.mode.repair) and run.mode.problem == "no_pin"
     assert not run.of(m.PairStart)
     fresh = booted(paired=False, pins=())  # a fresh install chooses its PIN on the screen
-    assert isinstance(fresh.view, v.PinSetupView) and fresh.view.purpose == "technician"
+    assert isinstance(fresh.mode, PinSetup) and fresh.mode.purpose == "technician"

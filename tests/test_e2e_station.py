@@ -39,7 +39,10 @@ import pytest
 
 from station.audit import AuditLog
 from station.cli.compose import LAST_CONTACT
+from station.cloud.models import Job
 from station.core import view as v
+from station.core.health import Ready
+from station.core.state import Done, Picking, User
 from station.database import open_database
 from station.directory import Directory
 from station.emulator import Emulator
@@ -265,7 +268,7 @@ class Drawer:
         self.display = Display(resolution=f"{SIZE[0]}x{SIZE[1]}", fullscreen=False)
         self.ui = StationUi(display=self.display, submit=lambda intent: None, hint=hint)
 
-    def expected(self, view: object, *, label: str = "", text: str = "") -> Region:
+    def expected(self, view: v.View, *, label: str = "", text: str = "") -> Region:
         """The button labelled ``label``, or where ``text`` is drawn, as ``view`` shows it."""
         self.ui.show(view)
         self.ui.refresh()
@@ -323,13 +326,12 @@ def approve(url: str, emulator: Emulator, request: pytest.FixtureRequest) -> Non
 
 def release_all(window: XWindow, station: Station, drawer: Drawer, info: v.StationInfo, step: int) -> None:
     """On the user's list, "Print all"; then "Done" on the summary. Screen grabs of both."""
-    session = v.SessionView(
-        info, user_name="", jobs=(v.JobItem("j", "j", 1, None),), selected=frozenset(), expires_at=0
-    )
-    print_all = drawer.expected(session, label="Print all")
+    who = User("u", "")
+    session = Picking(1, "", who, expires_at=0, jobs=(Job("j", "j", None, 1, "u"),), busy="")
+    print_all = drawer.expected(v.View(info, session), label="Print all")
     wait_shows(window, station, print_all, f"{step:02}-session")
     window.click(print_all.centre)
-    done = drawer.expected(v.DoneView(info, "released", (), expires_at=0), label="Done")
+    done = drawer.expected(v.View(info, Done(1, "", "released", expires_at=0)), label="Done")
     wait_shows(window, station, done, f"{step + 1:02}-done")
     window.click(done.centre)
 
@@ -354,14 +356,14 @@ def test_pair_tap_and_release_in_the_window(
     assert url.startswith(f"{emulator.url}/") and "pairing_code" in url
     approve(url, emulator, request)
     info = _info(emulator, station.name)
-    paired = drawer.expected(v.ReadyView(info, just_paired=True), text="Paired. Tap a badge to test.")
+    paired = drawer.expected(v.View(info, Ready(just_paired=True)), text="Paired. Tap a badge to test.")
     wait_shows(window, station, paired, "02-paired")
 
     station.tap(BADGE)
     release_all(window, station, drawer, info, 3)
     assert emulator.release_counts() == dict.fromkeys(waiting, 1)
     assert emulator.waiting_jobs(email) == []
-    wait_shows(window, station, drawer.expected(v.ReadyView(info), text="Tap your badge"), "05-ready")
+    wait_shows(window, station, drawer.expected(v.View(info, Ready()), text="Tap your badge"), "05-ready")
 
     assert station.terminate() == 0
     station.notified("STOPPING=1")
@@ -384,7 +386,7 @@ def test_the_demo_window_taps_with_number_keys(
     window = XWindow(xdisplay, station.name)
     wait_for("the window", window.find, station)
     info = _info(emulator, station.name)  # the demo's emulator has the same seeded printers
-    paired = drawer.expected(v.ReadyView(info, just_paired=True), text="Paired. Tap a badge to test.")
+    paired = drawer.expected(v.View(info, Ready(just_paired=True)), text="Paired. Tap a badge to test.")
     wait_shows(window, station, paired, "demo-1-paired")
 
     window.key("4")  # the fourth seeded user: four waiting jobs

@@ -16,6 +16,7 @@ from pathlib import Path
 from station.cli.compose import build_station
 from station.config import load_config_file
 from station.core import view as v
+from station.core.health import Ready
 from station.database import open_database
 from station.directory import Directory
 from station.emulator import Emulator
@@ -57,11 +58,11 @@ def test_back_online_within_3_s_of_the_network_returning(emulator: Emulator, tmp
     Directory(db).enrol(BADGE.hex().upper(), user.id, email=user.email, how="cli")
     views = Views()
     with contextlib.ExitStack() as stack:
-        station = build_station(config, stack, restart=lambda: None)
+        station = build_station(config, stack, restart=lambda: None).station
         station.subscribe(views)
         station.start()
         stack.callback(station.stop)
-        views.wait(lambda view: isinstance(view, v.ReadyView) and view.info.cloud == "ok")
+        views.wait(lambda view: isinstance(view.mode, Ready) and view.info.cloud == "ok")
 
         worst = 0.0
         for _ in range(3):
@@ -75,7 +76,7 @@ def test_back_online_within_3_s_of_the_network_returning(emulator: Emulator, tmp
             returned = time.monotonic()
             views.wait(lambda view: view.info.cloud == "ok")
             worst = max(worst, time.monotonic() - returned)
-            views.wait(lambda view: isinstance(view, v.ReadyView))
+            views.wait(lambda view: isinstance(view.mode, Ready))
         print(f"worst time back online after the network returned: {worst:.2f} s")  # for the note
         assert worst < BACK_WITHIN_S
     assert emulator.release_counts() == {}  # nothing was released while ezeep was away

@@ -14,7 +14,8 @@ import pygame
 import pytest
 
 from station.core import intents
-from station.core import view as v
+from station.core.state import Picking, PinCheck, PinSetup
+from station.core.view import View
 from tests.support.clock import FakeClock
 from ui import theme
 from ui.canned import MONO, canned_views
@@ -43,7 +44,7 @@ def last(sent: list[object]) -> object:
     return sent[-1]
 
 
-def show(ui: StationUi, view: object) -> None:
+def show(ui: StationUi, view: View) -> None:
     ui.handle(pygame.event.Event(VIEW_EVENT, view=view))
     ui.refresh()
 
@@ -71,7 +72,7 @@ def finger_tap(ui: StationUi, label: str) -> None:
 
 def test_pick_release_and_delete(ui: StationUi, sent: list[object]) -> None:
     session = canned_views()["session"]
-    assert isinstance(session, v.SessionView)
+    assert isinstance(session.mode, Picking)
     show(ui, session)
     tap(ui, "Boarding pass.pdf")
     finger_tap(ui, "Print selected (2)")
@@ -84,7 +85,7 @@ def test_pick_release_and_delete(ui: StationUi, sent: list[object]) -> None:
         intents.DeleteSelected(),
     ]
     sent.clear()
-    show(ui, dataclasses.replace(session, confirm_delete=("job-0", "job-2")))
+    show(ui, View(session.info, dataclasses.replace(session.mode, confirm_delete=("job-0", "job-2"))))
     assert "Print all" not in [t.label for t in ui.targets]  # the dialog is modal
     tap(ui, "Delete")
     tap(ui, "Keep")
@@ -108,7 +109,7 @@ def test_dragging_scrolls_the_list_without_selecting(ui: StationUi, sent: list[o
 
 
 def test_pin_keypad(ui: StationUi, sent: list[object]) -> None:
-    show(ui, v.PinEntryView(canned_views()["ready"].info, "technician", MONO + 30))  # type: ignore[attr-defined]
+    show(ui, View(canned_views()["ready"].info, PinCheck(1, "technician", MONO + 30)))
     for digit in "2580":
         tap(ui, digit)
     tap(ui, "⌫")
@@ -121,20 +122,20 @@ def test_pin_keypad(ui: StationUi, sent: list[object]) -> None:
 
 
 def test_choosing_a_technician_pin_twice_offers_no_way_around(ui: StationUi, sent: list[object]) -> None:
-    info = canned_views()["ready"].info  # type: ignore[attr-defined]
-    show(ui, v.PinSetupView(info, "technician", "choose", 6, 12))
+    info = canned_views()["ready"].info
+    show(ui, View(info, PinSetup(1, "technician")))
     assert "Cancel" not in [t.label for t in ui.targets]
     for digit in "135792468":
         tap(ui, digit)
     tap(ui, "OK")
     assert last(sent) == intents.EnterPin("135792468")
-    show(ui, v.PinSetupView(info, "technician", "repeat", 6, 12))
+    show(ui, View(info, PinSetup(1, "technician", first="135792468")))
     tap(ui, "OK")  # the keypad starts empty again: nothing typed, nothing sent
     for digit in "135792468":
         tap(ui, digit)
     tap(ui, "OK")
     assert [i for i in sent if isinstance(i, intents.EnterPin)] == [intents.EnterPin("135792468")] * 2
-    show(ui, v.PinSetupView(info, "release", "choose", 4, 8, "mismatch", MONO + 30))
+    show(ui, View(info, PinSetup(1, "release", error="mismatch", expires_at=MONO + 30)))
     tap(ui, "Cancel")
     assert last(sent) == intents.Cancel()
 
@@ -251,10 +252,10 @@ def test_keys_go_to_the_key_handler(clock: FakeClock) -> None:
 
 def test_views_from_another_thread_wake_the_loop_and_nothing_spins() -> None:
     display = Display(resolution="800x480", fullscreen=False)
-    frames: list[object] = []
+    frames: list[View] = []
     drawn = threading.Event()
 
-    def on_frame(view: object) -> None:
+    def on_frame(view: View) -> None:
         frames.append(view)
         drawn.set()
 

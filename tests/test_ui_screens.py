@@ -14,6 +14,7 @@ os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 import dataclasses
 import itertools
 import re
+import typing
 from typing import Any
 
 import pygame
@@ -21,8 +22,9 @@ import pytest
 
 from station.causes import Cause, Reason
 from station.core import view as v
-from station.core.view import ALL_VIEWS
-from ui import theme
+from station.core.health import IdleFace
+from station.core.state import Done, Enrolling, Idle, Mode, Pairing, Picking, Technician, Unknown
+from ui import canned, theme
 from ui.canned import MONO, WALL, canned_views
 from ui.fonts import Fonts
 from ui.frame import draw_frame
@@ -45,12 +47,28 @@ def test_the_station_font_is_dejavu(fonts: Fonts) -> None:
     assert fonts.name == "DejaVu Sans"
 
 
-def test_every_view_class_has_a_screen_and_a_canned_view() -> None:
-    assert set(SCREENS) == set(ALL_VIEWS)
-    assert {type(view) for view in canned_views().values()} == set(ALL_VIEWS)
+DRAWN = (set(typing.get_args(Mode)) - {Idle}) | set(typing.get_args(IdleFace))
+"""Every class a view's mode may have: the modes (idle shows one of its faces) and the faces."""
 
 
-def _draw(view: Any, size: tuple[int, int], fonts: Fonts) -> Painter:
+def test_every_mode_class_has_a_screen_and_a_canned_view() -> None:
+    assert set(SCREENS) == DRAWN
+    assert {type(view.mode) for view in canned_views().values()} == DRAWN
+
+
+def test_no_canned_view_shows_a_badge_id_an_email_or_a_user_id_in_its_repr() -> None:
+    secrets = (canned.BADGE, "0012345678", "0099887766", "04A1B2C3", "@example.com", "user-anna", "u1", "u2")
+    for name, view in canned_views().items():
+        text = repr(view)
+        assert not [secret for secret in secrets if secret in text], (name, text)
+
+
+def _with(view: v.View, **changes: Any) -> v.View:
+    """``view`` with fields of its mode changed."""
+    return v.View(view.info, dataclasses.replace(view.mode, **changes))
+
+
+def _draw(view: v.View, size: tuple[int, int], fonts: Fonts) -> Painter:
     return draw_frame(screen_for(view), pygame.Surface(size), fonts, NOW)
 
 
@@ -90,19 +108,19 @@ def test_screens_read_well(language: str, size: tuple[int, int], fonts: Fonts) -
 FINAL_PHASES: tuple[v.JobPhase, ...] = ("printed", "failed", "timed_out", "held", "unconfirmed")
 
 
-def _summary(language: str, *jobs: tuple[v.JobPhase, Cause]) -> v.DoneView:
+def _summary(language: str, *jobs: tuple[v.JobPhase, Cause]) -> v.View:
     done = canned_views(language)["done"]
-    assert isinstance(done, v.DoneView)
+    assert isinstance(done.mode, Done)
     items = tuple(
         v.JobProgressItem(f"j{n}", f"Doc {n}.pdf", phase, cause) for n, (phase, cause) in enumerate(jobs)
     )
-    return v.DoneView(done.info, "partly", items, MONO + 8)
+    return _with(done, outcome="partly", jobs=items)
 
 
-def _delete_failed(language: str, cause: Cause) -> v.SessionView:
+def _delete_failed(language: str, cause: Cause) -> v.View:
     session = canned_views(language)["session-delete-failed"]
-    assert isinstance(session, v.SessionView)
-    return dataclasses.replace(session, cause=cause)
+    assert isinstance(session.mode, Picking)
+    return _with(session, cause=cause)
 
 
 @pytest.mark.parametrize(("language", "size"), CASES)
@@ -112,7 +130,7 @@ def test_every_cause_fits_a_job_row_and_the_delete_note(
     problems: list[str] = []
     for reason in Reason:  # with long facts: a long printer name and status, a 4-digit code
         cause = Cause(reason, "Marketing MFP — Canon imageRUNNER C3826i", "Inproperly Configured", 3011, 300)
-        views: list[object] = [_summary(language, (phase, cause)) for phase in FINAL_PHASES]
+        views: list[v.View] = [_summary(language, (phase, cause)) for phase in FINAL_PHASES]
         for view in [*views, _delete_failed(language, cause)]:
             for draw in _draw(view, size, fonts).draws:
                 if not draw.fitted.fits or draw.fitted.size < MIN_BODY:
@@ -159,17 +177,17 @@ def test_job_causes_are_worded_in_the_screen_language(language: str, fonts: Font
     assert not any("POST" in text or "Floor 2" in text for text in texts)  # those words are for the logs
 
 
-def _problem_views(language: str, cause: Cause) -> list[object]:
+def _problem_views(language: str, cause: Cause) -> list[v.View]:
     """Every screen that says why the station's work failed, showing ``cause``."""
     views = canned_views(language)
     tech = views["tech-enrol-failed"]
-    assert isinstance(tech, v.TechnicianView)
+    assert isinstance(tech.mode, Technician)
     return [
-        dataclasses.replace(views["offline-no-answer"], cause=cause),  # type: ignore[type-var]
-        dataclasses.replace(views["unpaired-offline"], cause=cause),  # type: ignore[type-var]
-        dataclasses.replace(views["needs-repair"], cause=cause),  # type: ignore[type-var]
-        dataclasses.replace(views["unknown-failed"], cause=cause),  # type: ignore[type-var]
-        dataclasses.replace(tech, message="failed", enrol=dataclasses.replace(tech.enrol, cause=cause)),
+        _with(views["offline-no-answer"], cause=cause),
+        _with(views["unpaired-offline"], cause=cause),
+        _with(views["needs-repair"], cause=cause),
+        _with(views["unknown-failed"], cause=cause),
+        _with(tech, message="failed", enrol=dataclasses.replace(tech.mode.enrol, cause=cause)),
     ]
 
 
@@ -222,7 +240,7 @@ def test_enrolment_confirmation_says_who_and_never_shows_a_full_address(language
     assert tr._("Is that you? Tap the same badge again to link it.") in texts("enrol-confirm")
     assert "a•••@example.com" in texts("enrol-confirm-masked")
     for name, view in views.items():
-        if isinstance(view, v.EnrolView | v.UnknownBadgeView):
+        if isinstance(view.mode, Enrolling | Unknown):
             assert not re.search(r"[\w.]{2,}@", texts(name)), name  # nothing like anna.schmidt@
     full = texts("tech-enrol-confirm-full")
     assert "…B2C3" in full and "…5678" in full and "04A1B2C3" not in full and "0012345678" not in full
@@ -243,14 +261,11 @@ def test_sign_in_addresses_break_only_between_words(
     address: str, size: tuple[int, int], fonts: Fonts
 ) -> None:
     pairing, enrol = canned_views()["pairing"], canned_views()["enrol"]
-    assert isinstance(pairing, v.PairingView) and isinstance(enrol, v.EnrolView)
-    for view in (
-        dataclasses.replace(pairing, auth_url=address),
-        dataclasses.replace(enrol, auth_url=address),
-    ):
+    assert isinstance(pairing.mode, Pairing) and isinstance(enrol.mode, Enrolling)
+    for view in (_with(pairing, short_url=address), _with(enrol, short_url=address)):
         draw = next(d for d in _draw(view, size, fonts).draws if d.text == address)
         fitted = draw.fitted
-        assert fitted.fits and draw.used.width <= draw.box.width, (type(view).__name__, fitted)
+        assert fitted.fits and draw.used.width <= draw.box.width, (type(view.mode).__name__, fitted)
         font = fonts.get(fitted.size, fitted.bold)
         shown = "".join(fitted.lines).removesuffix("…")
         assert address.startswith(shown)

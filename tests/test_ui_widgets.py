@@ -15,7 +15,7 @@ import pygame
 import pytest
 import segno
 
-from station.core import view as v
+from station.core.state import Enrolling, Pairing
 from ui import theme
 from ui.canned import MONO, PAIRING_URL, WALL, canned_views
 from ui.fonts import Fonts
@@ -90,9 +90,9 @@ def test_codes_to_type_tell_look_alike_characters_apart(fonts: Fonts) -> None:
         assert bool(ink[char].get_at(box.center)) is marked, char
     for name in ("pairing", "enrol"):
         view = canned_views()[name]
-        assert isinstance(view, v.PairingView | v.EnrolView)
+        assert isinstance(view.mode, Pairing | Enrolling)
         drawn = draw_frame(screen_for(view), pygame.Surface((800, 480)), fonts, Now(MONO, WALL)).draws
-        (code,) = [d for d in drawn if d.text == view.code]
+        (code,) = [d for d in drawn if d.text == view.mode.code]
         assert code.fitted.mono and code.fitted.fits, name
 
 
@@ -130,9 +130,9 @@ def test_qr_code_on_screen_decodes_to_the_url(
 ) -> None:
     surface = pygame.Surface(size)
     view = canned_views()[name]
-    assert isinstance(view, v.PairingView | v.EnrolView)
+    assert isinstance(view.mode, Pairing | Enrolling)
     draw_frame(screen_for(view), surface, fonts, Now(MONO, WALL))
     path = tmp_path / "shot.png"
     pygame.image.save(surface, str(path))
     out = subprocess.run(["zbarimg", "--raw", "-q", str(path)], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == view.qr_url
+    assert out.stdout.strip() == view.mode.auth_url

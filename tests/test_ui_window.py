@@ -38,7 +38,7 @@ def say(*parts):
 
 def on_frame(view):
     targets = {{t.label: t.rect.center for t in ui.targets}}
-    say("FRAME", type(view).__name__, json.dumps(targets))
+    say("FRAME", type(view.mode).__name__, json.dumps(targets))
 
 ui = StationUi(display=display, submit=lambda intent: say("INTENT", repr(intent)), on_frame=on_frame)
 
@@ -111,12 +111,12 @@ def window(xdisplay: str) -> Iterator[Window]:
 
 def test_pairing_qr_code_and_clicks_through_a_session(window: Window) -> None:
     window.send("pairing")
-    window.expect("FRAME", "PairingView")
+    window.expect("FRAME", "Pairing")
     assert window.find(), "the window is not on the X screen"
     assert decode_qr(window.shot("pairing")) == PAIRING_URL
 
     window.send("session")
-    targets = json.loads(window.expect("FRAME", "SessionView"))
+    targets = json.loads(window.expect("FRAME", "Picking"))
     window.shot("session")
     window.click(tuple(targets["Meeting notes"]))
     assert window.expect("INTENT") == "ToggleJob(job_id='job-2')"
@@ -124,10 +124,10 @@ def test_pairing_qr_code_and_clicks_through_a_session(window: Window) -> None:
     assert window.expect("INTENT") == "ReleaseAll()"
 
     window.send("releasing")
-    window.expect("FRAME", "ReleasingView")
+    window.expect("FRAME", "Releasing")
     window.shot("releasing")
     window.send("done")
-    targets = json.loads(window.expect("FRAME", "DoneView"))
+    targets = json.loads(window.expect("FRAME", "Done"))
     window.shot("done")
     window.click(tuple(targets["Done"]))
     assert window.expect("INTENT") == "Done()"

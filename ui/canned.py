@@ -1,4 +1,5 @@
-"""Hand-made views of every screen, for screenshots, tests and the benchmark.
+"""Hand-made views of every screen (each a mode and the station's facts), for screenshots, tests
+and the benchmark.
 
 Names and numbers are made up but realistic in length (a long printer name, a long job
 name, a German address), so that text fitting is tested on what real stations show.
@@ -10,7 +11,25 @@ from datetime import UTC, datetime, timedelta
 from typing import get_args
 
 from station.causes import Cause, Reason
+from station.cloud.models import Job
 from station.core import view as v
+from station.core.health import Offline, PrinterUnavailable, ReaderMissing, Ready
+from station.core.state import (
+    Booting,
+    Done,
+    Enrolling,
+    Identifying,
+    Pairing,
+    Picking,
+    PinCheck,
+    PinSetup,
+    Releasing,
+    SignedIn,
+    Technician,
+    Unknown,
+    Unpaired,
+    User,
+)
 
 MONO = 1000.0
 WALL = datetime(2025, 3, 14, 9, 30, tzinfo=UTC)
@@ -44,7 +63,7 @@ def _info(**changes: object) -> v.StationInfo:
     return v.StationInfo(**base)  # type: ignore[arg-type]
 
 
-def _jobs() -> tuple[v.JobItem, ...]:
+def _jobs() -> tuple[Job, ...]:
     names = [
         "Quarterly report Q1 2025 - final version with appendices and all the charts.pdf",
         "Boarding pass.pdf",
@@ -55,11 +74,12 @@ def _jobs() -> tuple[v.JobItem, ...]:
         "Lunch menu",
     ]
     return tuple(
-        v.JobItem(
+        Job(
             id=f"job-{i}",
             name=name,
             pages=[12, 1, 3, 2, 24, 1, None][i],
             created=WALL - timedelta(minutes=[2, 0, 75, 3000, 14, 45, 9][i]),
+            owner_id="user-anna",
         )
         for i, name in enumerate(names)
     )
@@ -75,92 +95,134 @@ def _progress(
     )
 
 
-def _tech(page: v.TechnicianPage, **changes: object) -> v.TechnicianView:
+def _tech(language: str, page: v.TechnicianPage, **changes: object) -> v.View:
+    info = _info(
+        language=language,
+        version="0.1.0",
+        hardware_id="1b4e28ba-2fa1-11d2-883f-0016d3cca427",
+        organisation="Example GmbH",
+        tp_id=4711,
+        readers=(("ACS ACR122U PICC Interface 00 00", "ok"),),
+        technician_pin_set=True,
+        last_unknown_badge="0012345678",
+        can_restart=True,
+    )
     base: dict[str, object] = {
-        "info": _info(),
+        "ticket": 1,
         "page": page,
         "expires_at": MONO + 300,
-        "version": "0.1.0",
-        "hardware_id": "1b4e28ba-2fa1-11d2-883f-0016d3cca427",
-        "organisation": "Example GmbH",
-        "tp_id": 4711,
         "hostname": "release-station-3f",
         "addresses": ("192.168.20.41", "fe80::dea6:32ff:fe01:2345"),
-        "readers": (("ACS ACR122U PICC Interface 00 00", "ok"),),
-        "technician_pin_set": True,
-        "last_unknown_badge": "0012345678",
-        "can_restart": True,
     }
     base.update(changes)
-    return v.TechnicianView(**base)  # type: ignore[arg-type]
+    return v.View(info, Technician(**base))  # type: ignore[arg-type]
 
 
-def canned_views(language: str = "en") -> dict[str, object]:
+ANNA = User("user-anna", "Anna Schmidt-Hohenberger")
+ANNA_SHORT = User("user-anna", "Anna")
+BADGE = "04A1B2C3D4E501"
+
+
+def _signed_in(shown: str) -> SignedIn:
+    return SignedIn("user-anna", "anna.schmidt@example.com", "Anna Schmidt", shown)
+
+
+def canned_views(language: str = "en") -> dict[str, v.View]:
     """Every screen with typical (and some long) content; keys are file-name friendly."""
     info = _info(language=language)
     unpaired = _info(language=language, paired=False, printer_name="", printer_location="", printer="unknown")
-    views: dict[str, object] = {
-        "booting": v.BootingView(unpaired),
-        "unpaired": v.UnpairedView(unpaired),
-        "unpaired-offline": v.UnpairedView(
-            unpaired, "offline", Cause(Reason.OFFLINE, text="connection refused"), MONO + 12
+
+    def session(
+        user: User, jobs: tuple[Job, ...], selected: frozenset[str], expires_at: float, **more: object
+    ) -> v.View:
+        return v.View(info, Picking(1, BADGE, user, expires_at, jobs, selected, **{"busy": "", **more}))  # type: ignore[arg-type]
+
+    def done(
+        outcome: v.DoneOutcome, jobs: tuple[v.JobProgressItem, ...], expires_at: float, **more: object
+    ) -> v.View:
+        return v.View(info, Done(1, BADGE, outcome, expires_at, jobs, ANNA, **more))  # type: ignore[arg-type]
+
+    def unknown(reason: v.UnknownReason, expires_at: float, cause: Cause | None = None) -> v.View:
+        return v.View(info, Unknown(1, reason, expires_at, BADGE, cause))
+
+    views: dict[str, v.View] = {
+        "booting": v.View(unpaired, Booting()),
+        "unpaired": v.View(unpaired, Unpaired(1)),
+        "unpaired-offline": v.View(
+            unpaired,
+            Unpaired(
+                1,
+                problem="offline",
+                cause=Cause(Reason.OFFLINE, text="connection refused"),
+                retry_at=MONO + 12,
+            ),
         ),
-        "needs-repair": v.NeedsRepairView(
-            info, "server", Cause(Reason.SERVER_ERROR, text="503 Service Unavailable"), MONO + 30
-        ),
-        "needs-repair-no-pin": v.NeedsRepairView(unpaired, "no_pin"),
-        "pairing": v.PairingView(unpaired, PAIRING_CODE, PAIRING_URL, PAIRING_URL, MONO + 287),
-        "pairing-repair": v.PairingView(
-            info, PAIRING_CODE, PAIRING_URL, PAIRING_URL, MONO + 600, repair=True
-        ),
-        "ready": v.ReadyView(info),
-        "ready-just-paired": v.ReadyView(info, just_paired=True),
-        "offline": v.OfflineView(
-            _info(language=language, cloud="down"), "network", None, MONO - 60, MONO + 20
-        ),
-        "offline-server": v.OfflineView(
-            _info(language=language, cloud="down"),
-            "server",
-            Cause(Reason.SERVER_ERROR, text="502 Bad Gateway"),
-            MONO - 5,
-        ),
-        "offline-no-answer": v.OfflineView(
-            _info(language=language, cloud="down"), "network", Cause(Reason.NO_ANSWER), MONO - 5, MONO + 20
-        ),
-        "printer-unavailable": v.PrinterUnavailableView(_info(language=language, printer="down"), "Offline"),
-        "reader-missing": v.ReaderMissingView(
-            _info(language=language, reader="down"), "ACS ACR122U", "unplugged"
-        ),
-        "identifying": v.IdentifyingView(info),
-        "pin-technician": v.PinEntryView(info, "technician", MONO + 30, error="wrong"),
-        "pin-locked": v.PinEntryView(info, "release", MONO + 30, error="locked", locked_until=MONO + 95),
-        "pin-blocked": v.PinEntryView(info, "technician", MONO + 30, error="blocked"),
-        "pin-blocked-badge": v.PinEntryView(info, "release", MONO + 30, error="blocked"),
-        "pin-setup-failed": v.PinSetupView(info, "technician", "choose", 6, 12, "failed"),
-        "pin-setup-technician": v.PinSetupView(info, "technician", "choose", 6, 12),
-        "pin-setup-mismatch": v.PinSetupView(info, "release", "choose", 4, 8, "mismatch", MONO + 30),
-        "pin-setup-repeat": v.PinSetupView(info, "release", "repeat", 4, 8, expires_at=MONO + 30),
-        "session": v.SessionView(
-            info, "Anna Schmidt-Hohenberger", _jobs(), frozenset({"job-0", "job-2"}), MONO + 45
-        ),
-        "session-loading": v.SessionView(info, "Anna", (), frozenset(), MONO + 58, busy="loading"),
-        "session-empty": v.SessionView(info, "Anna", (), frozenset(), MONO + 58),
-        "session-confirm-delete": v.SessionView(
-            info, "Anna", _jobs(), frozenset({"job-1", "job-3"}), MONO + 40, confirm_delete=("job-1", "job-3")
-        ),
-        "session-delete-failed": v.SessionView(
+        "needs-repair": v.View(
             info,
-            "Anna",
+            Unpaired(
+                1,
+                repair=True,
+                problem="server",
+                cause=Cause(Reason.SERVER_ERROR, text="503 Service Unavailable"),
+                retry_at=MONO + 30,
+            ),
+        ),
+        "needs-repair-no-pin": v.View(unpaired, Unpaired(1, repair=True, problem="no_pin")),
+        "pairing": v.View(unpaired, Pairing(1, PAIRING_CODE, PAIRING_URL, MONO + 287, short_url=PAIRING_URL)),
+        "pairing-repair": v.View(
+            info, Pairing(1, PAIRING_CODE, PAIRING_URL, MONO + 600, repair=True, short_url=PAIRING_URL)
+        ),
+        "ready": v.View(info, Ready()),
+        "ready-just-paired": v.View(info, Ready(just_paired=True)),
+        "offline": v.View(
+            _info(language=language, cloud="down"), Offline("network", None, MONO - 60, MONO + 20)
+        ),
+        "offline-server": v.View(
+            _info(language=language, cloud="down"),
+            Offline("server", Cause(Reason.SERVER_ERROR, text="502 Bad Gateway"), MONO - 5),
+        ),
+        "offline-no-answer": v.View(
+            _info(language=language, cloud="down"),
+            Offline("network", Cause(Reason.NO_ANSWER), MONO - 5, MONO + 20),
+        ),
+        "printer-unavailable": v.View(
+            _info(language=language, printer="down"), PrinterUnavailable("Offline")
+        ),
+        "reader-missing": v.View(
+            _info(language=language, reader="down"), ReaderMissing("ACS ACR122U", "unplugged")
+        ),
+        "identifying": v.View(info, Identifying(1, BADGE)),
+        "pin-technician": v.View(info, PinCheck(1, "technician", MONO + 30, error="wrong")),
+        "pin-locked": v.View(info, PinCheck(1, "release", MONO + 30, error="locked", locked_until=MONO + 95)),
+        "pin-blocked": v.View(info, PinCheck(1, "technician", MONO + 30, error="blocked")),
+        "pin-blocked-badge": v.View(info, PinCheck(1, "release", MONO + 30, error="blocked")),
+        "pin-setup-failed": v.View(info, PinSetup(1, "technician", error="failed")),
+        "pin-setup-technician": v.View(info, PinSetup(1, "technician")),
+        "pin-setup-mismatch": v.View(
+            info, PinSetup(1, "release", error="mismatch", expires_at=MONO + 30, user=ANNA)
+        ),
+        "pin-setup-repeat": v.View(
+            info, PinSetup(1, "release", first="2468", expires_at=MONO + 30, user=ANNA)
+        ),
+        "session": session(ANNA, _jobs(), frozenset({"job-0", "job-2"}), MONO + 45),
+        "session-loading": session(ANNA_SHORT, (), frozenset(), MONO + 58, busy="loading"),
+        "session-empty": session(ANNA_SHORT, (), frozenset(), MONO + 58),
+        "session-confirm-delete": session(
+            ANNA_SHORT, _jobs(), frozenset({"job-1", "job-3"}), MONO + 40, confirm_delete=("job-1", "job-3")
+        ),
+        "session-delete-failed": session(
+            ANNA_SHORT,
             _jobs()[:2],
             frozenset(),
             MONO + 40,
             problem="delete_failed",
             cause=Cause(Reason.OFFLINE),
         ),
-        "releasing": v.ReleasingView(info, "Anna", _progress(["printed", "printing", "sending", "waiting"])),
-        "done": v.DoneView(info, "released", _progress(["printed", "printed", "printed"]), MONO + 8),
-        "done-partly": v.DoneView(
-            info,
+        "releasing": v.View(
+            info, Releasing(1, BADGE, ANNA_SHORT, _progress(["printed", "printing", "sending", "waiting"]))
+        ),
+        "done": done("released", _progress(["printed", "printed", "printed"]), MONO + 8),
+        "done-partly": done(
             "partly",
             _progress(
                 ["printed", "failed", "timed_out", "held", "unconfirmed"],
@@ -172,42 +234,50 @@ def canned_views(language: str = "en") -> dict[str, object]:
                 },
             ),
             MONO + 8,
-            can_retry=True,
+            retryable=_jobs()[1:2],
         ),
-        "done-nothing": v.DoneView(info, "nothing_to_print", (), MONO + 5),
-        "done-printer-offline": v.DoneView(
-            info,
+        "done-nothing": done("nothing_to_print", (), MONO + 5),
+        "done-printer-offline": done(
             "printer_offline",
             _progress(
                 ["held", "held"], dict.fromkeys((0, 1), Cause(Reason.PRINTER_OFFLINE, "Printer", "Offline"))
             ),
             MONO + 8,
         ),
-        "unknown-random": v.UnknownBadgeView(info, "random_uid", MONO + 9),
-        "unknown-not-enrolled": v.UnknownBadgeView(info, "not_enrolled", MONO + 9),
-        "unknown-failed": v.UnknownBadgeView(info, "enrolment_failed", MONO + 9, Cause(Reason.CANCELLED)),
-        "unknown-too-many": v.UnknownBadgeView(info, "too_many_badges", MONO + 9),
-        "unknown-not-confirmed": v.UnknownBadgeView(info, "not_confirmed", MONO + 9),
-        "unknown-other-badge": v.UnknownBadgeView(info, "other_badge", MONO + 9),
-        "enrol": v.EnrolView(info, "waiting", MONO + 290, ENROL_CODE, ENROL_SHORT_URL, ENROL_QR_URL),
-        "enrol-confirm": v.EnrolView(info, "confirm", MONO + 27, user_name="Anna Schmidt"),
-        "enrol-confirm-masked": v.EnrolView(info, "confirm", MONO + 27, user_name="a•••@example.com"),
-        "enrol-saving": v.EnrolView(info, "saving", MONO + 200, user_name="Anna Schmidt"),
+        "unknown-random": unknown("random_uid", MONO + 9),
+        "unknown-not-enrolled": unknown("not_enrolled", MONO + 9),
+        "unknown-failed": unknown("enrolment_failed", MONO + 9, Cause(Reason.CANCELLED)),
+        "unknown-too-many": unknown("too_many_badges", MONO + 9),
+        "unknown-not-confirmed": unknown("not_confirmed", MONO + 9),
+        "unknown-other-badge": unknown("other_badge", MONO + 9),
+        "enrol": v.View(
+            info,
+            Enrolling(1, BADGE, "waiting", MONO + 290, ENROL_CODE, ENROL_QR_URL, short_url=ENROL_SHORT_URL),
+        ),
+        "enrol-confirm": v.View(
+            info, Enrolling(1, BADGE, "confirm", MONO + 27, signed_in=_signed_in("Anna Schmidt"))
+        ),
+        "enrol-confirm-masked": v.View(
+            info, Enrolling(1, BADGE, "confirm", MONO + 27, signed_in=_signed_in("a•••@example.com"))
+        ),
+        "enrol-saving": v.View(
+            info, Enrolling(1, BADGE, "saving", MONO + 200, signed_in=_signed_in("Anna Schmidt"))
+        ),
     }
     for page in get_args(v.TechnicianPage):
         if page not in ("reader_test", "enrol"):  # those two need more than a page name, below
-            views[f"tech-{page.replace('_', '-')}"] = _tech(page, info=info)
+            views[f"tech-{page.replace('_', '-')}"] = _tech(language, page)
     views["tech-reader-test"] = _tech(
+        language,
         "reader_test",
-        info=info,
         reader_test=v.ReaderTestResult(
             "pcsc", "ACS ACR122U", "04A1B2C3D4E501", "04A1B2C3D4E501", "1302001234567"
         ),
     )
-    views["tech-enrol"] = _tech("enrol", info=info, enrol=v.TechEnrol("search", "0012345678"))
+    views["tech-enrol"] = _tech(language, "enrol", enrol=v.TechEnrol("search", "0012345678"))
     views["tech-enrol-results"] = _tech(
+        language,
         "enrol",
-        info=info,
         enrol=v.TechEnrol(
             "search",
             "0012345678",
@@ -225,18 +295,18 @@ def canned_views(language: str = "en") -> dict[str, object]:
         v.BadgeRef("0012345678", "…5678", datetime(2026, 2, 3, 14, 5, tzinfo=UTC), "technician"),
     )
     views["tech-enrol-confirm"] = _tech(
-        "enrol", info=info, enrol=v.TechEnrol("confirm", "0099887766", chosen=anna, user_badges=badges[:1])
+        language, "enrol", enrol=v.TechEnrol("confirm", "0099887766", chosen=anna, user_badges=badges[:1])
     )
     views["tech-enrol-confirm-full"] = _tech(
-        "enrol", info=info, enrol=v.TechEnrol("confirm", "0099887766", chosen=anna, user_badges=badges)
+        language, "enrol", enrol=v.TechEnrol("confirm", "0099887766", chosen=anna, user_badges=badges)
     )
     views["tech-enrol-replaced"] = _tech(
-        "enrol", info=info, enrol=v.TechEnrol("saved", "0099887766", chosen=anna, outcome="replaced")
+        language, "enrol", enrol=v.TechEnrol("saved", "0099887766", chosen=anna, outcome="replaced")
     )
     views["tech-enrol-failed"] = _tech(
+        language,
         "enrol",
-        info=info,
         enrol=v.TechEnrol("failed", cause=Cause(Reason.BAD_CARD, text="card number 'x' is not hexadecimal")),
     )
-    views["tech-saved"] = _tech("release_mode", info=info, message="saved")
+    views["tech-saved"] = _tech(language, "release_mode", message="saved")
     return views

@@ -1,4 +1,5 @@
-"""The physical screen: an SDL window (full screen on the kiosk), rotation, and touch mapping.
+"""The physical screen: an SDL window (full screen on the kiosk), rotation, touch mapping, and
+the wait for its events (:mod:`ui.sdlwait`, chosen for the video driver SDL picked).
 
 Screens draw on a *logical* surface in the orientation people see. With ``rotation`` set (the
 panel is mounted turned by that many degrees clockwise) each frame is turned onto the panel,
@@ -10,6 +11,8 @@ from __future__ import annotations
 import os
 
 import pygame
+
+from ui.sdlwait import DeviceList, EventWait, event_wait
 
 ROTATIONS = (0, 90, 180, 270)
 
@@ -41,10 +44,18 @@ class Display:
     :param resolution: ``"auto"`` or ``"WIDTHxHEIGHT"`` of the panel.
     :param rotation: 0, 90, 180 or 270 degrees clockwise.
     :param fullscreen: full screen without a mouse pointer (kiosk) or a window (demo).
+    :param input_devices: the evdev devices whose events end a wait for events (see
+        :func:`ui.sdlwait.event_wait`); ``None``: those SDL reads itself.
     """
 
     def __init__(
-        self, *, resolution: str = "auto", rotation: int = 0, fullscreen: bool = True, title: str = ""
+        self,
+        *,
+        resolution: str = "auto",
+        rotation: int = 0,
+        fullscreen: bool = True,
+        title: str = "",
+        input_devices: DeviceList | None = None,
     ) -> None:
         if rotation not in ROTATIONS:
             raise ValueError(f"rotation must be one of {ROTATIONS}, not {rotation}")
@@ -66,6 +77,7 @@ class Display:
             self.logical = pygame.Surface((height, width) if rotation in (90, 270) else (width, height))
         else:
             self.logical = self.window
+        self.events: EventWait = event_wait(pygame.display.get_driver(), devices=input_devices)
 
     @property
     def size(self) -> tuple[int, int]:
@@ -87,4 +99,5 @@ class Display:
         return self.point((min(width - 1, int(x * width)), min(height - 1, int(y * height))))
 
     def close(self) -> None:
+        self.events.close()
         pygame.display.quit()

@@ -1,9 +1,10 @@
-"""The kiosk: the station's window and its UI loop, which sleeps in SDL's event wait until a
-view, a touch or a deadline arrives.
+"""The kiosk: the station's window and its UI loop, which sleeps in the kernel until a view, a
+touch or a deadline arrives.
 
 The core calls :meth:`StationUi.post_view` from its own thread; that posts a pygame user event
-carrying the view, which wakes the loop (SDL's event queue is thread-safe). The wait itself is
-SDL's (see :mod:`ui.sdlwait`), which blocks in the video driver instead of polling. The loop draws only
+carrying the view (SDL's event queue is thread-safe) and wakes the display's wait (see
+:mod:`ui.sdlwait`: SDL's own under X11, a wait on a wake-up descriptor and the touch devices
+under KMSDRM and the dummy driver), which blocks instead of polling. The loop draws only
 when something changed: a new view, a touch, a countdown's next second, dimming. With nothing
 of that pending it blocks without a timeout, so an idle station uses no CPU here.
 
@@ -25,6 +26,7 @@ from typing import Any
 import pygame
 
 from station.core import intents
+from station.core.view import View
 from ui import theme
 from ui.display import Display
 from ui.fonts import Fonts
@@ -33,7 +35,6 @@ from ui.i18n import N_, translator
 from ui.metrics import Metrics
 from ui.painter import Painter, Target, TextDraw
 from ui.screens import Now, Screen, screen_for
-from ui.sdlwait import native_waiter, next_events
 from ui.widgets import ScrollList
 
 log = logging.getLogger(__name__)
@@ -83,7 +84,7 @@ class StationUi:
         wall: Callable[[], datetime] = lambda: datetime.now(UTC),
         on_key: Callable[[str], None] | None = None,
         hint: str = "",
-        on_frame: Callable[[object], None] | None = None,
+        on_frame: Callable[[View], None] | None = None,
         heartbeat: tuple[float, Callable[[], None]] | None = None,
     ) -> None:
         self.display = display
@@ -98,6 +99,7 @@ class StationUi:
         self._heartbeat = heartbeat
         self._next_beat = 0.0
         self.screen: Screen[Any] | None = None
+        self.view: View | None = None
         self.targets: list[Target] = []
         self.draws: list[TextDraw] = []  # the text of the last frame and where it went
         self._press: _Press | None = None
@@ -105,18 +107,19 @@ class StationUi:
         self.dimmed = False
         self._dirty = True
         self._due: float | None = None  # when the screen's countdown needs the next frame
-        self._waiter = native_waiter()
         self.frames = 0
 
     # --- called from other threads ------------------------------------------------------------
 
-    def post_view(self, view: object) -> None:
+    def post_view(self, view: View) -> None:
         """Show ``view``; safe from any thread, never blocks (the core's subscriber)."""
         pygame.event.post(pygame.event.Event(VIEW_EVENT, view=view))
+        self.display.events.wake()
 
     def quit(self) -> None:
         """Ask the loop to return; safe from any thread."""
         pygame.event.post(pygame.event.Event(pygame.QUIT))
+        self.display.events.wake()
 
     # --- the loop -----------------------------------------------------------------------------
 
@@ -126,7 +129,7 @@ class StationUi:
             self._beat(self._clock())
         while not until():
             self.refresh()
-            for event in next_events(self._waiter, self._timeout(self._clock())):
+            for event in self.display.events.next_events(self._timeout(self._clock())):
                 if event.type == pygame.QUIT:
                     return
                 self.handle(event)
@@ -187,7 +190,7 @@ class StationUi:
         try:
             painter = draw_frame(self.screen, area, self._fonts, Now(now, self._wall()), pressed)
         except Exception:  # a drawing bug must not take the kiosk down: log it, keep running
-            log.exception("drawing %s failed", type(self.screen.view).__name__)
+            log.exception("drawing %s failed", type(self.screen.mode).__name__)
             area.fill(theme.BACKGROUND)
             painter = Painter(area, self._fonts, Metrics(*area.get_size()))
         if hint_box:
@@ -202,7 +205,8 @@ class StationUi:
         self._due = self.screen.next_redraw(now)
         self.frames += 1
         if self._on_frame is not None:
-            self._on_frame(self.screen.view)
+            assert self.view is not None  # a screen is made only for a view
+            self._on_frame(self.view)
 
     def _hint_box(self) -> pygame.Rect | None:
         """Where the hint goes: a strip along the bottom; None without a hint."""
@@ -242,10 +246,11 @@ class StationUi:
         elif kind in (pygame.WINDOWEXPOSED, pygame.WINDOWRESTORED, pygame.VIDEOEXPOSE):
             self._dirty = True
 
-    def show(self, view: object) -> None:
-        """Make ``view`` current: update the screen in place, or make the screen for its class."""
-        if self.screen is not None and type(self.screen.view) is type(view):
-            self.screen.update(view)
+    def show(self, view: View) -> None:
+        """Make ``view`` current: update the screen in place, or make the screen for its mode's class."""
+        self.view = view
+        if self.screen is not None and type(self.screen.mode) is type(view.mode):
+            self.screen.update(view.mode, view.info)
         else:
             self.screen = screen_for(view)
             self._press = None

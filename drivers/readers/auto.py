@@ -25,8 +25,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import nfc.clf.device
-
 from drivers.readers.base import Reader, ReaderDriver
 from drivers.readers.nfc import loaded_kernel_nfc_modules
 from drivers.readers.pcsc import PcscUnavailable, list_pcsc_readers
@@ -127,6 +125,8 @@ def usb_devices(sysfs: Path = SYSFS_USB) -> tuple[UsbDevice, ...]:
 
 def usb_readers(devices: tuple[UsbDevice, ...]) -> tuple[UsbReader, ...]:
     """The ``devices`` that nfcpy supports or that have a smart-card interface."""
+    import nfc.clf.device  # here, not at the start of every station: see drivers.readers.nfc
+
     found: list[UsbReader] = []
     for device in devices:
         driver = str(nfc.clf.device.usb_device_map.get((device.vendor_id, device.product_id), ""))

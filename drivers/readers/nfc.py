@@ -16,6 +16,9 @@ for cards again.
 The kernel's own NFC drivers (``pn533_usb``, ``pn533``, ``nfc``) claim PN533 and ACR122U
 readers before nfcpy can; they must be blacklisted (``config/modprobe.d``). When the reader
 cannot be opened the error says so if one of them is loaded.
+
+nfcpy itself is imported when a reader runs: most stations have none, and it costs the start
+of every station about 20 ms here (several times that on a Pi).
 """
 
 from __future__ import annotations
@@ -26,9 +29,6 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
-
-import nfc
-import nfc.clf
 
 from drivers.readers.base import Absent, Reader, ReaderDriver, ReaderError
 from station.events import BadgeRead, ReaderKind, ReaderSink
@@ -100,6 +100,8 @@ class NfcReader(Reader):
         self._proc_modules = proc_modules
 
     def run(self, sink: ReaderSink, stop: threading.Event) -> None:
+        import nfc.clf
+
         clf = self._open()
         try:
             sink(self.health(True, f"ready: {clf}"))
@@ -118,6 +120,8 @@ class NfcReader(Reader):
             clf.close()
 
     def _open(self) -> Any:
+        import nfc
+
         clf = nfc.ContactlessFrontend()
         try:
             opened = clf.open(self.device)
@@ -140,6 +144,8 @@ class NfcReader(Reader):
             raise ReaderError(f"the NFC reader {self.device} failed: {exc}") from exc
 
     def _wait_for_removal(self, clf: Any, target: Any, uid: bytes, stop: threading.Event) -> None:
+        import nfc.clf
+
         # Selecting by UID makes only this card answer; any other answer means a different card.
         if target.brty.endswith("A"):
             probe = nfc.clf.RemoteTarget(target.brty, sel_req=bytearray(uid))

@@ -12,6 +12,9 @@ same-card suppression is left to the time window of :class:`~drivers.badges.Badg
 
 The service user needs read access to the device: the udev rule in ``config/udev`` (or
 membership of the ``input`` group) gives it.
+
+evdev (with the key tables of :mod:`drivers.readers.keymap`) is imported when a reader runs:
+most stations have none, and it costs the start of every station about 10 ms here.
 """
 
 from __future__ import annotations
@@ -24,12 +27,12 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, ClassVar, Protocol
 
 from drivers.readers.base import Absent, Reader, ReaderDriver, ReaderError
-from drivers.readers.keymap import KeyEvent, WedgeDecoder, WedgeFormat, text_to_uid
 from station.events import BadgeRead, ReaderKind, ReaderSink
 from station.reader_kinds import WEDGE, WedgeSettings
 
 if TYPE_CHECKING:
     from drivers.readers.auto import Survey
+    from drivers.readers.keymap import KeyEvent, WedgeFormat
     from station.config import ReaderSection
 
 log = logging.getLogger(__name__)
@@ -132,6 +135,8 @@ class WedgeReader(Reader):
             device.close()
 
     def _read(self, device: InputDevice, sink: ReaderSink, stop: threading.Event) -> None:
+        from drivers.readers.keymap import WedgeDecoder
+
         decoder = WedgeDecoder(fmt=self._fmt, key_timeout_s=self._key_timeout_s)
         while not stop.is_set():
             timeout = self._key_timeout_s if decoder.pending else _STOP_POLL_S
@@ -148,6 +153,8 @@ class WedgeReader(Reader):
                 self._emit(text, sink)
 
     def _emit(self, text: str, sink: ReaderSink) -> None:
+        from drivers.readers.keymap import text_to_uid
+
         try:
             uid = text_to_uid(text, self._fmt)
         except ValueError as exc:

@@ -30,15 +30,24 @@ import sqlite_utils
 
 from station import __version__
 from station.cli.systemd import SdNotify, StopSignals
+from station.cloud.contract import POLL_INTERVAL_S
+from station.cloud.tokens import BACKOFF_CAP_S, BACKOFF_S
 from station.config import Config
 from station.core.listener import CoreListener, PairingCodeShown, TechnicianPinNeeded
 from station.errors import StationError
 
 if TYPE_CHECKING:
     from drivers.readers.base import Reader
+    from station.audit import AuditLog
     from station.cli.metrics_feed import MetricsFeed
+    from station.cloud.stack import CloudStack
     from station.core.runtime import Station
+    from station.core.state import Tuning
+    from station.directory import Directory
+    from station.feedback import Feedback
     from station.metrics import Metrics
+    from station.pin import Pins
+    from station.release import ReleaseEngine
     from ui.kiosk import StationUi
 
 log = logging.getLogger(__name__)
@@ -49,6 +58,7 @@ RELEASE_POLL_S = 2.0  # pause between status checks of one released job
 # ending within [cloud] probe_deadline_s (1 s), the station is back online within about 3 s
 # of the network returning, whatever moment it returns at (issue 13).
 PROBE_RETRY_CAP_S = 1.5
+CLOUD_WORKERS = 6  # threads for the core's work that talks to ezeep
 LAST_CONTACT = "release_station_cloud_last_contact_timestamp_seconds"
 
 
@@ -68,6 +78,49 @@ class Hooks:
     listeners: list[CoreListener] = dataclasses.field(default_factory=list)
 
 
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Seams:
+    """What a test moves in the station :func:`build_station` wires. Every default is the
+    running station's own, so ``Seams()`` changes nothing.
+
+    :param clock: the core's monotonic clock (timers, deadlines, a session's idle time).
+    :param token_clock: the monotonic clock the token store and keeper read expiry against.
+    :param refresh_backoff_s: the token keeper's first pause between refresh tries and its longest.
+    :param pins: makes the PIN guard on its own connection (a test moves its clock or wraps it).
+    :param feedback: shows the patterns instead of what ``[feedback]`` wires (LEDs, buzzer).
+    :param retune: changes the :class:`~station.core.state.Tuning` the configuration gives
+        (the timings no configuration key sets).
+    :param release_poll_s: the pause between status checks of one released job.
+    :param in_doubt_s: the release quarantine window; None: ``[cloud] in_doubt_s``.
+    :param pair_poll_s: the pause between asks whether the pairing code was approved.
+    :param workers: threads for the core's work that talks to ezeep.
+    """
+
+    clock: Callable[[], float] = time.monotonic
+    token_clock: Callable[[], float] = time.monotonic
+    refresh_backoff_s: tuple[float, float] = (BACKOFF_S, BACKOFF_CAP_S)
+    pins: Callable[[sqlite_utils.Database], Pins] | None = None
+    feedback: Feedback | None = None
+    retune: Callable[[Tuning], Tuning] | None = None
+    release_poll_s: float = RELEASE_POLL_S
+    in_doubt_s: float | None = None
+    pair_poll_s: float = POLL_INTERVAL_S
+    workers: int = CLOUD_WORKERS
+
+
+@dataclasses.dataclass(frozen=True)
+class BuiltStation:
+    """The station :func:`build_station` wired (not started), and the parts of it that keep
+    its stored state (tests look at them through these, never through the station)."""
+
+    station: Station
+    cloud: CloudStack
+    releases: ReleaseEngine
+    directory: Directory
+    audit: AuditLog
+    pins: Pins
+
+
 def build_station(
     config: Config,
     stack: contextlib.ExitStack,
@@ -76,7 +129,8 @@ def build_station(
     metrics: Metrics | None = None,
     readers: Sequence[Reader] = (),
     stopping: contextlib.ExitStack | None = None,
-) -> Station:
+    seams: Seams = Seams(),
+) -> BuiltStation:
     """Databases, feedback, cloud, release engine and core for ``config``; cleanups go on ``stack``.
 
     The core and the release engine get the impatient cloud client: a person is waiting on
@@ -84,6 +138,7 @@ def build_station(
     ``readers`` are the badge readers the station will run; the feedback uses the ones with
     their own LED and buzzer. ``stopping`` gets what must come first at a stop, before the core
     waits for its work: closing the connection to ezeep, which cuts requests in flight.
+    ``seams``: what a test moves (clocks, timings, the feedback); the default moves nothing.
     """
     from drivers.feedback import build_feedback
     from drivers.hardware_id import KEEP_FILE, hardware_id
@@ -96,8 +151,8 @@ def build_station(
     from station.core.state import Identity, Tuning
     from station.core.worker import Worker
     from station.database import open_database
-    from station.directory import Directory, email_resolver
-    from station.directory_sources import start_sync
+    from station.directory import email_resolver
+    from station.directory_sources import synced_directory
     from station.events import BadgeRead
     from station.pin import Pins
     from station.pin_handoff import handoff_path, import_handoff
@@ -113,42 +168,48 @@ def build_station(
         return db
 
     tokens_db = connection()  # also creates the state directory the hardware id is kept in
-    pins = Pins(connection())
+    pins = (seams.pins or Pins)(connection())
     handoff = handoff_path(config.source)
     if handoff is not None:
         import_handoff(handoff, pins)  # the technician PIN from the first-boot files
     hw = hardware_id(override=config.station.hardware_id, remember=config.state_dir / KEEP_FILE)
-    feedback = build_feedback(config.feedback, readers=readers, source=config.source)
+    feedback = seams.feedback
+    if feedback is None:
+        feedback = build_feedback(config.feedback, readers=readers, source=config.source)
     stack.callback(feedback.close)
     on_answer = None if metrics is None else partial(_contact, metrics)
     http = CloudHttp.from_config(config.cloud, on_answer=on_answer)
     if stopping is not None:
         stopping.callback(http.close)
-    cloud = stack.enter_context(CloudStack.create(http, tokens_db, hardware_id=hw, cloud=config.cloud))
+    cloud = stack.enter_context(
+        CloudStack.create(
+            http,
+            tokens_db,
+            hardware_id=hw,
+            cloud=config.cloud,
+            poll_interval_s=seams.pair_poll_s,
+            token_clock=seams.token_clock,
+            refresh_backoff_s=seams.refresh_backoff_s,
+        )
+    )
     client = cloud.client.impatient()
     releaser = ReleaseEngine(
         client,
         connection(),
         parallelism=config.cloud.release_parallelism,
         job_timeout_s=config.cloud.job_timeout_s,
-        poll_interval_s=RELEASE_POLL_S,
-        in_doubt_s=config.cloud.in_doubt_s,
+        poll_interval_s=seams.release_poll_s,
+        in_doubt_s=config.cloud.in_doubt_s if seams.in_doubt_s is None else seams.in_doubt_s,
     )
 
     def identify(read: BadgeRead) -> str:
         return chains[read.reader_kind].apply(read.canonical_id)
 
-    # A directory source ([directory]) syncs on its own thread; an enrolment wakes it (write-back).
-    enrolled = threading.Event()
-    directory = Directory(connection(), on_enrol=enrolled.set)
-    resolve = email_resolver(cloud.client)
-    start_sync(
-        config.directory, directory, connection(), resolve, stack, audit=AuditLog(connection()), wake=enrolled
-    )
-
     audit = AuditLog(connection())
     trail = AuditTrail(audit)
     stack.callback(trail.close)  # after the station stops: what it announced last is written
+    # With a [directory] source, kept in step with it on its own thread (station.directory_sources).
+    directory = synced_directory(config.directory, connection, email_resolver(cloud.client), stack)
     worker = Worker(
         cloud=client.probing(config.cloud.probe_deadline_s),  # its station_printer() is the probe
         tokens=cloud.keeper,
@@ -160,22 +221,25 @@ def build_station(
         pins=pins,
         limiter=RateLimiter(),
         hardware_id=hw,
+        clock=seams.clock,
+    )
+    tuning = Tuning(
+        self_enrolment=config.enrolment.self_service,
+        confirm_tap_s=config.enrolment.confirm_tap_s,
+        max_badges_per_user=config.enrolment.max_badges_per_user,
+        retry_cap_s=PROBE_RETRY_CAP_S,
     )
     station = Station(
         worker,
         feedback=feedback,
         identify=identify,
         identity=Identity(station_name=config.station.name, hardware_id=hw, version=__version__),
-        tuning=Tuning(
-            self_enrolment=config.enrolment.self_service,
-            confirm_tap_s=config.enrolment.confirm_tap_s,
-            max_badges_per_user=config.enrolment.max_badges_per_user,
-            retry_cap_s=PROBE_RETRY_CAP_S,
-        ),
+        tuning=tuning if seams.retune is None else seams.retune(tuning),
         restart=restart,
+        workers=seams.workers,
     )
     station.listen(trail)
-    return station
+    return BuiltStation(station, cloud, releaser, directory, audit, pins)
 
 
 def _contact(metrics: Metrics) -> None:
@@ -282,7 +346,7 @@ def run_station(config: Config, *, headless: bool = False, hooks: Hooks | None =
         cut = contextlib.ExitStack()
         station = build_station(
             config, stack, restart=restart, metrics=metrics, readers=readers, stopping=cut
-        )
+        ).station
         ui = None if headless else _build_ui(config, station, stack, hooks, notify)
         if ui is not None:
             quit_ui.append(ui.quit)

@@ -63,13 +63,13 @@ class Printer:
 
 @dataclass(frozen=True, slots=True)
 class Job:
-    """A pull job waiting in a user's queue."""
+    """A pull job waiting in a user's queue (its name and owner are personal: not in ``repr``)."""
 
     id: str
-    name: str
+    name: str = field(repr=False)
     created: datetime | None
     pages: int | None
-    owner_id: str
+    owner_id: str = field(repr=False)
     size: int | None = None
 
 

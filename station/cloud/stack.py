@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from types import TracebackType
 
@@ -11,7 +12,7 @@ from station.cloud import contract
 from station.cloud.api import EzeepClient
 from station.cloud.http import CloudHttp
 from station.cloud.pairing import Pairer
-from station.cloud.tokens import TokenKeeper, TokenStore
+from station.cloud.tokens import BACKOFF_CAP_S, BACKOFF_S, Clock, TokenKeeper, TokenStore
 from station.config import CloudSection
 
 
@@ -43,11 +44,18 @@ class CloudStack:
         client_id: str | None = None,
         poll_interval_s: float = contract.POLL_INTERVAL_S,
         cloud: CloudSection | None = None,
+        token_clock: Clock = time.monotonic,
+        refresh_backoff_s: tuple[float, float] = (BACKOFF_S, BACKOFF_CAP_S),
     ) -> CloudStack:
         """``cloud``: the ``[cloud]`` section whose list caps and job-owner rule the client
-        follows; None: the defaults."""
-        store = TokenStore(db)
-        keeper = TokenKeeper(store, http, client_id=client_id)
+        follows; None: the defaults. ``token_clock``: the monotonic clock the token store and
+        keeper read expiry against. ``refresh_backoff_s``: the keeper's first pause between
+        refresh tries and its longest."""
+        store = TokenStore(db, clock=token_clock)
+        first_s, cap_s = refresh_backoff_s
+        keeper = TokenKeeper(
+            store, http, client_id=client_id, clock=token_clock, backoff_s=first_s, backoff_cap_s=cap_s
+        )
         pairer = Pairer(http, client_id or http.client_id, hardware_id, interval_s=poll_interval_s)
         client = EzeepClient.from_config(http, keeper, cloud or CloudSection())
         return cls(http, store, keeper, client, pairer)

@@ -67,6 +67,8 @@ from station.errors import StorageError
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], float]
+BACKOFF_S = 1.0  # the keeper's first pause between refresh tries…
+BACKOFF_CAP_S = 30.0  # …and its longest
 Wait = Callable[[float], object]
 
 _BOOT_ID_PATH = Path("/proc/sys/kernel/random/boot_id")
@@ -293,8 +295,8 @@ class TokenKeeper:
         wait: Wait | None = None,
         refresh_at: float = 0.75,
         max_attempts: int = 5,
-        backoff_s: float = 1.0,
-        backoff_cap_s: float = 30.0,
+        backoff_s: float = BACKOFF_S,
+        backoff_cap_s: float = BACKOFF_CAP_S,
         rng: random.Random | None = None,
     ) -> None:
         self._store = store

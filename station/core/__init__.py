@@ -4,13 +4,14 @@ Which file to open for what:
 
 - ``runtime.py``: :class:`~station.core.runtime.Station`, the running core (queue, timers, work
   threads, publishing views, telling listeners). Built by :mod:`station.cli.compose`.
-- ``state.py``: :class:`~station.core.state.CoreState`, the whole state, its modes, the
+- ``state.py``: :class:`~station.core.state.CoreState`, the whole state, its modes (what the
+  screens draw), the
   station's :class:`~station.core.state.Identity` and :class:`~station.core.state.Tuning`.
 - ``machine.py``: ``step(state, event, tick)``, routing every event to its transition and the
   rules that hold in every mode (taps, reader health, timers, stale results, failed work).
 - One module per thing the station does, each with its transitions (a ``ROUTES`` table: mode
   type, then event type) and the handlers of the work it starts (a ``WORK`` table):
-  ``pairing.py`` (unpaired, code shown), ``health.py`` (idle: ezeep, printer and readers),
+  ``pairing.py`` (unpaired, code shown), ``health.py`` (idle: ezeep, printer and readers, and the idle faces),
   ``identify.py`` (a tap looked up), ``session.py`` (a user's jobs: pick, release, summary),
   ``pins.py`` (PIN keypads and the release-PIN gate), ``enrolment.py`` (unknown badges,
   self-enrolment), ``technician.py`` (the menu), ``recovery.py`` (the release journal after a
@@ -21,6 +22,8 @@ Which file to open for what:
   (``HANDLERS``).
 - ``listener.py``: the events the core announces and :class:`~station.core.listener.CoreListener`;
   ``audit_trail.py``: the listener that writes the audit log.
-- ``view.py`` / ``render.py``: what the UI draws and how it is computed from the state;
-  ``intents.py``: what the UI sends back.
+- ``view.py``: what the UI draws, ``View(info, mode)``: the station-wide
+  :class:`~station.core.view.StationInfo` and the mode itself (each mode in ``state.py``
+  carries what its screen shows), or while idle the face ``health.py`` picks from health
+  (``health.view_of`` builds it); ``intents.py``: what the UI sends back.
 """

@@ -5,8 +5,8 @@ A background probe (refresh the token if due, ask for the bound printer) runs ev
 with jittered exponential backoff capped at ``retry_cap_s`` while ezeep cannot be reached, so the
 station notices the cloud coming back within a few seconds. Any successful answer on the tap
 path also counts as "ezeep is back". None of this changes the mode: the idle screen picks
-Offline / Printer unavailable / Reader missing / Ready from this health (see
-:mod:`station.core.render`), which is why those recover by themselves.
+Offline / Printer unavailable / Reader missing / Ready from this health (:func:`idle_face`),
+which is why those recover by themselves. :func:`view_of` is what the core publishes.
 """
 
 from __future__ import annotations
@@ -20,14 +20,127 @@ if TYPE_CHECKING:
     from station.core.worker import Emit, Worker, WorkHandlers
 
 import dataclasses
+from dataclasses import dataclass
 
-from station.causes import Failure
+from station.causes import Cause, Failure
 from station.cloud.models import Printer
 from station.core import listener as ev
 from station.core.messages import Announce, Effect, Probe, ProbeDone, SetTimer
-from station.core.state import CloudHealth, CoreState, ReaderState, Tick, Tuning
+from station.core.state import CloudHealth, CoreState, Idle, ReaderState, Technician, Tick, Tuning
 from station.core.transition import Step
+from station.core.view import Health, OfflineReason, StationInfo, View
 from station.events import ReaderHealth
+
+# --- what the idle station shows ----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Ready:
+    """Waiting for a badge: printer name and location, "tap your badge", the status bar.
+
+    ``just_paired`` is ``True`` on the first ready screen after a pairing was approved: show the
+    bound printer and "tap a badge to test".
+    """
+
+    just_paired: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Offline:
+    """ezeep (or the network) cannot be reached. The core keeps trying and comes back by itself.
+
+    Badges still work: a tap tries again at once and lands here again within 2 s if ezeep is
+    still away. ``since`` is when the outage was noticed, ``retry_at`` the next background try;
+    ``cause`` is ``no_answer`` when a tap got no answer in time.
+    """
+
+    reason: OfflineReason
+    cause: Cause | None
+    since: float
+    retry_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PrinterUnavailable:
+    """ezeep says the bound printer is not online; jobs stay held. Recovers by itself.
+
+    ``status`` is ezeep's own word for the printer's state, untranslated.
+    """
+
+    status: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReaderMissing:
+    """No badge reader works (unplugged, failed). Recovers by itself when one comes back.
+
+    ``detail`` is the reader driver's own words.
+    """
+
+    reader_name: str
+    detail: str
+
+
+IdleFace = Ready | Offline | PrinterUnavailable | ReaderMissing
+"""What the idle station shows, chosen by health alone."""
+
+
+def _reader_health(core: CoreState) -> Health:
+    if not core.readers:
+        return "unknown"
+    return "ok" if any(reader.ok for reader in core.readers) else "down"
+
+
+def _printer_health(core: CoreState) -> Health:
+    if core.printer is None:
+        return "unknown"
+    return "ok" if core.printer.online else "down"
+
+
+def info_of(core: CoreState) -> StationInfo:
+    """The station-wide facts of ``core``; the last unknown badge only while the technician is in."""
+    printer, binding = core.printer, core.binding
+    return StationInfo(
+        station_name=core.identity.station_name,
+        language=core.prefs.language,
+        release_mode=core.prefs.release_mode,
+        printer_name=printer.name if printer else "",
+        printer_location=printer.location if printer else "",
+        cloud=core.cloud.status,
+        reader=_reader_health(core),
+        printer=_printer_health(core),
+        paired=core.paired,
+        version=core.identity.version,
+        hardware_id=core.identity.hardware_id,
+        organisation=binding.organisation if binding else "",
+        tp_id=binding.tp_id if binding else None,
+        session_timeout_s=core.prefs.session_timeout_s,
+        readers=tuple((r.name, "ok" if r.ok else "down") for r in core.readers),
+        technician_pin_set="technician" in core.pins,
+        release_pins_on="release" in core.pins,
+        last_unknown_badge=core.last_unknown if isinstance(core.mode, Technician) else "",
+        can_restart=core.tuning.can_restart,
+    )
+
+
+def idle_face(core: CoreState, mode: Idle) -> IdleFace:
+    """The idle screen, chosen by health in this order: a reader missing (nothing works without
+    one), ezeep offline, the printer unavailable, else ready."""
+    if _reader_health(core) == "down":
+        reader = core.readers[-1]
+        return ReaderMissing(reader.name, reader.detail)
+    cloud = core.cloud
+    if cloud.status == "down":
+        return Offline(cloud.reason, cloud.cause, cloud.since, cloud.retry_at)
+    if core.printer is not None and not core.printer.online:
+        return PrinterUnavailable(core.printer.status)
+    return Ready(just_paired=mode.just_paired)
+
+
+def view_of(core: CoreState) -> View:
+    """The view of ``core``: everything the current screen needs, nothing of a past session."""
+    mode = core.mode
+    return View(info_of(core), idle_face(core, mode) if isinstance(mode, Idle) else mode)
 
 
 def backoff_s(tuning: Tuning, failures: int, rand: float) -> float:

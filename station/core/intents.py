@@ -64,12 +64,12 @@ class ReleaseSelected:
 
 @dataclass(frozen=True, slots=True)
 class DeleteSelected:
-    """Ask to delete the selected jobs; the core shows a confirmation (``SessionView.confirm_delete``)."""
+    """Ask to delete the selected jobs; the core shows a confirmation (``Picking.confirm_delete``)."""
 
 
 @dataclass(frozen=True, slots=True)
 class ConfirmDelete:
-    """Yes, delete the jobs in ``SessionView.confirm_delete``."""
+    """Yes, delete the jobs in ``Picking.confirm_delete``."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -44,7 +44,7 @@ runs until the window is closed::
             print_url = "{emulator.url}"
             client_id = "example"
         ''')
-        station = build_station(config, stack, restart=lambda: None)
+        station = build_station(config, stack, restart=lambda: None).station
         display = Display(resolution="800x480", rotation=0, fullscreen=False, title="example")
         stack.callback(display.close)
         drawn = threading.Event()
@@ -72,10 +72,10 @@ from typing import Final
 
 from station.core import exits, machine
 from station.core import messages as m
+from station.core.health import view_of
 from station.core.intents import Intent
 from station.core.listener import CoreListener, announce
 from station.core.ports import Identify
-from station.core.render import view_of
 from station.core.state import CoreState, Identity, Tick, Tuning
 from station.core.view import View
 from station.core.worker import Worker

@@ -1,7 +1,8 @@
 """The directory sources a station can sync its badges from, one module each.
 
-:func:`open_source` builds the one ``[directory] source`` names (``None`` for ``local``), and
-:func:`start_sync` runs it for a station until its exit stack closes. Each
+:func:`open_source` builds the one ``[directory] source`` names (``None`` for ``local``),
+:func:`start_sync` runs it for a station until its exit stack closes, and
+:func:`synced_directory` is the station's directory with its sync (the composition root's). Each
 source follows :class:`station.directory_sync.BadgeSource`: it fetches a whole snapshot, says
 "unchanged" when it can, and (LDAP) writes a badge back to a person's entry. Sources verify TLS
 always, with the system's CAs or the ``ca_file`` given; they read only the attributes named.
@@ -14,6 +15,7 @@ import os
 import ssl
 import stat
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import certifi
@@ -110,3 +112,30 @@ def start_sync(
     loop.start()
     stack.callback(loop.stop)
     return loop
+
+
+def synced_directory(
+    section: DirectorySection,
+    connection: Callable[[], sqlite_utils.Database],
+    resolve_email: EmailResolver,
+    stack: contextlib.ExitStack,
+) -> Directory:
+    """The station's badge directory, synced from the configured source until ``stack`` closes.
+
+    ``connection`` opens a connection of the station database (one each for the directory, the
+    sync and its audit log: they are used from different threads). An enrolment wakes the sync,
+    so that write-back sends it at once.
+    """
+    enrolled = threading.Event()
+    directory = Directory(connection(), on_enrol=enrolled.set)
+    if section.source != "local":
+        start_sync(
+            section,
+            directory,
+            connection(),
+            resolve_email,
+            stack,
+            audit=AuditLog(connection()),
+            wake=enrolled,
+        )
+    return directory

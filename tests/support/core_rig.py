@@ -1,11 +1,13 @@
-"""A station core on the real collaborators, as the composition root builds it, for the core's
-end-to-end and crash tests: the runtime, EzeepClient, TokenKeeper, Pairer, ReleaseEngine,
-Directory, AuditLog, StationSettings, Pins and RateLimiter on one SQLite file, with the clocks
-and timings a test needs to move (see :func:`build_station`).
+"""A station core built by the real composition root (:func:`station.cli.compose.build_station`)
+from a configuration in a test's directory, talking to the ezeep emulator, for the core's
+end-to-end and crash tests. Only what a test must move goes in as
+:class:`~station.cli.compose.Seams`: the clocks, the feedback, the timings no configuration
+key sets (see :func:`build_rig`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import threading
 import time
@@ -13,27 +15,26 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import sqlite_utils
+
 from station.audit import AuditLog
-from station.cloud.api import EzeepClient
+from station.cli.compose import CLOUD_WORKERS, Seams, build_station
 from station.cloud.http import CloudHttp
-from station.cloud.pairing import Pairer
-from station.cloud.tokens import TokenKeeper, TokenStore
-from station.config import Config, StationSection
-from station.core.audit_trail import AuditTrail
+from station.cloud.tokens import BACKOFF_CAP_S, BACKOFF_S, TokenKeeper
+from station.config import Config, parse_config
 from station.core.runtime import Station
-from station.core.state import Identity, Tuning
-from station.core.worker import Worker
 from station.database import open_database
 from station.directory import Directory
 from station.feedback import Pattern
 from station.pin import Pins
-from station.ratelimit import RateLimiter
 from station.release import ReleaseEngine
-from station.settings import StationSettings
 
 HARDWARE_ID = "1b4e28ba-2fa1-11d2-883f-0016d3cca427"
 WAIT_S = 30.0
 TECH_PIN = "24681357"
+# Faster than a station's own: the poll of a released job, of a pairing code; a tap waits 30 s
+# for ezeep's first answer, as 1.5 s is not always enough on a loaded test machine.
+TEST_TUNING: dict[str, Any] = {"printer_recheck_s": 0.3, "done_linger_s": 60.0, "answer_s": 30.0}
 
 
 class Patterns:
@@ -51,7 +52,9 @@ class Patterns:
 
 @dataclasses.dataclass
 class Parts:
-    """A station core on the real collaborators, as the composition root builds it."""
+    """A station built by the composition root, the parts of it tests look at, and the offsets
+    of its clocks that tests move: ``token_offset`` (to let the token run out) and
+    ``pin_offset`` (to let a PIN lockout run out)."""
 
     station: Station
     keeper: TokenKeeper
@@ -63,84 +66,95 @@ class Parts:
     pins: Pins
     pin_offset: list[float]
     token_offset: list[float]
-    trail: AuditTrail
+    stack: contextlib.ExitStack
 
     def close(self) -> None:
         self.station.stop()
-        self.trail.close()
-        self.keeper.close()
-        self.http.close()
+        self.stack.close()
 
 
-def build_station(
-    path: Path,
+def rig_config(state_dir: Path, url: str, *, mode: str = "all") -> Config:
+    """The station's configuration: its state in ``state_dir``, the emulator at ``url``."""
+    return parse_config(
+        f"""
+        [station]
+        name = "Test"
+        state_dir = '{state_dir}'
+        hardware_id = "{HARDWARE_ID}"
+        release_mode = "{mode}"
+        [cloud]
+        account_url = "{url}"
+        api_url = "{url}"
+        print_url = "{url}"
+        client_id = "core-tests"
+        request_timeout_s = 2.0
+        job_timeout_s = 20
+        """
+    )
+
+
+def build_rig(
+    state_dir: Path,
     url: str,
     *,
     mode: str = "all",
     clock: Callable[[], float] = time.monotonic,
     tuning: dict[str, Any] | None = None,
-    keeper: dict[str, Any] | None = None,
-    audit: AuditLog | None = None,
+    refresh_backoff_s: tuple[float, float] = (BACKOFF_S, BACKOFF_CAP_S),
     technician_pin: bool = True,
     pins_type: type[Pins] = Pins,
-    workers: int = 6,
+    workers: int = CLOUD_WORKERS,
 ) -> Parts:
-    """A station on the database at ``path`` talking to the emulator at ``url`` (not started).
+    """A station with its database in ``state_dir`` talking to the emulator at ``url`` (not started).
 
-    Tests move the token keeper's clock with ``token_offset`` (to let the token run out) and
-    the PINs' monotonic clock with ``pin_offset``. The technician PIN is :data:`TECH_PIN` unless
-    ``technician_pin`` is False. A tap waits 30 s for ezeep's first answer unless
-    ``tuning`` says otherwise: on a loaded test machine 1.5 s is not always enough.
-    ``workers``: the threads for work that talks to ezeep.
+    The technician PIN is :data:`TECH_PIN` (set as first boot hands it over) unless
+    ``technician_pin`` is False. ``tuning`` changes fields of the station's
+    :class:`~station.core.state.Tuning` beyond :data:`TEST_TUNING`; ``refresh_backoff_s`` the
+    token keeper's pauses; ``pins_type`` is the PIN guard's class; ``workers``: the threads for
+    work that talks to ezeep.
     """
-    http = CloudHttp(account_url=url, api_url=url, print_url=url, client_id="core-tests", timeout_s=2.0)
-    token_offset = [0.0]
+    config = rig_config(state_dir, url, mode=mode)
+    if technician_pin:
+        setup = open_database(config.database_path)
+        first_boot = Pins(setup)
+        if not first_boot.technician_set:
+            first_boot.set_technician(TECH_PIN)
+        setup.close()
+    token_offset, pin_offset = [0.0], [0.0]
 
-    def token_clock() -> float:
-        return time.monotonic() + token_offset[0]
+    def pins(db: sqlite_utils.Database) -> Pins:
+        return pins_type(db, clock=lambda: time.monotonic() + pin_offset[0])
 
-    # Every owner opens its own connection, as the composition root does.
-    store = TokenStore(open_database(path), clock=token_clock)
-    keeper_ = TokenKeeper(store, http, clock=token_clock, **(keeper or {}))
-    client = EzeepClient(http, keeper_).impatient()  # as the composition root passes it
-    engine = ReleaseEngine(  # no quarantine window: here no request lands after its client gave up
-        client, open_database(path), parallelism=4, job_timeout_s=20, poll_interval_s=0.05, in_doubt_s=0
-    )
-    section = StationSection(name="Test", release_mode=mode, session_timeout_s=60)  # type: ignore[arg-type]
-    pin_offset = [0.0]
-    pins = pins_type(open_database(path), clock=lambda: time.monotonic() + pin_offset[0])
-    if technician_pin and not pins.technician_set:
-        pins.set_technician(TECH_PIN)
-    directory = Directory(open_database(path))
-    audit = audit or AuditLog(open_database(path))
+    fields = {**TEST_TUNING, **(tuning or {})}
     patterns = Patterns()
-    worker = Worker(
-        cloud=client,
-        tokens=keeper_,
-        pairer=Pairer(http, "core-tests", HARDWARE_ID, interval_s=0.01),
-        releaser=engine,
-        directory=directory,
-        audit=audit,
-        settings=StationSettings(open_database(path), Config(station=section)),
-        pins=pins,
-        limiter=RateLimiter(burst=3, period_s=60),
-        hardware_id=HARDWARE_ID,
+    seams = Seams(
         clock=clock,
-    )
-    station = Station(
-        worker,
+        token_clock=lambda: time.monotonic() + token_offset[0],
+        pins=pins,
         feedback=patterns,
-        identify=lambda read: read.canonical_id,
-        identity=Identity(station_name="Test", hardware_id=HARDWARE_ID),
-        tuning=Tuning(
-            **{"printer_recheck_s": 0.3, "done_linger_s": 60.0, "answer_s": 30.0, **(tuning or {})},
-        ),
+        retune=lambda tuned: dataclasses.replace(tuned, **fields),
+        release_poll_s=0.05,
+        in_doubt_s=0,  # no quarantine window: here no request lands after its client gave up
+        pair_poll_s=0.01,
+        refresh_backoff_s=refresh_backoff_s,
         workers=workers,
     )
-    trail = AuditTrail(audit)
-    station.listen(trail)
-    parts = (keeper_, http, engine, directory, audit, patterns, pins, pin_offset, token_offset, trail)
-    return Parts(station, *parts)
+    stack = contextlib.ExitStack()
+    built = build_station(config, stack, restart=lambda: None, seams=seams)
+    cloud = built.cloud
+    return Parts(
+        built.station,
+        cloud.keeper,
+        cloud.http,
+        built.releases,
+        built.directory,
+        built.audit,
+        patterns,
+        built.pins,
+        pin_offset,
+        token_offset,
+        stack,
+    )
 
 
 def wait_until(check: Callable[[], bool]) -> None:

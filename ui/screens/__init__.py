@@ -1,14 +1,15 @@
-"""One screen class per view class; :data:`SCREENS` maps each view to its screen."""
+"""One screen class per mode class; :data:`SCREENS` maps each mode (or idle face) to its screen."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from station.core import view as v
+from station.core import health, state
+from station.core.view import View
 from ui.screens.base import Now, Screen
 from ui.screens.enrol import EnrolScreen, UnknownBadgeScreen
 from ui.screens.idle import OfflineScreen, PrinterUnavailableScreen, ReaderMissingScreen, ReadyScreen
-from ui.screens.pairing import BootingScreen, NeedsRepairScreen, PairingScreen, UnpairedScreen
+from ui.screens.pairing import BootingScreen, PairingScreen, UnpairedScreen
 from ui.screens.session import (
     DoneScreen,
     IdentifyingScreen,
@@ -20,29 +21,28 @@ from ui.screens.session import (
 from ui.screens.technician import TechnicianScreen
 
 SCREENS: dict[type, type[Screen[Any]]] = {
-    v.BootingView: BootingScreen,
-    v.UnpairedView: UnpairedScreen,
-    v.NeedsRepairView: NeedsRepairScreen,
-    v.PairingView: PairingScreen,
-    v.ReadyView: ReadyScreen,
-    v.OfflineView: OfflineScreen,
-    v.PrinterUnavailableView: PrinterUnavailableScreen,
-    v.ReaderMissingView: ReaderMissingScreen,
-    v.IdentifyingView: IdentifyingScreen,
-    v.PinEntryView: PinEntryScreen,
-    v.PinSetupView: PinSetupScreen,
-    v.SessionView: SessionScreen,
-    v.ReleasingView: ReleasingScreen,
-    v.DoneView: DoneScreen,
-    v.UnknownBadgeView: UnknownBadgeScreen,
-    v.EnrolView: EnrolScreen,
-    v.TechnicianView: TechnicianScreen,
+    state.Booting: BootingScreen,
+    state.Unpaired: UnpairedScreen,
+    state.Pairing: PairingScreen,
+    health.Ready: ReadyScreen,
+    health.Offline: OfflineScreen,
+    health.PrinterUnavailable: PrinterUnavailableScreen,
+    health.ReaderMissing: ReaderMissingScreen,
+    state.Identifying: IdentifyingScreen,
+    state.PinCheck: PinEntryScreen,
+    state.PinSetup: PinSetupScreen,
+    state.Picking: SessionScreen,
+    state.Releasing: ReleasingScreen,
+    state.Done: DoneScreen,
+    state.Unknown: UnknownBadgeScreen,
+    state.Enrolling: EnrolScreen,
+    state.Technician: TechnicianScreen,
 }
 
 
-def screen_for(view: object) -> Screen[Any]:
-    """A new screen for ``view``."""
-    return SCREENS[type(view)](view)
+def screen_for(view: View) -> Screen[Any]:
+    """A new screen for ``view``: the one its mode's class draws with."""
+    return SCREENS[type(view.mode)](view.mode, view.info)
 
 
 __all__ = ["SCREENS", "Now", "Screen", "screen_for"]

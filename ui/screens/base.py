@@ -1,17 +1,18 @@
 """What every screen shares: the :class:`Screen` base, the clock it draws with, and page parts.
 
-A screen draws one view class. It is made when a view of its class arrives and updated in
-place while views of the same class follow (so a scrolled list stays where the finger left
-it); anything it keeps besides the view is about the screen only (scroll offset, digits typed).
+A screen draws one mode class (a core mode, or an idle face) and the station's
+:class:`~station.core.view.StationInfo`. It is made when a view whose mode is of its class
+arrives and updated in place while such views follow (so a scrolled list stays where the finger
+left it); anything it keeps besides the mode and the info is about the screen only (scroll
+offset, digits typed).
 """
 
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import ClassVar, Generic, TypeVar
 
 import pygame
 
@@ -22,7 +23,7 @@ from ui.metrics import columns, rows
 from ui.painter import Icon, Painter
 from ui.widgets import ScrollList
 
-V = TypeVar("V")
+M = TypeVar("M")
 
 
 @dataclass(frozen=True)
@@ -45,26 +46,24 @@ def clock_text(seconds: int) -> str:
     return f"{seconds // 60}:{seconds % 60:02d}"
 
 
-class Screen(abc.ABC, Generic[V]):
-    """Draws one kind of view; subclasses implement :meth:`paint`.
+class Screen(abc.ABC, Generic[M]):
+    """Draws one kind of mode (``self.mode``) with the station's facts (``self.info``);
+    subclasses implement :meth:`paint`.
 
-    ``countdown`` names the view's deadline attribute when the screen shows time running out:
+    ``countdown`` names the mode's deadline attribute when the screen shows time running out:
     the loop then redraws it once a second (and at no other time).
     """
 
     countdown: ClassVar[str | None] = None
 
-    def __init__(self, view: V) -> None:
-        self.view = view
+    def __init__(self, mode: M, info: StationInfo) -> None:
+        self.mode = mode
+        self.info = info
 
-    def update(self, view: V) -> None:
-        """A newer view of the same class arrived."""
-        self.view = view
-
-    @property
-    def info(self) -> StationInfo:
-        info: StationInfo = getattr(self.view, "info")  # noqa: B009 - every view has one
-        return info
+    def update(self, mode: M, info: StationInfo) -> None:
+        """A newer view with a mode of the same class arrived."""
+        self.mode = mode
+        self.info = info
 
     @property
     def tr(self) -> Translator:
@@ -76,13 +75,13 @@ class Screen(abc.ABC, Generic[V]):
 
     @abc.abstractmethod
     def paint(self, p: Painter, tr: Translator, now: Now) -> None:
-        """Draw the view; register touch targets with ``p``."""
+        """Draw the mode; register touch targets with ``p``."""
 
     def next_redraw(self, now: float) -> float | None:
         """Monotonic time this screen needs drawing again without a new view, if any."""
         if self.countdown is None:
             return None
-        deadline: float | None = getattr(self.view, self.countdown)
+        deadline: float | None = getattr(self.mode, self.countdown)
         if deadline is None or deadline <= now:
             return None
         return now + ((deadline - now) % 1.0 or 1.0)
@@ -92,18 +91,15 @@ class Screen(abc.ABC, Generic[V]):
         return []
 
 
-class ListScreen(Screen[V]):
-    """A screen with one drag-scrolled list; its scroll position survives updates of the view."""
+class ListScreen(Screen[M]):
+    """A screen with one drag-scrolled list; its scroll position survives updates of the mode."""
 
-    def __init__(self, view: V) -> None:
-        super().__init__(view)
+    def __init__(self, mode: M, info: StationInfo) -> None:
+        super().__init__(mode, info)
         self.list = ScrollList()
 
     def scroll_lists(self) -> list[ScrollList]:
         return [self.list]
-
-
-ScreenFactory = Callable[[Any], Screen[Any]]
 
 
 # --- page parts ----------------------------------------------------------------------------------

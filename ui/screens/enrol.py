@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from station.core import intents
-from station.core.view import EnrolView, UnknownBadgeView
+from station.core.state import Enrolling, Unknown
 from ui import theme
 from ui.i18n import Translator
 from ui.metrics import columns, rows
@@ -16,11 +16,11 @@ from ui.screens.causes import cause_text
 from ui.widgets import button
 
 
-class UnknownBadgeScreen(Screen[UnknownBadgeView]):
+class UnknownBadgeScreen(Screen[Unknown]):
     countdown: ClassVar[str | None] = "expires_at"
 
     def paint(self, p: Painter, tr: Translator, now: Now) -> None:
-        view = self.view
+        mode = self.mode
         reasons = {
             "random_uid": (
                 tr._("This card cannot be used"),
@@ -58,33 +58,33 @@ class UnknownBadgeScreen(Screen[UnknownBadgeView]):
                 ),
             ),
         }
-        title, body = reasons[view.reason]
-        closes = tr._("Closes in {time}").format(time=clock_text(left(view.expires_at, now)))
+        title, body = reasons[mode.reason]
+        closes = tr._("Closes in {time}").format(time=clock_text(left(mode.expires_at, now)))
         area = page(p, "✗ " + title, aside=closes)
-        why = cause_text(view.cause, tr) if view.cause is not None else ""
+        why = cause_text(mode.cause, tr) if mode.cause is not None else ""
         message(p, area.body, [(body, theme.BODY), (why, theme.SMALL)])
         button(p, area.footer, tr._("Close"), intents.Cancel)
 
 
-class EnrolScreen(Screen[EnrolView]):
+class EnrolScreen(Screen[Enrolling]):
     """Sign in on a phone (QR code or address and code) to link this badge to an account."""
 
     countdown: ClassVar[str | None] = "expires_at"
 
     def paint(self, p: Painter, tr: Translator, now: Now) -> None:
-        view, m = self.view, p.metrics
-        ends = tr._("Time left {time}").format(time=clock_text(left(view.expires_at, now)))
+        mode, m = self.mode, p.metrics
+        ends = tr._("Time left {time}").format(time=clock_text(left(mode.expires_at, now)))
         area = page(p, tr._("Link this badge to your account"), aside=ends)
-        if view.stage == "starting":
+        if mode.stage == "starting":
             p.text(tr._("Getting a sign-in code…"), area.body, theme.BODY)
-        elif view.stage == "confirm":
-            who = tr._("Signed in as {name}.").format(name=view.user_name) if view.user_name else ""
+        elif mode.stage == "confirm":
+            who = tr._("Signed in as {name}.").format(name=mode.user_name) if mode.user_name else ""
             message(
                 p,
                 area.body,
                 [(who, theme.TITLE), (tr._("Is that you? Tap the same badge again to link it."), theme.BODY)],
             )
-        elif view.stage == "saving":
+        elif mode.stage == "saving":
             p.text(tr._("Linking your badge…"), area.body, theme.BODY)
         else:
             if m.wide:
@@ -93,10 +93,10 @@ class EnrolScreen(Screen[EnrolView]):
                 text_area, qr_area = rows(area.body, [0.6, 0.4], m.gap)
             steps = SignIn(
                 tr._("1. Scan the code with your phone, or open:"),
-                view.auth_url,
+                mode.short_url,
                 tr._("2. Sign in with your ezeep account and confirm this code:"),
-                view.code,
+                mode.code,
             )
             sign_in_steps(p, text_area, steps, code_share=0.34)
-            p.blit(qr_surface(view.qr_url, min(qr_area.width, qr_area.height)), qr_area)
+            p.blit(qr_surface(mode.auth_url, min(qr_area.width, qr_area.height)), qr_area)
         button(p, area.footer, tr._("Cancel"), intents.Cancel)

@@ -6,14 +6,8 @@ from typing import ClassVar
 
 import pygame
 
-from station.core.view import (
-    Health,
-    OfflineView,
-    PrinterUnavailableView,
-    ReaderMissingView,
-    ReadyView,
-    StationInfo,
-)
+from station.core.health import Offline, PrinterUnavailable, ReaderMissing, Ready
+from station.core.view import Health, StationInfo
 from ui import theme
 from ui.i18n import Translator
 from ui.metrics import rows
@@ -53,11 +47,11 @@ def _notice(
     message(p, rest, [(line, theme.BODY if i == 0 else theme.HINT) for i, line in enumerate(body)])
 
 
-class ReadyScreen(Screen[ReadyView]):
+class ReadyScreen(Screen[Ready]):
     def paint(self, p: Painter, tr: Translator, now: Now) -> None:
         info = self.info
         _, middle = _frame(p, info, tr, network_health(info))
-        if self.view.just_paired:
+        if self.mode.just_paired:
             headline = tr._("Paired. Tap a badge to test.")
             hint = tr._("This station now releases jobs to {printer}.").format(
                 printer=info.printer_name or "—"
@@ -75,36 +69,36 @@ class ReadyScreen(Screen[ReadyView]):
         p.text(hint, small, theme.HINT)
 
 
-class OfflineScreen(Screen[OfflineView]):
+class OfflineScreen(Screen[Offline]):
     countdown: ClassVar[str | None] = "retry_at"
 
     def paint(self, p: Painter, tr: Translator, now: Now) -> None:
-        view = self.view
-        network: Health = "down" if view.reason == "network" else "ok"
+        mode = self.mode
+        network: Health = "down" if mode.reason == "network" else "ok"
         _, middle = _frame(p, self.info, tr, network)
-        if view.reason == "network":
+        if mode.reason == "network":
             headline = tr._("No network connection")
             what = tr._("Check that the network cable is plugged in or that Wi-Fi is working.")
         else:
             headline = tr._("ezeep is not answering")
             what = tr._("The print service has a problem. Nothing to do here; it usually passes.")
-        retry = left(view.retry_at, now)
+        retry = left(mode.retry_at, now)
         body = [
             what,
             tr._("Your jobs are safe. The station tries again by itself."),
             tr._("Next try in {time}.").format(time=clock_text(retry)) if retry else "",
-            cause_text(view.cause, tr) if view.cause is not None else "",
+            cause_text(mode.cause, tr) if mode.cause is not None else "",
         ]
         _notice(p, middle, (Icon.WARN, theme.WARN_BODY), headline, [b for b in body if b])
 
 
-class PrinterUnavailableScreen(Screen[PrinterUnavailableView]):
+class PrinterUnavailableScreen(Screen[PrinterUnavailable]):
     def paint(self, p: Painter, tr: Translator, now: Now) -> None:
         _, middle = _frame(p, self.info, tr, network_health(self.info))
         body = [
             tr._("Check that the printer is switched on and connected."),
             tr._("Your jobs stay in the queue until it is back."),
-            tr._("ezeep reports: {status}").format(status=self.view.status) if self.view.status else "",
+            tr._("ezeep reports: {status}").format(status=self.mode.status) if self.mode.status else "",
         ]
         _notice(
             p,
@@ -115,15 +109,15 @@ class PrinterUnavailableScreen(Screen[PrinterUnavailableView]):
         )
 
 
-class ReaderMissingScreen(Screen[ReaderMissingView]):
+class ReaderMissingScreen(Screen[ReaderMissing]):
     def paint(self, p: Painter, tr: Translator, now: Now) -> None:
-        view = self.view
+        mode = self.mode
         _, middle = _frame(p, self.info, tr, network_health(self.info))
         body = [
             tr._("Check that the badge reader is plugged in. The station finds it again by itself."),
             tr._("If this stays, tell your administrator."),
-            view.reader_name,
-            technical_text(view.detail, tr),
+            mode.reader_name,
+            technical_text(mode.detail, tr),
         ]
         _notice(
             p,

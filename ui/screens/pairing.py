@@ -7,7 +7,7 @@ from typing import ClassVar
 import pygame
 
 from station.core import intents
-from station.core.view import BootingView, NeedsRepairView, PairingView, UnpairedView
+from station.core.state import Booting, Pairing, Unpaired
 from ui import theme
 from ui.i18n import Translator
 from ui.metrics import columns, rows
@@ -18,24 +18,27 @@ from ui.screens.causes import cause_text
 from ui.widgets import button
 
 
-class BootingScreen(Screen[BootingView]):
+class BootingScreen(Screen[Booting]):
     def paint(self, p: Painter, tr: Translator, now: Now) -> None:
         area = page(p, self.info.station_name, footer=False)
         p.text(tr._("Starting…"), area.body, theme.BODY)
 
 
-class UnpairedScreen(Screen[UnpairedView | NeedsRepairView]):
-    """No code to show yet: say what the station is waiting for."""
+class UnpairedScreen(Screen[Unpaired]):
+    """No code to show yet: say what the station is waiting for (pairing again after a rejected
+    token when ``mode.repair``)."""
 
     countdown: ClassVar[str | None] = "retry_at"
 
     def title(self, tr: Translator) -> str:
+        if self.mode.repair:
+            return tr._("This station must be paired again")
         return tr._("This station is not set up yet")
 
     def paint(self, p: Painter, tr: Translator, now: Now) -> None:
-        view = self.view
+        mode = self.mode
         area = page(p, self.title(tr))
-        retry = left(view.retry_at, now)
+        retry = left(mode.retry_at, now)
         problem = {
             "": tr._("Asking ezeep for a pairing code…"),
             "offline": tr._("ezeep cannot be reached. Check the network cable or Wi-Fi."),
@@ -45,28 +48,23 @@ class UnpairedScreen(Screen[UnpairedView | NeedsRepairView]):
                 "Set the technician PIN first: over SSH with `release-station pin set`, "
                 "or with [technician] pin_hash in a first-boot system.toml."
             ),
-        }[view.problem]
+        }[mode.problem]
         retry_text = tr._("Trying again in {time}.").format(time=clock_text(retry)) if retry else ""
-        why = cause_text(view.cause, tr) if view.cause is not None else ""
+        why = cause_text(mode.cause, tr) if mode.cause is not None else ""
         message(p, area.body, [(problem, theme.BODY), (retry_text, theme.HINT), (why, theme.SMALL)])
-        if view.problem in ("offline", "server"):
+        if mode.problem in ("offline", "server"):
             button(p, area.footer, tr._("Try again now"), intents.StartPairing)
 
 
-class NeedsRepairScreen(UnpairedScreen):
-    def title(self, tr: Translator) -> str:
-        return tr._("This station must be paired again")
-
-
-class PairingScreen(Screen[PairingView]):
+class PairingScreen(Screen[Pairing]):
     """The pairing code, large, with the sign-in address, its QR code and a countdown."""
 
     countdown: ClassVar[str | None] = "expires_at"
 
     def paint(self, p: Painter, tr: Translator, now: Now) -> None:
-        view, m = self.view, p.metrics
-        title = tr._("Pair this station again") if view.repair else tr._("Set up this station")
-        expires = tr._("Code expires in {time}").format(time=clock_text(left(view.expires_at, now)))
+        mode, m = self.mode, p.metrics
+        title = tr._("Pair this station again") if mode.repair else tr._("Set up this station")
+        expires = tr._("Code expires in {time}").format(time=clock_text(left(mode.expires_at, now)))
         area = page(p, title, aside=expires, footer=False)
         if m.wide:
             text_area, qr_area = columns(area.body, [0.62, 0.38], m.gap * 2)
@@ -74,12 +72,12 @@ class PairingScreen(Screen[PairingView]):
             text_area, qr_area = rows(area.body, [0.62, 0.38], m.gap)
         steps = SignIn(
             tr._("1. On a phone or computer, open:"),
-            view.auth_url,
+            mode.short_url,
             tr._("2. Sign in as an ezeep administrator and enter this code:"),
-            view.code,
+            mode.code,
         )
         sign_in_steps(p, text_area, steps, code_share=0.4)  # the code large: read from a metre away
-        image = qr_surface(view.qr_url, min(qr_area.width, qr_area.height))
+        image = qr_surface(mode.auth_url, min(qr_area.width, qr_area.height))
         p.blit(image, qr_area)
         if not m.wide:
             return

@@ -7,18 +7,10 @@ from typing import ClassVar
 
 import pygame
 
+from station.cloud.models import Job
 from station.core import intents
-from station.core.view import (
-    DoneView,
-    IdentifyingView,
-    JobItem,
-    JobPhase,
-    JobProgressItem,
-    PinEntryView,
-    PinSetupView,
-    ReleasingView,
-    SessionView,
-)
+from station.core.state import Done, Identifying, Picking, PinCheck, PinSetup, Releasing
+from station.core.view import JobPhase, JobProgressItem, StationInfo
 from ui import theme
 from ui.i18n import Translator
 from ui.metrics import MIN_TOUCH, columns, rows
@@ -30,7 +22,7 @@ from ui.widgets import Entry, Kind, ScrollList, button, button_row, keypad
 BIG_OK = theme.Style(theme.Role.DISPLAY, theme.GOOD, theme.BACKGROUND, bold=True)
 
 
-class IdentifyingScreen(Screen[IdentifyingView]):
+class IdentifyingScreen(Screen[Identifying]):
     """Drawn the moment a badge is read, before any network answer: keep it cheap."""
 
     def paint(self, p: Painter, tr: Translator, now: Now) -> None:
@@ -42,28 +34,28 @@ class IdentifyingScreen(Screen[IdentifyingView]):
         p.text(tr._("One moment, looking for your jobs…"), hint, theme.HINT)
 
 
-class PinEntryScreen(Screen[PinEntryView]):
+class PinEntryScreen(Screen[PinCheck]):
     countdown: ClassVar[str | None] = "expires_at"
 
-    def __init__(self, view: PinEntryView) -> None:
-        super().__init__(view)
+    def __init__(self, mode: PinCheck, info: StationInfo) -> None:
+        super().__init__(mode, info)
         self.entry = Entry(max_length=12)
 
-    def update(self, view: PinEntryView) -> None:
-        if view.purpose != self.view.purpose:
+    def update(self, mode: PinCheck, info: StationInfo) -> None:
+        if mode.purpose != self.mode.purpose:
             self.entry.clear()
-        super().update(view)
+        super().update(mode, info)
 
     def next_redraw(self, now: float) -> float | None:
-        locked = self.view.locked_until
-        if self.view.error == "locked" and locked is not None and locked > now:
+        locked = self.mode.locked_until
+        if self.mode.error == "locked" and locked is not None and locked > now:
             return now + ((locked - now) % 1.0 or 1.0)
         return super().next_redraw(now)
 
     def paint(self, p: Painter, tr: Translator, now: Now) -> None:
-        view = self.view
-        title = tr._("Technician PIN") if view.purpose == "technician" else tr._("Enter your PIN")
-        locked = view.error in ("locked", "blocked")
+        mode = self.mode
+        title = tr._("Technician PIN") if mode.purpose == "technician" else tr._("Enter your PIN")
+        locked = mode.error in ("locked", "blocked")
         note_text, style = self._note(tr, now)
         pin_pad(
             p,
@@ -72,48 +64,48 @@ class PinEntryScreen(Screen[PinEntryView]):
             title=title,
             note=(note_text, style),
             cancel=True,
-            enabled=not (locked or view.checking),
+            enabled=not (locked or mode.checking),
         )
 
     def _note(self, tr: Translator, now: Now) -> tuple[str, theme.Style]:
-        view = self.view
-        if view.error == "blocked" and view.purpose == "technician":
+        mode = self.mode
+        if mode.error == "blocked" and mode.purpose == "technician":
             return tr._("Too many wrong PINs: the menu is locked. Unlock it with release-station pin set."), (
                 theme.WARN_BODY
             )
-        if view.error == "blocked":
+        if mode.error == "blocked":
             return tr._("Too many wrong PINs: this badge is locked. Ask a technician to reset your PIN."), (
                 theme.WARN_BODY
             )
-        if view.error == "locked":
-            wait = clock_text(left(view.locked_until, now))
+        if mode.error == "locked":
+            wait = clock_text(left(mode.locked_until, now))
             return tr._("Too many wrong PINs. Try again in {time}.").format(time=wait), theme.WARN_BODY
-        if view.error == "wrong":
+        if mode.error == "wrong":
             return tr._("✗ Wrong PIN. Please try again."), theme.BAD_BODY
-        if view.checking:
+        if mode.checking:
             return tr._("Checking…"), theme.HINT
         return tr._("Then press OK."), theme.HINT
 
 
-class PinSetupScreen(Screen[PinSetupView]):
+class PinSetupScreen(Screen[PinSetup]):
     """Choose a PIN and type it again; the keypad clears between the two."""
 
     countdown: ClassVar[str | None] = "expires_at"
 
-    def __init__(self, view: PinSetupView) -> None:
-        super().__init__(view)
-        self.entry = Entry(max_length=view.max_digits)
+    def __init__(self, mode: PinSetup, info: StationInfo) -> None:
+        super().__init__(mode, info)
+        self.entry = Entry(max_length=mode.max_digits)
 
-    def update(self, view: PinSetupView) -> None:
-        if (view.stage, view.error) != (self.view.stage, self.view.error):
+    def update(self, mode: PinSetup, info: StationInfo) -> None:
+        if (mode.stage, mode.error) != (self.mode.stage, self.mode.error):
             self.entry.clear()
-        super().update(view)
+        super().update(mode, info)
 
     def paint(self, p: Painter, tr: Translator, now: Now) -> None:
-        view = self.view
-        technician = view.purpose == "technician"
-        digits = {"low": view.min_digits, "high": view.max_digits}
-        if view.stage == "repeat":
+        mode = self.mode
+        technician = mode.purpose == "technician"
+        digits = {"low": mode.min_digits, "high": mode.max_digits}
+        if mode.stage == "repeat":
             title, hint = tr._("Type the same PIN again"), tr._("Then press OK.")
         else:
             title = tr._("Choose a technician PIN") if technician else tr._("Choose your PIN")
@@ -127,14 +119,14 @@ class PinSetupScreen(Screen[PinSetupView]):
             "invalid": tr._("✗ A PIN has {low} to {high} digits.").format(**digits),
             "failed": tr._("✗ The PIN could not be saved. Please try again."),
         }
-        if view.stage == "saving":
+        if mode.stage == "saving":
             note = (tr._("Saving…"), theme.HINT)
-        elif view.error:
-            note = (errors[view.error], theme.BAD_BODY)
+        elif mode.error:
+            note = (errors[mode.error], theme.BAD_BODY)
         else:
             note = (hint, theme.HINT)
         pin_pad(
-            p, tr, self.entry, title=title, note=note, cancel=not technician, enabled=view.stage != "saving"
+            p, tr, self.entry, title=title, note=note, cancel=not technician, enabled=mode.stage != "saving"
         )
 
 
@@ -188,42 +180,42 @@ def job_age(created: datetime | None, now: datetime, tr: Translator) -> str:
     return tr.ngettext("{n} day ago", "{n} days ago", days).format(n=days)
 
 
-def job_facts(job: JobItem, now: datetime, tr: Translator) -> str:
+def job_facts(job: Job, now: datetime, tr: Translator) -> str:
     pages = tr.ngettext("{n} page", "{n} pages", job.pages).format(n=job.pages) if job.pages else ""
     return " · ".join(part for part in (pages, job_age(job.created, now, tr)) if part)
 
 
-class SessionScreen(ListScreen[SessionView]):
+class SessionScreen(ListScreen[Picking]):
     """Pick mode: a drag-scrolled list to select from, release and delete buttons, a countdown."""
 
     countdown: ClassVar[str | None] = "expires_at"
 
     def paint(self, p: Painter, tr: Translator, now: Now) -> None:
-        view, m = self.view, p.metrics
-        ends = tr._("Ends in {time}").format(time=clock_text(left(view.expires_at, now)))
-        area = page(p, tr._("Hello, {name}").format(name=view.user_name), aside=ends)
-        idle = view.busy == "" and not view.confirm_delete
+        mode, m = self.mode, p.metrics
+        ends = tr._("Ends in {time}").format(time=clock_text(left(mode.expires_at, now)))
+        area = page(p, tr._("Hello, {name}").format(name=mode.user_name), aside=ends)
+        idle = mode.busy == "" and not mode.confirm_delete
         body, note = area.body, pygame.Rect(area.body.left, area.body.bottom, area.body.width, 0)
-        if view.busy or view.problem:
+        if mode.busy or mode.problem:
             body, note = rows(area.body, [1.0, m.px(56)], m.gap)
-        if view.busy == "loading":
+        if mode.busy == "loading":
             p.text(tr._("Loading your jobs…"), body, theme.BODY)
-        elif not view.jobs:
+        elif not mode.jobs:
             p.text(tr._("You have no jobs waiting."), body, theme.BODY)
         else:
             self._draw_list(p, body, tr, now, enabled=idle)
-        if view.busy == "deleting":
+        if mode.busy == "deleting":
             p.text(tr._("Deleting…"), note, theme.HINT, align="left")
-        elif view.problem == "delete_failed":
-            if view.cause is None:
+        elif mode.problem == "delete_failed":
+            if mode.cause is None:
                 text = tr._("✗ Some jobs could not be deleted.")
             else:
                 text = tr._("✗ Some jobs could not be deleted ({cause}).").format(
-                    cause=cause_text(view.cause, tr)
+                    cause=cause_text(mode.cause, tr)
                 )
             p.text(text, note, theme.BAD_SMALL, align="left")
-        count = len(view.selected)
-        has_jobs = bool(view.jobs) and idle
+        count = len(mode.selected)
+        has_jobs = bool(mode.jobs) and idle
         button_row(
             p,
             area.footer,
@@ -236,21 +228,21 @@ class SessionScreen(ListScreen[SessionView]):
                 ),
                 (tr._("Print all"), intents.ReleaseAll, Kind.PRIMARY, has_jobs),
                 (tr._("Delete"), intents.DeleteSelected, Kind.DANGER, has_jobs and count > 0),
-                (tr._("Done"), intents.Done, Kind.NORMAL, view.busy == "" and not view.confirm_delete),
+                (tr._("Done"), intents.Done, Kind.NORMAL, mode.busy == "" and not mode.confirm_delete),
             ],
         )
-        if view.confirm_delete:
-            self._draw_confirm(p, tr, len(view.confirm_delete))
+        if mode.confirm_delete:
+            self._draw_confirm(p, tr, len(mode.confirm_delete))
 
     def _draw_list(self, p: Painter, rect: pygame.Rect, tr: Translator, now: Now, *, enabled: bool) -> None:
-        m, jobs = p.metrics, self.view.jobs
+        m, jobs = p.metrics, self.mode.jobs
         row_height = max(m.touch, m.px(72))
         self.list.layout(rect, row_height, len(jobs))
         bar = m.px(10)
         with self.list.clip(p):
             for index, row in self.list.rows(row_height, len(jobs)):
                 job = jobs[index]
-                chosen = job.id in self.view.selected
+                chosen = job.id in self.mode.selected
                 cell = row.inflate(-bar, -m.px(4)).move(-bar // 2, 0)
                 bg = theme.SELECTED if chosen else theme.PANEL
                 p.fill(bg, cell, radius=m.px(6))
@@ -351,20 +343,20 @@ def progress_list(
     lst.draw_scrollbar(p)
 
 
-class ReleasingScreen(ListScreen[ReleasingView]):
+class ReleasingScreen(ListScreen[Releasing]):
     def paint(self, p: Painter, tr: Translator, now: Now) -> None:
         settled = ("printed", "failed", "timed_out", "held", "unconfirmed")
-        done = sum(1 for job in self.view.jobs if job.phase in settled)
-        counter = tr._("{done} of {total}").format(done=done, total=len(self.view.jobs))
+        done = sum(1 for job in self.mode.jobs if job.phase in settled)
+        counter = tr._("{done} of {total}").format(done=done, total=len(self.mode.jobs))
         area = page(p, tr._("Sending your jobs to the printer"), aside=counter, footer=False)
-        progress_list(p, self.list, area.body, self.view.jobs, tr)
+        progress_list(p, self.list, area.body, self.mode.jobs, tr)
 
 
-class DoneScreen(ListScreen[DoneView]):
+class DoneScreen(ListScreen[Done]):
     countdown: ClassVar[str | None] = "expires_at"
 
     def paint(self, p: Painter, tr: Translator, now: Now) -> None:
-        view = self.view
+        mode = self.mode
         headline = {
             "released": tr._("✓ Your jobs are printing"),
             "partly": tr._("⚠ Some jobs did not print"),
@@ -372,18 +364,18 @@ class DoneScreen(ListScreen[DoneView]):
             "nothing_to_print": tr._("You have no jobs waiting"),
             "printer_offline": tr._("⚠ The printer is offline; your jobs are kept"),
             "deleted": tr._("✓ Jobs deleted"),
-        }[view.outcome]
-        closes = tr._("Closes in {time}").format(time=clock_text(left(view.expires_at, now)))
+        }[mode.outcome]
+        closes = tr._("Closes in {time}").format(time=clock_text(left(mode.expires_at, now)))
         area = page(p, headline, aside=closes)
-        if view.jobs:
-            progress_list(p, self.list, area.body, view.jobs, tr)
+        if mode.jobs:
+            progress_list(p, self.list, area.body, mode.jobs, tr)
         else:
             hint = {
                 "nothing_to_print": tr._("Print from your computer or phone to ezeep first, then tap again."),
-            }.get(view.outcome, "")
+            }.get(mode.outcome, "")
             p.text(hint, area.body, theme.HINT)
         actions: list[tuple[str, Action, Kind, bool]] = []
-        if view.can_retry:
+        if mode.can_retry:
             actions.append((tr._("Try again"), intents.RetryFailed, Kind.PRIMARY, True))
         actions.append((tr._("Done"), intents.Done, Kind.NORMAL, True))
         button_row(p, area.footer, actions)

@@ -1,4 +1,4 @@
-"""The technician menu: one screen, one drawing method per page of :class:`TechnicianView`.
+"""The technician menu: one screen, one drawing method per page of :class:`Technician`.
 
 Typing (a PIN to set, an email to search) happens on this screen until OK is pressed; then
 the typed text goes to the core as an intent and is forgotten here.
@@ -12,7 +12,8 @@ from typing import ClassVar
 import pygame
 
 from station.core import intents
-from station.core.view import TechMessage, TechnicianPage, TechnicianView
+from station.core.state import Technician
+from station.core.view import StationInfo, TechMessage, TechnicianPage
 from station.feedback import Pattern
 from ui import theme
 from ui.i18n import LANGUAGES, N_, Translator
@@ -77,39 +78,39 @@ def facts(p: Painter, rect: pygame.Rect, items: list[tuple[str, str]]) -> None:
         p.text(value or "—", content, theme.BODY, align="left", break_words=True, max_lines=2)
 
 
-class TechnicianScreen(Screen[TechnicianView]):
+class TechnicianScreen(Screen[Technician]):
     countdown: ClassVar[str | None] = None  # idle deadline minutes away: no ticking needed
 
-    def __init__(self, view: TechnicianView) -> None:
-        super().__init__(view)
+    def __init__(self, mode: Technician, info: StationInfo) -> None:
+        super().__init__(mode, info)
         self.entry = Entry(max_length=64)
         self.keyboard = Keyboard(self.entry)
         self.setting_pin = False
         self.confirm: str = ""
-        self.typing = not view.enrol.results
+        self.typing = not mode.enrol.results
 
-    def update(self, view: TechnicianView) -> None:
-        if view.page != self.view.page:
+    def update(self, mode: Technician, info: StationInfo) -> None:
+        if mode.page != self.mode.page:
             self.entry.clear()
             self.setting_pin, self.confirm, self.typing = False, "", True
-        old = self.view.enrol
-        if view.page == "enrol" and (view.enrol.query, view.enrol.results) != (old.query, old.results):
+        old = self.mode.enrol
+        if mode.page == "enrol" and (mode.enrol.query, mode.enrol.results) != (old.query, old.results):
             self.typing = False  # a search came back: show what it found
-        super().update(view)
+        super().update(mode, info)
 
     def paint(self, p: Painter, tr: Translator, now: Now) -> None:
-        view = self.view
-        note, style = MESSAGES[view.message]
+        mode = self.mode
+        note, style = MESSAGES[mode.message]
         aside = tr._(note) if note else ""
-        if view.page == "enrol" and view.enrol.stage == "search" and self.typing:
+        if mode.page == "enrol" and mode.enrol.stage == "search" and self.typing:
             self._type_query(p, tr)
             return
-        area = page(p, tr._(PAGE_TITLES[view.page]), aside=aside, aside_style=style)
-        self.PAGES[view.page](self, p, tr, area)
+        area = page(p, tr._(PAGE_TITLES[mode.page]), aside=aside, aside_style=style)
+        self.PAGES[mode.page](self, p, tr, area)
 
     def _type_query(self, p: Painter, tr: Translator) -> None:
         """The whole screen for typing: the field and a way back on top, the keyboard below."""
-        m, enrol = p.metrics, self.view.enrol
+        m, enrol = p.metrics, self.mode.enrol
         inner = m.rect.inflate(-2 * m.margin, -2 * m.margin)
         top, hint, keys = rows(inner, [m.touch, m.px(52), 1.0], m.gap)
         field, back = columns(top, [0.75, 0.25], m.gap)
@@ -148,7 +149,7 @@ class TechnicianScreen(Screen[TechnicianView]):
         button_row(p, area.footer, [(tr._("Close"), intents.CloseTechnician, Kind.PRIMARY, True)])
 
     def _pairing(self, p: Painter, tr: Translator, area: Page) -> None:
-        view, info = self.view, self.view.info
+        info = self.info
         facts(
             p,
             area.body,
@@ -156,8 +157,8 @@ class TechnicianScreen(Screen[TechnicianView]):
                 (tr._("Paired"), tr._("yes") if info.paired else tr._("no")),
                 (tr._("Printer"), info.printer_name),
                 (tr._("Location"), info.printer_location),
-                (tr._("Organisation"), view.organisation),
-                (tr._("Hardware id"), view.hardware_id),
+                (tr._("Organisation"), self.info.organisation),
+                (tr._("Hardware id"), self.info.hardware_id),
             ],
         )
         self._confirmed(
@@ -199,7 +200,7 @@ class TechnicianScreen(Screen[TechnicianView]):
         def ask() -> None:
             self.confirm = name
 
-        self._back(p, tr, area.footer, [(label, ask, Kind.DANGER, not self.view.busy)])
+        self._back(p, tr, area.footer, [(label, ask, Kind.DANGER, not self.mode.busy)])
 
     def _choices(
         self, p: Painter, rect: pygame.Rect, options: list[tuple[str, bool, Action]], *, data: bool = False
@@ -214,10 +215,10 @@ class TechnicianScreen(Screen[TechnicianView]):
             cell = columns(grid[index // cols], [1 / cols] * cols, m.gap)[index % cols]
             text = f"{Icon.OK.value} {label}" if current else label
             kind = Kind.PRIMARY if current else Kind.NORMAL
-            button(p, cell, text, action, kind=kind, enabled=not self.view.busy, data=data)
+            button(p, cell, text, action, kind=kind, enabled=not self.mode.busy, data=data)
 
     def _release_mode(self, p: Painter, tr: Translator, area: Page) -> None:
-        mode = self.view.info.release_mode
+        mode = self.info.release_mode
         self._choices(
             p,
             area.body,
@@ -229,7 +230,7 @@ class TechnicianScreen(Screen[TechnicianView]):
         self._back(p, tr, area.footer)
 
     def _language(self, p: Painter, tr: Translator, area: Page) -> None:
-        current = self.view.info.language
+        current = self.info.language
         # Language names are shown in their own language, so anyone can find theirs.
         options: list[tuple[str, bool, Action]] = [
             (name, code == current, sends(intents.SetLanguage(code))) for code, name in LANGUAGES.items()
@@ -238,8 +239,8 @@ class TechnicianScreen(Screen[TechnicianView]):
         self._back(p, tr, area.footer)
 
     def _session_timeout(self, p: Painter, tr: Translator, area: Page) -> None:
-        low, high = self.view.session_timeout_range
-        current = self.view.session_timeout_s
+        low, high = self.info.session_timeout_range
+        current = self.info.session_timeout_s
         choices = sorted({c for c in TIMEOUT_CHOICES if low <= c <= high} | {current})
         head, grid = rows(area.body, [p.metrics.px(40), 1.0], p.metrics.gap)
         p.text(tr._("A session ends after this long without a touch."), head, theme.HINT, align="left")
@@ -258,26 +259,26 @@ class TechnicianScreen(Screen[TechnicianView]):
         self._back(p, tr, area.footer)
 
     def _network(self, p: Painter, tr: Translator, area: Page) -> None:
-        view = self.view
-        icon, _ = HEALTH_ICON[view.info.cloud]
+        mode = self.mode
+        icon, _ = HEALTH_ICON[self.info.cloud]
         cloud = {"ok": tr._("reachable"), "down": tr._("not reachable"), "unknown": tr._("not known yet")}[
-            view.info.cloud
+            self.info.cloud
         ]
         facts(
             p,
             area.body,
             [
-                (tr._("Host name"), view.hostname),
-                (tr._("Addresses"), ", ".join(view.addresses)),
+                (tr._("Host name"), mode.hostname),
+                (tr._("Addresses"), ", ".join(mode.addresses)),
                 (tr._("ezeep"), f"{icon.value} {cloud}"),
             ],
         )
         self._back(p, tr, area.footer)
 
     def _reader_test(self, p: Painter, tr: Translator, area: Page) -> None:
-        view, m = self.view, p.metrics
-        readers = "; ".join(f"{HEALTH_ICON[health][0].value} {name}" for name, health in view.readers)
-        test = view.reader_test
+        mode, m = self.mode, p.metrics
+        readers = "; ".join(f"{HEALTH_ICON[health][0].value} {name}" for name, health in self.info.readers)
+        test = mode.reader_test
         items = [(tr._("Readers"), readers or tr._("none found"))]
         if test is None:
             head, body = rows(area.body, [m.px(48), 1.0], m.gap)
@@ -303,13 +304,13 @@ class TechnicianScreen(Screen[TechnicianView]):
             area.body,
             [
                 (tr._(PATTERN_NAMES[pattern]), False, sends(intents.TestFeedback(pattern)))
-                for pattern in self.view.patterns
+                for pattern in tuple(Pattern)
             ],
         )
         self._back(p, tr, area.footer)
 
     def _enrol(self, p: Painter, tr: Translator, area: Page) -> None:
-        enrol, m = self.view.enrol, p.metrics
+        enrol, m = self.mode.enrol, p.metrics
         if enrol.stage == "confirm":
             self._enrol_confirm(p, tr, area)
             return
@@ -351,7 +352,7 @@ class TechnicianScreen(Screen[TechnicianView]):
 
     def _enrol_confirm(self, p: Painter, tr: Translator, area: Page) -> None:
         """The chosen user has badges: show each (masked) with a Replace button; Add if allowed."""
-        enrol, m = self.view.enrol, p.metrics
+        enrol, m = self.mode.enrol, p.metrics
         who = enrol.chosen.email if enrol.chosen is not None else ""
         can_add = len(enrol.user_badges) < enrol.max_badges
         head_text = tr._("{user} already has these badges. Replace one, or add this one:").format(user=who)
@@ -379,7 +380,7 @@ class TechnicianScreen(Screen[TechnicianView]):
         return intents.SearchUsers(query) if query else None
 
     def _pins(self, p: Painter, tr: Translator, area: Page) -> None:
-        view, m = self.view, p.metrics
+        mode, m = self.mode, p.metrics
         if self.setting_pin:
             if m.wide:
                 info_area, pad = columns(area.body, [0.45, 0.55], m.gap * 2)
@@ -396,7 +397,7 @@ class TechnicianScreen(Screen[TechnicianView]):
                 self.entry,
                 ok_label=tr._("OK"),
                 on_ok=self._set_pin,
-                enabled=not view.busy,
+                enabled=not mode.busy,
             )
 
             def cancel() -> None:
@@ -412,15 +413,15 @@ class TechnicianScreen(Screen[TechnicianView]):
             p,
             head,
             [
-                (tr._("Technician PIN"), yes if view.technician_pin_set else no),
-                (tr._("Release PIN per person"), tr._("on") if view.release_pins_on else tr._("off")),
+                (tr._("Technician PIN"), yes if self.info.technician_pin_set else no),
+                (tr._("Release PIN per person"), tr._("on") if self.info.release_pins_on else tr._("off")),
             ],
         )
 
         def begin() -> None:
             self.setting_pin = True
 
-        on = view.release_pins_on
+        on = self.info.release_pins_on
         self._choices(
             p,
             grid,
@@ -437,17 +438,16 @@ class TechnicianScreen(Screen[TechnicianView]):
         return intents.SetPin(pin) if pin else None
 
     def _about(self, p: Painter, tr: Translator, area: Page) -> None:
-        view = self.view
         facts(
             p,
             area.body,
             [
-                (tr._("Station"), view.info.station_name),
-                (tr._("Version"), view.version),
-                (tr._("Last unknown badge"), view.last_unknown_badge),
+                (tr._("Station"), self.info.station_name),
+                (tr._("Version"), self.info.version),
+                (tr._("Last unknown badge"), self.info.last_unknown_badge),
             ],
         )
-        if view.can_restart:
+        if self.info.can_restart:
             question = tr._("Restart the station now?")
             self._confirmed(
                 p, tr, area, name="restart", label=tr._("Restart"), question=question, intent=intents.Restart
