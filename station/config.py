@@ -77,6 +77,15 @@ def _check_url(value: str) -> None:
         raise ValueError(f"plain http is allowed only on loopback (the emulator), not for {parts.hostname}")
 
 
+def _check_urls(section: object, *names: str) -> None:
+    """Check each named URL field of ``section``; the error names the key."""
+    for name in names:
+        try:
+            _check_url(getattr(section, name))
+        except ValueError as exc:
+            raise ValueError(f"{name}: {exc}") from None
+
+
 @dataclass(frozen=True)
 class CloudSection:
     """Where ezeep (or the emulator) is and how hard to try."""
@@ -105,11 +114,7 @@ class CloudSection:
     job_owner_match: Literal["exact", "casefold"] = "exact"
 
     def __post_init__(self) -> None:
-        for name in ("account_url", "api_url", "print_url"):
-            try:
-                _check_url(getattr(self, name))
-            except ValueError as exc:
-                raise ValueError(f"{name}: {exc}") from None
+        _check_urls(self, "account_url", "api_url", "print_url")
         _check_range("request_timeout_s", self.request_timeout_s, 1, 120)
         _check_range("connect_timeout_s", self.connect_timeout_s, 0.5, 30)
         _check_range("release_parallelism", self.release_parallelism, 1, 16)
@@ -295,6 +300,124 @@ class EnrolmentSection:
         _check_range("confirm_tap_s", self.confirm_tap_s, 10, 120)
 
 
+def _check_ldap_url(value: str) -> None:
+    parts = urlsplit(value)
+    if parts.scheme not in ("ldaps", "ldap") or not parts.hostname:
+        raise ValueError(f"url: must be an ldaps:// or ldap:// URL, not {value!r}")
+
+
+@dataclass(frozen=True)
+class DirectoryLdapSection:
+    """``[directory.ldap]``: LDAP or Active Directory (:mod:`station.directory_sources.ldap`)."""
+
+    url: str = ""
+    start_tls: bool = True
+    bind_dn: str = ""
+    password_file: str = ""
+    base_dn: str = ""
+    filter: str = "(objectClass=person)"
+    badge_attribute: str = "employeeNumber"
+    email_attribute: str = "mail"
+    name_attribute: str = "displayName"
+    ca_file: str = ""
+    page_size: int = 500
+    timeout_s: float = 10.0
+
+    def __post_init__(self) -> None:
+        if self.url:
+            _check_ldap_url(self.url)
+            parts = urlsplit(self.url)
+            plain = parts.scheme == "ldap" and not self.start_tls
+            if plain and not _is_loopback(parts.hostname or ""):
+                raise ValueError(
+                    "start_tls: plain LDAP is allowed only on loopback; use ldaps:// or start_tls"
+                )
+        if not (self.filter.startswith("(") and self.filter.endswith(")")):
+            raise ValueError("filter: must be an LDAP filter in parentheses, like (objectClass=person)")
+        for name in ("badge_attribute", "email_attribute", "name_attribute"):
+            if not re.fullmatch(r"[A-Za-z][A-Za-z0-9-]{0,63}", getattr(self, name)):
+                raise ValueError(f"{name}: must be an attribute name like employeeNumber")
+        _check_range("page_size", self.page_size, 10, 5000)
+        _check_range("timeout_s", self.timeout_s, 1, 120)
+
+
+@dataclass(frozen=True)
+class DirectoryUrlSection:
+    """``[directory.url]``: a badge file at an HTTPS URL (:mod:`station.directory_sources.url`)."""
+
+    url: str = ""
+    ca_file: str = ""
+    max_bytes: int = 16 * 1024 * 1024
+    timeout_s: float = 20.0
+
+    def __post_init__(self) -> None:
+        if self.url:
+            _check_urls(self, "url")
+        _check_range("max_bytes", self.max_bytes, 1024, 256 * 1024 * 1024)
+        _check_range("timeout_s", self.timeout_s, 1, 300)
+
+
+_GRAPH_PROPERTY = re.compile(
+    r"employeeId|onPremisesExtensionAttributes\.extensionAttribute(?:[1-9]|1[0-5])|extension_[0-9a-fA-F]{32}_\w{1,64}"
+)
+
+
+@dataclass(frozen=True)
+class DirectoryGraphSection:
+    """``[directory.graph]``: Entra ID through Microsoft Graph (:mod:`station.directory_sources.graph`)."""
+
+    tenant_id: str = ""
+    client_id: str = ""
+    secret_file: str = ""
+    badge_property: str = "employeeId"
+    login_url: str = "https://login.microsoftonline.com"
+    graph_url: str = "https://graph.microsoft.com/v1.0"
+    ca_file: str = ""
+    timeout_s: float = 20.0
+
+    def __post_init__(self) -> None:
+        _check_urls(self, "login_url", "graph_url")
+        if not _GRAPH_PROPERTY.fullmatch(self.badge_property):
+            raise ValueError(
+                "badge_property: must be employeeId, onPremisesExtensionAttributes.extensionAttributeN "
+                "(1..15) or extension_<appId without dashes>_<name>"
+            )
+        _check_range("timeout_s", self.timeout_s, 1, 120)
+
+
+DirectorySource = Literal["local", "ldap", "graph", "url"]
+
+
+@dataclass(frozen=True)
+class DirectorySection:
+    """Where the badge directory is kept: on this station, or in a source every station syncs from."""
+
+    source: DirectorySource = "local"
+    sync_interval_s: int = 900
+    write_back: bool = False
+    max_removed_share: float = 0.2
+    ldap: DirectoryLdapSection = field(default_factory=DirectoryLdapSection)
+    graph: DirectoryGraphSection = field(default_factory=DirectoryGraphSection)
+    url: DirectoryUrlSection = field(default_factory=DirectoryUrlSection)
+
+    def __post_init__(self) -> None:
+        _check_range("sync_interval_s", self.sync_interval_s, 30, 86400)
+        _check_range("max_removed_share", self.max_removed_share, 0, 1)
+        if self.source == "url" and self.write_back:
+            raise ValueError("write_back: the url source is read-only; set write_back = false")
+        if self.source == "ldap" and not (self.ldap.url and self.ldap.base_dn):
+            raise ValueError('ldap: source = "ldap" needs [directory.ldap] url and base_dn')
+        if self.source == "ldap" and self.ldap.bind_dn and not self.ldap.password_file:
+            raise ValueError("ldap: a bind_dn needs a password_file (the password is never in this file)")
+        graph = self.graph
+        if self.source == "graph" and not (graph.tenant_id and graph.client_id and graph.secret_file):
+            raise ValueError(
+                'graph: source = "graph" needs [directory.graph] tenant_id, client_id, secret_file'
+            )
+        if self.source == "url" and not self.url.url:
+            raise ValueError('url: source = "url" needs [directory.url] url')
+
+
 @dataclass(frozen=True)
 class Config:
     """The whole configuration; ``source`` names the file it came from."""
@@ -308,6 +431,7 @@ class Config:
     log: LogSection = field(default_factory=LogSection)
     metrics: MetricsSection = field(default_factory=MetricsSection)
     enrolment: EnrolmentSection = field(default_factory=EnrolmentSection)
+    directory: DirectorySection = field(default_factory=DirectorySection)
     source: str = field(default="(defaults)", compare=False)
 
     @property

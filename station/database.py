@@ -15,6 +15,7 @@ Tables:
 ``audit``     what happened, with badge ids hashed; bounded in size; each entry chained to the
               one before by an HMAC whose key lives outside the database (:mod:`station.audit`)
 ``releases``  the release journal: intent recorded before a job is released
+``directory_sync``  the badge source's last sync (one row) and the e-mail → ezeep user cache
 
 Connections are opened with ``check_same_thread=False``; an owner that shares one between
 threads serialises access itself (one lock per owner), and separate owners open their own.
@@ -127,6 +128,28 @@ def _release_pin_per_badge(db: sqlite_utils.Database) -> None:
             "the shared release PIN was removed: release PINs are now per person and switched on; "
             "each person chooses their own PIN at their next tap"
         )
+
+
+@migrations(name="0004_directory_source")
+def _directory_source(db: sqlite_utils.Database) -> None:
+    # "local": enrolled on this station; "source": a copy of the directory source's entry.
+    db.execute("ALTER TABLE badges ADD COLUMN origin TEXT NOT NULL DEFAULT 'local'")
+    db["directory_sync"].create(  # type: ignore[union-attr]
+        {
+            "id": int,
+            "source": str,
+            "version": str,
+            "last_attempt": str,
+            "last_success": str,
+            "last_error": str,
+            "failures": int,
+            "summary": str,
+        },
+        pk="id",
+    )
+    db["directory_people"].create(  # type: ignore[union-attr]
+        {"email": str, "user_id": str, "display_name": str, "resolved_at": str}, pk="email"
+    )
 
 
 @contextlib.contextmanager

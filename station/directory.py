@@ -5,6 +5,13 @@ stored: not empty, printable, at most 64 characters, no whitespace. Each entry s
 to be (``self``-enrolment on a phone, a ``technician`` at the station, a file ``import``, the
 ``cli``), when, and when the badge was last seen.
 
+Each entry also says where it lives (``origin``): ``local`` entries were made on this station;
+``source`` entries are this station's copy of a directory source (LDAP, Entra ID, a file; see
+:mod:`station.directory_sync`). :meth:`Directory.apply_source` replaces the copy with a new
+snapshot in one transaction: the source is authoritative for the badges it holds (a local
+entry it contradicts gives way, and is reported as a conflict), an entry it no longer holds is
+removed, and local entries it does not mention stay. Lookups read SQLite only, never the source.
+
 Imports run in two steps so that a file is judged before anything changes: :func:`read_import`
 turns CSV or JSON into rows (with line numbers), :func:`plan_import` checks every row and
 resolves e-mail addresses through a callable the caller supplies (the command line wires the
@@ -24,7 +31,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal, TextIO
+from typing import Any, Literal, Protocol, TextIO
 
 import sqlite_utils
 
@@ -33,6 +40,7 @@ from station.database import transaction
 from station.errors import StationError
 
 EnrolledBy = Literal["self", "technician", "import", "cli"]
+Origin = Literal["local", "source"]
 ENROLLED_BY: tuple[EnrolledBy, ...] = ("self", "technician", "import", "cli")
 MAX_BADGE_ID = 64
 COLUMNS = ("badge", "user_id", "email", "name")
@@ -51,6 +59,10 @@ class InvalidEntryError(DirectoryError, ValueError):
 
 class BadgeLimitError(DirectoryError):
     """The user already has as many badges as allowed; nothing was linked."""
+
+
+class HeldBackError(DirectoryError):
+    """A sync would remove more of the directory than allowed; nothing was changed."""
 
 
 class BadgeConflictError(DirectoryError):
@@ -134,6 +146,7 @@ class BadgeEntry:
     enrolled_by: EnrolledBy
     enrolled_at: datetime
     last_seen: datetime | None
+    origin: Origin = "local"
 
 
 def _entry(row: Sequence[Any]) -> BadgeEntry:
@@ -145,10 +158,43 @@ def _entry(row: Sequence[Any]) -> BadgeEntry:
         enrolled_by=row[4],
         enrolled_at=datetime.fromisoformat(row[5]),
         last_seen=datetime.fromisoformat(row[6]) if row[6] else None,
+        origin=row[7],
     )
 
 
-_SELECT = "SELECT badge_id, user_id, email, display_name, enrolled_by, enrolled_at, last_seen FROM badges"
+_SELECT = (
+    "SELECT badge_id, user_id, email, display_name, enrolled_by, enrolled_at, last_seen, origin FROM badges"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SourceEntry:
+    """One badge as a directory source has it, its owner resolved to an ezeep user."""
+
+    badge_id: str = field(repr=False)
+    user_id: str
+    email: str = field(repr=False)
+    display_name: str = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class SourceSync:
+    """What applying a snapshot did (or, for a dry run, would do); counts only, plus the
+    conflicts as (badge id, the local owner who lost it) for the audit log."""
+
+    added: int = 0
+    changed: int = 0
+    removed: int = 0
+    kept_local: int = 0
+    entries: int = 0
+    conflicts: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+
+    def counts(self) -> str:
+        """``added 3, changed 0, removed 1, conflicts 0, local 2, entries 120`` (safe to log)."""
+        return (
+            f"added {self.added}, changed {self.changed}, removed {self.removed}, "
+            f"conflicts {len(self.conflicts)}, local {self.kept_local}, entries {self.entries}"
+        )
 
 
 # -- import values ---------------------------------------------------------------------------
@@ -209,6 +255,25 @@ EmailResolver = Callable[[str], UserInfo | None]
 ``LookupError`` with a reason (e.g. several users match), which becomes that line's problem."""
 
 
+class FindsUsers(Protocol):
+    """What :func:`email_resolver` asks: the cloud client's user search."""
+
+    def find_users(self, email: str | None = None, search: str | None = None) -> list[UserInfo]: ...
+
+
+def user_with_email(email: str, users: list[UserInfo]) -> UserInfo | None:
+    """The one user whose address is ``email`` (ignoring case); ``LookupError`` if several are."""
+    matches = {user.id: user for user in users if user.email.lower() == email.lower()}
+    if len(matches) > 1:
+        raise LookupError(f"{len(matches)} ezeep users have the e-mail address {email}")
+    return next(iter(matches.values()), None)
+
+
+def email_resolver(client: FindsUsers) -> EmailResolver:
+    """An :data:`EmailResolver` that asks ezeep through ``client`` (one search per address)."""
+    return lambda email: user_with_email(email, client.find_users(email=email))
+
+
 # -- the directory ---------------------------------------------------------------------------
 
 
@@ -217,6 +282,8 @@ class Directory:
 
     :param db: the station database.
     :param now: wall clock (UTC) for enrolment and last-seen times.
+    :param on_enrol: called after every enrolment is stored (the directory sync's wake-up, so
+        that write-back sends it at once); must not block.
 
     Example::
 
@@ -225,9 +292,16 @@ class Directory:
         directory.lookup("04A1B2C3").user_id
     """
 
-    def __init__(self, db: sqlite_utils.Database, *, now: Callable[[], datetime] = _utc_now) -> None:
+    def __init__(
+        self,
+        db: sqlite_utils.Database,
+        *,
+        now: Callable[[], datetime] = _utc_now,
+        on_enrol: Callable[[], None] | None = None,
+    ) -> None:
         self._db = db
         self._now = now
+        self._on_enrol = on_enrol
         self._lock = threading.Lock()
 
     def lookup(self, badge_id: str) -> BadgeEntry | None:
@@ -286,9 +360,12 @@ class Directory:
                 self._db.execute("DELETE FROM badges WHERE badge_id = ? AND user_id = ?", [unlink, user_id])
             if limit is not None:
                 check_badge_limit(sum(entry.badge_id != badge_id for entry in self._of_user(user_id)), limit)
-            return self._put(
+            stored = self._put(
                 BadgeEntry(badge_id, user_id, email, display_name, how, self._now_s(), None), existing
             )
+        if self._on_enrol is not None:
+            self._on_enrol()
+        return stored
 
     def remove(self, badge_id: str) -> bool:
         """Forget ``badge_id``; True if it was enrolled."""
@@ -299,6 +376,70 @@ class Directory:
         """Record that ``badge_id`` was just used (no-op for an unknown badge)."""
         with self._lock, transaction(self._db, "save when the badge was seen"):
             self._db.execute("UPDATE badges SET last_seen = ? WHERE badge_id = ?", [self._stamp(), badge_id])
+
+    def apply_source(
+        self,
+        wanted: Sequence[SourceEntry],
+        *,
+        max_removed_share: float,
+        force: bool = False,
+        dry_run: bool = False,
+    ) -> SourceSync:
+        """Make the copy of the source equal ``wanted`` in one transaction (see the module text).
+
+        ``wanted`` must hold each badge once, checked (the caller validated it). A snapshot
+        that would remove more than ``max_removed_share`` of the copy, and more than one entry,
+        raises :class:`HeldBackError` and changes nothing, unless ``force``. ``dry_run`` works
+        it out and changes nothing.
+        """
+        with self._lock, transaction(self._db, "apply the directory source", write=not dry_run):
+            current = {row[0]: _entry(row) for row in self._db.execute(_SELECT).fetchall()}
+            by_badge = {entry.badge_id: entry for entry in wanted}
+            copied = [entry for entry in current.values() if entry.origin == "source"]
+            gone = [entry.badge_id for entry in copied if entry.badge_id not in by_badge]
+            if not force and len(gone) > 1 and len(gone) > max_removed_share * len(copied):
+                raise HeldBackError(
+                    f"the source would remove {len(gone)} of {len(copied)} badges, more than "
+                    f"{max_removed_share:.0%}; nothing was changed (check the source, or force the sync)"
+                )
+            added = changed = 0
+            conflicts: list[tuple[str, str]] = []
+            writes: list[tuple[BadgeEntry, BadgeEntry | None]] = []
+            for item in wanted:
+                existing = current.get(item.badge_id)
+                entry = BadgeEntry(
+                    item.badge_id, item.user_id, item.email, item.display_name, "import", self._now_s(), None
+                )
+                if existing is None:
+                    added += 1
+                elif existing.user_id != item.user_id:
+                    changed += 1
+                    if existing.origin == "local":
+                        conflicts.append((item.badge_id, existing.user_id))
+                elif existing.origin == "source" and (existing.email, existing.display_name) == (
+                    item.email,
+                    item.display_name,
+                ):
+                    continue
+                elif (existing.email, existing.display_name) != (item.email, item.display_name):
+                    changed += 1
+                writes.append((entry, existing))
+            kept = sum(1 for e in current.values() if e.origin == "local" and e.badge_id not in by_badge)
+            result = SourceSync(added, changed, len(gone), kept, len(wanted), tuple(conflicts))
+            if dry_run:
+                return result
+            for entry, existing in writes:
+                self._put(entry, existing)
+                self._db.execute("UPDATE badges SET origin = 'source' WHERE badge_id = ?", [entry.badge_id])
+            self._db.conn.executemany("DELETE FROM badges WHERE badge_id = ?", [[badge] for badge in gone])
+            return result
+
+    def local_enrolments(self) -> list[BadgeEntry]:
+        """Entries enrolled at this station (self-service or technician) that the source does not
+        hold yet: what write-back sends."""
+        sql = _SELECT + " WHERE origin = 'local' AND enrolled_by IN ('self', 'technician') ORDER BY badge_id"
+        with self._lock, transaction(self._db, "read the badge directory", write=False):
+            return [_entry(row) for row in self._db.execute(sql).fetchall()]
 
     def apply_import(self, changes: Iterable[ImportChange]) -> int:
         """Write planned changes in one transaction; returns how many entries changed.
@@ -355,6 +496,7 @@ class Directory:
             "pin_hash = CASE WHEN user_id = excluded.user_id THEN pin_hash END, "
             "pin_lockout = CASE WHEN user_id = excluded.user_id THEN pin_lockout END, "
             "user_id = excluded.user_id, email = excluded.email, display_name = excluded.display_name, "
+            "origin = CASE WHEN user_id = excluded.user_id THEN origin ELSE 'local' END, "
             "enrolled_by = excluded.enrolled_by, enrolled_at = excluded.enrolled_at, "
             "last_seen = excluded.last_seen",
             [

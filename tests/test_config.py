@@ -27,8 +27,12 @@ def test_every_key_is_documented_with_a_comment() -> None:
         if section.name == "source":
             continue
         assert f"[{section.name}]" in text
-        for key in section_table(getattr(Config(), section.name)):
-            assert re.search(rf"^{key} = ", text, re.M), f"{section.name}.{key} undocumented"
+        for key, value in section_table(getattr(Config(), section.name)).items():
+            if isinstance(value, dict):  # a sub-table such as [directory.ldap]
+                assert f"[{section.name}.{key}]" in text
+                assert all(re.search(rf"^{sub} = ", text, re.M) for sub in value), f"[{section.name}.{key}]"
+            else:
+                assert re.search(rf"^{key} = ", text, re.M), f"{section.name}.{key} undocumented"
 
 
 def test_the_example_and_the_readme_list_the_reader_kinds() -> None:

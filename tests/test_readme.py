@@ -89,6 +89,18 @@ IMAGE = "builds the SD image as root (mmdebstrap, binfmt, 10+ min): `.ci/dev ima
 ON_A_STATION = "runs on an installed station over SSH"
 ELSEWHERE: dict[str, Elsewhere] = {
     # README.md
+    "release-station badges sync [--dry-run] [--force] | status": Elsewhere(
+        "tests/test_directory_sync.py::test_badges_sync_and_status_on_the_command_line",
+        "needs a directory source: the test serves one over HTTPS on loopback",
+    ),
+    "release-station badges status": Elsewhere(
+        "tests/test_directory_sync.py::test_badges_sync_and_status_on_the_command_line",
+        "needs a directory source: the test serves one over HTTPS on loopback",
+    ),
+    "release-station badges sync --force": Elsewhere(
+        "tests/test_directory_sync.py::test_badges_sync_and_status_on_the_command_line",
+        "needs a directory source: the test serves one over HTTPS on loopback",
+    ),
     ".ci/dev demo": Elsewhere(
         "tests/test_e2e_station.py::test_the_demo_window_taps_with_number_keys",
         "installs packages, then opens a window until it is closed",

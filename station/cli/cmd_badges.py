@@ -1,4 +1,8 @@
-"""``release-station badges list|add|remove|import|export``: the badge directory from a shell.
+"""``release-station badges list|add|remove|import|export|sync|status``: the badge directory from a shell.
+
+``sync`` runs one sync with the ``[directory]`` source now (``--dry-run``, ``--force`` past
+the mass-removal guard) and prints the counts; ``status`` shows the source, the last sync and
+its outcome, and how many badges the station holds (from the source, and its own).
 
 Every change goes to the audit log as the station's own do (``enrol_cli``, ``badge_unlinked``
 with outcome ``cli``, ``enrol_import`` with its counts), and ``add`` and ``import`` keep to
@@ -13,6 +17,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import sys
+from collections import Counter
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -29,6 +34,7 @@ from station.directory import (
     BadgeEntry,
     BadgeLimitError,
     Directory,
+    email_resolver,
     export_csv,
     export_json,
     plan_import,
@@ -80,6 +86,14 @@ def register(subparsers: Any) -> None:
     export.add_argument("--format", choices=("csv", "json"), default="csv")
     export.set_defaults(func=_export)
 
+    sync = actions.add_parser("sync", help="sync the badges with the [directory] source now")
+    sync.add_argument("--dry-run", action="store_true", help="report what would change, change nothing")
+    sync.add_argument("--force", action="store_true", help="apply a sync that removes many badges")
+    sync.set_defaults(func=_sync)
+
+    status = actions.add_parser("status", help="show the directory source and its last sync")
+    status.set_defaults(func=_status)
+
 
 @contextlib.contextmanager
 def _database(context: Context) -> Iterator[sqlite_utils.Database]:
@@ -108,7 +122,7 @@ class CloudUsers:
     def __call__(self, email: str) -> UserInfo | None:
         if self._client is None:
             self._client = self._connect()
-        return user_with_email(email, self._client.find_users(email=email))
+        return email_resolver(self._client)(email)
 
     def _connect(self) -> EzeepClient:
         from station.cloud.api import EzeepClient
@@ -121,14 +135,6 @@ class CloudUsers:
         if not keeper.paired:
             raise StationError("this station is not paired with ezeep; run `release-station pair` first")
         return EzeepClient.from_config(http, keeper, self._context.config.cloud)
-
-
-def user_with_email(email: str, users: list[UserInfo]) -> UserInfo | None:
-    """The one user whose address is ``email`` (ignoring case); ``LookupError`` if several are."""
-    matches = {user.id: user for user in users if user.email.lower() == email.lower()}
-    if len(matches) > 1:
-        raise LookupError(f"{len(matches)} ezeep users have the e-mail address {email}")
-    return next(iter(matches.values()), None)
 
 
 def _list(args: argparse.Namespace, context: Context) -> int:
@@ -267,4 +273,39 @@ def _export(args: argparse.Namespace, context: Context) -> int:
     with _database(context) as db:
         entries = Directory(db).entries()
     (export_json if args.format == "json" else export_csv)(entries, sys.stdout)
+    return EXIT_OK
+
+
+def _sync(args: argparse.Namespace, context: Context) -> int:
+    from station.directory_sources import open_sync
+
+    section = context.config.directory
+    with _database(context) as db, CloudUsers(context, db) as users, contextlib.ExitStack() as stack:
+        sync = open_sync(section, Directory(db), db, users, stack, audit=AuditLog(db))
+        if sync is None:
+            print('badges are kept on this station ([directory] source = "local"): nothing to sync')
+            return EXIT_OK
+        outcome = sync.run(force=args.force, dry_run=args.dry_run)
+    print(f"{'dry run, would do' if args.dry_run else 'synced'}: {outcome.summary()}")
+    return EXIT_OK
+
+
+def _status(args: argparse.Namespace, context: Context) -> int:
+    from station.directory_sync import read_status
+
+    section = context.config.directory
+    with _database(context) as db:
+        status = read_status(db)
+        entries = Directory(db).entries()
+    held = Counter(entry.origin for entry in entries)
+    print(f"source: {section.source}; every {section.sync_interval_s} s; write-back: {section.write_back}")
+    print(f"badges: {held['source']} from the source, {held['local']} enrolled on this station")
+    if status is None or status.last_attempt is None:
+        print("last sync: never")
+        return EXIT_OK
+    print(f"last sync: {status.last_attempt:%Y-%m-%d %H:%M:%S} UTC ({status.source})")
+    success = f"{status.last_success:%Y-%m-%d %H:%M:%S} UTC" if status.last_success else "never"
+    print(f"last success: {success}: {status.summary or '-'}")
+    if status.last_error:
+        print(f"failing ({status.failures} in a row): {status.last_error}")
     return EXIT_OK

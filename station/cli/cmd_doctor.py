@@ -11,7 +11,8 @@ Checks, in this order, and prints one line each (``ok``, ``warn`` or ``FAIL``), 
   reader the configuration ends up using, with the kind's own advice when it is not attached;
 - the cloud: for each configured ezeep host, DNS and a TLS handshake with the station's own trust
   store (each bounded by ``--timeout``), and whether the station is paired (the ``tokens``
-  table, read without changing anything).
+  table, read without changing anything);
+- the ``[directory]`` source, if any: its bind password file and CA file, and its last sync.
 
 Exit code 0 when nothing failed (warnings are fine), 1 otherwise.
 """
@@ -29,6 +30,7 @@ import ssl
 import tempfile
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -64,6 +66,7 @@ def _doctor(args: argparse.Namespace, context: Context) -> int:
     if not args.offline:
         findings += cloud_findings(config.cloud, timeout=args.timeout)
     findings += [check_paired(config.database_path), check_technician_pin(config.database_path)]
+    findings += check_directory(config)
     for finding in findings:
         print("\n".join(finding.lines()))
     problems = sum(f.status == "fail" for f in findings)
@@ -353,6 +356,18 @@ def check_technician_pin(database: Path) -> Finding:
         unlock = "release-station pin set, or [technician] unlock = true in a first-boot system.toml"
         return Finding("warn", topic, f"locked after {lockout.failures} wrong PINs", unlock)
     return Finding("ok", topic, "set")
+
+
+def check_directory(config: Config) -> list[Finding]:
+    """The directory source's files and its last sync (see ``station.directory_sources.checks``)."""
+    from station.directory_sources.checks import directory_findings
+    from station.directory_sync import read_status
+
+    status = None
+    if config.directory.source != "local" and config.database_path.exists():
+        with contextlib.suppress(sqlite3.Error, StorageError), _read_only(config.database_path) as db:
+            status = read_status(db)  # an older database has no sync yet
+    return directory_findings(config.directory, status, datetime.now(UTC))
 
 
 @contextlib.contextmanager

@@ -151,7 +151,8 @@ def build_station(
     from station.core.state import Identity, Tuning
     from station.core.worker import Worker
     from station.database import open_database
-    from station.directory import Directory
+    from station.directory import email_resolver
+    from station.directory_sources import synced_directory
     from station.events import BadgeRead
     from station.pin import Pins
     from station.pin_handoff import handoff_path, import_handoff
@@ -207,7 +208,8 @@ def build_station(
     audit = AuditLog(connection())
     trail = AuditTrail(audit)
     stack.callback(trail.close)  # after the station stops: what it announced last is written
-    directory = Directory(connection())
+    # With a [directory] source, kept in step with it on its own thread (station.directory_sources).
+    directory = synced_directory(config.directory, connection, email_resolver(cloud.client), stack)
     worker = Worker(
         cloud=client.probing(config.cloud.probe_deadline_s),  # its station_printer() is the probe
         tokens=cloud.keeper,

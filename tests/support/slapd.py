@@ -1,0 +1,149 @@
+"""A real OpenLDAP ``slapd`` on loopback for the ``ldap`` directory source's tests.
+
+:class:`Slapd` writes its own ``slapd.conf`` in a temporary directory (the package's default
+database is never used), seeds a small tree with ``slapadd`` and starts ``slapd`` in the
+foreground on free ports: plain LDAP (StartTLS offered, with a throw-away CA) and LDAPS. The
+service account the station binds as may write the badge attribute; :meth:`stop` and
+:meth:`start` take the server down and back with its data. Needs ``slapd`` and ``ldap-utils``
+(``.ci/dev`` installs them).
+
+Example::
+
+    with Slapd(tmp_path, people=[("ann", "ann@example.com", "B0001")]) as server:
+        server.url  # ldap://127.0.0.1:PORT
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from tests.support.tls_files import self_signed
+
+SLAPD = shutil.which("slapd") or "/usr/sbin/slapd"
+SLAPADD = shutil.which("slapadd") or "/usr/sbin/slapadd"
+BASE = "dc=example,dc=com"
+STAFF = f"ou=Staff,{BASE}"
+SERVICE_DN = f"cn=release-station,ou=Service,{BASE}"
+SERVICE_PASSWORD = "s3rvice-pass"
+ADMIN_DN = f"cn=admin,{BASE}"
+ADMIN_PASSWORD = "admin-pass"
+
+Person = tuple[str, str, str]  # uid, mail ("" for none), employeeNumber ("" for none)
+
+
+def available() -> bool:
+    return Path(SLAPD).exists() and Path(SLAPADD).exists()
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def person_ldif(uid: str, mail: str, badge: str) -> str:
+    lines = [
+        f"dn: uid={uid},{STAFF}",
+        "objectClass: inetOrgPerson",
+        f"uid: {uid}",
+        f"cn: {uid}",
+        f"sn: {uid}",
+        f"displayName: {uid.title()} Example",
+    ]
+    lines += [f"mail: {mail}"] if mail else []
+    lines += [f"employeeNumber: {badge}"] if badge else []
+    return "\n".join(lines) + "\n\n"
+
+
+class Slapd:
+    """One slapd with its own config, data and certificate below ``directory``.
+
+    The service account may read any number of entries through paged searches, as Active
+    Directory allows; ``size_limit`` caps its searches instead (slapd's own default is 500).
+    """
+
+    def __init__(self, directory: Path, people: Sequence[Person], *, size_limit: int = 0) -> None:
+        self.directory = directory
+        directory.mkdir(parents=True, exist_ok=True)
+        self.ca_file, key = self_signed(directory)
+        self.port, self.tls_port = _free_port(), _free_port()
+        self.url = f"ldap://127.0.0.1:{self.port}"
+        self.ldaps_url = f"ldaps://127.0.0.1:{self.tls_port}"
+        data = directory / "data"
+        data.mkdir()
+        schema = Path("/etc/ldap/schema")
+        self.conf = directory / "slapd.conf"
+        self.conf.write_text(
+            "\n".join(
+                [
+                    *(f"include {schema / name}.schema" for name in ("core", "cosine", "inetorgperson")),
+                    f"pidfile {directory / 'slapd.pid'}",
+                    "modulepath /usr/lib/ldap",
+                    "moduleload back_mdb",
+                    f"TLSCertificateFile {self.ca_file}",
+                    f"TLSCertificateKeyFile {key}",
+                    "database mdb",
+                    f"suffix {BASE}",
+                    f"rootdn {ADMIN_DN}",
+                    f"rootpw {ADMIN_PASSWORD}",
+                    f"directory {data}",
+                    f'limits dn.exact="{SERVICE_DN}" size={size_limit or "unlimited"}',
+                    "maxsize 104857600",
+                    "access to attrs=userPassword by anonymous auth by * none",
+                    f'access to * by dn.exact="{SERVICE_DN}" write by * none',
+                    "",
+                ]
+            )
+        )
+        seed = (
+            f"dn: {BASE}\nobjectClass: dcObject\nobjectClass: organization\ndc: example\no: Example\n\n"
+            f"dn: ou=Staff,{BASE}\nobjectClass: organizationalUnit\nou: Staff\n\n"
+            f"dn: ou=Service,{BASE}\nobjectClass: organizationalUnit\nou: Service\n\n"
+            f"dn: {SERVICE_DN}\nobjectClass: person\nobjectClass: simpleSecurityObject\n"
+            f"cn: release-station\nsn: station\nuserPassword: {SERVICE_PASSWORD}\n\n"
+            + "".join(person_ldif(*person) for person in people)
+        )
+        (directory / "seed.ldif").write_text(seed)
+        subprocess.run(
+            [SLAPADD, "-q", "-f", str(self.conf), "-l", str(directory / "seed.ldif")],
+            check=True,
+            capture_output=True,
+        )
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self._process = subprocess.Popen(
+            [SLAPD, "-d", "0", "-f", str(self.conf), "-h", f"{self.url}/ {self.ldaps_url}/"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        deadline = time.monotonic() + 20
+        pause = threading.Event()  # never set: a bounded wait between connection attempts
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                raise RuntimeError(f"slapd stopped: {self._process.stderr.read().decode()[-2000:]}")  # type: ignore[union-attr]
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return
+            except OSError:
+                pause.wait(0.05)
+        raise RuntimeError("slapd did not listen within 20 s")
+
+    def stop(self) -> None:
+        if self._process is not None:
+            self._process.terminate()
+            self._process.wait(timeout=20)
+            self._process = None
+
+    def __enter__(self) -> Slapd:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()

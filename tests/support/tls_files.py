@@ -1,0 +1,102 @@
+"""A throw-away CA and certificate for 127.0.0.1, and an HTTPS server of one file on loopback.
+
+Example::
+
+    cert, key = self_signed(tmp_path)
+    with FileServer(cert, key) as server:
+        server.body = b"badge,email\\n"
+        url = server.url  # https://127.0.0.1:PORT/badges.csv, trusted with ca_file=str(cert)
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import ipaddress
+import ssl
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Self
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+
+def self_signed(directory: Path, host: str = "127.0.0.1") -> tuple[Path, Path]:
+    """A CA certificate that is also the server's certificate for ``host``; (cert, key) PEM paths."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "release-station test CA")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(host))]), False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    key_path.chmod(0o600)
+    return cert_path, key_path
+
+
+class LoopbackHttps:
+    """An HTTPS server on 127.0.0.1 answering with ``handler`` on its own thread, in a ``with`` block."""
+
+    def __init__(self, handler: type[BaseHTTPRequestHandler], cert: Path, key: Path) -> None:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(cert, key)
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
+        self.base_url = f"https://127.0.0.1:{self._server.server_address[1]}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def __enter__(self) -> Self:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join()
+
+
+class FileServer(LoopbackHttps):
+    """Serves ``body`` over HTTPS with a strong ETag and answers ``If-None-Match`` with 304."""
+
+    def __init__(self, cert: Path, key: Path) -> None:
+        self.body = b""
+        self.answers: list[int] = []  # status codes, in order
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                body = owner.body
+                etag = '"' + hashlib.sha256(body).hexdigest()[:16] + '"'
+                status = 304 if self.headers.get("If-None-Match") == etag else 200
+                owner.answers.append(status)
+                self.send_response(status)
+                self.send_header("ETag", etag)
+                self.send_header("Content-Length", str(len(body) if status == 200 else 0))
+                self.end_headers()
+                if status == 200:
+                    self.wfile.write(body)
+
+            def log_message(self, format: str, *args: object) -> None:
+                """Quiet."""
+
+        super().__init__(Handler, cert, key)
+        self.url = f"{self.base_url}/badges.csv"
