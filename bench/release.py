@@ -41,7 +41,7 @@ from station.core import intents
 from station.core import view as v
 from station.core.health import Ready
 from station.core.runtime import Station
-from station.core.state import Done, Releasing
+from station.core.session import Done, Releasing
 from station.database import open_database
 from station.directory import Directory
 from station.events import BadgeRead

@@ -13,9 +13,10 @@ from station.config import Config, parse_config
 from station.core import intents as i
 from station.core import listener as ev
 from station.core import view as v
+from station.core.enrolment import Enrolling, Unknown
 from station.core.health import Ready
 from station.core.listener import deliver
-from station.core.state import Done, Enrolling, Unknown
+from station.core.session import Done
 from station.database import open_database
 from station.directory import Directory
 from station.emulator import Emulator

@@ -20,7 +20,7 @@ import pytest
 
 from station.audit import AuditLog
 from station.core.health import Ready
-from station.core.state import Done
+from station.core.session import Done
 from station.directory import Directory
 from station.emulator import Emulator
 from station.events import BadgeRead
@@ -38,7 +38,7 @@ from pathlib import Path
 from drivers.readers.base import ReaderThread
 from drivers.readers.simulated import SimulatedReader
 from station.core.health import Ready
-from station.core.state import Done, Releasing
+from station.core.session import Done, Releasing
 from tests.support.core_rig import build_rig
 
 url, path, uid = sys.argv[1:4]

@@ -17,6 +17,7 @@ from station.core import intents as i
 from station.core import listener as ev
 from station.core import messages as m
 from station.core import view as v
+from station.core.enrolment import Enrolling, Unknown
 from station.core.health import (
     IdleFace,
     Offline,
@@ -26,28 +27,13 @@ from station.core.health import (
     backoff_s,
     view_of,
 )
+from station.core.identify import Identifying
 from station.core.machine import Event, start, step
-from station.core.state import (
-    CoreState,
-    Done,
-    Enrolling,
-    Identifying,
-    Identity,
-    Mode,
-    Pairing,
-    Picking,
-    PinCheck,
-    PinSetup,
-    Prefs,
-    Releasing,
-    SignedIn,
-    Technician,
-    Tick,
-    Tuning,
-    Unknown,
-    Unpaired,
-    User,
-)
+from station.core.pairing import Pairing, Unpaired
+from station.core.pins import PinCheck, PinSetup
+from station.core.session import Done, Picking, Releasing
+from station.core.state import CoreState, Identity, Mode, Prefs, SignedIn, Tick, Tuning, User
+from station.core.technician import Technician
 from station.events import ReaderHealth
 from station.feedback import Pattern
 

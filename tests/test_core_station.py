@@ -24,21 +24,14 @@ from station.causes import Cause, Reason
 from station.cloud.api import EzeepClient
 from station.core import intents as i
 from station.core import view as v
+from station.core.enrolment import Enrolling, Unknown
 from station.core.health import Offline, PrinterUnavailable, ReaderMissing, Ready
+from station.core.identify import Identifying
+from station.core.pairing import Pairing, Unpaired
+from station.core.pins import PinCheck, PinSetup
 from station.core.runtime import Station
-from station.core.state import (
-    Done,
-    Enrolling,
-    Identifying,
-    Pairing,
-    Picking,
-    PinCheck,
-    PinSetup,
-    Releasing,
-    Technician,
-    Unknown,
-    Unpaired,
-)
+from station.core.session import Done, Picking, Releasing
+from station.core.technician import Technician
 from station.database import open_database
 from station.directory import Directory, mask_email
 from station.emulator import Emulator

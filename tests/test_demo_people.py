@@ -26,9 +26,12 @@ from station.cli.cmd_demo import DEMO_BADGE_KEYS, UNKNOWN_BADGE_KEY, demo_config
 from station.cli.compose import build_station
 from station.config import Config
 from station.core import intents
+from station.core.enrolment import Enrolling
 from station.core.health import IdleFace, Ready
+from station.core.pairing import Pairing
 from station.core.runtime import Station
-from station.core.state import Done, Enrolling, Mode, Pairing, Picking
+from station.core.session import Done, Picking
+from station.core.state import Mode
 from station.core.view import StationInfo, View
 from station.database import open_database
 from station.emulator import Emulator

@@ -42,7 +42,8 @@ from station.cli.compose import LAST_CONTACT
 from station.cloud.models import Job
 from station.core import view as v
 from station.core.health import Ready
-from station.core.state import Done, Picking, User
+from station.core.session import Done, Picking
+from station.core.state import User
 from station.database import open_database
 from station.directory import Directory
 from station.emulator import Emulator

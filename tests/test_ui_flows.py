@@ -14,7 +14,8 @@ import pygame
 import pytest
 
 from station.core import intents
-from station.core.state import Picking, PinCheck, PinSetup
+from station.core.pins import PinCheck, PinSetup
+from station.core.session import Picking
 from station.core.view import View
 from tests.support.clock import FakeClock
 from ui import theme

@@ -22,8 +22,12 @@ import pytest
 
 from station.causes import Cause, Reason
 from station.core import view as v
-from station.core.health import IdleFace
-from station.core.state import Done, Enrolling, Idle, Mode, Pairing, Picking, Technician, Unknown
+from station.core.enrolment import Enrolling, Unknown
+from station.core.health import Idle, IdleFace
+from station.core.pairing import Pairing
+from station.core.session import Done, Picking
+from station.core.state import Mode
+from station.core.technician import Technician
 from ui import canned, theme
 from ui.canned import MONO, WALL, canned_views
 from ui.fonts import Fonts

@@ -15,7 +15,8 @@ import pygame
 import pytest
 import segno
 
-from station.core.state import Enrolling, Pairing
+from station.core.enrolment import Enrolling
+from station.core.pairing import Pairing
 from ui import theme
 from ui.canned import MONO, PAIRING_URL, WALL, canned_views
 from ui.fonts import Fonts

@@ -13,23 +13,14 @@ from typing import get_args
 from station.causes import Cause, Reason
 from station.cloud.models import Job
 from station.core import view as v
+from station.core.enrolment import Enrolling, Unknown
 from station.core.health import Offline, PrinterUnavailable, ReaderMissing, Ready
-from station.core.state import (
-    Booting,
-    Done,
-    Enrolling,
-    Identifying,
-    Pairing,
-    Picking,
-    PinCheck,
-    PinSetup,
-    Releasing,
-    SignedIn,
-    Technician,
-    Unknown,
-    Unpaired,
-    User,
-)
+from station.core.identify import Identifying
+from station.core.pairing import Pairing, Unpaired
+from station.core.pins import PinCheck, PinSetup
+from station.core.session import Done, Picking, Releasing
+from station.core.state import Booting, SignedIn, User
+from station.core.technician import Technician
 
 MONO = 1000.0
 WALL = datetime(2025, 3, 14, 9, 30, tzinfo=UTC)

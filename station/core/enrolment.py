@@ -27,33 +27,83 @@ if TYPE_CHECKING:
     from station.core.worker import Emit, Worker, WorkHandlers
 
 import dataclasses
+from dataclasses import dataclass, field
 from typing import Literal
 
 from station.causes import Cause, Failure
-from station.core import exits, pins
+from station.core import exits, identify, pins
 from station.core import listener as ev
 from station.core.intents import Cancel
 from station.core.intents import Done as DoneIntent
 from station.core.messages import (
     Announce,
     BadgeUnknown,
+    Deadline,
     EnrolCode,
     Enrolled,
     EnrolRefused,
     EnrolSignedIn,
     LinkBadge,
+    NoAnswer,
     Play,
     SelfEnrol,
     SetTimer,
     Tap,
     WorkFailed,
 )
-from station.core.state import CoreState, Enrolling, Identifying, Tick, Unknown
-from station.core.transition import Routes, Step, leave
-from station.core.view import UnknownReason
+from station.core.state import CoreState, Tick
+from station.core.transition import Routes, Step, close, in_mode, leave
+from station.core.view import EnrolStage, UnknownReason
 from station.feedback import Pattern
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Unknown:
+    """A badge the station cannot use, and no self-enrolment on offer: explain, "ask your administrator".
+
+    ``random_uid``: the card shows a new number each time (phones, some bank cards) and cannot be
+    enrolled; ``rate_limited``: too many unknown taps, try again later; ``not_enrolled``:
+    self-enrolment is switched off; ``enrolment_failed``: self-enrolment did not complete
+    (``cause`` says why); ``too_many_badges``: the person who signed in has as many badges as
+    allowed; ``not_confirmed``: the badge was not tapped again in time (or Cancel); ``other_badge``:
+    another badge was tapped to confirm. In the last four nothing was linked. Closes by itself
+    at ``expires_at``.
+    """
+
+    ticket: int
+    reason: UnknownReason
+    expires_at: float
+    badge_id: str = field(default="", repr=False)
+    cause: Cause | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Enrolling:
+    """Self-enrolment: sign in on a phone to link this badge to your ezeep account.
+
+    :param stage: ``starting`` (fetching a code), ``waiting`` (show ``code``, ``short_url`` and a
+        QR code of ``auth_url``), ``confirm`` (signed in: tap the same badge again before
+        ``expires_at`` to link it), ``saving`` (linking the badge).
+    :param expires_at: monotonic deadline; the enrolment is cancelled then (or on ``Cancel``) and
+        leaves nothing behind.
+    """
+
+    ticket: int
+    badge_id: str = field(repr=False)
+    stage: EnrolStage
+    expires_at: float
+    code: str = ""
+    auth_url: str = ""
+    signed_in: SignedIn | None = None
+    short_url: str = ""
+
+    @property
+    def user_name(self) -> str:
+        """Who signed in, fit for a public screen: the display name, else a masked e-mail
+        address (``k•••@example.com``), else ``""``."""
+        return self.signed_in.shown if self.signed_in else ""
 
 
 def _notice(
@@ -75,7 +125,7 @@ def refuse_random(core: CoreState, tick: Tick) -> Step:
 def on_unknown(core: CoreState, event: BadgeUnknown, tick: Tick) -> Step:
     """The directory does not know the badge: offer self-enrolment unless limited or switched off."""
     mode = core.mode
-    if not isinstance(mode, Identifying):
+    if not isinstance(mode, identify.Identifying):
         return core, []
     core = dataclasses.replace(core, last_unknown=mode.badge_id)
     if not event.allowed:
@@ -196,9 +246,27 @@ def _cancel(core: CoreState, intent: Cancel | DoneIntent, tick: Tick) -> Step:
     return abandon(core, tick, "cancelled")
 
 
+def _tap(core: CoreState, mode: Enrolling, tap: Tap, tick: Tick) -> Step:
+    if mode.stage == "confirm" and not tap.error:
+        return on_confirm_tap(core, mode, tap, tick)
+    return identify.unless_same(core, tap, tick)
+
+
+def _timed_out(core: CoreState, event: Deadline, tick: Tick) -> Step:
+    return abandon(core, tick, "timed_out")
+
+
+def _no_answer(core: CoreState, mode: Enrolling, event: NoAnswer, tick: Tick) -> Step:
+    return identify.no_answer(core, tick) if mode.stage == "starting" else (core, [])
+
+
 ROUTES: Routes = {
-    Identifying: {BadgeUnknown: on_unknown},
+    identify.Identifying: {BadgeUnknown: on_unknown},
+    Unknown: {Deadline: close, Cancel: close, DoneIntent: close},
     Enrolling: {
+        Tap: in_mode(Enrolling, _tap),
+        Deadline: _timed_out,
+        NoAnswer: in_mode(Enrolling, _no_answer),
         EnrolCode: on_code,
         EnrolSignedIn: on_signed_in,
         EnrolRefused: on_refused,

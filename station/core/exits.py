@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from station.causes import Failure
-from station.core import health, pairing
+from station.core import health, pairing, pins, session
 from station.core.messages import Play, SetTimer
-from station.core.state import CoreState, Done, Idle, Pairing, PinSetup, Tick, Unpaired
+from station.core.state import CoreState, Tick
 from station.core.transition import Step, leave
 from station.feedback import Pattern
 
@@ -14,18 +14,18 @@ def home(core: CoreState) -> Step:
     """End whatever is on screen and forget it; back to idle (or to pairing if unpaired)."""
     if not core.paired:
         mode = core.mode
-        if isinstance(mode, Unpaired | Pairing) or (
-            isinstance(mode, PinSetup) and mode.purpose == "technician"
+        if isinstance(mode, pairing.Unpaired | pairing.Pairing) or (
+            isinstance(mode, pins.PinSetup) and mode.purpose == "technician"
         ):
             return core, []
         return pairing.start(core, repair=core.paired_before)
-    if isinstance(core.mode, Idle):
+    if isinstance(core.mode, health.Idle):
         return core, []
     effects = leave(core)
-    return core.with_mode(Idle()), [*effects, Play(Pattern.READY)]
+    return core.with_mode(health.Idle()), [*effects, Play(Pattern.READY)]
 
 
-def show_done(core: CoreState, done: Done) -> Step:
+def show_done(core: CoreState, done: session.Done) -> Step:
     """Show a summary (the mode keeps the session's ticket) and close it after a while."""
     return core.with_mode(done), [SetTimer("mode", done.expires_at, done.ticket)]
 
@@ -41,7 +41,7 @@ def fail(core: CoreState, failure: Failure, tick: Tick, *, badge_id: str = "") -
         return core, [Play(Pattern.ERROR), *effects, *(e for e in more if e != Play(Pattern.READY))]
     effects = leave(core)
     core, ticket = core.fresh()
-    done = Done(
+    done = session.Done(
         ticket,
         badge_id,
         "error",

@@ -25,11 +25,24 @@ from dataclasses import dataclass
 from station.causes import Cause, Failure
 from station.cloud.models import Printer
 from station.core import listener as ev
+from station.core import technician
 from station.core.messages import Announce, Effect, Probe, ProbeDone, SetTimer
-from station.core.state import CloudHealth, CoreState, Idle, ReaderState, Technician, Tick, Tuning
+from station.core.state import CloudHealth, CoreState, ReaderState, Tick, Tuning
 from station.core.transition import Step
 from station.core.view import Health, OfflineReason, StationInfo, View
 from station.events import ReaderHealth
+
+
+@dataclass(frozen=True, slots=True)
+class Idle:
+    """Waiting for a badge; the screen is the face health gives it (:func:`station.core.health.idle_face`).
+
+    ``just_paired`` is ``True`` until the first tap after a pairing was approved.
+    """
+
+    ticket: int = 0
+    just_paired: bool = False
+
 
 # --- what the idle station shows ----------------------------------------------------------------
 
@@ -118,7 +131,7 @@ def info_of(core: CoreState) -> StationInfo:
         readers=tuple((r.name, "ok" if r.ok else "down") for r in core.readers),
         technician_pin_set="technician" in core.pins,
         release_pins_on="release" in core.pins,
-        last_unknown_badge=core.last_unknown if isinstance(core.mode, Technician) else "",
+        last_unknown_badge=core.last_unknown if isinstance(core.mode, technician.Technician) else "",
         can_restart=core.tuning.can_restart,
     )
 

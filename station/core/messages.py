@@ -53,6 +53,22 @@ class TimerFired:
 
 
 @dataclass(frozen=True, slots=True)
+class Deadline:
+    """The current mode's own deadline passed (its ``mode`` timer): routed to the mode's
+    transition for it; a mode that registers none has no deadline."""
+
+    ticket: int
+
+
+@dataclass(frozen=True, slots=True)
+class NoAnswer:
+    """A tap's lookup or first network answer did not come in time (its ``answer`` timer):
+    routed to the mode still waiting for it, if any."""
+
+    ticket: int
+
+
+@dataclass(frozen=True, slots=True)
 class Loaded:
     """What the station found at start: its token, settings and PINs."""
 

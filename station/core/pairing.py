@@ -19,16 +19,70 @@ if TYPE_CHECKING:
     from station.core.worker import Emit, Worker, WorkHandlers
 
 import dataclasses
+from dataclasses import dataclass
 
-from station.causes import Failure
-from station.core import health
+from station.causes import Cause, Failure
+from station.core import exits, health, identify, pins
 from station.core import listener as ev
-from station.core.intents import StartPairing
-from station.core.messages import Announce, Effect, PairCode, Paired, PairStart, Play, SetTimer, WorkFailed
-from station.core.state import CoreState, Idle, Pairing, PinSetup, Tick, Unpaired
-from station.core.transition import Routes, Step, leave
+from station.core.intents import Cancel, StartPairing
+from station.core.intents import Done as DoneIntent
+from station.core.messages import (
+    Announce,
+    Effect,
+    PairCode,
+    Paired,
+    PairStart,
+    Play,
+    SetTimer,
+    Tap,
+    WorkFailed,
+)
+from station.core.state import CoreState, Tick
+from station.core.transition import Routes, Step, every, leave
 from station.core.view import UnpairedProblem
 from station.feedback import Pattern
+
+
+@dataclass(frozen=True, slots=True)
+class Unpaired:
+    """No usable token: fetching a pairing code (``repair``: the old token was rejected).
+
+    ``problem`` says why no code is shown yet: ``""`` (asking), ``offline``/``server`` (ezeep
+    could not be reached; the core keeps trying, next at ``retry_at``), ``denied`` (the last code
+    was denied by an administrator; a new one is being fetched), ``no_pin`` (a station paired
+    before has no technician PIN: it must be set over SSH or in a first-boot file; no code is
+    fetched until then). ``cause`` says why in detail. Re-pairing uses the same hardware id, so
+    ezeep binds the same printer again.
+    """
+
+    ticket: int
+    repair: bool = False
+    problem: UnpairedProblem = ""
+    cause: Cause | None = None
+    retry_at: float | None = None
+    failures: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Pairing:
+    """A pairing code to approve: the code large, the address to type and a QR code.
+
+    :param code: the code a technician types in (or that is filled in by the QR code).
+    :param auth_url: the sign-in page the QR code encodes.
+    :param expires_at: monotonic deadline of this code; a new code follows by itself.
+    :param repair: ``True`` when pairing *again* after a rejected token.
+    :param short_url: the same page, short enough for a person to type.
+
+    A station still paired (``StationInfo.paired``: a technician asked to pair again) offers
+    "Cancel" (:class:`~station.core.intents.Cancel`; the old pairing stays).
+    """
+
+    ticket: int
+    code: str
+    auth_url: str
+    expires_at: float
+    repair: bool = False
+    short_url: str = ""
 
 
 def start(core: CoreState, *, repair: bool) -> Step:
@@ -46,13 +100,13 @@ def start(core: CoreState, *, repair: bool) -> Step:
         return core.with_mode(Unpaired(ticket, repair=repair, problem="no_pin")), effects
     if "technician" not in core.pins:
         pin_needed = Announce(ev.TechnicianPinNeeded())
-        return core.with_mode(PinSetup(ticket, "technician", repair=repair)), [*effects, pin_needed]
+        return core.with_mode(pins.PinSetup(ticket, "technician", repair=repair)), [*effects, pin_needed]
     return core.with_mode(Unpaired(ticket, repair=repair)), [*effects, PairStart(ticket)]
 
 
 def needs_repair(core: CoreState) -> Step:
     """The token was rejected: forget that we are paired and pair again (same hardware id)."""
-    if not core.paired and isinstance(core.mode, Unpaired | Pairing | PinSetup):
+    if not core.paired and isinstance(core.mode, Unpaired | Pairing | pins.PinSetup):
         return core, []  # already on it
     core = dataclasses.replace(core, paired=False, printer=None)
     core, effects = start(core, repair=True)
@@ -86,7 +140,7 @@ def on_paired(core: CoreState, event: Paired, tick: Tick) -> Step:
         return core, []
     done = leave(core)
     core = dataclasses.replace(core, paired=True, paired_before=True, binding=event.binding, printer=None)
-    core, effects = health.cloud_up(core.with_mode(Idle(just_paired=True)), tick)
+    core, effects = health.cloud_up(core.with_mode(health.Idle(just_paired=True)), tick)
     core, probe = health.schedule_probe(core, tick.now)  # learn the bound printer at once
     tp_id = event.binding.tp_id if event.binding is not None else None
     return core, [Play(Pattern.READY), *done, *effects, *probe, Announce(ev.Paired(tp_id))]
@@ -130,9 +184,28 @@ def _start_now(core: CoreState, intent: StartPairing, tick: Tick) -> Step:
     return retry_now(core)
 
 
+def on_tap(core: CoreState, tap: Tap, tick: Tick) -> Step:
+    """Badges wait until the station is paired."""
+    return identify.refuse(core) if tap.error else (core, [Play(Pattern.NEEDS_PAIRING)])
+
+
+def _home_if_paired(core: CoreState, intent: Cancel | DoneIntent, tick: Tick) -> Step:
+    """A technician's re-pairing may be cancelled: the old pairing stays."""
+    return exits.home(core) if core.paired else (core, [])
+
+
+_LEAVE = every((Cancel, DoneIntent), _home_if_paired)
+
 ROUTES: Routes = {
-    Unpaired: {PairCode: on_code, Paired: on_paired, WorkFailed: _failed, StartPairing: _start_now},
-    Pairing: {PairCode: on_code, Paired: on_paired, WorkFailed: _failed},
+    Unpaired: {
+        PairCode: on_code,
+        Paired: on_paired,
+        WorkFailed: _failed,
+        StartPairing: _start_now,
+        Tap: on_tap,
+        **_LEAVE,
+    },
+    Pairing: {PairCode: on_code, Paired: on_paired, WorkFailed: _failed, Tap: on_tap, **_LEAVE},
 }
 """Fetching a code, showing it, waiting: the answers, a failure, "try again now"."""
 

@@ -23,26 +23,86 @@ if TYPE_CHECKING:
     from station.core.worker import Emit, Worker, WorkHandlers
 
 import dataclasses
+from dataclasses import dataclass, field
+from typing import Literal
 
-from station.core import exits, pairing, session
+from station.core import exits, identify, pairing, session, technician
 from station.core.intents import INTENT_TYPES, Cancel, EnterPin, Intent
 from station.core.intents import Done as DoneIntent
 from station.core.messages import (
     CheckPin,
+    Deadline,
     Effect,
+    PinChecked,
     PinSaved,
     PinsRead,
     Play,
     ReadPins,
     SavePin,
     SetTimer,
+    Tap,
     WorkFailed,
 )
-from station.core.state import CoreState, Pairing, PinCheck, PinSetup, Tick, Unpaired, User
-from station.core.transition import Routes, Step, every, in_mode
-from station.core.view import PinPurpose
+from station.core.state import CoreState, Tick, User
+from station.core.transition import Routes, Step, close, every, in_mode
+from station.core.view import PinPurpose, PinSetupError, PinSetupStage
 from station.feedback import Pattern
-from station.pin import check_pin_format
+from station.pin import check_pin_format, pin_digits
+
+
+@dataclass(frozen=True, slots=True)
+class PinCheck:
+    """A PIN keypad: the release second factor (``user`` known) or the technician menu.
+
+    :param error: ``""``, ``wrong`` (the last PIN was wrong), ``locked`` (too many wrong PINs;
+        no PIN is accepted before ``locked_until``) or ``blocked`` (locked until a technician
+        unlocks it: ``release-station pin clear``/``pin reset`` or a first-boot file).
+    :param checking: a PIN is being checked (draw the keypad disabled).
+    :param expires_at: monotonic deadline after which the keypad closes by itself.
+    """
+
+    ticket: int
+    purpose: PinPurpose
+    expires_at: float
+    badge_id: str = field(default="", repr=False)
+    user: User | None = None
+    error: Literal["", "wrong", "locked", "blocked"] = ""
+    locked_until: float | None = None
+    checking: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class PinSetup:
+    """Choosing a new PIN twice: the technician PIN before pairing (``repair`` as in
+    :class:`~station.core.pairing.Unpaired`), or a badge holder's first release PIN (``user``
+    known, ``expires_at``; ``Cancel`` backs out).
+
+    ``error``: ``mismatch`` (the two differed: choose again), ``invalid`` (not
+    :attr:`min_digits` to :attr:`max_digits` digits) or ``failed`` (could not be saved).
+    """
+
+    ticket: int
+    purpose: PinPurpose
+    first: str = field(default="", repr=False)
+    saving: bool = False
+    error: PinSetupError = ""
+    expires_at: float | None = None
+    badge_id: str = field(default="", repr=False)
+    user: User | None = None
+    repair: bool = False
+
+    @property
+    def stage(self) -> PinSetupStage:
+        """``choose``, ``repeat`` (the same PIN again) or ``saving``."""
+        return "saving" if self.saving else "repeat" if self.first else "choose"
+
+    @property
+    def min_digits(self) -> int:
+        return pin_digits(self.purpose)[0]
+
+    @property
+    def max_digits(self) -> int:
+        return pin_digits(self.purpose)[1]
 
 
 def well_formed(pin: str, purpose: PinPurpose) -> bool:
@@ -115,10 +175,11 @@ def on_read(core: CoreState, event: PinsRead) -> Step:
     core = dataclasses.replace(core, pins=event.pins)
     mode = core.mode
     waiting = isinstance(mode, PinSetup) and mode.purpose == "technician" and not mode.saving
-    waiting = waiting or (isinstance(mode, Unpaired) and mode.problem == "no_pin")
+    waiting = waiting or (isinstance(mode, pairing.Unpaired) and mode.problem == "no_pin")
     if waiting and "technician" in event.pins:
         return pairing.start(core, repair=mode.repair)  # type: ignore[union-attr]
-    if isinstance(mode, Unpaired | Pairing) and not core.paired and "technician" not in event.pins:
+    unpaired = not core.paired and "technician" not in event.pins
+    if isinstance(mode, pairing.Unpaired | pairing.Pairing) and unpaired:
         return pairing.start(core, repair=mode.repair)  # asks for a technician PIN first
     return core, []
 
@@ -141,13 +202,46 @@ def on_check_failed(core: CoreState, mode: PinCheck, event: WorkFailed, tick: Ti
     return core.with_mode(dataclasses.replace(mode, checking=False, expires_at=at)), [Play(Pattern.ERROR)]
 
 
+def on_checked(core: CoreState, mode: PinCheck, event: PinChecked, tick: Tick) -> Step:
+    """The keypad's answer: the menu or the session, else say why not."""
+    if event.ok:
+        if mode.purpose == "technician":
+            return technician.enter(core, mode.ticket, tick)
+        assert mode.user is not None
+        return session.begin(core, tick, mode.ticket, mode.badge_id, mode.user)
+    error: Literal["blocked", "locked", "wrong"] = (
+        "blocked" if event.blocked else "locked" if event.locked_until is not None else "wrong"
+    )
+    wrong = dataclasses.replace(mode, checking=False, error=error, locked_until=event.locked_until)
+    return core.with_mode(wrong), [Play(Pattern.ERROR)]
+
+
+def _check_tap(core: CoreState, mode: PinCheck, tap: Tap, tick: Tick) -> Step:
+    """No badge opens the technician menu; at a release keypad another badge starts over."""
+    if mode.purpose == "technician":
+        return identify.ignore(core, tap, tick)
+    return identify.unless_same(core, tap, tick)
+
+
+def _setup_tap(core: CoreState, mode: PinSetup, tap: Tap, tick: Tick) -> Step:
+    """Choosing the technician PIN is part of pairing: badges wait until then."""
+    if mode.purpose == "technician":
+        return pairing.on_tap(core, tap, tick)
+    return identify.unless_same(core, tap, tick)
+
+
 ROUTES: Routes = {
     PinSetup: {
+        Tap: in_mode(PinSetup, _setup_tap),
+        Deadline: close,
         PinSaved: in_mode(PinSetup, on_saved),
         WorkFailed: in_mode(PinSetup, on_failed),
         **every(INTENT_TYPES, in_mode(PinSetup, on_setup_intent)),
     },
     PinCheck: {
+        PinChecked: in_mode(PinCheck, on_checked),  # the right PIN opens the menu or the session
+        Tap: in_mode(PinCheck, _check_tap),
+        Deadline: close,
         WorkFailed: in_mode(PinCheck, on_check_failed),
         **every(INTENT_TYPES, in_mode(PinCheck, on_check_intent)),
     },

@@ -23,9 +23,12 @@ if TYPE_CHECKING:
     from station.core.worker import Emit, Worker, WorkHandlers
 
 import dataclasses
+from dataclasses import dataclass, field
+from typing import Literal
 
+from station.causes import Cause
 from station.cloud.models import Job
-from station.core import exits, health, pairing
+from station.core import exits, health, identify, pairing
 from station.core import listener as ev
 from station.core.intents import (
     INTENT_TYPES,
@@ -44,21 +47,109 @@ from station.core.intents import (
 )
 from station.core.messages import (
     Announce,
+    Deadline,
     Delete,
     Effect,
     JobsDeleted,
     JobsLoaded,
     LoadJobs,
+    NoAnswer,
     Play,
     Release,
     ReleaseFinished,
     ReleaseProgress,
     SetTimer,
+    Tap,
 )
-from station.core.state import CoreState, Done, Identifying, Picking, Releasing, Tick, User
-from station.core.transition import Handler, Routes, Step, every, in_mode
-from station.core.view import DoneOutcome, JobProgressItem
+from station.core.state import CoreState, Tick, User
+from station.core.transition import Handler, Routes, Step, close, every, in_mode
+from station.core.view import DoneOutcome, JobProgressItem, SessionBusy
 from station.feedback import Pattern
+
+
+@dataclass(frozen=True, slots=True)
+class Picking:
+    """Pick mode: the user's jobs on screen.
+
+    :param jobs: the waiting jobs in ezeep's order (newest first).
+    :param selected: ids of the selected jobs (the UI sends ``ToggleJob`` to change it).
+    :param confirm_delete: non-empty while the delete confirmation for these jobs is shown.
+    :param busy: ``loading`` (the list is being fetched) or ``deleting``; buttons disabled.
+    :param problem: ``""`` or ``delete_failed`` (some jobs could not be deleted; ``cause`` says
+        why, when one job's reason is known).
+    :param expires_at: monotonic deadline of the session (idle timeout; every touch extends it).
+    :param held_back: jobs shown but not offered, with the cause: a release of theirs is in doubt
+        (it may still print), or they were sent before. They cannot be selected.
+    """
+
+    ticket: int
+    badge_id: str = field(repr=False)
+    user: User
+    expires_at: float
+    jobs: tuple[Job, ...] = ()
+    selected: frozenset[str] = frozenset()
+    confirm_delete: tuple[str, ...] = ()
+    busy: SessionBusy = "loading"
+    problem: Literal["", "delete_failed"] = ""
+    cause: Cause | None = None
+    held_back: tuple[tuple[str, Cause], ...] = ()
+
+    def held(self, job_id: str) -> Cause | None:
+        """Why job ``job_id`` is not offered, or ``None`` when it may be picked."""
+        return next((cause for held, cause in self.held_back if held == job_id), None)
+
+    @property
+    def offered(self) -> tuple[Job, ...]:
+        """The jobs that may be picked, released or deleted."""
+        return tuple(job for job in self.jobs if self.held(job.id) is None)
+
+    @property
+    def user_name(self) -> str:
+        """Who is signed in (display name or email)."""
+        return self.user.name
+
+
+@dataclass(frozen=True, slots=True)
+class Releasing:
+    """Jobs are being released; one row per job with its phase."""
+
+    ticket: int
+    badge_id: str = field(repr=False)
+    user: User
+    jobs: tuple[JobProgressItem, ...]
+
+    @property
+    def user_name(self) -> str:
+        return self.user.name
+
+
+@dataclass(frozen=True, slots=True)
+class Done:
+    """The summary after a release: what printed, what did not, and why.
+
+    Keeps the user's id only so that "retry" can send failed jobs again.
+
+    :param outcome: the headline: ``released`` (all printed or on their way), ``partly``,
+        ``failed``, ``nothing_to_print``, ``printer_offline`` (jobs held), ``deleted`` (the
+        user deleted the last job), ``error`` (something went wrong; ``cause`` says what).
+    :param jobs: every job of the release with its final phase and its cause.
+    :param expires_at: monotonic time the summary closes by itself (it also closes on
+        ``Done``, a second tap of the same badge, or another badge).
+    """
+
+    ticket: int
+    badge_id: str = field(repr=False)
+    outcome: DoneOutcome
+    expires_at: float
+    jobs: tuple[JobProgressItem, ...] = ()
+    user: User | None = None
+    retryable: tuple[Job, ...] = field(default=(), repr=False)
+    cause: Cause | None = None
+
+    @property
+    def can_retry(self) -> bool:
+        """Some jobs definitely failed and may be sent again (``RetryFailed``)."""
+        return bool(self.retryable)
 
 
 def begin(core: CoreState, tick: Tick, ticket: int, badge_id: str, user: User) -> Step:
@@ -74,7 +165,7 @@ def begin(core: CoreState, tick: Tick, ticket: int, badge_id: str, user: User) -
         load = LoadJobs(ticket, user.id)
         return core.with_mode(session), [load, answer, SetTimer("mode", at, ticket)]
     everything = Release(ticket, badge_id, user.id, None)
-    return core.with_mode(Identifying(ticket, badge_id, user)), [everything, answer]
+    return core.with_mode(identify.Identifying(ticket, badge_id, user)), [everything, answer]
 
 
 def _nothing(core: CoreState, tick: Tick, ticket: int, badge_id: str) -> Step:
@@ -108,7 +199,7 @@ def _releasing(core: CoreState, tick: Tick) -> tuple[CoreState, list[Effect], Re
     mode = core.mode
     if isinstance(mode, Releasing):
         return core, [], mode
-    if isinstance(mode, Identifying) and mode.user is not None:
+    if isinstance(mode, identify.Identifying) and mode.user is not None:
         core, effects = health.cloud_up(core, tick)  # the engine has heard from ezeep
         return core, effects, Releasing(mode.ticket, mode.badge_id, mode.user, ())
     return core, [], None
@@ -224,15 +315,31 @@ def on_done_intent(core: CoreState, mode: Done, intent: Intent, tick: Tick) -> S
 
 _RELEASE: dict[type, Handler] = {ReleaseProgress: on_progress, ReleaseFinished: on_finished}
 
+
+def _tap(core: CoreState, tap: Tap, tick: Tick) -> Step:
+    mode = core.mode
+    assert isinstance(mode, Picking | Done)
+    if not tap.error and mode.badge_id and tap.badge_id == mode.badge_id:
+        return exits.home(core)  # the second tap of the same badge logs out
+    return identify.on_tap(core, tap, tick)
+
+
+def _no_answer(core: CoreState, mode: Picking, event: NoAnswer, tick: Tick) -> Step:
+    return identify.no_answer(core, tick) if mode.busy == "loading" else (core, [])
+
+
 ROUTES: Routes = {
-    Identifying: _RELEASE,  # releasing everything: the first report brings the releasing screen
-    Releasing: _RELEASE,
+    identify.Identifying: _RELEASE,  # releasing everything: the first report brings the releasing screen
+    Releasing: {**_RELEASE, Tap: identify.unless_same},
     Picking: {
         JobsLoaded: on_jobs,
         JobsDeleted: on_deleted,
+        Tap: _tap,
+        Deadline: close,
+        NoAnswer: in_mode(Picking, _no_answer),
         **every(INTENT_TYPES, in_mode(Picking, on_session_intent)),
     },
-    Done: every(INTENT_TYPES, in_mode(Done, on_done_intent)),
+    Done: {Tap: _tap, Deadline: close, **every(INTENT_TYPES, in_mode(Done, on_done_intent))},
 }
 """The jobs, the release's reports, deletions, and every touch on the list and the summary."""
 

@@ -22,9 +22,10 @@ if TYPE_CHECKING:
     from station.core.worker import Emit, Worker, WorkHandlers
 
 import dataclasses
+from dataclasses import dataclass, field
 
 from station.causes import Cause, Reason
-from station.core import exits, pairing, pins
+from station.core import enrolment, exits, health, pairing, pins, session
 from station.core import listener as ev
 from station.core.intents import (
     INTENT_TYPES,
@@ -46,6 +47,7 @@ from station.core.intents import (
 )
 from station.core.messages import (
     Announce,
+    Deadline,
     Effect,
     FindUsers,
     ListUserBadges,
@@ -67,26 +69,46 @@ from station.core.messages import (
     UsersFound,
     WorkFailed,
 )
-from station.core.state import CoreState, Idle, Pairing, PinCheck, Technician, Tick, Unknown, Unpaired
-from station.core.state import Done as DoneMode
-from station.core.transition import Routes, Step, every, in_mode, leave
-from station.core.view import ReaderTestResult, TechEnrol
+from station.core.state import CoreState, Tick
+from station.core.transition import Routes, Step, close, every, in_mode, leave
+from station.core.view import ReaderTestResult, TechEnrol, TechMessage, TechnicianPage
 from station.feedback import Pattern
 
-_OPENS_FROM = (Idle, Unpaired, Pairing, Unknown, DoneMode)
-"""The menu opens only where no user is in the middle of something."""
+
+@dataclass(frozen=True, slots=True)
+class Technician:
+    """The technician menu; ``page`` says which page to draw (the station's facts are in
+    :class:`~station.core.view.StationInfo`).
+
+    Network page: ``hostname``, ``addresses``. Reader test: ``reader_test`` (``None`` until a
+    badge is tapped). Enrol: ``enrol``. ``busy`` is ``True`` while an action runs (saving a
+    setting, a PIN); ``message`` is a code for the last action's outcome (:data:`TechMessage`);
+    an enrolment's failure says why in ``enrol.cause``. The menu closes by itself at
+    ``expires_at`` (idle).
+    """
+
+    ticket: int
+    page: TechnicianPage
+    expires_at: float
+    reader_test: ReaderTestResult | None = None
+    enrol: TechEnrol = field(default_factory=TechEnrol)
+    busy: bool = False
+    message: TechMessage = ""
+    hostname: str = ""
+    addresses: tuple[str, ...] = ()
 
 
 def open_menu(core: CoreState, tick: Tick) -> Step:
     """The long press: ask the technician PIN; without one set the menu stays shut."""
-    if not isinstance(core.mode, _OPENS_FROM):
+    opens_from = (health.Idle, pairing.Unpaired, pairing.Pairing, enrolment.Unknown, session.Done)
+    if not isinstance(core.mode, opens_from):  # no user is in the middle of something
         return core, []
     if "technician" not in core.pins:
         return core, [Announce(ev.TechnicianRefused())]
     effects = leave(core)
     core, ticket = core.fresh()
     at = tick.now + core.tuning.pin_timeout_s
-    core = core.with_mode(PinCheck(ticket, "technician", at))
+    core = core.with_mode(pins.PinCheck(ticket, "technician", at))
     return core, [*effects, SetTimer("mode", at, ticket)]
 
 
@@ -197,7 +219,7 @@ def _save_enrolment(core: CoreState, mode: Technician, effects: list[Effect], un
     return _with(core, mode, [*effects, save], enrol=saving)
 
 
-def on_tap(core: CoreState, mode: Technician, tap: Tap) -> Step:
+def on_tap(core: CoreState, mode: Technician, tap: Tap, tick: Tick) -> Step:
     """A badge on the reader-test page is shown in full; on the enrol page it is the one to link."""
     if mode.page == "reader_test":
         result = ReaderTestResult(
@@ -277,6 +299,8 @@ _ANSWERS = (SettingSaved, PinSaved, NetworkRead, TechBadgeChecked, UsersFound, T
 
 ROUTES: Routes = {
     Technician: {
+        Tap: in_mode(Technician, on_tap),
+        Deadline: close,
         WorkFailed: in_mode(Technician, on_failed),
         **every(_ANSWERS, in_mode(Technician, on_result)),
         **every(INTENT_TYPES, in_mode(Technician, on_intent)),

@@ -2,8 +2,8 @@
 mode change must do.
 
 Each state module registers its transitions in a table, ``ROUTES``: per mode type, the
-transition for each kind of event (a result of work, an intent) that mode answers.
-:mod:`station.core.machine` merges the tables and routes by the current mode's type, then by
+transition for each kind of event (a tap, its deadline, a result of work, an intent) that mode
+answers. :mod:`station.core.machine` merges the tables and routes by the current mode's type, then by
 the event's type.
 """
 
@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
 from station.core.messages import CancelWork, Effect
-from station.core.state import Booting, CoreState, Idle, Tick
+from station.core.state import Booting, CoreState, Tick
 
 Step = tuple[CoreState, list[Effect]]
 """A transition's answer: the next state and the effects to perform, in order."""
@@ -58,8 +58,18 @@ def merge(*tables: Routes) -> dict[type, dict[type, Handler]]:
     return merged
 
 
+def close(core: CoreState, event: object, tick: Tick) -> Step:
+    """The transition of a mode that an event just closes (its deadline, ``Cancel``, ``Done``):
+    home, :func:`station.core.exits.home`."""
+    from station.core.exits import home  # exits builds on this module
+
+    return home(core)
+
+
 def leave(core: CoreState) -> list[Effect]:
     """Effects for leaving the current mode: stop whatever work it still has running."""
+    from station.core.health import Idle  # health builds on this module
+
     mode = core.mode
     if isinstance(mode, Booting | Idle):
         return []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from station.core import health, state
+from station.core import enrolment, health, identify, pairing, pins, session, state, technician
 from station.core.view import View
 from ui.screens.base import Now, Screen
 from ui.screens.enrol import EnrolScreen, UnknownBadgeScreen
@@ -22,21 +22,21 @@ from ui.screens.technician import TechnicianScreen
 
 SCREENS: dict[type, type[Screen[Any]]] = {
     state.Booting: BootingScreen,
-    state.Unpaired: UnpairedScreen,
-    state.Pairing: PairingScreen,
+    pairing.Unpaired: UnpairedScreen,
+    pairing.Pairing: PairingScreen,
     health.Ready: ReadyScreen,
     health.Offline: OfflineScreen,
     health.PrinterUnavailable: PrinterUnavailableScreen,
     health.ReaderMissing: ReaderMissingScreen,
-    state.Identifying: IdentifyingScreen,
-    state.PinCheck: PinEntryScreen,
-    state.PinSetup: PinSetupScreen,
-    state.Picking: SessionScreen,
-    state.Releasing: ReleasingScreen,
-    state.Done: DoneScreen,
-    state.Unknown: UnknownBadgeScreen,
-    state.Enrolling: EnrolScreen,
-    state.Technician: TechnicianScreen,
+    identify.Identifying: IdentifyingScreen,
+    pins.PinCheck: PinEntryScreen,
+    pins.PinSetup: PinSetupScreen,
+    session.Picking: SessionScreen,
+    session.Releasing: ReleasingScreen,
+    session.Done: DoneScreen,
+    enrolment.Unknown: UnknownBadgeScreen,
+    enrolment.Enrolling: EnrolScreen,
+    technician.Technician: TechnicianScreen,
 }
 
 

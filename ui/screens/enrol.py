@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from station.core import intents
-from station.core.state import Enrolling, Unknown
+from station.core.enrolment import Enrolling, Unknown
 from ui import theme
 from ui.i18n import Translator
 from ui.metrics import columns, rows

@@ -7,7 +7,8 @@ from typing import ClassVar
 import pygame
 
 from station.core import intents
-from station.core.state import Booting, Pairing, Unpaired
+from station.core.pairing import Pairing, Unpaired
+from station.core.state import Booting
 from ui import theme
 from ui.i18n import Translator
 from ui.metrics import columns, rows

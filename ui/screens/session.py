@@ -9,7 +9,9 @@ import pygame
 
 from station.cloud.models import Job
 from station.core import intents
-from station.core.state import Done, Identifying, Picking, PinCheck, PinSetup, Releasing
+from station.core.identify import Identifying
+from station.core.pins import PinCheck, PinSetup
+from station.core.session import Done, Picking, Releasing
 from station.core.view import JobPhase, JobProgressItem, StationInfo
 from ui import theme
 from ui.i18n import Translator

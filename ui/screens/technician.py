@@ -12,7 +12,7 @@ from typing import ClassVar
 import pygame
 
 from station.core import intents
-from station.core.state import Technician
+from station.core.technician import Technician
 from station.core.view import StationInfo, TechMessage, TechnicianPage
 from station.feedback import Pattern
 from ui import theme
