@@ -50,10 +50,13 @@ class Screen(abc.ABC, Generic[M]):
     """Draws one kind of mode (``self.mode``) with the station's facts (``self.info``);
     subclasses implement :meth:`paint`.
 
-    ``countdown`` names the mode's deadline attribute when the screen shows time running out:
-    the loop then redraws it once a second (and at no other time).
+    ``draws`` is the mode (or idle face) class the screen draws: :data:`ui.screens.SCREENS` is
+    built from it, so a new screen registers itself. ``countdown`` names the mode's deadline
+    attribute when the screen shows time running out: the loop then redraws it once a second
+    (and at no other time).
     """
 
+    draws: ClassVar[type | None] = None
     countdown: ClassVar[str | None] = None
 
     def __init__(self, mode: M, info: StationInfo) -> None:

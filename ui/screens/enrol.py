@@ -17,6 +17,8 @@ from ui.widgets import button
 
 
 class UnknownBadgeScreen(Screen[Unknown]):
+    draws = Unknown
+
     countdown: ClassVar[str | None] = "expires_at"
 
     def paint(self, p: Painter, tr: Translator, now: Now) -> None:
@@ -68,6 +70,8 @@ class UnknownBadgeScreen(Screen[Unknown]):
 
 class EnrolScreen(Screen[Enrolling]):
     """Sign in on a phone (QR code or address and code) to link this badge to an account."""
+
+    draws = Enrolling
 
     countdown: ClassVar[str | None] = "expires_at"
 

@@ -48,6 +48,8 @@ def _notice(
 
 
 class ReadyScreen(Screen[Ready]):
+    draws = Ready
+
     def paint(self, p: Painter, tr: Translator, now: Now) -> None:
         info = self.info
         _, middle = _frame(p, info, tr, network_health(info))
@@ -70,6 +72,8 @@ class ReadyScreen(Screen[Ready]):
 
 
 class OfflineScreen(Screen[Offline]):
+    draws = Offline
+
     countdown: ClassVar[str | None] = "retry_at"
 
     def paint(self, p: Painter, tr: Translator, now: Now) -> None:
@@ -93,6 +97,8 @@ class OfflineScreen(Screen[Offline]):
 
 
 class PrinterUnavailableScreen(Screen[PrinterUnavailable]):
+    draws = PrinterUnavailable
+
     def paint(self, p: Painter, tr: Translator, now: Now) -> None:
         _, middle = _frame(p, self.info, tr, network_health(self.info))
         body = [
@@ -110,6 +116,8 @@ class PrinterUnavailableScreen(Screen[PrinterUnavailable]):
 
 
 class ReaderMissingScreen(Screen[ReaderMissing]):
+    draws = ReaderMissing
+
     def paint(self, p: Painter, tr: Translator, now: Now) -> None:
         mode = self.mode
         _, middle = _frame(p, self.info, tr, network_health(self.info))

@@ -20,6 +20,8 @@ from ui.widgets import button
 
 
 class BootingScreen(Screen[Booting]):
+    draws = Booting
+
     def paint(self, p: Painter, tr: Translator, now: Now) -> None:
         area = page(p, self.info.station_name, footer=False)
         p.text(tr._("Starting…"), area.body, theme.BODY)
@@ -28,6 +30,8 @@ class BootingScreen(Screen[Booting]):
 class UnpairedScreen(Screen[Unpaired]):
     """No code to show yet: say what the station is waiting for (pairing again after a rejected
     token when ``mode.repair``)."""
+
+    draws = Unpaired
 
     countdown: ClassVar[str | None] = "retry_at"
 
@@ -59,6 +63,8 @@ class UnpairedScreen(Screen[Unpaired]):
 
 class PairingScreen(Screen[Pairing]):
     """The pairing code, large, with the sign-in address, its QR code and a countdown."""
+
+    draws = Pairing
 
     countdown: ClassVar[str | None] = "expires_at"
 

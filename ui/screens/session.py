@@ -27,6 +27,8 @@ BIG_OK = theme.Style(theme.Role.DISPLAY, theme.GOOD, theme.BACKGROUND, bold=True
 class IdentifyingScreen(Screen[Identifying]):
     """Drawn the moment a badge is read, before any network answer: keep it cheap."""
 
+    draws = Identifying
+
     def paint(self, p: Painter, tr: Translator, now: Now) -> None:
         m = p.metrics
         inner = m.rect.inflate(-2 * m.margin, -2 * m.margin)
@@ -37,6 +39,8 @@ class IdentifyingScreen(Screen[Identifying]):
 
 
 class PinEntryScreen(Screen[PinCheck]):
+    draws = PinCheck
+
     countdown: ClassVar[str | None] = "expires_at"
 
     def __init__(self, mode: PinCheck, info: StationInfo) -> None:
@@ -91,6 +95,8 @@ class PinEntryScreen(Screen[PinCheck]):
 
 class PinSetupScreen(Screen[PinSetup]):
     """Choose a PIN and type it again; the keypad clears between the two."""
+
+    draws = PinSetup
 
     countdown: ClassVar[str | None] = "expires_at"
 
@@ -189,6 +195,8 @@ def job_facts(job: Job, now: datetime, tr: Translator) -> str:
 
 class SessionScreen(ListScreen[Picking]):
     """Pick mode: a drag-scrolled list to select from, release and delete buttons, a countdown."""
+
+    draws = Picking
 
     countdown: ClassVar[str | None] = "expires_at"
 
@@ -350,6 +358,8 @@ def progress_list(
 
 
 class ReleasingScreen(ListScreen[Releasing]):
+    draws = Releasing
+
     def paint(self, p: Painter, tr: Translator, now: Now) -> None:
         settled = ("printed", "failed", "timed_out", "held", "unconfirmed")
         done = sum(1 for job in self.mode.jobs if job.phase in settled)
@@ -359,6 +369,8 @@ class ReleasingScreen(ListScreen[Releasing]):
 
 
 class DoneScreen(ListScreen[Done]):
+    draws = Done
+
     countdown: ClassVar[str | None] = "expires_at"
 
     def paint(self, p: Painter, tr: Translator, now: Now) -> None:

@@ -79,6 +79,8 @@ def facts(p: Painter, rect: pygame.Rect, items: list[tuple[str, str]]) -> None:
 
 
 class TechnicianScreen(Screen[Technician]):
+    draws = Technician
+
     countdown: ClassVar[str | None] = None  # idle deadline minutes away: no ticking needed
 
     def __init__(self, mode: Technician, info: StationInfo) -> None:
