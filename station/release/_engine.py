@@ -407,8 +407,7 @@ class ReleaseEngine:
         with self._lock:
             rows = self._journal.rows(ids)
             for job_id in ids:
-                refusal = (ReleaseState.UNCONFIRMED, _BUSY) if job_id in self._in_flight else None
-                refusal = refusal or self._refusal(rows.get(job_id), retry=False)
+                refusal = self._blocked(job_id, rows.get(job_id), "", retry=False)
                 if refusal is not None:
                     held[job_id] = refusal[1]
         return held
@@ -444,13 +443,7 @@ class ReleaseEngine:
         with self._lock:  # read the rows under the lock: another call may just have finished
             rows = self._journal.rows(t.job_id for t in targets)
             for target in targets:
-                row = rows.get(target.job_id)
-                if target.job_id in self._in_flight:
-                    refusal: tuple[ReleaseState, Cause] | None = (ReleaseState.UNCONFIRMED, _BUSY)
-                elif retry and row is not None and row.user_id != run.user_id:
-                    refusal = ReleaseState.HELD, _NOT_THEIRS  # a retry names jobs, not an owner
-                else:
-                    refusal = self._refusal(row, retry=retry)
+                refusal = self._blocked(target.job_id, rows.get(target.job_id), run.user_id, retry=retry)
                 if refusal is None:
                     to_send.append(target)
                     self._in_flight.add(target.job_id)
@@ -459,6 +452,17 @@ class ReleaseEngine:
         for progress in refused:
             run.settle(progress)
         return to_send
+
+    def _blocked(
+        self, job_id: str, row: JournalRow | None, user_id: str, *, retry: bool
+    ) -> tuple[ReleaseState, Cause] | None:
+        """Why a job must not be sent now (being sent, not ``user_id``'s to retry, or what its
+        journal row says), or ``None`` when sending it is safe. Engine lock held."""
+        if job_id in self._in_flight:
+            return ReleaseState.UNCONFIRMED, _BUSY
+        if retry and row is not None and row.user_id != user_id:
+            return ReleaseState.HELD, _NOT_THEIRS  # a retry names jobs, not an owner
+        return self._refusal(row, retry=retry)
 
     @staticmethod
     def _refusal(row: JournalRow | None, *, retry: bool) -> tuple[ReleaseState, Cause] | None:
