@@ -9,16 +9,20 @@ after the test.
 
 ``browser``: a headless Chromium (Playwright) shared by the session, for the approval page;
 tests using it are marked ``chromium`` and skipped where there is no Chromium.
+
+Every test ends with the root logger as it found it (see ``_log_handler_ends_with_its_test``).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from station.emulator import Emulator
+from station.logsetup import IDENTIFIER
 from tests.support.approval_page import launch_chromium
 from tests.support.cloud import EmulatorFactory
 
@@ -47,3 +51,22 @@ def emulator(make_emulator: EmulatorFactory) -> Emulator:
 def browser() -> Iterator[Any]:
     with launch_chromium() as chromium:
         yield chromium
+
+
+@pytest.fixture(autouse=True)
+def _log_handler_ends_with_its_test() -> Iterator[None]:
+    """Remove the station's log handler that a test's ``main([...])`` installed.
+
+    ``setup_logging`` writes to the ``sys.stderr`` of the moment: during a test, pytest's capture
+    file for that test, closed after it. A thread still running later (an emulator's server, a
+    worker) would log into the closed file ("--- Logging error ---"). pytest's own handlers are
+    left alone.
+    """
+    root = logging.getLogger()
+    level = root.level
+    yield
+    for handler in list(root.handlers):
+        if handler.get_name() == IDENTIFIER:
+            root.removeHandler(handler)
+            handler.close()
+    root.setLevel(level)
