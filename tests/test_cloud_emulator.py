@@ -370,6 +370,21 @@ def test_api_calls(flow: tuple[CloudStack, Emulator], request: pytest.FixtureReq
     assert user.id in {u.id for u in cloud.client.find_users(search=user.last_name[:4])}
 
 
+def test_only_the_users_own_jobs_whatever_the_list_holds(flow: tuple[CloudStack, Emulator]) -> None:
+    cloud, emulator = flow
+    pair(cloud, emulator)
+    user = emulator.users[0]  # one seeded job; the others have nine between them
+    asked = {"status": "INQUEUE", "user": user.id}
+    token = cloud.keeper.access_token()
+    listed = cloud.http.request("GET", "api", "/printing/v1/printjobs/", token=token, params=asked)
+    assert isinstance(listed, dict)
+    # Strict: ezeep's pages do not say a device token's user= is honoured, so it is ignored there.
+    assert listed["count"] == (10 if emulator.profile == "strict" else 1)
+    jobs = cloud.client.waiting_jobs(user.id)
+    assert [job.id for job in jobs] == [job["id"] for job in emulator.waiting_jobs(user.email)]
+    assert all(cloud.client.owns(job, user.id) for job in jobs)
+
+
 def test_failed_print(flow: tuple[CloudStack, Emulator], request: pytest.FixtureRequest) -> None:
     cloud, emulator = flow
     pair(cloud, emulator)
