@@ -78,7 +78,7 @@ def live_findings(
         printers = _printers(cloud)
     except CloudError as exc:
         return [*findings, _unreachable("printers", exc)]
-    listed, station_printer = _printer_findings(cloud, section, printers, client_id)
+    listed, station_printer = _printer_findings(cloud, section, printers)
     findings += listed
     try:
         findings += _job_findings(cloud, section)
@@ -178,7 +178,7 @@ def _printers(cloud: CloudStack) -> list[Mapping[str, object]]:
 
 
 def _printer_findings(
-    cloud: CloudStack, section: CloudSection, printers: list[Mapping[str, object]], client_id: str
+    cloud: CloudStack, section: CloudSection, printers: list[Mapping[str, object]]
 ) -> tuple[list[Finding], Mapping[str, object] | None]:
     """The printers line, the station's printer (and the line saying how it was found), the
     ``is_queue`` line."""
@@ -476,6 +476,12 @@ def _get(cloud: CloudStack, path: str, params: Mapping[str, str | int]) -> objec
 
 
 def _unreachable(what: str, exc: CloudError) -> Finding:
+    """The line of a check that ezeep's answer ended: refused or unreadable (FAIL), or none (unknown)."""
+    if isinstance(exc, UnauthorisedError):
+        refused = "ask ezeep to let a release station's device token read it (contract.py, questions)"
+        return Finding("fail", f"ezeep {what}", f"refused for the device token: {exc}", refused)
+    if isinstance(exc, BadAnswerError | NotFoundError):
+        return Finding("fail", f"ezeep {what}", f"ezeep's answer does not fit: {exc}", "report this answer")
     return Finding(
         "unknown",
         f"ezeep {what}",
