@@ -120,3 +120,5 @@ def test_faults_sets_switches_of_a_running_emulator(
 def test_a_strict_profile_needs_the_station_client_id(caplog: pytest.LogCaptureFixture) -> None:
     assert main(["emulator", "--profile", "strict"]) == 1
     assert "client id" in caplog.text
+    assert main(["emulator", "--client-id", "kiosk"]) == 1
+    assert "--client-id is for --profile strict" in caplog.text

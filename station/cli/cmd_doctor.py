@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import ipaddress
+import itertools
 import os
 import shutil
 import socket
@@ -34,7 +35,7 @@ import ssl
 import sys
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -108,12 +109,16 @@ def _live(args: argparse.Namespace, context: Context) -> int:
         return _report([finding])
     test = ReleaseTest(args.release_test, args.release_wait) if args.release_test else None
     with open_stack(context) as cloud:
-        return _report([finding, *live_findings(cloud, config.cloud, release_test=test, out=sys.stdout)])
+        found = live_findings(cloud, config.cloud, release_test=test, out=sys.stdout)
+        return _report(itertools.chain([finding], found))
 
 
-def _report(findings: list[Finding]) -> int:
-    for finding in findings:
+def _report(found: Iterable[Finding]) -> int:
+    """Print each finding as it comes, then the tally; the exit status (1 on any failure)."""
+    findings: list[Finding] = []
+    for finding in found:
         print("\n".join(finding.lines()), flush=True)
+        findings.append(finding)
     problems = sum(f.status == "fail" for f in findings)
     warnings = sum(f.status == "warn" for f in findings)
     unknown = sum(f.status == "unknown" for f in findings)

@@ -100,6 +100,9 @@ def _run(args: argparse.Namespace, context: Context) -> int:
     if args.job_duration < 0:
         log.error("--job-duration must not be negative")
         return EXIT_FAILURE
+    if args.client_id and args.profile == "default":
+        log.error("--client-id is for --profile strict (or set refresh_token_clients with --fault)")
+        return EXIT_FAILURE
     try:
         emulator = Emulator(
             host=args.host,

@@ -28,7 +28,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TextIO
 
@@ -67,27 +67,30 @@ def live_findings(
     release_test: ReleaseTest | None = None,
     out: TextIO,
     stop: threading.Event | None = None,
-) -> list[Finding]:
-    """Every live check, in order; the later ones are skipped when the station cannot talk to ezeep."""
+) -> Iterator[Finding]:
+    """Every live check, in order, each line as soon as it is known (the release test prompts the
+    technician on ``out`` in between); the later ones are left out when the station is not paired
+    or cannot list its printers."""
     client_id = section.client_id or "(cloud.client_id is empty)"
     first = _refresh(cloud, client_id)
+    yield first
     if first.status != "ok" and not cloud.keeper.paired:
-        return [first]
-    findings = [first, _claims(cloud, client_id)]
+        return
+    yield _claims(cloud, client_id)
     try:
         printers = _printers(cloud)
     except CloudError as exc:
-        return [*findings, _unreachable("printers", exc)]
+        yield _unreachable("printers", exc)
+        return
     listed, station_printer = _printer_findings(cloud, section, printers)
-    findings += listed
+    yield from listed
     try:
-        findings += _job_findings(cloud, section)
+        yield from _job_findings(cloud, section)
     except CloudError as exc:
-        findings.append(_unreachable("job list", exc))
-    findings.append(_users(cloud))
+        yield _unreachable("job list", exc)
+    yield _users(cloud)
     if release_test is not None:
-        findings.append(_release(cloud, station_printer, release_test, out, stop or threading.Event()))
-    return findings
+        yield _release(cloud, station_printer, release_test, out, stop or threading.Event())
 
 
 # -- the token --------------------------------------------------------------------------------
