@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-Status = Literal["ok", "warn", "fail"]
+Status = Literal["ok", "warn", "fail", "unknown"]  # unknown: could not be told (doctor --live)
 
 
 @dataclass(frozen=True)
@@ -22,7 +22,7 @@ class Finding:
     fix: str = ""
 
     def lines(self) -> list[str]:
-        mark = {"ok": "ok", "warn": "warn", "fail": "FAIL"}[self.status]
+        mark = {"ok": "ok", "warn": "warn", "fail": "FAIL", "unknown": "unknown"}[self.status]
         out = [f"{mark:<5} {self.topic}: {self.detail}"]
         if self.fix and self.status != "ok":
             out.append(f"      fix: {self.fix}")

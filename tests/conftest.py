@@ -5,7 +5,9 @@ speed: no poll pacing (``slow_down`` only if a test raises ``poll_interval_s``),
 Pairing waits for approval unless the test sets ``emulator.auto_approve_device = <printer id>``
 (or ``auto_approve_user = <email>``), or approves with ``emulator.approve(code, email=...)``.
 ``make_emulator(**kwargs)``: the same with other settings (e.g. a ``clock``); all are stopped
-after the test.
+after the test. ``profiled_emulator``: the same, once per ``emulator_profile``: ``default``
+(the working contract) and ``strict`` (ezeep as its own pages describe it, refresh tokens and the
+tp_id claim enabled for the tests' client ids), for the cloud flows that must hold under both.
 
 ``browser``: a headless Chromium (Playwright) shared by the session, for the approval page;
 tests using it are marked ``chromium`` and skipped where there is no Chromium.
@@ -22,9 +24,10 @@ from typing import Any
 import pytest
 
 from station.emulator import Emulator
+from station.emulator.model import PROFILES
 from station.logsetup import IDENTIFIER
 from tests.support.approval_page import launch_chromium
-from tests.support.cloud import EmulatorFactory
+from tests.support.cloud import EmulatorFactory, profile_options
 
 
 @pytest.fixture
@@ -45,6 +48,17 @@ def make_emulator() -> Iterator[EmulatorFactory]:
 @pytest.fixture
 def emulator(make_emulator: EmulatorFactory) -> Emulator:
     return make_emulator()
+
+
+@pytest.fixture(params=PROFILES)
+def emulator_profile(request: pytest.FixtureRequest) -> str:
+    profile: str = request.param
+    return profile
+
+
+@pytest.fixture
+def profiled_emulator(make_emulator: EmulatorFactory, emulator_profile: str) -> Emulator:
+    return make_emulator(**profile_options(emulator_profile))
 
 
 @pytest.fixture(scope="session")

@@ -18,6 +18,7 @@ import pytest
 from station.cloud.api import EzeepClient
 from station.cloud.errors import (
     ClosedError,
+    CloudError,
     DeadlineError,
     NotFoundError,
     OfflineError,
@@ -34,6 +35,7 @@ from station.cloud.tokens import TokenKeeper, TokenStore
 from station.database import open_database
 from station.emulator import Emulator
 from tests.support.clock import FakeClock
+from tests.support.cloud import xfail_until_part_a
 from tests.support.emulator_http import wait_for_slow_done
 
 HW = "1b4e28ba-2fa1-11d2-883f-0016d3cca427"
@@ -52,6 +54,18 @@ def cloud(emulator: Emulator, tmp_path: Path) -> Iterator[CloudStack]:
         make_http(emulator), open_database(tmp_path / "station.db"), hardware_id=HW, poll_interval_s=0.05
     ) as stack:
         yield stack
+
+
+@pytest.fixture
+def flow(profiled_emulator: Emulator, tmp_path: Path) -> Iterator[tuple[CloudStack, Emulator]]:
+    """The station's cloud parts and an emulator, once per emulator profile (default, strict)."""
+    with CloudStack.create(
+        make_http(profiled_emulator),
+        open_database(tmp_path / "station.db"),
+        hardware_id=HW,
+        poll_interval_s=0.05,
+    ) as stack:
+        yield stack, profiled_emulator
 
 
 def pair(cloud: CloudStack, emulator: Emulator, printer: int = 0) -> TokenPair:
@@ -75,7 +89,11 @@ def approved_later(emulator: Emulator, code: PairingCode, delay_s: float) -> Ite
         approver.join()
 
 
-def test_full_pairing_binds_the_printer(cloud: CloudStack, emulator: Emulator, tmp_path: Path) -> None:
+def test_full_pairing_binds_the_printer(
+    flow: tuple[CloudStack, Emulator], tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    cloud, emulator = flow
+    xfail_until_part_a(request, emulator, "the printer of the token's tp_id on the token's connector")
     pair(cloud, emulator, printer=1)
     assert cloud.keeper.paired
     binding = cloud.keeper.binding
@@ -142,7 +160,8 @@ def test_expired_code_is_replaced(make_emulator: EmulatorFactory, tmp_path: Path
     http.close()
 
 
-def test_rotation_over_many_refreshes(cloud: CloudStack, emulator: Emulator) -> None:
+def test_rotation_over_many_refreshes(flow: tuple[CloudStack, Emulator]) -> None:
+    cloud, emulator = flow
     pair(cloud, emulator)
     seen = set()
     for _ in range(30):
@@ -320,17 +339,24 @@ def test_offline_is_a_typed_error(cloud: CloudStack, emulator: Emulator) -> None
     assert cloud.client.printers()
 
 
-def test_api_calls(cloud: CloudStack, emulator: Emulator) -> None:
+def test_api_calls(flow: tuple[CloudStack, Emulator], request: pytest.FixtureRequest) -> None:
+    cloud, emulator = flow
+    xfail_until_part_a(request, emulator, "printer match by connector, no queue; users on the account host")
     pair(cloud, emulator)
-    printers = cloud.client.printers()
-    assert {p.id for p in printers} == {p.id for p in emulator.printers}
+    listed = {p.id for p in cloud.client.printers()}
+    if emulator.profile == "strict":  # besides: a twin of each on another connector, the AnyPrinter queue
+        assert listed > {p.id for p in emulator.printers} and len(listed) == 5
+    else:
+        assert listed == {p.id for p in emulator.printers}
     user = emulator.users[4]  # no seeded jobs
     for n in range(130):  # more than one page of 100
         emulator.add_job(user.email, name=f"doc {n}.pdf", pages=1 + n % 3)
     jobs = cloud.client.waiting_jobs(user.id)
+    # Under strict the list ignored user= and held everybody's jobs: only the user's are kept.
     assert len(jobs) == 130 and len({j.id for j in jobs}) == 130
     assert all(j.owner_id == user.id for j in jobs)
     station = cloud.client.station_printer()
+    assert station.id == emulator.printers[0].id
     spool_id = cloud.client.release(jobs[0].id, station.id)
     status = cloud.client.wait_for_job(spool_id, timeout_s=30, interval_s=0.1)
     assert status.state is JobState.PRINTED
@@ -344,16 +370,40 @@ def test_api_calls(cloud: CloudStack, emulator: Emulator) -> None:
     assert user.id in {u.id for u in cloud.client.find_users(search=user.last_name[:4])}
 
 
-def test_failed_print(cloud: CloudStack, emulator: Emulator) -> None:
+def test_only_the_users_own_jobs_whatever_the_list_holds(flow: tuple[CloudStack, Emulator]) -> None:
+    cloud, emulator = flow
+    pair(cloud, emulator)
+    user = emulator.users[0]  # one seeded job; the others have nine between them
+    asked = {"status": "INQUEUE", "user": user.id}
+    token = cloud.keeper.access_token()
+    listed = cloud.http.request("GET", "api", "/printing/v1/printjobs/", token=token, params=asked)
+    assert isinstance(listed, dict)
+    # Strict: ezeep's pages do not say a device token's user= is honoured, so it is ignored there.
+    assert listed["count"] == (10 if emulator.profile == "strict" else 1)
+    jobs = cloud.client.waiting_jobs(user.id)
+    assert [job.id for job in jobs] == [job["id"] for job in emulator.waiting_jobs(user.email)]
+    assert all(cloud.client.owns(job, user.id) for job in jobs)
+
+
+def test_failed_print(flow: tuple[CloudStack, Emulator], request: pytest.FixtureRequest) -> None:
+    cloud, emulator = flow
     pair(cloud, emulator)
     emulator.set_printer_fails(emulator.printers[0].id, True)
     job = cloud.client.waiting_jobs(emulator.users[0].id)[0]
+    if emulator.profile == "strict":  # refused at once, with ezeep's code
+        xfail_until_part_a(request, emulator, "a print refused with {code: N} keeps its code")
+        with pytest.raises(CloudError) as refused:
+            cloud.client.release(job.id, emulator.printers[0].id)
+        assert getattr(refused.value, "code", None) == 804
+        assert job.id in {j.id for j in cloud.client.waiting_jobs(emulator.users[0].id)}
+        return
     spool_id = cloud.client.release(job.id, emulator.printers[0].id)
     status = cloud.client.wait_for_job(spool_id, timeout_s=30, interval_s=0.1)
     assert status.state is JobState.FAILED and status.code == 3011
 
 
-def test_user_pairing_me_and_revoke(cloud: CloudStack, emulator: Emulator) -> None:
+def test_user_pairing_me_and_revoke(flow: tuple[CloudStack, Emulator]) -> None:
+    cloud, emulator = flow
     pair(cloud, emulator)
     user = emulator.users[2]
     emulator.auto_approve_user = user.email
@@ -364,7 +414,8 @@ def test_user_pairing_me_and_revoke(cloud: CloudStack, emulator: Emulator) -> No
     assert emulator.stats()["revoke"] == 1
 
 
-def test_unpair_revokes_and_forgets(cloud: CloudStack, emulator: Emulator) -> None:
+def test_unpair_revokes_and_forgets(flow: tuple[CloudStack, Emulator]) -> None:
+    cloud, emulator = flow
     pair(cloud, emulator)
     assert cloud.keeper.forget(revoke=cloud.client.revoke)
     assert not cloud.keeper.paired and cloud.keeper.record is None

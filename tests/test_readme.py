@@ -164,6 +164,21 @@ ELSEWHERE: dict[str, Elsewhere] = {
     "[--auto-approve-user EMAIL]": Elsewhere(
         "tests/test_emulator_cli.py::test_runs_until_sigterm_and_takes_jobs", "runs until Ctrl-C"
     ),
+    "release-station doctor --live [--release-test USER]": Elsewhere(
+        "tests/test_doctor_live.py::test_the_release_test_releases_the_technicians_page_and_follows_it_to_printed",
+        "needs a paired station and a technician printing meanwhile",
+    ),
+    "release-station doctor --live": Elsewhere(
+        "tests/test_doctor_live.py::test_the_default_profile_keeps_every_assumption", "needs a paired station"
+    ),
+    "release-station emulator --profile strict --client-id ID": Elsewhere(
+        "tests/test_emulator_cli.py::test_a_strict_emulator_with_a_fault_from_the_command_line",
+        "runs until Ctrl-C",
+    ),
+    "release-station emulator faults --url URL [NAME=VALUE ...]": Elsewhere(
+        "tests/test_emulator_cli.py::test_faults_sets_switches_of_a_running_emulator",
+        "needs a running emulator",
+    ),
     "release-station emulator add-job --url URL EMAIL [NAME] [--pages N]": Elsewhere(
         "tests/test_emulator_cli.py::test_runs_until_sigterm_and_takes_jobs",
         "needs the emulator process that test starts",

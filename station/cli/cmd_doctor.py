@@ -15,6 +15,10 @@ Checks, in this order, and prints one line each (``ok``, ``warn`` or ``FAIL``), 
 - the ``[directory]`` source, if any: its bind password file and CA file, and its last sync.
 
 Exit code 0 when nothing failed (warnings are fine), 1 otherwise.
+
+``--live`` checks instead, after the configuration, what the station assumes about ezeep, on the
+configured ezeep with the station's own token (:mod:`station.cli.doctor_live`), and
+``--release-test USER`` releases a page that user prints meanwhile.
 """
 
 from __future__ import annotations
@@ -22,14 +26,16 @@ from __future__ import annotations
 import argparse
 import contextlib
 import ipaddress
+import itertools
 import os
 import shutil
 import socket
 import sqlite3
 import ssl
+import sys
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -54,10 +60,33 @@ def register(subparsers: Any) -> None:
         "--timeout", type=float, default=3.0, metavar="S", help="seconds for each network check (default 3)"
     )
     parser.add_argument("--offline", action="store_true", help="skip the network checks")
+    parser.add_argument(
+        "--live",
+        action="store_true",
+        help="check instead what the station assumes about ezeep, against the configured ezeep"
+        " with the station's token (a paired station; exit 1 on any FAIL)",
+    )
+    parser.add_argument(
+        "--release-test",
+        metavar="USER",
+        help="with --live: release a page this ezeep user (id or e-mail) prints to AnyPrinter meanwhile,"
+        " and follow it until it is printed",
+    )
+    parser.add_argument(
+        "--release-wait",
+        type=float,
+        default=120.0,
+        metavar="S",
+        help="with --release-test: seconds to wait for the page, and then for it to print (default 120)",
+    )
     parser.set_defaults(func=_doctor)
 
 
 def _doctor(args: argparse.Namespace, context: Context) -> int:
+    if args.live:
+        return _live(args, context)
+    if args.release_test:
+        raise ConfigError("the command line", "--release-test", "needs --live")
     config, finding = check_config(context)
     findings = [finding, check_state_dir(config.state_dir)]
     from drivers.readers.auto import survey
@@ -67,11 +96,34 @@ def _doctor(args: argparse.Namespace, context: Context) -> int:
         findings += cloud_findings(config.cloud, timeout=args.timeout)
     findings += [check_paired(config.database_path), check_technician_pin(config.database_path)]
     findings += check_directory(config)
-    for finding in findings:
-        print("\n".join(finding.lines()))
+    return _report(findings)
+
+
+def _live(args: argparse.Namespace, context: Context) -> int:
+    """``--live``: the configuration, then every live check (:mod:`station.cli.doctor_live`)."""
+    from station.cli.cmd_pair import open_stack
+    from station.cli.doctor_live import ReleaseTest, live_findings
+
+    config, finding = check_config(context)
+    if finding.status == "fail":
+        return _report([finding])
+    test = ReleaseTest(args.release_test, args.release_wait) if args.release_test else None
+    with open_stack(context) as cloud:
+        found = live_findings(cloud, config.cloud, release_test=test, out=sys.stdout)
+        return _report(itertools.chain([finding], found))
+
+
+def _report(found: Iterable[Finding]) -> int:
+    """Print each finding as it comes, then the tally; the exit status (1 on any failure)."""
+    findings: list[Finding] = []
+    for finding in found:
+        print("\n".join(finding.lines()), flush=True)
+        findings.append(finding)
     problems = sum(f.status == "fail" for f in findings)
     warnings = sum(f.status == "warn" for f in findings)
-    print(f"\n{problems} problem(s), {warnings} warning(s)" if problems or warnings else "\nall good")
+    unknown = sum(f.status == "unknown" for f in findings)
+    told = [f"{problems} problem(s)", f"{warnings} warning(s)"] + ([f"{unknown} unknown"] if unknown else [])
+    print(f"\n{', '.join(told)}" if problems or warnings or unknown else "\nall good")
     return EXIT_FAILURE if problems else EXIT_OK
 
 

@@ -1,14 +1,18 @@
 """``release-station emulator``: run the ezeep emulator in the foreground, or add a job to one.
 
 ``release-station emulator [--host] [--port] [--job-duration S] [--auto-approve-device ID]
-[--auto-approve-user EMAIL]`` serves until Ctrl-C or SIGTERM. ``release-station emulator
-add-job --url URL EMAIL [NAME] [--pages N]`` "prints to AnyPrinter" through the admin API.
+[--auto-approve-user EMAIL] [--profile default|strict --client-id ID] [--fault NAME=VALUE ...]``
+serves until Ctrl-C or SIGTERM. ``release-station emulator add-job --url URL EMAIL [NAME]
+[--pages N]`` "prints to AnyPrinter" through the admin API; ``release-station emulator faults
+--url URL [NAME=VALUE ...]`` sets fault switches of a running one and prints them all.
 It is never started by ``release-station run``.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import logging
 import signal
 import threading
@@ -18,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from station.cli import EXIT_FAILURE, EXIT_OK, Context
+from station.emulator.model import PROFILES, Faults
 
 if TYPE_CHECKING:
     from station.emulator import Emulator
@@ -40,6 +45,27 @@ def register(subparsers: Any) -> None:
         "--auto-approve-device", metavar="PRINTER_ID", help="approve device pairings, binding this printer"
     )
     parser.add_argument("--auto-approve-user", metavar="EMAIL", help="approve user pairings as this member")
+    parser.add_argument(
+        "--profile",
+        choices=PROFILES,
+        default="default",
+        help="default: as the station's working contract assumes; strict: as ezeep's own pages describe",
+    )
+    parser.add_argument(
+        "--client-id",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="with --profile strict: a client id ezeep enabled refresh tokens and the tp_id claim for"
+        " (repeatable; the station's cloud.client_id)",
+    )
+    parser.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="set a fault switch at start (repeatable; VALUE is JSON, else a string)",
+    )
     parser.set_defaults(func=_run)
     actions = parser.add_subparsers(dest="action", metavar="ACTION")
     add_job = actions.add_parser("add-job", help="add a waiting job for an org member of a running emulator")
@@ -48,6 +74,24 @@ def register(subparsers: Any) -> None:
     add_job.add_argument("name", nargs="?", default="Report.pdf", help="document name (default Report.pdf)")
     add_job.add_argument("--pages", type=int, default=1, help="page count (default 1)")
     add_job.set_defaults(func=_add_job)
+    faults = actions.add_parser("faults", help="set fault switches of a running emulator and show them all")
+    faults.add_argument("--url", required=True, help="the emulator's URL, as printed when it started")
+    faults.add_argument("switches", nargs="*", metavar="NAME=VALUE", help="VALUE is JSON, else a string")
+    faults.set_defaults(func=_faults)
+
+
+def _switches(pairs: list[str]) -> dict[str, object]:
+    """``NAME=VALUE`` pairs as fault switches: VALUE read as JSON (true, 804, 0.5), else a string."""
+    switches: dict[str, object] = {}
+    for pair in pairs:
+        name, sep, raw = pair.partition("=")
+        if not sep or not name:
+            raise ValueError(f"{pair!r}: expected NAME=VALUE")
+        try:
+            switches[name] = json.loads(raw)
+        except ValueError:
+            switches[name] = raw
+    return switches
 
 
 def _run(args: argparse.Namespace, context: Context) -> int:
@@ -56,13 +100,23 @@ def _run(args: argparse.Namespace, context: Context) -> int:
     if args.job_duration < 0:
         log.error("--job-duration must not be negative")
         return EXIT_FAILURE
-    emulator = Emulator(host=args.host, port=args.port, job_duration_s=args.job_duration)
+    if args.client_id and args.profile == "default":
+        log.error("--client-id is for --profile strict (or set refresh_token_clients with --fault)")
+        return EXIT_FAILURE
     try:
+        emulator = Emulator(
+            host=args.host,
+            port=args.port,
+            job_duration_s=args.job_duration,
+            profile=args.profile,
+            client_ids=args.client_id,
+        )
+        emulator.set_faults(**_switches(args.fault))
         if args.auto_approve_device:
             emulator.auto_approve_device = args.auto_approve_device
         if args.auto_approve_user:
             emulator.auto_approve_user = args.auto_approve_user
-    except LookupError as exc:
+    except (LookupError, ValueError) as exc:
         log.error("%s", exc)
         return EXIT_FAILURE
     stop = threading.Event()
@@ -84,6 +138,9 @@ def _run(args: argparse.Namespace, context: Context) -> int:
 
 def _describe(emulator: Emulator) -> None:
     print(f"ezeep emulator listening on {emulator.url}", flush=True)
+    switched = dataclasses.asdict(emulator.faults)
+    changed = {name: value for name, value in switched.items() if value != getattr(Faults(), name)}
+    print(f"profile {emulator.profile}; fault switches: {json.dumps(changed) if changed else 'none'}")
     print("members (password: demo):")
     for user in emulator.users:
         waiting = len(emulator.waiting_jobs(user.email))
@@ -101,18 +158,41 @@ def _describe(emulator: Emulator) -> None:
 
 def _add_job(args: argparse.Namespace, context: Context) -> int:
     body = {"email": args.email, "name": args.name, "pages": args.pages}
-    try:
-        answer = httpx.post(f"{args.url.rstrip('/')}/_emulator/jobs", json=body, timeout=10)
-    except httpx.HTTPError as exc:
-        log.error("cannot reach the emulator at %s: %s", args.url, exc)
+    answer = _admin(args.url, "jobs", body, what="the job")
+    if answer is None:
         return EXIT_FAILURE
+    print(f"added job {answer['id']} for {args.email}")
+    return EXIT_OK
+
+
+def _faults(args: argparse.Namespace, context: Context) -> int:
+    try:
+        switches = _switches(args.switches)
+    except ValueError as exc:
+        log.error("%s", exc)
+        return EXIT_FAILURE
+    answer = _admin(args.url, "faults", switches, what="the fault switches")
+    if answer is None:
+        return EXIT_FAILURE
+    for name, value in answer.items():
+        print(f"{name} = {json.dumps(value)}")
+    return EXIT_OK
+
+
+def _admin(url: str, path: str, body: dict[str, object], *, what: str) -> dict[str, Any] | None:
+    """POST ``body`` to the admin API of the emulator at ``url``; its answer, or None (logged)."""
+    try:
+        answer = httpx.post(f"{url.rstrip('/')}/_emulator/{path}", json=body, timeout=10)
+    except httpx.HTTPError as exc:
+        log.error("cannot reach the emulator at %s: %s", url, exc)
+        return None
     if answer.status_code != 200:
         detail = (
             answer.json().get("detail") if answer.headers.get("content-type") == "application/json" else ""
         )
         log.error(
-            "the emulator refused the job (HTTP %s): %s", answer.status_code, detail or answer.text[:200]
+            "the emulator refused %s (HTTP %s): %s", what, answer.status_code, detail or answer.text[:200]
         )
-        return EXIT_FAILURE
-    print(f"added job {answer.json()['id']} for {args.email}")
-    return EXIT_OK
+        return None
+    data: dict[str, Any] = answer.json()
+    return data

@@ -4,7 +4,9 @@
 revoke, ``/v1/users/me``, JWKS), the REST and print hosts (printers, users, waiting jobs,
 release, status, delete), the approval web page behind ``auth_url`` (and ``/device``, its
 short address where the code is typed) and a JSON admin API
-(``/_emulator/...``) with fault switches. The contract is Part 1 of docs/ezeep-api.md.
+(``/_emulator/...``) with fault switches. The contract is Part 1 of docs/ezeep-api.md; the
+``strict`` profile (:func:`~station.emulator.faults.profile_faults`) answers instead as ezeep's
+own pages describe it ("What ezeep's own pages say, 2026-12"), each point a switch of its own.
 """
 
 from station.emulator.model import EmuPrinter, EmuUser, Faults

@@ -6,7 +6,14 @@ every refresh token of its family, as ezeep documents: only refresh tokens can b
 access token sent to revoke changes nothing) and the access tokens already issued live on until
 they expire. With the ``reuse_detection`` fault, presenting a dead refresh token kills the
 whole family, access tokens included. The same ``hardware_id`` always maps to the same device
-principal and printer binding.
+principal and printer binding, and the device becomes the connector of the printer it is bound
+to (its ``sub`` is that printer's ``connector_id``; inferred: ezeep's client-type note treats a
+paired device with the ``tp_id`` claim as an embedded connector).
+
+Which client id asks matters where ezeep enables things per client id (the
+``refresh_token_clients`` and ``tp_id_claim_clients`` switches): a token answer to a client
+without refresh tokens has none, and its refresh grant is ``unauthorized_client``; a device
+token for a client without the claim has no ``tp_id``.
 """
 
 from __future__ import annotations
@@ -107,6 +114,7 @@ class AuthServer:
         self._pairings: dict[str, _Pairing] = {}
         self._devices: dict[str, _Device] = {}
         self._families: dict[str, _Family] = {}
+        self._connectors: dict[str, str] = {}  # printer id -> sub of the device last bound to it
         self._refresh_index: dict[str, str] = {}  # refresh token (live or rotated) -> family id
         self._access_index: dict[str, str] = {}  # access token jti -> family id
         self.auto_approve_device: str | None = None
@@ -141,7 +149,7 @@ class AuthServer:
         for code in stale:
             del self._pairings[code]
 
-    def poll(self, code: str, issuer: str) -> dict[str, Any]:
+    def poll(self, code: str, issuer: str, client_id: str) -> dict[str, Any]:
         now = self._clock()
         with self._lock:
             pairing = self._pairings.get(code)
@@ -171,7 +179,7 @@ class AuthServer:
                 family = _Family("user", pairing.user_id, None, "")
             family_id = str(uuid.uuid4())
             self._families[family_id] = family
-            return self._issue(family_id, family, issuer)
+            return self._issue(family_id, family, issuer, client_id)
 
     def _auto_approve(self, pairing: _Pairing) -> None:
         if pairing.mode == "device" and self.auto_approve_device:
@@ -214,6 +222,7 @@ class AuthServer:
             if chosen is None:
                 raise PairingError("the organisation has no printer to bind the device to")
             device.printer_id = self._org.printer(chosen).id
+            self._connectors[device.printer_id] = device.sub
         pairing.state = "approved"
 
     def pairing_info(self, code: str) -> PairingInfo:
@@ -230,9 +239,14 @@ class AuthServer:
             printer_id = device.printer_id if device else None
         return self._org.printer(printer_id).tp_id if printer_id else None
 
+    def connector_of(self, printer_id: str) -> str | None:
+        """The ``sub`` of the device last bound to a printer (its connector), if any."""
+        with self._lock:
+            return self._connectors.get(printer_id)
+
     # -- tokens --------------------------------------------------------------------------
 
-    def _issue(self, family_id: str, family: _Family, issuer: str) -> dict[str, Any]:
+    def _issue(self, family_id: str, family: _Family, issuer: str, client_id: str) -> dict[str, Any]:
         now = int(self._clock())
         lifetime = self._settings.access_token_lifetime_s
         jti = str(uuid.uuid4())
@@ -245,25 +259,32 @@ class AuthServer:
             "org": ORG_ID,
             "jti": jti,
         }
+        faults = self._faults.current
         if family.principal_kind == "device":
             claims["pty"] = "dev"
-            claims["tp_id"] = self._tp_id(family.device_key)
-        family.refresh_token = secrets.token_hex(16)
-        self._refresh_index[family.refresh_token] = family_id
+            if faults.enabled(faults.tp_id_claim_clients, client_id):
+                claims["tp_id"] = self._tp_id(family.device_key)
         self._access_index[jti] = family_id
-        return {
+        answer: dict[str, Any] = {
             "access_token": self._signer.sign(claims),
             "token_type": "Bearer",
             "expires_in": lifetime,
             "scope": SCOPE,
-            "refresh_token": family.refresh_token,
         }
+        if faults.enabled(faults.refresh_token_clients, client_id):
+            family.refresh_token = secrets.token_hex(16)
+            self._refresh_index[family.refresh_token] = family_id
+            answer["refresh_token"] = family.refresh_token
+        return answer
 
     def _tp_id(self, device_key: str | None) -> int | None:
         printer_id = self._devices[device_key].printer_id if device_key else None
         return self._org.printer(printer_id).tp_id if printer_id else None
 
-    def refresh(self, refresh_token: str, issuer: str) -> dict[str, Any]:
+    def refresh(self, refresh_token: str, issuer: str, client_id: str) -> dict[str, Any]:
+        faults = self._faults.current
+        if not faults.enabled(faults.refresh_token_clients, client_id):
+            raise OAuthError("unauthorized_client")  # RFC 6749 5.2: this client may not use the grant
         with self._lock:
             family_id = self._refresh_index.get(refresh_token)
             family = self._families.get(family_id) if family_id else None
@@ -274,7 +295,7 @@ class AuthServer:
                     family.revoked = family.access_dead = True
                 raise OAuthError("invalid_grant")
             family.rotated.add(refresh_token)
-            return self._issue(family_id, family, issuer)
+            return self._issue(family_id, family, issuer, client_id)
 
     def revoke(self, token: str) -> None:
         """Revoke the family of a refresh token; anything else is ignored (RFC 7009)."""

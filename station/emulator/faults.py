@@ -2,7 +2,8 @@
 
 The middleware applies the faults of the transport (latency, 5xx, dropped connections, a
 trickling, huge or compressed body, a request carried out after its client gave up); the routes
-apply the ones about content (the job list's).
+apply the ones about content (the job list's, and the points where ezeep's own pages contradict
+the working contract). :func:`profile_faults` gives the switches a profile starts with.
 Admin paths (``/_emulator/...``) are never slowed, failed or dropped, so a test can always
 reach the switches.
 """
@@ -15,7 +16,7 @@ import dataclasses
 import gzip
 import threading
 import zlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from starlette.responses import JSONResponse, Response
@@ -23,7 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from station.emulator.connection import drop_connection
 from station.emulator.counters import Counters
-from station.emulator.model import Faults
+from station.emulator.model import ALL_CLIENTS, PROFILES, Faults
 
 ADMIN_PREFIX = "/_emulator/"
 _FIELDS = {f.name: f.type for f in dataclasses.fields(Faults)}
@@ -46,6 +47,13 @@ _TYPES: dict[str, type | tuple[type, ...]] = {
     "offline": bool,
     "slow_done_s": (int, float),
     "slow_path": str,
+    "revoke_no_content": bool,
+    "refresh_token_clients": str,
+    "tp_id_claim_clients": str,
+    "shared_tp_id": bool,
+    "users_without_email": bool,
+    "print_error_code": int,
+    "queue_printers": bool,
 }
 
 
@@ -68,10 +76,43 @@ def _checked(name: str, value: object) -> object:
     return float(value) if name in _FLOAT_FAULTS else value
 
 
+def profile_faults(profile: str, *, client_ids: Sequence[str] = ()) -> dict[str, object]:
+    """The fault switches an emulator of ``profile`` starts with.
+
+    ``default``: none, the working contract (Part 1 of ``shared/docs/ezeep-api.md``).
+    ``strict``: ezeep as its own pages describe it ("2026-12"): every switch of that list on,
+    refresh tokens and the ``tp_id`` claim enabled for ``client_ids`` only (the station's, so it
+    can still pair), print failures answered ``{"code": 804}``, the job list's ``user=`` ignored.
+
+    Example::
+
+        assert profile_faults("default") == {}
+        assert profile_faults("strict", client_ids=["kiosk"])["tp_id_claim_clients"] == "kiosk"
+    """
+    if profile == "default":
+        return {}
+    if profile != "strict":
+        raise ValueError(f"unknown profile {profile!r}; known: {', '.join(PROFILES)}")
+    if not client_ids or any(not c or "," in c or c == ALL_CLIENTS for c in client_ids):
+        raise ValueError("the strict profile needs the station's client id(s), without commas")
+    enabled = ",".join(client_ids)
+    return {
+        "revoke_no_content": True,
+        "refresh_token_clients": enabled,
+        "tp_id_claim_clients": enabled,
+        "shared_tp_id": True,
+        "users_without_email": True,
+        "print_error_code": 804,
+        "queue_printers": True,
+        "ignore_user_filter": True,
+    }
+
+
 class FaultSwitches:
-    def __init__(self) -> None:
+    def __init__(self, **initial: object) -> None:
         self._lock = threading.Lock()
         self._faults = Faults()
+        self.set(**initial)
 
     @property
     def current(self) -> Faults:

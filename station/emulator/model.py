@@ -9,6 +9,8 @@ from dataclasses import dataclass
 _NAMESPACE = uuid.UUID("6b1d6a52-63f4-4c0e-9d3a-5e0a1f2b7c11")
 
 PRINTER_STATUSES = ("Online", "Offline")
+ALL_CLIENTS = "*"
+PROFILES = ("default", "strict")  # see station.emulator.faults.profile_faults
 
 
 def stable_id(kind: str, key: str) -> str:
@@ -38,6 +40,14 @@ class EmuUser:
         }
 
 
+# The connector (print server, hub) the seeded printers hang off; a device bound to a printer
+# becomes that printer's connector instead (see ``Org.connector_of``).
+OFFICE_CONNECTOR = stable_id("connector", "office")
+# Where the ``shared_tp_id`` twins hang off, and the virtual connector of the AnyPrinter queue.
+BRANCH_CONNECTOR = stable_id("connector", "branch")
+QUEUE_CONNECTOR = stable_id("connector", "anyprinter")
+
+
 @dataclass(frozen=True, slots=True)
 class EmuPrinter:
     id: str
@@ -45,6 +55,7 @@ class EmuPrinter:
     location: str
     tp_id: int
     status: str
+    is_queue: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +70,20 @@ class Faults:
     ``hide_job_owner`` leaves the owner field out of listed jobs; ``gzip_bomb_bytes`` answers
     every request with this many zero bytes gzipped twice (``Content-Encoding: gzip, gzip``), a
     few hundred bytes on the wire.
+
+    What ezeep's own pages say (``shared/docs/ezeep-api.md``, "2026-12"), each on its own:
+    ``revoke_no_content`` answers a revoke 204 (default 200; both without a body);
+    ``refresh_token_clients`` and ``tp_id_claim_clients`` name the client ids (comma-separated,
+    ``*`` every one, "" none) ezeep enabled refresh tokens and the ``tp_id`` claim for: a token
+    answer to any other client carries no refresh token (and its refresh grant is answered
+    ``unauthorized_client``), a device token no ``tp_id``; ``shared_tp_id`` lists before every
+    printer a twin with the same ``tp_id`` on another connector (tp_id is unique per connector
+    only); ``users_without_email`` makes api2's ``/printing/v1/users/`` list every member as
+    ezeep's pages show them, ``{id, local_printing_enabled, ...}`` without e-mail or name, and
+    ignore ``email``/``search``; ``print_error_code`` (ezeep's JS client: 804) refuses a release
+    to a printer set to fail with ``{"code": N}`` instead of a spooler job that fails later;
+    ``queue_printers`` lists an AnyPrinter queue (``is_queue``, on its own connector, with the
+    first printer's tp_id) and gives every printer the ``is_queue`` field.
 
     A slow network that still delivers: ``slow_done_s`` holds each request (of the paths
     starting with ``slow_path``; "" all) this many seconds and then carries it out, whether or
@@ -84,6 +109,18 @@ class Faults:
     gzip_bomb_bytes: int = 0
     slow_done_s: float = 0.0
     slow_path: str = ""
+    revoke_no_content: bool = False
+    refresh_token_clients: str = ALL_CLIENTS
+    tp_id_claim_clients: str = ALL_CLIENTS
+    shared_tp_id: bool = False
+    users_without_email: bool = False
+    print_error_code: int = 0
+    queue_printers: bool = False
+
+    def enabled(self, clients: str, client_id: str | None) -> bool:
+        """Whether ``client_id`` is in a client list (``refresh_token_clients``, ``tp_id_claim_clients``)."""
+        names = {name.strip() for name in clients.split(",")}
+        return ALL_CLIENTS in names or (client_id is not None and client_id in names)
 
 
 @dataclass(frozen=True, slots=True)

@@ -158,6 +158,10 @@ class Org:
             else:
                 self._failing.discard(printer_id)
 
+    def printer_fails(self, printer_id: str) -> bool:
+        with self._lock:
+            return printer_id in self._failing
+
     # -- pull jobs -----------------------------------------------------------------------
 
     def add_job(self, email: str, name: str = "Report.pdf", pages: int = 1) -> str:

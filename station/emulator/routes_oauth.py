@@ -54,17 +54,19 @@ def routes(services: Services) -> list[Route]:
         return JSONResponse({"pairing_code": code, "auth_url": auth_url, "verification_uri": short_url})
 
     async def access_token(request: Request) -> Response:
-        if _client_id(request) is None:
+        client_id = _client_id(request)
+        if client_id is None:
             return _oauth_error("invalid_client", 401)
         form = await request.form()
         grant = form.get("grant_type")
         try:
             if grant == "pairing_code":
                 counters.bump("poll")
-                return JSONResponse(auth.poll(str(form.get("pairing_code", "")), base_url(request)))
+                code = str(form.get("pairing_code", ""))
+                return JSONResponse(auth.poll(code, base_url(request), client_id))
             if grant == "refresh_token":
                 counters.bump("refresh")
-                answer = auth.refresh(str(form.get("refresh_token", "")), base_url(request))
+                answer = auth.refresh(str(form.get("refresh_token", "")), base_url(request), client_id)
                 if services.faults.take("drop_after_rotation"):
                     return DropResponse()
                 return JSONResponse(answer)
@@ -78,7 +80,8 @@ def routes(services: Services) -> list[Route]:
             return _oauth_error("invalid_client", 401)
         form = await request.form()
         auth.revoke(str(form.get("token", "")))
-        return Response(status_code=200)  # documented: a success status without content
+        # Documented: a success status without content (which one, the pages do not say).
+        return Response(status_code=204 if services.faults.current.revoke_no_content else 200)
 
     async def me(request: Request) -> Response:
         counters.bump("api")

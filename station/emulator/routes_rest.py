@@ -1,7 +1,9 @@
 """The REST and print hosts: printers, users, a user's waiting jobs, release, status, delete.
 
 The job list obeys the content faults (:class:`~station.emulator.model.Faults`): it may ignore
-``user=``, leave out the owner field, or never end.
+``user=``, leave out the owner field, or never end. So do the printer lists (a twin with the same
+``tp_id`` on another connector, an AnyPrinter queue: both listed only, a release to either is
+answered 404), the users list (no e-mail or name) and the release (``{"code": N}``).
 """
 
 from __future__ import annotations
@@ -15,7 +17,15 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from station.emulator.auth import Principal, Unauthorized
-from station.emulator.model import Faults
+from station.emulator.model import (
+    BRANCH_CONNECTOR,
+    OFFICE_CONNECTOR,
+    QUEUE_CONNECTOR,
+    EmuPrinter,
+    EmuUser,
+    Faults,
+    stable_id,
+)
 from station.emulator.org import NotFound, Org
 from station.emulator.services import Services, unauthorized
 
@@ -90,6 +100,66 @@ def _endless_page(request: Request, owner_id: str) -> dict[str, Any]:
     return {"count": 2**31, "next": following, "previous": None, "results": rows}
 
 
+def _listed_printers(services: Services, faults: Faults) -> list[tuple[EmuPrinter, str]]:
+    """The printers a list shows, each with its connector, as the faults shape them."""
+    real = services.org.printers
+    listed: list[tuple[EmuPrinter, str]] = []
+    if faults.queue_printers and real:
+        queue_id = stable_id("printer", "anyprinter")
+        queue = EmuPrinter(queue_id, "AnyPrinter", "", real[0].tp_id, "Online", is_queue=True)
+        listed.append((queue, QUEUE_CONNECTOR))
+    for printer in real:
+        if faults.shared_tp_id:  # listed first: a client that takes the first tp_id match is caught
+            twin = EmuPrinter(
+                stable_id("printer", f"twin:{printer.id}"),
+                f"{printer.name} (branch)",
+                "Branch office",
+                printer.tp_id,
+                printer.status,
+            )
+            listed.append((twin, BRANCH_CONNECTOR))
+        listed.append((printer, services.auth.connector_of(printer.id) or OFFICE_CONNECTOR))
+    return listed
+
+
+def _printer_json(printer: EmuPrinter, connector: str, faults: Faults) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "id": printer.id,
+        "name": printer.name,
+        "tp_id": printer.tp_id,
+        "status": printer.status,
+        "location": printer.location,
+        "connector_id": connector,
+        "vendor_name": "Emulated",
+        "model_name": "AnyModel 9000",
+        "supported_formats": ["PDF"],
+    }
+    if faults.queue_printers:
+        row["is_queue"] = printer.is_queue
+    return row
+
+
+def _print_api_printer(printer: EmuPrinter, faults: Faults) -> dict[str, Any]:
+    row: dict[str, Any] = {"id": printer.id, "name": printer.name, "location": printer.location}
+    if faults.queue_printers:
+        row["is_queue"] = printer.is_queue
+    return row
+
+
+def _users(org: Org, faults: Faults, request: Request) -> list[EmuUser]:
+    if faults.users_without_email:
+        return org.users  # api2 documents no e-mail or search filter
+    return org.find_users(email=request.query_params.get("email"), search=request.query_params.get("search"))
+
+
+def _user_json(user: EmuUser, faults: Faults) -> dict[str, Any]:
+    if not faults.users_without_email:
+        return user.as_json()
+    # As ezeep's pages show api2's users: flags and groups, no e-mail or name.
+    flags = {"local_printing_enabled": True, "self_service_enabled": True, "myprinters_enabled": False}
+    return {"id": user.id, **flags, "groups": []}
+
+
 def _error(detail: str, status: int) -> JSONResponse:
     return JSONResponse({"detail": detail}, status_code=status)
 
@@ -114,23 +184,13 @@ def routes(services: Services) -> list[Route]:
         return endpoint
 
     async def printers(request: Request, principal: Principal) -> Response:
-        rows = [
-            {
-                "id": p.id,
-                "name": p.name,
-                "tp_id": p.tp_id,
-                "status": p.status,
-                "location": p.location,
-                "vendor_name": "Emulated",
-                "model_name": "AnyModel 9000",
-                "supported_formats": ["PDF"],
-            }
-            for p in org.printers
-        ]
+        faults = services.faults.current
+        rows = [_printer_json(p, connector, faults) for p, connector in _listed_printers(services, faults)]
         return JSONResponse(_page(request, rows))
 
     async def get_printer(request: Request, principal: Principal) -> Response:
-        return JSONResponse([{"id": p.id, "name": p.name, "location": p.location} for p in org.printers])
+        faults = services.faults.current
+        return JSONResponse([_print_api_printer(p, faults) for p, _ in _listed_printers(services, faults)])
 
     def owner_filter(request: Request, principal: Principal) -> str | None:
         asked = request.query_params.get("user") or None
@@ -156,10 +216,8 @@ def routes(services: Services) -> list[Route]:
         return Response(status_code=204)
 
     async def users(request: Request, principal: Principal) -> Response:
-        found = org.find_users(
-            email=request.query_params.get("email"), search=request.query_params.get("search")
-        )
-        return JSONResponse(_page(request, [u.as_json() for u in found]))
+        faults = services.faults.current
+        return JSONResponse(_page(request, [_user_json(u, faults) for u in _users(org, faults, request)]))
 
     async def print_job(request: Request, principal: Principal) -> Response:
         try:
@@ -171,6 +229,11 @@ def routes(services: Services) -> list[Route]:
         job_id, printer_id = body.get("jobid"), body.get("printerid")
         if not isinstance(job_id, str) or not isinstance(printer_id, str):
             raise BadRequest("jobid and printerid are required strings")
+        code = services.faults.current.print_error_code
+        if code and org.printer_fails(printer_id):
+            # ezeep's JS client reads a failed print as {"code": 804} and looks at nothing else
+            # (not the status), so the emulator answers it with 200: the hostile reading.
+            return JSONResponse({"code": code})
         return JSONResponse({"jobid": org.release(job_id, printer_id)})
 
     async def status(request: Request, principal: Principal) -> Response:

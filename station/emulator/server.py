@@ -6,7 +6,7 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Any
 
@@ -17,7 +17,7 @@ from station.emulator.asgi import build_app
 from station.emulator.auth import AuthServer
 from station.emulator.connection import DroppingH11Protocol
 from station.emulator.counters import Counters
-from station.emulator.faults import FaultSwitches
+from station.emulator.faults import FaultSwitches, profile_faults
 from station.emulator.model import SEED_PRINTERS, SEED_USERS, EmuPrinter, EmuUser, Faults, Settings, seed_jobs
 from station.emulator.org import Org
 from station.emulator.services import Services
@@ -56,6 +56,10 @@ class Emulator:
     Implements Part 1 of docs/ezeep-api.md; the admin API and fault switches are described
     in this package's docstring and in :class:`~station.emulator.model.Faults`.
 
+    ``profile``: the fault switches it starts with (:func:`~station.emulator.faults.profile_faults`):
+    ``"default"`` answers as the working contract assumes, ``"strict"`` as ezeep's own pages
+    describe, with refresh tokens and the ``tp_id`` claim enabled for ``client_ids`` only.
+
     ``clock`` (wall-clock seconds) drives code expiry, poll pacing, token expiry and job
     progress, so a test can step time instead of sleeping. ``signing_key`` defaults to one
     RSA key per process.
@@ -73,7 +77,11 @@ class Emulator:
         seed: bool = True,
         clock: Callable[[], float] = time.time,
         signing_key: rsa.RSAPrivateKey | None = None,
+        profile: str = "default",
+        client_ids: Sequence[str] = (),
     ) -> None:
+        faults = FaultSwitches(**profile_faults(profile, client_ids=client_ids))
+        self.profile = profile
         self._host, self._port = host, port
         self.settings = Settings(job_duration_s, code_lifetime_s, poll_interval_s, access_token_lifetime_s)
         org = Org(
@@ -83,7 +91,6 @@ class Emulator:
             job_duration_s=job_duration_s,
             clock=clock,
         )
-        faults = FaultSwitches()
         signer = Signer(signing_key or default_signing_key())
         auth = AuthServer(org, signer, faults, self.settings, clock)
         self._services = Services(org, auth, faults, Counters(), signer)
