@@ -13,7 +13,7 @@ One sync (:meth:`DirectorySync.run`) does, in this order:
 5. apply it in one transaction (:meth:`station.directory.Directory.apply_source`), which holds
    back a snapshot that would remove too much;
 6. record the outcome in ``directory_sync`` (last attempt, last success, last error, failures
-   in a row, the counts) for ``badges status`` and doctor.
+   in a row, the counts) for ``directory status``, doctor, the technician menu and the metrics file.
 
 :class:`SyncLoop` runs syncs on its own thread every ``sync_interval_s``, sooner after a
 failure (backoff from 30 s up to the interval, never sooner than a throttling source asked),

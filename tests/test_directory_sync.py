@@ -205,7 +205,7 @@ def test_the_loop_retries_after_a_failure_and_stops_at_once(rig: Rig, server: Fi
     assert rig.directory.count() == 6
 
 
-def test_badges_sync_and_status_on_the_command_line(
+def test_directory_sync_and_status_on_the_command_line(
     tmp_path: Path, server: FileServer, tls: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
     config = tmp_path / "station.toml"
@@ -216,20 +216,20 @@ def test_badges_sync_and_status_on_the_command_line(
         f'[directory]\nsource = "url"\n[directory.url]\nurl = "{server.url}"\nca_file = "{tls[0]}"\n'
     )
     server.body = ("badge,user_id\n" + "".join(f"B{i:04d},u-{i}\n" for i in range(6))).encode()
-    assert main(["--config", str(config), "badges", "status"]) == EXIT_OK
+    assert main(["--config", str(config), "directory", "status"]) == EXIT_OK
     assert "last sync: never" in capsys.readouterr().out
-    assert main(["--config", str(config), "badges", "sync", "--dry-run"]) == EXIT_OK
+    assert main(["--config", str(config), "directory", "sync", "--dry-run"]) == EXIT_OK
     assert "would do: added 6" in capsys.readouterr().out
-    assert main(["--config", str(config), "badges", "sync"]) == EXIT_OK
+    assert main(["--config", str(config), "directory", "sync"]) == EXIT_OK
     assert "synced: added 6" in capsys.readouterr().out
     server.body = b"badge,user_id\nB0000,u-0\n"
-    assert main(["--config", str(config), "badges", "sync"]) == EXIT_FAILURE
+    assert main(["--config", str(config), "directory", "sync"]) == EXIT_FAILURE
     assert "remove 5 of 6" in capsys.readouterr().err
-    assert main(["--config", str(config), "badges", "status"]) == EXIT_OK
+    assert main(["--config", str(config), "directory", "status"]) == EXIT_OK
     out = capsys.readouterr().out
-    assert "badges: 6 from the source, 0 enrolled on this station" in out
-    assert "failing (1 in a row): the source would remove 5 of 6" in out
-    assert main(["--config", str(config), "badges", "sync", "--force"]) == EXIT_OK
+    assert "entries: 6 from the source, 0 enrolled on this station" in out
+    assert "errors: failing 1 times in a row: the source would remove 5 of 6" in out
+    assert main(["--config", str(config), "directory", "sync", "--force"]) == EXIT_OK
     assert "removed 5" in capsys.readouterr().out
 
 

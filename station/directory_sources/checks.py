@@ -37,7 +37,7 @@ def directory_findings(section: DirectorySection, status: SyncStatus | None, now
 
 
 def _last_sync(topic: str, section: DirectorySection, status: SyncStatus | None, now: datetime) -> Finding:
-    run = "run `release-station badges sync` to see the source's answer"
+    run = "run `release-station directory sync` to see the source's answer"
     if status is None or status.last_attempt is None:
         return Finding("warn", topic, "never synced: the station knows only its own enrolments", run)
     if status.last_success is None:
