@@ -22,7 +22,7 @@ from station.directory import Directory
 
 
 def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser("directory", help="sync the badges with the [directory] source, or show it")
+    parser = subparsers.add_parser("directory", help="sync badges with the [directory] source, or show it")
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
 
     sync = actions.add_parser("sync", help="sync the badges with the [directory] source now")
