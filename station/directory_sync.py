@@ -27,6 +27,7 @@ import logging
 import threading
 from collections import Counter
 from collections.abc import Callable, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
@@ -86,11 +87,13 @@ class SourceRecord:
 
 @dataclass(frozen=True, slots=True)
 class Snapshot:
-    """Everything the source holds now; ``version`` (an ETag…) lets the next fetch say "unchanged"."""
+    """Everything the source holds now; ``version`` (an ETag…) lets the next fetch say "unchanged";
+    ``read`` says how much was read to build it (``full read``, ``incremental: 2 entries read``)."""
 
     records: tuple[SourceRecord, ...]
     version: str = ""
     problems: tuple[str, ...] = ()
+    read: str = ""
 
 
 class BadgeSource(Protocol):
@@ -108,10 +111,16 @@ class BadgeSource(Protocol):
         ...
 
     def write_badge(self, email: str, badge_id: str) -> None:
-        """Give the person with ``email`` this badge in the source (write-back).
+        """Give the person with ``email`` this badge in the source (write-back), besides the
+        badges they have there if the source holds several per person.
 
         Raises :class:`NotInSourceError`, or :class:`SourceError`.
         """
+        ...
+
+    def remove_badge(self, email: str, badge_id: str) -> None:
+        """Take this badge from the person with ``email`` in the source, if they still have it
+        (write-back of an unlink). Raises :class:`NotInSourceError`, or :class:`SourceError`."""
         ...
 
     def close(self) -> None: ...
@@ -126,13 +135,15 @@ class SyncOutcome:
     unresolved: int = 0
     published: int = 0
     dry_run: bool = False
+    read: str = ""
 
     def summary(self) -> str:
         """Counts only (safe to log and to show)."""
         if self.unchanged:
             return "unchanged"
         text = f"{self.applied.counts()}, not ezeep users {self.unresolved}"
-        return text + (f", written back {self.published}" if self.published else "")
+        text += f", written back {self.published}" if self.published else ""
+        return text + (f" ({self.read})" if self.read else "")
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,10 +273,19 @@ class DirectorySync:
                     self._audit.record(
                         "directory_conflict", badge_id=badge_id, user_id=user_id, outcome="source"
                     )
-        return SyncOutcome(applied, unresolved=unresolved, published=published, dry_run=dry_run)
+        return SyncOutcome(
+            applied, unresolved=unresolved, published=published, dry_run=dry_run, read=snapshot.read
+        )
 
     def _publish(self) -> int:
         sent = 0
+        # Unlinks first: a badge that moved to another person leaves the first one before it
+        # joins the second, or the source would give it to two people.
+        for badge_id, email in self._directory.local_unlinks():
+            with suppress(NotInSourceError):  # the person left the source: nothing to delete
+                self._source.remove_badge(email, badge_id)
+            self._directory.unlink_sent(badge_id)
+            sent += 1
         for entry in self._directory.local_enrolments():
             if not entry.email:
                 continue

@@ -123,11 +123,12 @@ def synced_directory(
     """The station's badge directory, synced from the configured source until ``stack`` closes.
 
     ``connection`` opens a connection of the station database (one each for the directory, the
-    sync and its audit log: they are used from different threads). An enrolment wakes the sync,
-    so that write-back sends it at once.
+    sync and its audit log: they are used from different threads). An enrolment or a removal
+    wakes the sync, so that write-back sends it at once.
     """
     enrolled = threading.Event()
-    directory = Directory(connection(), on_enrol=enrolled.set)
+    write_back = section.write_back and section.source != "local"
+    directory = Directory(connection(), on_enrol=enrolled.set, write_back=write_back)
     if section.source != "local":
         start_sync(
             section,

@@ -7,8 +7,13 @@ pages through ``@odata.nextLink`` to the ``@odata.deltaLink``; later syncs ask t
 for the changes alone (users with ``@removed`` are gone) and merge them into the state kept in
 memory, so each sync still hands over a whole snapshot. After a restart the first sync is a full
 round again. A ``429`` answer ends the sync with a :class:`SourceError` carrying ``Retry-After``
-(the sync loop waits at least that long); the round resumes at the page it stopped at. Write-back
-finds the user by ``mail`` and PATCHes the badge property.
+(the sync loop waits at least that long); the round resumes at the page it stopped at.
+
+Write-back finds the user by ``mail`` and PATCHes the badge property. A Graph property holds
+one value, so a person has one badge in Entra ID: the newest enrolment replaces the one there,
+and the older badge leaves every station at its next sync (a second badge stays local only on
+``[directory] source = "local"``). Unlinking a badge clears the property only if it still holds
+that badge, so an unlink never erases a newer enrolment made at another station.
 """
 
 from __future__ import annotations
@@ -121,16 +126,30 @@ class GraphSource:
             people.pop(user_id, None)  # no badge, or no address to find the ezeep user by
 
     def write_badge(self, email: str, badge_id: str) -> None:
-        graph = self._section.graph_url
-        escaped = email.replace("'", "''")
-        found = self._get(f"{graph}/users?$filter=mail eq '{quote(escaped)}'&$select=id").get("value") or []
+        self._patch(self._user(email), badge_id)
+
+    def remove_badge(self, email: str, badge_id: str) -> None:
+        user = self._user(email)
+        if _badge_of(user, self._section.badge_property) == badge_id:  # not a newer badge
+            self._patch(user, None)
+
+    def _user(self, email: str) -> dict[str, Any]:
+        """The one user whose ``mail`` is ``email``: the id and the badge property."""
+        escaped = quote(email.replace("'", "''"))
+        select = f"id,{self._section.badge_property.partition('.')[0]}"
+        url = f"{self._section.graph_url}/users?$filter=mail eq '{escaped}'&$select={select}"
+        found = self._get(url).get("value") or []
         if not found:
             raise NotInSourceError("nobody in Entra ID has this e-mail address")
         if len(found) > 1:
             raise SourceError("several users in Entra ID have this e-mail address")
+        return dict(found[0])
+
+    def _patch(self, user: Mapping[str, Any], badge_id: str | None) -> None:
+        """Set the badge property (one value per person: it replaces the one there; ``None`` clears it)."""
         head, _, tail = self._section.badge_property.partition(".")
         body: dict[str, Any] = {head: {tail: badge_id}} if tail else {head: badge_id}
-        self._send("PATCH", f"{graph}/users/{quote(str(found[0].get('id', '')))}", json=body)
+        self._send("PATCH", f"{self._section.graph_url}/users/{quote(str(user.get('id', '')))}", json=body)
 
     def close(self) -> None:
         self._client.close()

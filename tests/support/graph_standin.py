@@ -4,7 +4,7 @@ Follows the documented shapes the ``graph`` directory source relies on: the clie
 token endpoint (``POST /{tenant}/oauth2/v2.0/token``), ``GET /v1.0/users/delta`` with
 ``$select``, pages linked by ``@odata.nextLink`` and a last page with ``@odata.deltaLink``, whose
 ``$deltatoken`` later returns only the users changed since (removed ones as ``@removed``),
-``GET /v1.0/users?$filter=mail eq '…'``, ``PATCH /v1.0/users/{id}``, and ``429`` with
+``GET /v1.0/users?$filter=mail eq '…'`` with ``$select``, ``PATCH /v1.0/users/{id}``, and ``429`` with
 ``Retry-After`` for the request that ``throttle`` names. Every request is recorded as
 ``(method, path?query)``.
 
@@ -153,7 +153,8 @@ class GraphStandIn(LoopbackHttps):
 
     def _by_mail(self, handler: BaseHTTPRequestHandler, query: dict[str, str]) -> None:
         wanted = query.get("$filter", "").removeprefix("mail eq '").removesuffix("'").replace("''", "'")
-        found = [{"id": user["id"]} for user in self.users.values() if user.get("mail") == wanted]
+        select = query.get("$select", "id")
+        found = [self._selected(user, select) for user in self.users.values() if user.get("mail") == wanted]
         self._send(handler, 200, {"value": found})
 
     @staticmethod

@@ -4,8 +4,11 @@
 database is never used), seeds a small tree with ``slapadd`` and starts ``slapd`` in the
 foreground on free ports: plain LDAP (StartTLS offered, with a throw-away CA) and LDAPS. The
 service account the station binds as may write the badge attribute; :meth:`stop` and
-:meth:`start` take the server down and back with its data. Needs ``slapd`` and ``ldap-utils``
-(``.ci/dev`` installs them).
+:meth:`start` take the server down and back with its data. The people's badges are in
+``employeeNumber`` (single-valued, as in Active Directory) or, with ``badge_attribute =
+"badgeNumber"``, in an attribute of a small test schema that holds several values (a person
+with two badges); slapd keeps ``modifyTimestamp`` on every entry (incremental reads), the seeded
+ones dated :data:`SEEDED_AT`. Needs ``slapd`` and ``ldap-utils`` (``.ci/dev`` installs them).
 
 Example::
 
@@ -34,7 +37,14 @@ SERVICE_PASSWORD = "s3rvice-pass"
 ADMIN_DN = f"cn=admin,{BASE}"
 ADMIN_PASSWORD = "admin-pass"
 
-Person = tuple[str, str, str]  # uid, mail ("" for none), employeeNumber ("" for none)
+SEEDED_AT = "20260101000000Z"
+Person = tuple[str, str, str]  # uid, mail ("" for none), badge ("" for none)
+# A multi-valued badge attribute, as organisations add to their schema (a private test OID).
+BADGE_SCHEMA = """\
+attributetype ( 1.3.6.1.4.1.55555.1.1 NAME 'badgeNumber' DESC 'a badge of the person'
+  EQUALITY caseIgnoreMatch SYNTAX 1.3.6.1.4.1.1466.115.121.1.15{64} )
+objectclass ( 1.3.6.1.4.1.55555.2.1 NAME 'badgeHolder' AUXILIARY MAY badgeNumber )
+"""
 
 
 def available() -> bool:
@@ -47,17 +57,19 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def person_ldif(uid: str, mail: str, badge: str) -> str:
+def person_ldif(uid: str, mail: str, badge: str, badge_attribute: str = "employeeNumber") -> str:
     lines = [
         f"dn: uid={uid},{STAFF}",
         "objectClass: inetOrgPerson",
+        "objectClass: badgeHolder",
         f"uid: {uid}",
         f"cn: {uid}",
         f"sn: {uid}",
         f"displayName: {uid.title()} Example",
+        f"modifyTimestamp: {SEEDED_AT}",  # a while ago: a change in a test is newer
     ]
     lines += [f"mail: {mail}"] if mail else []
-    lines += [f"employeeNumber: {badge}"] if badge else []
+    lines += [f"{badge_attribute}: {badge}"] if badge else []
     return "\n".join(lines) + "\n\n"
 
 
@@ -68,7 +80,14 @@ class Slapd:
     Directory allows; ``size_limit`` caps its searches instead (slapd's own default is 500).
     """
 
-    def __init__(self, directory: Path, people: Sequence[Person], *, size_limit: int = 0) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        people: Sequence[Person],
+        *,
+        size_limit: int = 0,
+        badge_attribute: str = "employeeNumber",
+    ) -> None:
         self.directory = directory
         directory.mkdir(parents=True, exist_ok=True)
         self.ca_file, key = self_signed(directory)
@@ -78,11 +97,13 @@ class Slapd:
         data = directory / "data"
         data.mkdir()
         schema = Path("/etc/ldap/schema")
+        (directory / "badge.schema").write_text(BADGE_SCHEMA)
         self.conf = directory / "slapd.conf"
         self.conf.write_text(
             "\n".join(
                 [
                     *(f"include {schema / name}.schema" for name in ("core", "cosine", "inetorgperson")),
+                    f"include {directory / 'badge.schema'}",
                     f"pidfile {directory / 'slapd.pid'}",
                     "modulepath /usr/lib/ldap",
                     "moduleload back_mdb",
@@ -107,7 +128,7 @@ class Slapd:
             f"dn: ou=Service,{BASE}\nobjectClass: organizationalUnit\nou: Service\n\n"
             f"dn: {SERVICE_DN}\nobjectClass: person\nobjectClass: simpleSecurityObject\n"
             f"cn: release-station\nsn: station\nuserPassword: {SERVICE_PASSWORD}\n\n"
-            + "".join(person_ldif(*person) for person in people)
+            + "".join(person_ldif(*person, badge_attribute) for person in people)
         )
         (directory / "seed.ldif").write_text(seed)
         subprocess.run(
