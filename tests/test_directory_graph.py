@@ -1,6 +1,7 @@
 """The ``graph`` directory source against a stand-in for Microsoft Graph on loopback (HTTPS,
 documented shapes): paging, incremental sync through the delta link, 429 throttling, write-back
-by PATCH, a refused sign-in."""
+by PATCH (one badge per person: the newest wins, an unlink clears only its own badge), a refused
+sign-in."""
 
 from __future__ import annotations
 
@@ -56,7 +57,7 @@ def section_for(
 class Rig:
     def __init__(self, tmp_path: Path, section: DirectoryGraphSection, *, write_back: bool = False) -> None:
         db = open_database(tmp_path / "station.db")
-        self.directory = Directory(db)
+        self.directory = Directory(db, write_back=write_back)
         self.source = GraphSource(section)
         self.sync = DirectorySync(
             db, self.directory, self.source, USERS.get, max_removed_share=0.5, write_back=write_back
@@ -110,6 +111,23 @@ def test_an_enrolment_is_patched_into_an_extension_attribute(tmp_path: Path, gra
     assert graph.users["id-9"]["onPremisesExtensionAttributes"] == {"extensionAttribute3": "C9"}
     assert [e.origin for e in rig.directory.entries()] == ["source"]
     assert ("PATCH", "/v1.0/users/id-9") in graph.requests
+
+
+def test_one_badge_per_person_the_newest_enrolment_wins_and_an_unlink_clears_only_its_own(
+    tmp_path: Path, graph: GraphStandIn
+) -> None:
+    rig = Rig(tmp_path, section_for(graph, tmp_path), write_back=True)
+    rig.sync.run()
+    rig.directory.enrol("C1", "u-1", email="p1@example.com", how="self")  # P1's second badge
+    outcome = rig.sync.run()
+    assert outcome.published == 1 and graph.users["id-1"]["employeeId"] == "C1"
+    assert rig.owner("C1") == "u-1" and rig.owner("B1") == ""  # the property holds one: B1 left
+    rig.directory.remove("B2")  # unlinked here while Entra ID still holds it: cleared there
+    graph.put_user("id-3", employeeId="N3")  # changed in Entra ID by someone else meanwhile
+    rig.directory.remove("B3")  # an unlink of the old badge must not erase the newer one
+    assert rig.sync.run().published == 2
+    assert graph.users["id-2"]["employeeId"] is None and graph.users["id-3"]["employeeId"] == "N3"
+    assert rig.owner("B2") == "" and rig.owner("N3") == "u-3"
 
 
 def test_a_wrong_secret_is_refused_and_says_what_to_check(tmp_path: Path, graph: GraphStandIn) -> None:

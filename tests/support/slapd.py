@@ -7,8 +7,9 @@ service account the station binds as may write the badge attribute; :meth:`stop`
 :meth:`start` take the server down and back with its data. The people's badges are in
 ``employeeNumber`` (single-valued, as in Active Directory) or, with ``badge_attribute =
 "badgeNumber"``, in an attribute of a small test schema that holds several values (a person
-with two badges); slapd keeps ``modifyTimestamp`` on every entry (incremental reads), the seeded
-ones dated :data:`SEEDED_AT`. Needs ``slapd`` and ``ldap-utils`` (``.ci/dev`` installs them).
+with two badges); slapd keeps ``modifyTimestamp`` on every entry (incremental reads), the
+seeded ones a second apart from :data:`SEEDED_AT`, as in a directory that has been in use.
+Needs ``slapd`` and ``ldap-utils`` (``.ci/dev`` installs them).
 
 Example::
 
@@ -24,6 +25,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from tests.support.tls_files import self_signed
@@ -37,7 +39,7 @@ SERVICE_PASSWORD = "s3rvice-pass"
 ADMIN_DN = f"cn=admin,{BASE}"
 ADMIN_PASSWORD = "admin-pass"
 
-SEEDED_AT = "20260101000000Z"
+SEEDED_AT = datetime(2026, 1, 1, tzinfo=UTC)  # the seeded people changed a second apart from here
 Person = tuple[str, str, str]  # uid, mail ("" for none), badge ("" for none)
 # A multi-valued badge attribute, as organisations add to their schema (a private test OID).
 BADGE_SCHEMA = """\
@@ -57,7 +59,9 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def person_ldif(uid: str, mail: str, badge: str, badge_attribute: str = "employeeNumber") -> str:
+def person_ldif(
+    uid: str, mail: str, badge: str, badge_attribute: str = "employeeNumber", modified: datetime = SEEDED_AT
+) -> str:
     lines = [
         f"dn: uid={uid},{STAFF}",
         "objectClass: inetOrgPerson",
@@ -66,7 +70,7 @@ def person_ldif(uid: str, mail: str, badge: str, badge_attribute: str = "employe
         f"cn: {uid}",
         f"sn: {uid}",
         f"displayName: {uid.title()} Example",
-        f"modifyTimestamp: {SEEDED_AT}",  # a while ago: a change in a test is newer
+        f"modifyTimestamp: {modified:%Y%m%d%H%M%SZ}",  # a while ago: a change in a test is newer
     ]
     lines += [f"mail: {mail}"] if mail else []
     lines += [f"{badge_attribute}: {badge}"] if badge else []
@@ -128,7 +132,10 @@ class Slapd:
             f"dn: ou=Service,{BASE}\nobjectClass: organizationalUnit\nou: Service\n\n"
             f"dn: {SERVICE_DN}\nobjectClass: person\nobjectClass: simpleSecurityObject\n"
             f"cn: release-station\nsn: station\nuserPassword: {SERVICE_PASSWORD}\n\n"
-            + "".join(person_ldif(*person, badge_attribute) for person in people)
+            + "".join(
+                person_ldif(*person, badge_attribute, SEEDED_AT + timedelta(seconds=number))
+                for number, person in enumerate(people)
+            )
         )
         (directory / "seed.ldif").write_text(seed)
         subprocess.run(
