@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from contextlib import suppress
@@ -40,6 +41,7 @@ from station.directory import (
     Directory,
     DirectoryError,
     EmailResolver,
+    HeldBackError,
     InvalidEntryError,
     SourceEntry,
     SourceSync,
@@ -148,7 +150,13 @@ class SyncOutcome:
 
 @dataclass(frozen=True, slots=True)
 class SyncStatus:
-    """The last sync as recorded (``None``: never)."""
+    """The last sync as recorded (``None``: never).
+
+    ``failures``: failed attempts in a row; ``held_back``: the last attempt was a mass removal
+    held back (until a sync succeeds). ``entries`` (the source's badges the station holds),
+    ``conflicts`` (local entries that gave way) and ``unresolved`` (people ezeep does not know)
+    are the counts of the last sync that applied a snapshot.
+    """
 
     source: str
     last_attempt: datetime | None
@@ -156,14 +164,18 @@ class SyncStatus:
     last_error: str
     failures: int
     summary: str
+    entries: int = 0
+    conflicts: int = 0
+    unresolved: int = 0
+    held_back: bool = False
 
 
 def read_status(db: sqlite_utils.Database) -> SyncStatus | None:
     """What the last sync recorded, ``None`` if there was none."""
     with transaction(db, "read the directory sync status", write=False):
         row = db.execute(
-            "SELECT source, last_attempt, last_success, last_error, failures, summary "
-            "FROM directory_sync WHERE id = 1"
+            "SELECT source, last_attempt, last_success, last_error, failures, summary, "
+            "entries, conflicts, unresolved, held_back FROM directory_sync WHERE id = 1"
         ).fetchone()
     if row is None:
         return None
@@ -174,6 +186,10 @@ def read_status(db: sqlite_utils.Database) -> SyncStatus | None:
         last_error=row[3] or "",
         failures=int(row[4] or 0),
         summary=row[5] or "",
+        entries=int(row[6] or 0),
+        conflicts=int(row[7] or 0),
+        unresolved=int(row[8] or 0),
+        held_back=bool(row[9]),
     )
 
 
@@ -247,7 +263,7 @@ class DirectorySync:
                 outcome = self._sync(force=force, dry_run=dry_run)
             except StationError as exc:
                 if not dry_run:
-                    self._record(attempt, error=str(exc))
+                    self._record(attempt, error=str(exc), held_back=isinstance(exc, HeldBackError))
                 raise
             if not dry_run:
                 self._record(attempt, outcome=outcome)
@@ -356,22 +372,44 @@ class DirectorySync:
             [self._source.describe()],
         )
 
-    def _record(self, attempt: datetime, *, outcome: SyncOutcome | None = None, error: str = "") -> None:
+    def status(self) -> SyncStatus | None:
+        """What the last sync recorded (:func:`read_status`)."""
+        return read_status(self._db)
+
+    def _record(
+        self,
+        attempt: datetime,
+        *,
+        outcome: SyncOutcome | None = None,
+        error: str = "",
+        held_back: bool = False,
+    ) -> None:
         stamp = attempt.isoformat(timespec="seconds")
         with transaction(self._db, "save the directory sync status"):
             self._ensure_row()
-            if outcome is not None:
-                self._db.execute(
-                    "UPDATE directory_sync SET source = ?, last_attempt = ?, last_success = ?, "
-                    "last_error = '', failures = 0, summary = ? WHERE id = 1",
-                    [self._source.describe(), stamp, stamp, outcome.summary()],
-                )
-            else:
+            if outcome is None:
                 self._db.execute(
                     "UPDATE directory_sync SET source = ?, last_attempt = ?, last_error = ?, "
-                    "failures = failures + 1 WHERE id = 1",
-                    [self._source.describe(), stamp, error],
+                    "failures = failures + 1, held_back = ? WHERE id = 1",
+                    [self._source.describe(), stamp, error, int(held_back)],
                 )
+                return
+            self._db.execute(
+                "UPDATE directory_sync SET source = ?, last_attempt = ?, last_success = ?, "
+                "last_error = '', failures = 0, held_back = 0 WHERE id = 1",
+                [self._source.describe(), stamp, stamp],
+            )
+            if not outcome.unchanged:
+                applied = outcome.applied
+                self._db.execute(
+                    "UPDATE directory_sync SET summary = ?, entries = ?, conflicts = ?, unresolved = ? "
+                    "WHERE id = 1",
+                    [outcome.summary(), applied.entries, len(applied.conflicts), outcome.unresolved],
+                )
+
+
+def _wait(event: threading.Event, timeout_s: float) -> object:
+    return event.wait(timeout_s)
 
 
 class SyncLoop:
@@ -379,7 +417,10 @@ class SyncLoop:
 
     After a failure the next try comes sooner: 30 s, then twice as long each time, at most
     ``interval_s``. Setting ``wake`` (or calling :meth:`wake`) asks for a sync now: the
-    directory sets it after an enrolment, so that write-back sends it at once.
+    directory sets it after an enrolment, so that write-back sends it at once. A throttling
+    source's ``Retry-After`` is a floor that a wake does not cut short: the loop waits out the
+    rest first. ``clock`` (monotonic seconds) and ``wait`` (``Event.wait``) are seams for tests.
+    ``on_synced`` is called after every attempt with the status as recorded (the metrics file).
     """
 
     def __init__(
@@ -389,12 +430,18 @@ class SyncLoop:
         *,
         first_retry_s: float = FIRST_RETRY_S,
         wake: threading.Event | None = None,
+        on_synced: Callable[[SyncStatus], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        wait: Callable[[threading.Event, float], object] = _wait,
     ) -> None:
         self._sync = sync
         self._interval = interval_s
         self._first_retry = min(first_retry_s, interval_s)
         self._stop = threading.Event()
         self._wake = wake or threading.Event()
+        self._on_synced = on_synced
+        self._clock = clock
+        self._wait = wait
         self._thread = threading.Thread(target=self._run, name="directory-sync", daemon=True)
         self.synced = threading.Event()  # set after every attempt (tests and the technician wait on it)
 
@@ -412,11 +459,15 @@ class SyncLoop:
     def _run(self) -> None:
         wait = 0.0
         failures = 0
+        not_before = self._clock()
         while not self._stop.is_set():
-            self._wake.wait(wait)
+            self._wait(self._wake, wait)
             self._wake.clear()
             if self._stop.is_set():
                 return
+            wait = not_before - self._clock()
+            if wait > 0:  # woken while the source asked us to hold off: wait out the rest
+                continue
             try:
                 outcome = self._sync.run()
             except StationError as exc:
@@ -424,6 +475,7 @@ class SyncLoop:
                 wait = min(self._interval, self._first_retry * 2 ** (failures - 1))
                 if isinstance(exc, SourceError):  # throttled: never sooner than asked
                     wait = max(wait, exc.retry_after_s)
+                    not_before = self._clock() + exc.retry_after_s
                 log.warning(
                     "directory sync failed (%d in a row, next try in %.0f s): %s", failures, wait, exc
                 )
@@ -431,4 +483,8 @@ class SyncLoop:
                 failures = 0
                 wait = self._interval
                 log.info("directory sync: %s", outcome.summary())
+            if self._on_synced is not None:
+                status = self._sync.status()
+                if status is not None:
+                    self._on_synced(status)
             self.synced.set()

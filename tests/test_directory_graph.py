@@ -5,6 +5,7 @@ sign-in."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import unquote
@@ -16,8 +17,9 @@ from station.config import DirectoryGraphSection, parse_config
 from station.database import open_database
 from station.directory import Directory
 from station.directory_sources.graph import GraphSource
-from station.directory_sync import DirectorySync, SourceError
+from station.directory_sync import DirectorySync, SourceError, SyncLoop
 from station.errors import ConfigError
+from tests.support.clock import FakeClock
 from tests.support.graph_standin import CLIENT_ID, TENANT, GraphStandIn
 from tests.support.tls_files import self_signed
 
@@ -98,6 +100,37 @@ def test_throttling_is_honoured_and_the_round_resumes_where_it_stopped(
     rig.sync.run()
     pages = [unquote(path).partition("$skiptoken=")[2] for _, path in graph.requests if "delta" in path]
     assert pages == ["", "2", "2", "4"]  # the first page is not asked again
+    assert rig.directory.count() == 5
+
+
+def test_the_sync_loop_waits_out_retry_after_even_when_an_enrolment_wakes_it(
+    tmp_path: Path, graph: GraphStandIn
+) -> None:
+    rig = Rig(tmp_path, section_for(graph, tmp_path))
+    clock = FakeClock()
+    asked: list[float] = []
+    synced_at: list[float] = []
+    parked = threading.Event()
+
+    def wait(event: threading.Event, timeout_s: float) -> None:
+        asked.append(timeout_s)
+        if len(asked) == 2:
+            clock.advance(50)  # an enrolment wakes the loop 50 s into the 120 s asked for
+        elif len(asked) == 4:
+            parked.set()
+            event.wait()  # the hour until the next sync: until stop() sets it
+        else:
+            clock.advance(timeout_s)  # the time passes, nothing wakes the loop
+
+    graph.throttle, graph.retry_after = "users/delta", "120"
+    loop = SyncLoop(rig.sync, 3600, on_synced=lambda _: synced_at.append(clock()), clock=clock, wait=wait)
+    loop.start()
+    try:
+        assert parked.wait(10)
+    finally:
+        loop.stop()
+    assert asked == [0.0, 120.0, 70.0, 3600.0]  # 120 s (not the first retry's 30), then the rest
+    assert [at - synced_at[0] for at in synced_at] == [0.0, 120.0]
     assert rig.directory.count() == 5
 
 

@@ -42,6 +42,7 @@ class GraphStandIn(LoopbackHttps):
         self.removed_at: dict[str, int] = {}
         self.requests: list[tuple[str, str]] = []
         self.throttle = ""  # the next Graph request whose path?query contains this gets a 429
+        self.retry_after = "7"  # with this Retry-After
         self.tokens_issued = 0
         self._seq = itertools.count(1)
         self._lock = threading.Lock()
@@ -93,7 +94,7 @@ class GraphStandIn(LoopbackHttps):
             return
         if self.throttle and self.throttle in unquote(handler.path):
             self.throttle = ""
-            self._send(handler, 429, {"error": {"code": "TooManyRequests"}}, {"Retry-After": "7"})
+            self._send(handler, 429, {"error": {"code": "TooManyRequests"}}, {"Retry-After": self.retry_after})
             return
         if handler.headers.get("Authorization") != "Bearer token-1":
             self._send(handler, 401, {"error": {"code": "InvalidAuthenticationToken"}})
