@@ -94,7 +94,8 @@ class GraphStandIn(LoopbackHttps):
             return
         if self.throttle and self.throttle in unquote(handler.path):
             self.throttle = ""
-            self._send(handler, 429, {"error": {"code": "TooManyRequests"}}, {"Retry-After": self.retry_after})
+            wait = {"Retry-After": self.retry_after}
+            self._send(handler, 429, {"error": {"code": "TooManyRequests"}}, wait)
             return
         if handler.headers.get("Authorization") != "Bearer token-1":
             self._send(handler, 401, {"error": {"code": "InvalidAuthenticationToken"}})
