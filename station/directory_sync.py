@@ -50,6 +50,7 @@ from station.directory import (
     validate_user_id,
 )
 from station.errors import StationError
+from station.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -191,6 +192,17 @@ def read_status(db: sqlite_utils.Database) -> SyncStatus | None:
         unresolved=int(row[8] or 0),
         held_back=bool(row[9]),
     )
+
+
+def publish_status(metrics: Metrics, status: SyncStatus) -> None:
+    """Put ``status`` in the metrics file (the ``release_station_directory_*`` gauges)."""
+    success = status.last_success.timestamp() if status.last_success else 0.0
+    metrics.set("release_station_directory_last_success_timestamp_seconds", success)
+    metrics.set("release_station_directory_entries", status.entries)
+    metrics.set("release_station_directory_failures", status.failures)
+    metrics.set("release_station_directory_held_back", int(status.held_back))
+    metrics.set("release_station_directory_conflicts", status.conflicts)
+    metrics.set("release_station_directory_not_ezeep_users", status.unresolved)
 
 
 def check_snapshot(snapshot: Snapshot) -> list[SourceRecord]:

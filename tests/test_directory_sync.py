@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,7 +22,15 @@ from station.database import open_database
 from station.directory import Directory, HeldBackError
 from station.directory_sources import open_sync
 from station.directory_sources.url import UrlSource
-from station.directory_sync import DirectorySync, SnapshotError, SourceError, SyncLoop, read_status
+from station.directory_sync import (
+    DirectorySync,
+    SnapshotError,
+    SourceError,
+    SyncLoop,
+    publish_status,
+    read_status,
+)
+from station.metrics import Metrics, render
 from tests.support.tls_files import FileServer, self_signed
 
 PEOPLE = {f"p{i}@example.com": UserInfo(f"u-{i}", f"p{i}@example.com", f"Person{i}", "") for i in range(8)}
@@ -203,6 +212,36 @@ def test_the_loop_retries_after_a_failure_and_stops_at_once(rig: Rig, server: Fi
         threading.Thread(target=stop, daemon=True).start()
         assert stopped.wait(5)  # not after the hour's wait
     assert rig.directory.count() == 6
+
+
+def test_the_metrics_file_shows_the_last_sync_entries_failures_and_a_held_back_removal(
+    rig: Rig, server: FileServer
+) -> None:
+    metrics = Metrics()
+
+    def gauges() -> dict[str, float]:
+        status = rig.sync.status()
+        assert status is not None
+        publish_status(metrics, status)
+        prefix = "release_station_directory_"
+        return {s.name.removeprefix(prefix): s.value for s in metrics.samples() if s.name.startswith(prefix)}
+
+    rig.directory.enrol("B0001", "u-7", email="p7@example.com", how="technician")  # the source wins
+    server.body = csv_of([*SIX, ("B0099", "stranger@example.com")])
+    rig.sync.run()
+    assert gauges() == {
+        "last_success_timestamp_seconds": pytest.approx(time.time(), abs=60),
+        "entries": 6,
+        "failures": 0,
+        "held_back": 0,
+        "conflicts": 1,
+        "not_ezeep_users": 1,
+    }
+    server.body = csv_of(SIX[:1])
+    with pytest.raises(HeldBackError):
+        rig.sync.run()
+    assert (gauges()["failures"], gauges()["held_back"], gauges()["entries"]) == (1, 1, 6)
+    assert "release_station_directory_held_back 1" in render(metrics.samples())
 
 
 def test_directory_sync_and_status_on_the_command_line(

@@ -209,7 +209,13 @@ def build_station(
     trail = AuditTrail(audit)
     stack.callback(trail.close)  # after the station stops: what it announced last is written
     # With a [directory] source, kept in step with it on its own thread (station.directory_sources).
-    directory = synced_directory(config.directory, connection, email_resolver(cloud.client), stack)
+    directory = synced_directory(
+        config.directory,
+        connection,
+        email_resolver(cloud.client),
+        stack,
+        metrics=metrics,
+    )
     worker = Worker(
         cloud=client.probing(config.cloud.probe_deadline_s),  # its station_printer() is the probe
         tokens=cloud.keeper,

@@ -16,6 +16,7 @@ import ssl
 import stat
 import threading
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import certifi
@@ -24,7 +25,15 @@ import sqlite_utils
 from station.audit import AuditLog
 from station.config import DirectorySection
 from station.directory import Directory, EmailResolver
-from station.directory_sync import BadgeSource, DirectorySync, SourceError, SyncLoop
+from station.directory_sync import (
+    BadgeSource,
+    DirectorySync,
+    SourceError,
+    SyncLoop,
+    SyncStatus,
+    publish_status,
+)
+from station.metrics import Metrics
 
 
 def tls_context(ca_file: str) -> ssl.SSLContext:
@@ -100,15 +109,17 @@ def start_sync(
     *,
     audit: AuditLog,
     wake: threading.Event,
+    on_synced: Callable[[SyncStatus], None] | None = None,
 ) -> SyncLoop | None:
     """Sync the configured source on its own thread until ``stack`` closes; ``None`` for ``local``.
 
-    ``wake`` asks for a sync at once (pass the event the directory sets on an enrolment).
+    ``wake`` asks for a sync at once (pass the event the directory sets on an enrolment);
+    ``on_synced`` gets the status after every attempt.
     """
     sync = open_sync(section, directory, db, resolve_email, stack, audit=audit)
     if sync is None:
         return None
-    loop = SyncLoop(sync, section.sync_interval_s, wake=wake)
+    loop = SyncLoop(sync, section.sync_interval_s, wake=wake, on_synced=on_synced)
     loop.start()
     stack.callback(loop.stop)
     return loop
@@ -119,12 +130,15 @@ def synced_directory(
     connection: Callable[[], sqlite_utils.Database],
     resolve_email: EmailResolver,
     stack: contextlib.ExitStack,
+    *,
+    metrics: Metrics | None = None,
 ) -> Directory:
     """The station's badge directory, synced from the configured source until ``stack`` closes.
 
     ``connection`` opens a connection of the station database (one each for the directory, the
     sync and its audit log: they are used from different threads). An enrolment or a removal
-    wakes the sync, so that write-back sends it at once.
+    wakes the sync, so that write-back sends it at once. With ``metrics``, the sync's status
+    goes to the metrics file after every attempt.
     """
     enrolled = threading.Event()
     write_back = section.write_back and section.source != "local"
@@ -138,5 +152,6 @@ def synced_directory(
             stack,
             audit=AuditLog(connection()),
             wake=enrolled,
+            on_synced=None if metrics is None else partial(publish_status, metrics),
         )
     return directory
