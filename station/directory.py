@@ -398,13 +398,15 @@ class Directory:
         max_removed_share: float,
         force: bool = False,
         dry_run: bool = False,
+        strangers: Sequence[str] = (),
     ) -> SourceSync:
         """Make the copy of the source equal ``wanted`` in one transaction (see the module text).
 
         ``wanted`` must hold each badge once, checked (the caller validated it). A snapshot
         that would remove more than ``max_removed_share`` of the copy, and more than one entry,
         raises :class:`HeldBackError` and changes nothing, unless ``force``. ``dry_run`` works
-        it out and changes nothing.
+        it out and changes nothing. ``strangers``: the badges the source gives to people ezeep
+        does not know (:meth:`not_ezeep_user`), replacing the last snapshot's.
         """
         with self._lock, transaction(self._db, "apply the directory source", write=not dry_run):
             current = {row[0]: _entry(row) for row in self._db.execute(_SELECT).fetchall()}
@@ -446,7 +448,17 @@ class Directory:
                 self._put(entry, existing)
                 self._db.execute("UPDATE badges SET origin = 'source' WHERE badge_id = ?", [entry.badge_id])
             self._db.conn.executemany("DELETE FROM badges WHERE badge_id = ?", [[badge] for badge in gone])
+            self._db.execute("DELETE FROM directory_strangers")
+            self._db.conn.executemany(
+                "INSERT OR IGNORE INTO directory_strangers (badge_id) VALUES (?)", [[b] for b in strangers]
+            )
             return result
+
+    def not_ezeep_user(self, badge_id: str) -> bool:
+        """Whether the source gives ``badge_id`` to a person ezeep does not know (at its last sync)."""
+        with self._lock, transaction(self._db, "read the badge directory", write=False):
+            sql = "SELECT 1 FROM directory_strangers WHERE badge_id = ?"
+            return self._db.execute(sql, [badge_id]).fetchone() is not None
 
     def local_enrolments(self) -> list[BadgeEntry]:
         """Entries enrolled at this station (self-service or technician) that the source does not

@@ -9,7 +9,8 @@ One sync (:meth:`DirectorySync.run`) does, in this order:
    refuses the snapshot and keeps the last good copy (:class:`SnapshotError`);
 4. resolve e-mail addresses to ezeep users (cached in ``directory_people``: an address is
    asked once, one without an ezeep user again after a day) — people the source knows but
-   ezeep does not are left out and counted;
+   ezeep does not are left out, counted, and their badges kept aside, so that a tap says "not
+   an ezeep user" rather than "unknown";
 5. apply it in one transaction (:meth:`station.directory.Directory.apply_source`), which holds
    back a snapshot that would remove too much;
 6. record the outcome in ``directory_sync`` (last attempt, last success, last error, failures
@@ -290,9 +291,9 @@ class DirectorySync:
         if snapshot is None:
             return SyncOutcome(unchanged=True, published=published, dry_run=dry_run)
         records = check_snapshot(snapshot)
-        wanted, unresolved = self._resolve_all(records)
+        wanted, strangers = self._resolve_all(records)
         applied = self._directory.apply_source(
-            wanted, max_removed_share=self._share, force=force, dry_run=dry_run
+            wanted, max_removed_share=self._share, force=force, dry_run=dry_run, strangers=strangers
         )
         if not dry_run:
             self._save_version(snapshot.version)
@@ -302,7 +303,7 @@ class DirectorySync:
                         "directory_conflict", badge_id=badge_id, user_id=user_id, outcome="source"
                     )
         return SyncOutcome(
-            applied, unresolved=unresolved, published=published, dry_run=dry_run, read=snapshot.read
+            applied, unresolved=len(strangers), published=published, dry_run=dry_run, read=snapshot.read
         )
 
     def _publish(self) -> int:
@@ -324,9 +325,10 @@ class DirectorySync:
             sent += 1
         return sent
 
-    def _resolve_all(self, records: Sequence[SourceRecord]) -> tuple[list[SourceEntry], int]:
+    def _resolve_all(self, records: Sequence[SourceRecord]) -> tuple[list[SourceEntry], list[str]]:
+        """The records with ezeep users, and the badges of people ezeep does not know."""
         wanted: list[SourceEntry] = []
-        unresolved = 0
+        strangers: list[str] = []
         cache = self._cached()
         fresh: dict[str, tuple[str, str]] = {}
         for record in records:
@@ -342,12 +344,12 @@ class DirectorySync:
                 fresh[key] = (user.id, user.display_name) if user is not None else ("", "")
             user_id, ezeep_name = cache.get(key) or fresh[key]
             if not user_id:
-                unresolved += 1
+                strangers.append(record.badge_id)
                 continue
             name = record.display_name or ezeep_name
             wanted.append(SourceEntry(record.badge_id, user_id, record.email, name))
         self._remember(fresh)
-        return wanted, unresolved
+        return wanted, strangers
 
     def _cached(self) -> dict[str, tuple[str, str]]:
         stale = (self._now() - NEGATIVE_TTL).isoformat(timespec="seconds")

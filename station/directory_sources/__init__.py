@@ -2,7 +2,8 @@
 
 :func:`open_source` builds the one ``[directory] source`` names (``None`` for ``local``),
 :func:`start_sync` runs it for a station until its exit stack closes, and
-:func:`synced_directory` is the station's directory with its sync (the composition root's). Each
+:func:`synced_directory` is the station's directory with its sync (the composition root's) and
+:func:`facts_reader` what the technician page shows of it. Each
 source follows :class:`station.directory_sync.BadgeSource`: it fetches a whole snapshot, says
 "unchanged" when it can, and (LDAP) writes a badge back to a person's entry. Sources verify TLS
 always, with the system's CAs or the ``ca_file`` given; they read only the attributes named.
@@ -11,11 +12,13 @@ always, with the system's CAs or the ``ca_file`` given; they read only the attri
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import ssl
 import stat
 import threading
 from collections.abc import Callable
+from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 
@@ -24,6 +27,8 @@ import sqlite_utils
 
 from station.audit import AuditLog
 from station.config import DirectorySection
+from station.core.view import DirectoryFacts
+from station.database import transaction
 from station.directory import Directory, EmailResolver
 from station.directory_sync import (
     BadgeSource,
@@ -32,6 +37,7 @@ from station.directory_sync import (
     SyncLoop,
     SyncStatus,
     publish_status,
+    read_status,
 )
 from station.metrics import Metrics
 
@@ -155,3 +161,33 @@ def synced_directory(
             on_synced=None if metrics is None else partial(publish_status, metrics),
         )
     return directory
+
+
+def facts_reader(
+    section: DirectorySection,
+    db: sqlite_utils.Database,
+    *,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> Callable[[], DirectoryFacts]:
+    """What the technician page shows of the directory source: its last sync, read from ``db``."""
+
+    def read() -> DirectoryFacts:
+        status = read_status(db)
+        with transaction(db, "count the badges", write=False):
+            held = dict(db.execute("SELECT origin, count(*) FROM badges GROUP BY origin").fetchall())
+        facts = DirectoryFacts(section.source, section.write_back, local=int(held.get("local", 0)))
+        if status is None:
+            return facts
+        last = status.last_success
+        return dataclasses.replace(
+            facts,
+            last_success_age_s=None if last is None else max(0.0, (now() - last).total_seconds()),
+            entries=int(held.get("source", 0)),
+            failures=status.failures,
+            held_back=status.held_back,
+            conflicts=status.conflicts,
+            not_ezeep_users=status.unresolved,
+            error=status.last_error,
+        )
+
+    return read
