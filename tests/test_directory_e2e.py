@@ -22,7 +22,7 @@ from station.core.technician import Technician
 from station.emulator import Emulator
 from station.events import BadgeRead
 from tests.support import slapd
-from tests.support.core_rig import TECH_PIN, Parts, build_rig, wait_until
+from tests.support.core_rig import HARDWARE_ID, TECH_PIN, Parts, build_rig, wait_until
 from tests.support.slapd import ADMIN_DN, ADMIN_PASSWORD, SERVICE_DN, SERVICE_PASSWORD, STAFF, Slapd
 from tests.support.views import Published
 
@@ -111,7 +111,7 @@ def test_a_badge_self_enrolled_at_one_station_releases_jobs_at_the_other_after_i
         assert b.parts.directory.lookup(badge_id) is None
         config = tmp_path / "b.toml"
         config.write_text(
-            f'[station]\nstate_dir = "{tmp_path / "b"}"\nhardware_id = "1b4e28ba-2fa1-11d2-883f-0016d3cca427"\n'
+            f'[station]\nstate_dir = "{tmp_path / "b"}"\nhardware_id = "{HARDWARE_ID}"\n'
             f'[cloud]\naccount_url = "{emulator.url}"\napi_url = "{emulator.url}"\n'
             f'print_url = "{emulator.url}"\nclient_id = "core-tests"\n'
             + directory_toml(server, password, write_back=False)
