@@ -1,27 +1,31 @@
 """The ``graph`` directory source against a stand-in for Microsoft Graph on loopback (HTTPS,
 documented shapes): paging, incremental sync through the delta link, 429 throttling, write-back
 by PATCH (one badge per person: the newest wins, an unlink clears only its own badge), a refused
-sign-in."""
+sign-in, certificate credentials (a signed client assertion the stand-in verifies)."""
 
 from __future__ import annotations
 
+import base64
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import unquote
 
+import jwt
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
 
 from station.cloud.models import UserInfo
 from station.config import DirectoryGraphSection, parse_config
 from station.database import open_database
 from station.directory import Directory
-from station.directory_sources.graph import GraphSource
+from station.directory_sources.graph import GraphSource, client_assertion
 from station.directory_sync import DirectorySync, SourceError, SyncLoop
 from station.errors import ConfigError
 from tests.support.clock import FakeClock
 from tests.support.graph_standin import CLIENT_ID, TENANT, GraphStandIn
-from tests.support.tls_files import self_signed
+from tests.support.tls_files import app_certificate, self_signed
 
 SECRET = "app-s3cret"
 USERS = {f"p{i}@example.com": UserInfo(f"u-{i}", f"p{i}@example.com", f"P{i}", "") for i in range(10)}
@@ -30,7 +34,8 @@ USERS = {f"p{i}@example.com": UserInfo(f"u-{i}", f"p{i}@example.com", f"P{i}", "
 @pytest.fixture
 def graph(tmp_path: Path) -> Iterator[GraphStandIn]:
     cert, key = self_signed(tmp_path)
-    with GraphStandIn(cert, key, secret=SECRET) as running:
+    app_cert, _ = app_certificate(tmp_path)  # registered with the app in Entra ID
+    with GraphStandIn(cert, key, secret=SECRET, app_certificate=app_cert) as running:
         for i in range(5):
             running.put_user(
                 f"id-{i}", mail=f"p{i}@example.com", displayName=f"Person {i}", employeeId=f"B{i}"
@@ -40,15 +45,23 @@ def graph(tmp_path: Path) -> Iterator[GraphStandIn]:
 
 
 def section_for(
-    graph: GraphStandIn, tmp_path: Path, *, secret: str = SECRET, badge_property: str = "employeeId"
+    graph: GraphStandIn,
+    tmp_path: Path,
+    *,
+    secret: str = SECRET,
+    badge_property: str = "employeeId",
+    certificate: tuple[Path, Path] | None = None,
 ) -> DirectoryGraphSection:
     secret_file = tmp_path / "graph-secret"
     secret_file.write_text(secret)
     secret_file.chmod(0o600)
+    cert, key = certificate or (None, None)
     return DirectoryGraphSection(
         tenant_id=TENANT,
         client_id=CLIENT_ID,
-        secret_file=str(secret_file),
+        secret_file="" if certificate else str(secret_file),
+        certificate_file=str(cert or ""),
+        key_file=str(key or ""),
         badge_property=badge_property,
         login_url=graph.login_url,
         graph_url=graph.graph_url,
@@ -168,6 +181,53 @@ def test_a_wrong_secret_is_refused_and_says_what_to_check(tmp_path: Path, graph:
     with pytest.raises(SourceError, match=r"refused the app's sign-in .*client_id and the secret") as info:
         rig.sync.run()
     assert "wrong" not in str(info.value) and rig.directory.count() == 0
+
+
+def test_the_app_signs_in_with_its_certificate_and_another_certificate_is_refused(
+    tmp_path: Path, graph: GraphStandIn
+) -> None:
+    registered = (tmp_path / "app-cert.pem", tmp_path / "app-key.pem")
+    rig = Rig(tmp_path, section_for(graph, tmp_path, certificate=registered))
+    assert rig.sync.run().applied.added == 5 and graph.tokens_issued == 1
+    assert len(graph.assertions_seen) == 1
+    other = app_certificate(tmp_path, "other")  # a certificate Entra ID does not know for the app
+    stranger = Rig(tmp_path / "b", section_for(graph, tmp_path, certificate=other))
+    with pytest.raises(SourceError, match="check client_id and the certificate registered with the app"):
+        stranger.sync.run()
+    registered[1].chmod(0o644)
+    again = Rig(tmp_path / "c", section_for(graph, tmp_path, certificate=registered))
+    with pytest.raises(SourceError, match=r"app-key.pem is mode 0644"):
+        again.sync.run()
+
+
+def test_a_client_assertion_follows_the_documented_format(tmp_path: Path, graph: GraphStandIn) -> None:
+    cert, key = tmp_path / "app-cert.pem", tmp_path / "app-key.pem"
+    section = section_for(graph, tmp_path, certificate=(cert, key))
+    audience = f"{graph.login_url}/{TENANT}/oauth2/v2.0/token"
+    assertion = client_assertion(section, audience, 1_700_000_000.0)
+    header = jwt.get_unverified_header(assertion)
+    certificate = x509.load_pem_x509_certificate(cert.read_bytes())
+    digest = base64.urlsafe_b64encode(certificate.fingerprint(hashes.SHA256())).rstrip(b"=").decode()
+    assert (header["alg"], header["typ"], header["x5t#S256"]) == ("PS256", "JWT", digest)
+    claims = jwt.decode(
+        assertion,
+        certificate.public_key(),  # type: ignore[arg-type]
+        algorithms=["PS256"],
+        audience=audience,
+        options={"verify_exp": False, "verify_nbf": False, "verify_iat": False},
+    )
+    assert claims["iss"] == claims["sub"] == CLIENT_ID
+    assert claims["exp"] - claims["nbf"] == 600 and claims["jti"]
+    assert client_assertion(section, audience, 1_700_000_000.0) != assertion  # a fresh jti each time
+
+
+def test_the_app_has_one_credential() -> None:
+    with pytest.raises(ConfigError, match="give both"):
+        parse_config('[directory.graph]\ncertificate_file = "/etc/app.pem"\n')
+    with pytest.raises(ConfigError, match="not both"):
+        parse_config(
+            '[directory.graph]\nsecret_file = "/s"\ncertificate_file = "/c.pem"\nkey_file = "/k.pem"\n'
+        )
 
 
 def test_the_badge_property_must_be_one_graph_has() -> None:
