@@ -31,12 +31,11 @@ from pathlib import Path
 import ldap3
 
 from station.cloud.models import UserInfo
-from station.config import DirectoryLdapSection
 from station.database import open_database
 from station.directory import Directory
 from station.directory_sources.ldap import LdapSource
 from station.directory_sync import DirectorySync, SyncOutcome
-from tests.support.slapd import ADMIN_DN, ADMIN_PASSWORD, SERVICE_DN, SERVICE_PASSWORD, STAFF, Slapd
+from tests.support.slapd import ADMIN_DN, ADMIN_PASSWORD, STAFF, Slapd, password_file
 
 
 def main() -> None:
@@ -48,17 +47,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as temp:
         root = Path(temp)
         with Slapd(root / "slapd", people) as server:
-            password = root / "password"
-            password.write_text(SERVICE_PASSWORD)
-            password.chmod(0o600)
-            section = DirectoryLdapSection(
-                url=server.url,
-                bind_dn=SERVICE_DN,
-                password_file=str(password),
-                base_dn=STAFF,
-                filter="(objectClass=inetOrgPerson)",
-                ca_file=str(server.ca_file),
-            )
+            section = server.section(password_file(root / "password"))
             db = open_database(root / "station.db")
             directory = Directory(db)
             sync = DirectorySync(db, directory, LdapSource(section), users.get, max_removed_share=0.2)

@@ -23,7 +23,7 @@ from station.emulator import Emulator
 from station.events import BadgeRead
 from tests.support import slapd
 from tests.support.core_rig import HARDWARE_ID, TECH_PIN, Parts, build_rig, wait_until
-from tests.support.slapd import ADMIN_DN, ADMIN_PASSWORD, SERVICE_DN, SERVICE_PASSWORD, STAFF, Slapd
+from tests.support.slapd import ADMIN_DN, ADMIN_PASSWORD, SERVICE_DN, STAFF, Slapd
 from tests.support.views import Published
 
 pytestmark = pytest.mark.skipif(not slapd.available(), reason="slapd is not installed (.ci/dev installs it)")
@@ -66,9 +66,7 @@ def directory_toml(server: Slapd, password: Path, *, write_back: bool) -> str:
 def shared(tmp_path: Path, emulator: Emulator) -> Iterator[tuple[Slapd, Path]]:
     people = [(f"u{n}", user.email, "") for n, user in enumerate(emulator.users)]
     people.append(("stranger", "stranger@example.com", STRANGER))
-    password = tmp_path / "ldap-password"
-    password.write_text(SERVICE_PASSWORD)
-    password.chmod(0o600)
+    password = slapd.password_file(tmp_path / "ldap-password")
     with Slapd(tmp_path / "slapd", people, badge_attribute="badgeNumber") as server:
         yield server, password
 

@@ -26,7 +26,7 @@ from station.directory_sync import DirectorySync, SourceError, read_status
 from station.errors import ConfigError
 from tests.support import slapd
 from tests.support.clock import FakeClock
-from tests.support.slapd import ADMIN_DN, ADMIN_PASSWORD, SERVICE_DN, SERVICE_PASSWORD, STAFF, Slapd
+from tests.support.slapd import ADMIN_DN, ADMIN_PASSWORD, SERVICE_PASSWORD, STAFF, Slapd
 
 pytestmark = pytest.mark.skipif(not slapd.available(), reason="slapd is not installed (.ci/dev installs it)")
 
@@ -45,25 +45,13 @@ def server(tmp_path: Path) -> Iterator[Slapd]:
 
 @pytest.fixture
 def password_file(tmp_path: Path) -> Path:
-    path = tmp_path / "ldap-password"
-    path.write_text(SERVICE_PASSWORD + "\n")
-    path.chmod(0o600)
-    return path
+    return slapd.password_file(tmp_path / "ldap-password")
 
 
 @pytest.fixture
 def section(server: Slapd, password_file: Path) -> DirectoryLdapSection:
-    return DirectoryLdapSection(
-        url=server.url,
-        start_tls=True,
-        bind_dn=SERVICE_DN,
-        password_file=str(password_file),
-        base_dn=STAFF,
-        filter="(objectClass=inetOrgPerson)",
-        ca_file=str(server.ca_file),
-        page_size=10,
-        timeout_s=5.5,  # ldap3 wants whole seconds: the source rounds
-    )
+    # Pages of 10; a timeout of 5.5 s, as ldap3 wants whole seconds: the source rounds.
+    return server.section(password_file, start_tls=True, page_size=10, timeout_s=5.5)
 
 
 class Station:
@@ -211,14 +199,7 @@ def test_a_running_station_writes_an_enrolment_back_at_once(
 
 def test_a_search_cut_off_by_a_size_limit_is_refused(tmp_path: Path, password_file: Path) -> None:
     with Slapd(tmp_path / "limited", SEEDED, size_limit=12) as limited:
-        section = DirectoryLdapSection(
-            url=limited.url,
-            bind_dn=SERVICE_DN,
-            password_file=str(password_file),
-            base_dn=STAFF,
-            ca_file=str(limited.ca_file),
-            page_size=10,
-        )
+        section = limited.section(password_file, filter="(objectClass=*)", page_size=10)
         a = station(tmp_path, "a", section)
         with pytest.raises(SourceError, match="sizeLimitExceeded"):
             a.sync.run()
@@ -257,19 +238,8 @@ def test_a_second_badge_joins_the_first_and_an_unlink_deletes_that_value_only(tm
         "ann@example.com": UserInfo("u-ann", "ann@example.com", "Ann", ""),
         "bob@example.com": UserInfo("u-bob", "bob@example.com", "Bob", ""),
     }
-    password = tmp_path / "password"
-    password.write_text(SERVICE_PASSWORD)
-    password.chmod(0o600)
     with Slapd(tmp_path / "multi", seeded, badge_attribute="badgeNumber") as server:
-        section = DirectoryLdapSection(
-            url=server.url,
-            bind_dn=SERVICE_DN,
-            password_file=str(password),
-            base_dn=STAFF,
-            filter="(objectClass=inetOrgPerson)",
-            badge_attribute="badgeNumber",
-            ca_file=str(server.ca_file),
-        )
+        section = server.section(slapd.password_file(tmp_path / "password"))
 
         def at(name: str) -> Station:
             made = station(tmp_path, name, section, write_back=name == "a")

@@ -27,7 +27,9 @@ import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
+from station.config import DirectoryLdapSection
 from tests.support.tls_files import self_signed
 
 SLAPD = shutil.which("slapd") or "/usr/sbin/slapd"
@@ -77,6 +79,13 @@ def person_ldif(
     return "\n".join(lines) + "\n\n"
 
 
+def password_file(path: Path) -> Path:
+    """The service account's password in ``path``, mode 0600 as the station insists."""
+    path.write_text(SERVICE_PASSWORD + "\n")
+    path.chmod(0o600)
+    return path
+
+
 class Slapd:
     """One slapd with its own config, data and certificate below ``directory``.
 
@@ -93,6 +102,7 @@ class Slapd:
         badge_attribute: str = "employeeNumber",
     ) -> None:
         self.directory = directory
+        self.badge_attribute = badge_attribute
         directory.mkdir(parents=True, exist_ok=True)
         self.ca_file, key = self_signed(directory)
         self.port, self.tls_port = _free_port(), _free_port()
@@ -144,6 +154,19 @@ class Slapd:
             capture_output=True,
         )
         self._process: subprocess.Popen[bytes] | None = None
+
+    def section(self, password_file: Path, **changes: Any) -> DirectoryLdapSection:
+        """``[directory.ldap]`` for this server: the service account, the people below ou=Staff."""
+        settings: dict[str, Any] = {
+            "url": self.url,
+            "bind_dn": SERVICE_DN,
+            "password_file": str(password_file),
+            "base_dn": STAFF,
+            "filter": "(objectClass=inetOrgPerson)",
+            "badge_attribute": self.badge_attribute,
+            "ca_file": str(self.ca_file),
+        }
+        return DirectoryLdapSection(**{**settings, **changes})
 
     def start(self) -> None:
         self._process = subprocess.Popen(
