@@ -398,15 +398,15 @@ class Directory:
         max_removed_share: float,
         force: bool = False,
         dry_run: bool = False,
-        strangers: Sequence[str] = (),
+        strangers: Sequence[tuple[str, str]] = (),
     ) -> SourceSync:
         """Make the copy of the source equal ``wanted`` in one transaction (see the module text).
 
         ``wanted`` must hold each badge once, checked (the caller validated it). A snapshot
         that would remove more than ``max_removed_share`` of the copy, and more than one entry,
         raises :class:`HeldBackError` and changes nothing, unless ``force``. ``dry_run`` works
-        it out and changes nothing. ``strangers``: the badges the source gives to people ezeep
-        does not know (:meth:`not_ezeep_user`), replacing the last snapshot's.
+        it out and changes nothing. ``strangers``: (badge id, e-mail address) the source gives to
+        people ezeep does not know (:meth:`not_ezeep_user`), replacing the last snapshot's.
         """
         with self._lock, transaction(self._db, "apply the directory source", write=not dry_run):
             current = {row[0]: _entry(row) for row in self._db.execute(_SELECT).fetchall()}
@@ -450,7 +450,7 @@ class Directory:
             self._db.conn.executemany("DELETE FROM badges WHERE badge_id = ?", [[badge] for badge in gone])
             self._db.execute("DELETE FROM directory_strangers")
             self._db.conn.executemany(
-                "INSERT OR IGNORE INTO directory_strangers (badge_id) VALUES (?)", [[b] for b in strangers]
+                "INSERT OR IGNORE INTO directory_strangers (badge_id, email) VALUES (?, ?)", strangers
             )
             return result
 

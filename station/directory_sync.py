@@ -287,7 +287,9 @@ class DirectorySync:
         # The version of the copy last applied: "unchanged" from the same source means nothing to do.
         status = read_status(self._db)
         same = status is not None and status.source == self._source.describe() and not force
-        snapshot = self._source.fetch(self._version() if same else "")
+        # A stranger ezeep was last asked about a day ago: read the whole snapshot, so that a
+        # person invited to ezeep since is found even while the source has not changed.
+        snapshot = self._source.fetch(self._version() if same and not self._strangers_due() else "")
         if snapshot is None:
             return SyncOutcome(unchanged=True, published=published, dry_run=dry_run)
         records = check_snapshot(snapshot)
@@ -325,10 +327,12 @@ class DirectorySync:
             sent += 1
         return sent
 
-    def _resolve_all(self, records: Sequence[SourceRecord]) -> tuple[list[SourceEntry], list[str]]:
-        """The records with ezeep users, and the badges of people ezeep does not know."""
+    def _resolve_all(
+        self, records: Sequence[SourceRecord]
+    ) -> tuple[list[SourceEntry], list[tuple[str, str]]]:
+        """The records with ezeep users, and (badge, address) of people ezeep does not know."""
         wanted: list[SourceEntry] = []
-        strangers: list[str] = []
+        strangers: list[tuple[str, str]] = []
         cache = self._cached()
         fresh: dict[str, tuple[str, str]] = {}
         for record in records:
@@ -344,12 +348,23 @@ class DirectorySync:
                 fresh[key] = (user.id, user.display_name) if user is not None else ("", "")
             user_id, ezeep_name = cache.get(key) or fresh[key]
             if not user_id:
-                strangers.append(record.badge_id)
+                strangers.append((record.badge_id, key))
                 continue
             name = record.display_name or ezeep_name
             wanted.append(SourceEntry(record.badge_id, user_id, record.email, name))
         self._remember(fresh)
         return wanted, strangers
+
+    def _strangers_due(self) -> bool:
+        """Whether ezeep should be asked again about someone it did not know (see NEGATIVE_TTL)."""
+        stale = (self._now() - NEGATIVE_TTL).isoformat(timespec="seconds")
+        with transaction(self._db, "read the e-mail cache", write=False):
+            row = self._db.execute(
+                "SELECT 1 FROM directory_strangers s LEFT JOIN directory_people p ON p.email = s.email "
+                "WHERE p.resolved_at IS NULL OR p.resolved_at <= ? LIMIT 1",
+                [stale],
+            ).fetchone()
+        return row is not None
 
     def _cached(self) -> dict[str, tuple[str, str]]:
         stale = (self._now() - NEGATIVE_TTL).isoformat(timespec="seconds")

@@ -23,6 +23,7 @@ from station.directory import Directory, HeldBackError
 from station.directory_sources import open_sync
 from station.directory_sources.url import UrlSource
 from station.directory_sync import (
+    NEGATIVE_TTL,
     DirectorySync,
     SnapshotError,
     SourceError,
@@ -31,6 +32,7 @@ from station.directory_sync import (
     read_status,
 )
 from station.metrics import Metrics, render
+from tests.support.clock import FakeClock
 from tests.support.tls_files import FileServer, self_signed
 
 PEOPLE = {f"p{i}@example.com": UserInfo(f"u-{i}", f"p{i}@example.com", f"Person{i}", "") for i in range(8)}
@@ -45,10 +47,11 @@ class Resolver:
 
     def __init__(self) -> None:
         self.asked: list[str] = []
+        self.people = dict(PEOPLE)
 
     def __call__(self, email: str) -> UserInfo | None:
         self.asked.append(email)
-        return PEOPLE.get(email)
+        return self.people.get(email)
 
 
 @pytest.fixture(scope="module")
@@ -175,6 +178,26 @@ def test_addresses_are_resolved_once_and_strangers_left_out(rig: Rig, server: Fi
     assert sorted(rig.resolver.asked) == sorted(
         [*(e for _, e in SIX), "stranger@example.com", "p6@example.com"]
     )
+
+
+def test_a_stranger_is_asked_about_again_after_a_day_even_from_an_unchanged_source(
+    db: sqlite_utils.Database, server: FileServer, tls: tuple[Path, Path]
+) -> None:
+    clock = FakeClock()
+    rig = Rig(db, server, tls[0])
+    rig.sync = DirectorySync(
+        db, rig.directory, rig.source, rig.resolver, max_removed_share=0.2, now=clock.wall
+    )
+    server.body = csv_of([*SIX, ("B0050", "stranger@example.com")])
+    rig.sync.run()
+    assert rig.directory.not_ezeep_user("B0050") and not rig.directory.not_ezeep_user("B0001")
+    assert rig.sync.run().unchanged  # a 304: nobody is asked again within the day
+    rig.resolver.people["stranger@example.com"] = UserInfo("u-new", "stranger@example.com", "New", "")
+    clock.advance(NEGATIVE_TTL)  # invited to ezeep meanwhile
+    outcome = rig.sync.run()  # the whole file again, though it has not changed
+    assert (outcome.applied.added, outcome.unresolved) == (1, 0)
+    assert rig.owner("B0050") == "u-new" and not rig.directory.not_ezeep_user("B0050")
+    assert rig.resolver.asked.count("stranger@example.com") == 2
 
 
 def test_an_untrusted_certificate_or_a_too_large_file_is_refused(
