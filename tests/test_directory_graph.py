@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -17,9 +18,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
 from station.cloud.models import UserInfo
-from station.config import DirectoryGraphSection, parse_config
+from station.config import DirectoryGraphSection, DirectorySection, parse_config
 from station.database import open_database
 from station.directory import Directory
+from station.directory_sources.checks import directory_findings
 from station.directory_sources.graph import GraphSource, client_assertion
 from station.directory_sync import DirectorySync, SourceError, SyncLoop
 from station.errors import ConfigError
@@ -198,6 +200,18 @@ def test_the_app_signs_in_with_its_certificate_and_another_certificate_is_refuse
     again = Rig(tmp_path / "c", section_for(graph, tmp_path, certificate=registered))
     with pytest.raises(SourceError, match=r"app-key.pem is mode 0644"):
         again.sync.run()
+
+
+def test_doctor_loads_the_certificate_and_key_without_signing_in(tmp_path: Path, graph: GraphStandIn) -> None:
+    key = tmp_path / "app-key.pem"
+    graph_section = section_for(graph, tmp_path, certificate=(tmp_path / "app-cert.pem", key))
+    section = DirectorySection(source="graph", graph=graph_section)
+    now = datetime.now(UTC)
+    assert [f.status for f in directory_findings(section, None, now)] == ["warn"]  # never synced
+    key.chmod(0o640)
+    findings = directory_findings(section, None, now)
+    assert findings[0].status == "fail" and "chmod 600" in findings[0].detail
+    assert graph.tokens_issued == 0 and graph.assertions_seen == set()
 
 
 def test_a_client_assertion_follows_the_documented_format(tmp_path: Path, graph: GraphStandIn) -> None:
