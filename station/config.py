@@ -406,6 +406,11 @@ class DirectorySection:
     graph: DirectoryGraphSection = field(default_factory=DirectoryGraphSection)
     url: DirectoryUrlSection = field(default_factory=DirectoryUrlSection)
 
+    @property
+    def writes_back(self) -> bool:
+        """Enrolments and unlinks made at a station go to the source."""
+        return self.write_back and self.source != "local"
+
     def __post_init__(self) -> None:
         _check_range("sync_interval_s", self.sync_interval_s, 30, 86400)
         _check_range("max_removed_share", self.max_removed_share, 0, 1)

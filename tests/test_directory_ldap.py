@@ -275,3 +275,12 @@ def test_a_second_badge_joins_the_first_and_an_unlink_deletes_that_value_only(tm
         assert outcome.applied.removed == 1 and b.owner("B0001") == ""
         assert b.owner("B0002") == b.owner("D0001") == "u-ann"
         assert a.directory.local_unlinks() == [] and a.sync.run().unchanged
+
+
+def test_a_refused_write_back_says_why_but_names_no_entry(
+    tmp_path: Path, server: Slapd, section: DirectoryLdapSection
+) -> None:
+    wrong = dataclasses.replace(section, badge_attribute="dc")  # a person's entries may not hold it
+    with pytest.raises(SourceError, match="objectClassViolation") as info:
+        LdapSource(wrong).write_badge("p1@example.com", "C0001")
+    assert "uid=" not in str(info.value) and "p1" not in str(info.value)

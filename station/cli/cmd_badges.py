@@ -196,7 +196,8 @@ def _add(args: argparse.Namespace, context: Context) -> int:
 
 def _remove(args: argparse.Namespace, context: Context) -> int:
     with open_station_db(context) as db:
-        directory = Directory(db)
+        # With write-back, the next sync deletes the badge in the source too (else it comes back).
+        directory = Directory(db, write_back=context.config.directory.writes_back)
         before = directory.lookup(args.badge)
         removed = directory.remove(args.badge)
         if removed and before is not None:

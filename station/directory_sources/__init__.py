@@ -147,8 +147,7 @@ def synced_directory(
     goes to the metrics file after every attempt.
     """
     enrolled = threading.Event()
-    write_back = section.write_back and section.source != "local"
-    directory = Directory(connection(), on_enrol=enrolled.set, write_back=write_back)
+    directory = Directory(connection(), on_enrol=enrolled.set, write_back=section.writes_back)
     if section.source != "local":
         start_sync(
             section,
