@@ -32,7 +32,7 @@ from collections.abc import Callable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 import sqlite_utils
 
@@ -357,24 +357,24 @@ class DirectorySync:
 
     def _strangers_due(self) -> bool:
         """Whether ezeep should be asked again about someone it did not know (see NEGATIVE_TTL)."""
-        stale = (self._now() - NEGATIVE_TTL).isoformat(timespec="seconds")
-        with transaction(self._db, "read the e-mail cache", write=False):
-            row = self._db.execute(
+        return bool(
+            self._read_cache(
                 "SELECT 1 FROM directory_strangers s LEFT JOIN directory_people p ON p.email = s.email "
-                "WHERE p.resolved_at IS NULL OR p.resolved_at <= ? LIMIT 1",
-                [stale],
-            ).fetchone()
-        return row is not None
+                "WHERE p.resolved_at IS NULL OR p.resolved_at <= ? LIMIT 1"
+            )
+        )
 
     def _cached(self) -> dict[str, tuple[str, str]]:
+        rows = self._read_cache(
+            "SELECT email, user_id, display_name FROM directory_people WHERE user_id != '' OR resolved_at > ?"
+        )
+        return {row[0]: (row[1], row[2] or "") for row in rows}
+
+    def _read_cache(self, sql: str) -> list[Any]:
+        """The rows of ``sql``, whose one parameter is when an address ezeep did not know goes stale."""
         stale = (self._now() - NEGATIVE_TTL).isoformat(timespec="seconds")
         with transaction(self._db, "read the e-mail cache", write=False):
-            rows = self._db.execute(
-                "SELECT email, user_id, display_name FROM directory_people "
-                "WHERE user_id != '' OR resolved_at > ?",
-                [stale],
-            ).fetchall()
-        return {row[0]: (row[1], row[2] or "") for row in rows}
+            return list(self._db.execute(sql, [stale]).fetchall())
 
     def _remember(self, fresh: dict[str, tuple[str, str]]) -> None:
         stamp = self._now().isoformat(timespec="seconds")
