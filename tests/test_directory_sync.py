@@ -17,10 +17,10 @@ from station.audit import AuditLog
 from station.cli import EXIT_FAILURE, EXIT_OK, main
 from station.cli.cmd_doctor import check_directory
 from station.cloud.models import UserInfo
-from station.config import DirectoryUrlSection, parse_config
+from station.config import DirectorySection, DirectoryUrlSection, parse_config
 from station.database import open_database
 from station.directory import Directory, HeldBackError
-from station.directory_sources import open_sync
+from station.directory_sources import open_sync, synced_directory
 from station.directory_sources.url import UrlSource
 from station.directory_sync import (
     NEGATIVE_TTL,
@@ -33,6 +33,7 @@ from station.directory_sync import (
 )
 from station.metrics import Metrics, render
 from tests.support.clock import FakeClock
+from tests.support.core_rig import wait_until
 from tests.support.tls_files import FileServer, self_signed
 
 PEOPLE = {f"p{i}@example.com": UserInfo(f"u-{i}", f"p{i}@example.com", f"Person{i}", "") for i in range(8)}
@@ -265,6 +266,25 @@ def test_the_metrics_file_shows_the_last_sync_entries_failures_and_a_held_back_r
         rig.sync.run()
     assert (gauges()["failures"], gauges()["held_back"], gauges()["entries"]) == (1, 1, 6)
     assert "release_station_directory_held_back 1" in render(metrics.samples())
+
+
+def test_a_synced_station_directory_feeds_the_metrics_after_each_sync(
+    tmp_path: Path, server: FileServer, tls: tuple[Path, Path]
+) -> None:
+    metrics = Metrics()
+    server.body = csv_of(SIX)
+    section = DirectorySection(source="url", url=DirectoryUrlSection(url=server.url, ca_file=str(tls[0])))
+    with contextlib.ExitStack() as stack:
+
+        def connection() -> sqlite_utils.Database:
+            db = open_database(tmp_path / "station.db")
+            stack.callback(db.close)
+            return db
+
+        directory = synced_directory(section, connection, Resolver(), stack, metrics=metrics)
+        wait_until(lambda: any(s.name == "release_station_directory_entries" for s in metrics.samples()))
+        assert directory.count() == 6
+    assert "release_station_directory_entries 6" in render(metrics.samples())
 
 
 def test_directory_sync_and_status_on_the_command_line(
