@@ -512,8 +512,17 @@ class SyncLoop:
                 failures = 0
                 wait = self._interval
                 log.info("directory sync: %s", outcome.summary())
-            if self._on_synced is not None:
-                status = self._sync.status()
-                if status is not None:
-                    self._on_synced(status)
+            self._tell()
             self.synced.set()
+
+    def _tell(self) -> None:
+        """Hand the status to ``on_synced``; a database that cannot be read stops only this."""
+        if self._on_synced is None:
+            return
+        try:
+            status = self._sync.status()
+        except StationError as exc:
+            log.warning("cannot read the directory sync status for the metrics: %s", exc)
+            return
+        if status is not None:
+            self._on_synced(status)
