@@ -369,6 +369,8 @@ class DirectoryGraphSection:
     tenant_id: str = ""
     client_id: str = ""
     secret_file: str = ""
+    certificate_file: str = ""
+    key_file: str = ""
     badge_property: str = "employeeId"
     login_url: str = "https://login.microsoftonline.com"
     graph_url: str = "https://graph.microsoft.com/v1.0"
@@ -383,6 +385,10 @@ class DirectoryGraphSection:
                 "(1..15) or extension_<appId without dashes>_<name>"
             )
         _check_range("timeout_s", self.timeout_s, 1, 120)
+        if bool(self.certificate_file) != bool(self.key_file):
+            raise ValueError("certificate_file and key_file: give both (the app's certificate and its key)")
+        if self.secret_file and self.certificate_file:
+            raise ValueError("secret_file, certificate_file: the app signs in with one of them, not both")
 
 
 DirectorySource = Literal["local", "ldap", "graph", "url"]
@@ -400,6 +406,11 @@ class DirectorySection:
     graph: DirectoryGraphSection = field(default_factory=DirectoryGraphSection)
     url: DirectoryUrlSection = field(default_factory=DirectoryUrlSection)
 
+    @property
+    def writes_back(self) -> bool:
+        """Enrolments and unlinks made at a station go to the source."""
+        return self.write_back and self.source != "local"
+
     def __post_init__(self) -> None:
         _check_range("sync_interval_s", self.sync_interval_s, 30, 86400)
         _check_range("max_removed_share", self.max_removed_share, 0, 1)
@@ -410,9 +421,11 @@ class DirectorySection:
         if self.source == "ldap" and self.ldap.bind_dn and not self.ldap.password_file:
             raise ValueError("ldap: a bind_dn needs a password_file (the password is never in this file)")
         graph = self.graph
-        if self.source == "graph" and not (graph.tenant_id and graph.client_id and graph.secret_file):
+        credential = graph.secret_file or graph.certificate_file
+        if self.source == "graph" and not (graph.tenant_id and graph.client_id and credential):
             raise ValueError(
-                'graph: source = "graph" needs [directory.graph] tenant_id, client_id, secret_file'
+                'graph: source = "graph" needs [directory.graph] tenant_id, client_id, and secret_file '
+                "or certificate_file and key_file"
             )
         if self.source == "url" and not self.url.url:
             raise ValueError('url: source = "url" needs [directory.url] url')

@@ -152,6 +152,17 @@ def _directory_source(db: sqlite_utils.Database) -> None:
     )
 
 
+@migrations(name="0005_directory_sync_state")
+def _directory_sync_state(db: sqlite_utils.Database) -> None:
+    # The last sync's counts, for the technician page and the metrics file.
+    for column in ("entries", "conflicts", "unresolved", "held_back"):
+        db.execute(f"ALTER TABLE directory_sync ADD COLUMN {column} INTEGER NOT NULL DEFAULT 0")
+    # Badges the source gives to people ezeep does not know: a tap says "not an ezeep user".
+    db["directory_strangers"].create({"badge_id": str, "email": str}, pk="badge_id")  # type: ignore[union-attr]
+    # With write-back: badges unlinked at this station that the source still holds, to delete there.
+    db["directory_unlinks"].create({"badge_id": str, "email": str}, pk="badge_id")  # type: ignore[union-attr]
+
+
 @contextlib.contextmanager
 def _private_umask() -> Iterator[None]:
     old = os.umask(0o077)

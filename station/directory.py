@@ -282,8 +282,11 @@ class Directory:
 
     :param db: the station database.
     :param now: wall clock (UTC) for enrolment and last-seen times.
-    :param on_enrol: called after every enrolment is stored (the directory sync's wake-up, so
-        that write-back sends it at once); must not block.
+    :param on_enrol: called after every enrolment or removal is stored (the directory sync's
+        wake-up, so that write-back sends it at once); must not block.
+    :param write_back: the source takes this station's changes: a badge the source holds that is
+        unlinked here (removed, replaced by another badge, or given to someone else) is
+        remembered until the sync deletes it there (:meth:`local_unlinks`).
 
     Example::
 
@@ -298,10 +301,12 @@ class Directory:
         *,
         now: Callable[[], datetime] = _utc_now,
         on_enrol: Callable[[], None] | None = None,
+        write_back: bool = False,
     ) -> None:
         self._db = db
         self._now = now
         self._on_enrol = on_enrol
+        self._write_back = write_back
         self._lock = threading.Lock()
 
     def lookup(self, badge_id: str) -> BadgeEntry | None:
@@ -357,7 +362,11 @@ class Directory:
                 owner = existing.email or existing.user_id
                 raise BadgeConflictError(f"this badge already belongs to {owner}", existing)
             if unlink and unlink != badge_id:
-                self._db.execute("DELETE FROM badges WHERE badge_id = ? AND user_id = ?", [unlink, user_id])
+                gone = self._get(unlink)
+                if gone is not None and gone.user_id == user_id:
+                    self._delete(gone)
+            if existing is not None and existing.user_id != user_id:
+                self._remember_unlink(existing)  # the source must take it from the other person
             if limit is not None:
                 check_badge_limit(sum(entry.badge_id != badge_id for entry in self._of_user(user_id)), limit)
             stored = self._put(
@@ -370,7 +379,12 @@ class Directory:
     def remove(self, badge_id: str) -> bool:
         """Forget ``badge_id``; True if it was enrolled."""
         with self._lock, transaction(self._db, "remove the badge"):
-            return self._db.execute("DELETE FROM badges WHERE badge_id = ?", [badge_id]).rowcount > 0
+            existing = self._get(badge_id)
+            if existing is not None:
+                self._delete(existing)
+        if existing is not None and self._on_enrol is not None:
+            self._on_enrol()
+        return existing is not None
 
     def touch(self, badge_id: str) -> None:
         """Record that ``badge_id`` was just used (no-op for an unknown badge)."""
@@ -384,13 +398,15 @@ class Directory:
         max_removed_share: float,
         force: bool = False,
         dry_run: bool = False,
+        strangers: Sequence[tuple[str, str]] = (),
     ) -> SourceSync:
         """Make the copy of the source equal ``wanted`` in one transaction (see the module text).
 
         ``wanted`` must hold each badge once, checked (the caller validated it). A snapshot
         that would remove more than ``max_removed_share`` of the copy, and more than one entry,
         raises :class:`HeldBackError` and changes nothing, unless ``force``. ``dry_run`` works
-        it out and changes nothing.
+        it out and changes nothing. ``strangers``: (badge id, e-mail address) the source gives to
+        people ezeep does not know (:meth:`not_ezeep_user`), replacing the last snapshot's.
         """
         with self._lock, transaction(self._db, "apply the directory source", write=not dry_run):
             current = {row[0]: _entry(row) for row in self._db.execute(_SELECT).fetchall()}
@@ -432,7 +448,17 @@ class Directory:
                 self._put(entry, existing)
                 self._db.execute("UPDATE badges SET origin = 'source' WHERE badge_id = ?", [entry.badge_id])
             self._db.conn.executemany("DELETE FROM badges WHERE badge_id = ?", [[badge] for badge in gone])
+            self._db.execute("DELETE FROM directory_strangers")
+            self._db.conn.executemany(
+                "INSERT OR IGNORE INTO directory_strangers (badge_id, email) VALUES (?, ?)", strangers
+            )
             return result
+
+    def not_ezeep_user(self, badge_id: str) -> bool:
+        """Whether the source gives ``badge_id`` to a person ezeep does not know (at its last sync)."""
+        with self._lock, transaction(self._db, "read the badge directory", write=False):
+            sql = "SELECT 1 FROM directory_strangers WHERE badge_id = ?"
+            return self._db.execute(sql, [badge_id]).fetchone() is not None
 
     def local_enrolments(self) -> list[BadgeEntry]:
         """Entries enrolled at this station (self-service or technician) that the source does not
@@ -440,6 +466,18 @@ class Directory:
         sql = _SELECT + " WHERE origin = 'local' AND enrolled_by IN ('self', 'technician') ORDER BY badge_id"
         with self._lock, transaction(self._db, "read the badge directory", write=False):
             return [_entry(row) for row in self._db.execute(sql).fetchall()]
+
+    def local_unlinks(self) -> list[tuple[str, str]]:
+        """(badge id, e-mail address) of each badge unlinked here that the source may still hold:
+        what write-back deletes there. Empty without ``write_back``."""
+        with self._lock, transaction(self._db, "read the badge directory", write=False):
+            rows = self._db.execute("SELECT badge_id, email FROM directory_unlinks ORDER BY badge_id")
+            return [(row[0], row[1]) for row in rows.fetchall()]
+
+    def unlink_sent(self, badge_id: str) -> None:
+        """The source no longer holds ``badge_id`` for the person it was unlinked from."""
+        with self._lock, transaction(self._db, "save the badge directory"):
+            self._db.execute("DELETE FROM directory_unlinks WHERE badge_id = ?", [badge_id])
 
     def apply_import(self, changes: Iterable[ImportChange]) -> int:
         """Write planned changes in one transaction; returns how many entries changed.
@@ -470,6 +508,17 @@ class Directory:
                 self._put(wanted, existing)
                 written += 1
         return written
+
+    def _delete(self, entry: BadgeEntry) -> None:
+        self._db.execute("DELETE FROM badges WHERE badge_id = ?", [entry.badge_id])
+        self._remember_unlink(entry)
+
+    def _remember_unlink(self, entry: BadgeEntry) -> None:
+        if self._write_back and entry.origin == "source" and entry.email:
+            self._db.execute(
+                "INSERT OR REPLACE INTO directory_unlinks (badge_id, email) VALUES (?, ?)",
+                [entry.badge_id, entry.email],
+            )
 
     def _of_user(self, user_id: str) -> list[BadgeEntry]:
         rows = self._db.execute(_SELECT + " WHERE user_id = ? ORDER BY enrolled_at, badge_id", [user_id])

@@ -9,11 +9,12 @@ One sync (:meth:`DirectorySync.run`) does, in this order:
    refuses the snapshot and keeps the last good copy (:class:`SnapshotError`);
 4. resolve e-mail addresses to ezeep users (cached in ``directory_people``: an address is
    asked once, one without an ezeep user again after a day) — people the source knows but
-   ezeep does not are left out and counted;
+   ezeep does not are left out, counted, and their badges kept aside, so that a tap says "not
+   an ezeep user" rather than "unknown";
 5. apply it in one transaction (:meth:`station.directory.Directory.apply_source`), which holds
    back a snapshot that would remove too much;
 6. record the outcome in ``directory_sync`` (last attempt, last success, last error, failures
-   in a row, the counts) for ``badges status`` and doctor.
+   in a row, the counts) for ``directory status``, doctor, the technician menu and the metrics file.
 
 :class:`SyncLoop` runs syncs on its own thread every ``sync_interval_s``, sooner after a
 failure (backoff from 30 s up to the interval, never sooner than a throttling source asked),
@@ -25,11 +26,13 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 import sqlite_utils
 
@@ -39,6 +42,7 @@ from station.directory import (
     Directory,
     DirectoryError,
     EmailResolver,
+    HeldBackError,
     InvalidEntryError,
     SourceEntry,
     SourceSync,
@@ -47,6 +51,7 @@ from station.directory import (
     validate_user_id,
 )
 from station.errors import StationError
+from station.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -86,11 +91,13 @@ class SourceRecord:
 
 @dataclass(frozen=True, slots=True)
 class Snapshot:
-    """Everything the source holds now; ``version`` (an ETag…) lets the next fetch say "unchanged"."""
+    """Everything the source holds now; ``version`` (an ETag…) lets the next fetch say "unchanged";
+    ``read`` says how much was read to build it (``full read``, ``incremental: 2 entries read``)."""
 
     records: tuple[SourceRecord, ...]
     version: str = ""
     problems: tuple[str, ...] = ()
+    read: str = ""
 
 
 class BadgeSource(Protocol):
@@ -108,10 +115,16 @@ class BadgeSource(Protocol):
         ...
 
     def write_badge(self, email: str, badge_id: str) -> None:
-        """Give the person with ``email`` this badge in the source (write-back).
+        """Give the person with ``email`` this badge in the source (write-back), besides the
+        badges they have there if the source holds several per person.
 
         Raises :class:`NotInSourceError`, or :class:`SourceError`.
         """
+        ...
+
+    def remove_badge(self, email: str, badge_id: str) -> None:
+        """Take this badge from the person with ``email`` in the source, if they still have it
+        (write-back of an unlink). Raises :class:`NotInSourceError`, or :class:`SourceError`."""
         ...
 
     def close(self) -> None: ...
@@ -126,18 +139,26 @@ class SyncOutcome:
     unresolved: int = 0
     published: int = 0
     dry_run: bool = False
+    read: str = ""
 
     def summary(self) -> str:
         """Counts only (safe to log and to show)."""
         if self.unchanged:
             return "unchanged"
         text = f"{self.applied.counts()}, not ezeep users {self.unresolved}"
-        return text + (f", written back {self.published}" if self.published else "")
+        text += f", written back {self.published}" if self.published else ""
+        return text + (f" ({self.read})" if self.read else "")
 
 
 @dataclass(frozen=True, slots=True)
 class SyncStatus:
-    """The last sync as recorded (``None``: never)."""
+    """The last sync as recorded (``None``: never).
+
+    ``failures``: failed attempts in a row; ``held_back``: the last attempt was a mass removal
+    held back (until a sync succeeds). ``entries`` (the source's badges the station holds),
+    ``conflicts`` (local entries that gave way) and ``unresolved`` (people ezeep does not know)
+    are the counts of the last sync that applied a snapshot.
+    """
 
     source: str
     last_attempt: datetime | None
@@ -145,14 +166,18 @@ class SyncStatus:
     last_error: str
     failures: int
     summary: str
+    entries: int = 0
+    conflicts: int = 0
+    unresolved: int = 0
+    held_back: bool = False
 
 
 def read_status(db: sqlite_utils.Database) -> SyncStatus | None:
     """What the last sync recorded, ``None`` if there was none."""
     with transaction(db, "read the directory sync status", write=False):
         row = db.execute(
-            "SELECT source, last_attempt, last_success, last_error, failures, summary "
-            "FROM directory_sync WHERE id = 1"
+            "SELECT source, last_attempt, last_success, last_error, failures, summary, "
+            "entries, conflicts, unresolved, held_back FROM directory_sync WHERE id = 1"
         ).fetchone()
     if row is None:
         return None
@@ -163,7 +188,22 @@ def read_status(db: sqlite_utils.Database) -> SyncStatus | None:
         last_error=row[3] or "",
         failures=int(row[4] or 0),
         summary=row[5] or "",
+        entries=int(row[6] or 0),
+        conflicts=int(row[7] or 0),
+        unresolved=int(row[8] or 0),
+        held_back=bool(row[9]),
     )
+
+
+def publish_status(metrics: Metrics, status: SyncStatus) -> None:
+    """Put ``status`` in the metrics file (the ``release_station_directory_*`` gauges)."""
+    success = status.last_success.timestamp() if status.last_success else 0.0
+    metrics.set("release_station_directory_last_success_timestamp_seconds", success)
+    metrics.set("release_station_directory_entries", status.entries)
+    metrics.set("release_station_directory_failures", status.failures)
+    metrics.set("release_station_directory_held_back", int(status.held_back))
+    metrics.set("release_station_directory_conflicts", status.conflicts)
+    metrics.set("release_station_directory_not_ezeep_users", status.unresolved)
 
 
 def check_snapshot(snapshot: Snapshot) -> list[SourceRecord]:
@@ -236,7 +276,7 @@ class DirectorySync:
                 outcome = self._sync(force=force, dry_run=dry_run)
             except StationError as exc:
                 if not dry_run:
-                    self._record(attempt, error=str(exc))
+                    self._record(attempt, error=str(exc), held_back=isinstance(exc, HeldBackError))
                 raise
             if not dry_run:
                 self._record(attempt, outcome=outcome)
@@ -247,13 +287,15 @@ class DirectorySync:
         # The version of the copy last applied: "unchanged" from the same source means nothing to do.
         status = read_status(self._db)
         same = status is not None and status.source == self._source.describe() and not force
-        snapshot = self._source.fetch(self._version() if same else "")
+        # A stranger ezeep was last asked about a day ago: read the whole snapshot, so that a
+        # person invited to ezeep since is found even while the source has not changed.
+        snapshot = self._source.fetch(self._version() if same and not self._strangers_due() else "")
         if snapshot is None:
             return SyncOutcome(unchanged=True, published=published, dry_run=dry_run)
         records = check_snapshot(snapshot)
-        wanted, unresolved = self._resolve_all(records)
+        wanted, strangers = self._resolve_all(records)
         applied = self._directory.apply_source(
-            wanted, max_removed_share=self._share, force=force, dry_run=dry_run
+            wanted, max_removed_share=self._share, force=force, dry_run=dry_run, strangers=strangers
         )
         if not dry_run:
             self._save_version(snapshot.version)
@@ -262,10 +304,19 @@ class DirectorySync:
                     self._audit.record(
                         "directory_conflict", badge_id=badge_id, user_id=user_id, outcome="source"
                     )
-        return SyncOutcome(applied, unresolved=unresolved, published=published, dry_run=dry_run)
+        return SyncOutcome(
+            applied, unresolved=len(strangers), published=published, dry_run=dry_run, read=snapshot.read
+        )
 
     def _publish(self) -> int:
         sent = 0
+        # Unlinks first: a badge that moved to another person leaves the first one before it
+        # joins the second, or the source would give it to two people.
+        for badge_id, email in self._directory.local_unlinks():
+            with suppress(NotInSourceError):  # the person left the source: nothing to delete
+                self._source.remove_badge(email, badge_id)
+            self._directory.unlink_sent(badge_id)
+            sent += 1
         for entry in self._directory.local_enrolments():
             if not entry.email:
                 continue
@@ -276,9 +327,12 @@ class DirectorySync:
             sent += 1
         return sent
 
-    def _resolve_all(self, records: Sequence[SourceRecord]) -> tuple[list[SourceEntry], int]:
+    def _resolve_all(
+        self, records: Sequence[SourceRecord]
+    ) -> tuple[list[SourceEntry], list[tuple[str, str]]]:
+        """The records with ezeep users, and (badge, address) of people ezeep does not know."""
         wanted: list[SourceEntry] = []
-        unresolved = 0
+        strangers: list[tuple[str, str]] = []
         cache = self._cached()
         fresh: dict[str, tuple[str, str]] = {}
         for record in records:
@@ -294,22 +348,33 @@ class DirectorySync:
                 fresh[key] = (user.id, user.display_name) if user is not None else ("", "")
             user_id, ezeep_name = cache.get(key) or fresh[key]
             if not user_id:
-                unresolved += 1
+                strangers.append((record.badge_id, key))
                 continue
             name = record.display_name or ezeep_name
             wanted.append(SourceEntry(record.badge_id, user_id, record.email, name))
         self._remember(fresh)
-        return wanted, unresolved
+        return wanted, strangers
+
+    def _strangers_due(self) -> bool:
+        """Whether ezeep should be asked again about someone it did not know (see NEGATIVE_TTL)."""
+        return bool(
+            self._read_cache(
+                "SELECT 1 FROM directory_strangers s LEFT JOIN directory_people p ON p.email = s.email "
+                "WHERE p.resolved_at IS NULL OR p.resolved_at <= ? LIMIT 1"
+            )
+        )
 
     def _cached(self) -> dict[str, tuple[str, str]]:
+        rows = self._read_cache(
+            "SELECT email, user_id, display_name FROM directory_people WHERE user_id != '' OR resolved_at > ?"
+        )
+        return {row[0]: (row[1], row[2] or "") for row in rows}
+
+    def _read_cache(self, sql: str) -> list[Any]:
+        """The rows of ``sql``, whose one parameter is when an address ezeep did not know goes stale."""
         stale = (self._now() - NEGATIVE_TTL).isoformat(timespec="seconds")
         with transaction(self._db, "read the e-mail cache", write=False):
-            rows = self._db.execute(
-                "SELECT email, user_id, display_name FROM directory_people "
-                "WHERE user_id != '' OR resolved_at > ?",
-                [stale],
-            ).fetchall()
-        return {row[0]: (row[1], row[2] or "") for row in rows}
+            return list(self._db.execute(sql, [stale]).fetchall())
 
     def _remember(self, fresh: dict[str, tuple[str, str]]) -> None:
         stamp = self._now().isoformat(timespec="seconds")
@@ -336,22 +401,44 @@ class DirectorySync:
             [self._source.describe()],
         )
 
-    def _record(self, attempt: datetime, *, outcome: SyncOutcome | None = None, error: str = "") -> None:
+    def status(self) -> SyncStatus | None:
+        """What the last sync recorded (:func:`read_status`)."""
+        return read_status(self._db)
+
+    def _record(
+        self,
+        attempt: datetime,
+        *,
+        outcome: SyncOutcome | None = None,
+        error: str = "",
+        held_back: bool = False,
+    ) -> None:
         stamp = attempt.isoformat(timespec="seconds")
         with transaction(self._db, "save the directory sync status"):
             self._ensure_row()
-            if outcome is not None:
-                self._db.execute(
-                    "UPDATE directory_sync SET source = ?, last_attempt = ?, last_success = ?, "
-                    "last_error = '', failures = 0, summary = ? WHERE id = 1",
-                    [self._source.describe(), stamp, stamp, outcome.summary()],
-                )
-            else:
+            if outcome is None:
                 self._db.execute(
                     "UPDATE directory_sync SET source = ?, last_attempt = ?, last_error = ?, "
-                    "failures = failures + 1 WHERE id = 1",
-                    [self._source.describe(), stamp, error],
+                    "failures = failures + 1, held_back = ? WHERE id = 1",
+                    [self._source.describe(), stamp, error, int(held_back)],
                 )
+                return
+            self._db.execute(
+                "UPDATE directory_sync SET source = ?, last_attempt = ?, last_success = ?, "
+                "last_error = '', failures = 0, held_back = 0 WHERE id = 1",
+                [self._source.describe(), stamp, stamp],
+            )
+            if not outcome.unchanged:
+                applied = outcome.applied
+                self._db.execute(
+                    "UPDATE directory_sync SET summary = ?, entries = ?, conflicts = ?, unresolved = ? "
+                    "WHERE id = 1",
+                    [outcome.summary(), applied.entries, len(applied.conflicts), outcome.unresolved],
+                )
+
+
+def _wait(event: threading.Event, timeout_s: float) -> object:
+    return event.wait(timeout_s)
 
 
 class SyncLoop:
@@ -359,7 +446,10 @@ class SyncLoop:
 
     After a failure the next try comes sooner: 30 s, then twice as long each time, at most
     ``interval_s``. Setting ``wake`` (or calling :meth:`wake`) asks for a sync now: the
-    directory sets it after an enrolment, so that write-back sends it at once.
+    directory sets it after an enrolment, so that write-back sends it at once. A throttling
+    source's ``Retry-After`` is a floor that a wake does not cut short: the loop waits out the
+    rest first. ``clock`` (monotonic seconds) and ``wait`` (``Event.wait``) are seams for tests.
+    ``on_synced`` is called after every attempt with the status as recorded (the metrics file).
     """
 
     def __init__(
@@ -369,12 +459,18 @@ class SyncLoop:
         *,
         first_retry_s: float = FIRST_RETRY_S,
         wake: threading.Event | None = None,
+        on_synced: Callable[[SyncStatus], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        wait: Callable[[threading.Event, float], object] = _wait,
     ) -> None:
         self._sync = sync
         self._interval = interval_s
         self._first_retry = min(first_retry_s, interval_s)
         self._stop = threading.Event()
         self._wake = wake or threading.Event()
+        self._on_synced = on_synced
+        self._clock = clock
+        self._wait = wait
         self._thread = threading.Thread(target=self._run, name="directory-sync", daemon=True)
         self.synced = threading.Event()  # set after every attempt (tests and the technician wait on it)
 
@@ -392,11 +488,15 @@ class SyncLoop:
     def _run(self) -> None:
         wait = 0.0
         failures = 0
+        not_before = self._clock()
         while not self._stop.is_set():
-            self._wake.wait(wait)
+            self._wait(self._wake, wait)
             self._wake.clear()
             if self._stop.is_set():
                 return
+            wait = not_before - self._clock()
+            if wait > 0:  # woken while the source asked us to hold off: wait out the rest
+                continue
             try:
                 outcome = self._sync.run()
             except StationError as exc:
@@ -404,6 +504,7 @@ class SyncLoop:
                 wait = min(self._interval, self._first_retry * 2 ** (failures - 1))
                 if isinstance(exc, SourceError):  # throttled: never sooner than asked
                     wait = max(wait, exc.retry_after_s)
+                    not_before = self._clock() + exc.retry_after_s
                 log.warning(
                     "directory sync failed (%d in a row, next try in %.0f s): %s", failures, wait, exc
                 )
@@ -411,4 +512,17 @@ class SyncLoop:
                 failures = 0
                 wait = self._interval
                 log.info("directory sync: %s", outcome.summary())
+            self._tell()
             self.synced.set()
+
+    def _tell(self) -> None:
+        """Hand the status to ``on_synced``; a database that cannot be read stops only this."""
+        if self._on_synced is None:
+            return
+        try:
+            status = self._sync.status()
+        except StationError as exc:
+            log.warning("cannot read the directory sync status for the metrics: %s", exc)
+            return
+        if status is not None:
+            self._on_synced(status)

@@ -54,6 +54,29 @@ FAMILIES: dict[str, Family] = {
     ),
 }
 
+# -- the directory sync (station.directory_sync.publish_status); kept apart from the families above --
+FAMILIES |= {
+    "release_station_directory_last_success_timestamp_seconds": Family(
+        "gauge", "Unix time of the last successful directory sync; 0 before the first (age: time() - it)."
+    ),
+    "release_station_directory_entries": Family(
+        "gauge", "Badges from the directory source the station holds."
+    ),
+    "release_station_directory_failures": Family(
+        "gauge", "Directory syncs failed in a row; 0 after a success."
+    ),
+    "release_station_directory_held_back": Family(
+        "gauge", "1 while a sync that would remove too many badges is held back, else 0."
+    ),
+    "release_station_directory_conflicts": Family(
+        "gauge", "Local enrolments the source contradicted at its last applied sync (audited)."
+    ),
+    "release_station_directory_not_ezeep_users": Family(
+        "gauge", "People the source gives a badge whom ezeep does not know, at the last applied sync."
+    ),
+}
+# -- end of the directory sync's families --
+
 Labels = tuple[tuple[str, str], ...]
 
 

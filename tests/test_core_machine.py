@@ -658,6 +658,16 @@ def test_self_enrolment_switched_off_only_says_ask_the_technician() -> None:
     assert not run.of(m.SelfEnrol)
 
 
+def test_a_badge_the_directory_gives_to_someone_ezeep_does_not_know_says_so_and_offers_nothing() -> None:
+    run = booted()
+    run(tap("STRANGER"))
+    run(m.BadgeUnknown(run.ticket, allowed=True, not_ezeep_user=True))
+    view = run.mode
+    assert isinstance(view, Unknown) and view.reason == "not_ezeep_user"
+    assert not run.of(m.SelfEnrol) and run.patterns() == [Pattern.UNKNOWN_CARD]
+    assert run.announced() == [ev.BadgeUnknown("STRANGER", offered=False)]
+
+
 def test_rate_limited_unknown_badge() -> None:
     run = booted()
     run(tap("NEW"))
@@ -833,6 +843,11 @@ def test_technician_pages_settings_feedback_and_reader_test() -> None:
     run(i.ShowPage("network"))
     run(m.NetworkRead(run.ticket, "kiosk", ("eth0: 10.0.0.2",)))
     assert run.mode.addresses == ("eth0: 10.0.0.2",)  # type: ignore[union-attr]
+    run(i.ShowPage("directory"))
+    assert run.of(m.ReadDirectory) == [m.ReadDirectory(run.ticket)]
+    facts = v.DirectoryFacts("ldap", write_back=True, last_success_age_s=60, entries=12, held_back=True)
+    run(m.DirectoryRead(run.ticket, facts))
+    assert run.mode.directory == facts  # type: ignore[union-attr]
     run(i.SetReleaseMode("pick"))
     assert run.mode.busy and run.of(m.SaveSetting)[0].value == "pick"  # type: ignore[union-attr]
     run(m.SettingSaved(run.ticket, Prefs(release_mode="pick")))

@@ -1,6 +1,7 @@
 """The ``ldap`` directory source against a real OpenLDAP slapd on loopback (StartTLS and LDAPS
-with a throw-away CA): full sync through paged searches, write-back, a removed person, the
-mass-removal guard, the server down and back, a wrong password, missing attributes."""
+with a throw-away CA): full and incremental sync through paged searches, write-back (a second
+badge, an unlink), a removed person, the mass-removal guard, the server down and back, a wrong
+password, missing attributes."""
 
 from __future__ import annotations
 
@@ -20,11 +21,12 @@ from station.config import DirectoryLdapSection, DirectorySection, parse_config
 from station.database import open_database
 from station.directory import Directory, HeldBackError
 from station.directory_sources import start_sync
-from station.directory_sources.ldap import LdapSource
+from station.directory_sources.ldap import FULL_READ_S, LdapSource
 from station.directory_sync import DirectorySync, SourceError, read_status
 from station.errors import ConfigError
 from tests.support import slapd
-from tests.support.slapd import ADMIN_DN, ADMIN_PASSWORD, SERVICE_DN, SERVICE_PASSWORD, STAFF, Slapd
+from tests.support.clock import FakeClock
+from tests.support.slapd import ADMIN_DN, ADMIN_PASSWORD, SERVICE_PASSWORD, STAFF, Slapd
 
 pytestmark = pytest.mark.skipif(not slapd.available(), reason="slapd is not installed (.ci/dev installs it)")
 
@@ -43,35 +45,26 @@ def server(tmp_path: Path) -> Iterator[Slapd]:
 
 @pytest.fixture
 def password_file(tmp_path: Path) -> Path:
-    path = tmp_path / "ldap-password"
-    path.write_text(SERVICE_PASSWORD + "\n")
-    path.chmod(0o600)
-    return path
+    return slapd.password_file(tmp_path / "ldap-password")
 
 
 @pytest.fixture
 def section(server: Slapd, password_file: Path) -> DirectoryLdapSection:
-    return DirectoryLdapSection(
-        url=server.url,
-        start_tls=True,
-        bind_dn=SERVICE_DN,
-        password_file=str(password_file),
-        base_dn=STAFF,
-        filter="(objectClass=inetOrgPerson)",
-        ca_file=str(server.ca_file),
-        page_size=10,
-        timeout_s=5.5,  # ldap3 wants whole seconds: the source rounds
-    )
+    # Pages of 10; a timeout of 5.5 s, as ldap3 wants whole seconds: the source rounds.
+    return server.section(password_file, start_tls=True, page_size=10, timeout_s=5.5)
 
 
 class Station:
     """One station's directory and sync against the shared slapd."""
 
-    def __init__(self, db: sqlite_utils.Database, section: DirectoryLdapSection, *, write_back: bool) -> None:
-        self.directory = Directory(db)
+    def __init__(
+        self, db: sqlite_utils.Database, section: DirectoryLdapSection, *, write_back: bool, clock: FakeClock
+    ) -> None:
+        self.directory = Directory(db, write_back=write_back)
         self.db = db
+        source = LdapSource(section, monotonic=clock)
         self.sync = DirectorySync(
-            db, self.directory, LdapSource(section), USERS.get, max_removed_share=0.2, write_back=write_back
+            db, self.directory, source, USERS.get, max_removed_share=0.2, write_back=write_back
         )
 
     def owner(self, badge: str) -> str:
@@ -79,8 +72,16 @@ class Station:
         return "" if entry is None else entry.user_id
 
 
-def station(tmp_path: Path, name: str, section: DirectoryLdapSection, *, write_back: bool = False) -> Station:
-    return Station(open_database(tmp_path / name / "station.db"), section, write_back=write_back)
+def station(
+    tmp_path: Path,
+    name: str,
+    section: DirectoryLdapSection,
+    *,
+    write_back: bool = False,
+    clock: FakeClock | None = None,
+) -> Station:
+    db = open_database(tmp_path / name / "station.db")
+    return Station(db, section, write_back=write_back, clock=clock or FakeClock())
 
 
 def admin(server: Slapd) -> ldap3.Connection:
@@ -198,15 +199,88 @@ def test_a_running_station_writes_an_enrolment_back_at_once(
 
 def test_a_search_cut_off_by_a_size_limit_is_refused(tmp_path: Path, password_file: Path) -> None:
     with Slapd(tmp_path / "limited", SEEDED, size_limit=12) as limited:
-        section = DirectoryLdapSection(
-            url=limited.url,
-            bind_dn=SERVICE_DN,
-            password_file=str(password_file),
-            base_dn=STAFF,
-            ca_file=str(limited.ca_file),
-            page_size=10,
-        )
+        section = limited.section(password_file, filter="(objectClass=*)", page_size=10)
         a = station(tmp_path, "a", section)
         with pytest.raises(SourceError, match="sizeLimitExceeded"):
             a.sync.run()
     assert a.directory.count() == 0
+
+
+def test_later_syncs_read_only_what_changed_and_still_find_removals(
+    tmp_path: Path, server: Slapd, section: DirectoryLdapSection
+) -> None:
+    clock = FakeClock()
+    a = station(tmp_path, "a", section, clock=clock)
+    assert a.sync.run().read == "full read"
+    assert a.sync.run().unchanged  # nothing modified since the mark
+    conn = admin(server)
+    conn.modify(f"uid=p3,{STAFF}", {"employeeNumber": [(ldap3.MODIFY_REPLACE, ["N0003"])]})
+    conn.delete(f"uid=p7,{STAFF}")
+    conn.modify(f"uid=p9,{STAFF}", {"mail": [(ldap3.MODIFY_DELETE, [])]})  # no address: no badge
+    outcome = a.sync.run()
+    assert (outcome.applied.added, outcome.applied.removed, outcome.applied.entries) == (1, 3, 23)
+    assert a.owner("N0003") == "u-3" and a.owner("B0003") == a.owner("B0007") == a.owner("B0009") == ""
+    conn.modify(f"uid=p4,{STAFF}", {"employeeNumber": [(ldap3.MODIFY_REPLACE, ["N0004"])]})
+    outcome = a.sync.run()
+    # p4, and whichever of p3 and p9 changed in the mark's second (">=", so that a change made in
+    # the same second as the last read is never missed); never the 21 others.
+    assert outcome.read in ("incremental: 2 entries read", "incremental: 3 entries read")
+    assert a.owner("N0004") == "u-4"
+    clock.advance(FULL_READ_S)
+    assert a.sync.run().unchanged is False and a.sync.run().unchanged  # once a day a full read
+    restarted = station(tmp_path, "a", section)  # a restart forgets the mark: a full read
+    assert restarted.sync.run().read == "full read"
+
+
+def test_a_second_badge_joins_the_first_and_an_unlink_deletes_that_value_only(tmp_path: Path) -> None:
+    seeded = [("ann", "ann@example.com", "B0001"), ("bob", "bob@example.com", "B0002")]
+    users = {
+        "ann@example.com": UserInfo("u-ann", "ann@example.com", "Ann", ""),
+        "bob@example.com": UserInfo("u-bob", "bob@example.com", "Bob", ""),
+    }
+    with Slapd(tmp_path / "multi", seeded, badge_attribute="badgeNumber") as server:
+        section = server.section(slapd.password_file(tmp_path / "password"))
+
+        def at(name: str) -> Station:
+            made = station(tmp_path, name, section, write_back=name == "a")
+            made.sync = DirectorySync(
+                made.db,
+                made.directory,
+                LdapSource(section),
+                users.get,
+                max_removed_share=0.5,
+                write_back=name == "a",
+            )
+            return made
+
+        def badges(uid: str) -> list[str]:
+            conn = admin(server)
+            conn.search(STAFF, f"(uid={uid})", attributes=["badgeNumber"])
+            return sorted(conn.entries[0].badgeNumber.values)
+
+        a, b = at("a"), at("b")
+        a.sync.run()
+        b.sync.run()
+        a.directory.enrol("C0001", "u-ann", email="ann@example.com", how="self")
+        assert a.sync.run().published == 1
+        assert badges("ann") == ["B0001", "C0001"]  # added to the first, not replacing it
+        b.sync.run()
+        assert b.owner("B0001") == b.owner("C0001") == "u-ann"
+        # A technician replaces Ann's first badge, and gives Bob's badge to Ann.
+        a.directory.enrol("D0001", "u-ann", email="ann@example.com", how="technician", unlink="B0001")
+        a.directory.enrol("B0002", "u-ann", email="ann@example.com", how="technician", replace=True)
+        assert a.sync.run().published == 4  # two unlinks, two enrolments
+        assert badges("ann") == ["B0002", "C0001", "D0001"] and badges("bob") == []
+        outcome = b.sync.run()
+        assert outcome.applied.removed == 1 and b.owner("B0001") == ""
+        assert b.owner("B0002") == b.owner("D0001") == "u-ann"
+        assert a.directory.local_unlinks() == [] and a.sync.run().unchanged
+
+
+def test_a_refused_write_back_says_why_but_names_no_entry(
+    tmp_path: Path, server: Slapd, section: DirectoryLdapSection
+) -> None:
+    wrong = dataclasses.replace(section, badge_attribute="dc")  # a person's entries may not hold it
+    with pytest.raises(SourceError, match="objectClassViolation") as info:
+        LdapSource(wrong).write_badge("p1@example.com", "C0001")
+    assert "uid=" not in str(info.value) and "p1" not in str(info.value)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,12 +17,23 @@ from station.audit import AuditLog
 from station.cli import EXIT_FAILURE, EXIT_OK, main
 from station.cli.cmd_doctor import check_directory
 from station.cloud.models import UserInfo
-from station.config import DirectoryUrlSection, parse_config
+from station.config import DirectorySection, DirectoryUrlSection, parse_config
 from station.database import open_database
 from station.directory import Directory, HeldBackError
-from station.directory_sources import open_sync
+from station.directory_sources import open_sync, synced_directory
 from station.directory_sources.url import UrlSource
-from station.directory_sync import DirectorySync, SnapshotError, SourceError, SyncLoop, read_status
+from station.directory_sync import (
+    NEGATIVE_TTL,
+    DirectorySync,
+    SnapshotError,
+    SourceError,
+    SyncLoop,
+    publish_status,
+    read_status,
+)
+from station.metrics import Metrics, render
+from tests.support.clock import FakeClock
+from tests.support.core_rig import wait_until
 from tests.support.tls_files import FileServer, self_signed
 
 PEOPLE = {f"p{i}@example.com": UserInfo(f"u-{i}", f"p{i}@example.com", f"Person{i}", "") for i in range(8)}
@@ -36,10 +48,11 @@ class Resolver:
 
     def __init__(self) -> None:
         self.asked: list[str] = []
+        self.people = dict(PEOPLE)
 
     def __call__(self, email: str) -> UserInfo | None:
         self.asked.append(email)
-        return PEOPLE.get(email)
+        return self.people.get(email)
 
 
 @pytest.fixture(scope="module")
@@ -168,6 +181,26 @@ def test_addresses_are_resolved_once_and_strangers_left_out(rig: Rig, server: Fi
     )
 
 
+def test_a_stranger_is_asked_about_again_after_a_day_even_from_an_unchanged_source(
+    db: sqlite_utils.Database, server: FileServer, tls: tuple[Path, Path]
+) -> None:
+    clock = FakeClock()
+    rig = Rig(db, server, tls[0])
+    rig.sync = DirectorySync(
+        db, rig.directory, rig.source, rig.resolver, max_removed_share=0.2, now=clock.wall
+    )
+    server.body = csv_of([*SIX, ("B0050", "stranger@example.com")])
+    rig.sync.run()
+    assert rig.directory.not_ezeep_user("B0050") and not rig.directory.not_ezeep_user("B0001")
+    assert rig.sync.run().unchanged  # a 304: nobody is asked again within the day
+    rig.resolver.people["stranger@example.com"] = UserInfo("u-new", "stranger@example.com", "New", "")
+    clock.advance(NEGATIVE_TTL)  # invited to ezeep meanwhile
+    outcome = rig.sync.run()  # the whole file again, though it has not changed
+    assert (outcome.applied.added, outcome.unresolved) == (1, 0)
+    assert rig.owner("B0050") == "u-new" and not rig.directory.not_ezeep_user("B0050")
+    assert rig.resolver.asked.count("stranger@example.com") == 2
+
+
 def test_an_untrusted_certificate_or_a_too_large_file_is_refused(
     server: FileServer, tls: tuple[Path, Path]
 ) -> None:
@@ -205,7 +238,56 @@ def test_the_loop_retries_after_a_failure_and_stops_at_once(rig: Rig, server: Fi
     assert rig.directory.count() == 6
 
 
-def test_badges_sync_and_status_on_the_command_line(
+def test_the_metrics_file_shows_the_last_sync_entries_failures_and_a_held_back_removal(
+    rig: Rig, server: FileServer
+) -> None:
+    metrics = Metrics()
+
+    def gauges() -> dict[str, float]:
+        status = rig.sync.status()
+        assert status is not None
+        publish_status(metrics, status)
+        prefix = "release_station_directory_"
+        return {s.name.removeprefix(prefix): s.value for s in metrics.samples() if s.name.startswith(prefix)}
+
+    rig.directory.enrol("B0001", "u-7", email="p7@example.com", how="technician")  # the source wins
+    server.body = csv_of([*SIX, ("B0099", "stranger@example.com")])
+    rig.sync.run()
+    assert gauges() == {
+        "last_success_timestamp_seconds": pytest.approx(time.time(), abs=60),
+        "entries": 6,
+        "failures": 0,
+        "held_back": 0,
+        "conflicts": 1,
+        "not_ezeep_users": 1,
+    }
+    server.body = csv_of(SIX[:1])
+    with pytest.raises(HeldBackError):
+        rig.sync.run()
+    assert (gauges()["failures"], gauges()["held_back"], gauges()["entries"]) == (1, 1, 6)
+    assert "release_station_directory_held_back 1" in render(metrics.samples())
+
+
+def test_a_synced_station_directory_feeds_the_metrics_after_each_sync(
+    tmp_path: Path, server: FileServer, tls: tuple[Path, Path]
+) -> None:
+    metrics = Metrics()
+    server.body = csv_of(SIX)
+    section = DirectorySection(source="url", url=DirectoryUrlSection(url=server.url, ca_file=str(tls[0])))
+    with contextlib.ExitStack() as stack:
+
+        def connection() -> sqlite_utils.Database:
+            db = open_database(tmp_path / "station.db")
+            stack.callback(db.close)
+            return db
+
+        directory = synced_directory(section, connection, Resolver(), stack, metrics=metrics)
+        wait_until(lambda: any(s.name == "release_station_directory_entries" for s in metrics.samples()))
+        assert directory.count() == 6
+    assert "release_station_directory_entries 6" in render(metrics.samples())
+
+
+def test_directory_sync_and_status_on_the_command_line(
     tmp_path: Path, server: FileServer, tls: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
     config = tmp_path / "station.toml"
@@ -216,20 +298,20 @@ def test_badges_sync_and_status_on_the_command_line(
         f'[directory]\nsource = "url"\n[directory.url]\nurl = "{server.url}"\nca_file = "{tls[0]}"\n'
     )
     server.body = ("badge,user_id\n" + "".join(f"B{i:04d},u-{i}\n" for i in range(6))).encode()
-    assert main(["--config", str(config), "badges", "status"]) == EXIT_OK
+    assert main(["--config", str(config), "directory", "status"]) == EXIT_OK
     assert "last sync: never" in capsys.readouterr().out
-    assert main(["--config", str(config), "badges", "sync", "--dry-run"]) == EXIT_OK
+    assert main(["--config", str(config), "directory", "sync", "--dry-run"]) == EXIT_OK
     assert "would do: added 6" in capsys.readouterr().out
-    assert main(["--config", str(config), "badges", "sync"]) == EXIT_OK
+    assert main(["--config", str(config), "directory", "sync"]) == EXIT_OK
     assert "synced: added 6" in capsys.readouterr().out
     server.body = b"badge,user_id\nB0000,u-0\n"
-    assert main(["--config", str(config), "badges", "sync"]) == EXIT_FAILURE
+    assert main(["--config", str(config), "directory", "sync"]) == EXIT_FAILURE
     assert "remove 5 of 6" in capsys.readouterr().err
-    assert main(["--config", str(config), "badges", "status"]) == EXIT_OK
+    assert main(["--config", str(config), "directory", "status"]) == EXIT_OK
     out = capsys.readouterr().out
-    assert "badges: 6 from the source, 0 enrolled on this station" in out
-    assert "failing (1 in a row): the source would remove 5 of 6" in out
-    assert main(["--config", str(config), "badges", "sync", "--force"]) == EXIT_OK
+    assert "entries: 6 from the source, 0 enrolled on this station" in out
+    assert "errors: failing 1 times in a row: the source would remove 5 of 6" in out
+    assert main(["--config", str(config), "directory", "sync", "--force"]) == EXIT_OK
     assert "removed 5" in capsys.readouterr().out
 
 

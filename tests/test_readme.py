@@ -89,16 +89,16 @@ IMAGE = "builds the SD image as root (mmdebstrap, binfmt, 10+ min): `.ci/dev ima
 ON_A_STATION = "runs on an installed station over SSH"
 ELSEWHERE: dict[str, Elsewhere] = {
     # README.md
-    "release-station badges sync [--dry-run] [--force] | status": Elsewhere(
-        "tests/test_directory_sync.py::test_badges_sync_and_status_on_the_command_line",
+    "release-station directory sync [--dry-run] [--force] | status": Elsewhere(
+        "tests/test_directory_sync.py::test_directory_sync_and_status_on_the_command_line",
         "needs a directory source: the test serves one over HTTPS on loopback",
     ),
-    "release-station badges status": Elsewhere(
-        "tests/test_directory_sync.py::test_badges_sync_and_status_on_the_command_line",
+    "release-station directory status": Elsewhere(
+        "tests/test_directory_sync.py::test_directory_sync_and_status_on_the_command_line",
         "needs a directory source: the test serves one over HTTPS on loopback",
     ),
-    "release-station badges sync --force": Elsewhere(
-        "tests/test_directory_sync.py::test_badges_sync_and_status_on_the_command_line",
+    "release-station directory sync --force": Elsewhere(
+        "tests/test_directory_sync.py::test_directory_sync_and_status_on_the_command_line",
         "needs a directory source: the test serves one over HTTPS on loopback",
     ),
     ".ci/dev demo": Elsewhere(

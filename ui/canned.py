@@ -7,6 +7,7 @@ name, a German address), so that text fitting is tested on what real stations sh
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 from typing import get_args
 
@@ -248,6 +249,7 @@ def canned_views(language: str = "en") -> dict[str, v.View]:
         "unknown-too-many": unknown("too_many_badges", MONO + 9),
         "unknown-not-confirmed": unknown("not_confirmed", MONO + 9),
         "unknown-other-badge": unknown("other_badge", MONO + 9),
+        "unknown-not-ezeep-user": unknown("not_ezeep_user", MONO + 9),
         "enrol": v.View(
             info,
             Enrolling(1, BADGE, "waiting", MONO + 290, ENROL_CODE, ENROL_QR_URL, short_url=ENROL_SHORT_URL),
@@ -263,7 +265,7 @@ def canned_views(language: str = "en") -> dict[str, v.View]:
         ),
     }
     for page in get_args(v.TechnicianPage):
-        if page not in ("reader_test", "enrol"):  # those two need more than a page name, below
+        if page not in ("reader_test", "enrol", "directory"):  # these need more than a page name, below
             views[f"tech-{page.replace('_', '-')}"] = _tech(language, page)
     views["tech-reader-test"] = _tech(
         language,
@@ -306,5 +308,20 @@ def canned_views(language: str = "en") -> dict[str, v.View]:
         "enrol",
         enrol=v.TechEnrol("failed", cause=Cause(Reason.BAD_CARD, text="card number 'x' is not hexadecimal")),
     )
+    failing = v.DirectoryFacts(
+        "ldap",
+        write_back=False,
+        last_success_age_s=17 * 60,
+        entries=9876,
+        local=12,
+        failures=2,
+        conflicts=1,
+        not_ezeep_users=3,
+        error="reading ldaps://dc1.example.com failed: LDAPSocketOpenError: socket connection error",
+    )
+    views["tech-directory"] = _tech(language, "directory", directory=failing)
+    held_back = dataclasses.replace(failing, source="graph", write_back=True, held_back=True, error="…")
+    views["tech-directory-held-back"] = _tech(language, "directory", directory=held_back)
+    views["tech-directory-reading"] = _tech(language, "directory")
     views["tech-saved"] = _tech(language, "release_mode", message="saved")
     return views

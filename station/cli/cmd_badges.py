@@ -1,9 +1,6 @@
-"""``release-station badges list|add|remove|import|export|sync|status``: the badge directory from a shell.
+"""``release-station badges list|add|remove|import|export``: the badge directory from a shell.
 
-``sync`` runs one sync with the ``[directory]`` source now (``--dry-run``, ``--force`` past
-the mass-removal guard) and prints the counts; ``status`` shows the source, the last sync and
-its outcome, and how many badges the station holds (from the source, and its own).
-
+Syncing with a ``[directory]`` source is ``release-station directory`` (:mod:`station.cli.cmd_directory`).
 Every change goes to the audit log as the station's own do (``enrol_cli``, ``badge_unlinked``
 with outcome ``cli``, ``enrol_import`` with its counts), and ``add`` and ``import`` keep to
 ``[enrolment] max_badges_per_user``. Badge ids printed here go to the administrator's terminal,
@@ -17,7 +14,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import sys
-from collections import Counter
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -86,17 +82,10 @@ def register(subparsers: Any) -> None:
     export.add_argument("--format", choices=("csv", "json"), default="csv")
     export.set_defaults(func=_export)
 
-    sync = actions.add_parser("sync", help="sync the badges with the [directory] source now")
-    sync.add_argument("--dry-run", action="store_true", help="report what would change, change nothing")
-    sync.add_argument("--force", action="store_true", help="apply a sync that removes many badges")
-    sync.set_defaults(func=_sync)
-
-    status = actions.add_parser("status", help="show the directory source and its last sync")
-    status.set_defaults(func=_status)
-
 
 @contextlib.contextmanager
-def _database(context: Context) -> Iterator[sqlite_utils.Database]:
+def open_station_db(context: Context) -> Iterator[sqlite_utils.Database]:
+    """The station database, closed at the end of the block."""
     db = open_database(context.config.database_path)
     try:
         yield db
@@ -138,7 +127,7 @@ class CloudUsers:
 
 
 def _list(args: argparse.Namespace, context: Context) -> int:
-    with _database(context) as db:
+    with open_station_db(context) as db:
         entries = Directory(db).entries()
     if not entries:
         print("no badges are enrolled")
@@ -167,7 +156,7 @@ def _when(at: datetime | None) -> str:
 
 
 def _add(args: argparse.Namespace, context: Context) -> int:
-    with _database(context) as db:
+    with open_station_db(context) as db:
         user_id, email, name = args.user_id, "", args.name
         if args.email:
             validate_email(args.email)  # before asking the cloud about it
@@ -206,8 +195,9 @@ def _add(args: argparse.Namespace, context: Context) -> int:
 
 
 def _remove(args: argparse.Namespace, context: Context) -> int:
-    with _database(context) as db:
-        directory = Directory(db)
+    with open_station_db(context) as db:
+        # With write-back, the next sync deletes the badge in the source too (else it comes back).
+        directory = Directory(db, write_back=context.config.directory.writes_back)
         before = directory.lookup(args.badge)
         removed = directory.remove(args.badge)
         if removed and before is not None:
@@ -237,7 +227,7 @@ def _read_file(name: str) -> str:
 
 def _import(args: argparse.Namespace, context: Context) -> int:
     rows, read_problems = read_import(_read_file(args.file))
-    with _database(context) as db:
+    with open_station_db(context) as db:
         directory = Directory(db)
         with CloudUsers(context, db) as users:
             limit = context.config.enrolment.max_badges_per_user
@@ -270,42 +260,7 @@ def _import(args: argparse.Namespace, context: Context) -> int:
 
 
 def _export(args: argparse.Namespace, context: Context) -> int:
-    with _database(context) as db:
+    with open_station_db(context) as db:
         entries = Directory(db).entries()
     (export_json if args.format == "json" else export_csv)(entries, sys.stdout)
-    return EXIT_OK
-
-
-def _sync(args: argparse.Namespace, context: Context) -> int:
-    from station.directory_sources import open_sync
-
-    section = context.config.directory
-    with _database(context) as db, CloudUsers(context, db) as users, contextlib.ExitStack() as stack:
-        sync = open_sync(section, Directory(db), db, users, stack, audit=AuditLog(db))
-        if sync is None:
-            print('badges are kept on this station ([directory] source = "local"): nothing to sync')
-            return EXIT_OK
-        outcome = sync.run(force=args.force, dry_run=args.dry_run)
-    print(f"{'dry run, would do' if args.dry_run else 'synced'}: {outcome.summary()}")
-    return EXIT_OK
-
-
-def _status(args: argparse.Namespace, context: Context) -> int:
-    from station.directory_sync import read_status
-
-    section = context.config.directory
-    with _database(context) as db:
-        status = read_status(db)
-        entries = Directory(db).entries()
-    held = Counter(entry.origin for entry in entries)
-    print(f"source: {section.source}; every {section.sync_interval_s} s; write-back: {section.write_back}")
-    print(f"badges: {held['source']} from the source, {held['local']} enrolled on this station")
-    if status is None or status.last_attempt is None:
-        print("last sync: never")
-        return EXIT_OK
-    print(f"last sync: {status.last_attempt:%Y-%m-%d %H:%M:%S} UTC ({status.source})")
-    success = f"{status.last_success:%Y-%m-%d %H:%M:%S} UTC" if status.last_success else "never"
-    print(f"last success: {success}: {status.summary or '-'}")
-    if status.last_error:
-        print(f"failing ({status.failures} in a row): {status.last_error}")
     return EXIT_OK

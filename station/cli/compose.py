@@ -152,7 +152,7 @@ def build_station(
     from station.core.worker import Worker
     from station.database import open_database
     from station.directory import email_resolver
-    from station.directory_sources import synced_directory
+    from station.directory_sources import facts_reader, synced_directory
     from station.events import BadgeRead
     from station.pin import Pins
     from station.pin_handoff import handoff_path, import_handoff
@@ -209,7 +209,13 @@ def build_station(
     trail = AuditTrail(audit)
     stack.callback(trail.close)  # after the station stops: what it announced last is written
     # With a [directory] source, kept in step with it on its own thread (station.directory_sources).
-    directory = synced_directory(config.directory, connection, email_resolver(cloud.client), stack)
+    directory = synced_directory(
+        config.directory,
+        connection,
+        email_resolver(cloud.client),
+        stack,
+        metrics=metrics,
+    )
     worker = Worker(
         cloud=client.probing(config.cloud.probe_deadline_s),  # its station_printer() is the probe
         tokens=cloud.keeper,
@@ -222,6 +228,7 @@ def build_station(
         limiter=RateLimiter(),
         hardware_id=hw,
         clock=seams.clock,
+        directory_facts=facts_reader(config.directory, connection()),
     )
     tuning = Tuning(
         self_enrolment=config.enrolment.self_service,

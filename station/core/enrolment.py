@@ -68,8 +68,9 @@ class Unknown:
     self-enrolment is switched off; ``enrolment_failed``: self-enrolment did not complete
     (``cause`` says why); ``too_many_badges``: the person who signed in has as many badges as
     allowed; ``not_confirmed``: the badge was not tapped again in time (or Cancel); ``other_badge``:
-    another badge was tapped to confirm. In the last four nothing was linked. Closes by itself
-    at ``expires_at``.
+    another badge was tapped to confirm. In those four nothing was linked. ``not_ezeep_user``: the
+    organisation's directory gives the badge to a person who has no ezeep account (their e-mail
+    address is not an ezeep user's). Closes by itself at ``expires_at``.
     """
 
     ticket: int
@@ -123,12 +124,16 @@ def refuse_random(core: CoreState, tick: Tick) -> Step:
 
 
 def on_unknown(core: CoreState, event: BadgeUnknown, tick: Tick) -> Step:
-    """The directory does not know the badge: offer self-enrolment unless limited or switched off."""
+    """The directory does not know the badge: offer self-enrolment unless limited or switched off,
+    or the directory source gives it to someone ezeep does not know (no offer: the source decides)."""
     mode = core.mode
     if not isinstance(mode, identify.Identifying):
         return core, []
     core = dataclasses.replace(core, last_unknown=mode.badge_id)
-    if not event.allowed:
+    if event.not_ezeep_user:
+        core, effects = _notice(core, tick, "not_ezeep_user", mode.badge_id)
+        effects.append(Announce(ev.BadgeUnknown(mode.badge_id, offered=False)))
+    elif not event.allowed:
         core, effects = _notice(core, tick, "rate_limited", mode.badge_id)
         effects.append(Announce(ev.TapRefused("rate_limited", mode.badge_id)))
     elif not core.tuning.self_enrolment:

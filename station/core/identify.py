@@ -116,6 +116,10 @@ def _limiter_key(badge_id: str) -> str:
 
 def _lookup(worker: Worker, work: m.Lookup, emit: Emit, cancel: threading.Event) -> None:
     entry = worker.directory.lookup(work.badge_id)
+    if entry is None and worker.directory.not_ezeep_user(work.badge_id):
+        emit(m.BadgeUnknown(work.ticket, allowed=True, not_ezeep_user=True))  # nothing to offer or limit
+        worker.note("tap", badge_id=work.badge_id, outcome="not_ezeep_user")
+        return
     if entry is None:
         allowed = worker.limiter.allow(_limiter_key(work.badge_id))
         emit(m.BadgeUnknown(work.ticket, allowed))

@@ -16,7 +16,7 @@ from station.causes import Cause, Failure
 from station.cloud.models import DeviceBinding, Job, PairingCode, Printer
 from station.core.listener import CoreEvent
 from station.core.state import Prefs, SignedIn, User
-from station.core.view import BadgeRef, JobProgressItem, PinPurpose, UserChoice
+from station.core.view import BadgeRef, DirectoryFacts, JobProgressItem, PinPurpose, UserChoice
 from station.feedback import Pattern
 
 # --- events ------------------------------------------------------------------------------------
@@ -133,8 +133,12 @@ class BadgeKnown:
 
 @dataclass(frozen=True, slots=True)
 class BadgeUnknown:
+    """Nobody here has the badge; ``allowed``: the rate limiter lets it be offered enrolment;
+    ``not_ezeep_user``: the directory source gives it to a person ezeep does not know."""
+
     ticket: int
     allowed: bool
+    not_ezeep_user: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,6 +266,12 @@ class NetworkRead:
 
 
 @dataclass(frozen=True, slots=True)
+class DirectoryRead:
+    ticket: int
+    facts: DirectoryFacts
+
+
+@dataclass(frozen=True, slots=True)
 class WorkFailed:
     """A piece of work for the current mode failed (any kind without its own result)."""
 
@@ -295,6 +305,7 @@ WorkResult = (
     | SettingSaved
     | PinSaved
     | NetworkRead
+    | DirectoryRead
     | WorkFailed
 )
 
@@ -494,6 +505,13 @@ class ReadNetwork:
     ticket: int
 
 
+@dataclass(frozen=True, slots=True)
+class ReadDirectory:
+    """Read the directory source's last sync for the technician page."""
+
+    ticket: int
+
+
 Work = (
     LoadStart
     | PairStart
@@ -515,6 +533,7 @@ Work = (
     | SavePin
     | SwitchReleasePins
     | ReadNetwork
+    | ReadDirectory
 )
 
 Effect = Play | SetTimer | CancelWork | RequestRestart | Announce | Work

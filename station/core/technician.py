@@ -4,7 +4,8 @@ Pages: pairing info and re-pair, release mode, language, session timeout, networ
 (raw / canonical / transformed id of the next tap), LED and buzzer test, badge enrolment (tap a
 badge, search a user by email, choose; a user who has badges already is shown them, masked,
 and one is replaced or, below the badge limit, the new one added), PINs (change the technician
-PIN, switch per-person release PINs on or off), about (version, restart). Every intent pushes
+PIN, switch per-person release PINs on or off), directory (the ``[directory]`` source and its
+last sync, read when the page opens), about (version, restart). Every intent pushes
 the menu's idle deadline back; the menu closes by itself when left alone. Saving a setting or a
 PIN runs as work; the page shows ``busy`` until the answer and then a message code.
 """
@@ -48,12 +49,14 @@ from station.core.intents import (
 from station.core.messages import (
     Announce,
     Deadline,
+    DirectoryRead,
     Effect,
     FindUsers,
     ListUserBadges,
     NetworkRead,
     PinSaved,
     Play,
+    ReadDirectory,
     ReadNetwork,
     RequestRestart,
     SaveEnrolment,
@@ -71,7 +74,7 @@ from station.core.messages import (
 )
 from station.core.state import CoreState, Tick
 from station.core.transition import Routes, Step, close, every, in_mode, leave
-from station.core.view import ReaderTestResult, TechEnrol, TechMessage, TechnicianPage
+from station.core.view import DirectoryFacts, ReaderTestResult, TechEnrol, TechMessage, TechnicianPage
 from station.feedback import Pattern
 
 
@@ -80,7 +83,8 @@ class Technician:
     """The technician menu; ``page`` says which page to draw (the station's facts are in
     :class:`~station.core.view.StationInfo`).
 
-    Network page: ``hostname``, ``addresses``. Reader test: ``reader_test`` (``None`` until a
+    Network page: ``hostname``, ``addresses``. Directory page: ``directory`` (``None`` until
+    read). Reader test: ``reader_test`` (``None`` until a
     badge is tapped). Enrol: ``enrol``. ``busy`` is ``True`` while an action runs (saving a
     setting, a PIN); ``message`` is a code for the last action's outcome (:data:`TechMessage`);
     an enrolment's failure says why in ``enrol.cause``. The menu closes by itself at
@@ -96,6 +100,7 @@ class Technician:
     message: TechMessage = ""
     hostname: str = ""
     addresses: tuple[str, ...] = ()
+    directory: DirectoryFacts | None = None
 
 
 def open_menu(core: CoreState, tick: Tick) -> Step:
@@ -164,6 +169,8 @@ def _direct(
     page = intent.page if isinstance(intent, ShowPage) else "menu"
     if page == "network":
         effects.append(ReadNetwork(mode.ticket))
+    if page == "directory":
+        effects.append(ReadDirectory(mode.ticket))
     return _with(core, mode, effects, page=page, reader_test=None, enrol=TechEnrol(), message="")
 
 
@@ -249,6 +256,8 @@ def on_result(core: CoreState, mode: Technician, event: object, tick: Tick) -> S
         return _saved(core, mode, event)
     if isinstance(event, NetworkRead):
         return _with(core, mode, [], hostname=event.hostname, addresses=event.addresses)
+    if isinstance(event, DirectoryRead):
+        return _with(core, mode, [], directory=event.facts)
     if isinstance(event, TechBadgeChecked):
         return _with(core, mode, [], enrol=dataclasses.replace(enrol, existing_user=event.existing))
     if isinstance(event, UsersFound):
@@ -295,7 +304,16 @@ def on_failed(core: CoreState, mode: Technician, event: WorkFailed, tick: Tick) 
     return _with(core, mode, effects, busy=False, message=message, enrol=enrol)
 
 
-_ANSWERS = (SettingSaved, PinSaved, NetworkRead, TechBadgeChecked, UsersFound, TechEnrolled, TechUserBadges)
+_ANSWERS = (
+    SettingSaved,
+    PinSaved,
+    NetworkRead,
+    DirectoryRead,
+    TechBadgeChecked,
+    UsersFound,
+    TechEnrolled,
+    TechUserBadges,
+)
 
 ROUTES: Routes = {
     Technician: {
@@ -369,6 +387,10 @@ def _read_network(worker: Worker, work: m.ReadNetwork, emit: Emit, cancel: threa
     emit(m.NetworkRead(work.ticket, hostname, addresses))
 
 
+def _read_directory(worker: Worker, work: m.ReadDirectory, emit: Emit, cancel: threading.Event) -> None:
+    emit(m.DirectoryRead(work.ticket, worker.directory_facts()))
+
+
 WORK: WorkHandlers = {
     m.TechCheckBadge: _tech_check_badge,
     m.FindUsers: _find_users,
@@ -376,4 +398,5 @@ WORK: WorkHandlers = {
     m.SaveEnrolment: _store_enrolment,
     m.SaveSetting: _save_setting,
     m.ReadNetwork: _read_network,
+    m.ReadDirectory: _read_directory,
 }

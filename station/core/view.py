@@ -170,6 +170,7 @@ UnknownReason = Literal[
     "too_many_badges",
     "not_confirmed",
     "other_badge",
+    "not_ezeep_user",
 ]
 
 
@@ -189,6 +190,7 @@ TechnicianPage = Literal[
     "feedback_test",
     "enrol",
     "pins",
+    "directory",
     "about",
 ]
 
@@ -226,6 +228,35 @@ class BadgeRef:
 
 
 TechEnrolStage = Literal["tap", "search", "searching", "checking", "confirm", "saving", "saved", "failed"]
+
+
+DirectorySource = Literal["local", "ldap", "graph", "url"]
+
+
+@dataclass(frozen=True, slots=True)
+class DirectoryFacts:
+    """The badge directory's source and its last sync, for the technician menu's directory page.
+
+    Counts only, never a badge or a person. ``source``: where badges come from (``local``: this
+    station only); ``write_back``: enrolments here go to the source (else they stay on this
+    station). ``last_success_age_s``: seconds since the last successful sync when read
+    (``None``: never); ``entries``: badges from the source, ``local``: enrolled here;
+    ``failures``: failed syncs in a row, the last one's words in ``error`` (untranslated: shown
+    as technical detail); ``held_back``: a sync that would remove too many badges waits for
+    ``directory sync --force``; ``conflicts``: local enrolments the source overruled and
+    ``not_ezeep_users``: people it gives a badge whom ezeep does not know, at the last sync.
+    """
+
+    source: DirectorySource = "local"
+    write_back: bool = False
+    last_success_age_s: float | None = None
+    entries: int = 0
+    local: int = 0
+    failures: int = 0
+    held_back: bool = False
+    conflicts: int = 0
+    not_ezeep_users: int = 0
+    error: str = ""
 
 
 @dataclass(frozen=True, slots=True)

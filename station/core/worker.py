@@ -44,7 +44,7 @@ from station.core.ports import (
     Tokens,
 )
 from station.core.state import Prefs
-from station.core.view import PinPurpose
+from station.core.view import DirectoryFacts, PinPurpose
 from station.errors import StationError
 
 log = logging.getLogger(__name__)
@@ -69,6 +69,8 @@ class Worker:
     clock: Callable[[], float] = time.monotonic
     """Monotonic seconds; the station's clock too (views' deadlines are read against it)."""
     network_info: NetworkInfo = local_network
+    directory_facts: Callable[[], DirectoryFacts] = DirectoryFacts
+    """The directory source's last sync (the technician page); the default: badges kept locally."""
 
     def run(self, work: m.Work, emit: Emit, cancel: threading.Event) -> None:
         """Do ``work``; results and failures go to ``emit``. Never raises."""

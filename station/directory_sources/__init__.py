@@ -2,7 +2,8 @@
 
 :func:`open_source` builds the one ``[directory] source`` names (``None`` for ``local``),
 :func:`start_sync` runs it for a station until its exit stack closes, and
-:func:`synced_directory` is the station's directory with its sync (the composition root's). Each
+:func:`synced_directory` is the station's directory with its sync (the composition root's) and
+:func:`facts_reader` what the technician page shows of it. Each
 source follows :class:`station.directory_sync.BadgeSource`: it fetches a whole snapshot, says
 "unchanged" when it can, and (LDAP) writes a badge back to a person's entry. Sources verify TLS
 always, with the system's CAs or the ``ca_file`` given; they read only the attributes named.
@@ -11,11 +12,14 @@ always, with the system's CAs or the ``ca_file`` given; they read only the attri
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import ssl
 import stat
 import threading
 from collections.abc import Callable
+from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 import certifi
@@ -23,8 +27,19 @@ import sqlite_utils
 
 from station.audit import AuditLog
 from station.config import DirectorySection
+from station.core.view import DirectoryFacts
+from station.database import transaction
 from station.directory import Directory, EmailResolver
-from station.directory_sync import BadgeSource, DirectorySync, SourceError, SyncLoop
+from station.directory_sync import (
+    BadgeSource,
+    DirectorySync,
+    SourceError,
+    SyncLoop,
+    SyncStatus,
+    publish_status,
+    read_status,
+)
+from station.metrics import Metrics
 
 
 def tls_context(ca_file: str) -> ssl.SSLContext:
@@ -100,15 +115,17 @@ def start_sync(
     *,
     audit: AuditLog,
     wake: threading.Event,
+    on_synced: Callable[[SyncStatus], None] | None = None,
 ) -> SyncLoop | None:
     """Sync the configured source on its own thread until ``stack`` closes; ``None`` for ``local``.
 
-    ``wake`` asks for a sync at once (pass the event the directory sets on an enrolment).
+    ``wake`` asks for a sync at once (pass the event the directory sets on an enrolment);
+    ``on_synced`` gets the status after every attempt.
     """
     sync = open_sync(section, directory, db, resolve_email, stack, audit=audit)
     if sync is None:
         return None
-    loop = SyncLoop(sync, section.sync_interval_s, wake=wake)
+    loop = SyncLoop(sync, section.sync_interval_s, wake=wake, on_synced=on_synced)
     loop.start()
     stack.callback(loop.stop)
     return loop
@@ -119,15 +136,18 @@ def synced_directory(
     connection: Callable[[], sqlite_utils.Database],
     resolve_email: EmailResolver,
     stack: contextlib.ExitStack,
+    *,
+    metrics: Metrics | None = None,
 ) -> Directory:
     """The station's badge directory, synced from the configured source until ``stack`` closes.
 
     ``connection`` opens a connection of the station database (one each for the directory, the
-    sync and its audit log: they are used from different threads). An enrolment wakes the sync,
-    so that write-back sends it at once.
+    sync and its audit log: they are used from different threads). An enrolment or a removal
+    wakes the sync, so that write-back sends it at once. With ``metrics``, the sync's status
+    goes to the metrics file after every attempt.
     """
     enrolled = threading.Event()
-    directory = Directory(connection(), on_enrol=enrolled.set)
+    directory = Directory(connection(), on_enrol=enrolled.set, write_back=section.writes_back)
     if section.source != "local":
         start_sync(
             section,
@@ -137,5 +157,36 @@ def synced_directory(
             stack,
             audit=AuditLog(connection()),
             wake=enrolled,
+            on_synced=None if metrics is None else partial(publish_status, metrics),
         )
     return directory
+
+
+def facts_reader(
+    section: DirectorySection,
+    db: sqlite_utils.Database,
+    *,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> Callable[[], DirectoryFacts]:
+    """What the technician page shows of the directory source: its last sync, read from ``db``."""
+
+    def read() -> DirectoryFacts:
+        status = read_status(db)
+        with transaction(db, "count the badges", write=False):
+            held = dict(db.execute("SELECT origin, count(*) FROM badges GROUP BY origin").fetchall())
+        facts = DirectoryFacts(section.source, section.write_back, local=int(held.get("local", 0)))
+        if status is None:
+            return facts
+        last = status.last_success
+        return dataclasses.replace(
+            facts,
+            last_success_age_s=None if last is None else max(0.0, (now() - last).total_seconds()),
+            entries=int(held.get("source", 0)),
+            failures=status.failures,
+            held_back=status.held_back,
+            conflicts=status.conflicts,
+            not_ezeep_users=status.unresolved,
+            error=status.last_error,
+        )
+
+    return read

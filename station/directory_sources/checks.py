@@ -6,10 +6,12 @@ whether the source was reachable, and when.
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
 
 from station.config import DirectorySection
 from station.directory_sources import read_secret, tls_context
+from station.directory_sources.graph import client_assertion
 from station.directory_sync import SourceError, SyncStatus
 from station.findings import Finding
 
@@ -28,7 +30,9 @@ def directory_findings(section: DirectorySection, status: SyncStatus | None, now
             tls_context(ca_file)
         if section.source == "ldap" and section.ldap.bind_dn:
             read_secret(section.ldap.password_file, "bind password")
-        if section.source == "graph":
+        if section.source == "graph" and section.graph.certificate_file:
+            client_assertion(section.graph, "doctor", time.time())  # the key and certificate load
+        elif section.source == "graph":
             read_secret(section.graph.secret_file, "client secret")
     except SourceError as exc:
         findings.append(Finding("fail", topic, str(exc), "fix the file named; the next sync uses it"))
@@ -37,7 +41,7 @@ def directory_findings(section: DirectorySection, status: SyncStatus | None, now
 
 
 def _last_sync(topic: str, section: DirectorySection, status: SyncStatus | None, now: datetime) -> Finding:
-    run = "run `release-station badges sync` to see the source's answer"
+    run = "run `release-station directory sync` to see the source's answer"
     if status is None or status.last_attempt is None:
         return Finding("warn", topic, "never synced: the station knows only its own enrolments", run)
     if status.last_success is None:

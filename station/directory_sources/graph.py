@@ -1,25 +1,41 @@
 """The ``graph`` directory source: Microsoft Entra ID through Microsoft Graph.
 
-The station signs in as an app registration with the client-credentials grant (the client
-secret from ``secret_file``, mode 0600) and reads users through ``/users/delta`` with
+The station signs in as an app registration with the client-credentials grant, with the client
+secret from ``secret_file`` (mode 0600) or with a certificate: a client assertion (a JWT signed
+with ``key_file``, mode 0600, whose header names ``certificate_file`` by its SHA-256 and SHA-1
+thumbprints, ``x5t#S256`` and ``x5t``; PS256, audience the token endpoint, issuer and subject the
+client id, a fresh ``jti``, valid for 10 minutes), as the Microsoft identity platform documents
+for certificate credentials; see :func:`client_assertion`. It reads users through ``/users/delta`` with
 ``$select`` of the id, ``mail``, ``displayName`` and the badge property only. The first round
 pages through ``@odata.nextLink`` to the ``@odata.deltaLink``; later syncs ask that delta link
 for the changes alone (users with ``@removed`` are gone) and merge them into the state kept in
 memory, so each sync still hands over a whole snapshot. After a restart the first sync is a full
 round again. A ``429`` answer ends the sync with a :class:`SourceError` carrying ``Retry-After``
-(the sync loop waits at least that long); the round resumes at the page it stopped at. Write-back
-finds the user by ``mail`` and PATCHes the badge property.
+(the sync loop waits at least that long); the round resumes at the page it stopped at.
+
+Write-back finds the user by ``mail`` and PATCHes the badge property. A Graph property holds
+one value, so a person has one badge in Entra ID: the newest enrolment replaces the one there,
+and the older badge leaves every station at its next sync (a second badge stays local only on
+``[directory] source = "local"``). Unlinking a badge clears the property only if it still holds
+that badge, so an unlink never erases a newer enrolment made at another station.
 """
 
 from __future__ import annotations
 
+import base64
 import time
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import httpx
+import jwt
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from station.config import DirectoryGraphSection
 from station.directory_sources import read_secret, tls_context
@@ -27,6 +43,8 @@ from station.directory_sync import NotInSourceError, Snapshot, SourceError, Sour
 
 MAX_PAGES = 10_000  # a broken server that links pages in a circle must end somewhere
 SCOPE = "https://graph.microsoft.com/.default"
+ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+ASSERTION_S = 600  # how long a client assertion is valid: short, as Microsoft advises
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +63,44 @@ def _badge_of(user: Mapping[str, Any], prop: str) -> str | None:
     if tail:
         value = (value or {}).get(tail) if isinstance(value, dict) else None
     return value.strip() if isinstance(value, str) else ""
+
+
+def client_assertion(section: DirectoryGraphSection, audience: str, now: float) -> str:
+    """The signed JWT that proves the app's identity with its certificate (``private_key_jwt``)."""
+    certificate = _certificate(section.certificate_file)
+    try:
+        key = serialization.load_pem_private_key(
+            read_secret(section.key_file, "private key").encode(), password=None
+        )
+    except (ValueError, TypeError) as exc:
+        raise SourceError(f"{section.key_file} is not an unencrypted PEM private key: {exc}") from exc
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise SourceError(f"{section.key_file}: Entra ID takes RSA certificates only")
+    headers = {
+        "x5t#S256": _b64url(certificate.fingerprint(hashes.SHA256())),
+        "x5t": _b64url(certificate.fingerprint(hashes.SHA1())),  # noqa: S303 (an identifier, as documented)
+    }
+    claims = {
+        "aud": audience,
+        "iss": section.client_id,
+        "sub": section.client_id,
+        "jti": str(uuid.uuid4()),
+        "iat": int(now),
+        "nbf": int(now),
+        "exp": int(now) + ASSERTION_S,
+    }
+    return jwt.encode(claims, key, algorithm="PS256", headers=headers)
+
+
+def _certificate(path: str) -> x509.Certificate:
+    try:
+        return x509.load_pem_x509_certificate(Path(path).read_bytes())
+    except (OSError, ValueError) as exc:
+        raise SourceError(f"cannot read the app's certificate {path}: {exc}") from exc
+
+
+def _b64url(digest: bytes) -> str:
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
 class GraphSource:
@@ -121,16 +177,30 @@ class GraphSource:
             people.pop(user_id, None)  # no badge, or no address to find the ezeep user by
 
     def write_badge(self, email: str, badge_id: str) -> None:
-        graph = self._section.graph_url
-        escaped = email.replace("'", "''")
-        found = self._get(f"{graph}/users?$filter=mail eq '{quote(escaped)}'&$select=id").get("value") or []
+        self._patch(self._user(email), badge_id)
+
+    def remove_badge(self, email: str, badge_id: str) -> None:
+        user = self._user(email)
+        if _badge_of(user, self._section.badge_property) == badge_id:  # not a newer badge
+            self._patch(user, None)
+
+    def _user(self, email: str) -> dict[str, Any]:
+        """The one user whose ``mail`` is ``email``: the id and the badge property."""
+        escaped = quote(email.replace("'", "''"))
+        select = f"id,{self._section.badge_property.partition('.')[0]}"
+        url = f"{self._section.graph_url}/users?$filter=mail eq '{escaped}'&$select={select}"
+        found = self._get(url).get("value") or []
         if not found:
             raise NotInSourceError("nobody in Entra ID has this e-mail address")
         if len(found) > 1:
             raise SourceError("several users in Entra ID have this e-mail address")
+        return dict(found[0])
+
+    def _patch(self, user: Mapping[str, Any], badge_id: str | None) -> None:
+        """Set the badge property (one value per person: it replaces the one there; ``None`` clears it)."""
         head, _, tail = self._section.badge_property.partition(".")
         body: dict[str, Any] = {head: {tail: badge_id}} if tail else {head: badge_id}
-        self._send("PATCH", f"{graph}/users/{quote(str(found[0].get('id', '')))}", json=body)
+        self._send("PATCH", f"{self._section.graph_url}/users/{quote(str(user.get('id', '')))}", json=body)
 
     def close(self) -> None:
         self._client.close()
@@ -165,13 +235,13 @@ class GraphSource:
         if self._token and time.monotonic() < self._token_until:
             return self._token
         section = self._section
-        form = {
-            "client_id": section.client_id,
-            "client_secret": read_secret(section.secret_file, "client secret"),
-            "scope": SCOPE,
-            "grant_type": "client_credentials",
-        }
         url = f"{section.login_url}/{quote(section.tenant_id)}/oauth2/v2.0/token"
+        form = {"client_id": section.client_id, "scope": SCOPE, "grant_type": "client_credentials"}
+        if section.certificate_file:
+            form["client_assertion_type"] = ASSERTION_TYPE
+            form["client_assertion"] = client_assertion(section, url, time.time())
+        else:
+            form["client_secret"] = read_secret(section.secret_file, "client secret")
         try:
             answer = self._client.post(url, data=form)
             body = answer.json() if answer.status_code == 200 else {}
@@ -180,7 +250,8 @@ class GraphSource:
         token = body.get("access_token") if isinstance(body, dict) else None
         if not isinstance(token, str) or not token:
             error = f"HTTP {answer.status_code}"
-            raise SourceError(f"Entra ID refused the app's sign-in ({error}); check client_id and the secret")
+            what = "the certificate registered with the app" if section.certificate_file else "the secret"
+            raise SourceError(f"Entra ID refused the app's sign-in ({error}); check client_id and {what}")
         expires = body.get("expires_in", 3600)
         self._token = token
         self._token_until = time.monotonic() + max(

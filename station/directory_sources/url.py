@@ -72,5 +72,8 @@ class UrlSource:
     def write_badge(self, email: str, badge_id: str) -> None:
         raise SourceError("the url source is read-only; badges cannot be written back to it")
 
+    def remove_badge(self, email: str, badge_id: str) -> None:
+        self.write_badge(email, badge_id)  # the same refusal
+
     def close(self) -> None:
         self._client.close()

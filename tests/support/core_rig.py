@@ -73,8 +73,9 @@ class Parts:
         self.stack.close()
 
 
-def rig_config(state_dir: Path, url: str, *, mode: str = "all") -> Config:
-    """The station's configuration: its state in ``state_dir``, the emulator at ``url``."""
+def rig_config(state_dir: Path, url: str, *, mode: str = "all", more: str = "") -> Config:
+    """The station's configuration: its state in ``state_dir``, the emulator at ``url``; ``more``:
+    further sections (TOML), e.g. a ``[directory]`` source."""
     return parse_config(
         f"""
         [station]
@@ -90,6 +91,7 @@ def rig_config(state_dir: Path, url: str, *, mode: str = "all") -> Config:
         request_timeout_s = 2.0
         job_timeout_s = 20
         """
+        + more
     )
 
 
@@ -104,6 +106,7 @@ def build_rig(
     technician_pin: bool = True,
     pins_type: type[Pins] = Pins,
     workers: int = CLOUD_WORKERS,
+    config_more: str = "",
 ) -> Parts:
     """A station with its database in ``state_dir`` talking to the emulator at ``url`` (not started).
 
@@ -111,9 +114,9 @@ def build_rig(
     ``technician_pin`` is False. ``tuning`` changes fields of the station's
     :class:`~station.core.state.Tuning` beyond :data:`TEST_TUNING`; ``refresh_backoff_s`` the
     token keeper's pauses; ``pins_type`` is the PIN guard's class; ``workers``: the threads for
-    work that talks to ezeep.
+    work that talks to ezeep; ``config_more``: further configuration sections (TOML).
     """
-    config = rig_config(state_dir, url, mode=mode)
+    config = rig_config(state_dir, url, mode=mode, more=config_more)
     if technician_pin:
         setup = open_database(config.database_path)
         first_boot = Pins(setup)

@@ -1,10 +1,14 @@
 """A stand-in for Microsoft Graph and the Entra ID token endpoint, over HTTPS on loopback.
 
 Follows the documented shapes the ``graph`` directory source relies on: the client-credentials
-token endpoint (``POST /{tenant}/oauth2/v2.0/token``), ``GET /v1.0/users/delta`` with
+token endpoint (``POST /{tenant}/oauth2/v2.0/token``) with a client secret, or with a client
+assertion checked as Entra ID does for a certificate credential (the ``x5t#S256`` thumbprint
+names the certificate registered as ``app_certificate``, its key signed the JWT, PS256 or RS256;
+the audience is the token endpoint, issuer and subject the client id, the time window holds,
+and a ``jti`` is taken once), ``GET /v1.0/users/delta`` with
 ``$select``, pages linked by ``@odata.nextLink`` and a last page with ``@odata.deltaLink``, whose
 ``$deltatoken`` later returns only the users changed since (removed ones as ``@removed``),
-``GET /v1.0/users?$filter=mail eq '…'``, ``PATCH /v1.0/users/{id}``, and ``429`` with
+``GET /v1.0/users?$filter=mail eq '…'`` with ``$select``, ``PATCH /v1.0/users/{id}``, and ``429`` with
 ``Retry-After`` for the request that ``throttle`` names. Every request is recorded as
 ``(method, path?query)``.
 
@@ -17,6 +21,7 @@ Example::
 
 from __future__ import annotations
 
+import base64
 import itertools
 import json
 import threading
@@ -24,6 +29,10 @@ from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
+
+import jwt
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
 
 from tests.support.tls_files import LoopbackHttps
 
@@ -35,13 +44,18 @@ CLIENT_ID = "11111111-2222-3333-4444-555555555555"
 class GraphStandIn(LoopbackHttps):
     """Users by id, a change log for delta tokens, and what was asked."""
 
-    def __init__(self, cert: Path, key: Path, *, secret: str) -> None:
+    def __init__(self, cert: Path, key: Path, *, secret: str, app_certificate: Path | None = None) -> None:
         self.secret = secret
+        self.app_certificate = (
+            None if app_certificate is None else x509.load_pem_x509_certificate(app_certificate.read_bytes())
+        )
+        self.assertions_seen: set[str] = set()  # jti values: an assertion is good once
         self.users: dict[str, dict[str, Any]] = {}
         self.changed_at: dict[str, int] = {}  # user id -> sequence number of its last change
         self.removed_at: dict[str, int] = {}
         self.requests: list[tuple[str, str]] = []
         self.throttle = ""  # the next Graph request whose path?query contains this gets a 429
+        self.retry_after = "7"  # with this Retry-After
         self.tokens_issued = 0
         self._seq = itertools.count(1)
         self._lock = threading.Lock()
@@ -93,7 +107,8 @@ class GraphStandIn(LoopbackHttps):
             return
         if self.throttle and self.throttle in unquote(handler.path):
             self.throttle = ""
-            self._send(handler, 429, {"error": {"code": "TooManyRequests"}}, {"Retry-After": "7"})
+            wait = {"Retry-After": self.retry_after}
+            self._send(handler, 429, {"error": {"code": "TooManyRequests"}}, wait)
             return
         if handler.headers.get("Authorization") != "Bearer token-1":
             self._send(handler, 401, {"error": {"code": "InvalidAuthenticationToken"}})
@@ -113,10 +128,14 @@ class GraphStandIn(LoopbackHttps):
             self._send(handler, 404, {"error": {"code": "NotFound"}})
 
     def _token(self, handler: BaseHTTPRequestHandler, form: dict[str, str]) -> None:
+        if "client_assertion" in form:
+            proven = self._assertion_holds(form, f"{self.login_url}{handler.path}")
+        else:
+            proven = form.get("client_secret") == self.secret
         good = (
-            form.get("grant_type") == "client_credentials"
+            proven
+            and form.get("grant_type") == "client_credentials"
             and form.get("client_id") == CLIENT_ID
-            and form.get("client_secret") == self.secret
             and form.get("scope") == "https://graph.microsoft.com/.default"
         )
         if not good:
@@ -124,6 +143,33 @@ class GraphStandIn(LoopbackHttps):
             return
         self.tokens_issued += 1
         self._send(handler, 200, {"token_type": "Bearer", "expires_in": 3599, "access_token": "token-1"})
+
+    def _assertion_holds(self, form: dict[str, str], audience: str) -> bool:
+        registered = self.app_certificate
+        if registered is None:
+            return False
+        if form.get("client_assertion_type") != "urn:ietf:params:oauth:client-assertion-type:jwt-bearer":
+            return False
+        assertion = form["client_assertion"]
+        try:
+            header = jwt.get_unverified_header(assertion)
+            thumbprint = base64.urlsafe_b64encode(registered.fingerprint(hashes.SHA256())).rstrip(b"=")
+            if header.get("x5t#S256", "").encode() != thumbprint:
+                return False  # not the certificate registered with the app
+            claims = jwt.decode(
+                assertion,
+                registered.public_key(),  # type: ignore[arg-type]
+                algorithms=["PS256", "RS256"],
+                audience=audience,
+                issuer=CLIENT_ID,
+                options={"require": ["exp", "nbf", "jti", "sub"]},
+            )
+        except jwt.PyJWTError:
+            return False
+        with self._lock:
+            fresh = claims["sub"] == CLIENT_ID and claims["jti"] not in self.assertions_seen
+            self.assertions_seen.add(claims["jti"])
+        return bool(fresh)
 
     def _delta(self, handler: BaseHTTPRequestHandler, query: dict[str, str]) -> None:
         select = query.get("$select", "")
@@ -153,7 +199,8 @@ class GraphStandIn(LoopbackHttps):
 
     def _by_mail(self, handler: BaseHTTPRequestHandler, query: dict[str, str]) -> None:
         wanted = query.get("$filter", "").removeprefix("mail eq '").removesuffix("'").replace("''", "'")
-        found = [{"id": user["id"]} for user in self.users.values() if user.get("mail") == wanted]
+        select = query.get("$select", "id")
+        found = [self._selected(user, select) for user in self.users.values() if user.get("mail") == wanted]
         self._send(handler, 200, {"value": found})
 
     @staticmethod

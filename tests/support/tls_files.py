@@ -1,4 +1,5 @@
-"""A throw-away CA and certificate for 127.0.0.1, and an HTTPS server of one file on loopback.
+"""A throw-away CA and certificate for 127.0.0.1, an app registration's certificate, and an HTTPS
+server of one file on loopback.
 
 Example::
 
@@ -21,28 +22,55 @@ from typing import Self
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
 
 def self_signed(directory: Path, host: str = "127.0.0.1") -> tuple[Path, Path]:
     """A CA certificate that is also the server's certificate for ``host``; (cert, key) PEM paths."""
     key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "release-station test CA")])
-    now = datetime.datetime.now(datetime.UTC)
     cert = (
+        _builder("release-station test CA", key, days=1)
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(host))]), False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    return _save(cert, key, directory / "cert.pem", directory / "key.pem")
+
+
+def app_certificate(directory: Path, name: str = "app") -> tuple[Path, Path]:
+    """An app registration's certificate as Entra ID takes it (RSA 2048, self-signed); (cert, key)
+    PEM paths named after ``name``, the key mode 0600."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    cert = _builder(f"release-station {name}", key, days=365).sign(key, hashes.SHA256())
+    return _save(cert, key, directory / f"{name}-cert.pem", directory / f"{name}-key.pem")
+
+
+PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
+
+
+def _builder(common_name: str, key: PrivateKey, *, days: int) -> x509.CertificateBuilder:
+    """A self-signed certificate's builder: valid from yesterday for ``days``."""
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    now = datetime.datetime.now(datetime.UTC)
+    return (
         x509.CertificateBuilder()
         .subject_name(name)
         .issuer_name(name)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(host))]), False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
+        .not_valid_after(now + datetime.timedelta(days=days))
     )
-    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
+
+
+def _save(
+    cert: x509.Certificate,
+    key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey,
+    cert_path: Path,
+    key_path: Path,
+) -> tuple[Path, Path]:
+    """Write ``cert`` and ``key`` as PEM, the key mode 0600; the two paths."""
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     key_path.write_bytes(
         key.private_bytes(

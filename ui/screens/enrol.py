@@ -53,6 +53,13 @@ class UnknownBadgeScreen(Screen[Unknown]):
                 tr._("Badge not linked"),
                 tr._("The badge was not tapped again in time. Nothing was linked; tap it to start over."),
             ),
+            "not_ezeep_user": (
+                tr._("No ezeep account"),
+                tr._(
+                    "Your organisation's directory knows this badge, but ezeep has no account with your "
+                    "e-mail address. Ask your administrator to invite you to ezeep."
+                ),
+            ),
             "other_badge": (
                 tr._("Badge not linked"),
                 tr._(

@@ -20,7 +20,7 @@ from ui.i18n import LANGUAGES, N_, Translator
 from ui.metrics import columns, rows
 from ui.painter import Action, Icon, Painter, sends
 from ui.screens.base import HEALTH_ICON, Now, Page, Screen, clock_text, page
-from ui.screens.causes import cause_text, technical
+from ui.screens.causes import cause_text, technical, technical_text
 from ui.widgets import Entry, Keyboard, Kind, button, button_row, keypad
 
 PAGE_TITLES: dict[TechnicianPage, str] = {
@@ -34,7 +34,14 @@ PAGE_TITLES: dict[TechnicianPage, str] = {
     "feedback_test": N_("LED and buzzer"),
     "enrol": N_("Enrol a badge"),
     "pins": N_("PINs"),
+    "directory": N_("Badge directory"),
     "about": N_("About"),
+}
+SOURCES: dict[str, str] = {
+    "local": N_("this station only"),
+    "ldap": N_("LDAP / Active Directory"),
+    "graph": N_("Microsoft Entra ID"),
+    "url": N_("a file at a web address"),
 }
 PATTERN_NAMES: dict[Pattern, str] = {
     Pattern.READY: N_("Ready"),
@@ -439,6 +446,43 @@ class TechnicianScreen(Screen[Technician]):
         self.setting_pin = False
         return intents.SetPin(pin) if pin else None
 
+    def _directory(self, p: Painter, tr: Translator, area: Page) -> None:
+        d = self.mode.directory
+        if d is None:
+            p.text(tr._("Reading…"), area.body, theme.BODY)
+            self._back(p, tr, area.footer)
+            return
+        items = [(tr._("Source"), tr._(SOURCES[d.source]))]  # local: enrolments stay here, as it says
+        if d.source != "local":
+            written = tr._("enrolments are written to it") if d.write_back else tr._("enrolments stay here")
+            items[0] = (tr._("Source"), f"{items[0][1]}; {written}")
+            if d.last_success_age_s is None:
+                last = tr._("never")
+            else:
+                minutes = int(d.last_success_age_s // 60)
+                last = tr.ngettext("{n} minute ago", "{n} minutes ago", minutes).format(n=minutes)
+            if d.held_back:  # its error says the same at length
+                last = f"{last}; ✗ {tr._('held back: it would remove too many badges')}"
+            elif d.failures:
+                failing = tr.ngettext("failing {n} time in a row", "failing {n} times in a row", d.failures)
+                last = f"{last}; ✗ {failing.format(n=d.failures)}"
+            items.append((tr._("Last sync"), last))
+            entries = tr._("{source} from the source, {local} enrolled here")
+            items.append((tr._("Badges"), entries.format(source=d.entries, local=d.local)))
+            counts = tr._("{conflicts} conflicts, {strangers} not ezeep users")
+            items.append(
+                (tr._("Last changes"), counts.format(conflicts=d.conflicts, strangers=d.not_ezeep_users))
+            )
+        error = technical_text(d.error, tr) if not d.held_back else ""  # held back: said above
+        if error:  # the source's own words, of any length: the one row that may be cut short
+            share = 1 / (len(items) + 1)
+            body, tail = rows(area.body, [1 - share, share], 0)
+            facts(p, body, items)
+            p.text(error, tail, theme.SMALL, align="left", max_lines=2, break_words=True, ellipsis=True)
+        else:
+            facts(p, area.body, items)
+        self._back(p, tr, area.footer)
+
     def _about(self, p: Painter, tr: Translator, area: Page) -> None:
         facts(
             p,
@@ -468,5 +512,6 @@ class TechnicianScreen(Screen[Technician]):
         "feedback_test": _feedback_test,
         "enrol": _enrol,
         "pins": _pins,
+        "directory": _directory,
         "about": _about,
     }
