@@ -10,6 +10,7 @@ one of the errors of :mod:`station.cloud.errors`; nothing from httpx, ssl or jso
     404                                       -> NotFoundError
     429, 5xx                                  -> ServerError (with Retry-After)
     OAuth 4xx carrying {"error": ...}         -> GrantError (code kept)
+    other 4xx carrying {"code": N}            -> RefusedError (code kept)
     anything else, non-JSON, too big, broken  -> BadAnswerError
 
 Answers are read in chunks and refused once they pass ``max_answer_bytes``, so a hostile or
@@ -48,7 +49,7 @@ import certifi
 import httpx
 
 from station import __version__
-from station.cloud.contract import grant_error
+from station.cloud.contract import error_code, grant_error
 from station.cloud.deadline import Budget, DeadlineTransport, budget
 from station.cloud.errors import (
     BadAnswerError,
@@ -58,6 +59,7 @@ from station.cloud.errors import (
     GrantError,
     NotFoundError,
     OfflineError,
+    RefusedError,
     ServerError,
     UnauthorisedError,
 )
@@ -370,5 +372,13 @@ def _interpret(method: str, path: str, response: httpx.Response, body: bytes, *,
         retry_after = retry_after_seconds(response.headers.get("Retry-After"))
         raise ServerError(
             f"{what}: ezeep is unavailable (HTTP {status})", status=status, retry_after=retry_after
+        )
+    try:
+        refusal = error_code(_decode(body, what)) if 400 <= status < 500 else None
+    except BadAnswerError:
+        refusal = None
+    if refusal is not None:
+        raise RefusedError(
+            f"{what}: ezeep refused it with code {refusal} (HTTP {status})", code=refusal, status=status
         )
     raise BadAnswerError(f"{what}: unexpected HTTP {status}")
