@@ -81,16 +81,12 @@ def _check_url(value: str) -> None:
 def _check_proxy(value: str) -> None:
     parts = urlsplit(value)
     try:
-        port = parts.port
+        parts.port  # noqa: B018 (raises ValueError for a port that is not a number)
     except ValueError:
-        port = None
-    if (
-        parts.scheme not in ("http", "https")
-        or not parts.hostname
-        or (parts.netloc.endswith(":") and not port)
-    ):
+        raise ValueError(f"proxy: the port of {value!r} is not a number") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(
-            f"proxy: must be an http:// or https:// proxy URL like http://proxy.example:3128, not {value!r}"
+            f"proxy: must be an http:// or https:// URL like http://proxy.example:3128, not {value!r}"
         )
     if parts.path not in ("", "/") or parts.query or parts.fragment:
         raise ValueError("proxy: must be the proxy's address only (scheme, host, port), without a path")

@@ -37,6 +37,7 @@ from station.emulator import Emulator
 from station.emulator.faults import gzip_bomb
 from station.errors import ConfigError
 from station.release import JobProgress, ReleaseEngine, ReleaseState
+from tests.support.cloud import pair_stack as pair
 from tests.support.cloud_mock import mock_http
 
 HW = "1b4e28ba-2fa1-11d2-883f-0016d3cca427"
@@ -61,11 +62,6 @@ def make_cloud(emulator: Emulator, section: CloudSection | None = None, **http: 
     transport = CloudHttp(account_url=url, api_url=url, print_url=url, client_id=CLIENT, **options)
     db = memory_database()
     return CloudStack.create(transport, db, hardware_id=HW, poll_interval_s=0.01, cloud=section)
-
-
-def pair(emulator: Emulator, cloud: CloudStack) -> None:
-    emulator.auto_approve_device = emulator.printers[0].id
-    cloud.keeper.install(cloud.pairer.wait(cloud.pairer.start(), threading.Event()), hardware_id=HW)
 
 
 @pytest.fixture

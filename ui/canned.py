@@ -159,6 +159,27 @@ def canned_views(language: str = "en") -> dict[str, v.View]:
             ),
         ),
         "needs-repair-no-pin": v.View(unpaired, Unpaired(1, repair=True, problem="no_pin")),
+        "unpaired-refused": v.View(
+            unpaired,
+            Unpaired(
+                1,
+                problem="refused",
+                cause=Cause(Reason.PAIRING_REFUSED, text="client_not_allowed"),
+                retry_at=MONO + 40,
+            ),
+        ),
+        "unpaired-stopped": v.View(
+            unpaired,
+            Unpaired(
+                1,
+                problem="stopped",
+                cause=Cause(
+                    Reason.NOT_ENABLED,
+                    text="refresh tokens for the client id 'release-station-demo': ask ezeep to enable"
+                    " refresh tokens for it (a release station: pairing code grant, public client)",
+                ),
+            ),
+        ),
         "pairing": v.View(unpaired, Pairing(1, PAIRING_CODE, PAIRING_URL, MONO + 287, short_url=PAIRING_URL)),
         "pairing-repair": v.View(
             info, Pairing(1, PAIRING_CODE, PAIRING_URL, MONO + 600, repair=True, short_url=PAIRING_URL)

@@ -165,6 +165,8 @@ class DeadlineTransport(httpx.HTTPTransport):
     Args:
         verify: as for :class:`httpx.HTTPTransport` (never False in the station).
         socket_options: options set on every new socket.
+        proxy: an ``http://`` or ``https://`` forward proxy to send every request through (TLS to
+            the server inside a CONNECT tunnel, verified as without one); None: direct.
     """
 
     def __init__(
@@ -172,12 +174,29 @@ class DeadlineTransport(httpx.HTTPTransport):
         *,
         verify: ssl.SSLContext | bool = True,
         socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+        proxy: str | None = None,
     ) -> None:
         super().__init__(verify=verify, socket_options=socket_options)
         self._backend = _Backend()
         # httpx has no seam for the network backend: build its pool again, as httpx does, with ours.
-        self._pool = httpcore.ConnectionPool(
-            ssl_context=httpx.create_ssl_context(verify=verify),
+        context = httpx.create_ssl_context(verify=verify)
+        if proxy is None:
+            self._pool = httpcore.ConnectionPool(
+                ssl_context=context,
+                max_connections=100,
+                max_keepalive_connections=20,
+                keepalive_expiry=5.0,
+                socket_options=socket_options,
+                network_backend=self._backend,
+            )
+            return
+        via = httpx.Proxy(proxy)
+        self._pool = httpcore.HTTPProxy(
+            proxy_url=httpcore.URL(
+                scheme=via.url.raw_scheme, host=via.url.raw_host, port=via.url.port, target=via.url.raw_path
+            ),
+            proxy_auth=via.raw_auth,
+            ssl_context=context,
             max_connections=100,
             max_keepalive_connections=20,
             keepalive_expiry=5.0,

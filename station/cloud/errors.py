@@ -131,7 +131,8 @@ class PairingCancelledError(PairingError):
 
 
 class PairingRefusedError(PairingError):
-    """ezeep refused the pairing with an ``error`` the station does not know; ``code`` as sent."""
+    """ezeep refused the pairing with an ``error`` the station does not know; the message and
+    ``code`` are that value as ezeep sent it."""
 
     def __init__(self, message: str, *, code: str) -> None:
         super().__init__(message)

@@ -148,7 +148,7 @@ class Pairer:
                 raise PairingDeniedError("the pairing was denied") from exc
             if exc.code in (contract.ERR_EXPIRED, contract.ERR_INVALID_GRANT):
                 return "expired"
-            raise PairingRefusedError(f"ezeep answered {exc.code!r}", code=exc.code) from exc
+            raise PairingRefusedError(exc.code, code=exc.code) from exc  # verbatim, for the screen
         except ServerError as exc:
             # Back off as asked; the code's lifetime still bounds the whole wait.
             if exc.retry_after and cancel.wait(min(exc.retry_after, 60.0)):
@@ -183,6 +183,6 @@ class Pairer:
                 log.warning("could not revoke the unusable pairing's refresh token: %s", exc)
         what = " and ".join(missing)
         raise PairingNotEnabledError(
-            f"ezeep has not enabled {what} for the client id {self._client_id!r}: ask ezeep to enable"
-            f" {what} for this client id (a release station: pairing code grant, public client)"
+            f"{what} for the client id {self._client_id!r}: ask ezeep to enable {what} for it"
+            " (a release station: pairing code grant, public client)"
         )

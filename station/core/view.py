@@ -68,6 +68,8 @@ class StationInfo:
     :param release_mode: ``all`` (a tap releases everything) or ``pick`` (a list is shown).
     :param printer_name: the bound printer's name, ``""`` until known.
     :param printer_location: its location as ezeep has it, ``""`` if none.
+    :param printer_problem: why no printer is the station's (untranslated: which printer id to
+        pin in ``[cloud] printer_id``), ``""`` when one is or none was looked for.
     :param cloud: ``ok`` when ezeep answered last time, ``down`` when it did not.
     :param reader: ``ok`` when a reader works, ``down`` when none does.
     :param printer: ``ok`` when the printer is online, ``down`` when ezeep says it is not.
@@ -91,6 +93,7 @@ class StationInfo:
     release_mode: ReleaseMode = "all"
     printer_name: str = ""
     printer_location: str = ""
+    printer_problem: str = ""
     cloud: Health = "unknown"
     reader: Health = "unknown"
     printer: Health = "unknown"
@@ -121,7 +124,7 @@ class View:
 
 # --- the codes and values the modes carry ------------------------------------------------------
 
-UnpairedProblem = Literal["", "offline", "server", "denied", "no_pin"]
+UnpairedProblem = Literal["", "offline", "server", "denied", "refused", "stopped", "no_pin"]
 
 
 # --- idle screens ------------------------------------------------------------------------------

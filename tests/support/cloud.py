@@ -8,12 +8,14 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import sqlite_utils
 
 from station.cloud.api import EzeepClient
 from station.cloud.http import CloudHttp
 from station.cloud.stack import CloudStack
+from station.config import CloudSection
 from station.database import open_database
 from station.emulator import Emulator
 
@@ -23,10 +25,20 @@ HARDWARE_ID = "1b4e28ba-2fa1-11d2-883f-0016d3cca427"
 CLIENT_ID = "release-tests"
 
 
-def stack_for(url: str, db: sqlite_utils.Database, *, timeout_s: float = 5.0) -> CloudStack:
-    """The cloud parts of a station on the token pair stored in ``db``."""
-    http = CloudHttp(account_url=url, api_url=url, print_url=url, client_id=CLIENT_ID, timeout_s=timeout_s)
-    return CloudStack.create(http, db, hardware_id=HARDWARE_ID, poll_interval_s=0.01)
+def stack_for(
+    url: str,
+    db: sqlite_utils.Database,
+    *,
+    timeout_s: float = 5.0,
+    cloud: CloudSection | None = None,
+    **http: Any,
+) -> CloudStack:
+    """The cloud parts of a station on the token pair stored in ``db``; ``cloud``: the ``[cloud]``
+    section the client follows; ``http``: more :class:`CloudHttp` options (``proxy``, ``ca_file``)."""
+    connection = CloudHttp(
+        account_url=url, api_url=url, print_url=url, client_id=CLIENT_ID, timeout_s=timeout_s, **http
+    )
+    return CloudStack.create(connection, db, hardware_id=HARDWARE_ID, poll_interval_s=0.01, cloud=cloud)
 
 
 def config_for(tmp_path: Path, emulator: Emulator, client_id: str = "release-station-test") -> str:
@@ -46,10 +58,15 @@ def client_for(url: str, db: sqlite_utils.Database, *, timeout_s: float = 5.0) -
 
 def pair(emulator: Emulator, db: sqlite_utils.Database) -> None:
     """Pair a station bound to the emulator's first printer; the pair is stored in ``db``."""
-    emulator.auto_approve_device = emulator.printers[0].id
     with stack_for(emulator.url, db) as cloud:
-        pair = cloud.pairer.wait(cloud.pairer.start(), threading.Event())
-        cloud.keeper.install(pair, hardware_id=HARDWARE_ID)
+        pair_stack(emulator, cloud)
+
+
+def pair_stack(emulator: Emulator, cloud: CloudStack) -> None:
+    """Pair ``cloud`` (approved at once, bound to the emulator's first printer) and store the pair."""
+    emulator.auto_approve_device = emulator.printers[0].id
+    pair = cloud.pairer.wait(cloud.pairer.start(), threading.Event())
+    cloud.keeper.install(pair, hardware_id=cloud.pairer.hardware_id)
 
 
 def add_jobs(emulator: Emulator, email: str, count: int) -> list[str]:

@@ -31,9 +31,9 @@ def cause_text(cause: Cause, tr: Translator) -> str:
         Reason.NOT_ALLOWED: tr._("ezeep refused it"),
         Reason.NOT_PAIRED: tr._("needs pairing again"),
         Reason.DENIED: tr._("the code was denied"),
-        Reason.PAIRING_REFUSED: tr._("ezeep refused the pairing: {text}"),
-        Reason.NOT_ENABLED: "{text}",  # names the client id and what to ask ezeep: untranslated
-        Reason.NO_PRINTER: tr._("no printer found for this station: {text}"),
+        Reason.PAIRING_REFUSED: tr._("pairing refused"),
+        Reason.NOT_ENABLED: tr._("not enabled at ezeep"),
+        Reason.NO_PRINTER: tr._("no printer found"),
         Reason.EXPIRED: tr._("the code expired"),
         Reason.STORAGE: tr._("the station's storage failed"),
         Reason.ERROR: tr._("unexpected error"),
@@ -41,7 +41,7 @@ def cause_text(cause: Cause, tr: Translator) -> str:
         Reason.RANDOM_UID: tr._("a new card number each time"),
         Reason.BAD_CARD: tr._("card number unreadable"),
     }[cause.reason]
-    return text.format(status=cause.status, code=cause.code, seconds=f"{cause.timeout_s:g}", text=cause.text)
+    return text.format(status=cause.status, code=cause.code, seconds=f"{cause.timeout_s:g}")
 
 
 def technical(cause: Cause | None, tr: Translator) -> str:

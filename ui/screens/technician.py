@@ -20,7 +20,7 @@ from ui.i18n import LANGUAGES, N_, Translator
 from ui.metrics import columns, rows
 from ui.painter import Action, Icon, Painter, sends
 from ui.screens.base import HEALTH_ICON, Now, Page, Screen, clock_text, page
-from ui.screens.causes import cause_text, technical
+from ui.screens.causes import cause_text, technical, technical_text
 from ui.widgets import Entry, Keyboard, Kind, button, button_row, keypad
 
 PAGE_TITLES: dict[TechnicianPage, str] = {
@@ -157,7 +157,7 @@ class TechnicianScreen(Screen[Technician]):
             area.body,
             [
                 (tr._("Paired"), tr._("yes") if info.paired else tr._("no")),
-                (tr._("Printer"), info.printer_name),
+                (tr._("Printer"), info.printer_name or technical_text(info.printer_problem, tr)),
                 (tr._("Location"), info.printer_location),
                 (tr._("Organisation"), self.info.organisation),
                 (tr._("Hardware id"), self.info.hardware_id),
