@@ -313,6 +313,16 @@ def canned_views(language: str = "en") -> dict[str, v.View]:
         v.BadgeRef("04A1B2C3", "…B2C3", datetime(2026, 1, 12, 8, 30, tzinfo=UTC), "self"),
         v.BadgeRef("0012345678", "…5678", datetime(2026, 2, 3, 14, 5, tzinfo=UTC), "technician"),
     )
+    views["tech-enrol-sign-in"] = _tech(
+        language,
+        "enrol",
+        enrol=v.TechEnrol(
+            "sign_in",
+            "0012345678",
+            query="anna",
+            sign_in=v.SignInCode(PAIRING_CODE, PAIRING_URL, PAIRING_URL),
+        ),
+    )
     views["tech-enrol-confirm"] = _tech(
         language, "enrol", enrol=v.TechEnrol("confirm", "0099887766", chosen=anna, user_badges=badges[:1])
     )

@@ -228,7 +228,19 @@ class BadgeRef:
     enrolled_by: str
 
 
-TechEnrolStage = Literal["tap", "search", "searching", "checking", "confirm", "saving", "saved", "failed"]
+TechEnrolStage = Literal[
+    "tap", "search", "searching", "sign_in", "checking", "confirm", "saving", "saved", "failed"
+]
+
+
+@dataclass(frozen=True, slots=True)
+class SignInCode:
+    """A code a person approves on a phone: ``code`` to type at ``short_url``, or the QR code of
+    ``auth_url``."""
+
+    code: str
+    auth_url: str
+    short_url: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,7 +248,10 @@ class TechEnrol:
     """Technician enrolment: tap a badge, search a user by email, choose, confirm, saved.
 
     :param stage: ``tap`` (waiting for a badge), ``search`` (badge read; type an email),
-        ``searching``, ``checking`` (reading the chosen user's badges), ``confirm`` (the user
+        ``searching``, ``sign_in`` (ezeep lets only a signed-in administrator read its users:
+        the technician approves ``sign_in`` on a phone, the search then
+        runs once with their token, revoked at once), ``checking`` (reading the chosen user's
+        badges), ``confirm`` (the user
         has ``user_badges``: replace one, or add while fewer than ``max_badges``), ``saving``,
         ``saved`` (``outcome``: the badge was ``added`` or ``replaced`` one), ``failed``
         (``cause`` says why).
@@ -246,6 +261,7 @@ class TechEnrol:
     :param query: the last search text; ``results`` what it found.
     :param chosen: the user picked from ``results``; ``user_badges`` their other badges (masked
         for the screen), ``max_badges`` how many one person may have.
+    :param sign_in: the code the technician approves (``sign_in``), else None.
     """
 
     stage: TechEnrolStage = "tap"
@@ -258,6 +274,7 @@ class TechEnrol:
     user_badges: tuple[BadgeRef, ...] = ()
     max_badges: int = 2
     outcome: Literal["", "added", "replaced"] = ""
+    sign_in: SignInCode | None = None
 
 
 TechMessage = Literal["", "saved", "failed", "pin_set", "pin_invalid", "restarting", "offline"]
