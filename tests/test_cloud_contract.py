@@ -45,6 +45,7 @@ from station.config import CloudSection, parse_config
 from station.core.pairing import Pairing, Unpaired, on_failed
 from station.core.state import CoreState, Tick
 from station.database import memory_database
+from station.directory import email_resolver
 from station.emulator import Emulator
 from station.errors import ConfigError
 from station.release import ReleaseEngine, ReleaseState
@@ -218,6 +219,19 @@ def test_the_account_users_list_is_paged_and_shows_an_ordinary_user_only_themsel
     assert only_themself == cloud.client.find_users(email=ordinary.email) and len(only_themself) == 1
 
 
+def test_a_badge_import_reads_ezeeps_users_list_once(cloud: CloudStack, emulator: Emulator) -> None:
+    now = [0.0]
+    resolve = email_resolver(cloud.client, fresh_s=60, clock=lambda: now[0])
+    before = emulator.stats()["api"]
+    found = [resolve(user.email.upper()) for user in emulator.users]
+    assert [user.id if user else None for user in found] == [user.id for user in emulator.users]
+    assert resolve("nobody@example.com") is None
+    assert emulator.stats()["api"] == before + 1  # five members: one page, read once
+    now[0] = 61.0
+    resolve(emulator.users[0].email)
+    assert emulator.stats()["api"] == before + 2  # read again once it is stale
+
+
 def _signed_in(cloud: CloudStack, emulator: Emulator, email: str) -> TokenPair:
     """A person's user-mode pairing (as for self-enrolment), approved by them."""
     code = cloud.pairer.start("user")
@@ -229,7 +243,7 @@ def test_a_refused_device_token_lets_a_signed_in_technician_search_once(
     cloud: CloudStack, emulator: Emulator
 ) -> None:
     emulator.set_faults(refuse_device_users=True)
-    with pytest.raises(UsersRefusedError, match="a technician must sign in"):
+    with pytest.raises(UsersRefusedError, match="an administrator who signs in"):
         cloud.client.find_users(search="hopper")
     technician = _signed_in(cloud, emulator, emulator.users[0].email)  # an administrator
     found = cloud.client.find_users(search="hopper", token=technician.access_token)

@@ -34,6 +34,7 @@ from station.directory import (
     BadgeEntry,
     BadgeLimitError,
     Directory,
+    EmailResolver,
     email_resolver,
     export_csv,
     export_json,
@@ -111,7 +112,7 @@ class CloudUsers:
         self._context = context
         self._db = db
         self._resources = contextlib.ExitStack()
-        self._client: EzeepClient | None = None
+        self._resolve: EmailResolver | None = None
 
     def __enter__(self) -> CloudUsers:
         return self
@@ -120,9 +121,9 @@ class CloudUsers:
         self._resources.close()
 
     def __call__(self, email: str) -> UserInfo | None:
-        if self._client is None:
-            self._client = self._connect()
-        return email_resolver(self._client)(email)
+        if self._resolve is None:
+            self._resolve = email_resolver(self._connect())  # one read of ezeep's users list
+        return self._resolve(email)
 
     def _connect(self) -> EzeepClient:
         from station.cloud.api import EzeepClient

@@ -247,30 +247,30 @@ class EzeepClient:
         """
         if not (email or search):
             raise ValueError("find_users needs an email or a search text")
-        host: Host = self.contract.users_host
-        try:
-            users = self._pages(
-                self.contract.users_path,
-                {},
-                contract.parse_user,
-                "users",
-                self._max_items,
-                host=host,
-                token=token,
-            )
-        except UnauthorisedError as exc:
-            if token is not None:
-                raise
-            raise UsersRefusedError(
-                f"ezeep refused the users list ({host} host {self.contract.users_path}) to the station's"
-                " device token; a technician must sign in for the search"
-            ) from exc
+        users = self.users(token=token)
         if email:
             users = [u for u in users if u.email.strip().casefold() == email.strip().casefold()]
         if search:
             needle = search.casefold()
             users = [u for u in users if needle in f"{u.email} {u.display_name}".casefold()]
         return users
+
+    def users(self, *, token: str | None = None) -> list[UserInfo]:
+        """Every org member ezeep shows (up to ``max_items``), from ``contract.users_host`` and
+        ``users_path``; ``token``, :class:`UsersRefusedError`: as for :meth:`find_users`."""
+        host: Host = self.contract.users_host
+        path = self.contract.users_path
+        try:
+            return self._pages(
+                path, {}, contract.parse_user, "users", self._max_items, host=host, token=token
+            )
+        except UnauthorisedError as exc:
+            if token is not None:
+                raise
+            raise UsersRefusedError(
+                f"ezeep refused its users list ({host} host, {path}) to the station's device token;"
+                " it may show it to an administrator who signs in"
+            ) from exc
 
     def me(self, user_access_token: str) -> UserInfo:
         """Who a *user* token (from a user-mode pairing) belongs to."""
