@@ -24,13 +24,14 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 import socket
 import ssl
 import threading
 import time
 import typing
 import weakref
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 import httpcore
@@ -179,24 +180,15 @@ class DeadlineTransport(httpx.HTTPTransport):
         super().__init__(verify=verify, socket_options=socket_options)
         self._backend = _Backend()
         # httpx has no seam for the network backend: build its pool again, as httpx does, with ours.
-        context = httpx.create_ssl_context(verify=verify)
-        if proxy is None:
-            self._pool = httpcore.ConnectionPool(
-                ssl_context=context,
-                max_connections=100,
-                max_keepalive_connections=20,
-                keepalive_expiry=5.0,
-                socket_options=socket_options,
-                network_backend=self._backend,
-            )
-            return
-        via = httpx.Proxy(proxy)
-        self._pool = httpcore.HTTPProxy(
-            proxy_url=httpcore.URL(
+        pool: Callable[..., httpcore.ConnectionPool] = httpcore.ConnectionPool
+        if proxy is not None:  # an HTTPProxy is a ConnectionPool that tunnels through the proxy
+            via = httpx.Proxy(proxy)
+            address = httpcore.URL(
                 scheme=via.url.raw_scheme, host=via.url.raw_host, port=via.url.port, target=via.url.raw_path
-            ),
-            proxy_auth=via.raw_auth,
-            ssl_context=context,
+            )
+            pool = functools.partial(httpcore.HTTPProxy, proxy_url=address, proxy_auth=via.raw_auth)
+        self._pool = pool(
+            ssl_context=httpx.create_ssl_context(verify=verify),
             max_connections=100,
             max_keepalive_connections=20,
             keepalive_expiry=5.0,
