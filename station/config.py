@@ -90,6 +90,9 @@ def _check_proxy(value: str) -> None:
         )
     if parts.path not in ("", "/") or parts.query or parts.fragment:
         raise ValueError("proxy: must be the proxy's address only (scheme, host, port), without a path")
+    if parts.username or parts.password:
+        # This file is not a secret (`config show` prints it); credentials never go in it.
+        raise ValueError("proxy: must not hold a user name or password; the configuration is not secret")
 
 
 def _check_urls(section: object, *names: str) -> None:

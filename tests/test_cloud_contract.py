@@ -508,6 +508,7 @@ def test_the_proxy_setting_is_checked_and_never_logs_its_password(caplog: pytest
         '"http://proxy.example:3128/path"',
         '"proxy.example"',
         '"http://p:x"',
+        '"http://me:secret@proxy.example:3128"',
     ):
         with pytest.raises(ConfigError, match=r"cloud\.proxy"):
             parse_config(f"[cloud]\nproxy = {bad}\n")
