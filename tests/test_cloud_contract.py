@@ -243,8 +243,10 @@ def test_a_refused_device_token_lets_a_signed_in_technician_search_once(
     cloud: CloudStack, emulator: Emulator
 ) -> None:
     emulator.set_faults(refuse_device_users=True)
+    refreshes = emulator.stats().get("refresh", 0)
     with pytest.raises(UsersRefusedError, match="an administrator who signs in"):
         cloud.client.find_users(search="hopper")
+    assert emulator.stats().get("refresh", 0) == refreshes  # a 403: a new token would not help
     technician = _signed_in(cloud, emulator, emulator.users[0].email)  # an administrator
     found = cloud.client.find_users(search="hopper", token=technician.access_token)
     assert [u.email for u in found] == [emulator.users[1].email]

@@ -2,7 +2,8 @@
 
 :class:`EzeepClient` adds the bearer token from the :class:`~station.cloud.tokens.TokenKeeper`
 to every call. A 401 makes the keeper refresh (once for all callers) and the call is retried
-once; a second 401 is an :class:`UnauthorisedError`. An :meth:`EzeepClient.impatient` client
+once; a second 401 is an :class:`UnauthorisedError`, and so is a 403 at once (the token is
+valid but may not make that call: a new one would not either). An :meth:`EzeepClient.impatient` client
 (for calls a person is waiting on) never sits in the keeper's retries: a token that must be
 refreshed gets one try, and a refresh already under way means :class:`OfflineError`. Every failure is one of
 :mod:`station.cloud.errors`.
@@ -305,7 +306,9 @@ class EzeepClient:
             return self._http.request(
                 method, host, path, token=token, params=params, json_body=json_body, until=until
             )
-        except UnauthorisedError:
+        except UnauthorisedError as exc:
+            if exc.status == 403:  # the token is good but may not do this: a new one may not either
+                raise
             log.info("ezeep refused the access token for %s %s; refreshing once", method, path)
             token = self._keeper.renew(token, wait=self._wait)
             return self._http.request(

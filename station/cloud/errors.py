@@ -69,7 +69,12 @@ class ServerError(CloudError):
 
 
 class UnauthorisedError(CloudError):
-    """The access token was not accepted for this call."""
+    """The access token was not accepted for this call: ``status`` 401 (not valid: a refresh may
+    help) or 403 (valid, but not allowed this call: a refresh does not help)."""
+
+    def __init__(self, message: str, *, status: int = 401) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class UsersRefusedError(UnauthorisedError):

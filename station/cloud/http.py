@@ -400,7 +400,7 @@ def _interpret(method: str, path: str, response: httpx.Response, body: bytes, *,
         if code is not None:
             raise GrantError(f"{what}: ezeep answered {code!r}", code=code, status=status)
     if status in (401, 403):
-        raise UnauthorisedError(f"{what}: not authorised (HTTP {status})")
+        raise UnauthorisedError(f"{what}: not authorised (HTTP {status})", status=status)
     if status == 404:
         raise NotFoundError(f"{what}: not found")
     if status == 429 or status >= 500:
