@@ -23,6 +23,11 @@ from station.cloud.errors import (
     PairingCancelledError,
     PairingDeniedError,
     PairingExpiredError,
+    PairingNotEnabledError,
+    PairingRefusedError,
+    PrinterMatchError,
+    PrintRefusedError,
+    RefusedError,
     ServerError,
     TokenRejectedError,
     UnauthorisedError,
@@ -30,9 +35,10 @@ from station.cloud.errors import (
 from station.errors import StorageError
 
 FailureKind = Literal[
-    "offline", "server", "rejected", "denied", "not_found", "bad_answer", "storage", "error"
+    "offline", "server", "rejected", "denied", "not_found", "bad_answer", "storage", "stopped", "error"
 ]
-"""What the core's transitions do about a failure: an outage, a rejected token, a denied pairing..."""
+"""What the core's transitions do about a failure: an outage, a rejected token, a denied pairing,
+a pairing ezeep cannot complete until someone changes a setting there (``stopped``)..."""
 
 
 class Reason(enum.Enum):
@@ -63,6 +69,9 @@ class Reason(enum.Enum):
     NOT_ALLOWED = "not_allowed"
     NOT_PAIRED = "not_paired"
     DENIED = "denied"  # an administrator denied the pairing code
+    PAIRING_REFUSED = "pairing_refused"  # ezeep answered an unknown error (text: it, verbatim)
+    NOT_ENABLED = "not_enabled"  # ezeep must enable something for the client id (text: what)
+    NO_PRINTER = "no_printer"  # no printer, or several, match the token (text: what to pin)
     EXPIRED = "expired"  # a sign-in or pairing code expired before it was used
     STORAGE = "storage"  # the station could not read or write its own data
     ERROR = "error"  # anything else, a bug included
@@ -77,12 +86,17 @@ _ERRORS: Final[tuple[tuple[type[Exception], Reason, FailureKind], ...]] = (
     (OfflineError, Reason.OFFLINE, "offline"),
     (ServerError, Reason.SERVER_ERROR, "server"),
     (BadAnswerError, Reason.BAD_ANSWER, "bad_answer"),
+    (PrinterMatchError, Reason.NO_PRINTER, "not_found"),  # before NotFoundError: it is one
     (NotFoundError, Reason.NOT_FOUND, "not_found"),
+    (PrintRefusedError, Reason.PRINTER_ERROR, "error"),  # before RefusedError: it is one
+    (RefusedError, Reason.NOT_ALLOWED, "error"),
     (UnauthorisedError, Reason.NOT_ALLOWED, "error"),
     (TokenRejectedError, Reason.NOT_PAIRED, "rejected"),
     (PairingDeniedError, Reason.DENIED, "denied"),
     (PairingExpiredError, Reason.EXPIRED, "error"),
     (PairingCancelledError, Reason.CANCELLED, "error"),
+    (PairingRefusedError, Reason.PAIRING_REFUSED, "error"),
+    (PairingNotEnabledError, Reason.NOT_ENABLED, "stopped"),
     (StorageError, Reason.STORAGE, "storage"),
 )
 """Per exception (first match wins): its reason, and the failure kind the core acts on."""
@@ -130,7 +144,8 @@ class Cause:
     def of_error(cls, exc: BaseException) -> Cause:
         """The cause of work that ended in ``exc``."""
         reason = next((r for kind_of, r, _kind in _ERRORS if isinstance(exc, kind_of)), Reason.ERROR)
-        return cls(reason, text=str(exc) or type(exc).__name__)
+        code = exc.code if isinstance(exc, RefusedError) else 0  # ezeep's print error code
+        return cls(reason, code=code, text=str(exc) or type(exc).__name__)
 
     @property
     def english(self) -> str:

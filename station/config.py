@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
+from station.cloud.contract import Contract
 from station.errors import ConfigError
 from station.reader_kinds import KINDS, READER_KINDS, KindSettings
 
@@ -77,6 +78,23 @@ def _check_url(value: str) -> None:
         raise ValueError(f"plain http is allowed only on loopback (the emulator), not for {parts.hostname}")
 
 
+def _check_proxy(value: str) -> None:
+    parts = urlsplit(value)
+    try:
+        parts.port  # noqa: B018 (raises ValueError for a port that is not a number)
+    except ValueError:
+        raise ValueError(f"proxy: the port of {value!r} is not a number") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(
+            f"proxy: must be an http:// or https:// URL like http://proxy.example:3128, not {value!r}"
+        )
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise ValueError("proxy: must be the proxy's address only (scheme, host, port), without a path")
+    if parts.username or parts.password:
+        # This file is not a secret (`config show` prints it); credentials never go in it.
+        raise ValueError("proxy: must not hold a user name or password; the configuration is not secret")
+
+
 def _check_urls(section: object, *names: str) -> None:
     """Check each named URL field of ``section``; the error names the key."""
     for name in names:
@@ -109,9 +127,12 @@ class CloudSection:
     in_doubt_s: float = 300.0
     # Each request of a health probe (station.cloud.api.EzeepClient.probing).
     probe_deadline_s: float = 1.0
-    # Who a job belongs to: an assumption about ezeep (station.cloud.contract.OwnerRule).
-    job_owner_field: str = "owner_id"
-    job_owner_match: Literal["exact", "casefold"] = "exact"
+    # The printer this station releases to when its token's tp_id does not name exactly one.
+    printer_id: str = ""
+    # An HTTP(S) proxy to ezeep; "" follows HTTPS_PROXY/HTTP_PROXY/ALL_PROXY and NO_PROXY.
+    proxy: str = ""
+    # The names ezeep's pages do not confirm ([cloud.contract]; station.cloud.contract).
+    contract: Contract = field(default_factory=Contract)
 
     def __post_init__(self) -> None:
         _check_urls(self, "account_url", "api_url", "print_url")
@@ -128,8 +149,12 @@ class CloudSection:
         _check_range("probe_deadline_s", self.probe_deadline_s, 0.5, 30)
         if self.in_doubt_s <= self.request_deadline_s:
             raise ValueError("in_doubt_s: must be longer than request_deadline_s (a request may land late)")
-        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,63}", self.job_owner_field):
-            raise ValueError("job_owner_field: must be a JSON field name like owner_id")
+        if self.printer_id and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}", self.printer_id):
+            raise ValueError(
+                "printer_id: must be an ezeep printer id like 0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
+            )
+        if self.proxy:
+            _check_proxy(self.proxy)
 
 
 S = TypeVar("S", bound=KindSettings)

@@ -27,6 +27,7 @@ import io
 import json
 import re
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -255,10 +256,10 @@ EmailResolver = Callable[[str], UserInfo | None]
 ``LookupError`` with a reason (e.g. several users match), which becomes that line's problem."""
 
 
-class FindsUsers(Protocol):
-    """What :func:`email_resolver` asks: the cloud client's user search."""
+class ListsUsers(Protocol):
+    """What :func:`email_resolver` asks: the cloud client's list of org members."""
 
-    def find_users(self, email: str | None = None, search: str | None = None) -> list[UserInfo]: ...
+    def users(self) -> list[UserInfo]: ...
 
 
 def user_with_email(email: str, users: list[UserInfo]) -> UserInfo | None:
@@ -269,9 +270,23 @@ def user_with_email(email: str, users: list[UserInfo]) -> UserInfo | None:
     return next(iter(matches.values()), None)
 
 
-def email_resolver(client: FindsUsers) -> EmailResolver:
-    """An :data:`EmailResolver` that asks ezeep through ``client`` (one search per address)."""
-    return lambda email: user_with_email(email, client.find_users(email=email))
+def email_resolver(
+    client: ListsUsers, *, fresh_s: float = 300.0, clock: Callable[[], float] = time.monotonic
+) -> EmailResolver:
+    """An :data:`EmailResolver` that asks ezeep through ``client``.
+
+    ezeep's users list documents no e-mail filter, so any answer costs the whole list: it is
+    read once and kept ``fresh_s`` seconds (a badge import or a directory sync resolves every
+    address from one read; a later sync reads it again).
+    """
+    kept: list[tuple[float, list[UserInfo]]] = []
+
+    def resolve(email: str) -> UserInfo | None:
+        if not kept or clock() - kept[0][0] > fresh_s:
+            kept[:] = [(clock(), client.users())]
+        return user_with_email(email, kept[0][1])
+
+    return resolve
 
 
 # -- the directory ---------------------------------------------------------------------------

@@ -231,6 +231,18 @@ def test_emails_are_resolved_through_the_paired_cloud(
     assert run(config, "badges", "add", "EE", "--email", bob.email) == EXIT_OK
     entry = _directory(config).lookup("EE")
     assert entry is not None and (entry.user_id, entry.enrolled_by) == (bob.id, "cli")
+    # ezeep refuses its users list to the device token: an administrator signs in once.
+    emulator.set_faults(refuse_device_users=True)
+    emulator.auto_approve_user = ann.email  # an administrator
+    revoked = emulator.stats().get("revoke", 0)
+    alan, kate = emulator.users[2], emulator.users[3]
+    file.write_text(f"badge,email\nFF,{alan.email}\nGG,{kate.email}\n")
+    assert run(config, "badges", "import", str(file)) == EXIT_OK
+    err = capsys.readouterr().err
+    assert "ezeep shows its users only to an administrator" in err and "Pairing code: " in err
+    entries = {e.badge_id: e for e in _directory(config).entries()}
+    assert (entries["FF"].user_id, entries["GG"].user_id) == (alan.id, kate.id)
+    assert emulator.stats().get("revoke", 0) == revoked + 1  # the sign-in is not kept
 
 
 # -- pin ---------------------------------------------------------------------------------------

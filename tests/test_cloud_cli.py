@@ -22,7 +22,7 @@ from station.database import open_database
 from station.emulator import Emulator
 from tests.support.approval_page import approve_on_printer, sign_in
 from tests.support.cloud import HARDWARE_ID as HW
-from tests.support.cloud import config_for, xfail_until_part_a
+from tests.support.cloud import config_for
 
 ROOT = Path(__file__).resolve().parent.parent
 # Half-block characters of segno's compact terminal QR code: (top, bottom), True = dark module.
@@ -62,10 +62,8 @@ def test_pair_status_unpair(
     profiled_emulator: Emulator,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
-    request: pytest.FixtureRequest,
 ) -> None:
     emulator = profiled_emulator
-    xfail_until_part_a(request, emulator, "the printer of the token's tp_id on the token's connector")
     # The CLI polls every 5 s like the real service; the emulator approves at the first poll.
     emulator.auto_approve_device = emulator.printers[1].id
     config = config_for(tmp_path, emulator)

@@ -35,7 +35,6 @@ from station.cloud.tokens import TokenKeeper, TokenStore
 from station.database import open_database
 from station.emulator import Emulator
 from tests.support.clock import FakeClock
-from tests.support.cloud import xfail_until_part_a
 from tests.support.emulator_http import wait_for_slow_done
 
 HW = "1b4e28ba-2fa1-11d2-883f-0016d3cca427"
@@ -89,11 +88,8 @@ def approved_later(emulator: Emulator, code: PairingCode, delay_s: float) -> Ite
         approver.join()
 
 
-def test_full_pairing_binds_the_printer(
-    flow: tuple[CloudStack, Emulator], tmp_path: Path, request: pytest.FixtureRequest
-) -> None:
+def test_full_pairing_binds_the_printer(flow: tuple[CloudStack, Emulator], tmp_path: Path) -> None:
     cloud, emulator = flow
-    xfail_until_part_a(request, emulator, "the printer of the token's tp_id on the token's connector")
     pair(cloud, emulator, printer=1)
     assert cloud.keeper.paired
     binding = cloud.keeper.binding
@@ -339,9 +335,8 @@ def test_offline_is_a_typed_error(cloud: CloudStack, emulator: Emulator) -> None
     assert cloud.client.printers()
 
 
-def test_api_calls(flow: tuple[CloudStack, Emulator], request: pytest.FixtureRequest) -> None:
+def test_api_calls(flow: tuple[CloudStack, Emulator]) -> None:
     cloud, emulator = flow
-    xfail_until_part_a(request, emulator, "printer match by connector, no queue; users on the account host")
     pair(cloud, emulator)
     listed = {p.id for p in cloud.client.printers()}
     if emulator.profile == "strict":  # besides: a twin of each on another connector, the AnyPrinter queue
@@ -385,13 +380,12 @@ def test_only_the_users_own_jobs_whatever_the_list_holds(flow: tuple[CloudStack,
     assert all(cloud.client.owns(job, user.id) for job in jobs)
 
 
-def test_failed_print(flow: tuple[CloudStack, Emulator], request: pytest.FixtureRequest) -> None:
+def test_failed_print(flow: tuple[CloudStack, Emulator]) -> None:
     cloud, emulator = flow
     pair(cloud, emulator)
     emulator.set_printer_fails(emulator.printers[0].id, True)
     job = cloud.client.waiting_jobs(emulator.users[0].id)[0]
     if emulator.profile == "strict":  # refused at once, with ezeep's code
-        xfail_until_part_a(request, emulator, "a print refused with {code: N} keeps its code")
         with pytest.raises(CloudError) as refused:
             cloud.client.release(job.id, emulator.printers[0].id)
         assert getattr(refused.value, "code", None) == 804

@@ -37,6 +37,7 @@ from station.emulator import Emulator
 from station.emulator.faults import gzip_bomb
 from station.errors import ConfigError
 from station.release import JobProgress, ReleaseEngine, ReleaseState
+from tests.support.cloud import pair_stack as pair
 from tests.support.cloud_mock import mock_http
 
 HW = "1b4e28ba-2fa1-11d2-883f-0016d3cca427"
@@ -61,11 +62,6 @@ def make_cloud(emulator: Emulator, section: CloudSection | None = None, **http: 
     transport = CloudHttp(account_url=url, api_url=url, print_url=url, client_id=CLIENT, **options)
     db = memory_database()
     return CloudStack.create(transport, db, hardware_id=HW, poll_interval_s=0.01, cloud=section)
-
-
-def pair(emulator: Emulator, cloud: CloudStack) -> None:
-    emulator.auto_approve_device = emulator.printers[0].id
-    cloud.keeper.install(cloud.pairer.wait(cloud.pairer.start(), threading.Event()), hardware_id=HW)
 
 
 @pytest.fixture
@@ -142,19 +138,20 @@ def test_a_job_without_owner_is_refused_and_logged_without_secrets(
 
 
 def test_the_owner_rule_follows_the_configuration(emulator: Emulator) -> None:
-    rule = contract.OwnerRule("owner_email", "casefold")
+    rule = contract.Contract(job_owner="owner_email", owner_match="casefold")
     assert rule.owns(" Ada@Example.COM", "ada@example.com")
-    assert not rule.owns("", "") and not contract.OwnerRule().owns("ADA", "ada")
-    section = parse_config('[cloud]\njob_owner_field = "owner_email"\njob_owner_match = "casefold"\n').cloud
-    assert (section.job_owner_field, section.job_owner_match) == ("owner_email", "casefold")
-    for bad in ('job_owner_match = "email"', 'job_owner_field = "owner id"', "max_jobs = 0"):
+    assert not rule.owns("", "") and not contract.Contract().owns("ADA", "ada")
+    text = '[cloud.contract]\njob_owner = "owner_email"\nowner_match = "casefold"\n'
+    assert parse_config(text).cloud.contract == rule
+    for bad in ('owner_match = "email"', 'job_owner = "owner id"'):
         with pytest.raises(ConfigError):
-            parse_config(f"[cloud]\n{bad}\n")
+            parse_config(f"[cloud.contract]\n{bad}\n")
     # Ids in another case match only when the configuration says so.
     user = emulator.users[3]
     shouting = user.id.upper()
     for match, expected in (("exact", 0), ("casefold", 4)):
-        with make_cloud(emulator, CloudSection(job_owner_match=match)) as cloud:  # type: ignore[arg-type]
+        section = CloudSection(contract=contract.Contract(owner_match=match))  # type: ignore[arg-type]
+        with make_cloud(emulator, section) as cloud:
             pair(emulator, cloud)
             jobs = cloud.client.waiting_jobs(user.id)
             assert len(jobs) == 4

@@ -430,6 +430,27 @@ def test_technician_enrolment(make_rig: Callable[..., Rig]) -> None:
     assert rig.views.next(Done).outcome == "released"
 
 
+def test_technician_signs_in_once_when_ezeep_refuses_the_users_list_to_the_station(
+    make_rig: Callable[..., Rig],
+) -> None:
+    rig = make_rig()
+    ready(rig)
+    rig.emulator.set_faults(refuse_device_users=True)
+    user, admin = rig.emulator.users[1], rig.emulator.users[0]
+    rig.open_menu()
+    rig.send(i.ShowPage("enrol"))
+    rig.tap(badge(7))
+    rig.views.next(Technician, lambda view: view.enrol.stage == "search")
+    rig.send(i.SearchUsers(user.last_name))
+    sign_in = rig.views.next(Technician, lambda view: view.enrol.stage == "sign_in").enrol.sign_in
+    assert sign_in is not None and sign_in.code
+    revoked = rig.emulator.stats().get("revoke", 0)
+    rig.emulator.approve(sign_in.code, admin.email)
+    found = rig.views.next(Technician, lambda view: view.enrol.stage == "search" and bool(view.enrol.results))
+    assert [choice.id for choice in found.enrol.results] == [user.id] and found.enrol.sign_in is None
+    wait_until(lambda: rig.emulator.stats().get("revoke", 0) == revoked + 1)  # the sign-in is not kept
+
+
 def tech_choose(rig: Rig, uid: bytes, user_index: int) -> Technician:
     user = rig.emulator.users[user_index]
     rig.open_menu()

@@ -24,11 +24,12 @@ from tests.support.emulator_http import device_tokens
 
 
 def paired_station(
-    make_emulator: EmulatorFactory, tmp_path: Path, profile: str = "default"
+    make_emulator: EmulatorFactory, tmp_path: Path, profile: str = "default", extra: str = ""
 ) -> tuple[Emulator, str]:
-    """An emulator of ``profile`` and the configuration of a station paired to its first printer."""
+    """An emulator of ``profile`` and the configuration (plus ``extra`` TOML) of a station paired to
+    its first printer."""
     emulator = make_emulator(**profile_options(profile))
-    config = config_for(tmp_path, emulator, client_id=CLIENT_ID)
+    config = config_for(tmp_path, emulator, client_id=CLIENT_ID, extra=extra)
     (tmp_path / "state").mkdir()
     db = open_database(tmp_path / "state" / "station.db")
     pair(emulator, db)
@@ -68,7 +69,7 @@ def test_the_default_profile_keeps_every_assumption(
     assert "ok    ezeep job list: readable with the device token: 10 job(s) wait" in out
     assert "ok    ezeep job fields: jobs carry created, id, name, owner_id, pages, size, status" in out
     assert "ok    ezeep user filter: honoured" in out
-    assert "ok    ezeep users list: /printing/v1/users/ reachable, with e-mail addresses" in out
+    assert "ok    ezeep users list: /v1/users/ reachable, with e-mail addresses" in out
     # The refresh it caused is stored, and the station goes on with the new pair.
     after = TokenStore(open_database(tmp_path / "state" / "station.db")).load()
     assert after is not None and after.pair is not None
@@ -95,9 +96,10 @@ def test_the_strict_profile(
     ignored = line(out, "ezeep user filter")
     assert ignored.startswith("FAIL  ezeep user filter: ignored: user=<a user who does not exist> lists 10")
     assert "the station must not release" in ignored and "jobs_user_param" in ignored
-    users = line(out, "ezeep users list")
-    assert users.startswith("FAIL  ezeep users list: /printing/v1/users/ lists users without e-mail")
-    assert 'users_host = "account"' in users
+    # api2's users carry no e-mail under strict, but the station asks the account host.
+    assert line(out, "ezeep users list").startswith(
+        "ok    ezeep users list: /v1/users/ reachable, with e-mail"
+    )
 
 
 @pytest.mark.parametrize(
@@ -118,7 +120,11 @@ def test_the_strict_profile(
             ),
         ),
         ({"ignore_user_filter": True}, "ezeep user filter", ("FAIL", "ignored", "jobs_user_param")),
-        ({"users_without_email": True}, "ezeep users list", ("FAIL", "without e-mail", "users_host")),
+        (
+            {"refuse_device_users": True},
+            "ezeep users list",
+            ("unknown", "refused for the device token", "sign in once"),
+        ),
         ({"hide_job_owner": True}, "ezeep job fields", ("FAIL", "no 'owner_id'", "job_owner")),
         ({"shared_tp_id": True}, "ezeep station's printer", ("ok", "on 2 printers", "connector picks one")),
         ({"queue_printers": True}, "ezeep is_queue flags", ("ok", "AnyPrinter", "never used")),
@@ -140,6 +146,19 @@ def test_each_fault_switch_has_its_line(
     found = line(out, topic)
     assert found.startswith(f"{mark:<5} {topic}: ") and detail in found and fix in found, out
     assert status == (1 if mark == "FAIL" else 0), out
+
+
+def test_users_looked_up_where_they_carry_no_email_is_a_failure_with_its_fix(
+    make_emulator: EmulatorFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    api2 = '[cloud.contract]\nusers_host = "api"\nusers_path = "/printing/v1/users/"\n'
+    emulator, config = paired_station(make_emulator, tmp_path, extra=api2)
+    emulator.set_faults(users_without_email=True)
+    status, out = live(config, capsys)
+    users = line(out, "ezeep users list")
+    assert users.startswith("FAIL  ezeep users list: /printing/v1/users/ lists users without e-mail"), out
+    assert 'users_host = "account"' in users
+    assert status == 1
 
 
 def test_a_tp_id_no_connector_tells_apart_asks_for_a_pinned_printer(
@@ -214,9 +233,6 @@ def test_the_release_test_reports_a_failing_printer(make_emulator: EmulatorFacto
     assert "paper" in found.fix
 
 
-@pytest.mark.xfail(
-    strict=True, reason="needs issue 12 part A (a print refused with {code: N} keeps its code)"
-)
 def test_the_release_test_shows_ezeeps_print_error_code(
     make_emulator: EmulatorFactory, tmp_path: Path
 ) -> None:

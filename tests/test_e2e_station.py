@@ -50,7 +50,6 @@ from station.emulator import Emulator
 from station.pin import hash_pin
 from station.pin_handoff import HANDOFF_FILE, Handoff
 from tests.support.approval_page import approve_on_printer, sign_in
-from tests.support.cloud import xfail_until_part_a
 from tests.support.emulator_http import wait_for_slow_done
 from tests.support.x11 import MISSING_TOOLS, ROOT, SCREENSHOTS, XWindow, decode_qr, x_display
 from ui.display import Display
@@ -405,12 +404,9 @@ def test_the_demo_window_taps_with_number_keys(
 
 @pytest.mark.slow
 def test_headless_run_releases_a_tap_and_stops_on_sigterm(
-    make_station: Any, profiled_emulator: Emulator, tmp_path: Path, request: pytest.FixtureRequest
+    make_station: Any, profiled_emulator: Emulator, tmp_path: Path
 ) -> None:
     emulator = profiled_emulator  # under strict: the user's jobs among everybody's, twins, a queue
-    xfail_until_part_a(
-        request, emulator, "the printer of the token's tp_id on the token's connector, no queue"
-    )
     emulator.auto_approve_device = emulator.printers[0].id
     (tmp_path / "metrics").mkdir()  # node_exporter's textfile directory
     metrics = f"[metrics]\ntextfile_dir = '{tmp_path / 'metrics'}'\n"

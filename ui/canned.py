@@ -160,6 +160,27 @@ def canned_views(language: str = "en") -> dict[str, v.View]:
             ),
         ),
         "needs-repair-no-pin": v.View(unpaired, Unpaired(1, repair=True, problem="no_pin")),
+        "unpaired-refused": v.View(
+            unpaired,
+            Unpaired(
+                1,
+                problem="refused",
+                cause=Cause(Reason.PAIRING_REFUSED, text="client_not_allowed"),
+                retry_at=MONO + 40,
+            ),
+        ),
+        "unpaired-stopped": v.View(
+            unpaired,
+            Unpaired(
+                1,
+                problem="stopped",
+                cause=Cause(
+                    Reason.NOT_ENABLED,
+                    text="refresh tokens for the client id 'release-station-demo': ask ezeep to enable"
+                    " refresh tokens for it (a release station: pairing code grant, public client)",
+                ),
+            ),
+        ),
         "pairing": v.View(unpaired, Pairing(1, PAIRING_CODE, PAIRING_URL, MONO + 287, short_url=PAIRING_URL)),
         "pairing-repair": v.View(
             info, Pairing(1, PAIRING_CODE, PAIRING_URL, MONO + 600, repair=True, short_url=PAIRING_URL)
@@ -293,6 +314,16 @@ def canned_views(language: str = "en") -> dict[str, v.View]:
     badges = (
         v.BadgeRef("04A1B2C3", "…B2C3", datetime(2026, 1, 12, 8, 30, tzinfo=UTC), "self"),
         v.BadgeRef("0012345678", "…5678", datetime(2026, 2, 3, 14, 5, tzinfo=UTC), "technician"),
+    )
+    views["tech-enrol-sign-in"] = _tech(
+        language,
+        "enrol",
+        enrol=v.TechEnrol(
+            "sign_in",
+            "0012345678",
+            query="anna",
+            sign_in=v.SignInCode(PAIRING_CODE, PAIRING_URL, PAIRING_URL),
+        ),
     )
     views["tech-enrol-confirm"] = _tech(
         language, "enrol", enrol=v.TechEnrol("confirm", "0099887766", chosen=anna, user_badges=badges[:1])

@@ -6,7 +6,10 @@ with outcome ``cli``, ``enrol_import`` with its counts), and ``add`` and ``impor
 ``[enrolment] max_badges_per_user``. Badge ids printed here go to the administrator's terminal,
 never to a log. E-mail addresses are
 resolved to ezeep users through the paired station's cloud client, which is built only when a
-command actually needs it (an import with only ``user_id`` columns works offline).
+command actually needs it (an import with only ``user_id`` columns works offline). ezeep's users
+list is read once per command; if ezeep refuses it to the station's device token, an
+administrator signs in once (a code and its QR code on the terminal, as for ``pair``) and the list
+is read with that sign-in, which is revoked at once.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import sys
+import threading
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -30,6 +34,7 @@ from station.directory import (
     BadgeEntry,
     BadgeLimitError,
     Directory,
+    EmailResolver,
     email_resolver,
     export_csv,
     export_json,
@@ -41,6 +46,7 @@ from station.errors import StationError
 
 if TYPE_CHECKING:  # the cloud client is imported only when an e-mail address needs resolving
     from station.cloud.api import EzeepClient
+    from station.cloud.http import CloudHttp
 
 
 def register(subparsers: Any) -> None:
@@ -100,7 +106,8 @@ class CloudUsers:
         self._context = context
         self._db = db
         self._resources = contextlib.ExitStack()
-        self._client: EzeepClient | None = None
+        self._resolve: EmailResolver | None = None
+        self._cloud: tuple[EzeepClient, CloudHttp] | None = None
 
     def __enter__(self) -> CloudUsers:
         return self
@@ -109,11 +116,39 @@ class CloudUsers:
         self._resources.close()
 
     def __call__(self, email: str) -> UserInfo | None:
-        if self._client is None:
-            self._client = self._connect()
-        return email_resolver(self._client)(email)
+        if self._resolve is None:
+            self._resolve = email_resolver(self)  # one read of ezeep's users list
+        return self._resolve(email)
 
-    def _connect(self) -> EzeepClient:
+    def users(self) -> list[UserInfo]:
+        """Every org member; an administrator signs in once if ezeep refuses the device token."""
+        from station.cli.cmd_pair import show_code
+        from station.cloud.errors import UsersRefusedError
+        from station.cloud.pairing import Pairer
+
+        client, http = self._connect()
+        try:
+            return client.users()
+        except UsersRefusedError:
+            print(
+                "ezeep shows its users only to an administrator: sign in once to look them up.",
+                file=sys.stderr,
+            )
+        pairer = Pairer(http, self._context.config.cloud.client_id, "")
+        code = pairer.start("user")
+        show_code(code, sys.stderr)
+        pair = pairer.wait(code, threading.Event(), on_new_code=lambda new: show_code(new, sys.stderr))
+        try:
+            return client.users(token=pair.access_token)
+        finally:
+            client.revoke(pair.refresh_token)  # the station keeps no person's token
+
+    def _connect(self) -> tuple[EzeepClient, CloudHttp]:
+        if self._cloud is None:
+            self._cloud = self._open()
+        return self._cloud
+
+    def _open(self) -> tuple[EzeepClient, CloudHttp]:
         from station.cloud.api import EzeepClient
         from station.cloud.http import CloudHttp
         from station.cloud.tokens import TokenKeeper, TokenStore
@@ -123,7 +158,7 @@ class CloudUsers:
         self._resources.callback(keeper.close)
         if not keeper.paired:
             raise StationError("this station is not paired with ezeep; run `release-station pair` first")
-        return EzeepClient.from_config(http, keeper, self._context.config.cloud)
+        return EzeepClient.from_config(http, keeper, self._context.config.cloud), http
 
 
 def _list(args: argparse.Namespace, context: Context) -> int:

@@ -33,14 +33,17 @@ from dataclasses import dataclass
 from typing import TextIO
 
 from station.cloud import contract
+from station.cloud.api import station_printer_of
 from station.cloud.errors import (
     BadAnswerError,
     CloudError,
     GrantError,
     NotFoundError,
+    PrinterMatchError,
     TokenRejectedError,
     UnauthorisedError,
 )
+from station.cloud.http import Host
 from station.cloud.models import Job, JobState, JobStatus
 from station.cloud.stack import CloudStack
 from station.config import CloudSection
@@ -48,7 +51,6 @@ from station.findings import Finding
 
 MAX_PRINTER_PAGES = 50
 RELEASE_POLL_S = 2.0  # how often the release test looks for the technician's new page
-_JOB_FIELDS = ("id", "name", "created", "pages", "size")  # lead: Contract.job_* at merge
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,7 +146,7 @@ def _claims(cloud: CloudStack, client_id: str) -> Finding:
     except BadAnswerError as exc:
         return Finding("fail", topic, str(exc), "ask ezeep why the access token is not a JWT")
     kind = f"sub {claims.get('sub')}, pty {claims.get('pty', '(none)')}"
-    tp_id = claims.get("tp_id")  # lead: the claim's name is contract's
+    tp_id = claims.get("tp_id")  # the documented per-client claim ("Claim tp_id")
     enable = (
         f"ask ezeep to enable the tp_id claim ('Claim tp_id') for client id {client_id} and pair again"
         " (release-station pair --force); meanwhile pin the printer with [cloud] printer_id"
@@ -216,51 +218,26 @@ def _printer_findings(
 def _station_printer(
     cloud: CloudStack, section: CloudSection, printers: list[Mapping[str, object]]
 ) -> tuple[Finding, Mapping[str, object] | None]:
-    """The station's printer by the station's rule: the one ``cloud.printer_id`` pins, else the one
-    with the token's ``tp_id`` on the token's connector, never a queue."""
-    # lead: at merge, ask station.cloud.api.station_printer_of the same question (and keep only
-    # the wording of the lines here), so that the doctor and the station cannot disagree.
+    """The station's printer by the station's own rule (:func:`station_printer_of`: the one
+    ``cloud.printer_id`` pins, else the token's ``tp_id`` on the token's connector, never a queue),
+    so that the doctor and the station cannot disagree; only the wording is the doctor's."""
     topic = "ezeep station's printer"
-    pinned = str(getattr(section, "printer_id", "") or "")  # lead: section.printer_id at merge
-    targets = [p for p in printers if p.get("is_queue") is not True]
-    pin = f"pin one with [cloud] printer_id = one of: {_names(targets)}"
-    if pinned:
-        return _pinned(pinned, printers, pin)
-    binding = cloud.keeper.binding
-    if binding is None or binding.tp_id is None:
-        return Finding("fail", topic, "the token names no printer (no tp_id claim)", pin), None
-    same_tp = [p for p in targets if _number(p.get("tp_id")) == binding.tp_id]
-    on_connector = [p for p in same_tp if p.get("connector_id") and p.get("connector_id") == binding.subject]
-    chosen = on_connector or same_tp
-    if len(chosen) == 1:
-        how = f"tp_id {binding.tp_id}"
-        if len(same_tp) > 1:
-            how += f" (on {len(same_tp)} printers; the token's connector picks one)"
-        return Finding("ok", topic, f"{_name(chosen[0])}, by {how}"), chosen[0]
-    if not chosen:
-        return Finding("fail", topic, f"no printer has the token's tp_id {binding.tp_id}", pin), None
-    ambiguous = f"{len(chosen)} printers have tp_id {binding.tp_id} and none is on the token's connector"
-    return Finding(
-        "fail", topic, ambiguous, f"pin one with [cloud] printer_id = one of: {_names(chosen)}"
-    ), None
-
-
-def _pinned(
-    pinned: str, printers: list[Mapping[str, object]], pin: str
-) -> tuple[Finding, Mapping[str, object] | None]:
-    topic = "ezeep station's printer"
-    found = [p for p in printers if p.get("id") == pinned]
-    if not found:
-        return Finding("fail", topic, f"cloud.printer_id {pinned} is not listed", pin), None
-    if found[0].get("is_queue") is True:
-        return Finding("fail", topic, f"cloud.printer_id {pinned} is a pull-print queue", pin), None
-    return Finding("ok", topic, f"{_name(found[0])}, pinned by cloud.printer_id"), found[0]
-
-
-def _number(value: object) -> int | None:
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    return int(value) if isinstance(value, str) and value.strip().isdigit() else None
+    try:
+        models = [contract.parse_printer(p) for p in printers]
+    except BadAnswerError as exc:
+        return Finding("fail", topic, str(exc), "ask ezeep about the printers list's fields"), None
+    try:
+        chosen = station_printer_of(models, cloud.keeper.binding, section.printer_id)
+    except PrinterMatchError as exc:
+        return Finding("fail", topic, str(exc), "pin the station's printer with [cloud] printer_id"), None
+    raw = next(p for p in printers if p.get("id") == chosen.id)
+    if section.printer_id:
+        return Finding("ok", topic, f"{_name(raw)}, pinned by cloud.printer_id"), raw
+    how = f"tp_id {chosen.tp_id}"
+    same_tp = sum(1 for p in models if p.tp_id == chosen.tp_id and not p.is_queue)
+    if same_tp > 1:
+        how += f" (on {same_tp} printers; the token's connector picks one)"
+    return Finding("ok", topic, f"{_name(raw)}, by {how}"), raw
 
 
 def _name(printer: Mapping[str, object]) -> str:
@@ -269,16 +246,12 @@ def _name(printer: Mapping[str, object]) -> str:
     return f"{printer.get('name') or '(no name)'}{where} ({ids})"
 
 
-def _names(printers: list[Mapping[str, object]]) -> str:
-    return "; ".join(f'{p.get("name") or "(no name)"} = "{p.get("id")}"' for p in printers[:10]) or "(none)"
-
-
 # -- jobs ---------------------------------------------------------------------------------------
 
 
 def _job_findings(cloud: CloudStack, section: CloudSection) -> list[Finding]:
     """The job list (readable, and its fields) and the user filter."""
-    query = contract.waiting_jobs_query("")  # lead: Contract.waiting_jobs_query at merge
+    query = cloud.client.contract.waiting_jobs_query("")
     param = next(key for key, value in query.items() if value == "")
     unfiltered = {key: value for key, value in query.items() if key != param}
     try:
@@ -289,7 +262,7 @@ def _job_findings(cloud: CloudStack, section: CloudSection) -> list[Finding]:
     results, count, _ = everyone
     total = count if count is not None else len(results)
     lines = [Finding("ok", "ezeep job list", f"readable with the device token: {total} job(s) wait")]
-    lines.append(_job_fields(results, section))
+    lines.append(_job_fields(results, cloud.client.contract))
     nobody = str(uuid.uuid4())
     filtered, filtered_count, _ = contract.parse_page(
         _get(cloud, contract.JOBS_PATH, {**unfiltered, param: nobody, "limit": 100}), "jobs"
@@ -322,14 +295,14 @@ def _job_findings(cloud: CloudStack, section: CloudSection) -> list[Finding]:
     return lines
 
 
-def _job_fields(results: list[object], section: CloudSection) -> Finding:
+def _job_fields(results: list[object], names: contract.Contract) -> Finding:
     topic = "ezeep job fields"
-    owner = section.job_owner_field  # lead: Contract.job_owner at merge
+    owner = names.job_owner
     jobs = [job for job in results if isinstance(job, Mapping)]
     if not jobs:
         return Finding("unknown", topic, "no job to look at", "print a page to AnyPrinter and run again")
     seen = sorted({str(key) for job in jobs for key in job})
-    missing = [name for name in ("id", owner) if not all(name in job for job in jobs)]
+    missing = [name for name in (names.job_id, owner) if not all(name in job for job in jobs)]
     if missing:
         return Finding(
             "fail",
@@ -338,7 +311,8 @@ def _job_fields(results: list[object], section: CloudSection) -> Finding:
             "set the field that names the owner's user id in [cloud.contract] job_owner"
             " (and job_id), from the fields listed",
         )
-    absent = [name for name in _JOB_FIELDS if name not in seen]
+    fields = (names.job_id, names.job_name, names.job_created, names.job_pages, names.job_size)
+    absent = [name for name in fields if name not in seen]
     blank = f"; not sent (shown blank): {', '.join(absent)}" if absent else ""
     return Finding("ok", topic, f"jobs carry {', '.join(seen)} (owner in {owner!r}){blank}")
 
@@ -348,9 +322,11 @@ def _job_fields(results: list[object], section: CloudSection) -> Finding:
 
 def _users(cloud: CloudStack) -> Finding:
     topic = "ezeep users list"
-    path = contract.USERS_PATH  # lead: Contract.users_host and users_path at merge
+    names = cloud.client.contract
+    path = names.users_path
     try:
-        results, _count, _ = contract.parse_page(_get(cloud, path, {"limit": 1}), "users")
+        answer = _get(cloud, path, contract.page_query(names.users_host, 0), host=names.users_host)
+        results, _count, _ = contract.parse_page(answer, "users")
     except UnauthorisedError:
         return Finding(
             "unknown",
@@ -468,14 +444,14 @@ def _new_job(
 # -- inside -------------------------------------------------------------------------------------
 
 
-def _get(cloud: CloudStack, path: str, params: Mapping[str, str | int]) -> object:
-    """A GET on the REST host with the device token as ezeep answers it, refreshed once on a 401."""
+def _get(cloud: CloudStack, path: str, params: Mapping[str, str | int], *, host: Host = "api") -> object:
+    """A GET on ``host`` with the device token as ezeep answers it, refreshed once on a 401."""
     token = cloud.keeper.access_token(wait=False)
     try:
-        return cloud.http.request("GET", "api", path, token=token, params=params)
+        return cloud.http.request("GET", host, path, token=token, params=params)
     except UnauthorisedError:
         token = cloud.keeper.renew(token, wait=False)
-        return cloud.http.request("GET", "api", path, token=token, params=params)
+        return cloud.http.request("GET", host, path, token=token, params=params)
 
 
 def _unreachable(what: str, exc: CloudError) -> Finding:

@@ -2,7 +2,8 @@
 
 :class:`EzeepClient` adds the bearer token from the :class:`~station.cloud.tokens.TokenKeeper`
 to every call. A 401 makes the keeper refresh (once for all callers) and the call is retried
-once; a second 401 is an :class:`UnauthorisedError`. An :meth:`EzeepClient.impatient` client
+once; a second 401 is an :class:`UnauthorisedError`, and so is a 403 at once (the token is
+valid but may not make that call: a new one would not either). An :meth:`EzeepClient.impatient` client
 (for calls a person is waiting on) never sits in the keeper's retries: a token that must be
 refreshed gets one try, and a refresh already under way means :class:`OfflineError`. Every failure is one of
 :mod:`station.cloud.errors`.
@@ -20,10 +21,14 @@ probe sent into a black hole just before the network returns must not wait out t
 timeout before the next probe can find ezeep again.
 
 A job belongs to one person: :meth:`EzeepClient.waiting_jobs` returns only the jobs whose owner
-(by the configured :class:`~station.cloud.contract.OwnerRule`) is the user asked for, whatever
+(by the configured :class:`~station.cloud.contract.Contract`) is the user asked for, whatever
 the list held; the others, and jobs naming no owner, are dropped and logged by count and id.
 :meth:`EzeepClient.owns` lets the release engine ask the same question before it releases or
-deletes a job.
+deletes a job. Every name ezeep does not document comes from :attr:`EzeepClient.contract`.
+
+The station's printer is the one whose ``tp_id`` is the token's, on the token's connector
+(``sub``, compared with a printer's ``connector_id``), unless ``cloud.printer_id`` pins one;
+pull-print queues (``is_queue``) never are (:class:`PrinterMatchError` says why none was found).
 """
 
 from __future__ import annotations
@@ -36,9 +41,16 @@ from collections.abc import Callable, Mapping
 from typing import TypeVar
 
 from station.cloud import contract
-from station.cloud.errors import DeadlineError, NotFoundError, UnauthorisedError
+from station.cloud.errors import (
+    DeadlineError,
+    PrinterMatchError,
+    PrintRefusedError,
+    RefusedError,
+    UnauthorisedError,
+    UsersRefusedError,
+)
 from station.cloud.http import CloudHttp, Host
-from station.cloud.models import Job, JobStatus, Printer, UserInfo, job_ids_for_log
+from station.cloud.models import DeviceBinding, Job, JobStatus, Printer, UserInfo, job_ids_for_log
 from station.cloud.tokens import TokenKeeper
 from station.config import CloudSection
 
@@ -49,7 +61,7 @@ T = TypeVar("T")
 MAX_LIST_ITEMS = 5000  # printers or users of an organisation: 50 pages
 MAX_JOBS = 500  # one person's waiting jobs: more than any screen or release needs
 LIST_DEADLINE_S = 60.0  # a whole list of printers, jobs or users, every page included
-_DEFAULT_OWNER = contract.OwnerRule()
+_TODAY = contract.Contract()
 
 
 class EzeepClient:
@@ -58,7 +70,10 @@ class EzeepClient:
     Args:
         http: the station's :class:`CloudHttp`.
         keeper: the device's :class:`TokenKeeper`.
-        owner: which job field names the owner and how it is compared (``cloud.job_owner_*``).
+        contract: the names ezeep does not document (``[cloud.contract]``); kept as
+            :attr:`contract`.
+        printer_id: the printer that :meth:`station_printer` returns whatever the token says
+            (``cloud.printer_id``); "" to match the token's ``tp_id`` and connector.
         max_items: how many items a list of printers or users may have before it is cut off
             (logged; ``cloud.max_list_items``).
         max_jobs: the same for a user's waiting jobs (``cloud.max_jobs``).
@@ -80,7 +95,8 @@ class EzeepClient:
         http: CloudHttp,
         keeper: TokenKeeper,
         *,
-        owner: contract.OwnerRule = _DEFAULT_OWNER,
+        contract: contract.Contract = _TODAY,
+        printer_id: str = "",
         max_items: int = MAX_LIST_ITEMS,
         max_jobs: int = MAX_JOBS,
         list_deadline_s: float = LIST_DEADLINE_S,
@@ -90,7 +106,8 @@ class EzeepClient:
             raise ValueError("max_items and max_jobs must be at least 1, list_deadline_s above 0")
         self._http = http
         self._keeper = keeper
-        self._owner = owner
+        self.contract = contract
+        self._printer_id = printer_id
         self._max_items = max_items
         self._max_jobs = max_jobs
         self._list_deadline_s = list_deadline_s
@@ -99,11 +116,11 @@ class EzeepClient:
 
     @classmethod
     def from_config(cls, http: CloudHttp, keeper: TokenKeeper, cloud: CloudSection) -> EzeepClient:
-        owner = contract.OwnerRule(cloud.job_owner_field, cloud.job_owner_match)
         return cls(
             http,
             keeper,
-            owner=owner,
+            contract=cloud.contract,
+            printer_id=cloud.printer_id,
             max_items=cloud.max_list_items,
             max_jobs=cloud.max_jobs,
             list_deadline_s=cloud.list_deadline_s,
@@ -134,14 +151,13 @@ class EzeepClient:
         return self._pages(contract.PRINTERS_PATH, {}, parse, "printers", self._max_items, request_s=each_s)
 
     def station_printer(self) -> Printer:
-        """The printer this station is bound to, by the ``tp_id`` in its token."""
-        binding = self._keeper.binding
-        if binding is None or binding.tp_id is None:
-            raise NotFoundError("the station's token names no printer (no tp_id claim)")
-        for printer in self._printers(self._probe_s):
-            if printer.tp_id == binding.tp_id:
-                return printer
-        raise NotFoundError(f"no printer with tp_id {binding.tp_id} in this organisation")
+        """The printer this station releases to: the pinned one (``cloud.printer_id``), else
+        the one with the token's ``tp_id`` on the token's connector; never a pull-print queue.
+
+        Raises :class:`PrinterMatchError` (a :class:`NotFoundError`) when there is none or more
+        than one, saying which to pin.
+        """
+        return station_printer_of(self._printers(self._probe_s), self._keeper.binding, self._printer_id)
 
     # --- jobs -------------------------------------------------------------------------------------
     def waiting_jobs(self, user_id: str) -> list[Job]:
@@ -152,8 +168,8 @@ class EzeepClient:
         """
         jobs = self._pages(
             contract.JOBS_PATH,
-            contract.waiting_jobs_query(user_id),
-            lambda item: contract.parse_job(item, self._owner.field),
+            self.contract.waiting_jobs_query(user_id),
+            self.contract.parse_job,
             "jobs",
             self._max_jobs,
         )
@@ -165,7 +181,7 @@ class EzeepClient:
                 own.append(job)
             else:
                 (others if job.owner_id else unowned).append(job.id)
-        named = f"name no owner ({self._owner.field!r})"
+        named = f"name no owner ({self.contract.job_owner!r})"
         for ids, why in ((unowned, named), (others, "are someone else's")):
             if ids:
                 log.warning(
@@ -175,13 +191,18 @@ class EzeepClient:
 
     def owns(self, job: Job, user_id: str) -> bool:
         """Whether ``job`` (as :meth:`waiting_jobs` returned it) belongs to ``user_id``."""
-        return self._owner.owns(job.owner_id, user_id)
+        return self.contract.owns(job.owner_id, user_id)
 
     def release(self, job_id: str, printer_id: str) -> str:
-        """Send a pull job to a printer; the spooler job id to follow with :meth:`status`."""
-        answer = self._call(
-            "POST", "print", contract.PRINT_PATH, json_body=contract.release_body(job_id, printer_id)
-        )
+        """Send a pull job to a printer; the spooler job id to follow with :meth:`status`.
+
+        Raises :class:`PrintRefusedError` with ezeep's code when it answers ``{"code": N}``.
+        """
+        body = self.contract.release_body(job_id, printer_id)
+        try:
+            answer = self._call("POST", "print", contract.PRINT_PATH, json_body=body)
+        except RefusedError as exc:
+            raise PrintRefusedError(str(exc), code=exc.code, status=exc.status) from exc
         return contract.parse_release(answer)
 
     def status(self, spool_id: str) -> JobStatus:
@@ -211,19 +232,46 @@ class EzeepClient:
         return current
 
     def delete(self, job_id: str) -> None:
-        self._call("DELETE", "api", contract.job_path(job_id))
+        self._call("DELETE", "api", self.contract.job_path(job_id))
 
     # --- users ----------------------------------------------------------------------------------
-    def find_users(self, email: str | None = None, search: str | None = None) -> list[UserInfo]:
-        """Org members by exact e-mail or by a substring of name or e-mail."""
-        query: dict[str, str | int] = {}
-        if email:
-            query["email"] = email
-        if search:
-            query["search"] = search
-        if not query:
+    def find_users(
+        self, email: str | None = None, search: str | None = None, *, token: str | None = None
+    ) -> list[UserInfo]:
+        """Org members by exact e-mail (case ignored) or by a substring of name or e-mail.
+
+        The users list (``contract.users_host``/``users_path``) documents no filter, so every
+        page is read (up to ``max_items``) and matched here. ``token``: a signed-in user's access
+        token (a technician's, from a user-mode pairing) to read it with instead of the device
+        token; ezeep shows an ordinary user only themself. Raises :class:`UsersRefusedError`
+        when ezeep refuses the list to the device token.
+        """
+        if not (email or search):
             raise ValueError("find_users needs an email or a search text")
-        return self._pages(contract.USERS_PATH, query, contract.parse_user, "users", self._max_items)
+        users = self.users(token=token)
+        if email:
+            users = [u for u in users if u.email.strip().casefold() == email.strip().casefold()]
+        if search:
+            needle = search.casefold()
+            users = [u for u in users if needle in f"{u.email} {u.display_name}".casefold()]
+        return users
+
+    def users(self, *, token: str | None = None) -> list[UserInfo]:
+        """Every org member ezeep shows (up to ``max_items``), from ``contract.users_host`` and
+        ``users_path``; ``token``, :class:`UsersRefusedError`: as for :meth:`find_users`."""
+        host: Host = self.contract.users_host
+        path = self.contract.users_path
+        try:
+            return self._pages(
+                path, {}, contract.parse_user, "users", self._max_items, host=host, token=token
+            )
+        except UnauthorisedError as exc:
+            if token is not None:
+                raise
+            raise UsersRefusedError(
+                f"ezeep refused its users list ({host} host, {path}) to the station's device token;"
+                " it may show it to an administrator who signs in"
+            ) from exc
 
     def me(self, user_access_token: str) -> UserInfo:
         """Who a *user* token (from a user-mode pairing) belongs to."""
@@ -244,15 +292,23 @@ class EzeepClient:
         params: Mapping[str, str | int] | None = None,
         json_body: Mapping[str, object] | None = None,
         until: float | None = None,
+        token: str | None = None,
     ) -> object:
         """One request with the device token, refreshed and retried once on a 401; ``until``:
-        as for :meth:`CloudHttp.request`."""
+        as for :meth:`CloudHttp.request`. ``token``: another principal's access token, sent
+        as it is (no refresh)."""
+        if token is not None:
+            return self._http.request(
+                method, host, path, token=token, params=params, json_body=json_body, until=until
+            )
         token = self._keeper.access_token(wait=self._wait)
         try:
             return self._http.request(
                 method, host, path, token=token, params=params, json_body=json_body, until=until
             )
-        except UnauthorisedError:
+        except UnauthorisedError as exc:
+            if exc.status == 403:  # the token is good but may not do this: a new one may not either
+                raise
             log.info("ezeep refused the access token for %s %s; refreshing once", method, path)
             token = self._keeper.renew(token, wait=self._wait)
             return self._http.request(
@@ -268,17 +324,21 @@ class EzeepClient:
         limit: int,
         *,
         request_s: float | None = None,
+        host: Host = "api",
+        token: str | None = None,
     ) -> list[T]:
         """Every page of a list, each cut to the page size asked for, the whole cut at ``limit``
-        and ended by ``list_deadline_s``; ``request_s``: each page's request within this too."""
+        and ended by ``list_deadline_s``; ``request_s``: each page's request within this too.
+        ``host``: where the list is (its paging: :func:`contract.page_query`); ``token``: as
+        for :meth:`_call`."""
         items: list[T] = []
         page = 0
         until = time.monotonic() + self._list_deadline_s
         while True:
-            params = {**query, "limit": contract.PAGE_SIZE, "offset": page * contract.PAGE_SIZE}
+            params = {**query, **contract.page_query(host, page)}
             page_until = until if request_s is None else min(until, time.monotonic() + request_s)
             try:
-                answer = self._call("GET", "api", path, params=params, until=page_until)
+                answer = self._call("GET", host, path, params=params, until=page_until, token=token)
             except DeadlineError as exc:
                 if time.monotonic() < until:
                     raise  # the page's own deadline
@@ -310,3 +370,48 @@ class EzeepClient:
             if last:
                 return items
             page += 1
+
+
+def station_printer_of(printers: list[Printer], binding: DeviceBinding | None, pinned: str = "") -> Printer:
+    """The station's printer among ``printers`` (see :meth:`EzeepClient.station_printer`).
+
+    Example::
+
+        floor = Printer("p1", "Floor 2", "", tp_id=7, status="Online", connector_id="c1")
+        other = Printer("p2", "Lobby", "", tp_id=7, status="Online", connector_id="c2")
+        assert station_printer_of([floor, other], DeviceBinding("c1", "org", 7)) == floor
+    """
+    if pinned:
+        chosen = [p for p in printers if p.id == pinned]
+        if not chosen:
+            raise PrinterMatchError(f"the printer cloud.printer_id = {pinned!r} is not in this organisation")
+        if chosen[0].is_queue:
+            raise PrinterMatchError(
+                f"cloud.printer_id {pinned!r} is a pull-print queue ({chosen[0].name}), not a printer"
+            )
+        return chosen[0]
+    if binding is None or binding.tp_id is None:
+        raise PrinterMatchError(
+            "the station's token names no printer (no tp_id claim): set cloud.printer_id"
+            f" to one of: {_listed(printers)}"
+        )
+    same_tp = [p for p in printers if p.tp_id == binding.tp_id and not p.is_queue]
+    on_connector = [p for p in same_tp if p.connector_id and p.connector_id == binding.subject]
+    chosen = on_connector or same_tp
+    if len(chosen) == 1:
+        return chosen[0]
+    if not chosen:
+        raise PrinterMatchError(
+            f"no printer with tp_id {binding.tp_id} in this organisation: set cloud.printer_id"
+            f" to one of: {_listed(printers)}"
+        )
+    raise PrinterMatchError(
+        f"{len(chosen)} printers have tp_id {binding.tp_id} and none is on the token's connector:"
+        f" set cloud.printer_id to one of: {_listed(chosen)}"
+    )
+
+
+def _listed(printers: list[Printer]) -> str:
+    """Printers a technician may pin, for a message: name and the id as TOML writes it, queues left out."""
+    targets = [f'{p.name or "(no name)"} = "{p.id}"' for p in printers if not p.is_queue]
+    return "; ".join(targets[:10]) + ("; ..." if len(targets) > 10 else "") if targets else "(none)"

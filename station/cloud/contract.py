@@ -1,20 +1,32 @@
 """Every shape the station assumes about ezeep Blue, in one place.
 
 Paths, form fields, JSON field names and the few numbers ezeep does not send (poll interval,
-code lifetime) are named here, and so are the functions that turn an answer into a model. The
-ones ``shared/docs/ezeep-api.md`` marks *assumed* carry an ``# assumed`` comment: correct them
-here, in one edit, once they are checked against the live service. The ones a station may have
-to adjust before a new image exists can also be set in ``[cloud]`` (see :class:`OwnerRule`).
+code lifetime) are named here, and so are the functions that turn an answer into a model. What
+ezeep's pages confirm is a module constant. What they do not (``shared/docs/ezeep-api.md``,
+"What ezeep's own pages say, 2026-12") is a field of :class:`Contract`, with today's guess as
+its default: a station corrects it in ``[cloud.contract]`` of its configuration, without a new
+image, once ``release-station doctor --live`` shows the guess wrong.
 
 The assumptions, in one list:
 
 - the RFC 8628 error codes of the token endpoint, the poll interval and the code lifetime;
-- the ``tp_id`` claim in a device token, and the users list on the REST host;
-- that a device token may list a card holder's jobs with ``user=<user id>`` and may release and
-  delete them; the station does not rely on the filter: every job whose owner is not the
-  badge's user (or that names no owner) is refused (:class:`OwnerRule`, configurable);
-- every job field but ``id``: ``name``, ``created``, ``pages``, ``size``, and the owner field;
+  any other ``error`` is shown to the technician as ezeep sent it;
+- that a device token carries ``sub`` (the connector, matched with a printer's
+  ``connector_id``) and ``tp_id`` (documented only as a per-client setting, "Claim tp_id
+  enabled"), and that ezeep enabled refresh tokens and that claim for the station's client id:
+  pairing stops with the fix spelled out when either is missing;
+- that the users list of the account host (documented: ``GET /v1/users/``, ``page``/``per_page``,
+  admins only) answers with api2's envelope ``{count, next, previous, results}``, and whether a
+  device token may read it at all (if not, a technician signs in once and the search runs with
+  that user's token);
+- that a device token may list a card holder's jobs with ``user=<user id>``
+  (:attr:`Contract.jobs_user_param`) and may release and delete them; the station does not rely
+  on the filter: every job whose owner is not the badge's user (or that names no owner) is
+  refused (:meth:`Contract.owns`);
+- every job field: ``id``, ``name``, ``created``, ``pages``, ``size``, and the owner field;
 - the release body (``jobid``, ``printerid``) and the delete path;
+- that a failed release answers ``{"code": N}`` (documented for ``sfapi/Print`` of a file) and
+  that such an answer means nothing was sent to the printer;
 - that a released job leaves the INQUEUE list soon: it may stay listed for a while after the
   release, but not longer than the release engine's quarantine window (``[cloud] in_doubt_s``);
 - that a request may land after its client gave up (a congested link, a queueing proxy): a
@@ -28,23 +40,44 @@ The assumptions, in one list:
   replaced pair's refresh token and expects the new pair to live on. Nothing relies on the
   access tokens dying with it (the docs say an access token may live on for up to an hour).
 
+Questions for ezeep (the answers become defaults here, or settle an assumption above):
+
+1. May a device token (pairing code grant, ``mode=device``) list, release and delete the pull
+   jobs of another user on api2 and printapi, and which query parameter filters the list by
+   user? Is the filter honoured or ignored for a device token?
+2. What is the body of the release call (``sfapi/Print`` with ``jobid``? ``fileid``?), and
+   which fields does a listed pull job carry (its owner above all)?
+3. Which path deletes a pull job?
+4. Is the token's ``sub`` the connector id printers carry as ``connector_id``, and is ``tp_id``
+   in the token an integer?
+5. May a device token read ``account.ezeep.com/v1/users/``, and can it be filtered by e-mail?
+6. Which print error codes exist besides 804, and do any of them mean "sent anyway"?
+7. Which ``error`` values does the token endpoint answer while a pairing code waits, is denied
+   or runs out, and how long does a code live?
+8. Where does ezeep keep card ids (pp2), and will a paired device be offered that path?
+
 Parsers take already-decoded JSON (``object``) and either return a model or raise
-:class:`~station.cloud.errors.BadAnswerError`; they never raise anything else.
+:class:`~station.cloud.errors.BadAnswerError` (:func:`parse_release` also
+:class:`~station.cloud.errors.PrintRefusedError`); they never raise anything else.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import json
+import re
+import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Final, Literal
 from urllib.parse import quote
 
-from station.cloud.errors import BadAnswerError, NotFoundError
+from station.cloud.errors import BadAnswerError, NotFoundError, PrintRefusedError
 from station.cloud.models import DeviceBinding, Job, JobState, JobStatus, Printer, UserInfo
+from station.errors import ConfigError
 
 # --- OAuth (account host) -------------------------------------------------------------------
 PAIR_PATH: Final = "/oauth/pair/"
@@ -91,56 +124,141 @@ def revoke_form(refresh_token: str) -> dict[str, str]:
 # --- REST (api host) ------------------------------------------------------------------------
 PRINTERS_PATH: Final = "/printing/v1/printers/"
 JOBS_PATH: Final = "/printing/v1/printjobs/"
-USERS_PATH: Final = "/printing/v1/users/"  # assumed (emulator-api.md)
 PAGE_SIZE: Final = 100  # ezeep's documented maximum
 
 
-def job_path(job_id: str) -> str:
-    return f"{JOBS_PATH}{_path_segment(job_id)}/"  # assumed (DELETE)
-
-
-def waiting_jobs_query(user_id: str) -> dict[str, str]:
-    # `user=` with a device token is assumed (the other filters are documented), so the station
-    # does not trust it: OwnerRule checks every job the list returns.
-    return {"status": "INQUEUE", "o": "-created", "user": user_id}
+def page_query(host: Literal["account", "api", "print"], page: int) -> dict[str, str | int]:
+    """The paging parameters of page ``page`` (from 0) of a list: the account host counts pages
+    from 1 (``page``/``per_page``, documented for its users list), api2 counts items
+    (``limit``/``offset``)."""
+    if host == "account":
+        return {"page": page + 1, "per_page": PAGE_SIZE}
+    return {"limit": PAGE_SIZE, "offset": page * PAGE_SIZE}
 
 
 OwnerMatch = Literal["exact", "casefold"]
-OWNER_FIELD: Final = "owner_id"  # assumed: ezeep's docs show no job field but `count`
-OWNER_MATCH: Final[OwnerMatch] = "exact"  # assumed: an opaque user id, compared as it is
+UsersHost = Literal["account", "api"]
+_FIELD = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+_PARAM = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,63}")
+_PATH = re.compile(r"/[A-Za-z0-9_./{}-]{0,200}")
+_FIELDS: Final = (
+    "job_id", "job_owner", "job_name", "job_pages", "job_created", "job_size",
+    "release_job_key", "release_printer_key",
+)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
-class OwnerRule:
-    """Which job field names its owner and how it is compared with the badge's user id.
+class Contract:
+    """The names ezeep's pages do not confirm, with today's guesses as defaults (``[cloud.contract]``).
 
-    ``field``: the JSON field of a job that names its owner (``cloud.job_owner_field``).
-    ``match``: ``"exact"`` compares the strings as they are; ``"casefold"`` ignores case and
-    surrounding blanks, for a service that names owners by e-mail address or spells ids in
-    varying case (``cloud.job_owner_match``). An empty owner never matches.
+    A mismatch found on site becomes a configuration edit: every field is a key of
+    ``[cloud.contract]`` in the station's configuration, checked by :meth:`from_table`.
+
+    ``jobs_user_param``: the job list's query parameter that names the card holder.
+    ``job_id``, ``job_owner``, ``job_name``, ``job_pages``, ``job_created``, ``job_size``: the
+    JSON fields of a listed job. ``owner_match``: how ``job_owner`` is compared with the badge's
+    user id: ``"exact"``, or ``"casefold"`` (case and surrounding blanks ignored, for owners named
+    by e-mail address). An empty owner never matches.
+    ``release_job_key``, ``release_printer_key``: the release body's keys.
+    ``delete_path``: the path that deletes a job; ``{job_id}`` stands for its id.
+    ``users_host``, ``users_path``: where org members with e-mail and name are listed: the
+    account host (paged ``page``/``per_page``, documented) or the REST host (``limit``/``offset``).
 
     Example::
 
-        rule = OwnerRule("owner_id", "casefold")
-        assert rule.owns(" Ada@Example.com", "ada@example.com")
+        contract = Contract.from_table({"job_owner": "owner_email", "owner_match": "casefold"})
+        assert contract.owns(" Ada@Example.com", "ada@example.com")
+        assert contract.job_path("j 1") == "/printing/v1/printjobs/j%201/"
     """
 
-    field: str = OWNER_FIELD
-    match: OwnerMatch = OWNER_MATCH
+    jobs_user_param: str = "user"  # assumed: the other filters are documented
+    job_id: str = "id"
+    job_owner: str = "owner_id"  # assumed: ezeep's docs show no job field but `count`
+    owner_match: OwnerMatch = "exact"  # assumed: an opaque user id, compared as it is
+    job_name: str = "name"  # assumed
+    job_pages: str = "pages"  # assumed
+    job_created: str = "created"  # assumed (`o=-created` sorts by it: documented)
+    job_size: str = "size"  # assumed
+    release_job_key: str = "jobid"  # assumed
+    release_printer_key: str = "printerid"  # as sfapi/Print of an uploaded file (documented)
+    delete_path: str = "/printing/v1/printjobs/{job_id}/"  # assumed
+    users_host: UsersHost = "account"  # documented: GET account.ezeep.com/v1/users/
+    users_path: str = "/v1/users/"
+
+    def __post_init__(self) -> None:
+        if not _PARAM.fullmatch(self.jobs_user_param):
+            raise ValueError("jobs_user_param: must be a query parameter name like user")
+        for name in _FIELDS:
+            if not _FIELD.fullmatch(getattr(self, name)):
+                raise ValueError(f"{name}: must be a JSON field name like owner_id")
+        for name in ("delete_path", "users_path"):
+            if not _PATH.fullmatch(getattr(self, name)) or "//" in getattr(self, name):
+                raise ValueError(f"{name}: must be a path starting with /, like /v1/users/")
+        if self.delete_path.count("{job_id}") != 1 or self.delete_path.replace("{job_id}", "").count("{"):
+            raise ValueError("delete_path: must hold {job_id} once, like /printing/v1/printjobs/{job_id}/")
+        if "{" in self.users_path or "}" in self.users_path:
+            raise ValueError("users_path: must be a plain path, like /v1/users/")
+        if self.owner_match not in typing.get_args(OwnerMatch):
+            raise ValueError(f"owner_match: must be one of 'exact', 'casefold', not {self.owner_match!r}")
+        if self.users_host not in typing.get_args(UsersHost):
+            raise ValueError(f"users_host: must be one of 'account', 'api', not {self.users_host!r}")
+
+    @classmethod
+    def from_table(
+        cls, data: Mapping[str, object], source: str = "[cloud.contract]", prefix: str = "cloud.contract."
+    ) -> Contract:
+        """Today's names with the keys of ``data`` (a ``[cloud.contract]`` table) in their place.
+
+        Raises :class:`~station.errors.ConfigError` naming ``source``, the key and what is
+        allowed, for an unknown key, a value that is not a string or a value not allowed.
+        """
+        names = [f.name for f in dataclasses.fields(cls)]
+        for key, value in data.items():
+            if key not in names:
+                raise ConfigError(
+                    source, prefix + key, f"unknown key; this section allows: {', '.join(sorted(names))}"
+                )
+            if not isinstance(value, str):
+                raise ConfigError(source, prefix + key, f"must be a string, not {value!r}")
+        try:
+            return cls(**typing.cast(dict[str, typing.Any], dict(data)))
+        except ValueError as exc:
+            key, _, rest = str(exc).partition(": ")
+            raise ConfigError(source, prefix + key, rest) from None
 
     def owns(self, owner: str, user_id: str) -> bool:
-        if self.match == "casefold":
+        """Whether a job whose ``job_owner`` field says ``owner`` is ``user_id``'s."""
+        if self.owner_match == "casefold":
             owner, user_id = owner.strip().casefold(), user_id.strip().casefold()
         return bool(owner) and owner == user_id
+
+    def waiting_jobs_query(self, user_id: str) -> dict[str, str]:
+        # The user filter is assumed (the other filters are documented), so the station does not
+        # trust it: every job the list returns is checked with owns().
+        return {"status": "INQUEUE", "o": "-created", self.jobs_user_param: user_id}
+
+    def job_path(self, job_id: str) -> str:
+        return self.delete_path.replace("{job_id}", _path_segment(job_id))
+
+    def release_body(self, job_id: str, printer_id: str) -> dict[str, str]:
+        return {self.release_job_key: job_id, self.release_printer_key: printer_id}
+
+    def parse_job(self, data: object) -> Job:
+        """A listed job; ``owner_id`` is its ``job_owner`` field ("" when it names no owner)."""
+        item = _mapping(data, "job")
+        return Job(
+            id=_str(item, self.job_id, "job"),
+            name=_str(item, self.job_name, "job", required=False),
+            created=_datetime(item.get(self.job_created)),
+            pages=_int(item, self.job_pages, "job", required=False),
+            owner_id=_str(item, self.job_owner, "job", required=False),
+            size=_int(item, self.job_size, "job", required=False),
+        )
 
 
 # --- Print API (print host) -----------------------------------------------------------------
 PRINT_PATH: Final = "/sfapi/Print/"
 STATUS_PATH: Final = "/sfapi/Status/"
-
-
-def release_body(job_id: str, printer_id: str) -> dict[str, str]:
-    return {"jobid": job_id, "printerid": printer_id}  # assumed field names
 
 
 # ``jobstatus`` values from sfapi/Status (documented); anything else is a Win32 error.
@@ -211,10 +329,14 @@ def _web_address(answer: Mapping[str, object], key: str, *, required: bool = Tru
 
 
 def parse_token(data: object) -> tuple[str, str, int]:
-    """A token answer → (access token, refresh token, expires_in seconds)."""
+    """A token answer → (access token, refresh token, expires_in seconds).
+
+    The refresh token is "" when the answer has none: ezeep issues one only to a client id it
+    enabled refresh tokens for (the caller decides whether it can do without).
+    """
     answer = _mapping(data, "token answer")
     access = _str(answer, "access_token", "token answer")
-    refresh = _str(answer, "refresh_token", "token answer")
+    refresh = _str(answer, "refresh_token", "token answer", required=False)
     expires_in = _int(answer, "expires_in", "token answer", required=False)
     if expires_in is None:
         expires_in = 3600  # documented lifetime of every ezeep access token
@@ -229,6 +351,15 @@ def grant_error(data: object) -> str | None:
         error = data.get("error")
         if isinstance(error, str) and error:
             return error[:64]
+    return None
+
+
+def error_code(data: object) -> int | None:
+    """ezeep's own error code of a refused request (``{"code": 804}``), if it has one."""
+    if isinstance(data, Mapping):
+        code = data.get("code")
+        if isinstance(code, int) and not isinstance(code, bool):
+            return code
     return None
 
 
@@ -275,6 +406,8 @@ def parse_printer(data: object) -> Printer:
         location=_str(item, "location", "printer", required=False),
         tp_id=_int(item, "tp_id", "printer", required=False),
         status=_str(item, "status", "printer", required=False) or "Unknown",
+        connector_id=_str(item, "connector_id", "printer", required=False),
+        is_queue=item.get("is_queue") is True,
     )
 
 
@@ -285,21 +418,6 @@ def _datetime(value: object) -> datetime | None:
         return datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         return None
-
-
-def parse_job(data: object, owner_field: str = OWNER_FIELD) -> Job:
-    """A job; ``owner_id`` is the value of ``owner_field`` ("" when the job names no owner)."""
-    # Every field name but `id` is assumed: ezeep's docs show only `count`.
-    item = _mapping(data, "job")
-    size = _int(item, "size", "job", required=False)
-    return Job(
-        id=_str(item, "id", "job"),
-        name=_str(item, "name", "job", required=False),
-        created=_datetime(item.get("created")),
-        pages=_int(item, "pages", "job", required=False),
-        owner_id=_str(item, owner_field, "job", required=False),
-        size=size,
-    )
 
 
 def parse_user(data: object) -> UserInfo:
@@ -313,8 +431,15 @@ def parse_user(data: object) -> UserInfo:
 
 
 def parse_release(data: object) -> str:
-    """``{"jobid": "<spooler job id>"}`` → the spooler job id."""
-    return _str(_mapping(data, "release answer"), "jobid", "release answer")
+    """``{"jobid": "<spooler job id>"}`` → the spooler job id.
+
+    ``{"code": N}`` instead (ezeep's failed print) raises :class:`PrintRefusedError`.
+    """
+    answer = _mapping(data, "release answer")
+    code = error_code(answer)
+    if code is not None and answer.get("jobid") is None:
+        raise PrintRefusedError(f"ezeep refused to print the job (code {code})", code=code, status=200)
+    return _str(answer, "jobid", "release answer")
 
 
 def parse_status(data: object) -> JobStatus:

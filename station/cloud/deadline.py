@@ -24,13 +24,14 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 import socket
 import ssl
 import threading
 import time
 import typing
 import weakref
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 import httpcore
@@ -165,6 +166,8 @@ class DeadlineTransport(httpx.HTTPTransport):
     Args:
         verify: as for :class:`httpx.HTTPTransport` (never False in the station).
         socket_options: options set on every new socket.
+        proxy: an ``http://`` or ``https://`` forward proxy to send every request through (TLS to
+            the server inside a CONNECT tunnel, verified as without one); None: direct.
     """
 
     def __init__(
@@ -172,11 +175,19 @@ class DeadlineTransport(httpx.HTTPTransport):
         *,
         verify: ssl.SSLContext | bool = True,
         socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+        proxy: str | None = None,
     ) -> None:
         super().__init__(verify=verify, socket_options=socket_options)
         self._backend = _Backend()
         # httpx has no seam for the network backend: build its pool again, as httpx does, with ours.
-        self._pool = httpcore.ConnectionPool(
+        pool: Callable[..., httpcore.ConnectionPool] = httpcore.ConnectionPool
+        if proxy is not None:  # an HTTPProxy is a ConnectionPool that tunnels through the proxy
+            via = httpx.Proxy(proxy)
+            address = httpcore.URL(
+                scheme=via.url.raw_scheme, host=via.url.raw_host, port=via.url.port, target=via.url.raw_path
+            )
+            pool = functools.partial(httpcore.HTTPProxy, proxy_url=address, proxy_auth=via.raw_auth)
+        self._pool = pool(
             ssl_context=httpx.create_ssl_context(verify=verify),
             max_connections=100,
             max_keepalive_connections=20,

@@ -8,14 +8,20 @@
     │   └── ClosedError       the station is stopping: its connection to ezeep was closed
     ├── ServerError           5xx; ``retry_after`` seconds when the server said so
     ├── UnauthorisedError     401/403 on an API call: refresh once, then give up
+    │   └── UsersRefusedError the users list is not for the device token: a technician signs in
     ├── NotFoundError         404: the job or printer is gone
+    │   └── PrinterMatchError no printer, or more than one, is this station's: pin one
+    ├── RefusedError          4xx with ezeep's own ``{"code": N}``: nothing was done
+    │   └── PrintRefusedError a release answered so (the code goes on the screen)
     ├── BadAnswerError        malformed, truncated, huge or non-JSON answer
     ├── GrantError            the OAuth token endpoint answered an ``error`` code
     ├── TokenRejectedError    ``invalid_grant`` on refresh: the pair is dead, re-pair
     └── PairingError
         ├── PairingDeniedError    the admin pressed "deny"
         ├── PairingExpiredError   the code ran out before anyone approved it
-        └── PairingCancelledError the station stopped waiting (cancel event set)
+        ├── PairingCancelledError the station stopped waiting (cancel event set)
+        ├── PairingRefusedError   ezeep answered an ``error`` the station does not know (kept verbatim)
+        └── PairingNotEnabledError ezeep has not enabled what the station needs for its client id
 
 Library errors (httpx, json) are translated at the boundary and chained as ``__cause__``;
 nothing else escapes the cloud client.
@@ -63,11 +69,37 @@ class ServerError(CloudError):
 
 
 class UnauthorisedError(CloudError):
-    """The access token was not accepted for this call."""
+    """The access token was not accepted for this call: ``status`` 401 (not valid: a refresh may
+    help) or 403 (valid, but not allowed this call: a refresh does not help)."""
+
+    def __init__(self, message: str, *, status: int = 401) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class UsersRefusedError(UnauthorisedError):
+    """ezeep does not let the device token read the users list; a signed-in admin's token may."""
 
 
 class NotFoundError(CloudError):
     """The thing asked for does not exist (any more)."""
+
+
+class PrinterMatchError(NotFoundError):
+    """No printer, or more than one, is this station's; the message says what to pin."""
+
+
+class RefusedError(CloudError):
+    """ezeep refused a request with an error code of its own (``{"code": N}``): not carried out."""
+
+    def __init__(self, message: str, *, code: int, status: int) -> None:
+        super().__init__(message)
+        self.code = code
+        self.status = status
+
+
+class PrintRefusedError(RefusedError):
+    """ezeep refused to send a job to the printer, with its error code."""
 
 
 class BadAnswerError(CloudError):
@@ -101,3 +133,17 @@ class PairingExpiredError(PairingError):
 
 class PairingCancelledError(PairingError):
     """Waiting for approval was cancelled by the station."""
+
+
+class PairingRefusedError(PairingError):
+    """ezeep refused the pairing with an ``error`` the station does not know; the message and
+    ``code`` are that value as ezeep sent it."""
+
+    def __init__(self, message: str, *, code: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class PairingNotEnabledError(PairingError):
+    """ezeep has not enabled something the station needs for its client id (refresh tokens, the
+    ``tp_id`` claim); the message names the client id and what to ask ezeep for."""

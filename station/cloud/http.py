@@ -10,6 +10,7 @@ one of the errors of :mod:`station.cloud.errors`; nothing from httpx, ssl or jso
     404                                       -> NotFoundError
     429, 5xx                                  -> ServerError (with Retry-After)
     OAuth 4xx carrying {"error": ...}         -> GrantError (code kept)
+    other 4xx carrying {"code": N}            -> RefusedError (code kept)
     anything else, non-JSON, too big, broken  -> BadAnswerError
 
 Answers are read in chunks and refused once they pass ``max_answer_bytes``, so a hostile or
@@ -27,6 +28,11 @@ deadline, :mod:`station.cloud.api`): an answer that trickles in one byte at a ti
 :class:`DeadlineError` once the deadline passes.
 ``on_answer`` hears of every HTTP answer, whatever its status (the station's "last contact with
 ezeep"). Request paths (never queries, headers or bodies) are logged at DEBUG.
+
+A corporate network's forward proxy is ``proxy`` (``cloud.proxy``) for every request, or else
+the environment's ``HTTPS_PROXY``/``HTTP_PROXY``/``ALL_PROXY`` with ``NO_PROXY``, read as httpx
+reads them (``trust_env``). TLS to ezeep runs inside the proxy's CONNECT tunnel and is verified
+exactly as without one.
 """
 
 from __future__ import annotations
@@ -46,9 +52,10 @@ from typing import Literal
 
 import certifi
 import httpx
+from httpx._utils import get_environment_proxies  # trust_env's reading of *_PROXY, NO_PROXY
 
 from station import __version__
-from station.cloud.contract import grant_error
+from station.cloud.contract import error_code, grant_error
 from station.cloud.deadline import Budget, DeadlineTransport, budget
 from station.cloud.errors import (
     BadAnswerError,
@@ -58,6 +65,7 @@ from station.cloud.errors import (
     GrantError,
     NotFoundError,
     OfflineError,
+    RefusedError,
     ServerError,
     UnauthorisedError,
 )
@@ -89,6 +97,21 @@ def retry_after_seconds(value: str | None, now: datetime | None = None) -> float
     return min(max(delta, 0.0), MAX_RETRY_AFTER_S)
 
 
+def _proxies(proxy: str) -> dict[str, str | None]:
+    """URL pattern → the proxy for it (None: direct), as an :class:`httpx.Client` mounts them."""
+    if proxy:
+        routes: dict[str, str | None] = {"all://": proxy}
+    else:
+        # httpx's own reading of the environment (trust_env), which it skips for a client given
+        # its own transport, as ours is: same variables, same NO_PROXY rules.
+        routes = get_environment_proxies()
+    for pattern, url in routes.items():
+        if url is not None:
+            shown = httpx.URL(url).copy_with(username=None, password=None)  # never the credentials
+            log.info("requests to %s go through the proxy %s", pattern, shown)
+    return routes
+
+
 def _tls(ca_file: str) -> ssl.SSLContext | bool:
     if not ca_file:
         return True
@@ -110,6 +133,8 @@ class CloudHttp:
         connect_timeout_s: how long to wait for a connection (a dead network fails fast).
         deadline_s: how long a whole request may take, answer included (:class:`DeadlineError`).
         ca_file: a PEM bundle to trust in addition to the usual CAs; "" for none.
+        proxy: a forward proxy URL for every request; "": the environment's, as httpx reads it
+            (``HTTPS_PROXY``, ``HTTP_PROXY``, ``ALL_PROXY``, ``NO_PROXY``). Unused with ``transport``.
         transport: an httpx transport (tests pass ``httpx.MockTransport``); None: the network.
         max_answer_bytes: answers larger than this are refused as :class:`BadAnswerError`.
         on_answer: called (on the requesting thread; it must not block) whenever an HTTP answer
@@ -132,6 +157,7 @@ class CloudHttp:
         connect_timeout_s: float = 1.5,
         deadline_s: float = DEADLINE_S,
         ca_file: str = "",
+        proxy: str = "",
         transport: httpx.BaseTransport | None = None,
         max_answer_bytes: int = MAX_ANSWER_BYTES,
         on_answer: Callable[[], None] | None = None,
@@ -147,18 +173,27 @@ class CloudHttp:
         self._max_bytes = max_answer_bytes
         self._deadline_s = deadline_s
         verify = _tls(ca_file)
+        mounts: dict[str, httpx.BaseTransport | None] = {}
         if transport is None:
             # A form POST goes out as two writes (head, body); without TCP_NODELAY, Nagle's
             # algorithm holds the body until the server's delayed ACK, about 40 ms per call.
             nodelay = [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
             transport = DeadlineTransport(verify=verify, socket_options=nodelay)
-        self._transport = transport
+            for pattern, url in _proxies(proxy).items():
+                via = (
+                    None
+                    if url is None
+                    else DeadlineTransport(verify=verify, socket_options=nodelay, proxy=url)
+                )
+                mounts[pattern] = via
+        self._transports = [transport, *(t for t in mounts.values() if t is not None)]
         hooks = {"response": [_answer_hook(on_answer)]} if on_answer is not None else {}
         self._client = httpx.Client(
             timeout=httpx.Timeout(timeout_s, connect=connect_timeout_s),
             event_hooks=hooks,
             verify=verify,
             transport=transport,
+            mounts=mounts,
             follow_redirects=False,
             headers={
                 "User-Agent": f"release-station/{__version__}",
@@ -185,6 +220,7 @@ class CloudHttp:
             connect_timeout_s=cloud.connect_timeout_s,
             deadline_s=cloud.request_deadline_s,
             ca_file=cloud.ca_file,
+            proxy=cloud.proxy,
             max_answer_bytes=cloud.max_answer_bytes,
             transport=transport,
             on_answer=on_answer,
@@ -202,8 +238,9 @@ class CloudHttp:
             client, self._client = self._client, None
         if client is None:
             return
-        if isinstance(self._transport, DeadlineTransport):
-            self._transport.abort()  # wakes the threads blocked reading, before the pool goes
+        for transport in self._transports:
+            if isinstance(transport, DeadlineTransport):
+                transport.abort()  # wakes the threads blocked reading, before the pool goes
         client.close()
 
     def __enter__(self) -> CloudHttp:
@@ -363,12 +400,20 @@ def _interpret(method: str, path: str, response: httpx.Response, body: bytes, *,
         if code is not None:
             raise GrantError(f"{what}: ezeep answered {code!r}", code=code, status=status)
     if status in (401, 403):
-        raise UnauthorisedError(f"{what}: not authorised (HTTP {status})")
+        raise UnauthorisedError(f"{what}: not authorised (HTTP {status})", status=status)
     if status == 404:
         raise NotFoundError(f"{what}: not found")
     if status == 429 or status >= 500:
         retry_after = retry_after_seconds(response.headers.get("Retry-After"))
         raise ServerError(
             f"{what}: ezeep is unavailable (HTTP {status})", status=status, retry_after=retry_after
+        )
+    try:
+        refusal = error_code(_decode(body, what)) if 400 <= status < 500 else None
+    except BadAnswerError:
+        refusal = None
+    if refusal is not None:
+        raise RefusedError(
+            f"{what}: ezeep refused it with code {refusal} (HTTP {status})", code=refusal, status=status
         )
     raise BadAnswerError(f"{what}: unexpected HTTP {status}")

@@ -50,11 +50,17 @@ class DeviceBinding:
 
 @dataclass(frozen=True, slots=True)
 class Printer:
+    """A printer of the organisation. ``tp_id`` is unique only per connector (``connector_id``;
+    "" when ezeep did not say); ``is_queue``: a pull-print queue such as AnyPrinter, never a
+    release target."""
+
     id: str
     name: str
     location: str
     tp_id: int | None
     status: str  # "Online", "Offline", or whatever ezeep says
+    connector_id: str = ""
+    is_queue: bool = False
 
     @property
     def online(self) -> bool:

@@ -8,6 +8,10 @@ here). ``slow_down`` adds five seconds to the interval for good.
 
 A device-mode pairing always sends the same ``hardware_id``, so ezeep binds the new pair to the
 same device principal and the same printer (``tp_id``) as before a reset or a lost refresh token.
+Both need settings ezeep makes per client id: a device pair without a refresh token, or whose
+token has no ``tp_id`` claim, stops the pairing with :class:`PairingNotEnabledError` naming the
+client id and what to ask ezeep to enable (its refresh token is revoked first). An ``error``
+the station does not know ends it in :class:`PairingRefusedError`, with the value as ezeep sent it.
 """
 
 from __future__ import annotations
@@ -21,12 +25,14 @@ from typing import Literal
 from station.cloud import contract
 from station.cloud.errors import (
     BadAnswerError,
+    CloudError,
     GrantError,
     OfflineError,
     PairingCancelledError,
     PairingDeniedError,
-    PairingError,
     PairingExpiredError,
+    PairingNotEnabledError,
+    PairingRefusedError,
     ServerError,
 )
 from station.cloud.http import CloudHttp
@@ -102,8 +108,9 @@ class Pairer:
         An expired code is replaced by a new one (``on_new_code`` is called with it, so the screen
         can show it) up to ``max_codes`` times. Raises PairingDeniedError, PairingExpiredError
         (out of codes), PairingCancelledError (``cancel`` was set; noticed at once while waiting),
-        PairingError for any other refusal, and OfflineError/BadAnswerError only if starting a
-        new code fails.
+        PairingRefusedError for an ``error`` the station does not know, PairingNotEnabledError
+        for a device pair ezeep gave no refresh token or ``tp_id`` claim, and
+        OfflineError/BadAnswerError only if starting a new code fails.
         """
         interval = self._interval_s
         codes = 1
@@ -141,7 +148,7 @@ class Pairer:
                 raise PairingDeniedError("the pairing was denied") from exc
             if exc.code in (contract.ERR_EXPIRED, contract.ERR_INVALID_GRANT):
                 return "expired"
-            raise PairingError(f"pairing failed: ezeep answered {exc.code!r}") from exc
+            raise PairingRefusedError(exc.code, code=exc.code) from exc  # verbatim, for the screen
         except ServerError as exc:
             # Back off as asked; the code's lifetime still bounds the whole wait.
             if exc.retry_after and cancel.wait(min(exc.retry_after, 60.0)):
@@ -149,4 +156,33 @@ class Pairer:
             return "pending"
         except (OfflineError, BadAnswerError):
             return "pending"
-        return TokenPair(access, refresh, expires_in, obtained_at=self._clock())
+        pair = TokenPair(access, refresh, expires_in, obtained_at=self._clock())
+        if code.mode == "device":
+            self._check_enabled(pair)
+        return pair
+
+    def _check_enabled(self, pair: TokenPair) -> None:
+        """Stop a device pairing that cannot last: no refresh token, or no ``tp_id`` claim."""
+        missing = []
+        if not pair.refresh_token:
+            missing.append("refresh tokens")
+        try:
+            tp_id = contract.device_binding(contract.jwt_claims(pair.access_token)).tp_id
+        except BadAnswerError:
+            tp_id = None
+        if tp_id is None:
+            missing.append("the tp_id claim (Claim tp_id enabled)")
+        if not missing:
+            return
+        if pair.refresh_token:  # no use without the claim: let ezeep forget the pairing
+            try:
+                self._http.oauth(
+                    contract.REVOKE_PATH, contract.revoke_form(pair.refresh_token), client_id=self._client_id
+                )
+            except CloudError as exc:
+                log.warning("could not revoke the unusable pairing's refresh token: %s", exc)
+        what = " and ".join(missing)
+        raise PairingNotEnabledError(
+            f"{what} for the client id {self._client_id!r}: ask ezeep to enable {what} for it"
+            " (a release station: pairing code grant, public client)"
+        )

@@ -565,7 +565,8 @@ class TokenKeeper:
                 log.info("token refresh attempt %d/%d failed: %s", attempt + 1, attempts, exc)
                 last = exc
                 continue
-            pair = TokenPair(access, refresh, expires_in, obtained_at=self._clock())
+            # RFC 6749 §6: a refresh answer without a refresh token leaves the old one valid.
+            pair = TokenPair(access, refresh or refresh_token, expires_in, obtained_at=self._clock())
             self._persist(pair)
             binding = self._binding_of(access)
             log.info(

@@ -300,12 +300,13 @@ def _link(worker: Worker, badge_id: str, user: SignedIn, limit: int, cancel: thr
     return True
 
 
-def _revoke(worker: Worker, refresh_token: str) -> None:
+def revoke_user_token(worker: Worker, refresh_token: str) -> None:
+    """Revoke a signed-in person's refresh token (the station never keeps one); a failure is logged."""
     try:
         worker.cloud.revoke(refresh_token)
     except CloudError as exc:
         # Nothing more the station can do; the token is not kept anywhere.
-        log.warning("could not revoke the enrolling user's token: %s", type(exc).__name__)
+        log.warning("could not revoke a signed-in user's token: %s", type(exc).__name__)
 
 
 def _self_enrol(worker: Worker, work: m.SelfEnrol, emit: Emit, cancel: threading.Event) -> None:
@@ -315,7 +316,7 @@ def _self_enrol(worker: Worker, work: m.SelfEnrol, emit: Emit, cancel: threading
     try:
         user = worker.cloud.me(pair.access_token)
     finally:
-        _revoke(worker, pair.refresh_token)  # the station never keeps a user's token
+        revoke_user_token(worker, pair.refresh_token)  # the station never keeps a user's token
     shown = public_name(user.display_name, user.email, user.id)
     signed_in = SignedIn(user.id, user.email, user.display_name, shown)
     emit(m.EnrolSignedIn(work.ticket, signed_in, len(worker.directory.badges_of(user.id))))

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 import dataclasses
 from dataclasses import dataclass
 
-from station.causes import Cause, Failure
+from station.causes import Cause, Failure, Reason
 from station.cloud.models import Printer
 from station.core import listener as ev
 from station.core import technician
@@ -119,6 +119,7 @@ def info_of(core: CoreState) -> StationInfo:
         release_mode=core.prefs.release_mode,
         printer_name=printer.name if printer else "",
         printer_location=printer.location if printer else "",
+        printer_problem=core.printer_problem,
         cloud=core.cloud.status,
         reader=_reader_health(core),
         printer=_printer_health(core),
@@ -212,7 +213,8 @@ def printer_seen(core: CoreState, printer: Printer, tick: Tick) -> Step:
     back = core.cloud.status != "ok"
     news: list[Effect] = [Announce(ev.BackOnline())] if back else []
     news += _printer_news(core.printer, printer)
-    core = dataclasses.replace(core, printer=printer, cloud=CloudHealth(status="ok") if back else core.cloud)
+    cloud = CloudHealth(status="ok") if back else core.cloud
+    core = dataclasses.replace(core, printer=printer, printer_problem="", cloud=cloud)
     interval = core.tuning.heartbeat_s if printer.online else core.tuning.printer_recheck_s
     core, effects = schedule_probe(core, tick.now + interval)
     return core, [*news, *effects]
@@ -247,6 +249,8 @@ def on_probe(core: CoreState, event: ProbeDone, tick: Tick) -> Step:
     assert event.failure is not None
     if event.failure.kind in ("offline", "server"):
         return cloud_down(core, event.failure, tick)
+    if event.failure.cause.reason is Reason.NO_PRINTER:  # for the technician: what to pin
+        core = dataclasses.replace(core, printer=None, printer_problem=event.failure.cause.text)
     # Anything else (a bad answer, the printer gone) is not an outage: keep the heartbeat.
     return schedule_probe(core, tick.now + core.tuning.heartbeat_s)
 

@@ -233,6 +233,15 @@ class TechUserBadges:
 
 
 @dataclass(frozen=True, slots=True)
+class SearchSignIn:
+    """Technician enrolment: ezeep refused the users list to the device token, so a technician
+    signs in with ``code`` (user mode) and the search runs once with their token."""
+
+    ticket: int
+    code: PairingCode
+
+
+@dataclass(frozen=True, slots=True)
 class UsersFound:
     ticket: int
     users: tuple[UserChoice, ...]
@@ -301,6 +310,7 @@ WorkResult = (
     | TechBadgeChecked
     | TechUserBadges
     | UsersFound
+    | SearchSignIn
     | TechEnrolled
     | SettingSaved
     | PinSaved

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 import dataclasses
 from dataclasses import dataclass
 
-from station.causes import Cause, Failure
+from station.causes import Cause, Failure, Reason
 from station.core import exits, health, identify, pins
 from station.core import listener as ev
 from station.core.intents import Cancel, StartPairing
@@ -49,7 +49,10 @@ class Unpaired:
 
     ``problem`` says why no code is shown yet: ``""`` (asking), ``offline``/``server`` (ezeep
     could not be reached; the core keeps trying, next at ``retry_at``), ``denied`` (the last code
-    was denied by an administrator; a new one is being fetched), ``no_pin`` (a station paired
+    was denied by an administrator; a new one is being fetched), ``refused`` (ezeep answered an
+    error the station does not know: ``cause`` has it verbatim; tried again at ``retry_at``),
+    ``stopped`` (ezeep must enable something for the client id first: ``cause`` says what; no
+    retry until the technician asks for one), ``no_pin`` (a station paired
     before has no technician PIN: it must be set over SSH or in a first-boot file; no code is
     fetched until then). ``cause`` says why in detail. Re-pairing uses the same hardware id, so
     ezeep binds the same printer again.
@@ -147,18 +150,22 @@ def on_paired(core: CoreState, event: Paired, tick: Tick) -> Step:
 
 
 def _problem(failure: Failure) -> UnpairedProblem:
-    if failure.kind == "offline":
-        return "offline"
-    if failure.kind == "denied":
-        return "denied"
+    if failure.kind in ("offline", "denied", "stopped"):
+        return failure.kind
+    if failure.cause.reason is Reason.PAIRING_REFUSED:
+        return "refused"
     return "server"
 
 
 def on_failed(core: CoreState, failure: Failure, tick: Tick) -> Step:
-    """Fetching a code or waiting failed: say why and try again after a pause."""
+    """Fetching a code or waiting failed: say why and try again after a pause (not when ezeep
+    must change a setting first: then when the technician asks)."""
     mode = core.mode
     if not isinstance(mode, Unpaired | Pairing):
         return core, []
+    if failure.kind == "stopped":
+        stopped = Unpaired(mode.ticket, repair=mode.repair, problem="stopped", cause=failure.cause)
+        return core.with_mode(stopped), [Play(Pattern.ERROR)]
     failures = (mode.failures if isinstance(mode, Unpaired) else 0) + 1
     tuning = core.tuning
     pause = min(tuning.pair_retry_cap_s, tuning.retry_base_s * 2**failures) * (0.5 + 0.5 * tick.rand)

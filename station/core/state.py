@@ -179,6 +179,8 @@ class CoreState:
     cloud: CloudHealth = field(default_factory=CloudHealth)
     readers: tuple[ReaderState, ...] = ()
     printer: Printer | None = None
+    printer_problem: str = ""
+    """Why no printer is this station's (the last probe's words: which ``cloud.printer_id`` to pin)."""
     binding: DeviceBinding | None = None
     paired: bool = False
     paired_before: bool = False

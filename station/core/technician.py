@@ -26,6 +26,8 @@ import dataclasses
 from dataclasses import dataclass, field
 
 from station.causes import Cause, Reason
+from station.cloud.errors import UsersRefusedError
+from station.cloud.models import UserInfo
 from station.core import enrolment, exits, health, pairing, pins, session
 from station.core import listener as ev
 from station.core.intents import (
@@ -62,6 +64,7 @@ from station.core.messages import (
     SaveEnrolment,
     SavePin,
     SaveSetting,
+    SearchSignIn,
     SetTimer,
     SettingSaved,
     Tap,
@@ -74,7 +77,14 @@ from station.core.messages import (
 )
 from station.core.state import CoreState, Tick
 from station.core.transition import Routes, Step, close, every, in_mode, leave
-from station.core.view import DirectoryFacts, ReaderTestResult, TechEnrol, TechMessage, TechnicianPage
+from station.core.view import (
+    DirectoryFacts,
+    ReaderTestResult,
+    SignInCode,
+    TechEnrol,
+    TechMessage,
+    TechnicianPage,
+)
 from station.feedback import Pattern
 
 
@@ -239,7 +249,7 @@ def on_tap(core: CoreState, mode: Technician, tap: Tap, tick: Tick) -> Step:
             error=tap.error,
         )
         return _with(core, mode, [Play(Pattern.ERROR if tap.error else Pattern.READ)], reader_test=result)
-    if mode.page == "enrol" and mode.enrol.stage not in ("searching", "checking", "saving"):
+    if mode.page == "enrol" and mode.enrol.stage not in _BUSY:
         if tap.error or tap.random_uid:
             cause = Cause(Reason.BAD_CARD, text=tap.error) if tap.error else Cause(Reason.RANDOM_UID)
             failed = TechEnrol(stage="failed", cause=cause)
@@ -251,21 +261,28 @@ def on_tap(core: CoreState, mode: Technician, tap: Tap, tick: Tick) -> Step:
 
 def on_result(core: CoreState, mode: Technician, event: object, tick: Tick) -> Step:
     """Answers to the menu's work."""
-    enrol = mode.enrol
     if isinstance(event, SettingSaved | PinSaved):
         return _saved(core, mode, event)
     if isinstance(event, NetworkRead):
         return _with(core, mode, [], hostname=event.hostname, addresses=event.addresses)
     if isinstance(event, DirectoryRead):
         return _with(core, mode, [], directory=event.facts)
-    if isinstance(event, TechBadgeChecked):
-        return _with(core, mode, [], enrol=dataclasses.replace(enrol, existing_user=event.existing))
-    if isinstance(event, UsersFound):
-        return _with(core, mode, [], enrol=dataclasses.replace(enrol, stage="search", results=event.users))
     return _enrol_result(core, mode, event)
 
 
 def _enrol_result(core: CoreState, mode: Technician, event: object) -> Step:
+    enrol = mode.enrol
+    if isinstance(event, TechBadgeChecked):
+        return _with(core, mode, [], enrol=dataclasses.replace(enrol, existing_user=event.existing))
+    if isinstance(event, UsersFound):
+        found = dataclasses.replace(enrol, stage="search", results=event.users, sign_in=None)
+        return _with(core, mode, [], enrol=found)
+    if isinstance(event, SearchSignIn) and enrol.stage in ("searching", "sign_in"):
+        code = event.code
+        sign_in = dataclasses.replace(
+            enrol, stage="sign_in", sign_in=SignInCode(code.code, code.auth_url, code.short_url)
+        )
+        return _with(core, mode, [Play(Pattern.NEEDS_PAIRING)], enrol=sign_in)
     if isinstance(event, TechEnrolled):
         saved = dataclasses.replace(mode.enrol, stage="saved")
         return _with(core, mode, [Play(Pattern.RELEASED)], enrol=saved)
@@ -298,11 +315,14 @@ def on_failed(core: CoreState, mode: Technician, event: WorkFailed, tick: Tick) 
         return pairing.needs_repair(core)
     message = "offline" if failure.kind in ("offline", "server") else "failed"
     enrol = mode.enrol
-    if enrol.stage in ("searching", "checking", "saving"):
-        enrol = dataclasses.replace(enrol, stage="failed", cause=failure.cause)
+    if enrol.stage in _BUSY:
+        enrol = dataclasses.replace(enrol, stage="failed", cause=failure.cause, sign_in=None)
     effects: list[Effect] = [Play(Pattern.ERROR)]
     return _with(core, mode, effects, busy=False, message=message, enrol=enrol)
 
+
+_BUSY = ("searching", "sign_in", "checking", "saving")
+"""Enrolment stages waiting for work: a tap does not start over, a failure ends them."""
 
 _ANSWERS = (
     SettingSaved,
@@ -311,6 +331,7 @@ _ANSWERS = (
     DirectoryRead,
     TechBadgeChecked,
     UsersFound,
+    SearchSignIn,
     TechEnrolled,
     TechUserBadges,
 )
@@ -339,9 +360,30 @@ def _tech_check_badge(worker: Worker, work: m.TechCheckBadge, emit: Emit, cancel
 
 
 def _find_users(worker: Worker, work: m.FindUsers, emit: Emit, cancel: threading.Event) -> None:
-    found = worker.cloud.find_users(search=work.query)[:MAX_SEARCH_RESULTS]
-    users = tuple(UserChoice(user.id, user.email, user.display_name) for user in found)
+    try:
+        found = worker.cloud.find_users(search=work.query)
+    except UsersRefusedError:
+        signed_in = _find_signed_in(worker, work, emit, cancel)
+        if signed_in is None:
+            return  # cancelled: the technician left the page
+        found = signed_in
+    users = tuple(UserChoice(user.id, user.email, user.display_name) for user in found[:MAX_SEARCH_RESULTS])
     emit(m.UsersFound(work.ticket, users))
+
+
+def _find_signed_in(
+    worker: Worker, work: m.FindUsers, emit: Emit, cancel: threading.Event
+) -> list[UserInfo] | None:
+    """ezeep lets only a signed-in administrator read its users: the technician signs in once (a
+    user-mode pairing, as for self-enrolment), the search runs with that token, which is revoked
+    at once; None when the technician left before signing in."""
+    pair = worker.pair("user", lambda code: emit(m.SearchSignIn(work.ticket, code)), cancel)
+    if pair is None:
+        return None
+    try:
+        return worker.cloud.find_users(search=work.query, token=pair.access_token)
+    finally:
+        enrolment.revoke_user_token(worker, pair.refresh_token)
 
 
 def _list_user_badges(worker: Worker, work: m.ListUserBadges, emit: Emit, cancel: threading.Event) -> None:

@@ -68,6 +68,8 @@ class StationInfo:
     :param release_mode: ``all`` (a tap releases everything) or ``pick`` (a list is shown).
     :param printer_name: the bound printer's name, ``""`` until known.
     :param printer_location: its location as ezeep has it, ``""`` if none.
+    :param printer_problem: why no printer is the station's (untranslated: which printer id to
+        pin in ``[cloud] printer_id``), ``""`` when one is or none was looked for.
     :param cloud: ``ok`` when ezeep answered last time, ``down`` when it did not.
     :param reader: ``ok`` when a reader works, ``down`` when none does.
     :param printer: ``ok`` when the printer is online, ``down`` when ezeep says it is not.
@@ -91,6 +93,7 @@ class StationInfo:
     release_mode: ReleaseMode = "all"
     printer_name: str = ""
     printer_location: str = ""
+    printer_problem: str = ""
     cloud: Health = "unknown"
     reader: Health = "unknown"
     printer: Health = "unknown"
@@ -121,7 +124,7 @@ class View:
 
 # --- the codes and values the modes carry ------------------------------------------------------
 
-UnpairedProblem = Literal["", "offline", "server", "denied", "no_pin"]
+UnpairedProblem = Literal["", "offline", "server", "denied", "refused", "stopped", "no_pin"]
 
 
 # --- idle screens ------------------------------------------------------------------------------
@@ -227,7 +230,19 @@ class BadgeRef:
     enrolled_by: str
 
 
-TechEnrolStage = Literal["tap", "search", "searching", "checking", "confirm", "saving", "saved", "failed"]
+TechEnrolStage = Literal[
+    "tap", "search", "searching", "sign_in", "checking", "confirm", "saving", "saved", "failed"
+]
+
+
+@dataclass(frozen=True, slots=True)
+class SignInCode:
+    """A code a person approves on a phone: ``code`` to type at ``short_url``, or the QR code of
+    ``auth_url``."""
+
+    code: str
+    auth_url: str
+    short_url: str
 
 
 DirectorySource = Literal["local", "ldap", "graph", "url"]
@@ -264,7 +279,10 @@ class TechEnrol:
     """Technician enrolment: tap a badge, search a user by email, choose, confirm, saved.
 
     :param stage: ``tap`` (waiting for a badge), ``search`` (badge read; type an email),
-        ``searching``, ``checking`` (reading the chosen user's badges), ``confirm`` (the user
+        ``searching``, ``sign_in`` (ezeep lets only a signed-in administrator read its users:
+        the technician approves ``sign_in`` on a phone, the search then
+        runs once with their token, revoked at once), ``checking`` (reading the chosen user's
+        badges), ``confirm`` (the user
         has ``user_badges``: replace one, or add while fewer than ``max_badges``), ``saving``,
         ``saved`` (``outcome``: the badge was ``added`` or ``replaced`` one), ``failed``
         (``cause`` says why).
@@ -274,6 +292,7 @@ class TechEnrol:
     :param query: the last search text; ``results`` what it found.
     :param chosen: the user picked from ``results``; ``user_badges`` their other badges (masked
         for the screen), ``max_badges`` how many one person may have.
+    :param sign_in: the code the technician approves (``sign_in``), else None.
     """
 
     stage: TechEnrolStage = "tap"
@@ -286,6 +305,7 @@ class TechEnrol:
     user_badges: tuple[BadgeRef, ...] = ()
     max_badges: int = 2
     outcome: Literal["", "added", "replaced"] = ""
+    sign_in: SignInCode | None = None
 
 
 TechMessage = Literal["", "saved", "failed", "pin_set", "pin_invalid", "restarting", "offline"]

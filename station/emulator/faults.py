@@ -38,6 +38,7 @@ _TYPES: dict[str, type | tuple[type, ...]] = {
     "endless_jobs": bool,
     "ignore_user_filter": bool,
     "hide_job_owner": bool,
+    "refuse_device_users": bool,
     "gzip_bomb_bytes": int,
     "error_5xx": int,
     "retry_after_s": int,

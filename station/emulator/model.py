@@ -26,6 +26,7 @@ class EmuUser:
     email: str
     first_name: str
     last_name: str
+    admin: bool = True  # an ezeep administrator (the account host's users list shows them everyone)
 
     @property
     def name(self) -> str:
@@ -67,7 +68,8 @@ class Faults:
     ``huge_body_bytes`` answers every request with a body this large (no
     ``Content-Length``); ``endless_jobs`` makes every page of the job list full, with a next
     page for ever; ``ignore_user_filter`` lists every user's jobs whatever ``user=`` asked for;
-    ``hide_job_owner`` leaves the owner field out of listed jobs; ``gzip_bomb_bytes`` answers
+    ``hide_job_owner`` leaves the owner field out of listed jobs; ``refuse_device_users``
+    answers a device token's ``GET /v1/users/`` on the account host with 403; ``gzip_bomb_bytes`` answers
     every request with this many zero bytes gzipped twice (``Content-Encoding: gzip, gzip``), a
     few hundred bytes on the wire.
 
@@ -106,6 +108,7 @@ class Faults:
     endless_jobs: bool = False
     ignore_user_filter: bool = False
     hide_job_owner: bool = False
+    refuse_device_users: bool = False
     gzip_bomb_bytes: int = 0
     slow_done_s: float = 0.0
     slow_path: str = ""
@@ -139,9 +142,9 @@ class SeedJob:
     age_s: float  # how long before start-up it was "printed to AnyPrinter"
 
 
-def _user(first: str, last: str) -> EmuUser:
+def _user(first: str, last: str, *, admin: bool = True) -> EmuUser:
     email = f"{first}.{last}@example.com".lower()
-    return EmuUser(stable_id("user", email), email, first, last)
+    return EmuUser(stable_id("user", email), email, first, last, admin)
 
 
 SEED_USERS = (
@@ -149,7 +152,7 @@ SEED_USERS = (
     _user("Grace", "Hopper"),
     _user("Alan", "Turing"),
     _user("Katherine", "Johnson"),
-    _user("Margaret", "Hamilton"),
+    _user("Margaret", "Hamilton", admin=False),  # an ordinary member
 )
 
 SEED_PRINTERS = (

@@ -19,6 +19,7 @@ from station.cloud.errors import (
     ClosedError,
     CloudError,
     NotFoundError,
+    RefusedError,
     ServerError,
     TokenRejectedError,
     UnauthorisedError,
@@ -490,8 +491,10 @@ class ReleaseEngine:
     def _unsent(target: _Target, exc: Exception) -> _Sent:
         """What a release request that ended in ``exc`` came to."""
         job_id, cause = target.job_id, Cause.of_error(exc)
-        if isinstance(exc, NotFoundError | UnauthorisedError):
-            state: RowState = "failed"  # a definite refusal before anything was done: safe to retry
+        if isinstance(exc, NotFoundError | UnauthorisedError | RefusedError):
+            # A definite refusal before anything was done (ezeep's own {"code": N} included, its
+            # code kept in the cause for the screen): safe to retry.
+            state: RowState = "failed"
             progress = JobProgress(job_id, target.name, ReleaseState.FAILED, cause)
         elif _not_done(exc):
             state, progress = "held", JobProgress(job_id, target.name, ReleaseState.HELD, cause)
@@ -689,5 +692,6 @@ class ReleaseEngine:
         except NotFoundError:
             return None, False  # already gone: what was asked for
         except CloudError as exc:  # in doubt unless refused before anything was done
-            return Cause.of_error(exc), not (isinstance(exc, UnauthorisedError) or _not_done(exc))
+            refused = isinstance(exc, UnauthorisedError | RefusedError) or _not_done(exc)
+            return Cause.of_error(exc), not refused
         return None, False

@@ -8,13 +8,14 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-import pytest
 import sqlite_utils
 
 from station.cloud.api import EzeepClient
 from station.cloud.http import CloudHttp
 from station.cloud.stack import CloudStack
+from station.config import CloudSection
 from station.database import open_database
 from station.emulator import Emulator
 
@@ -33,17 +34,20 @@ def profile_options(profile: str) -> dict[str, object]:
     return {} if profile == "default" else {"profile": profile, "client_ids": STATION_CLIENT_IDS}
 
 
-def xfail_until_part_a(request: pytest.FixtureRequest, emulator: Emulator, why: str) -> None:
-    """Under the strict profile, expect the running test to fail (``xfail(strict=True)``) because
-    the client side of issue 12 (part A) is not merged yet; the lead removes these calls then."""
-    if emulator.profile == "strict":
-        request.applymarker(pytest.mark.xfail(strict=True, reason=f"needs issue 12 part A: {why}"))
-
-
-def stack_for(url: str, db: sqlite_utils.Database, *, timeout_s: float = 5.0) -> CloudStack:
-    """The cloud parts of a station on the token pair stored in ``db``."""
-    http = CloudHttp(account_url=url, api_url=url, print_url=url, client_id=CLIENT_ID, timeout_s=timeout_s)
-    return CloudStack.create(http, db, hardware_id=HARDWARE_ID, poll_interval_s=0.01)
+def stack_for(
+    url: str,
+    db: sqlite_utils.Database,
+    *,
+    timeout_s: float = 5.0,
+    cloud: CloudSection | None = None,
+    **http: Any,
+) -> CloudStack:
+    """The cloud parts of a station on the token pair stored in ``db``; ``cloud``: the ``[cloud]``
+    section the client follows; ``http``: more :class:`CloudHttp` options (``proxy``, ``ca_file``)."""
+    connection = CloudHttp(
+        account_url=url, api_url=url, print_url=url, client_id=CLIENT_ID, timeout_s=timeout_s, **http
+    )
+    return CloudStack.create(connection, db, hardware_id=HARDWARE_ID, poll_interval_s=0.01, cloud=cloud)
 
 
 def config_for(tmp_path: Path, emulator: Emulator, client_id: str = CONFIG_CLIENT_ID, extra: str = "") -> str:
@@ -64,10 +68,15 @@ def client_for(url: str, db: sqlite_utils.Database, *, timeout_s: float = 5.0) -
 
 def pair(emulator: Emulator, db: sqlite_utils.Database) -> None:
     """Pair a station bound to the emulator's first printer; the pair is stored in ``db``."""
-    emulator.auto_approve_device = emulator.printers[0].id
     with stack_for(emulator.url, db) as cloud:
-        pair = cloud.pairer.wait(cloud.pairer.start(), threading.Event())
-        cloud.keeper.install(pair, hardware_id=HARDWARE_ID)
+        pair_stack(emulator, cloud)
+
+
+def pair_stack(emulator: Emulator, cloud: CloudStack) -> None:
+    """Pair ``cloud`` (approved at once, bound to the emulator's first printer) and store the pair."""
+    emulator.auto_approve_device = emulator.printers[0].id
+    pair = cloud.pairer.wait(cloud.pairer.start(), threading.Event())
+    cloud.keeper.install(pair, hardware_id=cloud.pairer.hardware_id)
 
 
 def add_jobs(emulator: Emulator, email: str, count: int) -> list[str]:

@@ -21,6 +21,7 @@ from ui import theme
 from ui.i18n import Translator, translator
 from ui.metrics import columns, rows
 from ui.painter import Icon, Painter
+from ui.qr import qr_surface
 from ui.widgets import ScrollList
 
 M = TypeVar("M")
@@ -188,6 +189,19 @@ class SignIn:
     address: str
     second: str
     code: str
+
+
+def sign_in_beside_qr(
+    p: Painter, rect: pygame.Rect, sign_in: SignIn, qr_text: str, *, code_share: float
+) -> None:
+    """:func:`sign_in_steps` and the QR code of ``qr_text`` beside them (below on a narrow screen)."""
+    m = p.metrics
+    if m.wide:
+        text_area, qr_area = columns(rect, [0.62, 0.38], m.gap * 2)
+    else:
+        text_area, qr_area = rows(rect, [0.6, 0.4], m.gap)
+    sign_in_steps(p, text_area, sign_in, code_share=code_share)
+    p.blit(qr_surface(qr_text, min(qr_area.width, qr_area.height)), qr_area)
 
 
 def sign_in_steps(p: Painter, rect: pygame.Rect, sign_in: SignIn, *, code_share: float) -> None:

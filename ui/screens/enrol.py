@@ -8,10 +8,8 @@ from station.core import intents
 from station.core.enrolment import Enrolling, Unknown
 from ui import theme
 from ui.i18n import Translator
-from ui.metrics import columns, rows
 from ui.painter import Painter
-from ui.qr import qr_surface
-from ui.screens.base import Now, Screen, SignIn, clock_text, left, message, page, sign_in_steps
+from ui.screens.base import Now, Screen, SignIn, clock_text, left, message, page, sign_in_beside_qr
 from ui.screens.causes import cause_text
 from ui.widgets import button
 
@@ -83,7 +81,7 @@ class EnrolScreen(Screen[Enrolling]):
     countdown: ClassVar[str | None] = "expires_at"
 
     def paint(self, p: Painter, tr: Translator, now: Now) -> None:
-        mode, m = self.mode, p.metrics
+        mode = self.mode
         ends = tr._("Time left {time}").format(time=clock_text(left(mode.expires_at, now)))
         area = page(p, tr._("Link this badge to your account"), aside=ends)
         if mode.stage == "starting":
@@ -98,16 +96,11 @@ class EnrolScreen(Screen[Enrolling]):
         elif mode.stage == "saving":
             p.text(tr._("Linking your badge…"), area.body, theme.BODY)
         else:
-            if m.wide:
-                text_area, qr_area = columns(area.body, [0.62, 0.38], m.gap * 2)
-            else:
-                text_area, qr_area = rows(area.body, [0.6, 0.4], m.gap)
             steps = SignIn(
                 tr._("1. Scan the code with your phone, or open:"),
                 mode.short_url,
                 tr._("2. Sign in with your ezeep account and confirm this code:"),
                 mode.code,
             )
-            sign_in_steps(p, text_area, steps, code_share=0.34)
-            p.blit(qr_surface(mode.auth_url, min(qr_area.width, qr_area.height)), qr_area)
+            sign_in_beside_qr(p, area.body, steps, mode.auth_url, code_share=0.34)
         button(p, area.footer, tr._("Cancel"), intents.Cancel)

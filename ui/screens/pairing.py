@@ -15,7 +15,7 @@ from ui.metrics import columns, rows
 from ui.painter import Painter
 from ui.qr import qr_surface
 from ui.screens.base import Now, Screen, SignIn, clock_text, left, message, page, sign_in_steps
-from ui.screens.causes import cause_text
+from ui.screens.causes import cause_text, technical
 from ui.widgets import button
 
 
@@ -49,6 +49,8 @@ class UnpairedScreen(Screen[Unpaired]):
             "offline": tr._("ezeep cannot be reached. Check the network cable or Wi-Fi."),
             "server": tr._("ezeep is not answering right now."),
             "denied": tr._("The last code was denied. Getting a new one…"),
+            "refused": tr._("ezeep answered with an error the station does not know."),
+            "stopped": tr._("Pairing stopped: ezeep must change a setting for this station first."),
             "no_pin": tr._(
                 "Set the technician PIN first: over SSH with `release-station pin set`, "
                 "or with [technician] pin_hash in a first-boot system.toml."
@@ -56,8 +58,11 @@ class UnpairedScreen(Screen[Unpaired]):
         }[mode.problem]
         retry_text = tr._("Trying again in {time}.").format(time=clock_text(retry)) if retry else ""
         why = cause_text(mode.cause, tr) if mode.cause is not None else ""
-        message(p, area.body, [(problem, theme.BODY), (retry_text, theme.HINT), (why, theme.SMALL)])
-        if mode.problem in ("offline", "server"):
+        # ezeep's unknown error as sent, or which setting to ask ezeep for (naming the client id).
+        detail = technical(mode.cause, tr) if mode.problem in ("refused", "stopped") else ""
+        lines = [(problem, theme.BODY), (retry_text, theme.HINT), (why, theme.SMALL), (detail, theme.SMALL)]
+        message(p, area.body, lines)
+        if mode.problem in ("offline", "server", "stopped"):
             button(p, area.footer, tr._("Try again now"), intents.StartPairing)
 
 

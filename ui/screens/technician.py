@@ -13,13 +13,13 @@ import pygame
 
 from station.core import intents
 from station.core.technician import Technician
-from station.core.view import StationInfo, TechMessage, TechnicianPage
+from station.core.view import SignInCode, StationInfo, TechMessage, TechnicianPage
 from station.feedback import Pattern
 from ui import theme
 from ui.i18n import LANGUAGES, N_, Translator
 from ui.metrics import columns, rows
 from ui.painter import Action, Icon, Painter, sends
-from ui.screens.base import HEALTH_ICON, Now, Page, Screen, clock_text, page
+from ui.screens.base import HEALTH_ICON, Now, Page, Screen, SignIn, clock_text, page, sign_in_beside_qr
 from ui.screens.causes import cause_text, technical, technical_text
 from ui.widgets import Entry, Keyboard, Kind, button, button_row, keypad
 
@@ -164,7 +164,7 @@ class TechnicianScreen(Screen[Technician]):
             area.body,
             [
                 (tr._("Paired"), tr._("yes") if info.paired else tr._("no")),
-                (tr._("Printer"), info.printer_name),
+                (tr._("Printer"), info.printer_name or technical_text(info.printer_problem, tr)),
                 (tr._("Location"), info.printer_location),
                 (tr._("Organisation"), self.info.organisation),
                 (tr._("Hardware id"), self.info.hardware_id),
@@ -323,10 +323,14 @@ class TechnicianScreen(Screen[Technician]):
         if enrol.stage == "confirm":
             self._enrol_confirm(p, tr, area)
             return
+        if enrol.sign_in is not None:
+            self._enrol_sign_in(p, tr, area, enrol.sign_in)
+            return
         stage_text = {
             "tap": tr._("Tap the badge to enrol."),
             "search": tr._("Choose the user for this badge."),
             "searching": tr._("Searching…"),
+            "sign_in": "",
             "checking": tr._("Reading the user's badges…"),
             "confirm": "",
             "saving": tr._("Saving…"),
@@ -358,6 +362,17 @@ class TechnicianScreen(Screen[Technician]):
         self._back(
             p, tr, area.footer, [(tr._("Search again"), again, Kind.NORMAL, True)] if searching else None
         )
+
+    def _enrol_sign_in(self, p: Painter, tr: Translator, area: Page, sign_in: SignInCode) -> None:
+        """ezeep lists its users only to an administrator: the technician signs in once."""
+        steps = SignIn(
+            tr._("1. Only an administrator may search ezeep's users. On a phone, open:"),
+            sign_in.short_url,
+            tr._("2. Sign in as an ezeep administrator and enter this code:"),
+            sign_in.code,
+        )
+        sign_in_beside_qr(p, area.body, steps, sign_in.auth_url, code_share=0.3)
+        self._back(p, tr, area.footer)
 
     def _enrol_confirm(self, p: Painter, tr: Translator, area: Page) -> None:
         """The chosen user has badges: show each (masked) with a Replace button; Add if allowed."""
