@@ -4,13 +4,16 @@
   tests/data/monitoring/: for every alert, stations that trip it and stations that must not.
   Each expected alert's annotations are the rule's own, rendered with the expected labels, so
   a template naming a label the alert does not carry shows up as a difference.
+- A real node_exporter serves a metrics file holding every station family (its textfile
+  collector accepts the file) beside every node_exporter series the rules read, with the
+  ``file`` label the rules match.
 - The dashboard is valid JSON that Grafana can provision, promtool parses every query, and
   every query (like every rule) names only metrics that exist: the station's families
   (:data:`station.metrics.FAMILIES`) or the node_exporter and Prometheus series in
   :data:`NODE_EXPORTER`.
 
-promtool comes from Debian's ``prometheus`` package (``.ci/dev`` installs it); without it these
-tests fail rather than skip.
+promtool and node_exporter come from Debian's ``prometheus`` and ``prometheus-node-exporter``
+packages (``.ci/dev`` installs them); without them these tests fail rather than skip.
 """
 
 from __future__ import annotations
@@ -25,8 +28,11 @@ from typing import Any
 
 import pytest
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
 
-from station.metrics import FAMILIES
+from station.metrics import FAMILIES, FILENAME, Metrics, TextfileWriter
+from tests.support import node_exporter
+from tests.support.node_exporter import NodeExporter
 
 ROOT = Path(__file__).resolve().parent.parent
 MONITORING = ROOT / "config" / "monitoring"
@@ -195,3 +201,27 @@ def test_the_dashboard_is_provisionable_and_queries_only_metrics_that_exist(tmp_
         "Software version and slot",
     ):
         assert wanted in titles
+
+
+def test_node_exporter_serves_every_station_family_and_the_series_the_rules_read(tmp_path: Path) -> None:
+    if not node_exporter.available():
+        pytest.fail("node_exporter is missing: install prometheus-node-exporter (.ci/dev test does)")
+    metrics = Metrics()
+    for name, family in FAMILIES.items():
+        if family.kind == "counter":
+            metrics.inc(name, 3, kind="x")
+        else:
+            metrics.set(name, 1, state="x")
+    assert TextfileWriter(metrics, tmp_path, interval_s=30).write()
+    with NodeExporter(tmp_path) as exporter:
+        text = exporter.scrape()
+    samples = [sample for family in text_string_to_metric_families(text) for sample in family.samples]
+    served = {sample.name for sample in samples}
+    assert ("node_textfile_scrape_error", {}, 0) in [(s.name, s.labels, s.value) for s in samples]
+    assert set(FAMILIES) <= served
+    assert NODE_EXPORTER - {"up"} <= served  # `up` is Prometheus' own, written at each scrape
+    (mtime,) = [sample for sample in samples if sample.name == "node_textfile_mtime_seconds"]
+    assert mtime.labels["file"] == str(tmp_path / FILENAME)
+    matched = re.search(r'node_textfile_mtime_seconds\{[^}]*file=~"([^"]+)"', RULES.read_text())
+    assert matched is not None
+    assert re.fullmatch(matched.group(1).replace("\\\\", "\\"), mtime.labels["file"])
