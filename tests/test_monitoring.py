@@ -225,3 +225,10 @@ def test_node_exporter_serves_every_station_family_and_the_series_the_rules_read
     matched = re.search(r'node_textfile_mtime_seconds\{[^}]*file=~"([^"]+)"', RULES.read_text())
     assert matched is not None
     assert re.fullmatch(matched.group(1).replace("\\\\", "\\"), mtime.labels["file"])
+
+
+def test_the_readme_explains_every_alert() -> None:
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## Monitoring a fleet", 1)[1].split("\n## ", 1)[0]
+    explained = set(re.findall(r"^\| `(\w+)` \|", section, flags=re.MULTILINE))
+    assert explained == {rule["alert"] for rule in rules()}
