@@ -2,7 +2,10 @@
 booted and the last software update.
 
 - **The booted slot** is the kernel command line's ``rauc.slot=`` (the boot script of the A/B
-  layout sets it, and RAUC reads it the same way); ``"none"`` on a card without A/B slots.
+  layout sets it, and RAUC reads it the same way); ``"none"`` on a card without A/B slots. The
+  station's unit hides ``/proc/cmdline`` (``ProcSubset=pid``); the device tree's
+  ``/chosen/bootargs`` holds the same line, as the bootloader (U-Boot, or the Pi's firmware)
+  passed it.
 - **The last update** is read from the state ``release-station-update`` leaves on the data
   partition (``/data/app``): the ``current`` and ``previous`` links, written at every switch, and
   the ``.installed`` mark in each version's venv, written when that version's install finished.
@@ -25,6 +28,7 @@ Example::
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -56,12 +60,15 @@ def booted_slot(cmdline: str) -> str:
     return NO_SLOT
 
 
-def read_booted_slot(cmdline: Path) -> str:
-    """:func:`booted_slot` of the file ``cmdline`` (``/proc/cmdline``)."""
-    try:
-        return booted_slot(cmdline.read_text(encoding="utf-8", errors="replace"))
-    except OSError:
-        return NO_SLOT
+def read_booted_slot(cmdlines: Iterable[Path]) -> str:
+    """:func:`booted_slot` of the first of ``cmdlines`` that can be read (``/proc/cmdline``, the
+    device tree's ``bootargs``: a NUL-terminated string)."""
+    for path in cmdlines:
+        try:
+            return booted_slot(path.read_text(encoding="utf-8", errors="replace").replace("\0", " "))
+        except OSError:
+            continue
+    return NO_SLOT
 
 
 def last_update(apps: Path) -> LastUpdate:

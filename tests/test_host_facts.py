@@ -23,12 +23,15 @@ def test_the_examples_run() -> None:
 
 
 def test_the_booted_slot_comes_from_the_kernel_command_line(tmp_path: Path) -> None:
-    cmdline = tmp_path / "cmdline"
+    cmdline, bootargs = tmp_path / "cmdline", tmp_path / "bootargs"
     cmdline.write_text("console=tty1 root=PARTUUID=9528807c-02 rauc.slot=A rootwait\n")
-    assert read_booted_slot(cmdline) == "A"
+    assert read_booted_slot([cmdline, bootargs]) == "A"
     cmdline.write_text("console=tty1 rauc.slot= root=/dev/mmcblk0p2\n")
-    assert read_booted_slot(cmdline) == "none"
-    assert read_booted_slot(tmp_path / "missing") == "none"
+    assert read_booted_slot([cmdline]) == "none"
+    # Under the station's unit /proc/cmdline is hidden: the device tree's copy, NUL-terminated.
+    bootargs.write_bytes(b"console=ttyAMA0 root=PARTUUID=9528807c-03 rauc.slot=B rootwait\0")
+    assert read_booted_slot([tmp_path / "hidden", bootargs]) == "B"
+    assert read_booted_slot([tmp_path / "hidden", tmp_path / "no-device-tree"]) == "none"
 
 
 def _version(apps: Path, name: str, installed_at: int) -> None:
@@ -86,7 +89,7 @@ def test_the_host_facts_in_the_metrics(tmp_path: Path) -> None:
     _version(apps, "1.0", T0)
     _switch(apps, "", "1.0", T0 + 50)
     metrics = Metrics()
-    record_host(metrics, cmdline=cmdline, apps=apps)
+    record_host(metrics, cmdlines=(cmdline,), apps=apps)
     assert {(s.name, s.labels): s.value for s in metrics.samples()} == {
         ("release_station_slot_info", (("booted", "B"), ("installed", "none"))): 1,
         ("release_station_update_result", (("result", "none"),)): 0,
