@@ -32,7 +32,6 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from station.metrics import FAMILIES, FILENAME, Metrics, TextfileWriter
 from tests.support import node_exporter
-from tests.support.node_exporter import NodeExporter
 
 ROOT = Path(__file__).resolve().parent.parent
 MONITORING = ROOT / "config" / "monitoring"
@@ -213,8 +212,8 @@ def test_node_exporter_serves_every_station_family_and_the_series_the_rules_read
         else:
             metrics.set(name, 1, state="x")
     assert TextfileWriter(metrics, tmp_path, interval_s=30).write()
-    with NodeExporter(tmp_path) as exporter:
-        text = exporter.scrape()
+    with node_exporter.serving(tmp_path) as url:
+        text = node_exporter.scrape(url)
     samples = [sample for family in text_string_to_metric_families(text) for sample in family.samples]
     served = {sample.name for sample in samples}
     assert ("node_textfile_scrape_error", {}, 0) in [(s.name, s.labels, s.value) for s in samples]

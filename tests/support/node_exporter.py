@@ -8,17 +8,19 @@ timex, filesystem, stat). Needs ``prometheus-node-exporter`` (``.ci/dev`` instal
 
 Example::
 
-    with NodeExporter(textfile_dir) as exporter:
-        text = exporter.scrape()  # the Prometheus text node_exporter serves
+    with serving(textfile_dir) as url:
+        text = scrape(url)  # the Prometheus text node_exporter serves
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
 import subprocess
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 BINARY = shutil.which("prometheus-node-exporter") or "/usr/bin/prometheus-node-exporter"
@@ -29,47 +31,35 @@ def available() -> bool:
     return Path(BINARY).exists()
 
 
-class NodeExporter:
-    """node_exporter serving ``textfile_dir`` (its textfile collector) on a loopback port."""
+@contextlib.contextmanager
+def serving(textfile_dir: Path) -> Iterator[str]:
+    """node_exporter serving ``textfile_dir`` (its textfile collector) on loopback; yields its URL."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(16)
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}/metrics"
+        fd = listener.fileno()
+        # LISTEN_PID must be node_exporter's own pid: the shell sets it, then becomes it.
+        command = (
+            'LISTEN_PID=$$ LISTEN_FDS=1 exec "$0" --web.systemd-socket --collector.disable-defaults "$@"'
+        )
+        process = subprocess.Popen(
+            ["sh", "-c", command, BINARY, f"--collector.textfile.directory={textfile_dir}"]
+            + [f"--collector.{name}" for name in COLLECTORS],
+            # systemd's first passed socket is fd 3; kept open past the child's clean-up of fds
+            pass_fds=(3, fd),
+            preexec_fn=lambda: os.dup2(fd, 3),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+    try:
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
 
-    def __init__(self, textfile_dir: Path) -> None:
-        self.textfile_dir = textfile_dir
-        self.url = ""
-        self._process: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> None:
-        with socket.socket() as listener:
-            listener.bind(("127.0.0.1", 0))
-            listener.listen(16)
-            self.url = f"http://127.0.0.1:{listener.getsockname()[1]}/metrics"
-            fd = listener.fileno()
-            args = [f"--collector.{name}" for name in COLLECTORS]
-            # LISTEN_PID must be node_exporter's own pid: the shell sets it, then becomes it.
-            command = (
-                'LISTEN_PID=$$ LISTEN_FDS=1 exec "$0" --web.systemd-socket --collector.disable-defaults "$@"'
-            )
-            self._process = subprocess.Popen(
-                ["sh", "-c", command, BINARY, f"--collector.textfile.directory={self.textfile_dir}", *args],
-                # systemd's first passed socket is fd 3; kept open past the child's clean-up of fds
-                pass_fds=(3, fd),
-                preexec_fn=lambda: os.dup2(fd, 3),
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-
-    def scrape(self) -> str:
-        with urllib.request.urlopen(self.url, timeout=10) as answer:
-            return str(answer.read().decode())
-
-    def stop(self) -> None:
-        if self._process is not None:
-            self._process.terminate()
-            self._process.wait(timeout=10)
-            self._process = None
-
-    def __enter__(self) -> NodeExporter:
-        self.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
+def scrape(url: str) -> str:
+    """The Prometheus text node_exporter serves at ``url``."""
+    with urllib.request.urlopen(url, timeout=10) as answer:
+        return str(answer.read().decode())
