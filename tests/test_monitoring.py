@@ -198,6 +198,7 @@ def test_the_dashboard_is_provisionable_and_queries_only_metrics_that_exist(tmp_
         "Releases per hour",
         "Failures by cause",
         "Software version and slot",
+        "Directory sync age",
     ):
         assert wanted in titles
 
