@@ -36,6 +36,32 @@ class Family:
     help: str
 
 
+# What the fleet's alert rules and dashboard need (config/monitoring/) beyond the counts below.
+_FLEET: dict[str, Family] = {
+    "release_station_state": Family(
+        "gauge", "1 for the state the station is in (its screen: ready, offline, picking…), else 0."
+    ),
+    "release_station_cloud_up": Family("gauge", "1 while ezeep answers, 0 while it cannot be reached."),
+    "release_station_cloud_changed_timestamp_seconds": Family(
+        "gauge", "Unix time release_station_cloud_up last changed."
+    ),
+    "release_station_printer_up": Family(
+        "gauge", "1 while ezeep says the station's printer is online, else 0."
+    ),
+    "release_station_token_refreshes_total": Family(
+        "counter", "Refreshes of the device token, by result (ok, failed, rejected)."
+    ),
+    "release_station_slot_info": Family(
+        "gauge", "Always 1; the root slot booted and the slot installed last (A, B, or none)."
+    ),
+    "release_station_update_result": Family(
+        "gauge", "1 for the last software update's result (none, installed, rolled_back), else 0."
+    ),
+    "release_station_update_timestamp_seconds": Family(
+        "gauge", "Unix time of the last software update (install or rollback); 0 when none."
+    ),
+}
+
 FAMILIES: dict[str, Family] = {
     "release_station_info": Family("gauge", "Always 1; the version label names the station software."),
     "release_station_taps_total": Family("counter", "Badge taps, by result (known, unknown, rejected)."),
@@ -52,6 +78,7 @@ FAMILIES: dict[str, Family] = {
     "release_station_cloud_last_contact_timestamp_seconds": Family(
         "gauge", "Unix time of the last answer from the cloud; 0 before the first."
     ),
+    **_FLEET,
 }
 
 # -- the directory sync (station.directory_sync.publish_status); kept apart from the families above --

@@ -7,8 +7,14 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from station.cli.compose import LAST_CONTACT, build_station, make_metrics, start_metrics
-from station.cli.metrics_feed import MetricsFeed
+from station.cli.metrics_feed import STATES, MetricsFeed, count_refreshes
+from station.cloud import contract
+from station.cloud.errors import ServerError, TokenRejectedError
+from station.cloud.http import CloudHttp
+from station.cloud.stack import CloudStack
 from station.config import Config, parse_config
 from station.core import intents as i
 from station.core import listener as ev
@@ -23,6 +29,7 @@ from station.emulator import Emulator
 from station.events import BadgeRead, ReaderEvent, ReaderHealth
 from station.metrics import Metrics
 from station.pin import Pins
+from tests.support.cloud import CLIENT_ID, HARDWARE_ID, pair
 from tests.support.views import Published
 
 
@@ -78,6 +85,9 @@ def test_taps_releases_and_the_token_state_of_a_real_station_are_counted(
         station.start()
         stack.callback(station.stop)
         published.next(Ready, info=lambda info: info.printer_name != "")
+        ready = values(metrics)
+        assert ready["state[state=ready]"] == 1 and ready["state[state=booting]"] == 0
+        assert ready["cloud_up"] == 1 and ready["printer_up"] == 1
         station.submit(read(bytes.fromhex("08112233")))  # a random UID: refused
         published.next(Unknown, lambda view: view.reason == "random_uid")
         station.submit(i.Done())
@@ -89,7 +99,10 @@ def test_taps_releases_and_the_token_state_of_a_real_station_are_counted(
         station.submit(read(known))
         published.next(Done)
     counted = values(metrics)
-    assert {key: counted.get(key) for key in counted if key.startswith(("taps", "releases", "token"))} == {
+    assert counted["state[state=done]"] == 1 and counted["state[state=ready]"] == 0
+    assert {
+        key: counted.get(key) for key in counted if key.startswith(("taps", "releases", "token_state"))
+    } == {
         "taps_total[result=rejected]": 1,
         "taps_total[result=unknown]": 1,
         "taps_total[result=known]": 1,
@@ -102,7 +115,7 @@ def test_taps_releases_and_the_token_state_of_a_real_station_are_counted(
 
 def test_each_kind_of_event_is_counted_once() -> None:
     metrics = Metrics()
-    feed = MetricsFeed(metrics, "1.2.3")
+    feed = MetricsFeed(metrics, "1.2.3", clock=lambda: 1765094400.0)
     done = (
         v.JobProgressItem("job-1", "Report.pdf", "printed"),
         v.JobProgressItem("job-2", "Old.pdf", "failed"),
@@ -113,11 +126,15 @@ def test_each_kind_of_event_is_counted_once() -> None:
         ev.ReleaseFinished("partly", done),
         ev.Offline("network"),
         ev.BackOnline(),
+        ev.PrinterOffline("Offline"),
         ev.ReaderDown("ACR122U", "unplugged"),
         ev.PairingNeeded(repair=True),
     ):
         deliver(feed, event)
     assert values(metrics) == {
+        "cloud_up": 1,
+        "cloud_changed_timestamp_seconds": 1765094400.0,
+        "printer_up": 0,
         "info[version=1.2.3]": 1,
         "taps_total[result=rejected]": 1,
         "taps_total[result=unknown]": 1,
@@ -166,3 +183,43 @@ def test_the_last_contact_with_ezeep_is_the_time_of_its_last_answer(
         assert ready.wait(30), "the station never paired and found its printer"
     contact = values(metrics)[LAST_CONTACT.removeprefix("release_station_")]
     assert before <= contact <= time.time()
+
+
+def test_every_state_a_view_can_show_has_its_name() -> None:
+    metrics = Metrics()
+    feed = MetricsFeed(metrics, "1")
+    feed.view(v.View(v.StationInfo(), Ready()))
+    states = {key: value for key, value in values(metrics).items() if key.startswith("state")}
+    assert states == {f"state[state={state}]": 1.0 if state == "ready" else 0.0 for state in STATES}
+    assert {"ready", "offline", "printer_unavailable", "reader_missing", "picking", "booting"} <= set(STATES)
+    assert "idle" not in STATES  # the idle mode is shown as one of its faces
+
+
+def test_token_refreshes_are_counted_by_how_they_ended(emulator: Emulator, tmp_path: Path) -> None:
+    metrics = Metrics()
+    db = open_database(tmp_path / "station.db")
+    pair(emulator, db)
+    url = emulator.url
+    http = CloudHttp(account_url=url, api_url=url, print_url=url, client_id=CLIENT_ID, timeout_s=5.0)
+    with CloudStack.create(
+        http, db, hardware_id=HARDWARE_ID, refresh_backoff_s=(0.01, 0.01), on_refresh=count_refreshes(metrics)
+    ) as cloud:
+        keeper = cloud.keeper
+        assert values(metrics) == {
+            f"token_refreshes_total[result={r}]": 0 for r in ("ok", "failed", "rejected")
+        }
+        keeper.renew(keeper.access_token())
+        emulator.set_faults(error_5xx=10)
+        with pytest.raises(ServerError):
+            keeper.renew(keeper.access_token())  # every try answered 503: one failed refresh
+        emulator.set_faults(error_5xx=0)
+        record = keeper.record
+        assert record is not None and record.pair is not None
+        http.oauth(contract.REVOKE_PATH, contract.revoke_form(record.pair.refresh_token))
+        with pytest.raises(TokenRejectedError):
+            keeper.renew(keeper.access_token())
+    assert values(metrics) == {
+        "token_refreshes_total[result=ok]": 1,
+        "token_refreshes_total[result=failed]": 1,
+        "token_refreshes_total[result=rejected]": 1,
+    }

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from station.host_facts import last_update
+
 ROOT = Path(__file__).resolve().parent.parent
 UPDATE = ROOT / "image-build" / "overlay" / "usr" / "local" / "sbin" / "release-station-update"
 
@@ -103,6 +105,8 @@ def test_install_switch_refuse_and_roll_back(tmp_path: Path, bundles: dict[str, 
     assert _update(apps, str(bundles["2.0"])).returncode == 0
     assert _running(apps) == "release-station 2.0" and restarted.exists()
     assert os.readlink(apps / "previous") == "1.0"
+    installed = last_update(apps)  # what the station's metrics say about it
+    assert installed.result == "installed" and installed.version == "2.0"
 
     restarted.unlink()
     damaged = _update(apps, str(bundles["bad"]))
@@ -113,6 +117,9 @@ def test_install_switch_refuse_and_roll_back(tmp_path: Path, bundles: dict[str, 
     assert _update(apps, "--rollback").returncode == 0
     assert _running(apps) == "release-station 1.0" and restarted.exists()
     assert "current: 1.0" in _update(apps, "--status").stdout
+    rolled_back = last_update(apps)
+    assert rolled_back.result == "rolled_back" and rolled_back.version == "1.0"
+    assert rolled_back.at >= installed.at
 
 
 def test_rolling_back_the_first_update_returns_to_the_image_version(
@@ -122,6 +129,7 @@ def test_rolling_back_the_first_update_returns_to_the_image_version(
     assert _update(apps, str(bundles["1.0"])).returncode == 0
     assert _update(apps, "--rollback").returncode == 0
     assert not (apps / "current").exists()  # the launcher falls back to /opt/release-station
+    assert last_update(apps).result == "rolled_back"
     assert "the version the image came with" in _update(apps, "--status").stdout
 
 

@@ -1,6 +1,7 @@
 """Every command the READMEs show is run by a test, or the table below says which test covers it.
 
-A command is a line of a fenced code block (continuation lines joined, ``# comments`` dropped)
+A command is a line of a fenced shell code block (```` ```sh ```` or untagged; continuation lines
+joined, ``# comments`` dropped; a ```` ```yaml ```` block is configuration, not commands)
 or inline code that starts with a program (``release-station …``, ``.ci/…``, ``pybabel …``, a
 script under ``image-build/``…). ``RUN`` holds the commands this module runs against a
 temporary configuration and the emulator on loopback, with placeholders (``FILE``, ``BADGE``,
@@ -218,9 +219,9 @@ ELSEWHERE: dict[str, Elsewhere] = {
 
 
 def shown_commands(markdown: str) -> set[str]:
-    """The commands ``markdown`` shows: fenced block lines, and inline code that starts with a program."""
+    """The commands ``markdown`` shows: shell block lines, and inline code that starts with a program."""
     commands: set[str] = set()
-    for block in re.findall(r"^ *```[a-z]*\n(.*?)^ *```", markdown, flags=re.MULTILINE | re.DOTALL):
+    for block in re.findall(r"^ *```(?:sh)?\n(.*?)^ *```", markdown, flags=re.MULTILINE | re.DOTALL):
         for line in block.replace("\\\n", " ").splitlines():
             command = " ".join(re.sub(r"(^|\s)#.*", "", line).split())
             if command:
@@ -253,6 +254,7 @@ def test_the_command_finder_reads_blocks_and_inline_code() -> None:
         "| `release-station config check \\| show` |\n"
         "```sh\nimage-build/ci.sh   # CI\n```\n"
         "  ```\n  .venv/bin/pip download \\\n  -d /tmp/w X==1\n\n  ```\n"
+        "```yaml\nrule_files: [alerts.yml]\n```\n"
     )
     assert shown_commands(markdown) == {
         "release-station status",

@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from station.audit import AuditLog
     from station.cli.metrics_feed import MetricsFeed
     from station.cloud.stack import CloudStack
+    from station.cloud.tokens import RefreshResult
     from station.core.runtime import Station
     from station.core.state import Tuning
     from station.directory import Directory
@@ -60,6 +61,11 @@ RELEASE_POLL_S = 2.0  # pause between status checks of one released job
 PROBE_RETRY_CAP_S = 1.5
 CLOUD_WORKERS = 6  # threads for the core's work that talks to ezeep
 LAST_CONTACT = "release_station_cloud_last_contact_timestamp_seconds"
+# What the metrics read about the card at start (station.host_facts): the kernel command line
+# names the booted root slot (the unit hides /proc/cmdline: then the device tree's copy);
+# release-station-update keeps its versions and links here.
+KERNEL_CMDLINES = (Path("/proc/cmdline"), Path("/sys/firmware/devicetree/base/chosen/bootargs"))
+UPDATES_DIR = Path("/data/app")
 
 
 @dataclasses.dataclass
@@ -190,6 +196,7 @@ def build_station(
             poll_interval_s=seams.pair_poll_s,
             token_clock=seams.token_clock,
             refresh_backoff_s=seams.refresh_backoff_s,
+            on_refresh=None if metrics is None else _refresh_counter(metrics),
         )
     )
     client = cloud.client.impatient()
@@ -253,6 +260,12 @@ def _contact(metrics: Metrics) -> None:
     metrics.set(LAST_CONTACT, time.time())
 
 
+def _refresh_counter(metrics: Metrics) -> Callable[[RefreshResult], None]:
+    from station.cli.metrics_feed import count_refreshes
+
+    return count_refreshes(metrics)
+
+
 def make_metrics(config: Config) -> Metrics | None:
     """The metrics, when ``[metrics] textfile_dir`` asks for a file for node_exporter."""
     if not config.metrics.textfile_dir:
@@ -266,11 +279,13 @@ def start_metrics(
     station: Station, metrics: Metrics, config: Config, stack: contextlib.ExitStack
 ) -> MetricsFeed:
     """Count what the station does and write the metrics file until the end of ``stack``."""
-    from station.cli.metrics_feed import MetricsFeed
+    from station.cli.metrics_feed import MetricsFeed, record_host
     from station.metrics import TextfileWriter
 
     feed = MetricsFeed(metrics, __version__)
     station.listen(feed)
+    station.subscribe(feed.view)
+    record_host(metrics, cmdlines=KERNEL_CMDLINES, apps=UPDATES_DIR)
     writer = TextfileWriter(metrics, Path(config.metrics.textfile_dir), interval_s=config.metrics.interval_s)
     writer.start()
     stack.callback(writer.stop)  # it writes a last time

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
 
@@ -12,7 +13,7 @@ from station.cloud import contract
 from station.cloud.api import EzeepClient
 from station.cloud.http import CloudHttp
 from station.cloud.pairing import Pairer
-from station.cloud.tokens import BACKOFF_CAP_S, BACKOFF_S, Clock, TokenKeeper, TokenStore
+from station.cloud.tokens import BACKOFF_CAP_S, BACKOFF_S, Clock, RefreshResult, TokenKeeper, TokenStore
 from station.config import CloudSection
 
 
@@ -46,15 +47,22 @@ class CloudStack:
         cloud: CloudSection | None = None,
         token_clock: Clock = time.monotonic,
         refresh_backoff_s: tuple[float, float] = (BACKOFF_S, BACKOFF_CAP_S),
+        on_refresh: Callable[[RefreshResult], None] | None = None,
     ) -> CloudStack:
         """``cloud``: the ``[cloud]`` section whose list caps and job-owner rule the client
         follows; None: the defaults. ``token_clock``: the monotonic clock the token store and
         keeper read expiry against. ``refresh_backoff_s``: the keeper's first pause between
-        refresh tries and its longest."""
+        refresh tries and its longest. ``on_refresh``: told how each token refresh ended."""
         store = TokenStore(db, clock=token_clock)
         first_s, cap_s = refresh_backoff_s
         keeper = TokenKeeper(
-            store, http, client_id=client_id, clock=token_clock, backoff_s=first_s, backoff_cap_s=cap_s
+            store,
+            http,
+            client_id=client_id,
+            clock=token_clock,
+            backoff_s=first_s,
+            backoff_cap_s=cap_s,
+            on_refresh=on_refresh,
         )
         pairer = Pairer(http, client_id or http.client_id, hardware_id, interval_s=poll_interval_s)
         client = EzeepClient.from_config(http, keeper, cloud or CloudSection())

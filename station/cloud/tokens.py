@@ -48,6 +48,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Literal
 
 import sqlite_utils
 
@@ -67,6 +68,8 @@ from station.errors import StorageError
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], float]
+RefreshResult = Literal["ok", "failed", "rejected"]
+REFRESH_RESULTS: tuple[RefreshResult, ...] = ("ok", "failed", "rejected")
 BACKOFF_S = 1.0  # the keeper's first pause between refresh tries…
 BACKOFF_CAP_S = 30.0  # …and its longest
 Wait = Callable[[float], object]
@@ -278,6 +281,8 @@ class TokenKeeper:
         max_attempts: refresh requests per refresh before giving up for now.
         backoff_s, backoff_cap_s: first retry pause and the cap of every pause.
         rng: jitter source.
+        on_refresh: told how each refresh at ezeep ended (after its retries): ``ok``,
+            ``failed`` (no answer, or a bad one) or ``rejected`` (pair again); for the metrics.
 
     Example::
 
@@ -298,6 +303,7 @@ class TokenKeeper:
         backoff_s: float = BACKOFF_S,
         backoff_cap_s: float = BACKOFF_CAP_S,
         rng: random.Random | None = None,
+        on_refresh: Callable[[RefreshResult], None] | None = None,
     ) -> None:
         self._store = store
         self._http = http
@@ -310,6 +316,7 @@ class TokenKeeper:
         self._backoff_s = backoff_s
         self._backoff_cap_s = backoff_cap_s
         self._rng = rng or random.Random()  # noqa: S311 (jitter, not cryptography)
+        self._on_refresh = on_refresh or (lambda result: None)
         self._lock = threading.Lock()
         self._flight: _Flight | None = None
         self._record: StoredTokens | None = store.load()
@@ -537,7 +544,16 @@ class TokenKeeper:
                 with self._lock:
                     self._record = stored
                 raise TokenRejectedError("the token pair was removed or rejected meanwhile")
-            return self._rotate(stale.refresh_token, attempts)
+            try:
+                fresh = self._rotate(stale.refresh_token, attempts)
+            except TokenRejectedError:
+                self._on_refresh("rejected")
+                raise
+            except CloudError:
+                self._on_refresh("failed")
+                raise
+            self._on_refresh("ok")
+            return fresh
 
     def _rotate(self, refresh_token: str, attempts: int) -> TokenPair:
         last: CloudError | None = None

@@ -221,10 +221,10 @@ def printer_seen(core: CoreState, printer: Printer, tick: Tick) -> Step:
 
 
 def _printer_news(was: Printer | None, now: Printer) -> list[Effect]:
-    """The printer went offline (or is first seen so), or came back."""
+    """The printer went offline or came back, or is first seen (so listeners know its state)."""
     if not now.online and (was is None or was.online):
         return [Announce(ev.PrinterOffline(now.status))]
-    if now.online and was is not None and not was.online:
+    if now.online and (was is None or not was.online):
         return [Announce(ev.PrinterOnline())]
     return []
 
