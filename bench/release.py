@@ -45,6 +45,7 @@ from station.core.session import Done, Releasing
 from station.database import open_database
 from station.directory import Directory
 from station.events import BadgeRead
+from station.pin import Pins
 
 LATENCY_S = 0.05
 PARALLELISM = 10
@@ -52,6 +53,7 @@ SIZES = (1, 10, 50)
 REPEATS = 3
 WAIT_S = 120.0
 BADGE = bytes.fromhex("04B3E1C0FFEE01")
+TECHNICIAN_PIN = "24681357"
 _ACCEPTED = {"sending", "printing", "printed"}
 
 
@@ -159,6 +161,7 @@ def start_station(
     )
     db = open_database(config.database_path)
     Directory(db).enrol(BADGE.hex().upper(), emulator.user_id, email=emulator.email, how="cli", replace=True)
+    Pins(db).set_technician(TECHNICIAN_PIN)  # without one the station asks for it before anything else
     db.close()
     station = build_station(config, stack, restart=lambda: None).station
     watch = Watch()
