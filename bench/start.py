@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
 import os
 import re
 import statistics
@@ -33,7 +34,7 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from bench.ui import StationRun, write_config
+from bench.ui import READY_LINE, StationRun, write_config
 from bench.ui import station_process as run_once
 
 IMPORT_RUNS = 3
@@ -74,8 +75,10 @@ def group_of(module: str) -> str | None:
 
 
 def import_groups(lines: list[str]) -> dict[str, float]:
-    """Milliseconds per group from ``-X importtime`` lines (children come before their parent)."""
-    parsed = [(int(m[1]), len(m[2]) // 2, m[3]) for line in lines if (m := _LINE.search(line))]
+    """Milliseconds per group from ``-X importtime`` lines (children come before their parent)
+    until the station said it is ready (what it loads later, on first use, is not counted)."""
+    until_ready = itertools.takewhile(lambda line: READY_LINE not in line, lines)
+    parsed = [(int(m[1]), len(m[2]) // 2, m[3]) for line in until_ready if (m := _LINE.search(line))]
     totals: dict[str, float] = defaultdict(float)
     ancestors: list[str | None] = []  # the group in force at each depth, read from the top down
     for self_us, depth, module in reversed(parsed):

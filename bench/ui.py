@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 ROOT = Path(__file__).parent.parent
 BADGE = "04BE4C000000B1"
 WAIT_S = 60.0  # bound on each wait for the station
+READY_LINE = "state Booting -> Idle"  # what the station logs as it shows the ready screen
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -279,7 +280,7 @@ def station_process(
     )
     try:
         log = _Log(proc.stdout)
-        ready_s = log.wait(r"state Booting -> Idle") - start
+        ready_s = log.wait(re.escape(READY_LINE)) - start
         cpu0, t0 = _cpu_s(proc.pid), time.perf_counter()
         if idle_s:
             time.sleep(idle_s)  # measuring wall time is the point here

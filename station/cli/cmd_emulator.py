@@ -15,8 +15,6 @@ import threading
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-import httpx
-
 from station.cli import EXIT_FAILURE, EXIT_OK, Context
 
 if TYPE_CHECKING:
@@ -100,6 +98,8 @@ def _describe(emulator: Emulator) -> None:
 
 
 def _add_job(args: argparse.Namespace, context: Context) -> int:
+    import httpx  # only this command needs it, and every start of the station parses them all
+
     body = {"email": args.email, "name": args.name, "pages": args.pages}
     try:
         answer = httpx.post(f"{args.url.rstrip('/')}/_emulator/jobs", json=body, timeout=10)

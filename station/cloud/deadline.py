@@ -173,11 +173,12 @@ class DeadlineTransport(httpx.HTTPTransport):
         verify: ssl.SSLContext | bool = True,
         socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
     ) -> None:
-        super().__init__(verify=verify, socket_options=socket_options)
+        context = httpx.create_ssl_context(verify=verify)  # loading the CA bundle once, not twice
+        super().__init__(verify=context, socket_options=socket_options)
         self._backend = _Backend()
         # httpx has no seam for the network backend: build its pool again, as httpx does, with ours.
         self._pool = httpcore.ConnectionPool(
-            ssl_context=httpx.create_ssl_context(verify=verify),
+            ssl_context=context,
             max_connections=100,
             max_keepalive_connections=20,
             keepalive_expiry=5.0,

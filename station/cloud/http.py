@@ -27,6 +27,9 @@ deadline, :mod:`station.cloud.api`): an answer that trickles in one byte at a ti
 :class:`DeadlineError` once the deadline passes.
 ``on_answer`` hears of every HTTP answer, whatever its status (the station's "last contact with
 ezeep"). Request paths (never queries, headers or bodies) are logged at DEBUG.
+The pool, httpx itself and the TLS context (one, shared by every connection) are made at the
+first request, not when the station is wired: they cost about a tenth of a second of a Pi's
+start, and the first request is the health probe, sent once the ready screen shows.
 """
 
 from __future__ import annotations
@@ -42,14 +45,10 @@ import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Literal
-
-import certifi
-import httpx
+from typing import TYPE_CHECKING, Literal
 
 from station import __version__
 from station.cloud.contract import grant_error
-from station.cloud.deadline import Budget, DeadlineTransport, budget
 from station.cloud.errors import (
     BadAnswerError,
     ClosedError,
@@ -63,6 +62,11 @@ from station.cloud.errors import (
 )
 from station.config import CloudSection
 from station.errors import ConfigError
+
+if TYPE_CHECKING:
+    import httpx
+
+    from station.cloud.deadline import Budget
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +96,8 @@ def retry_after_seconds(value: str | None, now: datetime | None = None) -> float
 def _tls(ca_file: str) -> ssl.SSLContext | bool:
     if not ca_file:
         return True
+    import certifi
+
     try:
         context = ssl.create_default_context(cafile=certifi.where())
         context.load_verify_locations(cafile=ca_file)
@@ -136,8 +142,9 @@ class CloudHttp:
         max_answer_bytes: int = MAX_ANSWER_BYTES,
         on_answer: Callable[[], None] | None = None,
     ) -> None:
-        self._client: httpx.Client | None = None
-        self._lock = threading.Lock()  # guards _client against a close from another thread
+        self._client: httpx.Client | None = None  # made at the first request (see the module docstring)
+        self._closed = False
+        self._lock = threading.Lock()  # guards _client and _closed against a close from another thread
         self.client_id = client_id
         self._bases: dict[Host, str] = {
             "account": account_url.rstrip("/"),
@@ -146,27 +153,10 @@ class CloudHttp:
         }
         self._max_bytes = max_answer_bytes
         self._deadline_s = deadline_s
-        verify = _tls(ca_file)
-        if transport is None:
-            # A form POST goes out as two writes (head, body); without TCP_NODELAY, Nagle's
-            # algorithm holds the body until the server's delayed ACK, about 40 ms per call.
-            nodelay = [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
-            transport = DeadlineTransport(verify=verify, socket_options=nodelay)
+        self._timeouts = (timeout_s, connect_timeout_s)
+        self._verify = _tls(ca_file)  # a broken CA file stops the start, not the first request
         self._transport = transport
-        hooks = {"response": [_answer_hook(on_answer)]} if on_answer is not None else {}
-        self._client = httpx.Client(
-            timeout=httpx.Timeout(timeout_s, connect=connect_timeout_s),
-            event_hooks=hooks,
-            verify=verify,
-            transport=transport,
-            follow_redirects=False,
-            headers={
-                "User-Agent": f"release-station/{__version__}",
-                "Accept": "application/json",
-                # Any other Content-Encoding is refused (see the module docstring).
-                "Accept-Encoding": "identity",
-            },
-        )
+        self._on_answer = on_answer
 
     @classmethod
     def from_config(
@@ -199,12 +189,53 @@ class CloudHttp:
         """Close the pool; safe from any thread, at any time, more than once. Requests in flight
         are cut and end in :class:`ClosedError`, as does every later one."""
         with self._lock:
-            client, self._client = self._client, None
+            client, self._client, self._closed = self._client, None, True
         if client is None:
             return
+        from station.cloud.deadline import DeadlineTransport
+
         if isinstance(self._transport, DeadlineTransport):
             self._transport.abort()  # wakes the threads blocked reading, before the pool goes
         client.close()
+
+    def _opened(self, method: str, path: str) -> httpx.Client:
+        """The client, made now if this is the first request; :class:`ClosedError` once closed."""
+        with self._lock:
+            if self._closed:
+                raise ClosedError(f"the connection to ezeep is closed ({method} {path} not sent)", sent=False)
+            if self._client is None:
+                self._client = self._open()
+            return self._client
+
+    def _open(self) -> httpx.Client:
+        import httpx
+
+        from station.cloud.deadline import DeadlineTransport
+
+        # One TLS context for the transport and the client: httpx would load the CA bundle twice.
+        verify = httpx.create_ssl_context() if self._verify is True else self._verify
+        transport = self._transport
+        if transport is None:
+            # A form POST goes out as two writes (head, body); without TCP_NODELAY, Nagle's
+            # algorithm holds the body until the server's delayed ACK, about 40 ms per call.
+            nodelay = [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
+            transport = self._transport = DeadlineTransport(verify=verify, socket_options=nodelay)
+        on_answer = self._on_answer
+        hooks = {"response": [_answer_hook(on_answer)]} if on_answer is not None else {}
+        timeout_s, connect_timeout_s = self._timeouts
+        return httpx.Client(
+            timeout=httpx.Timeout(timeout_s, connect=connect_timeout_s),
+            event_hooks=hooks,
+            verify=verify,
+            transport=transport,
+            follow_redirects=False,
+            headers={
+                "User-Agent": f"release-station/{__version__}",
+                "Accept": "application/json",
+                # Any other Content-Encoding is refused (see the module docstring).
+                "Accept-Encoding": "identity",
+            },
+        )
 
     def __enter__(self) -> CloudHttp:
         return self
@@ -263,9 +294,11 @@ class CloudHttp:
         oauth: bool = False,
         until: float | None = None,
     ) -> object:
-        client = self._client
-        if client is None:
-            raise ClosedError(f"the connection to ezeep is closed ({method} {path} not sent)", sent=False)
+        import httpx
+
+        from station.cloud.deadline import budget
+
+        client = self._opened(method, path)
         url = self._bases[host] + path
         started = time.monotonic()
         seconds = self._deadline_s if until is None else min(self._deadline_s, until - started)
@@ -280,7 +313,7 @@ class CloudHttp:
         except CloudError:
             raise
         except (httpx.HTTPError, RuntimeError) as exc:
-            if self._client is None:  # closed under the request (httpx: RuntimeError once closed)
+            if self._closed:  # closed under the request (httpx: RuntimeError once closed)
                 closed = f"the connection to ezeep was closed during {method} {path}"
                 raise ClosedError(closed, sent=True) from exc
             if isinstance(exc, RuntimeError):
@@ -318,6 +351,8 @@ class CloudHttp:
 
 def _failure(method: str, path: str, exc: httpx.HTTPError, spent: Budget, seconds: float) -> CloudError:
     """The cloud error an httpx failure of ``method path`` means."""
+    import httpx
+
     if isinstance(exc, httpx.TimeoutException):
         if spent.explains_a_timeout:
             return _late(f"{method} {path}", seconds)

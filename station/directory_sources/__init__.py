@@ -18,7 +18,6 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-import certifi
 import sqlite_utils
 
 from station.audit import AuditLog
@@ -29,6 +28,8 @@ from station.directory_sync import BadgeSource, DirectorySync, SourceError, Sync
 
 def tls_context(ca_file: str) -> ssl.SSLContext:
     """A verifying context trusting ``ca_file`` (PEM), or the usual CAs when it is empty."""
+    import certifi  # here: its import costs a station without a directory source ~10 ms of its start
+
     try:
         return ssl.create_default_context(cafile=ca_file or certifi.where())
     except (OSError, ssl.SSLError) as exc:
