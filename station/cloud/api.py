@@ -144,27 +144,37 @@ class EzeepClient:
         raise NotFoundError(f"no printer with tp_id {binding.tp_id} in this organisation")
 
     # --- jobs -------------------------------------------------------------------------------------
-    def waiting_jobs(self, user_id: str) -> list[Job]:
+    def waiting_jobs(self, user_id: str, *, on_page: Callable[[list[Job]], None] | None = None) -> list[Job]:
         """Every job waiting in the user's queue, newest first (all pages, up to ``max_jobs``).
 
         Only the user's own jobs: whatever the server's ``user=`` filter did, a job whose owner
-        is someone else, or that names no owner, is left out (and logged by id).
+        is someone else, or that names no owner, is left out (and logged by id). ``on_page``
+        hears each page's own jobs (none: not called) as soon as the page is read, before the
+        next one is asked for, on the calling thread: the release engine starts releasing them.
         """
-        jobs = self._pages(
+        own: list[Job] = []
+        unowned: list[str] = []
+        others: list[str] = []
+
+        def page(jobs: list[Job]) -> None:
+            mine: list[Job] = []
+            for job in jobs:
+                if self.owns(job, user_id):
+                    mine.append(job)
+                else:
+                    (others if job.owner_id else unowned).append(job.id)
+            own.extend(mine)
+            if mine and on_page is not None:
+                on_page(mine)
+
+        self._pages(
             contract.JOBS_PATH,
             contract.waiting_jobs_query(user_id),
             lambda item: contract.parse_job(item, self._owner.field),
             "jobs",
             self._max_jobs,
+            on_page=page,
         )
-        own: list[Job] = []
-        unowned: list[str] = []
-        others: list[str] = []
-        for job in jobs:
-            if self.owns(job, user_id):
-                own.append(job)
-            else:
-                (others if job.owner_id else unowned).append(job.id)
         named = f"name no owner ({self._owner.field!r})"
         for ids, why in ((unowned, named), (others, "are someone else's")):
             if ids:
@@ -268,9 +278,11 @@ class EzeepClient:
         limit: int,
         *,
         request_s: float | None = None,
+        on_page: Callable[[list[T]], None] | None = None,
     ) -> list[T]:
         """Every page of a list, each cut to the page size asked for, the whole cut at ``limit``
-        and ended by ``list_deadline_s``; ``request_s``: each page's request within this too."""
+        and ended by ``list_deadline_s``; ``request_s``: each page's request within this too;
+        ``on_page``: hears each page's items (as kept) once the page is read."""
         items: list[T] = []
         page = 0
         until = time.monotonic() + self._list_deadline_s
@@ -297,7 +309,10 @@ class EzeepClient:
                 )
                 results = results[: contract.PAGE_SIZE]
             room = limit - len(items)
-            items.extend(parse(item) for item in results[:room])
+            kept = [parse(item) for item in results[:room]]
+            items.extend(kept)
+            if on_page is not None:
+                on_page(kept)
             last = not has_next or not results or (count is not None and len(items) >= count)
             if len(results) > room or (not last and len(items) >= limit):
                 log.warning(
