@@ -144,19 +144,22 @@ class EzeepClient:
         raise NotFoundError(f"no printer with tp_id {binding.tp_id} in this organisation")
 
     # --- jobs -------------------------------------------------------------------------------------
-    def waiting_jobs(self, user_id: str, *, on_page: Callable[[list[Job]], None] | None = None) -> list[Job]:
+    def waiting_jobs(
+        self, user_id: str, *, on_page: Callable[[list[Job], bool], None] | None = None
+    ) -> list[Job]:
         """Every job waiting in the user's queue, newest first (all pages, up to ``max_jobs``).
 
         Only the user's own jobs: whatever the server's ``user=`` filter did, a job whose owner
         is someone else, or that names no owner, is left out (and logged by id). ``on_page``
-        hears each page's own jobs (none: not called) as soon as the page is read, before the
-        next one is asked for, on the calling thread: the release engine starts releasing them.
+        hears each page's own jobs as soon as the page is read, before the next one is asked
+        for, on the calling thread, and whether more pages follow (a page without any of the
+        user's jobs is told only when it is the last): the release engine starts releasing them.
         """
         own: list[Job] = []
         unowned: list[str] = []
         others: list[str] = []
 
-        def page(jobs: list[Job]) -> None:
+        def page(jobs: list[Job], more: bool) -> None:
             mine: list[Job] = []
             for job in jobs:
                 if self.owns(job, user_id):
@@ -164,8 +167,8 @@ class EzeepClient:
                 else:
                     (others if job.owner_id else unowned).append(job.id)
             own.extend(mine)
-            if mine and on_page is not None:
-                on_page(mine)
+            if on_page is not None and (mine or not more):
+                on_page(mine, more)
 
         self._pages(
             contract.JOBS_PATH,
@@ -278,11 +281,12 @@ class EzeepClient:
         limit: int,
         *,
         request_s: float | None = None,
-        on_page: Callable[[list[T]], None] | None = None,
+        on_page: Callable[[list[T], bool], None] | None = None,
     ) -> list[T]:
         """Every page of a list, each cut to the page size asked for, the whole cut at ``limit``
         and ended by ``list_deadline_s``; ``request_s``: each page's request within this too;
-        ``on_page``: hears each page's items (as kept) once the page is read."""
+        ``on_page``: hears each page's items (as kept) once the page is read, and whether
+        further pages will be asked for."""
         items: list[T] = []
         page = 0
         until = time.monotonic() + self._list_deadline_s
@@ -311,10 +315,11 @@ class EzeepClient:
             room = limit - len(items)
             kept = [parse(item) for item in results[:room]]
             items.extend(kept)
-            if on_page is not None:
-                on_page(kept)
             last = not has_next or not results or (count is not None and len(items) >= count)
-            if len(results) > room or (not last and len(items) >= limit):
+            cut = len(results) > room or (not last and len(items) >= limit)
+            if on_page is not None:
+                on_page(kept, not (last or cut))
+            if cut:
                 log.warning(
                     "%s: the list was cut at %d items (%d pages); further pages were not fetched",
                     what,

@@ -60,7 +60,7 @@ class ReleaseClient(Protocol):
     def printers(self) -> list[Printer]: ...
 
     def waiting_jobs(
-        self, user_id: str, *, on_page: Callable[[list[Job]], None] | None = None
+        self, user_id: str, *, on_page: Callable[[list[Job], bool], None] | None = None
     ) -> list[Job]: ...
 
     def release(self, job_id: str, printer_id: str) -> str: ...
@@ -418,21 +418,26 @@ class ReleaseEngine:
 
     def _read_list(self, user_id: str, first: Future[_Page]) -> None:
         """On a pool thread: the user's queue page by page, each completing the future of its
-        page; an empty last page ends it, a failure fails the page that was being read."""
-        current = first
+        page (the last names no following one); a failure fails the page that was being read."""
+        current: Future[_Page] | None = first
 
-        def arrived(jobs: list[Job]) -> None:
+        def arrived(jobs: list[Job], more: bool) -> None:
             nonlocal current
-            following: Future[_Page] = Future()
+            following: Future[_Page] | None = Future() if more else None
+            assert current is not None  # nothing comes after the last page
             current.set_result(_Page(tuple(jobs), following))
             current = following
 
         try:
             self._client.waiting_jobs(user_id, on_page=arrived)
         except Exception as exc:  # the calling thread decides what it means
-            current.set_exception(exc)
+            if current is not None:
+                current.set_exception(exc)
+            else:
+                log.exception("the job list failed after its last page")
         else:
-            current.set_result(_Page((), None))
+            if current is not None:  # a list cut short names no last page
+                current.set_result(_Page((), None))
 
     def _take(self, run: _Run, targets: Iterable[_Target]) -> None:
         """Jobs just known: to be sent once the printer is known, or once the whole list is read
