@@ -63,6 +63,11 @@ def test_evdev_is_loaded_only_when_a_wedge_reader_is_used() -> None:
     assert "evdev" in loaded_after(f"{START}\nfrom drivers.readers.keymap import WedgeDecoder")
 
 
+def test_segno_is_loaded_only_when_a_qr_code_is_drawn() -> None:
+    assert "segno" not in loaded_after(START)  # a paired station shows no QR code
+    assert "segno" in loaded_after(f"{START}\nfrom ui.qr import qr_surface\nqr_surface('https://x', 100)")
+
+
 def test_httpx_and_tls_wait_for_the_first_request(tmp_path: Path) -> None:
     started = loaded_after(WIRED, str(tmp_path), modules=True)
     assert not started & {"httpx", "httpcore", "certifi", "station.cloud.deadline"}
