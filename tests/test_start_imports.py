@@ -63,6 +63,14 @@ def test_evdev_is_loaded_only_when_a_wedge_reader_is_used() -> None:
     assert "evdev" in loaded_after(f"{START}\nfrom drivers.readers.keymap import WedgeDecoder")
 
 
+def test_pyscard_is_loaded_only_when_pcscd_is_asked() -> None:
+    assert "smartcard" not in loaded_after(START)
+    ask = "from drivers.readers.pcsc import PcscUnavailable, list_pcsc_readers"
+    assert "smartcard" in loaded_after(
+        f"{START}\n{ask}\ntry: list_pcsc_readers()\nexcept PcscUnavailable: pass"
+    )
+
+
 def test_segno_is_loaded_only_when_a_qr_code_is_drawn() -> None:
     assert "segno" not in loaded_after(START)  # a paired station shows no QR code
     assert "segno" in loaded_after(f"{START}\nfrom ui.qr import qr_surface\nqr_surface('https://x', 100)")
