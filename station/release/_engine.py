@@ -657,13 +657,16 @@ class ReleaseEngine:
                 self._sent(run, run.sends.pop(send), send)
             for poll in [f for f in run.polls if f in done]:
                 self._polled(run, run.polls.pop(poll), poll)
-            self._flush(run)
+            if not run.sends:  # a disk flush would hold back telling the answers still to come
+                self._flush(run)
 
     def _flush(self, run: _Run) -> None:
-        """Write the journal changes of one wake-up together, after telling the UI.
+        """Write the journal changes gathered so far together, after telling the UI; while
+        release requests are still out, not at all (one flush for all their answers).
 
         Only ``intent`` must be on disk before a request; these later states only save a
-        reconcile some work, so a failed write is logged and the rows stay in flight.
+        reconcile some work (a row left ``intent`` by a crash is settled against the queue), so
+        a failed write is logged and the rows stay in flight.
         """
         if not run.changes:
             return
