@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from station.causes import Cause, Reason
+from station.cloud.api import EzeepClient
 from station.cloud.contract import JOBS_PATH, PAGE_SIZE, PRINTERS_PATH
 from station.cloud.errors import CloudError
 from station.cloud.models import Job
@@ -289,6 +290,22 @@ def test_a_picked_job_goes_out_while_the_list_settles_another_in_doubt(station: 
     assert states(summary.unconfirmed) == {doubtful: ReleaseState.UNCONFIRMED}  # still listed: in doubt
     assert [p.job_id for p in summary.printed] == [clear]
     assert station.emulator.release_counts() == {clear: 1}
+
+
+def test_a_list_that_fails_after_releases_went_out_ends_with_what_it_had(
+    make_emulator: EmulatorFactory,
+) -> None:
+    station = Station(make_emulator(job_duration_s=0.05))
+    ids = station.jobs(PAGE_SIZE + 2)
+    # Each page takes 1 s: the first comes, the second would end after the list's 1.6 s.
+    impatient = EzeepClient(station.cloud.http, station.cloud.keeper, list_deadline_s=1.6)
+    engine = ReleaseEngine(impatient, station.db, parallelism=4, job_timeout_s=20.0, poll_interval_s=0.05)
+    station.emulator.set_faults(slow_done_s=1.0, slow_path=JOBS_PATH)
+    summary = engine.release(station.user.id)  # no error: jobs went out, each ends in the summary
+    station.emulator.set_faults(slow_done_s=0.0)
+    assert len(summary.printed) == PAGE_SIZE
+    assert_once_and_none_lost(station.emulator, station.user.email, ids)
+    assert len(waiting_ids(station.emulator, station.user.email)) == 2  # the second page's, for the next tap
 
 
 def test_jobs_listed_after_the_printer_was_found_offline_are_held_too(make_emulator: EmulatorFactory) -> None:
