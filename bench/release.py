@@ -230,7 +230,7 @@ def main() -> None:
         speedups: dict[int, float] = {}
         round_trips: list[float] = []
         print(f"added latency {LATENCY_S * 1000:.0f} ms; parallel = {PARALLELISM} requests at once")
-        print(f"{'jobs':>5} {'parallel s':>11} {'sequential s':>13} {'speedup':>8} {'RTTs':>6}")
+        print(f"{'jobs':>5} {'parallel s':>11} {'sequential s':>13} {'speedup':>8} {'/latency':>9}")
         for size in SIZES:
             runs: dict[str, list[float]] = {name: [] for name in stations}
             for _ in range(args.repeats):
@@ -245,7 +245,7 @@ def main() -> None:
             each = " ".join(f"{t:.3f}" for t in runs["parallel"])
             print(
                 f"{size:>5} {parallel:>11.3f} {sequential:>13.3f} {speedups[size]:>7.1f}x"
-                f" {parallel / LATENCY_S:>6.2f}   parallel runs: {each}"
+                f" {parallel / LATENCY_S:>9.2f}   parallel runs: {each}"
             )
     jobs10, rtt = results[("parallel", 10)], statistics.median(round_trips)
     print(f"one round trip: {rtt * 1000:.1f} ms (median of {len(round_trips)}; the added latency is 50 ms)")
