@@ -28,8 +28,9 @@ deadline, :mod:`station.cloud.api`): an answer that trickles in one byte at a ti
 ``on_answer`` hears of every HTTP answer, whatever its status (the station's "last contact with
 ezeep"). Request paths (never queries, headers or bodies) are logged at DEBUG.
 The pool, httpx itself and the TLS context (one, shared by every connection) are made at the
-first request, not when the station is wired: they cost about a tenth of a second of a Pi's
-start, and the first request is the health probe, sent once the ready screen shows.
+first request, not when the station is wired: here they cost the start tens of milliseconds (a
+Pi several times that), and the first request (usually the health probe) goes out once the
+ready screen shows.
 """
 
 from __future__ import annotations
