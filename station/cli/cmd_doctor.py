@@ -372,10 +372,10 @@ def check_directory(config: Config) -> list[Finding]:
 
 @contextlib.contextmanager
 def _read_only(database: Path) -> Iterator[Any]:
-    import sqlite_utils
+    from station.database import wrap
 
     conn = sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=5.0)
     try:
-        yield sqlite_utils.Database(conn)
+        yield wrap(conn)
     finally:
         conn.close()
