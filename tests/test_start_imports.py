@@ -80,6 +80,7 @@ def test_httpx_and_tls_wait_for_the_first_request(tmp_path: Path) -> None:
     started = loaded_after(WIRED, str(tmp_path), modules=True)
     assert not started & {"httpx", "httpcore", "certifi", "station.cloud.deadline"}
     assert not started & {"webbrowser", "station.emulator"}  # the demo's and the emulator's commands
+    assert "ssl" not in started  # OpenSSL: no CA file to add, no directory source, no doctor run
     http = "CloudHttp.single_host('http://127.0.0.1:9', client_id='x')"
     unused = f"from station.cloud.http import CloudHttp\n{http}.close()"
     assert "httpx" not in loaded_after(unused)  # made and closed without a request

@@ -26,7 +26,6 @@ import os
 import shutil
 import socket
 import sqlite3
-import ssl
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -41,6 +40,8 @@ from station.errors import ConfigError, StorageError
 from station.findings import Finding
 
 if TYPE_CHECKING:
+    import ssl
+
     from drivers.readers.auto import Survey
 
 MIN_FREE_BYTES = 50 * 1024 * 1024
@@ -189,6 +190,8 @@ def reader_findings(section: ReaderSection, found: Survey) -> list[Finding]:
 
 def cloud_findings(section: CloudSection, *, timeout: float) -> list[Finding]:
     """DNS and a TLS handshake (a TCP connection for the loopback emulator) per configured host."""
+    import ssl  # here, as in check_host: every start of the station parses this module
+
     try:
         context = _trust(section.ca_file)
     except (OSError, ssl.SSLError) as exc:
@@ -216,6 +219,8 @@ def cloud_findings(section: CloudSection, *, timeout: float) -> list[Finding]:
 
 def _trust(ca_file: str) -> ssl.SSLContext:
     """The trust store the cloud client uses: certifi's CAs, plus ``ca_file`` if set."""
+    import ssl
+
     import certifi
 
     context = ssl.create_default_context(cafile=certifi.where())
@@ -228,6 +233,8 @@ def check_host(
     scheme: str, host: str, port: int, context: ssl.SSLContext, *, timeout: float, ca_file: str = ""
 ) -> Finding:
     """Resolve ``host``, connect, and for https complete a verified TLS handshake."""
+    import ssl
+
     topic = f"cloud {host}:{port}"
     try:
         addresses = _resolve(host, port, timeout)

@@ -40,7 +40,6 @@ import email.utils
 import json
 import logging
 import socket
-import ssl
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -65,6 +64,8 @@ from station.config import CloudSection
 from station.errors import ConfigError
 
 if TYPE_CHECKING:
+    import ssl
+
     import httpx
 
     from station.cloud.deadline import Budget
@@ -97,6 +98,8 @@ def retry_after_seconds(value: str | None, now: datetime | None = None) -> float
 def _tls(ca_file: str) -> ssl.SSLContext | bool:
     if not ca_file:
         return True
+    import ssl  # here: loading OpenSSL costs every start ~10 ms, and most stations add no CA
+
     import certifi
 
     try:

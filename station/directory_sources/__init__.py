@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import contextlib
 import os
-import ssl
 import stat
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import sqlite_utils
 
@@ -25,10 +25,16 @@ from station.config import DirectorySection
 from station.directory import Directory, EmailResolver
 from station.directory_sync import BadgeSource, DirectorySync, SourceError, SyncLoop
 
+if TYPE_CHECKING:
+    import ssl
+
 
 def tls_context(ca_file: str) -> ssl.SSLContext:
     """A verifying context trusting ``ca_file`` (PEM), or the usual CAs when it is empty."""
-    import certifi  # here: its import costs a station without a directory source ~10 ms of its start
+    # Here: ssl (OpenSSL) and certifi cost a station without a directory source ~20 ms of its start.
+    import ssl
+
+    import certifi
 
     try:
         return ssl.create_default_context(cafile=ca_file or certifi.where())
