@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import os
 import re
 import statistics
@@ -31,7 +32,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
 ROOT = Path(__file__).parent.parent
 BADGE = "04BE4C000000B1"
 WAIT_S = 60.0  # bound on each wait for the station
+READY_LINE = "state Booting -> Idle"  # what the station logs as it shows the ready screen
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -248,26 +250,46 @@ class _Log:
             return at
 
 
-def station_process(config_path: Path, idle_s: float, driver: str) -> tuple[float, float, float]:
-    """``release-station run`` on SDL's video ``driver``: start to ready screen (s), idle CPU (% of
-    one core), RSS (MB)."""
+@dataclasses.dataclass(frozen=True)
+class StationRun:
+    """One ``release-station run``: start to ready screen (s, and the CPU it took), then idle."""
+
+    ready_s: float
+    ready_cpu_s: float
+    idle_cpu_pct: float
+    rss_mb: float
+    output: tuple[str, ...]  # what it wrote (log lines, and stderr) until it was stopped
+
+
+def station_process(
+    config_path: Path,
+    idle_s: float,
+    driver: str,
+    *,
+    env: Mapping[str, str] | None = None,
+    python_options: tuple[str, ...] = (),
+) -> StationRun:
+    """``release-station run`` on SDL's video ``driver`` (in ``env``, default this process's
+    environment; ``python_options`` for the interpreter, e.g. ``-X importtime``): start to
+    ready screen, idle CPU over ``idle_s`` (% of one core), RSS."""
     start = time.perf_counter()
-    command = [sys.executable, "-m", "station", "--config", str(config_path), "run"]
-    env = {**os.environ, "SDL_VIDEODRIVER": driver}
+    command = [sys.executable, *python_options, "-m", "station", "--config", str(config_path), "run"]
+    env = {**(os.environ if env is None else env), "SDL_VIDEODRIVER": driver}
     proc = subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT, env=env
     )
     try:
         log = _Log(proc.stdout)
-        ready_s = log.wait(r"state Booting -> Idle") - start
+        ready_s = log.wait(re.escape(READY_LINE)) - start
         cpu0, t0 = _cpu_s(proc.pid), time.perf_counter()
-        time.sleep(idle_s)  # measuring wall time is the point here
+        if idle_s:
+            time.sleep(idle_s)  # measuring wall time is the point here
         cpu = (_cpu_s(proc.pid) - cpu0) / (time.perf_counter() - t0) * 100
         rss = _rss_mb(proc.pid)
     finally:
         proc.terminate()
         proc.wait(10)
-    return ready_s, cpu, rss
+    return StationRun(ready_s, cpu0, cpu, rss, tuple(line for _, line in log.lines))
 
 
 def main() -> None:
@@ -295,18 +317,19 @@ def main() -> None:
         for name, ms in render_times(20).items():
             print(f"  render {name:<24} {ms:6.2f} ms")
         runs = {driver: station_process(config, args.idle_s, driver) for driver in drivers}
-    for driver, (ready_s, cpu, rss) in runs.items():
+    for driver, run in runs.items():
         print(
-            f"{driver}: start to ready {ready_s:.2f} s; idle CPU {cpu:.2f} % over {args.idle_s:g} s;"
-            f" RSS {rss:.1f} MB"
+            f"{driver}: start to ready {run.ready_s:.2f} s; idle CPU {run.idle_cpu_pct:.2f} % over"
+            f" {args.idle_s:g} s; RSS {run.rss_mb:.1f} MB"
         )
     for note in missing:
         print(f"not measured: {note}")
-    ready_s, _, rss = runs.get(primary, runs["dummy"])
-    idle = " ".join(f"idle_cpu_pct_{driver}={cpu:.2f}" for driver, (_, cpu, _) in runs.items())
+    main_run = runs.get(primary, runs["dummy"])
+    idle = " ".join(f"idle_cpu_pct_{driver}={run.idle_cpu_pct:.2f}" for driver, run in runs.items())
+    worst = max(run.idle_cpu_pct for run in runs.values())
     print(
-        f"RESULT tap_to_frame_p99_ms={p99:.2f} idle_cpu_pct={max(c for _, c, _ in runs.values()):.2f}"
-        f" {idle} rss_mb={rss:.1f} start_to_ready_s={ready_s:.2f}"
+        f"RESULT tap_to_frame_p99_ms={p99:.2f} idle_cpu_pct={worst:.2f}"
+        f" {idle} rss_mb={main_run.rss_mb:.1f} start_to_ready_s={main_run.ready_s:.2f}"
     )
 
 

@@ -516,8 +516,11 @@ def test_the_proxy_setting_is_checked_and_never_logs_its_password(caplog: pytest
             parse_config(f"[cloud]\nproxy = {bad}\n")
     caplog.set_level(logging.INFO)
     url = "https://account.test"
-    with CloudHttp(
-        account_url=url, api_url=url, print_url=url, client_id="c", proxy="http://me:s3cret@127.0.0.1:9"
+    with (
+        CloudHttp(
+            account_url=url, api_url=url, print_url=url, client_id="c", proxy="http://me:s3cret@127.0.0.1:9"
+        ) as http,
+        pytest.raises(OfflineError),  # nobody listens on port 9; the proxy is read at the first request
     ):
-        pass
+        http.request("GET", "api", "/printing/v1/printers/", token="t")
     assert "127.0.0.1:9" in caplog.text and "s3cret" not in caplog.text

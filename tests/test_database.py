@@ -6,6 +6,8 @@ import stat
 from pathlib import Path
 
 import pytest
+import sqlite_utils
+from sqlite_utils import plugins
 
 from station.database import memory_database, migrations, open_database
 from station.errors import StorageError
@@ -58,3 +60,26 @@ def test_every_connection_zeroes_what_it_deletes(tmp_path: Path) -> None:
     first.close()
     second.close()
     assert b"SECRET-VALUE-42" not in path.read_bytes()
+
+
+class _ConnectionChanger:
+    """A sqlite-utils plugin, as an installed package could bring one: it sees every connection."""
+
+    def __init__(self) -> None:
+        self.seen: list[object] = []
+
+    @sqlite_utils.hookimpl
+    def prepare_connection(self, conn: object) -> None:
+        self.seen.append(conn)
+
+
+def test_no_sqlite_utils_plugin_touches_the_stations_connections(tmp_path: Path) -> None:
+    # Nor does the station look for plugins: that search costs every start about 40 ms.
+    changer = _ConnectionChanger()
+    plugins.pm.register(changer)
+    try:
+        open_database(tmp_path / "station.db").close()
+        memory_database().close()
+        assert changer.seen == []
+    finally:
+        plugins.pm.unregister(changer)

@@ -12,12 +12,15 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from station.causes import Cause, Reason
+from station.cloud.api import EzeepClient
+from station.cloud.contract import JOBS_PATH, PAGE_SIZE, PRINTERS_PATH
 from station.cloud.errors import CloudError
 from station.cloud.models import Job
 from station.database import memory_database
 from station.emulator import Emulator
 from station.errors import StorageError
 from station.release import JobProgress, ReleaseEngine, ReleaseState
+from station.release._journal import Journal
 from tests.support.cloud import EmulatorFactory, add_jobs, pair, stack_for, waiting_ids
 from tests.support.cutting_proxy import CuttingProxy
 from tests.support.emulator_http import wait_for_slow_done
@@ -230,6 +233,90 @@ def test_no_job_is_sent_when_the_intent_cannot_be_recorded(station: Station) -> 
         station.engine.release(station.user.id)
     assert station.emulator.release_counts() == {}
     assert waiting_ids(station.emulator, station.user.email) == set(ids)
+
+
+# --- the first round trip: the printer check and the job list at once ----------------------
+
+
+def test_the_first_page_is_released_while_the_next_is_on_its_way(make_emulator: EmulatorFactory) -> None:
+    station = Station(make_emulator(job_duration_s=0.05))
+    ids = station.jobs(PAGE_SIZE + 3)  # two pages
+    station.emulator.set_faults(slow_done_s=0.5, slow_path=JOBS_PATH)  # each page takes its time
+    queued_at_first_answer: list[set[str]] = []
+
+    def watch(progress: JobProgress) -> None:
+        station.progress.append(progress)
+        if progress.state is ReleaseState.SUBMITTED and not queued_at_first_answer:
+            queued_at_first_answer.append(
+                {p.job_id for p in station.progress if p.state is ReleaseState.QUEUED}
+            )
+
+    summary = station.engine.release(station.user.id, on_progress=watch)
+    # ezeep had accepted a job before the second page's jobs were known (they are the oldest).
+    assert queued_at_first_answer[0] and queued_at_first_answer[0] <= set(ids[3:])
+    # None was skipped: the releases moved the later pages (offsets), so the list was read again.
+    assert sorted(p.job_id for p in summary.printed) == sorted(ids)
+    assert station.emulator.release_counts() == dict.fromkeys(ids, 1)
+
+
+def test_a_printer_check_that_fails_while_the_list_is_on_its_way_sends_nothing(emulator: Emulator) -> None:
+    with CuttingProxy(emulator.url) as proxy:
+        station = Station(emulator, url=proxy.url)
+        ids = station.jobs(3)
+        emulator.set_faults(slow_done_s=3.0, slow_path=JOBS_PATH)
+        proxy.cut_after = PRINTERS_PATH.encode()  # the printer check gets no answer
+        with pytest.raises(CloudError):
+            station.engine.release(station.user.id, on_progress=station.progress.append)
+        assert emulator.stats()["slow_done"] == 0  # the call did not wait for the list
+        emulator.set_faults(slow_done_s=0.0)
+    assert station.progress == []
+    assert emulator.release_counts() == {}
+    assert waiting_ids(emulator, station.user.email) == set(ids)
+
+
+def test_a_picked_job_goes_out_while_the_list_settles_another_in_doubt(station: Station) -> None:
+    doubtful, clear = station.jobs(2)
+    # A crash right after the intent was committed, before the request left: in doubt.
+    Journal(station.db).record_intent(station.user.id, station.printer.id, [doubtful])
+    station.emulator.set_faults(slow_done_s=0.5, slow_path=JOBS_PATH)  # the list that settles it
+    summary = station.engine.release(
+        station.user.id, jobs=_jobs_by_id(station, [doubtful, clear]), on_progress=station.progress.append
+    )
+    order = [(p.job_id, p.state) for p in station.progress]
+    # The clear job was queued and accepted before the list had settled the other one.
+    assert order.index((clear, ReleaseState.SUBMITTED)) < min(
+        n for n, (job_id, _) in enumerate(order) if job_id == doubtful
+    )
+    assert states(summary.unconfirmed) == {doubtful: ReleaseState.UNCONFIRMED}  # still listed: in doubt
+    assert [p.job_id for p in summary.printed] == [clear]
+    assert station.emulator.release_counts() == {clear: 1}
+
+
+def test_a_list_that_fails_after_releases_went_out_ends_with_what_it_had(
+    make_emulator: EmulatorFactory,
+) -> None:
+    station = Station(make_emulator(job_duration_s=0.05))
+    ids = station.jobs(PAGE_SIZE + 2)
+    # Each page takes 1 s: the first comes, the second would end after the list's 1.6 s.
+    impatient = EzeepClient(station.cloud.http, station.cloud.keeper, list_deadline_s=1.6)
+    engine = ReleaseEngine(impatient, station.db, parallelism=4, job_timeout_s=20.0, poll_interval_s=0.05)
+    station.emulator.set_faults(slow_done_s=1.0, slow_path=JOBS_PATH)
+    summary = engine.release(station.user.id)  # no error: jobs went out, each ends in the summary
+    station.emulator.set_faults(slow_done_s=0.0)
+    assert len(summary.printed) == PAGE_SIZE
+    assert_once_and_none_lost(station.emulator, station.user.email, ids)
+    assert len(waiting_ids(station.emulator, station.user.email)) == 2  # the second page's, for the next tap
+
+
+def test_jobs_listed_after_the_printer_was_found_offline_are_held_too(make_emulator: EmulatorFactory) -> None:
+    station = Station(make_emulator())
+    ids = station.jobs(PAGE_SIZE + 2)
+    station.emulator.set_printer_status(station.printer.id, "Offline")
+    station.emulator.set_faults(slow_done_s=0.2, slow_path=JOBS_PATH)  # the printer check comes first
+    summary = station.engine.release(station.user.id)
+    assert summary.printer_offline
+    assert sorted(p.job_id for p in summary.held) == sorted(ids)
+    assert station.emulator.release_counts() == {}
 
 
 # --- network trouble ------------------------------------------------------------------------

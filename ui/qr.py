@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 
 import pygame
-import segno
 
 from ui.theme import QR_DARK, QR_LIGHT
 
@@ -19,6 +18,8 @@ def qr_surface(data: str, max_side: int) -> pygame.Surface:
     Scanners need crisp modules, so the code is never scaled by a fraction; it may come out
     smaller than ``max_side`` (at least one pixel per module).
     """
+    import segno  # here: a paired station shows no QR code, and segno costs its start ~5 ms
+
     code = segno.make(data, error="m", micro=False)
     modules = code.symbol_size(border=QUIET_ZONE)[0]
     small = pygame.Surface((modules, modules))

@@ -17,17 +17,19 @@ when pcscd stops, restarts or loses the reader, the call fails with ``SCARD_E_NO
 buzzer of ACR122U readers, through the reader's escape command (``FF 00 40 …`` sent with
 ``SCardControl``). The CCID driver allows escape commands only when ``ifdDriverOptions``
 has bit ``0x0001`` set in its ``Info.plist``.
+
+pyscard itself is imported when this module first talks to pcscd: the reader registry names
+this driver at every start, and a station with another kind of reader should not pay for it.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
-
-from smartcard import scard
 
 from drivers.readers.base import Absent, Reader, ReaderDriver, ReaderError
 from station.events import BadgeRead, ReaderKind, ReaderSink
@@ -36,8 +38,21 @@ from station.findings import Finding, Status
 from station.reader_kinds import PCSC, PcscSettings
 
 if TYPE_CHECKING:
+    from smartcard import scard
+
     from drivers.readers.auto import Survey
     from station.config import ReaderSection
+else:
+
+    class _LoadedWhenUsed:
+        """``smartcard.scard``, imported at the first use of one of its names."""
+
+        def __getattr__(self, name: str) -> Any:
+            from smartcard import scard
+
+            return getattr(scard, name)
+
+    scard = _LoadedWhenUsed()
 
 log = logging.getLogger(__name__)
 
@@ -47,23 +62,34 @@ PNP_NOTIFICATION = "\\\\?PnP?\\Notification"
 GET_UID = bytes.fromhex("FFCA000000")
 """PC/SC part 3 "get data": the UID of the contactless card on the reader."""
 
-# Errors after which the context is useless: pcscd stopped, restarted or was never there.
-# libpcsclite calls a connection that pcscd closed without answering a "security violation":
-# that is what a call made while pcscd shuts down gets (and what a polkit refusal looks like).
-_SERVICE_GONE = frozenset(
-    {
-        scard.SCARD_E_NO_SERVICE,
-        scard.SCARD_E_SERVICE_STOPPED,
-        scard.SCARD_F_COMM_ERROR,
-        scard.SCARD_E_INVALID_HANDLE,
-        scard.SCARD_E_NO_MEMORY,
-        scard.SCARD_W_SECURITY_VIOLATION,
-    }
-)
-# Errors that only mean the reader list changed under us.
-_READERS_CHANGED = frozenset(
-    {scard.SCARD_E_UNKNOWN_READER, scard.SCARD_E_READER_UNAVAILABLE, scard.SCARD_E_NO_READERS_AVAILABLE}
-)
+
+@functools.cache
+def _service_gone() -> frozenset[int]:
+    """Errors after which the context is useless: pcscd stopped, restarted or was never there.
+
+    libpcsclite calls a connection that pcscd closed without answering a "security violation":
+    that is what a call made while pcscd shuts down gets (and what a polkit refusal looks like).
+    """
+    return frozenset(
+        {
+            scard.SCARD_E_NO_SERVICE,
+            scard.SCARD_E_SERVICE_STOPPED,
+            scard.SCARD_F_COMM_ERROR,
+            scard.SCARD_E_INVALID_HANDLE,
+            scard.SCARD_E_NO_MEMORY,
+            scard.SCARD_W_SECURITY_VIOLATION,
+        }
+    )
+
+
+@functools.cache
+def _readers_changed() -> frozenset[int]:
+    """Errors that only mean the reader list changed under us."""
+    return frozenset(
+        {scard.SCARD_E_UNKNOWN_READER, scard.SCARD_E_READER_UNAVAILABLE, scard.SCARD_E_NO_READERS_AVAILABLE}
+    )
+
+
 _STATE_COUNTER_SHIFT = 16  # pcsc-lite counts card events in the upper 16 bits of the state
 
 
@@ -85,7 +111,7 @@ def _message(result: int) -> str:
 def _check(result: int, what: str) -> None:
     if result == scard.SCARD_S_SUCCESS:
         return
-    if result in _SERVICE_GONE:
+    if result in _service_gone():
         raise PcscUnavailable(result)
     raise ReaderError(f"{what} failed: {_message(result)}")
 
@@ -173,7 +199,7 @@ class PcscReader(Reader):
         result, card, protocol = scard.SCardConnect(
             context.handle, reader, scard.SCARD_SHARE_SHARED, protocols
         )
-        if result in _SERVICE_GONE:
+        if result in _service_gone():
             raise PcscUnavailable(result)
         if result != scard.SCARD_S_SUCCESS:
             log.info("%s: the card could not be read (%s)", reader, _message(result))
@@ -183,7 +209,7 @@ class PcscReader(Reader):
             at = time.monotonic()
         finally:
             scard.SCardDisconnect(card, scard.SCARD_LEAVE_CARD)
-        if result in _SERVICE_GONE:
+        if result in _service_gone():
             raise PcscUnavailable(result)
         if result != scard.SCARD_S_SUCCESS:
             log.info("%s: the card was taken away while being read (%s)", reader, _message(result))
@@ -239,7 +265,7 @@ class _Watch:
                 if not self._pnp:
                     self._refresh()
                 continue
-            if result in _READERS_CHANGED:
+            if result in _readers_changed():
                 self._refresh()
                 continue
             _check(result, "SCardGetStatusChange")
@@ -297,8 +323,8 @@ def _answers(state: int) -> bool:
 
 # -- the ACR122U's LEDs and buzzer ---------------------------------------------------------------
 
-ACR122_ESCAPE = scard.SCARD_CTL_CODE(3500)
-"""IOCTL_CCID_ESCAPE as pcsc-lite's CCID driver numbers it."""
+ACR122_ESCAPE_CODE = 3500
+"""IOCTL_CCID_ESCAPE as pcsc-lite's CCID driver numbers it (``SCARD_CTL_CODE(3500)``)."""
 
 # Per pattern: LED state control (P2), T1 and T2 in units of 100 ms, repetitions, buzzer link.
 # P2 bits: 0 final red, 1 final green, 2 red mask, 3 green mask, 4 initial red blink,
@@ -380,7 +406,9 @@ def _send_escape(reader: str, command: bytes) -> None:
         result, card, _protocol = scard.SCardConnect(context.handle, reader, scard.SCARD_SHARE_DIRECT, 0)
         _check(result, f"connecting to {reader} for its LED")
         try:
-            result, _response = scard.SCardControl(card, ACR122_ESCAPE, list(command))
+            result, _response = scard.SCardControl(
+                card, scard.SCARD_CTL_CODE(ACR122_ESCAPE_CODE), list(command)
+            )
             _check(result, f"the LED command on {reader}")
         finally:
             scard.SCardDisconnect(card, scard.SCARD_LEAVE_CARD)

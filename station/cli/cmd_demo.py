@@ -21,7 +21,6 @@ import sys
 import tempfile
 import threading
 import uuid
-import webbrowser
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TextIO
@@ -125,6 +124,8 @@ def enrol_demo_badges(config: Config, users: list[tuple[str, str, str]]) -> None
 
 def run_window(base: Config, out: TextIO, *, auto_approve: bool = False, open_browser: bool = True) -> int:
     """The emulator, the station window and a simulated reader (keys 1 to 5 known badges, 0 unknown)."""
+    import webbrowser  # here, not at the top: every start of the station parses this module
+
     from drivers.readers.simulated import SimulatedReader
     from station.cli.compose import Hooks, PairingAnnouncer, run_station
     from station.core.listener import PairingCodeShown

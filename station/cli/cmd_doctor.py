@@ -31,7 +31,6 @@ import os
 import shutil
 import socket
 import sqlite3
-import ssl
 import sys
 import tempfile
 import threading
@@ -47,6 +46,8 @@ from station.errors import ConfigError, StorageError
 from station.findings import Finding
 
 if TYPE_CHECKING:
+    import ssl
+
     from drivers.readers.auto import Survey
 
 MIN_FREE_BYTES = 50 * 1024 * 1024
@@ -241,6 +242,8 @@ def reader_findings(section: ReaderSection, found: Survey) -> list[Finding]:
 
 def cloud_findings(section: CloudSection, *, timeout: float) -> list[Finding]:
     """DNS and a TLS handshake (a TCP connection for the loopback emulator) per configured host."""
+    import ssl  # here, as in check_host: every start of the station parses this module
+
     try:
         context = _trust(section.ca_file)
     except (OSError, ssl.SSLError) as exc:
@@ -268,6 +271,8 @@ def cloud_findings(section: CloudSection, *, timeout: float) -> list[Finding]:
 
 def _trust(ca_file: str) -> ssl.SSLContext:
     """The trust store the cloud client uses: certifi's CAs, plus ``ca_file`` if set."""
+    import ssl
+
     import certifi
 
     context = ssl.create_default_context(cafile=certifi.where())
@@ -280,6 +285,8 @@ def check_host(
     scheme: str, host: str, port: int, context: ssl.SSLContext, *, timeout: float, ca_file: str = ""
 ) -> Finding:
     """Resolve ``host``, connect, and for https complete a verified TLS handshake."""
+    import ssl
+
     topic = f"cloud {host}:{port}"
     try:
         addresses = _resolve(host, port, timeout)
@@ -424,10 +431,10 @@ def check_directory(config: Config) -> list[Finding]:
 
 @contextlib.contextmanager
 def _read_only(database: Path) -> Iterator[Any]:
-    import sqlite_utils
+    from station.database import wrap
 
     conn = sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=5.0)
     try:
-        yield sqlite_utils.Database(conn)
+        yield wrap(conn)
     finally:
         conn.close()

@@ -19,8 +19,6 @@ import threading
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-import httpx
-
 from station.cli import EXIT_FAILURE, EXIT_OK, Context
 from station.emulator.model import PROFILES, Faults
 
@@ -181,6 +179,8 @@ def _faults(args: argparse.Namespace, context: Context) -> int:
 
 def _admin(url: str, path: str, body: dict[str, object], *, what: str) -> dict[str, Any] | None:
     """POST ``body`` to the admin API of the emulator at ``url``; its answer, or None (logged)."""
+    import httpx  # only these commands need it, and every start of the station parses them all
+
     try:
         answer = httpx.post(f"{url.rstrip('/')}/_emulator/{path}", json=body, timeout=10)
     except httpx.HTTPError as exc:

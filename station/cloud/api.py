@@ -160,27 +160,40 @@ class EzeepClient:
         return station_printer_of(self._printers(self._probe_s), self._keeper.binding, self._printer_id)
 
     # --- jobs -------------------------------------------------------------------------------------
-    def waiting_jobs(self, user_id: str) -> list[Job]:
+    def waiting_jobs(
+        self, user_id: str, *, on_page: Callable[[list[Job], bool], None] | None = None
+    ) -> list[Job]:
         """Every job waiting in the user's queue, newest first (all pages, up to ``max_jobs``).
 
         Only the user's own jobs: whatever the server's ``user=`` filter did, a job whose owner
-        is someone else, or that names no owner, is left out (and logged by id).
+        is someone else, or that names no owner, is left out (and logged by id). ``on_page``
+        hears each page's own jobs as soon as the page is read, before the next one is asked
+        for, on the calling thread, and whether more pages follow (a page without any of the
+        user's jobs is told only when it is the last): the release engine starts releasing them.
         """
-        jobs = self._pages(
+        own: list[Job] = []
+        unowned: list[str] = []
+        others: list[str] = []
+
+        def page(jobs: list[Job], more: bool) -> None:
+            mine: list[Job] = []
+            for job in jobs:
+                if self.owns(job, user_id):
+                    mine.append(job)
+                else:
+                    (others if job.owner_id else unowned).append(job.id)
+            own.extend(mine)
+            if on_page is not None and (mine or not more):
+                on_page(mine, more)
+
+        self._pages(
             contract.JOBS_PATH,
             self.contract.waiting_jobs_query(user_id),
             self.contract.parse_job,
             "jobs",
             self._max_jobs,
+            on_page=page,
         )
-        own: list[Job] = []
-        unowned: list[str] = []
-        others: list[str] = []
-        for job in jobs:
-            if self.owns(job, user_id):
-                own.append(job)
-            else:
-                (others if job.owner_id else unowned).append(job.id)
         named = f"name no owner ({self.contract.job_owner!r})"
         for ids, why in ((unowned, named), (others, "are someone else's")):
             if ids:
@@ -326,11 +339,13 @@ class EzeepClient:
         request_s: float | None = None,
         host: Host = "api",
         token: str | None = None,
+        on_page: Callable[[list[T], bool], None] | None = None,
     ) -> list[T]:
         """Every page of a list, each cut to the page size asked for, the whole cut at ``limit``
         and ended by ``list_deadline_s``; ``request_s``: each page's request within this too.
         ``host``: where the list is (its paging: :func:`contract.page_query`); ``token``: as
-        for :meth:`_call`."""
+        for :meth:`_call`; ``on_page``: hears each page's items (as kept) once the page is read,
+        and whether further pages will be asked for."""
         items: list[T] = []
         page = 0
         until = time.monotonic() + self._list_deadline_s
@@ -357,9 +372,13 @@ class EzeepClient:
                 )
                 results = results[: contract.PAGE_SIZE]
             room = limit - len(items)
-            items.extend(parse(item) for item in results[:room])
+            kept = [parse(item) for item in results[:room]]
+            items.extend(kept)
             last = not has_next or not results or (count is not None and len(items) >= count)
-            if len(results) > room or (not last and len(items) >= limit):
+            cut = len(results) > room or (not last and len(items) >= limit)
+            if on_page is not None:
+                on_page(kept, not (last or cut))
+            if cut:
                 log.warning(
                     "%s: the list was cut at %d items (%d pages); further pages were not fetched",
                     what,

@@ -177,7 +177,8 @@ class DeadlineTransport(httpx.HTTPTransport):
         socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
         proxy: str | None = None,
     ) -> None:
-        super().__init__(verify=verify, socket_options=socket_options)
+        context = httpx.create_ssl_context(verify=verify)  # loading the CA bundle once, not twice
+        super().__init__(verify=context, socket_options=socket_options)
         self._backend = _Backend()
         # httpx has no seam for the network backend: build its pool again, as httpx does, with ours.
         pool: Callable[..., httpcore.ConnectionPool] = httpcore.ConnectionPool
@@ -188,7 +189,7 @@ class DeadlineTransport(httpx.HTTPTransport):
             )
             pool = functools.partial(httpcore.HTTPProxy, proxy_url=address, proxy_auth=via.raw_auth)
         self._pool = pool(
-            ssl_context=httpx.create_ssl_context(verify=verify),
+            ssl_context=context,
             max_connections=100,
             max_keepalive_connections=20,
             keepalive_expiry=5.0,

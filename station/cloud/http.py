@@ -33,6 +33,11 @@ A corporate network's forward proxy is ``proxy`` (``cloud.proxy``) for every req
 the environment's ``HTTPS_PROXY``/``HTTP_PROXY``/``ALL_PROXY`` with ``NO_PROXY``, read as httpx
 reads them (``trust_env``). TLS to ezeep runs inside the proxy's CONNECT tunnel and is verified
 exactly as without one.
+
+The pool, httpx itself and the TLS context (one, shared by every connection) are made at the
+first request, not when the station is wired: here they cost the start tens of milliseconds (a
+Pi several times that), and the first request (usually the health probe) goes out once the
+ready screen shows.
 """
 
 from __future__ import annotations
@@ -42,21 +47,15 @@ import email.utils
 import json
 import logging
 import socket
-import ssl
 import threading
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Literal
-
-import certifi
-import httpx
-from httpx._utils import get_environment_proxies  # trust_env's reading of *_PROXY, NO_PROXY
+from typing import TYPE_CHECKING, Literal
 
 from station import __version__
 from station.cloud.contract import error_code, grant_error
-from station.cloud.deadline import Budget, DeadlineTransport, budget
 from station.cloud.errors import (
     BadAnswerError,
     ClosedError,
@@ -71,6 +70,13 @@ from station.cloud.errors import (
 )
 from station.config import CloudSection
 from station.errors import ConfigError
+
+if TYPE_CHECKING:
+    import ssl
+
+    import httpx
+
+    from station.cloud.deadline import Budget
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +105,9 @@ def retry_after_seconds(value: str | None, now: datetime | None = None) -> float
 
 def _proxies(proxy: str) -> dict[str, str | None]:
     """URL pattern → the proxy for it (None: direct), as an :class:`httpx.Client` mounts them."""
+    import httpx
+    from httpx._utils import get_environment_proxies  # trust_env's reading of *_PROXY, NO_PROXY
+
     if proxy:
         routes: dict[str, str | None] = {"all://": proxy}
     else:
@@ -115,6 +124,10 @@ def _proxies(proxy: str) -> dict[str, str | None]:
 def _tls(ca_file: str) -> ssl.SSLContext | bool:
     if not ca_file:
         return True
+    import ssl  # here: loading OpenSSL costs every start ~10 ms, and most stations add no CA
+
+    import certifi
+
     try:
         context = ssl.create_default_context(cafile=certifi.where())
         context.load_verify_locations(cafile=ca_file)
@@ -162,8 +175,9 @@ class CloudHttp:
         max_answer_bytes: int = MAX_ANSWER_BYTES,
         on_answer: Callable[[], None] | None = None,
     ) -> None:
-        self._client: httpx.Client | None = None
-        self._lock = threading.Lock()  # guards _client against a close from another thread
+        self._client: httpx.Client | None = None  # made at the first request (see the module docstring)
+        self._closed = False
+        self._lock = threading.Lock()  # guards _client and _closed against a close from another thread
         self.client_id = client_id
         self._bases: dict[Host, str] = {
             "account": account_url.rstrip("/"),
@@ -172,36 +186,12 @@ class CloudHttp:
         }
         self._max_bytes = max_answer_bytes
         self._deadline_s = deadline_s
-        verify = _tls(ca_file)
-        mounts: dict[str, httpx.BaseTransport | None] = {}
-        if transport is None:
-            # A form POST goes out as two writes (head, body); without TCP_NODELAY, Nagle's
-            # algorithm holds the body until the server's delayed ACK, about 40 ms per call.
-            nodelay = [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
-            transport = DeadlineTransport(verify=verify, socket_options=nodelay)
-            for pattern, url in _proxies(proxy).items():
-                via = (
-                    None
-                    if url is None
-                    else DeadlineTransport(verify=verify, socket_options=nodelay, proxy=url)
-                )
-                mounts[pattern] = via
-        self._transports = [transport, *(t for t in mounts.values() if t is not None)]
-        hooks = {"response": [_answer_hook(on_answer)]} if on_answer is not None else {}
-        self._client = httpx.Client(
-            timeout=httpx.Timeout(timeout_s, connect=connect_timeout_s),
-            event_hooks=hooks,
-            verify=verify,
-            transport=transport,
-            mounts=mounts,
-            follow_redirects=False,
-            headers={
-                "User-Agent": f"release-station/{__version__}",
-                "Accept": "application/json",
-                # Any other Content-Encoding is refused (see the module docstring).
-                "Accept-Encoding": "identity",
-            },
-        )
+        self._timeouts = (timeout_s, connect_timeout_s)
+        self._verify = _tls(ca_file)  # a broken CA file stops the start, not the first request
+        self._proxy = proxy
+        self._transport = transport
+        self._transports: list[httpx.BaseTransport] = []  # every one the client uses, once made
+        self._on_answer = on_answer
 
     @classmethod
     def from_config(
@@ -235,13 +225,64 @@ class CloudHttp:
         """Close the pool; safe from any thread, at any time, more than once. Requests in flight
         are cut and end in :class:`ClosedError`, as does every later one."""
         with self._lock:
-            client, self._client = self._client, None
+            client, self._client, self._closed = self._client, None, True
         if client is None:
             return
+        from station.cloud.deadline import DeadlineTransport
+
         for transport in self._transports:
             if isinstance(transport, DeadlineTransport):
                 transport.abort()  # wakes the threads blocked reading, before the pool goes
         client.close()
+
+    def _opened(self, method: str, path: str) -> httpx.Client:
+        """The client, made now if this is the first request; :class:`ClosedError` once closed."""
+        with self._lock:
+            if self._closed:
+                raise ClosedError(f"the connection to ezeep is closed ({method} {path} not sent)", sent=False)
+            if self._client is None:
+                self._client = self._open()
+            return self._client
+
+    def _open(self) -> httpx.Client:
+        import httpx
+
+        from station.cloud.deadline import DeadlineTransport
+
+        # One TLS context for the transport and the client: httpx would load the CA bundle twice.
+        verify = httpx.create_ssl_context() if self._verify is True else self._verify
+        transport = self._transport
+        mounts: dict[str, httpx.BaseTransport | None] = {}
+        if transport is None:
+            # A form POST goes out as two writes (head, body); without TCP_NODELAY, Nagle's
+            # algorithm holds the body until the server's delayed ACK, about 40 ms per call.
+            nodelay = [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
+            transport = DeadlineTransport(verify=verify, socket_options=nodelay)
+            for pattern, url in _proxies(self._proxy).items():
+                via = (
+                    None
+                    if url is None
+                    else DeadlineTransport(verify=verify, socket_options=nodelay, proxy=url)
+                )
+                mounts[pattern] = via
+        self._transports = [transport, *(t for t in mounts.values() if t is not None)]
+        on_answer = self._on_answer
+        hooks = {"response": [_answer_hook(on_answer)]} if on_answer is not None else {}
+        timeout_s, connect_timeout_s = self._timeouts
+        return httpx.Client(
+            timeout=httpx.Timeout(timeout_s, connect=connect_timeout_s),
+            event_hooks=hooks,
+            verify=verify,
+            transport=transport,
+            mounts=mounts,
+            follow_redirects=False,
+            headers={
+                "User-Agent": f"release-station/{__version__}",
+                "Accept": "application/json",
+                # Any other Content-Encoding is refused (see the module docstring).
+                "Accept-Encoding": "identity",
+            },
+        )
 
     def __enter__(self) -> CloudHttp:
         return self
@@ -300,9 +341,11 @@ class CloudHttp:
         oauth: bool = False,
         until: float | None = None,
     ) -> object:
-        client = self._client
-        if client is None:
-            raise ClosedError(f"the connection to ezeep is closed ({method} {path} not sent)", sent=False)
+        import httpx
+
+        from station.cloud.deadline import budget
+
+        client = self._opened(method, path)
         url = self._bases[host] + path
         started = time.monotonic()
         seconds = self._deadline_s if until is None else min(self._deadline_s, until - started)
@@ -317,7 +360,7 @@ class CloudHttp:
         except CloudError:
             raise
         except (httpx.HTTPError, RuntimeError) as exc:
-            if self._client is None:  # closed under the request (httpx: RuntimeError once closed)
+            if self._closed:  # closed under the request (httpx: RuntimeError once closed)
                 closed = f"the connection to ezeep was closed during {method} {path}"
                 raise ClosedError(closed, sent=True) from exc
             if isinstance(exc, RuntimeError):
@@ -355,6 +398,8 @@ class CloudHttp:
 
 def _failure(method: str, path: str, exc: httpx.HTTPError, spent: Budget, seconds: float) -> CloudError:
     """The cloud error an httpx failure of ``method path`` means."""
+    import httpx
+
     if isinstance(exc, httpx.TimeoutException):
         if spent.explains_a_timeout:
             return _late(f"{method} {path}", seconds)

@@ -14,15 +14,14 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
-import ssl
 import stat
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import certifi
 import sqlite_utils
 
 from station.audit import AuditLog
@@ -41,9 +40,17 @@ from station.directory_sync import (
 )
 from station.metrics import Metrics
 
+if TYPE_CHECKING:
+    import ssl
+
 
 def tls_context(ca_file: str) -> ssl.SSLContext:
     """A verifying context trusting ``ca_file`` (PEM), or the usual CAs when it is empty."""
+    # Here: ssl (OpenSSL) and certifi cost a station without a directory source ~20 ms of its start.
+    import ssl
+
+    import certifi
+
     try:
         return ssl.create_default_context(cafile=ca_file or certifi.where())
     except (OSError, ssl.SSLError) as exc:

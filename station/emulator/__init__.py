@@ -9,7 +9,21 @@ short address where the code is typed) and a JSON admin API
 own pages describe it ("What ezeep's own pages say, 2026-12"), each point a switch of its own.
 """
 
+from typing import TYPE_CHECKING
+
 from station.emulator.model import EmuPrinter, EmuUser, Faults
-from station.emulator.server import Emulator
+
+if TYPE_CHECKING:
+    from station.emulator.server import Emulator
 
 __all__ = ["EmuPrinter", "EmuUser", "Emulator", "Faults"]
+
+
+def __getattr__(name: str) -> object:
+    # The server (uvicorn, starlette) loads when first asked for: every start of the station
+    # builds its command line, which names the emulator's profiles and fault switches (model).
+    if name == "Emulator":
+        from station.emulator.server import Emulator
+
+        return Emulator
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

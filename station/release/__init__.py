@@ -26,6 +26,11 @@ How "never twice" holds
      than the request deadline plus any proxy's). Only a list read *after* the window has
      passed makes it ``held``, free to be released again.
 
+   The list is paged by offset and a released job leaves it, so a list read while this call's
+   own releases were going out (the engine sends each job as soon as its page arrives) may have
+   skipped a job that is still waiting: such a list proves nothing. It is read again once the
+   call's requests have been answered, and only that reading settles rows.
+
    This happens at start-up (:meth:`ReleaseEngine.reconcile`, which the core repeats while
    rows are open), at the end of the call that hit the ambiguity, and on the user's next
    release, which always reads the queue first when the user has jobs in doubt. The window is

@@ -60,7 +60,9 @@ class ReleaseClient(Protocol):
 
     def printers(self) -> list[Printer]: ...
 
-    def waiting_jobs(self, user_id: str) -> list[Job]: ...
+    def waiting_jobs(
+        self, user_id: str, *, on_page: Callable[[list[Job], bool], None] | None = None
+    ) -> list[Job]: ...
 
     def release(self, job_id: str, printer_id: str) -> str: ...
 
@@ -108,13 +110,44 @@ class _Followed:
     printing: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class _Page:
+    """One page of the user's queue as it arrived, and the future of the next (None: it was the last)."""
+
+    jobs: tuple[Job, ...]
+    following: Future[_Page] | None
+
+
 @dataclass(slots=True)
 class _Run:
-    """The mutable state of one release call, used only by the calling thread."""
+    """The mutable state of one release call, used only by the calling thread.
+
+    A job goes from ``known`` (or ``deferred``, while its in-doubt row waits for the whole job
+    list) to claimed and sent once the printer check has said the printer is online.
+
+    The list is paged by offset, and a released job leaves it: a job sent while later pages are
+    still to come moves them, so one may be skipped. Such a list (``list_moved``) is read once
+    more when every request of the call has been answered (``reread_due``); that reading moves
+    nothing (its jobs wait for its end), and only such an unmoved list may settle rows in doubt:
+    a job skipped by a moved list must never count as gone, that is released.
+    """
 
     user_id: str
     emit: ProgressCallback
     cancel: threading.Event
+    printer_check: Future[Printer] | None = None  # None once answered
+    printer: Printer | None = None
+    next_page: Future[_Page] | None = None  # the job list's next page; None: read (or not asked for)
+    doubtful: dict[str, JournalRow] = field(default_factory=dict)  # the user's in-doubt rows
+    listed: set[str] = field(default_factory=set)  # every job this reading of the list has held
+    list_moved: bool = False  # a job was sent while pages of the list were still to come
+    reread_due: bool = False  # read the list again once the requests in flight are answered
+    rereading: bool = False
+    order: list[_Target] = field(default_factory=list)  # every job of the call, as it became known
+    known: list[_Target] = field(default_factory=list)  # waiting for the printer check
+    deferred: list[_Target] = field(default_factory=list)  # in doubt: waiting for the whole list
+    claimed: list[str] = field(default_factory=list)  # marked in flight by this call
+    sent: bool = False  # a release request has been handed to the pool
     outcomes: dict[str, JobProgress] = field(default_factory=dict)
     following: dict[str, _Followed] = field(default_factory=dict)
     sends: dict[Future[_Sent], _Target] = field(default_factory=dict)
@@ -352,47 +385,137 @@ class ReleaseEngine:
         run = _Run(user_id, _safe_callback(on_progress), cancel or threading.Event())
         for progress in refused:
             run.settle(progress)
-        if targets is not None:
-            targets = list({t.job_id: t for t in targets}.values())
-        with ThreadPoolExecutor(self._parallelism, thread_name_prefix="release") as pool:
-            # The printer check and (when needed) a fresh job list share the first round trip.
-            doubtful = [
-                row
-                for row in self._unsettled_rows()
-                if row.state in IN_DOUBT_STATES and row.user_id == user_id
-            ]
-            printer_future = pool.submit(self._printer, printer_id)
-            list_future = (
-                pool.submit(self._client.waiting_jobs, user_id) if targets is None or doubtful else None
-            )
-            printer = printer_future.result()
-            waiting = list_future.result() if list_future is not None else []
-            if list_future is not None:
-                self._settle_in_doubt(doubtful, {job.id for job in waiting}, {})
-            if targets is None:
-                targets = [_Target(job.id, job.name) for job in waiting]
-            if not printer.online:
-                offline = Cause(Reason.PRINTER_OFFLINE, printer=printer.name, status=printer.status)
-                held = [JobProgress(t.job_id, t.name, ReleaseState.HELD, offline) for t in targets]
-                for progress in held:
-                    run.emit(progress)
-                return ReleaseSummary.of([*refused, *held], printer_offline=True)
-            to_send = self._claim(run, targets, retry=retry)
-            try:
-                self._journal.record_intent(user_id, printer.id, (t.job_id for t in to_send))
-                for target in to_send:
-                    run.sends[pool.submit(self._send, target, printer.id, run.cancel)] = target
-                for target in to_send:
-                    run.emit(JobProgress(target.job_id, target.name, ReleaseState.QUEUED))
-                self._follow(run, pool)
-            finally:
-                with self._lock:
-                    self._in_flight.difference_update(t.job_id for t in to_send)
+        run.doubtful = {
+            row.job_id: row
+            for row in self._unsettled_rows()
+            if row.state in IN_DOUBT_STATES and row.user_id == user_id
+        }
+        pool = ThreadPoolExecutor(self._parallelism, thread_name_prefix="release")
+        try:
+            # The printer check and (when needed) the job list share the first round trip; each
+            # job is sent as soon as it is known and the printer is known to be online, while
+            # the list's further pages are still on their way.
+            run.printer_check = pool.submit(self._printer, printer_id)
+            if targets is None or run.doubtful:
+                run.next_page = Future()
+                pool.submit(self._read_list, user_id, run.next_page)
+            if targets is not None:
+                self._take(run, targets)
+            self._follow(run, pool, retry=retry)
+        except BaseException:
+            # Nothing sent: do not wait for the rest of the list (it is only read).
+            pool.shutdown(wait=run.sent, cancel_futures=True)
+            raise
+        finally:
+            with self._lock:
+                self._in_flight.difference_update(run.claimed)
+        pool.shutdown()
         if run.in_doubt:
             self._recheck(run)
         self._journal.prune()
-        outcomes = [run.outcomes[t.job_id] for t in targets if t.job_id in run.outcomes]
-        return ReleaseSummary.of([*refused, *outcomes])
+        outcomes = [run.outcomes[t.job_id] for t in run.order if t.job_id in run.outcomes]
+        offline = run.printer is not None and not run.printer.online
+        return ReleaseSummary.of([*refused, *outcomes], printer_offline=offline)
+
+    def _read_list(self, user_id: str, first: Future[_Page]) -> None:
+        """On a pool thread: the user's queue page by page, each completing the future of its
+        page (the last names no following one); a failure fails the page that was being read."""
+        current: Future[_Page] | None = first
+
+        def arrived(jobs: list[Job], more: bool) -> None:
+            nonlocal current
+            following: Future[_Page] | None = Future() if more else None
+            assert current is not None  # nothing comes after the last page
+            current.set_result(_Page(tuple(jobs), following))
+            current = following
+
+        try:
+            self._client.waiting_jobs(user_id, on_page=arrived)
+        except Exception as exc:  # the calling thread decides what it means
+            if current is not None:
+                current.set_exception(exc)
+            else:
+                log.exception("the job list failed after its last page")
+        else:
+            if current is not None:  # a list cut short names no last page
+                current.set_result(_Page((), None))
+
+    def _take(self, run: _Run, targets: Iterable[_Target]) -> None:
+        """Jobs just known: to be sent once the printer is known, or once the whole list is read
+        when their row is in doubt (the list settles it first: it may have become sendable)."""
+        seen = {t.job_id for t in run.order}
+        for target in targets:
+            if target.job_id in seen:
+                continue
+            seen.add(target.job_id)
+            run.order.append(target)
+            waits = run.next_page is not None and (run.rereading or target.job_id in run.doubtful)
+            (run.deferred if waits else run.known).append(target)
+
+    def _intake(self, run: _Run, done: set[Future[Any]]) -> None:
+        """Take in the printer check's answer and the pages of the job list that arrived.
+
+        A failure of either before any job was sent propagates (nothing happened); a list that
+        fails after that ends early, and its jobs in doubt are judged by their rows alone.
+        """
+        if run.printer_check in done:
+            run.printer, run.printer_check = run.printer_check.result(), None
+        while run.next_page is not None and run.next_page.done():
+            try:
+                page = run.next_page.result()
+            except CloudError as exc:
+                if not run.sent:
+                    raise
+                log.warning("the job list ended early; released what it had: %s", Cause.of_error(exc).english)
+                run.next_page = None
+                break
+            run.listed.update(job.id for job in page.jobs)
+            self._take(run, (_Target(job.id, job.name) for job in page.jobs))
+            run.next_page = page.following
+            if page.following is None and run.list_moved and not run.rereading:
+                run.reread_due = True  # see _Run
+            elif page.following is None:
+                self._settle_in_doubt(run.doubtful.values(), run.listed, {})
+        if run.next_page is None and not run.reread_due:
+            run.known += run.deferred
+            run.deferred = []
+
+    def _reread(self, run: _Run, pool: ThreadPoolExecutor) -> None:
+        """Read the list again, now that nothing of this call is in flight (see :class:`_Run`)."""
+        log.info("the job list moved while it was read (jobs released meanwhile); reading it again")
+        run.reread_due, run.rereading, run.listed = False, True, set()
+        run.next_page = Future()
+        pool.submit(self._read_list, run.user_id, run.next_page)
+
+    def _dispatch(self, run: _Run, pool: ThreadPoolExecutor, *, retry: bool) -> None:
+        """Send the known jobs, now that the printer is known; hold them all if it is offline."""
+        printer = run.printer
+        if printer is None or not run.known:
+            return
+        batch, run.known = run.known, []
+        if not printer.online:
+            offline = Cause(Reason.PRINTER_OFFLINE, printer=printer.name, status=printer.status)
+            for target in batch:
+                run.settle(JobProgress(target.job_id, target.name, ReleaseState.HELD, offline))
+            return
+        to_send = self._claim(run, batch, retry=retry)
+        run.claimed += [t.job_id for t in to_send]
+        try:
+            self._journal.record_intent(run.user_id, printer.id, (t.job_id for t in to_send))
+        except StationError as exc:
+            if not run.sent:
+                raise  # nothing happened yet
+            with self._lock:
+                self._in_flight.difference_update(t.job_id for t in to_send)
+            for target in to_send:  # never sent: no row says otherwise
+                run.settle(JobProgress(target.job_id, target.name, ReleaseState.HELD, Cause.of_error(exc)))
+            return
+        for target in to_send:
+            run.sends[pool.submit(self._send, target, printer.id, run.cancel)] = target
+            run.sent = True
+            run.list_moved = run.list_moved or run.next_page is not None
+        for target in to_send:
+            run.emit(JobProgress(target.job_id, target.name, ReleaseState.QUEUED))
 
     def held_back(self, jobs: Sequence[Job]) -> dict[str, Cause]:
         """Which of ``jobs`` (just listed as waiting) must not be offered for release, and why.
@@ -506,9 +629,14 @@ class ReleaseEngine:
             return _Sent(progress, in_doubt=True, change=Change(job_id, "intent", progress.detail))
         return _Sent(progress, change=Change(job_id, state, progress.detail))
 
-    def _follow(self, run: _Run, pool: ThreadPoolExecutor) -> None:
-        """Wait for the sends, then poll the status of every submitted job until it settles."""
-        while run.sends or run.polls or run.following:
+    def _follow(self, run: _Run, pool: ThreadPoolExecutor, *, retry: bool) -> None:
+        """Take in the printer check and the job list, send each job as soon as it may go, wait
+        for the sends, then poll the status of every submitted job until it settles."""
+        while (
+            run.printer_check or run.next_page or run.reread_due or run.known or run.sends or run.polls
+        ) or run.following:
+            if run.reread_due and not run.sends:
+                self._reread(run, pool)
             now = self._clock()
             if run.cancel.is_set():
                 self._stop_following(run)
@@ -517,25 +645,31 @@ class ReleaseEngine:
                 if not busy and followed.next_poll <= now:
                     run.polls[pool.submit(self._client.status, followed.spool_id)] = followed.target.job_id
             self._expire(run, now)
-            pending: list[Future[Any]] = [*run.sends, *run.polls]
+            intake: list[Future[Any]] = [f for f in (run.printer_check, run.next_page) if f is not None]
+            pending: list[Future[Any]] = [*intake, *run.sends, *run.polls]
             due = [f.next_poll for f in run.following.values() if f.target.job_id not in run.polls.values()]
             timeout = max(0.0, min([CANCEL_CHECK_S, *(t - now for t in due)]))
+            done: set[Future[Any]] = set()
             if pending:
                 done, _ = cf.wait(pending, timeout=timeout, return_when=cf.FIRST_COMPLETED)
             else:
                 run.cancel.wait(timeout)
-                done = set()
+            self._intake(run, done)
+            self._dispatch(run, pool, retry=retry)
             for send in [f for f in run.sends if f in done]:
                 self._sent(run, run.sends.pop(send), send)
             for poll in [f for f in run.polls if f in done]:
                 self._polled(run, run.polls.pop(poll), poll)
-            self._flush(run)
+            if not run.sends:  # a disk flush would hold back telling the answers still to come
+                self._flush(run)
 
     def _flush(self, run: _Run) -> None:
-        """Write the journal changes of one wake-up together, after telling the UI.
+        """Write the journal changes gathered so far together, after telling the UI; while
+        release requests are still out, not at all (one flush for all their answers).
 
         Only ``intent`` must be on disk before a request; these later states only save a
-        reconcile some work, so a failed write is logged and the rows stay in flight.
+        reconcile some work (a row left ``intent`` by a crash is settled against the queue), so
+        a failed write is logged and the rows stay in flight.
         """
         if not run.changes:
             return
