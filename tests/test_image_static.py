@@ -292,6 +292,18 @@ def test_boot_test_ntp_answer_is_what_an_sntp_client_accepts(run_qemu: ModuleTyp
         run_qemu.ntp_answer(answer, now)  # a server's packet is not a request
 
 
+def test_boot_test_retries_only_a_guest_that_never_reached_the_emulator_over_a_failing_slirp(
+    run_qemu: ModuleType,
+) -> None:
+    slirp = "qemu-system-aarch64: Slirp: Failed to send packet, ret: -1\n"
+    never: dict[str, int] = {"pair": 0, "poll": 0, "api": 0}
+    assert run_qemu.network_lost(f"[ 12.0] usb 1-1: new device\n{slirp}", never)
+    # The station reached the emulator: whatever failed afterwards is the station's, no retry.
+    assert not run_qemu.network_lost(slirp, {**never, "pair": 1})
+    # No slirp failure: a station that never asked is a station failure.
+    assert not run_qemu.network_lost("PairStart failed: offline\n", never)
+
+
 def _overlay(path: str) -> str:
     return (IMAGE / "overlay" / path).read_text()
 
