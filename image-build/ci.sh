@@ -110,7 +110,7 @@ run_tests() {
   declare -A boot_pid
   for machine in virt raspi3b; do
     nice -n 10 "$python" "$here/run_qemu.py" --machine "$machine" --image "$image" \
-      --timeout 600 --log "$logs/boot-$machine.serial.log" > "$logs/boot-$machine.log" 2>&1 &
+      --timeout 900 --log "$logs/boot-$machine.serial.log" > "$logs/boot-$machine.log" 2>&1 &
     boot_pid[$machine]=$!
   done
   for machine in virt raspi3b; do
