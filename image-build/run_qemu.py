@@ -525,8 +525,14 @@ def button_centres(view: str) -> dict[str, tuple[int, int]]:
 
 def gesture(qmp: Qmp, name: str) -> None:
     """What smoke.sh asks for with SMOKE_PRESS_NOW NAME, on the tablet."""
-    if name == "corner":  # the technician corner: a long press on the top left
-        press(qmp, (40, 40), hold_s=4.0)
+    if name == "corner":  # the technician corner: a long press (3 s) on the top left
+        # First a touch where the idle screen has no button: after dim_after_s the screen is
+        # dimmed, and the first touch only wakes it.
+        press(qmp, (SCREEN[0] // 2, SCREEN[1] // 2))
+        time.sleep(1.0)
+        # Held well beyond 3 s: the station times the press from when it sees it, and a busy
+        # emulated machine may show it the press late.
+        press(qmp, (40, 40), hold_s=8.0)
     elif name == "technician-pin":
         keypad = button_centres("pin-technician")
         for label in [*TECHNICIAN_PIN, "OK"]:
