@@ -649,6 +649,7 @@ def check(machine: str, outcome: Boot, copy: Path, parts: list[Partition]) -> li
         "stop_exit": "1/0",
         "stop_traceback": "no",
         "stop_sigkill": "no",
+        "tap_shown": "yes",  # the station took that tap: Idle -> Identifying
         "metrics": "yes",  # node_exporter serves the station's file: paired, reader up
         "time_sync": "active",
         "ntp_synced": "yes",  # the clock came from the host through smoke/ntp-bridge.py
@@ -661,6 +662,9 @@ def check(machine: str, outcome: Boot, copy: Path, parts: list[Partition]) -> li
         expect["drm"] = "yes"  # KMSDRM on the virtio GPU
         expect["scanout"] = "release-station"  # and its frame is the one on the screen
         expect["ctrl_alt_del"] = "8"  # the keyboard delivered all 8 presses (and the station kept running)
+        # QEMU's USB tablet on the screen: the technician corner, the PIN, Close; QEMU's USB
+        # keyboard is the wedge reader, grabbed by the station.
+        expect.update(touch_corner="yes", touch_pin="yes", touch_close="yes", wedge_grabbed="yes")
         expect.update(STICK_BLOCKED)
     problems = _unexpected(outcome, expect)
     if not r:
