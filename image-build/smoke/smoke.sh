@@ -13,11 +13,14 @@
 # It prints the listening sockets (SMOKE_LISTEN) and the firewall (SMOKE_NFT) line by line.
 # Once the station is ready it prints its boot's critical chain (SMOKE_CHAIN, line by line) and
 # measures the CPU the idle station uses over IDLE_WINDOW_S next to two references in the same
-# guest (systemd-journald, and a Python process waking 10 times a second, what a kiosk that polls
-# would cost): emulation is slow and uneven, so only the ratio means something. With a screen (virt), it asks run_qemu.py for QEMU's
-# screendump (SMOKE_SCREENDUMP_NOW) and reads the station's frame back from the DRM
-# framebuffer itself into /data/smoke-frame.ppm, for run_qemu.py to compare. Its last step stops the station while the emulator holds
-# the print call of a tap (issue 13): the stop must end in time, cleanly and without traceback.
+# guest (systemd-journald, and a Python process waking 10 times a second, what a kiosk that
+# polls would cost): emulation is slow and uneven, so only the ratio means something.
+# With a screen (virt) it asks run_qemu.py for QEMU's screendump (SMOKE_SCREENDUMP_NOW) and reads
+# the station's frames back from the DRM framebuffer itself (/data/smoke-frame-NAME.ppm, for
+# run_qemu.py to compare); with a wedge reader (virt: QEMU's USB keyboard) it asks run_qemu.py to
+# touch the screen through QEMU's USB tablet (SMOKE_PRESS_NOW) and to type a badge
+# (SMOKE_TYPE_NOW). Its last step stops the station while the emulator holds the print call of
+# a tap (issue 13): the stop must end in time, cleanly and without traceback.
 # Then it prints ONE line "SMOKE_RESULT key=value ..." on the console and powers off.
 set -u
 timeout_s=${1:-300}
