@@ -110,12 +110,13 @@ run_tests() {
   declare -A boot_pid
   for machine in virt raspi3b; do
     nice -n 10 "$python" "$here/run_qemu.py" --machine "$machine" --image "$image" \
-      --timeout 600 --log "$logs/boot-$machine.serial.log" > "$logs/boot-$machine.log" 2>&1 &
+      --timeout 900 --log "$logs/boot-$machine.serial.log" > "$logs/boot-$machine.log" 2>&1 &
     boot_pid[$machine]=$!
   done
   for machine in virt raspi3b; do
     status=0
     wait "${boot_pid[$machine]}" || status=$?
+    grep "^== retrying" "$logs/boot-$machine.log"  # raspi3b's network lost at QEMU's end, booted again
     grep -A80 "^BOOT_RESULT" "$logs/boot-$machine.log"
     case $status in
       0) report "boot-$machine" PASSED ;;

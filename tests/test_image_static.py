@@ -16,6 +16,7 @@ import pytest
 from station.config import parse_config
 from station.firstboot import parse_system
 from station.pin import parse_pin_hash
+from station.reader_kinds import WedgeSettings
 from tests.support.image_scripts import load_image_script
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -231,7 +232,11 @@ def run_qemu() -> ModuleType:
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl")
 def test_boot_test_first_boot_files_pass_the_station_rules(run_qemu: ModuleType, tmp_path: Path) -> None:
     config = parse_config(run_qemu.station_config(40123, "virt"))
-    assert config.cloud.api_url == "http://127.0.0.1:40123" and config.reader.kind == "simulated"
+    assert config.cloud.api_url == "http://127.0.0.1:40123" and config.reader.kind == "wedge"
+    # virt's wedge reader is QEMU's USB keyboard, by its path; its USB id lets it past USBGuard.
+    wedge = config.reader.of(WedgeSettings)
+    assert (wedge.wedge_device, wedge.wedge_usb_id) == (run_qemu.WEDGE_DEVICE, run_qemu.QEMU_HID_ID)
+    assert parse_config(run_qemu.station_config(40123, "raspi3b")).reader.kind == "simulated"
     cert, key = run_qemu.tls_certificate(tmp_path)
     settings = parse_system(run_qemu.system_config(cert, key, "virt"))
     assert settings.monitoring.node_exporter and settings.ssh.authorized_keys and settings.wifi.ssid
@@ -290,6 +295,68 @@ def test_boot_test_ntp_answer_is_what_an_sntp_client_accepts(run_qemu: ModuleTyp
         assert seconds - 2_208_988_800 + fraction / 2**32 == pytest.approx(now, abs=1e-6)
     with pytest.raises(ValueError):
         run_qemu.ntp_answer(answer, now)  # a server's packet is not a request
+
+
+def test_boot_test_retries_only_a_guest_that_never_reached_the_emulator_over_a_failing_slirp(
+    run_qemu: ModuleType,
+) -> None:
+    slirp = "qemu-system-aarch64: Slirp: Failed to send packet, ret: -1\n"
+    never: dict[str, int] = {"pair": 0, "poll": 0, "api": 0}
+    assert run_qemu.network_lost(f"[ 12.0] usb 1-1: new device\n{slirp}", never)
+    # The station reached the emulator: whatever failed afterwards is the station's, no retry.
+    assert not run_qemu.network_lost(slirp, {**never, "pair": 1})
+    # No slirp failure: a station that never asked is a station failure.
+    assert not run_qemu.network_lost("PairStart failed: offline\n", never)
+
+
+def test_boot_test_idle_cpu_figures_put_the_station_next_to_its_references(run_qemu: ModuleType) -> None:
+    result = {
+        "idle_window_s": "60",
+        "idle_cpu_station_pct": "0.50",
+        "idle_cpu_journald_pct": "0.25",
+        "idle_cpu_sleep_loop_pct": "0.00",
+        "idle_guest_busy_pct": "3.1",
+    }
+    figures = dict(f.split("=") for f in run_qemu.idle_cpu_figures(result).split())
+    assert figures["idle_cpu_station_vs_journald"] == "2.0"
+    assert figures["idle_cpu_station_vs_sleep_loop"] == "none"  # no figure from a reference of 0
+    assert figures["idle_cpu_station_pct"] == "0.50" and figures["idle_guest_busy_pct"] == "3.1"
+    assert run_qemu.idle_cpu_figures({}).count("=none") == 7  # a boot that never got there
+
+
+def test_boot_test_screen_compare_tells_a_black_or_other_frame_from_the_rendered_one(
+    run_qemu: ModuleType, tmp_path: Path
+) -> None:
+    size = (320, 180)
+    views = run_qemu.expected_frames(size, tmp_path)
+    assert {v for v in run_qemu.GUEST_FRAMES.values() if v} <= set(views)
+    expected = views["ready"]
+    (tmp_path / "frame.ppm").write_bytes(b"P6\n320 180\n255\n" + expected)
+    assert run_qemu.read_ppm(tmp_path / "frame.ppm") == (size, expected)
+    assert run_qemu.differing_pct(expected, expected, size) == 0.0
+    black = bytes(len(expected))
+    assert run_qemu.is_black(black) and not run_qemu.is_black(expected)
+    white = b"\xff" * len(expected)
+    assert run_qemu.differing_pct(white, expected, size) > run_qemu.SCREEN_DIFF_LIMIT_PCT
+
+
+def test_boot_test_frame_grab_asks_the_kernel_with_its_drm_ioctl_numbers() -> None:
+    grab = load_image_script("smoke/frame-grab")
+    # From the kernel's include/uapi/drm/drm.h as libdrm spells them (64-bit).
+    assert (grab.GETRESOURCES, grab.GETCRTC, grab.GETFB, grab.MAP) == (
+        0xC04064A0,
+        0xC06864A1,
+        0xC01C64AD,
+        0xC01064B3,
+    )
+
+
+def test_boot_test_gestures_find_the_buttons_the_station_draws(run_qemu: ModuleType) -> None:
+    keypad = run_qemu.button_centres("pin-technician")
+    assert set(run_qemu.TECHNICIAN_PIN) | {"OK"} <= set(keypad)
+    assert "Close" in run_qemu.button_centres("tech-menu")
+    width, height = run_qemu.SCREEN
+    assert all(0 <= x < width and 0 <= y < height for x, y in keypad.values())
 
 
 def _overlay(path: str) -> str:

@@ -60,11 +60,17 @@ class Display:
         if rotation not in ROTATIONS:
             raise ValueError(f"rotation must be one of {ROTATIONS}, not {rotation}")
         pygame.display.init()
-        if pygame.display.get_driver() == "x11":
+        driver = pygame.display.get_driver()
+        if driver == "x11":
             # SDL's default draws the window through an OpenGL renderer: it loads Mesa (+90 MB)
             # and adds a GPU round trip per frame. A plain X11 framebuffer is enough for us.
-            # (KMSDRM on the Pi has no software framebuffer, so it keeps SDL's default.)
             os.environ.setdefault("SDL_FRAMEBUFFER_ACCELERATION", "0")
+        elif driver == "KMSDRM":
+            # KMSDRM has no software framebuffer: the window is drawn through a renderer, and
+            # SDL's default one (desktop OpenGL) left the screen black on the booted image
+            # (Mesa on QEMU's virtio GPU: image-build/run_qemu.py reads the frame back). OpenGL
+            # ES 2 shows it, and is the Pi GPU's own API.
+            os.environ.setdefault("SDL_FRAMEBUFFER_ACCELERATION", "opengles2")
         size = parse_resolution(resolution) or (0, 0)
         self.window = pygame.display.set_mode(size, pygame.FULLSCREEN if fullscreen else 0)
         pygame.display.set_caption(title or "release-station")

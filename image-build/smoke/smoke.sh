@@ -11,6 +11,16 @@
 # With "release-station.smoke_keys=1" it prints SMOKE_CTRL_ALT_DEL_NOW, run_qemu.py presses
 # Ctrl-Alt-Del through QEMU's monitor, and it checks that systemd saw the keys and ignored them.
 # It prints the listening sockets (SMOKE_LISTEN) and the firewall (SMOKE_NFT) line by line.
+# Once the station is ready it prints its boot's critical chain (SMOKE_CHAIN, line by line) and
+# measures the CPU the idle station uses over IDLE_WINDOW_S next to two references in the same
+# guest (systemd-journald, and a Python process waking 10 times a second, what a kiosk that
+# polls would cost): emulation is slow and uneven, so only the ratio means something.
+# With a screen (virt) it asks run_qemu.py for QEMU's screendump (SMOKE_SCREENDUMP_NOW) and reads
+# the station's frames back from the DRM framebuffer itself (/data/smoke-frame-NAME.ppm, for
+# run_qemu.py to compare); with a wedge reader (virt: QEMU's USB keyboard) it asks run_qemu.py to
+# touch the screen through QEMU's USB tablet (SMOKE_PRESS_NOW) and to type a badge
+# (SMOKE_TYPE_NOW). Its last step stops the station while the emulator holds the print call of
+# a tap (issue 13): the stop must end in time, cleanly and without traceback.
 # Then it prints ONE line "SMOKE_RESULT key=value ..." on the console and powers off.
 set -u
 timeout_s=${1:-300}
@@ -63,6 +73,52 @@ ready_s=$(printf '%s' "$line" | sed -n 's/^\[ *\([0-9.]*\)\].*/\1/p')
 # The station may pass Idle while it settles; give restarts and late failures a moment to show.
 sleep 5
 
+# What the station waited for: systemd-analyze answers once the boot has finished (this unit is
+# Type=simple, so its own run does not hold the boot open).
+for _ in $(seq 60); do
+  chain=$(systemd-analyze critical-chain --no-pager "$unit" 2>/dev/null) && break
+  sleep 1
+done
+printf '%s\n' "${chain:-none}" | sed 's/^/SMOKE_CHAIN /' > /dev/console
+# One word for the result: unit@activated+took, the station first, each unit it waited for next.
+chain_word=$(printf '%s\n' "${chain:-}" | grep -E '\.(service|target|socket|mount)' |
+  sed -E 's/^[^a-zA-Z]*//; s/(min|h) ([0-9])/\1\2/g; s/ @/@/; s/ \+/+/; s/ .*//' | paste -sd'<' -)
+
+# The frame on the screen: QEMU's view of it (run_qemu.py, through its monitor) and the
+# guest's own (the framebuffer on the display's CRTC), both of the idle screen.
+frame=none
+if [ -e /dev/dri/card0 ]; then
+  echo "SMOKE_SCREENDUMP_NOW" > /dev/console
+  sleep 2
+  frame=$(python3 "$smoke_dir/frame-grab.py" /data/smoke-frame-idle.ppm 2>&1 | tail -n 1 | tr ' ' ',')
+fi
+
+# CPU over an idle window, in clock ticks (utime + stime + the children's: /proc/PID/stat).
+IDLE_WINDOW_S=60
+ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 + $14 + $15 }'; }
+busy() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8, $2 + $3 + $4 + $5 + $6 + $7 + $8 }' /proc/stat; }
+idle_cpu() {  # prints station=… journald=… sleep_loop=… guest_busy=… in percent of one core
+  local station journald loop s0 j0 l0 b0 t0 b1 t1 hz
+  hz=$(getconf CLK_TCK)
+  station=$(systemctl show -p MainPID --value "$unit")
+  journald=$(systemctl show -p MainPID --value systemd-journald.service)
+  python3 -c 'import time
+while True: time.sleep(0.1)' &
+  loop=$!
+  s0=$(ticks "$station"); j0=$(ticks "$journald"); l0=$(ticks "$loop"); read -r b0 t0 < <(busy)
+  sleep "$IDLE_WINDOW_S"
+  read -r b1 t1 < <(busy)
+  awk -v hz="$hz" -v w="$IDLE_WINDOW_S" -v s=$(( $(ticks "$station") - s0 )) \
+    -v j=$(( $(ticks "$journald") - j0 )) -v l=$(( $(ticks "$loop") - l0 )) \
+    -v b=$(( b1 - b0 )) -v t=$(( t1 - t0 )) 'BEGIN {
+      pct = 100 / (hz * w)
+      printf "station=%.2f journald=%.2f sleep_loop=%.2f guest_busy=%.1f", s * pct, j * pct, l * pct, 100 * b / t
+    }'
+  kill "$loop"
+}
+idle_cpu > /run/smoke-idle-cpu &
+idle_watch=$!
+
 # Monitoring end to end: the station's textfile, read by node_exporter, says paired and reader up.
 scrape() { python3 "$smoke_dir/metrics-client.py" scrape 2>/dev/null; }
 metrics=no
@@ -81,6 +137,12 @@ access=$(python3 "$smoke_dir/metrics-client.py" access 2>&1)
 echo "SMOKE_NODE_EXPORTER $access" > /dev/console
 node_exporter_access=$(printf '%s' "$access" | cut -d' ' -f1-3 | tr ' ' ',')
 
+# The idle window ends before the keys: a key wakes the station (SDL reads every keyboard).
+wait "$idle_watch"
+idle=$(cat /run/smoke-idle-cpu)
+echo "SMOKE_IDLE_CPU window_s=$IDLE_WINDOW_S $idle" > /dev/console
+value() { printf '%s\n' "$2" | tr ' ' '\n' | sed -n "s/^$1=//p"; }
+
 # Ctrl-Alt-Del from a keyboard (run_qemu.py presses it 8 times through QEMU's monitor: more than
 # systemd's burst of 7 in 2 s). The keyboard must deliver all 8 (keyboard-watch.py reads them
 # from evdev), and nothing may happen: the console keyboard is off (the kernel then does not
@@ -97,6 +159,49 @@ if grep -q 'release-station.smoke_keys=1' /proc/cmdline; then
   sleep 5  # a reboot or a restart of the station would show by now
   echo "SMOKE_CTRL_ALT_DEL_LOG presses=$ctrl_alt_del systemd:" \
     "$(journalctl -b _PID=1 -o cat --no-pager | grep -i -m3 'ctrl-alt-del' | paste -sd'|' -)" > /dev/console
+fi
+
+# Touch through QEMU's USB tablet, where the station's reader is QEMU's USB keyboard as a
+# keyboard wedge (virt): run_qemu.py makes the gestures named here. Each must take the station
+# to the next screen; the frame then on the display is kept for run_qemu.py to compare. While
+# the station runs, its wedge reader is grabbed: no one else gets its keys.
+transitions() { journalctl -b -u "$unit" -o cat --no-pager | grep -cE -- "-> $1( |\$)"; }
+gesture() {  # NAME MODE FRAME: the gesture, the station entering MODE, the frame as FRAME
+  local before
+  before=$(transitions "$2")
+  echo "SMOKE_PRESS_NOW $1" > /dev/console
+  for _ in $(seq 60); do
+    if [ "$(transitions "$2")" -gt "$before" ]; then
+      sleep 2  # drawn and presented
+      python3 "$smoke_dir/frame-grab.py" "/data/smoke-frame-$3.ppm" > /dev/null 2>&1
+      echo yes
+      return
+    fi
+    sleep 0.5
+  done
+  {
+    echo "SMOKE_GESTURE_LOG $1: the station did not enter $2"
+    journalctl -b -u "$unit" -o cat -n 8 --no-pager
+  } > /dev/console
+  echo no
+}
+wedge=$(sed -n 's/^wedge_device = "\(.*\)"$/\1/p' /etc/release-station/station.toml)
+touch_corner=none touch_pin=none touch_close=none wedge_grabbed=none
+if [ -n "$wedge" ]; then
+  touch_corner=$(gesture corner PinCheck pin)  # the technician corner's long press
+  touch_pin=$(gesture technician-pin Technician technician)  # the PIN on the keypad, OK
+  touch_close=$(gesture close-technician Idle closed)
+  wedge_grabbed=$(python3 - "$wedge" <<'PY'
+import fcntl, os, sys
+fd = os.open(sys.argv[1], os.O_RDONLY)
+try:
+    fcntl.ioctl(fd, 0x40044590, 1)  # EVIOCGRAB: refused while another holds the grab
+except OSError:
+    print("yes")
+else:
+    print("no")
+PY
+)
 fi
 
 seconds() { awk -v us="$1" 'BEGIN { printf "%.1f", us / 1e6 }'; }  # monotonic µs since boot
@@ -184,17 +289,85 @@ firewall=none
 nft list chain inet release_station input 2>/dev/null | grep -q 'policy drop' && firewall=drop
 lockdown_now=$(lockdown)
 
+# The stop with a request stuck at ezeep (issue 13): a tap's print call is held by the emulator
+# (slow_done_s: read, held 30 s, then carried out) when systemd stops the station, which must
+# be gone within the unit's TimeoutStopSec=5: exit 0, no SIGKILL, no traceback in its journal.
+emulator() {  # faults JSON | held | wait-held COUNT: the emulator's admin API, through the relay
+  python3 - "$@" <<'PY'
+import json, sys, time, urllib.request
+
+def call(path, body=None):  # POST with a body, else GET
+    request = urllib.request.Request(f"http://127.0.0.1:@PORT@/_emulator/{path}",
+        data=body.encode() if body else None, headers={"Content-Type": "application/json"})
+    return json.load(urllib.request.urlopen(request, timeout=20))
+
+action = sys.argv[1]
+if action == "faults":
+    call("faults", sys.argv[2])
+elif action == "held":
+    print(call("stats")["slow_held"])
+else:  # wait-held COUNT: until the emulator holds more than COUNT requests, at most 60 s
+    deadline = time.monotonic() + 60
+    while call("stats")["slow_held"] <= int(sys.argv[2]):
+        if time.monotonic() > deadline:
+            sys.exit(1)
+        time.sleep(0.3)
+PY
+}
+tap() {  # BADGE (hex): typed by the wedge reader (run_qemu.py, in decimal), else the simulated one
+  if [ -n "$wedge" ]; then
+    echo "SMOKE_TYPE_NOW $(python3 -c 'import sys; print(int(sys.argv[1], 16))' "$1")" > /dev/console
+    return 0
+  fi
+  python3 - "$1" <<'PY'
+import socket, sys
+with socket.socket(socket.AF_UNIX) as conn:
+    conn.settimeout(20)
+    conn.connect("/run/release-station/badges.sock")
+    conn.sendall(f"tap {sys.argv[1]}\n".encode())
+    sys.exit(conn.recv(16) != b"ok\n")
+PY
+}
+badge=04B0075700000D
+stop_held=no
+invocation=$(systemctl show -p InvocationID --value "$unit")
+identified_before=$(transitions Identifying)
+if setpriv --reuid release-station --regid release-station --init-groups \
+     release-station badges add "$badge" --user-id @TAPPER_ID@ --name "Boot test" > /dev/console 2>&1 &&
+   emulator faults '{"slow_done_s": 30, "slow_path": "/sfapi/Print/"}' &&
+   held_before=$(emulator held) && tap "$badge"; then
+  emulator wait-held "$held_before" && stop_held=yes
+  [ -n "$wedge" ] && python3 "$smoke_dir/frame-grab.py" /data/smoke-frame-tap.ppm > /dev/null 2>&1
+fi
 start=$(date +%s%N)
 systemctl stop "$unit"
 stop_ms=$(( ($(date +%s%N) - start) / 1000000 ))
 stop_result=$(systemctl show -p Result --value "$unit")
+stop_exit=$(systemctl show -p ExecMainCode --value "$unit")/$(systemctl show -p ExecMainStatus --value "$unit")
+stop_log=$(journalctl _SYSTEMD_INVOCATION_ID="$invocation" -o cat --no-pager)
+stop_traceback=no; grep -q 'Traceback' <<< "$stop_log" && stop_traceback=yes
+stop_sigkill=no
+journalctl -b -u "$unit" -o cat --no-pager | grep -q -e 'SIGKILL' -e 'State .stop-sigterm. timed out' && stop_sigkill=yes
+# What the station showed for the tap (it went on from Idle through Identifying).
+tap_shown=no
+[ "$(transitions Identifying)" -gt "$identified_before" ] && tap_shown=yes
+if [ "$stop_held" != yes ] || [ "$stop_traceback" = yes ]; then
+  echo "SMOKE_STOP_LOG held=$stop_held:" > /dev/console
+  tail -n 30 <<< "$stop_log" > /dev/console
+fi
 
 echo "SMOKE_RESULT mode=${mode:-plain} station=$state restarts=$restarts ready_s=${ready_s:-none} started_s=$started_s" \
   "clock_wait_s=$clock_wait_s drm=$drm scanout=${scanout:-none} user=${user:-none}" \
   "failed_units=${failed:-none} watchdog=$watchdog firstboot=${firstboot:-none} root=$overlay" \
   "root_ro=$root_ro data=${data:-none} machine_id=$machine_id_fresh ssh=$ssh node_exporter=$node_exporter" \
   "time_sync=$time_sync ntp_synced=${ntp_synced:-none} metrics=$metrics update=$update rollback=$rollback" \
-  "update_s=$update_s stop_ms=$stop_ms stop_result=$stop_result ctrl_alt_del=$ctrl_alt_del" \
+  "update_s=$update_s stop_ms=$stop_ms stop_result=$stop_result stop_held=$stop_held" \
+  "stop_exit=$stop_exit stop_traceback=$stop_traceback stop_sigkill=$stop_sigkill ctrl_alt_del=$ctrl_alt_del" \
+  "idle_window_s=$IDLE_WINDOW_S idle_cpu_station_pct=$(value station "$idle")" \
+  "idle_cpu_journald_pct=$(value journald "$idle") idle_cpu_sleep_loop_pct=$(value sleep_loop "$idle")" \
+  "idle_guest_busy_pct=$(value guest_busy "$idle") chain=${chain_word:-none} frame=$frame" \
+  "touch_corner=$touch_corner touch_pin=$touch_pin touch_close=$touch_close" \
+  "wedge_grabbed=$wedge_grabbed tap_shown=$tap_shown" \
   "node_exporter_access=$node_exporter_access listen_tcp=${listen_tcp:-none} firewall=$firewall" \
   "$lockdown_now" > /dev/console
 systemctl --no-block poweroff
