@@ -146,6 +146,19 @@ def test_a_posted_view_wakes_the_loop_at_once(loop: Loop) -> None:
     assert len(loop.beats) == 1  # the beat at the start: no deadline woke the loop
 
 
+def test_run_returns_when_the_frame_it_drew_ends_it(loop: Loop) -> None:
+    # until() turns true by the frame just drawn, and nothing else will wake the loop (SDL's own
+    # window events are gone): it must return, not sleep until its heartbeat (the runtime's
+    # docstring example once slept so for good, its kiosk having no heartbeat).
+    events = loop.ui.display.events
+    assert isinstance(events, KernelWait)
+    pygame.event.clear()
+    loop.ui.show(canned_views()["ready"])
+    loop.ui.run(until=lambda: bool(loop.frames))
+    assert len(loop.frames) == 1
+    assert events.wakeups == 0, "the loop went to sleep after the frame that ended it"
+
+
 def test_quit_wakes_the_loop(loop: Loop) -> None:
     loop.ui.show(canned_views()["ready"])
     loop.run(lambda loop: loop.wait_for(lambda: len(loop.frames) == 1))

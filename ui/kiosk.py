@@ -127,8 +127,10 @@ class StationUi:
         """Handle events until a quit event (window closed, SIGTERM via SDL) or ``until()``."""
         if self._heartbeat:
             self._beat(self._clock())
-        while not until():
+        while True:
             self.refresh()
+            if until():  # also when the frame just drawn made it true: no event may follow
+                return
             for event in self.display.events.next_events(self._timeout(self._clock())):
                 if event.type == pygame.QUIT:
                     return
