@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # Build the release station's SD-card image without mounting anything and without loop devices.
 #
-#   image-build/build.sh [--profile NAME] [--out DIR] [--work DIR] [--no-compress]
+#   image-build/build.sh --signing-cert CERT --signing-key KEY --keyring CA [--profile NAME]
+#                        [--out DIR] [--work DIR] [--no-compress]
+#
+# CERT and KEY sign the RAUC bundle; CA is the keyring the image trusts (/etc/rauc/keyring.pem).
+# They never live in the repository: CI makes throw-away ones for each run (rauc/dev-keys.sh).
 #
 # Steps (each prints "== step" and its time):
 #   base    mmdebstrap: the profile's arm64 root file system with every Debian package of
@@ -20,10 +24,12 @@
 #   image   FAT boot partition (mkfs.vfat -C + mcopy), ext4 root and data (mkfs.ext4 -d), MBR
 #           image (genimage), package manifest (exact versions, checked against the allow-list
 #           by allowlist.py), then xz and SHA-256.
+#   bundle  the signed RAUC bundle (rauc/bundle.sh) of the same ext4 root as the image:
+#           out/release-station-VERSION-PROFILE.raucb.
 #
 # Needs root (or mmdebstrap's unshare mode), binfmt_misc with qemu-aarch64 on a non-arm64 host,
 # and: mmdebstrap arch-test qemu-user-static binfmt-support genimage mtools dosfstools
-# e2fsprogs fdisk xz-utils python3-pip (ci.sh installs them).
+# e2fsprogs fdisk xz-utils python3-pip rauc squashfs-tools (ci.sh installs them).
 # mmdebstrap hooks get the chroot as "$1": single quotes on purpose.
 # shellcheck disable=SC2016
 set -euo pipefail
@@ -36,18 +42,27 @@ profile=debian-bookworm-arm64
 out=$here/out
 work=$here/work
 compress=1
+signing_cert='' signing_key='' keyring=''
 
-usage() { sed -n '2,4p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,5p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 while [ $# -gt 0 ]; do
   case "$1" in
     --profile) profile=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
     --work) work=$2; shift 2 ;;
     --no-compress) compress=0; shift ;;
+    --signing-cert) signing_cert=$(realpath "$2"); shift 2 ;;
+    --signing-key) signing_key=$(realpath "$2"); shift 2 ;;
+    --keyring) keyring=$(realpath "$2"); shift 2 ;;
     *) usage ;;
   esac
 done
 
+for file in "$signing_cert" "$signing_key" "$keyring"; do
+  [ -n "$file" ] && [ -f "$file" ] && continue
+  echo "--signing-cert, --signing-key and --keyring name files (rauc/dev-keys.sh makes throw-away ones)" >&2
+  usage
+done
 profile_file=$here/profiles/$profile.conf
 [ -f "$profile_file" ] || { echo "no such profile: $profile (see $here/profiles)" >&2; exit 2; }
 # shellcheck source=/dev/null
@@ -222,6 +237,8 @@ step image
 bootfs=$stage/bootfs
 rm -rf "$bootfs" "$stage/data" "$stage/genimage-tmp" "$stage/images"
 mkdir -p "$bootfs" "$stage/data"
+# The CA the station trusts for updates (rauc/system.conf's keyring).
+install -D -m 0644 "$keyring" "$rootfs/etc/rauc/keyring.pem"
 # The firmware partition's files move out of the root file system (its mount point stays).
 find "$rootfs/boot/firmware" -mindepth 1 -maxdepth 1 -exec mv -t "$bootfs" {} +
 disk_signature=$(printf '0x%08x' "$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')")
@@ -275,6 +292,12 @@ manifest=$out/$name.manifest.txt
 cp "$manifest" "$stage/manifest.txt"
 python3 "$here/allowlist.py" "$manifest" || echo "review these (the artefact tests fail on them)"
 
+step bundle
+bundle=$out/$name.raucb
+nice -n 10 "$here/rauc/bundle.sh" --cert "$signing_cert" --key "$signing_key" --keyring "$keyring" \
+  --version "$version" "$stage/root.ext4" "$bundle"
+ls -l "$bundle"
+
 step compress
 cd "$out"
 rm -f "$name.img.xz" "$name.img.xz.sha256"
@@ -289,8 +312,10 @@ step finished
 echo "image:    $image ($(du -h --apparent-size "$image" | cut -f1) apparent, $(du -h "$image" | cut -f1) used)"
 [ "$compress" = 1 ] && echo "xz:       $out/$name.img.xz ($(du -h "$out/$name.img.xz" | cut -f1))"
 echo "manifest: $manifest"
+echo "bundle:   $bundle"
 echo "RESULT image_build_s=$((SECONDS - build_start)) image_mb=$(( $(stat -c %s "$image") / 1048576 ))" \
   "image_used_mb=$(( $(du -k "$image" | cut -f1) / 1024 ))" \
+  "bundle_mb=$(( $(stat -c %s "$bundle") / 1048576 ))" \
   "xz_mb=$( [ "$compress" = 1 ] && echo $(( $(stat -c %s "$out/$name.img.xz") / 1048576 )) || echo none)"
 exit
 }

@@ -31,6 +31,7 @@ case "$stage" in
 esac
 image=$here/work/$profile/release-station.img
 logs=$here/work/ci-logs
+keys=$here/work/keys  # this run's throw-away bundle signing key (rauc/dev-keys.sh)
 mkdir -p "$logs"
 python=$repo/.venv/bin/python
 # Slow, input-keyed build results outlive the checkout (CI clones afresh on the same machine).
@@ -52,7 +53,7 @@ figure() { sed -n "s/.*[[:space:]]$1=\([^[:space:]]*\).*/\1/p" "$2" | tail -n 1;
 run_build() {
   # --- host tools ----------------------------------------------------------------------------------
   tools=(mmdebstrap arch-test qemu-user-static binfmt-support genimage mtools dosfstools e2fsprogs
-         fdisk xz-utils zstd qemu-system-arm ipxe-qemu seabios python3-pip)
+         fdisk xz-utils zstd qemu-system-arm ipxe-qemu seabios python3-pip rauc squashfs-tools)
   missing=()
   for pkg in "${tools[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
@@ -79,8 +80,16 @@ run_build() {
   fi
   report binfmt PASSED
 
+  # --- signing key: a throw-away one for each run, never the project's ------------------------------
+  rm -rf "$keys"
+  if ! "$here/rauc/dev-keys.sh" "$keys" > "$logs/keys.log" 2>&1; then
+    report keys FAILED "see $logs/keys.log"
+    exit 1
+  fi
+
   # --- build -----------------------------------------------------------------------------------------
-  if "$here/build.sh" --profile "$profile" "${build_args[@]}" > "$logs/build.log" 2>&1; then
+  if "$here/build.sh" --profile "$profile" "${build_args[@]}" --signing-cert "$keys/signing.cert.pem" \
+    --signing-key "$keys/signing.key.pem" --keyring "$keys/ca.cert.pem" > "$logs/build.log" 2>&1; then
     report build PASSED
   else
     report build FAILED "see $logs/build.log"
@@ -127,6 +136,7 @@ run_tests() {
   build_result=$logs/build.result
   echo "RESULT image_build_s=$(figure image_build_s "$build_result") image_mb=$(figure image_mb "$build_result")" \
     "image_used_mb=$(figure image_used_mb "$build_result") xz_mb=$(figure xz_mb "$build_result")" \
+    "bundle_mb=$(figure bundle_mb "$build_result")" \
     "virt_boot_to_ready_s=$(figure boot_to_ready_s "$logs/boot-virt.log")" \
     "raspi3b_boot_to_ready_s=$(figure boot_to_ready_s "$logs/boot-raspi3b.log")" \
     "virt_stop_ms=$(figure stop_ms "$logs/boot-virt.log") raspi3b_stop_ms=$(figure stop_ms "$logs/boot-raspi3b.log")" \

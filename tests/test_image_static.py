@@ -44,6 +44,7 @@ def test_shell_scripts_pass_shellcheck() -> None:
         IMAGE / "build.sh",
         *sorted(IMAGE.glob("ci.sh")),
         *sorted((IMAGE / "hooks").glob("*.sh")),
+        *sorted((IMAGE / "rauc").glob("*.sh")),
         *sorted((IMAGE / "profiles").glob("*.conf")),
         *sorted((IMAGE / "smoke").glob("*.sh")),
         IMAGE / "overlay" / "usr" / "local" / "bin" / "release-station",
