@@ -389,6 +389,27 @@ def test_station_unit_has_resource_bounds_and_a_small_proc() -> None:
     assert one["ProcSubset"] == "pid" and one["RemoveIPC"] == "yes"
 
 
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="needs systemd-analyze")
+def test_the_slot_is_marked_good_only_after_the_station_is_ready(tmp_path: Path) -> None:
+    name = "release-station-mark-good.service"
+    text = _overlay(f"etc/systemd/system/{name}")
+    unit = dict(line.split("=", 1) for line in text.splitlines() if line and line[0] not in "#[")
+    # Ordered after the station's start job, which ends at READY=1 (Type=notify), and only
+    # when that start worked; pulled in by every start of the station.
+    assert unit["Requires"] == unit["After"] == "release-station.service"
+    assert unit["WantedBy"] == "release-station.service"
+    assert unit["ExecCondition"] == "/bin/systemctl is-active --quiet release-station.service"
+    assert unit["ExecStart"] == "/usr/bin/rauc status mark-good"
+    assert unit["ConditionKernelCommandLine"] == "rauc.slot"
+    root = _verify_root(tmp_path)
+    shutil.copy(IMAGE / "overlay" / "etc" / "systemd" / "system" / name, root / "usr/lib/systemd/system")
+    for command in ("usr/bin/rauc", "bin/systemctl"):
+        (root / command).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy("/bin/true", root / command)
+    assert _verify(root, name) == ""
+    assert "release-station-mark-good.service" in (IMAGE / "hooks" / "customize.sh").read_text()
+
+
 def test_first_boot_and_rollback_are_sandboxed() -> None:
     firstboot = dict(_unit("release-station-firstboot.service"))
     rollback = {}
@@ -414,6 +435,7 @@ def test_first_boot_and_rollback_are_sandboxed() -> None:
         CONFIG / "systemd" / "release-station.service",
         CONFIG / "systemd" / "release-station-firstboot.service",
         IMAGE / "overlay" / "etc" / "systemd" / "system" / "release-station-rollback.service",
+        IMAGE / "overlay" / "etc" / "systemd" / "system" / "release-station-mark-good.service",
     ],
     ids=lambda path: path.name,
 )
