@@ -246,7 +246,7 @@ def prepare(
     (scratch / "node-exporter.password").write_text(METRICS_PASSWORD + "\n")
     _inject_units(copy, root, scratch, port, machine)
     if bundle is not None:
-        _debugfs(parts[2], copy, scratch, [f"write {bundle} /smoke-update.tar"])
+        _debugfs(parts[3], copy, scratch, [f"write {bundle} /smoke-update.tar"])  # data
     return parts, boot_files, cmdline
 
 
@@ -513,7 +513,7 @@ LOCKED_DOWN = {
     "usb_storage": "0",
 }
 # On virt, with the stick plugged in: USBGuard blocked it, no disk but the card's (vda).
-STICK_BLOCKED = {"usb_stick": "blocked", "disks": "vda", "mounted_from": "/dev/vda3,/dev/vda1"}
+STICK_BLOCKED = {"usb_stick": "blocked", "disks": "vda", "mounted_from": "/dev/vda4,/dev/vda1"}
 
 BAD_STATION_CONFIG = '[station]\nname = "Front desk"\n[reader]\nkind = "telepathy"\n'
 

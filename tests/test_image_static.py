@@ -50,6 +50,7 @@ def test_shell_scripts_pass_shellcheck() -> None:
         IMAGE / "overlay" / "usr" / "local" / "bin" / "release-station",
         IMAGE / "overlay" / "usr" / "local" / "sbin" / "release-station-update",
         IMAGE / "overlay" / "usr" / "lib" / "systemd" / "system-generators" / "release-station-mounts",
+        IMAGE / "overlay" / "usr" / "lib" / "release-station" / "card-partition",
     ]
     result = subprocess.run(
         ["shellcheck", "--shell=bash", *map(str, scripts)], capture_output=True, text=True
@@ -151,7 +152,7 @@ def test_boot_files() -> None:
     generator = IMAGE / "overlay/usr/lib/systemd/system-generators/release-station-mounts"
     assert generator.stat().st_mode & 0o111
     mounts = generator.read_text()
-    assert re.search(r"(?m)^\$\(device 03\)\s+/data\s+ext4", mounts)
+    assert re.search(r"(?m)^\$\(device 04\)\s+/data\s+ext4", mounts)
     assert re.search(r"(?m)^\$\(device 01\)\s+/boot/firmware\s+vfat", mounts)
     assert "/dev/disk/by-partuuid/$disk-$1" in mounts
     assert 's/@DISK_ID@/${partuuid%-02}/g" "$rootfs/etc/fstab"' in (IMAGE / "build.sh").read_text()
