@@ -17,9 +17,10 @@ say() { echo "AB_RESULT $*" > /dev/console; }
 as_station() { runuser -u release-station -- env RELEASE_STATION_CONFIG=/etc/release-station/station.toml "$@"; }
 seconds() { awk -v us="$1" 'BEGIN { printf "%.1f", us / 1e6 }'; }  # monotonic µs since boot
 
-# The station's idle screen, then the mark-good unit it pulls in (5 minutes at most).
+# The station's idle screen, then the mark-good unit it pulls in (10 minutes at most: TCG on a
+# busy host).
 ready_s=none
-for _ in $(seq 300); do
+for _ in $(seq 600); do
   line=$(journalctl -b -u "$unit" -o short-monotonic --no-pager 2>/dev/null | grep -m1 -- '-> Idle')
   if [ -n "$line" ]; then ready_s=$(printf '%s' "$line" | sed -n 's/^\[ *\([0-9.]*\)\].*/\1/p'); break; fi
   sleep 1
