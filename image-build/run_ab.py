@@ -13,8 +13,10 @@ chooses the slot from ``boot-state.env`` exactly as on a Pi; the kernel command 
    added, and ``rauc install`` fetches the signed bundle (``--bundle``, default the newest
    ``out/*.raucb``) from an HTTPS server in this process (a certificate for the guest's
    address made here, its CA added to the copy's trust store), then the guest reboots.
-2. Slot B: the station reaches its idle screen again, the slot is marked good, the pairing and
-   the badge (data partition) are still there; the boot-count state says B first, 3 attempts.
+2. Slot B, as the bundle wrote it plus the same test-only units (added between the boots, as
+   they were to slot A before the first): the station reaches its idle screen again, the slot
+   is marked good, the pairing and the badge (data partition) are still there; the boot-count
+   state says B first, 3 attempts.
 
 Prints ``AB_RESULT status=PASSED|FAILED|SKIPPED`` with the figures (install time in the guest,
 time from the kernel's start to the idle screen in slot B, bundle size) and exits 0 when passed,
@@ -116,9 +118,8 @@ def set_cmdline(copy: Path, boot: rq.Partition, scratch: Path, step: str, url: s
     rq.put_on_boot_partition(copy, boot, scratch, "cmdline.txt", " ".join(words) + "\n")
 
 
-def prepare_guest(copy: Path, parts: list[rq.Partition], scratch: Path, ca: Path) -> None:
-    """Replace smoke.sh by update-check.sh and trust the test CA (debugfs, no mount)."""
-    root = parts[1]
+def prepare_guest(copy: Path, root: rq.Partition, scratch: Path, ca: Path) -> None:
+    """Replace smoke.sh by update-check.sh and trust the test CA in a root slot (debugfs, no mount)."""
     bundle = scratch / "ca-certificates.crt"
     rq._run("debugfs", "-R", f"dump {CA_BUNDLE} {bundle}", root.debugfs(copy))
     bundle.write_text(bundle.read_text() + ca.read_text())
@@ -221,7 +222,7 @@ def _ab_test(image: Path, bundle: Path, timeout_s: float, log_path: Path) -> int
             port = int(emulator.url.rsplit(":", 1)[1])
             parts, files, cmdline = rq.prepare(image, scratch, "virt", port, None)
             rq.usb_stick(scratch)
-            prepare_guest(copy, parts, scratch, ca)
+            prepare_guest(copy, parts[1], scratch, ca)
             url = f"https://{rq.GUEST_FORWARD}:{HTTPS_GUEST_PORT}/{bundle.name}"
             command = uboot_command(
                 rq.qemu_command("virt", scratch, files, cmdline, port, mode="plain"), https_port
@@ -235,7 +236,9 @@ def _ab_test(image: Path, bundle: Path, timeout_s: float, log_path: Path) -> int
             state_after_install = boot_state(copy, parts[0], scratch)
             b: dict[str, str] = {}
             status_lines: list[str] = []
-            if not problems:  # slot B is there to boot
+            if not problems:  # slot B is there to boot, as the bundle wrote it: add the test's units
+                rq._inject_units(copy, parts[2], scratch, port, "virt")
+                prepare_guest(copy, parts[2], scratch, ca)
                 b, status_lines = second_boot(
                     copy,
                     boot=parts[0],

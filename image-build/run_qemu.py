@@ -257,7 +257,7 @@ def put_on_boot_partition(copy: Path, boot: Partition, scratch: Path, name: str,
 
 def _inject_units(copy: Path, root: Partition, scratch: Path, port: int, machine: str) -> None:
     units = scratch / "units"
-    units.mkdir()
+    units.mkdir(exist_ok=True)  # again for a second root slot (run_ab.py)
     for source in (HERE / "smoke").iterdir():
         (units / source.name).write_text(source.read_text().replace("@PORT@", str(port)))
     dropin = units / "smoke-video.conf"
