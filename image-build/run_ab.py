@@ -10,9 +10,10 @@ chooses the slot from ``boot-state.env`` exactly as on a Pi; the kernel command 
 ``cmdline.txt``. Instead of ``smoke.sh`` the guest runs ``smoke/update-check.sh``:
 
 1. Slot A: the station pairs and reaches its idle screen, the slot is marked good, a badge is
-   added, and ``rauc install`` fetches the signed bundle (``--bundle``, default the newest
-   ``out/*.raucb``) from an HTTPS server in this process (a certificate for the guest's
-   address made here, its CA added to the copy's trust store), then the guest reboots.
+   added, a bundle signed with another key (made here) is refused, and ``rauc install``
+   fetches the signed bundle (``--bundle``, default the newest ``out/*.raucb``) from an HTTPS
+   server in this process (a certificate for the guest's address made here, its CA added to
+   the copy's trust store), then the guest reboots.
 2. Slot B, as the bundle wrote it plus the same test-only units (added between the boots, as
    they were to slot A before the first): the station reaches its idle screen again, the slot
    is marked good, the pairing and the badge (data partition) are still there; the boot-count
@@ -87,6 +88,25 @@ def https_server(folder: Path, crt: Path, key: Path) -> Iterator[int]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def served_bundles(bundle: Path, scratch: Path) -> Path:
+    """A folder with the bundle and ``foreign.raucb``: a small one signed with another key."""
+    www = scratch / "www"
+    www.mkdir()
+    (www / bundle.name).symlink_to(bundle.resolve())
+    tree = scratch / "foreign-root"
+    tree.mkdir()
+    (tree / "payload").write_bytes(os.urandom(300_000))  # verity needs more than one block
+    rq._run("mkfs.ext4", "-q", "-d", str(tree), str(scratch / "foreign.ext4"), "8M")
+    rq._run(str(rq.HERE / "rauc" / "dev-keys.sh"), str(scratch / "foreign-keys"))
+    keys = scratch / "foreign-keys"
+    rq._run(
+        str(rq.HERE / "rauc" / "bundle.sh"), "--cert", str(keys / "signing.cert.pem"),
+        "--key", str(keys / "signing.key.pem"), "--keyring", str(keys / "ca.cert.pem"), "--version", "0.0.0",
+        str(scratch / "foreign.ext4"), str(www / "foreign.raucb"),
+    )  # fmt: skip
+    return www
 
 
 def uboot_command(command: list[str], https_port: int) -> list[str]:
@@ -216,7 +236,7 @@ def _ab_test(image: Path, bundle: Path, timeout_s: float, log_path: Path) -> int
         ca, crt, key = certificates(scratch)
         with (
             Emulator(poll_interval_s=1, job_duration_s=2.0) as emulator,
-            https_server(bundle.parent, crt, key) as https_port,
+            https_server(served_bundles(bundle, scratch), crt, key) as https_port,
         ):
             emulator.auto_approve_device = emulator.printers[0].id
             port = int(emulator.url.rsplit(":", 1)[1])
@@ -233,6 +253,10 @@ def _ab_test(image: Path, bundle: Path, timeout_s: float, log_path: Path) -> int
             a = results(first)
             if (a.get("slot"), a.get("mark_good"), a.get("rc")) != ("A", "success", "0"):
                 problems.append(f"slot A: {a or 'no AB_RESULT'} (expected slot=A mark_good=success rc=0)")
+            if a.get("foreign_rc") in (None, "0") or a.get("foreign_refused") != "yes":
+                problems.append(
+                    f"the foreign bundle: rc={a.get('foreign_rc')} refused={a.get('foreign_refused')}"
+                )
             state_after_install = boot_state(copy, parts[0], scratch)
             b: dict[str, str] = {}
             status_lines: list[str] = []

@@ -2,7 +2,8 @@
 # A/B update test, inside the guest (run_ab.py puts it only into its scratch copy, and boots
 # the card through U-Boot and boot.scr). What it does depends on "release-station.ab=STEP" on
 # the kernel command line (cmdline.txt):
-#   install   wait for the station's idle screen and the slot marked good, add a badge, then
+#   install   wait for the station's idle screen and the slot marked good, add a badge, try a
+#             bundle signed with another key (foreign.raucb beside it: must be refused), then
 #             rauc install the bundle from the build host's HTTPS server (its address follows
 #             "release-station.ab_url="), then reboot into the new slot
 #   check     wait for the station's idle screen and the slot marked good, report the booted
@@ -41,6 +42,13 @@ say "step=${step:-none} slot=${slot:-none} ready_s=$ready_s mark_good=${result:-
 case "$step" in
   install)
     as_station release-station badges add "$badge" --user-id u-ab-test --name "A B" > /dev/console 2>&1
+    # A bundle signed with another key (same server, "foreign.raucb") must be refused.
+    rauc install "${url%/*}/foreign.raucb" > /tmp/rauc-foreign.txt 2>&1
+    foreign_rc=$?
+    sed 's/^/AB_FOREIGN /' /tmp/rauc-foreign.txt > /dev/console
+    refused=no
+    grep -q 'signature verification failed' /tmp/rauc-foreign.txt && refused=yes
+    say "foreign_rc=$foreign_rc foreign_refused=$refused foreign_boot_state=$(state)"
     start=$(date +%s)
     rauc install "$url" > /tmp/rauc-install.txt 2>&1
     rc=$?
