@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # Build the release station's SD-card image without mounting anything and without loop devices.
 #
-#   image-build/build.sh [--profile NAME] [--out DIR] [--work DIR] [--no-compress]
+#   image-build/build.sh --keys DIR [--profile NAME] [--out DIR] [--work DIR] [--no-compress]
+#
+# DIR holds signing.cert.pem and signing.key.pem, which sign the RAUC bundle, and ca.cert.pem,
+# the keyring the image trusts (/etc/rauc/keyring.pem). Never in the repository: CI makes a
+# throw-away set for each run (rauc/dev-keys.sh DIR); a release uses the project's.
 #
 # Steps (each prints "== step" and its time):
 #   base    mmdebstrap: the profile's arm64 root file system with every Debian package of
@@ -17,13 +21,17 @@
 #   app     the station's own wheel, built from this checkout.
 #   rootfs  mmdebstrap again, starting from the cached base: the file overlay, config/, the
 #           station venv and the customise hook (hooks/customize.sh).
-#   image   FAT boot partition (mkfs.vfat -C + mcopy), ext4 root and data (mkfs.ext4 -d), MBR
-#           image (genimage), package manifest (exact versions, checked against the allow-list
+#   image   FAT boot partition (mkfs.vfat -C + mcopy) with U-Boot's boot.scr and boot-state.env
+#           (mkimage, mkenvimage), ext4 root slot A and data (mkfs.ext4 -d), MBR image with an
+#           empty slot B (genimage), what fills the root (RESULT rootfs_used_mb, the largest
+#           directories), package manifest (exact versions, checked against the allow-list
 #           by allowlist.py), then xz and SHA-256.
+#   bundle  the signed RAUC bundle (rauc/bundle.sh) of the same ext4 root as the image:
+#           out/release-station-VERSION-PROFILE.raucb.
 #
 # Needs root (or mmdebstrap's unshare mode), binfmt_misc with qemu-aarch64 on a non-arm64 host,
 # and: mmdebstrap arch-test qemu-user-static binfmt-support genimage mtools dosfstools
-# e2fsprogs fdisk xz-utils python3-pip (ci.sh installs them).
+# e2fsprogs fdisk xz-utils python3-pip rauc squashfs-tools u-boot-tools (ci.sh installs them).
 # mmdebstrap hooks get the chroot as "$1": single quotes on purpose.
 # shellcheck disable=SC2016
 set -euo pipefail
@@ -36,6 +44,7 @@ profile=debian-bookworm-arm64
 out=$here/out
 work=$here/work
 compress=1
+keys=''
 
 usage() { sed -n '2,4p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 while [ $# -gt 0 ]; do
@@ -44,10 +53,17 @@ while [ $# -gt 0 ]; do
     --out) out=$2; shift 2 ;;
     --work) work=$2; shift 2 ;;
     --no-compress) compress=0; shift ;;
+    --keys) keys=$(realpath "$2"); shift 2 ;;
     *) usage ;;
   esac
 done
 
+signing_cert=$keys/signing.cert.pem signing_key=$keys/signing.key.pem keyring=$keys/ca.cert.pem
+for file in "$signing_cert" "$signing_key" "$keyring"; do
+  [ -n "$keys" ] && [ -f "$file" ] && continue
+  echo "--keys DIR: no $file (rauc/dev-keys.sh DIR makes a throw-away set)" >&2
+  usage
+done
 profile_file=$here/profiles/$profile.conf
 [ -f "$profile_file" ] || { echo "no such profile: $profile (see $here/profiles)" >&2; exit 2; }
 # shellcheck source=/dev/null
@@ -222,16 +238,21 @@ step image
 bootfs=$stage/bootfs
 rm -rf "$bootfs" "$stage/data" "$stage/genimage-tmp" "$stage/images"
 mkdir -p "$bootfs" "$stage/data"
+# The CA the station trusts for updates (rauc/system.conf's keyring).
+install -D -m 0644 "$keyring" "$rootfs/etc/rauc/keyring.pem"
 # The firmware partition's files move out of the root file system (its mount point stays).
 find "$rootfs/boot/firmware" -mindepth 1 -maxdepth 1 -exec mv -t "$bootfs" {} +
 disk_signature=$(printf '0x%08x' "$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')")
 partuuid=$(printf '%08x' "$disk_signature")-02
 {
-  boot_kernel_lines "$bootfs"
+  boot_kernel_lines "$bootfs" "$rootfs"
   echo
   cat "$here/boot/config.txt"
 } > "$bootfs/config.txt"
 sed "s/@ROOT_PARTUUID@/$partuuid/" "$here/boot/cmdline.txt" > "$bootfs/cmdline.txt"
+# The A/B choice (boot/boot.cmd) and a new card's boot-count state: slot A first.
+mkimage -A arm64 -T script -C none -n "release-station A/B" -d "$here/boot/boot.cmd" "$bootfs/boot.scr" >/dev/null
+mkenvimage -s 0x4000 -o "$bootfs/boot-state.env" "$here/boot/boot-state.txt"
 # fstab mounts the card's partitions by these ids, never by label (a USB stick could copy one).
 sed -i "s/@DISK_ID@/${partuuid%-02}/g" "$rootfs/etc/fstab"
 # Documented examples for whoever flashes the card (README.md, "First boot").
@@ -241,15 +262,24 @@ cp "$here/boot/system.toml.example" "$bootfs/"
 # The data partition starts with the directories the services expect.
 station_uid=$(awk -F: '$1 == "release-station" {print $3 ":" $4}' "$rootfs/etc/passwd")
 install -d -m 0755 "$stage/data/config" "$stage/data/system"
+# RAUC's slot status (rauc/system.conf: data-directory).
+install -d -m 0700 "$stage/data/rauc"
 install -d -m 0700 -o "${station_uid%:*}" -g "${station_uid#*:}" "$stage/data/state"
 
 rm -f "$stage"/boot.vfat "$stage"/root.ext4 "$stage"/data.ext4
 mkfs.vfat -n BOOTFS -F 32 -C "$stage/boot.vfat" $((256 * 1024)) >/dev/null
 mcopy -s -p -m -i "$stage/boot.vfat" "$bootfs"/* ::/
-root_mb=$(( $(du -sm "$rootfs" | cut -f1) * 13 / 10 + 256 ))
-mkfs.ext4 -q -L rootfs -E root_owner=0:0 -d "$rootfs" "$stage/root.ext4" "${root_mb}M"
-mkfs.ext4 -q -L data -d "$stage/data" "$stage/data.ext4" 256M
-sed "s/@DISK_SIGNATURE@/$disk_signature/" "$here/genimage.cfg.in" > "$stage/genimage.cfg"
+# What fills a root slot, for the size budget (README.md: a slot holds one system, 700 MB used).
+rootfs_used_mb=$(du -sxm "$rootfs" | cut -f1)
+echo "root file system: $rootfs_used_mb MB; the largest directories (MB):"
+du -xm --max-depth=4 "$rootfs" | sort -rn | sed -n '2,16p' | sed "s|$rootfs||; s/^/  /"
+# Both slots have this size; an update's root must fit it (mkfs.ext4 fails when it does not).
+slot_mb=1536
+mkfs.ext4 -q -L rootfs -E root_owner=0:0 -d "$rootfs" "$stage/root.ext4" "${slot_mb}M"
+# Room for the station's data and one downloaded update bundle (Debian's RAUC cannot stream).
+mkfs.ext4 -q -L data -d "$stage/data" "$stage/data.ext4" 1024M
+sed -e "s/@DISK_SIGNATURE@/$disk_signature/" -e "s/@SLOT_SIZE@/${slot_mb}M/" "$here/genimage.cfg.in" \
+  > "$stage/genimage.cfg"
 genimage --config "$stage/genimage.cfg" --inputpath "$stage" --outputpath "$stage/images" \
   --tmppath "$stage/genimage-tmp" --rootpath /nonexistent >/dev/null
 rm -rf "$stage/genimage-tmp"
@@ -275,6 +305,12 @@ manifest=$out/$name.manifest.txt
 cp "$manifest" "$stage/manifest.txt"
 python3 "$here/allowlist.py" "$manifest" || echo "review these (the artefact tests fail on them)"
 
+step bundle
+bundle=$out/$name.raucb
+nice -n 10 "$here/rauc/bundle.sh" --cert "$signing_cert" --key "$signing_key" --keyring "$keyring" \
+  --version "$version" "$stage/root.ext4" "$bundle"
+ls -l "$bundle"
+
 step compress
 cd "$out"
 rm -f "$name.img.xz" "$name.img.xz.sha256"
@@ -289,8 +325,10 @@ step finished
 echo "image:    $image ($(du -h --apparent-size "$image" | cut -f1) apparent, $(du -h "$image" | cut -f1) used)"
 [ "$compress" = 1 ] && echo "xz:       $out/$name.img.xz ($(du -h "$out/$name.img.xz" | cut -f1))"
 echo "manifest: $manifest"
+echo "bundle:   $bundle"
 echo "RESULT image_build_s=$((SECONDS - build_start)) image_mb=$(( $(stat -c %s "$image") / 1048576 ))" \
-  "image_used_mb=$(( $(du -k "$image" | cut -f1) / 1024 ))" \
+  "image_used_mb=$(( $(du -k "$image" | cut -f1) / 1024 ))" "rootfs_used_mb=$rootfs_used_mb" \
+  "bundle_mb=$(( $(stat -c %s "$bundle") / 1048576 ))" \
   "xz_mb=$( [ "$compress" = 1 ] && echo $(( $(stat -c %s "$out/$name.img.xz") / 1048576 )) || echo none)"
 exit
 }

@@ -2,8 +2,10 @@
 # CI for the SD image: host tools, binfmt, the debian profile's build (cached), the artefact
 # tests and both QEMU boot tests.
 #
-#   image-build/ci.sh [--compress] [--stage all|build|test]
+#   image-build/ci.sh [--compress] [--stage all|build|test] [--ab]
 #
+# --ab adds the whole-card update test (run_ab.py: slot A installs the signed bundle over
+# HTTPS, the card reboots into slot B through U-Boot; about 8 minutes more).
 # --stage build stops after the build and --stage test starts after it, so a caller can run the
 # build beside other work (.ci/dev test runs it beside pytest). Without --compress the build
 # skips xz (2 to 3 minutes here): CI tests the image, not its compression.
@@ -18,9 +20,11 @@ here=$repo/image-build
 profile=debian-bookworm-arm64
 build_args=(--no-compress)
 stage=all
+ab=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --compress) build_args=(); shift ;;
+    --ab) ab=1; shift ;;
     --stage) stage=${2:-}; shift; [ $# -gt 0 ] && shift ;;
     *) stage=usage; break ;;
   esac
@@ -31,6 +35,7 @@ case "$stage" in
 esac
 image=$here/work/$profile/release-station.img
 logs=$here/work/ci-logs
+keys=$here/work/keys  # this run's throw-away bundle signing key (rauc/dev-keys.sh)
 mkdir -p "$logs"
 python=$repo/.venv/bin/python
 # Slow, input-keyed build results outlive the checkout (CI clones afresh on the same machine).
@@ -47,12 +52,13 @@ report() {  # stage status [reason]
     SKIPPED) echo "IMAGE $1 SKIPPED: $3"; skipped=1 ;;
   esac
 }
-figure() { sed -n "s/.*[[:space:]]$1=\([^[:space:]]*\).*/\1/p" "$2" | tail -n 1; }
+figure() { sed -n "s/.*[[:space:]]$1=\([^[:space:]]*\).*/\1/p" "$2" 2>/dev/null | tail -n 1; }
 
 run_build() {
   # --- host tools ----------------------------------------------------------------------------------
   tools=(mmdebstrap arch-test qemu-user-static binfmt-support genimage mtools dosfstools e2fsprogs
-         fdisk xz-utils zstd qemu-system-arm ipxe-qemu seabios python3-pip)
+         fdisk xz-utils zstd qemu-system-arm ipxe-qemu seabios python3-pip rauc squashfs-tools
+         u-boot-tools u-boot-qemu libubootenv-tool)
   missing=()
   for pkg in "${tools[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
@@ -79,8 +85,15 @@ run_build() {
   fi
   report binfmt PASSED
 
+  # --- signing key: a throw-away one for each run, never the project's ------------------------------
+  rm -rf "$keys"
+  if ! "$here/rauc/dev-keys.sh" "$keys" > "$logs/keys.log" 2>&1; then
+    report keys FAILED "see $logs/keys.log"
+    exit 1
+  fi
+
   # --- build -----------------------------------------------------------------------------------------
-  if "$here/build.sh" --profile "$profile" "${build_args[@]}" > "$logs/build.log" 2>&1; then
+  if "$here/build.sh" --profile "$profile" "${build_args[@]}" --keys "$keys" > "$logs/build.log" 2>&1; then
     report build PASSED
   else
     report build FAILED "see $logs/build.log"
@@ -125,9 +138,23 @@ run_tests() {
     esac
   done
 
+  if [ "$ab" = 1 ]; then
+    nice -n 10 "$python" "$here/run_ab.py" --image "$image" --timeout 900 \
+      --log "$logs/boot-ab.serial.log" > "$logs/boot-ab.log" 2>&1
+    status=$?
+    grep -A40 "^AB_RESULT status" "$logs/boot-ab.log"
+    case $status in
+      0) report boot-ab PASSED ;;
+      3) report boot-ab SKIPPED "$(sed -n 's/.*reason=//p' "$logs/boot-ab.log")" ;;
+      *) report boot-ab FAILED "see $logs/boot-ab*.log" ;;
+    esac
+  fi
+
   build_result=$logs/build.result
   echo "RESULT image_build_s=$(figure image_build_s "$build_result") image_mb=$(figure image_mb "$build_result")" \
     "image_used_mb=$(figure image_used_mb "$build_result") xz_mb=$(figure xz_mb "$build_result")" \
+    "bundle_mb=$(figure bundle_mb "$build_result") rootfs_used_mb=$(figure rootfs_used_mb "$build_result")" \
+    "ab_install_s=$(figure install_s "$logs/boot-ab.log") ab_b_ready_s=$(figure b_ready_s "$logs/boot-ab.log")" \
     "virt_boot_to_ready_s=$(figure boot_to_ready_s "$logs/boot-virt.log")" \
     "raspi3b_boot_to_ready_s=$(figure boot_to_ready_s "$logs/boot-raspi3b.log")" \
     "virt_stop_ms=$(figure stop_ms "$logs/boot-virt.log") raspi3b_stop_ms=$(figure stop_ms "$logs/boot-raspi3b.log")" \

@@ -272,7 +272,7 @@ def prepare(
     (scratch / "node-exporter.password").write_text(METRICS_PASSWORD + "\n")
     _inject_units(copy, root, scratch, machine, {"@PORT@": str(port), "@TAPPER_ID@": tapper_id})
     if bundle is not None:
-        _debugfs(parts[2], copy, scratch, [f"write {bundle} /smoke-update.tar"])
+        _debugfs(parts[3], copy, scratch, [f"write {bundle} /smoke-update.tar"])  # data
     return parts, boot_files, cmdline
 
 
@@ -285,7 +285,7 @@ def _inject_units(
     copy: Path, root: Partition, scratch: Path, machine: str, placeholders: dict[str, str]
 ) -> None:
     units = scratch / "units"
-    units.mkdir()
+    units.mkdir(exist_ok=True)  # again for a second root slot (run_ab.py)
     for source in (HERE / "smoke").iterdir():
         text = source.read_text()
         for placeholder, value in placeholders.items():
@@ -696,7 +696,7 @@ LOCKED_DOWN = {
     "usb_storage": "0",
 }
 # On virt, with the stick plugged in: USBGuard blocked it, no disk but the card's (vda).
-STICK_BLOCKED = {"usb_stick": "blocked", "disks": "vda", "mounted_from": "/dev/vda3,/dev/vda1"}
+STICK_BLOCKED = {"usb_stick": "blocked", "disks": "vda", "mounted_from": "/dev/vda4,/dev/vda1"}
 
 BAD_STATION_CONFIG = '[station]\nname = "Front desk"\n[reader]\nkind = "telepathy"\n'
 
@@ -1069,7 +1069,7 @@ def _attempt(machine: str, image: Path, bundle: Path | None, timeout_s: float, l
             problems += disk_id_problems(image, copy, parts[0])
             screen = None
             if machine == "virt" and outcome.result:
-                screen = screen_check(scratch, copy, parts[2], log_path)
+                screen = screen_check(scratch, copy, parts[3], log_path)
                 problems += screen.problems
             rejected: Boot | None = None
             if machine == "virt" and outcome.result:  # the same card again, with a wrong file

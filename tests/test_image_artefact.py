@@ -126,7 +126,7 @@ def rootfs(parts: list[Partition]) -> Ext4:
 
 @pytest.fixture(scope="module")
 def data(parts: list[Partition]) -> Ext4:
-    return Ext4(parts[2])
+    return Ext4(parts[3])
 
 
 @pytest.fixture(scope="module")
@@ -140,12 +140,13 @@ def manifest() -> dict[str, set[str]]:
     return packages
 
 
-def test_partition_table_is_mbr_with_boot_root_and_data(
+def test_partition_table_is_mbr_with_boot_two_root_slots_and_data(
     table: dict[str, object], parts: list[Partition]
 ) -> None:
     assert table["label"] == "dos"
-    assert [p.kind for p in parts] == ["c", "83", "83"]
+    assert [p.kind for p in parts] == ["c", "83", "83", "83"]
     assert parts[0].bootable and parts[0].start == 8 * 1024 * 1024
+    assert parts[1].size == parts[2].size  # A and B: an update's root fits either
     cmdline_root = f"root=PARTUUID={str(table['id']).removeprefix('0x')}-02"
     assert cmdline_root in Fat(parts[0]).text("cmdline.txt").split()
 
@@ -157,9 +158,9 @@ def test_boot_partition_has_firmware_kernel_and_settings(boot: Fat) -> None:
     assert {"release-station.toml.example", "system.toml.example"} <= names
     assert not {"release-station.toml", "system.toml"} & names  # those are the person's to add
     config = boot.text("config.txt")
-    kernel = re.search(r"(?m)^kernel=(\S+)", config)
-    initramfs = re.search(r"(?m)^initramfs (\S+) followkernel", config)
-    assert kernel and initramfs and {kernel.group(1), initramfs.group(1)} <= names
+    # The firmware starts U-Boot, which runs boot.scr (the A/B choice) with the card's state.
+    assert re.search(r"(?m)^kernel=u-boot.bin$", config) and not re.search(r"(?m)^initramfs ", config)
+    assert {"u-boot.bin", "boot.scr", "boot-state.env"} <= names
     assert re.search(r"(?m)^dtoverlay=vc4-kms-v3d", config) and re.search(r"(?m)^arm_64bit=1", config)
     cmdline = boot.text("cmdline.txt").split()
     assert {"ro", "rootwait", "consoleblank=0"} <= set(cmdline)
@@ -199,6 +200,22 @@ def test_initramfs_is_short_and_finds_the_root_on_every_machine(
     assert any(n.endswith("scripts/init-bottom/overlayroot") for n in _cpio_names(archive))
     # No USB storage in the initramfs either: a stick is never read, not even to find the root.
     assert not {"usb_storage", "uas"} & _module_names(_cpio_names(archive))
+
+
+def test_the_root_slot_carries_its_kernel_and_rauc_with_the_keyring(
+    rootfs: Ext4, manifest: dict[str, set[str]]
+) -> None:
+    """boot.scr loads /vmlinuz and /initrd.img from the slot; RAUC trusts the build's CA."""
+    assert rootfs.link("/vmlinuz").startswith("boot/vmlinuz-")
+    assert rootfs.link("/initrd.img").startswith("boot/initrd.img-")
+    assert {"rauc", "rauc-service", "libubootenv-tool", "u-boot-rpi"} <= manifest["deb"]
+    assert "BEGIN CERTIFICATE" in rootfs.cat("/etc/rauc/keyring.pem")
+    assert "bootloader=uboot" in rootfs.cat("/etc/rauc/system.conf")
+    assert "/boot/firmware/boot-state.env" in rootfs.cat("/etc/fw_env.config")
+    assert rootfs.link(
+        "/etc/systemd/system/release-station.service.wants/release-station-mark-good.service"
+    ).endswith("/release-station-mark-good.service")
+    assert "60-release-station-card.rules" in rootfs.ls("/etc/udev/rules.d")
 
 
 def test_units_and_their_enable_links_are_present(rootfs: Ext4) -> None:

@@ -45,11 +45,13 @@ def test_shell_scripts_pass_shellcheck() -> None:
         IMAGE / "build.sh",
         *sorted(IMAGE.glob("ci.sh")),
         *sorted((IMAGE / "hooks").glob("*.sh")),
+        *sorted((IMAGE / "rauc").glob("*.sh")),
         *sorted((IMAGE / "profiles").glob("*.conf")),
         *sorted((IMAGE / "smoke").glob("*.sh")),
         IMAGE / "overlay" / "usr" / "local" / "bin" / "release-station",
         IMAGE / "overlay" / "usr" / "local" / "sbin" / "release-station-update",
         IMAGE / "overlay" / "usr" / "lib" / "systemd" / "system-generators" / "release-station-mounts",
+        IMAGE / "overlay" / "usr" / "lib" / "release-station" / "card-partition",
     ]
     result = subprocess.run(
         ["shellcheck", "--shell=bash", *map(str, scripts)], capture_output=True, text=True
@@ -151,7 +153,7 @@ def test_boot_files() -> None:
     generator = IMAGE / "overlay/usr/lib/systemd/system-generators/release-station-mounts"
     assert generator.stat().st_mode & 0o111
     mounts = generator.read_text()
-    assert re.search(r"(?m)^\$\(device 03\)\s+/data\s+ext4", mounts)
+    assert re.search(r"(?m)^\$\(device 04\)\s+/data\s+ext4", mounts)
     assert re.search(r"(?m)^\$\(device 01\)\s+/boot/firmware\s+vfat", mounts)
     assert "/dev/disk/by-partuuid/$disk-$1" in mounts
     assert 's/@DISK_ID@/${partuuid%-02}/g" "$rootfs/etc/fstab"' in (IMAGE / "build.sh").read_text()
@@ -455,6 +457,27 @@ def test_station_unit_has_resource_bounds_and_a_small_proc() -> None:
     assert one["ProcSubset"] == "pid" and one["RemoveIPC"] == "yes"
 
 
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="needs systemd-analyze")
+def test_the_slot_is_marked_good_only_after_the_station_is_ready(tmp_path: Path) -> None:
+    name = "release-station-mark-good.service"
+    text = _overlay(f"etc/systemd/system/{name}")
+    unit = dict(line.split("=", 1) for line in text.splitlines() if line and line[0] not in "#[")
+    # Ordered after the station's start job, which ends at READY=1 (Type=notify), and only
+    # when that start worked; pulled in by every start of the station.
+    assert unit["Requires"] == unit["After"] == "release-station.service"
+    assert unit["WantedBy"] == "release-station.service"
+    assert unit["ExecCondition"] == "/bin/systemctl is-active --quiet release-station.service"
+    assert unit["ExecStart"] == "/usr/bin/rauc status mark-good"
+    assert unit["ConditionKernelCommandLine"] == "rauc.slot"
+    root = _verify_root(tmp_path)
+    shutil.copy(IMAGE / "overlay" / "etc" / "systemd" / "system" / name, root / "usr/lib/systemd/system")
+    for command in ("usr/bin/rauc", "bin/systemctl"):
+        (root / command).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy("/bin/true", root / command)
+    assert _verify(root, name) == ""
+    assert "release-station-mark-good.service" in (IMAGE / "hooks" / "customize.sh").read_text()
+
+
 def test_first_boot_and_rollback_are_sandboxed() -> None:
     firstboot = dict(_unit("release-station-firstboot.service"))
     rollback = {}
@@ -480,6 +503,7 @@ def test_first_boot_and_rollback_are_sandboxed() -> None:
         CONFIG / "systemd" / "release-station.service",
         CONFIG / "systemd" / "release-station-firstboot.service",
         IMAGE / "overlay" / "etc" / "systemd" / "system" / "release-station-rollback.service",
+        IMAGE / "overlay" / "etc" / "systemd" / "system" / "release-station-mark-good.service",
     ],
     ids=lambda path: path.name,
 )

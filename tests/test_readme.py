@@ -186,13 +186,17 @@ ELSEWHERE: dict[str, Elsewhere] = {
     ),
     # image-build/README.md
     "image-build/ci.sh --stage build": Elsewhere(None, IMAGE),
-    "image-build/build.sh --profile raspios-arm64": Elsewhere(None, IMAGE),
-    "image-build/build.sh --no-compress": Elsewhere(None, IMAGE),
+    "image-build/build.sh --keys /tmp/keys": Elsewhere(None, IMAGE),
+    "image-build/build.sh --keys /tmp/keys --profile raspios-arm64": Elsewhere(None, IMAGE),
+    "image-build/build.sh --keys /tmp/keys --no-compress": Elsewhere(None, IMAGE),
+    "image-build/rauc/dev-keys.sh /tmp/keys": Elsewhere(
+        "tests/test_image_rauc.py::test_a_bundle_signed_with_another_key_is_refused", IMAGE
+    ),
     "sudo apt-get install mmdebstrap arch-test qemu-user-static binfmt-support genimage mtools dosfstools": (
         Elsewhere(None, "installs host packages as root (`.ci/dev image` does)")
     ),
-    "RPI_KEYRING=/usr/share/keyrings/raspberrypi-archive-keyring.gpg image-build/build.sh --profile "
-    "raspios-arm64": Elsewhere(None, IMAGE + "; needs archive.raspberrypi.com"),
+    "RPI_KEYRING=/usr/share/keyrings/raspberrypi-archive-keyring.gpg image-build/build.sh --keys /tmp/keys "
+    "--profile raspios-arm64": Elsewhere(None, IMAGE + "; needs archive.raspberrypi.com"),
     ".venv/bin/pip download --no-deps --only-binary=:all: --platform manylinux2014_aarch64 "
     "--python-version 3.11 --implementation cp --abi cp311 -d /tmp/w PACKAGE==VERSION": Elsewhere(
         "tests/test_image_static.py::test_requirements_pin_every_runtime_dependency_with_hashes",
@@ -215,6 +219,14 @@ ELSEWHERE: dict[str, Elsewhere] = {
         "tests/test_image_static.py::test_allow_list_check_reads_a_manifest", "needs a built image's manifest"
     ),
     "systemctl stop release-station": Elsewhere(None, ON_A_STATION),
+    "ssh root@station rauc install "
+    "https://updates.example.org/release-station-0.2.0-debian-bookworm-arm64.raucb": Elsewhere(
+        "tests/test_image_rauc.py::test_a_bundle_signed_with_the_images_key_verifies_and_carries_the_same_root",
+        ON_A_STATION,
+    ),
+    "ssh root@station rauc status": Elsewhere(
+        "tests/test_image_boot_script.py::test_a_slot_marked_good_keeps_its_attempts", ON_A_STATION
+    ),
 }
 
 

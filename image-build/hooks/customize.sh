@@ -48,7 +48,8 @@ ln -sfn /data/config/station.toml "$root/etc/release-station/station.toml"
 ln -sfn /data/system/wpa_supplicant-wlan0.conf "$root/etc/wpa_supplicant/wpa_supplicant-wlan0.conf"
 
 systemctl --root="$root" enable release-station.service release-station-firstboot.service \
-  systemd-networkd.service systemd-timesyncd.service nftables.service usbguard.service
+  systemd-networkd.service systemd-timesyncd.service nftables.service usbguard.service \
+  release-station-mark-good.service
 # tty1 is the kiosk screen: no login prompt over the station or over a first-boot message, and
 # none on any other console either (a serial one only when system.toml asks: its drop-in).
 # A keyboard's Ctrl-Alt-Del does nothing (with CtrlAltDelBurstAction=none in system.conf.d).
