@@ -240,7 +240,8 @@ def _ab_test(image: Path, bundle: Path, timeout_s: float, log_path: Path) -> int
         ):
             emulator.auto_approve_device = emulator.printers[0].id
             port = int(emulator.url.rsplit(":", 1)[1])
-            parts, files, cmdline = rq.prepare(image, scratch, "virt", port, None)
+            tapper_id = emulator.users[1].id  # as run_qemu: a user with waiting jobs
+            parts, files, cmdline = rq.prepare(image, scratch, "virt", port, None, tapper_id=tapper_id)
             rq.usb_stick(scratch)
             prepare_guest(copy, parts[1], scratch, ca)
             url = f"https://{rq.GUEST_FORWARD}:{HTTPS_GUEST_PORT}/{bundle.name}"
@@ -261,7 +262,8 @@ def _ab_test(image: Path, bundle: Path, timeout_s: float, log_path: Path) -> int
             b: dict[str, str] = {}
             status_lines: list[str] = []
             if not problems:  # slot B is there to boot, as the bundle wrote it: add the test's units
-                rq._inject_units(copy, parts[2], scratch, port, "virt")
+                placeholders = {"@PORT@": str(port), "@TAPPER_ID@": tapper_id}
+                rq._inject_units(copy, parts[2], scratch, "virt", placeholders)
                 prepare_guest(copy, parts[2], scratch, ca)
                 b, status_lines = second_boot(
                     copy,
