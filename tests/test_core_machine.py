@@ -905,11 +905,25 @@ def tech_chose(run: Run, badges: tuple[v.BadgeRef, ...]) -> v.UserChoice:
     open_menu(run)
     run(i.ShowPage("enrol"))
     run(tap("B7"))
+    run(i.SearchUsers("anna"))
     choice = v.UserChoice("u1", "anna@example.com", "Anna")
     run(m.UsersFound(run.ticket, (choice,)))
     run(i.ChooseUser("u1"))
     run(m.TechUserBadges(run.ticket, badges))
     return choice
+
+
+def test_a_search_answer_that_comes_when_no_search_waits_is_dropped() -> None:
+    # A sign-in search may end long after the technician moved on (another badge, another page):
+    # its users must not replace what the page shows now.
+    run = booted()
+    open_menu(run)
+    run(i.ShowPage("enrol"))
+    run(tap("B7"))
+    before = run.mode.enrol  # type: ignore[union-attr]
+    assert before.stage == "search"
+    run(m.UsersFound(run.ticket, (v.UserChoice("u9", "late@example.com", "Late"),)))
+    assert run.mode.enrol == before  # type: ignore[union-attr]
 
 
 OLD_BADGE = v.BadgeRef("0A0B0C0D", "…0C0D", datetime(2026, 1, 5, 9, 0, tzinfo=UTC), "self")

@@ -274,7 +274,7 @@ def _enrol_result(core: CoreState, mode: Technician, event: object) -> Step:
     enrol = mode.enrol
     if isinstance(event, TechBadgeChecked):
         return _with(core, mode, [], enrol=dataclasses.replace(enrol, existing_user=event.existing))
-    if isinstance(event, UsersFound):
+    if isinstance(event, UsersFound) and enrol.stage in ("searching", "sign_in"):  # not a stale search's
         found = dataclasses.replace(enrol, stage="search", results=event.users, sign_in=None)
         return _with(core, mode, [], enrol=found)
     if isinstance(event, SearchSignIn) and enrol.stage in ("searching", "sign_in"):
