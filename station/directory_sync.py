@@ -37,6 +37,7 @@ from typing import Any, Protocol
 import sqlite_utils
 
 from station.audit import AuditLog
+from station.cloud.errors import UsersRefusedError
 from station.database import transaction
 from station.directory import (
     Directory,
@@ -345,6 +346,14 @@ class DirectorySync:
                     user = self._resolve(record.email)
                 except LookupError:
                     user = None
+                except UsersRefusedError as exc:  # nothing is applied: no one would be found
+                    raise SourceError(
+                        "ezeep does not let the station's device token read its users list, so the"
+                        " source's e-mail addresses cannot be matched to ezeep users unattended: give"
+                        " the source's people their ezeep user ids, or ask ezeep to let the device"
+                        " token read the list (`release-station directory sync` on the station signs"
+                        " a technician in once)"
+                    ) from exc
                 fresh[key] = (user.id, user.display_name) if user is not None else ("", "")
             user_id, ezeep_name = cache.get(key) or fresh[key]
             if not user_id:

@@ -16,6 +16,7 @@ import sqlite_utils
 from station.audit import AuditLog
 from station.cli import EXIT_FAILURE, EXIT_OK, main
 from station.cli.cmd_doctor import check_directory
+from station.cloud.errors import UsersRefusedError
 from station.cloud.models import UserInfo
 from station.config import DirectorySection, DirectoryUrlSection, parse_config
 from station.database import open_database
@@ -95,6 +96,19 @@ def rig(db: sqlite_utils.Database, server: FileServer, tls: tuple[Path, Path]) -
 
 
 SIX = [(f"B{i:04d}", f"p{i}@example.com") for i in range(6)]
+
+
+def test_a_users_list_refused_to_the_device_token_fails_the_sync_and_says_the_way_out(
+    rig: Rig, server: FileServer
+) -> None:
+    def refused(email: str) -> UserInfo | None:
+        raise UsersRefusedError("GET /v1/users/: not authorised (HTTP 403)", status=403)
+
+    server.body = csv_of(SIX)
+    sync = DirectorySync(rig.db, rig.directory, rig.source, refused, max_removed_share=0.2, audit=rig.audit)
+    with pytest.raises(SourceError, match=r"device token read its users list.*signs a technician in once"):
+        sync.run()
+    assert rig.directory.lookup(SIX[0][0]) is None  # nothing applied
 
 
 def test_a_snapshot_adds_changes_and_removes_in_one_go_and_keeps_local_enrolments(

@@ -161,6 +161,19 @@ def test_users_looked_up_where_they_carry_no_email_is_a_failure_with_its_fix(
     assert status == 1
 
 
+def test_a_synced_directory_needs_the_users_list_unattended(
+    make_emulator: EmulatorFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    synced = '[directory]\nsource = "url"\n[directory.url]\nurl = "https://directory.example/badges.csv"\n'
+    emulator, config = paired_station(make_emulator, tmp_path, extra=synced)
+    emulator.set_faults(refuse_device_users=True)
+    status, out = live(config, capsys)
+    users = line(out, "ezeep users list")
+    assert users.startswith("FAIL  ezeep users list: /v1/users/ is refused for the device token, and")
+    assert "ezeep user ids" in users
+    assert status == 1
+
+
 def test_a_tp_id_no_connector_tells_apart_asks_for_a_pinned_printer(
     make_emulator: EmulatorFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -110,7 +110,9 @@ def _live(args: argparse.Namespace, context: Context) -> int:
         return _report([finding])
     test = ReleaseTest(args.release_test, args.release_wait) if args.release_test else None
     with open_stack(context) as cloud:
-        found = live_findings(cloud, config.cloud, release_test=test, out=sys.stdout)
+        found = live_findings(
+            cloud, config.cloud, release_test=test, out=sys.stdout, directory_source=config.directory.source
+        )
         return _report(itertools.chain([finding], found))
 
 

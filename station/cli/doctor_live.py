@@ -69,10 +69,12 @@ def live_findings(
     release_test: ReleaseTest | None = None,
     out: TextIO,
     stop: threading.Event | None = None,
+    directory_source: str = "local",
 ) -> Iterator[Finding]:
     """Every live check, in order, each line as soon as it is known (the release test prompts the
     technician on ``out`` in between); the later ones are left out when the station is not paired
-    or cannot list its printers."""
+    or cannot list its printers. ``directory_source``: ``[directory] source``; a synced directory
+    needs the users list unattended."""
     client_id = section.client_id or "(cloud.client_id is empty)"
     first = _refresh(cloud, client_id)
     yield first
@@ -90,7 +92,7 @@ def live_findings(
         yield from _job_findings(cloud, section)
     except CloudError as exc:
         yield _unreachable("job list", exc)
-    yield _users(cloud)
+    yield _users(cloud, synced=directory_source != "local")
     if release_test is not None:
         yield _release(cloud, station_printer, release_test, out, stop or threading.Event())
 
@@ -230,7 +232,7 @@ def _station_printer(
         chosen = station_printer_of(models, cloud.keeper.binding, section.printer_id)
     except PrinterMatchError as exc:
         return Finding("fail", topic, str(exc), "pin the station's printer with [cloud] printer_id"), None
-    raw = next(p for p in printers if p.get("id") == chosen.id)
+    raw = next(p for p in printers if str(p.get("id")) == chosen.id)  # the model's id is a string
     if section.printer_id:
         return Finding("ok", topic, f"{_name(raw)}, pinned by cloud.printer_id"), raw
     how = f"tp_id {chosen.tp_id}"
@@ -320,7 +322,7 @@ def _job_fields(results: list[object], names: contract.Contract) -> Finding:
 # -- users ----------------------------------------------------------------------------------------
 
 
-def _users(cloud: CloudStack) -> Finding:
+def _users(cloud: CloudStack, *, synced: bool) -> Finding:
     topic = "ezeep users list"
     names = cloud.client.contract
     path = names.users_path
@@ -328,6 +330,14 @@ def _users(cloud: CloudStack) -> Finding:
         answer = _get(cloud, path, contract.page_query(names.users_host, 0), host=names.users_host)
         results, _count, _ = contract.parse_page(answer, "users")
     except UnauthorisedError:
+        if synced:  # the directory's sync resolves its addresses with nobody there to sign in
+            return Finding(
+                "fail",
+                topic,
+                f"{path} is refused for the device token, and the synced directory needs it",
+                "give the directory's people their ezeep user ids, or ask ezeep to let the device"
+                " token read the users list",
+            )
         return Finding(
             "unknown",
             topic,
@@ -445,11 +455,14 @@ def _new_job(
 
 
 def _get(cloud: CloudStack, path: str, params: Mapping[str, str | int], *, host: Host = "api") -> object:
-    """A GET on ``host`` with the device token as ezeep answers it, refreshed once on a 401."""
+    """A GET on ``host`` with the device token as ezeep answers it, refreshed once on a 401 (a
+    403 is "not allowed": a refresh would only rotate the token for nothing, as in the client)."""
     token = cloud.keeper.access_token(wait=False)
     try:
         return cloud.http.request("GET", host, path, token=token, params=params)
-    except UnauthorisedError:
+    except UnauthorisedError as exc:
+        if exc.status != 401:
+            raise
         token = cloud.keeper.renew(token, wait=False)
         return cloud.http.request("GET", host, path, token=token, params=params)
 
