@@ -148,29 +148,38 @@ def test_each_fault_switch_has_its_line(
     assert status == (1 if mark == "FAIL" else 0), out
 
 
-def test_users_looked_up_where_they_carry_no_email_is_a_failure_with_its_fix(
-    make_emulator: EmulatorFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize(
+    ("extra", "switch", "detail", "fix"),
+    [
+        (  # the users where ezeep's pages say they carry no e-mail
+            '[cloud.contract]\nusers_host = "api"\nusers_path = "/printing/v1/users/"\n',
+            {"users_without_email": True},
+            "/printing/v1/users/ lists users without e-mail",
+            'users_host = "account"',
+        ),
+        (  # a synced directory resolves its addresses with nobody there to sign in
+            '[directory]\nsource = "url"\n[directory.url]\nurl = "https://directory.example/badges.csv"\n',
+            {"refuse_device_users": True},
+            "/v1/users/ is refused for the device token, and the synced directory needs it",
+            "ezeep user ids",
+        ),
+    ],
+    ids=["users-without-email", "synced-directory-refused"],
+)
+def test_a_users_list_the_station_cannot_use_is_a_failure_with_its_fix(
+    make_emulator: EmulatorFactory,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    extra: str,
+    switch: dict[str, object],
+    detail: str,
+    fix: str,
 ) -> None:
-    api2 = '[cloud.contract]\nusers_host = "api"\nusers_path = "/printing/v1/users/"\n'
-    emulator, config = paired_station(make_emulator, tmp_path, extra=api2)
-    emulator.set_faults(users_without_email=True)
+    emulator, config = paired_station(make_emulator, tmp_path, extra=extra)
+    emulator.set_faults(**switch)
     status, out = live(config, capsys)
     users = line(out, "ezeep users list")
-    assert users.startswith("FAIL  ezeep users list: /printing/v1/users/ lists users without e-mail"), out
-    assert 'users_host = "account"' in users
-    assert status == 1
-
-
-def test_a_synced_directory_needs_the_users_list_unattended(
-    make_emulator: EmulatorFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    synced = '[directory]\nsource = "url"\n[directory.url]\nurl = "https://directory.example/badges.csv"\n'
-    emulator, config = paired_station(make_emulator, tmp_path, extra=synced)
-    emulator.set_faults(refuse_device_users=True)
-    status, out = live(config, capsys)
-    users = line(out, "ezeep users list")
-    assert users.startswith("FAIL  ezeep users list: /v1/users/ is refused for the device token, and")
-    assert "ezeep user ids" in users
+    assert users.startswith(f"FAIL  ezeep users list: {detail}") and fix in users, out
     assert status == 1
 
 
