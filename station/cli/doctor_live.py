@@ -43,7 +43,6 @@ from station.cloud.errors import (
     TokenRejectedError,
     UnauthorisedError,
 )
-from station.cloud.http import Host
 from station.cloud.models import Job, JobState, JobStatus
 from station.cloud.stack import CloudStack
 from station.config import CloudSection
@@ -176,7 +175,7 @@ def _printers(cloud: CloudStack) -> list[Mapping[str, object]]:
     for page in range(MAX_PRINTER_PAGES):
         params = {"limit": contract.PAGE_SIZE, "offset": page * contract.PAGE_SIZE}
         results, _count, has_next = contract.parse_page(
-            _get(cloud, contract.PRINTERS_PATH, params), "printers"
+            cloud.client.get("api", contract.PRINTERS_PATH, params=params), "printers"
         )
         rows += [item for item in results if isinstance(item, Mapping)]
         if not has_next or not results:
@@ -257,7 +256,8 @@ def _job_findings(cloud: CloudStack, section: CloudSection) -> list[Finding]:
     param = next(key for key, value in query.items() if value == "")
     unfiltered = {key: value for key, value in query.items() if key != param}
     try:
-        everyone = contract.parse_page(_get(cloud, contract.JOBS_PATH, {**unfiltered, "limit": 100}), "jobs")
+        answer = cloud.client.get("api", contract.JOBS_PATH, params={**unfiltered, "limit": 100})
+        everyone = contract.parse_page(answer, "jobs")
     except UnauthorisedError as exc:
         ask = "ask ezeep to let the station's device token list AnyPrinter jobs (contract.py, question 1)"
         return [Finding("fail", "ezeep job list", f"refused for the device token: {exc}", ask)]
@@ -266,9 +266,8 @@ def _job_findings(cloud: CloudStack, section: CloudSection) -> list[Finding]:
     lines = [Finding("ok", "ezeep job list", f"readable with the device token: {total} job(s) wait")]
     lines.append(_job_fields(results, cloud.client.contract))
     nobody = str(uuid.uuid4())
-    filtered, filtered_count, _ = contract.parse_page(
-        _get(cloud, contract.JOBS_PATH, {**unfiltered, param: nobody, "limit": 100}), "jobs"
-    )
+    answer = cloud.client.get("api", contract.JOBS_PATH, params={**unfiltered, param: nobody, "limit": 100})
+    filtered, filtered_count, _ = contract.parse_page(answer, "jobs")
     listed = filtered_count if filtered_count is not None else len(filtered)
     topic = "ezeep user filter"
     if listed == 0 and total == 0:
@@ -327,7 +326,7 @@ def _users(cloud: CloudStack, *, synced: bool) -> Finding:
     names = cloud.client.contract
     path = names.users_path
     try:
-        answer = _get(cloud, path, contract.page_query(names.users_host, 0), host=names.users_host)
+        answer = cloud.client.get(names.users_host, path, params=contract.page_query(names.users_host, 0))
         results, _count, _ = contract.parse_page(answer, "users")
     except UnauthorisedError:
         if synced:  # the directory's sync resolves its addresses with nobody there to sign in
@@ -452,19 +451,6 @@ def _new_job(
 
 
 # -- inside -------------------------------------------------------------------------------------
-
-
-def _get(cloud: CloudStack, path: str, params: Mapping[str, str | int], *, host: Host = "api") -> object:
-    """A GET on ``host`` with the device token as ezeep answers it, refreshed once on a 401 (a
-    403 is "not allowed": a refresh would only rotate the token for nothing, as in the client)."""
-    token = cloud.keeper.access_token(wait=False)
-    try:
-        return cloud.http.request("GET", host, path, token=token, params=params)
-    except UnauthorisedError as exc:
-        if exc.status != 401:
-            raise
-        token = cloud.keeper.renew(token, wait=False)
-        return cloud.http.request("GET", host, path, token=token, params=params)
 
 
 def _unreachable(what: str, exc: CloudError) -> Finding:

@@ -296,6 +296,11 @@ class EzeepClient:
         self._http.oauth(contract.REVOKE_PATH, contract.revoke_form(refresh_token))
 
     # --- inside -----------------------------------------------------------------------------------
+    def get(self, host: Host, path: str, *, params: Mapping[str, str | int] | None = None) -> object:
+        """A GET with the device token, as ezeep answers it (decoded, not parsed), refreshed once
+        on a 401: for the checks that read ezeep's raw answers (``release-station doctor --live``)."""
+        return self._call("GET", host, path, params=params)
+
     def _call(
         self,
         method: str,
