@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from station.cli import EXIT_FAILURE, EXIT_OK, Context
+from station.cloud.http import trust
 from station.config import CloudSection, Config, ReaderSection
 from station.errors import ConfigError, StorageError
 from station.findings import Finding
@@ -247,7 +248,7 @@ def cloud_findings(section: CloudSection, *, timeout: float) -> list[Finding]:
     import ssl  # here, as in check_host: every start of the station parses this module
 
     try:
-        context = _trust(section.ca_file)
+        context = trust(section.ca_file)
     except (OSError, ssl.SSLError) as exc:
         return [
             Finding(
@@ -269,18 +270,6 @@ def cloud_findings(section: CloudSection, *, timeout: float) -> list[Finding]:
                 check_host(parts.scheme, host, port, context, timeout=timeout, ca_file=section.ca_file)
             )
     return findings
-
-
-def _trust(ca_file: str) -> ssl.SSLContext:
-    """The trust store the cloud client uses: certifi's CAs, plus ``ca_file`` if set."""
-    import ssl
-
-    import certifi
-
-    context = ssl.create_default_context(cafile=certifi.where())
-    if ca_file:
-        context.load_verify_locations(cafile=ca_file)
-    return context
 
 
 def check_host(

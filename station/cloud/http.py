@@ -121,19 +121,29 @@ def _proxies(proxy: str) -> dict[str, str | None]:
     return routes
 
 
-def _tls(ca_file: str) -> ssl.SSLContext | bool:
-    if not ca_file:
-        return True
+def trust(ca_file: str) -> ssl.SSLContext:
+    """The trust store ezeep's certificates are checked against: certifi's CAs, plus ``ca_file``
+    (PEM) if set. Raises :class:`OSError` or :class:`ssl.SSLError` when ``ca_file`` cannot be loaded."""
     import ssl  # here: loading OpenSSL costs every start ~10 ms, and most stations add no CA
 
     import certifi
 
-    try:
-        context = ssl.create_default_context(cafile=certifi.where())
+    context = ssl.create_default_context(cafile=certifi.where())
+    if ca_file:
         context.load_verify_locations(cafile=ca_file)
+    return context
+
+
+def _tls(ca_file: str) -> ssl.SSLContext | bool:
+    """What the client verifies with: :func:`trust` when a CA is added, else httpx's default."""
+    if not ca_file:
+        return True
+    import ssl
+
+    try:
+        return trust(ca_file)
     except (OSError, ssl.SSLError) as exc:
         raise ConfigError("cloud", "cloud.ca_file", f"cannot load the CA file {ca_file}: {exc}") from exc
-    return context
 
 
 class CloudHttp:
