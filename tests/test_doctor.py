@@ -21,6 +21,7 @@ from station.emulator import Emulator
 from station.pin import MAX_LOCK_S, PERMANENT_AFTER, Pins
 from station.reader_kinds import PcscSettings, WedgeSettings
 from tests.support.clock import FakeClock
+from tests.support.connect_proxy import ConnectProxy, TlsFront
 from tests.support.tls_files import self_signed
 
 ACR122U = UsbReader(0x072F, 0x2200, "ACS ACR122U PICC Interface", "acr122", True)
@@ -57,14 +58,14 @@ def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, 
     listener.close()
 
 
-def _config(tmp_path: Path, *, cloud: str, api: str = "", ca_file: str = "") -> Path:
+def _config(tmp_path: Path, *, cloud: str, api: str = "", ca_file: str = "", proxy: str = "") -> Path:
     """A configuration with the simulated reader; ``api`` also serves the print URL if given."""
     path = tmp_path / "station.toml"
     hosts = {"account_url": cloud, "api_url": api or cloud, "print_url": api or cloud}
     urls = "".join(f'{key} = "{url}"\n' for key, url in hosts.items())
     path.write_text(
         f'[station]\nstate_dir = "{tmp_path / "state"}"\n'
-        f'[cloud]\n{urls}ca_file = "{ca_file}"\n[reader]\nkind = "simulated"\n'
+        f'[cloud]\n{urls}ca_file = "{ca_file}"\nproxy = "{proxy}"\n[reader]\nkind = "simulated"\n'
     )
     return path
 
@@ -124,6 +125,41 @@ def test_nothing_listening_and_the_emulator(
     assert f"FAIL  cloud 127.0.0.1:{closed}: cannot connect: Connection refused" in out
     assert "fix: nothing listens there: start the emulator" in out
     assert "reachable (plain http: the emulator on loopback)" in out
+
+
+def test_the_cloud_is_checked_through_the_proxy_the_station_uses(
+    tmp_path: Path, emulator: Emulator, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a network where only the proxy reaches ezeep (here: only it resolves ezeep.test), the
+    doctor goes the station's way: a CONNECT tunnel, TLS verified inside it."""
+    cert, key = self_signed(tmp_path, "ezeep.test")
+    with TlsFront(emulator.url, cert, key) as front, ConnectProxy({"ezeep.test": "127.0.0.1"}) as proxy:
+        port = front.authority.rpartition(":")[2]
+        ezeep = f"https://ezeep.test:{port}"
+        code, out = _doctor(_config(tmp_path, cloud=ezeep, ca_file=str(cert), proxy=proxy.url), capsys)
+        assert f"ok    cloud ezeep.test:{port}: reachable through the proxy {proxy.url}, TLSv1" in out
+        assert proxy.tunnels == [f"ezeep.test:{port}"]  # three URLs on one host: checked once
+        # The environment's proxy, as the station reads it; its password is never shown.
+        monkeypatch.setenv("HTTPS_PROXY", proxy.url.replace("//", "//tech:s3cret@"))
+        code, out = _doctor(_config(tmp_path, cloud=ezeep, ca_file=str(cert)), capsys)
+        assert f"ok    cloud ezeep.test:{port}: reachable through the proxy {proxy.url}, TLSv1" in out
+        assert "s3cret" not in out
+        # A host the proxy cannot reach: its answer, and who to ask.
+        closed = _free_port()
+        code, out = _doctor(_config(tmp_path, cloud=f"https://127.0.0.1:{closed}"), capsys)
+        assert (
+            f"FAIL  cloud 127.0.0.1:{closed}: the proxy {proxy.url} opened no tunnel to it: HTTP/1.1 502"
+            in out
+        )
+        assert f"fix: ask the proxy's administrators to allow CONNECT to 127.0.0.1:{closed}" in out
+        assert code == 1
+    # The proxy is down: said so, not blamed on ezeep.
+    code, out = _doctor(_config(tmp_path, cloud=ezeep, ca_file=str(cert)), capsys)
+    assert (
+        f"FAIL  cloud ezeep.test:{port}: cannot connect through the proxy {proxy.url}: Connection refused"
+        in out
+    )
+    assert "fix: check that the proxy is up and that cloud.proxy, or HTTPS_PROXY" in out
 
 
 def test_broken_config_is_reported_and_the_rest_still_checked(

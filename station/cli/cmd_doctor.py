@@ -10,7 +10,9 @@ Checks, in this order, and prints one line each (``ok``, ``warn`` or ``FAIL``), 
   (pcscd and the readers it sees, a kernel NFC driver that would take a reader away), and which
   reader the configuration ends up using, with the kind's own advice when it is not attached;
 - the cloud: for each configured ezeep host, DNS and a TLS handshake with the station's own trust
-  store (each bounded by ``--timeout``), and whether the station is paired (the ``tokens``
+  store (each bounded by ``--timeout``), through the proxy the station's requests to that host
+  go through (``cloud.proxy``, or the environment's ``HTTPS_PROXY``…: a CONNECT tunnel, the
+  proxy named without its credentials), and whether the station is paired (the ``tokens``
   table, read without changing anything);
 - the ``[directory]`` source, if any: its bind password file and CA file, and its last sync.
 
@@ -24,6 +26,7 @@ configured ezeep with the station's own token (:mod:`station.cli.doctor_live`), 
 from __future__ import annotations
 
 import argparse
+import base64
 import contextlib
 import ipaddress
 import itertools
@@ -38,10 +41,10 @@ from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from station.cli import EXIT_FAILURE, EXIT_OK, Context
-from station.cloud.http import trust
+from station.cloud.http import proxy_for, trust, without_credentials
 from station.config import CloudSection, Config, ReaderSection
 from station.errors import ConfigError, StorageError
 from station.findings import Finding
@@ -244,7 +247,8 @@ def reader_findings(section: ReaderSection, found: Survey) -> list[Finding]:
 
 
 def cloud_findings(section: CloudSection, *, timeout: float) -> list[Finding]:
-    """DNS and a TLS handshake (a TCP connection for the loopback emulator) per configured host."""
+    """DNS and a TLS handshake (a TCP connection for the loopback emulator) per configured host,
+    through the proxy the station's requests to that host go through, if any."""
     import ssl  # here, as in check_host: every start of the station parses this module
 
     try:
@@ -266,18 +270,30 @@ def cloud_findings(section: CloudSection, *, timeout: float) -> list[Finding]:
         port = parts.port or (443 if parts.scheme == "https" else 80)
         if (parts.scheme, host, port) not in seen:
             seen.add((parts.scheme, host, port))
+            via = proxy_for(url, section.proxy)
             findings.append(
-                check_host(parts.scheme, host, port, context, timeout=timeout, ca_file=section.ca_file)
+                check_host(
+                    parts.scheme, host, port, context, timeout=timeout, ca_file=section.ca_file, proxy=via
+                )
             )
     return findings
 
 
 def check_host(
-    scheme: str, host: str, port: int, context: ssl.SSLContext, *, timeout: float, ca_file: str = ""
+    scheme: str,
+    host: str,
+    port: int,
+    context: ssl.SSLContext,
+    *,
+    timeout: float,
+    ca_file: str = "",
+    proxy: str | None = None,
 ) -> Finding:
-    """Resolve ``host``, connect, and for https complete a verified TLS handshake."""
-    import ssl
-
+    """Resolve ``host``, connect, and for https complete a verified TLS handshake; with ``proxy``
+    (its URL) the handshake runs in the proxy's CONNECT tunnel, as the station's requests do, and
+    only the proxy's name is resolved here."""
+    if proxy is not None:
+        return _check_through(proxy, scheme, host, port, context, timeout=timeout, ca_file=ca_file)
     topic = f"cloud {host}:{port}"
     try:
         addresses = _resolve(host, port, timeout)
@@ -295,21 +311,101 @@ def check_host(
                 return Finding("ok", topic, "reachable (plain http: the emulator on loopback)")
             tls = stack.enter_context(context.wrap_socket(sock, server_hostname=host))
             return Finding("ok", topic, f"reachable, {tls.version()} with a trusted certificate")
-    except ssl.SSLCertVerificationError as exc:
+    except OSError as exc:
+        return _failed(topic, exc, ca_file=ca_file, unreachable=unreachable)
+
+
+def _check_through(
+    proxy: str, scheme: str, host: str, port: int, context: ssl.SSLContext, *, timeout: float, ca_file: str
+) -> Finding:
+    """:func:`check_host` through the forward proxy at ``proxy`` (named without its credentials)."""
+    topic = f"cloud {host}:{port}"
+    shown = without_credentials(proxy)
+    parts = urlsplit(proxy)
+    if scheme != "https" or parts.scheme != "http":
+        # Plain http is forwarded, not tunnelled; an https proxy would need TLS inside TLS.
+        return Finding(
+            "unknown",
+            topic,
+            f"the station goes through the proxy {shown}; the doctor tunnels only https through an"
+            " http:// proxy, so this was not checked",
+            "run release-station doctor --live: it goes the station's own way",
+        )
+    proxy_host, proxy_port = parts.hostname or "", parts.port or 80
+    where = "cloud.proxy, or HTTPS_PROXY/ALL_PROXY in the service's environment"
+    try:
+        addresses = _resolve(proxy_host, proxy_port, timeout)
+    except OSError as exc:
         return Finding(
             "fail",
             topic,
-            f"its certificate is not trusted: {exc.verify_message}",
+            f"cannot resolve the proxy's host {proxy_host}: {exc}",
+            f"check the DNS server (DHCP, /etc/resolv.conf) and the proxy named in {where}",
+        )
+    try:
+        with contextlib.ExitStack() as stack:
+            sock = stack.enter_context(_connect(addresses, timeout))
+            refused = _tunnel(sock, host, port, parts.username, parts.password)
+            if refused:
+                return Finding(
+                    "fail",
+                    topic,
+                    f"the proxy {shown} opened no tunnel to it: {refused}",
+                    f"ask the proxy's administrators to allow CONNECT to {host}:{port}",
+                )
+            tls = stack.enter_context(context.wrap_socket(sock, server_hostname=host))
+            return Finding(
+                "ok",
+                topic,
+                f"reachable through the proxy {shown}, {tls.version()} with a trusted certificate",
+            )
+    except OSError as exc:
+        unreachable = f"check that the proxy is up and that {where} names it"
+        return _failed(
+            topic, exc, ca_file=ca_file, unreachable=unreachable, via=f" through the proxy {shown}"
+        )
+
+
+def _tunnel(sock: socket.socket, host: str, port: int, user: str | None, password: str | None) -> str:
+    """Ask the proxy on ``sock`` for a CONNECT tunnel to ``host:port`` (with the proxy URL's
+    credentials, as httpx sends them); "" once it is open, else what the proxy answered."""
+    authority = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    head = f"CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n"
+    if user is not None:
+        secret = f"{unquote(user)}:{unquote(password or '')}".encode()
+        head += f"Proxy-Authorization: Basic {base64.b64encode(secret).decode('ascii')}\r\n"
+    sock.sendall(f"{head}\r\n".encode())
+    answer = b""
+    while b"\r\n\r\n" not in answer:  # nothing follows the head until our TLS hello
+        chunk = sock.recv(4096)
+        if not chunk:
+            return "it closed the connection without an answer"
+        answer += chunk
+        if len(answer) > 65536:
+            return "its answer has no end"
+    status = answer.split(b"\r\n", 1)[0].decode("ascii", "replace")
+    code = status.split(" ", 2)[1] if status.count(" ") >= 1 else ""
+    return "" if code.startswith("2") and len(code) == 3 else status[:120]
+
+
+def _failed(topic: str, exc: OSError, *, ca_file: str, unreachable: str, via: str = "") -> Finding:
+    """The line of a connection or TLS handshake that failed with ``exc`` (``via``: how it went)."""
+    import ssl
+
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return Finding(
+            "fail",
+            topic,
+            f"its certificate is not trusted{via}: {exc.verify_message}",
             "check the date and time (a wrong clock breaks TLS: timedatectl); if the network "
             "inspects TLS, put its CA certificate in a PEM file and set cloud.ca_file"
             + (f" (now {ca_file})" if ca_file else ""),
         )
-    except ssl.SSLError as exc:
+    if isinstance(exc, ssl.SSLError):
         return Finding(
-            "fail", topic, f"TLS failed: {exc.reason or exc}", "a proxy or firewall may be in the way"
+            "fail", topic, f"TLS failed{via}: {exc.reason or exc}", "a proxy or firewall may be in the way"
         )
-    except OSError as exc:
-        return Finding("fail", topic, f"cannot connect: {exc.strerror or exc or 'timed out'}", unreachable)
+    return Finding("fail", topic, f"cannot connect{via}: {exc.strerror or exc or 'timed out'}", unreachable)
 
 
 def _connect(addresses: list[tuple[str, int]], timeout: float) -> socket.socket:

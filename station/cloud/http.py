@@ -103,22 +103,44 @@ def retry_after_seconds(value: str | None, now: datetime | None = None) -> float
     return min(max(delta, 0.0), MAX_RETRY_AFTER_S)
 
 
-def _proxies(proxy: str) -> dict[str, str | None]:
+def _routes(proxy: str) -> dict[str, str | None]:
     """URL pattern → the proxy for it (None: direct), as an :class:`httpx.Client` mounts them."""
-    import httpx
-    from httpx._utils import get_environment_proxies  # trust_env's reading of *_PROXY, NO_PROXY
-
     if proxy:
-        routes: dict[str, str | None] = {"all://": proxy}
-    else:
-        # httpx's own reading of the environment (trust_env), which it skips for a client given
-        # its own transport, as ours is: same variables, same NO_PROXY rules.
-        routes = get_environment_proxies()
+        return {"all://": proxy}
+    # httpx's own reading of the environment (trust_env), which it skips for a client given its
+    # own transport, as ours is: same variables, same NO_PROXY rules.
+    from httpx._utils import get_environment_proxies
+
+    return get_environment_proxies()
+
+
+def _proxies(proxy: str) -> dict[str, str | None]:
+    """:func:`_routes`, each proxy logged (without its credentials) as the client mounts it."""
+    routes = _routes(proxy)
     for pattern, url in routes.items():
         if url is not None:
-            shown = httpx.URL(url).copy_with(username=None, password=None)  # never the credentials
-            log.info("requests to %s go through the proxy %s", pattern, shown)
+            log.info("requests to %s go through the proxy %s", pattern, without_credentials(url))
     return routes
+
+
+def proxy_for(url: str, proxy: str) -> str | None:
+    """The proxy a request to ``url`` goes through, picked as the client picks it (``proxy``:
+    ``cloud.proxy``; "" reads the environment); None: straight to the host. Used by
+    ``release-station doctor``, so that it checks the way the station goes."""
+    import httpx
+    from httpx._utils import URLPattern
+
+    target = httpx.URL(url)
+    # httpx tries its mounts most specific first: URLPattern orders them so.
+    patterns = sorted(((URLPattern(key), via) for key, via in _routes(proxy).items()), key=lambda kv: kv[0])
+    return next((via for pattern, via in patterns if pattern.matches(target)), None)
+
+
+def without_credentials(url: str) -> str:
+    """``url`` without a user name or password (a proxy from ``HTTPS_PROXY`` may carry them)."""
+    import httpx
+
+    return str(httpx.URL(url).copy_with(username=None, password=None))
 
 
 def trust(ca_file: str) -> ssl.SSLContext:

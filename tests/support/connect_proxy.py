@@ -63,10 +63,16 @@ class _Loopback(socketserver.ThreadingTCPServer):
 
 class ConnectProxy:
     """An HTTP forward proxy on 127.0.0.1 that opens CONNECT tunnels (nothing else: any other
-    method is answered 501) and records each tunnel's ``host:port`` in :attr:`tunnels`."""
+    method is answered 501) and records each tunnel's ``host:port`` in :attr:`tunnels`.
 
-    def __init__(self) -> None:
+    ``hosts`` maps names only the proxy can resolve to addresses, as on a network where only
+    the proxy reaches the outside world (``{"ezeep.test": "127.0.0.1"}``). A host it cannot
+    reach is answered 502, as a real proxy answers.
+    """
+
+    def __init__(self, hosts: dict[str, str] | None = None) -> None:
         self.tunnels: list[str] = []
+        names = dict(hosts or {})
         owner = self
 
         class Handler(socketserver.StreamRequestHandler):
@@ -83,7 +89,12 @@ class ConnectProxy:
                     return
                 host, _, port = target.rpartition(":")
                 owner.tunnels.append(target)
-                with socket.create_connection((host, int(port)), timeout=10) as upstream:
+                try:
+                    upstream = socket.create_connection((names.get(host, host), int(port)), timeout=10)
+                except OSError:
+                    self.request.sendall(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n")
+                    return
+                with upstream:
                     self.request.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
                     pump(self.request, upstream)
 

@@ -27,11 +27,16 @@ from cryptography.x509.oid import NameOID
 
 
 def self_signed(directory: Path, host: str = "127.0.0.1") -> tuple[Path, Path]:
-    """A CA certificate that is also the server's certificate for ``host``; (cert, key) PEM paths."""
+    """A CA certificate that is also the server's certificate for ``host`` (an address or a
+    name); (cert, key) PEM paths."""
     key = ec.generate_private_key(ec.SECP256R1())
+    try:
+        name: x509.GeneralName = x509.IPAddress(ipaddress.ip_address(host))
+    except ValueError:
+        name = x509.DNSName(host)
     cert = (
         _builder("release-station test CA", key, days=1)
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(host))]), False)
+        .add_extension(x509.SubjectAlternativeName([name]), False)
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .sign(key, hashes.SHA256())
     )
