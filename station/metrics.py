@@ -49,7 +49,8 @@ _FLEET: dict[str, Family] = {
         "gauge", "1 while ezeep says the station's printer is online, else 0."
     ),
     "release_station_token_refreshes_total": Family(
-        "counter", "Refreshes of the device token, by result (ok, failed, rejected)."
+        "counter",
+        "Refreshes of the device token, by result (ok, failed, rejected); one cut by a stop is not counted.",
     ),
     "release_station_slot_info": Family(
         "gauge", "Always 1; the root slot booted and the slot installed last (A, B, or none)."

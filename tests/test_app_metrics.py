@@ -12,7 +12,7 @@ import pytest
 from station.cli.compose import LAST_CONTACT, build_station, make_metrics, start_metrics
 from station.cli.metrics_feed import STATES, MetricsFeed, count_refreshes
 from station.cloud import contract
-from station.cloud.errors import ServerError, TokenRejectedError
+from station.cloud.errors import ClosedError, CloudError, ServerError, TokenRejectedError
 from station.cloud.http import CloudHttp
 from station.cloud.stack import CloudStack
 from station.config import Config, parse_config
@@ -30,6 +30,7 @@ from station.events import BadgeRead, ReaderEvent, ReaderHealth
 from station.metrics import Metrics
 from station.pin import Pins
 from tests.support.cloud import CLIENT_ID, HARDWARE_ID, pair
+from tests.support.emulator_http import wait_for_slow_done
 from tests.support.views import Published
 
 
@@ -223,3 +224,32 @@ def test_token_refreshes_are_counted_by_how_they_ended(emulator: Emulator, tmp_p
         "token_refreshes_total[result=failed]": 1,
         "token_refreshes_total[result=rejected]": 1,
     }
+
+
+def test_a_refresh_cut_by_a_stop_is_not_a_failed_one(emulator: Emulator, tmp_path: Path) -> None:
+    """A stop during a refresh ends it in ClosedError: ezeep did not fail, the station stopped,
+    and a restart must not look like one more failed refresh to TokenRefreshFailing."""
+    metrics = Metrics()
+    db = open_database(tmp_path / "station.db")
+    pair(emulator, db)
+    url = emulator.url
+    http = CloudHttp(account_url=url, api_url=url, print_url=url, client_id=CLIENT_ID, timeout_s=10.0)
+    ended: list[BaseException] = []
+    with CloudStack.create(http, db, hardware_id=HARDWARE_ID, on_refresh=count_refreshes(metrics)) as cloud:
+        emulator.set_faults(slow_done_s=2.0, slow_path=contract.TOKEN_PATH)  # ezeep holds the refresh
+        stale = cloud.keeper.access_token()
+
+        def renew() -> None:
+            try:
+                cloud.keeper.renew(stale)
+            except CloudError as exc:  # the test looks at what it was
+                ended.append(exc)
+
+        refresh = threading.Thread(target=renew)
+        refresh.start()
+        wait_for_slow_done(emulator, 1, held=True)
+        cloud.close()  # the stop, as the composition root makes it
+        refresh.join(10.0)
+    assert not refresh.is_alive()
+    assert [type(exc) for exc in ended] == [ClosedError]
+    assert values(metrics)["token_refreshes_total[result=failed]"] == 0

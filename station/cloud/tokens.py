@@ -55,6 +55,7 @@ import sqlite_utils
 from station.cloud import contract
 from station.cloud.errors import (
     BadAnswerError,
+    ClosedError,
     CloudError,
     GrantError,
     OfflineError,
@@ -283,6 +284,7 @@ class TokenKeeper:
         rng: jitter source.
         on_refresh: told how each refresh at ezeep ended (after its retries): ``ok``,
             ``failed`` (no answer, or a bad one) or ``rejected`` (pair again); for the metrics.
+            A refresh cut by a stop (:meth:`close`, or the connection closed) is not told.
 
     Example::
 
@@ -549,8 +551,12 @@ class TokenKeeper:
             except TokenRejectedError:
                 self._on_refresh("rejected")
                 raise
-            except CloudError:
-                self._on_refresh("failed")
+            except CloudError as exc:
+                # A refresh cut by a stop (ClosedError; or the stop ended its retries) did not
+                # fail at ezeep: the station stopped. Counted as failed, a restart that lands in
+                # a refresh would look like ezeep refusing it (alert TokenRefreshFailing).
+                if not (isinstance(exc, ClosedError) or self._stop.is_set()):
+                    self._on_refresh("failed")
                 raise
             self._on_refresh("ok")
             return fresh
