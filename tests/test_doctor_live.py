@@ -7,6 +7,7 @@ directory); the doctor then runs as the command, with the station's own token st
 from __future__ import annotations
 
 import io
+import threading
 from pathlib import Path
 
 import httpx
@@ -20,6 +21,7 @@ from station.database import open_database
 from station.emulator import Emulator
 from station.findings import Finding
 from tests.support.cloud import CLIENT_ID, EmulatorFactory, config_for, pair, profile_options, stack_for
+from tests.support.core_rig import wait_until
 from tests.support.emulator_http import device_tokens
 
 
@@ -274,6 +276,50 @@ def test_no_page_means_a_failed_release_test(
     # The prompt comes once the other lines are out, just before the release test's own.
     assert out.index("ezeep users list:") < out.index(f"Print a page to AnyPrinter as {user} now")
     assert "FAIL  ezeep release test: no new job" in out and status == 1
+
+
+class SlowTechnician(Technician):
+    """A technician who prints the page only once the doctor has looked for it ``looks`` times
+    (each look at the job list is one request the emulator counts)."""
+
+    def __init__(self, emulator: Emulator, email: str, looks: int) -> None:
+        super().__init__(emulator, email)
+        self.looks = looks
+        self.printing: threading.Thread | None = None
+
+    def write(self, text: str) -> int:
+        if not text.startswith("Print a page to AnyPrinter"):
+            return io.StringIO.write(self, text)
+        asked = self.emulator.stats()["api"]
+
+        def print_later() -> None:
+            wait_until(lambda: self.emulator.stats()["api"] >= asked + self.looks)
+            super(SlowTechnician, self).write(text)  # prints the page now
+
+        self.printing = threading.Thread(target=print_later, daemon=True)
+        self.printing.start()
+        return len(text)
+
+
+def test_the_release_test_says_once_that_the_list_holds_others_jobs(
+    make_emulator: EmulatorFactory, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A profile that ignores the user filter: every look at the list holds the others' jobs.
+    The doctor says so once; the station's own run still warns at every list."""
+    emulator, _config = paired_station(make_emulator, tmp_path)
+    emulator.set_faults(ignore_user_filter=True)
+    technician = emulator.users[4]
+    db = open_database(tmp_path / "state" / "station.db")
+    slow = SlowTechnician(emulator, technician.email, looks=5)
+    warning = "the job list held 10 job(s) that are someone else's"
+    with stack_for(emulator.url, db) as cloud:
+        test = ReleaseTest(technician.id, wait_s=30, poll_s=0.02)
+        found = list(live_findings(cloud, CloudSection(client_id=CLIENT_ID), release_test=test, out=slow))
+        assert found[-1].status == "ok", found[-1]
+        assert caplog.text.count(warning) == 1  # five looks and more, one warning
+        cloud.client.waiting_jobs(technician.id)
+        cloud.client.waiting_jobs(technician.id)
+    assert caplog.text.count(warning) == 3
 
 
 def test_release_test_needs_live(emulator: Emulator, tmp_path: Path) -> None:

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from typing import TextIO
 
 from station.cloud import contract
-from station.cloud.api import station_printer_of
+from station.cloud.api import RefusedJobs, log_refused, station_printer_of
 from station.cloud.errors import (
     BadAnswerError,
     CloudError,
@@ -55,10 +55,11 @@ RELEASE_POLL_S = 2.0  # how often the release test looks for the technician's ne
 @dataclass(frozen=True, slots=True)
 class ReleaseTest:
     """``--release-test``: whose page to release (an ezeep user id, or an e-mail address to look
-    up) and how long to wait for it to arrive and then to print."""
+    up), how long to wait for it to arrive and then to print, and how often to look for it."""
 
     user: str
     wait_s: float = 120.0
+    poll_s: float = RELEASE_POLL_S
 
 
 def live_findings(
@@ -382,14 +383,19 @@ def _release(
     except (CloudError, LookupError) as exc:
         return Finding("fail", topic, f"not run: {exc}", "give the technician's ezeep user id instead")
     client = cloud.client
+    warn_once = _once_each()
+
+    def listing() -> list[Job]:
+        return client.waiting_jobs(user_id, on_refused=warn_once)
+
     try:
-        before = {job.id for job in client.waiting_jobs(user_id)}
+        before = {job.id for job in listing()}
         print(
             f"Print a page to AnyPrinter as {test.user} now; waiting up to {test.wait_s:g} s for it...",
             file=out,
             flush=True,
         )
-        job = _new_job(lambda: client.waiting_jobs(user_id), before, test.wait_s, stop)
+        job = _new_job(listing, before, test, stop)
         if job is None:
             return Finding(
                 "fail",
@@ -438,16 +444,30 @@ def _user_id(cloud: CloudStack, user: str) -> str:
 
 
 def _new_job(
-    list_jobs: Callable[[], list[Job]], before: set[str], wait_s: float, stop: threading.Event
+    list_jobs: Callable[[], list[Job]], before: set[str], test: ReleaseTest, stop: threading.Event
 ) -> Job | None:
-    deadline = time.monotonic() + wait_s
+    deadline = time.monotonic() + test.wait_s
     while True:
         fresh = [job for job in list_jobs() if job.id not in before]
         if fresh:
             return fresh[0]
         left = deadline - time.monotonic()
-        if left <= 0 or stop.wait(min(RELEASE_POLL_S, left)):
+        if left <= 0 or stop.wait(min(test.poll_s, left)):
             return None
+
+
+def _once_each() -> Callable[[RefusedJobs], None]:
+    """The station's warning about jobs a list held that are not the user's, said once per kind
+    and count: the release test reads the list every few seconds, and a profile that ignores
+    the user filter would repeat it at each look (the station's own run still warns each time)."""
+    told: set[tuple[str, int]] = set()
+
+    def refused(jobs: RefusedJobs) -> None:
+        if (jobs.why, len(jobs.job_ids)) not in told:
+            told.add((jobs.why, len(jobs.job_ids)))
+            log_refused(jobs)
+
+    return refused
 
 
 # -- inside -------------------------------------------------------------------------------------

@@ -38,6 +38,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import TypeVar
 
 from station.cloud import contract
@@ -55,6 +56,25 @@ from station.cloud.tokens import TokenKeeper
 from station.config import CloudSection
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class RefusedJobs:
+    """Jobs a job list held that :meth:`EzeepClient.waiting_jobs` left out: why (``"are someone
+    else's"``, ``"name no owner (…)"``) and their ids."""
+
+    why: str
+    job_ids: tuple[str, ...]
+
+    def __str__(self) -> str:
+        ids = job_ids_for_log(self.job_ids)
+        return f"the job list held {len(self.job_ids)} job(s) that {self.why}; refused: {ids}"
+
+
+def log_refused(refused: RefusedJobs) -> None:
+    """The station's way with refused jobs: a warning each time a list holds them."""
+    log.warning("%s", refused)
+
 
 T = TypeVar("T")
 
@@ -161,15 +181,20 @@ class EzeepClient:
 
     # --- jobs -------------------------------------------------------------------------------------
     def waiting_jobs(
-        self, user_id: str, *, on_page: Callable[[list[Job], bool], None] | None = None
+        self,
+        user_id: str,
+        *,
+        on_page: Callable[[list[Job], bool], None] | None = None,
+        on_refused: Callable[[RefusedJobs], None] = log_refused,
     ) -> list[Job]:
         """Every job waiting in the user's queue, newest first (all pages, up to ``max_jobs``).
 
         Only the user's own jobs: whatever the server's ``user=`` filter did, a job whose owner
-        is someone else, or that names no owner, is left out (and logged by id). ``on_page``
-        hears each page's own jobs as soon as the page is read, before the next one is asked
-        for, on the calling thread, and whether more pages follow (a page without any of the
-        user's jobs is told only when it is the last): the release engine starts releasing them.
+        is someone else, or that names no owner, is left out and told to ``on_refused`` (by
+        default a warning in the log, by count and id). ``on_page`` hears each page's own jobs
+        as soon as the page is read, before the next one is asked for, on the calling thread,
+        and whether more pages follow (a page without any of the user's jobs is told only when
+        it is the last): the release engine starts releasing them.
         """
         own: list[Job] = []
         unowned: list[str] = []
@@ -197,9 +222,7 @@ class EzeepClient:
         named = f"name no owner ({self.contract.job_owner!r})"
         for ids, why in ((unowned, named), (others, "are someone else's")):
             if ids:
-                log.warning(
-                    "the job list held %d job(s) that %s; refused: %s", len(ids), why, job_ids_for_log(ids)
-                )
+                on_refused(RefusedJobs(why, tuple(ids)))
         return own
 
     def owns(self, job: Job, user_id: str) -> bool:
