@@ -186,6 +186,20 @@ def test_latency_alone_drops_a_request_whose_client_left(emulator: Emulator) -> 
     assert [job["id"] for job in emulator.waiting_jobs(email)] == [job_id]
 
 
+def test_a_held_request_lands_when_the_test_lets_it_go(emulator: Emulator) -> None:
+    email, job_id, tokens = _job_and_device(emulator, "hw-held")
+    headers = {"Authorization": f"Bearer {tokens['access_token']}"}
+    emulator.set_faults(held_path="/printing/v1/printjobs/")
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.delete(f"{emulator.url}/printing/v1/printjobs/{job_id}/", headers=headers, timeout=0.1)
+    wait_for_slow_done(emulator, 1, held=True)
+    assert [job["id"] for job in emulator.waiting_jobs(email)] == [job_id]  # held, not done
+    assert emulator.stats()["slow_done"] == 0
+    emulator.set_faults(held_path="")
+    wait_for_slow_done(emulator, 1)
+    assert job_id not in {job["id"] for job in emulator.waiting_jobs(email)}
+
+
 def test_slow_but_done_carries_out_a_delete_and_a_token_rotation(emulator: Emulator) -> None:
     email, job_id, tokens = _job_and_device(emulator, "hw-slow-delete")
     headers = {"Authorization": f"Bearer {tokens['access_token']}"}

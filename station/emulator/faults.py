@@ -13,10 +13,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import gzip
 import threading
 import zlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 from starlette.responses import JSONResponse, Response
@@ -24,7 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from station.emulator.connection import drop_connection
 from station.emulator.counters import Counters
-from station.emulator.model import ALL_CLIENTS, PROFILES, Faults
+from station.emulator.model import ALL_CLIENTS, HOLD_MAX_S, PROFILES, Faults
 
 ADMIN_PREFIX = "/_emulator/"
 _FIELDS = {f.name: f.type for f in dataclasses.fields(Faults)}
@@ -48,6 +49,7 @@ _TYPES: dict[str, type | tuple[type, ...]] = {
     "offline": bool,
     "slow_done_s": (int, float),
     "slow_path": str,
+    "held_path": str,
     "revoke_no_content": bool,
     "refresh_token_clients": str,
     "tp_id_claim_clients": str,
@@ -170,12 +172,23 @@ class FaultMiddleware:
         if faults.trickle_s and scope["path"].startswith(faults.trickle_path):
             await self._trickle(faults.trickle_s, scope, receive, send)
         elif faults.slow_done_s and scope["path"].startswith(faults.slow_path):
-            await self._slow_done(faults.slow_done_s, scope, receive, send)
+            await self._slow_done(functools.partial(asyncio.sleep, faults.slow_done_s), scope, receive, send)
+        elif faults.held_path and scope["path"].startswith(faults.held_path):
+            await self._slow_done(self._held, scope, receive, send)
         else:
             await self.app(scope, receive, send)
 
-    async def _slow_done(self, pause_s: float, scope: Scope, receive: Receive, send: Send) -> None:
-        """Read the whole request, wait ``pause_s``, then let the app carry it out in any case.
+    async def _held(self) -> None:
+        """Until ``held_path`` is set back to "" (checked every 10 ms), or :data:`HOLD_MAX_S`."""
+        loop = asyncio.get_running_loop()
+        end = loop.time() + HOLD_MAX_S
+        while self.switches.current.held_path and loop.time() < end:
+            await asyncio.sleep(0.01)
+
+    async def _slow_done(
+        self, pause: Callable[[], Awaitable[None]], scope: Scope, receive: Receive, send: Send
+    ) -> None:
+        """Read the whole request, wait for ``pause()``, then let the app carry it out in any case.
 
         The app reads the body kept here; its answer goes nowhere if the client has left (uvicorn
         drops what is sent on a closed connection), but what it did stays done.
@@ -189,7 +202,7 @@ class FaultMiddleware:
             chunks.append(message.get("body", b""))
             more = bool(message.get("more_body", False))
         self.counters.bump("slow_held")
-        await asyncio.sleep(pause_s)
+        await pause()
         self.counters.bump("slow_done")
         kept: list[Message] = [{"type": "http.request", "body": b"".join(chunks), "more_body": False}]
 

@@ -11,6 +11,7 @@ _NAMESPACE = uuid.UUID("6b1d6a52-63f4-4c0e-9d3a-5e0a1f2b7c11")
 PRINTER_STATUSES = ("Online", "Offline")
 ALL_CLIENTS = "*"
 PROFILES = ("default", "strict")  # see station.emulator.faults.profile_faults
+HOLD_MAX_S = 60.0  # the longest ``held_path`` holds a request: a failed test cannot hang the server
 
 
 def stable_id(kind: str, key: str) -> str:
@@ -93,6 +94,9 @@ class Faults:
     up meanwhile does not stop it: a late release, delete or token rotation lands all the same,
     as it does behind a congested link or a queueing proxy. (``latency_s`` cannot show this:
     a request whose client left during the pause fails to read its body and does nothing.)
+    ``held_path`` does the same for the paths starting with it ("" none), holding each request
+    until the switch is set back to "" (at most :data:`HOLD_MAX_S`): the test, not a pause,
+    picks the moment a late request lands.
     """
 
     latency_s: float = 0.0
@@ -112,6 +116,7 @@ class Faults:
     gzip_bomb_bytes: int = 0
     slow_done_s: float = 0.0
     slow_path: str = ""
+    held_path: str = ""
     revoke_no_content: bool = False
     refresh_token_clients: str = ALL_CLIENTS
     tp_id_claim_clients: str = ALL_CLIENTS
