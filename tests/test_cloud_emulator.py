@@ -34,7 +34,7 @@ from station.cloud.stack import CloudStack
 from station.cloud.tokens import TokenKeeper, TokenStore
 from station.database import open_database
 from station.emulator import Emulator
-from tests.support.clock import FakeClock
+from tests.support.clock import ClockedEvent, FakeClock
 from tests.support.emulator_http import wait_for_slow_done
 
 HW = "1b4e28ba-2fa1-11d2-883f-0016d3cca427"
@@ -125,17 +125,31 @@ def test_cancel_stops_at_once(cloud: CloudStack) -> None:
         cloud.pairer.wait(code, cancel)
 
 
-def test_slow_down_slows_polling_for_good(make_emulator: EmulatorFactory) -> None:
-    # The emulator's clock runs 5x fast: its 1 s interval is 0.2 s of real time and its
-    # slow_down step of 5 s is 1 s. The pairer starts too fast (0.1 s), is told to slow down
-    # once, and from then on (0.1 + 1.2 s) never again.
-    emulator = make_emulator(poll_interval_s=1.0, clock=lambda: time.time() * 5)
+def test_slow_down_slows_polling_for_good(
+    make_emulator: EmulatorFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The pairer and the emulator share one fake clock, which the pairer's pauses move: the
+    # emulator sees them exactly, however loaded the machine. The pairer starts too fast (0.1 s
+    # against 1 s), is told to slow down once (the emulator's interval becomes 1 + 5 s), and
+    # polling every 0.1 + 6 s from then on, is never told again; the code is approved at 20 s.
+    clock = FakeClock()
+    emulator = make_emulator(poll_interval_s=1.0, clock=clock)
     http = make_http(emulator)
-    pairer = Pairer(http, CLIENT, HW, interval_s=0.1, slow_down_step_s=1.2)
+    pairer = Pairer(http, CLIENT, HW, interval_s=0.1, slow_down_step_s=6.0, clock=clock)
     code = pairer.start()
-    with approved_later(emulator, code, 0.6):
-        assert pairer.wait(code, threading.Event()).access_token
-    assert emulator.stats()["poll"] == 3  # pending, slow_down, approved
+    approve_at = clock() + 20.0
+    approved: list[float] = []
+
+    def meanwhile() -> None:
+        if clock() >= approve_at and not approved:
+            emulator.approve(code.code, email=emulator.users[0].email)
+            approved.append(clock())
+
+    caplog.set_level(logging.INFO, logger="station.cloud.pairing")
+    assert pairer.wait(code, ClockedEvent(clock, meanwhile)).access_token
+    # Polls at 0.1 (pending), 0.2 (slow_down), 6.3, 12.4, 18.5 (pending) and 24.6 (approved).
+    assert emulator.stats()["poll"] == 6
+    assert caplog.text.count("ezeep asked to poll more slowly") == 1
     http.close()
 
 
