@@ -167,18 +167,19 @@ def test_a_trickling_answer_ends_at_the_total_deadline(rig: Rig) -> None:
     started = time.monotonic()
     with pytest.raises(DeadlineError, match=r"took longer than 1\.5 s"):
         rig.client.printers()
-    assert time.monotonic() - started < 1.5 + 1.0
+    assert time.monotonic() - started < 10  # cut at the deadline: the whole answer takes minutes
     rig.emulator.set_faults(trickle_s=0)
     assert rig.client.printers()  # the connection pool recovers
 
 
 def test_a_silent_server_is_cut_off_at_the_deadline_not_the_read_timeout(rig: Rig) -> None:
-    # 3 s of silence is within the 5 s read timeout; the 1.5 s deadline cuts the wait itself.
-    rig.emulator.set_faults(latency_s=3.0)
+    # 4.5 s of silence is within the 5 s read timeout; the 1.5 s deadline cuts the wait itself
+    # (an answer read to its end and found late would take the 4.5 s).
+    rig.emulator.set_faults(latency_s=4.5)
     started = time.monotonic()
     with pytest.raises(DeadlineError):
         rig.client.printers()
-    assert time.monotonic() - started < 2.5
+    assert time.monotonic() - started < 4.0
 
 
 def test_a_trickling_release_is_in_doubt_not_failed(rig: Rig) -> None:
@@ -301,13 +302,13 @@ def test_a_whole_list_ends_at_its_deadline(emulator: Emulator) -> None:
         started = time.monotonic()
         with pytest.raises(DeadlineError, match=r"jobs: reading the list took longer than 2 s \(\d page"):
             cloud.client.waiting_jobs(emulator.users[0].id)
-        assert time.monotonic() - started < 2 + 0.5
+        assert time.monotonic() - started < 2 + 5  # not the 30 s of the whole list
         # A page that trickles is cut where the list's deadline falls, not at its own 20 s.
         emulator.set_faults(endless_jobs=False, latency_s=0, trickle_s=0.05, trickle_path=contract.JOBS_PATH)
         started = time.monotonic()
         with pytest.raises(DeadlineError, match=r"took longer than 2 s \(0 page\(s\) read\)"):
             cloud.client.waiting_jobs(emulator.users[0].id)
-        assert time.monotonic() - started < 2 + 0.5
+        assert time.monotonic() - started < 2 + 5  # not the page's own 20 s
         emulator.set_faults(trickle_s=0)
         assert len(cloud.client.waiting_jobs(emulator.users[0].id)) == 1
     assert parse_config("[cloud]\nlist_deadline_s = 90\n").cloud.list_deadline_s == 90.0
