@@ -23,8 +23,7 @@ from typing import Any
 
 import pytest
 
-from station.emulator import Emulator
-from station.emulator.model import PROFILES
+from station.emulator import PROFILES, Emulator
 from station.logsetup import IDENTIFIER
 from tests.support.approval_page import launch_chromium
 from tests.support.cloud import EmulatorFactory, profile_options

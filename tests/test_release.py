@@ -226,6 +226,26 @@ def test_two_taps_at_once_release_each_job_once(make_emulator: EmulatorFactory) 
     assert emulator.release_counts() == dict.fromkeys(ids, 1)
 
 
+def release_threads() -> set[int | None]:
+    return {thread.ident for thread in threading.enumerate() if thread.name.startswith("release")}
+
+
+def test_taps_reuse_the_engines_threads_and_a_closed_engine_sends_nothing(station: Station) -> None:
+    station.emulator.set_faults(latency_s=0.05)  # requests stay out: the first tap starts all 4 threads
+    first = station.engine.release(station.user.id, jobs=_jobs_by_id(station, station.jobs(6)))
+    started = release_threads()
+    second = station.engine.release(station.user.id, jobs=_jobs_by_id(station, station.jobs(6)))
+    assert len(first.printed) == len(second.printed) == 6
+    assert release_threads() <= started  # no thread started for the second tap's requests
+    station.engine.close()
+    station.engine.close()  # a second close changes nothing
+    left = station.jobs(1)
+    with pytest.raises(RuntimeError):
+        station.engine.release(station.user.id)
+    assert waiting_ids(station.emulator, station.user.email) == set(left)
+    assert Journal(station.db).rows(left) == {}  # not even an intent
+
+
 def test_no_job_is_sent_when_the_intent_cannot_be_recorded(station: Station) -> None:
     ids = station.jobs(3)
     station.db.execute("PRAGMA query_only = ON")  # every write now fails, as on a broken disk

@@ -84,3 +84,11 @@ def test_httpx_and_tls_wait_for_the_first_request(tmp_path: Path) -> None:
     http = "CloudHttp.single_host('http://127.0.0.1:9', client_id='x')"
     unused = f"from station.cloud.http import CloudHttp\n{http}.close()"
     assert "httpx" not in loaded_after(unused)  # made and closed without a request
+
+
+def test_the_directory_sync_and_other_commands_wait_for_their_use(tmp_path: Path) -> None:
+    started = loaded_after(WIRED, str(tmp_path), modules=True)
+    assert not started & {"station.directory_sync", "station.metrics"}  # no [directory] source, no metrics
+    assert not started & {"station.emulator.model", "getpass"}  # `emulator`'s values, `pin set`'s prompt
+    used = "import station.directory_sources.url\nfrom station.emulator import Faults"
+    assert {"station.directory_sync", "station.emulator.model"} <= loaded_after(used, modules=True)

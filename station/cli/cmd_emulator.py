@@ -20,7 +20,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from station.cli import EXIT_FAILURE, EXIT_OK, Context
-from station.emulator.model import PROFILES, Faults
+from station.emulator import PROFILES
 
 if TYPE_CHECKING:
     from station.emulator import Emulator
@@ -135,6 +135,8 @@ def _run(args: argparse.Namespace, context: Context) -> int:
 
 
 def _describe(emulator: Emulator) -> None:
+    from station.emulator.model import Faults
+
     print(f"ezeep emulator listening on {emulator.url}", flush=True)
     switched = dataclasses.asdict(emulator.faults)
     changed = {name: value for name, value in switched.items() if value != getattr(Faults(), name)}

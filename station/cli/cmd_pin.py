@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import getpass
 import sys
 from collections.abc import Iterator
 from typing import Any
@@ -56,6 +55,8 @@ def _pins(context: Context) -> Iterator[Pins]:
 
 def _read_pin(from_stdin: bool) -> str:
     """A new technician PIN, typed twice (or one line of standard input), checked."""
+    import getpass  # here: with termios it is loaded by every start of the station otherwise
+
     try:
         if from_stdin:
             pin = sys.stdin.readline().strip()

@@ -200,13 +200,18 @@ def build_station(
         )
     )
     client = cloud.client.impatient()
-    releaser = ReleaseEngine(
-        client,
-        connection(),
-        parallelism=config.cloud.release_parallelism,
-        job_timeout_s=config.cloud.job_timeout_s,
-        poll_interval_s=seams.release_poll_s,
-        in_doubt_s=config.cloud.in_doubt_s if seams.in_doubt_s is None else seams.in_doubt_s,
+    # Closed after the station stops: the station waits for its release calls to end.
+    releaser = stack.enter_context(
+        contextlib.closing(
+            ReleaseEngine(
+                client,
+                connection(),
+                parallelism=config.cloud.release_parallelism,
+                job_timeout_s=config.cloud.job_timeout_s,
+                poll_interval_s=seams.release_poll_s,
+                in_doubt_s=config.cloud.in_doubt_s if seams.in_doubt_s is None else seams.in_doubt_s,
+            )
+        )
     )
 
     def identify(read: BadgeRead) -> str:

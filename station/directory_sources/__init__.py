@@ -29,19 +29,15 @@ from station.config import DirectorySection
 from station.core.view import DirectoryFacts
 from station.database import transaction
 from station.directory import Directory, EmailResolver
-from station.directory_sync import (
-    BadgeSource,
-    DirectorySync,
-    SourceError,
-    SyncLoop,
-    SyncStatus,
-    publish_status,
-    read_status,
-)
-from station.metrics import Metrics
 
 if TYPE_CHECKING:
     import ssl
+
+    from station.directory_sync import BadgeSource, DirectorySync, SyncLoop, SyncStatus
+    from station.metrics import Metrics
+
+# The sync (station.directory_sync) is loaded where a source is used: a station that keeps its
+# badges itself (``local``, the default) does not load it to start.
 
 
 def tls_context(ca_file: str) -> ssl.SSLContext:
@@ -51,6 +47,8 @@ def tls_context(ca_file: str) -> ssl.SSLContext:
 
     import certifi
 
+    from station.directory_sync import SourceError
+
     try:
         return ssl.create_default_context(cafile=ca_file or certifi.where())
     except (OSError, ssl.SSLError) as exc:
@@ -59,6 +57,8 @@ def tls_context(ca_file: str) -> ssl.SSLContext:
 
 def read_secret(path: str, what: str) -> str:
     """The secret in ``path`` (a bind password, a client secret), which only its owner may read."""
+    from station.directory_sync import SourceError
+
     try:
         mode = stat.S_IMODE(os.stat(path).st_mode)
         if mode & 0o077:
@@ -98,6 +98,8 @@ def open_sync(
     audit: AuditLog | None = None,
 ) -> DirectorySync | None:
     """The sync of the configured source (closed with ``stack``); ``None`` for ``local``."""
+    from station.directory_sync import DirectorySync
+
     source = open_source(section)
     if source is None:
         return None
@@ -129,6 +131,8 @@ def start_sync(
     ``wake`` asks for a sync at once (pass the event the directory sets on an enrolment);
     ``on_synced`` gets the status after every attempt.
     """
+    from station.directory_sync import SyncLoop
+
     sync = open_sync(section, directory, db, resolve_email, stack, audit=audit)
     if sync is None:
         return None
@@ -156,6 +160,8 @@ def synced_directory(
     enrolled = threading.Event()
     directory = Directory(connection(), on_enrol=enrolled.set, write_back=section.writes_back)
     if section.source != "local":
+        from station.directory_sync import publish_status
+
         start_sync(
             section,
             directory,
@@ -178,6 +184,8 @@ def facts_reader(
     """What the technician page shows of the directory source: its last sync, read from ``db``."""
 
     def read() -> DirectoryFacts:
+        from station.directory_sync import read_status
+
         status = read_status(db)
         with transaction(db, "count the badges", write=False):
             held = dict(db.execute("SELECT origin, count(*) FROM badges GROUP BY origin").fetchall())

@@ -11,19 +11,24 @@ own pages describe it ("What ezeep's own pages say, 2026-12"), each point a swit
 
 from typing import TYPE_CHECKING
 
-from station.emulator.model import EmuPrinter, EmuUser, Faults
+PROFILES = ("default", "strict")  # see station.emulator.faults.profile_faults
 
 if TYPE_CHECKING:
+    from station.emulator.model import EmuPrinter, EmuUser, Faults
     from station.emulator.server import Emulator
 
-__all__ = ["EmuPrinter", "EmuUser", "Emulator", "Faults"]
+__all__ = ["PROFILES", "EmuPrinter", "EmuUser", "Emulator", "Faults"]
 
 
 def __getattr__(name: str) -> object:
-    # The server (uvicorn, starlette) loads when first asked for: every start of the station
-    # builds its command line, which names the emulator's profiles and fault switches (model).
+    # The values and the server (uvicorn, starlette) load when first asked for: every start of
+    # the station builds its command line, which names the emulator's profiles (above) only.
     if name == "Emulator":
         from station.emulator.server import Emulator
 
         return Emulator
+    if name in ("EmuPrinter", "EmuUser", "Faults"):
+        from station.emulator import model
+
+        return getattr(model, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

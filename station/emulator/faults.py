@@ -23,9 +23,10 @@ from typing import Any
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from station.emulator import PROFILES
 from station.emulator.connection import drop_connection
 from station.emulator.counters import Counters
-from station.emulator.model import ALL_CLIENTS, HOLD_MAX_S, PROFILES, Faults
+from station.emulator.model import ALL_CLIENTS, HOLD_MAX_S, Faults
 
 ADMIN_PREFIX = "/_emulator/"
 _FIELDS = {f.name: f.type for f in dataclasses.fields(Faults)}

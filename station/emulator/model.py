@@ -10,7 +10,6 @@ _NAMESPACE = uuid.UUID("6b1d6a52-63f4-4c0e-9d3a-5e0a1f2b7c11")
 
 PRINTER_STATUSES = ("Online", "Offline")
 ALL_CLIENTS = "*"
-PROFILES = ("default", "strict")  # see station.emulator.faults.profile_faults
 HOLD_MAX_S = 60.0  # the longest ``held_path`` holds a request: a failed test cannot hang the server
 
 

@@ -27,6 +27,7 @@ from station.cloud.errors import (
 from station.cloud.models import Job, JobState, JobStatus, Printer, job_ids_for_log
 from station.errors import StationError
 from station.release._journal import IN_DOUBT_STATES, Change, Journal, JournalRow, RowState
+from station.release._threads import CallPool
 from station.release._values import DeleteResult, JobProgress, ReleaseState, ReleaseSummary
 
 log = logging.getLogger(__name__)
@@ -177,7 +178,8 @@ class ReleaseEngine:
 
     ``client``: the ezeep client (see :class:`ReleaseClient`). ``db``: the station database; the
     ``releases`` table is the journal. ``parallelism``: at most this many requests at once
-    (``cloud.release_parallelism``). ``job_timeout_s``: how long to follow a released job before
+    (``cloud.release_parallelism``; the release calls share their threads, a reconcile or a
+    delete has as many of its own). ``job_timeout_s``: how long to follow a released job before
     calling it timed out. ``poll_interval_s``: pause between status checks of one job.
     ``in_doubt_s``: the quarantine window (``cloud.in_doubt_s``): a job whose request got no
     answer stays in doubt, never sent again, until ezeep's queue shows it gone or this long has
@@ -188,11 +190,13 @@ class ReleaseEngine:
     All methods block the calling thread (run them off the UI thread); ``on_progress`` is called
     on the calling thread, in order, and must not block. Cloud and storage errors raised before
     any job is sent propagate (nothing happened); after that, every job ends in the summary.
+    :meth:`close` stops its threads.
 
     Example::
 
         engine = ReleaseEngine(client, db, parallelism=4, job_timeout_s=300, poll_interval_s=2)
         summary = engine.release(user_id, on_progress=print, cancel=threading.Event())
+        engine.close()
     """
 
     def __init__(
@@ -219,6 +223,14 @@ class ReleaseEngine:
         self._now = now
         self._lock = threading.Lock()
         self._in_flight: set[str] = set()  # job ids whose intent row belongs to a running call
+        # Kept between calls: no thread start delays a tap's requests (see station.release._threads).
+        self._threads = ThreadPoolExecutor(parallelism, thread_name_prefix="release")
+
+    def close(self) -> None:
+        """Let the request threads end: at once when idle, else once the calls under way have
+        ended (not waited for here: a stop must not hang on a request). A later release fails
+        (:class:`RuntimeError`). Safe more than once."""
+        self._threads.shutdown(wait=False)
 
     # --- public API ---------------------------------------------------------------------------
 
@@ -390,7 +402,7 @@ class ReleaseEngine:
             for row in self._unsettled_rows()
             if row.state in IN_DOUBT_STATES and row.user_id == user_id
         }
-        pool = ThreadPoolExecutor(self._parallelism, thread_name_prefix="release")
+        pool = CallPool(self._threads)
         try:
             # The printer check and (when needed) the job list share the first round trip; each
             # job is sent as soon as it is known and the printer is known to be online, while
@@ -404,12 +416,12 @@ class ReleaseEngine:
             self._follow(run, pool, retry=retry)
         except BaseException:
             # Nothing sent: do not wait for the rest of the list (it is only read).
-            pool.shutdown(wait=run.sent, cancel_futures=True)
+            pool.finish(wait=run.sent, cancel=True)
             raise
         finally:
             with self._lock:
                 self._in_flight.difference_update(run.claimed)
-        pool.shutdown()
+        pool.finish()
         if run.in_doubt:
             self._recheck(run)
         self._journal.prune()
@@ -480,14 +492,14 @@ class ReleaseEngine:
             run.known += run.deferred
             run.deferred = []
 
-    def _reread(self, run: _Run, pool: ThreadPoolExecutor) -> None:
+    def _reread(self, run: _Run, pool: CallPool) -> None:
         """Read the list again, now that nothing of this call is in flight (see :class:`_Run`)."""
         log.info("the job list moved while it was read (jobs released meanwhile); reading it again")
         run.reread_due, run.rereading, run.listed = False, True, set()
         run.next_page = Future()
         pool.submit(self._read_list, run.user_id, run.next_page)
 
-    def _dispatch(self, run: _Run, pool: ThreadPoolExecutor, *, retry: bool) -> None:
+    def _dispatch(self, run: _Run, pool: CallPool, *, retry: bool) -> None:
         """Send the known jobs, now that the printer is known; hold them all if it is offline."""
         printer = run.printer
         if printer is None or not run.known:
@@ -629,7 +641,7 @@ class ReleaseEngine:
             return _Sent(progress, in_doubt=True, change=Change(job_id, "intent", progress.detail))
         return _Sent(progress, change=Change(job_id, state, progress.detail))
 
-    def _follow(self, run: _Run, pool: ThreadPoolExecutor, *, retry: bool) -> None:
+    def _follow(self, run: _Run, pool: CallPool, *, retry: bool) -> None:
         """Take in the printer check and the job list, send each job as soon as it may go, wait
         for the sends, then poll the status of every submitted job until it settles."""
         while (
