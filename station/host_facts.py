@@ -17,9 +17,9 @@ booted, the root slot installed last and the last software update.
   partition (``/data/slot/last-install``: ``slot=``, ``version=``, ``installed_at=`` and
   ``trial=`` lines; RAUC's own status under ``/data/rauc`` is root's alone). RAUC writes it when
   it installed a slot (``trial=pending``); the slot's first ready station makes it ``good``, a
-  slot given up makes it ``rolled_back``. The update was **rolled back** when the record says so,
-  or when the card runs another slot than the one on trial (U-Boot's counters gave it up before
-  user space could say so). A slot install, when there is one, is the last update.
+  slot given up makes it ``rolled_back`` (also one that U-Boot's counters gave up before its
+  user space could say so: the old slot's first ready station records it). A slot install, when
+  there is one, is the last update.
 
 All are read once when the station starts: an update or a rollback restarts the station, and
 the slot only changes with a reboot. A file that cannot be read counts as missing.
@@ -90,9 +90,9 @@ def last_update(apps: Path) -> LastUpdate:
     return LastUpdate("rolled_back" if back else "installed", current, max(switched))
 
 
-def last_slot_install(record: Path, booted: str) -> LastUpdate | None:
+def last_slot_install(record: Path) -> LastUpdate | None:
     """The root slot installed last, from ``release-station-slot``'s ``record``
-    (``/data/slot/last-install``) and the ``booted`` slot; ``None`` without a readable record."""
+    (``/data/slot/last-install``); ``None`` without a readable record."""
     try:
         lines = record.read_text(encoding="utf-8", errors="replace").splitlines()
     except OSError:
@@ -102,13 +102,12 @@ def last_slot_install(record: Path, booted: str) -> LastUpdate | None:
         key, _, value = line.partition("=")
         fields.setdefault(key, value)
     slot = fields.get("slot") or NO_SLOT
-    trial = fields.get("trial", "")
-    given_up = trial == "rolled_back" or (trial == "pending" and slot != booted)
     try:
         at = float(fields.get("installed_at", ""))
     except ValueError:
         at = 0.0
-    return LastUpdate("rolled_back" if given_up else "installed", fields.get("version", ""), at, slot)
+    result: UpdateResult = "rolled_back" if fields.get("trial") == "rolled_back" else "installed"
+    return LastUpdate(result, fields.get("version", ""), at, slot)
 
 
 def _link(path: Path) -> tuple[str, float | None]:

@@ -14,7 +14,7 @@ import stat
 import subprocess
 from pathlib import Path
 
-from station.host_facts import last_slot_install
+from station.host_facts import LastUpdate, last_slot_install
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "image-build" / "overlay" / "usr" / "local" / "sbin" / "release-station-slot"
@@ -51,13 +51,23 @@ def test_an_install_puts_the_new_slot_on_trial_in_a_record_everyone_can_read(tmp
     assert _installed_b(tmp_path).returncode == 0
     record = tmp_path / "slot" / "last-install"
     fields = dict(line.split("=", 1) for line in record.read_text().splitlines())
-    assert fields.keys() == {"slot", "version", "installed_at", "trial"}
+    assert fields.keys() == {"slot", "version", "installed_at", "boot", "trial"}
+    assert fields["boot"] == Path("/proc/sys/kernel/random/boot_id").read_text().strip()
     assert (fields["slot"], fields["version"], fields["trial"]) == ("B", "0.2.0", "pending")
     assert stat.S_IMODE(record.stat().st_mode) == 0o644  # the station's user reads it
     assert stat.S_IMODE(record.parent.stat().st_mode) == 0o755
     assert not (tmp_path / "slot" / "last-install.new").exists()
-    # Still running slot A (before the reboot): the metrics do not call it a rollback yet...
-    assert last_slot_install(record, "B").result == "installed"
+    assert last_slot_install(record) == LastUpdate("installed", "0.2.0", float(fields["installed_at"]), "B")
+
+
+def test_a_restart_of_the_old_slots_station_before_the_reboot_leaves_the_trial_alone(tmp_path: Path) -> None:
+    # The station restarts in slot A (mark-good runs again) while B waits for the reboot: B was
+    # installed in this very boot, so it has not failed anything yet.
+    _installed_b(tmp_path)
+    record = tmp_path / "slot" / "last-install"
+    before = record.read_text()
+    assert _run(tmp_path, "A", "good").returncode == 0
+    assert record.read_text() == before
 
 
 def test_the_new_slots_ready_station_passes_its_trial(tmp_path: Path) -> None:
@@ -66,7 +76,8 @@ def test_the_new_slots_ready_station_passes_its_trial(tmp_path: Path) -> None:
     assert passed.returncode == 0 and "slot B passed its trial" in passed.stdout
     record = tmp_path / "slot" / "last-install"
     assert "trial=good\n" in record.read_text()
-    assert last_slot_install(record, "B").result == "installed"
+    update = last_slot_install(record)
+    assert update is not None and (update.result, update.slot) == ("installed", "B")
     # A slot that passed is never given up by the fallback: its failing station is for the alerts.
     kept = _run(tmp_path, "B", "fallback")
     assert kept.returncode == 0 and "not on trial" in kept.stdout
