@@ -298,7 +298,7 @@ def fallback_phase(card: Card, problems: list[str]) -> dict[str, str]:
     if (slot, rebooted) != ("A", True):
         problems.append(f"the broken slot: booted {slot}, rebooted by itself: {rebooted}")
     if "Give up a root slot" not in broken.log:
-        problems.append("the broken slot: release-station-fallback.service did not run")
+        problems.append("the broken slot: release-station-fallback@failed.service did not run")
     state = card.state()
     if state.get("BOOT_A_LEFT") != "0":
         problems.append(f"after the fallback: {state} (expected slot A marked bad)")

@@ -483,7 +483,7 @@ def _trial_root(tmp_path: Path) -> Path:
     system = IMAGE / "overlay" / "etc" / "systemd" / "system"
     for name in (
         "release-station-mark-good.service",
-        "release-station-fallback.service",
+        "release-station-fallback@.service",
         "release-station-trial.timer",
     ):
         shutil.copy(system / name, root / "usr/lib/systemd/system")
@@ -497,19 +497,21 @@ def _trial_root(tmp_path: Path) -> Path:
 def test_a_slot_on_trial_whose_station_fails_or_is_late_falls_back(tmp_path: Path) -> None:
     system = IMAGE / "overlay" / "etc" / "systemd" / "system"
     dropin = (system / "release-station.service.d" / "trial.conf").read_text()
-    assert "\nOnFailure=release-station-fallback.service\n" in dropin  # the station's start limit
-    fallback = dict(_unit_lines(system / "release-station-fallback.service"))
-    assert fallback["ExecStart"] == f"{SLOT_SCRIPT} fallback"
+    assert "\nOnFailure=release-station-fallback@failed.service\n" in dropin  # its start limit
+    fallback = dict(_unit_lines(system / "release-station-fallback@.service"))
+    assert fallback["ExecStart"] == f"{SLOT_SCRIPT} fallback %i"
     assert fallback["ConditionKernelCommandLine"] == "rauc.slot"
     assert fallback["ReadWritePaths"] == "/data/slot" and fallback["CapabilityBoundingSet"] == ""
     timer = dict(_unit_lines(system / "release-station-trial.timer"))
-    assert timer["Unit"] == "release-station-fallback.service" and timer["OnBootSec"] == "10min"
+    assert timer["Unit"] == "release-station-fallback@deadline.service" and timer["OnBootSec"] == "10min"
     assert "release-station-trial.timer" in (IMAGE / "hooks" / "customize.sh").read_text()
     # RAUC records each install (its post-install handler), the units read the record.
     assert f"post-install={SLOT_SCRIPT}" in _overlay("etc/rauc/system.conf").splitlines()
     assert "d /data/slot 0755 root root -" in _overlay("etc/tmpfiles.d/release-station-image.conf")
     assert (
-        _verify(_trial_root(tmp_path), "release-station-fallback.service", "release-station-trial.timer")
+        _verify(
+            _trial_root(tmp_path), "release-station-fallback@failed.service", "release-station-trial.timer"
+        )
         == ""
     )
 
@@ -548,7 +550,7 @@ def test_first_boot_and_rollback_are_sandboxed() -> None:
         CONFIG / "systemd" / "release-station-firstboot.service",
         IMAGE / "overlay" / "etc" / "systemd" / "system" / "release-station-rollback.service",
         IMAGE / "overlay" / "etc" / "systemd" / "system" / "release-station-mark-good.service",
-        IMAGE / "overlay" / "etc" / "systemd" / "system" / "release-station-fallback.service",
+        IMAGE / "overlay" / "etc" / "systemd" / "system" / "release-station-fallback@.service",
     ],
     ids=lambda path: path.name,
 )
