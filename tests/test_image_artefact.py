@@ -160,7 +160,7 @@ def test_boot_partition_has_firmware_kernel_and_settings(boot: Fat) -> None:
     config = boot.text("config.txt")
     # The firmware starts U-Boot, which runs boot.scr (the A/B choice) with the card's state.
     assert re.search(r"(?m)^kernel=u-boot.bin$", config) and not re.search(r"(?m)^initramfs ", config)
-    assert {"u-boot.bin", "boot.scr", "boot-state.env"} <= names
+    assert {"u-boot.bin", "boot.scr", "boot-state.env", "uboot.env"} <= names
     assert re.search(r"(?m)^dtoverlay=vc4-kms-v3d", config) and re.search(r"(?m)^arm_64bit=1", config)
     cmdline = boot.text("cmdline.txt").split()
     assert {"ro", "rootwait", "consoleblank=0"} <= set(cmdline)
@@ -216,6 +216,20 @@ def test_the_root_slot_carries_its_kernel_and_rauc_with_the_keyring(
         "/etc/systemd/system/release-station.service.wants/release-station-mark-good.service"
     ).endswith("/release-station-mark-good.service")
     assert "60-release-station-card.rules" in rootfs.ls("/etc/udev/rules.d")
+    # A new slot's trial: RAUC records each install, a slot whose station does not come up falls back.
+    assert "post-install=/usr/local/sbin/release-station-slot" in rootfs.cat("/etc/rauc/system.conf")
+    assert rootfs.link("/etc/systemd/system/timers.target.wants/release-station-trial.timer").endswith(
+        "/release-station-trial.timer"
+    )
+
+
+def test_u_boot_on_the_pi_boots_without_a_prompt_on_the_serial_console(boot: Fat, tmp_path: Path) -> None:
+    """uboot.env is rpi_arm64's own built-in environment, with only bootdelay=-2."""
+    env = boot.copy("uboot.env", tmp_path / "uboot.env")
+    config = tmp_path / "fw_env.config"
+    config.write_text(f"{env} 0x0000 0x4000\n")
+    saved = dict(line.split("=", 1) for line in _run("fw_printenv", "-c", str(config)).splitlines())
+    assert saved["bootdelay"] == "-2" and saved["bootcmd"] and saved["board"] == "rpi"
 
 
 def test_units_and_their_enable_links_are_present(rootfs: Ext4) -> None:
