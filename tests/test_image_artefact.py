@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 import subprocess
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -230,6 +231,43 @@ def test_u_boot_on_the_pi_boots_without_a_prompt_on_the_serial_console(boot: Fat
     config.write_text(f"{env} 0x0000 0x4000\n")
     saved = dict(line.split("=", 1) for line in _run("fw_printenv", "-c", str(config)).splitlines())
     assert saved["bootdelay"] == "-2" and saved["bootcmd"] and saved["board"] == "rpi"
+
+
+@pytest.mark.skipif(shutil.which("qemu-system-aarch64") is None, reason="needs qemu-system-arm")
+def test_a_key_on_the_serial_console_does_not_stop_the_pis_u_boot(boot: Fat, tmp_path: Path) -> None:
+    """The card's own u-boot.bin on QEMU's raspi3b reads uboot.env from the FAT partition and
+    boots on while a key waits on its console (the mini UART, QEMU's second serial port)."""
+    fat = tmp_path / "fat.img"
+    _run("mkfs.vfat", "-C", str(fat), "40000")
+    _run("mcopy", "-i", str(fat), str(boot.copy("uboot.env", tmp_path / "uboot.env")), "::/")
+    card = tmp_path / "sd.img"
+    with card.open("wb") as disk:
+        disk.truncate(64 << 20)  # QEMU's SD card: a power of two
+        disk.seek(1 << 20)
+        disk.write(fat.read_bytes())
+    subprocess.run(["sfdisk", "-q", str(card)], input="label: dos\n1MiB,,c,*\n", text=True, check=True)
+    command = [
+        "qemu-system-aarch64", "-M", "raspi3b", "-m", "1024", "-display", "none", "-monitor", "none",
+        "-no-reboot", "-kernel", str(boot.copy("u-boot.bin", tmp_path / "u-boot.bin")),
+        "-dtb", str(boot.copy("bcm2837-rpi-3-b.dtb", tmp_path / "pi3.dtb")),
+        "-drive", f"if=sd,format=raw,file={card}", "-serial", "null", "-serial", "stdio",
+    ]  # fmt: skip
+    with subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE) as qemu:
+        assert qemu.stdin is not None and qemu.stdout is not None
+        # A stopped boot waits at a prompt forever: end QEMU after 3 minutes (a busy host).
+        stopper = threading.Timer(180, qemu.kill)
+        stopper.start()
+        qemu.stdin.write(b"x\n")
+        qemu.stdin.flush()
+        console = b""
+        while b"Scanning mmc 0:1" not in console:  # distro boot runs: nothing stopped it
+            line = qemu.stdout.readline()
+            assert line, console.decode(errors="replace")[-2000:]
+            console += line
+        stopper.cancel()
+        qemu.kill()
+    assert b"Loading Environment from FAT... OK" in console
+    assert b"Hit any key" not in console
 
 
 def test_units_and_their_enable_links_are_present(rootfs: Ext4) -> None:
