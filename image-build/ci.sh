@@ -4,8 +4,9 @@
 #
 #   image-build/ci.sh [--compress] [--stage all|build|test] [--ab]
 #
-# --ab adds the whole-card update test (run_ab.py: slot A installs the signed bundle over
-# HTTPS, the card reboots into slot B through U-Boot; about 8 minutes more).
+# --ab adds the whole-card update test (run_ab.py, five boots through U-Boot: slot A installs
+# the signed bundle over HTTPS into slot B; B installs a bundle whose station never gets ready
+# into A, which falls back to B by itself; an install cut by a power loss leaves B booting).
 # --stage build stops after the build and --stage test starts after it, so a caller can run the
 # build beside other work (.ci/dev test runs it beside pytest). Without --compress the build
 # skips xz (2 to 3 minutes here): CI tests the image, not its compression.
@@ -155,6 +156,7 @@ run_tests() {
     "image_used_mb=$(figure image_used_mb "$build_result") xz_mb=$(figure xz_mb "$build_result")" \
     "bundle_mb=$(figure bundle_mb "$build_result") rootfs_used_mb=$(figure rootfs_used_mb "$build_result")" \
     "ab_install_s=$(figure install_s "$logs/boot-ab.log") ab_b_ready_s=$(figure b_ready_s "$logs/boot-ab.log")" \
+    "ab_fallback_s=$(figure fallback_s "$logs/boot-ab.log") ab_wall_s=$(figure wall_s "$logs/boot-ab.log")" \
     "virt_boot_to_ready_s=$(figure boot_to_ready_s "$logs/boot-virt.log")" \
     "raspi3b_boot_to_ready_s=$(figure boot_to_ready_s "$logs/boot-raspi3b.log")" \
     "virt_stop_ms=$(figure stop_ms "$logs/boot-virt.log") raspi3b_stop_ms=$(figure stop_ms "$logs/boot-raspi3b.log")" \

@@ -560,8 +560,18 @@ def answer_guest(line: str, monitor: Path) -> None:
             qmp.close()
 
 
-def boot(command: Sequence[str], timeout_s: float, log_path: Path, monitor: Path | None = None) -> Boot:
+def boot(
+    command: Sequence[str],
+    timeout_s: float,
+    log_path: Path,
+    monitor: Path | None = None,
+    *,
+    power_cut_on: str | None = None,
+) -> Boot:
     """Run QEMU, copy its console to ``log_path``, stop at power-off or after ``timeout_s``.
+
+    With ``power_cut_on``, QEMU is killed (SIGKILL: what the guest has not written is lost, as
+    when a card loses power) as soon as the guest prints a line holding it.
 
     With ``monitor``, Ctrl-Alt-Del is pressed when the guest asks for it (SMOKE_CTRL_ALT_DEL_NOW),
     QEMU's screen is dumped to QEMU_SCREEN when it asks for that (SMOKE_SCREENDUMP_NOW), the
@@ -598,6 +608,8 @@ def boot(command: Sequence[str], timeout_s: float, log_path: Path, monitor: Path
                 text.append(line)
                 if monitor is not None:
                     answer_guest(line, monitor)
+                if power_cut_on is not None and power_cut_on in line:
+                    qemu.kill()
                 match = re.search(r"SMOKE_RESULT (.*)", line)
                 if match and not result:
                     result = dict(re.findall(r"(\w+)=(\S*)", match.group(1)))

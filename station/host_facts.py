@@ -1,5 +1,5 @@
 """What the station reads about the card it runs from, for the metrics file: the root slot it
-booted and the last software update.
+booted, the root slot installed last and the last software update.
 
 - **The booted slot** is the kernel command line's ``rauc.slot=`` (the boot script of the A/B
   layout sets it, and RAUC reads it the same way); ``"none"`` on a card without A/B slots. The
@@ -13,8 +13,15 @@ booted and the last software update.
   installed later than the one it went to (``--rollback``, by hand or by
   ``release-station-rollback.service``); the version the image came with counts as installed
   before every other. Nothing there (no link) means no update since the card was flashed.
+- **The root slot installed last** is the record ``release-station-slot`` keeps on the data
+  partition (``/data/slot/last-install``: ``slot=``, ``version=``, ``installed_at=`` and
+  ``trial=`` lines; RAUC's own status under ``/data/rauc`` is root's alone). RAUC writes it when
+  it installed a slot (``trial=pending``); the slot's first ready station makes it ``good``, a
+  slot given up makes it ``rolled_back`` (also one that U-Boot's counters gave up before its
+  user space could say so: the old slot's first ready station records it). A slot install, when
+  there is one, is the last update.
 
-Both are read once when the station starts: an update or a rollback restarts the station, and
+All are read once when the station starts: an update or a rollback restarts the station, and
 the slot only changes with a reboot. A file that cannot be read counts as missing.
 
 Example::
@@ -81,6 +88,26 @@ def last_update(apps: Path) -> LastUpdate:
     previous, _ = links["previous"]
     back = bool(previous) and _installed_at(apps, previous) > _installed_at(apps, current)
     return LastUpdate("rolled_back" if back else "installed", current, max(switched))
+
+
+def last_slot_install(record: Path) -> LastUpdate | None:
+    """The root slot installed last, from ``release-station-slot``'s ``record``
+    (``/data/slot/last-install``); ``None`` without a readable record."""
+    try:
+        lines = record.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return None
+    fields: dict[str, str] = {}
+    for line in lines:
+        key, _, value = line.partition("=")
+        fields.setdefault(key, value)
+    slot = fields.get("slot") or NO_SLOT
+    try:
+        at = float(fields.get("installed_at", ""))
+    except ValueError:
+        at = 0.0
+    result: UpdateResult = "rolled_back" if fields.get("trial") == "rolled_back" else "installed"
+    return LastUpdate(result, fields.get("version", ""), at, slot)
 
 
 def _link(path: Path) -> tuple[str, float | None]:

@@ -7,12 +7,18 @@ which ends QEMU (``-no-reboot``). That is all the script's logic; starting a rea
 image boot test's part. The state is read and written between boots on the host with
 ``fw_printenv``/``fw_setenv`` through the image's own ``/etc/fw_env.config`` (path changed), as
 RAUC does on the station.
+
+The card's U-Boot environment (``boot/locked-env.py``: the built-in one with ``bootdelay=-2``)
+is checked the same way with the ``qemu_arm64`` build, whose saved environment lives in flash
+where the Pi's lives in ``uboot.env`` on the FAT partition.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 BOOT = ROOT / "image-build" / "boot"
 FW_ENV_CONFIG = ROOT / "image-build" / "overlay" / "etc" / "fw_env.config"
 UBOOT = Path("/usr/lib/u-boot/qemu_arm64/u-boot.bin")
+VIRT_ENV_SIZE = "0x40000"  # CONFIG_ENV_SIZE of qemu_arm64 (the Pi's is 0x4000)
 TOOLS = ("qemu-system-aarch64", "mkimage", "mkenvimage", "fw_printenv", "mkfs.vfat", "mcopy", "sfdisk")
 MIB = 1 << 20
 DISK_ID = "5eedab15"
@@ -47,17 +54,23 @@ class Card:
     def fat(self) -> str:
         return f"{self.disk}@@{LAYOUT[0][0] * MIB}"
 
-    def boot(self) -> list[str]:
-        """One power-on: U-Boot runs boot.scr; its ``AB:`` lines."""
-        console = subprocess.run(
+    def console(self, *, typed: bytes = b"", flash: Path | None = None) -> str:
+        """One power-on with ``typed`` waiting on the serial console and U-Boot's saved
+        environment in ``flash`` (virt keeps it at the start of the second flash bank)."""
+        saved = ["-drive", f"if=pflash,unit=1,format=raw,file={flash}"] if flash else []
+        return subprocess.run(
             [
                 "qemu-system-aarch64", "-M", "virt", "-cpu", "cortex-a72", "-m", "512",
                 "-nographic", "-no-reboot", "-bios", str(UBOOT), "-nic", "none",
                 "-drive", f"if=none,id=card,format=raw,file={self.disk}",
-                "-device", "virtio-blk-pci,drive=card",
+                "-device", "virtio-blk-pci,drive=card", *saved,
             ],
-            stdin=subprocess.DEVNULL, capture_output=True, timeout=120, check=False,
+            input=typed, capture_output=True, timeout=120, check=False,
         ).stdout.decode(errors="replace")  # fmt: skip
+
+    def boot(self) -> list[str]:
+        """One power-on: U-Boot runs boot.scr; its ``AB:`` lines."""
+        console = self.console()
         lines = [line.strip() for line in console.splitlines() if line.startswith("AB: ")]
         assert lines, console[-2000:]
         return lines
@@ -160,4 +173,28 @@ def test_when_no_slot_has_attempts_left_both_get_them_back(card: Card) -> None:
     card.set_state(BOOT_A_LEFT="0", BOOT_B_LEFT="0")
     assert "AB: no slot has attempts left: both get 3 again" in card.boot()
     assert card.state() == {"BOOT_ORDER": "A B", "BOOT_A_LEFT": "3", "BOOT_B_LEFT": "3"}
+    assert "AB: booting slot A (partition 2), attempts left A=2 B=3" in card.boot()
+
+
+def test_autoboot_cannot_be_stopped_from_the_serial_console(card: Card) -> None:
+    # A key on the console, then "reset" for a U-Boot prompt (which ends QEMU: -no-reboot).
+    typed = b"x\nreset\n"
+    stopped = card.console(typed=typed)
+    assert "Hit any key to stop autoboot" in stopped and "AB: " not in stopped  # Debian's default
+    env = card.scratch / "env.txt"
+    env.write_text(_run(sys.executable, str(BOOT / "locked-env.py"), str(UBOOT)))
+    assert "bootdelay=-2\n" in env.read_text() and "bootcmd=" in env.read_text()
+    flash = card.scratch / "flash1.img"
+    _run("mkenvimage", "-s", VIRT_ENV_SIZE, "-o", str(flash), str(env))
+    os.truncate(flash, 64 * MIB)  # one flash bank
+    locked = card.console(typed=typed, flash=flash)
+    assert "Loading Environment from Flash... OK" in locked
+    assert "Hit any key" not in locked
+    assert "AB: booting slot A (partition 2), attempts left A=2 B=3" in locked
+
+
+def test_a_slot_given_up_is_not_tried_again_when_both_run_out_of_attempts(card: Card) -> None:
+    # rauc status mark-bad (release-station-slot): no attempts left, and out of BOOT_ORDER.
+    card.set_state(BOOT_ORDER="A", BOOT_A_LEFT="0", BOOT_B_LEFT="0")
+    assert "AB: no slot has attempts left: both get 3 again" in card.boot()
     assert "AB: booting slot A (partition 2), attempts left A=2 B=3" in card.boot()

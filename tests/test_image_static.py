@@ -468,14 +468,60 @@ def test_the_slot_is_marked_good_only_after_the_station_is_ready(tmp_path: Path)
     assert unit["WantedBy"] == "release-station.service"
     assert unit["ExecCondition"] == "/bin/systemctl is-active --quiet release-station.service"
     assert unit["ExecStart"] == "/usr/bin/rauc status mark-good"
+    assert unit["ExecStartPost"] == f"{SLOT_SCRIPT} good"  # the trial passed
     assert unit["ConditionKernelCommandLine"] == "rauc.slot"
+    assert _verify(_trial_root(tmp_path), name) == ""
+    assert "release-station-mark-good.service" in (IMAGE / "hooks" / "customize.sh").read_text()
+
+
+SLOT_SCRIPT = "/usr/local/sbin/release-station-slot"
+
+
+def _trial_root(tmp_path: Path) -> Path:
+    """:func:`_verify_root` with the image's units of a slot's trial and the commands they run."""
     root = _verify_root(tmp_path)
-    shutil.copy(IMAGE / "overlay" / "etc" / "systemd" / "system" / name, root / "usr/lib/systemd/system")
-    for command in ("usr/bin/rauc", "bin/systemctl"):
+    system = IMAGE / "overlay" / "etc" / "systemd" / "system"
+    for name in (
+        "release-station-mark-good.service",
+        "release-station-fallback@.service",
+        "release-station-trial.timer",
+    ):
+        shutil.copy(system / name, root / "usr/lib/systemd/system")
+    for command in ("usr/bin/rauc", "bin/systemctl", SLOT_SCRIPT.lstrip("/")):
         (root / command).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy("/bin/true", root / command)
-    assert _verify(root, name) == ""
-    assert "release-station-mark-good.service" in (IMAGE / "hooks" / "customize.sh").read_text()
+    return root
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="needs systemd-analyze")
+def test_a_slot_on_trial_whose_station_fails_or_is_late_falls_back(tmp_path: Path) -> None:
+    system = IMAGE / "overlay" / "etc" / "systemd" / "system"
+    dropin = (system / "release-station.service.d" / "trial.conf").read_text()
+    assert "\nOnFailure=release-station-fallback@failed.service\n" in dropin  # its start limit
+    fallback = dict(_unit_lines(system / "release-station-fallback@.service"))
+    assert fallback["ExecStart"] == f"{SLOT_SCRIPT} fallback %i"
+    assert fallback["ConditionKernelCommandLine"] == "rauc.slot"
+    assert fallback["ReadWritePaths"] == "/data/slot" and fallback["CapabilityBoundingSet"] == ""
+    timer = dict(_unit_lines(system / "release-station-trial.timer"))
+    assert timer["Unit"] == "release-station-fallback@deadline.service" and timer["OnBootSec"] == "10min"
+    assert "release-station-trial.timer" in (IMAGE / "hooks" / "customize.sh").read_text()
+    # RAUC records each install (its post-install handler), the units read the record.
+    assert f"post-install={SLOT_SCRIPT}" in _overlay("etc/rauc/system.conf").splitlines()
+    assert "d /data/slot 0755 root root -" in _overlay("etc/tmpfiles.d/release-station-image.conf")
+    assert (
+        _verify(
+            _trial_root(tmp_path), "release-station-fallback@failed.service", "release-station-trial.timer"
+        )
+        == ""
+    )
+
+
+def _unit_lines(path: Path) -> list[tuple[str, str]]:
+    return [
+        (key, value)
+        for key, _, value in (line.partition("=") for line in path.read_text().splitlines())
+        if key and not key.startswith(("#", "["))
+    ]
 
 
 def test_first_boot_and_rollback_are_sandboxed() -> None:
@@ -504,6 +550,7 @@ def test_first_boot_and_rollback_are_sandboxed() -> None:
         CONFIG / "systemd" / "release-station-firstboot.service",
         IMAGE / "overlay" / "etc" / "systemd" / "system" / "release-station-rollback.service",
         IMAGE / "overlay" / "etc" / "systemd" / "system" / "release-station-mark-good.service",
+        IMAGE / "overlay" / "etc" / "systemd" / "system" / "release-station-fallback@.service",
     ],
     ids=lambda path: path.name,
 )

@@ -6,6 +6,11 @@
 #             bundle signed with another key (foreign.raucb beside it: must be refused), then
 #             rauc install the bundle from the build host's HTTPS server (its address follows
 #             "release-station.ab_url="), then reboot into the new slot
+#   broken    the checks of "check", then rauc install broken.raucb (beside the bundle: its
+#             station never becomes ready) into the other slot and reboot into it
+#   cut       (the card came back by itself from the broken slot) wait for the idle screen,
+#             report the station's metrics, then rauc install the bundle again and ask the
+#             host to cut the power (AB_POWER_CUT_NOW) once 400 MB of it are on the other slot
 #   check     wait for the station's idle screen and the slot marked good, report the booted
 #             slot, RAUC's view of both slots, the pairing and the badge, then power off
 # Prints "AB_RESULT key=value ..." lines on the console.
@@ -39,6 +44,23 @@ sed 's/^/AB_STATUS /' /tmp/rauc-status.txt > /dev/console
 say "step=${step:-none} slot=${slot:-none} ready_s=$ready_s mark_good=${result:-none}" \
   "boot_state=$(state) root=$(findmnt -rn -o SOURCE /media/root-ro)"
 
+check() {  # the pairing and the badge (data partition) are still there
+  paired=$(as_station release-station status 2>/dev/null | grep -c '^paired: yes')
+  badges=$(as_station release-station badges list 2>/dev/null | grep -c "$badge")
+  say "checked station=$(systemctl is-active "$unit") paired_lines=$paired badge=$badges" \
+    "started_s=$(seconds "$(systemctl show -p ExecMainStartTimestampMonotonic --value "$unit")")"
+}
+
+install_from() {  # rauc install URL, then reboot into the slot it wrote; KEY names the figures
+  local key=$1 url=$2 start rc
+  start=$(date +%s)
+  rauc install "$url" > "/tmp/rauc-$key.txt" 2>&1
+  rc=$?
+  sed 's/^/AB_INSTALL /' "/tmp/rauc-$key.txt" > /dev/console
+  say "${key}_rc=$rc ${key}_s=$(( $(date +%s) - start )) ${key}_boot_state=$(state)"
+  systemctl --no-block reboot
+}
+
 case "$step" in
   install)
     as_station release-station badges add "$badge" --user-id u-ab-test --name "A B" > /dev/console 2>&1
@@ -49,18 +71,38 @@ case "$step" in
     refused=no
     grep -q 'signature verification failed' /tmp/rauc-foreign.txt && refused=yes
     say "foreign_rc=$foreign_rc foreign_refused=$refused foreign_boot_state=$(state)"
-    start=$(date +%s)
-    rauc install "$url" > /tmp/rauc-install.txt 2>&1
-    rc=$?
-    sed 's/^/AB_INSTALL /' /tmp/rauc-install.txt > /dev/console
-    say "installed rc=$rc install_s=$(( $(date +%s) - start )) boot_state=$(state)"
-    systemctl --no-block reboot
+    install_from install "$url"
+    ;;
+  broken)
+    check
+    install_from broken "${url%/*}/broken.raucb"
+    ;;
+  cut)
+    # The metrics file the station writes (node_exporter's textfile collector reads it).
+    for _ in $(seq 120); do
+      grep -qs '^release_station_slot_info' /run/release-station-metrics/*.prom && break
+      sleep 1
+    done
+    grep -hs '^release_station_\(slot_info\|update_result\)' /run/release-station-metrics/*.prom |
+      sed 's/^/AB_METRIC /' > /dev/console
+    sed 's/^/AB_RECORD /' /data/slot/last-install > /dev/console
+    # The other slot's partition, and how much the kernel wrote to it (/proc/diskstats: sectors).
+    other=$(readlink -f "/dev/card/rootfs-$( [ "$slot" = B ] && echo a || echo b)")
+    written() { awk -v dev="${other##*/}" '$3 == dev { print $10 }' /proc/diskstats; }
+    before=$(written)
+    rauc install "$url" > /tmp/rauc-cut.txt 2>&1 &
+    mb=0
+    for _ in $(seq 1800); do
+      mb=$(( ($(written) - before) / 2048 ))
+      [ "$mb" -ge 400 ] && break
+      sleep 0.5
+    done
+    say "cut_written_mb=$mb cut_boot_state=$(state)"
+    echo "AB_POWER_CUT_NOW" > /dev/console
+    wait
     ;;
   *)
-    paired=$(as_station release-station status 2>/dev/null | grep -c '^paired: yes')
-    badges=$(as_station release-station badges list 2>/dev/null | grep -c "$badge")
-    say "checked station=$(systemctl is-active "$unit") paired_lines=$paired badge=$badges" \
-      "started_s=$(seconds "$(systemctl show -p ExecMainStartTimestampMonotonic --value "$unit")")"
+    check
     systemctl --no-block poweroff
     ;;
 esac

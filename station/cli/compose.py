@@ -63,9 +63,11 @@ CLOUD_WORKERS = 6  # threads for the core's work that talks to ezeep
 LAST_CONTACT = "release_station_cloud_last_contact_timestamp_seconds"
 # What the metrics read about the card at start (station.host_facts): the kernel command line
 # names the booted root slot (the unit hides /proc/cmdline: then the device tree's copy);
-# release-station-update keeps its versions and links here.
+# release-station-update keeps its versions and links here; release-station-slot (the image)
+# records the root slot installed last and its trial here.
 KERNEL_CMDLINES = (Path("/proc/cmdline"), Path("/sys/firmware/devicetree/base/chosen/bootargs"))
 UPDATES_DIR = Path("/data/app")
+SLOT_RECORD = Path("/data/slot/last-install")
 
 
 @dataclasses.dataclass
@@ -290,7 +292,7 @@ def start_metrics(
     feed = MetricsFeed(metrics, __version__)
     station.listen(feed)
     station.subscribe(feed.view)
-    record_host(metrics, cmdlines=KERNEL_CMDLINES, apps=UPDATES_DIR)
+    record_host(metrics, cmdlines=KERNEL_CMDLINES, apps=UPDATES_DIR, slot_record=SLOT_RECORD)
     writer = TextfileWriter(metrics, Path(config.metrics.textfile_dir), interval_s=config.metrics.interval_s)
     writer.start()
     stack.callback(writer.stop)  # it writes a last time

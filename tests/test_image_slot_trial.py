@@ -1,0 +1,96 @@
+"""The trial of a newly installed root slot: release-station-slot's record, as the station reads it.
+
+The script (image-build/overlay/usr/local/sbin/release-station-slot) runs here as RAUC's
+post-install handler runs it (RAUC's environment variables, no arguments) and as the mark-good
+and fallback units run it, with its record in a temporary directory (``RS_SLOT_DIR``) and the
+kernel command line from a file (``RS_CMDLINE``). Only the paths that need neither RAUC nor
+systemd run here; marking a slot bad and rebooting are proven under QEMU by run_ab.py.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+from pathlib import Path
+
+from station.host_facts import LastUpdate, last_slot_install
+
+ROOT = Path(__file__).resolve().parent.parent
+SCRIPT = ROOT / "image-build" / "overlay" / "usr" / "local" / "sbin" / "release-station-slot"
+
+
+def _run(tmp_path: Path, booted: str, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    cmdline = tmp_path / "cmdline"
+    cmdline.write_text(f"console=ttyAMA0 root=PARTUUID=5eedab15-03 rauc.slot={booted} rootwait\n")
+    environment = {
+        "PATH": os.environ["PATH"],
+        "RS_SLOT_DIR": str(tmp_path / "slot"),
+        "RS_CMDLINE": str(cmdline),
+    }
+    return subprocess.run(
+        [str(SCRIPT), *args], env={**environment, **env}, capture_output=True, text=True, check=False
+    )
+
+
+def _installed_b(tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    """What RAUC 1.8 passes its post-install handler after writing slot B (rootfs.1)."""
+    rauc = {
+        "RAUC_MF_VERSION": "0.2.0",
+        "RAUC_SLOTS": "1 2",
+        "RAUC_TARGET_SLOTS": "2",
+        "RAUC_SLOT_NAME_2": "rootfs.1",
+        "RAUC_SLOT_BOOTNAME_2": "B",
+        "RAUC_SLOT_NAME_1": "rootfs.0",
+        "RAUC_SLOT_BOOTNAME_1": "A",
+    }
+    return _run(tmp_path, "A", **rauc)
+
+
+def test_an_install_puts_the_new_slot_on_trial_in_a_record_everyone_can_read(tmp_path: Path) -> None:
+    assert _installed_b(tmp_path).returncode == 0
+    record = tmp_path / "slot" / "last-install"
+    fields = dict(line.split("=", 1) for line in record.read_text().splitlines())
+    assert fields.keys() == {"slot", "version", "installed_at", "boot", "trial"}
+    assert fields["boot"] == Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    assert (fields["slot"], fields["version"], fields["trial"]) == ("B", "0.2.0", "pending")
+    assert stat.S_IMODE(record.stat().st_mode) == 0o644  # the station's user reads it
+    assert stat.S_IMODE(record.parent.stat().st_mode) == 0o755
+    assert not (tmp_path / "slot" / "last-install.new").exists()
+    assert last_slot_install(record) == LastUpdate("installed", "0.2.0", float(fields["installed_at"]), "B")
+
+
+def test_a_restart_of_the_old_slots_station_before_the_reboot_leaves_the_trial_alone(tmp_path: Path) -> None:
+    # The station restarts in slot A (mark-good runs again) while B waits for the reboot: B was
+    # installed in this very boot, so it has not failed anything yet.
+    _installed_b(tmp_path)
+    record = tmp_path / "slot" / "last-install"
+    before = record.read_text()
+    assert _run(tmp_path, "A", "good").returncode == 0
+    assert record.read_text() == before
+
+
+def test_the_new_slots_ready_station_passes_its_trial(tmp_path: Path) -> None:
+    _installed_b(tmp_path)
+    passed = _run(tmp_path, "B", "good")
+    assert passed.returncode == 0 and "slot B passed its trial" in passed.stdout
+    record = tmp_path / "slot" / "last-install"
+    assert "trial=good\n" in record.read_text()
+    update = last_slot_install(record)
+    assert update is not None and (update.result, update.slot) == ("installed", "B")
+    # A slot that passed is never given up by the fallback: its failing station is for the alerts.
+    kept = _run(tmp_path, "B", "fallback")
+    assert kept.returncode == 0 and "not on trial" in kept.stdout
+    assert "trial=good\n" in record.read_text()
+
+
+def test_without_an_install_nothing_is_on_trial(tmp_path: Path) -> None:
+    assert _run(tmp_path, "A", "good").returncode == 0
+    assert "not on trial" in _run(tmp_path, "A", "fallback").stdout
+    assert not (tmp_path / "slot").exists()
+
+
+def test_rauc_naming_no_root_slot_fails_the_install_with_a_reason(tmp_path: Path) -> None:
+    failed = _run(tmp_path, "A", RAUC_TARGET_SLOTS="")
+    assert failed.returncode == 1 and "RAUC named no root slot" in failed.stderr
+    assert not (tmp_path / "slot" / "last-install").exists()
