@@ -6,16 +6,13 @@ booted and the last software update.
   station's unit hides ``/proc/cmdline`` (``ProcSubset=pid``); the device tree's
   ``/chosen/bootargs`` holds the same line, as the bootloader (U-Boot, or the Pi's firmware)
   passed it.
-- **The last update** is read from the state ``release-station-update`` leaves on the data
-  partition (``/data/app``): the ``current`` and ``previous`` links, written at every switch, and
-  the ``.installed`` mark in each version's venv, written when that version's install finished.
-  The last switch is the newer of the two links. It was a **rollback** when it left a version
-  installed later than the one it went to (``--rollback``, by hand or by
-  ``release-station-rollback.service``); the version the image came with counts as installed
-  before every other. Nothing there (no link) means no update since the card was flashed.
+- **The last update** is the record the update timer's last run left on the data partition
+  (:mod:`station.update.record`, ``/data/update/last-run.json``): ``no_update``,
+  ``not_in_share``, ``downloaded``, ``installed`` or ``failed``, with the version and the time.
+  No record means no run since the card was flashed (``none``).
 
-Both are read once when the station starts: an update or a rollback restarts the station, and
-the slot only changes with a reboot. A file that cannot be read counts as missing.
+Both are read once when the station starts: an installed update takes effect with a reboot, and
+the slot only changes with one. A file that cannot be read counts as missing.
 
 Example::
 
@@ -27,23 +24,27 @@ Example::
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
+
+from station.update.record import read
 
 NO_SLOT = "none"
-UpdateResult = Literal["none", "installed", "rolled_back"]
-UPDATE_RESULTS: tuple[UpdateResult, ...] = ("none", "installed", "rolled_back")
+# The update timer's results (station.update.record.RESULTS), "none" before its first run, and a
+# rollback by the boot side.
+UpdateResult = Literal[
+    "none", "no_update", "not_in_share", "downloaded", "installed", "failed", "rolled_back"
+]
+UPDATE_RESULTS: tuple[UpdateResult, ...] = get_args(UpdateResult)
 
 
 @dataclass(frozen=True)
 class LastUpdate:
-    """The last switch of the station software: its ``result``, the ``version`` it left running
-    (``""``: the version the image came with), when (Unix time; 0 when there was none) and the
-    root ``slot`` it was installed to (``release-station-update`` installs into the data
-    partition, not a slot: ``"none"``)."""
+    """The last update run: its ``result``, the ``version`` it concerned (``""``: none), when
+    (Unix time; 0 when there was none) and the root ``slot`` it was installed to (``"none"``
+    when not known)."""
 
     result: UpdateResult
     version: str = ""
@@ -71,31 +72,9 @@ def read_booted_slot(cmdlines: Iterable[Path]) -> str:
     return NO_SLOT
 
 
-def last_update(apps: Path) -> LastUpdate:
-    """What ``release-station-update`` did last, from its directory ``apps`` (``/data/app``)."""
-    links = {name: _link(apps / name) for name in ("current", "previous")}
-    switched = [stamp for _, stamp in links.values() if stamp is not None]
-    if not switched:
+def last_update(record: Path) -> LastUpdate:
+    """What the update timer's last run did, from its record (``/data/update/last-run.json``)."""
+    last = read(record)
+    if last is None:
         return LastUpdate("none")
-    current, _ = links["current"]
-    previous, _ = links["previous"]
-    back = bool(previous) and _installed_at(apps, previous) > _installed_at(apps, current)
-    return LastUpdate("rolled_back" if back else "installed", current, max(switched))
-
-
-def _link(path: Path) -> tuple[str, float | None]:
-    """Where the link ``path`` points and when it was written; ``("", None)`` without one."""
-    try:
-        return os.readlink(path), path.lstat().st_mtime
-    except OSError:
-        return "", None
-
-
-def _installed_at(apps: Path, version: str) -> int:
-    """When ``version``'s install finished (ns); the image's own version (``""``) is the oldest."""
-    if not version:
-        return -1
-    try:
-        return (apps / version / ".installed").stat().st_mtime_ns
-    except OSError:
-        return -1
+    return LastUpdate(last.result, last.version, last.at)

@@ -140,10 +140,10 @@ def count_refreshes(metrics: Metrics) -> Callable[[RefreshResult], None]:
     return refreshed
 
 
-def record_host(metrics: Metrics, *, cmdlines: tuple[Path, ...], apps: Path) -> None:
-    """The booted root slot (from the first readable of ``cmdlines``) and the last software update
-    (in ``apps``, the directory ``release-station-update`` keeps); see :mod:`station.host_facts`."""
-    update = host_facts.last_update(apps)
+def record_host(metrics: Metrics, *, cmdlines: tuple[Path, ...], update_record: Path) -> None:
+    """The booted root slot (from the first readable of ``cmdlines``) and the last update run (its
+    ``update_record``, :mod:`station.update.record`); see :mod:`station.host_facts`."""
+    update = host_facts.last_update(update_record)
     booted = host_facts.read_booted_slot(cmdlines)
     metrics.set("release_station_slot_info", 1, booted=booted, installed=update.slot)
     results = host_facts.UPDATE_RESULTS
