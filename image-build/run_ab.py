@@ -10,14 +10,17 @@ chooses the slot from ``boot-state.env`` exactly as on a Pi; the kernel command 
 ``cmdline.txt``. Instead of ``smoke.sh`` the guest runs ``smoke/update-check.sh``:
 
 1. Slot A: the station pairs and reaches its idle screen, the slot is marked good, a badge is
-   added, a bundle signed with another key (made here) is refused, and ``rauc install``
-   fetches the signed bundle (``--bundle``, default the newest ``out/*.raucb``) from an HTTPS
-   server in this process (a certificate for the guest's address made here, its CA added to
-   the copy's trust store), then the guest reboots.
+   added, a bundle signed with another key (made here) is refused, and the update timer's
+   service (``release-station-update.service``) reads the manifest (:func:`manifest`, every
+   station in its share; ``allow_older``, as the bundle is the image's own version) from an
+   HTTPS server in this process (a certificate for the guest's address made here, its CA added
+   to the copy's trust store and named by ``[update] ca_file``), fetches the signed bundle
+   (``--bundle``, default the newest ``out/*.raucb``) to ``/data/update`` and installs it; its
+   reboot waits while the guest holds a session open, and comes when it ends.
 2. Slot B, as the bundle wrote it plus the same test-only units (added between the boots, as
    they were to slot A before the first): the station reaches its idle screen again, the slot
-   is marked good, the pairing and the badge (data partition) are still there; the boot-count
-   state says B first, 3 attempts.
+   is marked good, the pairing and the badge (data partition) are still there, the updater does
+   not take the same bundle again; the boot-count state says B first, 3 attempts.
 
 Prints ``AB_RESULT status=PASSED|FAILED|SKIPPED`` with the figures (install time in the guest,
 time from the kernel's start to the idle screen in slot B, bundle size) and exits 0 when passed,
@@ -27,6 +30,7 @@ time from the kernel's start to the idle screen in slot B, bundle size) and exit
 from __future__ import annotations
 
 import argparse
+import hashlib
 import http.server
 import json
 import os
@@ -107,6 +111,30 @@ def served_bundles(bundle: Path, scratch: Path) -> Path:
         str(scratch / "foreign.ext4"), str(www / "foreign.raucb"),
     )  # fmt: skip
     return www
+
+
+def manifest(www: Path, bundle: Path) -> str:
+    """``manifest.json`` beside the bundle, as image-build/README.md describes it; its URL."""
+    version = re.search(r'^version = "(.*)"', (rq.HERE.parent / "pyproject.toml").read_text(), re.M)
+    digest = hashlib.sha256()
+    with bundle.open("rb") as file:
+        while chunk := file.read(1 << 20):
+            digest.update(chunk)
+    offer = {
+        "version": version.group(1) if version else "0",
+        "bundle": bundle.name,
+        "sha256": digest.hexdigest(),
+        "size": bundle.stat().st_size,
+        "share": 100,
+        "allow_older": True,  # the bundle is the image's own version
+    }
+    (www / "manifest.json").write_text(json.dumps({"format": 1, "channels": {"stable": offer}}))
+    return f"https://{rq.GUEST_FORWARD}:{HTTPS_GUEST_PORT}/manifest.json"
+
+
+def update_config(port: int, manifest_url: str) -> str:
+    """The station's configuration of run_qemu, with ``[update]`` naming the manifest."""
+    return rq.station_config(port, "virt") + f'[update]\nurl = "{manifest_url}"\nca_file = "{CA_BUNDLE}"\n'
 
 
 def uboot_command(command: list[str], https_port: int) -> list[str]:
@@ -234,14 +262,18 @@ def _ab_test(image: Path, bundle: Path, timeout_s: float, log_path: Path) -> int
         scratch = Path(tmp)
         copy = scratch / "sd.img"
         ca, crt, key = certificates(scratch)
+        www = served_bundles(bundle, scratch)
+        manifest_url = manifest(www, bundle)
         with (
             Emulator(poll_interval_s=1, job_duration_s=2.0) as emulator,
-            https_server(served_bundles(bundle, scratch), crt, key) as https_port,
+            https_server(www, crt, key) as https_port,
         ):
             emulator.auto_approve_device = emulator.printers[0].id
             port = int(emulator.url.rsplit(":", 1)[1])
             tapper_id = emulator.users[1].id  # as run_qemu: a user with waiting jobs
-            parts, files, cmdline = rq.prepare(image, scratch, "virt", port, None, tapper_id=tapper_id)
+            parts, files, cmdline = rq.prepare(image, scratch, "virt", port, tapper_id=tapper_id)
+            config = update_config(port, manifest_url)
+            rq.put_on_boot_partition(copy, parts[0], scratch, "release-station.toml", config)
             rq.usb_stick(scratch)
             prepare_guest(copy, parts[1], scratch, ca)
             url = f"https://{rq.GUEST_FORWARD}:{HTTPS_GUEST_PORT}/{bundle.name}"
@@ -254,6 +286,8 @@ def _ab_test(image: Path, bundle: Path, timeout_s: float, log_path: Path) -> int
             a = results(first)
             if (a.get("slot"), a.get("mark_good"), a.get("rc")) != ("A", "success", "0"):
                 problems.append(f"slot A: {a or 'no AB_RESULT'} (expected slot=A mark_good=success rc=0)")
+            if a.get("reboot_waits") != "activating":
+                problems.append(f"the update's reboot did not wait for the session: {a.get('reboot_waits')}")
             if a.get("foreign_rc") in (None, "0") or a.get("foreign_refused") != "yes":
                 problems.append(
                     f"the foreign bundle: rc={a.get('foreign_rc')} refused={a.get('foreign_refused')}"
@@ -275,6 +309,7 @@ def _ab_test(image: Path, bundle: Path, timeout_s: float, log_path: Path) -> int
                     log_path=log_path,
                 )
             expect = {"slot": "B", "mark_good": "success", "station": "active", "badge": "1"}
+            expect["update_again"] = "no_update"  # the same bundle is not taken twice
             wrong = {k: b.get(k) for k, v in expect.items() if b.get(k) != v}
             if wrong or b.get("paired_lines", "0") == "0":
                 problems.append(f"slot B: {wrong or b} (expected {expect} and the pairing kept)")

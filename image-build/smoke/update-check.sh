@@ -4,8 +4,9 @@
 # the kernel command line (cmdline.txt):
 #   install   wait for the station's idle screen and the slot marked good, add a badge, try a
 #             bundle signed with another key (foreign.raucb beside it: must be refused), then
-#             rauc install the bundle from the build host's HTTPS server (its address follows
-#             "release-station.ab_url="), then reboot into the new slot
+#             start release-station-update.service, which installs the bundle the build
+#             host's HTTPS server offers in its manifest, while a session is held open; end
+#             the session, and the service reboots into the new slot
 #   check     wait for the station's idle screen and the slot marked good, report the booted
 #             slot, RAUC's view of both slots, the pairing and the badge, then power off
 # Prints "AB_RESULT key=value ..." lines on the console.
@@ -49,17 +50,36 @@ case "$step" in
     refused=no
     grep -q 'signature verification failed' /tmp/rauc-foreign.txt && refused=yes
     say "foreign_rc=$foreign_rc foreign_refused=$refused foreign_boot_state=$(state)"
+    # As in the field: the update timer's service reads the manifest beside the bundle
+    # ([update] url of the station's configuration), fetches the bundle to /data/update, checks
+    # and installs it, then reboots once no session runs. A session is held open here (the
+    # station's own lock) until the install is reported: the reboot must wait for its end.
+    exec 9< /run/release-station/session.lock
+    flock -x 9
     start=$(date +%s)
-    rauc install "$url" > /tmp/rauc-install.txt 2>&1
-    rc=$?
-    sed 's/^/AB_INSTALL /' /tmp/rauc-install.txt > /dev/console
-    say "installed rc=$rc install_s=$(( $(date +%s) - start )) boot_state=$(state)"
-    systemctl --no-block reboot
+    systemctl start --no-block release-station-update.service
+    result=none
+    for _ in $(seq 1800); do
+      result=$(sed -n 's/.*"result": "\([a-z_]*\)".*/\1/p' /data/update/last-run.json 2>/dev/null)
+      case "$result" in installed | failed | no_update | not_in_share) break ;; esac
+      sleep 1
+    done
+    install_s=$(( $(date +%s) - start ))
+    journalctl -u release-station-update.service -o cat --no-pager | sed 's/^/AB_INSTALL /' > /dev/console
+    rc=1
+    [ "$result" = installed ] && rc=0
+    waits=$(systemctl is-active release-station-update.service)  # activating: waits for the lock
+    say "installed rc=$rc result=$result install_s=$install_s reboot_waits=$waits boot_state=$(state)"
+    exec 9<&-  # the session ends: the service reboots into the new slot
+    [ "$rc" = 0 ] || systemctl --no-block reboot
     ;;
   *)
     paired=$(as_station release-station status 2>/dev/null | grep -c '^paired: yes')
     badges=$(as_station release-station badges list 2>/dev/null | grep -c "$badge")
+    # The bundle that made this slot is not taken again (the manifest still offers it).
+    again=$(release-station update check 2>/dev/null | cut -d: -f1)
     say "checked station=$(systemctl is-active "$unit") paired_lines=$paired badge=$badges" \
+      "update_again=${again:-none}" \
       "started_s=$(seconds "$(systemctl show -p ExecMainStartTimestampMonotonic --value "$unit")")"
     systemctl --no-block poweroff
     ;;
