@@ -93,10 +93,7 @@ class Updater:
                 client, offer, self.folder, reserve_bytes=self.settings.data_reserve_bytes
             )
             self._note("downloaded", version, f"{bundle.name} ({offer.size} bytes)", installed)
-            info = self.rauc.verify(bundle)
-            if info.version != offer.version:
-                bundle.unlink()
-                raise UpdateError(f"the bundle is {info.version}, the manifest said {offer.version}: deleted")
+            self._verify(bundle, offer.version)
             started = self.clock()
             self.rauc.install(bundle)
             bundle.unlink()
@@ -114,6 +111,17 @@ class Updater:
                 log.info("rebooting into %s", version)
                 subprocess.run(list(self.reboot_command), check=False)
         return done
+
+    def _verify(self, bundle: Path, version: str) -> None:
+        """``rauc info`` checks the signature; the bundle must be the version promised. A bundle
+        refused here is deleted (it would be refused again)."""
+        try:
+            info = self.rauc.verify(bundle)
+            if info.version != version:
+                raise UpdateError(f"the bundle is {info.version}, the manifest said {version}: deleted")
+        except UpdateError:
+            bundle.unlink()
+            raise
 
     def _note(self, result: record.Result, version: str, detail: str, installed: str) -> record.Record:
         entry = record.Record(result, version, self.clock(), detail, installed)
