@@ -286,7 +286,7 @@ def _ab_test(image: Path, bundle: Path, timeout_s: float, log_path: Path) -> int
             a = results(first)
             if (a.get("slot"), a.get("mark_good"), a.get("rc")) != ("A", "success", "0"):
                 problems.append(f"slot A: {a or 'no AB_RESULT'} (expected slot=A mark_good=success rc=0)")
-            if a.get("reboot_waits") != "activating":
+            if a.get("reboot_waits") != "yes":
                 problems.append(f"the update's reboot did not wait for the session: {a.get('reboot_waits')}")
             if a.get("foreign_rc") in (None, "0") or a.get("foreign_refused") != "yes":
                 problems.append(

@@ -65,10 +65,15 @@ case "$step" in
       sleep 1
     done
     install_s=$(( $(date +%s) - start ))
-    journalctl -u release-station-update.service -o cat --no-pager | sed 's/^/AB_INSTALL /' > /dev/console
     rc=1
     [ "$result" = installed ] && rc=0
-    waits=$(systemctl is-active release-station-update.service)  # activating: waits for the lock
+    waits=no  # the service says it waits for the session, and has not rebooted the machine
+    for _ in $(seq 60); do
+      journalctl -u release-station-update.service -o cat --no-pager | grep -q 'the reboot waits' &&
+        waits=yes && break
+      sleep 1
+    done
+    journalctl -u release-station-update.service -o cat --no-pager | sed 's/^/AB_INSTALL /' > /dev/console
     say "installed rc=$rc result=$result install_s=$install_s reboot_waits=$waits boot_state=$(state)"
     exec 9<&-  # the session ends: the service reboots into the new slot
     [ "$rc" = 0 ] || systemctl --no-block reboot
