@@ -437,6 +437,10 @@ def test_the_cli_checks_and_shows_the_last_run(
     assert capsys.readouterr().out.startswith("take: 99.0.0 is newer than the running ")
     assert main(["--config", str(config), "update", "status"]) == 0
     assert "last run: none" in capsys.readouterr().out
+    unset = tmp_path / "unset.toml"
+    unset.write_text(f'[station]\nstate_dir = "{tmp_path / "state"}"\n')
+    assert main(["--config", str(unset), "update", "run"]) == 0  # no url: nothing, no record
+    assert capsys.readouterr().out.startswith("no [update] url is configured")
     config.write_text(config.read_text().replace("/manifest.json", "/gone.json"))
     assert main(["--config", str(config), "update", "check"]) == 1
     assert "failed: the manifest's server answered 404" in capsys.readouterr().out

@@ -62,6 +62,9 @@ def _check(args: argparse.Namespace, context: Context) -> int:
 
 
 def _run(args: argparse.Namespace, context: Context) -> int:
+    if not context.config.update.url:  # the timer runs on every card; most may never update
+        print("no [update] url is configured: this station does not look for updates")
+        return EXIT_OK
     updater = _updater(context.config)
     with _client(context.config) as client:
         done = updater.run(client, reboot=not args.no_reboot)
