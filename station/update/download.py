@@ -24,7 +24,7 @@ from typing import BinaryIO
 import httpx
 
 from station.atomicfile import sync_directory
-from station.update.manifest import Offer, UpdateError
+from station.update.manifest import Offer, UpdateError, shown
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ def fetch(client: httpx.Client, offer: Offer, folder: Path, *, reserve_bytes: in
         with client.stream("GET", offer.bundle_url, headers=_range(have)) as response:
             status = response.status_code
             if status not in (200, 206) or (status == 206 and not _resumes(response, have)):
-                raise UpdateError(f"the bundle's server answered {status} for {offer.bundle_url}")
+                raise UpdateError(f"the bundle's server answered {status} for {shown(offer.bundle_url)}")
             start = have if status == 206 else 0
             with part.open("r+b" if part.exists() else "wb") as file:
                 digest = _hash_prefix(file, start)
@@ -64,7 +64,9 @@ def fetch(client: httpx.Client, offer: Offer, folder: Path, *, reserve_bytes: in
                 file.flush()
                 os.fsync(file.fileno())
     except httpx.HTTPError as exc:
-        raise UpdateError(f"the bundle could not be fetched from {offer.bundle_url}: {_why(exc)}") from None
+        raise UpdateError(
+            f"the bundle could not be fetched from {shown(offer.bundle_url)}: {_why(exc)}"
+        ) from None
     except OSError as exc:
         if exc.errno == errno.ENOSPC:
             raise UpdateError(

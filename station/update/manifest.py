@@ -24,6 +24,8 @@ Example::
     False
     >>> newer("1.10.0", "1.9.3"), newer("1.4", "1.4.0")
     (True, False)
+    >>> shown("https://cdn.example/b.raucb?X-Amz-Signature=abc")
+    'https://cdn.example/b.raucb'
 """
 
 from __future__ import annotations
@@ -136,6 +138,14 @@ def _offer(entry: dict[str, Any], manifest_url: str, channel: str, max_bundle_by
     if not isinstance(allow_older, bool):
         raise UpdateError(f'{where}: "allow_older" must be true or false')
     return Offer(version, url, sha256, size, share, allow_older)
+
+
+def shown(url: str) -> str:
+    """``url`` for a message or the log: without a query or user info, where a signed URL (a
+    CDN's, a bucket's) carries its token."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    return f"{parts.scheme}://{host}{f':{parts.port}' if parts.port else ''}{parts.path}"
 
 
 def _integer(value: object) -> TypeGuard[int]:

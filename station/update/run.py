@@ -21,7 +21,7 @@ import httpx
 
 from station.config import UpdateSection
 from station.update import busy, download, manifest, record
-from station.update.manifest import Decision, UpdateError
+from station.update.manifest import Decision, UpdateError, shown
 from station.update.rauc import Rauc
 
 log = logging.getLogger(__name__)
@@ -62,10 +62,12 @@ class Updater:
             body = response.read()
         except httpx.HTTPError as exc:
             raise UpdateError(
-                f"the manifest could not be fetched from {settings.url}: {exc or type(exc).__name__}"
+                f"the manifest could not be fetched from {shown(settings.url)}: {exc or type(exc).__name__}"
             ) from None
         if response.status_code != 200:
-            raise UpdateError(f"the manifest's server answered {response.status_code} for {settings.url}")
+            raise UpdateError(
+                f"the manifest's server answered {response.status_code} for {shown(settings.url)}"
+            )
         offer = manifest.parse(
             body, str(response.url), settings.channel, max_bundle_bytes=settings.max_bundle_bytes
         )
