@@ -212,15 +212,7 @@ tar -C "$repo" -c --exclude='__pycache__' pyproject.toml README.md station ui dr
 rm -rf "$stage/src"
 version=$(sed -n 's/^version = "\(.*\)"/\1/p' "$repo/pyproject.toml")
 name=release-station-$version-$profile
-# The update bundle for stations already in the field (release-station-update, README.md).
-rm -rf "$stage/bundle"
-mkdir -p "$stage/bundle/wheels"
-cp "$wheels"/*.whl "$app"/*.whl "$stage/bundle/wheels/"
-echo "$version" > "$stage/bundle/VERSION"
-(cd "$stage/bundle" && sha256sum VERSION wheels/*.whl > SHA256SUMS)
-tar -C "$stage/bundle" -cf "$out/$name-update.tar" VERSION SHA256SUMS wheels
-rm -rf "$stage/bundle"
-ls "$app" "$out/$name-update.tar"
+ls "$app"
 
 # --- rootfs: the application layer on top of the cached base -----------------------------------
 step rootfs

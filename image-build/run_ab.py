@@ -10,13 +10,17 @@ chooses the slot from ``boot-state.env`` exactly as on a Pi; the kernel command 
 ``cmdline.txt``. Instead of ``smoke.sh`` the guest runs ``smoke/update-check.sh``. Five boots:
 
 1. Slot A: the station pairs and reaches its idle screen, the slot is marked good, a badge is
-   added, a bundle signed with another key (made here) is refused, and ``rauc install``
-   fetches the signed bundle (``--bundle``, default the newest ``out/*.raucb``) from an HTTPS
-   server in this process (a certificate for the guest's address made here, its CA added to
-   the copy's trust store), then the guest reboots.
+   added, a bundle signed with another key (made here) is refused, and the update timer's
+   service (``release-station-update.service``) reads the manifest (:func:`manifest`, every
+   station in its share; ``allow_older``, as the bundle is the image's own version) from an
+   HTTPS server in this process (a certificate for the guest's address made here, its CA added
+   to the copy's trust store and named by ``[update] ca_file``), fetches the signed bundle
+   (``--bundle``, default the newest ``out/*.raucb``) to ``/data/update`` and installs it; its
+   reboot waits while the guest holds a session open, and comes when it ends.
 2. Slot B, as the bundle wrote it plus the same test-only units (added between the boots, as
    they were to slot A before the first): the station reaches its idle screen again, the slot
-   is marked good, the pairing and the badge (data partition) are still there. Then it installs
+   is marked good, the pairing and the badge (data partition) are still there, and the updater
+   does not take the same bundle again. Then it installs
    ``broken.raucb`` into slot A: a bundle of the image's own root with one drop-in that makes
    the station exit at once (made here, signed with ``--keys``, the build's key; never
    shipped), and reboots.
@@ -37,6 +41,7 @@ passed).
 from __future__ import annotations
 
 import argparse
+import hashlib
 import http.server
 import json
 import os
@@ -157,6 +162,30 @@ def broken_bundle(image: Path, root: rq.Partition, keys: Path, scratch: Path, ww
     return out
 
 
+def manifest(www: Path, bundle: Path) -> str:
+    """``manifest.json`` beside the bundle, as image-build/README.md describes it; its URL."""
+    version = re.search(r'^version = "(.*)"', (rq.HERE.parent / "pyproject.toml").read_text(), re.M)
+    digest = hashlib.sha256()
+    with bundle.open("rb") as file:
+        while chunk := file.read(1 << 20):
+            digest.update(chunk)
+    offer = {
+        "version": version.group(1) if version else "0",
+        "bundle": bundle.name,
+        "sha256": digest.hexdigest(),
+        "size": bundle.stat().st_size,
+        "share": 100,
+        "allow_older": True,  # the bundle is the image's own version
+    }
+    (www / "manifest.json").write_text(json.dumps({"format": 1, "channels": {"stable": offer}}))
+    return f"https://{rq.GUEST_FORWARD}:{HTTPS_GUEST_PORT}/manifest.json"
+
+
+def update_config(port: int, manifest_url: str) -> str:
+    """The station's configuration of run_qemu, with ``[update]`` naming the manifest."""
+    return rq.station_config(port, "virt") + f'[update]\nurl = "{manifest_url}"\nca_file = "{CA_BUNDLE}"\n'
+
+
 def uboot_command(command: list[str], https_port: int) -> list[str]:
     """``run_qemu``'s virt command with U-Boot as firmware instead of QEMU loading the kernel."""
     out: list[str] = []
@@ -269,9 +298,11 @@ def guest_state(line: str) -> dict[str, str]:
 
 
 def install_phase(card: Card, problems: list[str]) -> dict[str, str]:
-    """Boot 1: slot A refuses a foreign bundle, installs the signed one into B and reboots."""
+    """Boot 1: slot A refuses a foreign bundle, and its update timer's service installs the
+    signed one into B and reboots once the session the guest holds has ended."""
     a = results(card.boot("install", "a"))
-    expect(problems, "slot A", a, {"slot": "A", "mark_good": "success", "install_rc": "0"})
+    wanted = {"slot": "A", "mark_good": "success", "install_rc": "0", "reboot_waits": "yes"}
+    expect(problems, "slot A", a, wanted)
     if a.get("foreign_rc") in (None, "0") or a.get("foreign_refused") != "yes":
         problems.append(f"the foreign bundle: rc={a.get('foreign_rc')} refused={a.get('foreign_refused')}")
     return {"a_ready_s": a.get("ready_s", "none"), "install_s": a.get("install_s", "none")}
@@ -281,6 +312,7 @@ def new_slot_phase(card: Card, problems: list[str]) -> dict[str, str]:
     """Boot 2: slot B is ready and good with the data kept, then installs the broken bundle."""
     b = results(card.boot("broken", "b"))
     wanted = {"slot": "B", "mark_good": "success", "station": "active", "badge": "1", "broken_rc": "0"}
+    wanted["update_again"] = "no_update"  # the same bundle is not taken twice
     expect(problems, "slot B", b, wanted)
     if b.get("paired_lines", "0") == "0":
         problems.append("slot B: the pairing was lost")
@@ -391,6 +423,7 @@ def _ab_test(image: Path, bundle: Path, keys: Path, timeout_s: float, log_path: 
         copy = scratch / "sd.img"
         ca, crt, key = certificates(scratch)
         www = served_bundles(bundle, scratch)
+        manifest_url = manifest(www, bundle)
         # Made while slot A boots: boot 2 installs it.
         broken: Future[Path] = background.submit(
             broken_bundle, image, rq.partitions(image)[1], keys, scratch, www
@@ -402,7 +435,9 @@ def _ab_test(image: Path, bundle: Path, keys: Path, timeout_s: float, log_path: 
             emulator.auto_approve_device = emulator.printers[0].id
             port = int(emulator.url.rsplit(":", 1)[1])
             tapper_id = emulator.users[1].id  # as run_qemu: a user with waiting jobs
-            parts, files, cmdline = rq.prepare(image, scratch, "virt", port, None, tapper_id=tapper_id)
+            parts, files, cmdline = rq.prepare(image, scratch, "virt", port, tapper_id=tapper_id)
+            config = update_config(port, manifest_url)
+            rq.put_on_boot_partition(copy, parts[0], scratch, "release-station.toml", config)
             rq.usb_stick(scratch)
             prepare_guest(copy, parts[1], scratch, ca)
             command = uboot_command(

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Boot the built SD image under QEMU's CPU emulation and check the station on it.
 
-    run_qemu.py --machine virt|raspi3b [--image IMG] [--bundle TAR] [--timeout S] [--log FILE]
+    run_qemu.py --machine virt|raspi3b [--image IMG] [--timeout S] [--log FILE]
 
 It never boots the image itself: it makes a sparse scratch copy and adds to that copy only
 
@@ -34,8 +34,7 @@ keypad and closes the menu; each must change the station's state and its frame. 
 first boot the card must give itself a disk id of its own (the MBR's signature, and
 ``cmdline.txt`` to match); the second ``virt`` boot starts from that ``cmdline.txt``, and its
 partitions must be mounted by the new PARTUUIDs. On
-``virt`` the guest also installs the update bundle (``--bundle``, put on the data partition),
-runs on it and rolls back; then the card boots a second time with a wrong
+``virt`` the card then boots a second time with a wrong
 ``release-station.toml`` on its boot partition, as a person might copy there: the station must
 stay off, tty1 must show the error and ``release-station-error.txt`` must explain it.
 
@@ -236,9 +235,9 @@ def stick_problems(stick: Path) -> list[str]:
 
 
 def prepare(
-    image: Path, scratch: Path, machine: str, port: int, bundle: Path | None, *, tapper_id: str
+    image: Path, scratch: Path, machine: str, port: int, *, tapper_id: str
 ) -> tuple[list[Partition], dict[str, Path], str]:
-    """Copy the image, add the first-boot files, the test units and (virt) the update bundle.
+    """Copy the image, add the first-boot files and the test units.
 
     ``tapper_id`` is the emulator's user whose badge smoke.sh enrols and taps (the stuck stop).
 
@@ -271,8 +270,6 @@ def prepare(
     )
     (scratch / "node-exporter.password").write_text(METRICS_PASSWORD + "\n")
     _inject_units(copy, root, scratch, machine, {"@PORT@": str(port), "@TAPPER_ID@": tapper_id})
-    if bundle is not None:
-        _debugfs(parts[3], copy, scratch, [f"write {bundle} /smoke-update.tar"])  # data
     return parts, boot_files, cmdline
 
 
@@ -683,10 +680,6 @@ def check(machine: str, outcome: Boot, copy: Path, parts: list[Partition]) -> li
         return problems
     if r.get("ready_s", "none") == "none":
         problems.append("the station never reached its idle screen")
-    if machine == "virt":
-        for key in ("update", "rollback"):
-            if r.get(key) != "yes":
-                problems.append(f"{key}={r.get(key)}: the station did not come back on the {key}")
     if r.get("firstboot") != "station=applied,system=applied":
         problems.append(f"firstboot={r.get('firstboot')} (expected both files applied)")
     # release-station-time-sync.service gives up after 30 s: a shorter wait means NTP answered.
@@ -939,11 +932,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--image", type=Path, default=Path(os.environ.get("RELEASE_STATION_IMAGE", DEFAULT_IMAGE))
     )
-    parser.add_argument(
-        "--bundle",
-        type=Path,
-        help="update bundle the virt guest installs (default: the newest in image-build/out)",
-    )
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds for each boot")
     parser.add_argument("--log", type=Path, help="serial console log (default: next to the image)")
     parser.add_argument("--relay", type=int, help=argparse.SUPPRESS)
@@ -961,24 +949,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         _require_tools(machine)
         if not args.image.exists():
             raise Skip(f"no image at {args.image} (run image-build/build.sh first)")
-        bundle = None
-        if machine == "virt":
-            profile = args.image.resolve().parent.name  # work/PROFILE/release-station.img
-            bundle = args.bundle or max(
-                (HERE / "out").glob(f"release-station-*-{profile}-update.tar"),
-                key=os.path.getmtime,
-                default=None,
-            )
-            if bundle is None or not bundle.exists():
-                raise Skip(f"no update bundle ({bundle or 'none in image-build/out'}): build.sh makes it")
-        return _boot_test(machine, args.image, bundle, args.timeout, log_path)
+        return _boot_test(machine, args.image, args.timeout, log_path)
     except Skip as skip:
         print(f"BOOT_RESULT machine={machine} status=SKIPPED reason={json.dumps(str(skip))}", flush=True)
         return EXIT_SKIPPED
 
 
-def _boot_test(machine: str, image: Path, bundle: Path | None, timeout_s: float, log_path: Path) -> int:
-    attempt = _attempt(machine, image, bundle, timeout_s, log_path)
+def _boot_test(machine: str, image: Path, timeout_s: float, log_path: Path) -> int:
+    attempt = _attempt(machine, image, timeout_s, log_path)
     retried = "no"
     if machine == "raspi3b" and attempt.network_lost:
         # QEMU's USB network on raspi3b sometimes drops what its user network sends (slirp's
@@ -989,7 +967,7 @@ def _boot_test(machine: str, image: Path, bundle: Path | None, timeout_s: float,
         log_path.replace(first_log)
         print(f"== retrying {machine}: {NETWORK_LOST} (first attempt's log: {first_log})", flush=True)
         retried = "network_lost"
-        attempt = _attempt(machine, image, bundle, timeout_s, log_path)
+        attempt = _attempt(machine, image, timeout_s, log_path)
     outcome, problems, rejected = attempt.outcome, attempt.problems, attempt.rejected
     r = outcome.result
     figures = (
@@ -997,7 +975,6 @@ def _boot_test(machine: str, image: Path, bundle: Path | None, timeout_s: float,
         f" clock_wait_s={r.get('clock_wait_s', 'none')} smoke_at_s={_fmt(outcome.result_at_s)}"
         f" wall_s={_fmt(outcome.exited_at_s)} stop_ms={r.get('stop_ms', 'none')}"
         f" watchdog={r.get('watchdog', 'none')} drm={r.get('drm', 'none')} scanout={r.get('scanout', 'none')}"
-        f" update_s={r.get('update_s', 'none')}"
         f" rejected_boot_s={_fmt(rejected.exited_at_s) if rejected else 'none'} retried={retried}"
         f" {idle_cpu_figures(r)} {attempt.screen.figures if attempt.screen else 'screen=none'}"
     )
@@ -1056,7 +1033,7 @@ class Attempt:
     screen: Screen | None  # virt
 
 
-def _attempt(machine: str, image: Path, bundle: Path | None, timeout_s: float, log_path: Path) -> Attempt:
+def _attempt(machine: str, image: Path, timeout_s: float, log_path: Path) -> Attempt:
     """One boot of a fresh scratch copy (on virt, then the second boot with a wrong file)."""
     from station.emulator import Emulator
 
@@ -1067,13 +1044,12 @@ def _attempt(machine: str, image: Path, bundle: Path | None, timeout_s: float, l
             emulator.auto_approve_device = emulator.printers[0].id
             port = int(emulator.url.rsplit(":", 1)[1])
             tapper_id = emulator.users[1].id  # a user with waiting jobs
-            parts, files, cmdline = prepare(image, scratch, machine, port, bundle, tapper_id=tapper_id)
+            parts, files, cmdline = prepare(image, scratch, machine, port, tapper_id=tapper_id)
             monitor = None
             if machine == "virt":
                 usb_stick(scratch)
                 monitor = scratch / "monitor.sock"
-            mode = "update" if bundle else "plain"
-            command = qemu_command(machine, scratch, files, cmdline, port, mode=mode)
+            command = qemu_command(machine, scratch, files, cmdline, port, mode="plain")
             print(f"== boot {machine}: {' '.join(command)}", flush=True)
             outcome = boot(command, timeout_s, log_path, monitor)
             lost = network_lost(outcome.log, emulator.stats())

@@ -416,6 +416,30 @@ class DirectoryGraphSection:
             raise ValueError("secret_file, certificate_file: the app signs in with one of them, not both")
 
 
+_CHANNEL = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
+
+
+@dataclass(frozen=True)
+class UpdateSection:
+    """``[update]``: where the whole-card updates come from (:mod:`station.update`); no url: none."""
+
+    url: str = ""
+    channel: str = "stable"
+    ca_file: str = ""
+    max_bundle_bytes: int = 1536 * 1024 * 1024
+    timeout_s: float = 30.0
+    data_reserve_bytes: int = 64 * 1024 * 1024
+
+    def __post_init__(self) -> None:
+        if self.url:
+            _check_urls(self, "url")
+        if not _CHANNEL.fullmatch(self.channel):
+            raise ValueError('channel: must be 1 to 32 lower-case letters, digits, "-" or "_", like "stable"')
+        _check_range("max_bundle_bytes", self.max_bundle_bytes, 1024 * 1024, 8 * 1024**3)
+        _check_range("timeout_s", self.timeout_s, 5, 600)
+        _check_range("data_reserve_bytes", self.data_reserve_bytes, 0, 4 * 1024**3)
+
+
 DirectorySource = Literal["local", "ldap", "graph", "url"]
 
 
@@ -470,6 +494,7 @@ class Config:
     metrics: MetricsSection = field(default_factory=MetricsSection)
     enrolment: EnrolmentSection = field(default_factory=EnrolmentSection)
     directory: DirectorySection = field(default_factory=DirectorySection)
+    update: UpdateSection = field(default_factory=UpdateSection)
     source: str = field(default="(defaults)", compare=False)
 
     @property

@@ -6,23 +6,21 @@ booted, the root slot installed last and the last software update.
   station's unit hides ``/proc/cmdline`` (``ProcSubset=pid``); the device tree's
   ``/chosen/bootargs`` holds the same line, as the bootloader (U-Boot, or the Pi's firmware)
   passed it.
-- **The last update** is read from the state ``release-station-update`` leaves on the data
-  partition (``/data/app``): the ``current`` and ``previous`` links, written at every switch, and
-  the ``.installed`` mark in each version's venv, written when that version's install finished.
-  The last switch is the newer of the two links. It was a **rollback** when it left a version
-  installed later than the one it went to (``--rollback``, by hand or by
-  ``release-station-rollback.service``); the version the image came with counts as installed
-  before every other. Nothing there (no link) means no update since the card was flashed.
+- **The last update** is the record the update timer's last run left on the data partition
+  (:mod:`station.update.record`, ``/data/update/last-run.json``): ``no_update``,
+  ``not_in_share``, ``downloaded``, ``installed`` or ``failed``, with the version and the time.
+  No record means no run since the card was flashed (``none``).
 - **The root slot installed last** is the record ``release-station-slot`` keeps on the data
   partition (``/data/slot/last-install``: ``slot=``, ``version=``, ``installed_at=`` and
-  ``trial=`` lines; RAUC's own status under ``/data/rauc`` is root's alone). RAUC writes it when
-  it installed a slot (``trial=pending``); the slot's first ready station makes it ``good``, a
+  ``trial=`` lines; RAUC's own status under ``/data/rauc`` is root's alone). RAUC's post-install
+  handler writes it (``trial=pending``); the slot's first ready station makes it ``good``, a
   slot given up makes it ``rolled_back`` (also one that U-Boot's counters gave up before its
-  user space could say so: the old slot's first ready station records it). A slot install, when
-  there is one, is the last update.
+  user space could say so: the old slot's first ready station records it). A rollback is the
+  last update's result until the next install replaces the record, whatever the timer's later
+  runs found: the alert that it raised stays until a new version is installed.
 
-All are read once when the station starts: an update or a rollback restarts the station, and
-the slot only changes with a reboot. A file that cannot be read counts as missing.
+All are read once when the station starts: an installed update takes effect with a reboot, and
+the slot only changes with one. A file that cannot be read counts as missing.
 
 Example::
 
@@ -34,23 +32,28 @@ Example::
 
 from __future__ import annotations
 
-import os
+import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
+
+from station.update.record import read
 
 NO_SLOT = "none"
-UpdateResult = Literal["none", "installed", "rolled_back"]
-UPDATE_RESULTS: tuple[UpdateResult, ...] = ("none", "installed", "rolled_back")
+# The update timer's results (station.update.record.RESULTS), "none" before its first run, and a
+# rollback by the boot side.
+UpdateResult = Literal[
+    "none", "no_update", "not_in_share", "downloaded", "installed", "failed", "rolled_back"
+]
+UPDATE_RESULTS: tuple[UpdateResult, ...] = get_args(UpdateResult)
 
 
 @dataclass(frozen=True)
 class LastUpdate:
-    """The last switch of the station software: its ``result``, the ``version`` it left running
-    (``""``: the version the image came with), when (Unix time; 0 when there was none) and the
-    root ``slot`` it was installed to (``release-station-update`` installs into the data
-    partition, not a slot: ``"none"``)."""
+    """The last update run: its ``result``, the ``version`` it concerned (``""``: none), when
+    (Unix time; 0 when there was none) and the root ``slot`` it was installed to (``"none"``
+    when not known)."""
 
     result: UpdateResult
     version: str = ""
@@ -78,16 +81,16 @@ def read_booted_slot(cmdlines: Iterable[Path]) -> str:
     return NO_SLOT
 
 
-def last_update(apps: Path) -> LastUpdate:
-    """What ``release-station-update`` did last, from its directory ``apps`` (``/data/app``)."""
-    links = {name: _link(apps / name) for name in ("current", "previous")}
-    switched = [stamp for _, stamp in links.values() if stamp is not None]
-    if not switched:
-        return LastUpdate("none")
-    current, _ = links["current"]
-    previous, _ = links["previous"]
-    back = bool(previous) and _installed_at(apps, previous) > _installed_at(apps, current)
-    return LastUpdate("rolled_back" if back else "installed", current, max(switched))
+def last_update(record: Path, slot_record: Path) -> LastUpdate:
+    """The last update: what the update timer's last run did, from its ``record``
+    (``/data/update/last-run.json``), with the root slot installed last from ``slot_record``
+    (``/data/slot/last-install``), whose rollback outweighs the timer's later runs."""
+    slot = last_slot_install(slot_record)
+    if slot is not None and slot.result == "rolled_back":
+        return slot
+    last = read(record)
+    run = LastUpdate("none") if last is None else LastUpdate(last.result, last.version, last.at)
+    return run if slot is None else dataclasses.replace(run, slot=slot.slot)
 
 
 def last_slot_install(record: Path) -> LastUpdate | None:
@@ -108,21 +111,3 @@ def last_slot_install(record: Path) -> LastUpdate | None:
         at = 0.0
     result: UpdateResult = "rolled_back" if fields.get("trial") == "rolled_back" else "installed"
     return LastUpdate(result, fields.get("version", ""), at, slot)
-
-
-def _link(path: Path) -> tuple[str, float | None]:
-    """Where the link ``path`` points and when it was written; ``("", None)`` without one."""
-    try:
-        return os.readlink(path), path.lstat().st_mtime
-    except OSError:
-        return "", None
-
-
-def _installed_at(apps: Path, version: str) -> int:
-    """When ``version``'s install finished (ns); the image's own version (``""``) is the oldest."""
-    if not version:
-        return -1
-    try:
-        return (apps / version / ".installed").stat().st_mtime_ns
-    except OSError:
-        return -1

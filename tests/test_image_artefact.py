@@ -286,6 +286,13 @@ def test_units_and_their_enable_links_are_present(rootfs: Ext4) -> None:
         "/release-station-firstboot.service"
     )
     assert rootfs.link(f"{system}/getty@tty1.service") == "/dev/null"  # tty1 is the kiosk screen
+    # The update timer, enabled; the venv-only updater and its rollback unit are gone.
+    assert rootfs.link(f"{system}/timers.target.wants/release-station-update.timer").endswith(
+        "/release-station-update.timer"
+    )
+    assert "release-station-update.service" in rootfs.ls(system)
+    assert "release-station-rollback.service" not in rootfs.ls(system)
+    assert "release-station-update" not in rootfs.ls("/usr/local/sbin")
     assert "image.conf" in rootfs.ls(f"{system}/release-station.service.d")
     assert "release-station-nfc.conf" in rootfs.ls("/usr/lib/modprobe.d")
     assert "release-station.conf" in rootfs.ls("/usr/lib/systemd/journald.conf.d")

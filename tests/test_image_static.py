@@ -49,7 +49,6 @@ def test_shell_scripts_pass_shellcheck() -> None:
         *sorted((IMAGE / "profiles").glob("*.conf")),
         *sorted((IMAGE / "smoke").glob("*.sh")),
         IMAGE / "overlay" / "usr" / "local" / "bin" / "release-station",
-        IMAGE / "overlay" / "usr" / "local" / "sbin" / "release-station-update",
         IMAGE / "overlay" / "usr" / "lib" / "systemd" / "system-generators" / "release-station-mounts",
         IMAGE / "overlay" / "usr" / "lib" / "release-station" / "card-partition",
     ]
@@ -524,22 +523,46 @@ def _unit_lines(path: Path) -> list[tuple[str, str]]:
     ]
 
 
-def test_first_boot_and_rollback_are_sandboxed() -> None:
+def _overlay_unit(name: str) -> dict[str, str]:
+    """An overlay unit's keys (each once) and values."""
+    text = _overlay(f"etc/systemd/system/{name}")
+    return dict(line.split("=", 1) for line in text.splitlines() if line and line[0] not in "#[")
+
+
+def test_first_boot_is_sandboxed() -> None:
     firstboot = dict(_unit("release-station-firstboot.service"))
-    rollback = {}
-    for line in _overlay("etc/systemd/system/release-station-rollback.service").splitlines():
-        if line and not line.startswith(("#", "[")):
-            key, _, value = line.partition("=")
-            rollback[key] = value
-    for unit in (firstboot, rollback):
-        assert unit["PrivateNetwork"] == "yes" and unit["RestrictAddressFamilies"] == "AF_UNIX"
-        assert unit["ProtectSystem"] == "strict" and unit["NoNewPrivileges"] == "yes"
+    assert firstboot["PrivateNetwork"] == "yes" and firstboot["RestrictAddressFamilies"] == "AF_UNIX"
+    assert firstboot["ProtectSystem"] == "strict" and firstboot["NoNewPrivileges"] == "yes"
     assert set(firstboot["CapabilityBoundingSet"].split()) == {
         "CAP_CHOWN",
         "CAP_SYS_ADMIN",
         "CAP_SYS_TTY_CONFIG",
     }
-    assert rollback["CapabilityBoundingSet"] == "" and rollback["ReadWritePaths"] == "/data/app"
+
+
+def test_the_update_timer_runs_with_jitter_a_sandboxed_service() -> None:
+    timer = _overlay_unit("release-station-update.timer")
+    assert timer["RandomizedDelaySec"] == "3h" and timer["FixedRandomDelay"] == "yes"
+    assert timer["OnUnitActiveSec"] == "12h" and timer["WantedBy"] == "timers.target"
+    service = _overlay_unit("release-station-update.service")
+    assert service["ExecStart"] == "/opt/release-station/bin/release-station update run"
+    # Writes only /data/update; reads the station's session lock; rauc and reboot over D-Bus.
+    assert service["ProtectSystem"] == "strict" and service["ReadWritePaths"] == "/data/update"
+    assert service["CapabilityBoundingSet"] == "CAP_DAC_READ_SEARCH" and service["NoNewPrivileges"] == "yes"
+    assert service["RestrictAddressFamilies"] == "AF_UNIX AF_INET AF_INET6"
+    assert "release-station-update.timer" in (IMAGE / "hooks" / "customize.sh").read_text()
+    tmpfiles = _overlay("etc/tmpfiles.d/release-station-image.conf")
+    assert "d /data/update 0755 root root -" in tmpfiles  # the record is world-readable
+    # The station's own unit gives the lock's directory (RuntimeDirectory).
+    assert ("RuntimeDirectory", "release-station") in _unit("release-station.service")
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="needs systemd-analyze")
+def test_the_update_units_verify(tmp_path: Path) -> None:
+    root = _verify_root(tmp_path)
+    for name in ("release-station-update.service", "release-station-update.timer"):
+        shutil.copy(IMAGE / "overlay" / "etc" / "systemd" / "system" / name, root / "usr/lib/systemd/system")
+    assert _verify(root, "release-station-update.timer", "release-station-update.service") == ""
 
 
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="needs systemd-analyze")
@@ -548,7 +571,7 @@ def test_first_boot_and_rollback_are_sandboxed() -> None:
     [
         CONFIG / "systemd" / "release-station.service",
         CONFIG / "systemd" / "release-station-firstboot.service",
-        IMAGE / "overlay" / "etc" / "systemd" / "system" / "release-station-rollback.service",
+        IMAGE / "overlay" / "etc" / "systemd" / "system" / "release-station-update.service",
         IMAGE / "overlay" / "etc" / "systemd" / "system" / "release-station-mark-good.service",
         IMAGE / "overlay" / "etc" / "systemd" / "system" / "release-station-fallback@.service",
     ],

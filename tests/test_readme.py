@@ -26,7 +26,7 @@ from tests.support.cloud import config_for
 ROOT = Path(__file__).resolve().parents[1]
 READMES = (ROOT / "README.md", ROOT / "image-build" / "README.md")
 PROGRAM = re.compile(
-    r"(release-station|release-station-update|pybabel|python3|systemctl|sudo|ssh|scp)\s"
+    r"(release-station|pybabel|python3|systemctl|sudo|ssh|scp)\s"
     r"|(\.ci/|\.venv/bin/|image-build/\S+\.(sh|py)\b)"
 )
 TECH_PIN = "24681357"
@@ -75,6 +75,7 @@ RUN: dict[str, tuple[str, ...]] = {
     "release-station unpair": ("pair", "unpair"),
     "release-station doctor": ("pin set", "pair", "doctor"),
     "release-station doctor [--offline]": ("pin set", "doctor --offline", "pair", "doctor"),
+    "release-station update status": ("update status",),
 }
 
 
@@ -206,21 +207,17 @@ ELSEWHERE: dict[str, Elsewhere] = {
         "tests/test_image_static.py::test_requirements_pin_every_runtime_dependency_with_hashes",
         "hashes the wheels the line above downloads",
     ),
-    "scp release-station-0.2.0-debian-bookworm-arm64-update.tar root@station:/tmp/": Elsewhere(
-        None, ON_A_STATION
+    "ssh root@station release-station update run": Elsewhere(
+        "tests/test_update.py::test_a_station_in_the_share_installs_a_newer_bundle_and_reboots", ON_A_STATION
     ),
-    "ssh root@station release-station-update /tmp/release-station-0.2.0-debian-bookworm-arm64-update.tar": (
-        Elsewhere("tests/test_image_update.py::test_install_switch_refuse_and_roll_back", ON_A_STATION)
-    ),
-    "ssh root@station release-station-update --status": Elsewhere(
-        "tests/test_image_update.py::test_install_switch_refuse_and_roll_back", ON_A_STATION
+    "release-station update run": Elsewhere(
+        "tests/test_update.py::test_a_station_in_the_share_installs_a_newer_bundle_and_reboots", ON_A_STATION
     ),
     "python3 image-build/allowlist.py MANIFEST": Elsewhere(
         "tests/test_image_static.py::test_allow_list_check_reads_a_manifest", "needs a built image's manifest"
     ),
     "systemctl stop release-station": Elsewhere(None, ON_A_STATION),
-    "ssh root@station rauc install "
-    "https://updates.example.org/release-station-0.2.0-debian-bookworm-arm64.raucb": Elsewhere(
+    "ssh root@station rauc install /data/update/release-station-0.2.0-debian-bookworm-arm64.raucb": Elsewhere(
         "tests/test_image_rauc.py::test_a_bundle_signed_with_the_images_key_verifies_and_carries_the_same_root",
         ON_A_STATION,
     ),
@@ -233,7 +230,9 @@ ELSEWHERE: dict[str, Elsewhere] = {
 def shown_commands(markdown: str) -> set[str]:
     """The commands ``markdown`` shows: shell block lines, and inline code that starts with a program."""
     commands: set[str] = set()
-    for block in re.findall(r"^ *```(?:sh)?\n(.*?)^ *```", markdown, flags=re.MULTILINE | re.DOTALL):
+    for language, block in re.findall(r"^ *```(\w*)\n(.*?)^ *```", markdown, flags=re.MULTILINE | re.DOTALL):
+        if language not in ("", "sh"):  # toml, json, yaml: configuration, not commands
+            continue
         for line in block.replace("\\\n", " ").splitlines():
             command = " ".join(re.sub(r"(^|\s)#.*", "", line).split())
             if command:

@@ -3,8 +3,6 @@
 # What it does depends on "release-station.smoke=MODE" on the kernel command line:
 #   plain     wait, bounded, for the station's idle screen, check the system, stop the
 #             service (timed)
-#   update    the same, and before the checks install the update bundle run_qemu.py put on
-#             the data partition (release-station-update), then roll it back
 #   rejected  a wrong release-station.toml was put on the boot partition: the station must
 #             stay off and the screen (tty1) must say why
 # In every mode it also reports what a passer-by's USB stick and keyboard got (lock-down).
@@ -207,33 +205,6 @@ fi
 seconds() { awk -v us="$1" 'BEGIN { printf "%.1f", us / 1e6 }'; }  # monotonic µs since boot
 started_s=$(seconds "$(systemctl show -p ExecMainStartTimestampMonotonic --value "$unit")")
 
-# The update path on the running system: install the bundle, run on it, roll back.
-runs_from() {  # the station's process runs from under $1
-  local pid
-  pid=$(systemctl show -p MainPID --value "$unit")
-  [ "$pid" != 0 ] && tr '\0' ' ' < "/proc/$pid/cmdline" | grep -q -- "$1"
-}
-reaches_idle() {  # the station's current run reaches its idle screen, within 3 minutes
-  local id
-  for _ in $(seq 180); do
-    id=$(systemctl show -p InvocationID --value "$unit")
-    [ -n "$id" ] && journalctl _SYSTEMD_INVOCATION_ID="$id" -o cat --no-pager | grep -q -- '-> Idle' && return 0
-    sleep 1
-  done
-  return 1
-}
-update=none rollback=none update_s=none
-if [ "$mode" = update ]; then
-  update=no rollback=no
-  start=$(date +%s)
-  release-station-update /data/smoke-update.tar > /dev/console 2>&1 && reaches_idle &&
-    runs_from /data/app/current/ && update=yes
-  update_s=$(( $(date +%s) - start ))
-  # Through the sandboxed unit the station's OnFailure= starts.
-  systemctl start release-station-rollback.service > /dev/console 2>&1 && reaches_idle &&
-    runs_from /opt/release-station/ && rollback=yes
-fi
-
 clock_from=$(systemctl show -p InactiveExitTimestampMonotonic --value release-station-time-sync.service)
 clock_to=$(systemctl show -p ActiveEnterTimestampMonotonic --value release-station-time-sync.service)
 clock_wait_s=$(seconds "$((clock_to - clock_from))")
@@ -360,8 +331,8 @@ echo "SMOKE_RESULT mode=${mode:-plain} station=$state restarts=$restarts ready_s
   "clock_wait_s=$clock_wait_s drm=$drm scanout=${scanout:-none} user=${user:-none}" \
   "failed_units=${failed:-none} watchdog=$watchdog firstboot=${firstboot:-none} root=$overlay" \
   "root_ro=$root_ro data=${data:-none} machine_id=$machine_id_fresh ssh=$ssh node_exporter=$node_exporter" \
-  "time_sync=$time_sync ntp_synced=${ntp_synced:-none} metrics=$metrics update=$update rollback=$rollback" \
-  "update_s=$update_s stop_ms=$stop_ms stop_result=$stop_result stop_held=$stop_held" \
+  "time_sync=$time_sync ntp_synced=${ntp_synced:-none} metrics=$metrics" \
+  "stop_ms=$stop_ms stop_result=$stop_result stop_held=$stop_held" \
   "stop_exit=$stop_exit stop_traceback=$stop_traceback stop_sigkill=$stop_sigkill ctrl_alt_del=$ctrl_alt_del" \
   "idle_window_s=$IDLE_WINDOW_S idle_cpu_station_pct=$(value station "$idle")" \
   "idle_cpu_journald_pct=$(value journald "$idle") idle_cpu_sleep_loop_pct=$(value sleep_loop "$idle")" \

@@ -4,9 +4,11 @@
 # the kernel command line (cmdline.txt):
 #   install   wait for the station's idle screen and the slot marked good, add a badge, try a
 #             bundle signed with another key (foreign.raucb beside it: must be refused), then
-#             rauc install the bundle from the build host's HTTPS server (its address follows
-#             "release-station.ab_url="), then reboot into the new slot
-#   broken    the checks of "check", then rauc install broken.raucb (beside the bundle: its
+#             start release-station-update.service, which installs the bundle the build
+#             host's HTTPS server offers in its manifest, while a session is held open; end
+#             the session, and the service reboots into the new slot
+#   broken    the checks of "check", then rauc install broken.raucb (by hand, from the bundle's
+#             folder on the build host, whose address follows "release-station.ab_url=") : its
 #             station never becomes ready) into the other slot and reboot into it
 #   cut       (the card came back by itself from the broken slot) wait for the idle screen,
 #             report the station's metrics, then rauc install the bundle again and ask the
@@ -47,7 +49,10 @@ say "step=${step:-none} slot=${slot:-none} ready_s=$ready_s mark_good=${result:-
 check() {  # the pairing and the badge (data partition) are still there
   paired=$(as_station release-station status 2>/dev/null | grep -c '^paired: yes')
   badges=$(as_station release-station badges list 2>/dev/null | grep -c "$badge")
+  # The bundle that made this slot is not taken again (the manifest still offers it).
+  again=$(release-station update check 2>/dev/null | cut -d: -f1)
   say "checked station=$(systemctl is-active "$unit") paired_lines=$paired badge=$badges" \
+    "update_again=${again:-none}" \
     "started_s=$(seconds "$(systemctl show -p ExecMainStartTimestampMonotonic --value "$unit")")"
 }
 
@@ -71,7 +76,33 @@ case "$step" in
     refused=no
     grep -q 'signature verification failed' /tmp/rauc-foreign.txt && refused=yes
     say "foreign_rc=$foreign_rc foreign_refused=$refused foreign_boot_state=$(state)"
-    install_from install "$url"
+    # As in the field: the update timer's service reads the manifest beside the bundle
+    # ([update] url of the station's configuration), fetches the bundle to /data/update, checks
+    # and installs it, then reboots once no session runs. A session is held open here (the
+    # station's own lock) until the install is reported: the reboot must wait for its end.
+    exec 9< /run/release-station/session.lock
+    flock -x 9
+    start=$(date +%s)
+    systemctl start --no-block release-station-update.service
+    result=none
+    for _ in $(seq 1800); do
+      result=$(sed -n 's/.*"result": "\([a-z_]*\)".*/\1/p' /data/update/last-run.json 2>/dev/null)
+      case "$result" in installed | failed | no_update | not_in_share) break ;; esac
+      sleep 1
+    done
+    install_s=$(( $(date +%s) - start ))
+    rc=1
+    [ "$result" = installed ] && rc=0
+    waits=no  # the service says it waits for the session, and has not rebooted the machine
+    for _ in $(seq 60); do
+      journalctl -u release-station-update.service -o cat --no-pager | grep -q 'the reboot waits' &&
+        waits=yes && break
+      sleep 1
+    done
+    journalctl -u release-station-update.service -o cat --no-pager | sed 's/^/AB_INSTALL /' > /dev/console
+    say "installed install_rc=$rc result=$result install_s=$install_s reboot_waits=$waits boot_state=$(state)"
+    exec 9<&-  # the session ends: the service reboots into the new slot
+    [ "$rc" = 0 ] || systemctl --no-block reboot
     ;;
   broken)
     check

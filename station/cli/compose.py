@@ -19,9 +19,10 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
+import os
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -63,10 +64,10 @@ CLOUD_WORKERS = 6  # threads for the core's work that talks to ezeep
 LAST_CONTACT = "release_station_cloud_last_contact_timestamp_seconds"
 # What the metrics read about the card at start (station.host_facts): the kernel command line
 # names the booted root slot (the unit hides /proc/cmdline: then the device tree's copy);
-# release-station-update keeps its versions and links here; release-station-slot (the image)
-# records the root slot installed last and its trial here.
+# the update timer leaves the record of its last run here (station.update.record), and
+# release-station-slot (the image) records the root slot installed last and its trial.
 KERNEL_CMDLINES = (Path("/proc/cmdline"), Path("/sys/firmware/devicetree/base/chosen/bootargs"))
-UPDATES_DIR = Path("/data/app")
+UPDATE_RECORD = Path("/data/update/last-run.json")
 SLOT_RECORD = Path("/data/slot/last-install")
 
 
@@ -292,11 +293,24 @@ def start_metrics(
     feed = MetricsFeed(metrics, __version__)
     station.listen(feed)
     station.subscribe(feed.view)
-    record_host(metrics, cmdlines=KERNEL_CMDLINES, apps=UPDATES_DIR, slot_record=SLOT_RECORD)
+    record_host(metrics, cmdlines=KERNEL_CMDLINES, update_record=UPDATE_RECORD, slot_record=SLOT_RECORD)
     writer = TextfileWriter(metrics, Path(config.metrics.textfile_dir), interval_s=config.metrics.interval_s)
     writer.start()
     stack.callback(writer.stop)  # it writes a last time
     return feed
+
+
+def hold_session_lock(station: Station, stack: contextlib.ExitStack, environ: Mapping[str, str]) -> None:
+    """While someone's session runs, hold the lock an update's reboot waits for
+    (:mod:`station.update.busy`); only under systemd, in the unit's ``RuntimeDirectory``."""
+    runtime = environ.get("RUNTIME_DIRECTORY", "").split(":")[0]
+    if not runtime:
+        return
+    from station.update.busy import LOCK_FILE, SessionLock
+
+    lock = SessionLock(Path(runtime) / LOCK_FILE.name)
+    station.subscribe(lock.view)
+    stack.callback(lock.close)
 
 
 def start_readers(
@@ -386,6 +400,7 @@ def run_station(config: Config, *, headless: bool = False, hooks: Hooks | None =
         for listener in hooks.listeners:
             station.listen(listener)
         feed = None if metrics is None else start_metrics(station, metrics, config, stack)
+        hold_session_lock(station, stack, os.environ)
         station.start()
         stack.callback(station.stop)
         stack.enter_context(cut)  # first: requests stuck in flight end, so the work can commit and stop

@@ -140,12 +140,14 @@ def count_refreshes(metrics: Metrics) -> Callable[[RefreshResult], None]:
     return refreshed
 
 
-def record_host(metrics: Metrics, *, cmdlines: tuple[Path, ...], apps: Path, slot_record: Path) -> None:
-    """The booted root slot (from the first readable of ``cmdlines``) and the last software update:
-    the root slot installed last (``slot_record``), else what ``release-station-update`` did (in
-    ``apps``, the directory it keeps); see :mod:`station.host_facts`."""
+def record_host(
+    metrics: Metrics, *, cmdlines: tuple[Path, ...], update_record: Path, slot_record: Path
+) -> None:
+    """The booted root slot (from the first readable of ``cmdlines``) and the last update: the
+    update timer's last run (its ``update_record``, :mod:`station.update.record`) and the root slot
+    installed last (``slot_record``); see :mod:`station.host_facts`."""
     booted = host_facts.read_booted_slot(cmdlines)
-    update = host_facts.last_slot_install(slot_record) or host_facts.last_update(apps)
+    update = host_facts.last_update(update_record, slot_record)
     metrics.set("release_station_slot_info", 1, booted=booted, installed=update.slot)
     results = host_facts.UPDATE_RESULTS
     metrics.set_state("release_station_update_result", update.result, results, label="result")
