@@ -303,6 +303,7 @@ def _inject_units(
         f"write {units / 'metrics-client.py'} {smoke}/metrics-client.py",
         f"write {units / 'keyboard-watch.py'} {smoke}/keyboard-watch.py",
         f"write {units / 'frame-grab.py'} {smoke}/frame-grab.py",
+        f"write {units / 'idle-cpu.py'} {smoke}/idle-cpu.py",
         f"write {scratch / 'node-exporter.crt'} {smoke}/node-exporter.crt",
         f"write {scratch / 'node-exporter.password'} {smoke}/node-exporter.password",
         f"mkdir {system}/multi-user.target.wants",
@@ -994,6 +995,8 @@ def _boot_test(machine: str, image: Path, bundle: Path | None, timeout_s: float,
     for problem in problems:
         print(f"  - {problem}", flush=True)
     print(f"  ctrl-alt-del: {' '.join(outcome.lines('SMOKE_CTRL_ALT_DEL_LOG')) or 'not pressed'}")
+    print("  the idle station's threads (smoke/idle-cpu.py: CPU, wake-ups, where each sleeps):")
+    print("".join(f"    {line}\n" for line in outcome.lines("SMOKE_IDLE_THREAD")), end="")
     print("  what the station waited for (systemd-analyze critical-chain release-station.service):")
     print("".join(f"    {line}\n" for line in outcome.lines("SMOKE_CHAIN")), end="")
     print("  listening sockets (ss -ltun):")
@@ -1020,10 +1023,15 @@ def idle_cpu_figures(result: dict[str, str]) -> str:
         except (ValueError, ZeroDivisionError):
             ratio = "none"
         ratios.append(f"idle_cpu_station_vs_{name}={ratio}")
+    wakeups = " ".join(
+        f"idle_wakeups_{name}_hz={result.get(f'idle_wakeups_{name}_hz', 'none')}"
+        for name in ("station", "sleep_loop")
+    )
     return (
         f"idle_window_s={window} idle_cpu_station_pct={station} idle_cpu_journald_pct={journald}"
         f" idle_cpu_sleep_loop_pct={loop} {' '.join(ratios)}"
-        f" idle_guest_busy_pct={result.get('idle_guest_busy_pct', 'none')}"
+        f" idle_guest_busy_pct={result.get('idle_guest_busy_pct', 'none')} {wakeups}"
+        f" idle_threads={result.get('idle_threads', 'none')}"
     )
 
 
