@@ -116,7 +116,9 @@ def test_station_unit_is_hardened_and_supervised() -> None:
     assert "PrivateDevices" not in one  # it would hide /dev/dri and /dev/input
     assert "SDL_VIDEODRIVER=kmsdrm" in _values(unit, "Environment")
     assert {"char-drm rw", "char-input rw"} <= set(_values(unit, "DeviceAllow"))
-    assert "release-station-time-sync.service" in one["After"]
+    # Up on the saved clock, not after NTP's bounded wait (which it still pulls in).
+    assert "time-set.target" in one["After"] and "time-sync" not in one["After"]
+    assert "release-station-time-sync.service" in one["Wants"]
 
 
 def test_system_settings_cover_watchdog_journal_and_nfc_modules() -> None:
