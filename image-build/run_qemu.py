@@ -678,12 +678,29 @@ def check(machine: str, outcome: Boot, copy: Path, parts: list[Partition]) -> li
                 problems.append(f"{key}={r.get(key)}: the station did not come back on the {key}")
     if r.get("firstboot") != "station=applied,system=applied":
         problems.append(f"firstboot={r.get('firstboot')} (expected both files applied)")
-    # release-station-time-sync.service gives up after 30 s: a shorter wait means NTP answered.
-    if not float(r.get("clock_wait_s", "nan")) < 29:
-        problems.append(f"clock_wait_s={r.get('clock_wait_s')}: the clock wait ran out, no NTP answer")
+    problems += clock_problems(r)
     if int(r.get("stop_ms", "99999")) >= 5000:
         problems.append(f"stopping the station took {r.get('stop_ms')} ms (limit 5000)")
     return problems + _boot_partition_problems(copy, parts[0])
+
+
+def clock_problems(result: Mapping[str, str]) -> list[str]:
+    """NTP set the clock within release-station-time-sync.service's 30 s, counted from when the
+    guest had a network: the wait itself ended on the answer, or, where a loaded host brought
+    the network up too late for it, the answer came within 29 s of the address."""
+    if result.get("clock_gate") == "synced":
+        return []
+    try:
+        after_network = float(result.get("clock_after_network_s", "nan"))
+    except ValueError:
+        after_network = float("nan")
+    if after_network < 29:  # NaN (no figure) fails
+        return []
+    return [
+        f"clock_gate={result.get('clock_gate')} clock_wait_s={result.get('clock_wait_s')}"
+        f" clock_after_network_s={result.get('clock_after_network_s')}:"
+        " no NTP answer within 29 s of the network"
+    ]
 
 
 # What a passer-by's keyboard gets on either machine: no SysRq, no login prompt, no console
@@ -983,7 +1000,10 @@ def _boot_test(machine: str, image: Path, bundle: Path | None, timeout_s: float,
     r = outcome.result
     figures = (
         f"boot_to_ready_s={r.get('ready_s', 'none')} station_started_s={r.get('started_s', 'none')}"
-        f" clock_wait_s={r.get('clock_wait_s', 'none')} smoke_at_s={_fmt(outcome.result_at_s)}"
+        f" clock_wait_s={r.get('clock_wait_s', 'none')} clock_gate={r.get('clock_gate', 'none')}"
+        f" network_at_s={r.get('network_at_s', 'none')}"
+        f" clock_after_network_s={r.get('clock_after_network_s', 'none')}"
+        f" smoke_at_s={_fmt(outcome.result_at_s)}"
         f" wall_s={_fmt(outcome.exited_at_s)} stop_ms={r.get('stop_ms', 'none')}"
         f" watchdog={r.get('watchdog', 'none')} drm={r.get('drm', 'none')} scanout={r.get('scanout', 'none')}"
         f" update_s={r.get('update_s', 'none')}"

@@ -313,6 +313,17 @@ def test_boot_test_retries_only_a_guest_that_never_reached_the_emulator_over_a_f
     assert not run_qemu.network_lost("PairStart failed: offline\n", never)
 
 
+def test_boot_test_clock_check_counts_from_the_network_not_from_the_boot(run_qemu: ModuleType) -> None:
+    assert run_qemu.clock_problems({"clock_gate": "synced", "clock_wait_s": "12.0"}) == []
+    # A loaded host brought raspi3b's USB network up after the wait's 30 s: NTP answered 2 s later.
+    late = {"clock_gate": "timed_out", "clock_wait_s": "31.1", "clock_after_network_s": "2.0"}
+    assert run_qemu.clock_problems(late) == []
+    never = {"clock_gate": "timed_out", "clock_wait_s": "31.1", "clock_after_network_s": "none"}
+    assert "no NTP answer" in run_qemu.clock_problems(never)[0]
+    assert run_qemu.clock_problems({**late, "clock_after_network_s": "40.5"})  # a network, no answer
+    assert run_qemu.clock_problems({})  # a boot that never got there
+
+
 def test_boot_test_idle_cpu_figures_put_the_station_next_to_its_references(run_qemu: ModuleType) -> None:
     result = {
         "idle_window_s": "60",

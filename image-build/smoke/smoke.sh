@@ -219,6 +219,23 @@ fi
 clock_from=$(systemctl show -p InactiveExitTimestampMonotonic --value release-station-time-sync.service)
 clock_to=$(systemctl show -p ActiveEnterTimestampMonotonic --value release-station-time-sync.service)
 clock_wait_s=$(seconds "$((clock_to - clock_from))")
+# How the time-sync unit's wait ended: systemd-time-wait-sync returned (0: NTP set the clock) or
+# its 30 s ran out (timeout's 124). And when the guest had an address and when NTP first set
+# the clock, in seconds since the kernel started: the answer can only come once the network
+# is there, which a loaded host delays (raspi3b's USB network most).
+case $(systemctl show -p ExecMainStatus --value release-station-time-sync.service) in
+  0) clock_gate=synced ;; 124) clock_gate=timed_out ;; *) clock_gate=none ;;
+esac
+mono_of() {  # UNIT PATTERN: the first matching journal line's time since the kernel started
+  journalctl -b -u "$1" -o short-monotonic --no-pager 2>/dev/null | grep -m1 -E "$2" |
+    sed -n 's/^\[ *\([0-9.]*\)\].*/\1/p'
+}
+network_at=$(mono_of systemd-networkd.service 'DHCPv4 address')
+synced_at=$(mono_of systemd-timesyncd.service 'Initial clock synchronization|Contacted time server')
+clock_after_network_s=none
+if [ -n "$network_at" ] && [ -n "$synced_at" ]; then
+  clock_after_network_s=$(awk -v n="$network_at" -v s="$synced_at" 'BEGIN { printf "%.1f", s - n }')
+fi
 state=$(systemctl is-active "$unit")
 restarts=$(systemctl show -p NRestarts --value "$unit")
 pid=$(systemctl show -p MainPID --value "$unit")
@@ -339,7 +356,8 @@ if [ "$stop_held" != yes ] || [ "$stop_traceback" = yes ]; then
 fi
 
 echo "SMOKE_RESULT mode=${mode:-plain} station=$state restarts=$restarts ready_s=${ready_s:-none} started_s=$started_s" \
-  "clock_wait_s=$clock_wait_s drm=$drm scanout=${scanout:-none} user=${user:-none}" \
+  "clock_wait_s=$clock_wait_s clock_gate=$clock_gate network_at_s=${network_at:-none}" \
+  "clock_after_network_s=$clock_after_network_s drm=$drm scanout=${scanout:-none} user=${user:-none}" \
   "failed_units=${failed:-none} watchdog=$watchdog firstboot=${firstboot:-none} root=$overlay" \
   "root_ro=$root_ro data=${data:-none} machine_id=$machine_id_fresh ssh=$ssh node_exporter=$node_exporter" \
   "time_sync=$time_sync ntp_synced=${ntp_synced:-none} metrics=$metrics update=$update rollback=$rollback" \
