@@ -29,7 +29,8 @@ HZ = os.sysconf("SC_CLK_TCK")
 
 
 def sample(task: Path) -> tuple[int, int]:
-    """CPU ticks and voluntary context switches of one process or thread (0, 0 once gone)."""
+    """CPU ticks (a process's: all its threads') and voluntary context switches (one thread's:
+    a process's main thread) of ``/proc/PID`` or ``/proc/PID/task/TID``; (0, 0) once gone."""
     try:
         fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
         status = (task / "status").read_text()
@@ -81,12 +82,13 @@ def main() -> int:
         return f"{count / elapsed:.2f}"
 
     cpu = {name: after[name][0] - before[name][0] for name in processes}
-    wakeups = {name: after[name][1] - before[name][1] for name in processes}
+    wakeups = {name: after[name][1] - before[name][1] for name in processes}  # the main threads'
     rows = []
     for tid, (name, ticks, switches) in threads_after.items():
         _, ticks0, switches0 = threads_before.get(tid, (name, 0, 0))
         rows.append((ticks - ticks0, switches - switches0, tid, name))
     rows.sort(reverse=True)
+    wakeups["station"] = sum(switches for _, switches, _, _ in rows)  # every thread's
     guest = 100 * (busy_after[0] - busy_before[0]) / max(1, busy_after[1] - busy_before[1])
     print(
         " ".join(f"{name}={pct(cpu[name])}" for name in processes),
