@@ -12,9 +12,11 @@ measured in the same window side by side mean something, and wake-ups per second
 on the emulation's speed at all.
 
 Prints one line ``station=PCT journald=PCT sleep_loop=PCT guest_busy=PCT station_wakeups_hz=HZ
-sleep_loop_wakeups_hz=HZ threads=NAME:PCT:HZ,...`` (CPU in percent of one core, the station's
-threads busiest first, its main thread, the UI loop, as ``main``), then one line per thread of
-the station: ``thread TID NAME pct=PCT wakeups_hz=HZ wchan=WHERE`` (where it sleeps now).
+sleep_loop_wakeups_hz=HZ from_s=S threads=NAME:PCT:HZ,...`` (CPU in percent of one core;
+``from_s``, the window's start in seconds since the kernel started, to set beside the station's
+ready time; the station's threads busiest first, its main thread, the UI loop, as ``main``),
+then one line per thread of the station: ``thread TID NAME pct=PCT wakeups_hz=HZ wchan=WHERE``
+(where it sleeps now).
 """
 
 from __future__ import annotations
@@ -67,6 +69,7 @@ def main() -> int:
         processes = {"station": station, "journald": journald, "sleep_loop": loop.pid}
         before = {name: sample(Path(f"/proc/{pid}")) for name, pid in processes.items()}
         threads_before, busy_before, started = threads(station), busy(), time.monotonic()
+        from_s = float(Path("/proc/uptime").read_text().split()[0])
         time.sleep(window_s)  # the window is wall time: what a second of idling costs
         elapsed = time.monotonic() - started
         after = {name: sample(Path(f"/proc/{pid}")) for name, pid in processes.items()}
@@ -93,7 +96,7 @@ def main() -> int:
     print(
         " ".join(f"{name}={pct(cpu[name])}" for name in processes),
         f"guest_busy={guest:.1f} station_wakeups_hz={per_s(wakeups['station'])}",
-        f"sleep_loop_wakeups_hz={per_s(wakeups['sleep_loop'])}",
+        f"sleep_loop_wakeups_hz={per_s(wakeups['sleep_loop'])} from_s={from_s:.1f}",
         "threads=" + ",".join(f"{name}:{pct(ticks)}:{per_s(switches)}" for ticks, switches, _, name in rows),
     )
     for ticks, switches, tid, name in rows:

@@ -366,7 +366,8 @@ echo "SMOKE_RESULT mode=${mode:-plain} station=$state restarts=$restarts ready_s
   "idle_window_s=$IDLE_WINDOW_S idle_cpu_station_pct=$(value station "$idle")" \
   "idle_cpu_journald_pct=$(value journald "$idle") idle_cpu_sleep_loop_pct=$(value sleep_loop "$idle")" \
   "idle_guest_busy_pct=$(value guest_busy "$idle") idle_wakeups_station_hz=$(value station_wakeups_hz "$idle")" \
-  "idle_wakeups_sleep_loop_hz=$(value sleep_loop_wakeups_hz "$idle") idle_threads=$(value threads "$idle")" \
+  "idle_wakeups_sleep_loop_hz=$(value sleep_loop_wakeups_hz "$idle") idle_from_s=$(value from_s "$idle")" \
+  "idle_threads=$(value threads "$idle")" \
   "chain=${chain_word:-none} frame=$frame" \
   "touch_corner=$touch_corner touch_pin=$touch_pin touch_close=$touch_close" \
   "wedge_grabbed=$wedge_grabbed tap_shown=$tap_shown" \
