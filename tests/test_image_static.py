@@ -116,8 +116,10 @@ def test_station_unit_is_hardened_and_supervised() -> None:
     assert "PrivateDevices" not in one  # it would hide /dev/dri and /dev/input
     assert "SDL_VIDEODRIVER=kmsdrm" in _values(unit, "Environment")
     assert {"char-drm rw", "char-input rw"} <= set(_values(unit, "DeviceAllow"))
-    # Up on the saved clock, not after NTP's bounded wait (which it still pulls in).
+    # Up on the saved clock, not after NTP's bounded wait (which it still pulls in), nor after
+    # the network: it shows "offline" until both are there.
     assert "time-set.target" in one["After"] and "time-sync" not in one["After"]
+    assert "network" not in one["After"]
     assert "release-station-time-sync.service" in one["Wants"]
 
 
