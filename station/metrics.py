@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -256,10 +257,13 @@ class TextfileWriter:
 
     def _run(self) -> None:
         written: int | None = None  # the version in the file; None: none yet, or the write failed
+        next_at = time.monotonic()  # at most one file every interval_s
         while not self._stop.is_set():
             version = self._metrics.wait_for_change(written, self._stop.is_set)
-            if self._stop.is_set():
+            # A change long after the last write is written at once (one wake-up); a burst of
+            # changes waits out the interval and is written as one file.
+            if self._stop.is_set() or self._stop.wait(max(0.0, next_at - time.monotonic())):
                 break
+            next_at = time.monotonic() + self._interval_s
             written = version if self.write() else None
-            self._stop.wait(self._interval_s)  # at most one file every interval_s
         self.write()

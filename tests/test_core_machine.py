@@ -827,7 +827,7 @@ def test_pins_changed_outside_take_effect() -> None:
 def test_an_idle_station_looks_at_its_pins_seldom_and_a_waiting_screen_often() -> None:
     run = booted()  # paired, idle
     run(m.TimerFired("pins", 0), at=0.5)
-    assert run.effects == (m.ReadPins(), m.SetTimer("pins", 10.5, 0))  # pin_idle_poll_s
+    assert run.effects == (m.ReadPins(), m.SetTimer("pins", 30.5, 0))  # pin_idle_poll_s
     run(tap(), at=1.0)  # a tap reads them itself, before the lookup the gate waits for
     assert [type(e) for e in run.effects if isinstance(e, m.ReadPins | m.Lookup)] == [m.ReadPins, m.Lookup]
     cleared = booted(pins=())  # `release-station pin clear`, then ezeep refused the token

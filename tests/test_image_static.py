@@ -335,7 +335,7 @@ def test_boot_test_judges_the_idle_station_against_the_10_hz_loop_beside_it(run_
         "idle_wakeups_sleep_loop_hz": "9.73",
     }
     assert len(run_qemu.idle_problems(before)) == 2
-    after = {**before, "idle_cpu_station_pct": "0.90", "idle_wakeups_station_hz": "0.35"}
+    after = {**before, "idle_cpu_station_pct": "2.70", "idle_wakeups_station_hz": "0.83"}
     assert run_qemu.idle_problems(after) == []
     assert "woke 1.2 times" in run_qemu.idle_problems({**after, "idle_wakeups_station_hz": "1.2"})[0]
     assert run_qemu.idle_problems({}) == ["no idle CPU figures (smoke/idle-cpu.py did not run)"]

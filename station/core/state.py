@@ -85,7 +85,7 @@ class Tuning:
     notice_s: float = 8.0
     pin_timeout_s: float = 30.0
     pin_poll_s: float = 0.5
-    pin_idle_poll_s: float = 10.0
+    pin_idle_poll_s: float = 30.0
     answer_s: float = 1.5
     technician_timeout_s: float = 300.0
     heartbeat_s: float = 60.0
