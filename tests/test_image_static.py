@@ -341,7 +341,8 @@ def test_boot_test_puts_the_idle_station_next_to_the_10_hz_loop_and_judges_it(ru
     assert figures["idle_cpu_station_vs_sleep_loop"] == "5.0"
     assert figures["idle_cpu_station_vs_journald"] == "none"  # no figure from a reference of 0
     assert figures["idle_wakeups_station_hz"] == "13.18" and figures["idle_guest_busy_pct"] == "14.7"
-    assert run_qemu.idle_cpu_figures({}).count("=none") == 11  # a boot that never got there
+    assert run_qemu.idle_cpu_figures({}).count("=none") == 12  # a boot that never got there
+    assert figures["idle_judged"] == "yes"
     assert len(run_qemu.idle_problems(before)) == 2
     # After: 0.82 % beside the loop's 0.45 %, 0.83 wake-ups a second.
     after = {**before, "idle_cpu_station_pct": "0.82", "idle_cpu_sleep_loop_pct": "0.45"}
@@ -349,6 +350,11 @@ def test_boot_test_puts_the_idle_station_next_to_the_10_hz_loop_and_judges_it(ru
     assert run_qemu.idle_problems(after) == []
     assert "woke 1.2 times" in run_qemu.idle_problems({**after, "idle_wakeups_station_hz": "1.2"})[0]
     assert run_qemu.idle_problems({}) == ["no idle CPU figures (smoke/idle-cpu.py did not run)"]
+    # A starved guest (load average 13): frames for "offline" and back, the loop late. Not judged.
+    starved = {**before, "idle_cpu_station_pct": "18.92", "idle_cpu_sleep_loop_pct": "1.30"}
+    starved.update(idle_wakeups_station_hz="1.57", idle_wakeups_sleep_loop_hz="6.30")
+    assert run_qemu.idle_problems(starved) == []
+    assert "idle_judged=no" in run_qemu.idle_cpu_figures(starved)
 
 
 def test_boot_test_screen_compare_tells_a_black_or_other_frame_from_the_rendered_one(
