@@ -290,6 +290,11 @@ def _inject_units(
         (units / source.name).write_text(text)
     dropin = units / "smoke-video.conf"
     dropin.write_text("[Service]\nEnvironment=SDL_VIDEODRIVER=dummy\n")
+    # The station is up in about 5 s on a Pi 3; under TCG beside other guests its start took
+    # 55-75 s, and over systemd's 90 s when it began while the rest of the boot still ran
+    # (raspi3b, load average 13: killed and started again). The unit's own limit is for a Pi.
+    start_limit = units / "smoke-start.conf"
+    start_limit.write_text("[Service]\nTimeoutStartSec=300\n")
     system = "/etc/systemd/system"
     smoke = "/usr/local/lib/release-station-smoke"
     commands = [
@@ -300,8 +305,12 @@ def _inject_units(
         f"write {units / 'metrics-client.py'} {smoke}/metrics-client.py",
         f"write {units / 'keyboard-watch.py'} {smoke}/keyboard-watch.py",
         f"write {units / 'frame-grab.py'} {smoke}/frame-grab.py",
+        f"write {units / 'idle-cpu.py'} {smoke}/idle-cpu.py",
         f"write {scratch / 'node-exporter.crt'} {smoke}/node-exporter.crt",
         f"write {scratch / 'node-exporter.password'} {smoke}/node-exporter.password",
+        f"mkdir {system}/release-station.service.d",
+        f"write {start_limit} {system}/release-station.service.d/smoke-start.conf",
+        f"sif {system}/release-station.service.d/smoke-start.conf mode 0100644",
         f"mkdir {system}/multi-user.target.wants",
         f"mkdir {system}/sockets.target.wants",
         f"mkdir {system}/sysinit.target.wants",
@@ -682,12 +691,68 @@ def check(machine: str, outcome: Boot, copy: Path, parts: list[Partition]) -> li
         problems.append("the station never reached its idle screen")
     if r.get("firstboot") != "station=applied,system=applied":
         problems.append(f"firstboot={r.get('firstboot')} (expected both files applied)")
-    # release-station-time-sync.service gives up after 30 s: a shorter wait means NTP answered.
-    if not float(r.get("clock_wait_s", "nan")) < 29:
-        problems.append(f"clock_wait_s={r.get('clock_wait_s')}: the clock wait ran out, no NTP answer")
+    problems += clock_problems(r)
+    problems += idle_problems(r)
     if int(r.get("stop_ms", "99999")) >= 5000:
         problems.append(f"stopping the station took {r.get('stop_ms')} ms (limit 5000)")
     return problems + _boot_partition_problems(copy, parts[0])
+
+
+# The idle station beside a Python process that wakes 10 times a second, in the same guest over
+# the same 60 s (smoke/idle-cpu.py): emulation inflates and skews every CPU figure, so the
+# station is judged against that loop, never against a number of its own. It may wake a tenth
+# as often (wake-ups do not depend on the emulation's speed: a timer of 1 s or less fails) and
+# cost three times the loop's CPU: the minute's health probe (Python and HTTP, inflated by TCG
+# more than the loop's sleeping) alone costs about what the loop does. Measured on virt under
+# load: 5.0x the loop and 13 wake-ups a second with the 0.5 s polls, 1.8x and 0.83 without.
+IDLE_WAKEUPS_MAX_SHARE = 0.1
+IDLE_CPU_MAX_RATIO = 3.0
+# A guest so starved by its host that the loop could not wake 9 times a second says nothing
+# about the station (and its health probe runs late, shows "offline" and redraws): its figures
+# are reported, not judged. Seen at load average 13: the loop woke 6.3 times a second.
+IDLE_LOOP_MIN_HZ = 9.0
+
+
+def idle_problems(result: Mapping[str, str]) -> list[str]:
+    """The idle station woke and spent more than the 10 Hz loop beside it allows."""
+    try:
+        wakeups, loop_wakeups = (float(result[f"idle_wakeups_{n}_hz"]) for n in ("station", "sleep_loop"))
+        cpu, loop_cpu = (float(result[f"idle_cpu_{n}_pct"]) for n in ("station", "sleep_loop"))
+    except (KeyError, ValueError):
+        return ["no idle CPU figures (smoke/idle-cpu.py did not run)"]
+    if loop_wakeups < IDLE_LOOP_MIN_HZ:
+        return []  # not judged: see IDLE_LOOP_MIN_HZ; idle_judged=no says so
+    problems = []
+    if not wakeups <= IDLE_WAKEUPS_MAX_SHARE * loop_wakeups:
+        problems.append(
+            f"the idle station woke {wakeups:g} times a second, the 10 Hz loop beside it {loop_wakeups:g}:"
+            f" more than {IDLE_WAKEUPS_MAX_SHARE:g} of it (idle_threads={result.get('idle_threads')})"
+        )
+    if not cpu <= IDLE_CPU_MAX_RATIO * loop_cpu:
+        problems.append(
+            f"the idle station used {cpu:g} % of a core, the 10 Hz loop beside it {loop_cpu:g} %"
+            f" (idle_threads={result.get('idle_threads')})"
+        )
+    return problems
+
+
+def clock_problems(result: Mapping[str, str]) -> list[str]:
+    """NTP set the clock within release-station-time-sync.service's 30 s, counted from when the
+    guest had a network: the wait itself ended on the answer, or, where a loaded host brought
+    the network up too late for it, the answer came within 29 s of the address."""
+    if result.get("clock_gate") == "synced":
+        return []
+    try:
+        after_network = float(result.get("clock_after_network_s", "nan"))
+    except ValueError:
+        after_network = float("nan")
+    if after_network < 29:  # NaN (no figure) fails
+        return []
+    return [
+        f"clock_gate={result.get('clock_gate')} clock_wait_s={result.get('clock_wait_s')}"
+        f" clock_after_network_s={result.get('clock_after_network_s')}:"
+        " no NTP answer within 29 s of the network"
+    ]
 
 
 # What a passer-by's keyboard gets on either machine: no SysRq, no login prompt, no console
@@ -972,7 +1037,10 @@ def _boot_test(machine: str, image: Path, timeout_s: float, log_path: Path) -> i
     r = outcome.result
     figures = (
         f"boot_to_ready_s={r.get('ready_s', 'none')} station_started_s={r.get('started_s', 'none')}"
-        f" clock_wait_s={r.get('clock_wait_s', 'none')} smoke_at_s={_fmt(outcome.result_at_s)}"
+        f" clock_wait_s={r.get('clock_wait_s', 'none')} clock_gate={r.get('clock_gate', 'none')}"
+        f" network_at_s={r.get('network_at_s', 'none')}"
+        f" clock_after_network_s={r.get('clock_after_network_s', 'none')}"
+        f" smoke_at_s={_fmt(outcome.result_at_s)}"
         f" wall_s={_fmt(outcome.exited_at_s)} stop_ms={r.get('stop_ms', 'none')}"
         f" watchdog={r.get('watchdog', 'none')} drm={r.get('drm', 'none')} scanout={r.get('scanout', 'none')}"
         f" rejected_boot_s={_fmt(rejected.exited_at_s) if rejected else 'none'} retried={retried}"
@@ -983,6 +1051,8 @@ def _boot_test(machine: str, image: Path, timeout_s: float, log_path: Path) -> i
     for problem in problems:
         print(f"  - {problem}", flush=True)
     print(f"  ctrl-alt-del: {' '.join(outcome.lines('SMOKE_CTRL_ALT_DEL_LOG')) or 'not pressed'}")
+    print("  the idle station's threads (smoke/idle-cpu.py: CPU, wake-ups, where each sleeps):")
+    print("".join(f"    {line}\n" for line in outcome.lines("SMOKE_IDLE_THREAD")), end="")
     print("  what the station waited for (systemd-analyze critical-chain release-station.service):")
     print("".join(f"    {line}\n" for line in outcome.lines("SMOKE_CHAIN")), end="")
     print("  listening sockets (ss -ltun):")
@@ -1009,11 +1079,24 @@ def idle_cpu_figures(result: dict[str, str]) -> str:
         except (ValueError, ZeroDivisionError):
             ratio = "none"
         ratios.append(f"idle_cpu_station_vs_{name}={ratio}")
+    wakeups = " ".join(
+        f"idle_wakeups_{name}_hz={result.get(f'idle_wakeups_{name}_hz', 'none')}"
+        for name in ("station", "sleep_loop")
+    )
     return (
         f"idle_window_s={window} idle_cpu_station_pct={station} idle_cpu_journald_pct={journald}"
         f" idle_cpu_sleep_loop_pct={loop} {' '.join(ratios)}"
-        f" idle_guest_busy_pct={result.get('idle_guest_busy_pct', 'none')}"
+        f" idle_guest_busy_pct={result.get('idle_guest_busy_pct', 'none')} {wakeups}"
+        f" idle_from_s={result.get('idle_from_s', 'none')} idle_judged={_idle_judged(result)}"
+        f" idle_threads={result.get('idle_threads', 'none')}"
     )
+
+
+def _idle_judged(result: Mapping[str, str]) -> str:
+    try:
+        return "yes" if float(result["idle_wakeups_sleep_loop_hz"]) >= IDLE_LOOP_MIN_HZ else "no"
+    except (KeyError, ValueError):
+        return "none"
 
 
 NETWORK_LOST = "QEMU's user network failed to send packets and the guest never reached the emulator"

@@ -2,9 +2,10 @@
 
 The composition root owns one :class:`Metrics` and updates it from what it already sees: badge
 taps, releases, failures, the token's state, the readers' state and the last answer from the
-cloud. A :class:`TextfileWriter` thread renders it in the Prometheus text format every
-``[metrics] interval_s`` and replaces ``release_station.prom`` in ``[metrics] textfile_dir``
-atomically, so node_exporter never reads half a file. A fleet scrapes node_exporter as usual;
+cloud. A :class:`TextfileWriter` thread renders it in the Prometheus text format when a value
+changed, at most once every ``[metrics] interval_s``, and replaces ``release_station.prom`` in
+``[metrics] textfile_dir`` atomically, so node_exporter never reads half a file. Between changes
+it sleeps: an idle station has nothing new to say. A fleet scrapes node_exporter as usual;
 no server of our own is involved.
 
 Only the families in :data:`FAMILIES` exist: a misspelt name raises instead of quietly starting
@@ -16,7 +17,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -122,7 +124,9 @@ class Metrics:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
         self._values: dict[tuple[str, Labels], float] = {}
+        self._version = 0  # counts the changes of any value
 
     def inc(self, name: str, amount: float = 1.0, **labels: str) -> None:
         """Add ``amount`` (never negative) to a counter."""
@@ -130,20 +134,40 @@ class Metrics:
             raise ValueError(f"{name}: a counter only goes up, not by {amount:g}")
         key = (self._check(name, "counter"), _labels(labels))
         with self._lock:
-            self._values[key] = self._values.get(key, 0.0) + amount
+            self._store(key, self._values.get(key, 0.0) + amount)
 
     def set(self, name: str, value: float, **labels: str) -> None:
         """Set a gauge."""
         key = (self._check(name, "gauge"), _labels(labels))
         with self._lock:
-            self._values[key] = float(value)
+            self._store(key, float(value))
 
     def set_state(self, name: str, current: str, states: Iterable[str], label: str = "state") -> None:
         """Set a state-set gauge: 1 for ``current``, 0 for every other of ``states``."""
         self._check(name, "gauge")
         with self._lock:
             for state in {*states, current}:
-                self._values[(name, _labels({label: state}))] = 1.0 if state == current else 0.0
+                self._store((name, _labels({label: state})), 1.0 if state == current else 0.0)
+
+    def _store(self, key: tuple[str, Labels], value: float) -> None:
+        """Set one value (the lock held); a change wakes :meth:`wait_for_change`."""
+        if self._values.get(key) != value:
+            self._values[key] = value
+            self._version += 1
+            self._changed.notify_all()
+
+    def wait_for_change(self, since: int | None, until: Callable[[], bool]) -> int:
+        """Block while no value changed after version ``since`` (``None``: do not block) and
+        ``until()`` is false; return the version now. Whoever makes ``until()`` true then calls
+        :meth:`wake`."""
+        with self._changed:
+            self._changed.wait_for(lambda: since != self._version or until())
+            return self._version
+
+    def wake(self) -> None:
+        """Make every :meth:`wait_for_change` look at its ``until()`` again."""
+        with self._changed:
+            self._changed.notify_all()
 
     def samples(self) -> list[Sample]:
         """A consistent copy of every value, by family and labels."""
@@ -192,10 +216,11 @@ def render(samples: Iterable[Sample]) -> str:
 
 
 class TextfileWriter:
-    """Writes ``metrics`` to ``directory``/release_station.prom now and then, and once more at stop.
+    """Writes ``metrics`` to ``directory``/release_station.prom at the start, after a change (at
+    most once every ``interval_s``), and once more at stop.
 
-    A failed write (missing directory, full disk) is logged and tried again next time; it never
-    stops the station.
+    A failed write (missing directory, full disk) is logged and tried again ``interval_s`` later,
+    changed or not; it never stops the station.
     """
 
     def __init__(self, metrics: Metrics, directory: Path, *, interval_s: float) -> None:
@@ -227,11 +252,19 @@ class TextfileWriter:
     def stop(self) -> None:
         """Stop the thread (it writes a last time) and wait for it."""
         self._stop.set()
+        self._metrics.wake()
         if self._thread.is_alive():
             self._thread.join()
 
     def _run(self) -> None:
-        self.write()
-        while not self._stop.wait(self._interval_s):
-            self.write()
+        written: int | None = None  # the version in the file; None: none yet, or the write failed
+        next_at = time.monotonic()  # at most one file every interval_s
+        while not self._stop.is_set():
+            version = self._metrics.wait_for_change(written, self._stop.is_set)
+            # A change long after the last write is written at once (one wake-up); a burst of
+            # changes waits out the interval and is written as one file.
+            if self._stop.is_set() or self._stop.wait(max(0.0, next_at - time.monotonic())):
+                break
+            next_at = time.monotonic() + self._interval_s
+            written = version if self.write() else None
         self.write()

@@ -193,7 +193,11 @@ def test_tap_is_acknowledged_before_any_network_work() -> None:
     effects = run(tap())
     assert isinstance(run.mode, Identifying)
     assert isinstance(effects[0], m.Play) and effects[0].pattern is Pattern.READ
-    assert [type(e) for e in effects if not isinstance(e, m.Play | m.Announce)] == [m.Lookup, m.SetTimer]
+    assert [type(e) for e in effects if not isinstance(e, m.Play | m.Announce)] == [
+        m.ReadPins,
+        m.Lookup,
+        m.SetTimer,
+    ]
     assert run.announced() == [ev.TapRead("simulated", "sim")]
     run(m.BadgeKnown(run.ticket, ANNA))
     assert run.announced() == [ev.BadgeKnown("B1", "u1")]
@@ -818,6 +822,19 @@ def test_pins_changed_outside_take_effect() -> None:
     paired(m.PinsRead(frozenset({"technician"})))
     paired(i.OpenTechnician())
     assert isinstance(paired.mode, PinCheck)
+
+
+def test_an_idle_station_looks_at_its_pins_seldom_and_a_waiting_screen_often() -> None:
+    run = booted()  # paired, idle
+    run(m.TimerFired("pins", 0), at=0.5)
+    assert run.effects == (m.ReadPins(), m.SetTimer("pins", 30.5, 0))  # pin_idle_poll_s
+    run(tap(), at=1.0)  # a tap reads them itself, before the lookup the gate waits for
+    assert [type(e) for e in run.effects if isinstance(e, m.ReadPins | m.Lookup)] == [m.ReadPins, m.Lookup]
+    cleared = booted(pins=())  # `release-station pin clear`, then ezeep refused the token
+    cleared(m.ProbeDone(cleared.core.probe_ticket, failure=Failure("rejected")), at=2.0)
+    assert isinstance(cleared.mode, Unpaired) and m.SetTimer("pins", 2.5, 0) in cleared.effects
+    cleared(m.TimerFired("pins", 0), at=2.5)
+    assert cleared.effects == (m.ReadPins(), m.SetTimer("pins", 3.0, 0))  # pin_poll_s while it waits
 
 
 # --- technician menu ----------------------------------------------------------------------------

@@ -585,7 +585,7 @@ class GatedPins(Pins):
 
 
 def test_one_pin_read_at_a_time_and_a_stuck_lookup_gives_up(make_rig: Callable[..., Rig]) -> None:
-    rig = make_rig(pins_type=GatedPins, tuning={"answer_s": 2.0})
+    rig = make_rig(pins_type=GatedPins, tuning={"answer_s": 2.0, "pin_idle_poll_s": 0.5})
     pins = rig.parts.pins
     assert isinstance(pins, GatedPins)
     ready(rig)

@@ -115,7 +115,11 @@ def test_station_unit_is_hardened_and_supervised() -> None:
     assert "PrivateDevices" not in one  # it would hide /dev/dri and /dev/input
     assert "SDL_VIDEODRIVER=kmsdrm" in _values(unit, "Environment")
     assert {"char-drm rw", "char-input rw"} <= set(_values(unit, "DeviceAllow"))
-    assert "release-station-time-sync.service" in one["After"]
+    # Up on the saved clock, not after NTP's bounded wait (which it still pulls in), nor after
+    # the network: it shows "offline" until both are there.
+    assert "time-set.target" in one["After"] and "time-sync" not in one["After"]
+    assert "network" not in one["After"]
+    assert "release-station-time-sync.service" in one["Wants"]
 
 
 def test_system_settings_cover_watchdog_journal_and_nfc_modules() -> None:
@@ -310,19 +314,46 @@ def test_boot_test_retries_only_a_guest_that_never_reached_the_emulator_over_a_f
     assert not run_qemu.network_lost("PairStart failed: offline\n", never)
 
 
-def test_boot_test_idle_cpu_figures_put_the_station_next_to_its_references(run_qemu: ModuleType) -> None:
-    result = {
+def test_boot_test_clock_check_counts_from_the_network_not_from_the_boot(run_qemu: ModuleType) -> None:
+    assert run_qemu.clock_problems({"clock_gate": "synced", "clock_wait_s": "12.0"}) == []
+    # A loaded host brought raspi3b's USB network up after the wait's 30 s: NTP answered 2 s later.
+    late = {"clock_gate": "timed_out", "clock_wait_s": "31.1", "clock_after_network_s": "2.0"}
+    assert run_qemu.clock_problems(late) == []
+    never = {"clock_gate": "timed_out", "clock_wait_s": "31.1", "clock_after_network_s": "none"}
+    assert "no NTP answer" in run_qemu.clock_problems(never)[0]
+    assert run_qemu.clock_problems({**late, "clock_after_network_s": "40.5"})  # a network, no answer
+    assert run_qemu.clock_problems({})  # a boot that never got there
+
+
+def test_boot_test_puts_the_idle_station_next_to_the_10_hz_loop_and_judges_it(run_qemu: ModuleType) -> None:
+    # Measured on the booted virt image (a loaded host), before the 0.5 s polls went.
+    before = {
         "idle_window_s": "60",
-        "idle_cpu_station_pct": "0.50",
-        "idle_cpu_journald_pct": "0.25",
-        "idle_cpu_sleep_loop_pct": "0.00",
-        "idle_guest_busy_pct": "3.1",
+        "idle_cpu_station_pct": "7.67",
+        "idle_cpu_journald_pct": "0.00",
+        "idle_cpu_sleep_loop_pct": "1.52",
+        "idle_guest_busy_pct": "14.7",
+        "idle_wakeups_station_hz": "13.18",
+        "idle_wakeups_sleep_loop_hz": "9.73",
     }
-    figures = dict(f.split("=") for f in run_qemu.idle_cpu_figures(result).split())
-    assert figures["idle_cpu_station_vs_journald"] == "2.0"
-    assert figures["idle_cpu_station_vs_sleep_loop"] == "none"  # no figure from a reference of 0
-    assert figures["idle_cpu_station_pct"] == "0.50" and figures["idle_guest_busy_pct"] == "3.1"
-    assert run_qemu.idle_cpu_figures({}).count("=none") == 7  # a boot that never got there
+    figures = dict(f.split("=") for f in run_qemu.idle_cpu_figures(before).split())
+    assert figures["idle_cpu_station_vs_sleep_loop"] == "5.0"
+    assert figures["idle_cpu_station_vs_journald"] == "none"  # no figure from a reference of 0
+    assert figures["idle_wakeups_station_hz"] == "13.18" and figures["idle_guest_busy_pct"] == "14.7"
+    assert run_qemu.idle_cpu_figures({}).count("=none") == 12  # a boot that never got there
+    assert figures["idle_judged"] == "yes"
+    assert len(run_qemu.idle_problems(before)) == 2
+    # After: 0.82 % beside the loop's 0.45 %, 0.83 wake-ups a second.
+    after = {**before, "idle_cpu_station_pct": "0.82", "idle_cpu_sleep_loop_pct": "0.45"}
+    after["idle_wakeups_station_hz"] = "0.83"
+    assert run_qemu.idle_problems(after) == []
+    assert "woke 1.2 times" in run_qemu.idle_problems({**after, "idle_wakeups_station_hz": "1.2"})[0]
+    assert run_qemu.idle_problems({}) == ["no idle CPU figures (smoke/idle-cpu.py did not run)"]
+    # A starved guest (load average 13): frames for "offline" and back, the loop late. Not judged.
+    starved = {**before, "idle_cpu_station_pct": "18.92", "idle_cpu_sleep_loop_pct": "1.30"}
+    starved.update(idle_wakeups_station_hz="1.57", idle_wakeups_sleep_loop_hz="6.30")
+    assert run_qemu.idle_problems(starved) == []
+    assert "idle_judged=no" in run_qemu.idle_cpu_figures(starved)
 
 
 def test_boot_test_screen_compare_tells_a_black_or_other_frame_from_the_rendered_one(

@@ -10,6 +10,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from station.metrics import FAMILIES, FILENAME, Metrics, TextfileWriter, render
+from tests.support.core_rig import wait_until
 
 
 def _parse(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -102,6 +103,26 @@ def test_writer_replaces_the_file_atomically_and_writes_at_stop(tmp_path: Path) 
     inode = path.stat().st_ino
     assert writer.write()
     assert path.stat().st_ino != inode  # a new file renamed over the old: readers never see half
+
+
+def test_only_a_change_counts_and_the_writer_writes_it(tmp_path: Path) -> None:
+    metrics = Metrics()
+    metrics.set("release_station_reader_up", 1, reader="wedge")
+    version = metrics.wait_for_change(None, lambda: True)
+    metrics.set("release_station_reader_up", 1, reader="wedge")  # the same value: nothing to write
+    metrics.set_state("release_station_token_state", "paired", ["paired", "unpaired"])
+    changed = metrics.wait_for_change(version, lambda: False)  # returns: the state set changed
+    assert changed > version
+    assert metrics.wait_for_change(changed, lambda: True) == changed  # no change since
+
+    writer = TextfileWriter(metrics, tmp_path, interval_s=0.01)
+    writer.start()
+    path = tmp_path / FILENAME
+    wait_until(lambda: path.exists() and "wedge" in path.read_text())
+    metrics.set("release_station_reader_up", 0, reader="wedge")  # the writer wakes for it
+    key = ("release_station_reader_up", (("reader", "wedge"),))
+    wait_until(lambda: _parse(path.read_text()).get(key) == 0)
+    writer.stop()
 
 
 def test_a_failed_write_is_reported_and_retried(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:

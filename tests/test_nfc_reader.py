@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,7 +10,7 @@ from typing import Any
 import nfc
 import pytest
 
-from drivers.readers.base import ReaderError, ReaderThread
+from drivers.readers.base import ReaderError, ReaderThread, StopEvent
 from drivers.readers.nfc import TECHNOLOGIES, NfcReader, loaded_kernel_nfc_modules
 from station.events import BadgeRead, ReaderEvent
 from tests.support.nfc_tag import Card, TagField
@@ -126,7 +125,7 @@ def test_a_failure_while_reading_closes_the_device(field: TagField) -> None:
 
     reader = NfcReader(device=field.device, technologies=("106A",))
     with pytest.raises(RuntimeError, match="queue is gone"):
-        reader.run(failing_sink, threading.Event())
+        reader.run(failing_sink, StopEvent())
     field.wait_for(lambda frames: frames["RFOFF"] > rf_off[0])
 
 
@@ -141,7 +140,7 @@ def test_a_missing_reader_is_unhealthy_with_the_kernel_hint(tmp_path: Path) -> N
     modules.write_text("pn533_usb 20480 0 - Live 0x0\npn533 45056 1 pn533_usb, Live 0x0\nsnd 1 0 - Live 0\n")
     reader = NfcReader(device="usb:ffff:fffe", proc_modules=modules)
     with pytest.raises(ReaderError, match=r"no NFC reader found at usb:ffff:fffe .*pn533_usb, pn533"):
-        reader.run(Sink(), threading.Event())
+        reader.run(Sink(), StopEvent())
     sink = Sink()
     with ReaderThread(NfcReader(device="usb:ffff:fffe"), sink, restart_delay_s=0.05):
         health = sink.next_health()

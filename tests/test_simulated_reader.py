@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import socket
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from drivers.readers.base import ReaderError, ReaderThread
+from drivers.readers.base import ReaderError, ReaderThread, StopEvent
 from drivers.readers.simulated import DEMO_KEYS, SimulatedReader
 from tests.support.reader_helpers import WAIT_S, Sink
 
@@ -132,7 +131,7 @@ def test_a_stale_socket_is_replaced_but_a_file_is_not(tmp_path: Path) -> None:
         assert sink.next_health().ok
     plain = tmp_path / "notes.txt"
     plain.write_text("keep me")
-    stop = threading.Event()
+    stop = StopEvent()
     with pytest.raises(ReaderError, match="not a socket"):
         SimulatedReader(socket_path=str(plain)).run(Sink(), stop)
     assert plain.read_text() == "keep me"

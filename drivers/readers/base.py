@@ -1,6 +1,6 @@
 """The reader interface and the thread that runs and supervises one reader.
 
-A :class:`Reader` blocks in :meth:`Reader.run` reading cards until its stop event is set, and
+A :class:`Reader` blocks in :meth:`Reader.run` reading cards until its :class:`StopEvent` is set, and
 hands :class:`~station.events.BadgeRead` and :class:`~station.events.ReaderHealth` values to a
 sink. It owns its device: it opens it inside ``run`` (on the reader's own thread) and closes it
 in every path before ``run`` returns.
@@ -9,6 +9,9 @@ in every path before ``run`` returns.
 is reported as unhealthy and the reader is started again after a short, growing pause, so an
 unplugged or crashed reader comes back by itself. ``stop()`` sets the event and joins with a
 timeout; a reader that will not stop raises :class:`ReaderStopError` instead of hanging shutdown.
+The stop event has a descriptor that becomes readable when it is set, so a reader that waits
+on descriptors (a keyboard wedge, the simulated reader's socket) waits on it too instead of
+waking every so often to look: an idle station's readers sleep.
 
 :class:`ReaderDriver` is the drivers' half of a reader kind's registration: how to open such a
 reader, how to tell from a survey that one is attached, and what ``doctor`` says about it.
@@ -19,8 +22,10 @@ from __future__ import annotations
 
 import abc
 import logging
+import os
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
@@ -45,6 +50,23 @@ class ReaderStopError(ReaderError):
     """A reader thread did not stop within its timeout."""
 
 
+class StopEvent(threading.Event):
+    """A reader's stop request, also a descriptor (:meth:`fileno`) that is readable once set:
+    ``select`` waits on it beside the device."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._fd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+        weakref.finalize(self, os.close, self._fd)
+
+    def set(self) -> None:
+        super().set()
+        os.eventfd_write(self._fd, 1)
+
+    def fileno(self) -> int:
+        return self._fd
+
+
 class Reader(abc.ABC):
     """One badge reader.
 
@@ -61,7 +83,7 @@ class Reader(abc.ABC):
         self.name = name
 
     @abc.abstractmethod
-    def run(self, sink: ReaderSink, stop: threading.Event) -> None:
+    def run(self, sink: ReaderSink, stop: StopEvent) -> None:
         """Read cards until ``stop`` is set, passing every read and health change to ``sink``.
 
         Must notice ``stop`` within about a second, must close the device before returning,
@@ -96,7 +118,7 @@ class ReaderThread:
         self._restart_delay_s = restart_delay_s
         self._max_restart_delay_s = max_restart_delay_s
         self._stop_timeout_s = stop_timeout_s
-        self._stop = threading.Event()
+        self._stop = StopEvent()
         self._thread = threading.Thread(
             target=self._supervise, name=f"reader-{reader.kind}-{reader.name}", daemon=True
         )

@@ -24,13 +24,12 @@ of every station about 20 ms here (several times that on a Pi).
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from drivers.readers.base import Absent, Reader, ReaderDriver, ReaderError
+from drivers.readers.base import Absent, Reader, ReaderDriver, ReaderError, StopEvent
 from station.events import BadgeRead, ReaderKind, ReaderSink
 from station.findings import Finding
 from station.reader_kinds import NFC, NfcSettings
@@ -99,7 +98,7 @@ class NfcReader(Reader):
         self._presence_interval_s = presence_interval_s
         self._proc_modules = proc_modules
 
-    def run(self, sink: ReaderSink, stop: threading.Event) -> None:
+    def run(self, sink: ReaderSink, stop: StopEvent) -> None:
         import nfc.clf
 
         clf = self._open()
@@ -143,7 +142,7 @@ class NfcReader(Reader):
         except OSError as exc:  # the reader was unplugged or stopped answering
             raise ReaderError(f"the NFC reader {self.device} failed: {exc}") from exc
 
-    def _wait_for_removal(self, clf: Any, target: Any, uid: bytes, stop: threading.Event) -> None:
+    def _wait_for_removal(self, clf: Any, target: Any, uid: bytes, stop: StopEvent) -> None:
         import nfc.clf
 
         # Selecting by UID makes only this card answer; any other answer means a different card.

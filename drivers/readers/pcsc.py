@@ -31,7 +31,7 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from drivers.readers.base import Absent, Reader, ReaderDriver, ReaderError
+from drivers.readers.base import Absent, Reader, ReaderDriver, ReaderError, StopEvent
 from station.events import BadgeRead, ReaderKind, ReaderSink
 from station.feedback import Pattern
 from station.findings import Finding, Status
@@ -182,7 +182,7 @@ class PcscReader(Reader):
         """Whether the PC/SC reader named ``reader`` is one of those to use."""
         return not self.wanted or any(part.casefold() in reader.casefold() for part in self.wanted)
 
-    def run(self, sink: ReaderSink, stop: threading.Event) -> None:
+    def run(self, sink: ReaderSink, stop: StopEvent) -> None:
         health = _HealthReporter(self, sink)
         while not stop.is_set():
             try:

@@ -38,7 +38,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
-from drivers.readers.base import Absent, Reader, ReaderDriver, ReaderError
+from drivers.readers.base import Absent, Reader, ReaderDriver, ReaderError, StopEvent
 from station.events import BadgeRead, ReaderKind, ReaderSink
 from station.reader_kinds import SIMULATED, SimulatedSettings
 
@@ -59,7 +59,6 @@ DEMO_KEYS: dict[str, bytes] = {
 _MAX_PENDING = 256
 _MAX_CLIENTS = 8
 _MAX_LINE = 256
-_STOP_POLL_S = 0.5  # how often run() looks at the stop event while idle
 _HEX_SEPARATORS = re.compile(r"[\s:\-]")
 
 
@@ -154,7 +153,7 @@ class SimulatedReader(Reader):
 
     # -- the reader thread ------------------------------------------------------------------
 
-    def run(self, sink: ReaderSink, stop: threading.Event) -> None:
+    def run(self, sink: ReaderSink, stop: StopEvent) -> None:
         with contextlib.ExitStack() as stack:
             selector = stack.enter_context(selectors.DefaultSelector())
             wake_read, wake_write = socket.socketpair()
@@ -163,6 +162,7 @@ class SimulatedReader(Reader):
             wake_read.setblocking(False)
             wake_write.setblocking(False)
             selector.register(wake_read, selectors.EVENT_READ, None)
+            selector.register(stop, selectors.EVENT_READ, None)  # ends the wait: no timeout
             if self.socket_path:
                 listener = stack.enter_context(_listen(Path(self.socket_path)))
                 selector.register(listener, selectors.EVENT_READ, _Listener())
@@ -174,7 +174,9 @@ class SimulatedReader(Reader):
             sink(self.health(True, "ready"))
             self._deliver(sink)
             while not stop.is_set():
-                for key, _ in selector.select(_STOP_POLL_S):
+                for key, _ in selector.select():
+                    if key.fileobj is stop:
+                        continue
                     if key.fileobj is wake_read:
                         with contextlib.suppress(BlockingIOError):
                             wake_read.recv(4096)

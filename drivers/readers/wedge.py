@@ -21,12 +21,11 @@ from __future__ import annotations
 
 import logging
 import select
-import threading
 import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, ClassVar, Protocol
 
-from drivers.readers.base import Absent, Reader, ReaderDriver, ReaderError
+from drivers.readers.base import Absent, Reader, ReaderDriver, ReaderError, StopEvent
 from station.events import BadgeRead, ReaderKind, ReaderSink
 from station.reader_kinds import WEDGE, WedgeSettings
 
@@ -36,8 +35,6 @@ if TYPE_CHECKING:
     from station.config import ReaderSection
 
 log = logging.getLogger(__name__)
-
-_STOP_POLL_S = 0.5  # how often the loop looks at the stop event while no key comes
 
 
 class InputDevice(Protocol):
@@ -116,7 +113,7 @@ class WedgeReader(Reader):
         self._opener = opener
         self._clock = clock
 
-    def run(self, sink: ReaderSink, stop: threading.Event) -> None:
+    def run(self, sink: ReaderSink, stop: StopEvent) -> None:
         device = self._opener(self._device_path, self._usb_id)
         try:
             try:
@@ -134,15 +131,17 @@ class WedgeReader(Reader):
         finally:
             device.close()
 
-    def _read(self, device: InputDevice, sink: ReaderSink, stop: threading.Event) -> None:
+    def _read(self, device: InputDevice, sink: ReaderSink, stop: StopEvent) -> None:
         from drivers.readers.keymap import WedgeDecoder
 
         decoder = WedgeDecoder(fmt=self._fmt, key_timeout_s=self._key_timeout_s)
         while not stop.is_set():
-            timeout = self._key_timeout_s if decoder.pending else _STOP_POLL_S
+            # Without a read under way no timeout: a key or the stop ends the wait.
+            timeout = self._key_timeout_s if decoder.pending else None
             try:
-                readable, _, _ = select.select([device.fd], [], [], timeout)
-                texts = [t for event in device.read() for t in decoder.feed(event)] if readable else []
+                readable, _, _ = select.select([device.fd, stop.fileno()], [], [], timeout)
+                keys = device.fd in readable
+                texts = [t for event in device.read() for t in decoder.feed(event)] if keys else []
             except BlockingIOError:
                 texts = []
             except OSError as exc:

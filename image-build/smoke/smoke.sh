@@ -10,9 +10,10 @@
 # Ctrl-Alt-Del through QEMU's monitor, and it checks that systemd saw the keys and ignored them.
 # It prints the listening sockets (SMOKE_LISTEN) and the firewall (SMOKE_NFT) line by line.
 # Once the station is ready it prints its boot's critical chain (SMOKE_CHAIN, line by line) and
-# measures the CPU the idle station uses over IDLE_WINDOW_S next to two references in the same
-# guest (systemd-journald, and a Python process waking 10 times a second, what a kiosk that
-# polls would cost): emulation is slow and uneven, so only the ratio means something.
+# measures the CPU and the wake-ups of the idle station, thread by thread (idle-cpu.py,
+# SMOKE_IDLE_THREAD lines), over IDLE_WINDOW_S next to two references in the same guest
+# (systemd-journald, and a Python process waking 10 times a second, what a kiosk that polls
+# would cost): emulation is slow and uneven, so only the ratio means something.
 # With a screen (virt) it asks run_qemu.py for QEMU's screendump (SMOKE_SCREENDUMP_NOW) and reads
 # the station's frames back from the DRM framebuffer itself (/data/smoke-frame-NAME.ppm, for
 # run_qemu.py to compare); with a wedge reader (virt: QEMU's USB keyboard) it asks run_qemu.py to
@@ -91,30 +92,10 @@ if [ -e /dev/dri/card0 ]; then
   frame=$(python3 "$smoke_dir/frame-grab.py" /data/smoke-frame-idle.ppm 2>&1 | tail -n 1 | tr ' ' ',')
 fi
 
-# CPU over an idle window, in clock ticks (utime + stime + the children's: /proc/PID/stat).
+# CPU and wake-ups over an idle window: the station per thread, and the references.
 IDLE_WINDOW_S=60
-ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 + $14 + $15 }'; }
-busy() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8, $2 + $3 + $4 + $5 + $6 + $7 + $8 }' /proc/stat; }
-idle_cpu() {  # prints station=… journald=… sleep_loop=… guest_busy=… in percent of one core
-  local station journald loop s0 j0 l0 b0 t0 b1 t1 hz
-  hz=$(getconf CLK_TCK)
-  station=$(systemctl show -p MainPID --value "$unit")
-  journald=$(systemctl show -p MainPID --value systemd-journald.service)
-  python3 -c 'import time
-while True: time.sleep(0.1)' &
-  loop=$!
-  s0=$(ticks "$station"); j0=$(ticks "$journald"); l0=$(ticks "$loop"); read -r b0 t0 < <(busy)
-  sleep "$IDLE_WINDOW_S"
-  read -r b1 t1 < <(busy)
-  awk -v hz="$hz" -v w="$IDLE_WINDOW_S" -v s=$(( $(ticks "$station") - s0 )) \
-    -v j=$(( $(ticks "$journald") - j0 )) -v l=$(( $(ticks "$loop") - l0 )) \
-    -v b=$(( b1 - b0 )) -v t=$(( t1 - t0 )) 'BEGIN {
-      pct = 100 / (hz * w)
-      printf "station=%.2f journald=%.2f sleep_loop=%.2f guest_busy=%.1f", s * pct, j * pct, l * pct, 100 * b / t
-    }'
-  kill "$loop"
-}
-idle_cpu > /run/smoke-idle-cpu &
+python3 "$smoke_dir/idle-cpu.py" "$(systemctl show -p MainPID --value "$unit")" \
+  "$(systemctl show -p MainPID --value systemd-journald.service)" "$IDLE_WINDOW_S" > /run/smoke-idle-cpu 2>&1 &
 idle_watch=$!
 
 # Monitoring end to end: the station's textfile, read by node_exporter, says paired and reader up.
@@ -137,8 +118,9 @@ node_exporter_access=$(printf '%s' "$access" | cut -d' ' -f1-3 | tr ' ' ',')
 
 # The idle window ends before the keys: a key wakes the station (SDL reads every keyboard).
 wait "$idle_watch"
-idle=$(cat /run/smoke-idle-cpu)
+idle=$(head -n 1 /run/smoke-idle-cpu)
 echo "SMOKE_IDLE_CPU window_s=$IDLE_WINDOW_S $idle" > /dev/console
+sed '1d; s/^/SMOKE_IDLE_THREAD /' /run/smoke-idle-cpu > /dev/console
 value() { printf '%s\n' "$2" | tr ' ' '\n' | sed -n "s/^$1=//p"; }
 
 # Ctrl-Alt-Del from a keyboard (run_qemu.py presses it 8 times through QEMU's monitor: more than
@@ -208,6 +190,23 @@ started_s=$(seconds "$(systemctl show -p ExecMainStartTimestampMonotonic --value
 clock_from=$(systemctl show -p InactiveExitTimestampMonotonic --value release-station-time-sync.service)
 clock_to=$(systemctl show -p ActiveEnterTimestampMonotonic --value release-station-time-sync.service)
 clock_wait_s=$(seconds "$((clock_to - clock_from))")
+# How the time-sync unit's wait ended: systemd-time-wait-sync returned (0: NTP set the clock) or
+# its 30 s ran out (timeout's 124). And when the guest had an address and when NTP first set
+# the clock, in seconds since the kernel started: the answer can only come once the network
+# is there, which a loaded host delays (raspi3b's USB network most).
+case $(systemctl show -p ExecMainStatus --value release-station-time-sync.service) in
+  0) clock_gate=synced ;; 124) clock_gate=timed_out ;; *) clock_gate=none ;;
+esac
+mono_of() {  # UNIT PATTERN: the first matching journal line's time since the kernel started
+  journalctl -b -u "$1" -o short-monotonic --no-pager 2>/dev/null | grep -m1 -E "$2" |
+    sed -n 's/^\[ *\([0-9.]*\)\].*/\1/p'
+}
+network_at=$(mono_of systemd-networkd.service 'DHCPv4 address')
+synced_at=$(mono_of systemd-timesyncd.service 'Initial clock synchronization|Contacted time server')
+clock_after_network_s=none
+if [ -n "$network_at" ] && [ -n "$synced_at" ]; then
+  clock_after_network_s=$(awk -v n="$network_at" -v s="$synced_at" 'BEGIN { printf "%.1f", s - n }')
+fi
 state=$(systemctl is-active "$unit")
 restarts=$(systemctl show -p NRestarts --value "$unit")
 pid=$(systemctl show -p MainPID --value "$unit")
@@ -328,7 +327,8 @@ if [ "$stop_held" != yes ] || [ "$stop_traceback" = yes ]; then
 fi
 
 echo "SMOKE_RESULT mode=${mode:-plain} station=$state restarts=$restarts ready_s=${ready_s:-none} started_s=$started_s" \
-  "clock_wait_s=$clock_wait_s drm=$drm scanout=${scanout:-none} user=${user:-none}" \
+  "clock_wait_s=$clock_wait_s clock_gate=$clock_gate network_at_s=${network_at:-none}" \
+  "clock_after_network_s=$clock_after_network_s drm=$drm scanout=${scanout:-none} user=${user:-none}" \
   "failed_units=${failed:-none} watchdog=$watchdog firstboot=${firstboot:-none} root=$overlay" \
   "root_ro=$root_ro data=${data:-none} machine_id=$machine_id_fresh ssh=$ssh node_exporter=$node_exporter" \
   "time_sync=$time_sync ntp_synced=${ntp_synced:-none} metrics=$metrics" \
@@ -336,7 +336,10 @@ echo "SMOKE_RESULT mode=${mode:-plain} station=$state restarts=$restarts ready_s
   "stop_exit=$stop_exit stop_traceback=$stop_traceback stop_sigkill=$stop_sigkill ctrl_alt_del=$ctrl_alt_del" \
   "idle_window_s=$IDLE_WINDOW_S idle_cpu_station_pct=$(value station "$idle")" \
   "idle_cpu_journald_pct=$(value journald "$idle") idle_cpu_sleep_loop_pct=$(value sleep_loop "$idle")" \
-  "idle_guest_busy_pct=$(value guest_busy "$idle") chain=${chain_word:-none} frame=$frame" \
+  "idle_guest_busy_pct=$(value guest_busy "$idle") idle_wakeups_station_hz=$(value station_wakeups_hz "$idle")" \
+  "idle_wakeups_sleep_loop_hz=$(value sleep_loop_wakeups_hz "$idle") idle_from_s=$(value from_s "$idle")" \
+  "idle_threads=$(value threads "$idle")" \
+  "chain=${chain_word:-none} frame=$frame" \
   "touch_corner=$touch_corner touch_pin=$touch_pin touch_close=$touch_close" \
   "wedge_grabbed=$wedge_grabbed tap_shown=$tap_shown" \
   "node_exporter_access=$node_exporter_access listen_tcp=${listen_tcp:-none} firewall=$firewall" \

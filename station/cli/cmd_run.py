@@ -27,7 +27,9 @@ def register(subparsers: Any) -> None:
 def _run(args: argparse.Namespace, context: Context) -> int:
     from station.cli.compose import run_station
     from station.cli.systemd import unfinished_threads
+    from station.threadnames import name_threads
 
+    name_threads()  # the boot test and `top -H` see which thread spends what
     code = run_station(context.config, headless=args.headless)
     left = unfinished_threads(EXIT_GRACE_S)
     if left:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from station.causes import Cause, Failure, Reason
 from station.core import listener as ev
 from station.core import messages as m
-from station.core.messages import Announce, BadgeKnown, Lookup, NoAnswer, Play, SetTimer, Tap
+from station.core.messages import Announce, BadgeKnown, Lookup, NoAnswer, Play, ReadPins, SetTimer, Tap
 from station.core.state import Booting, CoreState, Tick, User
 from station.core.transition import Routes, Step, leave
 from station.directory import public_name
@@ -47,7 +47,9 @@ def start(core: CoreState, tap: Tap, tick: Tick) -> Step:
     core = core.with_mode(Identifying(ticket, tap.badge_id))
     answer = SetTimer("answer", tick.now + core.tuning.answer_s, ticket)  # never "Identifying" for good
     read = Announce(ev.TapRead(tap.reader_kind, tap.reader_name))
-    return core, [Play(Pattern.READ), read, *effects, Lookup(ticket, tap.badge_id), answer]
+    # The PINs first: both run on the core's one local thread, in order, so the release-PIN gate
+    # sees a switch set from the command line since the last (slow, idle) look.
+    return core, [Play(Pattern.READ), read, *effects, ReadPins(), Lookup(ticket, tap.badge_id), answer]
 
 
 def on_known(core: CoreState, event: BadgeKnown, tick: Tick) -> Step:

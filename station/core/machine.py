@@ -59,6 +59,9 @@ def start(core: CoreState) -> Step:
 def step(core: CoreState, event: Event, tick: Tick) -> tuple[CoreState, tuple[Effect, ...]]:
     """The next state and the effects to perform, for one event at ``tick``."""
     new, effects = _dispatch(core, event, tick)
+    if pins.waits_for_pin(new) and not pins.waits_for_pin(core):
+        # The idle poll is slow; a screen that waits for a PIN set outside looks soon.
+        effects = [*effects, SetTimer("pins", tick.now + new.tuning.pin_poll_s, 0)]
     return new, tuple(effects)
 
 

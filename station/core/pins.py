@@ -7,9 +7,12 @@ for its holder's PIN (:class:`~station.core.state.PinCheck`), or, when the holde
 (also right after enrolling), lets them choose one first.
 
 The core keeps which PINs are in force in ``CoreState.pins``; a timer reads them from the database
-again (``ReadPins``), so that ``release-station pin set``/``clear`` takes effect at once: a
-station waiting for a technician PIN goes on to pairing, one showing a pairing code whose PIN
-was cleared asks for a new one.
+again (``ReadPins``), so that ``release-station pin set``/``clear`` takes effect at once where a
+screen waits for it (:func:`waits_for_pin`, every ``pin_poll_s``): a station waiting for a
+technician PIN goes on to pairing, one showing a pairing code whose PIN was cleared asks for a
+new one. Elsewhere the timer looks only every ``pin_idle_poll_s`` (an idle station must sleep),
+and a tap reads the PINs itself before its badge is looked up (:mod:`~station.core.identify`),
+so the release-PIN gate never decides on an old switch.
 """
 
 from __future__ import annotations
@@ -163,9 +166,18 @@ def on_failed(core: CoreState, mode: PinSetup, event: WorkFailed, tick: Tick) ->
     return core.with_mode(failed), [Play(Pattern.ERROR)]
 
 
+def waits_for_pin(core: CoreState) -> bool:
+    """Whether the screen waits for a technician PIN that may be set outside (looked at often)."""
+    mode = core.mode
+    return isinstance(mode, pairing.Unpaired | pairing.Pairing) or (
+        isinstance(mode, PinSetup) and mode.purpose == "technician"
+    )
+
+
 def poll(core: CoreState, tick: Tick) -> Step:
     """The ``pins`` timer: read the stored PINs again, and set the timer for the next look."""
-    return core, [ReadPins(), SetTimer("pins", tick.now + core.tuning.pin_poll_s, 0)]
+    every = core.tuning.pin_poll_s if waits_for_pin(core) else core.tuning.pin_idle_poll_s
+    return core, [ReadPins(), SetTimer("pins", tick.now + every, 0)]
 
 
 def on_read(core: CoreState, event: PinsRead) -> Step:

@@ -62,7 +62,9 @@ class Tuning:
     :param done_linger_s: the summary closes after this long.
     :param notice_s: an unknown-badge notice closes after this long.
     :param pin_timeout_s: a PIN keypad closes after this long without a PIN.
-    :param pin_poll_s: look at the stored PINs this often (a PIN set from the command line).
+    :param pin_poll_s: look at the stored PINs this often while a screen waits for a technician
+        PIN that may be set from the command line (:func:`station.core.pins.waits_for_pin`)…
+    :param pin_idle_poll_s: …and this often elsewhere (a tap reads them itself).
     :param answer_s: a tap waits this long for ezeep's first answer (the user's jobs, an
         enrolment code); then the station says it is offline and keeps trying in the background.
     :param technician_timeout_s: the technician menu closes after this long idle.
@@ -83,6 +85,7 @@ class Tuning:
     notice_s: float = 8.0
     pin_timeout_s: float = 30.0
     pin_poll_s: float = 0.5
+    pin_idle_poll_s: float = 30.0
     answer_s: float = 1.5
     technician_timeout_s: float = 300.0
     heartbeat_s: float = 60.0
