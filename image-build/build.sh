@@ -20,11 +20,13 @@
 #           the base step (each keeps one core busy under qemu-user).
 #   app     the station's own wheel, built from this checkout.
 #   rootfs  mmdebstrap again, starting from the cached base: the file overlay, config/, the
-#           station venv and the customise hook (hooks/customize.sh).
+#           station venv and the customise hook (hooks/customize.sh), which also cuts the
+#           kernel modules to modules-allowlist.txt and the venv to what runs. (What nothing
+#           reads never lands at all: dpkg-path-exclude.cfg, given to the base's dpkg.)
 #   image   FAT boot partition (mkfs.vfat -C + mcopy) with U-Boot's boot.scr and boot-state.env
 #           (mkimage, mkenvimage), ext4 root slot A and data (mkfs.ext4 -d), MBR image with an
 #           empty slot B (genimage), what fills the root (RESULT rootfs_used_mb, the largest
-#           directories), package manifest (exact versions, checked against the allow-list
+#           directories and the areas of the budget), package manifest (exact versions, checked against the allow-list
 #           by allowlist.py), then xz and SHA-256.
 #   bundle  the signed RAUC bundle (rauc/bundle.sh) of the same ext4 root as the image:
 #           out/release-station-VERSION-PROFILE.raucb.

@@ -17,7 +17,7 @@ from __future__ import annotations
 import fnmatch
 import re
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -76,22 +76,42 @@ def parse_dep(text: str) -> dict[str, tuple[str, ...]]:
     return deps
 
 
-def parse_softdep(text: str) -> dict[str, tuple[str, ...]]:
-    """``modules.softdep``: each module's name and the names it wants loaded before or after it."""
-    soft: dict[str, tuple[str, ...]] = {}
+def parse_softdep(text: str) -> dict[str, list[str]]:
+    """``modules.softdep``: each module's name and the modules or aliases it wants loaded before
+    or after it."""
+    soft: dict[str, list[str]] = {}
     for line in text.splitlines():
         words = line.split()
         if len(words) >= 3 and words[0] == "softdep":
-            wanted = tuple(w.replace("-", "_") for w in words[2:] if w not in ("pre:", "post:"))
-            soft[words[1].replace("-", "_")] = soft.get(words[1].replace("-", "_"), ()) + wanted
+            wanted = soft.setdefault(words[1].replace("-", "_"), [])
+            wanted += [w for w in words[2:] if w not in ("pre:", "post:")]
     return soft
 
 
+def parse_alias(text: str) -> dict[str, list[str]]:
+    """``modules.alias``: the modules behind each plain alias (``crypto-crc32c``; no wildcards)."""
+    modules: dict[str, list[str]] = {}
+    for line in text.splitlines():
+        words = line.split()
+        if len(words) == 3 and words[0] == "alias" and not any(c in words[1] for c in "*?["):
+            modules.setdefault(words[1], []).append(words[2])
+    return modules
+
+
 def closure(
-    allow: Allowlist, deps: Mapping[str, tuple[str, ...]], soft: Mapping[str, tuple[str, ...]]
+    allow: Allowlist,
+    deps: Mapping[str, Sequence[str]],
+    soft: Mapping[str, Sequence[str]],
+    aliases: Mapping[str, Sequence[str]],
 ) -> set[str]:
-    """The paths of the allowed modules and of everything they need, hard or soft."""
+    """The paths of the allowed modules and of everything they need, hard or soft (a soft
+    dependency may name a module or an alias: ``ext4`` wants ``crypto-crc32c``)."""
     by_name = {module_name(path): path for path in deps}
+
+    def named(name: str) -> list[str]:
+        names = (name.replace("-", "_"), *(n.replace("-", "_") for n in aliases.get(name, ())))
+        return [by_name[n] for n in names if n in by_name]
+
     todo = [path for path in deps if allow.admits(path.removeprefix(TREE))]
     kept: set[str] = set()
     while todo:
@@ -100,16 +120,20 @@ def closure(
             continue
         kept.add(path)
         todo.extend(deps.get(path, ()))
-        todo.extend(by_name[name] for name in soft.get(module_name(path), ()) if name in by_name)
+        for name in soft.get(module_name(path), ()):
+            todo.extend(named(name))
     return kept
+
+
+def _read(path: Path) -> str:
+    return path.read_text() if path.exists() else ""
 
 
 def prune(moddir: Path, allow: Allowlist) -> Pruned:
     """Deletes the modules of one kernel's directory that ``allow`` does not keep."""
     deps = parse_dep((moddir / "modules.dep").read_text())
-    softdep = moddir / "modules.softdep"
-    soft = parse_softdep(softdep.read_text()) if softdep.exists() else {}
-    kept = closure(allow, deps, soft)
+    soft = parse_softdep(_read(moddir / "modules.softdep"))
+    kept = closure(allow, deps, soft, parse_alias(_read(moddir / "modules.alias")))
     sizes = {path: (moddir / path).stat().st_size for path in deps}
     for path in set(deps) - kept:
         (moddir / path).unlink()
