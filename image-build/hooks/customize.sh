@@ -73,6 +73,11 @@ done
 # tests/test_image_artefact.py). Debian's documentation, translations, other boards' device trees
 # and Wi-Fi firmware never landed (dpkg-path-exclude.cfg); the kernel modules go here: the
 # allow-listed ones and what they need stay (modules-allowlist.txt), and depmod indexes them.
+# Perl (50 MB) came only with usrmerge, which apt picks for init-system-helpers in mmdebstrap's
+# essential phase, before the package list's usr-is-merged (packages.txt) could stand in: /usr
+# was merged from the start, so neither has anything to do on the card.
+in_root dpkg --purge usrmerge libfile-find-rule-perl libnumber-compare-perl libtext-glob-perl \
+  perl libperl5.36 perl-modules-5.36 >/dev/null
 python3 "$RS_IMAGE_BUILD/prune_modules.py" "$root"
 for moddir in "$root"/usr/lib/modules/*; do
   in_root depmod "${moddir##*/}"
