@@ -20,18 +20,21 @@
 #           the base step (each keeps one core busy under qemu-user).
 #   app     the station's own wheel, built from this checkout.
 #   rootfs  mmdebstrap again, starting from the cached base: the file overlay, config/, the
-#           station venv and the customise hook (hooks/customize.sh).
+#           station venv and the customise hook (hooks/customize.sh), which also cuts the
+#           kernel modules to modules-allowlist.txt and the venv to what runs. (What nothing
+#           reads never lands at all: dpkg-path-exclude.cfg, given to the base's dpkg.)
 #   image   FAT boot partition (mkfs.vfat -C + mcopy) with U-Boot's boot.scr and boot-state.env
 #           (mkimage, mkenvimage), ext4 root slot A and data (mkfs.ext4 -d), MBR image with an
 #           empty slot B (genimage), what fills the root (RESULT rootfs_used_mb, the largest
-#           directories), package manifest (exact versions, checked against the allow-list
+#           directories and the areas of the budget), package manifest (exact versions, checked against the allow-list
 #           by allowlist.py), then xz and SHA-256.
 #   bundle  the signed RAUC bundle (rauc/bundle.sh) of the same ext4 root as the image:
 #           out/release-station-VERSION-PROFILE.raucb.
 #
 # Needs root (or mmdebstrap's unshare mode), binfmt_misc with qemu-aarch64 on a non-arm64 host,
 # and: mmdebstrap arch-test qemu-user-static binfmt-support genimage mtools dosfstools
-# e2fsprogs fdisk xz-utils python3-pip rauc squashfs-tools u-boot-tools (ci.sh installs them).
+# e2fsprogs fdisk xz-utils python3-pip rauc squashfs-tools u-boot-tools binutils-aarch64-linux-gnu
+# (ci.sh installs them).
 # mmdebstrap hooks get the chroot as "$1": single quotes on purpose.
 # shellcheck disable=SC2016
 set -euo pipefail
@@ -104,7 +107,7 @@ include=$(packages | tr -s '[:space:]' ',' | sed 's/,$//')
 # --- base and wheels: the slow, cached steps, side by side --------------------------------------
 # Both are mostly arm64 code under qemu-user and each keeps one core busy, so they run in
 # parallel (the wheels in the background, their log printed when they are done).
-base_key=$( { packages; cat "$profile_file" "$here/hooks/archive-state.sh"; \
+base_key=$( { packages; cat "$profile_file" "$here/hooks/archive-state.sh" "$here/dpkg-path-exclude.cfg"; \
   cat "$here"/overlay/etc/initramfs-tools/modules "$here"/overlay/etc/initramfs-tools/conf.d/*; } \
   | sha256sum | cut -c1-16)
 base=$cache/base-$profile-$base_key.tar
@@ -118,7 +121,7 @@ build_base() {  # Debian packages, kernel and initramfs
   nice -n 10 mmdebstrap --arch="$ARCH" --variant=minbase --include="$include" --format=tar \
     "${keyring_args[@]}" \
     --aptopt='Acquire::Retries "3"' \
-    --dpkgopt='force-confold' --dpkgopt='force-confdef' \
+    --dpkgopt='force-confold' --dpkgopt='force-confdef' --dpkgopt="$here/dpkg-path-exclude.cfg" \
     --setup-hook='mkdir -p "$1/var/cache/apt/archives"' \
     --setup-hook="sync-in $apt_cache /var/cache/apt/archives" \
     --essential-hook='mkdir -p "$1/etc/initramfs-tools"' \
@@ -265,6 +268,12 @@ mcopy -s -p -m -i "$stage/boot.vfat" "$bootfs"/* ::/
 rootfs_used_mb=$(du -sxm "$rootfs" | cut -f1)
 echo "root file system: $rootfs_used_mb MB; the largest directories (MB):"
 du -xm --max-depth=4 "$rootfs" | sort -rn | sed -n '2,16p' | sed "s|$rootfs||; s/^/  /"
+echo "by area (MB; the budget's table in image-build/README.md):"
+for area in usr/lib/modules usr/lib/firmware boot opt/release-station usr/share usr/lib/python3.11 \
+  usr/lib/aarch64-linux-gnu usr/lib/raspi-firmware usr/lib/u-boot; do
+  printf '  %-28s %s\n' "/$area" "$(du -sxm "$rootfs/$area" 2>/dev/null | cut -f1)"
+done
+printf '  %-28s %s\n' "Mesa, LLVM and what they link" "$(du -cxm "$rootfs"/usr/lib/aarch64-linux-gnu/{dri,libLLVM*,libz3*,libicu*,libxml2*} | tail -n 1 | cut -f1)"
 # Both slots have this size; an update's root must fit it (mkfs.ext4 fails when it does not).
 slot_mb=1536
 mkfs.ext4 -q -L rootfs -E root_owner=0:0 -d "$rootfs" "$stage/root.ext4" "${slot_mb}M"

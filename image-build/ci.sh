@@ -59,7 +59,7 @@ run_build() {
   # --- host tools ----------------------------------------------------------------------------------
   tools=(mmdebstrap arch-test qemu-user-static binfmt-support genimage mtools dosfstools e2fsprogs
          fdisk xz-utils zstd qemu-system-arm ipxe-qemu seabios python3-pip rauc squashfs-tools
-         u-boot-tools u-boot-qemu libubootenv-tool)
+         u-boot-tools u-boot-qemu libubootenv-tool binutils-aarch64-linux-gnu)
   missing=()
   for pkg in "${tools[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

@@ -114,6 +114,13 @@ class Ext4:
         match = re.search(r'Fast link dest: "(.*)"', self._debugfs(f"stat {path}"))
         return match.group(1) if match else ""
 
+    def used_bytes(self) -> int:
+        """Blocks in use, the file system's own (journal, inode tables) included."""
+        stats = dict(
+            re.findall(r"(?m)^(Block count|Free blocks|Block size):\s+(\d+)", self._debugfs("stats"))
+        )
+        return (int(stats["Block count"]) - int(stats["Free blocks"])) * int(stats["Block size"])
+
 
 @pytest.fixture(scope="module")
 def boot(parts: list[Partition]) -> Fat:
@@ -343,6 +350,50 @@ def test_no_passwords_no_host_keys_no_machine_id(rootfs: Ext4) -> None:
     machine_id = rootfs.stat("/etc/machine-id")
     assert machine_id is not None and rootfs.cat("/etc/machine-id") == ""
     assert rootfs.stat("/var/lib/dbus/machine-id") is None
+
+
+def test_the_root_slot_holds_one_system_in_700_mb(rootfs: Ext4) -> None:
+    """Two slots and the data partition share the card; an update must fit the other slot.
+    What filled it and what was cut: image-build/README.md ("what fills a root slot")."""
+    used_mb = rootfs.used_bytes() / 2**20
+    assert 300 < used_mb <= 700, f"root slot uses {used_mb:.0f} MB"
+
+
+def test_the_root_carries_only_the_allowed_kernel_modules(rootfs: Ext4) -> None:
+    version = rootfs.link("/vmlinuz").removeprefix("boot/vmlinuz-")
+    modules = _module_names(
+        [
+            line.partition(":")[0]
+            for line in rootfs.cat(f"/usr/lib/modules/{version}/modules.dep").splitlines()
+        ]
+    )
+    # depmod ran after the cut: its index names only what is left (Debian's kernel has 3700)
+    assert 300 < len(modules) < 1000
+    screen_input_network = {"vc4", "v3d", "virtio_gpu", "usbhid", "hid_multitouch", "edt_ft5x06", "evdev"}
+    network_and_boot = {"brcmfmac", "genet", "smsc95xx", "lan78xx", "rndis_host", "virtio_net", "nf_tables"}
+    updates_and_watchdogs = {"squashfs", "dm_verity", "loop", "bcm2835_wdt", "i6300esb", "dwc2", "xhci_pci"}
+    assert screen_input_network | network_and_boot | updates_and_watchdogs <= modules
+    assert not {"amdgpu", "nouveau", "usb_storage", "uas", "pn533_usb", "snd_usb_audio", "btbcm"} & modules
+    assert "vc4.ko" in rootfs.ls(f"/usr/lib/modules/{version}/kernel/drivers/gpu/drm/vc4")
+    assert rootfs.stat(f"/usr/lib/modules/{version}/kernel/drivers/gpu/drm/amd") is None
+
+
+def test_what_no_station_reads_never_landed(rootfs: Ext4, manifest: dict[str, set[str]]) -> None:
+    """dpkg-path-exclude.cfg, usr-is-merged instead of usrmerge (which brings Perl), the venv."""
+    assert not {"perl", "usrmerge", "libperl5.36"} & manifest["deb"]
+    assert "perl-base" in manifest["deb"]  # essential: dpkg's own scripts
+    assert set(rootfs.ls("/usr/share/doc/dbus")) == {"copyright"}  # the licences stay
+    assert rootfs.stat("/usr/share/man/man1") is None and rootfs.stat("/usr/share/locale/de") is None
+    wifi = rootfs.ls("/usr/lib/firmware/brcm")
+    assert {"brcmfmac43430-sdio.bin", "brcmfmac43455-sdio.bin"} <= set(wifi)  # Pi 3B, Pi 3B+/4
+    assert not [name for name in wifi if "pcie" in name or "4356" in name]
+    version = rootfs.link("/vmlinuz").removeprefix("boot/vmlinuz-")
+    dtbs = f"/usr/lib/linux-image-{version}"
+    assert rootfs.ls(f"{dtbs}/qcom") == {} and "bcm2837-rpi-3-b.dtb" in rootfs.ls(f"{dtbs}/broadcom")
+    site = rootfs.ls("/opt/release-station/lib/python3.11/site-packages")
+    assert not {"pip", "setuptools", "pkg_resources"} & set(site)
+    pygame = rootfs.ls("/opt/release-station/lib/python3.11/site-packages/pygame")
+    assert not {"docs", "examples", "tests"} & set(pygame) and "__pycache__" in pygame
 
 
 def test_station_user_and_venv(rootfs: Ext4) -> None:

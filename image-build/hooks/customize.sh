@@ -70,6 +70,28 @@ cut -d: -f1 "$root/etc/shadow" | while read -r account; do
   in_root usermod --lock "$account" </dev/null >/dev/null
 done
 
+# What the station does not use leaves the slot (a slot holds one system: 700 MB used at most,
+# tests/test_image_artefact.py). Debian's documentation, translations, other boards' device trees
+# and Wi-Fi firmware never landed (dpkg-path-exclude.cfg); the kernel modules go here: the
+# allow-listed ones and what they need stay (modules-allowlist.txt), and depmod indexes them.
+# Perl (50 MB) came only with usrmerge, which apt picks for init-system-helpers in mmdebstrap's
+# essential phase, before the package list's usr-is-merged (packages.txt) could stand in: /usr
+# was merged from the start, so neither has anything to do on the card.
+in_root dpkg --purge usrmerge libfile-find-rule-perl libnumber-compare-perl libtext-glob-perl \
+  perl libperl5.36 perl-modules-5.36 >/dev/null
+python3 "$RS_IMAGE_BUILD/prune_modules.py" "$root"
+for moddir in "$root"/usr/lib/modules/*; do
+  in_root depmod "${moddir##*/}"
+done
+# The venv: pip and setuptools only built it (an update brings a whole new root, with its own);
+# pygame's documentation, examples and tests; the debug symbols of compiled extensions. The byte
+# code pip compiled stays: the station starts from it.
+site=$(echo "$root"/opt/release-station/lib/python3*/site-packages)
+rm -rf "$root"/opt/release-station/bin/pip* "$site"/pip "$site"/pip-*.dist-info \
+  "$site"/setuptools "$site"/setuptools-*.dist-info "$site"/pkg_resources "$site"/_distutils_hack \
+  "$site"/distutils-precedence.pth "$site"/pygame/docs "$site"/pygame/examples "$site"/pygame/tests
+find "$site" -name '*.so*' -type f -exec aarch64-linux-gnu-strip --strip-unneeded {} +
+
 # Every boot starts from this root (read-only, under a tmpfs overlay), so it never needs the
 # "after an update" units: the stamps systemd-update-done would write say it is up to date.
 # Without them systemd-sysusers ran at every boot, on the way to the station's start (2.8 s
