@@ -9,8 +9,8 @@ ends, with no polling, and while the updater holds it a new tap cannot take it (
 goes on without it: the reboot comes within a second). The lock dies with its holder, so a
 station that crashed never blocks an update.
 
-Chosen over reading the metrics file's state gauge (written every ``interval_s``, and only when
-metrics are switched on) and over a logind inhibitor lock (the station would need D-Bus and
+Chosen over reading the metrics file's state gauge (written at most every ``interval_s``, and
+only when metrics are switched on) and over a logind inhibitor lock (the station would need D-Bus and
 logind's blessing; ``systemctl reboot`` as root overrides it anyway).
 """
 
