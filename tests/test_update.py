@@ -32,6 +32,7 @@ from station.config import UpdateSection, parse_config
 from station.core.health import Offline, Ready
 from station.core.identify import Identifying
 from station.core.pairing import Unpaired
+from station.core.pins import PinSetup
 from station.core.state import Booting
 from station.core.view import StationInfo, View
 from station.errors import ConfigError
@@ -466,9 +467,12 @@ def test_the_station_holds_the_lock_only_while_someone_is_there(tmp_path: Path) 
             Ready(),
             Identifying(ticket=1, badge_id="04AB15C0"),
             Offline("network", None, since=0.0),
+            PinSetup(ticket=2, purpose="technician"),  # a fresh card shows it by itself, for days
+            PinSetup(ticket=3, purpose="release", expires_at=60.0),  # a badge holder chooses one
+            Ready(),
         ):
             station.view(_view(mode))
             seen.append(someone_there())
     finally:
         station.close()
-    assert seen == [False, False, False, True, False]
+    assert seen == [False, False, False, True, False, False, True, False]
