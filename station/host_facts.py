@@ -15,9 +15,10 @@ booted, the root slot installed last and the last software update.
   ``trial=`` lines; RAUC's own status under ``/data/rauc`` is root's alone). RAUC's post-install
   handler writes it (``trial=pending``); the slot's first ready station makes it ``good``, a
   slot given up makes it ``rolled_back`` (also one that U-Boot's counters gave up before its
-  user space could say so: the old slot's first ready station records it). A rollback is the
+  user space could say so: recorded before the old slot's station starts). A rollback is the
   last update's result until the next install replaces the record, whatever the timer's later
-  runs found: the alert that it raised stays until a new version is installed.
+  runs found: the alert that it raised stays until a new version is installed. The update's
+  time is the slot's install time whenever a slot was installed.
 
 All are read once when the station starts: an installed update takes effect with a reboot, and
 the slot only changes with one. A file that cannot be read counts as missing.
@@ -83,14 +84,19 @@ def read_booted_slot(cmdlines: Iterable[Path]) -> str:
 
 def last_update(record: Path, slot_record: Path) -> LastUpdate:
     """The last update: what the update timer's last run did, from its ``record``
-    (``/data/update/last-run.json``), with the root slot installed last from ``slot_record``
-    (``/data/slot/last-install``), whose rollback outweighs the timer's later runs."""
+    (``/data/update/last-run.json``), and the root slot installed last, from ``slot_record``
+    (``/data/slot/last-install``). The time is the slot's install (the timer's run only when no
+    slot was installed yet: the alert on a booted slot that is not the installed one compares it
+    with the boot); a rollback outweighs the timer's later runs, and an install by hand
+    (``rauc install``) newer than the timer's last run is the result."""
     slot = last_slot_install(slot_record)
-    if slot is not None and slot.result == "rolled_back":
-        return slot
     last = read(record)
     run = LastUpdate("none") if last is None else LastUpdate(last.result, last.version, last.at)
-    return run if slot is None else dataclasses.replace(run, slot=slot.slot)
+    if slot is None:
+        return run
+    if slot.result == "rolled_back" or run.at < slot.at:
+        return slot
+    return dataclasses.replace(slot, result=run.result, version=run.version)
 
 
 def last_slot_install(record: Path) -> LastUpdate | None:

@@ -64,10 +64,13 @@ _FLEET: dict[str, Family] = {
         "gauge", "Always 1; the root slot booted and the slot installed last (A, B, or none)."
     ),
     "release_station_update_result": Family(
-        "gauge", "1 for the last software update's result (none, installed, rolled_back), else 0."
+        "gauge",
+        "1 for the last update's result (none, no_update, not_in_share, downloaded, installed, failed,"
+        " rolled_back), else 0.",
     ),
     "release_station_update_timestamp_seconds": Family(
-        "gauge", "Unix time of the last software update (install or rollback); 0 when none."
+        "gauge",
+        "Unix time of the last root-slot install (the update timer's last run before any); 0 when none.",
     ),
 }
 

@@ -87,13 +87,23 @@ def test_the_slot_installed_last_and_its_trial(tmp_path: Path) -> None:
     assert last_slot_install(slot_record) == LastUpdate("installed", "0.2.0", 0.0, "B")
 
 
-def test_a_rollback_outweighs_the_timers_later_runs(tmp_path: Path) -> None:
+def test_the_slot_install_gives_the_time_and_a_rollback_outweighs_the_timers_later_runs(
+    tmp_path: Path,
+) -> None:
     run, slot_record = tmp_path / "last-run.json", tmp_path / "last-install"
-    record.write(run, record.Record("installed", "0.2.0", T0 + 5))
+    # Installed by hand (rauc install): no timer run, the install is the last update.
     _slot_record(slot_record, "B", "pending")
-    assert last_update(run, slot_record) == LastUpdate("installed", "0.2.0", T0 + 5, "B")
+    assert last_update(run, slot_record) == LastUpdate("installed", "0.2.0", T0, "B")
+    # The timer installed it: its record is a moment newer than RAUC's handler's.
+    record.write(run, record.Record("installed", "0.2.0", T0 + 5))
+    assert last_update(run, slot_record) == LastUpdate("installed", "0.2.0", T0, "B")
+    # Its later runs say what they found, at the install's time (the boot-time alert needs it).
+    record.write(run, record.Record("no_update", "0.2.0", T0 + 9000))
+    assert last_update(run, slot_record) == LastUpdate("no_update", "0.2.0", T0, "B")
+    # A timer run older than an install by hand does not hide that install.
+    _slot_record(slot_record, "A", "pending", installed_at=str(T0 + 20000))
+    assert last_update(run, slot_record) == LastUpdate("installed", "0.2.0", T0 + 20000, "A")
     _slot_record(slot_record, "B", "rolled_back")
-    record.write(run, record.Record("no_update", "0.2.0", T0 + 9000))  # the next run took nothing
     assert last_update(run, slot_record) == LastUpdate("rolled_back", "0.2.0", T0, "B")
 
 

@@ -216,6 +216,9 @@ def test_the_root_slot_carries_its_kernel_and_rauc_with_the_keyring(
     assert rootfs.link(
         "/etc/systemd/system/release-station.service.wants/release-station-mark-good.service"
     ).endswith("/release-station-mark-good.service")
+    assert rootfs.link(
+        "/etc/systemd/system/release-station.service.wants/release-station-slot-check.service"
+    ).endswith("/release-station-slot-check.service")
     assert "60-release-station-card.rules" in rootfs.ls("/etc/udev/rules.d")
     # A new slot's trial: RAUC records each install, a slot whose station does not come up falls back.
     assert "post-install=/usr/local/sbin/release-station-slot" in rootfs.cat("/etc/rauc/system.conf")

@@ -94,3 +94,28 @@ def test_rauc_naming_no_root_slot_fails_the_install_with_a_reason(tmp_path: Path
     failed = _run(tmp_path, "A", RAUC_TARGET_SLOTS="")
     assert failed.returncode == 1 and "RAUC named no root slot" in failed.stderr
     assert not (tmp_path / "slot" / "last-install").exists()
+
+
+def test_a_new_slot_u_boot_gave_up_is_recorded_before_the_station_starts(tmp_path: Path) -> None:
+    # B was installed in an earlier boot and never came up: U-Boot's counters brought the card
+    # back to A. The boot check (before the station) records the rollback and marks B bad.
+    _installed_b(tmp_path)
+    record = tmp_path / "slot" / "last-install"
+    record.write_text(record.read_text().replace("boot=", "boot=earlier-"))
+    rauc = tmp_path / "bin" / "rauc"
+    rauc.parent.mkdir()
+    rauc.write_text(f'#!/bin/sh\necho "$@" > {tmp_path / "rauc-args"}\n')
+    rauc.chmod(0o755)
+    path = f"{rauc.parent}:{os.environ['PATH']}"
+    given_up = _run(tmp_path, "A", "boot", PATH=path)
+    assert given_up.returncode == 0 and "slot B did not come up" in given_up.stdout
+    assert (tmp_path / "rauc-args").read_text() == "status mark-bad other\n"
+    update = last_slot_install(record)
+    assert update is not None and (update.result, update.slot) == ("rolled_back", "B")
+    # In B itself, or in the boot of the install, the check leaves the trial alone.
+    (tmp_path / "rauc-args").unlink()
+    _installed_b(tmp_path)
+    before = record.read_text()
+    assert _run(tmp_path, "A", "boot", PATH=path).returncode == 0  # the install's own boot
+    assert _run(tmp_path, "B", "boot", PATH=path).returncode == 0
+    assert record.read_text() == before and not (tmp_path / "rauc-args").exists()

@@ -514,6 +514,7 @@ def _trial_root(tmp_path: Path) -> Path:
     for name in (
         "release-station-mark-good.service",
         "release-station-fallback@.service",
+        "release-station-slot-check.service",
         "release-station-trial.timer",
     ):
         shutil.copy(system / name, root / "usr/lib/systemd/system")
@@ -535,12 +536,20 @@ def test_a_slot_on_trial_whose_station_fails_or_is_late_falls_back(tmp_path: Pat
     timer = dict(_unit_lines(system / "release-station-trial.timer"))
     assert timer["Unit"] == "release-station-fallback@deadline.service" and timer["OnBootSec"] == "10min"
     assert "release-station-trial.timer" in (IMAGE / "hooks" / "customize.sh").read_text()
+    # A slot that never reached user space is recorded before the station starts, at each boot.
+    check = dict(_unit_lines(system / "release-station-slot-check.service"))
+    assert check["ExecStart"] == f"{SLOT_SCRIPT} boot" and check["Before"] == "release-station.service"
+    assert check["ReadWritePaths"] == "/data/slot" and check["CapabilityBoundingSet"] == ""
+    assert "release-station-slot-check.service" in (IMAGE / "hooks" / "customize.sh").read_text()
     # RAUC records each install (its post-install handler), the units read the record.
     assert f"post-install={SLOT_SCRIPT}" in _overlay("etc/rauc/system.conf").splitlines()
     assert "d /data/slot 0755 root root -" in _overlay("etc/tmpfiles.d/release-station-image.conf")
     assert (
         _verify(
-            _trial_root(tmp_path), "release-station-fallback@failed.service", "release-station-trial.timer"
+            _trial_root(tmp_path),
+            "release-station-fallback@failed.service",
+            "release-station-slot-check.service",
+            "release-station-trial.timer",
         )
         == ""
     )

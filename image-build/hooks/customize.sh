@@ -49,7 +49,8 @@ ln -sfn /data/system/wpa_supplicant-wlan0.conf "$root/etc/wpa_supplicant/wpa_sup
 
 systemctl --root="$root" enable release-station.service release-station-firstboot.service \
   systemd-networkd.service systemd-timesyncd.service nftables.service usbguard.service \
-  release-station-mark-good.service release-station-trial.timer release-station-update.timer
+  release-station-mark-good.service release-station-slot-check.service release-station-trial.timer \
+  release-station-update.timer
 # tty1 is the kiosk screen: no login prompt over the station or over a first-boot message, and
 # none on any other console either (a serial one only when system.toml asks: its drop-in).
 # A keyboard's Ctrl-Alt-Del does nothing (with CtrlAltDelBurstAction=none in system.conf.d).
