@@ -12,8 +12,8 @@ goes on without it: the reboot comes within a second). The lock dies with its ho
 station that crashed never blocks an update.
 
 Chosen over reading the metrics file's state gauge (written at most every ``interval_s``, and
-only when metrics are switched on) and over a logind inhibitor lock (the station would need D-Bus and
-logind's blessing; ``systemctl reboot`` as root overrides it anyway).
+only when metrics are switched on) and over a logind inhibitor lock (the station would need
+D-Bus and logind's blessing; ``systemctl reboot`` as root overrides it anyway).
 """
 
 from __future__ import annotations
