@@ -4,9 +4,11 @@ The composition root owns one :class:`Metrics` and updates it from what it alrea
 taps, releases, failures, the token's state, the readers' state and the last answer from the
 cloud. A :class:`TextfileWriter` thread renders it in the Prometheus text format when a value
 changed, at most once every ``[metrics] interval_s``, and replaces ``release_station.prom`` in
-``[metrics] textfile_dir`` atomically, so node_exporter never reads half a file. Between changes
-it sleeps: an idle station has nothing new to say. A fleet scrapes node_exporter as usual;
-no server of our own is involved.
+``[metrics] textfile_dir`` atomically, so node_exporter never reads half a file. Without a
+change it still rewrites the file every ``max(interval_s, 120)`` seconds: the file's age is the
+fleet's sign that the software runs (alert ``StationSoftwareDown``), and an idle or offline
+station changes nothing for hours. A fleet scrapes node_exporter as usual; no server of our own
+is involved.
 
 Only the families in :data:`FAMILIES` exist: a misspelt name raises instead of quietly starting
 a new series. Label values are the caller's plain words (outcomes, states, reader names); never
@@ -28,6 +30,10 @@ from station.atomicfile import write_atomic
 log = logging.getLogger(__name__)
 
 FILENAME = "release_station.prom"
+
+# The longest a running station leaves the file unchanged (unless interval_s is longer): well
+# under the 300 s after which the fleet's StationSoftwareDown alert takes the station for dead.
+REFRESH_S = 120.0
 
 
 @dataclass(frozen=True)
@@ -159,12 +165,14 @@ class Metrics:
             self._version += 1
             self._changed.notify_all()
 
-    def wait_for_change(self, since: int | None, until: Callable[[], bool]) -> int:
+    def wait_for_change(
+        self, since: int | None, until: Callable[[], bool], timeout: float | None = None
+    ) -> int:
         """Block while no value changed after version ``since`` (``None``: do not block) and
-        ``until()`` is false; return the version now. Whoever makes ``until()`` true then calls
-        :meth:`wake`."""
+        ``until()`` is false, for at most ``timeout`` seconds (``None``: no limit); return the
+        version now. Whoever makes ``until()`` true then calls :meth:`wake`."""
         with self._changed:
-            self._changed.wait_for(lambda: since != self._version or until())
+            self._changed.wait_for(lambda: since != self._version or until(), timeout)
             return self._version
 
     def wake(self) -> None:
@@ -220,16 +228,20 @@ def render(samples: Iterable[Sample]) -> str:
 
 class TextfileWriter:
     """Writes ``metrics`` to ``directory``/release_station.prom at the start, after a change (at
-    most once every ``interval_s``), and once more at stop.
+    most once every ``interval_s``), at least every ``refresh_s`` (default
+    ``max(interval_s, REFRESH_S)``) even without one, and once more at stop.
 
     A failed write (missing directory, full disk) is logged and tried again ``interval_s`` later,
     changed or not; it never stops the station.
     """
 
-    def __init__(self, metrics: Metrics, directory: Path, *, interval_s: float) -> None:
+    def __init__(
+        self, metrics: Metrics, directory: Path, *, interval_s: float, refresh_s: float | None = None
+    ) -> None:
         self.path = directory / FILENAME
         self._metrics = metrics
         self._interval_s = interval_s
+        self.refresh_s = max(interval_s, REFRESH_S) if refresh_s is None else refresh_s
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="metrics", daemon=True)
         self._failing = False
@@ -262,12 +274,16 @@ class TextfileWriter:
     def _run(self) -> None:
         written: int | None = None  # the version in the file; None: none yet, or the write failed
         next_at = time.monotonic()  # at most one file every interval_s
+        refresh_at = next_at  # at least one every refresh_s: the file's age says we run
         while not self._stop.is_set():
-            version = self._metrics.wait_for_change(written, self._stop.is_set)
+            version = self._metrics.wait_for_change(
+                written, self._stop.is_set, max(0.0, refresh_at - time.monotonic())
+            )
             # A change long after the last write is written at once (one wake-up); a burst of
             # changes waits out the interval and is written as one file.
             if self._stop.is_set() or self._stop.wait(max(0.0, next_at - time.monotonic())):
                 break
             next_at = time.monotonic() + self._interval_s
+            refresh_at = time.monotonic() + self.refresh_s
             written = version if self.write() else None
         self.write()

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from station.metrics import FAMILIES, FILENAME, Metrics, TextfileWriter, render
+from station.metrics import FAMILIES, FILENAME, REFRESH_S, Metrics, TextfileWriter, render
 from tests.support.core_rig import wait_until
 
 
@@ -134,3 +134,24 @@ def test_a_failed_write_is_reported_and_retried(tmp_path: Path, caplog: pytest.L
     os.mkdir(missing)
     assert writer.write()
     assert (missing / FILENAME).read_text() == ""
+
+
+def test_an_unchanged_file_is_still_rewritten_so_its_age_says_the_station_runs(tmp_path: Path) -> None:
+    # An idle or offline station changes nothing for hours; StationSoftwareDown reads the file's age.
+    metrics = Metrics()
+    metrics.set("release_station_cloud_up", 0)
+    writer = TextfileWriter(metrics, tmp_path, interval_s=0.01, refresh_s=0.05)
+    path = tmp_path / FILENAME
+    writer.start()
+    wait_until(path.exists)
+    first = path.stat().st_mtime_ns
+    wait_until(lambda: path.stat().st_mtime_ns > first)  # rewritten, nothing changed
+    writer.stop()
+    assert _parse(path.read_text()) == {("release_station_cloud_up", ()): 0}
+
+
+def test_the_refresh_is_never_rarer_than_every_two_minutes_nor_than_the_interval(tmp_path: Path) -> None:
+    assert REFRESH_S == 120
+    slow = TextfileWriter(Metrics(), tmp_path, interval_s=600)
+    fast = TextfileWriter(Metrics(), tmp_path, interval_s=30)
+    assert (slow.refresh_s, fast.refresh_s) == (600, REFRESH_S)

@@ -32,12 +32,14 @@ from station.config import UpdateSection, parse_config
 from station.core.health import Offline, Ready
 from station.core.identify import Identifying
 from station.core.pairing import Unpaired
+from station.core.pins import PinSetup
 from station.core.state import Booting
 from station.core.view import StationInfo, View
 from station.errors import ConfigError
 from station.update import manifest, record
 from station.update.busy import SessionLock
 from station.update.manifest import Offer, UpdateError, in_share
+from station.update.pending import SlotFiles
 from station.update.rauc import Rauc
 from station.update.run import Updater
 from tests.support.rauc_bundles import installed, rauc_command, signed_bundle
@@ -97,7 +99,14 @@ def _updater(tmp_path: Path, bundles: Bundles, url: str, *, max_bundle_bytes: in
         rauc=Rauc(rauc_command(bundles.directory, tmp_path)),
         session_lock=tmp_path / "session.lock",
         reboot_command=("touch", str(tmp_path / "rebooted")),
+        slot_files=_card(tmp_path),
     )
+
+
+def _card(tmp_path: Path) -> SlotFiles:
+    """The slot record, kernel command line and boot id of the card, in ``tmp_path``/card."""
+    card = tmp_path / "card"
+    return SlotFiles(card / "last-install", (card / "cmdline",), card / "boot_id")
 
 
 def _bundle_files(updater: Updater) -> list[str]:
@@ -124,6 +133,42 @@ def test_a_station_in_the_share_installs_a_newer_bundle_and_reboots(
     again = updater.run(client)
     assert again.result == "no_update" and "was installed here" in again.detail
     assert again.installed_sha256 == done.installed_sha256
+
+
+@pytest.mark.parametrize(
+    ("trial", "booted", "boot", "reboots"),
+    [
+        ("pending", "A", "this", True),  # the reboot's wait was killed: the card still runs A
+        ("pending", "B", "this", False),  # B runs (a power cut started it)
+        ("good", "A", "this", False),  # not on trial
+        ("pending", "A", "earlier", False),  # installed in an earlier boot: B was tried and left
+    ],
+)
+def test_an_install_whose_reboot_never_came_is_rebooted_by_the_next_run(
+    tmp_path: Path,
+    bundles: Bundles,
+    server: UpdateServer,
+    client: httpx.Client,
+    trial: str,
+    booted: str,
+    boot: str,
+    reboots: bool,
+) -> None:
+    updater = _updater(tmp_path, bundles, server.publish(bundles.new, version="2.0.0"))
+    assert updater.run(client, reboot=False).result == "installed"  # as if the wait was killed
+    # What RAUC's post-install handler (release-station-slot) and the kernel left on the card.
+    files = updater.slot_files
+    files.record.parent.mkdir()
+    files.record.write_text(f"slot=B\nversion=2.0.0\ninstalled_at=1\nboot={boot}-id\ntrial={trial}\n")
+    files.cmdlines[0].write_text(f"console=ttyAMA0 root=PARTUUID=9528807c-02 rauc.slot={booted} rootwait\n")
+    files.boot_id.write_text("this-id\n")
+    assert not (tmp_path / "rebooted").exists()
+
+    again = updater.run(client)
+    assert again.result == "no_update" and "was installed here" in again.detail
+    assert ("slot B still waits for the reboot" in again.detail) == reboots
+    assert (tmp_path / "rebooted").exists() == reboots
+    assert len(installed(tmp_path)) == 1  # never installed twice
 
 
 def test_a_station_outside_the_share_waits_and_nothing_is_fetched(
@@ -466,9 +511,12 @@ def test_the_station_holds_the_lock_only_while_someone_is_there(tmp_path: Path) 
             Ready(),
             Identifying(ticket=1, badge_id="04AB15C0"),
             Offline("network", None, since=0.0),
+            PinSetup(ticket=2, purpose="technician"),  # a fresh card shows it by itself, for days
+            PinSetup(ticket=3, purpose="release", expires_at=60.0),  # a badge holder chooses one
+            Ready(),
         ):
             station.view(_view(mode))
             seen.append(someone_there())
     finally:
         station.close()
-    assert seen == [False, False, False, True, False]
+    assert seen == [False, False, False, True, False, False, True, False]

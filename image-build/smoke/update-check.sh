@@ -8,7 +8,7 @@
 #             host's HTTPS server offers in its manifest, while a session is held open; end
 #             the session, and the service reboots into the new slot
 #   broken    the checks of "check", then rauc install broken.raucb (by hand, from the bundle's
-#             folder on the build host, whose address follows "release-station.ab_url=") : its
+#             folder on the build host, whose address follows "release-station.ab_url="; its
 #             station never becomes ready) into the other slot and reboot into it
 #   cut       (the card came back by itself from the broken slot) wait for the idle screen,
 #             report the station's metrics, then rauc install the bundle again and ask the

@@ -8,6 +8,7 @@ One module, one job:
   a power cut, sha256);
 - :mod:`.rauc` asks the real ``rauc`` to check the bundle's signature and to install it;
 - :mod:`.busy` is the lock the station holds while someone's session runs, so the reboot waits;
+- :mod:`.pending` tells whether a slot installed here still waits for that reboot;
 - :mod:`.record` is the small world-readable file each run leaves (the station's metrics read it);
 - :mod:`.run` ties them together for ``release-station update run`` (the timer's service).
 

@@ -1,17 +1,19 @@
 """The lock that says someone's session runs, so that an update's reboot waits for its end.
 
 The station holds an exclusive ``flock`` on :data:`LOCK_FILE` while someone uses it: a badge was
-tapped, jobs are picked or released, a person enrols, a technician is in the menu or sets a PIN.
-Not while it starts, waits to be paired (which may last for days) or shows its idle screen.
+tapped, jobs are picked or released, a person enrols, a technician is in the menu or someone
+chooses a release PIN. Not while it starts, waits to be paired or for the first technician PIN
+(either may last for days: a fresh station shows that PIN screen by itself) or shows its idle
+screen.
 :class:`SessionLock` follows the views the station publishes. The updater takes the same lock
 before it reboots (:func:`wait_for_no_session`): the kernel hands it over the moment the session
 ends, with no polling, and while the updater holds it a new tap cannot take it (the station then
 goes on without it: the reboot comes within a second). The lock dies with its holder, so a
 station that crashed never blocks an update.
 
-Chosen over reading the metrics file's state gauge (written every ``interval_s``, and only when
-metrics are switched on) and over a logind inhibitor lock (the station would need D-Bus and
-logind's blessing; ``systemctl reboot`` as root overrides it anyway).
+Chosen over reading the metrics file's state gauge (written at most every ``interval_s``, and
+only when metrics are switched on) and over a logind inhibitor lock (the station would need
+D-Bus and logind's blessing; ``systemctl reboot`` as root overrides it anyway).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from pathlib import Path
 
 from station.core.health import Idle, IdleFace
 from station.core.pairing import Pairing, Unpaired
+from station.core.pins import PinSetup
 from station.core.state import Booting
 from station.core.view import View
 
@@ -34,6 +37,15 @@ log = logging.getLogger(__name__)
 LOCK_FILE = Path("/run/release-station/session.lock")
 # The modes in which no one is at the station (a view shows the idle mode as one of its faces).
 NOBODY = (Booting, Unpaired, Pairing, Idle, *typing.get_args(IdleFace))
+
+
+def _someone_there(view: View) -> bool:
+    """Whether the view shows someone at the station. The technician PIN screen before pairing
+    counts as nobody, as pairing itself does (:func:`station.core.pins.waits_for_pin`): the
+    station enters it by itself and it waits, unattended, until a PIN is set."""
+    mode = view.mode
+    setting_up = isinstance(mode, PinSetup) and mode.purpose == "technician"
+    return not (setting_up or isinstance(mode, NOBODY))
 
 
 class SessionLock:
@@ -45,7 +57,7 @@ class SessionLock:
 
     def view(self, view: View) -> None:
         """A view subscriber (:meth:`~station.core.runtime.Station.subscribe`)."""
-        busy = not isinstance(view.mode, NOBODY)
+        busy = _someone_there(view)
         if busy and not self._held:
             try:
                 fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

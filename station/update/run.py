@@ -5,7 +5,8 @@ Each step leaves its :class:`~station.update.record.Record` (``downloaded``, ``i
 a true record and the next run picks up: a partial bundle is resumed, a finished one is checked
 again and installed. The reboot into the new slot waits for the end of the session at the
 station (:mod:`station.update.busy`); ``reboot=False`` (``update run --no-reboot``) leaves it to
-a person.
+a person. A bundle installed here before is not installed again, but if its slot still waits
+for the reboot (:mod:`station.update.pending`: that wait was killed), the run waits for it again.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pathlib import Path
 import httpx
 
 from station.config import UpdateSection
-from station.update import busy, download, manifest, record
+from station.update import busy, download, manifest, pending, record
 from station.update.manifest import Decision, UpdateError, shown
 from station.update.rauc import Rauc
 
@@ -43,6 +44,7 @@ class Updater:
     rauc: Rauc = field(default_factory=Rauc)
     session_lock: Path = busy.LOCK_FILE
     reboot_command: Sequence[str] = REBOOT
+    slot_files: pending.SlotFiles = field(default_factory=pending.SlotFiles)
     clock: Callable[[], float] = time.time
 
     @property
@@ -88,7 +90,14 @@ class Updater:
             decision = self.check(client)
             version = decision.offer.version
             if decision.verdict != "take":
-                return self._note(decision.verdict, version, decision.reason, installed)
+                ours = decision.offer.sha256 == installed  # "installed here before"
+                slot = pending.slot_awaiting_reboot(self.slot_files) if ours else ""
+                if not slot:
+                    return self._note(decision.verdict, version, decision.reason, installed)
+                reason = f"{decision.reason}; slot {slot} still waits for the reboot"
+                done = self._note(decision.verdict, version, reason, installed)
+                self._reboot(version, reboot=reboot)
+                return done
             log.info("taking %s: %s", version, decision.reason)
             offer = decision.offer
             bundle = download.fetch(
@@ -108,11 +117,15 @@ class Updater:
         except UpdateError as exc:
             log.error("update: %s", exc)
             return self._note("failed", version, str(exc), installed)
+        self._reboot(version, reboot=reboot)
+        return done
+
+    def _reboot(self, version: str, *, reboot: bool) -> None:
+        """Reboot into the installed slot once no session runs (``reboot=False``: not at all)."""
         if reboot:
             with busy.wait_for_no_session(self.session_lock):
                 log.info("rebooting into %s", version)
                 subprocess.run(list(self.reboot_command), check=False)
-        return done
 
     def _verify(self, bundle: Path, version: str) -> None:
         """``rauc info`` checks the signature; the bundle must be the version promised. A bundle

@@ -1,0 +1,56 @@
+"""Whether a root slot this card installed still waits for the reboot that starts it.
+
+The run's reboot waits for the end of a session (:mod:`.busy`). If that wait is killed (the
+service's ``TimeoutStartSec``), the run's record says ``installed`` with the bundle's sha256 and
+later runs find the bundle "installed here before" (``no_update``), while RAUC's boot order
+already names the new slot: the card would start it at the next power cut, unplanned. The image's
+``release-station-slot`` records each install (``/data/slot/last-install``: ``slot=``,
+``boot=``, the boot it was installed in, and ``trial=``). A slot still on trial (``pending``),
+not the booted one (the kernel's ``rauc.slot=``), installed during this very boot was never
+rebooted into. Installed in an earlier boot, it was tried and left (U-Boot fell back): no reboot
+brings it back, so that case is not pending.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from station.host_facts import read_booted_slot
+
+
+@dataclass(frozen=True)
+class SlotFiles:
+    """Where the card says what it installed and what it booted (tests point them elsewhere)."""
+
+    record: Path = Path("/data/slot/last-install")
+    # The update service sees /proc/cmdline; the device tree holds the same line, as booted.
+    cmdlines: tuple[Path, ...] = (
+        Path("/proc/cmdline"),
+        Path("/sys/firmware/devicetree/base/chosen/bootargs"),
+    )
+    boot_id: Path = Path("/proc/sys/kernel/random/boot_id")
+
+
+def slot_awaiting_reboot(files: SlotFiles) -> str:
+    """The slot installed in this boot that still waits for its reboot, or ``""``."""
+    fields = _record(files.record)
+    slot = fields.get("slot", "")
+    if not slot or fields.get("trial") != "pending":
+        return ""
+    if slot == read_booted_slot(files.cmdlines):
+        return ""
+    try:
+        this_boot = files.boot_id.read_text(encoding="ascii").strip()
+    except OSError:
+        return ""
+    return slot if fields.get("boot") == this_boot else ""
+
+
+def _record(path: Path) -> dict[str, str]:
+    """The record's ``key=value`` lines (the first of a key counts); empty when unreadable."""
+    try:
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return {}
+    return {key: value for key, _, value in (line.partition("=") for line in reversed(lines))}
