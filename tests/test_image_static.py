@@ -614,6 +614,7 @@ def test_the_update_units_verify(tmp_path: Path) -> None:
         IMAGE / "overlay" / "etc" / "systemd" / "system" / "release-station-update.service",
         IMAGE / "overlay" / "etc" / "systemd" / "system" / "release-station-mark-good.service",
         IMAGE / "overlay" / "etc" / "systemd" / "system" / "release-station-fallback@.service",
+        IMAGE / "overlay" / "etc" / "systemd" / "system" / "release-station-slot-check.service",
     ],
     ids=lambda path: path.name,
 )
