@@ -22,7 +22,11 @@ def register(subparsers: Any) -> None:
     check = actions.add_parser("check", help="read the update manifest and say what a run would do")
     check.set_defaults(func=_check)
     run = actions.add_parser("run", help="check, fetch, verify and install; then reboot when idle")
-    run.add_argument("--no-reboot", action="store_true", help="install, but leave the reboot to you")
+    run.add_argument(
+        "--no-reboot",
+        action="store_true",
+        help="install, but do not reboot (the next timer run reboots when idle)",
+    )
     run.set_defaults(func=_run)
     status = actions.add_parser("status", help="what the last update run did")
     status.set_defaults(func=_status)
