@@ -141,7 +141,11 @@ def served_bundles(bundle: Path, scratch: Path) -> Path:
 
 def broken_bundle(image: Path, root: rq.Partition, keys: Path, scratch: Path, www: Path) -> Path:
     """``www/broken.raucb``: the image's own root slot with :data:`NEVER_READY` as a drop-in,
-    signed with the build's ``keys`` (so the card accepts it)."""
+    signed with the build's ``keys`` (so the card accepts it). It is made beside the first boot's
+    preparation, so it works in a folder of its own: :func:`run_qemu._debugfs` keeps its command
+    file in the folder it is given, and a shared one let the two runs swap their commands."""
+    scratch = scratch / "broken"
+    scratch.mkdir()
     ext4 = scratch / "broken-root.ext4"
     rq._run(
         "dd", f"if={image}", f"of={ext4}", "bs=1M", "iflag=skip_bytes,count_bytes", f"skip={root.start}",
