@@ -99,9 +99,9 @@ def last_update(record: Path, slot_record: Path) -> LastUpdate:
     return dataclasses.replace(slot, result=run.result, version=run.version)
 
 
-def last_slot_install(record: Path) -> LastUpdate | None:
-    """The root slot installed last, from ``release-station-slot``'s ``record``
-    (``/data/slot/last-install``); ``None`` without a readable record."""
+def slot_record_fields(record: Path) -> dict[str, str] | None:
+    """The ``key=value`` lines of ``release-station-slot``'s ``record`` (the first of a key
+    counts); ``None`` when it cannot be read."""
     try:
         lines = record.read_text(encoding="utf-8", errors="replace").splitlines()
     except OSError:
@@ -110,6 +110,15 @@ def last_slot_install(record: Path) -> LastUpdate | None:
     for line in lines:
         key, _, value = line.partition("=")
         fields.setdefault(key, value)
+    return fields
+
+
+def last_slot_install(record: Path) -> LastUpdate | None:
+    """The root slot installed last, from ``release-station-slot``'s ``record``
+    (``/data/slot/last-install``); ``None`` without a readable record."""
+    fields = slot_record_fields(record)
+    if fields is None:
+        return None
     slot = fields.get("slot") or NO_SLOT
     try:
         at = float(fields.get("installed_at", ""))

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from station.host_facts import read_booted_slot
+from station.host_facts import read_booted_slot, slot_record_fields
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,7 @@ class SlotFiles:
 
 def slot_awaiting_reboot(files: SlotFiles) -> str:
     """The slot installed in this boot that still waits for its reboot, or ``""``."""
-    fields = _record(files.record)
+    fields = slot_record_fields(files.record) or {}
     slot = fields.get("slot", "")
     if not slot or fields.get("trial") != "pending":
         return ""
@@ -45,12 +45,3 @@ def slot_awaiting_reboot(files: SlotFiles) -> str:
     except OSError:
         return ""
     return slot if fields.get("boot") == this_boot else ""
-
-
-def _record(path: Path) -> dict[str, str]:
-    """The record's ``key=value`` lines (the first of a key counts); empty when unreadable."""
-    try:
-        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
-    except OSError:
-        return {}
-    return {key: value for key, _, value in (line.partition("=") for line in reversed(lines))}
