@@ -42,6 +42,11 @@ from typing import Literal, get_args
 from station.update.record import read
 
 NO_SLOT = "none"
+# Where the card says which root slot it booted: the kernel command line, and the device tree's
+# copy of it for a unit that hides /proc/cmdline (the station's).
+KERNEL_CMDLINES = (Path("/proc/cmdline"), Path("/sys/firmware/devicetree/base/chosen/bootargs"))
+# release-station-slot's record of the root slot installed last and its trial (the image).
+SLOT_RECORD = Path("/data/slot/last-install")
 # The update timer's results (station.update.record.RESULTS), "none" before its first run, and a
 # rollback by the boot side.
 UpdateResult = Literal[

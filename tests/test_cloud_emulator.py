@@ -6,7 +6,6 @@ processes on one database) and every API call the station makes.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 import time
@@ -75,19 +74,6 @@ def pair(cloud: CloudStack, emulator: Emulator, printer: int = 0) -> TokenPair:
     return pair
 
 
-@contextlib.contextmanager
-def approved_later(emulator: Emulator, code: PairingCode, delay_s: float) -> Iterator[None]:
-    """The first member approves ``code`` after ``delay_s`` while the block waits for it."""
-    approver = threading.Timer(
-        delay_s, emulator.approve, args=(code.code,), kwargs={"email": emulator.users[0].email}
-    )
-    approver.start()
-    try:
-        yield
-    finally:
-        approver.join()
-
-
 def test_full_pairing_binds_the_printer(flow: tuple[CloudStack, Emulator], tmp_path: Path) -> None:
     cloud, emulator = flow
     pair(cloud, emulator, printer=1)
@@ -102,12 +88,19 @@ def test_full_pairing_binds_the_printer(flow: tuple[CloudStack, Emulator], tmp_p
 
 
 def test_pairing_by_hand_with_pending_polls(cloud: CloudStack, emulator: Emulator) -> None:
+    # The first member approves the code on the sign-in page once two polls were told to wait.
+    # The pauses between polls move a fake clock instead of sleeping, so no poll can be late for
+    # the approval, however loaded the machine.
     code = cloud.pairer.start()
     assert "pairing_code" in code.auth_url and code.code in code.auth_url
-    with approved_later(emulator, code, 0.3):
-        token_pair = cloud.pairer.wait(code, threading.Event())
+
+    def meanwhile() -> None:
+        if emulator.stats()["poll"] == 2:
+            emulator.approve(code.code, email=emulator.users[0].email)
+
+    token_pair = cloud.pairer.wait(code, ClockedEvent(FakeClock(), meanwhile))
     assert token_pair.expires_in > 0
-    assert emulator.stats()["poll"] >= 2
+    assert emulator.stats()["poll"] == 3  # pending, pending, approved
 
 
 def test_denied_pairing(cloud: CloudStack, emulator: Emulator) -> None:

@@ -10,11 +10,15 @@ systemd run here; marking a slot bad and rebooting are proven under QEMU by run_
 from __future__ import annotations
 
 import os
+import shutil
 import stat
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from station.host_facts import LastUpdate, last_slot_install
+from tests.support.rauc_bundles import rauc_command, signed_bundle
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "image-build" / "overlay" / "usr" / "local" / "sbin" / "release-station-slot"
@@ -33,10 +37,22 @@ def _run(tmp_path: Path, booted: str, *args: str, **env: str) -> subprocess.Comp
     )
 
 
-def _installed_b(tmp_path: Path) -> subprocess.CompletedProcess[str]:
-    """What RAUC 1.8 passes its post-install handler after writing slot B (rootfs.1)."""
+def _installed_b(tmp_path: Path, bundle: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """What RAUC 1.8 passes its post-install handler after writing slot B (rootfs.1) from the
+    bundle mounted at ``bundle`` (by default one whose manifest says version 0.2.0). Not the
+    manifest's fields: RAUC_MF_VERSION is only for a bundle's own hooks."""
+    if bundle is None:
+        bundle = tmp_path / "bundle"
+        bundle.mkdir(exist_ok=True)
+        (bundle / "manifest.raucm").write_text(
+            "[update]\ncompatible=release-station-arm64\nversion=0.2.0\n\n"
+            "[image.rootfs]\nfilename=rootfs.ext4\n"
+        )
     rauc = {
-        "RAUC_MF_VERSION": "0.2.0",
+        "RAUC_BUNDLE_MOUNT_POINT": str(bundle),
+        "RAUC_UPDATE_SOURCE": str(bundle),
+        "RAUC_MOUNT_PREFIX": "/run/rauc",
+        "RAUC_CURRENT_BOOTNAME": "A",
         "RAUC_SLOTS": "1 2",
         "RAUC_TARGET_SLOTS": "2",
         "RAUC_SLOT_NAME_2": "rootfs.1",
@@ -58,6 +74,64 @@ def test_an_install_puts_the_new_slot_on_trial_in_a_record_everyone_can_read(tmp
     assert stat.S_IMODE(record.parent.stat().st_mode) == 0o755
     assert not (tmp_path / "slot" / "last-install.new").exists()
     assert last_slot_install(record) == LastUpdate("installed", "0.2.0", float(fields["installed_at"]), "B")
+
+
+@pytest.mark.skipif(
+    not all(shutil.which(tool) for tool in ("rauc", "mksquashfs", "mkfs.ext4", "openssl")),
+    reason="needs rauc, squashfs-tools, e2fsprogs and openssl (image-build/ci.sh installs them)",
+)
+def test_the_version_is_read_from_a_real_bundles_manifest(tmp_path: Path) -> None:
+    # A bundle as rauc/bundle.sh makes it, its content as RAUC mounts it (rauc extract: the same tree).
+    bundle = signed_bundle(tmp_path, "1.4.2-rc1")
+    content = tmp_path / "mounted"
+    subprocess.run(
+        [*rauc_command(tmp_path, tmp_path), "extract", str(bundle), str(content)],
+        check=True,
+        capture_output=True,
+    )
+    installed = _installed_b(tmp_path, content)
+    assert installed.returncode == 0 and "(version 1.4.2-rc1)" in installed.stdout
+    update = last_slot_install(tmp_path / "slot" / "last-install")
+    assert update is not None and (update.slot, update.version) == ("B", "1.4.2-rc1")
+
+
+@pytest.mark.parametrize(
+    "manifest",
+    [
+        None,  # no manifest at the mount point
+        "[update]\ncompatible=release-station-arm64\n",  # no version
+        "[bundle]\nversion=0.2.0\n[update]\ncompatible=release-station-arm64\n",  # not [update]'s
+        "\x00\xff garbage",
+    ],
+    ids=["no-manifest", "no-version", "other-group", "garbage"],
+)
+def test_a_bundle_without_a_readable_version_is_installed_as_unknown(
+    tmp_path: Path, manifest: str | None
+) -> None:
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    if manifest is not None:
+        (bundle / "manifest.raucm").write_text(manifest)
+    installed = _installed_b(tmp_path, bundle)
+    assert installed.returncode == 0 and installed.stderr == ""
+    update = last_slot_install(tmp_path / "slot" / "last-install")
+    assert update is not None and (update.slot, update.version) == ("B", "unknown")
+
+
+def test_the_version_may_have_blanks_around_it_as_in_any_key_file(tmp_path: Path) -> None:
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    (bundle / "manifest.raucm").write_text("# made by hand\n  [update]\n compatible=x\n  version = 0.3.0 \n")
+    assert _installed_b(tmp_path, bundle).returncode == 0
+    update = last_slot_install(tmp_path / "slot" / "last-install")
+    assert update is not None and update.version == "0.3.0"
+
+
+def test_without_a_mount_point_the_version_is_unknown(tmp_path: Path) -> None:
+    rauc = {"RAUC_TARGET_SLOTS": "2", "RAUC_SLOT_BOOTNAME_2": "B"}
+    installed = _run(tmp_path, "A", **rauc)
+    assert installed.returncode == 0 and "(version unknown)" in installed.stdout
+    assert "version=unknown\n" in (tmp_path / "slot" / "last-install").read_text()
 
 
 def test_a_restart_of_the_old_slots_station_before_the_reboot_leaves_the_trial_alone(tmp_path: Path) -> None:

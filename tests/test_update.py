@@ -31,7 +31,7 @@ from station.cloud.http import trust
 from station.config import UpdateSection, parse_config
 from station.core.health import Offline, Ready
 from station.core.identify import Identifying
-from station.core.pairing import Unpaired
+from station.core.pairing import Pairing, Unpaired
 from station.core.pins import PinSetup
 from station.core.state import Booting
 from station.core.view import StationInfo, View
@@ -508,6 +508,7 @@ def test_the_station_holds_the_lock_only_while_someone_is_there(tmp_path: Path) 
         for mode in (
             Booting(),
             Unpaired(ticket=1),
+            Pairing(ticket=1, code="K7QF-2M9D", auth_url="https://ezeep.test/pair", expires_at=300.0),
             Ready(),
             Identifying(ticket=1, badge_id="04AB15C0"),
             Offline("network", None, since=0.0),
@@ -519,4 +520,4 @@ def test_the_station_holds_the_lock_only_while_someone_is_there(tmp_path: Path) 
             seen.append(someone_there())
     finally:
         station.close()
-    assert seen == [False, False, False, True, False, False, True, False]
+    assert seen == [False, False, False, False, True, False, False, True, False]

@@ -62,13 +62,10 @@ RELEASE_POLL_S = 2.0  # pause between status checks of one released job
 PROBE_RETRY_CAP_S = 1.5
 CLOUD_WORKERS = 6  # threads for the core's work that talks to ezeep
 LAST_CONTACT = "release_station_cloud_last_contact_timestamp_seconds"
-# What the metrics read about the card at start (station.host_facts): the kernel command line
-# names the booted root slot (the unit hides /proc/cmdline: then the device tree's copy);
-# the update timer leaves the record of its last run here (station.update.record), and
-# release-station-slot (the image) records the root slot installed last and its trial.
-KERNEL_CMDLINES = (Path("/proc/cmdline"), Path("/sys/firmware/devicetree/base/chosen/bootargs"))
+# What the metrics read about the card at start (station.host_facts, which also says where the
+# booted slot and the slot installed last are): the update timer leaves the record of its last
+# run here (station.update.record).
 UPDATE_RECORD = Path("/data/update/last-run.json")
-SLOT_RECORD = Path("/data/slot/last-install")
 
 
 @dataclasses.dataclass
@@ -287,13 +284,19 @@ def start_metrics(
     station: Station, metrics: Metrics, config: Config, stack: contextlib.ExitStack
 ) -> MetricsFeed:
     """Count what the station does and write the metrics file until the end of ``stack``."""
+    from station import host_facts
     from station.cli.metrics_feed import MetricsFeed, record_host
     from station.metrics import TextfileWriter
 
     feed = MetricsFeed(metrics, __version__)
     station.listen(feed)
     station.subscribe(feed.view)
-    record_host(metrics, cmdlines=KERNEL_CMDLINES, update_record=UPDATE_RECORD, slot_record=SLOT_RECORD)
+    record_host(
+        metrics,
+        cmdlines=host_facts.KERNEL_CMDLINES,
+        update_record=UPDATE_RECORD,
+        slot_record=host_facts.SLOT_RECORD,
+    )
     writer = TextfileWriter(metrics, Path(config.metrics.textfile_dir), interval_s=config.metrics.interval_s)
     writer.start()
     stack.callback(writer.stop)  # it writes a last time

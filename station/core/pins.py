@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING
 from station.core import messages as m
 
 if TYPE_CHECKING:
+    from station.core.health import IdleFace
+    from station.core.state import Mode
     from station.core.worker import Emit, Worker, WorkHandlers
 
 import dataclasses
@@ -166,12 +168,20 @@ def on_failed(core: CoreState, mode: PinSetup, event: WorkFailed, tick: Tick) ->
     return core.with_mode(failed), [Play(Pattern.ERROR)]
 
 
-def waits_for_pin(core: CoreState) -> bool:
-    """Whether the screen waits for a technician PIN that may be set outside (looked at often)."""
-    mode = core.mode
+def waits_unattended_for_technician(mode: Mode | IdleFace) -> bool:
+    """Whether ``mode`` is one of pairing's screens (the technician PIN chosen first, the code,
+    why pairing stalls), which wait, with no one at them, for a technician. A fresh station shows
+    them by itself, maybe for days, and a technician PIN set or cleared outside changes them
+    (``release-station pin set``): the stored PINs are looked at often (:func:`waits_for_pin`),
+    and an update's reboot need not wait for them (:mod:`station.update.busy`)."""
     return isinstance(mode, pairing.Unpaired | pairing.Pairing) or (
         isinstance(mode, PinSetup) and mode.purpose == "technician"
     )
+
+
+def waits_for_pin(core: CoreState) -> bool:
+    """Whether the screen waits for a technician PIN that may be set outside (looked at often)."""
+    return waits_unattended_for_technician(core.mode)
 
 
 def poll(core: CoreState, tick: Tick) -> Step:

@@ -27,25 +27,24 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from station.core.health import Idle, IdleFace
-from station.core.pairing import Pairing, Unpaired
-from station.core.pins import PinSetup
+from station.core.pins import waits_unattended_for_technician
 from station.core.state import Booting
 from station.core.view import View
 
 log = logging.getLogger(__name__)
 
 LOCK_FILE = Path("/run/release-station/session.lock")
-# The modes in which no one is at the station (a view shows the idle mode as one of its faces).
-NOBODY = (Booting, Unpaired, Pairing, Idle, *typing.get_args(IdleFace))
+# The modes in which no one is at the station (a view shows the idle mode as one of its faces),
+# besides the screens that wait for a technician before pairing.
+NOBODY = (Booting, Idle, *typing.get_args(IdleFace))
 
 
 def _someone_there(view: View) -> bool:
-    """Whether the view shows someone at the station. The technician PIN screen before pairing
-    counts as nobody, as pairing itself does (:func:`station.core.pins.waits_for_pin`): the
-    station enters it by itself and it waits, unattended, until a PIN is set."""
+    """Whether the view shows someone at the station: not while it starts or idles, nor on the
+    technician PIN screen or pairing (:func:`~station.core.pins.waits_unattended_for_technician`:
+    the station enters them by itself and they wait, unattended, for a technician)."""
     mode = view.mode
-    setting_up = isinstance(mode, PinSetup) and mode.purpose == "technician"
-    return not (setting_up or isinstance(mode, NOBODY))
+    return not (waits_unattended_for_technician(mode) or isinstance(mode, NOBODY))
 
 
 class SessionLock:

@@ -16,19 +16,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from station.host_facts import read_booted_slot, slot_record_fields
+from station.host_facts import KERNEL_CMDLINES, SLOT_RECORD, read_booted_slot, slot_record_fields
 
 
 @dataclass(frozen=True)
 class SlotFiles:
     """Where the card says what it installed and what it booted (tests point them elsewhere)."""
 
-    record: Path = Path("/data/slot/last-install")
-    # The update service sees /proc/cmdline; the device tree holds the same line, as booted.
-    cmdlines: tuple[Path, ...] = (
-        Path("/proc/cmdline"),
-        Path("/sys/firmware/devicetree/base/chosen/bootargs"),
-    )
+    record: Path = SLOT_RECORD
+    cmdlines: tuple[Path, ...] = KERNEL_CMDLINES
     boot_id: Path = Path("/proc/sys/kernel/random/boot_id")
 
 
