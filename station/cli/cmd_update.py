@@ -77,10 +77,9 @@ def _run(args: argparse.Namespace, context: Context) -> int:
 
 
 def _status(args: argparse.Namespace, context: Context) -> int:
-    from station.update.record import read
-    from station.update.run import FOLDER, RECORD
+    from station.update.record import PATH, read
 
-    last = read(FOLDER / RECORD)
+    last = read(PATH)
     print(f"running: {__version__}")
     print(f"last run: {last.line() if last else 'none'}")
     return EXIT_OK

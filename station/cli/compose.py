@@ -62,10 +62,6 @@ RELEASE_POLL_S = 2.0  # pause between status checks of one released job
 PROBE_RETRY_CAP_S = 1.5
 CLOUD_WORKERS = 6  # threads for the core's work that talks to ezeep
 LAST_CONTACT = "release_station_cloud_last_contact_timestamp_seconds"
-# What the metrics read about the card at start (station.host_facts, which also says where the
-# booted slot and the slot installed last are): the update timer leaves the record of its last
-# run here (station.update.record).
-UPDATE_RECORD = Path("/data/update/last-run.json")
 
 
 @dataclasses.dataclass
@@ -287,6 +283,7 @@ def start_metrics(
     from station import host_facts
     from station.cli.metrics_feed import MetricsFeed, record_host
     from station.metrics import TextfileWriter
+    from station.update import record as update_record
 
     feed = MetricsFeed(metrics, __version__)
     station.listen(feed)
@@ -294,7 +291,7 @@ def start_metrics(
     record_host(
         metrics,
         cmdlines=host_facts.KERNEL_CMDLINES,
-        update_record=UPDATE_RECORD,
+        update_record=update_record.PATH,
         slot_record=host_facts.SLOT_RECORD,
     )
     writer = TextfileWriter(metrics, Path(config.metrics.textfile_dir), interval_s=config.metrics.interval_s)

@@ -26,6 +26,10 @@ from station.atomicfile import write_atomic
 Result = Literal["no_update", "not_in_share", "downloaded", "installed", "failed"]
 RESULTS: tuple[Result, ...] = get_args(Result)
 MAX_BYTES = 16 * 1024  # the file is a few hundred bytes; anything bigger is not ours
+# Where the timer works (downloads, this record) on the card's data partition.
+FOLDER = Path("/data/update")
+NAME = "last-run.json"
+PATH = FOLDER / NAME
 
 
 @dataclass(frozen=True)

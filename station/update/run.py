@@ -27,8 +27,6 @@ from station.update.rauc import Rauc
 
 log = logging.getLogger(__name__)
 
-FOLDER = Path("/data/update")
-RECORD = "last-run.json"
 REBOOT = ("systemctl", "reboot")
 
 
@@ -40,7 +38,7 @@ class Updater:
     settings: UpdateSection
     running: str
     hardware_id: str
-    folder: Path = FOLDER
+    folder: Path = record.FOLDER
     rauc: Rauc = field(default_factory=Rauc)
     session_lock: Path = busy.LOCK_FILE
     reboot_command: Sequence[str] = REBOOT
@@ -49,7 +47,7 @@ class Updater:
 
     @property
     def record_path(self) -> Path:
-        return self.folder / RECORD
+        return self.folder / record.NAME
 
     def last(self) -> record.Record | None:
         return record.read(self.record_path)
