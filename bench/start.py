@@ -3,7 +3,9 @@
 Run with ``.venv/bin/python -m bench.start`` (``--runs 9`` is the default). Starts an ezeep
 emulator on loopback, pairs a station with it once, then starts ``release-station run`` (SDL's
 dummy driver, a simulated reader) again and again and stops it as soon as it shows the ready
-screen. Ends with one line::
+screen. Pairing created the database, so every measured start finds its schema current, as a
+kiosk does at every start but the first after an update (which also loads the migrations and
+sqlite-utils: ``station.database``). Ends with one line::
 
     RESULT start_to_ready_s=… start_cpu_s=… start_to_ready_cold_s=… start_cpu_cold_s=… import_ms_<group>=… …
 

@@ -31,10 +31,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import sqlite_utils
-
 from station.atomicfile import create_atomic
-from station.database import transaction
+from station.database import Database, transaction
 from station.errors import StorageError
 from station.settings import delete_value, read_value
 
@@ -55,7 +53,7 @@ class AuditSecretError(StorageError):
     """The audit secret file is missing (when it is needed to verify) or damaged."""
 
 
-def secret_path_of(db: sqlite_utils.Database) -> Path | None:
+def secret_path_of(db: Database) -> Path | None:
     """``audit.key`` next to the database file; None for an in-memory database."""
     row = db.execute("PRAGMA database_list").fetchone()
     return Path(row[2]).with_name(SECRET_FILE) if row is not None and row[2] else None
@@ -105,7 +103,7 @@ class AuditLog:
 
     def __init__(
         self,
-        db: sqlite_utils.Database,
+        db: Database,
         *,
         max_rows: int = DEFAULT_MAX_ROWS,
         now: Callable[[], datetime] = _utc_now,

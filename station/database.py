@@ -1,11 +1,16 @@
-"""The station's one SQLite database: opening it safely and migrating its schema.
+"""The station's one SQLite database: opening it safely, keeping its schema current, and the
+small handle (:class:`Database`) every part of the station uses.
 
 The file lives in the state directory with mode 0600 (and so do its ``-wal`` and ``-shm``
 companions), uses WAL with ``synchronous=FULL`` so that a committed write survives a pulled
-plug, overwrites deleted content with zeros (``secure_delete``: a removed badge or secret does
-not linger in free pages), and is migrated with sqlite-utils' :class:`~sqlite_utils.Migrations`
-every time it is opened. Each migration runs in its own transaction; add new ones at the end,
-never edit an applied one.
+plug, and overwrites deleted content with zeros (``secure_delete``: a removed badge or secret
+does not linger in free pages). The schema is sqlite-utils :class:`~sqlite_utils.Migrations`
+in :mod:`station.migrations`, applied by name. SQLite's ``user_version`` remembers how many
+migrations the firmware that last opened the file knew: when it equals
+:data:`KNOWN_MIGRATIONS` the schema is current and neither the migrations nor sqlite-utils are
+loaded (they cost about a fifth of the station's start). Otherwise (a new card, an older
+database, or one from newer firmware after an A/B rollback) the migrations apply by name, leave
+unknown newer ones alone, and ``user_version`` is set to this firmware's count.
 
 Tables:
 
@@ -27,150 +32,44 @@ import contextlib
 import logging
 import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-
-import sqlite_utils
 
 from station.errors import StorageError
 
 log = logging.getLogger(__name__)
 
-migrations = sqlite_utils.Migrations("release-station")
+# How many migrations station.migrations registers (tests/test_database.py checks it); raise it
+# with every new migration, or cards would never apply that one.
+KNOWN_MIGRATIONS = 5
 
 
-def wrap(conn: sqlite3.Connection) -> sqlite_utils.Database:
-    """``conn`` as a sqlite-utils database, without sqlite-utils plugins.
+class Database:
+    """An open station database: what the station does with it, over a :class:`sqlite3.Connection`.
 
-    With plugins on, the first database looks through the entry points of every installed
-    package for plugins that change connections: about 40 ms of every start here (more on a
-    Pi), and no installed package should change the station's connections anyway.
+    The connection runs in autocommit mode (``isolation_level=None``): a statement outside
+    :func:`transaction` commits on its own, and a transaction is always an explicit one, so no
+    implicit ``BEGIN`` of the :mod:`sqlite3` module can hold a write lock that nobody commits.
+    Use :func:`open_database` or :func:`memory_database` to get one.
     """
-    return sqlite_utils.Database(conn, execute_plugins=False)
+
+    __slots__ = ("conn",)
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def execute(self, sql: str, parameters: Sequence[object] | Mapping[str, object] = ()) -> sqlite3.Cursor:
+        """Run one statement; its rows (if any) come from the cursor."""
+        return self.conn.execute(sql, parameters)
+
+    def close(self) -> None:
+        self.conn.close()
 
 
-@migrations(name="0001_initial")
-def _initial(db: sqlite_utils.Database) -> None:
-    db["badges"].create(  # type: ignore[union-attr]
-        {
-            "badge_id": str,
-            "user_id": str,
-            "email": str,
-            "display_name": str,
-            "enrolled_by": str,
-            "enrolled_at": str,
-            "last_seen": str,
-        },
-        pk="badge_id",
-        not_null={"user_id", "enrolled_by", "enrolled_at"},
-    )
-    db["badges"].create_index(["user_id"])  # type: ignore[union-attr]
-    db["badges"].create_index(["email"])  # type: ignore[union-attr]
-    db["tokens"].create(  # type: ignore[union-attr]
-        {
-            "id": int,
-            "access_token": str,
-            "refresh_token": str,
-            "expires_in": int,
-            "obtained_at": str,
-            "hardware_id": str,
-            "tp_id": int,
-            "printer_id": str,
-            "printer_name": str,
-            "updated_at": str,
-        },
-        pk="id",
-        not_null={"access_token", "refresh_token", "expires_in", "obtained_at"},
-    )
-    db["settings"].create({"key": str, "value": str, "updated_at": str}, pk="key")  # type: ignore[union-attr]
-    db["audit"].create(  # type: ignore[union-attr]
-        {
-            "id": int,
-            "at": str,
-            "event": str,
-            "badge_hash": str,
-            "user_id": str,
-            "jobs": int,
-            "outcome": str,
-        },
-        pk="id",
-        not_null={"at", "event"},
-    )
-    db["releases"].create(  # type: ignore[union-attr]
-        {
-            "job_id": str,
-            "user_id": str,
-            "printer_id": str,
-            "state": str,
-            "spool_id": str,
-            "attempts": int,
-            "detail": str,
-            "created_at": str,
-            "updated_at": str,
-        },
-        pk="job_id",
-        not_null={"state", "created_at", "updated_at"},
-    )
-    db["releases"].create_index(["state"])  # type: ignore[union-attr]
-
-
-@migrations(name="0002_audit_chain")
-def _audit_chain(db: sqlite_utils.Database) -> None:
-    # Entries written before this migration have no MAC; verification starts after them.
-    db["audit"].add_column("prev_mac", str)  # type: ignore[union-attr]
-    db["audit"].add_column("mac", str)  # type: ignore[union-attr]
-
-
-@migrations(name="0003_release_pin_per_badge")
-def _release_pin_per_badge(db: sqlite_utils.Database) -> None:
-    db["badges"].add_column("pin_hash", str)  # type: ignore[union-attr]
-    db["badges"].add_column("pin_lockout", str)  # type: ignore[union-attr]
-    # The station counts lockouts down twice a second: find the few locked badges by index.
-    db.execute("CREATE INDEX badges_pin_locked ON badges (badge_id) WHERE pin_lockout IS NOT NULL")
-    # One release PIN for everybody is gone: nobody's own PIN is derived from it.
-    shared = db.execute("DELETE FROM settings WHERE key IN ('pin.release', 'pin.release.lockout')")
-    if shared.rowcount:
-        db.execute(
-            "INSERT OR REPLACE INTO settings (key, value, updated_at) VALUES ('pin.release.on', 'true', "
-            "strftime('%Y-%m-%dT%H:%M:%S+00:00', 'now'))"
-        )
-        log.warning(
-            "the shared release PIN was removed: release PINs are now per person and switched on; "
-            "each person chooses their own PIN at their next tap"
-        )
-
-
-@migrations(name="0004_directory_source")
-def _directory_source(db: sqlite_utils.Database) -> None:
-    # "local": enrolled on this station; "source": a copy of the directory source's entry.
-    db.execute("ALTER TABLE badges ADD COLUMN origin TEXT NOT NULL DEFAULT 'local'")
-    db["directory_sync"].create(  # type: ignore[union-attr]
-        {
-            "id": int,
-            "source": str,
-            "version": str,
-            "last_attempt": str,
-            "last_success": str,
-            "last_error": str,
-            "failures": int,
-            "summary": str,
-        },
-        pk="id",
-    )
-    db["directory_people"].create(  # type: ignore[union-attr]
-        {"email": str, "user_id": str, "display_name": str, "resolved_at": str}, pk="email"
-    )
-
-
-@migrations(name="0005_directory_sync_state")
-def _directory_sync_state(db: sqlite_utils.Database) -> None:
-    # The last sync's counts, for the technician page and the metrics file.
-    for column in ("entries", "conflicts", "unresolved", "held_back"):
-        db.execute(f"ALTER TABLE directory_sync ADD COLUMN {column} INTEGER NOT NULL DEFAULT 0")
-    # Badges the source gives to people ezeep does not know: a tap says "not an ezeep user".
-    db["directory_strangers"].create({"badge_id": str, "email": str}, pk="badge_id")  # type: ignore[union-attr]
-    # With write-back: badges unlinked at this station that the source still holds, to delete there.
-    db["directory_unlinks"].create({"badge_id": str, "email": str}, pk="badge_id")  # type: ignore[union-attr]
+def connect(target: str, *, timeout: float = 5.0, uri: bool = False) -> Database:
+    """A :class:`Database` on a new connection to ``target`` (a path, ``:memory:``, or with
+    ``uri`` a ``file:`` URI); ``timeout``: how long a statement waits for another's lock."""
+    return Database(sqlite3.connect(target, timeout, isolation_level=None, check_same_thread=False, uri=uri))
 
 
 @contextlib.contextmanager
@@ -182,8 +81,8 @@ def _private_umask() -> Iterator[None]:
         os.umask(old)
 
 
-def open_database(path: Path) -> sqlite_utils.Database:
-    """Open (creating if needed) and migrate the database at ``path``.
+def open_database(path: Path) -> Database:
+    """Open (creating if needed) the database at ``path`` and bring its schema up to date.
 
     Raises :class:`StorageError` with a plain explanation when the directory cannot be made,
     the file is not a database, or the disk is full.
@@ -191,13 +90,12 @@ def open_database(path: Path) -> sqlite_utils.Database:
     try:
         with _private_umask():
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            conn = sqlite3.connect(str(path), check_same_thread=False, timeout=10.0)
-            db = wrap(conn)
+            db = connect(str(path), timeout=10.0)
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=FULL")
             db.execute("PRAGMA foreign_keys=ON")
             db.execute("PRAGMA secure_delete=ON")
-            migrations.apply(db)
+            _make_current(db)
         os.chmod(path, 0o600)
     except sqlite3.DatabaseError as exc:
         raise StorageError(f"the database {path} cannot be used: {exc}") from exc
@@ -206,18 +104,29 @@ def open_database(path: Path) -> sqlite_utils.Database:
     return db
 
 
-def memory_database() -> sqlite_utils.Database:
+def memory_database() -> Database:
     """A migrated in-memory database, for tests and dry runs."""
-    db = wrap(sqlite3.connect(":memory:", check_same_thread=False))
+    db = connect(":memory:")
     db.execute("PRAGMA secure_delete=ON")
-    migrations.apply(db)
+    _make_current(db)
     return db
 
 
+def _make_current(db: Database) -> None:
+    """Apply the migrations unless ``user_version`` says this firmware's are all in."""
+    if db.execute("PRAGMA user_version").fetchone()[0] == KNOWN_MIGRATIONS:
+        return
+    from station import migrations  # sqlite-utils: only when there is something to check
+
+    migrations.apply(db.conn)
+    # Set after the migrations committed: a crash in between only means one more (no-op) apply.
+    # Lowered too when newer firmware left a higher count: that firmware checks again when it
+    # returns, and finds its own migrations applied by name.
+    db.execute(f"PRAGMA user_version = {KNOWN_MIGRATIONS}")
+
+
 @contextlib.contextmanager
-def transaction(
-    db: sqlite_utils.Database, what: str, *, write: bool = True
-) -> Iterator[sqlite_utils.Database]:
+def transaction(db: Database, what: str, *, write: bool = True) -> Iterator[Database]:
     """Run the block as one transaction; SQLite's failures come out as :class:`StorageError`.
 
     A writing block starts with ``BEGIN IMMEDIATE`` so that a read-then-write never fails
@@ -229,7 +138,7 @@ def transaction(
     conn = db.conn
     try:
         if conn.in_transaction:
-            with db.atomic():
+            with _savepoint(conn):
                 yield db
             return
         conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
@@ -242,6 +151,22 @@ def transaction(
             raise
     except sqlite3.DatabaseError as exc:
         raise StorageError(f"could not {what}: {_explain(exc)}") from exc
+
+
+@contextlib.contextmanager
+def _savepoint(conn: sqlite3.Connection) -> Iterator[None]:
+    # One name for every depth: SQLite rolls back to and releases the most recent savepoint of
+    # that name, which is always the innermost open block's.
+    conn.execute("SAVEPOINT nested")
+    try:
+        yield
+    except BaseException:
+        # A failure such as a full disk can end the whole transaction, savepoints included.
+        if conn.in_transaction:
+            conn.execute("ROLLBACK TO nested")
+            conn.execute("RELEASE nested")
+        raise
+    conn.execute("RELEASE nested")
 
 
 def _explain(exc: sqlite3.DatabaseError) -> str:

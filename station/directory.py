@@ -34,10 +34,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol, TextIO
 
-import sqlite_utils
-
 from station.cloud.models import UserInfo
-from station.database import transaction
+from station.database import Database, transaction
 from station.errors import StationError
 
 EnrolledBy = Literal["self", "technician", "import", "cli"]
@@ -312,7 +310,7 @@ class Directory:
 
     def __init__(
         self,
-        db: sqlite_utils.Database,
+        db: Database,
         *,
         now: Callable[[], datetime] = _utc_now,
         on_enrol: Callable[[], None] | None = None,
@@ -585,23 +583,23 @@ class Directory:
 # -- release PINs (kept with the badge; :mod:`station.pin` owns what they mean) ----------------
 
 
-def read_badge_pin(db: sqlite_utils.Database, badge_id: str) -> tuple[str | None, str | None]:
+def read_badge_pin(db: Database, badge_id: str) -> tuple[str | None, str | None]:
     """The badge's PIN hash text and lockout JSON (``None`` each when absent or not enrolled)."""
     row = db.execute("SELECT pin_hash, pin_lockout FROM badges WHERE badge_id = ?", [badge_id]).fetchone()
     return (None, None) if row is None else (row[0], row[1])
 
 
-def write_badge_pin(db: sqlite_utils.Database, badge_id: str, pin_hash: str) -> bool:
+def write_badge_pin(db: Database, badge_id: str, pin_hash: str) -> bool:
     """Store the badge's PIN hash and lift its lockout; False if the badge is not enrolled."""
     sql = "UPDATE badges SET pin_hash = ?, pin_lockout = NULL WHERE badge_id = ?"
     return db.execute(sql, [pin_hash, badge_id]).rowcount > 0
 
 
-def write_badge_lockout(db: sqlite_utils.Database, badge_id: str, lockout: str | None) -> None:
+def write_badge_lockout(db: Database, badge_id: str, lockout: str | None) -> None:
     db.execute("UPDATE badges SET pin_lockout = ? WHERE badge_id = ?", [lockout, badge_id])
 
 
-def locked_badges(db: sqlite_utils.Database) -> list[str]:
+def locked_badges(db: Database) -> list[str]:
     """Badges whose timed lockout is running (counted down while the station runs)."""
     sql = (
         "SELECT badge_id FROM badges WHERE pin_lockout IS NOT NULL"
@@ -610,7 +608,7 @@ def locked_badges(db: sqlite_utils.Database) -> list[str]:
     return [row[0] for row in db.execute(sql)]
 
 
-def reset_user_pins(db: sqlite_utils.Database, user_id: str) -> int:
+def reset_user_pins(db: Database, user_id: str) -> int:
     """Forget the PINs and lockouts of every badge of ``user_id``; how many badges it has."""
     sql = "UPDATE badges SET pin_hash = NULL, pin_lockout = NULL WHERE user_id = ?"
     return db.execute(sql, [user_id]).rowcount

@@ -34,11 +34,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-import sqlite_utils
-
 from station.audit import AuditLog
 from station.cloud.errors import UsersRefusedError
-from station.database import transaction
+from station.database import Database, transaction
 from station.directory import (
     Directory,
     DirectoryError,
@@ -173,7 +171,7 @@ class SyncStatus:
     held_back: bool = False
 
 
-def read_status(db: sqlite_utils.Database) -> SyncStatus | None:
+def read_status(db: Database) -> SyncStatus | None:
     """What the last sync recorded, ``None`` if there was none."""
     with transaction(db, "read the directory sync status", write=False):
         row = db.execute(
@@ -249,7 +247,7 @@ class DirectorySync:
 
     def __init__(
         self,
-        db: sqlite_utils.Database,
+        db: Database,
         directory: Directory,
         source: BadgeSource,
         resolve_email: EmailResolver,

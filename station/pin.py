@@ -33,9 +33,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-import sqlite_utils
-
-from station.database import transaction
+from station.database import Database, transaction
 from station.directory import (
     locked_badges,
     read_badge_pin,
@@ -274,7 +272,7 @@ class Pins:
         pins.check_technician("11111111").outcome  # "wrong"
     """
 
-    def __init__(self, db: sqlite_utils.Database, *, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, db: Database, *, clock: Callable[[], float] = time.monotonic) -> None:
         self._db = db
         self._lock = threading.Lock()
         self._countdown = Countdown(clock)
@@ -424,7 +422,7 @@ class _TechnicianSlot(_Slot):
     key = LOCKOUT_KEY
     what = "technician PIN"
 
-    def __init__(self, db: sqlite_utils.Database) -> None:
+    def __init__(self, db: Database) -> None:
         self._db = db
 
     def read_hash(self) -> Any:
@@ -443,7 +441,7 @@ class _TechnicianSlot(_Slot):
 class _BadgeSlot(_Slot):
     what = "badge PIN"
 
-    def __init__(self, db: sqlite_utils.Database, badge_id: str) -> None:
+    def __init__(self, db: Database, badge_id: str) -> None:
         self._db = db
         self._badge_id = badge_id
         self.key = "badge:" + hashlib.sha256(badge_id.encode()).hexdigest()  # no card number kept

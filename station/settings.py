@@ -22,10 +22,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-import sqlite_utils
-
 from station.config import Config, Language, ReleaseMode, StationSection
-from station.database import transaction
+from station.database import Database, transaction
 from station.errors import StorageError
 
 log = logging.getLogger(__name__)
@@ -44,7 +42,7 @@ class DamagedSettingError(StorageError):
     """A value in the ``settings`` table is not what was stored there (not JSON, wrong shape)."""
 
 
-def read_value(db: sqlite_utils.Database, key: str, default: Any = None) -> Any:
+def read_value(db: Database, key: str, default: Any = None) -> Any:
     """The JSON value stored under ``key``, else ``default``.
 
     Raises :class:`DamagedSettingError` when the stored text is not JSON.
@@ -58,7 +56,7 @@ def read_value(db: sqlite_utils.Database, key: str, default: Any = None) -> Any:
         raise DamagedSettingError(f"the stored setting {key} is damaged ({exc})") from exc
 
 
-def write_value(db: sqlite_utils.Database, key: str, value: Any, at: datetime) -> None:
+def write_value(db: Database, key: str, value: Any, at: datetime) -> None:
     """Store ``value`` (JSON-able) under ``key``; call it inside :func:`transaction`."""
     db.execute(
         "INSERT INTO settings (key, value, updated_at) VALUES (?, ?, ?) "
@@ -67,7 +65,7 @@ def write_value(db: sqlite_utils.Database, key: str, value: Any, at: datetime) -
     )
 
 
-def delete_value(db: sqlite_utils.Database, key: str) -> bool:
+def delete_value(db: Database, key: str) -> bool:
     """Forget ``key``; True if it was there. Call it inside :func:`transaction`."""
     return db.execute("DELETE FROM settings WHERE key = ?", [key]).rowcount > 0
 
@@ -106,9 +104,7 @@ class StationSettings:
         settings.release_mode  # "pick", also after a restart
     """
 
-    def __init__(
-        self, db: sqlite_utils.Database, config: Config, *, now: Callable[[], datetime] = _utc_now
-    ) -> None:
+    def __init__(self, db: Database, config: Config, *, now: Callable[[], datetime] = _utc_now) -> None:
         self._db = db
         self._config = config
         self._now = now

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from station.audit import LEGACY_SECRET_SETTING, SECRET_FILE, AuditCheck, AuditLog, AuditSecretError
-from station.database import memory_database, open_database
+from station.database import memory_database, open_database, transaction
 from station.errors import StorageError
 from station.settings import read_value, write_value
 
@@ -95,7 +95,7 @@ def test_a_secret_kept_in_the_database_is_moved_to_its_file(tmp_path: Path) -> N
     path = tmp_path / "station.db"
     db = open_database(path)
     legacy = bytes(range(32))
-    with db.atomic():
+    with transaction(db, "change the rows by hand"):
         write_value(db, LEGACY_SECRET_SETTING, legacy.hex(), AT)
     hashed = AuditLog(db).hash_badge("04A1B2C3")
     assert hashed == hmac.new(legacy, b"04A1B2C3", hashlib.sha256).hexdigest()  # same hashes as before
@@ -111,7 +111,7 @@ def test_a_secret_kept_in_the_database_is_moved_to_its_file(tmp_path: Path) -> N
 
 def test_a_damaged_secret_in_the_database_is_reported_not_replaced(tmp_path: Path) -> None:
     db = open_database(tmp_path / "station.db")
-    with db.atomic():
+    with transaction(db, "change the rows by hand"):
         write_value(db, LEGACY_SECRET_SETTING, "not hex", AT)
     with pytest.raises(AuditSecretError, match=r"audit\.secret in the database is damaged"):
         AuditLog(db).record("tap", badge_id="AA")
@@ -125,11 +125,11 @@ def test_the_chain_verifies_and_finds_a_changed_or_removed_entry(tmp_path: Path)
     for n in range(5):
         audit.record("release", badge_id="AA", user_id="u-ann", jobs=n, outcome="printed")
     assert audit.verify() == AuditCheck(checked=5)
-    with db.atomic():
+    with transaction(db, "change the rows by hand"):
         db.execute("UPDATE audit SET user_id = 'u-mallory' WHERE id = 3")
     check = audit.verify()
     assert not check.ok and check.problem == "entry 3 was changed, or written with another audit secret"
-    with db.atomic():
+    with transaction(db, "change the rows by hand"):
         db.execute("UPDATE audit SET user_id = 'u-ann' WHERE id = 3")
         db.execute("DELETE FROM audit WHERE id = 2")
     assert audit.verify().problem == "entry 3 does not follow entry 1: entries were removed"
@@ -156,12 +156,12 @@ def test_the_database_alone_cannot_forge_or_verify_the_chain(tmp_path: Path) -> 
 
 def test_entries_from_before_the_chain_are_counted_not_checked() -> None:
     db = memory_database()
-    with db.atomic():
+    with transaction(db, "change the rows by hand"):
         db.execute("INSERT INTO audit (at, event, outcome) VALUES (?, 'tap', 'known')", [AT.isoformat()])
     audit = AuditLog(db)
     audit.record("tap")
     assert audit.verify() == AuditCheck(checked=1, unchained=1)
-    with db.atomic():
+    with transaction(db, "change the rows by hand"):
         db.execute("INSERT INTO audit (at, event, outcome) VALUES (?, 'tap', 'forged')", [AT.isoformat()])
     assert audit.verify().problem == "entry 3 has no MAC: it was added by hand"
 

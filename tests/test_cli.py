@@ -7,12 +7,17 @@ from pathlib import Path
 
 import pytest
 
-from station.cli import EXIT_CONFIG, main
+from station.cli import COMMANDS, EXIT_CONFIG, main
 
 
 def test_help_lists_commands(capsys: pytest.CaptureFixture[str]) -> None:
     assert main([]) == 2
     assert "COMMAND" in capsys.readouterr().out
+
+
+def test_every_command_module_is_named_in_order() -> None:
+    package = Path(__file__).resolve().parent.parent / "station" / "cli"
+    assert list(COMMANDS) == sorted(path.stem.removeprefix("cmd_") for path in package.glob("cmd_*.py"))
 
 
 def test_config_check_reports_the_key(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:

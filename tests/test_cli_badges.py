@@ -14,7 +14,7 @@ from station.cli import EXIT_FAILURE, EXIT_OK, main
 from station.cloud.http import CloudHttp
 from station.cloud.stack import CloudStack
 from station.config import load_config_file
-from station.database import open_database
+from station.database import open_database, transaction
 from station.directory import Directory
 from station.emulator import Emulator
 from station.pin import MAX_LOCK_S, PERMANENT_AFTER, Pins, parse_pin_hash
@@ -349,7 +349,7 @@ def test_audit_verify_says_what_is_wrong(config: Path, capsys: pytest.CaptureFix
     audit.record("tap", badge_id="04A1B2C3", outcome="known")
     assert run(config, "audit", "verify") == EXIT_OK
     assert capsys.readouterr().out == "the audit log verifies: 2 entries\n"
-    with db.atomic():
+    with transaction(db, "change the row by hand"):
         db.execute("UPDATE audit SET user_id = 'u-mallory' WHERE event = 'enrol_technician'")
     assert run(config, "audit", "verify") == EXIT_FAILURE
     assert "entry 1 was changed, or written with another audit secret" in capsys.readouterr().out

@@ -8,12 +8,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-import sqlite_utils
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from station.cloud.models import UserInfo
-from station.database import memory_database, open_database
+from station.database import Database, memory_database, open_database
 from station.directory import (
     BadgeConflictError,
     BadgeEntry,
@@ -384,7 +383,7 @@ def test_empty_exports() -> None:
 # -- a full disk -----------------------------------------------------------------------------
 
 
-def _fill_up(db: sqlite_utils.Database) -> None:
+def _fill_up(db: Database) -> None:
     pages = db.execute("PRAGMA page_count").fetchone()[0]
     db.execute(f"PRAGMA max_page_count = {pages + 2}")
 

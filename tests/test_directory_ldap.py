@@ -13,12 +13,11 @@ from pathlib import Path
 
 import ldap3
 import pytest
-import sqlite_utils
 
 from station.audit import AuditLog
 from station.cloud.models import UserInfo
 from station.config import DirectoryLdapSection, DirectorySection, parse_config
-from station.database import open_database
+from station.database import Database, open_database
 from station.directory import Directory, HeldBackError
 from station.directory_sources import start_sync
 from station.directory_sources.ldap import FULL_READ_S, LdapSource
@@ -58,7 +57,7 @@ class Station:
     """One station's directory and sync against the shared slapd."""
 
     def __init__(
-        self, db: sqlite_utils.Database, section: DirectoryLdapSection, *, write_back: bool, clock: FakeClock
+        self, db: Database, section: DirectoryLdapSection, *, write_back: bool, clock: FakeClock
     ) -> None:
         self.directory = Directory(db, write_back=write_back)
         self.db = db

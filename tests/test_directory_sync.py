@@ -11,7 +11,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import sqlite_utils
 
 from station.audit import AuditLog
 from station.cli import EXIT_FAILURE, EXIT_OK, main
@@ -19,7 +18,7 @@ from station.cli.cmd_doctor import check_directory
 from station.cloud.errors import UsersRefusedError
 from station.cloud.models import UserInfo
 from station.config import DirectorySection, DirectoryUrlSection, parse_config
-from station.database import open_database
+from station.database import Database, open_database
 from station.directory import Directory, HeldBackError
 from station.directory_sources import open_sync, synced_directory
 from station.directory_sources.url import UrlSource
@@ -68,12 +67,12 @@ def server(tls: tuple[Path, Path]) -> Iterator[FileServer]:
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> sqlite_utils.Database:
+def db(tmp_path: Path) -> Database:
     return open_database(tmp_path / "station.db")
 
 
 class Rig:
-    def __init__(self, db: sqlite_utils.Database, server: FileServer, ca: Path) -> None:
+    def __init__(self, db: Database, server: FileServer, ca: Path) -> None:
         self.db = db
         self.directory = Directory(db)
         self.resolver = Resolver()
@@ -89,7 +88,7 @@ class Rig:
 
 
 @pytest.fixture
-def rig(db: sqlite_utils.Database, server: FileServer, tls: tuple[Path, Path]) -> Iterator[Rig]:
+def rig(db: Database, server: FileServer, tls: tuple[Path, Path]) -> Iterator[Rig]:
     made = Rig(db, server, tls[0])
     yield made
     made.source.close()
@@ -196,7 +195,7 @@ def test_addresses_are_resolved_once_and_strangers_left_out(rig: Rig, server: Fi
 
 
 def test_a_stranger_is_asked_about_again_after_a_day_even_from_an_unchanged_source(
-    db: sqlite_utils.Database, server: FileServer, tls: tuple[Path, Path]
+    db: Database, server: FileServer, tls: tuple[Path, Path]
 ) -> None:
     clock = FakeClock()
     rig = Rig(db, server, tls[0])
@@ -290,7 +289,7 @@ def test_a_synced_station_directory_feeds_the_metrics_after_each_sync(
     section = DirectorySection(source="url", url=DirectoryUrlSection(url=server.url, ca_file=str(tls[0])))
     with contextlib.ExitStack() as stack:
 
-        def connection() -> sqlite_utils.Database:
+        def connection() -> Database:
             db = open_database(tmp_path / "station.db")
             stack.callback(db.close)
             return db

@@ -539,6 +539,6 @@ def test_a_stop_with_a_release_stuck_in_flight_ends_in_time_and_quietly(
 def _journal_states(station: Station) -> set[str]:
     db = open_database(station.state_dir / "station.db")
     try:
-        return {str(row["state"]) for row in db["releases"].rows}
+        return {str(state) for (state,) in db.execute("SELECT state FROM releases")}
     finally:
         db.close()

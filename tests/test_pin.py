@@ -231,8 +231,10 @@ def test_the_shared_release_pin_of_old_versions_switches_per_person_pins_on(
 ) -> None:
     path = tmp_path / "station.db"
     db = open_database(path)
-    # An old database: rewind the second migration and leave a shared PIN behind.
+    # An old database: rewind the second migration and leave a shared PIN behind (and
+    # user_version, which firmware of that time did not set).
     db.execute("DELETE FROM _sqlite_migrations WHERE name = '0003_release_pin_per_badge'")
+    db.execute("PRAGMA user_version = 0")
     db.execute("DROP INDEX badges_pin_locked")
     db.execute("ALTER TABLE badges DROP COLUMN pin_hash")
     db.execute("ALTER TABLE badges DROP COLUMN pin_lockout")
@@ -241,7 +243,6 @@ def test_the_shared_release_pin_of_old_versions_switches_per_person_pins_on(
     write_value(
         db, "pin.release", {"salt": "00", "hash": "00", "n": 16384, "r": 8, "p": 1}, datetime.now(UTC)
     )
-    db.conn.commit()
     db.close()
     again = open_database(path)
     assert read_value(again, "pin.release") is None

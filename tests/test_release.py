@@ -90,7 +90,8 @@ def states(progress: tuple[JobProgress, ...] | list[JobProgress]) -> dict[str, R
 
 def journal_details(station: Station, job_ids: list[str]) -> set[str]:
     """The ``detail`` column of the journal rows of ``job_ids``."""
-    return {row["detail"] for row in station.db["releases"].rows if row["job_id"] in job_ids}
+    rows = station.db.execute("SELECT job_id, detail FROM releases")
+    return {detail for job_id, detail in rows if job_id in job_ids}
 
 
 # --- the ordinary flows ---------------------------------------------------------------------

@@ -11,8 +11,8 @@ import random
 from pathlib import Path
 
 import pytest
-import sqlite_utils
 
+from station.database import Database
 from station.emulator import Emulator
 from station.release import ReleaseEngine
 from tests.support.child import run_child_and_kill
@@ -39,7 +39,7 @@ ROUNDS = 6
 JOBS_PER_ROUND = 6
 
 
-def restarted(emulator: Emulator, db: sqlite_utils.Database) -> ReleaseEngine:
+def restarted(emulator: Emulator, db: Database) -> ReleaseEngine:
     """The engine of a station started again after a kill.
 
     No quarantine window: the emulator's ``latency_s`` drops a request whose client died, so

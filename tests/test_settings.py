@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from station.config import Config, parse_config
-from station.database import memory_database, open_database
+from station.database import memory_database, open_database, transaction
 from station.errors import ConfigError
 from station.settings import StationSettings, read_value, write_value
 
@@ -85,7 +85,7 @@ def test_only_three_settings_can_change_on_the_station() -> None:
 def test_a_damaged_or_outdated_override_is_ignored(caplog: pytest.LogCaptureFixture) -> None:
     db = memory_database()
     at = datetime(2026, 3, 1, tzinfo=UTC)
-    with db.atomic():
+    with transaction(db, "write the overrides"):
         write_value(db, "station.session_timeout_s", 5000, at)
         write_value(db, "station.language", "de", at)
         db.execute("INSERT INTO settings (key, value, updated_at) VALUES ('station.release_mode', '{', 'x')")

@@ -92,3 +92,11 @@ def test_the_directory_sync_and_other_commands_wait_for_their_use(tmp_path: Path
     assert not started & {"station.emulator.model", "getpass"}  # `emulator`'s values, `pin set`'s prompt
     used = "import station.directory_sources.url\nfrom station.emulator import Faults"
     assert {"station.directory_sync", "station.emulator.model"} <= loaded_after(used, modules=True)
+
+
+def test_sqlite_utils_waits_for_a_database_that_needs_migrating(tmp_path: Path) -> None:
+    # Its import (with click, dateutil and pluggy) was a fifth of the start.
+    first = loaded_after(WIRED, str(tmp_path), modules=True)  # a new card: the schema is created
+    assert {"sqlite_utils", "station.migrations"} <= first
+    started = loaded_after(WIRED, str(tmp_path), modules=True)
+    assert not started & {"sqlite_utils", "click", "dateutil", "pluggy", "station.migrations"}

@@ -1,7 +1,7 @@
 """The command line, and the composition root that wires the station together.
 
-Each ``cmd_*.py`` module in this package adds one command (or one group of commands) with a
-``register(subparsers)`` function that calls ``subparsers.add_parser`` and sets
+Each ``cmd_*.py`` module in this package (named in :data:`COMMANDS`) adds one command (or one
+group of commands) with a ``register(subparsers)`` function that calls ``subparsers.add_parser`` and sets
 ``func=handler`` as the parser default. A handler takes the parsed arguments and a
 :class:`Context` and returns the exit code.
 
@@ -15,8 +15,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
-import pkgutil
-import sys
 from collections.abc import Sequence
 from functools import cached_property
 
@@ -31,6 +29,25 @@ EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
 EXIT_CONFIG = 78  # EX_CONFIG from sysexits.h; systemd shows it as "configuration error"
+
+# The cmd_NAME modules, in the order of the help text. Named here rather than found by scanning
+# the package: pkgutil's scan cost every start a few milliseconds (tests/test_cli.py keeps the
+# list and the files in step).
+COMMANDS = (
+    "audit",
+    "badges",
+    "card",
+    "config",
+    "demo",
+    "directory",
+    "doctor",
+    "emulator",
+    "pair",
+    "pin",
+    "run",
+    "screenshots",
+    "update",
+)
 
 
 class Context:
@@ -62,11 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--log-level", choices=("DEBUG", "INFO", "WARNING", "ERROR"), help="override log.level"
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    package = sys.modules[__name__]
-    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
-        if info.name.startswith("cmd_"):
-            module = importlib.import_module(f"{__name__}.{info.name}")
-            module.register(subparsers)
+    for command in COMMANDS:
+        importlib.import_module(f"{__name__}.cmd_{command}").register(subparsers)
     return parser
 
 

@@ -23,12 +23,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import sqlite_utils
-
 from station.audit import AuditLog
 from station.cli import EXIT_FAILURE, EXIT_OK, Context
 from station.cloud.models import UserInfo
-from station.database import open_database
+from station.database import Database, open_database
 from station.directory import (
     BadgeConflictError,
     BadgeEntry,
@@ -90,7 +88,7 @@ def register(subparsers: Any) -> None:
 
 
 @contextlib.contextmanager
-def open_station_db(context: Context) -> Iterator[sqlite_utils.Database]:
+def open_station_db(context: Context) -> Iterator[Database]:
     """The station database, closed at the end of the block."""
     db = open_database(context.config.database_path)
     try:
@@ -102,7 +100,7 @@ def open_station_db(context: Context) -> Iterator[sqlite_utils.Database]:
 class CloudUsers:
     """Finds ezeep users by e-mail address; connects to the cloud on the first question only."""
 
-    def __init__(self, context: Context, db: sqlite_utils.Database) -> None:
+    def __init__(self, context: Context, db: Database) -> None:
         self._context = context
         self._db = db
         self._resources = contextlib.ExitStack()
@@ -244,7 +242,7 @@ def _remove(args: argparse.Namespace, context: Context) -> int:
     return EXIT_OK
 
 
-def _audit(db: sqlite_utils.Database, event: str, **fields: Any) -> None:
+def _audit(db: Database, event: str, **fields: Any) -> None:
     """Write an audit entry; the change is made already, so a failure is only reported."""
     try:
         AuditLog(db).record(event, **fields)

@@ -53,6 +53,7 @@ if TYPE_CHECKING:
     import ssl
 
     from drivers.readers.auto import Survey
+    from station.database import Database
 
 MIN_FREE_BYTES = 50 * 1024 * 1024
 
@@ -517,11 +518,11 @@ def check_directory(config: Config) -> list[Finding]:
 
 
 @contextlib.contextmanager
-def _read_only(database: Path) -> Iterator[Any]:
-    from station.database import wrap
+def _read_only(database: Path) -> Iterator[Database]:
+    from station.database import connect
 
-    conn = sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=5.0)
+    db = connect(f"file:{database}?mode=ro", uri=True)
     try:
-        yield wrap(conn)
+        yield db
     finally:
-        conn.close()
+        db.close()

@@ -27,14 +27,13 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import sqlite_utils
-
 from station import __version__
 from station.cli.systemd import SdNotify, StopSignals
 from station.cloud.contract import POLL_INTERVAL_S
 from station.cloud.tokens import BACKOFF_CAP_S, BACKOFF_S
 from station.config import Config
 from station.core.listener import CoreListener, PairingCodeShown, TechnicianPinNeeded
+from station.database import Database
 from station.errors import StationError
 
 if TYPE_CHECKING:
@@ -101,7 +100,7 @@ class Seams:
     clock: Callable[[], float] = time.monotonic
     token_clock: Callable[[], float] = time.monotonic
     refresh_backoff_s: tuple[float, float] = (BACKOFF_S, BACKOFF_CAP_S)
-    pins: Callable[[sqlite_utils.Database], Pins] | None = None
+    pins: Callable[[Database], Pins] | None = None
     feedback: Feedback | None = None
     retune: Callable[[Tuning], Tuning] | None = None
     release_poll_s: float = RELEASE_POLL_S
@@ -164,7 +163,7 @@ def build_station(
 
     chains = chains_from_config(config.transforms, config.source)  # a broken chain stops start-up
 
-    def connection() -> sqlite_utils.Database:
+    def connection() -> Database:
         db = open_database(config.database_path)
         stack.callback(db.close)
         return db

@@ -43,7 +43,6 @@ ready screen shows.
 from __future__ import annotations
 
 import base64
-import email.utils
 import json
 import logging
 import socket
@@ -93,6 +92,8 @@ def retry_after_seconds(value: str | None, now: datetime | None = None) -> float
     value = value.strip()
     if value.isascii() and value.isdigit():  # str.isdigit() also accepts "²", which float() refuses
         return min(float(value[:6]), MAX_RETRY_AFTER_S)
+    import email.utils  # only for a date in the header: not on every start's path
+
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError):

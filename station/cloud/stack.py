@@ -7,14 +7,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
 
-import sqlite_utils
-
 from station.cloud import contract
 from station.cloud.api import EzeepClient
 from station.cloud.http import CloudHttp
 from station.cloud.pairing import Pairer
 from station.cloud.tokens import BACKOFF_CAP_S, BACKOFF_S, Clock, RefreshResult, TokenKeeper, TokenStore
 from station.config import CloudSection
+from station.database import Database
 
 
 @dataclass(frozen=True)
@@ -39,7 +38,7 @@ class CloudStack:
     def create(
         cls,
         http: CloudHttp,
-        db: sqlite_utils.Database,
+        db: Database,
         *,
         hardware_id: str,
         client_id: str | None = None,

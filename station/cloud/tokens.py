@@ -50,8 +50,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
-import sqlite_utils
-
 from station.cloud import contract
 from station.cloud.errors import (
     BadAnswerError,
@@ -64,6 +62,7 @@ from station.cloud.errors import (
 )
 from station.cloud.http import CloudHttp
 from station.cloud.models import DeviceBinding, TokenPair
+from station.database import Database
 from station.errors import StorageError
 
 log = logging.getLogger(__name__)
@@ -126,9 +125,7 @@ class TokenStore:
         boot_id: this boot's id; None reads it from the kernel.
     """
 
-    def __init__(
-        self, db: sqlite_utils.Database, *, clock: Clock = time.monotonic, boot_id: str | None = None
-    ):
+    def __init__(self, db: Database, *, clock: Clock = time.monotonic, boot_id: str | None = None):
         self._db = db
         self._clock = clock
         self._boot_id = current_boot_id() if boot_id is None else boot_id
@@ -161,7 +158,9 @@ class TokenStore:
     def load(self) -> StoredTokens | None:
         with self._lock:
             try:
-                rows = list(self._db.query("SELECT * FROM tokens WHERE id = 1"))
+                cursor = self._db.execute("SELECT * FROM tokens WHERE id = 1")
+                names = [column[0] for column in cursor.description]
+                rows = [dict(zip(names, values, strict=True)) for values in cursor]
             except sqlite3.Error as exc:
                 raise StorageError(f"cannot read the token pair: {exc}") from exc
         if not rows:

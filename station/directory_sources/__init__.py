@@ -22,12 +22,10 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import sqlite_utils
-
 from station.audit import AuditLog
 from station.config import DirectorySection
 from station.core.view import DirectoryFacts
-from station.database import transaction
+from station.database import Database, transaction
 from station.directory import Directory, EmailResolver
 
 if TYPE_CHECKING:
@@ -91,7 +89,7 @@ def open_source(section: DirectorySection) -> BadgeSource | None:
 def open_sync(
     section: DirectorySection,
     directory: Directory,
-    db: sqlite_utils.Database,
+    db: Database,
     resolve_email: EmailResolver,
     stack: contextlib.ExitStack,
     *,
@@ -118,7 +116,7 @@ def open_sync(
 def start_sync(
     section: DirectorySection,
     directory: Directory,
-    db: sqlite_utils.Database,
+    db: Database,
     resolve_email: EmailResolver,
     stack: contextlib.ExitStack,
     *,
@@ -144,7 +142,7 @@ def start_sync(
 
 def synced_directory(
     section: DirectorySection,
-    connection: Callable[[], sqlite_utils.Database],
+    connection: Callable[[], Database],
     resolve_email: EmailResolver,
     stack: contextlib.ExitStack,
     *,
@@ -177,7 +175,7 @@ def synced_directory(
 
 def facts_reader(
     section: DirectorySection,
-    db: sqlite_utils.Database,
+    db: Database,
     *,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> Callable[[], DirectoryFacts]:

@@ -12,8 +12,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final, Protocol
 
-import sqlite_utils
-
 from station.causes import Cause, Reason
 from station.cloud.errors import (
     ClosedError,
@@ -25,6 +23,7 @@ from station.cloud.errors import (
     UnauthorisedError,
 )
 from station.cloud.models import Job, JobState, JobStatus, Printer, job_ids_for_log
+from station.database import Database
 from station.errors import StationError
 from station.release._journal import IN_DOUBT_STATES, Change, Journal, JournalRow, RowState
 from station.release._threads import CallPool
@@ -202,7 +201,7 @@ class ReleaseEngine:
     def __init__(
         self,
         client: ReleaseClient,
-        db: sqlite_utils.Database,
+        db: Database,
         *,
         parallelism: int = 4,
         job_timeout_s: float = 300.0,

@@ -29,9 +29,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final, Literal, get_args
 
-import sqlite_utils
-
-from station.database import transaction
+from station.database import Database, transaction
 from station.errors import StorageError
 
 RowState = Literal["intent", "submitted", "printed", "failed", "timed_out", "released", "held", "deleting"]
@@ -87,7 +85,7 @@ class Journal:
     Thread-safe: one lock serialises this owner's use of the shared connection.
     """
 
-    def __init__(self, db: sqlite_utils.Database) -> None:
+    def __init__(self, db: Database) -> None:
         self._db = db
         self._lock = threading.Lock()
 

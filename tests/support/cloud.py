@@ -10,13 +10,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import sqlite_utils
-
 from station.cloud.api import EzeepClient
 from station.cloud.http import CloudHttp
 from station.cloud.stack import CloudStack
 from station.config import CloudSection
-from station.database import open_database
+from station.database import Database, open_database
 from station.emulator import Emulator
 
 EmulatorFactory = Callable[..., Emulator]
@@ -36,7 +34,7 @@ def profile_options(profile: str) -> dict[str, object]:
 
 def stack_for(
     url: str,
-    db: sqlite_utils.Database,
+    db: Database,
     *,
     timeout_s: float = 5.0,
     cloud: CloudSection | None = None,
@@ -62,11 +60,11 @@ def config_for(tmp_path: Path, emulator: Emulator, client_id: str = CONFIG_CLIEN
     return str(path)
 
 
-def client_for(url: str, db: sqlite_utils.Database, *, timeout_s: float = 5.0) -> EzeepClient:
+def client_for(url: str, db: Database, *, timeout_s: float = 5.0) -> EzeepClient:
     return stack_for(url, db, timeout_s=timeout_s).client
 
 
-def pair(emulator: Emulator, db: sqlite_utils.Database) -> None:
+def pair(emulator: Emulator, db: Database) -> None:
     """Pair a station bound to the emulator's first printer; the pair is stored in ``db``."""
     with stack_for(emulator.url, db) as cloud:
         pair_stack(emulator, cloud)
@@ -87,9 +85,7 @@ def waiting_ids(emulator: Emulator, email: str) -> set[str]:
     return {job["id"] for job in emulator.waiting_jobs(email)}
 
 
-def paired_database(
-    make_emulator: EmulatorFactory, tmp_path: Path
-) -> tuple[Emulator, Path, sqlite_utils.Database]:
+def paired_database(make_emulator: EmulatorFactory, tmp_path: Path) -> tuple[Emulator, Path, Database]:
     """An emulator (jobs take 0.3 s, answers come 30 ms late) and a station database paired to it."""
     emulator = make_emulator(job_duration_s=0.3)
     db_path = tmp_path / "station.db"

@@ -15,15 +15,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import sqlite_utils
-
 from station.audit import AuditLog
 from station.cli.compose import CLOUD_WORKERS, Seams, build_station
 from station.cloud.http import CloudHttp
 from station.cloud.tokens import BACKOFF_CAP_S, BACKOFF_S, TokenKeeper
 from station.config import Config, parse_config
 from station.core.runtime import Station
-from station.database import open_database
+from station.database import Database, open_database
 from station.directory import Directory
 from station.feedback import Pattern
 from station.pin import Pins
@@ -125,7 +123,7 @@ def build_rig(
         setup.close()
     token_offset, pin_offset = [0.0], [0.0]
 
-    def pins(db: sqlite_utils.Database) -> Pins:
+    def pins(db: Database) -> Pins:
         return pins_type(db, clock=lambda: time.monotonic() + pin_offset[0])
 
     fields = {**TEST_TUNING, **(tuning or {})}
