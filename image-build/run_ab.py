@@ -349,6 +349,10 @@ def fallback_phase(card: Card, problems: list[str]) -> dict[str, str]:
     ):
         if wanted not in metrics:
             problems.append(f"the metrics after the fallback lack {wanted}: {metrics}")
+    # RAUC's post-install handler named the bundle it wrote (read from the mounted bundle).
+    record = back.lines("AB_RECORD")
+    if "version=0.0.0-never-ready" not in record or "trial=rolled_back" not in record:
+        problems.append(f"the slot record after the fallback: {record}")
     if int(found.get("cut_written_mb", "0")) < 400 or back.returncode != -9:
         problems.append(
             f"the power cut: {found.get('cut_written_mb')} MB written, QEMU ended {back.returncode}"
