@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
+import importlib
 import logging
 from pathlib import Path
 
 import pytest
 
-from station.cli import COMMANDS, EXIT_CONFIG, main
+from station.cli import COMMANDS, EXIT_CONFIG, build_parser, command_named, main
 
 
 def test_help_lists_commands(capsys: pytest.CaptureFixture[str]) -> None:
@@ -15,9 +17,37 @@ def test_help_lists_commands(capsys: pytest.CaptureFixture[str]) -> None:
     assert "COMMAND" in capsys.readouterr().out
 
 
-def test_every_command_module_is_named_in_order() -> None:
+def test_every_command_module_is_named_in_order_with_its_commands() -> None:
     package = Path(__file__).resolve().parent.parent / "station" / "cli"
     assert list(COMMANDS) == sorted(path.stem.removeprefix("cmd_") for path in package.glob("cmd_*.py"))
+    for module, commands in COMMANDS.items():
+        parser = argparse.ArgumentParser()
+        subparsers = parser.add_subparsers()
+        importlib.import_module(f"station.cli.cmd_{module}").register(subparsers)
+        assert tuple(subparsers.choices) == commands, module
+
+
+@pytest.mark.parametrize(
+    ("argv", "command"),
+    [
+        (["run"], "run"),
+        (["--config", "x.toml", "--log-level", "DEBUG", "badges", "add", "04AB", "--user-id", "u"], "badges"),
+        (["--config=x.toml", "unpair", "--yes"], "unpair"),
+        (["--help"], None),
+        ([], None),
+        (["--version"], None),
+    ],
+)
+def test_the_command_is_found_before_its_parser_is_built(argv: list[str], command: str | None) -> None:
+    assert command_named(argv) == command
+
+
+def test_a_command_line_loads_only_its_commands_module(capsys: pytest.CaptureFixture[str]) -> None:
+    shown = build_parser("unpair").format_help()
+    assert "unpair" in shown and "status" in shown and "badges" not in shown
+    with pytest.raises(SystemExit):
+        main(["bogus"])
+    assert "choose from 'audit', 'badges'" in capsys.readouterr().err
 
 
 def test_config_check_reports_the_key(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:

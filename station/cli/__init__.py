@@ -1,9 +1,10 @@
 """The command line, and the composition root that wires the station together.
 
-Each ``cmd_*.py`` module in this package (named in :data:`COMMANDS`) adds one command (or one
-group of commands) with a ``register(subparsers)`` function that calls ``subparsers.add_parser`` and sets
-``func=handler`` as the parser default. A handler takes the parsed arguments and a
-:class:`Context` and returns the exit code.
+Each ``cmd_*.py`` module in this package (named in :data:`COMMANDS`, with the commands it adds)
+adds one command (or a few) with a ``register(subparsers)`` function that calls
+``subparsers.add_parser`` and sets ``func=handler`` as the parser default. A handler takes the
+parsed arguments and a :class:`Context` and returns the exit code. A command line that names a
+command loads only that command's module; help and unknown commands load them all.
 
 This package is the only part of ``station`` allowed to import ``ui`` and ``drivers`` (and
 through them pygame and the hardware libraries), and it does so lazily inside handlers, so that
@@ -15,6 +16,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import sys
 from collections.abc import Sequence
 from functools import cached_property
 
@@ -30,24 +32,25 @@ EXIT_FAILURE = 1
 EXIT_USAGE = 2
 EXIT_CONFIG = 78  # EX_CONFIG from sysexits.h; systemd shows it as "configuration error"
 
-# The cmd_NAME modules, in the order of the help text. Named here rather than found by scanning
-# the package: pkgutil's scan cost every start a few milliseconds (tests/test_cli.py keeps the
-# list and the files in step).
-COMMANDS = (
-    "audit",
-    "badges",
-    "card",
-    "config",
-    "demo",
-    "directory",
-    "doctor",
-    "emulator",
-    "pair",
-    "pin",
-    "run",
-    "screenshots",
-    "update",
-)
+# The cmd_NAME modules, in the order of the help text, and the commands each adds. Named here
+# rather than found by scanning the package, and only the module of the command given is loaded:
+# importing all of them and building every parser cost each start of the station about 30 ms
+# (tests/test_cli.py keeps this table, the files and their commands in step).
+COMMANDS: dict[str, tuple[str, ...]] = {
+    "audit": ("audit",),
+    "badges": ("badges",),
+    "card": ("card",),
+    "config": ("config",),
+    "demo": ("demo",),
+    "directory": ("directory",),
+    "doctor": ("doctor",),
+    "emulator": ("emulator",),
+    "pair": ("pair", "status", "unpair"),
+    "pin": ("pin",),
+    "run": ("run",),
+    "screenshots": ("screenshots",),
+    "update": ("update",),
+}
 
 
 class Context:
@@ -64,7 +67,8 @@ class Context:
         return config
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser for ``command`` (only its module is loaded), or for every command."""
     parser = argparse.ArgumentParser(
         prog="release-station",
         description="Release ezeep Blue pull-print jobs with a badge tap.",
@@ -79,13 +83,24 @@ def build_parser() -> argparse.ArgumentParser:
         "--log-level", choices=("DEBUG", "INFO", "WARNING", "ERROR"), help="override log.level"
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for command in COMMANDS:
-        importlib.import_module(f"{__name__}.cmd_{command}").register(subparsers)
+    modules = [module for module, commands in COMMANDS.items() if command in commands] or COMMANDS
+    for module in modules:
+        importlib.import_module(f"{__name__}.cmd_{module}").register(subparsers)
     return parser
 
 
+def command_named(argv: Sequence[str]) -> str | None:
+    """The command ``argv`` names after the global options, if any (``None`` for ``--help``)."""
+    first = argparse.ArgumentParser(add_help=False)
+    first.add_argument("--config")
+    first.add_argument("--log-level")
+    first.add_argument("command", nargs="?")
+    found: str | None = first.parse_known_args(argv)[0].command
+    return found
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    parser = build_parser(command_named(sys.argv[1:] if argv is None else argv))
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
