@@ -25,7 +25,7 @@ from station.cli import build_parser
 from station.cli.compose import build_station
 from station.config import Config
 
-build_parser().parse_args(["run"])
+build_parser("run").parse_args(["run"])
 base = Config()
 hardware_id = "0b3c5a52-52f5-4a49-9ad4-1f6a1e2c7d17"
 station = dataclasses.replace(base.station, state_dir=sys.argv[1], hardware_id=hardware_id)
@@ -90,6 +90,7 @@ def test_the_directory_sync_and_other_commands_wait_for_their_use(tmp_path: Path
     started = loaded_after(WIRED, str(tmp_path), modules=True)
     assert not started & {"station.directory_sync", "station.metrics"}  # no [directory] source, no metrics
     assert not started & {"station.emulator.model", "getpass"}  # `emulator`'s values, `pin set`'s prompt
+    assert not started & {"station.cli.cmd_doctor", "station.cli.cmd_badges"}  # only `run`'s module
     used = "import station.directory_sources.url\nfrom station.emulator import Faults"
     assert {"station.directory_sync", "station.emulator.model"} <= loaded_after(used, modules=True)
 
