@@ -512,6 +512,10 @@ class ReleaseEngine:
             return
         to_send = self._claim(run, batch, retry=retry)
         run.claimed += [t.job_id for t in to_send]
+        # Told before the intents are written: the core shows them while the disk flushes, instead
+        # of competing with the request threads for the interpreter once they start.
+        for target in to_send:
+            run.emit(JobProgress(target.job_id, target.name, ReleaseState.QUEUED))
         try:
             self._journal.record_intent(run.user_id, printer.id, (t.job_id for t in to_send))
         except StationError as exc:
@@ -526,8 +530,6 @@ class ReleaseEngine:
             run.sends[pool.submit(self._send, target, printer.id, run.cancel)] = target
             run.sent = True
             run.list_moved = run.list_moved or run.next_page is not None
-        for target in to_send:
-            run.emit(JobProgress(target.job_id, target.name, ReleaseState.QUEUED))
 
     def held_back(self, jobs: Sequence[Job]) -> dict[str, Cause]:
         """Which of ``jobs`` (just listed as waiting) must not be offered for release, and why.
