@@ -5,6 +5,7 @@ uvicorn answers 500 when an ASGI app raises or returns before starting a respons
 cannot "drop" a request on its own. :class:`DroppingH11Protocol` puts a callable that aborts the
 socket into each request's ``scope["extensions"]``; :func:`drop_connection` calls it and then
 waits for uvicorn to notice the disconnect, so that uvicorn neither logs nor answers anything.
+Beside it goes the moment the connection was accepted (``handshake_s``, in the fault middleware).
 
 uvicorn writes an answer's head and its body with two ``send`` calls, so a small JSON answer
 left as two TCP segments: on loopback each costs the emulator's one event loop a wake-up of the
@@ -12,6 +13,10 @@ station's reading thread, and ten answers due at once queued behind twice the wo
 writes them together (nginx's ``writev``) does. :class:`DroppingH11Protocol` corks the socket
 (``TCP_CORK``) from the head until the first piece of the body is written: one segment for both.
 Later pieces of a body (a trickled answer) are not held back.
+
+:func:`counting_protocol` gives one emulator its protocol class, which counts the connections
+it accepts (the ``connections`` counter): how a test sees that requests went out on connections
+opened ahead of them.
 """
 
 from __future__ import annotations
@@ -27,8 +32,22 @@ from uvicorn.config import Config
 from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.server import ServerState
 
+from station.emulator.counters import Counters
+
 DROP_EXTENSION = "release-station.drop-connection"
+ACCEPTED_EXTENSION = "release-station.accepted-at"  # the event loop's time the connection was accepted
 _DISCONNECT_WAIT_S = 5.0
+
+
+def counting_protocol(counters: Counters) -> type[DroppingH11Protocol]:
+    """The protocol class of the emulator whose ``counters`` count the connections it accepts."""
+
+    class CountingProtocol(DroppingH11Protocol):
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            counters.bump("connections")
+            super().connection_made(transport)
+
+    return CountingProtocol
 
 
 class DroppingH11Protocol(H11Protocol):
@@ -41,12 +60,18 @@ class DroppingH11Protocol(H11Protocol):
     ) -> None:
         super().__init__(config, server_state, app_state, _loop)
         app = self.app
+        self._accepted_at = 0.0
 
         async def with_drop(scope: Scope, receive: Receive, send: Send) -> None:
-            scope["extensions"] = {**scope.get("extensions", {}), DROP_EXTENSION: self._abort}
+            ours = {DROP_EXTENSION: self._abort, ACCEPTED_EXTENSION: self._accepted_at}
+            scope["extensions"] = {**scope.get("extensions", {}), **ours}
             await app(scope, receive, self._corked(send))
 
         self.app = with_drop
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        self._accepted_at = self.loop.time()
+        super().connection_made(transport)
 
     def _abort(self) -> None:
         self.transport.abort()
