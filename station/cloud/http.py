@@ -34,6 +34,9 @@ the environment's ``HTTPS_PROXY``/``HTTP_PROXY``/``ALL_PROXY`` with ``NO_PROXY``
 reads them (``trust_env``). TLS to ezeep runs inside the proxy's CONNECT tunnel and is verified
 exactly as without one.
 
+:meth:`CloudHttp.warm` opens connections to a host before the requests that will use them
+(:mod:`station.cloud.warm`): the print host's, while the job list is on its way.
+
 The pool, httpx itself and the TLS context (one, shared by every connection) are made at the
 first request, not when the station is wired: here they cost the start tens of milliseconds (a
 Pi several times that), and the first request (usually the health probe) goes out once the
