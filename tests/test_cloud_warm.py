@@ -11,8 +11,17 @@ from station.cloud.contract import JOBS_PATH
 from station.cloud.http import CloudHttp
 from station.cloud.stack import CloudStack
 from station.database import memory_database
+from station.emulator import Emulator
 from station.release import ReleaseEngine
-from tests.support.cloud import CLIENT_ID, HARDWARE_ID, EmulatorFactory, add_jobs, pair, waiting_ids
+from tests.support.cloud import (
+    CLIENT_ID,
+    HARDWARE_ID,
+    EmulatorFactory,
+    add_jobs,
+    pair,
+    stack_for,
+    waiting_ids,
+)
 from tests.support.emulator_http import wait_for_count
 from tests.support.tls_files import LoopbackHttps, self_signed
 
@@ -42,6 +51,26 @@ def test_the_releases_go_out_on_connections_opened_while_the_list_was_on_its_way
     assert len(done) == 1 and waiting_ids(emulator, user.email) == set()
     assert emulator.release_counts() == dict.fromkeys(ids, 1)
     assert emulator.stats()["connections"] == before + 5  # the releases opened none of their own
+
+
+def test_on_one_host_the_lists_connections_carry_the_releases_and_no_spare_is_opened(
+    emulator: Emulator,
+) -> None:
+    db = memory_database()
+    pair(emulator, db)
+    user = emulator.users[4]
+    emulator.set_faults(latency_s=0.1)  # the requests of a call are in flight together
+    with stack_for(emulator.url, db) as cloud:
+        engine = ReleaseEngine(cloud.client, db, parallelism=3, poll_interval_s=0.05)
+        add_jobs(emulator, user.email, 3)
+        engine.release(user.id)  # opens the three connections three requests at once need
+        before = emulator.stats()["connections"]
+        ids = add_jobs(emulator, user.email, 3)
+        engine.release(user.id)
+        engine.close()
+    counts = emulator.release_counts()
+    assert [counts[job_id] for job_id in ids] == [1, 1, 1]
+    assert emulator.stats()["connections"] == before  # nothing opened ahead for nothing
 
 
 def test_a_connection_opened_ahead_carries_a_request_over_verified_tls(tmp_path: Path) -> None:

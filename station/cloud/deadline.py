@@ -226,17 +226,23 @@ class DeadlineTransport(httpx.HTTPTransport):
 
     def warm(self, url: httpx.URL, requests: int, *, timeout: float | None) -> int:
         """Start opening connections (TCP, and TLS for ``https``) for ``requests`` requests to
-        ``url``'s host, less the ones idle in the pool (see :mod:`station.cloud.warm`); how many
-        were started. None through a proxy: a tunnel is opened as usual."""
+        ``url``'s host, less the ones the pool holds to it (see :mod:`station.cloud.warm`); how
+        many were started. None through a proxy: a tunnel is opened as usual.
+
+        A connection busy now counts: on one host for every kind of request (the emulator, and a
+        station pointed at one address) the printer check's and the list's are idle again by the
+        time the releases they announce go out."""
         if self._proxied:
             return 0
         port = url.port or _DEFAULT_PORTS[url.scheme]
         origin = httpcore.Origin(url.raw_scheme, url.raw_host, port)
-        idle = sum(
+        held = sum(
             1
             for connection in self._pool.connections
-            if connection.can_handle_request(origin) and connection.is_idle() and not connection.has_expired()
+            if connection.can_handle_request(origin)
+            and not connection.is_closed()
+            and not connection.has_expired()
         )
         host = url.raw_host.decode("ascii")
         tls = Tls(self._context, host) if url.scheme == "https" else None
-        return self._backend.warmer.warm(host, port, requests - idle, tls=tls, timeout=timeout)
+        return self._backend.warmer.warm(host, port, requests - held, tls=tls, timeout=timeout)

@@ -321,7 +321,7 @@ class CloudHttp:
 
     def warm(self, host: Host, requests: int) -> None:
         """Open connections to ``host`` for ``requests`` requests about to be made, in the
-        background, less the ones idle already (:mod:`station.cloud.warm`): the release engine
+        background, less the ones the pool holds to it already (:mod:`station.cloud.warm`): the release engine
         opens the print host's while the job list is on its way, so the releases that follow it
         pay no handshake. Returns at once; nothing through a proxy, with a transport of the
         caller's (tests), or once closed."""
