@@ -41,9 +41,14 @@ on its way (:mod:`station.cloud.warm`); a second station, the same but for that
 trips, before the first answer): about 2 + 2 is the floor there; ``field_jobs10_rtts_cold`` is
 the same without the warm-up, the releases paying the print host's handshake after the list.
 
-Measured here (2 shared cores, load 2 to 5 from other jobs; three runs each, 7 taps):
-before the changes of issue 17's last step ``jobs10_rtts`` 2.57, 2.36, 2.44; after: see the
-commit that changed this line.
+Measured here (2 shared cores), ``jobs10_rtts``, December 2026. Before issue 17's last step:
+2.57, 2.36, 2.44 (load 2 to 4.6). After it: 2.39, 2.34, 2.30 (load 2 to 0.5). Taking turns with
+the tree before it at the same low load (0.05 to 0.6): before 2.23, 2.33, 2.25, 2.29, after
+2.31, 2.21, 2.22, 2.29: within the noise. Under load 3 to 5 (the parallel station alone, 15
+taps each, taking turns): before 2.48, 2.49, 2.41, after 2.38, 2.40, 2.39. What is left above
+2: about 0.5 ms of Python per request on each side (httpx here, the emulator's one event loop
+there), ten times over, and a few thread wake-ups. ``--field``: ``field_jobs10_rtts`` 4.23 and
+4.26 against 6.13 and 6.12 without the warm-up (handshake 100 ms, rtt 52.7 ms).
 """
 
 from __future__ import annotations
