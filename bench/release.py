@@ -11,8 +11,8 @@ parallel), the intents written, every release request. The parallel station has
 baseline is the same station with 1, run in the same process against the same emulator. The two
 take turns, tap for tap, so that a busy moment of the machine weighs on both alike.
 
-Run: ``.venv/bin/python -m bench.release [--repeats N]`` (7 taps of each size on each station by
-default). Ends with one line::
+Run: ``.venv/bin/python -m bench.release [--repeats N] [--field]`` (7 taps of each size on each
+station by default). Ends with one line::
 
     RESULT jobs1_s=… jobs10_s=… jobs50_s=… rtt_ms=… jobs10_rtts=… jobs10_rtts_nominal=… jobs10_speedup=…
 
@@ -24,6 +24,31 @@ list, then the releases; goal: at most 2.2) and ``jobs10_rtts_nominal`` in units
 latency alone (what this bench reported before it measured the round trip). ``jobs10_speedup``
 is the median over the pairs of taps of the sequential 10-job time divided by the parallel one
 (goal: at least 5).
+
+The emulator serves every host on one port and the taps follow each other within seconds, so
+the station's connections are open when a tap comes. In the field neither holds: the print host
+(releases) is another host than the REST host (printer check, job list), and taps are minutes
+apart, longer than any connection is kept idle. ``--field`` measures that case: the print host
+on a port of its own, a pause of ``IDLE_S`` before each tap so that every connection is new,
+and ``handshake_s`` (two round trips: TCP, then TLS 1.3) before a new connection's first
+request is read. The station as built opens the print host's connections while the job list is
+on its way (:mod:`station.cloud.warm`); a second station, the same but for that
+(``Seams(warm_print=False)``), takes turns with it. Only 10 jobs, on the parallel station::
+
+    RESULT field_jobs10_s=… field_jobs10_rtts=… field_jobs10_rtts_cold=… rtt_ms=… handshake_ms=…
+
+``field_jobs10_rtts`` counts the REST host's own new connection (its handshake, two round
+trips, before the first answer): about 2 + 2 is the floor there; ``field_jobs10_rtts_cold`` is
+the same without the warm-up, the releases paying the print host's handshake after the list.
+
+Measured here (2 shared cores), ``jobs10_rtts``, December 2026. Before issue 17's last step:
+2.57, 2.36, 2.44 (load 2 to 4.6). After it: 2.39, 2.34, 2.30 (load 2 to 0.5). Taking turns with
+the tree before it at the same low load (0.05 to 0.6): before 2.23, 2.33, 2.25, 2.29, after
+2.31, 2.21, 2.22, 2.29: within the noise. Under load 3 to 5 (the parallel station alone, 15
+taps each, taking turns): before 2.48, 2.49, 2.41, after 2.38, 2.40, 2.39. What is left above
+2: about 0.5 ms of Python per request on each side (httpx here, the emulator's one event loop
+there), ten times over, and a few thread wake-ups. ``--field``: ``field_jobs10_rtts`` 4.23 and
+4.26 against 6.13 and 6.12 without the warm-up (handshake 100 ms, rtt 52.7 ms).
 """
 
 from __future__ import annotations
@@ -44,7 +69,7 @@ from typing import Any
 
 import httpx
 
-from station.cli.compose import build_station
+from station.cli.compose import Seams, build_station
 from station.config import Config
 from station.core import intents
 from station.core import view as v
@@ -65,16 +90,26 @@ BADGE = bytes.fromhex("04B3E1C0FFEE01")
 TECHNICIAN_PIN = "24681357"
 _ACCEPTED = {"sending", "printing", "printed"}
 ROUND_TRIP_PATH = "/printing/v1/printers/"  # the printer check's path; without a token: 401
+HANDSHAKE_S = 2 * LATENCY_S  # --field: a new connection's TCP and TLS 1.3 handshakes, a round trip each
+IDLE_S = 6.0  # --field: longer than the pool (station.cloud.warm.IDLE_S) and uvicorn keep idle connections
 
 
-def serve_emulator() -> None:
-    """The child: the emulator on a free port, auto-approving devices, until stdin closes."""
+def serve_emulator(*, field: bool) -> None:
+    """The child: the emulator on a free port (``field``: the print host on a second one),
+    auto-approving devices, until stdin closes."""
     from station.emulator import Emulator
 
-    with Emulator(port=0, job_duration_s=0.2, poll_interval_s=0) as emulator:
+    print_port = 0 if field else None
+    with Emulator(port=0, job_duration_s=0.2, poll_interval_s=0, print_port=print_port) as emulator:
         emulator.auto_approve_device = emulator.printers[0].id
         user = emulator.users[4]  # seeded with no jobs of its own
-        print(json.dumps({"url": emulator.url, "user_id": user.id, "email": user.email}), flush=True)
+        hello = {
+            "url": emulator.url,
+            "print_url": emulator.print_url,
+            "user_id": user.id,
+            "email": user.email,
+        }
+        print(json.dumps(hello), flush=True)
         sys.stdin.read()
 
 
@@ -83,6 +118,7 @@ class RemoteEmulator:
     """The emulator child, driven through its admin API."""
 
     url: str
+    print_url: str
     user_id: str
     email: str
     admin: httpx.Client
@@ -106,9 +142,9 @@ class RemoteEmulator:
 
 
 @contextlib.contextmanager
-def emulator_process() -> Iterator[RemoteEmulator]:
+def emulator_process(*, field: bool = False) -> Iterator[RemoteEmulator]:
     child = subprocess.Popen(
-        [sys.executable, "-m", "bench.release", "--serve-emulator"],
+        [sys.executable, "-m", "bench.release", "--serve-emulator", *(["--field"] if field else [])],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
@@ -117,7 +153,7 @@ def emulator_process() -> Iterator[RemoteEmulator]:
         assert child.stdout is not None and child.stdin is not None
         hello = json.loads(child.stdout.readline())
         with httpx.Client(base_url=hello["url"], timeout=30) as admin:
-            yield RemoteEmulator(hello["url"], hello["user_id"], hello["email"], admin)
+            yield RemoteEmulator(hello["url"], hello["print_url"], hello["user_id"], hello["email"], admin)
         child.stdin.close()
         child.wait(timeout=30)
     finally:
@@ -156,7 +192,7 @@ class Watch:
 
 
 def start_station(
-    emulator: RemoteEmulator, scratch: Path, parallelism: int, stack: Any
+    emulator: RemoteEmulator, scratch: Path, parallelism: int, stack: Any, *, warm_print: bool = True
 ) -> tuple[Station, Watch]:
     base = Config()
     config = dataclasses.replace(
@@ -164,13 +200,13 @@ def start_station(
         station=dataclasses.replace(
             base.station,
             state_dir=str(scratch),
-            hardware_id=f"6f1c2b9e-5d1a-4c55-9b0e-3f7d2a1c8e{parallelism:02d}",
+            hardware_id=f"6f1c2b9e-5d1a-4c55-9b0e-3f7d2a1c{int(warm_print)}e{parallelism:02d}",
         ),
         cloud=dataclasses.replace(
             base.cloud,
             account_url=emulator.url,
             api_url=emulator.url,
-            print_url=emulator.url,
+            print_url=emulator.print_url,
             client_id="release-bench",
             release_parallelism=parallelism,
         ),
@@ -179,7 +215,7 @@ def start_station(
     Directory(db).enrol(BADGE.hex().upper(), emulator.user_id, email=emulator.email, how="cli", replace=True)
     Pins(db).set_technician(TECHNICIAN_PIN)  # without one the station asks for it before anything else
     db.close()
-    station = build_station(config, stack, restart=lambda: None).station
+    station = build_station(config, stack, restart=lambda: None, seams=Seams(warm_print=warm_print)).station
     watch = Watch()
     station.subscribe(watch)
     station.start()
@@ -208,13 +244,49 @@ def tap(station: Station, watch: Watch, emulator: RemoteEmulator, jobs: int) -> 
     return watch.accepted_at - started
 
 
+def field(repeats: int) -> None:
+    """10 jobs, the print host on a port of its own, every connection new (see the docstring)."""
+    with (
+        emulator_process(field=True) as emulator,
+        tempfile.TemporaryDirectory(prefix="bench-release-") as scratch,
+        contextlib.ExitStack() as stack,
+    ):
+        stations = {
+            name: start_station(emulator, Path(scratch) / name, PARALLELISM, stack, warm_print=warm)
+            for name, warm in (("warmed", True), ("cold", False))
+        }
+        emulator.post("/_emulator/faults", {"latency_s": LATENCY_S, "handshake_s": HANDSHAKE_S})
+        runs: dict[str, list[float]] = {name: [] for name in stations}
+        round_trips: list[float] = []
+        idle = threading.Event()  # never set: the pause is the idle time itself
+        for _ in range(repeats):
+            for name, (station, watch) in stations.items():
+                idle.wait(IDLE_S)  # the pool's idle connections (and the server's) expire meanwhile
+                emulator.round_trip_s()  # the bench's own connection is new again: not a round trip
+                round_trips.append(emulator.round_trip_s())
+                runs[name].append(tap(station, watch, emulator, 10))
+        for name, times in runs.items():
+            print(f"{name:>7}: " + " ".join(f"{t:.3f}" for t in times))
+    rtt = statistics.median(round_trips)
+    warmed, cold = (statistics.median(runs[name]) for name in ("warmed", "cold"))
+    print(
+        f"RESULT field_jobs10_s={warmed:.3f} field_jobs10_rtts={warmed / rtt:.2f}"
+        f" field_jobs10_rtts_cold={cold / rtt:.2f} rtt_ms={rtt * 1000:.1f}"
+        f" handshake_ms={HANDSHAKE_S * 1000:.0f}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=REPEATS, help="taps of each size on each station")
+    parser.add_argument("--field", action="store_true", help="10 jobs, print host apart, new connections")
     parser.add_argument("--serve-emulator", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_emulator:
-        serve_emulator()
+        serve_emulator(field=args.field)
+        return
+    if args.field:
+        field(args.repeats)
         return
     with (
         emulator_process() as emulator,

@@ -27,6 +27,15 @@ def test_latency_delays_answers(emulator: Emulator) -> None:
     assert admin(emulator).get("/faults").json()["latency_s"] == 0.3
 
 
+def test_handshake_holds_a_new_connections_first_request(emulator: Emulator) -> None:
+    emulator.set_faults(handshake_s=0.3)
+    with httpx.Client(base_url=emulator.url, timeout=10) as client:
+        started = time.monotonic()  # before the connection is opened: it is accepted after this
+        assert client.get("/.well-known/jwks.json").status_code == 200
+        assert time.monotonic() - started >= 0.3
+    assert admin(emulator).get("/faults").json()["handshake_s"] == 0.3
+
+
 def test_5xx_with_retry_after_then_recovery(emulator: Emulator) -> None:
     emulator.set_faults(error_5xx=2, retry_after_s=7)
     for _ in range(2):

@@ -95,6 +95,8 @@ class Seams:
     :param in_doubt_s: the release quarantine window; None: ``[cloud] in_doubt_s``.
     :param pair_poll_s: the pause between asks whether the pairing code was approved.
     :param workers: threads for the core's work that talks to ezeep.
+    :param warm_print: open the print host's connections while the job list is on its way
+        (False: the releases open them; ``bench.release --field`` compares the two).
     """
 
     clock: Callable[[], float] = time.monotonic
@@ -107,6 +109,7 @@ class Seams:
     in_doubt_s: float | None = None
     pair_poll_s: float = POLL_INTERVAL_S
     workers: int = CLOUD_WORKERS
+    warm_print: bool = True
 
 
 @dataclasses.dataclass(frozen=True)
@@ -205,6 +208,7 @@ def build_station(
                 job_timeout_s=config.cloud.job_timeout_s,
                 poll_interval_s=seams.release_poll_s,
                 in_doubt_s=config.cloud.in_doubt_s if seams.in_doubt_s is None else seams.in_doubt_s,
+                warm_print=seams.warm_print,
             )
         )
     )

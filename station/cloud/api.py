@@ -241,6 +241,11 @@ class EzeepClient:
             raise PrintRefusedError(str(exc), code=exc.code, status=exc.status) from exc
         return contract.parse_release(answer)
 
+    def warm_print(self, requests: int) -> None:
+        """Open connections to the print host for ``requests`` releases soon to be sent, in the
+        background (see :meth:`CloudHttp.warm`)."""
+        self._http.warm("print", requests)
+
     def status(self, spool_id: str) -> JobStatus:
         answer = self._call("GET", "print", contract.STATUS_PATH, params={"id": spool_id})
         return contract.parse_status(answer)

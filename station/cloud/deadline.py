@@ -37,6 +37,9 @@ from dataclasses import dataclass
 import httpcore
 import httpx
 
+from station.cloud.warm import Tls, Warmer
+
+_DEFAULT_PORTS: typing.Final = {"http": 80, "https": 443}
 _BUDGET: contextvars.ContextVar[Budget | None] = contextvars.ContextVar("cloud_request_budget", default=None)
 
 
@@ -107,16 +110,20 @@ class _Stream(httpcore.NetworkStream):
 
 
 class _Backend(httpcore.NetworkBackend):
-    """httpcore's sync backend with clamped waits; remembers its sockets so :meth:`abort` can cut them."""
+    """httpcore's sync backend with clamped waits; remembers its sockets so :meth:`abort` can cut
+    them. A connect takes a connection its :attr:`warmer` opened ahead, if one is parked."""
 
-    def __init__(self) -> None:
+    def __init__(self, socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None) -> None:
         self._inner = httpcore.SyncBackend()
         self._lock = threading.Lock()
         self._open: weakref.WeakSet[_Stream] = weakref.WeakSet()
         self._aborted = False
+        options = list(socket_options or ())
+        self.warmer = Warmer(lambda host, port, timeout: self._connect(host, port, timeout, None, options))
 
     def abort(self) -> None:
         """Cut every connection (a blocked read returns at once) and refuse new ones."""
+        self.warmer.close()
         with self._lock:
             self._aborted = True
             streams = list(self._open)
@@ -145,6 +152,17 @@ class _Backend(httpcore.NetworkBackend):
         socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
     ) -> httpcore.NetworkStream:
         timeout = _clamped(timeout, httpcore.ConnectTimeout)
+        warmed = self.warmer.take(host, port, timeout) if local_address is None else None
+        return warmed or self._connect(host, port, timeout, local_address, socket_options)
+
+    def _connect(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None,
+        local_address: str | None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None,
+    ) -> _Stream:
         return self.opened(self._inner.connect_tcp(host, port, timeout, local_address, socket_options))
 
     def connect_unix_socket(
@@ -178,8 +196,13 @@ class DeadlineTransport(httpx.HTTPTransport):
         proxy: str | None = None,
     ) -> None:
         context = httpx.create_ssl_context(verify=verify)  # loading the CA bundle once, not twice
+        # What httpcore sets before each handshake (HTTP/2 is never on): a connection opened ahead
+        # (warm) offers the same.
+        context.set_alpn_protocols(["http/1.1"])
         super().__init__(verify=context, socket_options=socket_options)
-        self._backend = _Backend()
+        self._context = context
+        self._proxied = proxy is not None
+        self._backend = _Backend(socket_options)
         # httpx has no seam for the network backend: build its pool again, as httpx does, with ours.
         pool: Callable[..., httpcore.ConnectionPool] = httpcore.ConnectionPool
         if proxy is not None:  # an HTTPProxy is a ConnectionPool that tunnels through the proxy
@@ -200,3 +223,26 @@ class DeadlineTransport(httpx.HTTPTransport):
     def abort(self) -> None:
         """Cut every connection, requests in flight included, and refuse new ones (for good)."""
         self._backend.abort()
+
+    def warm(self, url: httpx.URL, requests: int, *, timeout: float | None) -> int:
+        """Start opening connections (TCP, and TLS for ``https``) for ``requests`` requests to
+        ``url``'s host, less the ones the pool holds to it (see :mod:`station.cloud.warm`); how
+        many were started. None through a proxy: a tunnel is opened as usual.
+
+        A connection busy now counts: on one host for every kind of request (the emulator, and a
+        station pointed at one address) the printer check's and the list's are idle again by the
+        time the releases they announce go out."""
+        if self._proxied:
+            return 0
+        port = url.port or _DEFAULT_PORTS[url.scheme]
+        origin = httpcore.Origin(url.raw_scheme, url.raw_host, port)
+        held = sum(
+            1
+            for connection in self._pool.connections
+            if connection.can_handle_request(origin)
+            and not connection.is_closed()
+            and not connection.has_expired()
+        )
+        host = url.raw_host.decode("ascii")
+        tls = Tls(self._context, host) if url.scheme == "https" else None
+        return self._backend.warmer.warm(host, port, requests - held, tls=tls, timeout=timeout)

@@ -34,6 +34,9 @@ the environment's ``HTTPS_PROXY``/``HTTP_PROXY``/``ALL_PROXY`` with ``NO_PROXY``
 reads them (``trust_env``). TLS to ezeep runs inside the proxy's CONNECT tunnel and is verified
 exactly as without one.
 
+:meth:`CloudHttp.warm` opens connections to a host before the requests that will use them
+(:mod:`station.cloud.warm`): the print host's, while the job list is on its way.
+
 The pool, httpx itself and the TLS context (one, shared by every connection) are made at the
 first request, not when the station is wired: here they cost the start tens of milliseconds (a
 Pi several times that), and the first request (usually the health probe) goes out once the
@@ -316,6 +319,28 @@ class CloudHttp:
                 "Accept-Encoding": "identity",
             },
         )
+
+    def warm(self, host: Host, requests: int) -> None:
+        """Open connections to ``host`` for ``requests`` requests about to be made, in the
+        background, less the ones the pool holds to it already (:mod:`station.cloud.warm`): the release engine
+        opens the print host's while the job list is on its way, so the releases that follow it
+        pay no handshake. Returns at once; nothing through a proxy, with a transport of the
+        caller's (tests), or once closed."""
+        import httpx
+
+        from station.cloud.deadline import DeadlineTransport
+
+        try:
+            self._opened("CONNECT", host)  # the transports are made with the client
+        except ClosedError:
+            return
+        direct = self._transports[0] if self._transport is None else None
+        url = self._bases[host]
+        if not isinstance(direct, DeadlineTransport) or proxy_for(url, self._proxy) is not None:
+            return
+        started = direct.warm(httpx.URL(url), requests, timeout=self._timeouts[1])
+        if started:
+            log.debug("opening %d connection(s) to the %s host ahead of its requests", started, host)
 
     def __enter__(self) -> CloudHttp:
         return self

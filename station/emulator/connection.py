@@ -1,24 +1,53 @@
-"""Closing a connection without an answer, as a dead network or a crashed server would.
+"""The emulator's HTTP connections: an answer's head and start leave together, and a connection
+can be closed without an answer, as a dead network or a crashed server would close it.
 
 uvicorn answers 500 when an ASGI app raises or returns before starting a response, so a route
 cannot "drop" a request on its own. :class:`DroppingH11Protocol` puts a callable that aborts the
 socket into each request's ``scope["extensions"]``; :func:`drop_connection` calls it and then
 waits for uvicorn to notice the disconnect, so that uvicorn neither logs nor answers anything.
+Beside it goes the moment the connection was accepted (``handshake_s``, in the fault middleware).
+
+uvicorn writes an answer's head and its body with two ``send`` calls, so a small JSON answer
+left as two TCP segments: on loopback each costs the emulator's one event loop a wake-up of the
+station's reading thread, and ten answers due at once queued behind twice the work a server that
+writes them together (nginx's ``writev``) does. :class:`DroppingH11Protocol` corks the socket
+(``TCP_CORK``) from the head until the first piece of the body is written: one segment for both.
+Later pieces of a body (a trickled answer) are not held back.
+
+:func:`counting_protocol` gives one emulator its protocol class, which counts the connections
+it accepts (the ``connections`` counter): how a test sees that requests went out on connections
+opened ahead of them.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import socket
 from typing import Any
 
 from starlette.responses import Response
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 from uvicorn.config import Config
 from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.server import ServerState
 
+from station.emulator.counters import Counters
+
 DROP_EXTENSION = "release-station.drop-connection"
+ACCEPTED_EXTENSION = "release-station.accepted-at"  # the event loop's time the connection was accepted
 _DISCONNECT_WAIT_S = 5.0
+
+
+def counting_protocol(counters: Counters) -> type[DroppingH11Protocol]:
+    """The protocol class of the emulator whose ``counters`` count the connections it accepts."""
+
+    class CountingProtocol(DroppingH11Protocol):
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            counters.bump("connections")
+            super().connection_made(transport)
+
+    return CountingProtocol
 
 
 class DroppingH11Protocol(H11Protocol):
@@ -31,15 +60,43 @@ class DroppingH11Protocol(H11Protocol):
     ) -> None:
         super().__init__(config, server_state, app_state, _loop)
         app = self.app
+        self._accepted_at = 0.0
 
         async def with_drop(scope: Scope, receive: Receive, send: Send) -> None:
-            scope["extensions"] = {**scope.get("extensions", {}), DROP_EXTENSION: self._abort}
-            await app(scope, receive, send)
+            ours = {DROP_EXTENSION: self._abort, ACCEPTED_EXTENSION: self._accepted_at}
+            scope["extensions"] = {**scope.get("extensions", {}), **ours}
+            await app(scope, receive, self._corked(send))
 
         self.app = with_drop
 
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        self._accepted_at = self.loop.time()
+        super().connection_made(transport)
+
     def _abort(self) -> None:
         self.transport.abort()
+
+    def _corked(self, send: Send) -> Send:
+        """``send``, with the head of the answer held until the first piece of its body."""
+
+        async def corked(message: Message) -> None:
+            kind = message["type"]
+            if kind == "http.response.start":
+                self._cork(True)
+            try:
+                await send(message)
+            finally:
+                if kind == "http.response.body":
+                    self._cork(False)
+
+        return corked
+
+    def _cork(self, on: bool) -> None:
+        sock = self.transport.get_extra_info("socket") if self.transport is not None else None
+        cork = getattr(socket, "TCP_CORK", None)  # Linux; elsewhere the two segments stay
+        if sock is not None and cork is not None:
+            with contextlib.suppress(OSError):  # closed meanwhile: nothing left to hold
+                sock.setsockopt(socket.IPPROTO_TCP, cork, int(on))
 
 
 async def drop_connection(scope: Scope, receive: Receive) -> None:

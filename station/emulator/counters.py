@@ -3,7 +3,7 @@
 ``flood_bytes`` counts the bytes of ``huge_body_bytes`` answers that left the emulator, so a
 test can show the station stopped reading early. ``slow_held`` counts the requests the
 ``slow_done_s`` fault began to hold, ``slow_done`` the ones it then carried out (whether or not
-their client still waited).
+their client still waited). ``connections`` counts the connections accepted, used or not.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ COUNTER_NAMES = (
     "flood_bytes",
     "slow_held",
     "slow_done",
+    "connections",
 )
 
 

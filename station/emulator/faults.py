@@ -24,16 +24,17 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from station.emulator import PROFILES
-from station.emulator.connection import drop_connection
+from station.emulator.connection import ACCEPTED_EXTENSION, drop_connection
 from station.emulator.counters import Counters
 from station.emulator.model import ALL_CLIENTS, HOLD_MAX_S, Faults
 
 ADMIN_PREFIX = "/_emulator/"
 _FIELDS = {f.name: f.type for f in dataclasses.fields(Faults)}
-_FLOAT_FAULTS = ("latency_s", "trickle_s", "slow_done_s")
+_FLOAT_FAULTS = ("latency_s", "handshake_s", "trickle_s", "slow_done_s")
 _FLOOD_CHUNK = 64 * 1024
 _TYPES: dict[str, type | tuple[type, ...]] = {
     "latency_s": (int, float),
+    "handshake_s": (int, float),
     "trickle_s": (int, float),
     "trickle_path": str,
     "huge_body_bytes": int,
@@ -154,6 +155,8 @@ class FaultMiddleware:
         if faults.offline:
             await drop_connection(scope, receive)
             return
+        if faults.handshake_s:
+            await _handshake(scope, faults.handshake_s)
         if faults.latency_s:
             await asyncio.sleep(faults.latency_s)
         if self.switches.take("error_5xx"):
@@ -255,6 +258,14 @@ class FaultMiddleware:
                     await send({"type": "http.response.body", "body": body[i : i + 1], "more_body": True})
                     await asyncio.sleep(pause_s)
             await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+async def _handshake(scope: Scope, seconds: float) -> None:
+    """Until ``seconds`` after the request's connection was accepted (see ``Faults.handshake_s``)."""
+    accepted_at: float | None = scope.get("extensions", {}).get(ACCEPTED_EXTENSION)
+    if accepted_at is not None:
+        loop = asyncio.get_running_loop()
+        await asyncio.sleep(max(0.0, accepted_at + seconds - loop.time()))
 
 
 def gzip_bomb(size: int) -> bytes:

@@ -96,9 +96,15 @@ class Faults:
     ``held_path`` does the same for the paths starting with it ("" none), holding each request
     until the switch is set back to "" (at most :data:`HOLD_MAX_S`): the test, not a pause,
     picks the moment a late request lands.
+
+    A network farther away than loopback: ``latency_s`` delays every answer; ``handshake_s``
+    holds a connection's first request until this long after the connection was accepted, as
+    the TCP and TLS handshakes of a new connection take round trips before a request can leave
+    (a connection opened that long before its first request waits for nothing).
     """
 
     latency_s: float = 0.0
+    handshake_s: float = 0.0
     error_5xx: int = 0
     retry_after_s: int = 2
     drop_after_rotation: int = 0

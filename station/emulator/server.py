@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from station.emulator.asgi import build_app
 from station.emulator.auth import AuthServer
-from station.emulator.connection import DroppingH11Protocol
+from station.emulator.connection import counting_protocol
 from station.emulator.counters import Counters
 from station.emulator.faults import FaultSwitches, profile_faults
 from station.emulator.model import SEED_PRINTERS, SEED_USERS, EmuPrinter, EmuUser, Faults, Settings, seed_jobs
@@ -42,12 +42,13 @@ class _Server(uvicorn.Server):
         finally:
             self.ready.set()
 
-    def run_until_stopped(self, sock: socket.socket) -> None:
+    def run_until_stopped(self, socks: list[socket.socket]) -> None:
         try:
-            self.run(sockets=[sock])
+            self.run(sockets=socks)
         finally:
             self.ready.set()
-            sock.close()
+            for sock in socks:
+                sock.close()
 
 
 class Emulator:
@@ -59,6 +60,10 @@ class Emulator:
     ``profile``: the fault switches it starts with (:func:`~station.emulator.faults.profile_faults`):
     ``"default"`` answers as the working contract assumes, ``"strict"`` as ezeep's own pages
     describe, with refresh tokens and the ``tp_id`` claim enabled for ``client_ids`` only.
+
+    ``print_port``: serve the print host on a port of its own too (0: any free one), as ezeep's
+    print host is another host than its REST host: its connections are then the station's
+    connections to another origin (:attr:`print_url`); None: one port for everything.
 
     ``clock`` (wall-clock seconds) drives code expiry, poll pacing, token expiry and job
     progress, so a test can step time instead of sleeping. ``signing_key`` defaults to one
@@ -79,10 +84,11 @@ class Emulator:
         signing_key: rsa.RSAPrivateKey | None = None,
         profile: str = "default",
         client_ids: Sequence[str] = (),
+        print_port: int | None = None,
     ) -> None:
         faults = FaultSwitches(**profile_faults(profile, client_ids=client_ids))
         self.profile = profile
-        self._host, self._port = host, port
+        self._host, self._port, self._print_port = host, port, print_port
         self.settings = Settings(job_duration_s, code_lifetime_s, poll_interval_s, access_token_lifetime_s)
         org = Org(
             SEED_USERS if seed else (),
@@ -97,6 +103,7 @@ class Emulator:
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self._url: str | None = None
+        self._print_url: str | None = None
 
     # -- running -------------------------------------------------------------------------
 
@@ -104,13 +111,15 @@ class Emulator:
         if self._thread is not None:
             raise RuntimeError("the emulator is already running")
         family = socket.AF_INET6 if ":" in self._host else socket.AF_INET
-        sock = socket.create_server((self._host, self._port), family=family)
-        # create_server's socket has proto 0, so asyncio skips TCP_NODELAY on accepted sockets
-        # (they inherit it from here); without it each keep-alive answer waits ~40 ms for an ACK.
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        ports = [self._port] if self._print_port is None else [self._port, self._print_port]
+        socks = [socket.create_server((self._host, port), family=family) for port in ports]
+        for sock in socks:
+            # create_server's socket has proto 0, so asyncio skips TCP_NODELAY on accepted sockets
+            # (they inherit it from here); without it each keep-alive answer waits ~40 ms for an ACK.
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         config = uvicorn.Config(
             build_app(self._services),
-            http=DroppingH11Protocol,
+            http=counting_protocol(self._services.counters),
             ws="none",
             lifespan="off",
             log_config=None,
@@ -118,9 +127,9 @@ class Emulator:
             timeout_graceful_shutdown=1,
         )
         server = _Server(config)
-        port = sock.getsockname()[1]
+        port, *print_port = [sock.getsockname()[1] for sock in socks]
         thread = threading.Thread(
-            target=server.run_until_stopped, args=(sock,), name=f"ezeep-emulator-{port}", daemon=True
+            target=server.run_until_stopped, args=(socks,), name=f"ezeep-emulator-{port}", daemon=True
         )
         self._server, self._thread = server, thread
         thread.start()
@@ -129,6 +138,7 @@ class Emulator:
             raise RuntimeError(f"the ezeep emulator did not start on {self._host}:{port}")
         host = f"[{self._host}]" if family == socket.AF_INET6 else self._host
         self._url = f"http://{host}:{port}"
+        self._print_url = f"http://{host}:{print_port[0]}" if print_port else self._url
         return self
 
     def stop(self) -> None:
@@ -140,7 +150,7 @@ class Emulator:
         if thread.is_alive():
             log.warning("the ezeep emulator at %s did not stop within %.0f s", self._url, _STOP_TIMEOUT_S)
         self._server = self._thread = None
-        self._url = None
+        self._url = self._print_url = None
 
     def __enter__(self) -> Emulator:
         return self.start()
@@ -155,6 +165,13 @@ class Emulator:
         if self._url is None:
             raise RuntimeError("the emulator is not running")
         return self._url
+
+    @property
+    def print_url(self) -> str:
+        """The print host's base URL: its own port (``print_port``), else :attr:`url`."""
+        if self._print_url is None:
+            raise RuntimeError("the emulator is not running")
+        return self._print_url
 
     # -- the organisation ----------------------------------------------------------------
 

@@ -12,7 +12,7 @@ from station.causes import Cause
 class ReleaseState(enum.Enum):
     """Where one job is, as the person at the station should understand it."""
 
-    QUEUED = "queued"  # intent recorded, waiting for a free slot
+    QUEUED = "queued"  # about to be sent: its intent being recorded, or waiting for a free slot
     SUBMITTED = "submitted"  # ezeep accepted the release; the spooler job id is known
     PRINTING = "printing"
     PRINTED = "printed"

@@ -63,12 +63,16 @@ def device_tokens(emu: Emulator, hardware_id: str = HW, printer: int = 0) -> dic
 
 def wait_for_slow_done(emu: Emulator, count: int, *, held: bool = False, within_s: float = 10.0) -> None:
     """Wait until the ``slow_done_s`` fault has carried out ``count`` requests in all (``held``:
-    has begun to hold them, so they are in flight).
+    has begun to hold them, so they are in flight)."""
+    wait_for_count(emu, "slow_held" if held else "slow_done", count, within_s=within_s)
+
+
+def wait_for_count(emu: Emulator, counter: str, count: int, *, within_s: float = 10.0) -> None:
+    """Wait until the emulator's ``counter`` (:meth:`Emulator.stats`) has reached ``count``.
 
     The emulator has no event to wait on from outside, so its counter is read every 20 ms,
     bounded by ``within_s``.
     """
-    counter = "slow_held" if held else "slow_done"
     pause = threading.Event()
     deadline = time.monotonic() + within_s
     while emu.stats()[counter] < count:
