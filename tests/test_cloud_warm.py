@@ -3,13 +3,20 @@ the releases that follow the list open none of their own, over plain HTTP and ov
 
 from __future__ import annotations
 
+import socket
 import threading
+import time
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
+import httpcore
+import pytest
+
 from station.cloud.contract import JOBS_PATH
+from station.cloud.errors import CloudError
 from station.cloud.http import CloudHttp
 from station.cloud.stack import CloudStack
+from station.cloud.warm import Warmer
 from station.database import memory_database
 from station.emulator import Emulator
 from station.release import ReleaseEngine
@@ -104,3 +111,41 @@ def test_a_connection_opened_ahead_carries_a_request_over_verified_tls(tmp_path:
             answers = [http.request("GET", "print", "/sfapi/Status/", token="t") for _ in range(3)]
     assert answers == [{"ok": True}] * 3
     assert len(accepted) == 2  # the two opened ahead; the requests took one and kept it
+
+
+def test_connections_nobody_takes_are_closed_when_they_are_too_old() -> None:
+    # A tap whose list was empty used none of the connections opened for its releases.
+    backend = httpcore.SyncBackend()
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        server.settimeout(30)
+        port = server.getsockname()[1]
+        warmer = Warmer(lambda host, port, timeout: backend.connect_tcp(host, port, timeout), idle_s=0.2)
+        assert warmer.warm("127.0.0.1", port, 2, tls=None, timeout=5) == 2
+        accepted = [server.accept()[0] for _ in range(2)]
+        try:
+            for conn in accepted:
+                conn.settimeout(30)
+                assert conn.recv(1) == b""  # closed by the station, without a tap to take it
+        finally:
+            for conn in accepted:
+                conn.close()
+            warmer.close()
+
+
+def test_a_warm_up_that_hangs_does_not_stretch_a_requests_deadline() -> None:
+    # A listener whose accept queue is full: a connect to it hangs (the SYNs are dropped).
+    with socket.create_server(("127.0.0.1", 0), backlog=0) as server:
+        url = f"http://127.0.0.1:{server.getsockname()[1]}"
+        with socket.create_connection(server.getsockname(), timeout=5):  # fills the queue
+            http = CloudHttp(
+                account_url=url, api_url=url, print_url=url, client_id=CLIENT_ID, connect_timeout_s=3.0
+            )
+            try:
+                http.warm("print", 1)  # hangs until its own 3 s are up
+                started = time.monotonic()
+                with pytest.raises(CloudError):
+                    http.request("GET", "print", "/x", token="t", until=started + 3.0)
+                # The warm-up's wait is part of the request's 3 s, not added to a connect of its own.
+                assert time.monotonic() - started < 5.0
+            finally:
+                http.close()

@@ -90,12 +90,18 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
 
 def command_named(argv: Sequence[str]) -> str | None:
-    """The command ``argv`` names after the global options, if any (``None`` for ``--help``)."""
-    first = argparse.ArgumentParser(add_help=False)
+    """The command ``argv`` names after the global options, if any: ``None`` for help asked
+    before a command or global options the full parser must explain (it loads every command)."""
+    first = argparse.ArgumentParser(add_help=False, exit_on_error=False)
+    first.add_argument("-h", "--help", action="store_true")
     first.add_argument("--config")
     first.add_argument("--log-level")
     first.add_argument("command", nargs="?")
-    found: str | None = first.parse_known_args(argv)[0].command
+    try:
+        known = first.parse_known_args(argv)[0]
+    except argparse.ArgumentError:  # e.g. --config without its path
+        return None
+    found: str | None = None if known.help else known.command
     return found
 
 

@@ -152,8 +152,17 @@ class _Backend(httpcore.NetworkBackend):
         socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
     ) -> httpcore.NetworkStream:
         timeout = _clamped(timeout, httpcore.ConnectTimeout)
-        warmed = self.warmer.take(host, port, timeout) if local_address is None else None
-        return warmed or self._connect(host, port, timeout, local_address, socket_options)
+        if local_address is None:
+            waited_from = time.monotonic()
+            warmed = self.warmer.take(host, port, timeout)
+            if warmed is not None:
+                return warmed
+            if timeout is not None:  # the wait for a warm-up that failed is part of the connect's time
+                timeout -= time.monotonic() - waited_from
+                if timeout <= 0:
+                    raise httpcore.ConnectTimeout("the connection opened ahead did not come in time")
+            timeout = _clamped(timeout, httpcore.ConnectTimeout)
+        return self._connect(host, port, timeout, local_address, socket_options)
 
     def _connect(
         self,

@@ -10,10 +10,11 @@ on its way and parks them; the pool's next connect to that host and port takes a
 
 A parked connection is used once, within :data:`IDLE_S` of being opened, and only while the
 server has neither closed it nor sent anything but TLS session tickets; otherwise it is closed
-and a new one made, as without warming. One parked for TLS gives itself when the pool asks for
-TLS with the same context and server name; any other ask (the station makes none) gets a new
-connection, never a failure. A port speaks one protocol, so parked connections are told apart
-by host and port alone.
+and a new one made, as without warming. One nobody took is closed when it is that old. A
+connect that waited for a warm-up that then failed gets only what is left of its own time. One
+parked for TLS gives itself when the pool asks for TLS with the same context and server name;
+any other ask (the station makes none) gets a new connection, never a failure. A port speaks
+one protocol, so parked connections are told apart by host and port alone.
 """
 
 from __future__ import annotations
@@ -85,7 +86,8 @@ class Warmer:
     """Opens connections ahead and hands them to the next connects to the same host and port.
 
     ``connect(host, port, timeout)``: how a new connection is made (the backend's own connect).
-    ``clock``: monotonic seconds, for :data:`IDLE_S`. Thread-safe. :meth:`close` closes what is
+    ``clock``: monotonic seconds; ``idle_s``: how long a parked connection may wait (its age
+    counts from its warm-up), then it is closed even if nobody asks. Thread-safe. :meth:`close` closes what is
     parked and refuses to warm again.
 
     Example::
@@ -95,12 +97,16 @@ class Warmer:
         stream = warmer.take("printapi.ezeep.com", 443, timeout=1.5)  # None: connect as usual
     """
 
-    def __init__(self, connect: Connect, *, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, connect: Connect, *, clock: Callable[[], float] = time.monotonic, idle_s: float = IDLE_S
+    ) -> None:
         self._connect = connect
         self._clock = clock
+        self._idle_s = idle_s
         self._lock = threading.Lock()
         self._parked: dict[tuple[str, int], list[_Parked]] = {}
         self._threads: ThreadPoolExecutor | None = None  # started at the first warm-up
+        self._sweeper: threading.Timer | None = None  # closes what nobody took in time
         self._closed = False
 
     def warm(self, host: str, port: int, connections: int, *, tls: Tls | None, timeout: float | None) -> int:
@@ -119,6 +125,8 @@ class Warmer:
                 assert self._threads is not None
                 parked.append(_Parked(self._threads.submit(self._open, host, port, tls, timeout), now))
             self._parked[(host, port)] = parked
+            if parked:
+                self._arm()
         return max(wanted, 0)
 
     def take(self, host: str, port: int, timeout: float | None) -> httpcore.NetworkStream | None:
@@ -148,16 +156,37 @@ class Warmer:
             parked = [p for queue in self._parked.values() for p in queue]
             self._parked.clear()
             threads, self._threads = self._threads, None
+            if self._sweeper is not None:
+                self._sweeper.cancel()
         for each in parked:
             each.stream.add_done_callback(_close)
         if threads is not None:
             threads.shutdown(wait=False, cancel_futures=True)
 
+    def _arm(self) -> None:
+        """Sweep ``idle_s`` from now (lock held): a tap that released fewer jobs than were
+        warmed for, or none, must not leave connections open until the next tap."""
+        if self._sweeper is None and not self._closed:
+            self._sweeper = threading.Timer(self._idle_s, self._sweep)
+            self._sweeper.name = "cloud-warm-sweep"
+            self._sweeper.daemon = True
+            self._sweeper.start()
+
+    def _sweep(self) -> None:
+        """On the sweeper's thread: close the parked connections that are too old to use."""
+        with self._lock:
+            self._sweeper = None
+            now = self._clock()
+            for key, parked in self._parked.items():
+                self._parked[key] = self._fresh(parked, now)
+            if any(self._parked.values()):
+                self._arm()
+
     def _fresh(self, parked: list[_Parked], now: float) -> list[_Parked]:
         """The parked connections still young enough to use; the others are closed. Lock held."""
-        for old in [p for p in parked if now - p.opened_at >= IDLE_S]:
+        for old in [p for p in parked if now - p.opened_at >= self._idle_s]:
             old.stream.add_done_callback(_close)
-        return [p for p in parked if now - p.opened_at < IDLE_S]
+        return [p for p in parked if now - p.opened_at < self._idle_s]
 
     def _open(self, host: str, port: int, tls: Tls | None, timeout: float | None) -> httpcore.NetworkStream:
         """On a warm-up thread: the connection, its TLS handshake done when ``tls`` is given."""

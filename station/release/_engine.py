@@ -418,9 +418,7 @@ class ReleaseEngine:
                 run.next_page = Future()
                 pool.submit(self._read_list, user_id, run.next_page)
             if self._warm_print:  # the releases go to another host: it is connected meanwhile
-                self._client.warm_print(
-                    self._parallelism if targets is None else min(self._parallelism, len(targets))
-                )
+                self._warm(self._parallelism if targets is None else min(self._parallelism, len(targets)))
             if targets is not None:
                 self._take(run, targets)
             self._follow(run, pool, retry=retry)
@@ -438,6 +436,14 @@ class ReleaseEngine:
         outcomes = [run.outcomes[t.job_id] for t in run.order if t.job_id in run.outcomes]
         offline = run.printer is not None and not run.printer.online
         return ReleaseSummary.of([*refused, *outcomes], printer_offline=offline)
+
+    def _warm(self, releases: int) -> None:
+        """Open the print host's connections ahead; a failure here (no thread to be had) only
+        means the releases connect as they would have, never a failed tap."""
+        try:
+            self._client.warm_print(releases)
+        except Exception as exc:
+            log.warning("could not open connections to the print host ahead: %s", type(exc).__name__)
 
     def _read_list(self, user_id: str, first: Future[_Page]) -> None:
         """On a pool thread: the user's queue page by page, each completing the future of its
