@@ -118,11 +118,14 @@ def _make_current(db: Database) -> None:
         return
     from station import migrations  # sqlite-utils: only when there is something to check
 
-    migrations.apply(db.conn)
-    # Set after the migrations committed: a crash in between only means one more (no-op) apply.
-    # Lowered too when newer firmware left a higher count: that firmware checks again when it
-    # returns, and finds its own migrations applied by name.
-    db.execute(f"PRAGMA user_version = {KNOWN_MIGRATIONS}")
+    # One write transaction for the migrations (each a savepoint in it) and the count: two
+    # processes that open the database at once after an update (the station, a command) take
+    # turns, and the second finds nothing pending instead of applying a migration again. The
+    # count is lowered too when newer firmware left a higher one: that firmware checks again when
+    # it returns, and finds its own migrations applied by name.
+    with transaction(db, "bring the database's tables up to date"):
+        migrations.apply(db.conn)
+        db.execute(f"PRAGMA user_version = {KNOWN_MIGRATIONS}")
 
 
 @contextlib.contextmanager

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sqlite3
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,6 +15,7 @@ from sqlite_utils import plugins
 from station.database import KNOWN_MIGRATIONS, Database, memory_database, open_database, transaction
 from station.errors import StorageError
 from station.migrations import migrations
+from tests.support.child import ROOT
 
 TABLES = {"badges", "tokens", "settings", "audit", "releases", "directory_sync", "directory_people"}
 
@@ -36,6 +39,7 @@ def applied(path: Path) -> list[tuple[str, str]]:
 def migrated_by_name(path: Path, *, stop_before: str | None = None) -> None:
     """A database as firmware from before ``user_version`` left it: migrations by name only."""
     conn = sqlite3.connect(path)
+    conn.execute("PRAGMA journal_mode=WAL")  # as every firmware opened it
     migrations.apply(sqlite_utils.Database(conn, execute_plugins=False), stop_before=stop_before)
     conn.close()
 
@@ -110,6 +114,19 @@ def test_a_database_from_newer_firmware_still_opens(tmp_path: Path) -> None:
     assert [name for name, _ in applied(path)][-1] == "9999_from_the_future"
     # When the newer firmware comes back, it finds its own migration applied by name.
     assert newer.pending(sqlite_utils.Database(db.conn, execute_plugins=False)) == []
+
+
+def test_two_processes_opening_a_database_that_needs_migrating_take_turns(tmp_path: Path) -> None:
+    # After an update the station and a command can open the database at the same moment.
+    path = tmp_path / "station.db"
+    migrated_by_name(path, stop_before="0004_directory_source")
+    script = "import sys; from pathlib import Path; from station.database import open_database; "
+    script += "open_database(Path(sys.argv[1])).close()"
+    command = [sys.executable, "-c", script, str(path)]
+    both = [subprocess.Popen(command, cwd=ROOT, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    errors = [child.communicate(timeout=60)[1] for child in both]
+    assert [child.returncode for child in both] == [0, 0], errors
+    assert [name for name, _ in applied(path)].count("0004_directory_source") == 1
 
 
 def test_a_file_that_is_not_a_database(tmp_path: Path) -> None:
