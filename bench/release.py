@@ -49,6 +49,14 @@ taps each, taking turns): before 2.48, 2.49, 2.41, after 2.38, 2.40, 2.39. What 
 2: about 0.5 ms of Python per request on each side (httpx here, the emulator's one event loop
 there), ten times over, and a few thread wake-ups. ``--field``: ``field_jobs10_rtts`` 4.23 and
 4.26 against 6.13 and 6.12 without the warm-up (handshake 100 ms, rtt 52.7 ms).
+
+A second pass (the print host's proxy decided once, not at every tap; the emulator's hot routes
+first), taking turns with the tree before it, load 0.02 to 0.3: before 2.31, 2.28, 2.31, 2.34,
+after 2.28, 2.31: no change the bench can see. Timed inside a tap, the ten answers arrive spread
+over about 6 ms whatever the station does: with httpcore's readiness polls of its idle
+connections taken out (an experiment: unsafe), each request thread reached its write in half the
+time and the tap took as long. What binds is the emulator's one event loop, about 0.6 ms of
+uvicorn's h11 and Starlette per answer, ten times over after the latency's timers fire together.
 """
 
 from __future__ import annotations

@@ -131,12 +131,17 @@ def proxy_for(url: str, proxy: str) -> str | None:
     """The proxy a request to ``url`` goes through, picked as the client picks it (``proxy``:
     ``cloud.proxy``; "" reads the environment); None: straight to the host. Used by
     ``release-station doctor``, so that it checks the way the station goes."""
+    return _via(url, _routes(proxy))
+
+
+def _via(url: str, routes: Mapping[str, str | None]) -> str | None:
+    """The proxy of ``routes`` (:func:`_routes`) a request to ``url`` goes through; None: direct."""
     import httpx
     from httpx._utils import URLPattern
 
     target = httpx.URL(url)
     # httpx tries its mounts most specific first: URLPattern orders them so.
-    patterns = sorted(((URLPattern(key), via) for key, via in _routes(proxy).items()), key=lambda kv: kv[0])
+    patterns = sorted(((URLPattern(key), via) for key, via in routes.items()), key=lambda kv: kv[0])
     return next((via for pattern, via in patterns if pattern.matches(target)), None)
 
 
@@ -227,6 +232,7 @@ class CloudHttp:
         self._proxy = proxy
         self._transport = transport
         self._transports: list[httpx.BaseTransport] = []  # every one the client uses, once made
+        self._direct: frozenset[Host] = frozenset()  # hosts reached without a proxy, once made
         self._on_answer = on_answer
 
     @classmethod
@@ -294,7 +300,10 @@ class CloudHttp:
             # algorithm holds the body until the server's delayed ACK, about 40 ms per call.
             nodelay = [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
             transport = DeadlineTransport(verify=verify, socket_options=nodelay)
-            for pattern, url in _proxies(self._proxy).items():
+            routes = _proxies(self._proxy)
+            # Decided with the mounts, not at each tap's warm-up: the same reading of the environment.
+            self._direct = frozenset(host for host, base in self._bases.items() if _via(base, routes) is None)
+            for pattern, url in routes.items():
                 via = (
                     None
                     if url is None
@@ -335,10 +344,9 @@ class CloudHttp:
         except ClosedError:
             return
         direct = self._transports[0] if self._transport is None else None
-        url = self._bases[host]
-        if not isinstance(direct, DeadlineTransport) or proxy_for(url, self._proxy) is not None:
+        if not isinstance(direct, DeadlineTransport) or host not in self._direct:
             return
-        started = direct.warm(httpx.URL(url), requests, timeout=self._timeouts[1])
+        started = direct.warm(httpx.URL(self._bases[host]), requests, timeout=self._timeouts[1])
         if started:
             log.debug("opening %d connection(s) to the %s host ahead of its requests", started, host)
 
