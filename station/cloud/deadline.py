@@ -37,6 +37,7 @@ from dataclasses import dataclass
 import httpcore
 import httpx
 
+from station.cloud.quiet import QuietWatch
 from station.cloud.warm import Tls, Warmer
 
 _DEFAULT_PORTS: typing.Final = {"http": 80, "https": 443}
@@ -89,6 +90,7 @@ class _Stream(httpcore.NetworkStream):
     def __init__(self, inner: httpcore.NetworkStream, backend: _Backend) -> None:
         self._inner = inner
         self._backend = backend
+        self._quiet = QuietWatch()
 
     def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
         return self._inner.read(max_bytes, _clamped(timeout, httpcore.ReadTimeout))
@@ -106,6 +108,9 @@ class _Stream(httpcore.NetworkStream):
         return self._backend.opened(tls)  # the TLS socket replaces the plain one
 
     def get_extra_info(self, info: str) -> typing.Any:
+        if info == "is_readable":  # httpcore's pool asks this of every idle connection, often
+            inner = self._inner
+            return self._quiet.readable(inner.get_extra_info("socket"), lambda: inner.get_extra_info(info))
         return self._inner.get_extra_info(info)
 
 
