@@ -2,7 +2,7 @@
 can be closed without an answer, as a dead network or a crashed server would close it.
 
 uvicorn answers 500 when an ASGI app raises or returns before starting a response, so a route
-cannot "drop" a request on its own. :class:`DroppingH11Protocol` puts a callable that aborts the
+cannot "drop" a request on its own. :class:`DroppingProtocol` puts a callable that aborts the
 socket into each request's ``scope["extensions"]``; :func:`drop_connection` calls it and then
 waits for uvicorn to notice the disconnect, so that uvicorn neither logs nor answers anything.
 Beside it goes the moment the connection was accepted (``handshake_s``, in the fault middleware).
@@ -10,9 +10,14 @@ Beside it goes the moment the connection was accepted (``handshake_s``, in the f
 uvicorn writes an answer's head and its body with two ``send`` calls, so a small JSON answer
 left as two TCP segments: on loopback each costs the emulator's one event loop a wake-up of the
 station's reading thread, and ten answers due at once queued behind twice the work a server that
-writes them together (nginx's ``writev``) does. :class:`DroppingH11Protocol` corks the socket
+writes them together (nginx's ``writev``) does. :class:`DroppingProtocol` corks the socket
 (``TCP_CORK``) from the head until the first piece of the body is written: one segment for both.
 Later pieces of a body (a trickled answer) are not held back.
+
+The protocol is uvicorn's ``httptools`` one (the C parser uvicorn itself prefers when installed),
+not its pure-Python ``h11`` one: the emulator answers every station request on one event loop, so
+its CPU for each answer is what ten answers due at once queue behind (a release answer: 0.22 ms
+of the emulator's CPU instead of 0.34 ms, measured here).
 
 :func:`counting_protocol` gives one emulator its protocol class, which counts the connections
 it accepts (the ``connections`` counter): how a test sees that requests went out on connections
@@ -29,7 +34,7 @@ from typing import Any
 from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 from uvicorn.config import Config
-from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
 from station.emulator.counters import Counters
@@ -39,10 +44,10 @@ ACCEPTED_EXTENSION = "release-station.accepted-at"  # the event loop's time the 
 _DISCONNECT_WAIT_S = 5.0
 
 
-def counting_protocol(counters: Counters) -> type[DroppingH11Protocol]:
+def counting_protocol(counters: Counters) -> type[DroppingProtocol]:
     """The protocol class of the emulator whose ``counters`` count the connections it accepts."""
 
-    class CountingProtocol(DroppingH11Protocol):
+    class CountingProtocol(DroppingProtocol):
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             counters.bump("connections")
             super().connection_made(transport)
@@ -50,7 +55,7 @@ def counting_protocol(counters: Counters) -> type[DroppingH11Protocol]:
     return CountingProtocol
 
 
-class DroppingH11Protocol(H11Protocol):
+class DroppingProtocol(HttpToolsProtocol):
     def __init__(
         self,
         config: Config,
