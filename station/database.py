@@ -43,6 +43,10 @@ log = logging.getLogger(__name__)
 # with every new migration, or cards would never apply that one.
 KNOWN_MIGRATIONS = 5
 
+# How often the first switch of a new file to WAL is tried when other processes switch it at the
+# same instant (see _switch_to_wal); after each refusal one of them has completed its switch.
+_WAL_ATTEMPTS = 3
+
 
 class Database:
     """An open station database: what the station does with it, over a :class:`sqlite3.Connection`.
@@ -91,7 +95,7 @@ def open_database(path: Path) -> Database:
         with _private_umask():
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             db = connect(str(path), timeout=10.0)
-            db.execute("PRAGMA journal_mode=WAL")
+            _switch_to_wal(db, path)
             db.execute("PRAGMA synchronous=FULL")
             db.execute("PRAGMA foreign_keys=ON")
             db.execute("PRAGMA secure_delete=ON")
@@ -102,6 +106,45 @@ def open_database(path: Path) -> Database:
     except OSError as exc:
         raise StorageError(f"cannot create the state directory {path.parent}: {exc}") from exc
     return db
+
+
+def _switch_to_wal(db: Database, path: Path) -> None:
+    """Put the file in WAL mode; once it is (the mode is stored in the file) this changes nothing.
+
+    The first switch of a new file upgrades a read lock to a write lock. When processes create
+    the file at the same instant (the station and a command on a new card), SQLite refuses the
+    upgrade of all but one at once with "database is locked" rather than call the busy handler,
+    as waiting would deadlock (see ``sqlite3_busy_handler``): it expects the refused one to drop
+    its read lock and try again. The failed statement has dropped it; trying again at once would
+    only take the read lock back and starve the winner, so the loser first waits for the
+    winner's write lock through the busy handler (``BEGIN IMMEDIATE``, which holds no lock while
+    it waits), and then finds the file in WAL.
+    """
+    for _ in range(_WAL_ATTEMPTS):
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if not _is_busy(exc):
+                raise
+            refused = exc
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            db.execute("ROLLBACK")
+        except sqlite3.OperationalError as exc:
+            if not _is_busy(exc):
+                raise
+            refused = exc
+            break
+    raise StorageError(
+        f"the database {path} could not be switched to write-ahead logging: other processes kept "
+        f"it locked; stop other station commands and try again ({refused})"
+    ) from refused
+
+
+def _is_busy(exc: sqlite3.OperationalError) -> bool:
+    """True if another connection's lock caused ``exc`` (SQLITE_BUSY, any extended code)."""
+    return exc.sqlite_errorcode & 0xFF == sqlite3.SQLITE_BUSY
 
 
 def memory_database() -> Database:

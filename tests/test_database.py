@@ -116,17 +116,67 @@ def test_a_database_from_newer_firmware_still_opens(tmp_path: Path) -> None:
     assert newer.pending(sqlite_utils.Database(db.conn, execute_plugins=False)) == []
 
 
+# Each child opens the database when the parent says go, once every child has loaded the
+# station: the opens then overlap far more often than processes merely started together.
+OPEN_ON_GO = """
+import sys
+from pathlib import Path
+from station.database import open_database
+print("ready", flush=True)
+sys.stdin.readline()
+open_database(Path(sys.argv[1])).close()
+"""
+
+
+def open_at_once(path: Path, processes: int) -> list[str]:
+    """Open ``path`` in ``processes`` processes at the same instant; the failures' stderr."""
+    command = [sys.executable, "-c", OPEN_ON_GO, str(path)]
+    pipe = subprocess.PIPE
+    children = [
+        subprocess.Popen(command, cwd=ROOT, stdin=pipe, stdout=pipe, stderr=pipe, text=True)
+        for _ in range(processes)
+    ]
+    for child in children:
+        assert child.stdout is not None
+        assert child.stdout.readline().strip() == "ready"
+    for child in children:
+        assert child.stdin is not None
+        child.stdin.write("go\n")
+        child.stdin.flush()
+    errors = [child.communicate(timeout=60)[1] for child in children]
+    return [error for child, error in zip(children, errors, strict=True) if child.returncode != 0]
+
+
 def test_two_processes_opening_a_database_that_needs_migrating_take_turns(tmp_path: Path) -> None:
     # After an update the station and a command can open the database at the same moment.
     path = tmp_path / "station.db"
     migrated_by_name(path, stop_before="0004_directory_source")
-    script = "import sys; from pathlib import Path; from station.database import open_database; "
-    script += "open_database(Path(sys.argv[1])).close()"
-    command = [sys.executable, "-c", script, str(path)]
-    both = [subprocess.Popen(command, cwd=ROOT, stderr=subprocess.PIPE, text=True) for _ in range(2)]
-    errors = [child.communicate(timeout=60)[1] for child in both]
-    assert [child.returncode for child in both] == [0, 0], errors
+    assert open_at_once(path, 2) == []
     assert [name for name, _ in applied(path)].count("0004_directory_source") == 1
+
+
+def test_processes_creating_the_database_at_once_all_open_it(tmp_path: Path) -> None:
+    # A new card: the station and a command both create the file and switch it to WAL. Several
+    # rounds, as one round of a lost race only sometimes shows it.
+    for round_ in range(8):
+        path = tmp_path / str(round_) / "station.db"
+        assert open_at_once(path, 3) == []
+        assert applied(path) != []
+
+
+def test_a_new_database_another_process_keeps_locked_is_refused_clearly(tmp_path: Path) -> None:
+    # Another process holds the write lock on the new file for longer than the station waits
+    # (about ten seconds with this test's connection holding it).
+    path = tmp_path / "station.db"
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(StorageError, match="write-ahead logging: other processes kept it locked"):
+            open_database(path)
+    finally:
+        holder.close()
+    open_database(path).close()
+    assert applied(path) != []
 
 
 def test_a_file_that_is_not_a_database(tmp_path: Path) -> None:

@@ -50,6 +50,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
+from station.boot_id import read_boot_id
 from station.cloud import contract
 from station.cloud.errors import (
     BadAnswerError,
@@ -73,16 +74,6 @@ REFRESH_RESULTS: tuple[RefreshResult, ...] = ("ok", "failed", "rejected")
 BACKOFF_S = 1.0  # the keeper's first pause between refresh tries…
 BACKOFF_CAP_S = 30.0  # …and its longest
 Wait = Callable[[float], object]
-
-_BOOT_ID_PATH = Path("/proc/sys/kernel/random/boot_id")
-
-
-def current_boot_id() -> str:
-    """This boot's id (Linux); "" where unknown, which makes stored times untrusted."""
-    try:
-        return _BOOT_ID_PATH.read_text(encoding="ascii").strip()
-    except OSError:
-        return ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,13 +113,14 @@ class TokenStore:
     Args:
         db: the station database (``station.database.open_database``).
         clock: the monotonic clock pairs are stamped with (must match the keeper's).
-        boot_id: this boot's id; None reads it from the kernel.
+        boot_id: this boot's id; None reads it from the kernel ("" where it cannot: then no stored
+            time is trusted).
     """
 
     def __init__(self, db: Database, *, clock: Clock = time.monotonic, boot_id: str | None = None):
         self._db = db
         self._clock = clock
-        self._boot_id = current_boot_id() if boot_id is None else boot_id
+        self._boot_id = read_boot_id() if boot_id is None else boot_id
         self._lock = threading.Lock()
         path = next((row[2] for row in db.execute("PRAGMA database_list") if row[1] == "main"), "")
         self.lock_path = Path(path + ".tokens.lock") if path else None

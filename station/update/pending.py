@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from station.boot_id import BOOT_ID_PATH, read_boot_id
 from station.host_facts import KERNEL_CMDLINES, SLOT_RECORD, read_booted_slot, slot_record_fields
 
 
@@ -25,7 +26,7 @@ class SlotFiles:
 
     record: Path = SLOT_RECORD
     cmdlines: tuple[Path, ...] = KERNEL_CMDLINES
-    boot_id: Path = Path("/proc/sys/kernel/random/boot_id")
+    boot_id: Path = BOOT_ID_PATH
 
 
 def slot_awaiting_reboot(files: SlotFiles) -> str:
@@ -36,8 +37,5 @@ def slot_awaiting_reboot(files: SlotFiles) -> str:
         return ""
     if slot == read_booted_slot(files.cmdlines):
         return ""
-    try:
-        this_boot = files.boot_id.read_text(encoding="ascii").strip()
-    except OSError:
-        return ""
-    return slot if fields.get("boot") == this_boot else ""
+    this_boot = read_boot_id(files.boot_id)
+    return slot if this_boot and fields.get("boot") == this_boot else ""
