@@ -65,8 +65,9 @@ the tree before it, load 0.02 to 0.3: before 2.28, 2.34, 2.30, 2.29, after 2.28,
 2.26: within the noise again. Timed inside a tap, the ten release requests now leave spread over
 about 4.4 ms, 0.45 ms apart: the station's own CPU for each request (httpx, httpcore and h11,
 one thread at a time under the interpreter lock), and the answers come back as spread as they
-left. Against this emulator the floor is two round trips plus about 2.5 ms of hops and disk flush
-plus ten times that CPU: about 2.2.
+left. Against this emulator and on this machine the floor is two round trips, plus about 3.5 ms
+of thread hops and the intent's disk flush, plus ten times that CPU: about 2.15, at the goal's
+edge, where the machine's noise (about 0.05) decides each run.
 """
 
 from __future__ import annotations
