@@ -9,13 +9,12 @@ import struct
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 from station.cloud.http import CloudHttp
 from station.cloud.quiet import QuietWatch
 from tests.support.cloud import CLIENT_ID
-from tests.support.tls_files import LoopbackHttps, self_signed
+from tests.support.tls_files import LoopbackHttps, json_handler, self_signed
 
 WAIT_S = 10.0
 
@@ -102,30 +101,7 @@ def test_a_connection_the_server_closed_while_idle_is_not_used_again(tmp_path: P
     cert, key = self_signed(tmp_path)
     accepted: list[int] = []
     closed = threading.Event()
-
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def setup(self) -> None:
-            accepted.append(1)
-            super().setup()
-
-        def do_GET(self) -> None:
-            body = b'{"ok": true}'
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-            self.wfile.flush()
-            self.close_connection = True
-            self.connection.shutdown(socket.SHUT_RDWR)
-            closed.set()
-
-        def log_message(self, format: str, *args: object) -> None:
-            """Quiet."""
-
-    with LoopbackHttps(Handler, cert, key) as server:
+    with LoopbackHttps(json_handler(accepted, closed=closed), cert, key) as server:
         url = server.base_url
         with CloudHttp(
             account_url=url, api_url=url, print_url=url, client_id=CLIENT_ID, ca_file=str(cert)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import httpcore
@@ -30,7 +29,7 @@ from tests.support.cloud import (
     waiting_ids,
 )
 from tests.support.emulator_http import wait_for_count
-from tests.support.tls_files import LoopbackHttps, self_signed
+from tests.support.tls_files import LoopbackHttps, json_handler, self_signed
 
 
 def test_the_releases_go_out_on_connections_opened_while_the_list_was_on_its_way(
@@ -84,25 +83,7 @@ def test_a_connection_opened_ahead_carries_a_request_over_verified_tls(tmp_path:
     cert, key = self_signed(tmp_path)
     accepted: list[int] = []
 
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"  # keep-alive: a connection serves more than one request
-
-        def setup(self) -> None:
-            accepted.append(1)
-            super().setup()
-
-        def do_GET(self) -> None:
-            body = b'{"ok": true}'
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: object) -> None:
-            """Quiet."""
-
-    with LoopbackHttps(Handler, cert, key) as server:
+    with LoopbackHttps(json_handler(accepted), cert, key) as server:
         url = server.base_url
         with CloudHttp(
             account_url=url, api_url=url, print_url=url, client_id=CLIENT_ID, ca_file=str(cert)

@@ -1,5 +1,5 @@
-"""A throw-away CA and certificate for 127.0.0.1, an app registration's certificate, and an HTTPS
-server of one file on loopback.
+"""A throw-away CA and certificate for 127.0.0.1, an app registration's certificate, an HTTPS
+server of one file on loopback, and a kept-alive JSON answer that counts its connections.
 
 Example::
 
@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import ipaddress
+import socket
 import ssl
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -133,3 +134,36 @@ class FileServer(LoopbackHttps):
 
         super().__init__(Handler, cert, key)
         self.url = f"{self.base_url}/badges.csv"
+
+
+def json_handler(
+    accepted: list[int], *, closed: threading.Event | None = None
+) -> type[BaseHTTPRequestHandler]:
+    """Answers every GET with ``{"ok": true}`` on kept-alive connections, one ``1`` in
+    ``accepted`` for each connection; ``closed``: closes the connection after each answer,
+    without saying so in it (an idle timeout shorter than the client's), and sets the event."""
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive: a connection serves more than one request
+
+        def setup(self) -> None:
+            accepted.append(1)
+            super().setup()
+
+        def do_GET(self) -> None:
+            body = b'{"ok": true}'
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            if closed is not None:
+                self.wfile.flush()
+                self.close_connection = True
+                self.connection.shutdown(socket.SHUT_RDWR)
+                closed.set()
+
+        def log_message(self, format: str, *args: object) -> None:
+            """Quiet."""
+
+    return Handler
