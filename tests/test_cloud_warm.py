@@ -3,6 +3,7 @@ the releases that follow the list open none of their own, over plain HTTP and ov
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 import time
@@ -11,7 +12,7 @@ from pathlib import Path
 import httpcore
 import pytest
 
-from station.cloud.contract import JOBS_PATH
+from station.cloud.contract import JOBS_PATH, PRINTERS_PATH
 from station.cloud.errors import CloudError
 from station.cloud.http import CloudHttp
 from station.cloud.stack import CloudStack
@@ -45,7 +46,9 @@ def test_the_releases_go_out_on_connections_opened_while_the_list_was_on_its_way
         user = emulator.users[4]
         ids = add_jobs(emulator, user.email, 3)
         before = emulator.stats()["connections"]
-        emulator.set_faults(held_path=JOBS_PATH)  # the list stays on its way until let go
+        # The printer check and the list stay on their way until let go, each on a connection of
+        # its own: a check answered at once would leave its connection to the list.
+        emulator.set_faults(held_path=os.path.commonpath([PRINTERS_PATH, JOBS_PATH]))
         done: list[object] = []
         call = threading.Thread(target=lambda: done.append(engine.release(user.id)))
         call.start()
