@@ -41,6 +41,7 @@ from station.cloud.quiet import QuietWatch
 from station.cloud.warm import Tls, Warmer
 
 _DEFAULT_PORTS: typing.Final = {"http": 80, "https": 443}
+MAX_CONNECTIONS: typing.Final = 100  # far above a station's requests at once (release_parallelism <= 16)
 _BUDGET: contextvars.ContextVar[Budget | None] = contextvars.ContextVar("cloud_request_budget", default=None)
 
 
@@ -227,8 +228,13 @@ class DeadlineTransport(httpx.HTTPTransport):
             pool = functools.partial(httpcore.HTTPProxy, proxy_url=address, proxy_auth=via.raw_auth)
         self._pool = pool(
             ssl_context=context,
-            max_connections=100,
-            max_keepalive_connections=20,
+            max_connections=MAX_CONNECTIONS,
+            # As many idle as it may open. httpcore 1.0 closes idle connections while the pool
+            # holds more than this many of any kind, busy ones counted, and may close one it has
+            # just given to a request that has not started (encode/httpcore#1110): a release sent
+            # on it waits out its deadline for an answer that cannot come, and is in doubt. Idle
+            # connections still close after ``keepalive_expiry``.
+            max_keepalive_connections=MAX_CONNECTIONS,
             keepalive_expiry=5.0,
             socket_options=socket_options,
             network_backend=self._backend,
