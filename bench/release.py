@@ -68,6 +68,17 @@ one thread at a time under the interpreter lock), and the answers come back as s
 left. Against this emulator and on this machine the floor is two round trips, plus about 3.5 ms
 of thread hops and the intent's disk flush, plus ten times that CPU: about 2.15, at the goal's
 edge, where the machine's noise (about 0.05) decides each run.
+
+A fourth pass found nothing more to take. One job takes 2.11 to 2.13 round trips, so most of
+what is above 2 is fixed: 2.2 to 3.5 ms from the tap to the list's request written (five thread
+hand-offs, the PIN read, the lookup, the journal read, two requests' CPU), 1.5 ms from the list
+to the first release (the intent's flush included), and under 1 ms after the last answer. Each
+release costs the station 0.35 to 0.5 ms of CPU before it waits (one thread, back to back: 0.22 ms;
+the VM's cold CPU after 50 ms idle makes the difference). Each of these was tried, taking turns,
+and changed nothing the bench can see: httpcore's pool pass rewritten (O(n), one request per
+idle connection), one release thread preparing at a time, the station pinned to one CPU, the
+emulator at nice 10, other GC thresholds and ``gc.freeze`` (0.4 ms of collections per tap), and
+the tap's directory and audit writes left out.
 """
 
 from __future__ import annotations
