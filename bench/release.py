@@ -69,7 +69,7 @@ left. Against this emulator and on this machine the floor is two round trips, pl
 of thread hops and the intent's disk flush, plus ten times that CPU: about 2.15, at the goal's
 edge, where the machine's noise (about 0.05) decides each run.
 
-A fourth pass found nothing more to take. One job takes 2.11 to 2.13 round trips, so most of
+A fourth pass found nothing more to take. One job takes 2.11 to 2.15 round trips, so most of
 what is above 2 is fixed: 2.2 to 3.5 ms from the tap to the list's request written (five thread
 hand-offs, the PIN read, the lookup, the journal read, two requests' CPU), 1.5 ms from the list
 to the first release (the intent's flush included), and under 1 ms after the last answer. Each

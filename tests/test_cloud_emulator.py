@@ -523,8 +523,9 @@ def test_more_requests_at_once_than_the_keepalive_limit_leave_every_connection_o
     ``max_keepalive_connections`` connections, busy ones counted, and may close one it has just
     given to a request that has not started (encode/httpcore#1110): a release sent on it would
     wait out its deadline for an answer that cannot come, and be in doubt. The station's pool
-    never takes that path: 24 requests at once (a tap's releases and status checks on two hosts
-    can pass 20) leave 24 connections, and 24 more at once open none."""
+    never takes that path: 24 requests at once (16 releases and their status checks on the print
+    host and the rest on the other two can pass 20) leave 24 connections, and 24 more at once
+    open none."""
     pair(cloud, emulator)
     cloud.client.station_printer()  # the token, and the pairing's connections gone idle
     emulator.set_faults(latency_s=0.3)  # every request of a round is in flight together
