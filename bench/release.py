@@ -80,19 +80,26 @@ idle connection), one release thread preparing at a time, the station pinned to 
 emulator at nice 10, other GC thresholds and ``gc.freeze`` (0.4 ms of collections per tap), and
 the tap's directory and audit writes left out.
 
-A fifth pass shows that the station's CPU for each request sets the rest, wherever it falls. A
-trial (not kept) made the release requests ready while the list was on its way, each held at
-its first byte until its job was known and its intent written. The ten requests then left within
-2.4 to 2.9 ms instead of 5.5, but their answers came back spread over 5.2 ms: the emulator's one
-event loop answers one at a time, and the station spends 0.35 ms of CPU reading each answer. The
-tap ended about 1 ms earlier at best (2.19 to 2.23 round trips, against 2.21 to 2.26 for the tree
-that day). A release costs the station about 0.8 ms of CPU in a tap: half before the request
-leaves, half on its answer. Only about half of that can be hidden. Asking for the list before
-the printer check, and reading the journal while both are on their way, changed nothing either. Per
-request, against this emulator, the clients here spend (CPU, one thread, back to back):
-httpx 550 µs, urllib3 350 µs, libcurl through pycurl 90 µs. Debian's own python3.11, the
-image's interpreter, spends 20 to 25 % less than this machine's pyenv build in httpx, and the
-bench gave 2.25 on it all the same.
+A fifth pass measured what the HTTP stack's CPU costs. The station spends about 0.8 ms of CPU
+on each release in a tap: half before the request leaves, half reading the answer. Two trials,
+neither kept:
+
+- The release requests were made ready while the list was on its way. Each was held at its first
+  byte until its job was known and its intent written. The ten requests then left within 2.4 to
+  2.9 ms instead of 5.5, but their answers came back spread over 5.2 ms, and the tap ended about
+  1 ms earlier at best (2.19 to 2.23 round trips, against 2.21 to 2.26 for the tree that day).
+- httpcore and h11 were replaced by libcurl (pycurl) under httpx's ``Client``. Two stations ran
+  in one process, taking turns tap for tap, 25 taps each, twice. Ten jobs took 2.23 and 2.24
+  round trips with libcurl, against 2.28 and 2.30 with httpx; one job took 2.11 with both (one run).
+
+So httpcore and h11 account for about 3 ms of a ten-job tap. Ten jobs still take about 6 ms more
+than one with libcurl. About half of that is the emulator, whose one event loop answered the
+releases 0.34 ms apart; the rest is the engine's and the core's handling of each answer and the
+request threads taking turns. Per request, against
+this emulator (CPU, one thread, back to back): httpx 550 µs, urllib3 350 µs, libcurl through
+pycurl 90 µs. Debian's own python3.11, the image's interpreter, spends 20 to 25 % less than this
+machine's pyenv build in httpx; the bench gave 2.25 on it all the same. Asking for the list
+before the printer check, and reading the journal while both are on their way, changed nothing.
 """
 
 from __future__ import annotations
