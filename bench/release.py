@@ -99,11 +99,11 @@ neither kept:
 So httpcore and h11 account for about 3 ms of a ten-job tap. Ten jobs still take about 6 ms more
 than one with libcurl. About half of that is the emulator, whose one event loop answered the
 releases 0.34 ms apart; the rest is the engine's and the core's handling of each answer and the
-request threads taking turns. Per request, against
-this emulator (CPU, one thread, back to back): httpx 550 µs, urllib3 350 µs, libcurl through
-pycurl 90 µs. Debian's own python3.11, the image's interpreter, spends 20 to 25 % less than this
-machine's pyenv build in httpx; the bench gave 2.25, then 2.20 and 2.23, on it. Asking for the list
-before the printer check, and reading the journal while both are on their way, changed nothing.
+request threads taking turns. Per request, against this emulator (CPU, one thread, back to
+back): httpx 550 µs, urllib3 350 µs, libcurl through pycurl 90 µs. Debian's own python3.11, the
+image's interpreter, spends 20 to 25 % less than this machine's pyenv build in httpx; the bench
+gave 2.25, then 2.20 and 2.23, on it. Asking for the list before the printer check, and reading
+the journal while both are on their way, changed nothing.
 """
 
 from __future__ import annotations
