@@ -15,7 +15,7 @@ Run: ``.venv/bin/python -m bench.release [--repeats N] [--field]`` (7 taps of ea
 station by default). Ends with one line (wrapped here)::
 
     RESULT jobs1_s=… jobs10_s=… jobs50_s=… rtt_ms=… jobs10_rtts=… jobs10_rtts_nominal=… jobs10_extra_rtts=…
-    jobs10_speedup=…
+    jobs10_speedup=… jobs1_floor_rtts=… jobs10_floor_rtts=… jobs1_over_floor_rtts=… jobs10_over_floor_rtts=…
 
 The times are medians. A round trip is more than the added latency: the emulator's own work and
 its event loop's timers add a few milliseconds to every answer. ``rtt_ms`` is one request's
@@ -28,6 +28,13 @@ more requests, without the tap's fixed costs (the lookup, the journal, the emula
 station's share of the two round trips) that one job pays too. ``jobs10_speedup``
 is the median over the pairs of taps of the sequential 10-job time divided by the parallel one
 (goal: at least 5).
+
+The floor is measured too, as a reference in the same units: a :class:`BareClient` takes its turn
+after the two stations with 1 and 10 jobs, making the same requests with next to no work of its
+own. ``jobs10_floor_rtts`` is what this emulator on this machine gives any client (above 2: the
+emulator's one event loop answering ten releases one after the other, and its handlers' work);
+``jobs1_over_floor_rtts`` and ``jobs10_over_floor_rtts`` are what the station adds to it, the
+median over the turns of the difference, so that a slow moment of the machine weighs on both.
 
 The emulator serves every host on one port and the taps follow each other within seconds, so
 the station's connections are open when a tap comes. In the field neither holds: the print host
@@ -45,65 +52,31 @@ on its way (:mod:`station.cloud.warm`); a second station, the same but for that
 trips, before the first answer): about 2 + 2 is the floor there; ``field_jobs10_rtts_cold`` is
 the same without the warm-up, the releases paying the print host's handshake after the list.
 
-Measured here (2 shared cores), ``jobs10_rtts``, December 2026. Before issue 17's last step:
-2.57, 2.36, 2.44 (load 2 to 4.6). After it: 2.39, 2.34, 2.30 (load 2 to 0.5). Taking turns with
-the tree before it at the same low load (0.05 to 0.6): before 2.23, 2.33, 2.25, 2.29, after
-2.31, 2.21, 2.22, 2.29: within the noise. Under load 3 to 5 (the parallel station alone, 15
-taps each, taking turns): before 2.48, 2.49, 2.41, after 2.38, 2.40, 2.39. What is left above
-2: about 0.5 ms of Python per request on each side (httpx here, the emulator's one event loop
-there), ten times over, and a few thread wake-ups. ``--field``: ``field_jobs10_rtts`` 4.23 and
-4.26 against 6.13 and 6.12 without the warm-up (handshake 100 ms, rtt 52.7 ms).
-
-A second pass (the print host's proxy decided once, not at every tap; the emulator's hot routes
-first), taking turns with the tree before it, load 0.02 to 0.3: before 2.31, 2.28, 2.31, 2.34,
-after 2.28, 2.31: no change the bench can see. Timed inside a tap, the ten answers arrive spread
-over about 6 ms whatever the station does: with httpcore's readiness polls of its idle
-connections taken out (an experiment: unsafe), each request thread reached its write in half the
-time and the tap took as long. What binds is the emulator's one event loop, about 0.6 ms of
-uvicorn's h11 and Starlette per answer, ten times over after the latency's timers fire together.
-
-A third pass: the emulator on uvicorn's httptools parser (0.22 ms of its CPU per release answer
-instead of 0.34 ms) and the pool's readiness checks of idle connections asked of ``TCP_INFO``
-(:mod:`station.cloud.quiet`: 44 polls in a 10-job tap instead of about 310). Taking turns with
-the tree before it, load 0.02 to 0.3: before 2.28, 2.34, 2.30, 2.29, after 2.28, 2.28, 2.31,
-2.26: within the noise again. Timed inside a tap, the ten release requests now leave spread over
-about 4.4 ms, 0.45 ms apart: the station's own CPU for each request (httpx, httpcore and h11,
-one thread at a time under the interpreter lock), and the answers come back as spread as they
-left. Against this emulator and on this machine the floor is two round trips, plus about 3.5 ms
-of thread hops and the intent's disk flush, plus ten times that CPU: about 2.15, at the goal's
-edge, where the machine's noise (about 0.05) decides each run.
-
-A fourth pass found nothing more to take. One job takes 2.11 to 2.15 round trips, so most of
-what is above 2 is fixed: 2.2 to 3.5 ms from the tap to the list's request written (five thread
-hand-offs, the PIN read, the lookup, the journal read, two requests' CPU), 1.5 ms from the list
-to the first release (the intent's flush included), and under 1 ms after the last answer. Each
-release costs the station 0.35 to 0.5 ms of CPU before it waits (one thread, back to back: 0.22 ms;
-the VM's cold CPU after 50 ms idle makes the difference). Each of these was tried, taking turns,
-and changed nothing the bench can see: httpcore's pool pass rewritten (O(n), one request per
-idle connection), one release thread preparing at a time, the station pinned to one CPU, the
-emulator at nice 10, other GC thresholds and ``gc.freeze`` (0.4 ms of collections per tap), and
-the tap's directory and audit writes left out.
-
-A fifth pass measured what the HTTP stack's CPU costs. The station spends about 0.8 ms of CPU
-on each release in a tap: half before the request leaves, half reading the answer. Two trials,
-neither kept:
-
-- The release requests were made ready while the list was on its way. Each was held at its first
-  byte until its job was known and its intent written. The ten requests then left within 2.4 to
-  2.9 ms instead of 5.5, but their answers came back spread over 5.2 ms, and the tap ended about
-  1 ms earlier at best (2.19 to 2.23 round trips, against 2.21 to 2.26 for the tree that day).
-- httpcore and h11 were replaced by libcurl (pycurl) under httpx's ``Client``. Two stations ran
-  in one process, taking turns tap for tap, 25 taps each, twice. Ten jobs took 2.23 and 2.24
-  round trips with libcurl, against 2.28 and 2.30 with httpx; one job took 2.11 with both (one run).
-
-So httpcore and h11 account for about 3 ms of a ten-job tap. Ten jobs still take about 6 ms more
-than one with libcurl. About half of that is the emulator, whose one event loop answered the
-releases 0.34 ms apart; the rest is the engine's and the core's handling of each answer and the
-request threads taking turns. Per request, against this emulator (CPU, one thread, back to
-back): httpx 550 µs, urllib3 350 µs, libcurl through pycurl 90 µs. Debian's own python3.11, the
-image's interpreter, spends 20 to 25 % less than this machine's pyenv build in httpx; the bench
-gave 2.25, then 2.20 and 2.23, on it. Asking for the list before the printer check, and reading
-the journal while both are on their way, changed nothing.
+What the passes for issue 17 found (December 2026, 2 shared cores). Ten jobs went from 2.77 round
+trips to 2.20-2.26, the speedup from under 5 to 5.4-5.6, through what the modules that do it
+explain: the printer check beside the list and each job sent as soon as it is known
+(:mod:`station.release`), request threads kept for the engine's life
+(:mod:`station.release._threads`), the print host's connections opened ahead
+(:mod:`station.cloud.warm`), idle connections checked through ``TCP_INFO``
+(:mod:`station.cloud.quiet`). The floor is 1.99 for one job and 2.04
+to 2.07 for ten; the station adds about 0.14 round trips (7 ms) to every tap and 0.05 more for
+the nine more jobs. The fixed part: 2.2 to 3.5 ms from the tap to the list's request written
+(five thread hand-offs, the PIN read, the lookup, the journal read, the printer check's and the
+list's CPU), 1.5 to 2 ms from the list to the release written (the intent's disk flush
+included), under 1 ms after the answer. Per job, the station spends about 0.8 ms of CPU on a
+release, half before it leaves; the ten requests leave one after another under the interpreter
+lock, about 0.5 ms apart. Most of that is the HTTP stack: per request, one thread, back to back,
+httpx 550 µs, urllib3 350 µs, libcurl (pycurl) 90 µs; in a tap 1.5 to 2 times as much (the VM's
+CPU is cold after 50 ms idle). Debian's python3.11 (the image's) spends 20-25 % less than a
+pyenv build. Tried, taking turns with the tree, and not kept, because the bench could not tell
+them from it: httpcore's pool pass rewritten; one release thread preparing at a time; the
+station pinned to one CPU; the emulator at nice 10; other GC thresholds and ``gc.freeze``; the
+tap's directory and audit writes left out; the list asked for before the printer check; the
+release requests made ready while the list was on its way (1 ms at best, for a padded body and
+a gate in the never-twice path). httpcore and h11 replaced by libcurl under httpx's ``Client``
+took about 3 ms off ten jobs (2.23-2.24 against 2.28-2.30 that day). ``--field``:
+``field_jobs10_rtts`` 4.23 and 4.26 against 6.13 and 6.12 without the warm-up (handshake
+100 ms, rtt 52.7 ms).
 """
 
 from __future__ import annotations
@@ -111,13 +84,16 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import http.client
 import json
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -125,6 +101,8 @@ from typing import Any
 import httpx
 
 from station.cli.compose import Seams, build_station
+from station.cloud.contract import JOBS_PATH, PRINT_PATH, Contract, page_query
+from station.cloud.tokens import TokenStore
 from station.config import Config
 from station.core import intents
 from station.core import view as v
@@ -139,6 +117,7 @@ from station.pin import Pins
 LATENCY_S = 0.05
 PARALLELISM = 10
 SIZES = (1, 10, 50)
+FLOOR_SIZES = (1, 10)  # the bare client's taps (it opens a connection per job)
 REPEATS = 7
 WAIT_S = 120.0
 BADGE = bytes.fromhex("04B3E1C0FFEE01")
@@ -163,6 +142,7 @@ def serve_emulator(*, field: bool) -> None:
             "print_url": emulator.print_url,
             "user_id": user.id,
             "email": user.email,
+            "printer_id": emulator.auto_approve_device,
         }
         print(json.dumps(hello), flush=True)
         sys.stdin.read()
@@ -176,12 +156,25 @@ class RemoteEmulator:
     print_url: str
     user_id: str
     email: str
+    printer_id: str  # the station's, as pairing bound it
     admin: httpx.Client
 
     def post(self, path: str, body: dict[str, Any]) -> Any:
         answer = self.admin.post(path, json=body)
         answer.raise_for_status()
         return answer.json()
+
+    def add_jobs(self, jobs: int) -> set[str]:
+        """``jobs`` new jobs waiting for the bench's user; their ids."""
+        return {
+            self.post("/_emulator/jobs", {"email": self.email, "name": f"Bench {n}.pdf"})["id"]
+            for n in range(jobs)
+        }
+
+    def check_released_once(self, job_ids: set[str]) -> None:
+        counts = self.release_counts()
+        if any(counts.get(job_id) != 1 for job_id in job_ids):
+            raise SystemExit("a job was released more than once, or not at all")
 
     def round_trip_s(self) -> float:
         """Seconds for one request through the emulator's faults (refused: it carries no token)."""
@@ -208,7 +201,7 @@ def emulator_process(*, field: bool = False) -> Iterator[RemoteEmulator]:
         assert child.stdout is not None and child.stdin is not None
         hello = json.loads(child.stdout.readline())
         with httpx.Client(base_url=hello["url"], timeout=30) as admin:
-            yield RemoteEmulator(hello["url"], hello["print_url"], hello["user_id"], hello["email"], admin)
+            yield RemoteEmulator(admin=admin, **hello)
         child.stdin.close()
         child.wait(timeout=30)
     finally:
@@ -246,11 +239,11 @@ class Watch:
             return self.mode
 
 
-def start_station(
-    emulator: RemoteEmulator, scratch: Path, parallelism: int, stack: Any, *, warm_print: bool = True
-) -> tuple[Station, Watch]:
+def bench_config(
+    emulator: RemoteEmulator, scratch: Path, parallelism: int, *, warm_print: bool = True
+) -> Config:
     base = Config()
-    config = dataclasses.replace(
+    return dataclasses.replace(
         base,
         station=dataclasses.replace(
             base.station,
@@ -266,6 +259,12 @@ def start_station(
             release_parallelism=parallelism,
         ),
     )
+
+
+def start_station(
+    emulator: RemoteEmulator, scratch: Path, parallelism: int, stack: Any, *, warm_print: bool = True
+) -> tuple[Station, Watch]:
+    config = bench_config(emulator, scratch, parallelism, warm_print=warm_print)
     db = open_database(config.database_path)
     Directory(db).enrol(BADGE.hex().upper(), emulator.user_id, email=emulator.email, how="cli", replace=True)
     Pins(db).set_technician(TECHNICIAN_PIN)  # without one the station asks for it before anything else
@@ -281,22 +280,88 @@ def start_station(
 
 def tap(station: Station, watch: Watch, emulator: RemoteEmulator, jobs: int) -> float:
     """Seconds from the tap until every job was accepted; checks each was released exactly once."""
-    ids = {
-        emulator.post("/_emulator/jobs", {"email": emulator.email, "name": f"Bench {n}.pdf"})["id"]
-        for n in range(jobs)
-    }
+    ids = emulator.add_jobs(jobs)
     watch.arm(jobs)
     started = time.perf_counter()
     station.submit(BadgeRead(BADGE, "simulated", "bench", time.monotonic()))
     done = watch.until(Done, "the summary")
     if done.outcome != "released" or watch.accepted_at is None:
         raise SystemExit(f"the release of {jobs} job(s) did not complete: {done}")
-    counts = emulator.release_counts()
-    if any(counts.get(job_id) != 1 for job_id in ids):
-        raise SystemExit("a job was released more than once, or not at all")
+    emulator.check_released_once(ids)
     station.submit(intents.Done())
     watch.until(Ready, "the ready screen again")
     return watch.accepted_at - started
+
+
+class BareClient:
+    """The floor: a tap's round trips, from one thread, with next to nothing else to do.
+
+    The printer check and the job list go out together, then every listed job is released at
+    once, each on a connection of its own opened before the clock starts, through the standard
+    library's ``http.client``: no lookup, no journal, no interpreter lock shared with other
+    threads, and a fraction of httpx's CPU per request. It pays what the station cannot help
+    paying: the emulator's work and its one event loop, the latency, loopback. It uses the
+    parallel station's access token and releases to its printer.
+    """
+
+    def __init__(self, emulator: RemoteEmulator, access_token: str) -> None:
+        self._emulator = emulator
+        self._contract = Contract()
+        self._headers = {"Authorization": f"Bearer {access_token}"}
+        query = {**self._contract.waiting_jobs_query(emulator.user_id), **page_query("api", 0)}
+        self._list_path = f"{JOBS_PATH}?{urllib.parse.urlencode(query)}"
+
+    def tap(self, jobs: int) -> float:
+        """Seconds from the first request until every job was released; checks each was released once."""
+        ids = self._emulator.add_jobs(jobs)
+        rest = [_connection(self._emulator.url) for _ in range(2)]
+        prints = [_connection(self._emulator.print_url) for _ in range(jobs)]
+        try:
+            started = time.perf_counter()
+            rest[0].request("GET", ROUND_TRIP_PATH, headers=self._headers)
+            rest[1].request("GET", self._list_path, headers=self._headers)
+            _answer(rest[0])
+            listed = [job[self._contract.job_id] for job in json.loads(_answer(rest[1]))["results"]]
+            headers = {**self._headers, "Content-Type": "application/json"}
+            for connection, job_id in zip(prints, listed, strict=True):
+                body = json.dumps(self._contract.release_body(job_id, self._emulator.printer_id))
+                connection.request("POST", PRINT_PATH, body=body, headers=headers)
+            for connection in prints:
+                _answer(connection)
+            elapsed = time.perf_counter() - started
+        finally:
+            for connection in rest + prints:
+                connection.close()
+        self._emulator.check_released_once(ids)
+        return elapsed
+
+
+def _connection(url: str) -> http.client.HTTPConnection:
+    parts = urllib.parse.urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=WAIT_S)
+    connection.connect()
+    connection.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # as the station's
+    return connection
+
+
+def _answer(connection: http.client.HTTPConnection) -> bytes:
+    answer = connection.getresponse()
+    body = answer.read()
+    if answer.status != 200:
+        raise SystemExit(f"the bare client's request failed: {answer.status} {body[:200]!r}")
+    return body
+
+
+def stored_access_token(config: Config) -> str:
+    """The access token a station stored when it paired."""
+    db = open_database(config.database_path)
+    try:
+        stored = TokenStore(db).load()
+    finally:
+        db.close()
+    if stored is None or stored.pair is None:
+        raise SystemExit("the station stored no token pair")
+    return stored.pair.access_token
 
 
 def field(repeats: int) -> None:
@@ -352,20 +417,28 @@ def main() -> None:
             name: start_station(emulator, Path(scratch) / name, parallelism, stack)
             for name, parallelism in (("parallel", PARALLELISM), ("sequential", 1))
         }
+        bare = BareClient(
+            emulator, stored_access_token(bench_config(emulator, Path(scratch) / "parallel", PARALLELISM))
+        )
         emulator.post("/_emulator/faults", {"latency_s": LATENCY_S})
         results: dict[tuple[str, int], float] = {}
         speedups: dict[int, float] = {}
+        over_floor: dict[int, float] = {}
         round_trips: list[float] = []
         print(f"added latency {LATENCY_S * 1000:.0f} ms; parallel = {PARALLELISM} requests at once")
         print(f"{'jobs':>5} {'parallel s':>11} {'sequential s':>13} {'speedup':>8} {'/latency':>9}")
         for size in SIZES:
-            runs: dict[str, list[float]] = {name: [] for name in stations}
+            runs: dict[str, list[float]] = {name: [] for name in (*stations, "floor")}
             for _ in range(args.repeats):
                 for name, (station, watch) in stations.items():
                     round_trips.append(emulator.round_trip_s())
                     runs[name].append(tap(station, watch, emulator, size))
+                if size in FLOOR_SIZES:
+                    round_trips.append(emulator.round_trip_s())
+                    runs["floor"].append(bare.tap(size))
             for name, times in runs.items():
-                results[(name, size)] = statistics.median(times)
+                if times:
+                    results[(name, size)] = statistics.median(times)
             pairs = zip(runs["sequential"], runs["parallel"], strict=True)
             speedups[size] = statistics.median(sequential / parallel for sequential, parallel in pairs)
             parallel, sequential = results[("parallel", size)], results[("sequential", size)]
@@ -374,13 +447,20 @@ def main() -> None:
                 f"{size:>5} {parallel:>11.3f} {sequential:>13.3f} {speedups[size]:>7.1f}x"
                 f" {parallel / LATENCY_S:>9.2f}   parallel runs: {each}"
             )
+            if runs["floor"]:
+                over_floor[size] = statistics.median(
+                    p - f for p, f in zip(runs["parallel"], runs["floor"], strict=True)
+                )
+                print(f"{'':>5} the floor (bare client): {results[('floor', size)]:.3f} s")
     jobs1, jobs10, rtt = results[("parallel", 1)], results[("parallel", 10)], statistics.median(round_trips)
     print(f"one round trip: {rtt * 1000:.1f} ms (median of {len(round_trips)}; the added latency is 50 ms)")
     print(
         f"RESULT jobs1_s={jobs1:.3f} jobs10_s={jobs10:.3f}"
         f" jobs50_s={results[('parallel', 50)]:.3f} rtt_ms={rtt * 1000:.1f} jobs10_rtts={jobs10 / rtt:.2f}"
         f" jobs10_rtts_nominal={jobs10 / LATENCY_S:.2f} jobs10_extra_rtts={(jobs10 - jobs1) / rtt:.2f}"
-        f" jobs10_speedup={speedups[10]:.2f}"
+        f" jobs10_speedup={speedups[10]:.2f} jobs1_floor_rtts={results[('floor', 1)] / rtt:.2f}"
+        f" jobs10_floor_rtts={results[('floor', 10)] / rtt:.2f}"
+        f" jobs1_over_floor_rtts={over_floor[1] / rtt:.2f} jobs10_over_floor_rtts={over_floor[10] / rtt:.2f}"
     )
 
 
