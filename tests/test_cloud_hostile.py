@@ -29,7 +29,7 @@ from station.cloud import contract
 from station.cloud.api import EzeepClient
 from station.cloud.errors import BadAnswerError, DeadlineError, GrantError
 from station.cloud.http import CloudHttp
-from station.cloud.models import TokenPair
+from station.cloud.models import ListEnd, TokenPair
 from station.cloud.stack import CloudStack
 from station.config import CloudSection, parse_config
 from station.database import memory_database
@@ -224,10 +224,41 @@ def test_an_endless_job_list_is_cut_and_logged(emulator: Emulator, caplog: pytes
         pair(emulator, cloud)
         emulator.set_faults(endless_jobs=True)
         before = emulator.stats()["api"]
-        jobs = cloud.client.waiting_jobs(emulator.users[0].id)
+        ends: list[ListEnd | None] = []
+        jobs = cloud.client.waiting_jobs(emulator.users[0].id, on_page=lambda _, end: ends.append(end))
         assert len(jobs) == 250
         assert emulator.stats()["api"] - before == 3  # pages beyond the cap were not fetched
         assert "jobs: the list was cut at 250 items (3 pages); further pages were not fetched" in caplog.text
+        assert ends == [None, None, ListEnd.CUT]  # no proof that a job it does not hold is gone
+
+
+def test_a_job_list_tells_whether_it_was_read_whole(emulator: Emulator) -> None:
+    """Only a list read in one page shows the queue at one moment (see ListEnd)."""
+    with make_cloud(emulator) as cloud:
+        pair(emulator, cloud)
+        user = emulator.users[4]  # seeded with no jobs of its own
+
+        def ends() -> list[ListEnd | None]:
+            told: list[ListEnd | None] = []
+            cloud.client.waiting_jobs(user.id, on_page=lambda _, end: told.append(end))
+            return told
+
+        assert ends() == [ListEnd.WHOLE]  # an empty queue, too
+        for n in range(contract.PAGE_SIZE + 1):
+            emulator.add_job(user.email, f"Doc {n}.pdf")
+        assert ends() == [None, ListEnd.PAGED]
+
+
+def test_a_job_page_holding_more_than_asked_for_is_a_list_cut_short() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        items = [{"id": f"j{n}", "name": "", "owner_id": "u1"} for n in range(150)]
+        return httpx.Response(200, json={"count": 150, "next": None, "results": items})
+
+    cloud = CloudStack.create(mock_http(handler), memory_database(), hardware_id=HW)
+    cloud.keeper.install(TokenPair("a.e30.c", "rt", 3600, time.monotonic()), hardware_id=HW)
+    ends: list[ListEnd | None] = []
+    assert len(cloud.client.waiting_jobs("u1", on_page=lambda _, end: ends.append(end))) == 100
+    assert ends == [ListEnd.CUT]
 
 
 def test_an_overfull_page_counts_for_the_items_asked_for(caplog: pytest.LogCaptureFixture) -> None:

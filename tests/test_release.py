@@ -16,6 +16,7 @@ from station.cloud.api import EzeepClient
 from station.cloud.contract import JOBS_PATH, PAGE_SIZE, PRINTERS_PATH
 from station.cloud.errors import CloudError
 from station.cloud.models import Job
+from station.config import CloudSection
 from station.database import memory_database
 from station.emulator import Emulator
 from station.errors import StorageError
@@ -43,12 +44,18 @@ class Station:
     """A paired station: database, client and a release engine."""
 
     def __init__(
-        self, emulator: Emulator, *, url: str | None = None, timeout_s: float = 5.0, **engine: float
+        self,
+        emulator: Emulator,
+        *,
+        url: str | None = None,
+        timeout_s: float = 5.0,
+        cloud: CloudSection | None = None,
+        **engine: float,
     ) -> None:
         self.emulator = emulator
         self.db = memory_database()
         pair(emulator, self.db)
-        self.cloud = stack_for(url or emulator.url, self.db, timeout_s=timeout_s)
+        self.cloud = stack_for(url or emulator.url, self.db, timeout_s=timeout_s, cloud=cloud)
         self.client = self.cloud.client
         self.printer = self.client.station_printer()
         self.user = emulator.users[4]  # seeded with no jobs of its own
@@ -435,6 +442,51 @@ def test_in_doubt_rows_block_sending_until_checked(emulator: Emulator) -> None:
         settled = station.engine.reconcile()
         assert {p.state for p in settled} == {ReleaseState.UNCONFIRMED}
     assert emulator.release_counts() == dict.fromkeys(ids, 1)
+
+
+# --- what a job list proves ------------------------------------------------------------------
+
+
+def test_a_job_a_list_cut_short_does_not_hold_stays_in_doubt(emulator: Emulator) -> None:
+    """``max_jobs`` cuts the newest-first list before an old job whose request may be out: no
+    sign that the job left the queue, so it is never counted as released (and refused for good)."""
+    station = Station(emulator, cloud=CloudSection(max_jobs=2))
+    (old,) = station.jobs(1)
+    Journal(station.db).record_intent(station.user.id, station.printer.id, [old])  # killed before sending
+    newer = station.jobs(2)
+    station.after_quarantine()
+    settled = station.engine.reconcile()
+    assert [(p.job_id, p.cause) for p in settled] == [(old, Cause(Reason.IN_DOUBT))]
+    assert station.engine.unsettled() == 1
+    # Once the newer jobs are released, the list (read again after them) holds every job: the
+    # old one still waits, and the window has passed, so it is free to go.
+    station.engine.release(station.user.id, jobs=_jobs_by_id(station, newer))
+    assert station.engine.unsettled() == 0
+    station.engine.release(station.user.id)
+    assert emulator.release_counts() == dict.fromkeys([old, *newer], 1)
+
+
+def test_a_job_skipped_by_a_list_that_moved_between_its_pages_stays_in_doubt(emulator: Emulator) -> None:
+    """The list is paged by offset: a job deleted elsewhere while the second page is on its way
+    moves the later ones forward, and the oldest is on neither page. No sign it left the queue."""
+    station = Station(emulator)
+    (old,) = station.jobs(1)
+    Journal(station.db).record_intent(station.user.id, station.printer.id, [old])  # killed before sending
+    newer = station.jobs(PAGE_SIZE)  # the old job is the first of the second page
+    station.after_quarantine()
+    emulator.set_faults(slow_done_s=0.3, slow_path=JOBS_PATH)  # each page is made 0.3 s after it is asked
+    settled: list[JobProgress] = []
+    reconcile = threading.Thread(target=lambda: settled.extend(station.engine.reconcile()))
+    reconcile.start()
+    wait_for_slow_done(emulator, 2, held=True)  # the second page is asked for, not yet made
+    emulator.delete_job(newer[0])  # in ezeep's web app, say
+    reconcile.join(timeout=10)
+    assert [(p.job_id, p.cause) for p in settled] == [(old, Cause(Reason.IN_DOUBT))]
+    assert station.engine.unsettled() == 1
+    emulator.set_faults(slow_done_s=0.0)
+    settled = station.engine.reconcile()  # one page now, with the old job on it: never released
+    assert states(settled) == {old: ReleaseState.HELD}
+    assert emulator.release_counts() == {}
 
 
 # --- slow but done: a request outlives its client ------------------------------------------

@@ -51,7 +51,7 @@ from station.cloud.errors import (
     UsersRefusedError,
 )
 from station.cloud.http import CloudHttp, Host
-from station.cloud.models import DeviceBinding, Job, JobStatus, Printer, UserInfo, job_ids_for_log
+from station.cloud.models import DeviceBinding, Job, JobStatus, ListEnd, Printer, UserInfo, job_ids_for_log
 from station.cloud.tokens import TokenKeeper
 from station.config import CloudSection
 
@@ -184,7 +184,7 @@ class EzeepClient:
         self,
         user_id: str,
         *,
-        on_page: Callable[[list[Job], bool], None] | None = None,
+        on_page: Callable[[list[Job], ListEnd | None], None] | None = None,
         on_refused: Callable[[RefusedJobs], None] = log_refused,
     ) -> list[Job]:
         """Every job waiting in the user's queue, newest first (all pages, up to ``max_jobs``).
@@ -192,15 +192,17 @@ class EzeepClient:
         Only the user's own jobs: whatever the server's ``user=`` filter did, a job whose owner
         is someone else, or that names no owner, is left out and told to ``on_refused`` (by
         default a warning in the log, by count and id). ``on_page`` hears each page's own jobs
-        as soon as the page is read, before the next one is asked for, on the calling thread,
-        and whether more pages follow (a page without any of the user's jobs is told only when
-        it is the last): the release engine starts releasing them.
+        as soon as the page is read, before the next one is asked for, on the calling thread:
+        the release engine starts releasing them. With the last page it hears how the list
+        ended (:class:`ListEnd`: whether a job the list does not hold is gone from the queue);
+        with the others None. A page without any of the user's jobs is told only when it is
+        the last.
         """
         own: list[Job] = []
         unowned: list[str] = []
         others: list[str] = []
 
-        def page(jobs: list[Job], more: bool) -> None:
+        def page(jobs: list[Job], end: ListEnd | None) -> None:
             mine: list[Job] = []
             for job in jobs:
                 if self.owns(job, user_id):
@@ -208,8 +210,8 @@ class EzeepClient:
                 else:
                     (others if job.owner_id else unowned).append(job.id)
             own.extend(mine)
-            if on_page is not None and (mine or not more):
-                on_page(mine, more)
+            if on_page is not None and (mine or end is not None):
+                on_page(mine, end)
 
         self._pages(
             contract.JOBS_PATH,
@@ -372,15 +374,16 @@ class EzeepClient:
         request_s: float | None = None,
         host: Host = "api",
         token: str | None = None,
-        on_page: Callable[[list[T], bool], None] | None = None,
+        on_page: Callable[[list[T], ListEnd | None], None] | None = None,
     ) -> list[T]:
         """Every page of a list, each cut to the page size asked for, the whole cut at ``limit``
         and ended by ``list_deadline_s``; ``request_s``: each page's request within this too.
         ``host``: where the list is (its paging: :func:`contract.page_query`); ``token``: as
         for :meth:`_call`; ``on_page``: hears each page's items (as kept) once the page is read,
-        and whether further pages will be asked for."""
+        and how the list ended with its last page (None before: further pages will be asked for)."""
         items: list[T] = []
         page = 0
+        overlong = False  # a page held more than asked for: what it held beyond was not read
         until = time.monotonic() + self._list_deadline_s
         while True:
             params = {**query, **contract.page_query(host, page)}
@@ -404,13 +407,14 @@ class EzeepClient:
                     contract.PAGE_SIZE,
                 )
                 results = results[: contract.PAGE_SIZE]
+                overlong = True
             room = limit - len(items)
             kept = [parse(item) for item in results[:room]]
             items.extend(kept)
             last = not has_next or not results or (count is not None and len(items) >= count)
             cut = len(results) > room or (not last and len(items) >= limit)
             if on_page is not None:
-                on_page(kept, not (last or cut))
+                on_page(kept, _end(page, last=last, cut=cut, overlong=overlong))
             if cut:
                 log.warning(
                     "%s: the list was cut at %d items (%d pages); further pages were not fetched",
@@ -422,6 +426,15 @@ class EzeepClient:
             if last:
                 return items
             page += 1
+
+
+def _end(page: int, *, last: bool, cut: bool, overlong: bool) -> ListEnd | None:
+    """How a list ended with page ``page`` (from 0); None: further pages will be asked for."""
+    if not (last or cut):
+        return None
+    if cut or overlong:
+        return ListEnd.CUT
+    return ListEnd.WHOLE if page == 0 else ListEnd.PAGED
 
 
 def station_printer_of(printers: list[Printer], binding: DeviceBinding | None, pinned: str = "") -> Printer:

@@ -79,6 +79,21 @@ class Job:
     size: int | None = None
 
 
+class ListEnd(enum.Enum):
+    """How a list read page by page ended, and so what it proves about a job it does not hold.
+
+    ezeep pages by offset. While the next page is on its way, a job that leaves the queue (it
+    was released or deleted, here or anywhere else) moves every later one a place forward, so
+    one of them can be skipped; and a list cut short holds only some of the jobs. Only a list
+    read in one request is a picture of the queue at one moment: a job it does not hold was not
+    waiting.
+    """
+
+    WHOLE = "whole"  # one page, nothing left out
+    PAGED = "paged"  # the last of several pages
+    CUT = "cut"  # stopped at ``max_jobs``, or a page held more than asked for (the rest ignored)
+
+
 LOGGED_JOB_IDS = 10
 
 

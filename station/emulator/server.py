@@ -192,6 +192,10 @@ class Emulator:
     def add_job(self, email: str, name: str = "Report.pdf", pages: int = 1) -> str:
         return self._services.org.add_job(email, name, pages)
 
+    def delete_job(self, job_id: str) -> None:
+        """The job is deleted elsewhere (ezeep's web app, another station): it leaves the queue."""
+        self._services.org.delete_job(job_id)
+
     def waiting_jobs(self, email: str) -> list[dict[str, Any]]:
         return self._services.org.waiting_jobs(email)
 

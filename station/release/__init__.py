@@ -18,18 +18,22 @@ How "never twice" holds
 3. In-doubt rows are settled only by asking ezeep: the user's INQUEUE list is read fresh. What
    a job list can prove, and what it cannot:
 
-   - a job **gone** from the list was released (or deleted): proof enough. Its row becomes
-     ``released`` and it is never sent again.
+   - a job **gone** from a list read in one page, not cut short, was released (or deleted):
+     proof enough. Its row becomes ``released`` and it is never sent again. A list of several
+     pages proves no absence: it is paged by offset, so any job that leaves the queue between
+     two pages (released or deleted here, at another station, in the web app) moves the later
+     ones forward and one can be skipped; a list cut at ``max_jobs`` holds only some jobs
+     (:class:`~station.cloud.models.ListEnd`). A job such a list does not hold stays in doubt.
    - a job **still listed** proves nothing while a request for it may still be on its way: the
      late request may land a moment after the list was read. So a listed job stays in doubt
      for a quarantine window (``in_doubt_s``, ``[cloud] in_doubt_s``, default 300 s: longer
      than the request deadline plus any proxy's). Only a list read *after* the window has
      passed makes it ``held``, free to be released again.
 
-   The list is paged by offset and a released job leaves it, so a list read while this call's
-   own releases were going out (the engine sends each job as soon as its page arrives) may have
-   skipped a job that is still waiting: such a list proves nothing. It is read again once the
-   call's requests have been answered, and only that reading settles rows.
+   A list read while this call's own releases were going out (the engine sends each job as
+   soon as its page arrives) may have skipped a job that is still waiting, and the call did not
+   release it: such a list is read again once the call's requests have been answered, and only
+   that reading settles rows.
 
    This happens at start-up (:meth:`ReleaseEngine.reconcile`, which the core repeats while
    rows are open), at the end of the call that hit the ambiguity, and on the user's next

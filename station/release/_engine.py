@@ -22,7 +22,7 @@ from station.cloud.errors import (
     TokenRejectedError,
     UnauthorisedError,
 )
-from station.cloud.models import Job, JobState, JobStatus, Printer, job_ids_for_log
+from station.cloud.models import Job, JobState, JobStatus, ListEnd, Printer, job_ids_for_log
 from station.database import Database
 from station.errors import StationError
 from station.release._journal import IN_DOUBT_STATES, Change, Journal, JournalRow, RowState
@@ -61,7 +61,7 @@ class ReleaseClient(Protocol):
     def printers(self) -> list[Printer]: ...
 
     def waiting_jobs(
-        self, user_id: str, *, on_page: Callable[[list[Job], bool], None] | None = None
+        self, user_id: str, *, on_page: Callable[[list[Job], ListEnd | None], None] | None = None
     ) -> list[Job]: ...
 
     def release(self, job_id: str, printer_id: str) -> str: ...
@@ -114,10 +114,12 @@ class _Followed:
 
 @dataclass(frozen=True, slots=True)
 class _Page:
-    """One page of the user's queue as it arrived, and the future of the next (None: it was the last)."""
+    """One page of the user's queue as it arrived, and the future of the next (None: it was the
+    last, and ``end`` says how the list ended)."""
 
     jobs: tuple[Job, ...]
     following: Future[_Page] | None
+    end: ListEnd | None = None
 
 
 @dataclass(slots=True)
@@ -304,11 +306,11 @@ class ReleaseEngine:
             return []
         results: list[JobProgress] = []
         with ThreadPoolExecutor(self._parallelism, thread_name_prefix="reconcile") as pool:
-            lists = {user: pool.submit(self._client.waiting_jobs, user) for user in intents}
+            lists = {user: pool.submit(self._queue, user) for user in intents}
             statuses = {pool.submit(self._client.status, row.spool_id): row for row in submitted}
             for user, future in lists.items():
                 try:
-                    waiting = {job.id for job in future.result()}
+                    waiting, whole = future.result()
                 except CloudError as exc:
                     cause = Cause.of_error(exc)
                     results += [
@@ -317,7 +319,7 @@ class ReleaseEngine:
                         if row.state == "intent"
                     ]
                     continue
-                results += self._settle_in_doubt(intents[user], waiting, {})
+                results += self._settle_in_doubt(intents[user], waiting, {}, whole=whole)
             for status_future, row in statuses.items():
                 results.append(self._settle_submitted(row, status_future))
         self._journal.prune()
@@ -450,11 +452,11 @@ class ReleaseEngine:
         page (the last names no following one); a failure fails the page that was being read."""
         current: Future[_Page] | None = first
 
-        def arrived(jobs: list[Job], more: bool) -> None:
+        def arrived(jobs: list[Job], end: ListEnd | None) -> None:
             nonlocal current
-            following: Future[_Page] | None = Future() if more else None
+            following: Future[_Page] | None = Future() if end is None else None
             assert current is not None  # nothing comes after the last page
-            current.set_result(_Page(tuple(jobs), following))
+            current.set_result(_Page(tuple(jobs), following, end))
             current = following
 
         try:
@@ -466,7 +468,7 @@ class ReleaseEngine:
                 log.exception("the job list failed after its last page")
         else:
             if current is not None:  # a list cut short names no last page
-                current.set_result(_Page((), None))
+                current.set_result(_Page((), None, ListEnd.CUT))
 
     def _take(self, run: _Run, targets: Iterable[_Target]) -> None:
         """Jobs just known: to be sent once the printer is known, or once the whole list is read
@@ -503,7 +505,7 @@ class ReleaseEngine:
             if page.following is None and run.list_moved and not run.rereading:
                 run.reread_due = True  # see _Run
             elif page.following is None:
-                self._settle_in_doubt(run.doubtful.values(), run.listed, {})
+                self._settle_in_doubt(run.doubtful.values(), run.listed, {}, whole=page.end is ListEnd.WHOLE)
         if run.next_page is None and not run.reread_due:
             run.known += run.deferred
             run.deferred = []
@@ -556,7 +558,8 @@ class ReleaseEngine:
         against it first: those jobs are offered again.
         """
         ids = [job.id for job in jobs]
-        self._settle_in_doubt(self._journal.rows(ids).values(), set(ids), {})
+        # Only the rows of jobs the list holds: it shows none gone.
+        self._settle_in_doubt(self._journal.rows(ids).values(), set(ids), {}, whole=False)
         held: dict[str, Cause] = {}
         with self._lock:
             rows = self._journal.rows(ids)
@@ -769,27 +772,40 @@ class ReleaseEngine:
     def _recheck(self, run: _Run) -> None:
         """One fresh look at the queue for jobs whose release request ended ambiguously."""
         try:
-            waiting = {job.id for job in self._client.waiting_jobs(run.user_id)}
+            waiting, whole = self._queue(run.user_id)
         except CloudError as exc:
             log.warning("cannot check jobs in doubt yet: %s", Cause.of_error(exc).english)
             return
         rows = self._journal.rows(t.job_id for t in run.in_doubt)
         names = {t.job_id: t.name for t in run.in_doubt}
-        for progress in self._settle_in_doubt(rows.values(), waiting, names):
+        for progress in self._settle_in_doubt(rows.values(), waiting, names, whole=whole):
             run.settle(progress)
+
+    def _queue(self, user_id: str) -> tuple[set[str], bool]:
+        """The ids of the jobs waiting in ``user_id``'s queue, and whether the list was read
+        whole (:class:`ListEnd`): only then is a job it does not hold gone from the queue."""
+        ends: list[ListEnd] = []
+
+        def page(jobs: list[Job], end: ListEnd | None) -> None:
+            if end is not None:
+                ends.append(end)
+
+        waiting = {job.id for job in self._client.waiting_jobs(user_id, on_page=page)}
+        return waiting, ends == [ListEnd.WHOLE]
 
     # --- settling rows ------------------------------------------------------------------------
 
     def _settle_in_doubt(
-        self, rows: Iterable[JournalRow], waiting: set[str], names: dict[str, str]
+        self, rows: Iterable[JournalRow], waiting: set[str], names: dict[str, str], *, whole: bool
     ) -> list[JobProgress]:
         """Settle ``intent`` and ``deleting`` rows against a fresh INQUEUE list (see the package
         docstring); the progress of the ``intent`` ones.
 
-        A job gone from the queue was released (deleted). One still waiting was not, once the
-        quarantine window has passed since the request was given up; before that a late request
-        may still land, so the row stays in doubt. Holds the engine lock so that a row another
-        call has just claimed is never touched.
+        A job gone from the queue was released (deleted); only a list read ``whole`` can show
+        that (:class:`ListEnd`), any other leaves a job it does not hold in doubt. One still
+        waiting was not, once the quarantine window has passed since the request was given up;
+        before that a late request may still land, so the row stays in doubt. Holds the engine
+        lock so that a row another call has just claimed is never touched.
         """
         results: list[JobProgress] = []
         gone: list[JournalRow] = []
@@ -799,10 +815,11 @@ class ReleaseEngine:
             for row in rows:
                 if row.state not in IN_DOUBT_STATES or row.job_id in self._in_flight:
                     continue
-                if row.job_id not in waiting:
+                listed = row.job_id in waiting
+                if not listed and whole:
                     gone.append(row)
                     cause, state = Cause(Reason.OUTCOME_UNKNOWN), ReleaseState.UNCONFIRMED
-                elif (now - row.updated_at).total_seconds() >= self._in_doubt_s:
+                elif listed and (now - row.updated_at).total_seconds() >= self._in_doubt_s:
                     still_waiting.append(row)
                     cause, state = Cause(Reason.STILL_WAITING), ReleaseState.HELD
                 else:
