@@ -7,6 +7,7 @@ that was not released is still waiting in its user's queue (none is lost).
 from __future__ import annotations
 
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -60,7 +61,8 @@ class Station:
         self.printer = self.client.station_printer()
         self.user = emulator.users[4]  # seeded with no jobs of its own
         self.progress: list[JobProgress] = []
-        self.later_s = 0.0  # how far the engines' wall clock runs ahead (past a quarantine window)
+        self.later_s = 0.0  # how far the engines' clocks run ahead (past a quarantine window)
+        self.wall_ahead_s = 0.0  # how far the wall clock alone was set forward (NTP)
         options = {"parallelism": 4, "job_timeout_s": 20.0, "poll_interval_s": 0.05, **engine}
         self.engine = self.new_engine(**options)
 
@@ -72,14 +74,18 @@ class Station:
             job_timeout_s=options.get("job_timeout_s", 20.0),
             poll_interval_s=options.get("poll_interval_s", 0.05),
             in_doubt_s=options.get("in_doubt_s", IN_DOUBT_S),
+            clock=self.clock,
             now=self.now,
         )
 
+    def clock(self) -> float:
+        return time.monotonic() + self.later_s
+
     def now(self) -> datetime:
-        return datetime.now(UTC) + timedelta(seconds=self.later_s)
+        return datetime.now(UTC) + timedelta(seconds=self.later_s + self.wall_ahead_s)
 
     def after_quarantine(self) -> None:
-        """Let the wall clock pass the quarantine window (of every engine of this station)."""
+        """Let the clocks pass the quarantine window (of every engine of this station)."""
         self.later_s += IN_DOUBT_S + 1
 
     def jobs(self, count: int) -> list[str]:
@@ -400,8 +406,9 @@ def test_network_cut_mid_release_then_reconcile(make_emulator: EmulatorFactory) 
     early = station.new_engine().release(station.user.id)
     assert early.printed == () and {p.cause for p in early.unconfirmed} == {Cause(Reason.IN_DOUBT)}
     assert_once_and_none_lost(emulator, station.user.email, ids)
+    restarted = station.new_engine()
     station.after_quarantine()  # ...after it, the queue is read again and what still waits is sent
-    station.new_engine().release(station.user.id)
+    restarted.release(station.user.id)
     assert emulator.release_counts() == dict.fromkeys(ids, 1)
     assert waiting_ids(emulator, station.user.email) == set()
 
@@ -458,9 +465,10 @@ def test_a_job_a_list_cut_short_does_not_hold_stays_in_doubt(emulator: Emulator)
     settled = station.engine.reconcile()
     assert [(p.job_id, p.cause) for p in settled] == [(old, Cause(Reason.IN_DOUBT))]
     assert station.engine.unsettled() == 1
-    # Once the newer jobs are released, the list (read again after them) holds every job: the
-    # old one still waits, and the window has passed, so it is free to go.
+    # Once the newer jobs are released the list holds every job: the old one still waits, and
+    # the window has passed, so it is free to go.
     station.engine.release(station.user.id, jobs=_jobs_by_id(station, newer))
+    station.engine.reconcile()
     assert station.engine.unsettled() == 0
     station.engine.release(station.user.id)
     assert emulator.release_counts() == dict.fromkeys([old, *newer], 1)
@@ -533,9 +541,42 @@ def test_a_release_that_never_landed_is_offered_again_after_the_window(emulator:
     # The window survives a restart: the journal keeps the moment the request was given up.
     assert station.new_engine().release(station.user.id, jobs=jobs).printed == ()
     assert emulator.release_counts() == {}
+    restarted = station.new_engine()
     station.after_quarantine()  # the queue is read again first, then the job is sent
-    assert [p.job_id for p in station.new_engine().release(station.user.id, jobs=jobs).printed] == [job_id]
+    assert [p.job_id for p in restarted.release(station.user.id, jobs=jobs).printed] == [job_id]
     assert emulator.release_counts() == {job_id: 1}
+
+
+def test_a_wall_clock_set_forward_does_not_cut_the_window_short(emulator: Emulator) -> None:
+    """A Pi has no clock of its own: it starts on the time saved at its last shutdown, and NTP
+    sets it later, maybe hours forward. A job in doubt from before still waits out the window."""
+    station = Station(emulator, timeout_s=0.3)
+    (job_id,) = station.jobs(1)
+    jobs = _jobs_by_id(station, [job_id])
+    _drop_after_timeout(station, "release")
+    station.engine.release(station.user.id, jobs=jobs)
+    station.wall_ahead_s = 6 * 3600.0  # NTP sets the clock six hours forward
+    assert {p.cause for p in station.engine.reconcile()} == {Cause(Reason.IN_DOUBT)}
+    assert station.engine.release(station.user.id, jobs=jobs).printed == ()
+    assert emulator.release_counts() == {}
+    station.after_quarantine()
+    assert [p.job_id for p in station.engine.release(station.user.id, jobs=jobs).printed] == [job_id]
+    assert emulator.release_counts() == {job_id: 1}
+
+
+def test_a_restarted_station_waits_out_the_window_for_rows_it_did_not_stamp(emulator: Emulator) -> None:
+    """A batch's later jobs go out long after their intent was written (a few at a time, each up
+    to its deadline): a station killed then may have sent one a moment before it died. The
+    station that starts next counts the window from its own start, not from the old stamp."""
+    station = Station(emulator)
+    (job_id,) = station.jobs(1)
+    Journal(station.db).record_intent(station.user.id, station.printer.id, [job_id])
+    station.wall_ahead_s = IN_DOUBT_S + 1  # the intent was older than the window when it died
+    restarted = station.new_engine()
+    assert {p.cause for p in restarted.reconcile()} == {Cause(Reason.IN_DOUBT)}
+    station.after_quarantine()
+    assert states(restarted.reconcile()) == {job_id: ReleaseState.HELD}
+    assert emulator.release_counts() == {}
 
 
 def test_the_pick_list_holds_back_a_job_in_doubt_until_the_window_has_passed(emulator: Emulator) -> None:
@@ -547,8 +588,9 @@ def test_the_pick_list_holds_back_a_job_in_doubt_until_the_window_has_passed(emu
     station.engine.release(station.user.id, jobs=jobs[:1])
     listed = _jobs_by_id(station, ids)  # both still waiting at ezeep
     assert station.engine.held_back(listed) == {ids[0]: Cause(Reason.IN_DOUBT)}
+    restarted = station.new_engine()
     station.after_quarantine()  # the window has passed and this list was read after it
-    assert station.new_engine().held_back(listed) == {}
+    assert restarted.held_back(listed) == {}
     assert emulator.release_counts() == {}
 
 

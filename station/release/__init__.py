@@ -38,7 +38,11 @@ How "never twice" holds
    This happens at start-up (:meth:`ReleaseEngine.reconcile`, which the core repeats while
    rows are open), at the end of the call that hit the ambiguity, and on the user's next
    release, which always reads the queue first when the user has jobs in doubt. The window is
-   counted from the journal's stamp on the wall clock, so it survives a restart.
+   counted from the journal's stamp on the wall clock, so it survives a restart, but never for
+   longer than the monotonic clock has run since the station gave up on the request (for a row
+   an earlier process left, since the engine started): neither a wall clock that NTP sets
+   hours forward nor a request that a killed process sent long after its intent was written
+   cuts it short.
 4. A definite refusal before anything was done (404 no such job, 401/403 after the token was
    refreshed, 429 or 503 refused at the door) and a printer failure reported by the status call
    (3011, other Win32 codes) mark the job ``failed`` or ``held``: safe to release again, which is

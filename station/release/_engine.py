@@ -190,8 +190,8 @@ class ReleaseEngine:
     ``warm_print``: open the print host's connections while the printer check and the job list
     are on their way (:meth:`ReleaseClient.warm_print`), so the releases pay no handshake;
     False: the releases open them (how ``bench.release --field`` shows the difference).
-    ``clock``: a monotonic clock for the timeouts. ``now``: the wall clock the journal's stamps
-    are read against (they outlive a restart).
+    ``clock``: a monotonic clock for the timeouts and, within the engine's life, the quarantine
+    window. ``now``: the wall clock the journal's stamps are read against (they outlive a restart).
 
     All methods block the calling thread (run them off the UI thread); ``on_progress`` is called
     on the calling thread, in order, and must not block. Cloud and storage errors raised before
@@ -231,6 +231,9 @@ class ReleaseEngine:
         self._now = now
         self._lock = threading.Lock()
         self._in_flight: set[str] = set()  # job ids whose intent row belongs to a running call
+        # When this engine gave up on a request (its clock); see _in_doubt_for.
+        self._doubt_since: dict[str, float] = {}
+        self._started = clock()
         # Kept between calls: no thread start delays a tap's requests (see station.release._threads).
         self._threads = ThreadPoolExecutor(parallelism, thread_name_prefix="release")
 
@@ -383,7 +386,7 @@ class ReleaseEngine:
                         log.warning("delete of a job is in doubt: %s", cause.english)
                     changes.append(Change(job.id, "deleting" if in_doubt else "held", cause.english))
         finally:
-            self._journal.update(change for change in changes if change.job_id in journaled)
+            self._update(change for change in changes if change.job_id in journaled)
             self._journal.forget(deleted)
             with self._lock:
                 self._in_flight.difference_update(journaled)
@@ -707,10 +710,19 @@ class ReleaseEngine:
         if not run.changes:
             return
         try:
-            self._journal.update(run.changes)
+            self._update(run.changes)
         except StationError:
             log.exception("could not record the progress of a release")
         run.changes.clear()
+
+    def _update(self, changes: Iterable[Change]) -> None:
+        """Write ``changes`` to the journal; a change that leaves its job in doubt starts the
+        quarantine window on this engine's clock too, first (see :meth:`_in_doubt_for`)."""
+        changes = list(changes)
+        gave_up = self._clock()
+        with self._lock:
+            self._doubt_since.update((c.job_id, gave_up) for c in changes if c.state in IN_DOUBT_STATES)
+        self._journal.update(changes)
 
     def _sent(self, run: _Run, target: _Target, future: Future[_Sent]) -> None:
         try:
@@ -819,7 +831,7 @@ class ReleaseEngine:
                 if not listed and whole:
                     gone.append(row)
                     cause, state = Cause(Reason.OUTCOME_UNKNOWN), ReleaseState.UNCONFIRMED
-                elif listed and (now - row.updated_at).total_seconds() >= self._in_doubt_s:
+                elif listed and self._in_doubt_for(row, now) >= self._in_doubt_s:
                     still_waiting.append(row)
                     cause, state = Cause(Reason.STILL_WAITING), ReleaseState.HELD
                 else:
@@ -827,7 +839,22 @@ class ReleaseEngine:
                 if row.state == "intent":
                     results.append(JobProgress(row.job_id, names.get(row.job_id, ""), state, cause))
             self._journal.settle(gone, still_waiting)
+            for row in (*gone, *still_waiting):
+                self._doubt_since.pop(row.job_id, None)
         return results
+
+    def _in_doubt_for(self, row: JournalRow, now: datetime) -> float:
+        """Seconds that ``row``'s job has surely been in doubt: by the journal's stamp on the
+        wall clock, which outlives a restart, but never more than this engine's clock has seen.
+
+        A Pi has no clock of its own: the station starts on the time saved at the last shutdown,
+        and NTP sets it later, maybe hours forward; a stamp made before looks hours old after
+        it. And a row this engine did not stamp was left by a process that may have sent its
+        request until it ended (a batch's later jobs go out long after their intent is written):
+        it counts from this engine's start. Either way the window is never cut short.
+        """
+        on_wall = (now - row.updated_at).total_seconds()
+        return min(on_wall, self._clock() - self._doubt_since.get(row.job_id, self._started))
 
     def _settle_submitted(self, row: JournalRow, future: Future[JobStatus]) -> JobProgress:
         try:
