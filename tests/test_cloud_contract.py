@@ -94,11 +94,17 @@ def test_a_contract_table_is_checked_key_by_key() -> None:
         'users_host = "print"': ("cloud.contract.users_host", "'account', 'api'"),
         'owner_match = "email"': ("cloud.contract.owner_match", "'exact', 'casefold'"),
         'jobs_user_param = "user id"': ("cloud.contract.jobs_user_param", "query parameter"),
+        'refused_statuses = "429 404"': ("cloud.contract.refused_statuses", "429 or 5xx"),
+        'refused_statuses = "503,429"': ("cloud.contract.refused_statuses", "separated by blanks"),
     }
     for line, (key, words) in wrong.items():
         with pytest.raises(ConfigError) as caught:
             parse_config(f"[cloud.contract]\n{line}\n", "s.toml")
         assert key in str(caught.value) and words in str(caught.value), line
+    assert parse_config('[cloud.contract]\nrefused_statuses = "429"\n', "s.toml").cloud.contract.refusals == {
+        429
+    }
+    assert Contract().refusals == {429, 503}
     # The table alone, as doctor --live reads it.
     assert Contract.from_table({"job_name": "title"}).job_name == "title"
     with pytest.raises(ConfigError, match=r"cloud\.contract\.nope"):

@@ -14,7 +14,7 @@ import pytest
 
 from station.causes import Cause, Reason
 from station.cloud.api import EzeepClient
-from station.cloud.contract import JOBS_PATH, PAGE_SIZE, PRINTERS_PATH
+from station.cloud.contract import JOBS_PATH, PAGE_SIZE, PRINTERS_PATH, Contract
 from station.cloud.errors import CloudError
 from station.cloud.models import Job
 from station.config import CloudSection
@@ -665,6 +665,22 @@ def _drop_after_timeout(station: Station, call: str) -> None:
             station.emulator.set_faults(latency_s=0.0)
 
     setattr(station.client, call, once)
+
+
+def test_a_503_leaves_a_job_in_doubt_where_the_contract_says_it_may_come_after_the_work(
+    emulator: Emulator,
+) -> None:
+    """Some front doors answer 503 after they passed the request on (the server was too slow):
+    a site that finds so sets ``refused_statuses = "429"``, and a 503 is no refusal there."""
+    station = Station(emulator, cloud=CloudSection(contract=Contract(refused_statuses="429")))
+    (job_id,) = station.jobs(1)
+    _fail_releases_with_503(station, count=1)
+    summary = station.engine.release(station.user.id)
+    assert [(p.job_id, p.state) for p in summary.unconfirmed] == [(job_id, ReleaseState.UNCONFIRMED)]
+    assert station.engine.release(station.user.id).printed == ()  # in doubt: not sent again yet
+    station.after_quarantine()
+    assert [p.job_id for p in station.engine.release(station.user.id).printed] == [job_id]
+    assert emulator.release_counts() == {job_id: 1}
 
 
 def test_a_refusal_at_the_door_is_not_in_doubt(station: Station) -> None:

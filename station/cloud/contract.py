@@ -34,7 +34,8 @@ The assumptions, in one list:
   window has passed, and a refresh whose answer was lost may have rotated the refresh token;
 - that a 429 or 503 is answered before anything is done (a rate limit, maintenance, a load
   balancer without a server), so a release or delete answered so was not carried out; any
-  other 5xx may come after the work was done;
+  other 5xx may come after the work was done (:attr:`Contract.refused_statuses`: some front
+  doors answer 503 after they passed the request on, when the server was too slow);
 - that revoke (documented: 2xx without content, refresh tokens only) kills the refresh tokens
   of that one pairing and no other: pairing again with the same hardware id revokes the
   replaced pair's refresh token and expects the new pair to live on. Nothing relies on the
@@ -163,6 +164,9 @@ class Contract:
     ``delete_path``: the path that deletes a job; ``{job_id}`` stands for its id.
     ``users_host``, ``users_path``: where org members with e-mail and name are listed: the
     account host (paged ``page``/``per_page``, documented) or the REST host (``limit``/``offset``).
+    ``refused_statuses``: the HTTP statuses (429 and 5xx, separated by blanks) that mean a
+    release or delete was refused before anything was done: the job is held, free to go again.
+    Any other 5xx leaves it in doubt (:mod:`station.release`).
 
     Example::
 
@@ -184,6 +188,7 @@ class Contract:
     delete_path: str = "/printing/v1/printjobs/{job_id}/"  # assumed
     users_host: UsersHost = "account"  # documented: GET account.ezeep.com/v1/users/
     users_path: str = "/v1/users/"
+    refused_statuses: str = "429 503"  # assumed
 
     def __post_init__(self) -> None:
         if not _PARAM.fullmatch(self.jobs_user_param):
@@ -202,6 +207,16 @@ class Contract:
             raise ValueError(f"owner_match: must be one of 'exact', 'casefold', not {self.owner_match!r}")
         if self.users_host not in typing.get_args(UsersHost):
             raise ValueError(f"users_host: must be one of 'account', 'api', not {self.users_host!r}")
+        statuses = self.refused_statuses.split()
+        if not all(s.isdigit() and (s == "429" or 500 <= int(s) <= 599) for s in statuses):
+            raise ValueError(
+                'refused_statuses: must be 429 or 5xx statuses separated by blanks, like "429 503"'
+            )
+
+    @property
+    def refusals(self) -> frozenset[int]:
+        """:attr:`refused_statuses` as numbers."""
+        return frozenset(int(status) for status in self.refused_statuses.split())
 
     @classmethod
     def from_table(

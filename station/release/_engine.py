@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any, Final, Protocol
 
 from station.causes import Cause, Reason
+from station.cloud.contract import Contract
 from station.cloud.errors import (
     ClosedError,
     CloudError,
@@ -34,10 +35,6 @@ log = logging.getLogger(__name__)
 ProgressCallback = Callable[[JobProgress], None]
 CANCEL_CHECK_S: Final = 0.25  # how soon a set cancel event is noticed while waiting on requests
 IN_DOUBT_S: Final = 300.0  # the quarantine window: longer than any request (and proxy) may live
-# A 429 or 503 is answered by whatever refuses the request at the door (rate limit, maintenance,
-# a load balancer with no server behind it), before anything is done; other 5xx (a 502 or 504
-# after a proxy gave up on ezeep, a 500 half way) may come after the work was done.
-_REFUSED_STATUSES: Final = (429, 503)
 _FINAL_ROW_STATES: Final[dict[ReleaseState, RowState]] = {
     ReleaseState.PRINTED: "printed",
     ReleaseState.FAILED: "failed",
@@ -55,6 +52,9 @@ _NOT_THEIRS: Final = Cause(Reason.NOT_ALLOWED, text="the job is not the user's")
 
 class ReleaseClient(Protocol):
     """The calls of :class:`station.cloud.api.EzeepClient` the engine uses."""
+
+    @property
+    def contract(self) -> Contract: ...
 
     def station_printer(self) -> Printer: ...
 
@@ -85,10 +85,12 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def _not_done(exc: BaseException) -> bool:
+def _not_done(exc: BaseException, refusals: frozenset[int]) -> bool:
     """Whether ``exc`` proves the request did nothing: no token to send it with, refused at the
-    door (429/503), or never sent (the station closed its connection before it left)."""
-    refused = isinstance(exc, ServerError) and exc.status in _REFUSED_STATUSES
+    door (a status of ``refusals``: see :attr:`Contract.refused_statuses`; other 5xx, such as a
+    502 or 504 after a proxy gave up on ezeep, may come after the work was done), or never sent
+    (the station closed its connection before it left)."""
+    refused = isinstance(exc, ServerError) and exc.status in refusals
     never_sent = isinstance(exc, ClosedError) and not exc.sent
     return isinstance(exc, TokenRejectedError) or refused or never_sent
 
@@ -646,8 +648,7 @@ class ReleaseEngine:
         change = Change(job_id, "submitted", spool_id=spool_id)
         return _Sent(JobProgress(job_id, name, ReleaseState.SUBMITTED), spool_id, change=change)
 
-    @staticmethod
-    def _unsent(target: _Target, exc: Exception) -> _Sent:
+    def _unsent(self, target: _Target, exc: Exception) -> _Sent:
         """What a release request that ended in ``exc`` came to."""
         job_id, cause = target.job_id, Cause.of_error(exc)
         if isinstance(exc, NotFoundError | UnauthorisedError | RefusedError):
@@ -655,7 +656,7 @@ class ReleaseEngine:
             # code kept in the cause for the screen): safe to retry.
             state: RowState = "failed"
             progress = JobProgress(job_id, target.name, ReleaseState.FAILED, cause)
-        elif _not_done(exc):
+        elif _not_done(exc, self._client.contract.refusals):
             state, progress = "held", JobProgress(job_id, target.name, ReleaseState.HELD, cause)
         else:
             # It may or may not have reached ezeep: the row stays ``intent``, stamped now, so the
@@ -900,6 +901,8 @@ class ReleaseEngine:
         except NotFoundError:
             return None, False  # already gone: what was asked for
         except CloudError as exc:  # in doubt unless refused before anything was done
-            refused = isinstance(exc, UnauthorisedError | RefusedError) or _not_done(exc)
+            refused = isinstance(exc, UnauthorisedError | RefusedError) or _not_done(
+                exc, self._client.contract.refusals
+            )
             return Cause.of_error(exc), not refused
         return None, False
