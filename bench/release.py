@@ -322,6 +322,8 @@ class BareClient:
             rest[1].request("GET", self._list_path, headers=self._headers)
             _answer(rest[0])
             listed = [job[self._contract.job_id] for job in json.loads(_answer(rest[1]))["results"]]
+            if len(listed) != jobs:
+                raise SystemExit(f"the bare client found {len(listed)} job(s) waiting, not {jobs}")
             headers = {**self._headers, "Content-Type": "application/json"}
             for connection, job_id in zip(prints, listed, strict=True):
                 body = json.dumps(self._contract.release_body(job_id, self._emulator.printer_id))

@@ -261,6 +261,21 @@ def test_a_job_page_holding_more_than_asked_for_is_a_list_cut_short() -> None:
     assert ends == [ListEnd.CUT]
 
 
+def test_a_first_page_that_names_a_next_one_is_no_whole_list() -> None:
+    """Its ``count`` says every job is there, its ``next`` that more follow: reading stops, but
+    a job it does not hold is not shown gone."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        item = {"id": "j1", "name": "", "owner_id": "u1"}
+        return httpx.Response(200, json={"count": 1, "next": "https://api/?offset=100", "results": [item]})
+
+    cloud = CloudStack.create(mock_http(handler), memory_database(), hardware_id=HW)
+    cloud.keeper.install(TokenPair("a.e30.c", "rt", 3600, time.monotonic()), hardware_id=HW)
+    ends: list[ListEnd | None] = []
+    assert len(cloud.client.waiting_jobs("u1", on_page=lambda _, end: ends.append(end))) == 1
+    assert ends == [ListEnd.PAGED]
+
+
 def test_an_overfull_page_counts_for_the_items_asked_for(caplog: pytest.LogCaptureFixture) -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         items = [{"id": f"p{n}", "name": "", "tp_id": n} for n in range(150)]

@@ -465,11 +465,11 @@ def test_a_job_a_list_cut_short_does_not_hold_stays_in_doubt(emulator: Emulator)
     settled = station.engine.reconcile()
     assert [(p.job_id, p.cause) for p in settled] == [(old, Cause(Reason.IN_DOUBT))]
     assert station.engine.unsettled() == 1
-    # Once the newer jobs are released the list holds every job: the old one still waits, and
-    # the window has passed, so it is free to go.
-    station.engine.release(station.user.id, jobs=_jobs_by_id(station, newer))
-    station.engine.reconcile()
-    assert station.engine.unsettled() == 0
+    summary = station.engine.release(station.user.id)  # the newer two, listed; the old one not
+    assert sorted(p.job_id for p in summary.printed) == sorted(newer)
+    assert station.engine.unsettled() == 1
+    # Now the list holds every job: the old one still waits, and the window has passed.
+    assert states(station.engine.reconcile()) == {old: ReleaseState.HELD}
     station.engine.release(station.user.id)
     assert emulator.release_counts() == dict.fromkeys([old, *newer], 1)
 
@@ -538,7 +538,7 @@ def test_a_release_that_never_landed_is_offered_again_after_the_window(emulator:
     # Within the window the job still waits but may yet be released by a late request.
     assert {p.cause for p in station.engine.reconcile()} == {Cause(Reason.IN_DOUBT)}
     assert station.engine.release(station.user.id, jobs=jobs).printed == ()
-    # The window survives a restart: the journal keeps the moment the request was given up.
+    # A restart does not shorten the window.
     assert station.new_engine().release(station.user.id, jobs=jobs).printed == ()
     assert emulator.release_counts() == {}
     restarted = station.new_engine()
@@ -553,6 +553,7 @@ def test_a_wall_clock_set_forward_does_not_cut_the_window_short(emulator: Emulat
     station = Station(emulator, timeout_s=0.3)
     (job_id,) = station.jobs(1)
     jobs = _jobs_by_id(station, [job_id])
+    station.after_quarantine()  # the station has been up longer than the window
     _drop_after_timeout(station, "release")
     station.engine.release(station.user.id, jobs=jobs)
     station.wall_ahead_s = 6 * 3600.0  # NTP sets the clock six hours forward

@@ -414,7 +414,7 @@ class EzeepClient:
             last = not has_next or not results or (count is not None and len(items) >= count)
             cut = len(results) > room or (not last and len(items) >= limit)
             if on_page is not None:
-                on_page(kept, _end(page, last=last, cut=cut, overlong=overlong))
+                on_page(kept, _end(page, last=last, cut=cut, overlong=overlong, has_next=has_next))
             if cut:
                 log.warning(
                     "%s: the list was cut at %d items (%d pages); further pages were not fetched",
@@ -428,13 +428,17 @@ class EzeepClient:
             page += 1
 
 
-def _end(page: int, *, last: bool, cut: bool, overlong: bool) -> ListEnd | None:
-    """How a list ended with page ``page`` (from 0); None: further pages will be asked for."""
+def _end(page: int, *, last: bool, cut: bool, overlong: bool, has_next: bool) -> ListEnd | None:
+    """How a list ended with page ``page`` (from 0); None: further pages will be asked for.
+
+    Whole only when the first page named no next one: a ``count`` that says every item is
+    there ends the reading, but proves nothing (it may be stale).
+    """
     if not (last or cut):
         return None
     if cut or overlong:
         return ListEnd.CUT
-    return ListEnd.WHOLE if page == 0 else ListEnd.PAGED
+    return ListEnd.WHOLE if page == 0 and not has_next else ListEnd.PAGED
 
 
 def station_printer_of(printers: list[Printer], binding: DeviceBinding | None, pinned: str = "") -> Printer:

@@ -208,7 +208,7 @@ class Contract:
         if self.users_host not in typing.get_args(UsersHost):
             raise ValueError(f"users_host: must be one of 'account', 'api', not {self.users_host!r}")
         statuses = self.refused_statuses.split()
-        if not all(s.isdigit() and (s == "429" or 500 <= int(s) <= 599) for s in statuses):
+        if not all(s.isascii() and s.isdigit() and (s == "429" or 500 <= int(s) <= 599) for s in statuses):
             raise ValueError(
                 'refused_statuses: must be 429 or 5xx statuses separated by blanks, like "429 503"'
             )

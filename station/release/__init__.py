@@ -9,12 +9,12 @@ How "never twice" holds
 1. Before a release request leaves the station, an ``intent`` row for the job is committed
    (one transaction for the whole batch, ``synchronous=FULL``). A crash at any later moment
    leaves that row behind.
-2. A request that ends ambiguously (timeout, dropped connection, a 5xx other than 429/503, an
-   answer we cannot read) may or may not have reached ezeep, *and may still reach it*: a
-   congested link or a queueing proxy can deliver it after the station gave up. Its row stays
-   ``intent``, stamped with the moment the station gave up: the job is *in doubt*. An in-doubt
-   job is never sent again blindly, neither by this call, a later tap, nor a retry; the person
-   sees it as "not confirmed; may still print".
+2. A request that ends ambiguously (timeout, dropped connection, a 5xx the contract does not
+   call a refusal at the door, an answer we cannot read) may or may not have reached ezeep,
+   *and may still reach it*: a congested link or a queueing proxy can deliver it after the
+   station gave up. Its row stays ``intent``, stamped with the moment the station gave up: the
+   job is *in doubt*. An in-doubt job is never sent again blindly, neither by this call, a
+   later tap, nor a retry; the person sees it as "not confirmed; may still print".
 3. In-doubt rows are settled only by asking ezeep: the user's INQUEUE list is read fresh. What
    a job list can prove, and what it cannot:
 
@@ -37,14 +37,15 @@ How "never twice" holds
 
    This happens at start-up (:meth:`ReleaseEngine.reconcile`, which the core repeats while
    rows are open), at the end of the call that hit the ambiguity, and on the user's next
-   release, which always reads the queue first when the user has jobs in doubt. The window is
-   counted from the journal's stamp on the wall clock, so it survives a restart, but never for
-   longer than the monotonic clock has run since the station gave up on the request (for a row
-   an earlier process left, since the engine started): neither a wall clock that NTP sets
-   hours forward nor a request that a killed process sent long after its intent was written
-   cuts it short.
+   release, which always reads the queue first when the user has jobs in doubt. The window
+   counts from the later of two stamps: the journal's, on the wall clock, and the engine's own
+   on its monotonic clock (when it wrote the row or gave up on the request; for a row an
+   earlier process left, when the engine started). So neither a restart, nor a wall clock that
+   NTP sets hours forward, nor a request that a killed process sent long after its intent was
+   written cuts it short.
 4. A definite refusal before anything was done (404 no such job, 401/403 after the token was
-   refreshed, 429 or 503 refused at the door) and a printer failure reported by the status call
+   refreshed, a status ``[cloud.contract] refused_statuses`` calls a refusal at the door: 429
+   or 503) and a printer failure reported by the status call
    (3011, other Win32 codes) mark the job ``failed`` or ``held``: safe to release again, which is
    what :meth:`ReleaseEngine.retry` does. A ``TokenRejectedError`` is raised before any
    request is accepted, so that job stays held.
@@ -59,7 +60,7 @@ job leaves the INQUEUE list within the quarantine window (the emulator removes i
 the same transaction as the release); if ezeep kept released jobs listed longer, a job could be
 sent twice after the window. And no request outlives the window: a proxy that holds requests
 longer than ``in_doubt_s`` needs a longer window. A 429 or 503 is answered before the request
-is carried out.
+is carried out (``refused_statuses``).
 """
 
 from station.release._engine import ProgressCallback, ReleaseClient, ReleaseEngine

@@ -132,10 +132,11 @@ class _Run:
     list) to claimed and sent once the printer check has said the printer is online.
 
     The list is paged by offset, and a released job leaves it: a job sent while later pages are
-    still to come moves them, so one may be skipped. Such a list (``list_moved``) is read once
-    more when every request of the call has been answered (``reread_due``); that reading moves
-    nothing (its jobs wait for its end), and only such an unmoved list may settle rows in doubt:
-    a job skipped by a moved list must never count as gone, that is released.
+    still to come moves them, so one may be skipped, and this call would not release it. Such
+    a list (``list_moved``; not one read whole, in one page) is read once more when every
+    request of the call has been answered (``reread_due``); that reading moves nothing (its
+    jobs wait for its end). Only a list read whole settles a row in doubt as gone
+    (:class:`ListEnd`).
     """
 
     user_id: str
@@ -233,8 +234,9 @@ class ReleaseEngine:
         self._now = now
         self._lock = threading.Lock()
         self._in_flight: set[str] = set()  # job ids whose intent row belongs to a running call
-        # When this engine gave up on a request (its clock); see _in_doubt_for.
-        self._doubt_since: dict[str, float] = {}
+        # Job id -> this engine's clock when it last stamped the job's row in doubt (intent,
+        # deleting): see _in_doubt_for. Rows an earlier process left count from _started.
+        self._stamped: dict[str, float] = {}
         self._started = clock()
         # Kept between calls: no thread start delays a tap's requests (see station.release._threads).
         self._threads = ThreadPoolExecutor(parallelism, thread_name_prefix="release")
@@ -369,6 +371,7 @@ class ReleaseEngine:
                 job.id for job in to_delete if job.id not in rows or rows[job.id].state in ("failed", "held")
             ]
             self._journal.record_delete(user_id, journaled)
+            self._stamp(journaled)
             self._in_flight.update(journaled)
         deleted: list[str] = []
         failed: list[JobProgress] = []
@@ -392,6 +395,8 @@ class ReleaseEngine:
             self._journal.forget(deleted)
             with self._lock:
                 self._in_flight.difference_update(journaled)
+                for job_id in deleted:
+                    self._stamped.pop(job_id, None)
         return DeleteResult(deleted=tuple(deleted), failed=tuple(failed + refused))
 
     # --- one release call ---------------------------------------------------------------------
@@ -472,7 +477,7 @@ class ReleaseEngine:
             else:
                 log.exception("the job list failed after its last page")
         else:
-            if current is not None:  # a list cut short names no last page
+            if current is not None:  # a client that told no last page: nothing proven
                 current.set_result(_Page((), None, ListEnd.CUT))
 
     def _take(self, run: _Run, targets: Iterable[_Target]) -> None:
@@ -507,7 +512,12 @@ class ReleaseEngine:
             run.listed.update(job.id for job in page.jobs)
             self._take(run, (_Target(job.id, job.name) for job in page.jobs))
             run.next_page = page.following
-            if page.following is None and run.list_moved and not run.rereading:
+            if (
+                page.following is None
+                and run.list_moved
+                and not run.rereading
+                and page.end is not ListEnd.WHOLE
+            ):
                 run.reread_due = True  # see _Run
             elif page.following is None:
                 self._settle_in_doubt(run.doubtful.values(), run.listed, {}, whole=page.end is ListEnd.WHOLE)
@@ -549,6 +559,8 @@ class ReleaseEngine:
             for target in to_send:  # never sent: no row says otherwise
                 run.settle(JobProgress(target.job_id, target.name, ReleaseState.HELD, Cause.of_error(exc)))
             return
+        with self._lock:
+            self._stamp(t.job_id for t in to_send)
         for target in to_send:
             run.sends[pool.submit(self._send, target, printer.id, run.cancel)] = target
             run.sent = True
@@ -717,13 +729,21 @@ class ReleaseEngine:
         run.changes.clear()
 
     def _update(self, changes: Iterable[Change]) -> None:
-        """Write ``changes`` to the journal; a change that leaves its job in doubt starts the
-        quarantine window on this engine's clock too, first (see :meth:`_in_doubt_for`)."""
+        """Write ``changes`` to the journal, stamping a row left in doubt on this engine's clock
+        too (first, so that a failed write still has it: see :meth:`_in_doubt_for`)."""
         changes = list(changes)
-        gave_up = self._clock()
         with self._lock:
-            self._doubt_since.update((c.job_id, gave_up) for c in changes if c.state in IN_DOUBT_STATES)
+            self._stamp(c.job_id for c in changes if c.state in IN_DOUBT_STATES)
+            for change in changes:
+                if change.state not in IN_DOUBT_STATES:
+                    self._stamped.pop(change.job_id, None)
         self._journal.update(changes)
+
+    def _stamp(self, job_ids: Iterable[str]) -> None:
+        """(Engine lock held.) The rows of ``job_ids`` were just stamped in doubt: the quarantine
+        of each counts from no earlier than now on this engine's clock."""
+        now = self._clock()
+        self._stamped.update((job_id, now) for job_id in job_ids)
 
     def _sent(self, run: _Run, target: _Target, future: Future[_Sent]) -> None:
         try:
@@ -841,21 +861,21 @@ class ReleaseEngine:
                     results.append(JobProgress(row.job_id, names.get(row.job_id, ""), state, cause))
             self._journal.settle(gone, still_waiting)
             for row in (*gone, *still_waiting):
-                self._doubt_since.pop(row.job_id, None)
+                self._stamped.pop(row.job_id, None)
         return results
 
     def _in_doubt_for(self, row: JournalRow, now: datetime) -> float:
-        """Seconds that ``row``'s job has surely been in doubt: by the journal's stamp on the
-        wall clock, which outlives a restart, but never more than this engine's clock has seen.
+        """(Engine lock held.) Seconds that ``row``'s job has surely been in doubt: since the
+        later of its stamp in the journal (wall clock) and its stamp on this engine's clock.
 
         A Pi has no clock of its own: the station starts on the time saved at the last shutdown,
         and NTP sets it later, maybe hours forward; a stamp made before looks hours old after
         it. And a row this engine did not stamp was left by a process that may have sent its
         request until it ended (a batch's later jobs go out long after their intent is written):
-        it counts from this engine's start. Either way the window is never cut short.
+        it counts from this engine's start. So neither cuts the window short.
         """
         on_wall = (now - row.updated_at).total_seconds()
-        return min(on_wall, self._clock() - self._doubt_since.get(row.job_id, self._started))
+        return min(on_wall, self._clock() - self._stamped.get(row.job_id, self._started))
 
     def _settle_submitted(self, row: JournalRow, future: Future[JobStatus]) -> JobProgress:
         try:
@@ -868,7 +888,7 @@ class ReleaseEngine:
             if age < self._job_timeout_s:
                 return JobProgress(row.job_id, "", ReleaseState.SUBMITTED)
             progress = JobProgress(row.job_id, "", ReleaseState.TIMED_OUT, self._timed_out())
-        self._journal.update([self._final_change(progress)])
+        self._update([self._final_change(progress)])
         return progress
 
     @staticmethod
