@@ -512,15 +512,12 @@ class ReleaseEngine:
             run.listed.update(job.id for job in page.jobs)
             self._take(run, (_Target(job.id, job.name) for job in page.jobs))
             run.next_page = page.following
-            if (
-                page.following is None
-                and run.list_moved
-                and not run.rereading
-                and page.end is not ListEnd.WHOLE
-            ):
-                run.reread_due = True  # see _Run
-            elif page.following is None:
-                self._settle_in_doubt(run.doubtful.values(), run.listed, {}, whole=page.end is ListEnd.WHOLE)
+            if page.following is None:
+                whole = page.end is ListEnd.WHOLE
+                if run.list_moved and not run.rereading and not whole:
+                    run.reread_due = True  # see _Run
+                else:
+                    self._settle_in_doubt(run.doubtful.values(), run.listed, {}, whole=whole)
         if run.next_page is None and not run.reread_due:
             run.known += run.deferred
             run.deferred = []
