@@ -29,7 +29,7 @@ from station.cloud import contract
 from station.cloud.api import EzeepClient
 from station.cloud.errors import BadAnswerError, DeadlineError, GrantError
 from station.cloud.http import CloudHttp
-from station.cloud.models import ListEnd, TokenPair
+from station.cloud.models import Job, ListEnd, TokenPair
 from station.cloud.stack import CloudStack
 from station.config import CloudSection, parse_config
 from station.database import memory_database
@@ -38,7 +38,7 @@ from station.emulator.faults import gzip_bomb
 from station.errors import ConfigError
 from station.release import JobProgress, ReleaseEngine, ReleaseState
 from tests.support.cloud import pair_stack as pair
-from tests.support.cloud_mock import mock_http
+from tests.support.cloud_mock import Handler, mock_http
 
 HW = "1b4e28ba-2fa1-11d2-883f-0016d3cca427"
 CLIENT = "hostile-tests"
@@ -224,12 +224,24 @@ def test_an_endless_job_list_is_cut_and_logged(emulator: Emulator, caplog: pytes
         pair(emulator, cloud)
         emulator.set_faults(endless_jobs=True)
         before = emulator.stats()["api"]
-        ends: list[ListEnd | None] = []
-        jobs = cloud.client.waiting_jobs(emulator.users[0].id, on_page=lambda _, end: ends.append(end))
+        jobs, ends = jobs_and_ends(cloud, emulator.users[0].id)
         assert len(jobs) == 250
         assert emulator.stats()["api"] - before == 3  # pages beyond the cap were not fetched
         assert "jobs: the list was cut at 250 items (3 pages); further pages were not fetched" in caplog.text
         assert ends == [None, None, ListEnd.CUT]  # no proof that a job it does not hold is gone
+
+
+def jobs_and_ends(cloud: CloudStack, user_id: str) -> tuple[list[Job], list[ListEnd | None]]:
+    """``user_id``'s waiting jobs, and what each page told of how the list ended."""
+    ends: list[ListEnd | None] = []
+    return cloud.client.waiting_jobs(user_id, on_page=lambda _, end: ends.append(end)), ends
+
+
+def paired_on(handler: Handler) -> CloudStack:
+    """The cloud parts on an installed token pair, every answer from ``handler``."""
+    cloud = CloudStack.create(mock_http(handler), memory_database(), hardware_id=HW)
+    cloud.keeper.install(TokenPair("a.e30.c", "rt", 3600, time.monotonic()), hardware_id=HW)
+    return cloud
 
 
 def test_a_job_list_tells_whether_it_was_read_whole(emulator: Emulator) -> None:
@@ -237,16 +249,10 @@ def test_a_job_list_tells_whether_it_was_read_whole(emulator: Emulator) -> None:
     with make_cloud(emulator) as cloud:
         pair(emulator, cloud)
         user = emulator.users[4]  # seeded with no jobs of its own
-
-        def ends() -> list[ListEnd | None]:
-            told: list[ListEnd | None] = []
-            cloud.client.waiting_jobs(user.id, on_page=lambda _, end: told.append(end))
-            return told
-
-        assert ends() == [ListEnd.WHOLE]  # an empty queue, too
+        assert jobs_and_ends(cloud, user.id)[1] == [ListEnd.WHOLE]  # an empty queue, too
         for n in range(contract.PAGE_SIZE + 1):
             emulator.add_job(user.email, f"Doc {n}.pdf")
-        assert ends() == [None, ListEnd.PAGED]
+        assert jobs_and_ends(cloud, user.id)[1] == [None, ListEnd.PAGED]
 
 
 def test_a_job_page_holding_more_than_asked_for_is_a_list_cut_short() -> None:
@@ -254,10 +260,8 @@ def test_a_job_page_holding_more_than_asked_for_is_a_list_cut_short() -> None:
         items = [{"id": f"j{n}", "name": "", "owner_id": "u1"} for n in range(150)]
         return httpx.Response(200, json={"count": 150, "next": None, "results": items})
 
-    cloud = CloudStack.create(mock_http(handler), memory_database(), hardware_id=HW)
-    cloud.keeper.install(TokenPair("a.e30.c", "rt", 3600, time.monotonic()), hardware_id=HW)
-    ends: list[ListEnd | None] = []
-    assert len(cloud.client.waiting_jobs("u1", on_page=lambda _, end: ends.append(end))) == 100
+    jobs, ends = jobs_and_ends(paired_on(handler), "u1")
+    assert len(jobs) == 100
     assert ends == [ListEnd.CUT]
 
 
@@ -269,10 +273,8 @@ def test_a_first_page_that_names_a_next_one_is_no_whole_list() -> None:
         item = {"id": "j1", "name": "", "owner_id": "u1"}
         return httpx.Response(200, json={"count": 1, "next": "https://api/?offset=100", "results": [item]})
 
-    cloud = CloudStack.create(mock_http(handler), memory_database(), hardware_id=HW)
-    cloud.keeper.install(TokenPair("a.e30.c", "rt", 3600, time.monotonic()), hardware_id=HW)
-    ends: list[ListEnd | None] = []
-    assert len(cloud.client.waiting_jobs("u1", on_page=lambda _, end: ends.append(end))) == 1
+    jobs, ends = jobs_and_ends(paired_on(handler), "u1")
+    assert len(jobs) == 1
     assert ends == [ListEnd.PAGED]
 
 
@@ -281,9 +283,7 @@ def test_an_overfull_page_counts_for_the_items_asked_for(caplog: pytest.LogCaptu
         items = [{"id": f"p{n}", "name": "", "tp_id": n} for n in range(150)]
         return httpx.Response(200, json={"count": 150, "next": None, "results": items})
 
-    cloud = CloudStack.create(mock_http(handler), memory_database(), hardware_id=HW)
-    cloud.keeper.install(TokenPair("a.e30.c", "rt", 3600, time.monotonic()), hardware_id=HW)
-    assert len(cloud.client.printers()) == 100
+    assert len(paired_on(handler).client.printers()) == 100
     assert "printers: page 1 held 150 items, more than the 100 asked for" in caplog.text
 
 
