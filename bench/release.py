@@ -36,6 +36,10 @@ emulator's one event loop answering ten releases one after the other, and its ha
 ``jobs1_over_floor_rtts`` and ``jobs10_over_floor_rtts`` are what the station adds to it, the
 median over the turns of the difference, so that a slow moment of the machine weighs on both.
 
+``--printers N`` lists N more printers (other sites) before the station's, as a large
+organisation's list does: with 250, the station's printer is on the third page of the printer
+check (the RESULT line ends with ``more_printers=250``).
+
 The emulator serves every host on one port and the taps follow each other within seconds, so
 the station's connections are open when a tap comes. In the field neither holds: the print host
 (releases) is another host than the REST host (printer check, job list), and taps are minutes
@@ -128,13 +132,15 @@ HANDSHAKE_S = 2 * LATENCY_S  # --field: a new connection's TCP and TLS 1.3 hands
 IDLE_S = 6.0  # --field: longer than the pool (station.cloud.warm.IDLE_S) and uvicorn keep idle connections
 
 
-def serve_emulator(*, field: bool) -> None:
+def serve_emulator(*, field: bool, printers: int) -> None:
     """The child: the emulator on a free port (``field``: the print host on a second one),
-    auto-approving devices, until stdin closes."""
+    auto-approving devices, with ``printers`` more printers listed before the station's, until
+    stdin closes."""
     from station.emulator import Emulator
 
     print_port = 0 if field else None
     with Emulator(port=0, job_duration_s=0.2, poll_interval_s=0, print_port=print_port) as emulator:
+        emulator.set_faults(more_printers=printers)
         emulator.auto_approve_device = emulator.printers[0].id
         user = emulator.users[4]  # seeded with no jobs of its own
         hello = {
@@ -190,9 +196,13 @@ class RemoteEmulator:
 
 
 @contextlib.contextmanager
-def emulator_process(*, field: bool = False) -> Iterator[RemoteEmulator]:
+def emulator_process(*, field: bool = False, printers: int = 0) -> Iterator[RemoteEmulator]:
     child = subprocess.Popen(
-        [sys.executable, "-m", "bench.release", "--serve-emulator", *(["--field"] if field else [])],
+        [
+            sys.executable,
+            *("-m", "bench.release", "--serve-emulator", "--printers", str(printers)),
+            *(["--field"] if field else []),
+        ],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
@@ -402,16 +412,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=REPEATS, help="taps of each size on each station")
     parser.add_argument("--field", action="store_true", help="10 jobs, print host apart, new connections")
+    parser.add_argument(
+        "--printers", type=int, default=0, help="more printers listed before the station's (a large org)"
+    )
     parser.add_argument("--serve-emulator", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_emulator:
-        serve_emulator(field=args.field)
+        serve_emulator(field=args.field, printers=args.printers)
         return
     if args.field:
         field(args.repeats)
         return
     with (
-        emulator_process() as emulator,
+        emulator_process(printers=args.printers) as emulator,
         tempfile.TemporaryDirectory(prefix="bench-release-") as scratch,
         contextlib.ExitStack() as stack,
     ):
@@ -463,6 +476,7 @@ def main() -> None:
         f" jobs10_speedup={speedups[10]:.2f} jobs1_floor_rtts={results[('floor', 1)] / rtt:.2f}"
         f" jobs10_floor_rtts={results[('floor', 10)] / rtt:.2f}"
         f" jobs1_over_floor_rtts={over_floor[1] / rtt:.2f} jobs10_over_floor_rtts={over_floor[10] / rtt:.2f}"
+        + (f" more_printers={args.printers}" if args.printers else "")
     )
 
 

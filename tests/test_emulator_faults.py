@@ -81,6 +81,8 @@ def test_fault_switches_validate(emulator: Emulator) -> None:
         emulator.set_faults(offline=1)
     with pytest.raises(ValueError, match="negative"):
         emulator.set_faults(error_5xx=-1)
+    with pytest.raises(ValueError, match="at most 10000"):
+        emulator.set_faults(more_printers=10**9)
     assert emulator.faults == Faults()
     assert admin(emulator).post("/faults", json={"offline": "yes"}).status_code == 400
     assert admin(emulator).post("/faults", content=b"[1]").status_code == 400

@@ -32,6 +32,7 @@ ADMIN_PREFIX = "/_emulator/"
 _FIELDS = {f.name: f.type for f in dataclasses.fields(Faults)}
 _FLOAT_FAULTS = ("latency_s", "handshake_s", "trickle_s", "slow_done_s")
 _FLOOD_CHUNK = 64 * 1024
+_MOST_PRINTERS = 10_000  # more_printers: a large organisation, not a flood of the emulator's memory
 _TYPES: dict[str, type | tuple[type, ...]] = {
     "latency_s": (int, float),
     "handshake_s": (int, float),
@@ -59,6 +60,7 @@ _TYPES: dict[str, type | tuple[type, ...]] = {
     "users_without_email": bool,
     "print_error_code": int,
     "queue_printers": bool,
+    "more_printers": int,
 }
 
 
@@ -78,6 +80,8 @@ def _checked(name: str, value: object) -> object:
         raise ValueError(f"fault {name} must be {_FIELDS[name]}, not {value!r}")
     if value < 0:
         raise ValueError(f"fault {name} must not be negative")
+    if name == "more_printers" and value > _MOST_PRINTERS:
+        raise ValueError(f"fault {name} must be at most {_MOST_PRINTERS}")
     return float(value) if name in _FLOAT_FAULTS else value
 
 

@@ -85,7 +85,9 @@ class Faults:
     ignore ``email``/``search``; ``print_error_code`` (ezeep's JS client: 804) refuses a release
     to a printer set to fail with ``{"code": N}`` instead of a spooler job that fails later;
     ``queue_printers`` lists an AnyPrinter queue (``is_queue``, on its own connector, with the
-    first printer's tp_id) and gives every printer the ``is_queue`` field.
+    first printer's tp_id) and gives every printer the ``is_queue`` field; ``more_printers``
+    lists that many printers of other sites (other tp_ids, other connectors) before the real
+    ones, as a large organisation's list does: the station's printer is on a later page.
 
     A slow network that still delivers: ``slow_done_s`` holds each request (of the paths
     starting with ``slow_path``; "" all) this many seconds and then carries it out, whether or
@@ -129,6 +131,7 @@ class Faults:
     users_without_email: bool = False
     print_error_code: int = 0
     queue_printers: bool = False
+    more_printers: int = 0
 
     def enabled(self, clients: str, client_id: str | None) -> bool:
         """Whether ``client_id`` is in a client list (``refresh_token_clients``, ``tp_id_claim_clients``)."""

@@ -108,6 +108,10 @@ def _listed_printers(services: Services, faults: Faults) -> list[tuple[EmuPrinte
         queue_id = stable_id("printer", "anyprinter")
         queue = EmuPrinter(queue_id, "AnyPrinter", "", real[0].tp_id, "Online", is_queue=True)
         listed.append((queue, QUEUE_CONNECTOR))
+    for n in range(faults.more_printers):
+        site = f"site-{n // 10}"  # ten printers a site, each site its own connector
+        other = EmuPrinter(stable_id("printer", f"other:{n}"), f"Printer {n}", site, 5000 + n, "Online")
+        listed.append((other, stable_id("connector", site)))
     for printer in real:
         if faults.shared_tp_id:  # listed first: a client that takes the first tp_id match is caught
             twin = EmuPrinter(
