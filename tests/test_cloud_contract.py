@@ -307,6 +307,56 @@ def test_a_pinned_printer_is_the_stations_printer(emulator: Emulator) -> None:
         parse_config('[cloud]\nprinter_id = "a b"\n')
 
 
+def _printer_pages(offsets: list[int]) -> RewritingTransport:
+    """The emulator, noting the offset of every page of printers asked for."""
+
+    def note(request: httpx.Request) -> None:
+        if request.url.path == contract.PRINTERS_PATH:
+            offsets.append(int(request.url.params.get("offset", "0")))
+
+    return RewritingTransport(answer=note)
+
+
+def test_in_a_large_organisation_a_tap_reads_only_the_page_of_its_printer(emulator: Emulator) -> None:
+    emulator.set_faults(more_printers=250)  # the station's printer is on the third page
+    offsets: list[int] = []
+    with stack_for(emulator.url, memory_database(), transport=_printer_pages(offsets)) as stack:
+        pair_stack(emulator, stack)
+        ours = emulator.printers[0]
+        assert stack.client.station_printer().id == ours.id
+        assert offsets == [0, 100, 200]  # the first check reads every page
+        offsets.clear()
+        assert stack.client.probing(5.0).station_printer().id == ours.id  # a twin knows the page too
+        emulator.set_printer_status(ours.id, "Offline")
+        printer = stack.client.station_printer()
+        assert (printer.id, printer.online) == (ours.id, False)  # its status now, from one page
+        assert offsets == [200, 200]
+
+
+def test_a_printer_no_longer_where_it_was_is_found_by_reading_every_page_again(emulator: Emulator) -> None:
+    emulator.set_faults(more_printers=250)
+    offsets: list[int] = []
+    with stack_for(emulator.url, memory_database(), transport=_printer_pages(offsets)) as stack:
+        pair_stack(emulator, stack)
+        first, second = emulator.printers
+        stack.client.station_printer()
+        emulator.set_faults(more_printers=150)  # printers removed before it: now on the second page
+        offsets.clear()
+        assert stack.client.station_printer().id == first.id
+        assert offsets == [200, 0, 100]
+        offsets.clear()
+        assert stack.client.station_printer().id == first.id
+        assert offsets == [100]
+        # Paired again, to another printer: the page found for the old binding proves nothing.
+        emulator.auto_approve_device = None
+        code = stack.pairer.start()
+        emulator.approve(code.code, email=emulator.users[0].email, printer_id=second.id)
+        stack.keeper.install(stack.pairer.wait(code, threading.Event()), hardware_id=HARDWARE_ID)
+        offsets.clear()
+        assert stack.client.station_printer().id == second.id
+        assert offsets == [0, 100]
+
+
 # --- print errors -------------------------------------------------------------------------------
 
 

@@ -29,6 +29,9 @@ deletes a job. Every name ezeep does not document comes from :attr:`EzeepClient.
 The station's printer is the one whose ``tp_id`` is the token's, on the token's connector
 (``sub``, compared with a printer's ``connector_id``), unless ``cloud.printer_id`` pins one;
 pull-print queues (``is_queue``) never are (:class:`PrinterMatchError` says why none was found).
+Every tap checks it, so a tap must not read every page of a large organisation's printers, one
+round trip each, before it releases anything: once a reading of the whole list has found it,
+the next check reads only the page it was on (see :meth:`EzeepClient.station_printer`).
 """
 
 from __future__ import annotations
@@ -133,6 +136,7 @@ class EzeepClient:
         self._list_deadline_s = list_deadline_s
         self._wait = wait_for_token
         self._probe_s: float | None = None  # each request of station_printer(), when set
+        self._found = _PrinterPage()  # shared with the twins: one station, one printer
 
     @classmethod
     def from_config(cls, http: CloudHttp, keeper: TokenKeeper, cloud: CloudSection) -> EzeepClient:
@@ -166,18 +170,55 @@ class EzeepClient:
     def printers(self) -> list[Printer]:
         return self._printers(None)
 
-    def _printers(self, each_s: float | None) -> list[Printer]:
+    def _printers(
+        self,
+        each_s: float | None,
+        *,
+        only_page: int | None = None,
+        on_page: Callable[[list[Printer], ListEnd | None], None] | None = None,
+    ) -> list[Printer]:
         parse = contract.parse_printer
-        return self._pages(contract.PRINTERS_PATH, {}, parse, "printers", self._max_items, request_s=each_s)
+        return self._pages(
+            contract.PRINTERS_PATH,
+            {},
+            parse,
+            "printers",
+            self._max_items,
+            request_s=each_s,
+            only_page=only_page,
+            on_page=on_page,
+        )
 
     def station_printer(self) -> Printer:
-        """The printer this station releases to: the pinned one (``cloud.printer_id``), else
-        the one with the token's ``tp_id`` on the token's connector; never a pull-print queue.
+        """The printer this station releases to, with its status now: the pinned one
+        (``cloud.printer_id``), else the one with the token's ``tp_id`` on the token's connector;
+        never a pull-print queue.
+
+        The first call reads every page of the organisation's printers. Later calls read only
+        the page where the last such reading found it, as long as the token's binding and the
+        pin are the same: found there, and still the station's by the same rule, it is the
+        answer. Anywhere else (printers were added or removed before it, or it changed) every
+        page is read again. So a second printer that comes to match later is not noticed while
+        the first one stays where it was: the station keeps the printer it has been releasing to.
 
         Raises :class:`PrinterMatchError` (a :class:`NotFoundError`) when there is none or more
         than one, saying which to pin.
         """
-        return station_printer_of(self._printers(self._probe_s), self._keeper.binding, self._printer_id)
+        binding, pinned = self._keeper.binding, self._printer_id
+        last = self._found.get(binding, pinned)
+        if last is not None:
+            listed = self._printers(self._probe_s, only_page=last.page)
+            on_it = [p for p in listed if p.id == last.printer_id]
+            try:
+                return station_printer_of(on_it, binding, pinned)
+            except PrinterMatchError:
+                log.info("the station's printer is no longer where it was in the list; reading every page")
+        pages: list[list[Printer]] = []
+        printers = self._printers(self._probe_s, on_page=lambda kept, end: pages.append(kept))
+        chosen = station_printer_of(printers, binding, pinned)
+        page = next(n for n, kept in enumerate(pages) if chosen in kept)
+        self._found.set(_Found(binding, pinned, chosen.id, page))
+        return chosen
 
     # --- jobs -------------------------------------------------------------------------------------
     def waiting_jobs(
@@ -375,14 +416,16 @@ class EzeepClient:
         host: Host = "api",
         token: str | None = None,
         on_page: Callable[[list[T], ListEnd | None], None] | None = None,
+        only_page: int | None = None,
     ) -> list[T]:
         """Every page of a list, each cut to the page size asked for, the whole cut at ``limit``
         and ended by ``list_deadline_s``; ``request_s``: each page's request within this too.
         ``host``: where the list is (its paging: :func:`contract.page_query`); ``token``: as
         for :meth:`_call`; ``on_page``: hears each page's items (as kept) once the page is read,
-        and how the list ended with its last page (None before: further pages will be asked for)."""
+        and how the list ended with its last page (None before: further pages will be asked for).
+        ``only_page``: read that page (from 0) alone."""
         items: list[T] = []
-        page = 0
+        page = only_page or 0
         overlong = False  # a page held more than asked for: what it held beyond was not read
         until = time.monotonic() + self._list_deadline_s
         while True:
@@ -423,9 +466,37 @@ class EzeepClient:
                     page + 1,
                 )
                 return items
-            if last:
+            if last or only_page is not None:
                 return items
             page += 1
+
+
+@dataclass(frozen=True, slots=True)
+class _Found:
+    """Where a reading of every page found the station's printer, and with which binding and pin."""
+
+    binding: DeviceBinding | None
+    pinned: str
+    printer_id: str
+    page: int
+
+
+class _PrinterPage:
+    """The last :class:`_Found`, shared by a client and its twins. Thread-safe."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._found: _Found | None = None
+
+    def get(self, binding: DeviceBinding | None, pinned: str) -> _Found | None:
+        """Where the printer was found, if it was found with this binding and pin."""
+        with self._lock:
+            found = self._found
+        return found if found is not None and (found.binding, found.pinned) == (binding, pinned) else None
+
+    def set(self, found: _Found) -> None:
+        with self._lock:
+            self._found = found
 
 
 def _end(page: int, *, last: bool, cut: bool, overlong: bool, has_next: bool) -> ListEnd | None:
