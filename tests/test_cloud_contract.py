@@ -4,16 +4,18 @@ Against the emulator over loopback, through the real client: the names ezeep doe
 are one :class:`Contract` value a station overrides in ``[cloud.contract]``; users with e-mail
 are looked up on the account host (a technician signs in when the device token is refused); the
 station's printer is matched by ``tp_id`` and connector, pinned by ``cloud.printer_id``, never a
-queue; a print refused with ``{"code": N}`` keeps its code; revoke's empty 2xx is success; a
-pairing without refresh token or ``tp_id`` claim stops with the fix, an unknown pairing error is
-kept verbatim; ezeep is reached through a forward proxy with TLS verified inside the tunnel.
-What the emulator cannot be made to send comes from a rewriting transport in front of it, or (for
-token answers) from a mock transport.
+queue, and in a large organisation checked on the one page it is on; a print refused with
+``{"code": N}`` keeps its code; revoke's empty 2xx is success; a pairing without refresh token
+or ``tp_id`` claim stops with the fix, an unknown pairing error is kept verbatim; ezeep is
+reached through a forward proxy with TLS verified inside the tunnel. What the emulator cannot
+be made to send comes from a rewriting transport in front of it, or (for token answers) from a
+mock transport.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import logging
 import threading
@@ -29,6 +31,7 @@ from station.cloud import contract
 from station.cloud.api import station_printer_of
 from station.cloud.contract import Contract
 from station.cloud.errors import (
+    DeadlineError,
     GrantError,
     OfflineError,
     PairingNotEnabledError,
@@ -307,21 +310,43 @@ def test_a_pinned_printer_is_the_stations_printer(emulator: Emulator) -> None:
         parse_config('[cloud]\nprinter_id = "a b"\n')
 
 
-def _printer_pages(offsets: list[int]) -> RewritingTransport:
-    """The emulator, noting the offset of every page of printers asked for."""
+def _printer_pages(offsets: list[int], connectors: dict[str, str] | None = None) -> RewritingTransport:
+    """The emulator, noting the offset of every page of printers asked for; ``connectors``: the
+    ``connector_id`` to list for a printer instead of its own (by printer id)."""
 
     def note(request: httpx.Request) -> None:
         if request.url.path == contract.PRINTERS_PATH:
             offsets.append(int(request.url.params.get("offset", "0")))
 
-    return RewritingTransport(answer=note)
+    def rewrite(request: httpx.Request, response: httpx.Response) -> httpx.Response | None:
+        if request.url.path != contract.PRINTERS_PATH or not connectors:
+            return None
+        page = response.json()
+        for row in page["results"]:
+            row["connector_id"] = connectors.get(row["id"], row["connector_id"])
+        return json_reply(response, page)
+
+    return RewritingTransport(answer=note, reply=rewrite)
+
+
+@contextlib.contextmanager
+def _paired(
+    emulator: Emulator,
+    offsets: list[int],
+    connectors: dict[str, str] | None = None,
+    cloud: CloudSection | None = None,
+) -> Iterator[CloudStack]:
+    """A station's cloud, paired, through :func:`_printer_pages`."""
+    transport = _printer_pages(offsets, connectors)
+    with stack_for(emulator.url, memory_database(), transport=transport, cloud=cloud) as stack:
+        pair_stack(emulator, stack)
+        yield stack
 
 
 def test_in_a_large_organisation_a_tap_reads_only_the_page_of_its_printer(emulator: Emulator) -> None:
     emulator.set_faults(more_printers=250)  # the station's printer is on the third page
     offsets: list[int] = []
-    with stack_for(emulator.url, memory_database(), transport=_printer_pages(offsets)) as stack:
-        pair_stack(emulator, stack)
+    with _paired(emulator, offsets) as stack:
         ours = emulator.printers[0]
         assert stack.client.station_printer().id == ours.id
         assert offsets == [0, 100, 200]  # the first check reads every page
@@ -336,8 +361,7 @@ def test_in_a_large_organisation_a_tap_reads_only_the_page_of_its_printer(emulat
 def test_a_printer_no_longer_where_it_was_is_found_by_reading_every_page_again(emulator: Emulator) -> None:
     emulator.set_faults(more_printers=250)
     offsets: list[int] = []
-    with stack_for(emulator.url, memory_database(), transport=_printer_pages(offsets)) as stack:
-        pair_stack(emulator, stack)
+    with _paired(emulator, offsets) as stack:
         first, second = emulator.printers
         stack.client.station_printer()
         emulator.set_faults(more_printers=150)  # printers removed before it: now on the second page
@@ -355,6 +379,65 @@ def test_a_printer_no_longer_where_it_was_is_found_by_reading_every_page_again(e
         offsets.clear()
         assert stack.client.station_printer().id == second.id
         assert offsets == [0, 100]
+
+
+def test_a_printer_named_by_its_tp_id_alone_is_looked_for_on_every_page_each_time(emulator: Emulator) -> None:
+    emulator.set_faults(more_printers=250)
+    ours = emulator.printers[0]
+    offsets: list[int] = []
+    connectors: dict[str, str] = {}
+    with _paired(emulator, offsets, connectors) as stack:
+        stack.client.station_printer()  # on the token's connector: its page is remembered
+        connectors[ours.id] = ""  # ezeep no longer says its connector: a same tp_id may come anywhere
+        offsets.clear()
+        assert stack.client.station_printer().id == ours.id
+        assert stack.client.station_printer().id == ours.id
+        assert offsets == [200, 0, 100, 200, 0, 100, 200]  # its page once, then never again
+
+
+def test_a_printer_moved_off_the_tokens_connector_is_judged_on_every_page(emulator: Emulator) -> None:
+    emulator.set_faults(more_printers=250)
+    ours = emulator.printers[0]
+    offsets: list[int] = []
+    connectors: dict[str, str] = {}
+    with _paired(emulator, offsets, connectors) as stack:
+        stack.client.station_printer()
+        emulator.set_faults(shared_tp_id=True)  # a branch office's printer has the same tp_id
+        connectors[ours.id] = "another-connector"
+        offsets.clear()
+        with pytest.raises(PrinterMatchError, match="2 printers have tp_id"):
+            stack.client.station_printer()  # as a reading of every page says, not the page alone
+        assert offsets == [200, 0, 100, 200]
+
+
+def test_the_page_of_the_printer_counts_towards_the_lists_cut_as_in_a_reading_of_every_page(
+    emulator: Emulator,
+) -> None:
+    emulator.set_faults(more_printers=250)
+    offsets: list[int] = []
+    cut_at_260 = CloudSection(max_list_items=260)
+    with _paired(emulator, offsets, cloud=cut_at_260) as stack:
+        stack.client.station_printer()  # the 251st of 252
+        emulator.set_faults(more_printers=270)  # now the 271st: beyond the cut, on the same page
+        offsets.clear()
+        with pytest.raises(PrinterMatchError, match="no printer with tp_id"):
+            stack.client.station_printer()
+        assert offsets == [200, 0, 100, 200]
+
+
+def test_the_page_of_the_printer_and_a_reading_of_every_page_end_within_one_list_deadline(
+    emulator: Emulator,
+) -> None:
+    emulator.set_faults(more_printers=150)
+    ours = emulator.printers[0]
+    connectors: dict[str, str] = {}
+    two_seconds = CloudSection(list_deadline_s=2.0)
+    with _paired(emulator, [], connectors, cloud=two_seconds) as stack:
+        stack.client.station_printer()  # on the second page
+        connectors[ours.id] = ""  # not the station's by itself any more: every page is read
+        emulator.set_faults(slow_done_s=0.8, slow_path=contract.PRINTERS_PATH)
+        with pytest.raises(DeadlineError, match=r"printers: reading the list took longer than 2 s"):
+            stack.client.station_printer()  # 0.8 s for its page, then 1.6 s for both
 
 
 # --- print errors -------------------------------------------------------------------------------

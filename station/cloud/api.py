@@ -31,7 +31,8 @@ The station's printer is the one whose ``tp_id`` is the token's, on the token's 
 pull-print queues (``is_queue``) never are (:class:`PrinterMatchError` says why none was found).
 Every tap checks it, so a tap must not read every page of a large organisation's printers, one
 round trip each, before it releases anything: once a reading of the whole list has found it,
-the next check reads only the page it was on (see :meth:`EzeepClient.station_printer`).
+and the page it is on can prove it by itself, the next check reads only that page (see
+:meth:`EzeepClient.station_printer`).
 """
 
 from __future__ import annotations
@@ -176,6 +177,7 @@ class EzeepClient:
         *,
         only_page: int | None = None,
         on_page: Callable[[list[Printer], ListEnd | None], None] | None = None,
+        until: float | None = None,
     ) -> list[Printer]:
         parse = contract.parse_printer
         return self._pages(
@@ -187,6 +189,7 @@ class EzeepClient:
             request_s=each_s,
             only_page=only_page,
             on_page=on_page,
+            until=until,
         )
 
     def station_printer(self) -> Printer:
@@ -194,30 +197,34 @@ class EzeepClient:
         (``cloud.printer_id``), else the one with the token's ``tp_id`` on the token's connector;
         never a pull-print queue.
 
-        The first call reads every page of the organisation's printers. Later calls read only
-        the page where the last such reading found it, as long as the token's binding and the
-        pin are the same: found there, and still the station's by the same rule, it is the
-        answer. Anywhere else (printers were added or removed before it, or it changed) every
-        page is read again. So a second printer that comes to match later is not noticed while
-        the first one stays where it was: the station keeps the printer it has been releasing to.
+        The first call reads every page of the organisation's printers. When the printer it finds
+        is the station's whatever else the list holds (pinned, or on the token's connector: a
+        ``tp_id`` is unique there), later calls read only the page it was on, as long as the
+        token's binding and the pin are the same, and take it from there if it still is. Anywhere
+        else (printers were added or removed before it, it changed) every page is read again, and
+        so is every page each time for a printer matched by its ``tp_id`` alone (a printer with
+        the same ``tp_id`` may be added anywhere). Both readings together end within
+        ``list_deadline_s``.
 
         Raises :class:`PrinterMatchError` (a :class:`NotFoundError`) when there is none or more
         than one, saying which to pin.
         """
         binding, pinned = self._keeper.binding, self._printer_id
+        until = time.monotonic() + self._list_deadline_s
         last = self._found.get(binding, pinned)
         if last is not None:
-            listed = self._printers(self._probe_s, only_page=last.page)
-            on_it = [p for p in listed if p.id == last.printer_id]
-            try:
-                return station_printer_of(on_it, binding, pinned)
-            except PrinterMatchError:
-                log.info("the station's printer is no longer where it was in the list; reading every page")
+            listed = self._printers(self._probe_s, only_page=last.page, until=until)
+            for printer in listed:
+                if printer.id == last.printer_id and _alone_is_ours(printer, binding, pinned):
+                    return printer
+            log.info("the station's printer is no longer where it was in the list; reading every page")
+            self._found.set(None)
         pages: list[list[Printer]] = []
-        printers = self._printers(self._probe_s, on_page=lambda kept, end: pages.append(kept))
+        printers = self._printers(self._probe_s, on_page=lambda kept, end: pages.append(kept), until=until)
         chosen = station_printer_of(printers, binding, pinned)
-        page = next(n for n, kept in enumerate(pages) if chosen in kept)
-        self._found.set(_Found(binding, pinned, chosen.id, page))
+        if _alone_is_ours(chosen, binding, pinned):
+            page = next(n for n, kept in enumerate(pages) if chosen in kept)
+            self._found.set(_Found(binding, pinned, chosen.id, page))
         return chosen
 
     # --- jobs -------------------------------------------------------------------------------------
@@ -417,17 +424,24 @@ class EzeepClient:
         token: str | None = None,
         on_page: Callable[[list[T], ListEnd | None], None] | None = None,
         only_page: int | None = None,
+        until: float | None = None,
     ) -> list[T]:
         """Every page of a list, each cut to the page size asked for, the whole cut at ``limit``
         and ended by ``list_deadline_s``; ``request_s``: each page's request within this too.
         ``host``: where the list is (its paging: :func:`contract.page_query`); ``token``: as
         for :meth:`_call`; ``on_page``: hears each page's items (as kept) once the page is read,
         and how the list ended with its last page (None before: further pages will be asked for).
-        ``only_page``: read that page (from 0) alone."""
+        ``only_page``: read that page (from 0) alone, counting the pages before it towards
+        ``limit`` (never with ``on_page``); ``until``: the :func:`time.monotonic` time the list
+        must end by (default: ``list_deadline_s`` from now)."""
+        assert on_page is None or only_page is None, "a page alone tells nothing of the list's end"
         items: list[T] = []
-        page = only_page or 0
+        first = page = only_page or 0
+        before = first * contract.PAGE_SIZE  # the items of the pages not read count towards limit
+        if before >= limit:
+            return items
         overlong = False  # a page held more than asked for: what it held beyond was not read
-        until = time.monotonic() + self._list_deadline_s
+        until = time.monotonic() + self._list_deadline_s if until is None else until
         while True:
             params = {**query, **contract.page_query(host, page)}
             page_until = until if request_s is None else min(until, time.monotonic() + request_s)
@@ -438,7 +452,7 @@ class EzeepClient:
                     raise  # the page's own deadline
                 raise DeadlineError(
                     f"{what}: reading the list took longer than {self._list_deadline_s:g} s"
-                    f" ({page} page(s) read)"
+                    f" ({page - first} page(s) read)"
                 ) from exc
             results, count, has_next = contract.parse_page(answer, what)
             if len(results) > contract.PAGE_SIZE:
@@ -451,11 +465,11 @@ class EzeepClient:
                 )
                 results = results[: contract.PAGE_SIZE]
                 overlong = True
-            room = limit - len(items)
+            room = limit - before - len(items)
             kept = [parse(item) for item in results[:room]]
             items.extend(kept)
             last = not has_next or not results or (count is not None and len(items) >= count)
-            cut = len(results) > room or (not last and len(items) >= limit)
+            cut = len(results) > room or (not last and before + len(items) >= limit)
             if on_page is not None:
                 on_page(kept, _end(page, last=last, cut=cut, overlong=overlong, has_next=has_next))
             if cut:
@@ -463,12 +477,28 @@ class EzeepClient:
                     "%s: the list was cut at %d items (%d pages); further pages were not fetched",
                     what,
                     limit,
-                    page + 1,
+                    page + 1 - first,
                 )
                 return items
             if last or only_page is not None:
                 return items
             page += 1
+
+
+def _alone_is_ours(printer: Printer, binding: DeviceBinding | None, pinned: str) -> bool:
+    """Whether ``printer`` is the station's whatever else the list holds: the pinned one, or
+    the one with the token's ``tp_id`` on the token's connector (a ``tp_id`` is unique there)."""
+    if printer.is_queue:
+        return False
+    if pinned:
+        return printer.id == pinned
+    return (
+        binding is not None
+        and binding.tp_id is not None
+        and printer.tp_id == binding.tp_id
+        and bool(printer.connector_id)
+        and printer.connector_id == binding.subject
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -494,7 +524,7 @@ class _PrinterPage:
             found = self._found
         return found if found is not None and (found.binding, found.pinned) == (binding, pinned) else None
 
-    def set(self, found: _Found) -> None:
+    def set(self, found: _Found | None) -> None:
         with self._lock:
             self._found = found
 
