@@ -8,10 +8,11 @@ the published releasing view shows every job accepted by ezeep (sending, printin
 On the way: the directory lookup, the printer check and the job list (one round trip, in
 parallel), the intents written, every release request. The parallel station has
 ``cloud.release_parallelism = 10`` (the default is 4; up to 16 is allowed); the sequential
-baseline is the same station with 1, run in the same process against the same emulator. The two
+baseline is the same station with 1, run in the same process against the same emulator, paired
+to the other printer (each station is its printer's connector, as ezeep is read here). The two
 take turns, tap for tap, so that a busy moment of the machine weighs on both alike.
 
-Run: ``.venv/bin/python -m bench.release [--repeats N] [--field]`` (7 taps of each size on each
+Run: ``.venv/bin/python -m bench.release [--repeats N] [--field] [--printers N]`` (7 taps of each size on each
 station by default). Ends with one line (wrapped here)::
 
     RESULT jobs1_s=… jobs10_s=… jobs50_s=… rtt_ms=… jobs10_rtts=… jobs10_rtts_nominal=… jobs10_extra_rtts=…
@@ -139,22 +140,22 @@ IDLE_S = 6.0  # --field: longer than the pool (station.cloud.warm.IDLE_S) and uv
 
 
 def serve_emulator(*, field: bool, printers: int) -> None:
-    """The child: the emulator on a free port (``field``: the print host on a second one),
-    auto-approving devices, with ``printers`` more printers listed before the station's, until
-    stdin closes."""
+    """The child: the emulator on a free port (``field``: the print host on a second one), with
+    ``printers`` more printers listed before the stations', until stdin closes. The parent has
+    each station's pairing approved at once and bound to a printer of its own."""
     from station.emulator import Emulator
 
     print_port = 0 if field else None
     with Emulator(port=0, job_duration_s=0.2, poll_interval_s=0, print_port=print_port) as emulator:
         emulator.set_faults(more_printers=printers)
-        emulator.auto_approve_device = emulator.printers[0].id
         user = emulator.users[4]  # seeded with no jobs of its own
         hello = {
             "url": emulator.url,
             "print_url": emulator.print_url,
             "user_id": user.id,
             "email": user.email,
-            "printer_id": emulator.auto_approve_device,
+            "printer_id": emulator.printers[0].id,
+            "other_printer_id": emulator.printers[1].id,
         }
         print(json.dumps(hello), flush=True)
         sys.stdin.read()
@@ -168,7 +169,8 @@ class RemoteEmulator:
     print_url: str
     user_id: str
     email: str
-    printer_id: str  # the station's, as pairing bound it
+    printer_id: str  # the (first) station's, as pairing binds it
+    other_printer_id: str  # the second station's: each station is its printer's connector
     admin: httpx.Client
 
     def post(self, path: str, body: dict[str, Any]) -> Any:
@@ -278,8 +280,15 @@ def bench_config(
 
 
 def start_station(
-    emulator: RemoteEmulator, scratch: Path, parallelism: int, stack: Any, *, warm_print: bool = True
+    emulator: RemoteEmulator,
+    scratch: Path,
+    parallelism: int,
+    stack: Any,
+    *,
+    printer_id: str,
+    warm_print: bool = True,
 ) -> tuple[Station, Watch]:
+    emulator.post("/_emulator/auto-approve", {"printer_id": printer_id})  # the pairing binds it
     config = bench_config(emulator, scratch, parallelism, warm_print=warm_print)
     db = open_database(config.database_path)
     Directory(db).enrol(BADGE.hex().upper(), emulator.user_id, email=emulator.email, how="cli", replace=True)
@@ -390,8 +399,13 @@ def field(repeats: int) -> None:
         contextlib.ExitStack() as stack,
     ):
         stations = {
-            name: start_station(emulator, Path(scratch) / name, PARALLELISM, stack, warm_print=warm)
-            for name, warm in (("warmed", True), ("cold", False))
+            name: start_station(
+                emulator, Path(scratch) / name, PARALLELISM, stack, printer_id=printer, warm_print=warm
+            )
+            for name, warm, printer in (
+                ("warmed", True, emulator.printer_id),
+                ("cold", False, emulator.other_printer_id),
+            )
         }
         emulator.post("/_emulator/faults", {"latency_s": LATENCY_S, "handshake_s": HANDSHAKE_S})
         runs: dict[str, list[float]] = {name: [] for name in stations}
@@ -435,8 +449,11 @@ def main() -> None:
         contextlib.ExitStack() as stack,
     ):
         stations = {
-            name: start_station(emulator, Path(scratch) / name, parallelism, stack)
-            for name, parallelism in (("parallel", PARALLELISM), ("sequential", 1))
+            name: start_station(emulator, Path(scratch) / name, parallelism, stack, printer_id=printer)
+            for name, parallelism, printer in (
+                ("parallel", PARALLELISM, emulator.printer_id),
+                ("sequential", 1, emulator.other_printer_id),
+            )
         }
         bare = BareClient(
             emulator, stored_access_token(bench_config(emulator, Path(scratch) / "parallel", PARALLELISM))

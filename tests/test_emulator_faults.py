@@ -129,6 +129,17 @@ def test_admin_approve_and_deny(emulator: Emulator) -> None:
     assert denied.json() == {"error": "access_denied"}
 
 
+def test_admin_auto_approve_binds_the_next_devices_to_a_printer(emulator: Emulator) -> None:
+    printer = emulator.printers[1]
+    assert admin(emulator).post("/auto-approve", json={"printer_id": printer.id}).json() == {
+        "printer_id": printer.id
+    }
+    assert emulator.auto_approve_device == printer.id
+    assert admin(emulator).post("/auto-approve", json={"printer_id": "unknown"}).status_code == 404
+    assert admin(emulator).post("/auto-approve", json={}).json() == {"printer_id": None}
+    assert emulator.auto_approve_device is None
+
+
 def test_admin_printer_status_and_failure(emulator: Emulator) -> None:
     printer = emulator.printers[0]
     answer = admin(emulator).post(f"/printers/{printer.id}", json={"status": "Offline", "fails": True})

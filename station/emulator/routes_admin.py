@@ -64,6 +64,13 @@ def routes(services: Services) -> list[Route]:
         )
         return {"ok": True}
 
+    def auto_approve(data: dict[str, Any], request: Request) -> Any:
+        printer_id = data.get("printer_id")
+        if printer_id is not None:
+            org.printer(str(printer_id))  # an unknown one: 404
+        auth.auto_approve_device = None if printer_id is None else str(printer_id)
+        return {"printer_id": auth.auto_approve_device}
+
     def deny(data: dict[str, Any], request: Request) -> Any:
         auth.deny(str(data.get("code", "")))
         return {"ok": True}
@@ -89,6 +96,7 @@ def routes(services: Services) -> list[Route]:
         Route("/_emulator/faults", admin(faults), methods=["GET", "POST"]),
         Route("/_emulator/jobs", admin(add_job), methods=["POST"]),
         Route("/_emulator/approve", admin(approve), methods=["POST"]),
+        Route("/_emulator/auto-approve", admin(auto_approve), methods=["POST"]),
         Route("/_emulator/deny", admin(deny), methods=["POST"]),
         Route("/_emulator/printers/{printer_id}", admin(printer), methods=["POST"]),
         Route("/_emulator/stats", admin(stats, body=False), methods=["GET"]),
