@@ -185,6 +185,20 @@ def test_a_users_list_the_station_cannot_use_is_a_failure_with_its_fix(
     assert status == 1
 
 
+def test_a_printer_its_tp_id_alone_names_among_many_asks_for_a_pin(
+    make_emulator: EmulatorFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    emulator, config = paired_station(make_emulator, tmp_path)
+    emulator.set_faults(more_printers=150)
+    device_tokens(emulator, hardware_id="another-station")  # now the printer's connector
+    status, out = live(config, capsys)
+    found = line(out, "ezeep station's printer")
+    assert found.startswith("warn  ezeep station's printer: Floor 2 MFP")
+    assert "by tp_id 1001 alone, not on the token's connector: each tap reads all 2 pages" in found
+    assert f'[cloud] printer_id = "{emulator.printers[0].id}"' in found
+    assert status == 0
+
+
 def test_a_tp_id_no_connector_tells_apart_asks_for_a_pinned_printer(
     make_emulator: EmulatorFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -1,13 +1,14 @@
 """``release-station doctor --live``: each assumption the station makes about ezeep, tried on the
-configured ezeep with the station's own token, one line each (``ok``, ``FAIL`` or ``unknown``)
-with what to do:
+configured ezeep with the station's own token, one line each (``ok``, ``warn``, ``FAIL`` or
+``unknown``) with what to do:
 
 - the refresh token: the stored pair has one and a refresh rotates it (refresh tokens are
   enabled per client id);
 - the token's claims: ``tp_id`` present, and its type (the claim is enabled per client id);
 - the printers the device token lists, exactly one of them this station's (the token's
-  ``tp_id`` on the token's connector, or the one ``[cloud] printer_id`` pins) and the
-  ``is_queue`` flags (a pull-print queue is never a release target);
+  ``tp_id`` on the token's connector, or the one ``[cloud] printer_id`` pins), whether a tap
+  can check it on the one page of the list it is on (else, with more printers than a page
+  holds, pin it), and the ``is_queue`` flags (a pull-print queue is never a release target);
 - the job list: readable with the device token, and the field names its jobs carry;
 - the user filter: the list asked for a user who does not exist must be empty; if it holds
   as many jobs as the unfiltered list, ezeep ignored the filter and the station must not
@@ -33,7 +34,7 @@ from dataclasses import dataclass
 from typing import TextIO
 
 from station.cloud import contract
-from station.cloud.api import RefusedJobs, log_refused, station_printer_of
+from station.cloud.api import RefusedJobs, log_refused, ours_by_itself, station_printer_of
 from station.cloud.errors import (
     BadAnswerError,
     CloudError,
@@ -239,6 +240,13 @@ def _station_printer(
     same_tp = sum(1 for p in models if p.tp_id == chosen.tp_id and not p.is_queue)
     if same_tp > 1:
         how += f" (on {same_tp} printers; the token's connector picks one)"
+    pages = -(-len(printers) // contract.PAGE_SIZE)
+    if pages > 1 and not ours_by_itself(chosen, cloud.keeper.binding, section.printer_id):
+        # See EzeepClient.station_printer: only a printer on the token's connector, or a pinned
+        # one, can be checked on its own page.
+        slow = f"{_name(raw)}, by {how} alone, not on the token's connector: each tap reads all {pages} pages"
+        pin = f'pin it with [cloud] printer_id = "{chosen.id}": a tap then reads only the page it is on'
+        return Finding("warn", topic, slow, pin), raw
     return Finding("ok", topic, f"{_name(raw)}, by {how}"), raw
 
 

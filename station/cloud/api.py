@@ -215,14 +215,14 @@ class EzeepClient:
         if last is not None:
             listed = self._printers(self._probe_s, only_page=last.page, until=until)
             for printer in listed:
-                if printer.id == last.printer_id and _alone_is_ours(printer, binding, pinned):
+                if printer.id == last.printer_id and ours_by_itself(printer, binding, pinned):
                     return printer
             log.info("the station's printer is no longer where it was in the list; reading every page")
             self._found.set(None)
         pages: list[list[Printer]] = []
         printers = self._printers(self._probe_s, on_page=lambda kept, end: pages.append(kept), until=until)
         chosen = station_printer_of(printers, binding, pinned)
-        if _alone_is_ours(chosen, binding, pinned):
+        if ours_by_itself(chosen, binding, pinned):
             page = next(n for n, kept in enumerate(pages) if chosen in kept)
             self._found.set(_Found(binding, pinned, chosen.id, page))
         return chosen
@@ -485,7 +485,7 @@ class EzeepClient:
             page += 1
 
 
-def _alone_is_ours(printer: Printer, binding: DeviceBinding | None, pinned: str) -> bool:
+def ours_by_itself(printer: Printer, binding: DeviceBinding | None, pinned: str) -> bool:
     """Whether ``printer`` is the station's whatever else the list holds: the pinned one, or
     the one with the token's ``tp_id`` on the token's connector (a ``tp_id`` is unique there)."""
     if printer.is_queue:
