@@ -358,6 +358,16 @@ def test_in_a_large_organisation_a_tap_reads_only_the_page_of_its_printer(emulat
         assert offsets == [200, 200]
 
 
+def test_a_pinned_printer_off_the_tokens_connector_is_checked_on_its_page_alone(emulator: Emulator) -> None:
+    emulator.set_faults(more_printers=250)
+    second = emulator.printers[1]  # the token names the first printer's tp_id and connector
+    offsets: list[int] = []
+    with _paired(emulator, offsets, cloud=CloudSection(printer_id=second.id)) as stack:
+        assert stack.client.station_printer().id == second.id
+        assert stack.client.station_printer().id == second.id
+        assert offsets == [0, 100, 200, 200]
+
+
 def test_a_printer_no_longer_where_it_was_is_found_by_reading_every_page_again(emulator: Emulator) -> None:
     emulator.set_faults(more_printers=250)
     offsets: list[int] = []

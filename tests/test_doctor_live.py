@@ -190,11 +190,13 @@ def test_a_printer_its_tp_id_alone_names_among_many_asks_for_a_pin(
 ) -> None:
     emulator, config = paired_station(make_emulator, tmp_path)
     emulator.set_faults(more_printers=150)
+    status, out = live(config, capsys)
+    assert line(out, "ezeep station's printer").startswith("ok    ezeep station's printer: Floor 2 MFP")
     device_tokens(emulator, hardware_id="another-station")  # now the printer's connector
     status, out = live(config, capsys)
     found = line(out, "ezeep station's printer")
     assert found.startswith("warn  ezeep station's printer: Floor 2 MFP")
-    assert "by tp_id 1001 alone, not on the token's connector: each tap reads all 2 pages" in found
+    assert "by tp_id 1001 alone, not on the token's connector: with 152 printers listed" in found
     assert f'[cloud] printer_id = "{emulator.printers[0].id}"' in found
     assert status == 0
 

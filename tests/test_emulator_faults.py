@@ -136,7 +136,10 @@ def test_admin_auto_approve_binds_the_next_devices_to_a_printer(emulator: Emulat
     }
     assert emulator.auto_approve_device == printer.id
     assert admin(emulator).post("/auto-approve", json={"printer_id": "unknown"}).status_code == 404
-    assert admin(emulator).post("/auto-approve", json={}).json() == {"printer_id": None}
+    assert admin(emulator).post("/auto-approve", json={"printer_id": 7}).status_code == 400
+    assert admin(emulator).post("/auto-approve", json={"printer": printer.id}).status_code == 400
+    assert emulator.auto_approve_device == printer.id
+    assert admin(emulator).post("/auto-approve", json={"printer_id": None}).json() == {"printer_id": None}
     assert emulator.auto_approve_device is None
 
 

@@ -240,12 +240,15 @@ def _station_printer(
     same_tp = sum(1 for p in models if p.tp_id == chosen.tp_id and not p.is_queue)
     if same_tp > 1:
         how += f" (on {same_tp} printers; the token's connector picks one)"
-    pages = -(-len(printers) // contract.PAGE_SIZE)
-    if pages > 1 and not ours_by_itself(chosen, cloud.keeper.binding, section.printer_id):
+    by_itself = ours_by_itself(chosen, cloud.keeper.binding, section.printer_id)
+    if len(printers) > contract.PAGE_SIZE and not by_itself:
         # See EzeepClient.station_printer: only a printer on the token's connector, or a pinned
-        # one, can be checked on its own page.
-        slow = f"{_name(raw)}, by {how} alone, not on the token's connector: each tap reads all {pages} pages"
-        pin = f'pin it with [cloud] printer_id = "{chosen.id}": a tap then reads only the page it is on'
+        # one, can be checked on the page it is on.
+        slow = (
+            f"{_name(raw)}, by {how} alone, not on the token's connector: with {len(printers)} printers"
+            " listed, each check (every tap) reads every page of them"
+        )
+        pin = f'pin it with [cloud] printer_id = "{chosen.id}": a check then reads only the page it is on'
         return Finding("warn", topic, slow, pin), raw
     return Finding("ok", topic, f"{_name(raw)}, by {how}"), raw
 

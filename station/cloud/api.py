@@ -496,9 +496,12 @@ def ours_by_itself(printer: Printer, binding: DeviceBinding | None, pinned: str)
         binding is not None
         and binding.tp_id is not None
         and printer.tp_id == binding.tp_id
-        and bool(printer.connector_id)
-        and printer.connector_id == binding.subject
+        and _on_tokens_connector(printer, binding)
     )
+
+
+def _on_tokens_connector(printer: Printer, binding: DeviceBinding) -> bool:
+    return bool(printer.connector_id) and printer.connector_id == binding.subject
 
 
 @dataclass(frozen=True, slots=True)
@@ -566,7 +569,7 @@ def station_printer_of(printers: list[Printer], binding: DeviceBinding | None, p
             f" to one of: {_listed(printers)}"
         )
     same_tp = [p for p in printers if p.tp_id == binding.tp_id and not p.is_queue]
-    on_connector = [p for p in same_tp if p.connector_id and p.connector_id == binding.subject]
+    on_connector = [p for p in same_tp if _on_tokens_connector(p, binding)]
     chosen = on_connector or same_tp
     if len(chosen) == 1:
         return chosen[0]

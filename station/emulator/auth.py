@@ -122,6 +122,13 @@ class AuthServer:
 
     # -- pairing -------------------------------------------------------------------------
 
+    def set_auto_approve_device(self, printer_id: str | None) -> None:
+        """Approve device pairings at once, binding new devices to ``printer_id`` (None: stop);
+        an unknown printer is :class:`~station.emulator.org.NotFound`."""
+        if printer_id is not None:
+            self._org.printer(printer_id)
+        self.auto_approve_device = printer_id
+
     def start_pairing(self, mode: str, hardware_id: str | None) -> str:
         if mode not in ("device", "user"):
             raise OAuthError("invalid_request")

@@ -65,10 +65,12 @@ def routes(services: Services) -> list[Route]:
         return {"ok": True}
 
     def auto_approve(data: dict[str, Any], request: Request) -> Any:
-        printer_id = data.get("printer_id")
-        if printer_id is not None:
-            org.printer(str(printer_id))  # an unknown one: 404
-        auth.auto_approve_device = None if printer_id is None else str(printer_id)
+        if "printer_id" not in data:
+            raise ValueError('auto-approve needs "printer_id": a printer id, or null to stop')
+        printer_id = data["printer_id"]
+        if printer_id is not None and not isinstance(printer_id, str):
+            raise ValueError("printer_id must be a string or null")
+        auth.set_auto_approve_device(printer_id)  # an unknown printer: 404
         return {"printer_id": auth.auto_approve_device}
 
     def deny(data: dict[str, Any], request: Request) -> Any:

@@ -222,9 +222,7 @@ class Emulator:
 
     @auto_approve_device.setter
     def auto_approve_device(self, printer_id: str | None) -> None:
-        if printer_id is not None:
-            self._services.org.printer(printer_id)
-        self._services.auth.auto_approve_device = printer_id
+        self._services.auth.set_auto_approve_device(printer_id)
 
     @property
     def auto_approve_user(self) -> str | None:
