@@ -39,9 +39,10 @@ median over the turns of the difference, so that a slow moment of the machine we
 
 ``--printers N`` lists N more printers (other sites) before the station's, as a large
 organisation's list does: with 250, the station's printer is on the third page of the printer
-check (the RESULT line ends with ``more_printers=250``). The station reads that one page at each
-tap, once a reading of every page has found it (:meth:`station.cloud.api.EzeepClient.station_printer`);
-before it did, the check read all three, one after the other, and a tap took 4.4 round trips.
+check (the RESULT line ends with ``more_printers=250``). Each station is its printer's
+connector, so once a reading of every page has found it, each tap reads that one page
+(:meth:`station.cloud.api.EzeepClient.station_printer`); before, the check read all three, one
+after the other, and a tap took 4.4 round trips.
 
 The emulator serves every host on one port and the taps follow each other within seconds, so
 the station's connections are open when a tap comes. In the field neither holds: the print host
@@ -85,9 +86,8 @@ as the badge is known (the list left 0.8 ms sooner); each request's head and bod
 the send threads woken before the intents' disk flush, waiting at a gate; the ten requests built
 one after another on one thread; a switch interval of 0.5 or 50 ms. httpcore and h11 replaced
 by libcurl under httpx's ``Client`` took about 3 ms off ten jobs (2.23-2.24 against 2.28-2.30
-that day). ``--field``:
-``field_jobs10_rtts`` 4.23 and 4.26 against 6.13 and 6.12 without the warm-up (handshake
-100 ms, rtt 52.7 ms).
+that day). ``--field``: ``field_jobs10_rtts`` 4.23 and 4.26 against 6.13 and 6.12 without the
+warm-up (handshake 100 ms, rtt 52.7 ms).
 """
 
 from __future__ import annotations
