@@ -395,8 +395,7 @@ class ReleaseEngine:
             self._journal.forget(deleted)
             with self._lock:
                 self._in_flight.difference_update(journaled)
-                for job_id in deleted:
-                    self._stamped.pop(job_id, None)
+                self._unstamp(deleted)
         return DeleteResult(deleted=tuple(deleted), failed=tuple(failed + refused))
 
     # --- one release call ---------------------------------------------------------------------
@@ -731,9 +730,7 @@ class ReleaseEngine:
         changes = list(changes)
         with self._lock:
             self._stamp(c.job_id for c in changes if c.state in IN_DOUBT_STATES)
-            for change in changes:
-                if change.state not in IN_DOUBT_STATES:
-                    self._stamped.pop(change.job_id, None)
+            self._unstamp(c.job_id for c in changes if c.state not in IN_DOUBT_STATES)
         self._journal.update(changes)
 
     def _stamp(self, job_ids: Iterable[str]) -> None:
@@ -741,6 +738,12 @@ class ReleaseEngine:
         of each counts from no earlier than now on this engine's clock."""
         now = self._clock()
         self._stamped.update((job_id, now) for job_id in job_ids)
+
+    def _unstamp(self, job_ids: Iterable[str]) -> None:
+        """(Engine lock held.) The rows of ``job_ids`` left doubt, or the journal: their stamps go,
+        so that the map holds only rows in doubt."""
+        for job_id in job_ids:
+            self._stamped.pop(job_id, None)
 
     def _sent(self, run: _Run, target: _Target, future: Future[_Sent]) -> None:
         try:
@@ -857,8 +860,7 @@ class ReleaseEngine:
                 if row.state == "intent":
                     results.append(JobProgress(row.job_id, names.get(row.job_id, ""), state, cause))
             self._journal.settle(gone, still_waiting)
-            for row in (*gone, *still_waiting):
-                self._stamped.pop(row.job_id, None)
+            self._unstamp(row.job_id for row in (*gone, *still_waiting))
         return results
 
     def _in_doubt_for(self, row: JournalRow, now: datetime) -> float:
